@@ -1,0 +1,133 @@
+//! The error codes of the page contract and the error object that carries them.
+//!
+//! Codes are append-only: a code is never renamed or reused, because pages match on them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Every error code a caller can receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    #[serde(rename = "ERR_NOT_INSTALLED")]
+    NotInstalled,
+    #[serde(rename = "ERR_PERMISSION_DENIED")]
+    PermissionDenied,
+    #[serde(rename = "ERR_SCOPE_REQUIRED")]
+    ScopeRequired,
+    #[serde(rename = "ERR_SERVER_UNAVAILABLE")]
+    ServerUnavailable,
+    #[serde(rename = "ERR_TOOL_NOT_FOUND")]
+    ToolNotFound,
+    #[serde(rename = "ERR_TOOL_NOT_ALLOWED")]
+    ToolNotAllowed,
+    #[serde(rename = "ERR_TOOL_TIMEOUT")]
+    ToolTimeout,
+    #[serde(rename = "ERR_TOOL_FAILED")]
+    ToolFailed,
+    #[serde(rename = "ERR_RATE_LIMITED")]
+    RateLimited,
+    #[serde(rename = "ERR_BUDGET_EXCEEDED")]
+    BudgetExceeded,
+    #[serde(rename = "ERR_MODEL_UNAVAILABLE")]
+    ModelUnavailable,
+    #[serde(rename = "ERR_MODEL_FAILED")]
+    ModelFailed,
+    #[serde(rename = "ERR_INVALID_REQUEST")]
+    InvalidRequest,
+    #[serde(rename = "ERR_ABORTED")]
+    Aborted,
+    #[serde(rename = "ERR_INTERNAL")]
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire, e.g. `"ERR_ABORTED"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotInstalled => "ERR_NOT_INSTALLED",
+            ErrorCode::PermissionDenied => "ERR_PERMISSION_DENIED",
+            ErrorCode::ScopeRequired => "ERR_SCOPE_REQUIRED",
+            ErrorCode::ServerUnavailable => "ERR_SERVER_UNAVAILABLE",
+            ErrorCode::ToolNotFound => "ERR_TOOL_NOT_FOUND",
+            ErrorCode::ToolNotAllowed => "ERR_TOOL_NOT_ALLOWED",
+            ErrorCode::ToolTimeout => "ERR_TOOL_TIMEOUT",
+            ErrorCode::ToolFailed => "ERR_TOOL_FAILED",
+            ErrorCode::RateLimited => "ERR_RATE_LIMITED",
+            ErrorCode::BudgetExceeded => "ERR_BUDGET_EXCEEDED",
+            ErrorCode::ModelUnavailable => "ERR_MODEL_UNAVAILABLE",
+            ErrorCode::ModelFailed => "ERR_MODEL_FAILED",
+            ErrorCode::InvalidRequest => "ERR_INVALID_REQUEST",
+            ErrorCode::Aborted => "ERR_ABORTED",
+            ErrorCode::Internal => "ERR_INTERNAL",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `{"code": "ERR_…", "message": "…", "data"?: …}`. Messages are lowercase, without a
+/// trailing period, and say what to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorObject {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl ErrorObject {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorObject {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+impl std::fmt::Display for ErrorObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ErrorObject {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_as_str() {
+        let all = [
+            ErrorCode::NotInstalled,
+            ErrorCode::PermissionDenied,
+            ErrorCode::ScopeRequired,
+            ErrorCode::ServerUnavailable,
+            ErrorCode::ToolNotFound,
+            ErrorCode::ToolNotAllowed,
+            ErrorCode::ToolTimeout,
+            ErrorCode::ToolFailed,
+            ErrorCode::RateLimited,
+            ErrorCode::BudgetExceeded,
+            ErrorCode::ModelUnavailable,
+            ErrorCode::ModelFailed,
+            ErrorCode::InvalidRequest,
+            ErrorCode::Aborted,
+            ErrorCode::Internal,
+        ];
+        for code in all {
+            let wire = serde_json::to_value(code).unwrap();
+            assert_eq!(wire, serde_json::Value::String(code.as_str().into()));
+        }
+    }
+}

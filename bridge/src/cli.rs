@@ -1,0 +1,226 @@
+//! The command line: host mode (what Firefox runs), `serve`, `install`, `uninstall`, `doctor`.
+//!
+//! Firefox starts a native host with two arguments, the manifest path and the extension id, so
+//! those positionals mean host mode. Outside host mode the commands print to stdout as any CLI
+//! does; in host mode stdout belongs to native messaging alone.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use harbor_bridge::doctor::{self, Status};
+use harbor_bridge::native_manifest::{self, Scope};
+use harbor_bridge::{logging, paths};
+
+#[derive(Parser)]
+#[command(
+    name = "harbor-bridge",
+    version,
+    about = "Harbor's bridge between Firefox and MCP servers"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Set by Firefox: the path of the native-messaging manifest.
+    #[arg(hide = true)]
+    manifest: Option<String>,
+    /// Set by Firefox: the id of the extension that connects.
+    #[arg(hide = true)]
+    extension_id: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve native messaging on stdin/stdout (what Firefox runs).
+    Serve,
+    /// Register the bridge with Firefox for this user (or all users with --system).
+    Install {
+        /// Install for every user of this machine (needs root).
+        #[arg(long)]
+        system: bool,
+        /// Point Firefox at this binary where it is, instead of a copy in Harbor's data folder.
+        #[arg(long)]
+        in_place: bool,
+    },
+    /// Remove the bridge's registration with Firefox.
+    Uninstall {
+        #[arg(long)]
+        system: bool,
+    },
+    /// Check what Harbor needs on this machine and say how to fix what is missing.
+    Doctor {
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        None if cli.manifest.is_none() && std::io::stdin().is_terminal() => {
+            eprintln!("harbor-bridge is started by Firefox. Run `harbor-bridge install` to register it, or `harbor-bridge --help`.");
+            return ExitCode::from(2);
+        }
+        None | Some(Command::Serve) => host(cli.extension_id.as_deref()),
+        Some(Command::Install { system, in_place }) => install(scope(system), in_place),
+        Some(Command::Uninstall { system }) => uninstall(scope(system)),
+        Some(Command::Doctor { json }) => return doctor(json),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("harbor-bridge: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn scope(system: bool) -> Scope {
+    if system {
+        Scope::System
+    } else {
+        Scope::User
+    }
+}
+
+/// Host mode: serve native messaging until Firefox closes the pipe or a signal arrives.
+fn host(extension_id: Option<&str>) -> Result<()> {
+    let data_dir = paths::data_dir()?;
+    logging::init(&paths::log_dir(&data_dir));
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        extension = extension_id.unwrap_or("-"),
+        "bridge started"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let served = runtime.block_on(harbor_bridge::run(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        &data_dir,
+        shutdown_signal(),
+    ));
+    // The stdin reader blocks a thread until the next byte; do not wait on it after a signal.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    tracing::info!("bridge stopped");
+    served.context("reading from Firefox failed")
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn install(scope: Scope, in_place: bool) -> Result<()> {
+    let data_dir = paths::data_dir()?;
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .context("cannot tell where this harbor-bridge binary is")?;
+    let bridge = if in_place {
+        exe
+    } else {
+        copy_binary(&exe, &paths::bin_dir(&data_dir))?
+    };
+    let manifest = native_manifest::install(scope, &data_dir, &bridge)?;
+    println!("Installed the Harbor bridge for Firefox.");
+    println!("  bridge:   {}", bridge.display());
+    println!("  manifest: {}", manifest.display());
+    println!("  data:     {}", data_dir.display());
+    Ok(())
+}
+
+/// Copies the running binary into Harbor's own `bin/`, so rebuilding or deleting a checkout does
+/// not break Firefox's link to the bridge. Copy-then-rename keeps a running bridge intact.
+fn copy_binary(exe: &Path, bin_dir: &Path) -> Result<PathBuf> {
+    let target = bin_dir.join(exe.file_name().context("the binary has no file name")?);
+    if target == exe {
+        return Ok(target);
+    }
+    std::fs::create_dir_all(bin_dir)
+        .with_context(|| format!("cannot create {}", bin_dir.display()))?;
+    let staging = target.with_extension("new");
+    std::fs::copy(exe, &staging)
+        .with_context(|| format!("cannot copy the bridge to {}", staging.display()))?;
+    std::fs::rename(&staging, &target)
+        .with_context(|| format!("cannot move the bridge to {}", target.display()))?;
+    Ok(target)
+}
+
+fn uninstall(scope: Scope) -> Result<()> {
+    let data_dir = paths::data_dir()?;
+    match native_manifest::uninstall(scope, &data_dir)? {
+        Some(path) => println!("Removed {}", path.display()),
+        None => println!("The bridge was not registered with Firefox."),
+    }
+    let copy = paths::bin_dir(&data_dir).join(if cfg!(windows) {
+        "harbor-bridge.exe"
+    } else {
+        "harbor-bridge"
+    });
+    if std::fs::remove_file(&copy).is_ok() {
+        println!("Removed {}", copy.display());
+    }
+    println!(
+        "Harbor's data stays in {} (delete it to remove servers and settings too).",
+        data_dir.display()
+    );
+    Ok(())
+}
+
+fn doctor(json: bool) -> ExitCode {
+    let data_dir = match paths::data_dir() {
+        Ok(dir) => dir,
+        Err(error) => {
+            eprintln!("harbor-bridge: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let checks = doctor::run(&data_dir);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&checks).expect("checks serialize")
+        );
+    } else {
+        for check in &checks {
+            let mark = match check.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            println!("{mark}  {:<17} {}", check.name, check.detail);
+            if let Some(fix) = &check.fix {
+                println!("      {:<17} fix: {fix}", "");
+            }
+        }
+    }
+    if checks.iter().any(|c| c.status == Status::Fail) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,150 @@
+//! `harbor-bridge doctor`: checks what Harbor needs on this machine and says how to fix each gap.
+//!
+//! Each [`Check`] has a status and, unless it passed, a fix in plain words. Checks only look:
+//! they install nothing and change no file.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::native_manifest::{self, Scope};
+use crate::runtimes::locate;
+
+/// Where Harbor looks for Ollama unless told otherwise.
+pub const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// Missing, but only some servers or features need it.
+    Warn,
+    /// Harbor cannot work until this is fixed.
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+pub fn run(data_dir: &Path) -> Vec<Check> {
+    let mut checks = vec![manifest(data_dir)];
+    for (program, needed_for, fix) in [
+        (
+            "node",
+            "npm servers",
+            "install Node.js 18 or newer (https://nodejs.org or your package manager)",
+        ),
+        (
+            "npx",
+            "npm servers",
+            "npx ships with Node.js; reinstall Node.js",
+        ),
+        ("python3", "PyPI servers", "install Python 3.10 or newer"),
+        (
+            "uv",
+            "PyPI servers (faster installs)",
+            "pip install uv (Harbor falls back to python -m venv without it)",
+        ),
+        (
+            "docker",
+            "Docker servers",
+            "install Docker Engine or Docker Desktop and start it",
+        ),
+    ] {
+        checks.push(program_check(program, needed_for, fix));
+    }
+    checks.push(ollama(DEFAULT_OLLAMA_URL));
+    checks
+}
+
+fn manifest(data_dir: &Path) -> Check {
+    let name = "native messaging";
+    let fail = |detail: String| Check {
+        name,
+        status: Status::Fail,
+        detail,
+        fix: Some("run `harbor-bridge install` so Firefox can start the bridge".into()),
+    };
+    match native_manifest::installed_bridge(Scope::User, data_dir) {
+        Ok(Some(bridge)) if bridge.is_file() => Check {
+            name,
+            status: Status::Ok,
+            detail: format!("Firefox starts {}", bridge.display()),
+            fix: None,
+        },
+        Ok(Some(bridge)) => fail(format!(
+            "the manifest points at {}, which does not exist",
+            bridge.display()
+        )),
+        Ok(None) => fail("no native-messaging manifest is installed for this user".into()),
+        Err(error) => fail(format!("{error:#}")),
+    }
+}
+
+fn program_check(program: &'static str, needed_for: &str, fix: &str) -> Check {
+    match locate::find(program) {
+        Some(path) => Check {
+            name: program,
+            status: Status::Ok,
+            detail: path.display().to_string(),
+            fix: None,
+        },
+        None => Check {
+            name: program,
+            status: Status::Warn,
+            detail: format!("not found; needed for {needed_for}"),
+            fix: Some(fix.into()),
+        },
+    }
+}
+
+/// Asks Ollama for its version with a bare HTTP/1.0 request: enough to tell "running" from
+/// "not running" without an HTTP client.
+fn ollama(url: &str) -> Check {
+    let name = "ollama";
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let answer = (|| -> std::io::Result<String> {
+        let addr = host
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        write!(stream, "GET /api/version HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+        let mut reply = String::new();
+        stream.take(4096).read_to_string(&mut reply)?;
+        Ok(reply)
+    })();
+    match answer {
+        Ok(reply) if reply.starts_with("HTTP/1.") && reply.contains(" 200 ") => Check {
+            name,
+            status: Status::Ok,
+            detail: format!("answering at {url}"),
+            fix: None,
+        },
+        Ok(reply) => Check {
+            name,
+            status: Status::Warn,
+            detail: format!(
+                "{url} answered, but not like Ollama: {}",
+                reply.lines().next().unwrap_or("")
+            ),
+            fix: Some("check that Ollama, not another program, listens on that port".into()),
+        },
+        Err(error) => Check {
+            name,
+            status: Status::Warn,
+            detail: format!("not reachable at {url} ({error})"),
+            fix: Some("start Ollama (`ollama serve`) to chat with a local model".into()),
+        },
+    }
+}

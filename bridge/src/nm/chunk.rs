@@ -1,0 +1,104 @@
+//! Splitting a message over Firefox's host → extension limit into chunk frames.
+//!
+//! Each chunk frame is `{"chunk":{"seq","part","parts","data"}}` where `data` is a slice of the
+//! message's JSON text. Slices end on character boundaries and are sized by their *escaped*
+//! length, so every chunk frame, once serialized, fits the limit even when the text is full of
+//! quotes or control characters.
+
+use harbor_protocol::{Chunk, Message};
+
+/// Room left in each frame for the chunk envelope around `data`.
+const ENVELOPE_RESERVE: usize = 128;
+
+/// The frames that carry `text`: the text itself when it fits, else its chunk frames.
+pub fn frames(text: String, limit: usize, seq: u64) -> Vec<String> {
+    if text.len() <= limit {
+        return vec![text];
+    }
+    let slices = split_by_escaped_len(&text, limit - ENVELOPE_RESERVE);
+    let parts = slices.len() as u32;
+    slices
+        .into_iter()
+        .enumerate()
+        .map(|(part, data)| {
+            let chunk = Chunk {
+                seq,
+                part: part as u32,
+                parts,
+                data: data.to_owned(),
+            };
+            let frame = Message::Chunk(chunk).to_json().to_string();
+            debug_assert!(frame.len() <= limit, "chunk frame of {} bytes", frame.len());
+            frame
+        })
+        .collect()
+}
+
+/// How many bytes `c` takes inside a JSON string as serde_json writes it.
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{08}' | '\u{0c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+fn split_by_escaped_len(text: &str, budget: usize) -> Vec<&str> {
+    let mut slices = Vec::new();
+    let mut start = 0;
+    let mut used = 0;
+    for (at, c) in text.char_indices() {
+        let cost = escaped_len(c);
+        if used + cost > budget {
+            slices.push(&text[start..at]);
+            start = at;
+            used = 0;
+        }
+        used += cost;
+    }
+    slices.push(&text[start..]);
+    slices
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn join(frames: &[String]) -> String {
+        frames
+            .iter()
+            .map(
+                |f| match Message::from_json(serde_json::from_str(f).unwrap()) {
+                    Some(Message::Chunk(c)) => c.data,
+                    other => panic!("not a chunk: {other:?}"),
+                },
+            )
+            .collect()
+    }
+
+    #[test]
+    fn small_messages_pass_unchanged() {
+        let frames = frames("{\"id\":1}".into(), 1024, 0);
+        assert_eq!(frames, vec!["{\"id\":1}".to_string()]);
+    }
+
+    #[test]
+    fn worst_case_text_fits_and_rejoins() {
+        // Quotes, backslashes, control characters and multi-byte characters all cost more once
+        // escaped; every frame must still fit the limit.
+        let nasty: String = "\"\\\u{1}é😀a\n".repeat(5_000);
+        let text = serde_json::json!({"id": 1, "result": nasty}).to_string();
+        let limit = 4096;
+        let frames = frames(text.clone(), limit, 42);
+        assert!(frames.len() > 1);
+        for (i, frame) in frames.iter().enumerate() {
+            assert!(frame.len() <= limit, "frame {i} is {} bytes", frame.len());
+            let v: Value = serde_json::from_str(frame).unwrap();
+            assert_eq!(v["chunk"]["part"], i as u64);
+            assert_eq!(v["chunk"]["parts"], frames.len() as u64);
+            assert_eq!(v["chunk"]["seq"], 42);
+        }
+        assert_eq!(join(&frames), text);
+    }
+}

@@ -1,0 +1,36 @@
+//! Where Harbor keeps its files.
+//!
+//! The data directory comes from the `directories` crate (XDG on Linux, Application Support on
+//! macOS, AppData on Windows) unless `HARBOR_HOME` names another one, as tests do. This module
+//! only computes and creates paths; it reads and writes no files of its own.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+/// The environment variable that moves every Harbor file elsewhere.
+pub const HOME_VAR: &str = "HARBOR_HOME";
+
+/// Harbor's data directory (created if missing).
+pub fn data_dir() -> Result<PathBuf> {
+    let dir = match std::env::var_os(HOME_VAR) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => directories::ProjectDirs::from("dev", "harbor-mcp", "harbor")
+            .context("cannot find a home directory for Harbor's data; set HARBOR_HOME to a folder")?
+            .data_dir()
+            .to_path_buf(),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create Harbor's data folder {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Where the bridge writes its log files.
+pub fn log_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("logs")
+}
+
+/// Where `harbor-bridge install` puts its own copy of the binary.
+pub fn bin_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("bin")
+}

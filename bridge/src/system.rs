@@ -1,0 +1,51 @@
+//! The `system.*` methods: what the bridge is, and an echo for testing the pipe.
+//!
+//! `system.info` answers the handshake the background sends on every connect. `system.echo`
+//! returns its params; with `delayMs` it waits first (at most 10 s, cancellable), which the
+//! tests use to have a call in flight when the bridge is killed or a call is cancelled.
+
+use std::path::Path;
+use std::time::Duration;
+
+use harbor_protocol::{ErrorCode, ErrorObject, SystemInfo, PROTOCOL_VERSION};
+use serde_json::Value;
+
+use crate::rpc::{Access, Call, Router};
+
+/// The longest `system.echo` will wait before answering.
+const MAX_ECHO_DELAY_MS: u64 = 10_000;
+
+pub fn info(data_dir: &Path) -> SystemInfo {
+    SystemInfo {
+        name: "harbor-bridge".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol: PROTOCOL_VERSION,
+        data_dir: data_dir.display().to_string(),
+    }
+}
+
+pub fn routes(router: Router, data_dir: &Path) -> Router {
+    let info = serde_json::to_value(info(data_dir)).expect("system info serializes");
+    router
+        .route("system.info", Access::Page, move |_call| {
+            let info = info.clone();
+            async move { Ok(info) }
+        })
+        .route("system.echo", Access::Page, echo)
+}
+
+async fn echo(call: Call) -> Result<Value, ErrorObject> {
+    let delay = match call.params.get("delayMs") {
+        None => 0,
+        Some(v) => v.as_u64().filter(|ms| *ms <= MAX_ECHO_DELAY_MS).ok_or_else(|| {
+            ErrorObject::new(
+                ErrorCode::InvalidRequest,
+                format!("delayMs must be a whole number of milliseconds from 0 to {MAX_ECHO_DELAY_MS}"),
+            )
+        })?,
+    };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    Ok(call.params)
+}

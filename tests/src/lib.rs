@@ -1,1 +1,16 @@
+//! The end-to-end harness: real headless Firefox ESR with Harbor loaded as a temporary add-on,
+//! driven over WebDriver, talking to the real `harbor-bridge` binary through native messaging.
+//!
+//! - [`webdriver`] — a small W3C WebDriver client (plus Firefox's add-on and context commands);
+//! - [`firefox`] — launches geckodriver and Firefox with a hermetic `HOME` and `HARBOR_HOME`,
+//!   with or without the bridge installed, and finds the bridge processes it starts;
+//! - [`site`] — a loopback HTTP server for the test pages;
+//! - [`paths`] — where the repository, the built bridge and the test artifacts are.
+//!
+//! Every missing piece (Firefox, geckodriver, the built bridge or sidebar) is a loud failure that
+//! says how to get it, never a skipped test.
 
+pub mod firefox;
+pub mod paths;
+pub mod site;
+pub mod webdriver;

@@ -1,0 +1,3 @@
+//! The sidebar's panels, one file each.
+
+pub mod connection;

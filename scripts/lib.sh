@@ -1,0 +1,27 @@
+# Shared helpers for Harbor's scripts. Sourced, not run.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The wasm-bindgen version pinned in Cargo.lock; wasm-bindgen-cli must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+# binaryen's wasm-opt, pinned. Debian 12's binaryen (108) predates the externref tables that
+# wasm-bindgen 0.2.130 emits and produces a sidebar that fails to start ("can only pass
+# WebAssembly exported functions to funcref"), so the npm build of binaryen is used instead.
+BINARYEN_VERSION=132.0.0
+TOOLS_DIR="$TARGET_DIR/tools"
+wasm_opt() {
+  local bin="$TOOLS_DIR/node_modules/.bin/wasm-opt"
+  if ! "$bin" --version 2>/dev/null | grep -q "version_${BINARYEN_VERSION%%.*}"; then
+    say "installing binaryen $BINARYEN_VERSION (wasm-opt) into $TOOLS_DIR"
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR" "binaryen@$BINARYEN_VERSION" >&2
+  fi
+  echo "$bin"
+}

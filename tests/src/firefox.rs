@@ -1,0 +1,260 @@
+//! Launching headless Firefox ESR with Harbor, the way a user has it: the extension loaded, the
+//! bridge registered through its own `install` command, all inside a scratch `HOME`.
+//!
+//! [`Harbor::launch`] starts geckodriver, opens a session with a fixed extension UUID (so the
+//! sidebar has a known `moz-extension://` URL), and installs the unpacked extension as a
+//! temporary add-on. Dropping a [`Harbor`] ends Firefox, its bridges and the scratch folders.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use crate::paths;
+use crate::webdriver::Session;
+
+/// The fixed internal UUID the tests give Harbor's extension.
+pub const EXTENSION_UUID: &str = "5e1f0b6a-4c2d-4f7e-9a3b-7d8c1e2f3a4b";
+
+pub struct Options {
+    /// Register the bridge with Firefox (as `harbor-bridge install` does for a user).
+    pub install_bridge: bool,
+}
+
+pub struct Harbor {
+    pub session: Session,
+    /// Firefox's `HOME`: where it looks for native-messaging manifests.
+    pub home: PathBuf,
+    /// The bridge's `HARBOR_HOME`.
+    pub data_dir: PathBuf,
+    scratch: PathBuf,
+    driver: Child,
+}
+
+static LAUNCHES: AtomicU32 = AtomicU32::new(0);
+
+impl Harbor {
+    pub async fn launch(options: Options) -> Result<Harbor> {
+        let scratch = std::env::temp_dir().join(format!(
+            "harbor-e2e-{}-{}",
+            std::process::id(),
+            LAUNCHES.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let home = scratch.join("home");
+        let data_dir = scratch.join("harbor");
+        std::fs::create_dir_all(&home)?;
+        std::fs::create_dir_all(&data_dir)?;
+        let extension = paths::extension_dir()?;
+        let bridge = paths::bridge_binary()?;
+        if options.install_bridge {
+            let out = std::process::Command::new(&bridge)
+                .args(["install", "--in-place"])
+                .env("HOME", &home)
+                .env("HARBOR_HOME", &data_dir)
+                .output()
+                .context("running harbor-bridge install")?;
+            ensure!(
+                out.status.success(),
+                "harbor-bridge install failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+
+        let port = free_port()?;
+        let driver_log = std::fs::File::create(scratch.join("geckodriver.log"))?;
+        let driver = Command::new(geckodriver()?)
+            .args(["--port", &port.to_string(), "--allow-system-access"])
+            // geckodriver passes only MOZ_* variables from the capabilities, so Firefox (and the
+            // bridge it starts) get HOME and HARBOR_HOME by inheriting them from geckodriver.
+            .env("HOME", &home)
+            .env("HARBOR_HOME", &data_dir)
+            .stdout(driver_log.try_clone()?)
+            .stderr(driver_log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting geckodriver")?;
+        let driver_url = format!("http://127.0.0.1:{port}");
+        wait_for_driver(&driver_url).await?;
+
+        let uuids = json!({ harbor_protocol::EXTENSION_ID: EXTENSION_UUID }).to_string();
+        let capabilities = json!({"alwaysMatch": {
+            "browserName": "firefox",
+            "moz:firefoxOptions": {
+                "binary": firefox()?,
+                "args": ["-headless"],
+                "prefs": {
+                    "extensions.webextensions.uuids": uuids,
+                    "browser.shell.checkDefaultBrowser": false,
+                    "datareporting.policy.dataSubmissionEnabled": false,
+                    "browser.aboutwelcome.enabled": false,
+                    "devtools.console.stdout.chrome": true,
+                    "devtools.console.stdout.content": true,
+                },
+                "env": { "MOZ_HEADLESS": "1" },
+            },
+        }});
+        let session = Session::new(&driver_url, capabilities).await?;
+        session.set_timeouts(60_000).await?;
+        session
+            .install_temporary_addon(&extension)
+            .await
+            .context("installing Harbor as a temporary add-on")?;
+        Ok(Harbor {
+            session,
+            home,
+            data_dir,
+            scratch,
+            driver,
+        })
+    }
+
+    /// `moz-extension://<uuid>/<path>`.
+    pub fn extension_url(&self, path: &str) -> String {
+        format!("moz-extension://{EXTENSION_UUID}/{path}")
+    }
+
+    /// Runs `body` (the body of an async function) in the current page. Returns
+    /// `{"ok": value}` or `{"err": {"code", "message"}}`, as the page saw it.
+    pub async fn page(&self, body: &str) -> Result<Value> {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];
+             (async () => {{ {body} }})().then(
+               (ok) => done({{ ok: ok === undefined ? null : ok }}),
+               (e) => done({{ err: {{ code: e && e.code, message: String(e && e.message) }} }}));"
+        );
+        self.session.execute_async(&script, json!([])).await
+    }
+
+    /// Polls a page expression until it is truthy, returning its value.
+    pub async fn wait_for(&self, expression: &str, timeout: Duration) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self
+                .session
+                .execute(&format!("return ({expression});"), json!([]))
+                .await?;
+            if !(value.is_null() || value == json!(false)) {
+                return Ok(value);
+            }
+            if Instant::now() > deadline {
+                bail!("timed out after {timeout:?} waiting for {expression}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The bridge processes this Firefox started (found by their `HARBOR_HOME`).
+    pub fn bridge_pids(&self) -> Vec<u32> {
+        bridge_pids_for(&self.data_dir)
+    }
+
+    pub async fn save_screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.session.screenshot().await?;
+        let path = paths::artifacts_dir().join(name);
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Ends Firefox and cleans up.
+    pub async fn close(mut self) {
+        let _ = self.session.quit().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+impl Drop for Harbor {
+    fn drop(&mut self) {
+        let _ = self.driver.start_kill();
+        for pid in bridge_pids_for(&self.data_dir) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+        // HARBOR_E2E_KEEP=1 keeps the scratch folder (geckodriver.log, the bridge's logs) for a look.
+        if std::env::var_os("HARBOR_E2E_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
+    }
+}
+
+/// Processes whose environment holds `HARBOR_HOME=<data_dir>` and whose program is the bridge.
+pub fn bridge_pids_for(data_dir: &Path) -> Vec<u32> {
+    let needle = format!("HARBOR_HOME={}", data_dir.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let exe_is_bridge = std::fs::read_link(format!("/proc/{pid}/exe"))
+                .map(|exe| exe.file_name().is_some_and(|n| n == "harbor-bridge"))
+                .unwrap_or(false);
+            exe_is_bridge
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+                    .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_for_driver(url: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if reqwest::get(format!("{url}/status")).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("geckodriver did not start listening on {url}")
+}
+
+fn geckodriver() -> Result<PathBuf> {
+    find_program(
+        "GECKODRIVER",
+        "geckodriver",
+        &[dirs_cargo_bin()],
+        "cargo install geckodriver --version 0.37.1 (scripts/test does this)",
+    )
+}
+
+fn firefox() -> Result<String> {
+    let path = find_program(
+        "FIREFOX_BIN",
+        "firefox-esr",
+        &[PathBuf::from("/usr/bin")],
+        "apt-get install firefox-esr (scripts/test does this)",
+    )?;
+    Ok(path.display().to_string())
+}
+
+fn dirs_cargo_bin() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".cargo/bin")
+}
+
+fn find_program(env: &str, name: &str, extra: &[PathBuf], fix: &str) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Ok(PathBuf::from(path));
+    }
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .iter()
+        .chain(extra)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{name} is not installed: {fix}"))
+}

@@ -25,3 +25,7 @@ wasm_opt() {
   fi
   echo "$bin"
 }
+
+# The WebDriver server the end-to-end tests drive Firefox with (npm's geckodriver packages
+# download from GitHub at install time, which does not work offline; crates.io's builds here).
+GECKODRIVER_VERSION=0.37.1

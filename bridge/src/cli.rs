@@ -51,6 +51,8 @@ enum Command {
         #[arg(long)]
         system: bool,
     },
+    /// Print Harbor's data folder (HARBOR_HOME, or this OS's usual place).
+    DataDir,
     /// Check what Harbor needs on this machine and say how to fix what is missing.
     Doctor {
         /// Print the checks as JSON.
@@ -66,9 +68,23 @@ pub fn main() -> ExitCode {
             eprintln!("harbor-bridge is started by Firefox. Run `harbor-bridge install` to register it, or `harbor-bridge --help`.");
             return ExitCode::from(2);
         }
+        // Firefox always passes the path of the manifest it read; anything else is a mistyped
+        // command, which must not sit waiting for native messages on a terminal.
+        None if cli
+            .manifest
+            .as_deref()
+            .is_some_and(|m| !m.ends_with(".json")) =>
+        {
+            eprintln!(
+                "harbor-bridge: unknown command {:?}; see `harbor-bridge --help`",
+                cli.manifest.unwrap_or_default()
+            );
+            return ExitCode::from(2);
+        }
         None | Some(Command::Serve) => host(cli.extension_id.as_deref()),
         Some(Command::Install { system, in_place }) => install(scope(system), in_place),
         Some(Command::Uninstall { system }) => uninstall(scope(system)),
+        Some(Command::DataDir) => paths::data_dir().map(|dir| println!("{}", dir.display())),
         Some(Command::Doctor { json }) => return doctor(json),
     };
     match outcome {
@@ -143,7 +159,7 @@ fn install(scope: Scope, in_place: bool) -> Result<()> {
     let bridge = if in_place {
         exe
     } else {
-        copy_binary(&exe, &paths::bin_dir(&data_dir))?
+        copy_binary(&exe, &paths::bin_dir(&data_dir, scope == Scope::System))?
     };
     let manifest = native_manifest::install(scope, &data_dir, &bridge)?;
     println!("Installed the Harbor bridge for Firefox.");
@@ -176,7 +192,7 @@ fn uninstall(scope: Scope) -> Result<()> {
         Some(path) => println!("Removed {}", path.display()),
         None => println!("The bridge was not registered with Firefox."),
     }
-    let copy = paths::bin_dir(&data_dir).join(if cfg!(windows) {
+    let copy = paths::bin_dir(&data_dir, scope == Scope::System).join(if cfg!(windows) {
         "harbor-bridge.exe"
     } else {
         "harbor-bridge"

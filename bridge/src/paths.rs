@@ -30,7 +30,20 @@ pub fn log_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("logs")
 }
 
-/// Where `harbor-bridge install` puts its own copy of the binary.
-pub fn bin_dir(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("bin")
+/// Where `harbor-bridge install` puts its own copy of the binary: Harbor's data folder for a
+/// per-user install, a folder every user can read for a system-wide one.
+pub fn bin_dir(data_dir: &std::path::Path, system: bool) -> PathBuf {
+    if !system {
+        return data_dir.join("bin");
+    }
+    if cfg!(windows) {
+        let program_files = std::env::var_os("ProgramFiles")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(r"C:\Program Files"));
+        program_files.join("Harbor")
+    } else if cfg!(target_os = "macos") {
+        PathBuf::from("/Library/Application Support/Harbor")
+    } else {
+        PathBuf::from("/usr/local/lib/harbor")
+    }
 }

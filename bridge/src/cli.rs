@@ -16,11 +16,7 @@ use harbor_bridge::native_manifest::{self, Scope};
 use harbor_bridge::{logging, paths};
 
 #[derive(Parser)]
-#[command(
-    name = "harbor-bridge",
-    version,
-    about = "Harbor's bridge between Firefox and MCP servers"
-)]
+#[command(name = "harbor-bridge", version, about = "Harbor's bridge between Firefox and MCP servers")]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -70,11 +66,7 @@ pub fn main() -> ExitCode {
         }
         // Firefox always passes the path of the manifest it read; anything else is a mistyped
         // command, which must not sit waiting for native messages on a terminal.
-        None if cli
-            .manifest
-            .as_deref()
-            .is_some_and(|m| !m.ends_with(".json")) =>
-        {
+        None if cli.manifest.as_deref().is_some_and(|m| !m.ends_with(".json")) => {
             eprintln!(
                 "harbor-bridge: unknown command {:?}; see `harbor-bridge --help`",
                 cli.manifest.unwrap_or_default()
@@ -108,22 +100,14 @@ fn scope(system: bool) -> Scope {
 fn host(extension_id: Option<&str>) -> Result<()> {
     let data_dir = paths::data_dir()?;
     logging::init(&paths::log_dir(&data_dir));
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        extension = extension_id.unwrap_or("-"),
-        "bridge started"
-    );
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), extension = extension_id.unwrap_or("-"), "bridge started");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let served = runtime.block_on(harbor_bridge::run(
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-        &data_dir,
-        shutdown_signal(),
-    ));
+    let served =
+        runtime.block_on(harbor_bridge::run(tokio::io::stdin(), tokio::io::stdout(), &data_dir, shutdown_signal()));
     // The stdin reader blocks a thread until the next byte; do not wait on it after a signal.
     runtime.shutdown_timeout(Duration::from_millis(200));
     tracing::info!("bridge stopped");
@@ -134,10 +118,7 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
             return std::future::pending().await;
         };
         tokio::select! {
@@ -156,11 +137,7 @@ fn install(scope: Scope, in_place: bool) -> Result<()> {
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .context("cannot tell where this harbor-bridge binary is")?;
-    let bridge = if in_place {
-        exe
-    } else {
-        copy_binary(&exe, &paths::bin_dir(&data_dir, scope == Scope::System))?
-    };
+    let bridge = if in_place { exe } else { copy_binary(&exe, &paths::bin_dir(&data_dir, scope == Scope::System))? };
     let manifest = native_manifest::install(scope, &data_dir, &bridge)?;
     println!("Installed the Harbor bridge for Firefox.");
     println!("  bridge:   {}", bridge.display());
@@ -176,13 +153,10 @@ fn copy_binary(exe: &Path, bin_dir: &Path) -> Result<PathBuf> {
     if target == exe {
         return Ok(target);
     }
-    std::fs::create_dir_all(bin_dir)
-        .with_context(|| format!("cannot create {}", bin_dir.display()))?;
+    std::fs::create_dir_all(bin_dir).with_context(|| format!("cannot create {}", bin_dir.display()))?;
     let staging = target.with_extension("new");
-    std::fs::copy(exe, &staging)
-        .with_context(|| format!("cannot copy the bridge to {}", staging.display()))?;
-    std::fs::rename(&staging, &target)
-        .with_context(|| format!("cannot move the bridge to {}", target.display()))?;
+    std::fs::copy(exe, &staging).with_context(|| format!("cannot copy the bridge to {}", staging.display()))?;
+    std::fs::rename(&staging, &target).with_context(|| format!("cannot move the bridge to {}", target.display()))?;
     Ok(target)
 }
 
@@ -200,10 +174,7 @@ fn uninstall(scope: Scope) -> Result<()> {
     if std::fs::remove_file(&copy).is_ok() {
         println!("Removed {}", copy.display());
     }
-    println!(
-        "Harbor's data stays in {} (delete it to remove servers and settings too).",
-        data_dir.display()
-    );
+    println!("Harbor's data stays in {} (delete it to remove servers and settings too).", data_dir.display());
     Ok(())
 }
 
@@ -217,10 +188,7 @@ fn doctor(json: bool) -> ExitCode {
     };
     let checks = doctor::run(&data_dir);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&checks).expect("checks serialize")
-        );
+        println!("{}", serde_json::to_string_pretty(&checks).expect("checks serialize"));
     } else {
         for check in &checks {
             let mark = match check.status {

@@ -38,27 +38,11 @@ pub struct Check {
 pub fn run(data_dir: &Path) -> Vec<Check> {
     let mut checks = vec![manifest(data_dir)];
     for (program, needed_for, fix) in [
-        (
-            "node",
-            "npm servers",
-            "install Node.js 18 or newer (https://nodejs.org or your package manager)",
-        ),
-        (
-            "npx",
-            "npm servers",
-            "npx ships with Node.js; reinstall Node.js",
-        ),
+        ("node", "npm servers", "install Node.js 18 or newer (https://nodejs.org or your package manager)"),
+        ("npx", "npm servers", "npx ships with Node.js; reinstall Node.js"),
         ("python3", "PyPI servers", "install Python 3.10 or newer"),
-        (
-            "uv",
-            "PyPI servers (faster installs)",
-            "pip install uv (Harbor falls back to python -m venv without it)",
-        ),
-        (
-            "docker",
-            "Docker servers",
-            "install Docker Engine or Docker Desktop and start it",
-        ),
+        ("uv", "PyPI servers (faster installs)", "pip install uv (Harbor falls back to python -m venv without it)"),
+        ("docker", "Docker servers", "install Docker Engine or Docker Desktop and start it"),
     ] {
         checks.push(program_check(program, needed_for, fix));
     }
@@ -75,16 +59,10 @@ fn manifest(data_dir: &Path) -> Check {
         fix: Some("run `harbor-bridge install` so Firefox can start the bridge".into()),
     };
     match native_manifest::installed_bridge(Scope::User, data_dir) {
-        Ok(Some(bridge)) if bridge.is_file() => Check {
-            name,
-            status: Status::Ok,
-            detail: format!("Firefox starts {}", bridge.display()),
-            fix: None,
-        },
-        Ok(Some(bridge)) => fail(format!(
-            "the manifest points at {}, which does not exist",
-            bridge.display()
-        )),
+        Ok(Some(bridge)) if bridge.is_file() => {
+            Check { name, status: Status::Ok, detail: format!("Firefox starts {}", bridge.display()), fix: None }
+        }
+        Ok(Some(bridge)) => fail(format!("the manifest points at {}, which does not exist", bridge.display())),
         Ok(None) => fail("no native-messaging manifest is installed for this user".into()),
         Err(error) => fail(format!("{error:#}")),
     }
@@ -92,12 +70,7 @@ fn manifest(data_dir: &Path) -> Check {
 
 fn program_check(program: &'static str, needed_for: &str, fix: &str) -> Check {
     match locate::find(program) {
-        Some(path) => Check {
-            name: program,
-            status: Status::Ok,
-            detail: path.display().to_string(),
-            fix: None,
-        },
+        Some(path) => Check { name: program, status: Status::Ok, detail: path.display().to_string(), fix: None },
         None => Check {
             name: program,
             status: Status::Warn,
@@ -125,19 +98,13 @@ fn ollama(url: &str) -> Check {
         Ok(reply)
     })();
     match answer {
-        Ok(reply) if reply.starts_with("HTTP/1.") && reply.contains(" 200 ") => Check {
-            name,
-            status: Status::Ok,
-            detail: format!("answering at {url}"),
-            fix: None,
-        },
+        Ok(reply) if reply.starts_with("HTTP/1.") && reply.contains(" 200 ") => {
+            Check { name, status: Status::Ok, detail: format!("answering at {url}"), fix: None }
+        }
         Ok(reply) => Check {
             name,
             status: Status::Warn,
-            detail: format!(
-                "{url} answered, but not like Ollama: {}",
-                reply.lines().next().unwrap_or("")
-            ),
+            detail: format!("{url} answered, but not like Ollama: {}", reply.lines().next().unwrap_or("")),
             fix: Some("check that Ollama, not another program, listens on that port".into()),
         },
         Err(error) => Check {

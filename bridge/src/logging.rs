@@ -15,28 +15,14 @@ use tracing_subscriber::{fmt, EnvFilter, Layer};
 /// Starts logging. Logging is best effort: if the log file cannot be opened, stderr alone is
 /// used and a warning says so.
 pub fn init(log_dir: &Path) {
-    let filter =
-        || EnvFilter::try_from_env("HARBOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let stderr = fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_filter(filter());
-    let file = std::fs::create_dir_all(log_dir).and_then(|()| {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_dir.join("bridge.log"))
-    });
+    let filter = || EnvFilter::try_from_env("HARBOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let stderr = fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_filter(filter());
+    let file = std::fs::create_dir_all(log_dir)
+        .and_then(|()| OpenOptions::new().create(true).append(true).open(log_dir.join("bridge.log")));
     match file {
         Ok(file) => {
-            let file_layer = fmt::layer()
-                .with_writer(Mutex::new(file))
-                .with_ansi(false)
-                .with_filter(filter());
-            let _ = tracing_subscriber::registry()
-                .with(stderr)
-                .with(file_layer)
-                .try_init();
+            let file_layer = fmt::layer().with_writer(Mutex::new(file)).with_ansi(false).with_filter(filter());
+            let _ = tracing_subscriber::registry().with(stderr).with(file_layer).try_init();
         }
         Err(error) => {
             let _ = tracing_subscriber::registry().with(stderr).try_init();

@@ -33,18 +33,11 @@ pub fn manifest_dir(scope: Scope, data_dir: &Path) -> Result<PathBuf> {
         return Ok(data_dir.to_path_buf());
     }
     let home = || -> Result<PathBuf> {
-        Ok(directories::BaseDirs::new()
-            .context("cannot find the home directory; set HOME")?
-            .home_dir()
-            .to_path_buf())
+        Ok(directories::BaseDirs::new().context("cannot find the home directory; set HOME")?.home_dir().to_path_buf())
     };
     Ok(match (scope, cfg!(target_os = "macos")) {
-        (Scope::User, true) => {
-            home()?.join("Library/Application Support/Mozilla/NativeMessagingHosts")
-        }
-        (Scope::System, true) => {
-            PathBuf::from("/Library/Application Support/Mozilla/NativeMessagingHosts")
-        }
+        (Scope::User, true) => home()?.join("Library/Application Support/Mozilla/NativeMessagingHosts"),
+        (Scope::System, true) => PathBuf::from("/Library/Application Support/Mozilla/NativeMessagingHosts"),
         (Scope::User, false) => home()?.join(".mozilla/native-messaging-hosts"),
         (Scope::System, false) => PathBuf::from("/usr/lib/mozilla/native-messaging-hosts"),
     })
@@ -59,8 +52,7 @@ pub fn install(scope: Scope, data_dir: &Path, bridge: &Path) -> Result<PathBuf> 
     let path = manifest_path(scope, data_dir)?;
     let dir = path.parent().expect("the manifest path has a folder");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(&path, render(bridge))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, render(bridge)).with_context(|| format!("cannot write {}", path.display()))?;
     if cfg!(windows) {
         registry(scope, Some(&path))?;
     }
@@ -88,18 +80,11 @@ pub fn installed_bridge(scope: Scope, data_dir: &Path) -> Result<Option<PathBuf>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let manifest: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not valid JSON; run `harbor-bridge install` again",
-            path.display()
-        )
-    })?;
+    let manifest: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON; run `harbor-bridge install` again", path.display()))?;
     match manifest.get("path").and_then(|p| p.as_str()) {
         Some(bridge) => Ok(Some(PathBuf::from(bridge))),
-        None => bail!(
-            "{} has no \"path\"; run `harbor-bridge install` again",
-            path.display()
-        ),
+        None => bail!("{} has no \"path\"; run `harbor-bridge install` again", path.display()),
     }
 }
 
@@ -113,21 +98,10 @@ fn registry(scope: Scope, manifest: Option<&Path>) -> Result<()> {
     let key = format!(r"{hive}\Software\Mozilla\NativeMessagingHosts\{NATIVE_HOST_NAME}");
     let mut command = std::process::Command::new("reg");
     match manifest {
-        Some(path) => command.args([
-            "add",
-            &key,
-            "/ve",
-            "/t",
-            "REG_SZ",
-            "/d",
-            &path.display().to_string(),
-            "/f",
-        ]),
+        Some(path) => command.args(["add", &key, "/ve", "/t", "REG_SZ", "/d", &path.display().to_string(), "/f"]),
         None => command.args(["delete", &key, "/f"]),
     };
-    let status = command
-        .status()
-        .context("cannot run reg.exe to register the bridge with Firefox")?;
+    let status = command.status().context("cannot run reg.exe to register the bridge with Firefox")?;
     if manifest.is_some() && !status.success() {
         bail!("reg.exe could not write {key} ({status})");
     }
@@ -145,9 +119,6 @@ mod tests {
         assert_eq!(manifest["name"], NATIVE_HOST_NAME);
         assert_eq!(manifest["path"], "/opt/harbor \"x\"/harbor-bridge");
         assert_eq!(manifest["type"], "stdio");
-        assert_eq!(
-            manifest["allowed_extensions"][0],
-            harbor_protocol::EXTENSION_ID
-        );
+        assert_eq!(manifest["allowed_extensions"][0], harbor_protocol::EXTENSION_ID);
     }
 }

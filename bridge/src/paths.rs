@@ -20,8 +20,7 @@ pub fn data_dir() -> Result<PathBuf> {
             .data_dir()
             .to_path_buf(),
     };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create Harbor's data folder {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create Harbor's data folder {}", dir.display()))?;
     Ok(dir)
 }
 
@@ -37,9 +36,8 @@ pub fn bin_dir(data_dir: &std::path::Path, system: bool) -> PathBuf {
         return data_dir.join("bin");
     }
     if cfg!(windows) {
-        let program_files = std::env::var_os("ProgramFiles")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(r"C:\Program Files"));
+        let program_files =
+            std::env::var_os("ProgramFiles").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(r"C:\Program Files"));
         program_files.join("Harbor")
     } else if cfg!(target_os = "macos") {
         PathBuf::from("/Library/Application Support/Harbor")

@@ -18,8 +18,7 @@ mod tempdir {
     pub struct Dir(pub std::path::PathBuf);
     impl Dir {
         pub fn new(tag: &str) -> Dir {
-            let path =
-                std::env::temp_dir().join(format!("harbor-stdio-{tag}-{}", std::process::id()));
+            let path = std::env::temp_dir().join(format!("harbor-stdio-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
             std::fs::create_dir_all(&path).unwrap();
             Dir(path)
@@ -46,19 +45,12 @@ impl Bridge {
             .expect("the bridge binary starts");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
-        Bridge {
-            child,
-            stdin,
-            stdout,
-            home,
-        }
+        Bridge { child, stdin, stdout, home }
     }
 
     fn send_raw(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().unwrap();
-        stdin
-            .write_all(&(bytes.len() as u32).to_ne_bytes())
-            .unwrap();
+        stdin.write_all(&(bytes.len() as u32).to_ne_bytes()).unwrap();
         stdin.write_all(bytes).unwrap();
         stdin.flush().unwrap();
     }
@@ -72,10 +64,7 @@ impl Bridge {
         let mut len = [0u8; 4];
         self.stdout.read_exact(&mut len).unwrap();
         let len = u32::from_ne_bytes(len) as usize;
-        assert!(
-            len <= 1024 * 1024,
-            "a frame of {len} bytes breaks Firefox's 1 MiB limit"
-        );
+        assert!(len <= 1024 * 1024, "a frame of {len} bytes breaks Firefox's 1 MiB limit");
         let mut body = vec![0u8; len];
         self.stdout.read_exact(&mut body).unwrap();
         serde_json::from_slice(&body).unwrap()
@@ -105,10 +94,7 @@ impl Bridge {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the bridge did not exit after its stdin closed"
-            );
+            assert!(Instant::now() < deadline, "the bridge did not exit after its stdin closed");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -123,33 +109,20 @@ fn answers_system_info_like_firefox_expects() {
     assert_eq!(reply["result"]["name"], "harbor-bridge");
     assert_eq!(reply["result"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(reply["result"]["protocol"], 1);
-    assert_eq!(
-        reply["result"]["dataDir"],
-        bridge.home.0.display().to_string()
-    );
-    assert!(
-        bridge.close_and_wait().success(),
-        "end of input is a clean shutdown"
-    );
+    assert_eq!(reply["result"]["dataDir"], bridge.home.0.display().to_string());
+    assert!(bridge.close_and_wait().success(), "end of input is a clean shutdown");
 }
 
 #[test]
 fn a_5_mib_echo_comes_back_whole_in_chunks() {
     let mut bridge = Bridge::start("echo");
     // Quotes and non-ASCII grow once escaped; the chunker must still keep frames under 1 MiB.
-    let payload: String = "harbor \"quoted\" é 😀 "
-        .chars()
-        .cycle()
-        .take(5 * 1024 * 1024)
-        .collect();
+    let payload: String = "harbor \"quoted\" é 😀 ".chars().cycle().take(5 * 1024 * 1024).collect();
     let request = json!({"id": "big", "method": "system.echo", "params": {"payload": payload}});
     assert!(request.to_string().len() > 5 * 1024 * 1024);
     bridge.send(&request);
     let (reply, frames) = bridge.message();
-    assert!(
-        frames >= 5,
-        "a 5 MiB reply needs at least 5 frames, got {frames}"
-    );
+    assert!(frames >= 5, "a 5 MiB reply needs at least 5 frames, got {frames}");
     assert_eq!(reply["id"], "big");
     assert_eq!(reply["result"]["payload"].as_str().unwrap(), payload);
     // The pipe is still in step after the chunks.
@@ -167,10 +140,7 @@ fn bad_input_gets_an_error_and_the_bridge_keeps_serving() {
     let (reply, _) = bridge.message();
     assert_eq!(reply["id"], 7);
     assert_eq!(reply["error"]["code"], "ERR_INVALID_REQUEST");
-    assert!(reply["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("servers.frobnicate"));
+    assert!(reply["error"]["message"].as_str().unwrap().contains("servers.frobnicate"));
     bridge.send(&json!({"id": 8, "method": "system.echo", "params": {"delayMs": "soon"}}));
     assert_eq!(bridge.message().0["error"]["code"], "ERR_INVALID_REQUEST");
     bridge.send(&json!({"id": 9, "method": "system.info"}));
@@ -186,8 +156,8 @@ fn logs_go_to_a_file_and_never_carry_params() {
     bridge.send(&json!({"id": 2, "method": "no.such", "params": {"secret": marker}}));
     bridge.message();
     assert!(bridge.close_and_wait().success());
-    let log = std::fs::read_to_string(bridge.home.0.join("logs/bridge.log"))
-        .expect("the bridge writes logs/bridge.log");
+    let log =
+        std::fs::read_to_string(bridge.home.0.join("logs/bridge.log")).expect("the bridge writes logs/bridge.log");
     assert!(log.contains("bridge started"), "{log}");
     assert!(!log.contains(marker), "params leaked into the log");
 }

@@ -43,8 +43,7 @@ impl Bus {
     pub fn connect() -> Bus {
         let (status, set_status) = signal(BridgeStatus::default());
         let info = js_sys::Object::new();
-        js_sys::Reflect::set(&info, &"name".into(), &"harbor-ui".into())
-            .expect("setting a property on a new object");
+        js_sys::Reflect::set(&info, &"name".into(), &"harbor-ui".into()).expect("setting a property on a new object");
         let port = runtime_connect(&info);
 
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |message: JsValue| {
@@ -54,14 +53,11 @@ impl Bus {
             if let Some(status) = value.get("status") {
                 match serde_json::from_value::<BridgeStatus>(status.clone()) {
                     Ok(status) => set_status.set(status),
-                    Err(error) => web_log(&format!(
-                        "harbor: unreadable status from the background: {error}"
-                    )),
+                    Err(error) => web_log(&format!("harbor: unreadable status from the background: {error}")),
                 }
             }
         });
-        port.on_message()
-            .add_listener(on_message.as_ref().unchecked_ref());
+        port.on_message().add_listener(on_message.as_ref().unchecked_ref());
         // The listener lives as long as the page, like the port itself.
         on_message.forget();
 
@@ -72,14 +68,10 @@ impl Bus {
                 message: Some("Harbor's background stopped; reopen the sidebar".into()),
             });
         });
-        port.on_disconnect()
-            .add_listener(on_disconnect.as_ref().unchecked_ref());
+        port.on_disconnect().add_listener(on_disconnect.as_ref().unchecked_ref());
         on_disconnect.forget();
 
-        Bus {
-            port: StoredValue::new_local(port),
-            status,
-        }
+        Bus { port: StoredValue::new_local(port), status }
     }
 
     pub fn status(&self) -> ReadSignal<BridgeStatus> {

@@ -19,9 +19,18 @@ use crate::webdriver::Session;
 /// The fixed internal UUID the tests give Harbor's extension.
 pub const EXTENSION_UUID: &str = "5e1f0b6a-4c2d-4f7e-9a3b-7d8c1e2f3a4b";
 
+/// Which native-messaging host Firefox finds.
+pub enum NativeHost {
+    /// The real bridge, registered by its own `harbor-bridge install --in-place`.
+    Bridge,
+    /// No host at all: the bridge is "not installed".
+    Missing,
+    /// Another program under the bridge's name (the benchmarks' floor host).
+    Program(PathBuf),
+}
+
 pub struct Options {
-    /// Register the bridge with Firefox (as `harbor-bridge install` does for a user).
-    pub install_bridge: bool,
+    pub host: NativeHost,
 }
 
 pub struct Harbor {
@@ -50,18 +59,29 @@ impl Harbor {
         std::fs::create_dir_all(&data_dir)?;
         let extension = paths::extension_dir()?;
         let bridge = paths::bridge_binary()?;
-        if options.install_bridge {
-            let out = std::process::Command::new(&bridge)
-                .args(["install", "--in-place"])
-                .env("HOME", &home)
-                .env("HARBOR_HOME", &data_dir)
-                .output()
-                .context("running harbor-bridge install")?;
-            ensure!(
-                out.status.success(),
-                "harbor-bridge install failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        match &options.host {
+            NativeHost::Bridge => {
+                let out = std::process::Command::new(&bridge)
+                    .args(["install", "--in-place"])
+                    .env("HOME", &home)
+                    .env("HARBOR_HOME", &data_dir)
+                    .output()
+                    .context("running harbor-bridge install")?;
+                ensure!(out.status.success(), "harbor-bridge install failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            NativeHost::Missing => {}
+            NativeHost::Program(program) => {
+                let dir = home.join(".mozilla/native-messaging-hosts");
+                std::fs::create_dir_all(&dir)?;
+                let manifest = json!({
+                    "name": harbor_protocol::NATIVE_HOST_NAME,
+                    "description": "a stand-in host for measurements",
+                    "path": program,
+                    "type": "stdio",
+                    "allowed_extensions": [harbor_protocol::EXTENSION_ID],
+                });
+                std::fs::write(dir.join(format!("{}.json", harbor_protocol::NATIVE_HOST_NAME)), manifest.to_string())?;
+            }
         }
 
         let port = free_port()?;
@@ -92,6 +112,8 @@ impl Harbor {
                     "datareporting.policy.dataSubmissionEnabled": false,
                     "browser.aboutwelcome.enabled": false,
                     "devtools.console.stdout.chrome": true,
+                    // Firefox rounds performance.now() to 1 ms by default; tests time in-page.
+                    "privacy.reduceTimerPrecision": false,
                     "devtools.console.stdout.content": true,
                 },
                 "env": { "MOZ_HEADLESS": "1" },
@@ -99,17 +121,8 @@ impl Harbor {
         }});
         let session = Session::new(&driver_url, capabilities).await?;
         session.set_timeouts(60_000).await?;
-        session
-            .install_temporary_addon(&extension)
-            .await
-            .context("installing Harbor as a temporary add-on")?;
-        Ok(Harbor {
-            session,
-            home,
-            data_dir,
-            scratch,
-            driver,
-        })
+        session.install_temporary_addon(&extension).await.context("installing Harbor as a temporary add-on")?;
+        Ok(Harbor { session, home, data_dir, scratch, driver })
     }
 
     /// `moz-extension://<uuid>/<path>`.
@@ -133,10 +146,7 @@ impl Harbor {
     pub async fn wait_for(&self, expression: &str, timeout: Duration) -> Result<Value> {
         let deadline = Instant::now() + timeout;
         loop {
-            let value = self
-                .session
-                .execute(&format!("return ({expression});"), json!([]))
-                .await?;
+            let value = self.session.execute(&format!("return ({expression});"), json!([])).await?;
             if !(value.is_null() || value == json!(false)) {
                 return Ok(value);
             }
@@ -168,11 +178,16 @@ impl Harbor {
 
 impl Drop for Harbor {
     fn drop(&mut self) {
+        // Firefox outlives a killed geckodriver, so a test that panicked before `close` would
+        // leave its browser running: end it by its pid.
+        if let Some(pid) = self.session.browser_pid {
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
         let _ = self.driver.start_kill();
         for pid in bridge_pids_for(&self.data_dir) {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status();
+            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
         // HARBOR_E2E_KEEP=1 keeps the scratch folder (geckodriver.log, the bridge's logs) for a look.
         if std::env::var_os("HARBOR_E2E_KEEP").is_none() {
@@ -202,9 +217,7 @@ pub fn bridge_pids_for(data_dir: &Path) -> Vec<u32> {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 async fn wait_for_driver(url: &str) -> Result<()> {
@@ -238,19 +251,14 @@ fn firefox() -> Result<String> {
 }
 
 fn dirs_cargo_bin() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default()
-        .join(".cargo/bin")
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cargo/bin")
 }
 
 fn find_program(env: &str, name: &str, extra: &[PathBuf], fix: &str) -> Result<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
         return Ok(PathBuf::from(path));
     }
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let path_dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
     path_dirs
         .iter()
         .chain(extra)

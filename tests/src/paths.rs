@@ -5,10 +5,7 @@ use std::path::PathBuf;
 use anyhow::{ensure, Result};
 
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the repository")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_path_buf()
 }
 
 /// The bridge binary: `HARBOR_BRIDGE_BIN`, else the debug build in the target folder.
@@ -16,9 +13,8 @@ pub fn bridge_binary() -> Result<PathBuf> {
     let path = match std::env::var_os("HARBOR_BRIDGE_BIN") {
         Some(path) => PathBuf::from(path),
         None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo_root().join("target"));
+            let target =
+                std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
             target.join("debug/harbor-bridge")
         }
     };
@@ -34,19 +30,13 @@ pub fn bridge_binary() -> Result<PathBuf> {
 pub fn extension_dir() -> Result<PathBuf> {
     let dir = repo_root().join("extension");
     let wasm = dir.join("sidebar/pkg/harbor_sidebar_bg.wasm");
-    ensure!(
-        wasm.is_file(),
-        "the sidebar is not built ({} is missing): run scripts/build",
-        wasm.display()
-    );
+    ensure!(wasm.is_file(), "the sidebar is not built ({} is missing): run scripts/build", wasm.display());
     Ok(dir)
 }
 
 /// Where tests save screenshots and other artifacts (created if missing).
 pub fn artifacts_dir() -> PathBuf {
-    let dir = std::env::var_os("HARBOR_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("artifacts"));
+    let dir = std::env::var_os("HARBOR_ARTIFACTS").map(PathBuf::from).unwrap_or_else(|| repo_root().join("artifacts"));
     std::fs::create_dir_all(&dir).expect("the artifacts folder can be created");
     dir
 }

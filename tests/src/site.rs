@@ -16,10 +16,7 @@ pub struct Page {
 
 impl Page {
     pub fn html(body: &str) -> Page {
-        Page {
-            body: body.to_owned(),
-            headers: Vec::new(),
-        }
+        Page { body: body.to_owned(), headers: Vec::new() }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Page {
@@ -35,15 +32,9 @@ pub struct Site {
 
 impl Site {
     pub async fn start(pages: Vec<(&str, Page)>) -> Site {
-        let pages: Arc<HashMap<String, Page>> = Arc::new(
-            pages
-                .into_iter()
-                .map(|(p, page)| (p.to_owned(), page))
-                .collect(),
-        );
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
+        let pages: Arc<HashMap<String, Page>> =
+            Arc::new(pages.into_iter().map(|(p, page)| (p.to_owned(), page)).collect());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
@@ -54,14 +45,8 @@ impl Site {
                         return;
                     };
                     let head = String::from_utf8_lossy(&buf[..n]);
-                    let path = head
-                        .split_whitespace()
-                        .nth(1)
-                        .unwrap_or("/")
-                        .split('?')
-                        .next()
-                        .unwrap_or("/")
-                        .to_owned();
+                    let path =
+                        head.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_owned();
                     let response = match pages.get(&path) {
                         Some(page) => {
                             let extra: String = page.headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();

@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 pub struct Session {
     http: reqwest::Client,
     base: String,
+    /// The browser's process id, when the driver reports it (`moz:processID`).
+    pub browser_pid: Option<u32>,
 }
 
 impl Session {
@@ -22,40 +24,22 @@ impl Session {
         )
         .await
         .context("geckodriver could not start Firefox")?;
-        let id = reply["sessionId"]
-            .as_str()
-            .context("no session id in geckodriver's answer")?;
-        Ok(Session {
-            http,
-            base: format!("{driver_url}/session/{id}"),
-        })
+        let id = reply["sessionId"].as_str().context("no session id in geckodriver's answer")?;
+        let browser_pid = reply["capabilities"]["moz:processID"].as_u64().map(|pid| pid as u32);
+        Ok(Session { http, base: format!("{driver_url}/session/{id}"), browser_pid })
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        command(
-            &self.http,
-            reqwest::Method::POST,
-            &format!("{}/{path}", self.base),
-            Some(body),
-        )
-        .await
+        command(&self.http, reqwest::Method::POST, &format!("{}/{path}", self.base), Some(body)).await
     }
 
     async fn get(&self, path: &str) -> Result<Value> {
-        command(
-            &self.http,
-            reqwest::Method::GET,
-            &format!("{}/{path}", self.base),
-            None,
-        )
-        .await
+        command(&self.http, reqwest::Method::GET, &format!("{}/{path}", self.base), None).await
     }
 
     /// Installs an unpacked extension as a temporary add-on; returns its id.
     pub async fn install_temporary_addon(&self, dir: &std::path::Path) -> Result<String> {
-        let id = self
-            .post("moz/addon/install", json!({"path": dir, "temporary": true}))
-            .await?;
+        let id = self.post("moz/addon/install", json!({"path": dir, "temporary": true})).await?;
         Ok(id.as_str().unwrap_or_default().to_owned())
     }
 
@@ -65,27 +49,21 @@ impl Session {
 
     /// Runs `script` as a function body and returns what it returns.
     pub async fn execute(&self, script: &str, args: Value) -> Result<Value> {
-        self.post("execute/sync", json!({"script": script, "args": args}))
-            .await
+        self.post("execute/sync", json!({"script": script, "args": args})).await
     }
 
     /// Runs `script`; it finishes by calling `arguments[arguments.length - 1](value)`.
     pub async fn execute_async(&self, script: &str, args: Value) -> Result<Value> {
-        self.post("execute/async", json!({"script": script, "args": args}))
-            .await
+        self.post("execute/async", json!({"script": script, "args": args})).await
     }
 
     pub async fn set_timeouts(&self, script_ms: u64) -> Result<()> {
-        self.post("timeouts", json!({"script": script_ms}))
-            .await
-            .map(drop)
+        self.post("timeouts", json!({"script": script_ms})).await.map(drop)
     }
 
     /// Switches between the page (`content`) and Firefox's own UI (`chrome`).
     pub async fn set_context(&self, context: &str) -> Result<()> {
-        self.post("moz/context", json!({"context": context}))
-            .await
-            .map(drop)
+        self.post("moz/context", json!({"context": context})).await.map(drop)
     }
 
     /// A PNG of the current viewport (in `chrome` context: the whole window).
@@ -96,39 +74,22 @@ impl Session {
     }
 
     pub async fn quit(&self) -> Result<()> {
-        command(&self.http, reqwest::Method::DELETE, &self.base, None)
-            .await
-            .map(drop)
+        command(&self.http, reqwest::Method::DELETE, &self.base, None).await.map(drop)
     }
 }
 
 /// Sends one command and unwraps WebDriver's `{"value": …}`, turning its errors into ours.
-async fn command(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    body: Option<Value>,
-) -> Result<Value> {
+async fn command(http: &reqwest::Client, method: reqwest::Method, url: &str, body: Option<Value>) -> Result<Value> {
     let mut request = http.request(method, url);
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("WebDriver request to {url} failed"))?;
+    let response = request.send().await.with_context(|| format!("WebDriver request to {url} failed"))?;
     let status = response.status();
-    let mut reply: Value = response
-        .json()
-        .await
-        .context("WebDriver answered with something other than JSON")?;
+    let mut reply: Value = response.json().await.context("WebDriver answered with something other than JSON")?;
     let value = reply["value"].take();
     if !status.is_success() {
-        bail!(
-            "WebDriver {}: {}",
-            value["error"].as_str().unwrap_or("error"),
-            value["message"].as_str().unwrap_or("")
-        );
+        bail!("WebDriver {}: {}", value["error"].as_str().unwrap_or("error"), value["message"].as_str().unwrap_or(""));
     }
     Ok(value)
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use harbor_e2e::firefox::{Harbor, Options};
+use harbor_e2e::firefox::{Harbor, NativeHost, Options};
 use harbor_e2e::site::{Page, Site};
 use serde_json::json;
 
@@ -23,71 +23,39 @@ const CSP_PAGE: &str = "<!doctype html><html><body><p>strict</p></body></html>";
 async fn site() -> Site {
     Site::start(vec![
         ("/early", Page::html(EARLY_PAGE)),
-        (
-            "/csp",
-            Page::html(CSP_PAGE).header(
-                "Content-Security-Policy",
-                "default-src 'none'; script-src 'none'",
-            ),
-        ),
+        ("/csp", Page::html(CSP_PAGE).header("Content-Security-Policy", "default-src 'none'; script-src 'none'")),
     ])
     .await
 }
 
 #[tokio::test]
 async fn pages_and_the_sidebar_reach_the_bridge() {
-    let harbor = Harbor::launch(Options {
-        install_bridge: true,
-    })
-    .await
-    .unwrap();
+    let harbor = Harbor::launch(Options { install_bridge: true }).await.unwrap();
     let site = site().await;
 
     harbor.session.goto(&site.url("/early")).await.unwrap();
-    let seen = harbor
-        .wait_for("window.__seenAtStart", Duration::from_secs(5))
-        .await
-        .unwrap();
+    let seen = harbor.wait_for("window.__seenAtStart", Duration::from_secs(5)).await.unwrap();
     assert_eq!(
         seen,
         json!({"harbor": "object", "ai": "object", "agent": "object"}),
         "the API exists before the page's scripts"
     );
-    let ready = harbor
-        .wait_for(
-            "window.__ready.length === 2 && window.__ready",
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+    let ready = harbor.wait_for("window.__ready.length === 2 && window.__ready", Duration::from_secs(5)).await.unwrap();
     assert_eq!(ready, json!(["harbor-provider-ready", "agent-ready"]));
 
-    let info = harbor
-        .page("return await window.harbor.system.info();")
-        .await
-        .unwrap();
+    let info = harbor.page("return await window.harbor.system.info();").await.unwrap();
     assert_eq!(info["ok"]["name"], "harbor-bridge", "{info}");
     assert_eq!(info["ok"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(info["ok"]["dataDir"], harbor.data_dir.display().to_string());
 
     // window.agent is the contract's object; its methods arrive with the permissions issue and
     // until then the bridge answers them with a clear error, not a hang.
-    let agent = harbor
-        .page("return await window.agent.tools.list();")
-        .await
-        .unwrap();
+    let agent = harbor.page("return await window.agent.tools.list();").await.unwrap();
     assert_eq!(agent["err"]["code"], "ERR_INVALID_REQUEST", "{agent}");
 
     harbor.session.goto(&site.url("/csp")).await.unwrap();
-    let info = harbor
-        .page("return [typeof window.agent, (await window.harbor.system.info()).name];")
-        .await
-        .unwrap();
-    assert_eq!(
-        info["ok"],
-        json!(["object", "harbor-bridge"]),
-        "strict CSP page: {info}"
-    );
+    let info = harbor.page("return [typeof window.agent, (await window.harbor.system.info()).name];").await.unwrap();
+    assert_eq!(info["ok"], json!(["object", "harbor-bridge"]), "strict CSP page: {info}");
 
     // 5 MiB out and back: the reply crosses the 1 MiB host limit in chunk frames.
     let echo = harbor
@@ -102,48 +70,25 @@ async fn pages_and_the_sidebar_reach_the_bridge() {
     assert!(echo["ok"]["bytes"].as_u64().unwrap() >= 5 * 1024 * 1024);
 
     // The sidebar page, at its fixed URL, shows the live connection.
-    harbor
-        .session
-        .goto(&harbor.extension_url("sidebar/index.html"))
-        .await
-        .unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     let text = harbor
-        .wait_for(
-            "document.querySelector('[data-state=connected]')?.textContent",
-            Duration::from_secs(10),
-        )
+        .wait_for("document.querySelector('[data-state=connected]')?.textContent", Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(
-        text,
-        format!("connected to harbor-bridge {}", env!("CARGO_PKG_VERSION"))
-    );
-    harbor
-        .save_screenshot("sidebar-connected.png")
-        .await
-        .unwrap();
+    assert_eq!(text, format!("connected to harbor-bridge {}", env!("CARGO_PKG_VERSION")));
+    harbor.save_screenshot("sidebar-connected.png").await.unwrap();
     // The real sidebar panel, in Firefox's window.
     harbor.session.set_context("chrome").await.unwrap();
-    harbor
-        .save_screenshot("window-with-sidebar.png")
-        .await
-        .unwrap();
+    harbor.save_screenshot("window-with-sidebar.png").await.unwrap();
     harbor.close().await;
 }
 
 #[tokio::test]
 async fn a_killed_bridge_rejects_calls_at_once_and_comes_back() {
-    let harbor = Harbor::launch(Options {
-        install_bridge: true,
-    })
-    .await
-    .unwrap();
+    let harbor = Harbor::launch(Options { install_bridge: true }).await.unwrap();
     let site = site().await;
     harbor.session.goto(&site.url("/early")).await.unwrap();
-    let first = harbor
-        .page("return (await window.harbor.system.info()).name;")
-        .await
-        .unwrap();
+    let first = harbor.page("return (await window.harbor.system.info()).name;").await.unwrap();
     assert_eq!(first["ok"], "harbor-bridge");
     let pids = harbor.bridge_pids();
     assert_eq!(pids.len(), 1, "one bridge runs for this Firefox: {pids:?}");
@@ -160,38 +105,17 @@ async fn a_killed_bridge_rejects_calls_at_once_and_comes_back() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let killed_at = harbor
-        .session
-        .execute("return performance.now();", json!([]))
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-9", &pids[0].to_string()])
-        .status()
-        .unwrap();
+    let killed_at = harbor.session.execute("return performance.now();", json!([])).await.unwrap().as_f64().unwrap();
+    let status = std::process::Command::new("kill").args(["-9", &pids[0].to_string()]).status().unwrap();
     assert!(status.success());
 
-    let outcome = harbor
-        .wait_for("window.__outcome", Duration::from_secs(5))
-        .await
-        .unwrap();
+    let outcome = harbor.wait_for("window.__outcome", Duration::from_secs(5)).await.unwrap();
     assert_eq!(outcome["code"], "ERR_INTERNAL", "{outcome}");
     let waited = outcome["at"].as_f64().unwrap() - killed_at;
-    assert!(
-        waited < 1000.0,
-        "the page waited {waited:.0} ms after the bridge died"
-    );
+    assert!(waited < 1000.0, "the page waited {waited:.0} ms after the bridge died");
 
-    let again = harbor
-        .page("return (await window.harbor.system.info()).name;")
-        .await
-        .unwrap();
-    assert_eq!(
-        again["ok"], "harbor-bridge",
-        "the next call works after the reconnect: {again}"
-    );
+    let again = harbor.page("return (await window.harbor.system.info()).name;").await.unwrap();
+    assert_eq!(again["ok"], "harbor-bridge", "the next call works after the reconnect: {again}");
     let new_pids = harbor.bridge_pids();
     assert_eq!(new_pids.len(), 1);
     assert_ne!(new_pids, pids, "a fresh bridge process serves");
@@ -200,42 +124,19 @@ async fn a_killed_bridge_rejects_calls_at_once_and_comes_back() {
 
 #[tokio::test]
 async fn without_the_bridge_calls_say_how_to_install_it() {
-    let harbor = Harbor::launch(Options {
-        install_bridge: false,
-    })
-    .await
-    .unwrap();
+    let harbor = Harbor::launch(Options { install_bridge: false }).await.unwrap();
     let site = site().await;
     harbor.session.goto(&site.url("/early")).await.unwrap();
-    let outcome = harbor
-        .page("return await window.harbor.system.info();")
-        .await
-        .unwrap();
+    let outcome = harbor.page("return await window.harbor.system.info();").await.unwrap();
     assert_eq!(outcome["err"]["code"], "ERR_NOT_INSTALLED", "{outcome}");
-    assert!(
-        outcome["err"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("harbor-bridge install"),
-        "{outcome}"
-    );
+    assert!(outcome["err"]["message"].as_str().unwrap().contains("harbor-bridge install"), "{outcome}");
 
-    harbor
-        .session
-        .goto(&harbor.extension_url("sidebar/index.html"))
-        .await
-        .unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     let text = harbor
-        .wait_for(
-            "document.querySelector('[data-state=not_installed]')?.textContent",
-            Duration::from_secs(10),
-        )
+        .wait_for("document.querySelector('[data-state=not_installed]')?.textContent", Duration::from_secs(10))
         .await
         .unwrap();
     assert!(text.as_str().unwrap().contains("not installed"), "{text}");
-    harbor
-        .save_screenshot("sidebar-not-installed.png")
-        .await
-        .unwrap();
+    harbor.save_screenshot("sidebar-not-installed.png").await.unwrap();
     harbor.close().await;
 }

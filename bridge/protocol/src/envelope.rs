@@ -69,13 +69,7 @@ pub struct Caller {
 impl Caller {
     /// Harbor's own extension pages and direct stdio clients.
     pub fn extension() -> Self {
-        Caller {
-            kind: CallerKind::Extension,
-            origin: None,
-            tab_id: None,
-            frame_id: None,
-            top_origin: None,
-        }
+        Caller { kind: CallerKind::Extension, origin: None, tab_id: None, frame_id: None, top_origin: None }
     }
 }
 
@@ -94,10 +88,7 @@ pub struct Chunk {
 pub enum Message {
     /// The final reply to a request. `id` is `None` only when a malformed message had no
     /// readable id.
-    Reply {
-        id: Option<RequestId>,
-        outcome: Result<Value, ErrorObject>,
-    },
+    Reply { id: Option<RequestId>, outcome: Result<Value, ErrorObject> },
     /// A stream event for a request that is still running; its final reply follows.
     Event { id: RequestId, event: Value },
     /// A bridge-initiated notification.
@@ -137,16 +128,10 @@ impl Message {
         }
         if let Some(error) = map.remove("error") {
             let error = serde_json::from_value(error).ok()?;
-            return Some(Message::Reply {
-                id,
-                outcome: Err(error),
-            });
+            return Some(Message::Reply { id, outcome: Err(error) });
         }
         let result = map.remove("result")?;
-        Some(Message::Reply {
-            id,
-            outcome: Ok(result),
-        })
+        Some(Message::Reply { id, outcome: Ok(result) })
     }
 }
 
@@ -166,32 +151,12 @@ mod tests {
     #[test]
     fn every_message_shape_round_trips() {
         let messages = [
-            Message::Reply {
-                id: Some(RequestId::Number(7)),
-                outcome: Ok(json!({"a": 1})),
-            },
-            Message::Reply {
-                id: Some(RequestId::Text("x".into())),
-                outcome: Ok(Value::Null),
-            },
-            Message::Reply {
-                id: None,
-                outcome: Err(ErrorObject::new(ErrorCode::InvalidRequest, "bad")),
-            },
-            Message::Event {
-                id: RequestId::Number(1),
-                event: json!({"type": "token"}),
-            },
-            Message::Notify {
-                notify: "servers.changed".into(),
-                params: json!({}),
-            },
-            Message::Chunk(Chunk {
-                seq: 3,
-                part: 0,
-                parts: 2,
-                data: "{\"id\"".into(),
-            }),
+            Message::Reply { id: Some(RequestId::Number(7)), outcome: Ok(json!({"a": 1})) },
+            Message::Reply { id: Some(RequestId::Text("x".into())), outcome: Ok(Value::Null) },
+            Message::Reply { id: None, outcome: Err(ErrorObject::new(ErrorCode::InvalidRequest, "bad")) },
+            Message::Event { id: RequestId::Number(1), event: json!({"type": "token"}) },
+            Message::Notify { notify: "servers.changed".into(), params: json!({}) },
+            Message::Chunk(Chunk { seq: 3, part: 0, parts: 2, data: "{\"id\"".into() }),
         ];
         for message in messages {
             let back = Message::from_json(message.to_json());

@@ -81,11 +81,7 @@ pub struct ErrorObject {
 
 impl ErrorObject {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorObject {
-            code,
-            message: message.into(),
-            data: None,
-        }
+        ErrorObject { code, message: message.into(), data: None }
     }
 
     pub fn with_data(mut self, data: Value) -> Self {

@@ -21,12 +21,7 @@ pub fn frames(text: String, limit: usize, seq: u64) -> Vec<String> {
         .into_iter()
         .enumerate()
         .map(|(part, data)| {
-            let chunk = Chunk {
-                seq,
-                part: part as u32,
-                parts,
-                data: data.to_owned(),
-            };
+            let chunk = Chunk { seq, part: part as u32, parts, data: data.to_owned() };
             let frame = Message::Chunk(chunk).to_json().to_string();
             debug_assert!(frame.len() <= limit, "chunk frame of {} bytes", frame.len());
             frame
@@ -68,12 +63,10 @@ mod tests {
     fn join(frames: &[String]) -> String {
         frames
             .iter()
-            .map(
-                |f| match Message::from_json(serde_json::from_str(f).unwrap()) {
-                    Some(Message::Chunk(c)) => c.data,
-                    other => panic!("not a chunk: {other:?}"),
-                },
-            )
+            .map(|f| match Message::from_json(serde_json::from_str(f).unwrap()) {
+                Some(Message::Chunk(c)) => c.data,
+                other => panic!("not a chunk: {other:?}"),
+            })
             .collect()
     }
 

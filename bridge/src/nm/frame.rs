@@ -23,10 +23,7 @@ pub enum Frame {
 }
 
 /// Reads the next frame. I/O errors other than end-of-file are returned as errors.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    max: usize,
-) -> std::io::Result<Frame> {
+pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> std::io::Result<Frame> {
     let mut header = [0u8; 4];
     let got = read_full(reader, &mut header).await?;
     if got == 0 {
@@ -49,22 +46,19 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 }
 
 /// Writes one frame and flushes it, so Firefox sees it at once.
-pub async fn write_frame<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    payload: &[u8],
-) -> std::io::Result<()> {
+pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, payload: &[u8]) -> std::io::Result<()> {
     let len = u32::try_from(payload.len())
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
-    writer.write_all(&len.to_ne_bytes()).await?;
-    writer.write_all(payload).await?;
+    // One buffer, one write: the length and the payload reach the pipe together.
+    let mut frame = Vec::with_capacity(4 + payload.len());
+    frame.extend_from_slice(&len.to_ne_bytes());
+    frame.extend_from_slice(payload);
+    writer.write_all(&frame).await?;
     writer.flush().await
 }
 
 /// Reads and drops `len` bytes, keeping the first few KiB.
-async fn skip_oversized<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    len: usize,
-) -> std::io::Result<Frame> {
+async fn skip_oversized<R: AsyncRead + Unpin>(reader: &mut R, len: usize) -> std::io::Result<Frame> {
     let mut prefix = Vec::with_capacity(PREFIX_KEPT);
     let mut buf = vec![0u8; 64 * 1024];
     let mut left = len;
@@ -115,14 +109,8 @@ mod tests {
                 tx.write_all(&[b]).await.unwrap();
             }
         });
-        assert_eq!(
-            read_frame(&mut rx, 1024).await.unwrap(),
-            Frame::Message(br#"{"id":1}"#.to_vec())
-        );
-        assert_eq!(
-            read_frame(&mut rx, 1024).await.unwrap(),
-            Frame::Message(br#"{"id":2}"#.to_vec())
-        );
+        assert_eq!(read_frame(&mut rx, 1024).await.unwrap(), Frame::Message(br#"{"id":1}"#.to_vec()));
+        assert_eq!(read_frame(&mut rx, 1024).await.unwrap(), Frame::Message(br#"{"id":2}"#.to_vec()));
         feeder.await.unwrap();
         assert_eq!(read_frame(&mut rx, 1024).await.unwrap(), Frame::Eof);
     }
@@ -140,19 +128,13 @@ mod tests {
             }
             other => panic!("expected oversized, got {other:?}"),
         }
-        assert_eq!(
-            read_frame(&mut reader, 1000).await.unwrap(),
-            Frame::Message(b"{}".to_vec())
-        );
+        assert_eq!(read_frame(&mut reader, 1000).await.unwrap(), Frame::Message(b"{}".to_vec()));
     }
 
     #[tokio::test]
     async fn cut_off_header_and_payload_are_truncated() {
         let mut reader: &[u8] = &[1, 0];
-        assert_eq!(
-            read_frame(&mut reader, 1000).await.unwrap(),
-            Frame::Truncated { prefix: vec![] }
-        );
+        assert_eq!(read_frame(&mut reader, 1000).await.unwrap(), Frame::Truncated { prefix: vec![] });
         let bytes = framed(br#"{"id":9,"method":"x"}"#);
         let mut reader = &bytes[..bytes.len() - 3];
         match read_frame(&mut reader, 1000).await.unwrap() {
@@ -166,9 +148,6 @@ mod tests {
         let mut out = Vec::new();
         write_frame(&mut out, "{\"é\":1}".as_bytes()).await.unwrap();
         let mut reader = &out[..];
-        assert_eq!(
-            read_frame(&mut reader, 100).await.unwrap(),
-            Frame::Message("{\"é\":1}".as_bytes().to_vec())
-        );
+        assert_eq!(read_frame(&mut reader, 100).await.unwrap(), Frame::Message("{\"é\":1}".as_bytes().to_vec()));
     }
 }

@@ -34,37 +34,19 @@ pub fn decode(bytes: &[u8]) -> Result<Inbound, Undecodable> {
         }
     };
     let Value::Object(mut map) = value else {
-        return Err(invalid(
-            None,
-            "message must be a JSON object with \"id\" and \"method\"".into(),
-        ));
+        return Err(invalid(None, "message must be a JSON object with \"id\" and \"method\"".into()));
     };
     if let Some(target) = map.remove("cancel") {
         return serde_json::from_value(target)
             .map(Inbound::Cancel)
-            .map_err(|_| {
-                invalid(
-                    None,
-                    "\"cancel\" must name a request id (an integer or a string)".into(),
-                )
-            });
+            .map_err(|_| invalid(None, "\"cancel\" must name a request id (an integer or a string)".into()));
     }
     let id = match map.get("id") {
         Some(raw) => match serde_json::from_value::<RequestId>(raw.clone()) {
             Ok(id) => id,
-            Err(_) => {
-                return Err(invalid(
-                    None,
-                    "\"id\" must be an integer or a string".into(),
-                ))
-            }
+            Err(_) => return Err(invalid(None, "\"id\" must be an integer or a string".into())),
         },
-        None => {
-            return Err(invalid(
-                None,
-                "message has no \"id\"; every request needs one".into(),
-            ))
-        }
+        None => return Err(invalid(None, "message has no \"id\"; every request needs one".into())),
     };
     match map.get("method") {
         Some(Value::String(_)) => {}
@@ -72,12 +54,7 @@ pub fn decode(bytes: &[u8]) -> Result<Inbound, Undecodable> {
     }
     match map.get("params") {
         None | Some(Value::Null) | Some(Value::Object(_)) | Some(Value::Array(_)) => {}
-        Some(_) => {
-            return Err(invalid(
-                Some(id),
-                "\"params\" must be an object or an array".into(),
-            ))
-        }
+        Some(_) => return Err(invalid(Some(id), "\"params\" must be an object or an array".into())),
     }
     serde_json::from_value(Value::Object(map))
         .map(Inbound::Request)
@@ -89,21 +66,14 @@ pub fn decode(bytes: &[u8]) -> Result<Inbound, Undecodable> {
 /// the id leads the object.
 pub fn sniff_id(bytes: &[u8]) -> Option<RequestId> {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
-    let after_key = text
-        .trim_start()
-        .strip_prefix('{')?
-        .trim_start()
-        .strip_prefix("\"id\"")?;
+    let after_key = text.trim_start().strip_prefix('{')?.trim_start().strip_prefix("\"id\"")?;
     let rest = after_key.trim_start().strip_prefix(':')?.trim_start();
     if let Some(quoted) = rest.strip_prefix('"') {
         let end = quoted.find('"')?;
         let raw = &quoted[..end];
         return (!raw.contains('\\')).then(|| RequestId::Text(raw.to_owned()));
     }
-    let digits: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '-')
-        .collect();
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
     digits.parse().ok().map(RequestId::Number)
 }
 
@@ -120,13 +90,8 @@ mod tests {
     #[test]
     fn decodes_requests_and_cancels() {
         let request = decode(br#"{"id":5,"method":"system.info","params":{}}"#).unwrap();
-        assert!(
-            matches!(request, Inbound::Request(r) if r.method == "system.info" && r.id == RequestId::Number(5))
-        );
-        assert_eq!(
-            decode(br#"{"cancel":"abc"}"#).unwrap(),
-            Inbound::Cancel(RequestId::Text("abc".into()))
-        );
+        assert!(matches!(request, Inbound::Request(r) if r.method == "system.info" && r.id == RequestId::Number(5)));
+        assert_eq!(decode(br#"{"cancel":"abc"}"#).unwrap(), Inbound::Cancel(RequestId::Text("abc".into())));
     }
 
     #[test]
@@ -138,44 +103,23 @@ mod tests {
         );
         assert_eq!(
             code_and_id(br#"{"id":"r-1","method":"#),
-            (
-                ErrorCode::InvalidRequest,
-                Some(RequestId::Text("r-1".into()))
-            )
+            (ErrorCode::InvalidRequest, Some(RequestId::Text("r-1".into())))
         );
         assert_eq!(code_and_id(b"[1,2]"), (ErrorCode::InvalidRequest, None));
-        assert_eq!(
-            code_and_id(br#"{"method":"x"}"#),
-            (ErrorCode::InvalidRequest, None)
-        );
-        assert_eq!(
-            code_and_id(br#"{"id":true,"method":"x"}"#),
-            (ErrorCode::InvalidRequest, None)
-        );
-        assert_eq!(
-            code_and_id(br#"{"id":3}"#),
-            (ErrorCode::InvalidRequest, Some(RequestId::Number(3)))
-        );
+        assert_eq!(code_and_id(br#"{"method":"x"}"#), (ErrorCode::InvalidRequest, None));
+        assert_eq!(code_and_id(br#"{"id":true,"method":"x"}"#), (ErrorCode::InvalidRequest, None));
+        assert_eq!(code_and_id(br#"{"id":3}"#), (ErrorCode::InvalidRequest, Some(RequestId::Number(3))));
         assert_eq!(
             code_and_id(br#"{"id":3,"method":"m","params":7}"#),
             (ErrorCode::InvalidRequest, Some(RequestId::Number(3)))
         );
-        assert_eq!(
-            code_and_id(br#"{"cancel":{}}"#),
-            (ErrorCode::InvalidRequest, None)
-        );
+        assert_eq!(code_and_id(br#"{"cancel":{}}"#), (ErrorCode::InvalidRequest, None));
     }
 
     #[test]
     fn caller_is_carried_through() {
-        let raw =
-            json!({"id": 1, "method": "m", "caller": {"kind": "page", "origin": "http://a.test"}});
-        let Inbound::Request(request) = decode(raw.to_string().as_bytes()).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            request.caller.unwrap().origin.as_deref(),
-            Some("http://a.test")
-        );
+        let raw = json!({"id": 1, "method": "m", "caller": {"kind": "page", "origin": "http://a.test"}});
+        let Inbound::Request(request) = decode(raw.to_string().as_bytes()).unwrap() else { panic!() };
+        assert_eq!(request.caller.unwrap().origin.as_deref(), Some("http://a.test"));
     }
 }

@@ -48,12 +48,7 @@ impl EventSink {
 
     /// Sends one event; `false` when the extension is gone.
     pub async fn send(&self, event: Value) -> bool {
-        self.outbox
-            .send(Message::Event {
-                id: self.id.clone(),
-                event,
-            })
-            .await
+        self.outbox.send(Message::Event { id: self.id.clone(), event }).await
     }
 }
 

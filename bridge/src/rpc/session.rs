@@ -28,12 +28,7 @@ type InFlight = Arc<Mutex<HashMap<RequestId, CancellationToken>>>;
 
 /// Serves one session until the reader ends or `shutdown` completes. Returns an error only for
 /// an I/O failure of the reader; bad input never ends the session.
-pub async fn serve<R, W, S>(
-    mut reader: R,
-    writer: W,
-    router: Arc<Router>,
-    shutdown: S,
-) -> std::io::Result<()>
+pub async fn serve<R, W, S>(mut reader: R, writer: W, router: Arc<Router>, shutdown: S) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -104,15 +99,13 @@ impl Session {
     }
 
     async fn start(&self, request: Request) {
-        let Request {
-            id,
-            method,
-            params,
-            caller,
-        } = request;
+        let Request { id, method, params, caller } = request;
         let caller = caller.unwrap_or_else(Caller::extension);
         let Some(route) = self.router.get(&method) else {
-            let error = ErrorObject::new(ErrorCode::InvalidRequest, format!("unknown method {method:?}; see PROTOCOL.md for the methods this bridge answers"));
+            let error = ErrorObject::new(
+                ErrorCode::InvalidRequest,
+                format!("unknown method {method:?}; see PROTOCOL.md for the methods this bridge answers"),
+            );
             return self.reply(Some(id), Err(error)).await;
         };
         if route.access == Access::Extension && caller.kind == CallerKind::Page {
@@ -138,12 +131,8 @@ impl Session {
             );
             return self.reply(Some(id), Err(error)).await;
         }
-        let call = Call {
-            params,
-            caller,
-            events: EventSink::new(id.clone(), self.outbox.clone()),
-            cancel: token.clone(),
-        };
+        let call =
+            Call { params, caller, events: EventSink::new(id.clone(), self.outbox.clone()), cancel: token.clone() };
         let running = route.run(call);
         let outbox = self.outbox.clone();
         let in_flight = self.in_flight.clone();
@@ -169,10 +158,7 @@ impl Session {
     async fn finish(self) {
         self.ended.cancel();
         self.tasks.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, self.tasks.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.tasks.wait()).await.is_err() {
             tracing::warn!("requests still running {DRAIN_TIMEOUT:?} after the session ended");
         }
     }
@@ -192,12 +178,8 @@ mod tests {
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     Ok(json!("slow"))
                 })
-                .route("test.fast", Access::Page, |_call| async {
-                    Ok(json!("fast"))
-                })
-                .route("test.private", Access::Extension, |_call| async {
-                    Ok(json!("secret"))
-                })
+                .route("test.fast", Access::Page, |_call| async { Ok(json!("fast")) })
+                .route("test.private", Access::Extension, |_call| async { Ok(json!("secret")) })
                 .route("test.stream", Access::Page, |call: Call| async move {
                     for n in 0..3 {
                         call.events.send(json!({"n": n})).await;
@@ -221,17 +203,8 @@ mod tests {
         fn start() -> Peer {
             let (to_bridge, bridge_in) = tokio::io::duplex(1 << 20);
             let (bridge_out, from_bridge) = tokio::io::duplex(1 << 20);
-            let session = tokio::spawn(serve(
-                bridge_in,
-                bridge_out,
-                router(),
-                std::future::pending(),
-            ));
-            Peer {
-                to_bridge,
-                from_bridge,
-                session,
-            }
+            let session = tokio::spawn(serve(bridge_in, bridge_out, router(), std::future::pending()));
+            Peer { to_bridge, from_bridge, session }
         }
 
         async fn send(&mut self, value: Value) {
@@ -239,10 +212,7 @@ mod tests {
         }
 
         async fn send_raw(&mut self, bytes: &[u8]) {
-            self.to_bridge
-                .write_all(&(bytes.len() as u32).to_ne_bytes())
-                .await
-                .unwrap();
+            self.to_bridge.write_all(&(bytes.len() as u32).to_ne_bytes()).await.unwrap();
             self.to_bridge.write_all(bytes).await.unwrap();
         }
 
@@ -263,11 +233,7 @@ mod tests {
         peer.send(json!({"id": 2, "method": "test.fast"})).await;
         let first = peer.recv().await;
         assert_eq!(first, json!({"id": 2, "result": "fast"}));
-        assert!(
-            started.elapsed() < Duration::from_millis(500),
-            "fast reply took {:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_millis(500), "fast reply took {:?}", started.elapsed());
         assert_eq!(peer.recv().await, json!({"id": 1, "result": "slow"}));
     }
 
@@ -280,7 +246,10 @@ mod tests {
         let reply = peer.recv().await;
         assert_eq!(reply["id"], Value::Null);
         assert_eq!(reply["error"]["code"], "ERR_INVALID_REQUEST");
-        peer.send(json!({"id": 3, "method": "test.private", "caller": {"kind": "page", "origin": "https://evil.test"}})).await;
+        peer.send(
+            json!({"id": 3, "method": "test.private", "caller": {"kind": "page", "origin": "https://evil.test"}}),
+        )
+        .await;
         let reply = peer.recv().await;
         assert_eq!(reply["id"], 3);
         assert_eq!(reply["error"]["code"], "ERR_PERMISSION_DENIED");
@@ -304,10 +273,7 @@ mod tests {
         peer.send(json!({"id": 9, "method": "test.wait"})).await;
         peer.send(json!({"id": 9, "method": "test.fast"})).await;
         let duplicate = peer.recv().await;
-        assert_eq!(
-            duplicate["error"]["code"], "ERR_INVALID_REQUEST",
-            "{duplicate}"
-        );
+        assert_eq!(duplicate["error"]["code"], "ERR_INVALID_REQUEST", "{duplicate}");
         peer.send(json!({"cancel": 9})).await;
         assert_eq!(peer.recv().await["error"]["code"], "ERR_ABORTED");
         peer.send(json!({"id": 9, "method": "test.fast"})).await;
@@ -319,19 +285,12 @@ mod tests {
         let mut peer = Peer::start();
         peer.send(json!({"id": 1, "method": "test.wait"})).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let Peer {
-            to_bridge,
-            mut from_bridge,
-            session,
-        } = peer;
+        let Peer { to_bridge, mut from_bridge, session } = peer;
         drop(to_bridge);
         session.await.unwrap().unwrap();
         let mut rest = Vec::new();
         from_bridge.read_to_end(&mut rest).await.unwrap();
         let text = String::from_utf8_lossy(&rest);
-        assert!(
-            text.contains("ERR_ABORTED"),
-            "the running request still got its final reply: {text}"
-        );
+        assert!(text.contains("ERR_ABORTED"), "the running request still got its final reply: {text}");
     }
 }

@@ -18,30 +18,14 @@ pub fn find(program: &str) -> Option<PathBuf> {
 
 /// The folders to search, in order.
 fn search_dirs(path_var: Option<&std::ffi::OsStr>, home: Option<&Path>) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = path_var
-        .map(|p| std::env::split_paths(p).collect())
-        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = path_var.map(|p| std::env::split_paths(p).collect()).unwrap_or_default();
     if let Some(home) = home {
-        for sub in [
-            ".local/bin",
-            ".cargo/bin",
-            ".volta/bin",
-            ".pyenv/shims",
-            ".bun/bin",
-            ".deno/bin",
-            "bin",
-        ] {
+        for sub in [".local/bin", ".cargo/bin", ".volta/bin", ".pyenv/shims", ".bun/bin", ".deno/bin", "bin"] {
             dirs.push(home.join(sub));
         }
         dirs.extend(nvm_bins(&home.join(".nvm/versions/node")));
     }
-    for fixed in [
-        "/opt/homebrew/bin",
-        "/usr/local/bin",
-        "/usr/bin",
-        "/bin",
-        "/snap/bin",
-    ] {
+    for fixed in ["/opt/homebrew/bin", "/usr/local/bin", "/usr/bin", "/bin", "/snap/bin"] {
         dirs.push(PathBuf::from(fixed));
     }
     let mut seen = std::collections::HashSet::new();
@@ -58,11 +42,7 @@ fn nvm_bins(versions: &Path) -> Vec<PathBuf> {
         .filter_map(|e| e.ok())
         .map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let version = name
-                .trim_start_matches('v')
-                .split('.')
-                .filter_map(|n| n.parse().ok())
-                .collect();
+            let version = name.trim_start_matches('v').split('.').filter_map(|n| n.parse().ok()).collect();
             (version, e.path().join("bin"))
         })
         .collect();
@@ -72,10 +52,7 @@ fn nvm_bins(versions: &Path) -> Vec<PathBuf> {
 
 fn candidates(dir: &Path, program: &str) -> Vec<PathBuf> {
     if cfg!(windows) {
-        ["exe", "cmd", "bat"]
-            .iter()
-            .map(|ext| dir.join(format!("{program}.{ext}")))
-            .collect()
+        ["exe", "cmd", "bat"].iter().map(|ext| dir.join(format!("{program}.{ext}"))).collect()
     } else {
         vec![dir.join(program)]
     }
@@ -85,9 +62,7 @@ fn is_executable(path: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
+        path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
     }
     #[cfg(not(unix))]
     {
@@ -107,14 +82,8 @@ mod tests {
         }
         let dirs = search_dirs(Some(std::ffi::OsStr::new("/custom/bin")), Some(&home));
         assert_eq!(dirs[0], PathBuf::from("/custom/bin"));
-        let nvm: Vec<_> = dirs
-            .iter()
-            .filter(|d| d.starts_with(home.join(".nvm")))
-            .collect();
-        assert!(
-            nvm[0].ends_with("v20.11.1/bin") && nvm[2].ends_with("v9.0.0/bin"),
-            "{nvm:?}"
-        );
+        let nvm: Vec<_> = dirs.iter().filter(|d| d.starts_with(home.join(".nvm"))).collect();
+        assert!(nvm[0].ends_with("v20.11.1/bin") && nvm[2].ends_with("v9.0.0/bin"), "{nvm:?}");
         std::fs::remove_dir_all(&home).unwrap();
     }
 
@@ -122,9 +91,6 @@ mod tests {
     fn finds_a_program_with_an_empty_path() {
         // `sh` lives in /bin or /usr/bin on every Unix, which are searched even with no PATH.
         #[cfg(unix)]
-        assert!(search_dirs(None, None)
-            .into_iter()
-            .flat_map(|d| candidates(&d, "sh"))
-            .any(|p| is_executable(&p)));
+        assert!(search_dirs(None, None).into_iter().flat_map(|d| candidates(&d, "sh")).any(|p| is_executable(&p)));
     }
 }

@@ -30,7 +30,7 @@ async fn site() -> Site {
 
 #[tokio::test]
 async fn pages_and_the_sidebar_reach_the_bridge() {
-    let harbor = Harbor::launch(Options { install_bridge: true }).await.unwrap();
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge }).await.unwrap();
     let site = site().await;
 
     harbor.session.goto(&site.url("/early")).await.unwrap();
@@ -85,7 +85,7 @@ async fn pages_and_the_sidebar_reach_the_bridge() {
 
 #[tokio::test]
 async fn a_killed_bridge_rejects_calls_at_once_and_comes_back() {
-    let harbor = Harbor::launch(Options { install_bridge: true }).await.unwrap();
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge }).await.unwrap();
     let site = site().await;
     harbor.session.goto(&site.url("/early")).await.unwrap();
     let first = harbor.page("return (await window.harbor.system.info()).name;").await.unwrap();
@@ -124,7 +124,7 @@ async fn a_killed_bridge_rejects_calls_at_once_and_comes_back() {
 
 #[tokio::test]
 async fn without_the_bridge_calls_say_how_to_install_it() {
-    let harbor = Harbor::launch(Options { install_bridge: false }).await.unwrap();
+    let harbor = Harbor::launch(Options { host: NativeHost::Missing }).await.unwrap();
     let site = site().await;
     harbor.session.goto(&site.url("/early")).await.unwrap();
     let outcome = harbor.page("return await window.harbor.system.info();").await.unwrap();

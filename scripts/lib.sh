@@ -29,3 +29,11 @@ wasm_opt() {
 # The WebDriver server the end-to-end tests drive Firefox with (npm's geckodriver packages
 # download from GitHub at install time, which does not work offline; crates.io's builds here).
 GECKODRIVER_VERSION=0.37.1
+
+# Real MCP servers the tests run, pinned; scripts/setup --test installs them here and the tests
+# find them through HARBOR_TEST_SERVERS.
+TEST_SERVERS="$TARGET_DIR/test-servers"
+export HARBOR_TEST_SERVERS="$TEST_SERVERS"
+EVERYTHING_VERSION=2026.8.31
+FILESYSTEM_VERSION=2026.8.31
+TIME_VERSION=2026.10.19

@@ -22,11 +22,13 @@ fn main() {
 }
 
 async fn in_process_round_trips() -> Vec<f64> {
-    let data_dir = std::env::temp_dir();
+    let data_dir = std::env::temp_dir().join(format!("harbor-bench-dispatch-{}", std::process::id()));
+    std::fs::create_dir_all(&data_dir).unwrap();
     let (mut to_bridge, bridge_in) = tokio::io::duplex(1 << 20);
     let (bridge_out, mut from_bridge) = tokio::io::duplex(1 << 20);
-    let router = Arc::new(harbor_bridge::router(&data_dir));
-    tokio::spawn(harbor_bridge::rpc::serve(bridge_in, bridge_out, router, std::future::pending()));
+    let bridge = Arc::new(harbor_bridge::Bridge::open(&data_dir).unwrap());
+    let serving = bridge.clone();
+    tokio::spawn(async move { serving.serve(bridge_in, bridge_out, std::future::pending()).await });
     let mut samples = Vec::with_capacity(REQUESTS);
     let mut body = Vec::new();
     for id in 0..REQUESTS + 1000 {

@@ -111,7 +111,7 @@ fn host(extension_id: Option<&str>) -> Result<()> {
     // The stdin reader blocks a thread until the next byte; do not wait on it after a signal.
     runtime.shutdown_timeout(Duration::from_millis(200));
     tracing::info!("bridge stopped");
-    served.context("reading from Firefox failed")
+    served
 }
 
 async fn shutdown_signal() {

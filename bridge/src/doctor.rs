@@ -37,14 +37,14 @@ pub struct Check {
 
 pub fn run(data_dir: &Path) -> Vec<Check> {
     let mut checks = vec![manifest(data_dir)];
-    for (program, needed_for, fix) in [
-        ("node", "npm servers", "install Node.js 18 or newer (https://nodejs.org or your package manager)"),
-        ("npx", "npm servers", "npx ships with Node.js; reinstall Node.js"),
-        ("python3", "PyPI servers", "install Python 3.10 or newer"),
-        ("uv", "PyPI servers (faster installs)", "pip install uv (Harbor falls back to python -m venv without it)"),
-        ("docker", "Docker servers", "install Docker Engine or Docker Desktop and start it"),
+    for (program, needed_for) in [
+        ("node", "npm servers"),
+        ("npx", "npm servers"),
+        ("python3", "PyPI servers"),
+        ("uv", "PyPI servers (faster installs; Harbor falls back to python -m venv)"),
+        ("docker", "Docker servers"),
     ] {
-        checks.push(program_check(program, needed_for, fix));
+        checks.push(program_check(program, needed_for));
     }
     checks.push(ollama(DEFAULT_OLLAMA_URL));
     checks
@@ -68,14 +68,14 @@ fn manifest(data_dir: &Path) -> Check {
     }
 }
 
-fn program_check(program: &'static str, needed_for: &str, fix: &str) -> Check {
+fn program_check(program: &'static str, needed_for: &str) -> Check {
     match locate::find(program) {
         Some(path) => Check { name: program, status: Status::Ok, detail: path.display().to_string(), fix: None },
         None => Check {
             name: program,
             status: Status::Warn,
             detail: format!("not found; needed for {needed_for}"),
-            fix: Some(fix.into()),
+            fix: Some(locate::install_hint(program).into()),
         },
     }
 }

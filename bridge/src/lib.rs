@@ -7,40 +7,94 @@
 //! The crate reads like its layers, from the pipe inward:
 //! - [`nm`] — native-messaging framing and chunking; the only writer of stdout;
 //! - [`rpc`] — the envelope, the method table ([`rpc::Router`]) and the session loop;
-//! - [`system`] — the `system.*` methods;
+//! - [`system`] — the `system.*` methods; [`methods`] — the MCP host's `servers.*`, `tools.*`,
+//!   `resources.*`, `prompts.*`;
+//! - [`mcp`] — servers' lifecycles, sessions and namespaced catalog; [`store`] — SQLite;
 //! - [`native_manifest`], [`doctor`], [`paths`], [`logging`], [`runtimes`] — installing the
 //!   bridge into Firefox, checking the machine, and where files live.
 //!
-//! [`run`] serves one session over any reader and writer, so tests drive the bridge over
+//! [`Bridge`] holds the state; [`run`] serves one session over any reader and writer, so tests drive the bridge over
 //! in-memory pipes exactly as Firefox drives it over stdio.
 
 pub mod doctor;
 pub mod logging;
+pub mod mcp;
+pub mod methods;
 pub mod native_manifest;
 pub mod nm;
 pub mod paths;
 pub mod rpc;
 pub mod runtimes;
+pub mod store;
 pub mod system;
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Every method the bridge answers.
-pub fn router(data_dir: &Path) -> rpc::Router {
-    system::routes(rpc::Router::new(), data_dir)
+use mcp::registry::Servers;
+use rpc::Notifier;
+use store::Store;
+
+/// The bridge's state: its data folder, database, notifications and servers. One per process;
+/// it outlives sessions (tests open several) and stops every server in [`Bridge::shutdown`].
+pub struct Bridge {
+    pub data_dir: PathBuf,
+    pub store: Store,
+    pub notifier: Notifier,
+    pub servers: Arc<Servers>,
 }
 
-/// Serves one session: reads requests from `reader`, writes replies to `writer`, and returns at
-/// end-of-input or when `shutdown` completes.
-pub async fn run<R, W, S>(reader: R, writer: W, data_dir: &Path, shutdown: S) -> std::io::Result<()>
+impl Bridge {
+    /// Opens the database in `data_dir`, loads the servers and starts the auto-start ones.
+    /// Must run inside a tokio runtime (servers get supervisor tasks).
+    pub fn open(data_dir: &Path) -> anyhow::Result<Bridge> {
+        // reqwest is built without a default TLS provider so only one crypto stack is compiled;
+        // the bridge names it once, here. A second call finds it installed and changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = Store::open(&data_dir.join("harbor.db"))?;
+        let notifier = Notifier::default();
+        let servers = Servers::load(store.clone(), paths::log_dir(data_dir), notifier.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("cannot load the servers")?;
+        Ok(Bridge { data_dir: data_dir.to_path_buf(), store, notifier, servers: Arc::new(servers) })
+    }
+
+    /// Every method the bridge answers.
+    pub fn router(&self) -> rpc::Router {
+        let router = system::routes(rpc::Router::new(), &self.data_dir);
+        methods::routes(router, self.servers.clone())
+    }
+
+    /// Serves one session over `reader`/`writer` until end-of-input or `shutdown`.
+    pub async fn serve<R, W, S>(&self, reader: R, writer: W, shutdown: S) -> std::io::Result<()>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin + Send + 'static,
+        S: Future<Output = ()>,
+    {
+        rpc::serve(reader, writer, Arc::new(self.router()), Some(self.notifier.subscribe()), shutdown).await
+    }
+
+    /// Stops every server, so none outlives the bridge.
+    pub async fn shutdown(&self) {
+        self.servers.stop_all().await;
+    }
+}
+
+/// Opens the bridge in `data_dir`, serves one session, then stops every server: what host mode
+/// does for Firefox.
+pub async fn run<R, W, S>(reader: R, writer: W, data_dir: &Path, shutdown: S) -> anyhow::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
     S: Future<Output = ()>,
 {
-    rpc::serve(reader, writer, Arc::new(router(data_dir)), shutdown).await
+    let bridge = Bridge::open(data_dir)?;
+    let served = bridge.serve(reader, writer, shutdown).await;
+    bridge.shutdown().await;
+    served.context("reading from Firefox failed")
 }

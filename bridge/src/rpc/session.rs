@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use harbor_protocol::{Caller, CallerKind, ErrorCode, ErrorObject, Message, Request, RequestId};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::envelope::{decode, sniff_id, Inbound, Undecodable};
+use super::notifier::Notification;
 use super::router::{Access, Call, EventSink, Router};
 use crate::nm::{read_frame, spawn_writer, Frame, Outbox, MAX_INCOMING_FRAME};
 
@@ -28,13 +30,37 @@ type InFlight = Arc<Mutex<HashMap<RequestId, CancellationToken>>>;
 
 /// Serves one session until the reader ends or `shutdown` completes. Returns an error only for
 /// an I/O failure of the reader; bad input never ends the session.
-pub async fn serve<R, W, S>(mut reader: R, writer: W, router: Arc<Router>, shutdown: S) -> std::io::Result<()>
+pub async fn serve<R, W, S>(
+    mut reader: R,
+    writer: W,
+    router: Arc<Router>,
+    notifications: Option<broadcast::Receiver<Notification>>,
+    shutdown: S,
+) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
     S: Future<Output = ()>,
 {
     let (outbox, writer_task) = spawn_writer(writer);
+    let forwarder = notifications.map(|mut notifications| {
+        let outbox = outbox.clone();
+        tokio::spawn(async move {
+            loop {
+                match notifications.recv().await {
+                    Ok(Notification { method, params }) => {
+                        if !outbox.send(Message::Notify { notify: method.to_owned(), params }).await {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        tracing::warn!(skipped, "the extension fell behind; some notifications were skipped");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    });
     let session = Session {
         router,
         outbox,
@@ -72,6 +98,10 @@ where
         }
     };
     session.finish().await;
+    if let Some(forwarder) = forwarder {
+        forwarder.abort();
+        let _ = forwarder.await;
+    }
     let _ = writer_task.await;
     outcome
 }
@@ -203,7 +233,7 @@ mod tests {
         fn start() -> Peer {
             let (to_bridge, bridge_in) = tokio::io::duplex(1 << 20);
             let (bridge_out, from_bridge) = tokio::io::duplex(1 << 20);
-            let session = tokio::spawn(serve(bridge_in, bridge_out, router(), std::future::pending()));
+            let session = tokio::spawn(serve(bridge_in, bridge_out, router(), None, std::future::pending()));
             Peer { to_bridge, from_bridge, session }
         }
 

@@ -16,6 +16,17 @@ pub fn find(program: &str) -> Option<PathBuf> {
         .find(|path| is_executable(path))
 }
 
+/// What to tell a user who lacks `program`.
+pub fn install_hint(program: &str) -> &'static str {
+    match program {
+        "node" | "npx" | "npm" => "install Node.js 18 or newer (https://nodejs.org or your package manager)",
+        "python" | "python3" => "install Python 3.10 or newer",
+        "uv" | "uvx" => "install uv with `pip install uv` (or see https://docs.astral.sh/uv)",
+        "docker" => "install Docker Engine or Docker Desktop and start it",
+        _ => "install it, or give its full path in the server's command",
+    }
+}
+
 /// The folders to search, in order.
 fn search_dirs(path_var: Option<&std::ffi::OsStr>, home: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = path_var.map(|p| std::env::split_paths(p).collect()).unwrap_or_default();

@@ -1,6 +1,12 @@
-//! How a server process comes to exist. For now: finding the programs servers need (node, npx,
-//! python, uv, docker) even when Firefox starts the bridge with a minimal `PATH`.
+//! How a server process comes to exist, and where its output goes.
 //!
-//! Runtimes know nothing of MCP messages.
+//! [`locate`] finds programs (node, npx, python, uv, docker) even when Firefox starts the bridge
+//! with a minimal `PATH`; [`process`] spawns a native server in its own process group and stops
+//! the whole group; [`log`] keeps each server's stderr and lifecycle lines, bounded in memory and
+//! appended to a file.
+//!
+//! Runtimes hand back byte streams and know nothing of MCP messages.
 
 pub mod locate;
+pub mod log;
+pub mod process;

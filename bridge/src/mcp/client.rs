@@ -1,0 +1,225 @@
+//! One live MCP session with one server: the rmcp client over the server's stdio or over
+//! Streamable HTTP.
+//!
+//! [`Connection::open`] starts a process server through `runtimes::process` (or reaches a remote
+//! one), runs the MCP handshake, and keeps the rmcp service running in a task of its own; the
+//! [`Peer`] it hands out sends requests. [`ClientEvents`] is the handler rmcp calls for what the
+//! server sends unasked: progress (routed to the call that asked for it) and `list_changed`
+//! notices (passed to the supervisor).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken};
+use rmcp::service::{NotificationContext, Peer, QuitReason, RoleClient, RunningServiceCancellationToken, ServiceExt};
+use rmcp::transport::streamable_http_client::{StreamableHttpClientTransport, StreamableHttpClientTransportConfig};
+use rmcp::ClientHandler;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::runtimes::log::ServerLog;
+use crate::runtimes::process::{self, ProcessSpec, ServerProcess, SpawnError};
+use crate::store::servers::Launch;
+
+/// How long a server gets to finish the MCP handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A catalog changed at the server (`notifications/*/list_changed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListChanged {
+    Tools,
+    Resources,
+    Prompts,
+}
+
+/// What the server reported about a call in progress.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    pub progress: f64,
+    pub total: Option<f64>,
+    pub message: Option<String>,
+}
+
+type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<Progress>>>>;
+
+/// rmcp's handler for what a server sends unasked.
+#[derive(Clone)]
+pub struct ClientEvents {
+    progress: ProgressRoutes,
+    changed: mpsc::UnboundedSender<ListChanged>,
+}
+
+impl ClientEvents {
+    pub fn new(changed: mpsc::UnboundedSender<ListChanged>) -> Self {
+        ClientEvents { progress: ProgressRoutes::default(), changed }
+    }
+
+    /// Routes progress for `token` to `sink` until the returned guard is dropped.
+    pub fn route_progress(&self, token: ProgressToken, sink: mpsc::UnboundedSender<Progress>) -> ProgressRoute {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), sink);
+        ProgressRoute { routes: self.progress.clone(), token }
+    }
+}
+
+/// Unregisters a progress route when dropped.
+pub struct ProgressRoute {
+    routes: ProgressRoutes,
+    token: ProgressToken,
+}
+
+impl Drop for ProgressRoute {
+    fn drop(&mut self) {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.token);
+    }
+}
+
+impl ClientHandler for ClientEvents {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(ClientCapabilities::default(), Implementation::new("harbor", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
+        let routes = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sink) = routes.get(&params.progress_token) {
+            let _ = sink.send(Progress { progress: params.progress, total: params.total, message: params.message });
+        }
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.changed.send(ListChanged::Tools);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.changed.send(ListChanged::Resources);
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.changed.send(ListChanged::Prompts);
+    }
+}
+
+/// Why a server could not be started.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The program could not be started; retrying will not help until the user acts.
+    Spawn(SpawnError),
+    /// It started but the MCP handshake failed or timed out.
+    Handshake(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Spawn(error) => error.fmt(f),
+            OpenError::Handshake(why) => write!(f, "the server did not complete the MCP handshake: {why}"),
+        }
+    }
+}
+
+/// A live session.
+pub struct Connection {
+    pub peer: Peer<RoleClient>,
+    pub events: ClientEvents,
+    stop: Option<RunningServiceCancellationToken>,
+    quit: oneshot::Receiver<String>,
+    process: Option<ServerProcess>,
+}
+
+impl Connection {
+    pub async fn open(
+        launch: &Launch,
+        log: Arc<ServerLog>,
+        events: ClientEvents,
+        http: &reqwest::Client,
+    ) -> Result<Connection, OpenError> {
+        match launch {
+            Launch::Process { command, args, env, cwd } => {
+                let spec = ProcessSpec { command, args, env, cwd: cwd.as_deref() };
+                let spawned = process::spawn(&spec, log).map_err(OpenError::Spawn)?;
+                let mut process = spawned.process;
+                let handshake =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, events.clone().serve((spawned.stdout, spawned.stdin)));
+                match handshake.await {
+                    Ok(Ok(service)) => Ok(Connection::running(service, events, Some(process))),
+                    Ok(Err(error)) => {
+                        process.stop().await;
+                        Err(OpenError::Handshake(error.to_string()))
+                    }
+                    Err(_) => {
+                        process.stop().await;
+                        Err(OpenError::Handshake(format!("no answer within {} s", HANDSHAKE_TIMEOUT.as_secs())))
+                    }
+                }
+            }
+            Launch::Remote { url, headers } => {
+                let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+                for (name, value) in headers {
+                    let name =
+                        name.parse().map_err(|_| OpenError::Handshake(format!("header name {name:?} is not valid")))?;
+                    let value =
+                        value.parse().map_err(|_| OpenError::Handshake("a header value is not valid".into()))?;
+                    config.custom_headers.insert(name, value);
+                }
+                let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, events.clone().serve(transport)).await {
+                    Ok(Ok(service)) => Ok(Connection::running(service, events, None)),
+                    Ok(Err(error)) => Err(OpenError::Handshake(format!("{url}: {error}"))),
+                    Err(_) => Err(OpenError::Handshake(format!(
+                        "{url} did not answer within {} s",
+                        HANDSHAKE_TIMEOUT.as_secs()
+                    ))),
+                }
+            }
+        }
+    }
+
+    fn running(
+        service: rmcp::service::RunningService<RoleClient, ClientEvents>,
+        events: ClientEvents,
+        process: Option<ServerProcess>,
+    ) -> Connection {
+        let peer = service.peer().clone();
+        let stop = Some(service.cancellation_token());
+        let (tell, quit) = oneshot::channel();
+        tokio::spawn(async move {
+            let why = match service.waiting().await {
+                Ok(QuitReason::Cancelled) => "stopped".to_owned(),
+                Ok(QuitReason::Closed) => "the connection closed".to_owned(),
+                Ok(QuitReason::JoinError(error)) | Err(error) => format!("the MCP client failed: {error}"),
+                Ok(_) => "the connection ended".to_owned(),
+            };
+            let _ = tell.send(why);
+        });
+        Connection { peer, events, stop, quit, process }
+    }
+
+    /// Resolves when the server goes away on its own: its process exits or its connection
+    /// closes. Returns a plain-words reason.
+    pub async fn closed(&mut self) -> String {
+        let quit = &mut self.quit;
+        match self.process.as_mut() {
+            Some(process) => tokio::select! {
+                status = process.wait() => match status {
+                    Ok(status) => format!("the server exited ({status})"),
+                    Err(error) => format!("the server's process could not be watched: {error}"),
+                },
+                why = quit => why.unwrap_or_else(|_| "the connection closed".into()),
+            },
+            None => quit.await.unwrap_or_else(|_| "the connection closed".into()),
+        }
+    }
+
+    /// Ends the session and stops the process group.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.cancel();
+        }
+        if let Some(mut process) = self.process.take() {
+            process.stop().await;
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(ServerProcess::pid)
+    }
+}

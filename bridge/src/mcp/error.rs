@@ -1,0 +1,49 @@
+//! What can go wrong in the MCP host, as values the `rpc` boundary maps to the contract's codes.
+
+use std::time::Duration;
+
+#[derive(Debug)]
+pub enum HostError {
+    /// No server has that id.
+    NoSuchServer(String),
+    /// A server with that id exists already.
+    ServerExists(String),
+    /// The server's spec is not acceptable (bad id, empty command, …).
+    InvalidSpec(String),
+    /// The server is not running (stopped, starting or crashed).
+    NotRunning { id: String, why: String },
+    /// The server runs but has no such tool (or prompt, or resource).
+    NotFound(String),
+    /// The call took longer than its timeout; the server was told to cancel it.
+    Timeout { what: String, after: Duration },
+    /// The server went away while the call was in flight.
+    Unavailable(String),
+    /// The server answered with an error.
+    Failed(String),
+    /// The database failed.
+    Store(anyhow::Error),
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostError::NoSuchServer(id) => write!(f, "no server named {id:?}; see the server list"),
+            HostError::ServerExists(id) => write!(f, "a server named {id:?} exists already; choose another id"),
+            HostError::InvalidSpec(why) => f.write_str(why),
+            HostError::NotRunning { id, why } => write!(f, "server {id:?} is not running ({why}); start it first"),
+            HostError::NotFound(what) => write!(f, "{what}"),
+            HostError::Timeout { what, after } => {
+                write!(f, "{what} did not finish within {} s and was cancelled", after.as_secs_f64())
+            }
+            HostError::Unavailable(why) => write!(f, "{why}"),
+            HostError::Failed(why) => write!(f, "{why}"),
+            HostError::Store(error) => write!(f, "Harbor's database failed: {error:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for HostError {
+    fn from(error: anyhow::Error) -> Self {
+        HostError::Store(error)
+    }
+}

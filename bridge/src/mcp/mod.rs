@@ -1,0 +1,16 @@
+//! The MCP host: every server's lifecycle, its live session and its namespaced catalog.
+//!
+//! - [`names`] — server ids, `serverId/toolName`, and the model-safe `serverId__toolName`;
+//! - [`client`] — one rmcp session with one server (stdio or Streamable HTTP);
+//! - [`registry`] — every server, the namespaced catalog, and calls with timeout, cancel and progress;
+//! - [`error`] — what can go wrong, as values;
+//! - [`server`] — one server's state, log and supervisor (restarts with backoff, then crashed);
+//!
+//! Runtimes (how processes start) and the LLM layer know nothing of MCP; this module is where
+//! MCP lives.
+
+pub mod client;
+pub mod error;
+pub mod names;
+pub mod registry;
+pub mod server;

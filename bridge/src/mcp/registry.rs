@@ -1,0 +1,411 @@
+//! The registry: every server Harbor knows, and the one place tools, resources and prompts are
+//! reached by name.
+//!
+//! [`Servers::load`] reads the servers from the store and starts those marked auto-start.
+//! Changes to the set go to the store first, so a crash never leaves a server half-registered.
+//! Tools are named `serverId/toolName` (and `serverId__toolName` for models, see `names`).
+//! [`Servers::call_tool`] honours a timeout and cancellation — both send MCP
+//! `notifications/cancelled` to the server — and forwards progress as it arrives. A call in
+//! flight when its server dies fails at once with [`HostError::Unavailable`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CancelledNotificationParam, ClientNotification, ClientRequest, GetPromptRequestParams,
+    JsonObject, Notification, ReadResourceRequestParams, Request, RequestId, ServerResult,
+};
+use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::client::Progress;
+use super::error::HostError;
+use super::names;
+use super::server::{Context, Live, Server, ServerState, Status};
+use crate::rpc::Notifier;
+use crate::runtimes::log::ServerLog;
+use crate::store::servers::{Launch, ServerSpec};
+use crate::store::Store;
+
+/// The tool-call timeout when neither the caller nor the server's entry says otherwise.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long `start` waits for a server to come up.
+pub const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A server as listed: its spec and its status.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerEntry {
+    #[serde(flatten)]
+    pub spec: ServerSpec,
+    pub status: Status,
+    pub tool_count: usize,
+}
+
+/// A tool in the namespaced catalog.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolEntry {
+    /// `serverId/toolName`.
+    pub name: String,
+    /// The model-safe form, `serverId__toolName`.
+    pub model_name: String,
+    pub server_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub description: String,
+    pub input_schema: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Value>,
+}
+
+pub struct Servers {
+    store: Store,
+    log_dir: PathBuf,
+    context: Context,
+    servers: RwLock<BTreeMap<String, Arc<Server>>>,
+}
+
+impl Servers {
+    /// Loads every stored server and starts the auto-start ones.
+    pub fn load(store: Store, log_dir: PathBuf, notifier: Notifier) -> Result<Servers, HostError> {
+        let http = reqwest::Client::builder().build().map_err(|e| HostError::Store(e.into()))?;
+        let servers = Servers { store, log_dir, context: Context { http, notifier }, servers: RwLock::default() };
+        for spec in servers.store.servers()? {
+            let auto_start = spec.auto_start;
+            let server = servers.spawn(spec);
+            if auto_start {
+                server.start();
+            }
+        }
+        Ok(servers)
+    }
+
+    fn spawn(&self, spec: ServerSpec) -> Arc<Server> {
+        let log = Arc::new(ServerLog::new(Some(&self.log_dir.join("servers").join(format!("{}.log", spec.id)))));
+        let server = Server::spawn(spec, log, self.context.clone());
+        self.servers.write().unwrap_or_else(|p| p.into_inner()).insert(server.id.clone(), server.clone());
+        server
+    }
+
+    pub fn get(&self, id: &str) -> Result<Arc<Server>, HostError> {
+        self.servers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| HostError::NoSuchServer(id.to_owned()))
+    }
+
+    fn all(&self) -> Vec<Arc<Server>> {
+        self.servers.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    pub fn add(&self, spec: ServerSpec) -> Result<ServerEntry, HostError> {
+        check_spec(&spec)?;
+        if self.get(&spec.id).is_ok() {
+            return Err(HostError::ServerExists(spec.id));
+        }
+        self.store.insert_server(&spec)?;
+        let server = self.spawn(spec);
+        self.context
+            .notifier
+            .publish("servers.changed", serde_json::json!({ "id": server.id, "status": server.status() }));
+        Ok(entry(&server))
+    }
+
+    pub fn update(&self, spec: ServerSpec) -> Result<ServerEntry, HostError> {
+        check_spec(&spec)?;
+        let server = self.get(&spec.id)?;
+        self.store.update_server(&spec)?;
+        server.set_spec(spec);
+        Ok(entry(&server))
+    }
+
+    pub async fn remove(&self, id: &str) -> Result<(), HostError> {
+        let server = self.get(id)?;
+        server.stop().await;
+        self.store.delete_server(id)?;
+        self.servers.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.context.notifier.publish("servers.removed", serde_json::json!({ "id": id }));
+        Ok(())
+    }
+
+    pub fn list(&self) -> Vec<ServerEntry> {
+        self.all().iter().map(|server| entry(server)).collect()
+    }
+
+    pub fn entry(&self, id: &str) -> Result<ServerEntry, HostError> {
+        Ok(entry(&*self.get(id)?))
+    }
+
+    /// Starts a server and waits until it runs or gives up.
+    pub async fn start(&self, id: &str) -> Result<ServerEntry, HostError> {
+        let server = self.get(id)?;
+        match server.start_and_wait(START_TIMEOUT).await {
+            Ok(_) => Ok(entry(&server)),
+            Err(status) => Err(HostError::NotRunning {
+                id: id.to_owned(),
+                why: status.error.unwrap_or_else(|| format!("it is {:?}", status.state).to_lowercase()),
+            }),
+        }
+    }
+
+    pub async fn stop(&self, id: &str) -> Result<ServerEntry, HostError> {
+        let server = self.get(id)?;
+        server.stop().await;
+        Ok(entry(&server))
+    }
+
+    pub async fn restart(&self, id: &str) -> Result<ServerEntry, HostError> {
+        self.get(id)?.stop().await;
+        self.start(id).await
+    }
+
+    /// Stops every server (the bridge is shutting down).
+    pub async fn stop_all(&self) {
+        let stops: Vec<_> = self.all().into_iter().map(|server| async move { server.stop().await }).collect();
+        futures::future::join_all(stops).await;
+    }
+
+    /// The tools of one server, or of every running server.
+    pub fn tools(&self, server: Option<&str>) -> Result<Vec<ToolEntry>, HostError> {
+        let servers = match server {
+            Some(id) => vec![self.get(id)?],
+            None => self.all(),
+        };
+        let mut tools = Vec::new();
+        for server in servers {
+            let Some(live) = server.live() else { continue };
+            for tool in live.tools.read().unwrap_or_else(|p| p.into_inner()).iter() {
+                tools.push(ToolEntry {
+                    name: names::namespaced(&server.id, &tool.name),
+                    model_name: names::model_name(&server.id, &tool.name),
+                    server_id: server.id.clone(),
+                    title: tool.title.clone(),
+                    description: tool.description.as_deref().unwrap_or_default().to_owned(),
+                    input_schema: Value::Object((*tool.input_schema).clone()),
+                    annotations: tool.annotations.as_ref().and_then(|a| serde_json::to_value(a).ok()),
+                });
+            }
+        }
+        Ok(tools)
+    }
+
+    /// Finds `(server, tool)` for a namespaced or model-safe tool name.
+    pub fn resolve_tool(&self, name: &str) -> Result<(Arc<Server>, String), HostError> {
+        if let Some((server_id, tool)) = names::split_namespaced(name) {
+            let server = self
+                .get(server_id)
+                .map_err(|_| HostError::NotFound(format!("no tool {name:?}: there is no server {server_id:?}")))?;
+            return Ok((server, tool.to_owned()));
+        }
+        self.tools(None)?
+            .into_iter()
+            .find(|t| t.model_name == name)
+            .and_then(|t| {
+                let tool = names::split_namespaced(&t.name)?.1.to_owned();
+                Some((self.get(&t.server_id).ok()?, tool))
+            })
+            .ok_or_else(|| HostError::NotFound(format!("no tool {name:?}; tool names look like serverId/toolName")))
+    }
+
+    /// Calls a tool. `timeout` overrides the server's (else the default); `cancel` stops the
+    /// call; progress reports go to `progress` as they arrive.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        timeout: Option<Duration>,
+        cancel: &CancellationToken,
+        progress: mpsc::UnboundedSender<Progress>,
+    ) -> Result<Value, HostError> {
+        let (server, tool) = self.resolve_tool(name)?;
+        let live = running(&server)?;
+        let known = live.tools.read().unwrap_or_else(|p| p.into_inner()).iter().any(|t| t.name == tool);
+        if !known {
+            return Err(HostError::NotFound(format!("server {:?} has no tool {tool:?}", server.id)));
+        }
+        let timeout =
+            timeout.or(server.spec().tool_timeout_ms.map(Duration::from_millis)).unwrap_or(DEFAULT_TOOL_TIMEOUT);
+        let mut params = CallToolRequestParams::new(tool.clone());
+        if let Some(arguments) = arguments {
+            params = params.with_arguments(arguments);
+        }
+        let request = ClientRequest::CallToolRequest(Request::new(params));
+        let what = format!("tool {name}");
+        match request_with(&live, request, timeout, cancel, Some(progress), &what).await? {
+            ServerResult::CallToolResult(result) => Ok(serde_json::to_value(result).unwrap_or(Value::Null)),
+            _ => Err(HostError::Failed(format!("{what}: the server answered with something other than a tool result"))),
+        }
+    }
+
+    pub async fn resources(&self, server: Option<&str>) -> Result<Vec<Value>, HostError> {
+        let mut all = Vec::new();
+        for (server, live) in self.running_servers(server)? {
+            let resources = live.peer.list_all_resources().await.map_err(|e| failed(&server.id, e))?;
+            for resource in resources {
+                let mut value = serde_json::to_value(resource).unwrap_or(Value::Null);
+                value["serverId"] = Value::String(server.id.clone());
+                all.push(value);
+            }
+        }
+        Ok(all)
+    }
+
+    pub async fn read_resource(&self, server: &str, uri: &str, cancel: &CancellationToken) -> Result<Value, HostError> {
+        let server = self.get(server)?;
+        let live = running(&server)?;
+        let request = ClientRequest::ReadResourceRequest(Request::new(ReadResourceRequestParams::new(uri)));
+        let what = format!("resource {uri}");
+        to_json(request_with(&live, request, DEFAULT_TOOL_TIMEOUT, cancel, None, &what).await?)
+    }
+
+    pub async fn prompts(&self, server: Option<&str>) -> Result<Vec<Value>, HostError> {
+        let mut all = Vec::new();
+        for (server, live) in self.running_servers(server)? {
+            let prompts = live.peer.list_all_prompts().await.map_err(|e| failed(&server.id, e))?;
+            for prompt in prompts {
+                let mut value = serde_json::to_value(prompt).unwrap_or(Value::Null);
+                value["serverId"] = Value::String(server.id.clone());
+                all.push(value);
+            }
+        }
+        Ok(all)
+    }
+
+    pub async fn get_prompt(
+        &self,
+        server: &str,
+        name: &str,
+        arguments: Option<JsonObject>,
+        cancel: &CancellationToken,
+    ) -> Result<Value, HostError> {
+        let server = self.get(server)?;
+        let live = running(&server)?;
+        let mut params = GetPromptRequestParams::new(name);
+        params.arguments = arguments;
+        let request = ClientRequest::GetPromptRequest(Request::new(params));
+        let what = format!("prompt {name}");
+        to_json(request_with(&live, request, DEFAULT_TOOL_TIMEOUT, cancel, None, &what).await?)
+    }
+
+    fn running_servers(&self, server: Option<&str>) -> Result<Vec<Running>, HostError> {
+        Ok(match server {
+            Some(id) => {
+                let server = self.get(id)?;
+                let live = running(&server)?;
+                vec![(server, live)]
+            }
+            None => self.all().into_iter().filter_map(|server| Some((server.clone(), server.live()?))).collect(),
+        })
+    }
+}
+
+/// A running server and its live session.
+type Running = (Arc<Server>, Arc<Live>);
+
+fn entry(server: &Server) -> ServerEntry {
+    let tool_count = server.live().map(|live| live.tools.read().unwrap_or_else(|p| p.into_inner()).len()).unwrap_or(0);
+    ServerEntry { spec: server.spec(), status: server.status(), tool_count }
+}
+
+fn check_spec(spec: &ServerSpec) -> Result<(), HostError> {
+    names::check_server_id(&spec.id).map_err(HostError::InvalidSpec)?;
+    match &spec.launch {
+        Launch::Process { command, .. } if command.trim().is_empty() => {
+            Err(HostError::InvalidSpec("the server's command is empty; give the program to run".into()))
+        }
+        Launch::Remote { url, .. } if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            Err(HostError::InvalidSpec(format!("{url:?} is not an http(s) URL")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn running(server: &Server) -> Result<Arc<Live>, HostError> {
+    server.live().ok_or_else(|| {
+        let status = server.status();
+        let state = match status.state {
+            ServerState::Installing => "installing",
+            ServerState::Stopped => "stopped",
+            ServerState::Starting => "starting",
+            ServerState::Running => "restarting",
+            ServerState::Crashed => "crashed",
+        };
+        HostError::NotRunning { id: server.id.clone(), why: format!("it is {state}") }
+    })
+}
+
+fn failed(server: &str, error: ServiceError) -> HostError {
+    match error {
+        ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
+            HostError::Unavailable(format!("server {server:?} went away during the request"))
+        }
+        other => HostError::Failed(format!("server {server:?}: {other}")),
+    }
+}
+
+fn to_json(result: ServerResult) -> Result<Value, HostError> {
+    serde_json::to_value(result).map_err(|e| HostError::Failed(format!("unreadable answer: {e}")))
+}
+
+/// Sends one request to a live server and waits for its answer, with a timeout, caller
+/// cancellation, progress, and a fast failure if the server goes away. Whenever the answer is
+/// not awaited to the end, the server is told to cancel the request.
+async fn request_with(
+    live: &Live,
+    request: ClientRequest,
+    timeout: Duration,
+    cancel: &CancellationToken,
+    progress: Option<mpsc::UnboundedSender<Progress>>,
+    what: &str,
+) -> Result<ServerResult, HostError> {
+    let handle = live
+        .peer
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .map_err(|_| HostError::Unavailable(format!("{what}: the server went away")))?;
+    let _route = progress.map(|sink| live.events.route_progress(handle.progress_token.clone(), sink));
+    let mut guard = CancelOnDrop { peer: Some(live.peer.clone()), id: handle.id.clone() };
+    let outcome = tokio::select! {
+        answer = handle.await_response() => answer,
+        () = tokio::time::sleep(timeout) => return Err(HostError::Timeout { what: what.to_owned(), after: timeout }),
+        () = live.gone.cancelled() => return Err(HostError::Unavailable(format!("{what}: the server stopped during the call"))),
+        () = cancel.cancelled() => return Err(HostError::Failed(format!("{what} was cancelled"))),
+    };
+    guard.peer = None;
+    match outcome {
+        Ok(result) => Ok(result),
+        Err(ServiceError::McpError(error)) => Err(HostError::Failed(format!("{what} failed: {}", error.message))),
+        Err(ServiceError::TransportClosed | ServiceError::TransportSend(_)) => {
+            Err(HostError::Unavailable(format!("{what}: the server went away during the call")))
+        }
+        Err(other) => Err(HostError::Failed(format!("{what} failed: {other}"))),
+    }
+}
+
+/// Tells the server to cancel a request unless disarmed (by taking `peer`) first.
+struct CancelOnDrop {
+    peer: Option<Peer<RoleClient>>,
+    id: RequestId,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(peer) = self.peer.take() else { return };
+        let params = CancelledNotificationParam::new(Some(self.id.clone()), Some("cancelled by Harbor".into()));
+        let notification = ClientNotification::CancelledNotification(Notification::new(params));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = peer.send_notification(notification).await;
+            });
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! One server: its spec, its state, its log, its live session, and the supervisor task that
+//! moves it through `stopped → starting → running → crashed`.
+//!
+//! Every change of [`Status`] is published as a `servers.changed` notification. A server that
+//! goes away on its own is restarted with backoff, at most [`MAX_RESTARTS`] times in a row; the
+//! count resets once it has stayed up for [`STABLE_AFTER`]. After that it is `crashed`, with its
+//! last stderr lines in the error, until the user starts it again. A program that is not
+//! installed is `crashed` at once: restarting cannot fix it.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use rmcp::model::Tool;
+use rmcp::service::{Peer, RoleClient};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::client::{ClientEvents, Connection, ListChanged, OpenError};
+use crate::rpc::Notifier;
+use crate::runtimes::log::{ServerLog, Stream};
+use crate::store::servers::ServerSpec;
+
+/// Restarts in a row before a server is left `crashed`.
+pub const MAX_RESTARTS: u32 = 3;
+
+/// How long a server must stay up for its restart count to start over.
+pub const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+/// The lifecycle states a user sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerState {
+    Installing,
+    Stopped,
+    Starting,
+    Running,
+    Crashed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub state: ServerState,
+    /// Why it is not running, or why it is restarting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Failures in a row (0 while healthy).
+    pub restarts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+impl Status {
+    fn new(state: ServerState) -> Status {
+        Status { state, error: None, restarts: 0, pid: None }
+    }
+}
+
+/// The live session of a running server and its tool catalog.
+pub struct Live {
+    pub peer: Peer<RoleClient>,
+    pub events: ClientEvents,
+    pub tools: RwLock<Vec<Tool>>,
+    /// Cancelled the moment the session ends, so calls in flight fail at once.
+    pub gone: CancellationToken,
+}
+
+enum Control {
+    Start,
+    Restart,
+    Stop(oneshot::Sender<()>),
+}
+
+/// Everything shared by a server's supervisor and its callers.
+pub struct Server {
+    pub id: String,
+    spec: RwLock<ServerSpec>,
+    pub log: Arc<ServerLog>,
+    status: watch::Sender<Status>,
+    live: RwLock<Option<Arc<Live>>>,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+/// What a server's supervisor needs from the host.
+#[derive(Clone)]
+pub struct Context {
+    pub http: reqwest::Client,
+    pub notifier: Notifier,
+}
+
+impl Server {
+    /// Creates the server (stopped) and starts its supervisor task.
+    pub fn spawn(spec: ServerSpec, log: Arc<ServerLog>, context: Context) -> Arc<Server> {
+        let (control, commands) = mpsc::unbounded_channel();
+        let server = Arc::new(Server {
+            id: spec.id.clone(),
+            spec: RwLock::new(spec),
+            log,
+            status: watch::channel(Status::new(ServerState::Stopped)).0,
+            live: RwLock::new(None),
+            control,
+        });
+        tokio::spawn(supervise(server.clone(), commands, context));
+        server
+    }
+
+    pub fn spec(&self) -> ServerSpec {
+        self.spec.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the spec; a running server uses it from its next start.
+    pub fn set_spec(&self, spec: ServerSpec) {
+        *self.spec.write().unwrap_or_else(|p| p.into_inner()) = spec;
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<Status> {
+        self.status.subscribe()
+    }
+
+    pub fn live(&self) -> Option<Arc<Live>> {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn start(&self) {
+        let _ = self.control.send(Control::Start);
+    }
+
+    pub fn restart(&self) {
+        let _ = self.control.send(Control::Restart);
+    }
+
+    /// Stops the server and waits until its process group is gone.
+    pub async fn stop(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.control.send(Control::Stop(ack)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Starts the server and waits until it runs (`Ok`) or gives up (`Err` with the status).
+    /// Restart attempts in between are waited through.
+    pub async fn start_and_wait(&self, timeout: Duration) -> Result<Status, Status> {
+        let mut watch = self.watch();
+        let now = watch.borrow_and_update().clone();
+        if now.state == ServerState::Running {
+            return Ok(now);
+        }
+        self.start();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, watch.changed()).await {
+                Ok(Ok(())) => {
+                    let status = watch.borrow_and_update().clone();
+                    match status.state {
+                        ServerState::Running => return Ok(status),
+                        ServerState::Crashed | ServerState::Stopped => return Err(status),
+                        ServerState::Starting | ServerState::Installing => {}
+                    }
+                }
+                _ => return Err(self.status()),
+            }
+        }
+    }
+
+    fn set_live(&self, live: Option<Arc<Live>>) {
+        let old = std::mem::replace(&mut *self.live.write().unwrap_or_else(|p| p.into_inner()), live);
+        if let Some(old) = old {
+            old.gone.cancel();
+        }
+    }
+}
+
+/// How one running session ended.
+enum Ended {
+    /// The server went away on its own.
+    Exited(String),
+    Stopped(oneshot::Sender<()>),
+    Restart,
+    /// The host is gone (every handle dropped).
+    Orphaned,
+}
+
+async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Control>, context: Context) {
+    let set = |status: Status| {
+        context.notifier.publish("servers.changed", json!({ "id": server.id, "status": status }));
+        server.status.send_replace(status);
+    };
+    'idle: loop {
+        match commands.recv().await {
+            None => return,
+            Some(Control::Stop(ack)) => {
+                let _ = ack.send(());
+                continue 'idle;
+            }
+            Some(Control::Start | Control::Restart) => {}
+        }
+        let mut failures = 0u32;
+        'run: loop {
+            set(Status { restarts: failures, ..Status::new(ServerState::Starting) });
+            server.log.push(Stream::Harbor, "starting");
+            let spec = server.spec();
+            let (changes, mut changed) = mpsc::unbounded_channel();
+            let why =
+                match Connection::open(&spec.launch, server.log.clone(), ClientEvents::new(changes), &context.http)
+                    .await
+                {
+                    Err(OpenError::Spawn(error)) => {
+                        let error = error.to_string();
+                        server.log.push(Stream::Harbor, &error);
+                        set(Status { error: Some(error), restarts: failures, ..Status::new(ServerState::Crashed) });
+                        continue 'idle;
+                    }
+                    Err(error @ OpenError::Handshake(_)) => error.to_string(),
+                    Ok(mut connection) => {
+                        let live = Arc::new(Live {
+                            peer: connection.peer.clone(),
+                            events: connection.events.clone(),
+                            tools: RwLock::new(list_tools(&connection.peer, &server.log).await),
+                            gone: CancellationToken::new(),
+                        });
+                        server.set_live(Some(live.clone()));
+                        set(Status { pid: connection.pid(), restarts: failures, ..Status::new(ServerState::Running) });
+                        context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
+                        server.log.push(Stream::Harbor, "running");
+                        let up_since = Instant::now();
+                        let ended = run(&server, &live, &mut connection, &mut changed, &mut commands, &context).await;
+                        server.set_live(None);
+                        context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
+                        if up_since.elapsed() >= STABLE_AFTER {
+                            failures = 0;
+                        }
+                        match ended {
+                            Ended::Exited(why) => why,
+                            Ended::Stopped(ack) => {
+                                connection.shutdown().await;
+                                server.log.push(Stream::Harbor, "stopped");
+                                set(Status::new(ServerState::Stopped));
+                                let _ = ack.send(());
+                                continue 'idle;
+                            }
+                            Ended::Restart => {
+                                connection.shutdown().await;
+                                failures = 0;
+                                continue 'run;
+                            }
+                            Ended::Orphaned => {
+                                connection.shutdown().await;
+                                return;
+                            }
+                        }
+                    }
+                };
+            failures += 1;
+            server.log.push(Stream::Harbor, &why);
+            if failures > MAX_RESTARTS {
+                let last = server.log.last_stderr(5);
+                let error = if last.is_empty() {
+                    format!("{why}; gave up after {MAX_RESTARTS} restarts in a row")
+                } else {
+                    format!("{why}; gave up after {MAX_RESTARTS} restarts in a row. Its last output:\n{last}")
+                };
+                set(Status { error: Some(error), restarts: failures - 1, ..Status::new(ServerState::Crashed) });
+                continue 'idle;
+            }
+            let delay = Duration::from_millis(250 * 2u64.pow(failures - 1));
+            set(Status {
+                error: Some(format!("{why}; restarting in {} ms ({failures} of {MAX_RESTARTS})", delay.as_millis())),
+                restarts: failures,
+                ..Status::new(ServerState::Starting)
+            });
+            tokio::select! {
+                () = tokio::time::sleep(delay) => continue 'run,
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(Control::Stop(ack)) => {
+                        set(Status::new(ServerState::Stopped));
+                        let _ = ack.send(());
+                        continue 'idle;
+                    }
+                    Some(Control::Restart) => {
+                        failures = 0;
+                        continue 'run;
+                    }
+                    Some(Control::Start) => continue 'run,
+                },
+            }
+        }
+    }
+}
+
+/// Serves one session until it ends, refreshing the catalog when the server says it changed.
+async fn run(
+    server: &Server,
+    live: &Live,
+    connection: &mut Connection,
+    changed: &mut mpsc::UnboundedReceiver<ListChanged>,
+    commands: &mut mpsc::UnboundedReceiver<Control>,
+    context: &Context,
+) -> Ended {
+    loop {
+        tokio::select! {
+            why = connection.closed() => return Ended::Exited(why),
+            Some(what) = changed.recv() => {
+                if what == ListChanged::Tools {
+                    *live.tools.write().unwrap_or_else(|p| p.into_inner()) = list_tools(&live.peer, &server.log).await;
+                }
+                let params = json!({ "serverId": server.id });
+                let method = match what {
+                    ListChanged::Tools => "tools.changed",
+                    ListChanged::Resources => "resources.changed",
+                    ListChanged::Prompts => "prompts.changed",
+                };
+                context.notifier.publish(method, params);
+            }
+            command = commands.recv() => match command {
+                None => return Ended::Orphaned,
+                Some(Control::Stop(ack)) => return Ended::Stopped(ack),
+                Some(Control::Restart) => return Ended::Restart,
+                Some(Control::Start) => {}
+            },
+        }
+    }
+}
+
+async fn list_tools(peer: &Peer<RoleClient>, log: &ServerLog) -> Vec<Tool> {
+    match peer.list_all_tools().await {
+        Ok(tools) => tools,
+        Err(error) => {
+            log.push(Stream::Harbor, &format!("could not list tools: {error}"));
+            Vec::new()
+        }
+    }
+}

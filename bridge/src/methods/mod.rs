@@ -1,0 +1,43 @@
+//! The bridge's methods for the MCP host: `servers.*`, `tools.*`, `resources.*`, `prompts.*`.
+//!
+//! Each handler decodes its params, calls the registry, and encodes the answer: this is the
+//! `rpc` boundary where internal types become wire values and [`HostError`]s become the
+//! contract's error codes. All of these methods are privileged (`Access::Extension`): web pages
+//! reach tools only through the permission layer.
+
+mod servers;
+
+use harbor_protocol::{ErrorCode, ErrorObject};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::mcp::error::HostError;
+
+pub use servers::routes;
+
+/// Decodes a method's params, or says what is wrong with them.
+fn params<T: DeserializeOwned>(method: &str, params: Value) -> Result<T, ErrorObject> {
+    let params = if params.is_null() { Value::Object(Default::default()) } else { params };
+    serde_json::from_value(params)
+        .map_err(|e| ErrorObject::new(ErrorCode::InvalidRequest, format!("invalid params for {method}: {e}")))
+}
+
+/// The contract's code for each host error.
+pub fn error(error: HostError) -> ErrorObject {
+    let code = match &error {
+        HostError::NoSuchServer(_) | HostError::ServerExists(_) | HostError::InvalidSpec(_) => {
+            ErrorCode::InvalidRequest
+        }
+        HostError::NotRunning { .. } | HostError::Unavailable(_) => ErrorCode::ServerUnavailable,
+        HostError::NotFound(_) => ErrorCode::ToolNotFound,
+        HostError::Timeout { .. } => ErrorCode::ToolTimeout,
+        HostError::Failed(_) => ErrorCode::ToolFailed,
+        HostError::Store(_) => ErrorCode::Internal,
+    };
+    ErrorObject::new(code, error.to_string())
+}
+
+fn to_value<T: serde::Serialize>(value: T) -> Result<Value, ErrorObject> {
+    serde_json::to_value(value)
+        .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("cannot encode the answer: {e}")))
+}

@@ -1,0 +1,46 @@
+//! Schema migrations, applied in order and recorded in `PRAGMA user_version`. Append only: a
+//! released migration is never edited.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the server registry.
+    "CREATE TABLE servers (
+        id              TEXT PRIMARY KEY,
+        name            TEXT NOT NULL,
+        source          TEXT NOT NULL,   -- JSON: where the server came from
+        launch          TEXT NOT NULL,   -- JSON: how to run it (process or remote)
+        secret_env      TEXT NOT NULL DEFAULT '[]', -- JSON: names of env vars filled from secrets
+        auto_start      INTEGER NOT NULL DEFAULT 0,
+        version         TEXT,
+        install_path    TEXT,
+        tool_timeout_ms INTEGER,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    );",
+];
+
+pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_record_the_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        apply(&mut conn).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+    }
+}

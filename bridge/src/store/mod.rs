@@ -1,0 +1,49 @@
+//! The store: Harbor's SQLite database (`harbor.db` in the data folder), the only code that
+//! touches it.
+//!
+//! [`Store::open`] opens the file in WAL mode and applies the [`migrations`] it has not seen yet
+//! (tracked by `PRAGMA user_version`), each in its own transaction, so a crash mid-upgrade leaves
+//! the previous version intact. Tables are reached through one submodule each ([`servers`]).
+//! Secrets never enter the database: server records hold only the *names* of their secrets.
+
+mod migrations;
+pub mod servers;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+/// A shared handle to the database. Statements are short, so one connection behind a mutex
+/// serves every task without a pool.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut conn =
+            Connection::open(path).with_context(|| format!("cannot open the database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations::apply(&mut conn).with_context(|| format!("cannot upgrade the database {}", path.display()))?;
+        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<Store> {
+        let mut conn = Connection::open_in_memory()?;
+        migrations::apply(&mut conn)?;
+        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (every write is one
+        // statement or one transaction), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

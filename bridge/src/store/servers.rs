@@ -1,0 +1,210 @@
+//! The `servers` table: every MCP server the user added, as a [`ServerSpec`].
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+
+/// How a server runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Launch {
+    /// A local program speaking MCP over stdio.
+    Process {
+        command: String,
+        #[serde(default)]
+        args: Vec<String>,
+        /// Non-secret environment variables.
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cwd: Option<String>,
+    },
+    /// A remote server over Streamable HTTP.
+    Remote {
+        url: String,
+        /// Non-secret headers.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    },
+}
+
+/// Where a server came from (what the install issue records: npm, PyPI, a binary, …).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Source {
+    /// Added by hand: a command or a URL.
+    Manual,
+    Npm {
+        package: String,
+    },
+    Pypi {
+        package: String,
+    },
+}
+
+/// One registered server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerSpec {
+    pub id: String,
+    pub name: String,
+    pub source: Source,
+    pub launch: Launch,
+    /// Names of environment variables whose values live in the secret store.
+    #[serde(default)]
+    pub secret_env: Vec<String>,
+    #[serde(default)]
+    pub auto_start: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_path: Option<String>,
+    /// Overrides the default tool-call timeout for this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_timeout_ms: Option<u64>,
+}
+
+impl Store {
+    /// Adds a server; fails if the id is taken.
+    pub fn insert_server(&self, spec: &ServerSpec) -> Result<()> {
+        let now = now();
+        self.conn()
+            .execute(
+                "INSERT INTO servers (id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                params![
+                    spec.id,
+                    spec.name,
+                    serde_json::to_string(&spec.source)?,
+                    serde_json::to_string(&spec.launch)?,
+                    serde_json::to_string(&spec.secret_env)?,
+                    spec.auto_start,
+                    spec.version,
+                    spec.install_path,
+                    spec.tool_timeout_ms.map(|ms| ms as i64),
+                    now
+                ],
+            )
+            .with_context(|| format!("cannot add server {:?}", spec.id))?;
+        Ok(())
+    }
+
+    /// Replaces a server's record; returns false when there is no such server.
+    pub fn update_server(&self, spec: &ServerSpec) -> Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE servers SET name = ?2, source = ?3, launch = ?4, secret_env = ?5, auto_start = ?6, version = ?7,
+                    install_path = ?8, tool_timeout_ms = ?9, updated_at = ?10 WHERE id = ?1",
+            params![
+                spec.id,
+                spec.name,
+                serde_json::to_string(&spec.source)?,
+                serde_json::to_string(&spec.launch)?,
+                serde_json::to_string(&spec.secret_env)?,
+                spec.auto_start,
+                spec.version,
+                spec.install_path,
+                spec.tool_timeout_ms.map(|ms| ms as i64),
+                now()
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+
+    pub fn delete_server(&self, id: &str) -> Result<bool> {
+        Ok(self.conn().execute("DELETE FROM servers WHERE id = ?1", [id])? == 1)
+    }
+
+    pub fn server(&self, id: &str) -> Result<Option<ServerSpec>> {
+        self.conn()
+            .query_row(&format!("SELECT {COLUMNS} FROM servers WHERE id = ?1"), [id], read_spec)
+            .optional()?
+            .transpose()
+    }
+
+    pub fn servers(&self) -> Result<Vec<ServerSpec>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(&format!("SELECT {COLUMNS} FROM servers ORDER BY id"))?;
+        let rows = statement.query_map([], read_spec)?;
+        rows.map(|row| row?).collect()
+    }
+}
+
+const COLUMNS: &str = "id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms";
+
+fn read_spec(row: &Row<'_>) -> rusqlite::Result<Result<ServerSpec>> {
+    let id: String = row.get(0)?;
+    let source: String = row.get(2)?;
+    let launch: String = row.get(3)?;
+    let secret_env: String = row.get(4)?;
+    let parse = || -> Result<ServerSpec> {
+        Ok(ServerSpec {
+            name: row.get(1)?,
+            source: serde_json::from_str(&source).context("source")?,
+            launch: serde_json::from_str(&launch).context("launch")?,
+            secret_env: serde_json::from_str(&secret_env).context("secret_env")?,
+            auto_start: row.get(5)?,
+            version: row.get(6)?,
+            install_path: row.get(7)?,
+            tool_timeout_ms: row.get::<_, Option<i64>>(8)?.map(|ms| ms as u64),
+            id: id.clone(),
+        })
+    };
+    Ok(parse().with_context(|| format!("the stored record of server {id:?} is damaged")))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str) -> ServerSpec {
+        ServerSpec {
+            id: id.into(),
+            name: "Time".into(),
+            source: Source::Pypi { package: "mcp-server-time".into() },
+            launch: Launch::Process {
+                command: "python3".into(),
+                args: vec!["-m".into(), "mcp_server_time".into()],
+                env: BTreeMap::from([("TZ".into(), "UTC".into())]),
+                cwd: None,
+            },
+            secret_env: vec!["API_KEY".into()],
+            auto_start: true,
+            version: Some("1.0.0".into()),
+            install_path: None,
+            tool_timeout_ms: Some(5000),
+        }
+    }
+
+    #[test]
+    fn servers_round_trip_and_ids_are_unique() {
+        let store = Store::in_memory().unwrap();
+        store.insert_server(&spec("time")).unwrap();
+        assert!(store.insert_server(&spec("time")).is_err(), "a second server with the same id is refused");
+        assert_eq!(store.server("time").unwrap(), Some(spec("time")));
+        let mut changed = spec("time");
+        changed.auto_start = false;
+        assert!(store.update_server(&changed).unwrap());
+        assert_eq!(store.servers().unwrap(), vec![changed]);
+        assert!(store.delete_server("time").unwrap());
+        assert_eq!(store.server("time").unwrap(), None);
+        assert!(!store.update_server(&spec("ghost")).unwrap());
+    }
+
+    #[test]
+    fn a_file_database_keeps_servers_across_opens() {
+        let dir = std::env::temp_dir().join(format!("harbor-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("harbor.db");
+        Store::open(&path).unwrap().insert_server(&spec("kept")).unwrap();
+        assert_eq!(Store::open(&path).unwrap().servers().unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

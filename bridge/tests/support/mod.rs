@@ -1,0 +1,215 @@
+//! A test client for the bridge: it serves a session over in-memory pipes with the same framing
+//! Firefox uses, matches replies to requests, keeps each request's stream events, and records
+//! every notification.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use harbor_bridge::Bridge;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
+use tokio::sync::oneshot;
+
+type Outcome = (Result<Value, Value>, Vec<Value>);
+
+#[derive(Default)]
+struct Inbox {
+    waiting: HashMap<i64, oneshot::Sender<Outcome>>,
+    events: HashMap<i64, Vec<Value>>,
+    notifications: Vec<(String, Value)>,
+}
+
+pub struct Client {
+    pub home: PathBuf,
+    bridge: Arc<Bridge>,
+    writer: tokio::sync::Mutex<Option<WriteHalf<DuplexStream>>>,
+    inbox: Arc<Mutex<Inbox>>,
+    /// Outcomes not yet waited for, by request id.
+    outcomes: Mutex<HashMap<i64, oneshot::Receiver<Outcome>>>,
+    next_id: AtomicI64,
+    session: tokio::task::JoinHandle<()>,
+}
+
+impl Client {
+    /// A bridge with a fresh data folder.
+    pub async fn start(tag: &str) -> Client {
+        let home = std::env::temp_dir().join(format!("harbor-host-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        Client::open(home).await
+    }
+
+    /// A bridge on an existing data folder (as after a restart).
+    pub async fn open(home: PathBuf) -> Client {
+        let bridge = Arc::new(Bridge::open(&home).expect("the bridge opens"));
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let (their_read, their_write) = tokio::io::split(theirs);
+        let (mut our_read, our_write) = tokio::io::split(ours);
+        let serving = bridge.clone();
+        let session = tokio::spawn(async move {
+            serving.serve(their_read, their_write, std::future::pending()).await.unwrap();
+        });
+        let inbox = Arc::new(Mutex::new(Inbox::default()));
+        let reading = inbox.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut len = [0u8; 4];
+                if our_read.read_exact(&mut len).await.is_err() {
+                    return;
+                }
+                let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
+                our_read.read_exact(&mut body).await.unwrap();
+                let message: Value = serde_json::from_slice(&body).unwrap();
+                let mut inbox = reading.lock().unwrap();
+                if let Some(method) = message["notify"].as_str() {
+                    inbox.notifications.push((method.to_owned(), message["params"].clone()));
+                    continue;
+                }
+                let Some(id) = message["id"].as_i64() else { continue };
+                if !message["event"].is_null() {
+                    inbox.events.entry(id).or_default().push(message["event"].clone());
+                    continue;
+                }
+                let outcome = match message.get("error") {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(message["result"].clone()),
+                };
+                let events = inbox.events.remove(&id).unwrap_or_default();
+                if let Some(waiter) = inbox.waiting.remove(&id) {
+                    let _ = waiter.send((outcome, events));
+                }
+            }
+        });
+        Client {
+            home,
+            bridge,
+            writer: tokio::sync::Mutex::new(Some(our_write)),
+            inbox,
+            outcomes: Mutex::default(),
+            next_id: AtomicI64::new(1),
+            session,
+        }
+    }
+
+    async fn frame(&self, message: Value) {
+        let bytes = message.to_string().into_bytes();
+        let mut writer = self.writer.lock().await;
+        let writer = writer.as_mut().expect("the session is open");
+        writer.write_all(&(bytes.len() as u32).to_ne_bytes()).await.unwrap();
+        writer.write_all(&bytes).await.unwrap();
+    }
+
+    /// Sends a request and returns its id; [`Client::wait`] gets its outcome.
+    pub async fn send(&self, method: &str, params: Value) -> i64 {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let (tx, rx) = oneshot::channel();
+        self.inbox.lock().unwrap().waiting.insert(id, tx);
+        self.outcomes.lock().unwrap().insert(id, rx);
+        self.frame(json!({"id": id, "method": method, "params": params})).await;
+        id
+    }
+
+    /// The final outcome of request `id` and the events that came before it.
+    pub async fn wait(&self, id: i64) -> Outcome {
+        let rx = self.outcomes.lock().unwrap().remove(&id).expect("a request that was sent");
+        tokio::time::timeout(Duration::from_secs(120), rx).await.expect("every request is answered").unwrap()
+    }
+
+    pub async fn call(&self, method: &str, params: Value) -> Outcome {
+        let id = self.send(method, params).await;
+        self.wait(id).await
+    }
+
+    /// The result of a call that must succeed.
+    pub async fn ok(&self, method: &str, params: Value) -> Value {
+        match self.call(method, params.clone()).await.0 {
+            Ok(result) => result,
+            Err(error) => panic!("{method} {params} failed: {error}"),
+        }
+    }
+
+    /// The error of a call that must fail.
+    pub async fn err(&self, method: &str, params: Value) -> Value {
+        match self.call(method, params.clone()).await.0 {
+            Ok(result) => panic!("{method} {params} succeeded: {result}"),
+            Err(error) => error,
+        }
+    }
+
+    pub async fn cancel(&self, id: i64) {
+        self.frame(json!({ "cancel": id })).await;
+    }
+
+    /// The params of every notification `method` received so far.
+    pub fn notifications(&self, method: &str) -> Vec<Value> {
+        self.inbox.lock().unwrap().notifications.iter().filter(|(m, _)| m == method).map(|(_, p)| p.clone()).collect()
+    }
+
+    /// Polls a server until it reaches `state`; returns its status.
+    pub async fn wait_for_state(&self, id: &str, state: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let entry = self.ok("servers.get", json!({ "id": id })).await;
+            if entry["status"]["state"] == state {
+                return entry["status"].clone();
+            }
+            assert!(Instant::now() < deadline, "{id} did not reach {state} within {timeout:?}: {entry}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ends the session (end-of-input, as when Firefox closes the port) and stops every server.
+    pub async fn finish(self) {
+        // Dropping one half of a split stream does not close it; shutting it down does.
+        if let Some(mut writer) = self.writer.lock().await.take() {
+            writer.shutdown().await.unwrap();
+        }
+        self.session.await.unwrap();
+        self.bridge.shutdown().await;
+    }
+}
+
+/// Where `scripts/setup --test` put the real test servers.
+pub fn test_servers() -> PathBuf {
+    let dir = std::env::var_os("HARBOR_TEST_SERVERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-servers"));
+    let everything = dir.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(everything.is_file(), "the test servers are not installed in {}: run scripts/setup --test", dir.display());
+    dir
+}
+
+/// The launch of server-everything in `mode` (`stdio`).
+pub fn everything_launch(mode: &str) -> Value {
+    let entry = test_servers().join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    json!({ "kind": "process", "command": "node", "args": [entry, mode] })
+}
+
+/// Processes whose environment holds `HARBOR_TEST_MARK=<marker>`.
+pub fn process_tree(marker: &str) -> Vec<u32> {
+    let needle = format!("HARBOR_TEST_MARK={marker}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -10,12 +10,14 @@
 //! - [`system`] — the `system.*` methods; [`methods`] — the MCP host's `servers.*`, `tools.*`,
 //!   `resources.*`, `prompts.*`;
 //! - [`mcp`] — servers' lifecycles, sessions and namespaced catalog; [`store`] — SQLite;
+//! - [`control`] — the control socket and the command line's [`control::Link`];
 //! - [`native_manifest`], [`doctor`], [`paths`], [`logging`], [`runtimes`] — installing the
 //!   bridge into Firefox, checking the machine, and where files live.
 //!
 //! [`Bridge`] holds the state; [`run`] serves one session over any reader and writer, so tests drive the bridge over
 //! in-memory pipes exactly as Firefox drives it over stdio.
 
+pub mod control;
 pub mod doctor;
 pub mod logging;
 pub mod mcp;
@@ -93,8 +95,15 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
     S: Future<Output = ()>,
 {
-    let bridge = Bridge::open(data_dir)?;
+    let bridge = Arc::new(Bridge::open(data_dir)?);
+    #[cfg(unix)]
+    let control = control::listen(bridge.clone()).await;
     let served = bridge.serve(reader, writer, shutdown).await;
+    #[cfg(unix)]
+    if let Some(control) = control {
+        control.abort();
+        let _ = std::fs::remove_file(control::socket_path(data_dir));
+    }
     bridge.shutdown().await;
     served.context("reading from Firefox failed")
 }

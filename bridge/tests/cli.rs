@@ -63,3 +63,73 @@ fn data_dir_follows_harbor_home_and_a_mistyped_command_fails_at_once() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown command \"instal\""));
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+/// A host-mode bridge (as Firefox starts it) whose stdin stays open while the test runs.
+struct RunningBridge(std::process::Child);
+
+impl Drop for RunningBridge {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_cli_adds_starts_calls_and_stops_a_real_server_in_the_running_bridge() {
+    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-servers"));
+    let python = servers.join("venv/bin/python");
+    assert!(python.is_file(), "the test servers are not installed in {}: run scripts/setup --test", servers.display());
+    let home = scratch("servers");
+    let python = python.display().to_string();
+    let added =
+        bridge(&home, &["servers", "add", "time", "--", &python, "-m", "mcp_server_time", "--local-timezone", "UTC"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+
+    // With no bridge running, `call` runs the server in-process for the call.
+    let called = bridge(&home, &["call", "time/get_current_time", r#"{"timezone": "Asia/Tokyo"}"#]);
+    assert!(called.status.success(), "{}", String::from_utf8_lossy(&called.stderr));
+    assert!(String::from_utf8_lossy(&called.stdout).contains("\"timezone\": \"Asia/Tokyo\""));
+
+    // With a bridge running (as Firefox runs it), the CLI controls that bridge's servers.
+    let running = RunningBridge(
+        Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+            .arg("serve")
+            .env("HOME", &home)
+            .env("HARBOR_HOME", home.join("harbor"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let socket = home.join("harbor/bridge.sock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "the bridge opened no control socket");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = bridge(&home, &["servers", "start", "time"]);
+    assert!(
+        String::from_utf8_lossy(&started.stdout).contains("time is running (2 tools)"),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let list = bridge(&home, &["servers", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["status"]["state"], "running", "the running bridge still runs it after the command ended");
+    let tools = bridge(&home, &["tools", "--json"]);
+    let tools: serde_json::Value = serde_json::from_slice(&tools.stdout).unwrap();
+    assert_eq!(tools.as_array().unwrap().len(), 2);
+    let stopped = bridge(&home, &["servers", "stop", "time"]);
+    assert!(String::from_utf8_lossy(&stopped.stdout).contains("Stopped time"));
+    let list = bridge(&home, &["servers", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["status"]["state"], "stopped");
+    let logs = bridge(&home, &["servers", "logs", "time"]);
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("harbor running"));
+    drop(running);
+    assert!(!socket.exists(), "the control socket is removed when the bridge stops");
+    std::fs::remove_dir_all(&home).unwrap();
+}

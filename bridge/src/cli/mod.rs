@@ -1,8 +1,11 @@
-//! The command line: host mode (what Firefox runs), `serve`, `install`, `uninstall`, `doctor`.
+//! The command line: host mode (what Firefox runs), `serve`, `install`, `uninstall`, `doctor`,
+//! and the MCP host's `servers`, `tools` and `call` (in [`servers`]).
 //!
 //! Firefox starts a native host with two arguments, the manifest path and the extension id, so
 //! those positionals mean host mode. Outside host mode the commands print to stdout as any CLI
 //! does; in host mode stdout belongs to native messaging alone.
+
+mod servers;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -49,6 +52,29 @@ enum Command {
     },
     /// Print Harbor's data folder (HARBOR_HOME, or this OS's usual place).
     DataDir,
+    /// Add, list, start, stop and remove MCP servers, and read their logs.
+    Servers {
+        #[command(subcommand)]
+        command: servers::ServersCommand,
+        /// Print the bridge's answers as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// List the namespaced tools of one server or of all of them.
+    Tools {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call a tool: `call SERVER/TOOL '{"arg": "value"}'` (starts the server if needed).
+    Call {
+        tool: String,
+        args: Option<String>,
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check what Harbor needs on this machine and say how to fix what is missing.
     Doctor {
         /// Print the checks as JSON.
@@ -77,6 +103,11 @@ pub fn main() -> ExitCode {
         Some(Command::Install { system, in_place }) => install(scope(system), in_place),
         Some(Command::Uninstall { system }) => uninstall(scope(system)),
         Some(Command::DataDir) => paths::data_dir().map(|dir| println!("{}", dir.display())),
+        Some(Command::Servers { command, json }) => with_runtime(|dir| servers::servers(dir, command, json)),
+        Some(Command::Tools { id, json }) => with_runtime(|dir| servers::tools(dir, id, json)),
+        Some(Command::Call { tool, args, timeout_ms, json }) => {
+            with_runtime(|dir| async move { servers::call(dir, &tool, args.as_deref(), timeout_ms, json).await })
+        }
         Some(Command::Doctor { json }) => return doctor(json),
     };
     match outcome {
@@ -86,6 +117,21 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a command that talks to a bridge: logging to the file only (stdout is the command's),
+/// on a small runtime.
+fn with_runtime<'a, F, Fut>(command: F) -> Result<()>
+where
+    F: FnOnce(&'a Path) -> Fut,
+    Fut: std::future::Future<Output = Result<()>> + 'a,
+{
+    let data_dir: &'a Path = Box::leak(paths::data_dir()?.into_boxed_path());
+    logging::init(&paths::log_dir(data_dir));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let outcome = runtime.block_on(command(data_dir));
+    runtime.shutdown_timeout(Duration::from_secs(3));
+    outcome
 }
 
 fn scope(system: bool) -> Scope {

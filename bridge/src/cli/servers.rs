@@ -1,0 +1,309 @@
+//! `harbor-bridge servers …`, `tools` and `call`: the MCP host from a terminal.
+//!
+//! Every command goes through a [`Link`]: to the running bridge when there is one (so `stop`
+//! stops what Firefox's bridge runs), else to a bridge opened in this process, whose servers
+//! live only as long as the command. `--json` prints the bridge's answers as they are.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Subcommand;
+use harbor_bridge::control::Link;
+use serde_json::{json, Value};
+
+#[derive(Subcommand)]
+pub enum ServersCommand {
+    /// List the servers with their state.
+    List,
+    /// Add a server: `servers add ID -- COMMAND [ARGS…]` or `servers add ID --url URL`.
+    Add {
+        id: String,
+        /// A remote server's Streamable HTTP URL.
+        #[arg(long, conflicts_with = "command")]
+        url: Option<String>,
+        /// Display name (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// KEY=VALUE environment variable for the server (repeatable; not for secrets).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// NAME=VALUE header for a remote server (repeatable).
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+        /// Start it whenever the bridge starts.
+        #[arg(long)]
+        auto_start: bool,
+        /// Tool-call timeout for this server, in milliseconds.
+        #[arg(long)]
+        tool_timeout_ms: Option<u64>,
+        /// The program and its arguments, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Remove a server (stopping it first).
+    Remove { id: String },
+    /// Start a server. Without a running bridge it runs here until Ctrl-C.
+    Start { id: String },
+    /// Stop a server that a running bridge runs.
+    Stop { id: String },
+    /// Print a server's log (its stderr and Harbor's lines about it).
+    Logs {
+        id: String,
+        #[arg(long, default_value_t = 100)]
+        lines: usize,
+    },
+}
+
+pub async fn servers(data_dir: &Path, command: ServersCommand, json: bool) -> Result<()> {
+    if let ServersCommand::Logs { id, lines } = &command {
+        return logs(data_dir, id, *lines);
+    }
+    let mut link = Link::open(data_dir).await?;
+    let outcome = servers_over(&mut link, command, json).await;
+    link.close().await;
+    outcome
+}
+
+async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> Result<()> {
+    match command {
+        ServersCommand::List => {
+            let list = ask(link, "servers.list", json!({})).await?;
+            if json {
+                return print_json(&list);
+            }
+            let servers = list.as_array().cloned().unwrap_or_default();
+            if servers.is_empty() {
+                println!("No servers yet. Add one with `harbor-bridge servers add ID -- COMMAND [ARGS…]`.");
+            }
+            for server in servers {
+                let state = server["status"]["state"].as_str().unwrap_or("?");
+                println!(
+                    "{:<20} {:<9} {:>3} tools  {}",
+                    server["id"].as_str().unwrap_or("?"),
+                    state,
+                    server["toolCount"],
+                    describe(&server["launch"])
+                );
+                if let Some(error) = server["status"]["error"].as_str() {
+                    println!("{:<20} {}", "", error.lines().next().unwrap_or(""));
+                }
+            }
+            Ok(())
+        }
+        ServersCommand::Add { id, url, name, env, headers, auto_start, tool_timeout_ms, command } => {
+            let launch = match (url, command.split_first()) {
+                (Some(url), _) => json!({"kind": "remote", "url": url, "headers": pairs(&headers)?}),
+                (None, Some((program, args))) => {
+                    json!({"kind": "process", "command": program, "args": args, "env": pairs(&env)?})
+                }
+                (None, None) => bail!("give the server's command after `--`, or --url for a remote server"),
+            };
+            let mut params = json!({"id": id, "launch": launch, "autoStart": auto_start});
+            if let Some(name) = name {
+                params["name"] = json!(name);
+            }
+            if let Some(ms) = tool_timeout_ms {
+                params["toolTimeoutMs"] = json!(ms);
+            }
+            let added = ask(link, "servers.add", params).await?;
+            if json {
+                return print_json(&added);
+            }
+            println!("Added {id}: {}", describe(&added["launch"]));
+            Ok(())
+        }
+        ServersCommand::Remove { id } => {
+            ask(link, "servers.remove", json!({"id": id})).await?;
+            println!("Removed {id}.");
+            Ok(())
+        }
+        ServersCommand::Start { id } => {
+            let started = ask(link, "servers.start", json!({"id": id})).await?;
+            if json {
+                print_json(&started)?;
+            } else {
+                println!("{id} is running ({} tools).", started["toolCount"]);
+            }
+            if !link.is_shared() {
+                eprintln!("No Harbor bridge is running, so {id} runs in this terminal; press Ctrl-C to stop it.");
+                tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+                ask(link, "servers.stop", json!({"id": id})).await?;
+            }
+            Ok(())
+        }
+        ServersCommand::Stop { id } => {
+            if !link.is_shared() {
+                let entry = ask(link, "servers.get", json!({"id": id})).await?;
+                println!(
+                    "{id} is not running: no Harbor bridge is running ({}).",
+                    entry["status"]["state"].as_str().unwrap_or("stopped")
+                );
+                return Ok(());
+            }
+            let stopped = ask(link, "servers.stop", json!({"id": id})).await?;
+            if json {
+                return print_json(&stopped);
+            }
+            println!("Stopped {id}.");
+            Ok(())
+        }
+        ServersCommand::Logs { .. } => unreachable!("logs reads the log file"),
+    }
+}
+
+/// `harbor-bridge tools [ID]`: the namespaced tools. Servers that are not running are started
+/// for the listing when no bridge is running, and named otherwise.
+pub async fn tools(data_dir: &Path, id: Option<String>, json: bool) -> Result<()> {
+    let mut link = Link::open(data_dir).await?;
+    let outcome = async {
+        let servers = ask(&mut link, "servers.list", json!({})).await?;
+        let mut idle = Vec::new();
+        for server in servers.as_array().cloned().unwrap_or_default() {
+            let server_id = server["id"].as_str().unwrap_or_default().to_owned();
+            if id.as_ref().is_some_and(|wanted| *wanted != server_id) || server["status"]["state"] == "running" {
+                continue;
+            }
+            if link.is_shared() {
+                idle.push(server_id);
+            } else {
+                ask(&mut link, "servers.start", json!({"id": server_id})).await?;
+            }
+        }
+        let params = match &id {
+            Some(id) => json!({"serverId": id}),
+            None => json!({}),
+        };
+        let tools = ask(&mut link, "tools.list", params).await?;
+        if json {
+            return print_json(&tools);
+        }
+        for tool in tools.as_array().cloned().unwrap_or_default() {
+            let description = tool["description"].as_str().unwrap_or("").lines().next().unwrap_or("");
+            println!("{:<40} {description}", tool["name"].as_str().unwrap_or("?"));
+        }
+        for server in idle {
+            println!("({server} is not running: `harbor-bridge servers start {server}`)");
+        }
+        Ok(())
+    }
+    .await;
+    link.close().await;
+    outcome
+}
+
+/// `harbor-bridge call ID/TOOL 'JSON'`: starts the server if needed and prints the result.
+pub async fn call(data_dir: &Path, tool: &str, args: Option<&str>, timeout_ms: Option<u64>, json: bool) -> Result<()> {
+    let (server, _) = tool
+        .split_once('/')
+        .ok_or_else(|| anyhow!("name the tool as SERVER/TOOL, for example time/get_current_time"))?;
+    let args: Value = match args {
+        Some(text) => serde_json::from_str(text)
+            .context("the tool's arguments must be a JSON object, for example '{\"timezone\": \"UTC\"}'")?,
+        None => json!({}),
+    };
+    if !args.is_object() {
+        bail!("the tool's arguments must be a JSON object");
+    }
+    let mut link = Link::open(data_dir).await?;
+    let outcome = async {
+        ask(&mut link, "servers.start", json!({"id": server})).await?;
+        let mut params = json!({"tool": tool, "args": args});
+        if let Some(ms) = timeout_ms {
+            params["timeoutMs"] = json!(ms);
+        }
+        let result = link
+            .call_with("tools.call", params, |event| {
+                if event["type"] == "progress" {
+                    eprintln!(
+                        "progress {}{}",
+                        event["progress"],
+                        event["total"].as_f64().map(|t| format!(" of {t}")).unwrap_or_default()
+                    );
+                }
+            })
+            .await?
+            .map_err(|e| anyhow!("{}: {}", e.code, e.message))?;
+        if json {
+            print_json(&result)?;
+        } else {
+            for item in result["content"].as_array().cloned().unwrap_or_default() {
+                match item["text"].as_str() {
+                    Some(text) => println!("{text}"),
+                    None => println!("{item}"),
+                }
+            }
+        }
+        if result["isError"] == true {
+            bail!("the tool reported an error");
+        }
+        Ok(())
+    }
+    .await;
+    link.close().await;
+    outcome
+}
+
+/// Prints the last lines of `logs/servers/ID.log`, which every bridge appends to.
+fn logs(data_dir: &Path, id: &str, lines: usize) -> Result<()> {
+    let path = harbor_bridge::paths::log_dir(data_dir).join("servers").join(format!("{id}.log"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("{id} has no log yet (it has not been started).");
+            return Ok(());
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let all: Vec<&str> = text.lines().collect();
+    for line in &all[all.len().saturating_sub(lines)..] {
+        // Lines are "<ms since epoch> <stream> <text>"; show the time of day (UTC).
+        let mut parts = line.splitn(3, ' ');
+        match (parts.next().and_then(|ms| ms.parse::<u64>().ok()), parts.next(), parts.next()) {
+            (Some(ms), Some(stream), text) => {
+                let secs = ms / 1000 % 86_400;
+                println!(
+                    "{:02}:{:02}:{:02}.{:03} {stream:<6} {}",
+                    secs / 3600,
+                    secs / 60 % 60,
+                    secs % 60,
+                    ms % 1000,
+                    text.unwrap_or("")
+                );
+            }
+            _ => println!("{line}"),
+        }
+    }
+    Ok(())
+}
+
+async fn ask(link: &mut Link, method: &str, params: Value) -> Result<Value> {
+    link.call(method, params).await?.map_err(|e| anyhow!("{}", e.message))
+}
+
+fn pairs(items: &[String]) -> Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| anyhow!("{item:?} is not KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn describe(launch: &Value) -> String {
+    match launch["kind"].as_str() {
+        Some("remote") => launch["url"].as_str().unwrap_or("").to_owned(),
+        _ => {
+            let mut words = vec![launch["command"].as_str().unwrap_or("").to_owned()];
+            words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));
+            words.join(" ")
+        }
+    }
+}
+
+fn print_json(value: &Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

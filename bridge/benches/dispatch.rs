@@ -13,7 +13,8 @@ const REQUESTS: usize = 20_000;
 const STARTS: usize = 20;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // The runtime host mode uses (see cli::host).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let per_request = runtime.block_on(in_process_round_trips());
     report("in-process request (frame → dispatch → reply frame)", &per_request, "µs");
     let (ready, rss_kib) = start_to_ready();

@@ -1,0 +1,196 @@
+//! MCP host benchmarks (run with `scripts/bench`):
+//! - `tools/call` of server-everything's `echo` through the real bridge binary (framed requests
+//!   on its stdin, as Firefox sends them) against the same call made directly with rmcp: the
+//!   bridge's added time per call;
+//! - start-to-ready (`servers.start` until running) of an npm server and a PyPI server;
+//! - the bridge process's resident memory with 20 servers running (its children not counted).
+//!
+//! Needs the test servers from `scripts/setup --test`.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Instant;
+
+use rmcp::model::CallToolRequestParams;
+use rmcp::ServiceExt;
+use serde_json::{json, Value};
+
+const CALLS: usize = 2000;
+
+fn main() {
+    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-servers"));
+    let everything = servers.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(everything.is_file(), "run scripts/setup --test first (no test servers in {})", servers.display());
+    let python = servers.join("venv/bin/python");
+
+    let mut bridge = Bridge::start();
+    bridge.ok(
+        "servers.add",
+        json!({"id": "everything", "launch": {"kind": "process", "command": "node", "args": [everything, "stdio"]}}),
+    );
+    bridge.ok("servers.start", json!({"id": "everything"}));
+    let mut through_bridge = Vec::with_capacity(CALLS);
+    for n in 0..CALLS + 200 {
+        let started = Instant::now();
+        bridge.ok("tools.call", json!({"tool": "everything/echo", "args": {"message": n.to_string()}}));
+        if n >= 200 {
+            through_bridge.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let mut echo = Vec::with_capacity(CALLS);
+    for n in 0..CALLS + 200 {
+        let started = Instant::now();
+        bridge.ok("system.echo", json!({"n": n}));
+        if n >= 200 {
+            echo.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    println!(
+        "system.echo via the bridge binary: p50 {:.0} µs, p99 {:.0} µs",
+        quantile(&echo, 0.5),
+        quantile(&echo, 0.99)
+    );
+    let direct = direct_calls(&everything);
+    let (bridge_p50, bridge_p99) = (quantile(&through_bridge, 0.5), quantile(&through_bridge, 0.99));
+    let (direct_p50, direct_p99) = (quantile(&direct, 0.5), quantile(&direct, 0.99));
+    println!("tools/call echo via the bridge: p50 {bridge_p50:.0} µs, p99 {bridge_p99:.0} µs (n = {CALLS})");
+    println!("tools/call echo direct (rmcp):  p50 {direct_p50:.0} µs, p99 {direct_p99:.0} µs (n = {CALLS})");
+    println!(
+        "bridge adds: p50 {:.0} µs ({:.2}×), p99 {:.0} µs",
+        bridge_p50 - direct_p50,
+        bridge_p50 / direct_p50,
+        bridge_p99 - direct_p99
+    );
+
+    bridge.ok(
+        "servers.add",
+        json!({"id": "time", "launch": {"kind": "process", "command": python, "args": ["-m", "mcp_server_time"]}}),
+    );
+    for (id, label) in [("everything", "npm (server-everything)"), ("time", "PyPI (mcp-server-time)")] {
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            bridge.ok("servers.stop", json!({ "id": id }));
+            let started = Instant::now();
+            bridge.ok("servers.start", json!({ "id": id }));
+            samples.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        println!("start-to-ready {label}: median {:.0} ms (n = 5)", quantile(&samples, 0.5));
+    }
+    bridge.ok("servers.stop", json!({"id": "time"}));
+
+    for n in 1..20 {
+        bridge.ok("servers.add", json!({"id": format!("e{n}"), "launch": {"kind": "process", "command": "node", "args": [everything, "stdio"]}}));
+        bridge.ok("servers.start", json!({ "id": format!("e{n}") }));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    println!("bridge resident memory with 20 servers running: {:.1} MiB (the bridge process alone)", bridge.rss_mib());
+}
+
+fn direct_calls(everything: &PathBuf) -> Vec<f64> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut child = tokio::process::Command::new("node")
+            .arg(everything)
+            .arg("stdio")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let transport = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+        let client = ().serve(transport).await.unwrap();
+        let mut samples = Vec::with_capacity(CALLS);
+        for n in 0..CALLS + 200 {
+            let arguments = json!({"message": n.to_string()}).as_object().unwrap().clone();
+            let started = Instant::now();
+            client.peer().call_tool_once(CallToolRequestParams::new("echo").with_arguments(arguments)).await.unwrap();
+            if n >= 200 {
+                samples.push(started.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        let _ = client.cancel().await;
+        samples
+    })
+}
+
+/// The real bridge binary in host mode, driven over its stdio.
+struct Bridge {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    next_id: u64,
+    _home: PathBuf,
+}
+
+impl Bridge {
+    fn start() -> Bridge {
+        let home = std::env::temp_dir().join(format!("harbor-bench-host-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+            .arg("serve")
+            .env("HARBOR_HOME", &home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        Bridge { child, stdin, stdout, next_id: 1, _home: home }
+    }
+
+    fn ok(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let bytes = json!({"id": id, "method": method, "params": params}).to_string().into_bytes();
+        self.stdin.write_all(&(bytes.len() as u32).to_ne_bytes()).unwrap();
+        self.stdin.write_all(&bytes).unwrap();
+        self.stdin.flush().unwrap();
+        loop {
+            let mut len = [0u8; 4];
+            self.stdout.read_exact(&mut len).unwrap();
+            let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
+            self.stdout.read_exact(&mut body).unwrap();
+            let message: Value = serde_json::from_slice(&body).unwrap();
+            if message["id"] == id && message.get("event").is_none() {
+                if let Some(error) = message.get("error") {
+                    panic!("{method} failed: {error}");
+                }
+                return message["result"].clone();
+            }
+        }
+    }
+
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        kib / 1024.0
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        // End of input: the bridge stops every server and exits.
+        let _ = self.stdin.flush();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn quantile(samples: &[f64], q: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}

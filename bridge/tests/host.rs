@@ -2,6 +2,7 @@
 //! Streamable HTTP), `server-filesystem` and `mcp-server-time` from PyPI, driven through the
 //! bridge's own methods over the same framing Firefox uses. The servers come from
 //! `scripts/setup --test` (HARBOR_TEST_SERVERS); a missing one fails the test with the fix.
+//! Tests run on one thread, as the bridge does in host mode.
 
 mod support;
 
@@ -10,88 +11,85 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::{everything_launch, process_tree, test_servers, Client};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn everything_over_stdio_lists_calls_reads_prompts_reports_progress_and_cancels() {
-    let client = Client::start("everything").await;
-    let added = client.ok("servers.add", json!({"id": "everything", "launch": everything_launch("stdio")})).await;
-    assert_eq!(added["status"]["state"], "stopped");
-    let started = client.ok("servers.start", json!({"id": "everything"})).await;
+/// Everything a user does with a server, against server-everything registered as `id`: list,
+/// call, read a resource, get a prompt, progress, cancel, timeout, stop.
+async fn exercise_everything(client: &Client, id: &str) {
+    let started = client.ok("servers.start", json!({ "id": id })).await;
     assert_eq!(started["status"]["state"], "running", "{started}");
-    assert!(client.notifications("servers.changed").iter().any(|n| n["status"]["state"] == "running"));
+    assert!(client.notifications("servers.changed").iter().any(|n| n["id"] == id && n["status"]["state"] == "running"));
 
     let tools = client.ok("tools.list", json!({})).await;
     let names: Vec<&str> = tools.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    for expected in ["everything/echo", "everything/get-sum", "everything/trigger-long-running-operation"] {
-        assert!(names.contains(&expected), "{expected} in {names:?}");
+    for tool in ["echo", "get-sum", "trigger-long-running-operation"] {
+        let expected = format!("{id}/{tool}");
+        assert!(names.contains(&expected.as_str()), "{expected} in {names:?}");
     }
-    let echo = tools.as_array().unwrap().iter().find(|t| t["name"] == "everything/echo").unwrap();
-    assert_eq!(echo["modelName"], "everything__echo");
-    assert_eq!(echo["serverId"], "everything");
+    let echo = tools.as_array().unwrap().iter().find(|t| t["name"] == format!("{id}/echo")).unwrap();
+    assert_eq!(echo["modelName"], format!("{id}__echo"));
+    assert_eq!(echo["serverId"], id);
     assert!(echo["inputSchema"]["properties"]["message"].is_object());
 
-    let echoed = client.ok("tools.call", json!({"tool": "everything/echo", "args": {"message": "ahoy"}})).await;
+    let echoed = client.ok("tools.call", json!({"tool": format!("{id}/echo"), "args": {"message": "ahoy"}})).await;
     assert_eq!(echoed["content"][0]["text"], "Echo: ahoy", "{echoed}");
-    let sum = client.ok("tools.call", json!({"tool": "everything__get-sum", "args": {"a": 2, "b": 40}})).await;
+    let sum = client.ok("tools.call", json!({"tool": format!("{id}__get-sum"), "args": {"a": 2, "b": 40}})).await;
     assert!(sum["content"][0]["text"].as_str().unwrap().contains("42"), "{sum}");
 
-    let missing = client.err("tools.call", json!({"tool": "everything/no-such-tool"})).await;
+    let missing = client.err("tools.call", json!({"tool": format!("{id}/no-such-tool")})).await;
     assert_eq!(missing["code"], "ERR_TOOL_NOT_FOUND");
     let nowhere = client.err("tools.call", json!({"tool": "ghost/echo"})).await;
     assert_eq!(nowhere["code"], "ERR_TOOL_NOT_FOUND");
 
-    let resources = client.ok("resources.list", json!({"serverId": "everything"})).await;
+    let resources = client.ok("resources.list", json!({ "serverId": id })).await;
     let uri = resources[0]["uri"].as_str().expect("everything lists resources").to_owned();
-    let read = client.ok("resources.read", json!({"serverId": "everything", "uri": uri})).await;
+    let read = client.ok("resources.read", json!({"serverId": id, "uri": uri})).await;
     assert_eq!(read["contents"][0]["uri"], uri, "{read}");
 
-    let prompts = client.ok("prompts.list", json!({})).await;
+    let prompts = client.ok("prompts.list", json!({ "serverId": id })).await;
     assert!(prompts.as_array().unwrap().iter().any(|p| p["name"] == "simple-prompt"), "{prompts}");
-    let prompt = client.ok("prompts.get", json!({"serverId": "everything", "name": "simple-prompt"})).await;
+    let prompt = client.ok("prompts.get", json!({"serverId": id, "name": "simple-prompt"})).await;
     assert!(prompt["messages"].as_array().is_some_and(|m| !m.is_empty()), "{prompt}");
 
     // Progress arrives as stream events before the result.
-    let (result, events) = client
-        .call(
-            "tools.call",
-            json!({"tool": "everything/trigger-long-running-operation", "args": {"duration": 1, "steps": 4}}),
-        )
-        .await;
+    let long = format!("{id}/trigger-long-running-operation");
+    let (result, events) = client.call("tools.call", json!({"tool": long, "args": {"duration": 1, "steps": 4}})).await;
     assert!(result.is_ok(), "{result:?}");
     let progress: Vec<f64> =
         events.iter().filter(|e| e["type"] == "progress").map(|e| e["progress"].as_f64().unwrap()).collect();
     assert_eq!(progress, vec![1.0, 2.0, 3.0, 4.0], "{events:?}");
 
     // Cancelling a long call answers ERR_ABORTED at once.
-    let id = client
-        .send(
-            "tools.call",
-            json!({"tool": "everything/trigger-long-running-operation", "args": {"duration": 30, "steps": 30}}),
-        )
-        .await;
+    let call = client.send("tools.call", json!({"tool": long, "args": {"duration": 30, "steps": 30}})).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let cancelled_at = Instant::now();
-    client.cancel(id).await;
-    let (outcome, events) = client.wait(id).await;
+    client.cancel(call).await;
+    let (outcome, events) = client.wait(call).await;
     assert_eq!(outcome.unwrap_err()["code"], "ERR_ABORTED");
     assert!(cancelled_at.elapsed() < Duration::from_secs(1));
     assert!(!events.is_empty(), "progress had started before the cancel");
     // The server still answers after the cancelled call.
-    let again = client.ok("tools.call", json!({"tool": "everything/echo", "args": {"message": "still here"}})).await;
+    let again = client.ok("tools.call", json!({"tool": format!("{id}/echo"), "args": {"message": "still here"}})).await;
     assert_eq!(again["content"][0]["text"], "Echo: still here");
 
-    let timed_out = client
-        .err("tools.call", json!({"tool": "everything/trigger-long-running-operation", "args": {"duration": 5, "steps": 5}, "timeoutMs": 300}))
-        .await;
+    let timed_out =
+        client.err("tools.call", json!({"tool": long, "args": {"duration": 5, "steps": 5}, "timeoutMs": 300})).await;
     assert_eq!(timed_out["code"], "ERR_TOOL_TIMEOUT", "{timed_out}");
 
-    let stopped = client.ok("servers.stop", json!({"id": "everything"})).await;
+    let stopped = client.ok("servers.stop", json!({ "id": id })).await;
     assert_eq!(stopped["status"]["state"], "stopped");
-    let unavailable = client.err("tools.call", json!({"tool": "everything/echo", "args": {"message": "x"}})).await;
+    let unavailable = client.err("tools.call", json!({"tool": format!("{id}/echo"), "args": {"message": "x"}})).await;
     assert_eq!(unavailable["code"], "ERR_SERVER_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn everything_over_stdio() {
+    let client = Client::start("everything").await;
+    let added = client.ok("servers.add", json!({"id": "everything", "launch": everything_launch("stdio")})).await;
+    assert_eq!(added["status"]["state"], "stopped");
+    exercise_everything(&client, "everything").await;
     client.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn everything_over_streamable_http() {
     let port = support::free_port();
     let servers = test_servers();
@@ -108,19 +106,12 @@ async fn everything_over_streamable_http() {
     let client = Client::start("remote").await;
     let url = format!("http://127.0.0.1:{port}/mcp");
     client.ok("servers.add", json!({"id": "remote", "launch": {"kind": "remote", "url": url}})).await;
-    let started = client.ok("servers.start", json!({"id": "remote"})).await;
-    assert_eq!(started["status"]["state"], "running", "{started}");
-    let echoed = client.ok("tools.call", json!({"tool": "remote/echo", "args": {"message": "over http"}})).await;
-    assert_eq!(echoed["content"][0]["text"], "Echo: over http");
-    let sum = client.ok("tools.call", json!({"tool": "remote/get-sum", "args": {"a": 1, "b": 2}})).await;
-    assert!(sum["content"][0]["text"].as_str().unwrap().contains('3'));
-    let prompt = client.ok("prompts.get", json!({"serverId": "remote", "name": "simple-prompt"})).await;
-    assert!(prompt["messages"].is_array());
+    exercise_everything(&client, "remote").await;
     client.finish().await;
     remote.kill().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn filesystem_and_time_servers_start_list_and_answer() {
     let servers = test_servers();
     let client = Client::start("fs-time").await;
@@ -155,7 +146,7 @@ async fn filesystem_and_time_servers_start_list_and_answer() {
     client.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn killed_servers_restart_and_failing_servers_end_crashed_with_their_stderr() {
     let client = Client::start("crash").await;
     client.ok("servers.add", json!({"id": "everything", "launch": everything_launch("stdio")})).await;
@@ -211,7 +202,7 @@ async fn killed_servers_restart_and_failing_servers_end_crashed_with_their_stder
     client.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn twenty_servers_run_at_once_and_none_outlives_the_bridge() {
     let client = Client::start("twenty").await;
     let marker = format!("harbor-twenty-{}", std::process::id());
@@ -239,7 +230,7 @@ async fn twenty_servers_run_at_once_and_none_outlives_the_bridge() {
     assert!(left.is_empty(), "processes left after the bridge stopped: {left:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn auto_start_servers_come_back_with_the_bridge_and_bad_specs_are_refused() {
     let client = Client::start("auto").await;
     client

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{error, params, to_value};
+use crate::mcp::client::Progress;
 use crate::mcp::registry::Servers;
 use crate::rpc::{Access, Call, Router};
 use crate::store::servers::{Launch, ServerSpec, Source};
@@ -229,16 +230,22 @@ async fn call_tool(servers: Arc<Servers>, call: Call) -> Result<Value, ErrorObje
     let (progress, mut reports) = mpsc::unbounded_channel();
     let running = servers.call_tool(&p.tool, p.args, timeout, &call.cancel, progress);
     tokio::pin!(running);
+    let progress_event = |report: Progress| json!({"type": "progress", "progress": report.progress, "total": report.total, "message": report.message});
     let outcome = loop {
         tokio::select! {
-            outcome = &mut running => break outcome,
+            biased;
             Some(report) = reports.recv() => {
-                call.events.send(json!({
-                    "type": "progress", "progress": report.progress, "total": report.total, "message": report.message,
-                })).await;
+                call.events.send(progress_event(report)).await;
             }
+            outcome = &mut running => break outcome,
         }
     };
+    // rmcp hands each notification to a task of its own; on the bridge's single thread those
+    // tasks run before the call's answer is seen, so what the server reported before its result
+    // is in the queue now and goes out before the final reply.
+    while let Ok(report) = reports.try_recv() {
+        call.events.send(progress_event(report)).await;
+    }
     outcome.map_err(error)
 }
 

@@ -2,12 +2,13 @@
 //! - framing + dispatch overhead per request, in process, over in-memory pipes;
 //! - start-to-ready of the real binary (spawn → first `system.info` reply) and its idle memory.
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod measure;
+use measure::{quantile, BridgeProcess};
 
 const REQUESTS: usize = 20_000;
 const STARTS: usize = 20;
@@ -17,9 +18,9 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let per_request = runtime.block_on(in_process_round_trips());
     report("in-process request (frame → dispatch → reply frame)", &per_request, "µs");
-    let (ready, rss_kib) = start_to_ready();
+    let (ready, rss) = start_to_ready();
     report("bridge start-to-ready (spawn → system.info reply)", &ready, "ms");
-    println!("bridge idle resident memory: {:.1} MiB", rss_kib as f64 / 1024.0);
+    println!("bridge idle resident memory: {rss:.1} MiB");
 }
 
 async fn in_process_round_trips() -> Vec<f64> {
@@ -49,54 +50,23 @@ async fn in_process_round_trips() -> Vec<f64> {
     samples
 }
 
-fn start_to_ready() -> (Vec<f64>, u64) {
-    let home = std::env::temp_dir().join(format!("harbor-bench-{}", std::process::id()));
+fn start_to_ready() -> (Vec<f64>, f64) {
     let mut samples = Vec::new();
-    let mut rss = 0;
+    let mut rss = 0.0;
     for run in 0..STARTS {
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
-            .args(["/bench/harbor_rs_bridge.json", "harbor-rs@harbor-mcp.dev"])
-            .env("HARBOR_HOME", &home)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let request = br#"{"id":1,"method":"system.info"}"#;
-        let stdin = child.stdin.as_mut().unwrap();
-        stdin.write_all(&(request.len() as u32).to_ne_bytes()).unwrap();
-        stdin.write_all(request).unwrap();
-        stdin.flush().unwrap();
-        let stdout = child.stdout.as_mut().unwrap();
-        let mut len = [0u8; 4];
-        stdout.read_exact(&mut len).unwrap();
-        let mut reply = vec![0u8; u32::from_ne_bytes(len) as usize];
-        stdout.read_exact(&mut reply).unwrap();
+        let mut bridge = BridgeProcess::start("start");
+        bridge.ok("system.info", serde_json::json!({}));
         samples.push(started.elapsed().as_secs_f64() * 1e3);
         if run == STARTS - 1 {
             std::thread::sleep(Duration::from_secs(1));
-            rss = resident_kib(child.id());
+            rss = bridge.rss_mib();
         }
-        drop(child.stdin.take());
-        child.wait().unwrap();
     }
-    let _ = std::fs::remove_dir_all(&home);
     (samples, rss)
 }
 
-fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn report(what: &str, samples: &[f64], unit: &str) {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    println!("{what}: p50 {:.1} {unit}, p99 {:.1} {unit} (n = {})", at(0.5), at(0.99), sorted.len());
+    let (p50, p99) = (quantile(samples, 0.5), quantile(samples, 0.99));
+    println!("{what}: p50 {p50:.1} {unit}, p99 {p99:.1} {unit} (n = {})", samples.len());
 }

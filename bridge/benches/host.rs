@@ -7,14 +7,16 @@
 //!
 //! Needs the test servers from `scripts/setup --test`.
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use rmcp::model::CallToolRequestParams;
 use rmcp::ServiceExt;
-use serde_json::{json, Value};
+use serde_json::json;
+
+mod measure;
+use measure::{quantile, BridgeProcess};
 
 const CALLS: usize = 2000;
 
@@ -26,7 +28,7 @@ fn main() {
     assert!(everything.is_file(), "run scripts/setup --test first (no test servers in {})", servers.display());
     let python = servers.join("venv/bin/python");
 
-    let mut bridge = Bridge::start();
+    let mut bridge = BridgeProcess::start("host");
     bridge.ok(
         "servers.add",
         json!({"id": "everything", "launch": {"kind": "process", "command": "node", "args": [everything, "stdio"]}}),
@@ -115,82 +117,4 @@ fn direct_calls(everything: &PathBuf) -> Vec<f64> {
         let _ = client.cancel().await;
         samples
     })
-}
-
-/// The real bridge binary in host mode, driven over its stdio.
-struct Bridge {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: ChildStdout,
-    next_id: u64,
-    _home: PathBuf,
-}
-
-impl Bridge {
-    fn start() -> Bridge {
-        let home = std::env::temp_dir().join(format!("harbor-bench-host-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&home);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
-            .arg("serve")
-            .env("HARBOR_HOME", &home)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        Bridge { child, stdin, stdout, next_id: 1, _home: home }
-    }
-
-    fn ok(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        let bytes = json!({"id": id, "method": method, "params": params}).to_string().into_bytes();
-        self.stdin.write_all(&(bytes.len() as u32).to_ne_bytes()).unwrap();
-        self.stdin.write_all(&bytes).unwrap();
-        self.stdin.flush().unwrap();
-        loop {
-            let mut len = [0u8; 4];
-            self.stdout.read_exact(&mut len).unwrap();
-            let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
-            self.stdout.read_exact(&mut body).unwrap();
-            let message: Value = serde_json::from_slice(&body).unwrap();
-            if message["id"] == id && message.get("event").is_none() {
-                if let Some(error) = message.get("error") {
-                    panic!("{method} failed: {error}");
-                }
-                return message["result"].clone();
-            }
-        }
-    }
-
-    fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        kib / 1024.0
-    }
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        // End of input: the bridge stops every server and exits.
-        let _ = self.stdin.flush();
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
-}
-
-fn quantile(samples: &[f64], q: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }

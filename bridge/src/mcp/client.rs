@@ -130,7 +130,7 @@ impl Connection {
         launch: &Launch,
         log: Arc<ServerLog>,
         events: ClientEvents,
-        http: &reqwest::Client,
+        http: &std::sync::OnceLock<reqwest::Client>,
     ) -> Result<Connection, OpenError> {
         match launch {
             Launch::Process { command, args, env, cwd } => {
@@ -160,7 +160,16 @@ impl Connection {
                         value.parse().map_err(|_| OpenError::Handshake("a header value is not valid".into()))?;
                     config.custom_headers.insert(name, value);
                 }
-                let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+                let http = match http.get() {
+                    Some(client) => client.clone(),
+                    None => {
+                        let client = reqwest::Client::builder()
+                            .build()
+                            .map_err(|e| OpenError::Handshake(format!("cannot set up HTTPS: {e}")))?;
+                        http.get_or_init(|| client).clone()
+                    }
+                };
+                let transport = StreamableHttpClientTransport::with_client(http, config);
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, events.clone().serve(transport)).await {
                     Ok(Ok(service)) => Ok(Connection::running(service, events, None)),
                     Ok(Err(error)) => Err(OpenError::Handshake(format!("{url}: {error}"))),

@@ -75,8 +75,8 @@ pub struct Servers {
 impl Servers {
     /// Loads every stored server and starts the auto-start ones.
     pub fn load(store: Store, log_dir: PathBuf, notifier: Notifier) -> Result<Servers, HostError> {
-        let http = reqwest::Client::builder().build().map_err(|e| HostError::Store(e.into()))?;
-        let servers = Servers { store, log_dir, context: Context { http, notifier }, servers: RwLock::default() };
+        let context = Context { http: Arc::default(), notifier };
+        let servers = Servers { store, log_dir, context, servers: RwLock::default() };
         for spec in servers.store.servers()? {
             let auto_start = spec.auto_start;
             let server = servers.spawn(spec);

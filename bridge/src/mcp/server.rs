@@ -86,7 +86,9 @@ pub struct Server {
 /// What a server's supervisor needs from the host.
 #[derive(Clone)]
 pub struct Context {
-    pub http: reqwest::Client,
+    /// The HTTP client for remote servers, built on first use: building it loads the system's
+    /// root certificates, which cost ~20 ms and ~6 MiB at every bridge start otherwise.
+    pub http: Arc<std::sync::OnceLock<reqwest::Client>>,
     pub notifier: Notifier,
 }
 

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
@@ -71,23 +72,11 @@ pub struct ServerSpec {
 impl Store {
     /// Adds a server; fails if the id is taken.
     pub fn insert_server(&self, spec: &ServerSpec) -> Result<()> {
-        let now = now();
         self.conn()
             .execute(
                 "INSERT INTO servers (id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                params![
-                    spec.id,
-                    spec.name,
-                    serde_json::to_string(&spec.source)?,
-                    serde_json::to_string(&spec.launch)?,
-                    serde_json::to_string(&spec.secret_env)?,
-                    spec.auto_start,
-                    spec.version,
-                    spec.install_path,
-                    spec.tool_timeout_ms.map(|ms| ms as i64),
-                    now
-                ],
+                row(spec)?,
             )
             .with_context(|| format!("cannot add server {:?}", spec.id))?;
         Ok(())
@@ -98,18 +87,7 @@ impl Store {
         let changed = self.conn().execute(
             "UPDATE servers SET name = ?2, source = ?3, launch = ?4, secret_env = ?5, auto_start = ?6, version = ?7,
                     install_path = ?8, tool_timeout_ms = ?9, updated_at = ?10 WHERE id = ?1",
-            params![
-                spec.id,
-                spec.name,
-                serde_json::to_string(&spec.source)?,
-                serde_json::to_string(&spec.launch)?,
-                serde_json::to_string(&spec.secret_env)?,
-                spec.auto_start,
-                spec.version,
-                spec.install_path,
-                spec.tool_timeout_ms.map(|ms| ms as i64),
-                now()
-            ],
+            row(spec)?,
         )?;
         Ok(changed == 1)
     }
@@ -131,6 +109,24 @@ impl Store {
         let rows = statement.query_map([], read_spec)?;
         rows.map(|row| row?).collect()
     }
+}
+
+/// A spec as the statement parameters `?1`–`?10` (the last is the time of the change).
+fn row(spec: &ServerSpec) -> Result<rusqlite::ParamsFromIter<Vec<SqlValue>>> {
+    let text = |value: &str| SqlValue::Text(value.to_owned());
+    let optional = |value: &Option<String>| value.as_deref().map_or(SqlValue::Null, text);
+    Ok(rusqlite::params_from_iter(vec![
+        text(&spec.id),
+        text(&spec.name),
+        SqlValue::Text(serde_json::to_string(&spec.source)?),
+        SqlValue::Text(serde_json::to_string(&spec.launch)?),
+        SqlValue::Text(serde_json::to_string(&spec.secret_env)?),
+        SqlValue::Integer(i64::from(spec.auto_start)),
+        optional(&spec.version),
+        optional(&spec.install_path),
+        spec.tool_timeout_ms.map_or(SqlValue::Null, |ms| SqlValue::Integer(ms as i64)),
+        SqlValue::Integer(now()),
+    ]))
 }
 
 const COLUMNS: &str = "id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms";

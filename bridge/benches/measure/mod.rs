@@ -1,0 +1,88 @@
+//! What the bridge's benchmarks share: quantiles of samples, a process's resident memory, and
+//! the real bridge binary driven over its stdio ([`BridgeProcess`]).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use serde_json::{json, Value};
+
+/// The `q` quantile (0.5 = median) of `samples`.
+pub fn quantile(samples: &[f64], q: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// A process's resident memory in MiB, from `/proc/<pid>/status`.
+pub fn resident_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// The real bridge binary in host mode, driven over its stdio.
+pub struct BridgeProcess {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    next_id: u64,
+    _home: PathBuf,
+}
+
+impl BridgeProcess {
+    pub fn start(tag: &str) -> BridgeProcess {
+        let home = std::env::temp_dir().join(format!("harbor-bench-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+            .arg("serve")
+            .env("HARBOR_HOME", &home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        BridgeProcess { child, stdin, stdout, next_id: 1, _home: home }
+    }
+
+    pub fn ok(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let bytes = json!({"id": id, "method": method, "params": params}).to_string().into_bytes();
+        self.stdin.write_all(&(bytes.len() as u32).to_ne_bytes()).unwrap();
+        self.stdin.write_all(&bytes).unwrap();
+        self.stdin.flush().unwrap();
+        loop {
+            let mut len = [0u8; 4];
+            self.stdout.read_exact(&mut len).unwrap();
+            let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
+            self.stdout.read_exact(&mut body).unwrap();
+            let message: Value = serde_json::from_slice(&body).unwrap();
+            if message["id"] == id && message.get("event").is_none() {
+                if let Some(error) = message.get("error") {
+                    panic!("{method} failed: {error}");
+                }
+                return message["result"].clone();
+            }
+        }
+    }
+
+    pub fn rss_mib(&self) -> f64 {
+        resident_mib(self.child.id())
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        // End of input: the bridge stops every server and exits.
+        let _ = self.stdin.flush();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}

@@ -97,6 +97,7 @@ async fn everything_over_streamable_http() {
         .arg(servers.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
         .arg("streamableHttp")
         .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()

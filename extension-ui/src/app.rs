@@ -4,6 +4,8 @@ use leptos::prelude::*;
 
 use crate::bus::Bus;
 use crate::panels::connection::ConnectionPanel;
+use crate::panels::servers::ServersPanel;
+use harbor_protocol::ConnectionState;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -17,6 +19,7 @@ pub fn App() -> impl IntoView {
         </header>
         <main>
             <ConnectionPanel status=status on_retry=retry/>
+            {move || (status.get().state == ConnectionState::Connected).then(|| view! { <ServersPanel bus=bus/> })}
         </main>
     }
 }

@@ -1,11 +1,18 @@
 //! The bus: the sidebar's one link to the outside world, a runtime port to the background.
 //!
 //! [`Bus::connect`] opens the `harbor-ui` port. The background answers at once with the bridge's
-//! connection status and sends every change after that; the bus keeps it in a signal that panels
-//! read. It does not talk to the bridge directly and holds no state of its own beyond that.
+//! connection status and sends every change after that; the bus keeps it in a signal. Requests
+//! ([`Bus::request`]) carry an id and resolve with the bridge's reply. Bridge notifications about
+//! servers and tools bump [`Bus::revision`], which panels track to refetch: updates are pushed,
+//! never polled.
 
-use harbor_protocol::{BridgeStatus, ConnectionState};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use futures_channel::oneshot;
+use harbor_protocol::{BridgeStatus, ConnectionState, ErrorCode, ErrorObject};
 use leptos::prelude::*;
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -30,6 +37,17 @@ extern "C" {
 
     #[wasm_bindgen(method, js_name = addListener)]
     fn add_listener(this: &PortEvent, listener: &js_sys::Function);
+
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(message: &str);
+}
+
+type Reply = Result<Value, ErrorObject>;
+
+thread_local! {
+    /// Requests waiting for their reply, by id. The sidebar runs on one thread.
+    static PENDING: RefCell<HashMap<i64, oneshot::Sender<Reply>>> = RefCell::new(HashMap::new());
+    static NEXT_ID: Cell<i64> = const { Cell::new(1) };
 }
 
 /// The sidebar's port to the background. Cheap to copy into event handlers.
@@ -37,24 +55,48 @@ extern "C" {
 pub struct Bus {
     port: StoredValue<Port, LocalStorage>,
     status: ReadSignal<BridgeStatus>,
+    revision: ReadSignal<u64>,
 }
 
 impl Bus {
     pub fn connect() -> Bus {
         let (status, set_status) = signal(BridgeStatus::default());
+        let (revision, set_revision) = signal(0u64);
         let info = js_sys::Object::new();
         js_sys::Reflect::set(&info, &"name".into(), &"harbor-ui".into()).expect("setting a property on a new object");
         let port = runtime_connect(&info);
 
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |message: JsValue| {
-            let Some(value) = to_json(&message) else {
-                return;
-            };
+            let Some(value) = to_json(&message) else { return };
             if let Some(status) = value.get("status") {
                 match serde_json::from_value::<BridgeStatus>(status.clone()) {
-                    Ok(status) => set_status.set(status),
-                    Err(error) => web_log(&format!("harbor: unreadable status from the background: {error}")),
+                    Ok(status) => {
+                        if status.state == ConnectionState::Connected {
+                            set_revision.update(|r| *r += 1);
+                        }
+                        set_status.set(status);
+                    }
+                    Err(error) => console_warn(&format!("harbor: unreadable status from the background: {error}")),
                 }
+                return;
+            }
+            if let Some(notify) = value.get("notify").and_then(Value::as_str) {
+                if notify.starts_with("servers.") || notify == "tools.changed" {
+                    set_revision.update(|r| *r += 1);
+                }
+                return;
+            }
+            let Some(id) = value.get("id").and_then(Value::as_i64) else { return };
+            if value.get("event").is_some() {
+                return;
+            }
+            let reply = match value.get("error") {
+                Some(error) => Err(serde_json::from_value(error.clone())
+                    .unwrap_or_else(|_| ErrorObject::new(ErrorCode::Internal, "an unreadable error from the bridge"))),
+                None => Ok(value.get("result").cloned().unwrap_or(Value::Null)),
+            };
+            if let Some(waiter) = PENDING.with(|p| p.borrow_mut().remove(&id)) {
+                let _ = waiter.send(reply);
             }
         });
         port.on_message().add_listener(on_message.as_ref().unchecked_ref());
@@ -62,6 +104,10 @@ impl Bus {
         on_message.forget();
 
         let on_disconnect = Closure::<dyn FnMut(JsValue)>::new(move |_port: JsValue| {
+            let gone = ErrorObject::new(ErrorCode::Internal, "Harbor's background stopped; reopen the sidebar");
+            for (_, waiter) in PENDING.with(|p| p.borrow_mut().drain().collect::<Vec<_>>()) {
+                let _ = waiter.send(Err(gone.clone()));
+            }
             set_status.set(BridgeStatus {
                 state: ConnectionState::Disconnected,
                 info: None,
@@ -71,11 +117,30 @@ impl Bus {
         port.on_disconnect().add_listener(on_disconnect.as_ref().unchecked_ref());
         on_disconnect.forget();
 
-        Bus { port: StoredValue::new_local(port), status }
+        Bus { port: StoredValue::new_local(port), status, revision }
     }
 
     pub fn status(&self) -> ReadSignal<BridgeStatus> {
         self.status
+    }
+
+    /// Changes whenever the bridge reports a change to servers or tools (or reconnects).
+    pub fn revision(&self) -> ReadSignal<u64> {
+        self.revision
+    }
+
+    /// Sends a request to the bridge and waits for its reply.
+    pub async fn request(&self, method: &str, params: Value) -> Reply {
+        let id = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
+        let (tx, rx) = oneshot::channel();
+        PENDING.with(|p| p.borrow_mut().insert(id, tx));
+        let message = from_json(&serde_json::json!({ "id": id, "method": method, "params": params }));
+        self.port.with_value(|port| port.post_message(&message));
+        rx.await.unwrap_or_else(|_| Err(ErrorObject::new(ErrorCode::Internal, "the request was dropped")))
     }
 
     /// Asks the background to try the bridge again now instead of at its next backoff step.
@@ -85,17 +150,11 @@ impl Bus {
     }
 }
 
-fn to_json(value: &JsValue) -> Option<serde_json::Value> {
+fn to_json(value: &JsValue) -> Option<Value> {
     let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
     serde_json::from_str(&text).ok()
 }
 
-fn from_json(value: &serde_json::Value) -> JsValue {
+fn from_json(value: &Value) -> JsValue {
     js_sys::JSON::parse(&value.to_string()).expect("serde_json writes valid JSON")
-}
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = console, js_name = warn)]
-    fn web_log(message: &str);
 }

@@ -140,3 +140,60 @@ async fn without_the_bridge_calls_say_how_to_install_it() {
     harbor.save_screenshot("sidebar-not-installed.png").await.unwrap();
     harbor.close().await;
 }
+
+#[tokio::test]
+async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
+    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| harbor_e2e::paths::repo_root().join("target/test-servers"));
+    let everything = servers.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(everything.is_file(), "the test servers are not installed: run scripts/setup --test");
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge }).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('.servers .empty')", Duration::from_secs(10)).await.unwrap();
+
+    // Add through the form, as a user types it.
+    let typed = harbor
+        .page(&format!(
+            r##"const set = (el, v) => {{ el.value = v; el.dispatchEvent(new Event("input", {{ bubbles: true }})); }};
+               set(document.querySelector("#add-id"), "everything");
+               set(document.querySelector("#add-target"), "node {} stdio");
+               document.querySelector(".add-server button[type=submit]").click();"##,
+            everything.display()
+        ))
+        .await
+        .unwrap();
+    assert!(typed.get("ok").is_some(), "{typed}");
+    harbor.wait_for("document.querySelector('[data-server=everything][data-state=stopped]')", Duration::from_secs(10)).await.unwrap();
+
+    // Start it and watch the state reach running, pushed by the bridge's notifications.
+    harbor.session.execute("[...document.querySelectorAll('[data-server=everything] button')].find(b => b.textContent === 'Start').click();", json!([])).await.unwrap();
+    harbor.wait_for("document.querySelector('[data-server=everything][data-state=running]')", Duration::from_secs(20)).await.unwrap();
+
+    // Open its tools and run echo through the form generated from its schema.
+    harbor.session.execute("[...document.querySelectorAll('[data-server=everything] button')].find(b => b.textContent === 'Tools').click();", json!([])).await.unwrap();
+    harbor.wait_for("document.querySelector('[data-tool=\"everything/echo\"]')", Duration::from_secs(10)).await.unwrap();
+    harbor
+        .page(
+            r#"const tool = document.querySelector('[data-tool="everything/echo"]');
+               tool.open = true;
+               const input = tool.querySelector('input[name=message]');
+               input.value = "hi from the sidebar";
+               input.dispatchEvent(new Event("input", { bubbles: true }));
+               tool.querySelector("button[type=submit]").click();"#,
+        )
+        .await
+        .unwrap();
+    let result = harbor
+        .wait_for("document.querySelector('[data-tool=\"everything/echo\"] .result')?.textContent", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(result, "Echo: hi from the sidebar");
+    harbor.save_screenshot("sidebar-servers.png").await.unwrap();
+
+    harbor.session.execute("[...document.querySelectorAll('[data-server=everything] button')].find(b => b.textContent === 'Stop').click();", json!([])).await.unwrap();
+    harbor.wait_for("document.querySelector('[data-server=everything][data-state=stopped]')", Duration::from_secs(10)).await.unwrap();
+    let raw_dump = harbor.session.execute("return document.body.innerText.includes('{\"');", json!([])).await.unwrap();
+    assert_eq!(raw_dump, json!(false), "the panel shows no raw JSON");
+    harbor.close().await;
+}

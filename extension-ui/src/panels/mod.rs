@@ -1,3 +1,4 @@
 //! The sidebar's panels, one file each.
 
 pub mod connection;
+pub mod servers;

@@ -1,0 +1,384 @@
+//! The servers panel: every server with its live state, start / stop / restart, its tools with a
+//! "try it" form generated from each tool's input schema, and its log tail; plus a form to add a
+//! server by command line or URL.
+//!
+//! Lists refetch when the bus's revision changes (the bridge's `servers.*` and `tools.changed`
+//! notifications), so state changes show without polling.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::{json, Map, Value};
+
+use crate::bus::Bus;
+
+#[component]
+pub fn ServersPanel(bus: Bus) -> impl IntoView {
+    let revision = bus.revision();
+    let servers = LocalResource::new(move || {
+        revision.track();
+        async move { bus.request("servers.list", json!({})).await }
+    });
+    // The last list that arrived, kept while a refetch is on its way, so rows (and an open tools
+    // form) stay put; a row is rebuilt only when its own state changes (see `row_key`).
+    let list = RwSignal::new(None::<Vec<Value>>);
+    let failure = RwSignal::new(None::<String>);
+    Effect::new(move |_| match servers.get() {
+        Some(Ok(value)) => {
+            list.set(Some(value.as_array().cloned().unwrap_or_default()));
+            failure.set(None);
+        }
+        Some(Err(error)) => failure.set(Some(error.message)),
+        None => {}
+    });
+    view! {
+        <section class="card servers" aria-labelledby="servers-title">
+            <h2 id="servers-title">"Servers"</h2>
+            {move || failure.get().map(|e| view! { <p class="error" role="alert">{format!("Could not list servers: {e}")}</p> })}
+            {move || match list.get() {
+                None => Some(view! { <p class="help">"Loading servers…"</p> }.into_any()),
+                Some(entries) if entries.is_empty() => Some(view! {
+                    <p class="help empty">"No servers yet. Add one below with the command that starts it, or its URL."</p>
+                }.into_any()),
+                Some(_) => None,
+            }}
+            <ul class="server-list">
+                <For
+                    each=move || list.get().unwrap_or_default()
+                    key=row_key
+                    children=move |entry| view! { <ServerRow bus=bus entry=entry/> }
+                />
+            </ul>
+            <AddServer bus=bus/>
+        </section>
+    }
+}
+
+/// What makes a row worth rebuilding: its id and everything it shows.
+fn row_key(entry: &Value) -> String {
+    format!(
+        "{}|{}|{}|{}|{}",
+        entry["id"], entry["status"]["state"], entry["status"]["error"], entry["toolCount"], entry["launch"]
+    )
+}
+
+#[component]
+fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
+    let id = entry["id"].as_str().unwrap_or_default().to_owned();
+    let state = entry["status"]["state"].as_str().unwrap_or("stopped").to_owned();
+    let error = entry["status"]["error"].as_str().map(str::to_owned);
+    let tool_count = entry["toolCount"].as_u64().unwrap_or(0);
+    let command = describe(&entry["launch"]);
+    let running = state == "running";
+    let busy = RwSignal::new(false);
+    let failure = RwSignal::new(None::<String>);
+    let show_tools = RwSignal::new(false);
+    let show_logs = RwSignal::new(false);
+    let act = {
+        let id = id.clone();
+        move |method: &'static str| {
+            let id = id.clone();
+            busy.set(true);
+            failure.set(None);
+            spawn_local(async move {
+                if let Err(error) = bus.request(method, json!({ "id": id })).await {
+                    failure.set(Some(error.message));
+                }
+                busy.set(false);
+            });
+        }
+    };
+    let (start, stop, restart) = (act.clone(), act.clone(), act);
+    let tools_id = id.clone();
+    let logs_id = id.clone();
+    view! {
+        <li class="server" data-server=id.clone() data-state=state.clone()>
+            <div class="server-head">
+                <span class=format!("badge {state}")>{state.clone()}</span>
+                <strong class="server-id">{id.clone()}</strong>
+                <span class="muted">{format!("{tool_count} tools")}</span>
+            </div>
+            <code class="launch">{command}</code>
+            {error.map(|e| view! { <p class="error">{e}</p> })}
+            <div class="actions">
+                {if running {
+                    view! {
+                        <button type="button" disabled=move || busy.get() on:click=move |_| stop("servers.stop")>"Stop"</button>
+                        <button type="button" disabled=move || busy.get() on:click=move |_| restart("servers.restart")>"Restart"</button>
+                        <button type="button" aria-expanded=move || show_tools.get().to_string() on:click=move |_| show_tools.update(|s| *s = !*s)>"Tools"</button>
+                    }.into_any()
+                } else {
+                    view! { <button type="button" disabled=move || busy.get() on:click=move |_| start("servers.start")>"Start"</button> }.into_any()
+                }}
+                <button type="button" aria-expanded=move || show_logs.get().to_string() on:click=move |_| show_logs.update(|s| *s = !*s)>"Logs"</button>
+            </div>
+            {move || busy.get().then(|| view! { <p class="help">"Working…"</p> })}
+            {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {move || (running && show_tools.get()).then(|| view! { <ToolsList bus=bus server=tools_id.clone()/> })}
+            {move || show_logs.get().then(|| view! { <LogsView bus=bus server=logs_id.clone()/> })}
+        </li>
+    }
+}
+
+#[component]
+fn ToolsList(bus: Bus, server: String) -> impl IntoView {
+    let tools = LocalResource::new(move || {
+        let server = server.clone();
+        async move { bus.request("tools.list", json!({ "serverId": server })).await }
+    });
+    view! {
+        <div class="tools">
+            <Transition fallback=|| view! { <p class="help">"Loading tools…"</p> }>
+                {move || tools.get().map(|listed| match listed {
+                    Ok(list) => list.as_array().cloned().unwrap_or_default().into_iter()
+                        .map(|tool| view! { <ToolTry bus=bus tool=tool/> })
+                        .collect_view()
+                        .into_any(),
+                    Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+/// One input of a try-it form.
+#[derive(Clone)]
+struct Field {
+    name: String,
+    kind: FieldKind,
+    required: bool,
+    value: RwSignal<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum FieldKind {
+    Text,
+    Number,
+    Integer,
+    Flag,
+    /// Anything else, typed as JSON.
+    Json,
+}
+
+fn fields(schema: &Value) -> Vec<Field> {
+    let required: Vec<&str> =
+        schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    schema["properties"]
+        .as_object()
+        .map(|properties| {
+            properties
+                .iter()
+                .map(|(name, property)| {
+                    let kind = match property["type"].as_str() {
+                        Some("string") => FieldKind::Text,
+                        Some("number") => FieldKind::Number,
+                        Some("integer") => FieldKind::Integer,
+                        Some("boolean") => FieldKind::Flag,
+                        _ => FieldKind::Json,
+                    };
+                    let initial = match (kind, &property["default"]) {
+                        (_, Value::Null) => String::new(),
+                        (FieldKind::Text, Value::String(s)) => s.clone(),
+                        (_, other) => other.to_string(),
+                    };
+                    Field {
+                        name: name.clone(),
+                        kind,
+                        required: required.contains(&name.as_str()),
+                        value: RwSignal::new(initial),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The arguments object from the form, or what is wrong with it.
+fn arguments(fields: &[Field]) -> Result<Value, String> {
+    let mut args = Map::new();
+    for field in fields {
+        let raw = field.value.get_untracked();
+        if raw.trim().is_empty() && field.kind != FieldKind::Flag {
+            if field.required {
+                return Err(format!("{} is required", field.name));
+            }
+            continue;
+        }
+        let value = match field.kind {
+            FieldKind::Text => Value::String(raw),
+            FieldKind::Flag => Value::Bool(raw == "true"),
+            FieldKind::Integer => raw
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| format!("{} must be a whole number", field.name))?,
+            FieldKind::Number => {
+                raw.trim().parse::<f64>().map(Value::from).map_err(|_| format!("{} must be a number", field.name))?
+            }
+            FieldKind::Json => {
+                serde_json::from_str(&raw).map_err(|e| format!("{} is not valid JSON: {e}", field.name))?
+            }
+        };
+        args.insert(field.name.clone(), value);
+    }
+    Ok(Value::Object(args))
+}
+
+#[component]
+fn ToolTry(bus: Bus, tool: Value) -> impl IntoView {
+    let name = tool["name"].as_str().unwrap_or_default().to_owned();
+    let description = tool["description"].as_str().unwrap_or_default().lines().next().unwrap_or_default().to_owned();
+    let fields = fields(&tool["inputSchema"]);
+    let result = RwSignal::new(None::<Result<String, String>>);
+    let running = RwSignal::new(false);
+    let run = {
+        let fields = fields.clone();
+        let name = name.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let args = match arguments(&fields) {
+                Ok(args) => args,
+                Err(problem) => return result.set(Some(Err(problem))),
+            };
+            let name = name.clone();
+            running.set(true);
+            spawn_local(async move {
+                let outcome = bus.request("tools.call", json!({ "tool": name, "args": args })).await;
+                result.set(Some(match outcome {
+                    Ok(value) if value["isError"] == true => Err(content_text(&value)),
+                    Ok(value) => Ok(content_text(&value)),
+                    Err(error) => Err(format!("{}: {}", error.code, error.message)),
+                }));
+                running.set(false);
+            });
+        }
+    };
+    let form_id = format!("try-{}", name.replace(['/', ' '], "-"));
+    view! {
+        <details class="tool" data-tool=name.clone()>
+            <summary><code>{name.clone()}</code>" "<span class="muted">{description}</span></summary>
+            <form on:submit=run aria-label=format!("Try {name}")>
+                {fields.into_iter().map(|field| {
+                    let input_id = format!("{form_id}-{}", field.name);
+                    let label = if field.required { format!("{} *", field.name) } else { field.name.clone() };
+                    let value = field.value;
+                    let input = match field.kind {
+                        FieldKind::Flag => view! {
+                            <input id=input_id.clone() name=field.name.clone() type="checkbox"
+                                prop:checked=move || value.get() == "true"
+                                on:change=move |ev| value.set(event_target_checked(&ev).to_string())/>
+                        }.into_any(),
+                        FieldKind::Json => view! {
+                            <textarea id=input_id.clone() name=field.name.clone() rows="2" placeholder="JSON"
+                                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))></textarea>
+                        }.into_any(),
+                        kind => view! {
+                            <input id=input_id.clone() name=field.name.clone()
+                                type=if kind == FieldKind::Text { "text" } else { "number" }
+                                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+                        }.into_any(),
+                    };
+                    view! { <label for=input_id>{label}</label>{input} }
+                }).collect_view()}
+                <button type="submit" disabled=move || running.get()>"Run"</button>
+            </form>
+            {move || result.get().map(|outcome| match outcome {
+                Ok(text) => view! { <pre class="result">{text}</pre> }.into_any(),
+                Err(text) => view! { <pre class="result error" role="alert">{text}</pre> }.into_any(),
+            })}
+        </details>
+    }
+}
+
+#[component]
+fn LogsView(bus: Bus, server: String) -> impl IntoView {
+    let revision = bus.revision();
+    let lines = LocalResource::new(move || {
+        revision.track();
+        let server = server.clone();
+        async move { bus.request("servers.logs", json!({ "id": server, "lines": 50 })).await }
+    });
+    view! {
+        <Transition fallback=|| view! { <p class="help">"Loading the log…"</p> }>
+            {move || lines.get().map(|listed| match listed {
+                Ok(list) => {
+                    let text = list.as_array().cloned().unwrap_or_default().iter()
+                        .map(|line| format!("{} {}", line["stream"].as_str().unwrap_or(""), line["text"].as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let text = if text.is_empty() { "Nothing logged yet.".to_owned() } else { text };
+                    view! { <pre class="log" aria-label="Server log">{text}</pre> }.into_any()
+                }
+                Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn AddServer(bus: Bus) -> impl IntoView {
+    let id = RwSignal::new(String::new());
+    let target = RwSignal::new(String::new());
+    let failure = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let target_text = target.get_untracked();
+        let words: Vec<String> = target_text.split_whitespace().map(str::to_owned).collect();
+        let launch = match words.split_first() {
+            Some((url, [])) if url.starts_with("http://") || url.starts_with("https://") => {
+                json!({ "kind": "remote", "url": url })
+            }
+            Some((command, args)) => json!({ "kind": "process", "command": command, "args": args }),
+            None => return failure.set(Some("Give the command that starts the server, or its URL.".into())),
+        };
+        let params = json!({ "id": id.get_untracked().trim(), "launch": launch });
+        failure.set(None);
+        spawn_local(async move {
+            match bus.request("servers.add", params).await {
+                Ok(_) => {
+                    id.set(String::new());
+                    target.set(String::new());
+                }
+                Err(error) => failure.set(Some(error.message)),
+            }
+        });
+    };
+    view! {
+        <form class="add-server" on:submit=submit aria-label="Add a server">
+            <h3>"Add a server"</h3>
+            <label for="add-id">"Id"</label>
+            <input id="add-id" name="id" type="text" placeholder="time" required
+                prop:value=move || id.get() on:input=move |ev| id.set(event_target_value(&ev))/>
+            <label for="add-target">"Command or URL"</label>
+            <input id="add-target" name="target" type="text" placeholder="uvx mcp-server-time" required
+                prop:value=move || target.get() on:input=move |ev| target.set(event_target_value(&ev))/>
+            <p class="help">"Arguments are split at spaces. Secrets do not belong here."</p>
+            <button type="submit">"Add"</button>
+            {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </form>
+    }
+}
+
+/// The text of a tool result's content, one item per line.
+fn content_text(result: &Value) -> String {
+    result["content"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| item["text"].as_str().map(str::to_owned).unwrap_or_else(|| item.to_string()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_else(|| result.to_string())
+}
+
+fn describe(launch: &Value) -> String {
+    match launch["kind"].as_str() {
+        Some("remote") => launch["url"].as_str().unwrap_or_default().to_owned(),
+        _ => {
+            let mut words = vec![launch["command"].as_str().unwrap_or_default().to_owned()];
+            words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));
+            words.join(" ")
+        }
+    }
+}

@@ -57,6 +57,23 @@ async fn pages_and_the_sidebar_reach_the_bridge() {
     let info = harbor.page("return [typeof window.agent, (await window.harbor.system.info()).name];").await.unwrap();
     assert_eq!(info["ok"], json!(["object", "harbor-bridge"]), "strict CSP page: {info}");
 
+    // A page that skips the page API and posts a privileged method to the relay itself, claiming
+    // to be the extension, is refused: the background builds the caller from port.sender.
+    let forged = harbor
+        .page(
+            r#"return await new Promise((resolve) => {
+                 addEventListener("message", (e) => {
+                   const d = e.data;
+                   if (d && d["harbor-rs:v1"] === "to-page" && d.msg && d.msg.id === "forged") resolve(d.msg);
+                 });
+                 postMessage({ "harbor-rs:v1": "to-relay", msg: { id: "forged", method: "servers.list", params: {},
+                   caller: { kind: "extension", origin: "moz-extension://evil" } } }, "*");
+               });"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(forged["ok"]["error"]["code"], "ERR_PERMISSION_DENIED", "{forged}");
+
     // 5 MiB out and back: the reply crosses the 1 MiB host limit in chunk frames.
     let echo = harbor
         .page(
@@ -164,15 +181,24 @@ async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
         .await
         .unwrap();
     assert!(typed.get("ok").is_some(), "{typed}");
-    harbor.wait_for("document.querySelector('[data-server=everything][data-state=stopped]')", Duration::from_secs(10)).await.unwrap();
+    harbor
+        .wait_for("document.querySelector('[data-server=everything][data-state=stopped]')", Duration::from_secs(10))
+        .await
+        .unwrap();
 
     // Start it and watch the state reach running, pushed by the bridge's notifications.
     harbor.session.execute("[...document.querySelectorAll('[data-server=everything] button')].find(b => b.textContent === 'Start').click();", json!([])).await.unwrap();
-    harbor.wait_for("document.querySelector('[data-server=everything][data-state=running]')", Duration::from_secs(20)).await.unwrap();
+    harbor
+        .wait_for("document.querySelector('[data-server=everything][data-state=running]')", Duration::from_secs(20))
+        .await
+        .unwrap();
 
     // Open its tools and run echo through the form generated from its schema.
     harbor.session.execute("[...document.querySelectorAll('[data-server=everything] button')].find(b => b.textContent === 'Tools').click();", json!([])).await.unwrap();
-    harbor.wait_for("document.querySelector('[data-tool=\"everything/echo\"]')", Duration::from_secs(10)).await.unwrap();
+    harbor
+        .wait_for("document.querySelector('[data-tool=\"everything/echo\"]')", Duration::from_secs(10))
+        .await
+        .unwrap();
     harbor
         .page(
             r#"const tool = document.querySelector('[data-tool="everything/echo"]');
@@ -185,14 +211,20 @@ async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
         .await
         .unwrap();
     let result = harbor
-        .wait_for("document.querySelector('[data-tool=\"everything/echo\"] .result')?.textContent", Duration::from_secs(10))
+        .wait_for(
+            "document.querySelector('[data-tool=\"everything/echo\"] .result')?.textContent",
+            Duration::from_secs(10),
+        )
         .await
         .unwrap();
     assert_eq!(result, "Echo: hi from the sidebar");
     harbor.save_screenshot("sidebar-servers.png").await.unwrap();
 
     harbor.session.execute("[...document.querySelectorAll('[data-server=everything] button')].find(b => b.textContent === 'Stop').click();", json!([])).await.unwrap();
-    harbor.wait_for("document.querySelector('[data-server=everything][data-state=stopped]')", Duration::from_secs(10)).await.unwrap();
+    harbor
+        .wait_for("document.querySelector('[data-server=everything][data-state=stopped]')", Duration::from_secs(10))
+        .await
+        .unwrap();
     let raw_dump = harbor.session.execute("return document.body.innerText.includes('{\"');", json!([])).await.unwrap();
     assert_eq!(raw_dump, json!(false), "the panel shows no raw JSON");
     harbor.close().await;

@@ -15,7 +15,7 @@ async fn main() {
     let floor_host = paths::repo_root().join("tests/fixtures/floor_host.py");
     for (label, host) in [("harbor-bridge", NativeHost::Bridge), ("floor host", NativeHost::Program(floor_host))] {
         let launched = std::time::Instant::now();
-        let harbor = Harbor::launch(Options { host }).await.expect("Firefox with Harbor starts");
+        let harbor = Harbor::launch(Options { host, ..Options::default() }).await.expect("Firefox with Harbor starts");
         let launch_ms = launched.elapsed().as_millis();
         let site = Site::start(vec![("/", Page::html("<!doctype html><p>bench</p>"))]).await;
         harbor.session.goto(&site.url("/")).await.unwrap();

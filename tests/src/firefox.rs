@@ -31,6 +31,14 @@ pub enum NativeHost {
 
 pub struct Options {
     pub host: NativeHost,
+    /// Ask pages (the sidebar included) for the dark colour scheme.
+    pub dark: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { host: NativeHost::Bridge, dark: false }
+    }
 }
 
 pub struct Harbor {
@@ -101,6 +109,8 @@ impl Harbor {
         wait_for_driver(&driver_url).await?;
 
         let uuids = json!({ harbor_protocol::EXTENSION_ID: EXTENSION_UUID }).to_string();
+        // 0 = dark, 1 = light, for `prefers-color-scheme` in pages and extension pages.
+        let scheme = if options.dark { 0 } else { 1 };
         let capabilities = json!({"alwaysMatch": {
             "browserName": "firefox",
             "moz:firefoxOptions": {
@@ -114,6 +124,8 @@ impl Harbor {
                     "devtools.console.stdout.chrome": true,
                     // Firefox rounds performance.now() to 1 ms by default; tests time in-page.
                     "privacy.reduceTimerPrecision": false,
+                    "ui.systemUsesDarkTheme": i32::from(options.dark),
+                    "layout.css.prefers-color-scheme.content-override": scheme,
                     "devtools.console.stdout.content": true,
                 },
                 "env": { "MOZ_HEADLESS": "1" },

@@ -30,7 +30,7 @@ async fn site() -> Site {
 
 #[tokio::test]
 async fn pages_and_the_sidebar_reach_the_bridge() {
-    let harbor = Harbor::launch(Options { host: NativeHost::Bridge }).await.unwrap();
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
     let site = site().await;
 
     harbor.session.goto(&site.url("/early")).await.unwrap();
@@ -102,7 +102,7 @@ async fn pages_and_the_sidebar_reach_the_bridge() {
 
 #[tokio::test]
 async fn a_killed_bridge_rejects_calls_at_once_and_comes_back() {
-    let harbor = Harbor::launch(Options { host: NativeHost::Bridge }).await.unwrap();
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
     let site = site().await;
     harbor.session.goto(&site.url("/early")).await.unwrap();
     let first = harbor.page("return (await window.harbor.system.info()).name;").await.unwrap();
@@ -141,7 +141,7 @@ async fn a_killed_bridge_rejects_calls_at_once_and_comes_back() {
 
 #[tokio::test]
 async fn without_the_bridge_calls_say_how_to_install_it() {
-    let harbor = Harbor::launch(Options { host: NativeHost::Missing }).await.unwrap();
+    let harbor = Harbor::launch(Options { host: NativeHost::Missing, ..Options::default() }).await.unwrap();
     let site = site().await;
     harbor.session.goto(&site.url("/early")).await.unwrap();
     let outcome = harbor.page("return await window.harbor.system.info();").await.unwrap();
@@ -165,7 +165,7 @@ async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
         .unwrap_or_else(|| harbor_e2e::paths::repo_root().join("target/test-servers"));
     let everything = servers.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     assert!(everything.is_file(), "the test servers are not installed: run scripts/setup --test");
-    let harbor = Harbor::launch(Options { host: NativeHost::Bridge }).await.unwrap();
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
     harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     harbor.wait_for("document.querySelector('.servers .empty')", Duration::from_secs(10)).await.unwrap();
 
@@ -228,4 +228,61 @@ async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
     let raw_dump = harbor.session.execute("return document.body.innerText.includes('{\"');", json!([])).await.unwrap();
     assert_eq!(raw_dump, json!(false), "the panel shows no raw JSON");
     harbor.close().await;
+}
+
+#[tokio::test]
+async fn every_sidebar_panel_reads_well_in_light_and_dark() {
+    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| harbor_e2e::paths::repo_root().join("target/test-servers"));
+    let python = servers.join("venv/bin/python");
+    assert!(python.is_file(), "the test servers are not installed: run scripts/setup --test");
+    for (theme, dark, background) in [("light", false, "rgb(249, 249, 251)"), ("dark", true, "rgb(28, 27, 34)")] {
+        let harbor = Harbor::launch(Options { dark, ..Options::default() }).await.unwrap();
+        // A server added from the terminal appears in the sidebar: the CLI reaches the same bridge.
+        let added = std::process::Command::new(harbor_e2e::paths::bridge_binary().unwrap())
+            .args(["servers", "add", "time", "--"])
+            .arg(&python)
+            .args(["-m", "mcp_server_time", "--local-timezone", "UTC"])
+            .env("HOME", &harbor.home)
+            .env("HARBOR_HOME", &harbor.data_dir)
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+        harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+        harbor.wait_for("document.querySelector('[data-server=time]')", Duration::from_secs(10)).await.unwrap();
+        harbor
+            .session
+            .execute("[...document.querySelectorAll('[data-server=time] button')].find(b => b.textContent === 'Start').click();", json!([]))
+            .await
+            .unwrap();
+        harbor
+            .wait_for("document.querySelector('[data-server=time][data-state=running]')", Duration::from_secs(20))
+            .await
+            .unwrap();
+        harbor
+            .session
+            .execute("[...document.querySelectorAll('[data-server=time] button')].find(b => b.textContent === 'Tools').click();", json!([]))
+            .await
+            .unwrap();
+        harbor
+            .wait_for("document.querySelector('[data-tool=\"time/get_current_time\"]')", Duration::from_secs(10))
+            .await
+            .unwrap();
+        let look = harbor
+            .session
+            .execute(
+                "return { background: getComputedStyle(document.body).backgroundColor,
+                          text: document.body.innerText.length,
+                          rawJson: document.body.innerText.includes('{\"') };",
+                json!([]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(look["background"], background, "{theme} theme: {look}");
+        assert!(look["text"].as_u64().unwrap() > 100, "{theme}: the sidebar is not empty");
+        assert_eq!(look["rawJson"], false, "{theme}: no raw JSON dump");
+        harbor.save_screenshot(&format!("sidebar-{theme}.png")).await.unwrap();
+        harbor.close().await;
+    }
 }

@@ -40,3 +40,16 @@ pub fn artifacts_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("the artifacts folder can be created");
     dir
 }
+
+/// Where `scripts/setup --test` put the real MCP servers the tests run (HARBOR_TEST_SERVERS).
+pub fn test_servers() -> Result<PathBuf> {
+    let dir = std::env::var_os("HARBOR_TEST_SERVERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/test-servers"));
+    ensure!(
+        dir.join("venv/bin/python").is_file(),
+        "the test servers are not installed in {}: run scripts/setup --test",
+        dir.display()
+    );
+    Ok(dir)
+}

@@ -160,11 +160,9 @@ async fn without_the_bridge_calls_say_how_to_install_it() {
 
 #[tokio::test]
 async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
-    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| harbor_e2e::paths::repo_root().join("target/test-servers"));
-    let everything = servers.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(everything.is_file(), "the test servers are not installed: run scripts/setup --test");
+    let everything = harbor_e2e::paths::test_servers()
+        .unwrap()
+        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
     harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     harbor.wait_for("document.querySelector('.servers .empty')", Duration::from_secs(10)).await.unwrap();
@@ -232,11 +230,7 @@ async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
 
 #[tokio::test]
 async fn every_sidebar_panel_reads_well_in_light_and_dark() {
-    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| harbor_e2e::paths::repo_root().join("target/test-servers"));
-    let python = servers.join("venv/bin/python");
-    assert!(python.is_file(), "the test servers are not installed: run scripts/setup --test");
+    let python = harbor_e2e::paths::test_servers().unwrap().join("venv/bin/python");
     for (theme, dark, background) in [("light", false, "rgb(249, 249, 251)"), ("dark", true, "rgb(28, 27, 34)")] {
         let harbor = Harbor::launch(Options { dark, ..Options::default() }).await.unwrap();
         // A server added from the terminal appears in the sidebar: the CLI reaches the same bridge.

@@ -250,11 +250,7 @@ impl Servers {
         let mut all = Vec::new();
         for (server, live) in self.running_servers(server)? {
             let resources = live.peer.list_all_resources().await.map_err(|e| failed(&server.id, e))?;
-            for resource in resources {
-                let mut value = serde_json::to_value(resource).unwrap_or(Value::Null);
-                value["serverId"] = Value::String(server.id.clone());
-                all.push(value);
-            }
+            all.extend(tagged(&server.id, resources));
         }
         Ok(all)
     }
@@ -271,11 +267,7 @@ impl Servers {
         let mut all = Vec::new();
         for (server, live) in self.running_servers(server)? {
             let prompts = live.peer.list_all_prompts().await.map_err(|e| failed(&server.id, e))?;
-            for prompt in prompts {
-                let mut value = serde_json::to_value(prompt).unwrap_or(Value::Null);
-                value["serverId"] = Value::String(server.id.clone());
-                all.push(value);
-            }
+            all.extend(tagged(&server.id, prompts));
         }
         Ok(all)
     }
@@ -350,6 +342,18 @@ fn failed(server: &str, error: ServiceError) -> HostError {
         }
         other => HostError::Failed(format!("server {server:?}: {other}")),
     }
+}
+
+/// A server's catalog items as JSON, each marked with the server it came from.
+fn tagged<T: Serialize>(server: &str, items: Vec<T>) -> Vec<Value> {
+    items
+        .into_iter()
+        .map(|item| {
+            let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
+            value["serverId"] = Value::String(server.to_owned());
+            value
+        })
+        .collect()
 }
 
 fn to_json(result: ServerResult) -> Result<Value, HostError> {

@@ -152,7 +152,7 @@ impl Servers {
             Ok(_) => Ok(entry(&server)),
             Err(status) => Err(HostError::NotRunning {
                 id: id.to_owned(),
-                why: status.error.unwrap_or_else(|| format!("it is {:?}", status.state).to_lowercase()),
+                why: status.error.unwrap_or_else(|| format!("it is {}", status.state.name())),
             }),
         }
     }
@@ -324,13 +324,8 @@ fn check_spec(spec: &ServerSpec) -> Result<(), HostError> {
 fn running(server: &Server) -> Result<Arc<Live>, HostError> {
     server.live().ok_or_else(|| {
         let status = server.status();
-        let state = match status.state {
-            ServerState::Installing => "installing",
-            ServerState::Stopped => "stopped",
-            ServerState::Starting => "starting",
-            ServerState::Running => "restarting",
-            ServerState::Crashed => "crashed",
-        };
+        // Running without a live session: between a crash and its restart.
+        let state = if status.state == ServerState::Running { "restarting" } else { status.state.name() };
         HostError::NotRunning { id: server.id.clone(), why: format!("it is {state}") }
     })
 }

@@ -39,6 +39,19 @@ pub enum ServerState {
     Crashed,
 }
 
+impl ServerState {
+    /// The state as the wire and the user see it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerState::Installing => "installing",
+            ServerState::Stopped => "stopped",
+            ServerState::Starting => "starting",
+            ServerState::Running => "running",
+            ServerState::Crashed => "crashed",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
@@ -336,6 +349,24 @@ async fn list_tools(peer: &Peer<RoleClient>, log: &ServerLog) -> Vec<Tool> {
         Err(error) => {
             log.push(Stream::Harbor, &format!("could not list tools: {error}"));
             Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_are_the_wire_names() {
+        for state in [
+            ServerState::Installing,
+            ServerState::Stopped,
+            ServerState::Starting,
+            ServerState::Running,
+            ServerState::Crashed,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.name());
         }
     }
 }

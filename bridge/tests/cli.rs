@@ -1,5 +1,9 @@
 //! The `harbor-bridge` command line: install, doctor and uninstall, in a scratch HOME.
 
+// Shared with the host tests; this binary uses only the test-servers lookup.
+#[allow(dead_code)]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -76,11 +80,7 @@ impl Drop for RunningBridge {
 
 #[test]
 fn the_cli_adds_starts_calls_and_stops_a_real_server_in_the_running_bridge() {
-    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-servers"));
-    let python = servers.join("venv/bin/python");
-    assert!(python.is_file(), "the test servers are not installed in {}: run scripts/setup --test", servers.display());
+    let python = support::test_servers().join("venv/bin/python");
     let home = scratch("servers");
     let python = python.display().to_string();
     let added =

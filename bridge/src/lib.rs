@@ -10,6 +10,8 @@
 //! - [`system`] — the `system.*` methods; [`methods`] — the MCP host's `servers.*`, `tools.*`,
 //!   `resources.*`, `prompts.*`;
 //! - [`mcp`] — servers' lifecycles, sessions and namespaced catalog; [`store`] — SQLite;
+//! - [`llm`] — model providers (Ollama, OpenAI-compatible); [`chat`] — the agent loop, tool
+//!   selection and chat sessions, served as `llm.*` and `chat.*`;
 //! - [`control`] — the control socket and the command line's [`control::Link`];
 //! - [`native_manifest`], [`doctor`], [`paths`], [`logging`], [`runtimes`] — installing the
 //!   bridge into Firefox, checking the machine, and where files live.
@@ -17,8 +19,11 @@
 //! [`Bridge`] holds the state; [`run`] serves one session over any reader and writer, so tests drive the bridge over
 //! in-memory pipes exactly as Firefox drives it over stdio.
 
+pub mod chat;
 pub mod control;
 pub mod doctor;
+pub mod http;
+pub mod llm;
 pub mod logging;
 pub mod mcp;
 pub mod methods;
@@ -48,27 +53,30 @@ pub struct Bridge {
     pub store: Store,
     pub notifier: Notifier,
     pub servers: Arc<Servers>,
+    pub llm: Arc<llm::Llm>,
+    pub chat: Arc<chat::Chat>,
 }
 
 impl Bridge {
     /// Opens the database in `data_dir`, loads the servers and starts the auto-start ones.
     /// Must run inside a tokio runtime (servers get supervisor tasks).
     pub fn open(data_dir: &Path) -> anyhow::Result<Bridge> {
-        // reqwest is built without a default TLS provider so only one crypto stack is compiled;
-        // the bridge names it once, here. A second call finds it installed and changes nothing.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = Store::open(&data_dir.join("harbor.db"))?;
         let notifier = Notifier::default();
         let servers = Servers::load(store.clone(), paths::log_dir(data_dir), notifier.clone())
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("cannot load the servers")?;
-        Ok(Bridge { data_dir: data_dir.to_path_buf(), store, notifier, servers: Arc::new(servers) })
+        let servers = Arc::new(servers);
+        let llm = Arc::new(llm::Llm::new(store.clone()));
+        let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone()));
+        Ok(Bridge { data_dir: data_dir.to_path_buf(), store, notifier, servers, llm, chat })
     }
 
     /// Every method the bridge answers.
     pub fn router(&self) -> rpc::Router {
         let router = system::routes(rpc::Router::new(), &self.data_dir);
-        methods::routes(router, self.servers.clone())
+        let router = methods::routes(router, self.servers.clone());
+        methods::chat_routes(router, self.llm.clone(), self.chat.clone(), self.store.clone())
     }
 
     /// Serves one session over `reader`/`writer` until end-of-input or `shutdown`.

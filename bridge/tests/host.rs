@@ -4,12 +4,14 @@
 //! `scripts/setup --test` (HARBOR_TEST_SERVERS); a missing one fails the test with the fix.
 //! Tests run on one thread, as the bridge does in host mode.
 
+// Shared with the other test binaries; this one does not use all of it.
+#[allow(dead_code)]
 mod support;
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{everything_launch, process_tree, test_servers, Client};
+use support::{everything_launch, filesystem_launch, process_tree, test_servers, time_launch, Client};
 
 /// Everything a user does with a server, against server-everything registered as `id`: list,
 /// call, read a resource, get a prompt, progress, cancel, timeout, stop.
@@ -114,24 +116,12 @@ async fn everything_over_streamable_http() {
 
 #[tokio::test]
 async fn filesystem_and_time_servers_start_list_and_answer() {
-    let servers = test_servers();
     let client = Client::start("fs-time").await;
     let shared = client.home.join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::write(shared.join("note.txt"), "hello from harbor").unwrap();
-    let fs_entry = servers.join("npm/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
-    client
-        .ok(
-            "servers.add",
-            json!({"id": "fs", "launch": {"kind": "process", "command": "node", "args": [fs_entry, shared]}}),
-        )
-        .await;
-    client
-        .ok(
-            "servers.add",
-            json!({"id": "time", "launch": {"kind": "process", "command": servers.join("venv/bin/python"), "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}}),
-        )
-        .await;
+    client.ok("servers.add", json!({"id": "fs", "launch": filesystem_launch(&shared)})).await;
+    client.ok("servers.add", json!({"id": "time", "launch": time_launch()})).await;
     assert_eq!(client.ok("servers.start", json!({"id": "fs"})).await["status"]["state"], "running");
     assert_eq!(client.ok("servers.start", json!({"id": "time"})).await["status"]["state"], "running");
 

@@ -163,7 +163,7 @@ impl Connection {
                 let http = match http.get() {
                     Some(client) => client.clone(),
                     None => {
-                        let client = reqwest::Client::builder()
+                        let client = crate::http::client_builder()
                             .build()
                             .map_err(|e| OpenError::Handshake(format!("cannot set up HTTPS: {e}")))?;
                         http.get_or_init(|| client).clone()

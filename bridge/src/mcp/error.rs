@@ -20,6 +20,8 @@ pub enum HostError {
     Unavailable(String),
     /// The server answered with an error.
     Failed(String),
+    /// The caller cancelled the call; the server was told so.
+    Cancelled(String),
     /// The database failed.
     Store(anyhow::Error),
 }
@@ -37,6 +39,7 @@ impl std::fmt::Display for HostError {
             }
             HostError::Unavailable(why) => write!(f, "{why}"),
             HostError::Failed(why) => write!(f, "{why}"),
+            HostError::Cancelled(what) => write!(f, "{what} was cancelled"),
             HostError::Store(error) => write!(f, "Harbor's database failed: {error:#}"),
         }
     }

@@ -18,7 +18,7 @@ use rmcp::model::{
     JsonObject, Notification, ReadResourceRequestParams, Request, RequestId, ServerResult,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -49,7 +49,7 @@ pub struct ServerEntry {
 }
 
 /// A tool in the namespaced catalog.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolEntry {
     /// `serverId/toolName`.
@@ -377,7 +377,7 @@ async fn request_with(
         answer = handle.await_response() => answer,
         () = tokio::time::sleep(timeout) => return Err(HostError::Timeout { what: what.to_owned(), after: timeout }),
         () = live.gone.cancelled() => return Err(HostError::Unavailable(format!("{what}: the server stopped during the call"))),
-        () = cancel.cancelled() => return Err(HostError::Failed(format!("{what} was cancelled"))),
+        () = cancel.cancelled() => return Err(HostError::Cancelled(what.to_owned())),
     };
     guard.peer = None;
     match outcome {

@@ -5,6 +5,7 @@
 //! contract's error codes. All of these methods are privileged (`Access::Extension`): web pages
 //! reach tools only through the permission layer.
 
+mod chat;
 mod servers;
 
 use harbor_protocol::{ErrorCode, ErrorObject};
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use crate::mcp::error::HostError;
 
+pub use chat::routes as chat_routes;
 pub use servers::routes;
 
 /// Decodes a method's params, or says what is wrong with them.
@@ -32,6 +34,7 @@ pub fn error(error: HostError) -> ErrorObject {
         HostError::NotFound(_) => ErrorCode::ToolNotFound,
         HostError::Timeout { .. } => ErrorCode::ToolTimeout,
         HostError::Failed(_) => ErrorCode::ToolFailed,
+        HostError::Cancelled(_) => ErrorCode::Aborted,
         HostError::Store(_) => ErrorCode::Internal,
     };
     ErrorObject::new(code, error.to_string())
@@ -40,4 +43,16 @@ pub fn error(error: HostError) -> ErrorObject {
 fn to_value<T: serde::Serialize>(value: T) -> Result<Value, ErrorObject> {
     serde_json::to_value(value)
         .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("cannot encode the answer: {e}")))
+}
+
+/// Adapts a handler that needs some shared state (the registry, the chat, …) to the router's
+/// `Fn(Call)` shape.
+fn with<S, F, Fut>(state: &S, handler: F) -> impl Fn(crate::rpc::Call) -> Fut + Send + Sync + 'static
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, crate::rpc::Call) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+{
+    let state = state.clone();
+    move |call| handler(state.clone(), call)
 }

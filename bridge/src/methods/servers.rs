@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::{error, params, to_value};
+use super::{error, params, to_value, with};
 use crate::mcp::client::Progress;
 use crate::mcp::registry::Servers;
 use crate::rpc::{Access, Call, Router};
@@ -247,14 +247,4 @@ async fn call_tool(servers: Arc<Servers>, call: Call) -> Result<Value, ErrorObje
         call.events.send(progress_event(report)).await;
     }
     outcome.map_err(error)
-}
-
-/// Adapts a handler that needs the registry to the router's `Fn(Call)` shape.
-fn with<F, Fut>(servers: &Arc<Servers>, handler: F) -> impl Fn(Call) -> Fut + Send + Sync + 'static
-where
-    F: Fn(Arc<Servers>, Call) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
-{
-    let servers = servers.clone();
-    move |call| handler(servers.clone(), call)
 }

@@ -18,6 +18,31 @@ const MIGRATIONS: &[&str] = &[
         created_at      INTEGER NOT NULL,
         updated_at      INTEGER NOT NULL
     );",
+    // 2: settings, and chat sessions with their messages.
+    "CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL              -- JSON
+    );
+    CREATE TABLE chat_sessions (
+        id            TEXT PRIMARY KEY,
+        title         TEXT NOT NULL,
+        provider      TEXT,
+        model         TEXT,
+        system_prompt TEXT,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+    );
+    CREATE TABLE chat_messages (
+        session_id   TEXT NOT NULL REFERENCES chat_sessions(id) ON DELETE CASCADE,
+        seq          INTEGER NOT NULL,
+        role         TEXT NOT NULL,
+        content      TEXT NOT NULL,
+        tool_calls   TEXT,               -- JSON: the calls an assistant message asked for
+        tool_call_id TEXT,
+        tool_name    TEXT,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    );",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -3,11 +3,14 @@
 //!
 //! [`Store::open`] opens the file in WAL mode and applies the [`migrations`] it has not seen yet
 //! (tracked by `PRAGMA user_version`), each in its own transaction, so a crash mid-upgrade leaves
-//! the previous version intact. Tables are reached through one submodule each ([`servers`]).
+//! the previous version intact. Tables are reached through one submodule each ([`servers`],
+//! [`settings`], [`chat`]).
 //! Secrets never enter the database: server records hold only the *names* of their secrets.
 
+pub mod chat;
 mod migrations;
 pub mod servers;
+pub mod settings;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +40,7 @@ impl Store {
     /// An in-memory database, for tests.
     pub fn in_memory() -> Result<Store> {
         let mut conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::apply(&mut conn)?;
         Ok(Store { conn: Arc::new(Mutex::new(conn)) })
     }
@@ -46,4 +50,9 @@ impl Store {
         // statement or one transaction), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Seconds since the Unix epoch: the stores' timestamps.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

@@ -7,7 +7,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-use super::Store;
+use super::{now, Store};
 
 /// How a server runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,10 +150,6 @@ fn read_spec(row: &Row<'_>) -> rusqlite::Result<Result<ServerSpec>> {
         })
     };
     Ok(parse().with_context(|| format!("the stored record of server {id:?} is damaged")))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

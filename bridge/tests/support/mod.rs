@@ -139,6 +139,11 @@ impl Client {
         }
     }
 
+    /// The stream events of request `id` received so far (empty once it is answered).
+    pub fn events_so_far(&self, id: i64) -> Vec<Value> {
+        self.inbox.lock().unwrap().events.get(&id).cloned().unwrap_or_default()
+    }
+
     pub async fn cancel(&self, id: i64) {
         self.frame(json!({ "cancel": id })).await;
     }
@@ -186,6 +191,18 @@ pub fn test_servers() -> PathBuf {
 pub fn everything_launch(mode: &str) -> Value {
     let entry = test_servers().join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     json!({ "kind": "process", "command": "node", "args": [entry, mode] })
+}
+
+/// The launch of `mcp-server-time` (PyPI) with UTC as its local zone.
+pub fn time_launch() -> Value {
+    let python = test_servers().join("venv/bin/python");
+    json!({ "kind": "process", "command": python, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"] })
+}
+
+/// The launch of `@modelcontextprotocol/server-filesystem` serving `root`.
+pub fn filesystem_launch(root: &Path) -> Value {
+    let entry = test_servers().join("npm/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    json!({ "kind": "process", "command": "node", "args": [entry, root] })
 }
 
 /// Processes whose environment holds `HARBOR_TEST_MARK=<marker>`.

@@ -1,0 +1,265 @@
+//! Chat: where models meet MCP tools. The [`agent`] loop, [`select`]ing tools for small models,
+//! the [`text_tools`] format for models without native tool calling, fitting the [`history`]
+//! into the context window, and [`Chat`] — sessions that are stored as they are written.
+//!
+//! A turn ([`Chat::send`]) stores the user's message at once, runs the loop in a task of its own
+//! (so a stop or a closed sidebar still lets it record what happened), then stores the messages
+//! the run added in one transaction. Only one turn runs per session at a time.
+
+pub mod agent;
+pub mod history;
+pub mod select;
+pub mod text_tools;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use harbor_protocol::{ErrorCode, ErrorObject};
+use rmcp::model::JsonObject;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::llm::{Llm, Message, Role};
+use crate::mcp::registry::{Servers, ToolEntry};
+use crate::rpc::EventSink;
+use crate::store::Store;
+use agent::{RunEvent, ToolRunner};
+
+/// The chat's limits and defaults, adjustable in the sidebar's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ChatSettings {
+    /// Tool calls one answer may make.
+    pub max_tool_calls: u32,
+    /// Tools offered to the model at once; more are narrowed down by relevance.
+    pub max_tools: usize,
+    /// Tool results longer than this many characters are cut before the model sees them.
+    pub tool_result_chars: usize,
+    /// The context window asked of the model, and what the history is fitted into.
+    pub context_tokens: u32,
+    pub system_prompt: String,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        ChatSettings {
+            max_tool_calls: 8,
+            max_tools: 20,
+            tool_result_chars: 8000,
+            context_tokens: 8192,
+            system_prompt: "You are Harbor's assistant, running in the user's browser. Use the tools when they help, \
+                            and base your answer on their results."
+                .into(),
+        }
+    }
+}
+
+impl ChatSettings {
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_tool_calls == 0 || self.max_tool_calls > 100 {
+            return Err("maxToolCalls must be between 1 and 100".into());
+        }
+        if self.max_tools == 0 || self.max_tools > 500 {
+            return Err("maxTools must be between 1 and 500".into());
+        }
+        if self.tool_result_chars < 200 {
+            return Err("toolResultChars must be at least 200".into());
+        }
+        if !(1024..=1_048_576).contains(&self.context_tokens) {
+            return Err("contextTokens must be between 1024 and 1048576".into());
+        }
+        Ok(())
+    }
+}
+
+/// Tokens kept free in the context window for the answer.
+const ANSWER_RESERVE: usize = 1024;
+
+const SETTING: &str = "chat";
+
+pub const DEFAULT_TITLE: &str = "New chat";
+
+/// One turn asked of a session.
+pub struct Turn {
+    pub session: String,
+    pub text: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// Only these tools (`serverId/toolName`); `None`: every running server's.
+    pub tools: Option<Vec<String>>,
+}
+
+pub struct Chat {
+    store: Store,
+    llm: Arc<Llm>,
+    servers: Arc<Servers>,
+    busy: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Chat {
+    pub fn new(store: Store, llm: Arc<Llm>, servers: Arc<Servers>) -> Chat {
+        Chat { store, llm, servers, busy: Arc::default() }
+    }
+
+    pub fn settings(&self) -> anyhow::Result<ChatSettings> {
+        Ok(self.store.setting(SETTING)?.unwrap_or_default())
+    }
+
+    pub fn set_settings(&self, settings: &ChatSettings) -> Result<(), String> {
+        settings.check()?;
+        self.store.set_setting(SETTING, settings).map_err(|e| format!("cannot save the chat settings: {e:#}"))
+    }
+
+    /// Answers `turn.text` in its session, streaming the run's events. The run continues in a
+    /// task of its own when the caller goes away, so what happened is always stored.
+    pub async fn send(
+        self: &Arc<Self>,
+        turn: Turn,
+        events: EventSink,
+        cancel: CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let chat = self.clone();
+        tokio::spawn(async move { chat.answer(turn, &events, &cancel).await })
+            .await
+            .unwrap_or_else(|e| Err(ErrorObject::new(ErrorCode::Internal, format!("the chat turn failed: {e}"))))
+    }
+
+    async fn answer(&self, turn: Turn, events: &EventSink, cancel: &CancellationToken) -> Result<Value, ErrorObject> {
+        let internal = |e: anyhow::Error| ErrorObject::new(ErrorCode::Internal, format!("{e:#}"));
+        let session = self.store.session(&turn.session).map_err(internal)?.ok_or_else(|| {
+            ErrorObject::new(ErrorCode::InvalidRequest, format!("there is no chat session {:?}", turn.session))
+        })?;
+        let _busy = Busy::take(&self.busy, &session.id)?;
+        let settings = self.settings().map_err(internal)?;
+        let provider = turn.provider.as_deref().or(session.provider.as_deref().filter(|_| turn.model.is_none()));
+        let model = turn.model.as_deref().or(session.model.as_deref().filter(|_| turn.provider.is_none()));
+        let (provider, model) = self.llm.resolve(provider, model).await?;
+
+        let user = Message::new(Role::User, turn.text.clone());
+        let earlier: Vec<Message> =
+            self.store.messages(&session.id).map_err(internal)?.into_iter().map(|m| m.message).collect();
+        self.store.append_messages(&session.id, std::slice::from_ref(&user)).map_err(internal)?;
+        if earlier.is_empty() && session.title == DEFAULT_TITLE {
+            let _ = self.store.rename_session(&session.id, &title_from(&turn.text));
+        }
+
+        let tools = self.offer(&turn, &settings, events).await?;
+        let system = session.system_prompt.clone().unwrap_or(settings.system_prompt.clone());
+        let mut messages = vec![Message::new(Role::System, system)];
+        messages.extend(earlier);
+        messages.push(user);
+        let specs: Vec<_> = tools.iter().map(agent::spec).collect();
+        let budget = (settings.context_tokens as usize)
+            .saturating_sub(ANSWER_RESERVE + history::estimate_tools(&specs))
+            .max(256);
+        let (messages, left_out) = history::trim(messages, budget);
+        if left_out > 0 {
+            let message = format!("{left_out} earlier messages were left out to fit the model's context");
+            events.send(RunEvent::Status { message, tools: None }.to_json()).await;
+        }
+
+        let run = agent::Run {
+            provider: provider.clone(),
+            model: model.clone(),
+            messages,
+            tools,
+            max_tool_calls: settings.max_tool_calls,
+            result_chars: settings.tool_result_chars,
+            temperature: None,
+            context_tokens: Some(settings.context_tokens),
+        };
+        let outcome = agent::run(run, &self.llm, &Registry(self.servers.clone()), events, cancel).await;
+        self.store.append_messages(&session.id, &outcome.added).map_err(internal)?;
+        self.store.set_session_model(&session.id, &provider.config().id, &model).map_err(internal)?;
+        let output = outcome.result?;
+        Ok(json!({
+            "sessionId": session.id,
+            "output": output,
+            "provider": provider.config().id,
+            "model": model,
+            "toolCalls": outcome.tool_calls,
+            "usage": outcome.usage,
+        }))
+    }
+
+    /// The tools to offer: the ones asked for (or all), narrowed by relevance when there are
+    /// more than the setting allows — saying so in the stream.
+    async fn offer(
+        &self,
+        turn: &Turn,
+        settings: &ChatSettings,
+        events: &EventSink,
+    ) -> Result<Vec<ToolEntry>, ErrorObject> {
+        let mut tools = self.servers.tools(None).map_err(crate::methods::error)?;
+        if let Some(wanted) = &turn.tools {
+            tools.retain(|t| wanted.contains(&t.name));
+        }
+        if tools.len() <= settings.max_tools {
+            return Ok(tools);
+        }
+        let available = tools.len();
+        let picked = select::select(&tools, &turn.text, settings.max_tools);
+        let mut slots: Vec<Option<ToolEntry>> = tools.into_iter().map(Some).collect();
+        let offered: Vec<ToolEntry> = picked.into_iter().filter_map(|i| slots[i].take()).collect();
+        let names: Vec<String> = offered.iter().map(|t| t.name.clone()).collect();
+        let message = format!("offering the {} most relevant of {available} tools", offered.len());
+        events.send(RunEvent::Status { message, tools: Some(names) }.to_json()).await;
+        Ok(offered)
+    }
+}
+
+/// The chat's tools: the registry itself (the user's own chat needs no permission layer).
+struct Registry(Arc<Servers>);
+
+impl ToolRunner for Registry {
+    fn call<'a>(
+        &'a self,
+        tool: &'a ToolEntry,
+        args: JsonObject,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
+        async move {
+            let (progress, _ignored) = mpsc::unbounded_channel();
+            self.0.call_tool(&tool.name, Some(args), None, cancel, progress).await.map_err(crate::methods::error)
+        }
+        .boxed()
+    }
+}
+
+/// Marks a session as answering until dropped.
+struct Busy {
+    sessions: Arc<Mutex<HashSet<String>>>,
+    id: String,
+}
+
+impl Busy {
+    fn take(sessions: &Arc<Mutex<HashSet<String>>>, id: &str) -> Result<Busy, ErrorObject> {
+        if !sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
+            return Err(ErrorObject::new(
+                ErrorCode::InvalidRequest,
+                "this session is still answering; wait for it or stop it first",
+            ));
+        }
+        Ok(Busy { sessions: sessions.clone(), id: id.to_owned() })
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+    }
+}
+
+/// A session title from its first message: the first line, at most 60 characters.
+fn title_from(text: &str) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or(DEFAULT_TITLE).trim();
+    if line.chars().count() <= 60 {
+        line.to_owned()
+    } else {
+        format!("{}…", line.chars().take(59).collect::<String>())
+    }
+}

@@ -1,0 +1,330 @@
+//! Which model servers Harbor uses: the configured providers, the active one and its model, and
+//! finding servers that run on this machine.
+//!
+//! With nothing configured, Harbor uses Ollama at its default address (`OLLAMA_HOST` when set,
+//! as Ollama itself does), so a user with Ollama running needs no setup. The configuration is
+//! one setting (`llm`) in the database.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::ollama::Ollama;
+use super::openai::OpenAi;
+use super::{LlmError, Provider};
+use crate::store::Store;
+
+/// The kind of wire format a provider speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProviderKind {
+    #[serde(rename = "ollama")]
+    Ollama,
+    #[serde(rename = "openai")]
+    OpenAi,
+}
+
+impl ProviderKind {
+    /// What to do when nothing answers.
+    pub fn start_hint(self) -> &'static str {
+        match self {
+            ProviderKind::Ollama => {
+                "Start Ollama (`ollama serve`, or open the Ollama app) and pull a model (`ollama pull llama3.2`), or set another provider in Harbor's settings."
+            }
+            ProviderKind::OpenAi => {
+                "Start the model server (LM Studio, llamafile, llama.cpp, vLLM, …) or correct its URL in Harbor's settings."
+            }
+        }
+    }
+}
+
+/// One configured model server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderConfig {
+    pub id: String,
+    pub kind: ProviderKind,
+    pub name: String,
+    pub base_url: String,
+}
+
+/// The provider and model chats use when they name none.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Active {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+}
+
+/// The stored configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LlmSettings {
+    pub providers: Vec<ProviderConfig>,
+    pub active: Active,
+}
+
+/// A provider with what it offers now.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderStatus {
+    #[serde(flatten)]
+    pub config: ProviderConfig,
+    pub available: bool,
+    pub models: Vec<String>,
+    pub is_default: bool,
+    /// Why it is not available, with the fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Whether Harbor found it (not configured yet).
+    pub detected: bool,
+}
+
+const SETTING: &str = "llm";
+
+/// Model servers that run on their usual local ports.
+const WELL_KNOWN: &[(&str, ProviderKind, &str, &str)] = &[
+    ("ollama", ProviderKind::Ollama, "Ollama", "http://127.0.0.1:11434"),
+    ("lmstudio", ProviderKind::OpenAi, "LM Studio", "http://127.0.0.1:1234"),
+    ("llamafile", ProviderKind::OpenAi, "llamafile / llama.cpp", "http://127.0.0.1:8080"),
+    ("vllm", ProviderKind::OpenAi, "vLLM", "http://127.0.0.1:8000"),
+    ("jan", ProviderKind::OpenAi, "Jan", "http://127.0.0.1:1337"),
+];
+
+/// The model servers and the choice between them.
+pub struct Llm {
+    store: Store,
+    http: reqwest::Client,
+    /// `(provider, model)` pairs that refused native tools, for the text tool format.
+    text_tools: Mutex<HashSet<(String, String)>>,
+}
+
+impl Llm {
+    pub fn new(store: Store) -> Llm {
+        let http = crate::http::client_builder()
+            .connect_timeout(Duration::from_secs(3))
+            // Loading a large model can take minutes before the first token; a stream that says
+            // nothing for this long is dead.
+            .read_timeout(Duration::from_secs(300))
+            .build()
+            .expect("an HTTP client without TLS settings builds");
+        Llm { store, http, text_tools: Mutex::default() }
+    }
+
+    pub fn settings(&self) -> anyhow::Result<LlmSettings> {
+        Ok(self.store.setting(SETTING)?.unwrap_or_else(default_settings))
+    }
+
+    /// Adds or replaces a provider (by id).
+    pub fn set_provider(&self, config: ProviderConfig) -> Result<LlmSettings, String> {
+        check(&config)?;
+        let mut settings = self.settings().map_err(|e| format!("{e:#}"))?;
+        match settings.providers.iter_mut().find(|p| p.id == config.id) {
+            Some(existing) => *existing = config,
+            None => settings.providers.push(config),
+        }
+        self.save(settings)
+    }
+
+    pub fn remove_provider(&self, id: &str) -> Result<LlmSettings, String> {
+        let mut settings = self.settings().map_err(|e| format!("{e:#}"))?;
+        let before = settings.providers.len();
+        settings.providers.retain(|p| p.id != id);
+        if settings.providers.len() == before {
+            return Err(format!("no provider {id:?}"));
+        }
+        if settings.active.provider.as_deref() == Some(id) {
+            settings.active = Active { provider: settings.providers.first().map(|p| p.id.clone()), model: None };
+        }
+        self.save(settings)
+    }
+
+    /// Makes `provider` (and `model`, when given) the default.
+    pub fn select(&self, provider: &str, model: Option<String>) -> Result<LlmSettings, String> {
+        let mut settings = self.settings().map_err(|e| format!("{e:#}"))?;
+        if !settings.providers.iter().any(|p| p.id == provider) {
+            return Err(format!("no provider {provider:?}; add it first"));
+        }
+        settings.active = Active { provider: Some(provider.to_owned()), model };
+        self.save(settings)
+    }
+
+    fn save(&self, settings: LlmSettings) -> Result<LlmSettings, String> {
+        self.store.set_setting(SETTING, &settings).map_err(|e| format!("cannot save the model settings: {e:#}"))?;
+        Ok(settings)
+    }
+
+    /// The provider `id`, or the active one.
+    pub fn provider(&self, id: Option<&str>) -> Result<Arc<dyn Provider>, LlmError> {
+        let settings = self.settings().map_err(|e| LlmError::Failed(format!("{e:#}")))?;
+        let id = id.map(str::to_owned).or(settings.active.provider.clone());
+        let config = match &id {
+            Some(id) => settings.providers.iter().find(|p| &p.id == id),
+            None => settings.providers.first(),
+        };
+        let config = config.cloned().ok_or_else(|| LlmError::Unavailable {
+            url: "(none)".into(),
+            why: match id {
+                Some(id) => format!("no provider {id:?} is configured"),
+                None => "no provider is configured".into(),
+            },
+            fix: "Add a model provider in Harbor's settings.".into(),
+        })?;
+        Ok(self.build(config))
+    }
+
+    fn build(&self, config: ProviderConfig) -> Arc<dyn Provider> {
+        match config.kind {
+            ProviderKind::Ollama => Arc::new(Ollama::new(config, self.http.clone())),
+            ProviderKind::OpenAi => Arc::new(OpenAi::new(config, self.http.clone())),
+        }
+    }
+
+    /// The provider and model to use: the ones named, else the active ones, else the active
+    /// provider's first model.
+    pub async fn resolve(
+        &self,
+        provider: Option<&str>,
+        model: Option<&str>,
+    ) -> Result<(Arc<dyn Provider>, String), LlmError> {
+        let settings = self.settings().map_err(|e| LlmError::Failed(format!("{e:#}")))?;
+        let chosen = self.provider(provider)?;
+        if let Some(model) = model {
+            return Ok((chosen, model.to_owned()));
+        }
+        if settings.active.provider.as_deref() == Some(chosen.config().id.as_str()) {
+            if let Some(model) = settings.active.model {
+                return Ok((chosen, model));
+            }
+        }
+        let models = chosen.models().await?;
+        let first = models.into_iter().next().ok_or_else(|| LlmError::Unavailable {
+            url: chosen.config().base_url.clone(),
+            why: "it runs but offers no models".into(),
+            fix: match chosen.config().kind {
+                ProviderKind::Ollama => "Pull a model: `ollama pull llama3.2`.".into(),
+                ProviderKind::OpenAi => "Load a model in the model server.".into(),
+            },
+        })?;
+        Ok((chosen, first.name))
+    }
+
+    /// Every configured provider and the well-known local ones, each probed now (concurrently,
+    /// each within a second).
+    pub async fn status(&self) -> anyhow::Result<(Vec<ProviderStatus>, Active)> {
+        let settings = self.settings()?;
+        let mut candidates: Vec<(ProviderConfig, bool)> =
+            settings.providers.iter().map(|p| (p.clone(), false)).collect();
+        for (id, kind, name, url) in WELL_KNOWN {
+            let taken = candidates.iter().any(|(p, _)| p.base_url.trim_end_matches('/') == *url || p.id == *id);
+            if !taken {
+                let config =
+                    ProviderConfig { id: (*id).into(), kind: *kind, name: (*name).into(), base_url: (*url).into() };
+                candidates.push((config, true));
+            }
+        }
+        let default = settings.active.provider.clone().or(settings.providers.first().map(|p| p.id.clone()));
+        let probes = candidates.into_iter().map(|(config, detected)| {
+            let provider = self.build(config.clone());
+            let is_default = default.as_deref() == Some(config.id.as_str()) && !detected;
+            async move {
+                let answer = tokio::time::timeout(Duration::from_secs(1), provider.models()).await;
+                let (models, error) = match answer {
+                    Ok(Ok(models)) => (models.into_iter().map(|m| m.name).collect(), None),
+                    Ok(Err(error)) => (Vec::new(), Some(error.to_string())),
+                    Err(_) => (Vec::new(), Some(format!("{} did not answer within a second", config.base_url))),
+                };
+                ProviderStatus { available: error.is_none(), config, models, is_default, error, detected }
+            }
+        });
+        let mut found = futures::future::join_all(probes).await;
+        // Well-known ports that nothing answers on are noise, not news.
+        found.retain(|p| !p.detected || p.available);
+        Ok((found, settings.active))
+    }
+
+    /// Whether `(provider, model)` needs the text tool format.
+    pub fn uses_text_tools(&self, provider: &str, model: &str) -> bool {
+        self.text_tools.lock().unwrap_or_else(|p| p.into_inner()).contains(&(provider.to_owned(), model.to_owned()))
+    }
+
+    /// Remembers that `(provider, model)` refused native tools.
+    pub fn use_text_tools(&self, provider: &str, model: &str) {
+        self.text_tools.lock().unwrap_or_else(|p| p.into_inner()).insert((provider.to_owned(), model.to_owned()));
+    }
+}
+
+fn check(config: &ProviderConfig) -> Result<(), String> {
+    let id_ok = !config.id.is_empty()
+        && config.id.len() <= 32
+        && config.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !id_ok {
+        return Err(format!("provider id {:?} is not valid: use 1 to 32 letters, digits, '-' or '_'", config.id));
+    }
+    let url = reqwest::Url::parse(&config.base_url).map_err(|e| format!("{:?} is not a URL: {e}", config.base_url))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{:?} must be an http:// or https:// URL", config.base_url));
+    }
+    Ok(())
+}
+
+fn default_settings() -> LlmSettings {
+    let ollama = ProviderConfig {
+        id: "ollama".into(),
+        kind: ProviderKind::Ollama,
+        name: "Ollama".into(),
+        base_url: default_ollama_url(std::env::var("OLLAMA_HOST").ok().as_deref()),
+    };
+    LlmSettings { providers: vec![ollama], active: Active { provider: Some("ollama".into()), model: None } }
+}
+
+/// Ollama's address from `OLLAMA_HOST` the way Ollama reads it (`host`, `host:port` or a URL;
+/// `0.0.0.0` means this machine), else `http://127.0.0.1:11434`.
+fn default_ollama_url(host: Option<&str>) -> String {
+    let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else {
+        return "http://127.0.0.1:11434".into();
+    };
+    let (scheme, rest) = match host.split_once("://") {
+        Some((scheme, rest)) => (scheme, rest),
+        None => ("http", host),
+    };
+    let rest = rest.trim_end_matches('/');
+    let rest = rest.replacen("0.0.0.0", "127.0.0.1", 1);
+    let has_port = rest.rsplit_once(':').is_some_and(|(_, port)| port.chars().all(|c| c.is_ascii_digit()));
+    if has_port {
+        format!("{scheme}://{rest}")
+    } else {
+        format!("{scheme}://{rest}:11434")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ollama_host_is_read_like_ollama_reads_it() {
+        assert_eq!(default_ollama_url(None), "http://127.0.0.1:11434");
+        assert_eq!(default_ollama_url(Some("0.0.0.0")), "http://127.0.0.1:11434");
+        assert_eq!(default_ollama_url(Some("box.lan:9999")), "http://box.lan:9999");
+        assert_eq!(default_ollama_url(Some("https://ollama.example/")), "https://ollama.example:11434");
+    }
+
+    #[test]
+    fn providers_are_added_selected_and_removed() {
+        let llm = Llm::new(Store::in_memory().unwrap());
+        let lm = ProviderConfig {
+            id: "lm".into(),
+            kind: ProviderKind::OpenAi,
+            name: "LM Studio".into(),
+            base_url: "http://127.0.0.1:1234".into(),
+        };
+        assert!(llm.set_provider(ProviderConfig { base_url: "ftp://x".into(), ..lm.clone() }).is_err());
+        llm.set_provider(lm.clone()).unwrap();
+        let settings = llm.select("lm", Some("qwen".into())).unwrap();
+        assert_eq!(settings.providers.len(), 2);
+        assert_eq!(settings.active, Active { provider: Some("lm".into()), model: Some("qwen".into()) });
+        assert!(llm.select("ghost", None).is_err());
+        let settings = llm.remove_provider("lm").unwrap();
+        assert_eq!(settings.active.provider.as_deref(), Some("ollama"));
+    }
+}

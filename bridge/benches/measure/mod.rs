@@ -1,5 +1,6 @@
 //! What the bridge's benchmarks share: quantiles of samples, a process's resident memory, and
-//! the real bridge binary driven over its stdio ([`BridgeProcess`]).
+//! the real bridge binary driven over its stdio ([`BridgeProcess`]), with the arrival time of
+//! each stream event.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -52,6 +53,12 @@ impl BridgeProcess {
     }
 
     pub fn ok(&mut self, method: &str, params: Value) -> Value {
+        self.stream(method, params).0
+    }
+
+    /// The result of a call that must succeed, and its stream events with when each arrived.
+    pub fn stream(&mut self, method: &str, params: Value) -> (Value, Vec<(std::time::Instant, Value)>) {
+        let mut events = Vec::new();
         let id = self.next_id;
         self.next_id += 1;
         let bytes = json!({"id": id, "method": method, "params": params}).to_string().into_bytes();
@@ -63,13 +70,19 @@ impl BridgeProcess {
             self.stdout.read_exact(&mut len).unwrap();
             let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
             self.stdout.read_exact(&mut body).unwrap();
+            let at = std::time::Instant::now();
             let message: Value = serde_json::from_slice(&body).unwrap();
-            if message["id"] == id && message.get("event").is_none() {
-                if let Some(error) = message.get("error") {
-                    panic!("{method} failed: {error}");
-                }
-                return message["result"].clone();
+            if message["id"] != id {
+                continue;
             }
+            if let Some(event) = message.get("event") {
+                events.push((at, event.clone()));
+                continue;
+            }
+            if let Some(error) = message.get("error") {
+                panic!("{method} failed: {error}");
+            }
+            return (message["result"].clone(), events);
         }
     }
 

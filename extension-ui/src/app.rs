@@ -1,17 +1,41 @@
-//! The sidebar's frame: header and panels, wired to the [`Bus`](crate::bus::Bus).
+//! The sidebar's frame: header, the connection, and the panels as tabs, wired to the
+//! [`Bus`](crate::bus::Bus). Panels stay mounted when another tab is shown, so a chat answer keeps
+//! streaming and a form keeps what was typed.
 
 use leptos::prelude::*;
 
 use crate::bus::Bus;
+use crate::panels::chat::ChatPanel;
 use crate::panels::connection::ConnectionPanel;
 use crate::panels::servers::ServersPanel;
 use harbor_protocol::ConnectionState;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tab {
+    Servers,
+    Chat,
+}
 
 #[component]
 pub fn App() -> impl IntoView {
     let bus = Bus::connect();
     let status = bus.status();
     let retry = move || bus.reconnect();
+    let tab = RwSignal::new(Tab::Servers);
+    let tab_button = move |which: Tab, label: &'static str, id: &'static str| {
+        view! {
+            <button
+                type="button"
+                role="tab"
+                id=id
+                aria-selected=move || (tab.get() == which).to_string()
+                class:active=move || tab.get() == which
+                on:click=move |_| tab.set(which)
+            >
+                {label}
+            </button>
+        }
+    };
     view! {
         <header class="top">
             <img src="../icons/harbor.svg" alt="" width="22" height="22"/>
@@ -19,7 +43,18 @@ pub fn App() -> impl IntoView {
         </header>
         <main>
             <ConnectionPanel status=status on_retry=retry/>
-            {move || (status.get().state == ConnectionState::Connected).then(|| view! { <ServersPanel bus=bus/> })}
+            {move || (status.get().state == ConnectionState::Connected).then(|| view! {
+                <nav class="tabs" role="tablist" aria-label="Harbor">
+                    {tab_button(Tab::Servers, "Servers", "tab-servers")}
+                    {tab_button(Tab::Chat, "Chat", "tab-chat")}
+                </nav>
+                <div role="tabpanel" aria-labelledby="tab-servers" hidden=move || tab.get() != Tab::Servers>
+                    <ServersPanel bus=bus/>
+                </div>
+                <div role="tabpanel" aria-labelledby="tab-chat" hidden=move || tab.get() != Tab::Chat>
+                    <ChatPanel bus=bus/>
+                </div>
+            })}
         </main>
     }
 }

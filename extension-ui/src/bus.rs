@@ -2,7 +2,9 @@
 //!
 //! [`Bus::connect`] opens the `harbor-ui` port. The background answers at once with the bridge's
 //! connection status and sends every change after that; the bus keeps it in a signal. Requests
-//! ([`Bus::request`]) carry an id and resolve with the bridge's reply. Bridge notifications about
+//! ([`Bus::request`]) carry an id and resolve with the bridge's reply; [`Bus::stream`] also hands
+//! each of the request's stream events to a callback as it arrives, and [`Bus::cancel`] stops it.
+//! Bridge notifications about
 //! servers and tools bump [`Bus::revision`], which panels track to refetch: updates are pushed,
 //! never polled.
 
@@ -44,10 +46,15 @@ extern "C" {
 
 type Reply = Result<Value, ErrorObject>;
 
+/// What a streaming request does with each of its events.
+type EventHandler = Box<dyn Fn(Value)>;
+
 thread_local! {
     /// Requests waiting for their reply, by id. The sidebar runs on one thread.
     static PENDING: RefCell<HashMap<i64, oneshot::Sender<Reply>>> = RefCell::new(HashMap::new());
     static NEXT_ID: Cell<i64> = const { Cell::new(1) };
+    /// Stream-event handlers of requests in flight, by id.
+    static ON_EVENT: RefCell<HashMap<i64, EventHandler>> = RefCell::new(HashMap::new());
 }
 
 /// The sidebar's port to the background. Cheap to copy into event handlers.
@@ -87,9 +94,15 @@ impl Bus {
                 return;
             }
             let Some(id) = value.get("id").and_then(Value::as_i64) else { return };
-            if value.get("event").is_some() {
+            if let Some(event) = value.get("event") {
+                ON_EVENT.with(|handlers| {
+                    if let Some(handler) = handlers.borrow().get(&id) {
+                        handler(event.clone());
+                    }
+                });
                 return;
             }
+            ON_EVENT.with(|handlers| handlers.borrow_mut().remove(&id));
             let reply = match value.get("error") {
                 Some(error) => Err(serde_json::from_value(error.clone())
                     .unwrap_or_else(|_| ErrorObject::new(ErrorCode::Internal, "an unreadable error from the bridge"))),
@@ -105,6 +118,7 @@ impl Bus {
 
         let on_disconnect = Closure::<dyn FnMut(JsValue)>::new(move |_port: JsValue| {
             let gone = ErrorObject::new(ErrorCode::Internal, "Harbor's background stopped; reopen the sidebar");
+            ON_EVENT.with(|handlers| handlers.borrow_mut().clear());
             for (_, waiter) in PENDING.with(|p| p.borrow_mut().drain().collect::<Vec<_>>()) {
                 let _ = waiter.send(Err(gone.clone()));
             }
@@ -131,6 +145,17 @@ impl Bus {
 
     /// Sends a request to the bridge and waits for its reply.
     pub async fn request(&self, method: &str, params: Value) -> Reply {
+        self.stream(method, params, |_| {}).1.await
+    }
+
+    /// Sends a request whose stream events go to `on_event` as they arrive. Returns the request's
+    /// id (for [`Bus::cancel`]) and its reply.
+    pub fn stream(
+        &self,
+        method: &str,
+        params: Value,
+        on_event: impl Fn(Value) + 'static,
+    ) -> (i64, impl std::future::Future<Output = Reply>) {
         let id = NEXT_ID.with(|n| {
             let id = n.get();
             n.set(id + 1);
@@ -138,9 +163,19 @@ impl Bus {
         });
         let (tx, rx) = oneshot::channel();
         PENDING.with(|p| p.borrow_mut().insert(id, tx));
+        ON_EVENT.with(|handlers| handlers.borrow_mut().insert(id, Box::new(on_event)));
         let message = from_json(&serde_json::json!({ "id": id, "method": method, "params": params }));
         self.port.with_value(|port| port.post_message(&message));
-        rx.await.unwrap_or_else(|_| Err(ErrorObject::new(ErrorCode::Internal, "the request was dropped")))
+        let reply = async move {
+            rx.await.unwrap_or_else(|_| Err(ErrorObject::new(ErrorCode::Internal, "the request was dropped")))
+        };
+        (id, reply)
+    }
+
+    /// Cancels request `id`; its reply will be `ERR_ABORTED`.
+    pub fn cancel(&self, id: i64) {
+        let message = from_json(&serde_json::json!({ "cancel": id }));
+        self.port.with_value(|port| port.post_message(&message));
     }
 
     /// Asks the background to try the bridge again now instead of at its next backoff step.

@@ -11,6 +11,10 @@
 
 const HOST_NAME = "harbor_rs_bridge";
 const DEFAULT_TIMEOUT_MS = 120000;
+// Methods that wait on a model: loading one can take minutes before its first token. The bridge
+// gives up on a silent model after 300 s and answers, so this is only the last resort.
+const MODEL_TIMEOUT_MS = 330000;
+const MODEL_METHODS = /^(chat\.send|llm\.prompt|agent\.run|ai\.)/;
 const HANDSHAKE_TIMEOUT_MS = 10000;
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 10000;
@@ -95,13 +99,14 @@ class BridgeConnection {
     this.connect();
     const id = this.nextId++;
     const done = new Promise((resolve, reject) => {
-      const timeoutMs = options.timeoutMs || DEFAULT_TIMEOUT_MS;
-      const timer = setTimeout(() => {
+      const timeoutMs = options.timeoutMs || (MODEL_METHODS.test(method) ? MODEL_TIMEOUT_MS : DEFAULT_TIMEOUT_MS);
+      // An idle timeout: every stream event shows the request is alive and starts it again.
+      const arm = () => setTimeout(() => {
         if (!this.pending.delete(id)) return;
         this.post({ cancel: id });
-        reject(bridgeError("ERR_INTERNAL", `the bridge did not answer ${method} within ${timeoutMs / 1000} s`));
+        reject(bridgeError("ERR_INTERNAL", `the bridge said nothing about ${method} for ${timeoutMs / 1000} s`));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, onEvent: options.onEvent, timer });
+      this.pending.set(id, { resolve, reject, onEvent: options.onEvent, timer: arm(), arm });
     });
     const request = { id, method, params: params === undefined ? {} : params };
     if (caller) request.caller = caller;
@@ -159,6 +164,8 @@ class BridgeConnection {
       return;
     }
     if (message.event !== undefined) {
+      clearTimeout(entry.timer);
+      entry.timer = entry.arm();
       if (entry.onEvent) entry.onEvent(message.event);
       return;
     }

@@ -280,3 +280,108 @@ async fn every_sidebar_panel_reads_well_in_light_and_dark() {
         harbor.close().await;
     }
 }
+
+/// The chat panel end to end: with no model server it says what it tried and lets the user name
+/// one; then a question streams its answer in, the real time server's result shows as a tool
+/// card while the model is still writing, and the conversation is there again after the sidebar
+/// is reopened.
+#[tokio::test]
+async fn the_sidebar_chats_with_a_model_that_calls_a_real_tool() {
+    use harbor_model_double::{Model, ScriptedModel, Turn};
+    let model = ScriptedModel::start(vec![Model::new("llama3.2:3b")]).await;
+    let python = harbor_e2e::paths::test_servers().unwrap().join("venv/bin/python");
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-chat')", Duration::from_secs(10)).await.unwrap();
+    // The time server, added and started from the terminal in the bridge Firefox runs.
+    for args in [vec!["servers", "add", "time", "--"], vec!["servers", "start", "time"]] {
+        let mut command = std::process::Command::new(harbor_e2e::paths::bridge_binary().unwrap());
+        command.args(&args).env("HOME", &harbor.home).env("HARBOR_HOME", &harbor.data_dir);
+        if args[1] == "add" {
+            command.arg(&python).args(["-m", "mcp_server_time", "--local-timezone", "UTC"]);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    harbor.session.execute("document.querySelector('#tab-chat').click();", json!([])).await.unwrap();
+    let tried =
+        harbor.wait_for("document.querySelector('.no-model')?.innerText", Duration::from_secs(10)).await.unwrap();
+    let tried = tried.as_str().unwrap();
+    assert!(tried.contains("No model is reachable") && tried.contains("ollama serve"), "{tried}");
+    harbor.save_screenshot("sidebar-chat-no-model.png").await.unwrap();
+
+    harbor
+        .page(&format!(
+            r##"const url = document.querySelector("#model-url");
+               url.value = "{}"; url.dispatchEvent(new Event("input", {{ bubbles: true }}));
+               document.querySelector(".model-server button[type=submit]").click();"##,
+            model.url()
+        ))
+        .await
+        .unwrap();
+    harbor
+        .wait_for("document.querySelector('#chat-model')?.value.includes('llama3.2:3b')", Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    model.push(Turn::new().tool_call("time__get_current_time", serde_json::json!({"timezone": "Asia/Tokyo"})));
+    model.push(Turn::new().text("In Tokyo ").pause(Duration::from_millis(1500)).text("it is evening."));
+    harbor
+        .page(
+            r##"const input = document.querySelector("#chat-input");
+               input.value = "What time is it in Tokyo?"; input.dispatchEvent(new Event("input", { bubbles: true }));
+               document.querySelector(".composer button[type=submit]").click();"##,
+        )
+        .await
+        .unwrap();
+    let result = harbor
+        .wait_for(
+            "document.querySelector('.tool-card.done[data-tool=\"time/get_current_time\"] .tool-result')?.textContent",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert!(result.as_str().unwrap().contains("+09:00"), "the real server's answer: {result}");
+    // The first words are on screen while the model is still writing (the stop button is up).
+    let partial = harbor
+        .wait_for(
+            "document.querySelector('.msg.assistant')?.textContent === 'In Tokyo ' && !!document.querySelector('button.stop')",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(partial.is_ok(), "the answer streamed in: {partial:?}");
+    harbor
+        .wait_for(
+            "document.querySelector('.msg.assistant')?.textContent === 'In Tokyo it is evening.' && !document.querySelector('button.stop')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    harbor.save_screenshot("sidebar-chat.png").await.unwrap();
+
+    // Reopened, the sidebar lists the conversation under its first message and shows it again.
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-chat')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#tab-chat').click();", json!([])).await.unwrap();
+    harbor
+        .wait_for("[...document.querySelectorAll('#chat-session option')].some(o => o.textContent === 'What time is it in Tokyo?')", Duration::from_secs(10))
+        .await
+        .unwrap();
+    harbor
+        .page(
+            r##"const pick = document.querySelector("#chat-session");
+               pick.value = [...pick.options].find(o => o.textContent === "What time is it in Tokyo?").value;
+               pick.dispatchEvent(new Event("change", { bubbles: true }));"##,
+        )
+        .await
+        .unwrap();
+    harbor
+        .wait_for(
+            "document.querySelectorAll('.conversation .msg').length === 3 && document.querySelector('.tool-card .tool-result').textContent.includes('+09:00')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    harbor.close().await;
+}

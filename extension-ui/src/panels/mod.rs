@@ -1,4 +1,5 @@
 //! The sidebar's panels, one file each.
 
+pub mod chat;
 pub mod connection;
 pub mod servers;

@@ -1,0 +1,379 @@
+//! The chat panel: sessions, a model picker, the conversation with tool calls and results as
+//! collapsible cards, streaming answers and a stop button; and, when no model is reachable, what
+//! Harbor tried and a form to point it at a model server.
+//!
+//! A turn is one `chat.send` whose stream events (`token`, `tool_call`, `tool_result`, `status`,
+//! `error`) update the conversation as they arrive; stopping cancels the request, which stops the
+//! model and any tool call in flight.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::{json, Value};
+
+use crate::bus::Bus;
+
+/// One thing shown in the conversation.
+#[derive(Clone, Debug, PartialEq)]
+enum Item {
+    User(String),
+    Assistant(String),
+    Tool { id: String, tool: String, args: String, outcome: Option<Result<String, String>> },
+    Notice(String),
+    Failure(String),
+}
+
+#[component]
+pub fn ChatPanel(bus: Bus) -> impl IntoView {
+    let providers = RwSignal::new(None::<Value>);
+    let sessions = RwSignal::new(Vec::<Value>::new());
+    let current = RwSignal::new(None::<String>);
+    let items = RwSignal::new(Vec::<Item>::new());
+    let running = RwSignal::new(None::<i64>);
+    let draft = RwSignal::new(String::new());
+
+    let load_providers = move || {
+        spawn_local(async move {
+            let answer = bus.request("llm.providers", json!({})).await;
+            providers.set(Some(answer.unwrap_or_else(|e| json!({ "error": e.message }))));
+        })
+    };
+    let load_sessions = move || {
+        spawn_local(async move {
+            if let Ok(list) = bus.request("chat.sessions.list", json!({})).await {
+                sessions.set(list.as_array().cloned().unwrap_or_default());
+            }
+        })
+    };
+    let open_session = move |id: String| {
+        current.set(Some(id.clone()));
+        spawn_local(async move {
+            if let Ok(stored) = bus.request("chat.sessions.get", json!({ "id": id })).await {
+                items.set(items_from(&stored["messages"]));
+            }
+        })
+    };
+    load_providers();
+    load_sessions();
+
+    let send = move || {
+        let text = draft.get_untracked().trim().to_owned();
+        if text.is_empty() || running.get_untracked().is_some() {
+            return;
+        }
+        draft.set(String::new());
+        items.update(|list| list.push(Item::User(text.clone())));
+        spawn_local(async move {
+            let session = match current.get_untracked() {
+                Some(id) => id,
+                None => match bus.request("chat.sessions.create", json!({})).await {
+                    Ok(created) => {
+                        let id = created["id"].as_str().unwrap_or_default().to_owned();
+                        current.set(Some(id.clone()));
+                        id
+                    }
+                    Err(error) => {
+                        items.update(|list| list.push(Item::Failure(error.message)));
+                        return;
+                    }
+                },
+            };
+            let (id, reply) = bus.stream("chat.send", json!({ "sessionId": session, "text": text }), move |event| {
+                items.update(|list| apply(list, &event));
+            });
+            running.set(Some(id));
+            let outcome = reply.await;
+            running.set(None);
+            if let Err(error) = outcome {
+                let message = if error.code == harbor_protocol::ErrorCode::Aborted {
+                    "Stopped.".to_owned()
+                } else {
+                    error.message
+                };
+                items.update(|list| {
+                    if list.last() != Some(&Item::Failure(message.clone())) {
+                        list.push(Item::Failure(message));
+                    }
+                });
+                if error.code == harbor_protocol::ErrorCode::ModelUnavailable {
+                    load_providers();
+                }
+            }
+            load_sessions();
+        });
+    };
+    let stop = move || {
+        if let Some(id) = running.get_untracked() {
+            bus.cancel(id);
+        }
+    };
+
+    view! {
+        <section class="card chat" aria-labelledby="chat-title">
+            <h2 id="chat-title">"Chat"</h2>
+            <ModelBar bus=bus providers=providers on_change=load_providers/>
+            <div class="chat-sessions">
+                <label for="chat-session">"Conversation"</label>
+                <select
+                    id="chat-session"
+                    on:change=move |ev| {
+                        let id = event_target_value(&ev);
+                        if id.is_empty() {
+                            current.set(None);
+                            items.set(Vec::new());
+                        } else {
+                            open_session(id);
+                        }
+                    }
+                    prop:value=move || current.get().unwrap_or_default()
+                >
+                    <option value="">"New conversation"</option>
+                    {move || sessions.get().into_iter().map(|s| {
+                        let id = s["id"].as_str().unwrap_or_default().to_owned();
+                        let title = s["title"].as_str().unwrap_or("Untitled").to_owned();
+                        let chosen = id.clone();
+                        view! { <option value=id selected=move || current.get().as_deref() == Some(chosen.as_str())>{title}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            <ol class="conversation" aria-live="polite">
+                {move || items.get().into_iter().map(view_item).collect_view()}
+                {move || (items.get().is_empty()).then(|| view! {
+                    <li class="help empty">"Ask anything. The model can use the tools of your running servers."</li>
+                })}
+            </ol>
+            <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
+                <label for="chat-input" class="visually-hidden">"Message"</label>
+                <textarea
+                    id="chat-input"
+                    rows="2"
+                    placeholder="Message (Enter sends, Shift+Enter for a new line)"
+                    prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:keydown=move |ev| {
+                        if ev.key() == "Enter" && !ev.shift_key() {
+                            ev.prevent_default();
+                            send();
+                        }
+                    }
+                ></textarea>
+                {move || match running.get() {
+                    Some(_) => view! { <button type="button" class="stop" on:click=move |_| stop()>"Stop"</button> }.into_any(),
+                    None => view! { <button type="submit">"Send"</button> }.into_any(),
+                }}
+            </form>
+        </section>
+    }
+}
+
+/// The active model, a picker, and — when no model server answers — what was tried and a form
+/// to name one.
+#[component]
+fn ModelBar(
+    bus: Bus,
+    providers: RwSignal<Option<Value>>,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let kind = RwSignal::new("ollama".to_owned());
+    let url = RwSignal::new("http://127.0.0.1:11434".to_owned());
+    let failure = RwSignal::new(None::<String>);
+    let choose = move |value: String| {
+        let Some((provider, model)) = value.split_once('\u{1f}') else { return };
+        let params = json!({ "provider": provider, "model": model });
+        spawn_local(async move {
+            if let Err(error) = bus.request("llm.select", params).await {
+                failure.set(Some(error.message));
+            }
+            on_change();
+        });
+    };
+    let connect = move || {
+        let params = json!({ "id": "custom", "kind": kind.get_untracked(), "name": "My model server", "baseUrl": url.get_untracked() });
+        spawn_local(async move {
+            let added = bus.request("llm.setProvider", params).await;
+            let selected = match added {
+                Ok(_) => bus.request("llm.select", json!({ "provider": "custom" })).await,
+                Err(error) => Err(error),
+            };
+            failure.set(selected.err().map(|e| e.message));
+            on_change();
+        });
+    };
+    view! {
+        {move || match providers.get() {
+            None => view! { <p class="help">"Looking for model servers…"</p> }.into_any(),
+            Some(state) => {
+                let list = state["providers"].as_array().cloned().unwrap_or_default();
+                let active_provider = state["active"]["provider"].as_str().unwrap_or_default().to_owned();
+                let active_model = state["active"]["model"].as_str().unwrap_or_default().to_owned();
+                let available: Vec<Value> = list.iter().filter(|p| p["available"] == true).cloned().collect();
+                if available.is_empty() {
+                    let tried: Vec<String> = list.iter().filter_map(|p| p["error"].as_str().map(str::to_owned)).collect();
+                    view! {
+                        <div class="no-model" role="status">
+                            <p class="state warn"><span class="dot" aria-hidden="true"></span>"No model is reachable"</p>
+                            {tried.into_iter().map(|t| view! { <p class="help">{t}</p> }).collect_view()}
+                            <form class="model-server" on:submit=move |ev| { ev.prevent_default(); connect(); }>
+                                <label for="model-kind">"Model server"</label>
+                                <select id="model-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                                    <option value="ollama">"Ollama"</option>
+                                    <option value="openai">"OpenAI-compatible (LM Studio, llamafile, vLLM…)"</option>
+                                </select>
+                                <label for="model-url">"URL"</label>
+                                <input id="model-url" type="text" prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev))/>
+                                <div class="actions">
+                                    <button type="submit">"Use this server"</button>
+                                    <button type="button" on:click=move |_| on_change()>"Check again"</button>
+                                </div>
+                            </form>
+                        </div>
+                    }.into_any()
+                } else {
+                    let options = available.iter().flat_map(|p| {
+                        let provider = p["id"].as_str().unwrap_or_default().to_owned();
+                        let name = p["name"].as_str().unwrap_or_default().to_owned();
+                        p["models"].as_array().cloned().unwrap_or_default().into_iter().filter_map(move |m| {
+                            let model = m.as_str()?.to_owned();
+                            Some((format!("{provider}\u{1f}{model}"), format!("{model} · {name}")))
+                        })
+                    }).collect::<Vec<_>>();
+                    let selected = if active_model.is_empty() {
+                        options.first().map(|(v, _)| v.clone()).unwrap_or_default()
+                    } else {
+                        format!("{active_provider}\u{1f}{active_model}")
+                    };
+                    view! {
+                        <div class="model-bar">
+                            <label for="chat-model">"Model"</label>
+                            <select id="chat-model" on:change=move |ev| choose(event_target_value(&ev))>
+                                {options.into_iter().map(|(value, label)| {
+                                    let is_selected = value == selected;
+                                    view! { <option value=value selected=is_selected>{label}</option> }
+                                }).collect_view()}
+                            </select>
+                        </div>
+                    }.into_any()
+                }
+            }
+        }}
+        {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+    }
+}
+
+/// Folds one stream event into the conversation.
+fn apply(list: &mut Vec<Item>, event: &Value) {
+    let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
+    match event["type"].as_str() {
+        Some("token") => match list.last_mut() {
+            Some(Item::Assistant(answer)) => answer.push_str(&text("token")),
+            _ => list.push(Item::Assistant(text("token"))),
+        },
+        Some("tool_call") => {
+            list.push(Item::Tool { id: text("id"), tool: text("tool"), args: pretty(&event["args"]), outcome: None })
+        }
+        Some("tool_result") => {
+            let id = text("id");
+            let outcome = match event["error"]["message"].as_str() {
+                Some(message) => Err(message.to_owned()),
+                None => Ok(result_text(&event["result"])),
+            };
+            if let Some(Item::Tool { outcome: slot, .. }) =
+                list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if *i == id))
+            {
+                *slot = Some(outcome);
+            }
+        }
+        Some("status") => list.push(Item::Notice(text("message"))),
+        Some("error") => list.push(Item::Failure(event["error"]["message"].as_str().unwrap_or_default().to_owned())),
+        _ => {}
+    }
+}
+
+/// The conversation as stored.
+fn items_from(messages: &Value) -> Vec<Item> {
+    let mut list = Vec::new();
+    for message in messages.as_array().into_iter().flatten() {
+        let content = message["content"].as_str().unwrap_or_default().to_owned();
+        match message["role"].as_str() {
+            Some("user") if content.starts_with("Tool result for ") => {
+                list.push(Item::Notice(content.lines().next().unwrap_or_default().to_owned()))
+            }
+            Some("user") => list.push(Item::User(content)),
+            Some("assistant") => {
+                if !content.is_empty() {
+                    list.push(Item::Assistant(content));
+                }
+                for call in message["toolCalls"].as_array().into_iter().flatten() {
+                    list.push(Item::Tool {
+                        id: call["id"].as_str().unwrap_or_default().to_owned(),
+                        tool: call["name"].as_str().unwrap_or_default().replacen("__", "/", 1),
+                        args: pretty(&call["arguments"]),
+                        outcome: None,
+                    });
+                }
+            }
+            Some("tool") => {
+                let id = message["toolCallId"].as_str().unwrap_or_default();
+                if let Some(Item::Tool { outcome, .. }) =
+                    list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if i == id))
+                {
+                    *outcome = Some(Ok(content));
+                }
+            }
+            _ => {}
+        }
+    }
+    list
+}
+
+fn view_item(item: Item) -> AnyView {
+    match item {
+        Item::User(text) => {
+            view! { <li class="msg user"><span class="visually-hidden">"You: "</span>{text}</li> }.into_any()
+        }
+        Item::Assistant(text) => view! { <li class="msg assistant">{text}</li> }.into_any(),
+        Item::Tool { tool, args, outcome, .. } => {
+            let (state, body) = match outcome {
+                None => ("running", "Running…".to_owned()),
+                Some(Ok(text)) => ("done", text),
+                Some(Err(error)) => ("failed", error),
+            };
+            view! {
+                <li class=format!("msg tool-card {state}") data-tool=tool.clone()>
+                    <details>
+                        <summary>{format!("Tool {tool} — {state}")}</summary>
+                        <h3>"Arguments"</h3>
+                        <pre>{args}</pre>
+                        <h3>"Result"</h3>
+                        <pre class="tool-result">{body}</pre>
+                    </details>
+                </li>
+            }
+            .into_any()
+        }
+        Item::Notice(text) => view! { <li class="msg notice help">{text}</li> }.into_any(),
+        Item::Failure(text) => view! { <li class="msg error" role="alert">{text}</li> }.into_any(),
+    }
+}
+
+/// The text of an MCP tool result, as a person reads it.
+fn result_text(result: &Value) -> String {
+    let parts: Vec<String> = result["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| match c["type"].as_str() {
+            Some("text") => c["text"].as_str().unwrap_or_default().to_owned(),
+            Some(kind) => format!("[{kind}]"),
+            None => pretty(c),
+        })
+        .collect();
+    if parts.is_empty() {
+        pretty(result)
+    } else {
+        parts.join("\n")
+    }
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}

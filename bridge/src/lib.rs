@@ -10,6 +10,8 @@
 //! - [`system`] — the `system.*` methods; [`methods`] — the MCP host's `servers.*`, `tools.*`,
 //!   `resources.*`, `prompts.*`;
 //! - [`mcp`] — servers' lifecycles, sessions and namespaced catalog; [`store`] — SQLite;
+//! - [`host`] — the policy core for web pages: grants, prompts, limits, budgets, audit, served
+//!   as the page API (`agent.*`, `ai.*`) and the sidebar's `permissions.*`;
 //! - [`llm`] — model providers (Ollama, OpenAI-compatible); [`chat`] — the agent loop, tool
 //!   selection and chat sessions, served as `llm.*` and `chat.*`;
 //! - [`control`] — the control socket and the command line's [`control::Link`];
@@ -22,6 +24,7 @@
 pub mod chat;
 pub mod control;
 pub mod doctor;
+pub mod host;
 pub mod http;
 pub mod llm;
 pub mod logging;
@@ -55,6 +58,7 @@ pub struct Bridge {
     pub servers: Arc<Servers>,
     pub llm: Arc<llm::Llm>,
     pub chat: Arc<chat::Chat>,
+    pub host: Arc<host::Host>,
 }
 
 impl Bridge {
@@ -69,14 +73,17 @@ impl Bridge {
         let servers = Arc::new(servers);
         let llm = Arc::new(llm::Llm::new(store.clone()));
         let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone()));
-        Ok(Bridge { data_dir: data_dir.to_path_buf(), store, notifier, servers, llm, chat })
+        let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), notifier.clone()));
+        Ok(Bridge { data_dir: data_dir.to_path_buf(), store, notifier, servers, llm, chat, host })
     }
 
     /// Every method the bridge answers.
     pub fn router(&self) -> rpc::Router {
         let router = system::routes(rpc::Router::new(), &self.data_dir);
         let router = methods::routes(router, self.servers.clone());
-        methods::chat_routes(router, self.llm.clone(), self.chat.clone(), self.store.clone())
+        let router = methods::chat_routes(router, self.llm.clone(), self.chat.clone(), self.store.clone());
+        let router = methods::page_routes(router, self.host.clone());
+        methods::permission_routes(router, self.host.clone())
     }
 
     /// Serves one session over `reader`/`writer` until end-of-input or `shutdown`.

@@ -7,7 +7,7 @@ use harbor_protocol::{ErrorCode, ErrorObject};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{params, to_value, with};
+use super::{invalid, params, to_value, with};
 use crate::chat::agent::RunEvent;
 use crate::chat::{Chat, ChatSettings, Turn, DEFAULT_TITLE};
 use crate::llm::{ChatRequest, Delta, Llm, Message, ProviderConfig, ProviderKind, Role, Usage};
@@ -73,10 +73,6 @@ struct SendParams {
     provider: Option<String>,
     model: Option<String>,
     tools: Option<Vec<String>>,
-}
-
-fn invalid(message: impl Into<String>) -> ErrorObject {
-    ErrorObject::new(ErrorCode::InvalidRequest, message)
 }
 
 fn internal(error: anyhow::Error) -> ErrorObject {

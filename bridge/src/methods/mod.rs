@@ -6,6 +6,8 @@
 //! reach tools only through the permission layer.
 
 mod chat;
+mod page;
+mod permissions;
 mod servers;
 
 use harbor_protocol::{ErrorCode, ErrorObject};
@@ -15,6 +17,8 @@ use serde_json::Value;
 use crate::mcp::error::HostError;
 
 pub use chat::routes as chat_routes;
+pub use page::routes as page_routes;
+pub use permissions::routes as permission_routes;
 pub use servers::routes;
 
 /// Decodes a method's params, or says what is wrong with them.
@@ -38,6 +42,10 @@ pub fn error(error: HostError) -> ErrorObject {
         HostError::Store(_) => ErrorCode::Internal,
     };
     ErrorObject::new(code, error.to_string())
+}
+
+fn invalid(message: impl Into<String>) -> ErrorObject {
+    ErrorObject::new(ErrorCode::InvalidRequest, message)
 }
 
 fn to_value<T: serde::Serialize>(value: T) -> Result<Value, ErrorObject> {

@@ -43,6 +43,40 @@ const MIGRATIONS: &[&str] = &[
         created_at   INTEGER NOT NULL,
         PRIMARY KEY (session_id, seq)
     );",
+    // 3: what sites may do: persisted grants, tool allowlists, limits, usage and the audit log.
+    "CREATE TABLE grants (
+        origin     TEXT NOT NULL,
+        scope      TEXT NOT NULL,
+        decision   TEXT NOT NULL,        -- ALLOW_ALWAYS or DENY
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (origin, scope)
+    );
+    CREATE TABLE allowed_tools (
+        origin TEXT NOT NULL,
+        tool   TEXT NOT NULL,            -- serverId/toolName
+        PRIMARY KEY (origin, tool)
+    );
+    CREATE TABLE origin_limits (
+        origin TEXT PRIMARY KEY,
+        limits TEXT NOT NULL             -- JSON
+    );
+    CREATE TABLE usage (
+        origin TEXT NOT NULL,
+        kind   TEXT NOT NULL,            -- tool_call or tokens
+        amount INTEGER NOT NULL,
+        at     INTEGER NOT NULL
+    );
+    CREATE INDEX usage_by_origin ON usage (origin, kind, at);
+    CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY,
+        at          INTEGER NOT NULL,
+        origin      TEXT NOT NULL,
+        tab_id      INTEGER,
+        method      TEXT NOT NULL,
+        tool        TEXT,
+        outcome     TEXT NOT NULL,       -- ok or an error code; never arguments or results
+        duration_ms INTEGER NOT NULL
+    );",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -4,11 +4,12 @@
 //! [`Store::open`] opens the file in WAL mode and applies the [`migrations`] it has not seen yet
 //! (tracked by `PRAGMA user_version`), each in its own transaction, so a crash mid-upgrade leaves
 //! the previous version intact. Tables are reached through one submodule each ([`servers`],
-//! [`settings`], [`chat`]).
+//! [`settings`], [`chat`], [`permissions`]).
 //! Secrets never enter the database: server records hold only the *names* of their secrets.
 
 pub mod chat;
 mod migrations;
+pub mod permissions;
 pub mod servers;
 pub mod settings;
 

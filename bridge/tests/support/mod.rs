@@ -112,6 +112,21 @@ impl Client {
         id
     }
 
+    /// Sends a request as `caller` (what the background adds from `port.sender`).
+    pub async fn send_as(&self, caller: &Value, method: &str, params: Value) -> i64 {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let (tx, rx) = oneshot::channel();
+        self.inbox.lock().unwrap().waiting.insert(id, tx);
+        self.outcomes.lock().unwrap().insert(id, rx);
+        self.frame(json!({"id": id, "method": method, "params": params, "caller": caller})).await;
+        id
+    }
+
+    pub async fn call_as(&self, caller: &Value, method: &str, params: Value) -> Outcome {
+        let id = self.send_as(caller, method, params).await;
+        self.wait(id).await
+    }
+
     /// The final outcome of request `id` and the events that came before it.
     pub async fn wait(&self, id: i64) -> Outcome {
         let rx = self.outcomes.lock().unwrap().remove(&id).expect("a request that was sent");
@@ -191,6 +206,19 @@ pub fn test_servers() -> PathBuf {
 pub fn everything_launch(mode: &str) -> Value {
     let entry = test_servers().join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     json!({ "kind": "process", "command": "node", "args": [entry, mode] })
+}
+
+/// The caller context of a page of `origin` in tab `tab`.
+pub fn page(origin: &str, tab: i64) -> Value {
+    json!({ "kind": "page", "origin": origin, "tabId": tab, "frameId": 0, "topOrigin": origin })
+}
+
+/// The launch of the probe server (tests/fixtures/probe_server.py): it reports how many calls
+/// were in flight at once and which were cancelled.
+pub fn probe_launch() -> Value {
+    let python = test_servers().join("venv/bin/python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/probe_server.py");
+    json!({ "kind": "process", "command": python, "args": [script] })
 }
 
 /// The launch of `mcp-server-time` (PyPI) with UTC as its local zone.

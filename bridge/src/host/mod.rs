@@ -1,0 +1,359 @@
+//! The policy core: the one place that says yes or no to a web page.
+//!
+//! Every page method (`agent.*`, `ai.*`) goes through [`Host`]: the caller's [`Site`] comes from
+//! the envelope's caller context, which the background builds from `port.sender`; [`Grants`]
+//! say what the site may do (persisted `ALLOW_ALWAYS` / `DENY`, tab-scoped `ALLOW_ONCE`);
+//! [`Prompts`] ask the user, one prompt per origin; the [`Gate`] holds limits and budgets; the
+//! audit log records each call's metadata (never arguments or results). Tool calls from pages —
+//! direct or inside `agent.run` — pass the allowlist, the hourly budget, the per-origin slots and
+//! the timeout here, in the bridge.
+
+pub mod grants;
+pub mod limits;
+pub mod prompts;
+pub mod run;
+pub mod scopes;
+pub mod text;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use harbor_protocol::{Caller, CallerKind, ErrorCode, ErrorObject};
+use rmcp::model::JsonObject;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::chat::agent::ToolRunner;
+use crate::llm::Llm;
+use crate::mcp::registry::{Servers, ToolEntry};
+use crate::rpc::Notifier;
+use crate::store::permissions::AuditEntry;
+use crate::store::Store;
+use grants::Grants;
+use limits::Gate;
+use prompts::{Answer, Decision, PromptRequest, PromptTool, Prompts, ScopeLine};
+use scopes::{Grant, Scope};
+
+/// The web page a call comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Site {
+    pub origin: String,
+    pub tab: Option<i64>,
+    pub top_origin: Option<String>,
+}
+
+impl Site {
+    /// The site of a page caller; anything else may not call page methods.
+    pub fn of(caller: &Caller) -> Result<Site, ErrorObject> {
+        match (&caller.kind, &caller.origin) {
+            (CallerKind::Page, Some(origin)) if origin != "null" && !origin.is_empty() => {
+                Ok(Site { origin: origin.clone(), tab: caller.tab_id, top_origin: caller.top_origin.clone() })
+            }
+            (CallerKind::Page, _) => Err(ErrorObject::new(
+                ErrorCode::PermissionDenied,
+                "this page has no origin Harbor can grant permissions to (an opaque or file origin)",
+            )),
+            _ => Err(ErrorObject::new(
+                ErrorCode::InvalidRequest,
+                "this method is for web pages; Harbor's own pages use the privileged methods",
+            )),
+        }
+    }
+}
+
+pub struct Host {
+    pub store: Store,
+    pub grants: Grants,
+    pub prompts: Prompts,
+    pub gate: Gate,
+    pub texts: text::TextSessions,
+    servers: Arc<Servers>,
+    llm: Arc<Llm>,
+    notifier: Notifier,
+}
+
+impl Host {
+    pub fn new(store: Store, servers: Arc<Servers>, llm: Arc<Llm>, notifier: Notifier) -> Host {
+        Host {
+            grants: Grants::new(store.clone()),
+            prompts: Prompts::default(),
+            gate: Gate::new(store.clone()),
+            texts: text::TextSessions::default(),
+            store,
+            servers,
+            llm,
+            notifier,
+        }
+    }
+
+    pub fn llm(&self) -> &Arc<Llm> {
+        &self.llm
+    }
+
+    /// Passes when `site` holds `scope`: `ERR_PERMISSION_DENIED` when denied, else
+    /// `ERR_SCOPE_REQUIRED` with how to ask.
+    pub fn require(&self, site: &Site, scope: Scope) -> Result<Grant, ErrorObject> {
+        match self.grants.grant(&site.origin, site.tab, scope).map_err(internal)? {
+            grant if grant.allows() => Ok(grant),
+            Grant::Deny => Err(ErrorObject::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "the user denied {} to {}; only they can change that, in Harbor's sidebar",
+                    scope.as_str(),
+                    site.origin
+                ),
+            )),
+            _ => Err(ErrorObject::new(
+                ErrorCode::ScopeRequired,
+                format!(
+                    "this needs the {} permission: call agent.requestPermissions({{ scopes: [\"{}\"] }}) first",
+                    scope.as_str(),
+                    scope.as_str()
+                ),
+            )
+            .with_data(json!({ "scope": scope }))),
+        }
+    }
+
+    /// `agent.requestPermissions`: answers from the grants when they decide, else asks the user.
+    pub async fn request_permissions(
+        &self,
+        site: &Site,
+        scopes: Vec<Scope>,
+        reason: Option<String>,
+        tools: Option<Vec<String>>,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        if scopes.is_empty() {
+            return Err(ErrorObject::new(ErrorCode::InvalidRequest, "requestPermissions needs at least one scope"));
+        }
+        let current: Vec<Grant> = scopes
+            .iter()
+            .map(|scope| self.grants.grant(&site.origin, site.tab, *scope))
+            .collect::<anyhow::Result<_>>()
+            .map_err(internal)?;
+        let wants_tools = scopes.iter().any(|s| matches!(s, Scope::ToolsCall | Scope::ModelTools));
+        let allowed = self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?;
+        let tools_settled = match (&tools, wants_tools) {
+            (Some(asked), true) => asked.iter().all(|t| allowed.contains(t)),
+            _ => true,
+        };
+        let decided = current.contains(&Grant::Deny) || (current.iter().all(|g| g.allows()) && tools_settled);
+        if !decided {
+            if self.prompts.cooling_down(&site.origin) {
+                return Err(ErrorObject::new(
+                    ErrorCode::PermissionDenied,
+                    "the user closed Harbor's prompt for this site moments ago; ask again later, after a user action",
+                ));
+            }
+            let request = PromptRequest {
+                id: String::new(),
+                origin: site.origin.clone(),
+                embedded_in: site.top_origin.clone().filter(|top| *top != site.origin),
+                tab_id: site.tab,
+                reason: reason.map(|r| r.chars().take(500).collect()),
+                scopes: scopes.iter().map(|s| ScopeLine { scope: *s, description: s.describe() }).collect(),
+                tools: if wants_tools || scopes.contains(&Scope::ToolsList) {
+                    self.prompt_tools(tools.as_deref())?
+                } else {
+                    Vec::new()
+                },
+            };
+            let waiting = self.prompts.ask(request);
+            if waiting.is_new {
+                self.notifier.publish("permissions.prompt", json!({ "promptId": waiting.id, "origin": site.origin }));
+            }
+            tokio::select! {
+                _ = waiting.answer() => {}
+                () = cancel.cancelled() => return Err(ErrorObject::new(ErrorCode::Aborted, "the request was cancelled")),
+            }
+        }
+        let summary = self.permissions_of(site)?;
+        let granted = scopes
+            .iter()
+            .all(|s| summary["scopes"][s.as_str()] == "ALLOW_ONCE" || summary["scopes"][s.as_str()] == "ALLOW_ALWAYS");
+        let scopes: BTreeMap<&str, Value> =
+            scopes.iter().map(|s| (s.as_str(), summary["scopes"][s.as_str()].clone())).collect();
+        Ok(json!({ "granted": granted, "scopes": scopes, "allowedTools": summary["allowedTools"] }))
+    }
+
+    /// The tools a prompt lists: the ones asked for, else every running tool.
+    fn prompt_tools(&self, asked: Option<&[String]>) -> Result<Vec<PromptTool>, ErrorObject> {
+        let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
+        let listed: Vec<PromptTool> = match asked {
+            Some(asked) => asked
+                .iter()
+                .map(|name| {
+                    let entry = catalog.iter().find(|t| &t.name == name);
+                    PromptTool {
+                        name: name.clone(),
+                        description: entry.map_or("(not available now)".into(), |t| t.description.clone()),
+                        checked: entry.is_some_and(read_only),
+                    }
+                })
+                .collect(),
+            None => catalog
+                .iter()
+                .map(|t| PromptTool { name: t.name.clone(), description: t.description.clone(), checked: read_only(t) })
+                .collect(),
+        };
+        Ok(listed)
+    }
+
+    /// The user's answer to prompt `id`, from the prompt window. Applies it, then wakes the
+    /// waiting page calls.
+    pub fn answer(&self, id: &str, decision: Decision, tools: Vec<String>) -> Result<(), ErrorObject> {
+        let request = self.prompts.get(id).ok_or_else(|| {
+            ErrorObject::new(
+                ErrorCode::InvalidRequest,
+                format!("there is no open prompt {id:?} (answered or closed already)"),
+            )
+        })?;
+        // Only tools the prompt listed can be granted through it.
+        let tools: Vec<String> = tools.into_iter().filter(|t| request.tools.iter().any(|p| &p.name == t)).collect();
+        let scopes: Vec<Scope> = request.scopes.iter().map(|s| s.scope).collect();
+        match decision {
+            Decision::AllowOnce => {
+                let ttl = Duration::from_secs(self.gate.defaults().map_err(internal)?.once_ttl_seconds);
+                self.grants.allow_once(&request.origin, request.tab_id.unwrap_or(-1), &scopes, &tools, ttl);
+            }
+            Decision::AllowAlways => self.grants.allow_always(&request.origin, &scopes, &tools).map_err(internal)?,
+            Decision::Deny => self.grants.deny(&request.origin, &scopes).map_err(internal)?,
+            Decision::Dismiss => {}
+        }
+        self.prompts.answer(id, Answer { decision, tools });
+        self.notifier.publish("permissions.changed", json!({ "origin": request.origin }));
+        Ok(())
+    }
+
+    /// `agent.permissions.list`: every scope's grant and the allowed tools.
+    pub fn permissions_of(&self, site: &Site) -> Result<Value, ErrorObject> {
+        let scopes: BTreeMap<&str, Grant> = self
+            .grants
+            .all(&site.origin, site.tab)
+            .map_err(internal)?
+            .into_iter()
+            .map(|(s, g)| (s.as_str(), g))
+            .collect();
+        let mut tools: Vec<String> =
+            self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?.into_iter().collect();
+        tools.sort();
+        Ok(json!({ "origin": site.origin, "scopes": scopes, "allowedTools": tools }))
+    }
+
+    /// The running tools `site` may call.
+    pub fn visible_tools(&self, site: &Site) -> Result<Vec<ToolEntry>, ErrorObject> {
+        let allowed = self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?;
+        let mut tools = self.servers.tools(None).map_err(crate::methods::error)?;
+        tools.retain(|t| allowed.contains(&t.name));
+        Ok(tools)
+    }
+
+    /// A tool call from a page: allowlist, hourly budget, a slot among the origin's concurrent
+    /// calls, the timeout, usage and audit.
+    pub async fn call_tool(
+        &self,
+        site: &Site,
+        method: &str,
+        tool: &str,
+        args: JsonObject,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let started = Instant::now();
+        let outcome = self.guarded_call(site, tool, args, cancel).await;
+        self.audit(site, method, Some(tool), &outcome, started);
+        outcome
+    }
+
+    async fn guarded_call(
+        &self,
+        site: &Site,
+        tool: &str,
+        args: JsonObject,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let (server, name) = self.servers.resolve_tool(tool).map_err(crate::methods::error)?;
+        let canonical = crate::mcp::names::namespaced(&server.id, &name);
+        let allowed = self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?;
+        if !allowed.contains(&canonical) {
+            return Err(ErrorObject::new(
+                ErrorCode::ToolNotAllowed,
+                format!("{} may not use {canonical}; the user allows tools per site in Harbor", site.origin),
+            ));
+        }
+        let limits = self.gate.limits(&site.origin).map_err(internal)?;
+        self.gate.check_tool_budget(&site.origin, &limits)?;
+        let _slot = tokio::select! {
+            slot = self.gate.slot(&site.origin, &limits, limits.tool_timeout()) => slot?,
+            () = cancel.cancelled() => return Err(ErrorObject::new(ErrorCode::Aborted, "the call was cancelled")),
+        };
+        self.gate.record(&site.origin, limits::TOOL_CALL, 1);
+        let (progress, _ignored) = mpsc::unbounded_channel();
+        self.servers
+            .call_tool(&canonical, Some(args), Some(limits.tool_timeout()), cancel, progress)
+            .await
+            .map_err(crate::methods::error)
+    }
+
+    /// Records a page call's metadata: who, what, when, how it ended, how long it took.
+    pub fn audit<T>(
+        &self,
+        site: &Site,
+        method: &str,
+        tool: Option<&str>,
+        outcome: &Result<T, ErrorObject>,
+        started: Instant,
+    ) {
+        let entry = AuditEntry {
+            at: crate::store::now(),
+            origin: site.origin.clone(),
+            tab_id: site.tab,
+            method: method.to_owned(),
+            tool: tool.map(str::to_owned),
+            outcome: match outcome {
+                Ok(_) => "ok".into(),
+                Err(error) => error.code.as_str().into(),
+            },
+            duration_ms: started.elapsed().as_millis() as i64,
+        };
+        if let Err(error) = self.store.record_audit(&entry) {
+            tracing::warn!("cannot write the audit log: {error:#}");
+        }
+    }
+
+    /// A [`ToolRunner`] for `agent.run`: each call the model makes passes the same checks as a
+    /// direct call.
+    pub fn runner(self: &Arc<Self>, site: Site) -> PageTools {
+        PageTools { host: self.clone(), site }
+    }
+}
+
+/// The tools of an `agent.run`, seen through the site's permissions.
+pub struct PageTools {
+    host: Arc<Host>,
+    site: Site,
+}
+
+impl ToolRunner for PageTools {
+    fn call<'a>(
+        &'a self,
+        tool: &'a ToolEntry,
+        args: JsonObject,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
+        self.host.call_tool(&self.site, "agent.run", &tool.name, args, cancel).boxed()
+    }
+}
+
+fn read_only(tool: &ToolEntry) -> bool {
+    let annotations = tool.annotations.as_ref();
+    annotations.is_some_and(|a| a["readOnlyHint"] == true && a["destructiveHint"] != true)
+}
+
+pub(crate) fn internal(error: anyhow::Error) -> ErrorObject {
+    ErrorObject::new(ErrorCode::Internal, format!("{error:#}"))
+}

@@ -1,0 +1,91 @@
+//! `agent.run` for pages: the chat's agent loop, offered only the tools the site may use, with
+//! the site's tool-call limit per run, its token budget, and every tool call passing the same
+//! checks as a direct `agent.tools.call`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use harbor_protocol::{ErrorCode, ErrorObject};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::scopes::Scope;
+use super::{internal, limits, Host, Site};
+use crate::chat::agent;
+use crate::llm::{Message, Role};
+use crate::rpc::EventSink;
+
+/// What a page asks of a run.
+pub struct RunRequest {
+    pub task: String,
+    /// Narrows the site's allowed tools further; a tool outside them is refused.
+    pub tools: Option<Vec<String>>,
+    pub max_tool_calls: Option<u32>,
+}
+
+impl Host {
+    pub async fn run_agent(
+        self: &Arc<Self>,
+        site: &Site,
+        request: RunRequest,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let started = Instant::now();
+        let outcome = self.run_inner(site, request, events, cancel).await;
+        self.audit(site, "agent.run", None, &outcome, started);
+        outcome
+    }
+
+    async fn run_inner(
+        self: &Arc<Self>,
+        site: &Site,
+        request: RunRequest,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        self.require(site, Scope::ModelTools)?;
+        if request.task.trim().is_empty() {
+            return Err(ErrorObject::new(ErrorCode::InvalidRequest, "agent.run needs a task"));
+        }
+        let limits = self.gate.limits(&site.origin).map_err(internal)?;
+        self.gate.check_token_budget(&site.origin, &limits)?;
+        let mut tools = self.visible_tools(site)?;
+        if let Some(wanted) = &request.tools {
+            let refused: Vec<&String> = wanted.iter().filter(|w| !tools.iter().any(|t| &t.name == *w)).collect();
+            if !refused.is_empty() {
+                return Err(ErrorObject::new(
+                    ErrorCode::ToolNotAllowed,
+                    format!("this site may not use {}; the user allows tools per site in Harbor", join(&refused)),
+                ));
+            }
+            tools.retain(|t| wanted.contains(&t.name));
+        }
+        let max_tool_calls =
+            request.max_tool_calls.unwrap_or(limits.max_tool_calls_per_run).clamp(1, limits.max_tool_calls_per_run);
+        let (provider, model) = self.llm().resolve(None, None).await?;
+        let system = format!(
+            "You are the user's assistant, working on a task that the web page {} asked for. Use the tools when they help; \
+             answer with the result of the task.",
+            site.origin
+        );
+        let run = agent::Run {
+            provider,
+            model,
+            messages: vec![Message::new(Role::System, system), Message::new(Role::User, request.task)],
+            tools,
+            max_tool_calls,
+            result_chars: 8000,
+            temperature: None,
+            context_tokens: None,
+        };
+        let outcome = agent::run(run, self.llm(), &self.runner(site.clone()), events, cancel).await;
+        self.gate.record(&site.origin, limits::TOKENS, outcome.usage.total() as i64);
+        let output = outcome.result?;
+        Ok(json!({ "output": output, "toolCalls": outcome.tool_calls, "usage": outcome.usage }))
+    }
+}
+
+fn join(names: &[&String]) -> String {
+    names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,192 @@
+//! What sites may do, as stored: persisted grants (`ALLOW_ALWAYS`, `DENY`), each origin's tool
+//! allowlist, its limits, its usage (for budgets) and the audit log. "Allow once" grants are not
+//! here: they belong to one tab for a few minutes and live in the bridge's memory.
+//!
+//! The audit log records who called what, when, the outcome and how long it took — never
+//! arguments or results.
+
+use anyhow::Result;
+use rusqlite::OptionalExtension;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{now, Store};
+
+/// One audit record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub at: i64,
+    pub origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tab_id: Option<i64>,
+    pub method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    pub outcome: String,
+    pub duration_ms: i64,
+}
+
+impl Store {
+    /// The persisted decision for `(origin, scope)`, if any.
+    pub fn grant(&self, origin: &str, scope: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT decision FROM grants WHERE origin = ?1 AND scope = ?2", [origin, scope], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Every persisted decision of `origin`: `(scope, decision)`.
+    pub fn grants(&self, origin: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare("SELECT scope, decision FROM grants WHERE origin = ?1 ORDER BY scope")?;
+        let rows = statement.query_map([origin], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn set_grant(&self, origin: &str, scope: &str, decision: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO grants (origin, scope, decision, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(origin, scope) DO UPDATE SET decision = excluded.decision, updated_at = excluded.updated_at",
+            rusqlite::params![origin, scope, decision, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets `origin`'s decision for `scope`, or all of them.
+    pub fn clear_grants(&self, origin: &str, scope: Option<&str>) -> Result<usize> {
+        let conn = self.conn();
+        Ok(match scope {
+            Some(scope) => conn.execute("DELETE FROM grants WHERE origin = ?1 AND scope = ?2", [origin, scope])?,
+            None => conn.execute("DELETE FROM grants WHERE origin = ?1", [origin])?,
+        })
+    }
+
+    /// Every origin with a grant, allowed tools or limits.
+    pub fn known_origins(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT origin FROM grants UNION SELECT origin FROM allowed_tools UNION SELECT origin FROM origin_limits
+             ORDER BY origin",
+        )?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn allowed_tools(&self, origin: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare("SELECT tool FROM allowed_tools WHERE origin = ?1 ORDER BY tool")?;
+        let rows = statement.query_map([origin], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Replaces `origin`'s tool allowlist (empty: no tools).
+    pub fn set_allowed_tools(&self, origin: &str, tools: &[String]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM allowed_tools WHERE origin = ?1", [origin])?;
+        for tool in tools {
+            tx.execute("INSERT OR IGNORE INTO allowed_tools (origin, tool) VALUES (?1, ?2)", [origin, tool])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn origin_limits<T: DeserializeOwned>(&self, origin: &str) -> Result<Option<T>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row("SELECT limits FROM origin_limits WHERE origin = ?1", [origin], |r| r.get(0))
+            .optional()?;
+        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+    }
+
+    pub fn set_origin_limits<T: Serialize>(&self, origin: &str, limits: &T) -> Result<()> {
+        let text = serde_json::to_string(limits)?;
+        self.conn().execute(
+            "INSERT INTO origin_limits (origin, limits) VALUES (?1, ?2)
+             ON CONFLICT(origin) DO UPDATE SET limits = excluded.limits",
+            [origin, text.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Records `amount` of `kind` (`tool_call`, `tokens`) used by `origin` now.
+    pub fn record_usage(&self, origin: &str, kind: &str, amount: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO usage (origin, kind, amount, at) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![origin, kind, amount, now()],
+        )?;
+        Ok(())
+    }
+
+    /// What `origin` used of `kind` in the last `seconds`.
+    pub fn usage_since(&self, origin: &str, kind: &str, seconds: i64) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(SUM(amount), 0) FROM usage WHERE origin = ?1 AND kind = ?2 AND at > ?3",
+            rusqlite::params![origin, kind, now() - seconds],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO audit (at, origin, tab_id, method, tool, outcome, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![
+                entry.at,
+                entry.origin,
+                entry.tab_id,
+                entry.method,
+                entry.tool,
+                entry.outcome,
+                entry.duration_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The newest audit records, of one origin or all.
+    pub fn audit(&self, origin: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT at, origin, tab_id, method, tool, outcome, duration_ms FROM audit
+             WHERE ?1 IS NULL OR origin = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(rusqlite::params![origin, limit as i64], |r| {
+            Ok(AuditEntry {
+                at: r.get(0)?,
+                origin: r.get(1)?,
+                tab_id: r.get(2)?,
+                method: r.get(3)?,
+                tool: r.get(4)?,
+                outcome: r.get(5)?,
+                duration_ms: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_tools_and_usage_are_kept_per_origin() {
+        let store = Store::in_memory().unwrap();
+        let site = "http://a.test:8000";
+        store.set_grant(site, "mcp:tools.call", "ALLOW_ALWAYS").unwrap();
+        store.set_grant(site, "mcp:tools.call", "DENY").unwrap();
+        assert_eq!(store.grant(site, "mcp:tools.call").unwrap().as_deref(), Some("DENY"));
+        assert_eq!(store.grant("http://b.test", "mcp:tools.call").unwrap(), None);
+        store.set_allowed_tools(site, &["time/now".into(), "time/now".into()]).unwrap();
+        assert_eq!(store.allowed_tools(site).unwrap(), vec!["time/now".to_owned()]);
+        store.set_allowed_tools(site, &[]).unwrap();
+        assert!(store.allowed_tools(site).unwrap().is_empty());
+        store.record_usage(site, "tool_call", 1).unwrap();
+        store.record_usage(site, "tool_call", 1).unwrap();
+        assert_eq!(store.usage_since(site, "tool_call", 3600).unwrap(), 2);
+        assert_eq!(store.usage_since(site, "tokens", 3600).unwrap(), 0);
+        assert_eq!(store.known_origins().unwrap(), vec![site.to_owned()]);
+        assert_eq!(store.clear_grants(site, None).unwrap(), 1);
+    }
+}

@@ -1,0 +1,416 @@
+//! The page API through the permission layer: what web pages may do, decided by the bridge from
+//! the caller context the background builds from `port.sender`. Prompts are answered here as the
+//! prompt window would (`permissions.prompt.get` / `permissions.answer`); the probe server
+//! (tests/fixtures/probe_server.py, on the official Python SDK) reports from its side how many
+//! calls were in flight and which were cancelled. Firefox runs the same flows in the e2e tests.
+
+// Shared with the other test binaries; this one does not use all of it.
+#[allow(dead_code)]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use harbor_model_double::{Model, ScriptedModel, Turn};
+use serde_json::{json, Value};
+use support::{page, probe_launch, Client};
+
+const SITE: &str = "http://127.0.0.1:8001";
+const OTHER: &str = "http://localhost:8002";
+
+async fn with_probe(tag: &str) -> Client {
+    let client = Client::start(tag).await;
+    client.ok("servers.add", json!({"id": "probe", "launch": probe_launch()})).await;
+    client.ok("servers.start", json!({"id": "probe"})).await;
+    client
+}
+
+/// Waits for prompt number `n` (1-based) to be announced and returns what it asks.
+async fn prompt(client: &Client, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let announced = client.notifications("permissions.prompt");
+        if announced.len() >= n {
+            let id = announced[n - 1]["promptId"].clone();
+            return client.ok("permissions.prompt.get", json!({ "promptId": id })).await;
+        }
+        assert!(Instant::now() < deadline, "no prompt {n} was announced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn answer(client: &Client, prompt: &Value, decision: &str, tools: &[&str]) {
+    client.ok("permissions.answer", json!({"promptId": prompt["id"], "decision": decision, "tools": tools})).await;
+}
+
+/// Asks for `scopes` (and `tools`) from `caller` and answers the prompt with `decision`.
+async fn grant(client: &Client, caller: &Value, scopes: &[&str], tools: &[&str], decision: &str) -> Value {
+    let before = client.notifications("permissions.prompt").len();
+    let id = client
+        .send_as(caller, "agent.requestPermissions", json!({"scopes": scopes, "tools": tools, "reason": "testing"}))
+        .await;
+    let asked = prompt(client, before + 1).await;
+    answer(client, &asked, decision, tools).await;
+    client.wait(id).await.0.expect("requestPermissions answers")
+}
+
+fn code(outcome: &(Result<Value, Value>, Vec<Value>)) -> String {
+    match &outcome.0 {
+        Ok(result) => format!("ok {result}"),
+        Err(error) => error["code"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn probe_stats(client: &Client) -> Value {
+    let stats = client.ok("tools.call", json!({"tool": "probe/stats"})).await;
+    let text = stats["content"][0]["text"].as_str().unwrap_or_else(|| panic!("stats answered {stats}"));
+    serde_json::from_str(text).unwrap_or_else(|_| panic!("stats answered {stats}"))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn allow_once_is_for_the_asking_tab_and_its_tools_and_ends_with_the_tab_or_its_time() {
+    let client = with_probe("once").await;
+    let tab1 = page(SITE, 1);
+    let tab2 = page(SITE, 2);
+    assert_eq!(code(&client.call_as(&tab1, "agent.tools.list", json!({})).await), "ERR_SCOPE_REQUIRED");
+
+    let id = client
+        .send_as(&tab1, "agent.requestPermissions", json!({"scopes": ["mcp:tools.list", "mcp:tools.call"], "tools": ["probe/echo", "probe/wipe"], "reason": "to echo"}))
+        .await;
+    let asked = prompt(&client, 1).await;
+    assert_eq!(asked["origin"], SITE);
+    assert_eq!(asked["reason"], "to echo");
+    assert_eq!(asked["scopes"][1]["description"], "Run the tools you allow (below) directly");
+    let checked: Vec<(String, bool)> = asked["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_owned(), t["checked"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        checked,
+        [("probe/echo".to_owned(), true), ("probe/wipe".to_owned(), false)],
+        "destructive tools start unchecked"
+    );
+    answer(&client, &asked, "allow-once", &["probe/echo"]).await;
+    let granted = client.wait(id).await.0.unwrap();
+    assert_eq!(granted["granted"], true);
+    assert_eq!(granted["scopes"]["mcp:tools.call"], "ALLOW_ONCE");
+    assert_eq!(granted["allowedTools"], json!(["probe/echo"]));
+
+    let listed = client.call_as(&tab1, "agent.tools.list", json!({})).await.0.unwrap();
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["probe/echo"]);
+    let echoed = client.call_as(&tab1, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "hi"}})).await;
+    assert_eq!(echoed.0.unwrap()["content"][0]["text"], "echo: hi");
+    assert_eq!(
+        code(&client.call_as(&tab1, "agent.tools.call", json!({"tool": "probe/wipe", "args": {"target": "/"}})).await),
+        "ERR_TOOL_NOT_ALLOWED"
+    );
+    assert_eq!(
+        code(&client.call_as(&tab2, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "x"}})).await),
+        "ERR_SCOPE_REQUIRED"
+    );
+    assert_eq!(code(&client.call_as(&page(OTHER, 1), "agent.tools.list", json!({})).await), "ERR_SCOPE_REQUIRED");
+
+    client.ok("permissions.tabClosed", json!({"tabId": 1})).await;
+    assert_eq!(
+        code(&client.call_as(&tab1, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "x"}})).await),
+        "ERR_SCOPE_REQUIRED"
+    );
+
+    client.ok("permissions.defaults.set", json!({"onceTtlSeconds": 1})).await;
+    grant(&client, &tab1, &["mcp:tools.call"], &["probe/echo"], "allow-once").await;
+    assert!(code(
+        &client.call_as(&tab1, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "x"}})).await
+    )
+    .starts_with("ok"));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        code(&client.call_as(&tab1, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "x"}})).await),
+        "ERR_SCOPE_REQUIRED"
+    );
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn deny_fails_at_once_without_a_prompt_even_after_a_restart_until_cleared() {
+    let client = with_probe("deny").await;
+    let tab = page(SITE, 1);
+    let denied = grant(&client, &tab, &["mcp:tools.list"], &[], "deny").await;
+    assert_eq!(denied["granted"], false);
+    assert_eq!(denied["scopes"]["mcp:tools.list"], "DENY");
+    assert_eq!(code(&client.call_as(&tab, "agent.tools.list", json!({})).await), "ERR_PERMISSION_DENIED");
+    let again =
+        client.call_as(&tab, "agent.requestPermissions", json!({"scopes": ["mcp:tools.list"]})).await.0.unwrap();
+    assert_eq!(again["granted"], false);
+    assert_eq!(client.notifications("permissions.prompt").len(), 1, "no second prompt");
+
+    let home = client.home.clone();
+    client.finish().await;
+    let client = Client::open(home).await;
+    let started = Instant::now();
+    assert_eq!(code(&client.call_as(&tab, "agent.tools.list", json!({})).await), "ERR_PERMISSION_DENIED");
+    let again =
+        client.call_as(&tab, "agent.requestPermissions", json!({"scopes": ["mcp:tools.list"]})).await.0.unwrap();
+    assert_eq!(again["granted"], false);
+    assert!(started.elapsed() < Duration::from_secs(2) && client.notifications("permissions.prompt").is_empty());
+    let sites = client.ok("permissions.sites", json!({})).await;
+    assert_eq!(sites[0]["origin"], SITE);
+    assert_eq!(sites[0]["scopes"]["mcp:tools.list"], "DENY");
+    client.ok("permissions.clear", json!({"origin": SITE, "scope": "mcp:tools.list"})).await;
+    assert_eq!(code(&client.call_as(&tab, "agent.tools.list", json!({})).await), "ERR_SCOPE_REQUIRED");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_prompt_per_origin_closing_answers_at_once_and_cools_down() {
+    let client = with_probe("prompts").await;
+    let tab = page(SITE, 1);
+    let first = client.send_as(&tab, "agent.requestPermissions", json!({"scopes": ["mcp:tools.list"]})).await;
+    let second =
+        client.send_as(&page(SITE, 2), "agent.requestPermissions", json!({"scopes": ["mcp:tools.list"]})).await;
+    let asked = prompt(&client, 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(client.notifications("permissions.prompt").len(), 1, "the second request joined the open prompt");
+    answer(&client, &asked, "dismiss", &[]).await;
+    for id in [first, second] {
+        let result = client.wait(id).await.0.unwrap();
+        assert_eq!(
+            (result["granted"].clone(), result["scopes"]["mcp:tools.list"].clone()),
+            (json!(false), json!("NOT_GRANTED"))
+        );
+    }
+    assert_eq!(
+        code(&client.call_as(&tab, "agent.requestPermissions", json!({"scopes": ["mcp:tools.list"]})).await),
+        "ERR_PERMISSION_DENIED"
+    );
+    assert_eq!(client.notifications("permissions.prompt").len(), 1, "no prompt during the cool-down");
+    // A page that gives up (navigates away) cancels its request; the prompt stays for the user.
+    let waiting = client.send_as(&page(OTHER, 3), "agent.requestPermissions", json!({"scopes": ["model:list"]})).await;
+    prompt(&client, 2).await;
+    client.cancel(waiting).await;
+    assert_eq!(code(&client.wait(waiting).await), "ERR_ABORTED");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_empty_allowlist_gives_no_tools_and_privileged_methods_stay_closed_to_pages() {
+    let client = with_probe("empty").await;
+    let tab = page(SITE, 1);
+    let granted = grant(&client, &tab, &["mcp:tools.list", "mcp:tools.call"], &[], "allow-always").await;
+    assert_eq!(granted["granted"], true);
+    assert_eq!(granted["allowedTools"], json!([]));
+    assert_eq!(client.call_as(&tab, "agent.tools.list", json!({})).await.0.unwrap(), json!([]));
+    assert_eq!(
+        code(&client.call_as(&tab, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "x"}})).await),
+        "ERR_TOOL_NOT_ALLOWED"
+    );
+    assert_eq!(code(&client.call_as(&tab, "servers.list", json!({})).await), "ERR_PERMISSION_DENIED");
+    assert_eq!(
+        code(&client.call_as(&tab, "permissions.setTools", json!({"origin": SITE, "tools": ["probe/echo"]})).await),
+        "ERR_PERMISSION_DENIED"
+    );
+    assert_eq!(
+        code(&client.call(&"agent.tools.list".to_owned(), json!({})).await),
+        "ERR_INVALID_REQUEST",
+        "pages only"
+    );
+    // The user allows a tool in the sidebar; the page sees it.
+    client.ok("permissions.setTools", json!({"origin": SITE, "tools": ["probe/echo"]})).await;
+    assert_eq!(client.call_as(&tab, "agent.tools.list", json!({})).await.0.unwrap().as_array().unwrap().len(), 1);
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn limits_hold_at_the_server_timeouts_budgets_and_aborts() {
+    let client = with_probe("limits").await;
+    let tab = page(SITE, 1);
+    client.ok("permissions.setTools", json!({"origin": SITE, "tools": ["probe/slow", "probe/echo"]})).await;
+    client.ok("permissions.set", json!({"origin": SITE, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"})).await;
+
+    // 50 calls at once: never more than 2 in flight at the server.
+    let mut ids = Vec::new();
+    for n in 0..50 {
+        ids.push(
+            client
+                .send_as(
+                    &tab,
+                    "agent.tools.call",
+                    json!({"tool": "probe/slow", "args": {"ms": 40, "tag": n.to_string()}}),
+                )
+                .await,
+        );
+    }
+    for id in ids {
+        assert!(code(&client.wait(id).await).starts_with("ok"));
+    }
+    let stats = probe_stats(&client).await;
+    assert_eq!(stats["maxInFlight"], 2, "{stats}");
+    assert_eq!(stats["calls"], 50);
+
+    // Abort: the call is cancelled at the server too.
+    let id = client
+        .send_as(&tab, "agent.tools.call", json!({"tool": "probe/slow", "args": {"ms": 10000, "tag": "abort-me"}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    client.cancel(id).await;
+    assert_eq!(code(&client.wait(id).await), "ERR_ABORTED");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !probe_stats(&client).await["cancelled"].as_array().unwrap().contains(&json!("abort-me")) {
+        assert!(Instant::now() < deadline, "the server never saw the cancellation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A slow tool over the site's timeout.
+    let limits =
+        json!({"maxToolCallsPerRun": 5, "maxConcurrentCalls": 2, "toolTimeoutMs": 300, "toolCallsPerHour": 54});
+    client.ok("permissions.setLimits", json!({"origin": SITE, "limits": limits})).await;
+    let slow = client
+        .call_as(&tab, "agent.tools.call", json!({"tool": "probe/slow", "args": {"ms": 3000, "tag": "late"}}))
+        .await;
+    assert_eq!(code(&slow), "ERR_TOOL_TIMEOUT");
+    // The hourly budget: 50 + 1 + 1 used, 54 allowed.
+    for _ in 0..2 {
+        assert!(code(
+            &client.call_as(&tab, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "x"}})).await
+        )
+        .starts_with("ok"));
+    }
+    assert_eq!(
+        code(&client.call_as(&tab, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "x"}})).await),
+        "ERR_RATE_LIMITED"
+    );
+    let audit = client.ok("audit.list", json!({"origin": SITE, "limit": 3})).await;
+    assert_eq!(audit[0]["outcome"], "ERR_RATE_LIMITED");
+    assert_eq!(audit[0]["tool"], "probe/echo");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn agent_run_sees_only_allowed_tools_and_stops_at_the_limit_and_the_token_budget() {
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let client = with_probe("run").await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "openai", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    let tab = page(SITE, 1);
+    assert_eq!(code(&client.call_as(&tab, "agent.run", json!({"task": "x"})).await), "ERR_SCOPE_REQUIRED");
+    grant(&client, &tab, &["model:tools"], &["probe/echo"], "allow-always").await;
+
+    // The model asks for a tool the site may not use: it is not offered and never runs.
+    model.push(Turn::new().tool_call("probe__wipe", json!({"target": "/"})));
+    model.push(Turn::words("Could not."));
+    let (outcome, events) = client.call_as(&tab, "agent.run", json!({"task": "wipe it"})).await;
+    assert_eq!(outcome.unwrap()["output"], "Could not.");
+    let requests = model.chat_requests();
+    let offered: Vec<&str> =
+        requests[0].body["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(offered, ["probe__echo"]);
+    let result = events.iter().find(|e| e["type"] == "tool_result").unwrap();
+    assert_eq!(result["error"]["code"], "ERR_TOOL_NOT_FOUND");
+    assert_eq!(probe_stats(&client).await["calls"], 0);
+    assert_eq!(
+        code(&client.call_as(&tab, "agent.run", json!({"task": "x", "tools": ["probe/wipe"]})).await),
+        "ERR_TOOL_NOT_ALLOWED"
+    );
+
+    // The sixth tool call of a run.
+    let mut six = Turn::new();
+    for n in 0..6 {
+        six = six.tool_call("probe__echo", json!({"text": format!("call {n}")}));
+    }
+    model.push(six);
+    let (outcome, events) =
+        client.call_as(&tab, "agent.run", json!({"task": "echo six times", "maxToolCalls": 50})).await;
+    assert_eq!(outcome.unwrap_err()["code"], "ERR_BUDGET_EXCEEDED");
+    assert_eq!(events.iter().filter(|e| e["type"] == "tool_result").count(), 5);
+
+    // Tokens per day.
+    let limits = json!({"tokensPerDay": 10});
+    client.ok("permissions.setLimits", json!({"origin": SITE, "limits": limits})).await;
+    assert_eq!(code(&client.call_as(&tab, "agent.run", json!({"task": "more"})).await), "ERR_BUDGET_EXCEEDED");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn text_sessions_ask_for_model_prompt_stream_and_belong_to_their_origin() {
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let client = Client::start("text").await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    let tab = page(SITE, 1);
+    assert_eq!(client.call_as(&tab, "ai.canCreateTextSession", json!({})).await.0.unwrap(), "readily");
+
+    let creating = client.send_as(&tab, "ai.createTextSession", json!({"systemPrompt": "Be brief."})).await;
+    let asked = prompt(&client, 1).await;
+    assert_eq!(asked["scopes"][0]["scope"], "model:prompt");
+    answer(&client, &asked, "allow-always", &[]).await;
+    let session = client.wait(creating).await.0.unwrap()["sessionId"].as_str().unwrap().to_owned();
+
+    model.push(Turn::words("Hello there friend"));
+    let (outcome, events) =
+        client.call_as(&tab, "ai.session.promptStreaming", json!({"sessionId": session, "input": "hi"})).await;
+    assert_eq!(outcome.unwrap()["text"], "Hello there friend");
+    let tokens: Vec<&str> = events.iter().map(|e| e["token"].as_str().unwrap()).collect();
+    assert_eq!(tokens, ["Hello ", "there ", "friend"]);
+    model.push(Turn::words("Again."));
+    assert_eq!(
+        client.call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": "again"})).await.0.unwrap()
+            ["text"],
+        "Again."
+    );
+    let history = &model.chat_requests()[1].body["messages"];
+    assert_eq!(history.as_array().unwrap().len(), 4, "system, hi, answer, again: {history}");
+
+    assert_eq!(
+        code(&client.call_as(&page(OTHER, 1), "ai.session.prompt", json!({"sessionId": session, "input": "x"})).await),
+        "ERR_SCOPE_REQUIRED"
+    );
+    client.ok("permissions.set", json!({"origin": OTHER, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"})).await;
+    assert_eq!(
+        code(&client.call_as(&page(OTHER, 1), "ai.session.prompt", json!({"sessionId": session, "input": "x"})).await),
+        "ERR_INVALID_REQUEST"
+    );
+    client.call_as(&tab, "ai.session.destroy", json!({"sessionId": session})).await.0.unwrap();
+    assert_eq!(
+        code(&client.call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": "x"})).await),
+        "ERR_INVALID_REQUEST"
+    );
+    assert_eq!(code(&client.call_as(&tab, "ai.providers.list", json!({})).await), "ERR_SCOPE_REQUIRED");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_database_and_logs_hold_no_tool_arguments_or_results() {
+    let client = with_probe("privacy").await;
+    let tab = page(SITE, 1);
+    client.ok("permissions.setTools", json!({"origin": SITE, "tools": ["probe/echo"]})).await;
+    client.ok("permissions.set", json!({"origin": SITE, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"})).await;
+    let marker = "MARKER-7f3a9c-secret-argument";
+    let result =
+        client.call_as(&tab, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": marker}})).await;
+    assert!(result.0.unwrap()["content"][0]["text"].as_str().unwrap().contains(marker));
+    assert!(!client.ok("audit.list", json!({})).await.as_array().unwrap().is_empty());
+    let home = client.home.clone();
+    client.finish().await;
+    let mut leaks = Vec::new();
+    for entry in walk(&home) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        if bytes.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+            leaks.push(entry);
+        }
+    }
+    assert!(leaks.is_empty(), "tool payloads were written to {leaks:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

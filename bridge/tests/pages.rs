@@ -210,11 +210,7 @@ async fn an_empty_allowlist_gives_no_tools_and_privileged_methods_stay_closed_to
         code(&client.call_as(&tab, "permissions.setTools", json!({"origin": SITE, "tools": ["probe/echo"]})).await),
         "ERR_PERMISSION_DENIED"
     );
-    assert_eq!(
-        code(&client.call(&"agent.tools.list".to_owned(), json!({})).await),
-        "ERR_INVALID_REQUEST",
-        "pages only"
-    );
+    assert_eq!(code(&client.call("agent.tools.list", json!({})).await), "ERR_INVALID_REQUEST", "pages only");
     // The user allows a tool in the sidebar; the page sees it.
     client.ok("permissions.setTools", json!({"origin": SITE, "tools": ["probe/echo"]})).await;
     assert_eq!(client.call_as(&tab, "agent.tools.list", json!({})).await.0.unwrap().as_array().unwrap().len(), 1);

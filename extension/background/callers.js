@@ -68,7 +68,11 @@ function serveRequests(bridge, port, caller) {
       onEvent: (event) => safePost(port, { id, event }),
     });
     inFlight.set(id, call.id);
-    call.done.then(
+    // The bridge decides whether a page may read the active tab; the background does the reading.
+    const done = method === "agent.browser.activeTab.readability"
+      ? call.done.then((result) => (result && result.readActiveTab ? readActiveTab(result.readActiveTab.maxChars) : result))
+      : call.done;
+    done.then(
       (result) => safePost(port, { id, result }),
       (error) => safePost(port, { id, error })
     ).finally(() => inFlight.delete(id));

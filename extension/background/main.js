@@ -1,8 +1,8 @@
 "use strict";
 /*
  * The background event page's entry: one BridgeConnection, every caller port attached to it,
- * status and notifications fanned out to the open sidebars, and the toolbar button toggling
- * the sidebar.
+ * status and notifications fanned out to the open sidebars, permission prompts, and the toolbar
+ * button toggling the sidebar.
  */
 
 const bridge = new BridgeConnection();
@@ -15,6 +15,8 @@ bridge.statusListeners.add((status) => {
 bridge.notifyListeners.add((message) => {
   for (const port of uiPorts) safePost(port, message);
 });
+
+attachPrompts(bridge);
 
 browser.runtime.onConnect.addListener((port) => {
   if (port.name === PAGE_PORT) attachPage(bridge, port);

@@ -49,6 +49,8 @@ pub struct Harbor {
     pub data_dir: PathBuf,
     scratch: PathBuf,
     driver: Child,
+    /// The tab where [`Harbor::admin`] sends Harbor's privileged requests, once opened.
+    admin_tab: tokio::sync::Mutex<Option<String>>,
 }
 
 static LAUNCHES: AtomicU32 = AtomicU32::new(0);
@@ -134,7 +136,7 @@ impl Harbor {
         let session = Session::new(&driver_url, capabilities).await?;
         session.set_timeouts(60_000).await?;
         session.install_temporary_addon(&extension).await.context("installing Harbor as a temporary add-on")?;
-        Ok(Harbor { session, home, data_dir, scratch, driver })
+        Ok(Harbor { session, home, data_dir, scratch, driver, admin_tab: Default::default() })
     }
 
     /// `moz-extension://<uuid>/<path>`.
@@ -152,6 +154,60 @@ impl Harbor {
                (e) => done({{ err: {{ code: e && e.code, message: String(e && e.message) }} }}));"
         );
         self.session.execute_async(&script, json!([])).await
+    }
+
+    /// Sends a privileged request to the bridge the way the sidebar does (a `harbor-ui` port from
+    /// an extension page, in a tab of its own), then comes back to the current tab. For setting
+    /// up what a test needs, as a user would in the sidebar.
+    pub async fn admin(&self, method: &str, params: Value) -> Result<Value> {
+        let back = self.session.window_handle().await?;
+        let mut admin = self.admin_tab.lock().await;
+        let handle = match admin.as_ref() {
+            Some(handle) => handle.clone(),
+            None => {
+                let handle = self.session.new_tab().await?;
+                self.session.switch_to_window(&handle).await?;
+                self.session.goto(&self.extension_url("sidebar/index.html")).await?;
+                *admin = Some(handle.clone());
+                handle
+            }
+        };
+        self.session.switch_to_window(&handle).await?;
+        let outcome = self
+            .page(&format!(
+                r#"const port = browser.runtime.connect({{ name: "harbor-ui" }});
+                   return await new Promise((resolve, reject) => {{
+                     port.onMessage.addListener((m) => {{
+                       if (m.id !== "admin" || m.event !== undefined) return;
+                       port.disconnect();
+                       if (m.error) reject(m.error); else resolve(m.result);
+                     }});
+                     port.postMessage({{ id: "admin", method: {method}, params: {params} }});
+                   }});"#,
+                method = serde_json::to_string(method)?,
+            ))
+            .await;
+        self.session.switch_to_window(&back).await?;
+        let outcome = outcome?;
+        match outcome.get("ok") {
+            Some(result) => Ok(result.clone()),
+            None => bail!("{method} failed: {}", outcome["err"]),
+        }
+    }
+
+    /// Waits for a window that is not one of `known` (a prompt Harbor opened) and returns it.
+    pub async fn new_window(&self, known: &[String], timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let handles = self.session.window_handles().await?;
+            if let Some(new) = handles.into_iter().find(|h| !known.contains(h)) {
+                return Ok(new);
+            }
+            if Instant::now() > deadline {
+                bail!("no new window within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Polls a page expression until it is truthy, returning its value.

@@ -57,6 +57,32 @@ impl Session {
         self.post("execute/async", json!({"script": script, "args": args})).await
     }
 
+    /// The current window's handle.
+    pub async fn window_handle(&self) -> Result<String> {
+        Ok(self.get("window").await?.as_str().context("a window handle")?.to_owned())
+    }
+
+    /// Every open window's (and tab's) handle.
+    pub async fn window_handles(&self) -> Result<Vec<String>> {
+        let handles = self.get("window/handles").await?;
+        Ok(handles.as_array().into_iter().flatten().filter_map(|h| h.as_str().map(str::to_owned)).collect())
+    }
+
+    pub async fn switch_to_window(&self, handle: &str) -> Result<()> {
+        self.post("window", json!({ "handle": handle })).await.map(drop)
+    }
+
+    /// Opens a new tab (not switching to it); returns its handle.
+    pub async fn new_tab(&self) -> Result<String> {
+        let opened = self.post("window/new", json!({ "type": "tab" })).await?;
+        Ok(opened["handle"].as_str().context("a new tab's handle")?.to_owned())
+    }
+
+    /// Closes the current window or tab.
+    pub async fn close_window(&self) -> Result<()> {
+        command(&self.http, reqwest::Method::DELETE, &format!("{}/window", self.base), None).await.map(drop)
+    }
+
     pub async fn set_timeouts(&self, script_ms: u64) -> Result<()> {
         self.post("timeouts", json!({"script": script_ms})).await.map(drop)
     }

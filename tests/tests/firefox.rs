@@ -48,10 +48,9 @@ async fn pages_and_the_sidebar_reach_the_bridge() {
     assert_eq!(info["ok"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(info["ok"]["dataDir"], harbor.data_dir.display().to_string());
 
-    // window.agent is the contract's object; its methods arrive with the permissions issue and
-    // until then the bridge answers them with a clear error, not a hang.
+    // window.agent answers through the permission layer: nothing granted yet.
     let agent = harbor.page("return await window.agent.tools.list();").await.unwrap();
-    assert_eq!(agent["err"]["code"], "ERR_INVALID_REQUEST", "{agent}");
+    assert_eq!(agent["err"]["code"], "ERR_SCOPE_REQUIRED", "{agent}");
 
     harbor.session.goto(&site.url("/csp")).await.unwrap();
     let info = harbor.page("return [typeof window.agent, (await window.harbor.system.info()).name];").await.unwrap();

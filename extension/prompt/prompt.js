@@ -1,0 +1,99 @@
+"use strict";
+/*
+ * The permission prompt: one window per origin, opened by the background when the bridge asks.
+ * It reads the request from the bridge (permissions.prompt.get), shows the origin, the page that
+ * embeds it, the page's reason, each scope in plain words and each tool with a checkbox (tools
+ * that write or destroy start unchecked), and sends the user's answer (permissions.answer).
+ * Closing the window answers "not now" (the background does that).
+ */
+(() => {
+  const promptId = new URLSearchParams(location.search).get("id");
+  const port = browser.runtime.connect({ name: "harbor-ui" });
+  const waiting = new Map();
+  let nextId = 1;
+
+  port.onMessage.addListener((message) => {
+    if (!message || message.id === undefined) return;
+    const entry = waiting.get(message.id);
+    if (!entry || message.event !== undefined) return;
+    waiting.delete(message.id);
+    if (message.error) entry.reject(message.error);
+    else entry.resolve(message.result);
+  });
+
+  function request(method, params) {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      port.postMessage({ id, method, params });
+    });
+  }
+
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    const { dataset, ...rest } = props;
+    Object.assign(node, rest);
+    Object.assign(node.dataset, dataset || {});
+    for (const child of children) node.append(child);
+    return node;
+  }
+
+  function render(ask) {
+    const box = document.getElementById("request");
+    box.replaceChildren();
+    box.append(el("p", { className: "origin", id: "origin" }, ask.origin));
+    if (ask.embeddedIn) {
+      box.append(el("p", { className: "embedded", id: "embedded" }, `inside the page ${ask.embeddedIn}`));
+    }
+    box.append(el("p", { className: "help" }, "wants to:"));
+    box.append(el("ul", { className: "scopes" }, ...ask.scopes.map((s) => el("li", { dataset: { scope: s.scope } }, s.description))));
+    if (ask.reason) box.append(el("p", { className: "reason" }, `“${ask.reason}”`));
+    const boxes = [];
+    if (ask.tools.length) {
+      const fieldset = el("fieldset", { className: "tool-choices" }, el("legend", {}, "Tools it may use"));
+      ask.tools.forEach((tool, i) => {
+        const input = el("input", { type: "checkbox", id: `tool-${i}`, checked: tool.checked, value: tool.name });
+        boxes.push(input);
+        fieldset.append(
+          el("div", { className: "tool-choice", dataset: { tool: tool.name } },
+            input,
+            el("label", { htmlFor: `tool-${i}` }, tool.name),
+            el("small", {}, tool.description))
+        );
+      });
+      box.append(fieldset);
+    } else if (ask.scopes.some((s) => s.scope === "mcp:tools.call" || s.scope === "model:tools")) {
+      box.append(el("p", { className: "help" }, "No tools are running, so none can be allowed now."));
+    }
+    const answer = (decision) => async () => {
+      const tools = boxes.filter((b) => b.checked).map((b) => b.value);
+      for (const button of box.querySelectorAll("button")) button.disabled = true;
+      try {
+        await request("permissions.answer", { promptId, decision, tools });
+      } catch (e) {
+        box.append(el("p", { className: "error", role: "alert" }, e.message || String(e)));
+        return;
+      }
+      window.close();
+    };
+    box.append(
+      el("div", { className: "decisions" },
+        el("button", { type: "button", className: "allow", id: "allow-once", onclick: answer("allow-once") }, "Allow once"),
+        el("button", { type: "button", id: "allow-always", onclick: answer("allow-always") }, "Always allow"),
+        el("button", { type: "button", id: "deny", onclick: answer("deny") }, "Deny"),
+        el("button", { type: "button", id: "not-now", onclick: answer("dismiss") }, "Not now"))
+    );
+    box.append(el("p", { className: "help" }, "“Allow once” lasts for this tab only, for a few minutes. You can change any site's permissions in Harbor's sidebar."));
+    document.getElementById("allow-once").focus();
+  }
+
+  // Escape is "Not now", like closing the window.
+  addEventListener("keydown", (e) => {
+    if (e.key === "Escape") window.close();
+  });
+
+  request("permissions.prompt.get", { promptId }).then(render, (error) => {
+    const box = document.getElementById("request");
+    box.replaceChildren(el("p", { className: "error", role: "alert" }, `${error.message || error} — you can close this window.`));
+  });
+})();

@@ -62,7 +62,10 @@ async fn open_prompt(harbor: &Harbor) -> String {
     let prompt = harbor.new_window(&known, Duration::from_secs(10)).await.unwrap();
     harbor.session.switch_to_window(&prompt).await.unwrap();
     if let Err(error) = harbor.wait_for("document.querySelector('#allow-once')", Duration::from_secs(10)).await {
-        let shown = harbor.session.execute("return [location.href, document.body && document.body.innerText];", json!([])).await;
+        let shown = harbor
+            .session
+            .execute("return [location.href, document.body && document.body.innerText];", json!([]))
+            .await;
         panic!("the prompt did not show its request ({error}): {shown:?}");
     }
     prompt

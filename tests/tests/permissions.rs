@@ -139,9 +139,46 @@ async fn a_page_asks_the_user_chooses_tools_and_the_page_gets_exactly_those() {
         .await
         .unwrap();
     assert_eq!(elsewhere["err"]["code"], "ERR_SCOPE_REQUIRED", "{elsewhere}");
-    // The user sees the site in the sidebar's data: nothing persisted for "once".
+    // The user sees the grant in the sidebar's list, for that one tab; it ends when the tab closes.
     let sites = harbor.admin("permissions.sites", json!({})).await.unwrap();
-    assert!(sites.as_array().unwrap().iter().all(|s| s["origin"] != site.origin.as_str()), "{sites}");
+    assert_eq!(sites[0]["origin"], site.origin.as_str(), "{sites}");
+    assert_eq!(sites[0]["once"][0]["tools"], json!(["probe/echo"]));
+    assert_eq!(sites[0]["scopes"]["mcp:tools.call"], "NOT_GRANTED", "nothing persisted for once");
+    harbor.session.switch_to_window(&page_tab).await.unwrap();
+    harbor.session.close_window().await.unwrap();
+    harbor.session.switch_to_window(&other_tab).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !harbor.admin("permissions.sites", json!({})).await.unwrap().as_array().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the closed tab's grant is still there");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A page that claims another origin or the extension's identity in its own message is
+    // answered as itself.
+    let forged = harbor
+        .page(
+            r#"return await new Promise((resolve) => {
+                 addEventListener("message", (e) => {
+                   const d = e.data;
+                   if (d && d["harbor-rs:v1"] === "to-page" && d.msg && d.msg.id === "forged") resolve(d.msg);
+                 });
+                 postMessage({ "harbor-rs:v1": "to-relay", msg: { id: "forged", method: "agent.permissions.list", params: {},
+                   caller: { kind: "page", origin: "https://bank.example", tabId: 1 } } }, "*");
+               });"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(forged["ok"]["result"]["origin"], site.origin.as_str(), "{forged}");
+
+    // Nothing the page sent or got back is in Harbor's files.
+    let mut leaked = Vec::new();
+    for file in files_under(&harbor.data_dir) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        if bytes.windows(13).any(|w| w == b"from the page") {
+            leaked.push(file);
+        }
+    }
+    assert!(leaked.is_empty(), "tool payloads written to {leaked:?}");
     harbor.close().await;
 }
 
@@ -236,6 +273,23 @@ async fn agent_run_streams_its_steps_reads_the_tab_and_an_abort_cancels_the_tool
     assert_eq!(read["ok"]["title"], "Harbor test page", "{read}");
     assert!(read["ok"]["text"].as_str().unwrap().contains("The heron waited by the reeds."), "{read}");
 
+    // 50 calls at once from the page: never more than 2 in flight at the server.
+    harbor
+        .admin("permissions.set", json!({"origin": site.origin, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"}))
+        .await
+        .unwrap();
+    let burst = harbor
+        .page(
+            r#"const calls = [];
+               for (let n = 0; n < 50; n++) calls.push(window.agent.tools.call({ tool: "probe/slow", args: { ms: 30, tag: String(n) } }));
+               return (await Promise.allSettled(calls)).filter(r => r.status === "fulfilled").length;"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(burst["ok"], 50, "{burst}");
+    let stats = probe_stats(&harbor.admin("tools.call", json!({"tool": "probe/stats"})).await.unwrap());
+    assert_eq!(stats["maxInFlight"], 2, "{stats}");
+
     // Abort while the tool runs: the run ends with ERR_ABORTED and the server cancels the call.
     model.push(Turn::new().tool_call("probe__slow", json!({"ms": 20000, "tag": "run-abort"})));
     start_in_page(
@@ -262,4 +316,17 @@ async fn agent_run_streams_its_steps_reads_the_tab_and_an_abort_cancels_the_tool
     let methods: Vec<&str> = audit.as_array().unwrap().iter().map(|a| a["method"].as_str().unwrap()).collect();
     assert!(methods.contains(&"agent.run") && methods.contains(&"agent.browser.activeTab.readability"), "{methods:?}");
     harbor.close().await;
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

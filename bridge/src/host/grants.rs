@@ -93,6 +93,33 @@ impl Grants {
         Ok(())
     }
 
+    /// `origin`'s live "once" grants: `(tab, scopes, tools, seconds left)`.
+    pub fn once_grants(&self, origin: &str) -> Vec<(i64, Vec<Scope>, Vec<String>, u64)> {
+        let now = Instant::now();
+        let mut grants: Vec<_> = self
+            .once()
+            .iter()
+            .filter(|((o, _), _)| o == origin)
+            .map(|((_, tab), grant)| {
+                let mut scopes: Vec<Scope> = grant.scopes.iter().copied().collect();
+                scopes.sort();
+                let mut tools: Vec<String> = grant.tools.iter().cloned().collect();
+                tools.sort();
+                (*tab, scopes, tools, grant.expires.saturating_duration_since(now).as_secs())
+            })
+            .collect();
+        grants.sort_by_key(|g| g.0);
+        grants
+    }
+
+    /// Origins holding a live "once" grant.
+    pub fn once_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self.once().keys().map(|(origin, _)| origin.clone()).collect();
+        origins.sort();
+        origins.dedup();
+        origins
+    }
+
     /// Forgets every "once" grant of a closed tab.
     pub fn tab_closed(&self, tab: i64) {
         self.once().retain(|(_, grant_tab), _| *grant_tab != tab);

@@ -82,6 +82,13 @@ fn site_summary(host: &Host, origin: &str) -> Result<Value, harbor_protocol::Err
     let calls = host.store.usage_since(origin, TOOL_CALL, 3600).map_err(internal)?;
     let tokens = host.store.usage_since(origin, TOKENS, 86_400).map_err(internal)?;
     summary["limits"] = json!(limits);
+    let once: Vec<Value> = host
+        .grants
+        .once_grants(origin)
+        .into_iter()
+        .map(|(tab, scopes, tools, left)| json!({"tabId": tab, "scopes": scopes, "tools": tools, "expiresInSeconds": left}))
+        .collect();
+    summary["once"] = Value::Array(once);
     summary["usage"] = json!({ "toolCallsThisHour": calls, "tokensToday": tokens });
     Ok(summary)
 }
@@ -129,7 +136,10 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
             "permissions.sites",
             Access::Extension,
             with(&h, |host, _call| async move {
-                let origins = host.store.known_origins().map_err(internal)?;
+                let mut origins = host.store.known_origins().map_err(internal)?;
+                origins.extend(host.grants.once_origins());
+                origins.sort();
+                origins.dedup();
                 let sites: Result<Vec<Value>, _> = origins.iter().map(|o| site_summary(&host, o)).collect();
                 Ok(Value::Array(sites?))
             }),

@@ -8,12 +8,14 @@ use crate::bus::Bus;
 use crate::panels::chat::ChatPanel;
 use crate::panels::connection::ConnectionPanel;
 use crate::panels::servers::ServersPanel;
+use crate::panels::sites::SitesPanel;
 use harbor_protocol::ConnectionState;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Tab {
     Servers,
     Chat,
+    Sites,
 }
 
 #[component]
@@ -47,12 +49,16 @@ pub fn App() -> impl IntoView {
                 <nav class="tabs" role="tablist" aria-label="Harbor">
                     {tab_button(Tab::Servers, "Servers", "tab-servers")}
                     {tab_button(Tab::Chat, "Chat", "tab-chat")}
+                    {tab_button(Tab::Sites, "Sites", "tab-sites")}
                 </nav>
                 <div role="tabpanel" aria-labelledby="tab-servers" hidden=move || tab.get() != Tab::Servers>
                     <ServersPanel bus=bus/>
                 </div>
                 <div role="tabpanel" aria-labelledby="tab-chat" hidden=move || tab.get() != Tab::Chat>
                     <ChatPanel bus=bus/>
+                </div>
+                <div role="tabpanel" aria-labelledby="tab-sites" hidden=move || tab.get() != Tab::Sites>
+                    <SitesPanel bus=bus/>
                 </div>
             })}
         </main>

@@ -56,10 +56,10 @@ async fn outcome_in_page(harbor: &Harbor, name: &str) -> Value {
     harbor.wait_for(&format!("window.{name}"), Duration::from_secs(20)).await.unwrap()
 }
 
-/// Waits for Harbor's prompt window, switches to it, and waits until it shows its request.
-async fn open_prompt(harbor: &Harbor) -> String {
-    let known = harbor.session.window_handles().await.unwrap();
-    let prompt = harbor.new_window(&known, Duration::from_secs(10)).await.unwrap();
+/// Waits for Harbor's prompt window (a window not in `known`, the windows before the page
+/// asked), switches to it, and waits until it shows its request.
+async fn open_prompt(harbor: &Harbor, known: &[String]) -> String {
+    let prompt = harbor.new_window(known, Duration::from_secs(10)).await.unwrap();
     harbor.session.switch_to_window(&prompt).await.unwrap();
     if let Err(error) = harbor.wait_for("document.querySelector('#allow-once')", Duration::from_secs(10)).await {
         let shown = harbor
@@ -84,6 +84,7 @@ async fn a_page_asks_the_user_chooses_tools_and_the_page_gets_exactly_those() {
     let before = harbor.page("return await window.agent.tools.list();").await.unwrap();
     assert_eq!(before["err"]["code"], "ERR_SCOPE_REQUIRED", "{before}");
 
+    let known = harbor.session.window_handles().await.unwrap();
     start_in_page(
         &harbor,
         "__asked",
@@ -91,7 +92,7 @@ async fn a_page_asks_the_user_chooses_tools_and_the_page_gets_exactly_those() {
              scopes: ["mcp:tools.list", "mcp:tools.call"], tools: ["probe/echo", "probe/wipe"], reason: "to test echo" });"#,
     )
     .await;
-    open_prompt(&harbor).await;
+    open_prompt(&harbor, &known).await;
     let shown = harbor
         .session
         .execute(
@@ -188,10 +189,11 @@ async fn a_framed_site_asks_as_itself_deny_sticks_and_closing_the_prompt_answers
     let inner = Site::start(vec![("/frame", Page::html(FRAMED))]).await;
     let outer =
         Site::start(vec![("/", Page::html(&embedding_page(&inner.url("/frame")))), ("/plain", Page::html(PAGE))]).await;
+    let known = harbor.session.window_handles().await.unwrap();
     harbor.session.goto(&outer.url("/")).await.unwrap();
     let page_tab = harbor.session.window_handle().await.unwrap();
 
-    open_prompt(&harbor).await;
+    open_prompt(&harbor, &known).await;
     let shown = harbor
         .session
         .execute(
@@ -218,11 +220,38 @@ async fn a_framed_site_asks_as_itself_deny_sticks_and_closing_the_prompt_answers
     assert_eq!(again["granted"], false);
     assert_eq!(harbor.session.window_handles().await.unwrap().len(), windows, "no new prompt");
 
+    // The user clears the denial in the sidebar's Sites panel; the frame may ask again.
+    let sidebar = harbor.session.new_tab().await.unwrap();
+    harbor.session.switch_to_window(&sidebar).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-sites')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#tab-sites').click();", json!([])).await.unwrap();
+    let select =
+        format!("document.querySelector('[data-origin=\"{}\"] [data-scope=\"mcp:tools.list\"] select')", inner.origin);
+    let shown = harbor.wait_for(&format!("{select}?.value"), Duration::from_secs(10)).await.unwrap();
+    assert_eq!(shown, "DENY");
+    harbor.save_screenshot("sidebar-sites.png").await.unwrap();
+    harbor
+        .session
+        .execute(&format!("const s = {select}; s.value = 'NOT_GRANTED'; s.dispatchEvent(new Event('change', {{ bubbles: true }}));"), json!([]))
+        .await
+        .unwrap();
+    harbor.wait_for(&format!("{select}?.value === 'NOT_GRANTED'"), Duration::from_secs(10)).await.unwrap();
+    harbor.session.switch_to_window(&page_tab).await.unwrap();
+    let known = harbor.session.window_handles().await.unwrap();
+    harbor.session.goto(&outer.url("/")).await.unwrap();
+    open_prompt(&harbor, &known).await;
+    harbor.session.execute("document.querySelector('#allow-always').click();", json!([])).await.unwrap();
+    harbor.session.switch_to_window(&page_tab).await.unwrap();
+    let allowed = harbor.wait_for("window.__framed", Duration::from_secs(10)).await.unwrap();
+    assert_eq!(allowed["scopes"]["mcp:tools.list"], "ALLOW_ALWAYS", "{allowed}");
+
     // Closing the prompt answers "not now" at once, and the page may not reopen it right away.
     harbor.session.goto(&outer.url("/plain")).await.unwrap();
+    let known = harbor.session.window_handles().await.unwrap();
     start_in_page(&harbor, "__closed", "return await window.agent.requestPermissions({ scopes: ['model:list'] });")
         .await;
-    open_prompt(&harbor).await;
+    open_prompt(&harbor, &known).await;
     let closed_at = Instant::now();
     harbor.session.close_window().await.unwrap();
     harbor.session.switch_to_window(&page_tab).await.unwrap();

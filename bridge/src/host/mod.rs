@@ -226,8 +226,13 @@ impl Host {
             Decision::Dismiss => {}
         }
         self.prompts.answer(id, Answer { decision, tools });
-        self.notifier.publish("permissions.changed", json!({ "origin": request.origin }));
+        self.changed(&request.origin);
         Ok(())
+    }
+
+    /// Tells Harbor's pages that `origin`'s permissions changed.
+    pub fn changed(&self, origin: &str) {
+        self.notifier.publish("permissions.changed", json!({ "origin": origin }));
     }
 
     /// `agent.permissions.list`: every scope's grant and the allowed tools.

@@ -129,6 +129,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
             with(&h, |host, call| async move {
                 let p: TabParams = params("permissions.tabClosed", call.params)?;
                 host.grants.tab_closed(p.tab_id);
+                host.changed("");
                 Ok(json!({}))
             }),
         )
@@ -159,6 +160,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                         ))
                     }
                 }
+                host.changed(&p.origin);
                 site_summary(&host, &p.origin)
             }),
         )
@@ -173,6 +175,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                     host.store.set_allowed_tools(&p.origin, &[]).map_err(internal)?;
                     host.grants.forget_once(&p.origin);
                 }
+                host.changed(&p.origin);
                 site_summary(&host, &p.origin)
             }),
         )
@@ -182,6 +185,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
             with(&h, |host, call| async move {
                 let p: ToolsParams = params("permissions.setTools", call.params)?;
                 host.store.set_allowed_tools(&p.origin, &p.tools).map_err(internal)?;
+                host.changed(&p.origin);
                 site_summary(&host, &p.origin)
             }),
         )
@@ -192,6 +196,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                 let p: LimitsParams = params("permissions.setLimits", call.params)?;
                 p.limits.check().map_err(invalid)?;
                 host.store.set_origin_limits(&p.origin, &p.limits).map_err(internal)?;
+                host.changed(&p.origin);
                 site_summary(&host, &p.origin)
             }),
         )

@@ -3,3 +3,4 @@
 pub mod chat;
 pub mod connection;
 pub mod servers;
+pub mod sites;

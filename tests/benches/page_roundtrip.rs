@@ -1,12 +1,15 @@
 //! Page → content relay → background → native host → back, in real headless Firefox: 1,000
 //! sequential `window.harbor.system.echo({})` calls timed in the page, first through the real
 //! bridge, then through `tests/fixtures/floor_host.py` (a host that does nothing but echo) to
-//! show Firefox's own floor on this machine. Run through `scripts/bench`, which points
-//! HARBOR_BRIDGE_BIN at a release build.
+//! show Firefox's own floor on this machine. Then, through the bridge, 1,000
+//! `window.agent.tools.call` of the probe server's `echo` (allowed to the page) next to
+//! `system.echo` from the same page: what the permission layer and the MCP call add. Run
+//! through `scripts/bench`, which points HARBOR_BRIDGE_BIN at a release build.
 
 use harbor_e2e::firefox::{Harbor, NativeHost, Options};
 use harbor_e2e::paths;
 use harbor_e2e::site::{Page, Site};
+use serde_json::json;
 
 const CALLS: usize = 1000;
 
@@ -33,19 +36,58 @@ async fn main() {
             ))
             .await
             .unwrap();
-        let mut samples: Vec<f64> = outcome["ok"]
-            .as_array()
-            .expect("the page returns its samples")
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        samples.sort_by(f64::total_cmp);
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        let (p50, p95) = quantiles(&outcome);
         println!(
-            "page round trip via {label}: p50 {:.2} ms, p95 {:.2} ms (n = {CALLS}); Firefox launch + add-on {launch_ms} ms",
-            at(0.5),
-            at(0.95)
+            "page round trip via {label}: p50 {p50:.2} ms, p95 {p95:.2} ms (n = {CALLS}); Firefox launch + add-on {launch_ms} ms"
         );
+        if label == "harbor-bridge" {
+            tools_call_from_a_page(&harbor, &site).await;
+        }
         harbor.close().await;
     }
+}
+
+/// `agent.tools.call` from the page through the permission layer, against `system.echo`.
+async fn tools_call_from_a_page(harbor: &Harbor, site: &Site) {
+    let python = paths::test_servers().expect("the test servers").join("venv/bin/python");
+    let probe = paths::repo_root().join("tests/fixtures/probe_server.py");
+    harbor
+        .admin("servers.add", json!({"id": "probe", "launch": {"kind": "process", "command": python, "args": [probe]}}))
+        .await
+        .unwrap();
+    harbor.admin("servers.start", json!({"id": "probe"})).await.unwrap();
+    harbor.admin("permissions.setTools", json!({"origin": site.origin, "tools": ["probe/echo"]})).await.unwrap();
+    harbor
+        .admin("permissions.set", json!({"origin": site.origin, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"}))
+        .await
+        .unwrap();
+    let outcome = harbor
+        .page(&format!(
+            "for (let i = 0; i < 100; i++) await window.agent.tools.call({{ tool: 'probe/echo', args: {{ text: 'warm' }} }});
+             const samples = [];
+             for (let i = 0; i < {CALLS}; i++) {{
+               const t = performance.now();
+               await window.agent.tools.call({{ tool: 'probe/echo', args: {{ text: String(i) }} }});
+               samples.push(performance.now() - t);
+             }}
+             return samples;"
+        ))
+        .await
+        .unwrap();
+    let (p50, p95) = quantiles(&outcome);
+    println!(
+        "agent.tools.call (probe/echo, Python SDK server) from a page: p50 {p50:.2} ms, p95 {p95:.2} ms (n = {CALLS})"
+    );
+}
+
+fn quantiles(outcome: &serde_json::Value) -> (f64, f64) {
+    let mut samples: Vec<f64> = outcome["ok"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the page returns its samples: {outcome}"))
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95))
 }

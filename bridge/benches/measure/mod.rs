@@ -2,6 +2,9 @@
 //! the real bridge binary driven over its stdio ([`BridgeProcess`]), with the arrival time of
 //! each stream event.
 
+// Each benchmark uses a different part of this module.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -56,12 +59,23 @@ impl BridgeProcess {
         self.stream(method, params).0
     }
 
+    /// [`BridgeProcess::ok`] as `caller` (what the background adds for a web page).
+    pub fn ok_as(&mut self, caller: &Value, method: &str, params: Value) -> Value {
+        self.send(json!({"method": method, "params": params, "caller": caller})).0
+    }
+
     /// The result of a call that must succeed, and its stream events with when each arrived.
     pub fn stream(&mut self, method: &str, params: Value) -> (Value, Vec<(std::time::Instant, Value)>) {
+        self.send(json!({"method": method, "params": params}))
+    }
+
+    fn send(&mut self, mut request: Value) -> (Value, Vec<(std::time::Instant, Value)>) {
+        let method = request["method"].as_str().unwrap_or_default().to_owned();
         let mut events = Vec::new();
         let id = self.next_id;
         self.next_id += 1;
-        let bytes = json!({"id": id, "method": method, "params": params}).to_string().into_bytes();
+        request["id"] = json!(id);
+        let bytes = request.to_string().into_bytes();
         self.stdin.write_all(&(bytes.len() as u32).to_ne_bytes()).unwrap();
         self.stdin.write_all(&bytes).unwrap();
         self.stdin.flush().unwrap();

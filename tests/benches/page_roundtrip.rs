@@ -22,21 +22,8 @@ async fn main() {
         let launch_ms = launched.elapsed().as_millis();
         let site = Site::start(vec![("/", Page::html("<!doctype html><p>bench</p>"))]).await;
         harbor.session.goto(&site.url("/")).await.unwrap();
-        let outcome = harbor
-            .page(&format!(
-                "await window.harbor.system.info();
-                 for (let i = 0; i < 100; i++) await window.harbor.system.echo({{}});
-                 const samples = [];
-                 for (let i = 0; i < {CALLS}; i++) {{
-                   const t = performance.now();
-                   await window.harbor.system.echo({{ i }});
-                   samples.push(performance.now() - t);
-                 }}
-                 return samples;"
-            ))
-            .await
-            .unwrap();
-        let (p50, p95) = quantiles(&outcome);
+        harbor.page("await window.harbor.system.info();").await.unwrap();
+        let (p50, p95) = timed(&harbor, "window.harbor.system.echo({ i })").await;
         println!(
             "page round trip via {label}: p50 {p50:.2} ms, p95 {p95:.2} ms (n = {CALLS}); Firefox launch + add-on {launch_ms} ms"
         );
@@ -61,23 +48,29 @@ async fn tools_call_from_a_page(harbor: &Harbor, site: &Site) {
         .admin("permissions.set", json!({"origin": site.origin, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"}))
         .await
         .unwrap();
+    let (p50, p95) = timed(harbor, "window.agent.tools.call({ tool: 'probe/echo', args: { text: String(i) } })").await;
+    println!(
+        "agent.tools.call (probe/echo, Python SDK server) from a page: p50 {p50:.2} ms, p95 {p95:.2} ms (n = {CALLS})"
+    );
+}
+
+/// p50 and p95 in ms of `CALLS` sequential awaits of `call` (an expression of `i`) in the page,
+/// after 100 to warm up.
+async fn timed(harbor: &Harbor, call: &str) -> (f64, f64) {
     let outcome = harbor
         .page(&format!(
-            "for (let i = 0; i < 100; i++) await window.agent.tools.call({{ tool: 'probe/echo', args: {{ text: 'warm' }} }});
+            "for (let i = 0; i < 100; i++) await {call};
              const samples = [];
              for (let i = 0; i < {CALLS}; i++) {{
                const t = performance.now();
-               await window.agent.tools.call({{ tool: 'probe/echo', args: {{ text: String(i) }} }});
+               await {call};
                samples.push(performance.now() - t);
              }}
              return samples;"
         ))
         .await
         .unwrap();
-    let (p50, p95) = quantiles(&outcome);
-    println!(
-        "agent.tools.call (probe/echo, Python SDK server) from a page: p50 {p50:.2} ms, p95 {p95:.2} ms (n = {CALLS})"
-    );
+    quantiles(&outcome)
 }
 
 fn quantiles(outcome: &serde_json::Value) -> (f64, f64) {

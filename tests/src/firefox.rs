@@ -156,6 +156,23 @@ impl Harbor {
         self.session.execute_async(&script, json!([])).await
     }
 
+    /// Posts `message` (which must have `id: "raw"`) to the content relay the way a page's own
+    /// script can, skipping the page API, and returns the relay's answer to it.
+    pub async fn post_to_relay(&self, message: Value) -> Result<Value> {
+        let outcome = self
+            .page(&format!(
+                r#"return await new Promise((resolve) => {{
+                     addEventListener("message", (e) => {{
+                       const d = e.data;
+                       if (d && d["harbor-rs:v1"] === "to-page" && d.msg && d.msg.id === "raw") resolve(d.msg);
+                     }});
+                     postMessage({{ "harbor-rs:v1": "to-relay", msg: {message} }}, "*");
+                   }});"#
+            ))
+            .await?;
+        outcome.get("ok").cloned().with_context(|| format!("the page failed: {outcome}"))
+    }
+
     /// Sends a privileged request to the bridge the way the sidebar does (a `harbor-ui` port from
     /// an extension page, in a tab of its own), then comes back to the current tab. For setting
     /// up what a test needs, as a user would in the sidebar.

@@ -59,19 +59,11 @@ async fn pages_and_the_sidebar_reach_the_bridge() {
     // A page that skips the page API and posts a privileged method to the relay itself, claiming
     // to be the extension, is refused: the background builds the caller from port.sender.
     let forged = harbor
-        .page(
-            r#"return await new Promise((resolve) => {
-                 addEventListener("message", (e) => {
-                   const d = e.data;
-                   if (d && d["harbor-rs:v1"] === "to-page" && d.msg && d.msg.id === "forged") resolve(d.msg);
-                 });
-                 postMessage({ "harbor-rs:v1": "to-relay", msg: { id: "forged", method: "servers.list", params: {},
-                   caller: { kind: "extension", origin: "moz-extension://evil" } } }, "*");
-               });"#,
-        )
+        .post_to_relay(json!({"id": "raw", "method": "servers.list", "params": {},
+                              "caller": {"kind": "extension", "origin": "moz-extension://evil"}}))
         .await
         .unwrap();
-    assert_eq!(forged["ok"]["error"]["code"], "ERR_PERMISSION_DENIED", "{forged}");
+    assert_eq!(forged["error"]["code"], "ERR_PERMISSION_DENIED", "{forged}");
 
     // 5 MiB out and back: the reply crosses the 1 MiB host limit in chunk frames.
     let echo = harbor

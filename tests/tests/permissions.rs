@@ -157,19 +157,11 @@ async fn a_page_asks_the_user_chooses_tools_and_the_page_gets_exactly_those() {
     // A page that claims another origin or the extension's identity in its own message is
     // answered as itself.
     let forged = harbor
-        .page(
-            r#"return await new Promise((resolve) => {
-                 addEventListener("message", (e) => {
-                   const d = e.data;
-                   if (d && d["harbor-rs:v1"] === "to-page" && d.msg && d.msg.id === "forged") resolve(d.msg);
-                 });
-                 postMessage({ "harbor-rs:v1": "to-relay", msg: { id: "forged", method: "agent.permissions.list", params: {},
-                   caller: { kind: "page", origin: "https://bank.example", tabId: 1 } } }, "*");
-               });"#,
-        )
+        .post_to_relay(json!({"id": "raw", "method": "agent.permissions.list", "params": {},
+                              "caller": {"kind": "page", "origin": "https://bank.example", "tabId": 1}}))
         .await
         .unwrap();
-    assert_eq!(forged["ok"]["result"]["origin"], site.origin.as_str(), "{forged}");
+    assert_eq!(forged["result"]["origin"], site.origin.as_str(), "{forged}");
 
     // Nothing the page sent or got back is in Harbor's files.
     let mut leaked = Vec::new();

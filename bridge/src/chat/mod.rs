@@ -20,7 +20,6 @@ use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::JsonObject;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::llm::{Llm, Message, Role};
@@ -222,11 +221,8 @@ impl ToolRunner for Registry {
         args: JsonObject,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
-        async move {
-            let (progress, _ignored) = mpsc::unbounded_channel();
-            self.0.call_tool(&tool.name, Some(args), None, cancel, progress).await.map_err(crate::methods::error)
-        }
-        .boxed()
+        async move { self.0.call_tool(&tool.name, Some(args), None, cancel, None).await.map_err(crate::methods::error) }
+            .boxed()
     }
 }
 

@@ -24,7 +24,6 @@ use futures::FutureExt;
 use harbor_protocol::{Caller, CallerKind, ErrorCode, ErrorObject};
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::chat::agent::ToolRunner;
@@ -297,9 +296,8 @@ impl Host {
             () = cancel.cancelled() => return Err(ErrorObject::new(ErrorCode::Aborted, "the call was cancelled")),
         };
         self.gate.record(&site.origin, limits::TOOL_CALL, 1);
-        let (progress, _ignored) = mpsc::unbounded_channel();
         self.servers
-            .call_tool(&canonical, Some(args), Some(limits.tool_timeout()), cancel, progress)
+            .call_tool(&canonical, Some(args), Some(limits.tool_timeout()), cancel, None)
             .await
             .map_err(crate::methods::error)
     }

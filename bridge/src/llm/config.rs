@@ -26,6 +26,14 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
+    /// The kind in words, for messages.
+    pub fn described(self) -> &'static str {
+        match self {
+            ProviderKind::Ollama => "Ollama",
+            ProviderKind::OpenAi => "an OpenAI-compatible server",
+        }
+    }
+
     /// What to do when nothing answers.
     pub fn start_hint(self) -> &'static str {
         match self {

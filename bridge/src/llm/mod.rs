@@ -235,6 +235,37 @@ fn error_message(status: reqwest::StatusCode, body: &str) -> String {
     format!("the model server answered {status}: {message}")
 }
 
+/// GETs `url` and reads its JSON body.
+async fn get_json(http: &reqwest::Client, config: &ProviderConfig, url: &str) -> Result<Value, LlmError> {
+    let response = http.get(url).send().await.map_err(|e| http_error(config, url, e))?;
+    if !response.status().is_success() {
+        return Err(failed_response(response).await);
+    }
+    response.json().await.map_err(|e| foreign(config, url, e))
+}
+
+/// POSTs `body` to `url` and hands back the response once it is accepted, for streaming.
+async fn post_stream(
+    http: &reqwest::Client,
+    config: &ProviderConfig,
+    url: &str,
+    body: &Value,
+) -> Result<reqwest::Response, LlmError> {
+    let response = http.post(url).json(body).send().await.map_err(|e| http_error(config, url, e))?;
+    if !response.status().is_success() {
+        return Err(failed_response(response).await);
+    }
+    Ok(response)
+}
+
+/// `url` answered, but not in the provider's wire format.
+fn foreign(config: &ProviderConfig, url: &str, why: impl std::fmt::Display) -> LlmError {
+    LlmError::Failed(format!(
+        "{url} did not answer like {} ({why}); check the provider's URL and kind",
+        config.kind.described()
+    ))
+}
+
 /// Reads a failed response into the right error: a model without tool support is told apart so
 /// the agent loop can retry in the text format.
 async fn failed_response(response: reqwest::Response) -> LlmError {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::lines::{decode, Decoder};
 use super::{
-    failed_response, http_error, ChatRequest, Delta, DeltaStream, LlmError, Message, ModelInfo, Provider,
+    foreign, get_json, post_stream, ChatRequest, Delta, DeltaStream, LlmError, Message, ModelInfo, Provider,
     ProviderConfig, Role, ToolCall, Usage,
 };
 
@@ -32,12 +32,8 @@ impl Ollama {
 
     async fn list(&self) -> Result<Vec<ModelInfo>, LlmError> {
         let url = self.url("/api/tags");
-        let response = self.http.get(&url).send().await.map_err(|e| http_error(&self.config, &url, e))?;
-        if !response.status().is_success() {
-            return Err(failed_response(response).await);
-        }
-        let body: Value = response.json().await.map_err(|e| not_ollama(&url, e))?;
-        let models = body["models"].as_array().ok_or_else(|| not_ollama(&url, "no `models` list"))?;
+        let body = get_json(&self.http, &self.config, &url).await?;
+        let models = body["models"].as_array().ok_or_else(|| foreign(&self.config, &url, "no `models` list"))?;
         Ok(models
             .iter()
             .filter_map(|m| {
@@ -54,11 +50,7 @@ impl Ollama {
 
     async fn start(&self, request: ChatRequest) -> Result<DeltaStream, LlmError> {
         let url = self.url("/api/chat");
-        let body = request_body(&request);
-        let response = self.http.post(&url).json(&body).send().await.map_err(|e| http_error(&self.config, &url, e))?;
-        if !response.status().is_success() {
-            return Err(failed_response(response).await);
-        }
+        let response = post_stream(&self.http, &self.config, &url, &request_body(&request)).await?;
         Ok(decode(response, Lines::default()))
     }
 }
@@ -75,10 +67,6 @@ impl Provider for Ollama {
     fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<DeltaStream, LlmError>> {
         self.start(request).boxed()
     }
-}
-
-fn not_ollama(url: &str, why: impl std::fmt::Display) -> LlmError {
-    LlmError::Failed(format!("{url} did not answer like Ollama ({why}); check the provider's URL and kind"))
 }
 
 /// The `/api/chat` body for `request`.

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::lines::{decode, Decoder};
 use super::{
-    failed_response, http_error, ChatRequest, Delta, DeltaStream, LlmError, Message, ModelInfo, Provider,
+    foreign, get_json, post_stream, ChatRequest, Delta, DeltaStream, LlmError, Message, ModelInfo, Provider,
     ProviderConfig, Role, ToolCall, Usage,
 };
 
@@ -36,12 +36,8 @@ impl OpenAi {
 
     async fn list(&self) -> Result<Vec<ModelInfo>, LlmError> {
         let url = self.url("/models");
-        let response = self.http.get(&url).send().await.map_err(|e| http_error(&self.config, &url, e))?;
-        if !response.status().is_success() {
-            return Err(failed_response(response).await);
-        }
-        let body: Value = response.json().await.map_err(|e| not_openai(&url, e))?;
-        let data = body["data"].as_array().ok_or_else(|| not_openai(&url, "no `data` list"))?;
+        let body = get_json(&self.http, &self.config, &url).await?;
+        let data = body["data"].as_array().ok_or_else(|| foreign(&self.config, &url, "no `data` list"))?;
         Ok(data
             .iter()
             .filter_map(|m| {
@@ -58,11 +54,7 @@ impl OpenAi {
 
     async fn start(&self, request: ChatRequest) -> Result<DeltaStream, LlmError> {
         let url = self.url("/chat/completions");
-        let body = request_body(&request);
-        let response = self.http.post(&url).json(&body).send().await.map_err(|e| http_error(&self.config, &url, e))?;
-        if !response.status().is_success() {
-            return Err(failed_response(response).await);
-        }
+        let response = post_stream(&self.http, &self.config, &url, &request_body(&request)).await?;
         Ok(decode(response, Events::default()))
     }
 }
@@ -79,12 +71,6 @@ impl Provider for OpenAi {
     fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<DeltaStream, LlmError>> {
         self.start(request).boxed()
     }
-}
-
-fn not_openai(url: &str, why: impl std::fmt::Display) -> LlmError {
-    LlmError::Failed(format!(
-        "{url} did not answer like an OpenAI-compatible server ({why}); check the provider's URL and kind"
-    ))
 }
 
 /// The `/v1/chat/completions` body for `request`.

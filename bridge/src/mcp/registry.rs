@@ -217,14 +217,14 @@ impl Servers {
     }
 
     /// Calls a tool. `timeout` overrides the server's (else the default); `cancel` stops the
-    /// call; progress reports go to `progress` as they arrive.
+    /// call; progress reports go to `progress`, when given, as they arrive.
     pub async fn call_tool(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
         timeout: Option<Duration>,
         cancel: &CancellationToken,
-        progress: mpsc::UnboundedSender<Progress>,
+        progress: Option<mpsc::UnboundedSender<Progress>>,
     ) -> Result<Value, HostError> {
         let (server, tool) = self.resolve_tool(name)?;
         let live = running(&server)?;
@@ -240,7 +240,7 @@ impl Servers {
         }
         let request = ClientRequest::CallToolRequest(Request::new(params));
         let what = format!("tool {name}");
-        match request_with(&live, request, timeout, cancel, Some(progress), &what).await? {
+        match request_with(&live, request, timeout, cancel, progress, &what).await? {
             ServerResult::CallToolResult(result) => Ok(serde_json::to_value(result).unwrap_or(Value::Null)),
             _ => Err(HostError::Failed(format!("{what}: the server answered with something other than a tool result"))),
         }

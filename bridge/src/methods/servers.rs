@@ -228,7 +228,7 @@ async fn call_tool(servers: Arc<Servers>, call: Call) -> Result<Value, ErrorObje
     let p: CallParams = params("tools.call", call.params)?;
     let timeout = p.timeout_ms.map(|ms| Duration::from_millis(ms.clamp(1, MAX_CALL_TIMEOUT_MS)));
     let (progress, mut reports) = mpsc::unbounded_channel();
-    let running = servers.call_tool(&p.tool, p.args, timeout, &call.cancel, progress);
+    let running = servers.call_tool(&p.tool, p.args, timeout, &call.cancel, Some(progress));
     tokio::pin!(running);
     let progress_event = |report: Progress| json!({"type": "progress", "progress": report.progress, "total": report.total, "message": report.message});
     let outcome = loop {

@@ -107,22 +107,31 @@
     else fire();
   }
 
-  /** A text session held by the bridge; `sessionId` is its id there. */
-  function textSession(sessionId) {
+  /**
+   * A text session held by the bridge; `sessionId` is its id there. `chrome` sessions (from
+   * ai.languageModel.create) stream plain string chunks like Chrome's Prompt API; Harbor's own
+   * (ai.createTextSession) stream { type: "token", token } events and end with { type: "done" },
+   * as the Web Agent API explainer shows.
+   */
+  function textSession(sessionId, chrome) {
     let destroyed = false;
     const live = () => {
       if (destroyed) throw toError({ code: "ERR_INVALID_REQUEST", message: "this session was destroyed; create a new one" });
       return sessionId;
     };
     return Object.freeze({
-      async prompt(input) {
-        return (await request("ai.session.prompt", { sessionId: live(), input })).text;
+      async prompt(input, options) {
+        return (await request("ai.session.prompt", { sessionId: live(), input }, { signal: options && options.signal })).text;
       },
-      promptStreaming(input) {
-        const events = stream("ai.session.promptStreaming", { sessionId: live(), input });
+      promptStreaming(input, options) {
+        const events = stream("ai.session.promptStreaming", { sessionId: live(), input }, { signal: options && options.signal });
         return {
           async *[Symbol.asyncIterator]() {
-            for await (const event of events) if (event.token !== undefined) yield event.token;
+            for await (const event of events) {
+              if (event.token === undefined) continue;
+              yield chrome ? event.token : { type: "token", token: event.token };
+            }
+            if (!chrome) yield { type: "done" };
           },
         };
       },
@@ -132,20 +141,34 @@
         await request("ai.session.destroy", { sessionId });
       },
       async clone() {
-        return textSession((await request("ai.session.clone", { sessionId: live() })).sessionId);
+        return textSession((await request("ai.session.clone", { sessionId: live() })).sessionId, chrome);
       },
     });
   }
 
   const createTextSession = async (options) =>
-    textSession((await request("ai.createTextSession", options || {})).sessionId);
+    textSession((await request("ai.createTextSession", sessionOptions(options))).sessionId, false);
+  const createLanguageModel = async (options) =>
+    textSession((await request("ai.createTextSession", sessionOptions(options))).sessionId, true);
+
+  /* The options the bridge takes, from either API's shape. */
+  function sessionOptions(options) {
+    const o = options || {};
+    const picked = {};
+    for (const key of ["model", "provider", "temperature", "systemPrompt", "initialPrompts"]) {
+      if (o[key] !== undefined) picked[key] = o[key];
+    }
+    return picked;
+  }
 
   const ai = Object.freeze({
     canCreateTextSession: () => request("ai.canCreateTextSession"),
     createTextSession,
     languageModel: Object.freeze({
       capabilities: () => request("ai.languageModel.capabilities"),
-      create: createTextSession,
+      availability: async () =>
+        (await request("ai.languageModel.capabilities")).available === "readily" ? "available" : "unavailable",
+      create: createLanguageModel,
     }),
     providers: Object.freeze({
       list: () => request("ai.providers.list"),

@@ -294,6 +294,44 @@ async fn agent_run_streams_its_steps_reads_the_tab_and_an_abort_cancels_the_tool
     assert_eq!(read["ok"]["title"], "Harbor test page", "{read}");
     assert!(read["ok"]["text"].as_str().unwrap().contains("The heron waited by the reeds."), "{read}");
 
+    // window.ai: Harbor's text sessions stream token events; Chrome-shaped ones stream strings.
+    harbor
+        .admin("permissions.set", json!({"origin": site.origin, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"}))
+        .await
+        .unwrap();
+    model.push(Turn::words("Hello there"));
+    model.push(Turn::words("Again then"));
+    model.push(Turn::words("Third."));
+    let ai = harbor
+        .page(
+            r#"const session = await window.ai.createTextSession({ systemPrompt: "Be brief." });
+               const events = [];
+               for await (const event of session.promptStreaming("hi")) events.push(event);
+               const lm = await window.ai.languageModel.create({
+                 initialPrompts: [{ role: "user", content: "earlier" }, { role: "assistant", content: "noted" }] });
+               const chunks = [];
+               for await (const chunk of lm.promptStreaming("again")) chunks.push(chunk);
+               const text = await lm.prompt("third");
+               await lm.destroy();
+               let destroyed;
+               try { await lm.prompt("x"); } catch (e) { destroyed = e.code; }
+               return { events, chunks, text, destroyed, availability: await window.ai.languageModel.availability() };"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ai["ok"],
+        json!({
+            "events": [{"type": "token", "token": "Hello "}, {"type": "token", "token": "there"}, {"type": "done"}],
+            "chunks": ["Again ", "then"], "text": "Third.", "destroyed": "ERR_INVALID_REQUEST", "availability": "available"
+        }),
+        "{ai}"
+    );
+    let requests = model.chat_requests();
+    let history = &requests[requests.len() - 1].body["messages"];
+    let contents: Vec<&str> = history.as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["earlier", "noted", "again", "Again then", "third"]);
+
     // 50 calls at once from the page: never more than 2 in flight at the server.
     harbor
         .admin("permissions.set", json!({"origin": site.origin, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"}))

@@ -29,6 +29,7 @@ pub struct Options {
     pub model: Option<String>,
     pub temperature: Option<f64>,
     pub system_prompt: Option<String>,
+    pub initial_prompts: Vec<Message>,
 }
 
 #[derive(Clone)]
@@ -54,7 +55,9 @@ impl TextSessions {
             ));
         }
         let id = format!("ts{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
-        let messages = options.system_prompt.iter().map(|p| Message::new(Role::System, p.clone())).collect();
+        let mut messages: Vec<Message> =
+            options.system_prompt.iter().map(|p| Message::new(Role::System, p.clone())).collect();
+        messages.extend(options.initial_prompts.iter().cloned());
         sessions.insert(id.clone(), Session { origin: origin.to_owned(), options, messages });
         Ok(id)
     }

@@ -12,6 +12,7 @@ use super::{params, to_value, with};
 use crate::host::run::RunRequest;
 use crate::host::scopes::{Grant, Scope};
 use crate::host::{text, Host, Site};
+use crate::llm::{Message, Role};
 use crate::rpc::{Access, Call, Router};
 
 #[derive(Deserialize)]
@@ -43,6 +44,9 @@ struct SessionOptions {
     provider: Option<String>,
     temperature: Option<f64>,
     system_prompt: Option<String>,
+    /// Chrome's Prompt API: earlier turns to start from.
+    #[serde(default)]
+    initial_prompts: Vec<Message>,
 }
 
 #[derive(Deserialize)]
@@ -136,7 +140,16 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                 host.request_permissions(&site, vec![Scope::ModelPrompt], None, None, &call.cancel).await?;
             }
             host.require(&site, Scope::ModelPrompt)?;
-            let options = text::Options { provider: p.provider, model: p.model, temperature: p.temperature, system_prompt: p.system_prompt };
+            if p.initial_prompts.iter().any(|m| m.role == Role::Tool || !m.tool_calls.is_empty()) {
+                return Err(super::invalid("initialPrompts may hold system, user and assistant messages only"));
+            }
+            let options = text::Options {
+                provider: p.provider,
+                model: p.model,
+                temperature: p.temperature,
+                system_prompt: p.system_prompt,
+                initial_prompts: p.initial_prompts,
+            };
             Ok(json!({ "sessionId": host.texts.create(&site.origin, options)? }))
         }))
         .route("ai.session.prompt", Access::Page, with(&h, |host, call| async move {

@@ -374,5 +374,31 @@ async fn the_sidebar_chats_with_a_model_that_calls_a_real_tool() {
         )
         .await
         .unwrap();
+
+    // Renamed, then deleted (the second click confirms).
+    harbor.session.execute("document.querySelector('.rename-session').click();", json!([])).await.unwrap();
+    harbor.wait_for("document.querySelector('#chat-rename')", Duration::from_secs(5)).await.unwrap();
+    harbor
+        .page(
+            r##"const input = document.querySelector("#chat-rename");
+               input.value = "Tokyo time"; input.dispatchEvent(new Event("input", { bubbles: true }));
+               document.querySelector(".rename button[type=submit]").click();"##,
+        )
+        .await
+        .unwrap();
+    harbor
+        .wait_for(
+            "[...document.querySelectorAll('#chat-session option')].some(o => o.textContent === 'Tokyo time')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        harbor.session.execute("document.querySelector('.delete-session').click();", json!([])).await.unwrap();
+    }
+    harbor
+        .wait_for("document.querySelectorAll('#chat-session option').length === 1 && !document.querySelector('.conversation .msg')", Duration::from_secs(10))
+        .await
+        .unwrap();
     harbor.close().await;
 }

@@ -135,6 +135,7 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
                     }).collect_view()}
                 </select>
             </div>
+            {move || current.get().map(|id| view! { <SessionActions bus=bus id=id current=current items=items on_change=load_sessions/> })}
             <ol class="conversation" aria-live="polite">
                 {move || items.get().into_iter().map(view_item).collect_view()}
                 {move || (items.get().is_empty()).then(|| view! {
@@ -162,6 +163,77 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
                 }}
             </form>
         </section>
+    }
+}
+
+/// Rename or delete the open conversation.
+#[component]
+fn SessionActions(
+    bus: Bus,
+    id: String,
+    current: RwSignal<Option<String>>,
+    items: RwSignal<Vec<Item>>,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let renaming = RwSignal::new(None::<String>);
+    let confirm = RwSignal::new(false);
+    let failure = RwSignal::new(None::<String>);
+    let rename_id = id.clone();
+    let rename = move || {
+        let Some(title) = renaming.get_untracked() else { return };
+        let id = rename_id.clone();
+        spawn_local(async move {
+            match bus.request("chat.sessions.rename", json!({ "id": id, "title": title })).await {
+                Ok(_) => {
+                    renaming.set(None);
+                    failure.set(None);
+                    on_change();
+                }
+                Err(error) => failure.set(Some(error.message)),
+            }
+        });
+    };
+    let delete = move || {
+        if !confirm.get_untracked() {
+            confirm.set(true);
+            return;
+        }
+        let id = id.clone();
+        spawn_local(async move {
+            match bus.request("chat.sessions.delete", json!({ "id": id })).await {
+                Ok(_) => {
+                    current.set(None);
+                    items.set(Vec::new());
+                    on_change();
+                }
+                Err(error) => failure.set(Some(error.message)),
+            }
+        });
+    };
+    view! {
+        <div class="actions session-actions">
+            {move || match renaming.get() {
+                Some(title) => {
+                    let rename = rename.clone();
+                    view! {
+                    <form class="rename" on:submit=move |ev| { ev.prevent_default(); rename(); }>
+                        <label for="chat-rename" class="visually-hidden">"New title"</label>
+                        <input id="chat-rename" type="text" prop:value=title on:input=move |ev| renaming.set(Some(event_target_value(&ev)))/>
+                        <button type="submit">"Save"</button>
+                        <button type="button" on:click=move |_| renaming.set(None)>"Cancel"</button>
+                    </form>
+                }.into_any()
+                }
+                ,
+                None => view! {
+                    <button type="button" class="rename-session" on:click=move |_| renaming.set(Some(String::new()))>"Rename"</button>
+                }.into_any(),
+            }}
+            <button type="button" class="delete-session" on:click=move |_| delete()>
+                {move || if confirm.get() { "Delete for good?" } else { "Delete" }}
+            </button>
+        </div>
+        {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
     }
 }
 

@@ -133,3 +133,33 @@ fn the_cli_adds_starts_calls_and_stops_a_real_server_in_the_running_bridge() {
     assert!(!socket.exists(), "the control socket is removed when the bridge stops");
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+#[test]
+fn import_shows_a_dry_run_then_imports_what_holds_no_secret() {
+    let home = scratch("import");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
+    let claude = fixtures.join("claude/claude_desktop_config.json");
+    let shown = bridge(&home, &["import", claude.to_str().unwrap(), "--dry-run"]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(
+        text.contains("filesystem → filesystem: npx -y @modelcontextprotocol/server-filesystem /Users/ada/Desktop"),
+        "{text}"
+    );
+    assert!(text.contains("github → github: docker run -i --rm -e GITHUB_PERSONAL_ACCESS_TOKEN ghcr.io/github/github-mcp-server  [secrets: GITHUB_PERSONAL_ACCESS_TOKEN]"), "{text}");
+    assert!(!text.contains("ghp_"), "no secret value is printed");
+    let json = bridge(&home, &["import", claude.to_str().unwrap(), "--dry-run", "--json"]);
+    let preview: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(preview["entries"].as_array().unwrap().len(), 3);
+    assert_eq!(bridge(&home, &["servers", "list", "--json"]).stdout, b"[]\n", "a dry run adds nothing");
+
+    let imported = bridge(&home, &["import", claude.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&imported.stdout);
+    assert!(text.contains("added filesystem") && text.contains("added time"), "{text}");
+    assert!(text.contains("not imported github: holds a secret"), "{text}");
+    let bad =
+        bridge(&home, &["import", fixtures.join("malformed/truncated.json").to_str().unwrap(), "--dialect", "cursor"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("truncated.json: not valid JSON"));
+    std::fs::remove_dir_all(&home).unwrap();
+}

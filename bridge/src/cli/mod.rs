@@ -1,10 +1,11 @@
 //! The command line: host mode (what Firefox runs), `serve`, `install`, `uninstall`, `doctor`,
-//! and the MCP host's `servers`, `tools` and `call` (in [`servers`]).
+//! the MCP host's `servers`, `tools` and `call` (in [`servers`]), and `import` (in [`import`]).
 //!
 //! Firefox starts a native host with two arguments, the manifest path and the extension id, so
 //! those positionals mean host mode. Outside host mode the commands print to stdout as any CLI
 //! does; in host mode stdout belongs to native messaging alone.
 
+mod import;
 mod servers;
 
 use std::io::IsTerminal;
@@ -60,6 +61,19 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Show (--dry-run) or import the MCP servers another app is configured with: Claude
+    /// Desktop, Cursor, VS Code, Windsurf, Claude Code or Zed.
+    Import {
+        file: PathBuf,
+        /// claude-desktop, cursor, vs-code, windsurf, claude-code or zed (guessed from the path).
+        #[arg(long)]
+        dialect: Option<String>,
+        /// Only show what would be imported: each exact command, args, env names and secrets.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the namespaced tools of one server or of all of them.
     Tools {
         id: Option<String>,
@@ -107,6 +121,9 @@ pub fn main() -> ExitCode {
         Some(Command::Tools { id, json }) => with_runtime(|dir| servers::tools(dir, id, json)),
         Some(Command::Call { tool, args, timeout_ms, json }) => {
             with_runtime(|dir| async move { servers::call(dir, &tool, args.as_deref(), timeout_ms, json).await })
+        }
+        Some(Command::Import { file, dialect, dry_run, json }) => {
+            with_runtime(|dir| async move { import::import(dir, &file, dialect.as_deref(), dry_run, json).await })
         }
         Some(Command::Doctor { json }) => return doctor(json),
     };

@@ -277,7 +277,7 @@ fn logs(data_dir: &Path, id: &str, lines: usize) -> Result<()> {
     Ok(())
 }
 
-async fn ask(link: &mut Link, method: &str, params: Value) -> Result<Value> {
+pub(super) async fn ask(link: &mut Link, method: &str, params: Value) -> Result<Value> {
     link.call(method, params).await?.map_err(|e| anyhow!("{}", e.message))
 }
 
@@ -292,7 +292,7 @@ fn pairs(items: &[String]) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
-fn describe(launch: &Value) -> String {
+pub(super) fn describe(launch: &Value) -> String {
     match launch["kind"].as_str() {
         Some("remote") => launch["url"].as_str().unwrap_or("").to_owned(),
         _ => {
@@ -303,7 +303,7 @@ fn describe(launch: &Value) -> String {
     }
 }
 
-fn print_json(value: &Value) -> Result<()> {
+pub(super) fn print_json(value: &Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

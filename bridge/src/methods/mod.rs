@@ -6,6 +6,7 @@
 //! reach tools only through the permission layer.
 
 mod chat;
+mod import;
 mod page;
 mod permissions;
 mod servers;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use crate::mcp::error::HostError;
 
 pub use chat::routes as chat_routes;
+pub use import::routes as import_routes;
 pub use page::routes as page_routes;
 pub use permissions::routes as permission_routes;
 pub use servers::routes;

@@ -45,6 +45,11 @@ pub enum Source {
     Pypi {
         package: String,
     },
+    /// Read from another client's config.
+    Imported {
+        client: String,
+        file: String,
+    },
 }
 
 /// One registered server.

@@ -1,0 +1,93 @@
+//! `harbor-bridge import FILE`: preview (`--dry-run`) or import the servers another MCP client
+//! is configured with, through the running bridge when there is one.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use harbor_bridge::control::Link;
+use serde_json::{json, Value};
+
+use super::servers::{ask, describe, print_json};
+
+pub async fn import(data_dir: &Path, file: &Path, dialect: Option<&str>, dry_run: bool, json: bool) -> Result<()> {
+    let path = std::path::absolute(file)?;
+    let mut link = Link::open(data_dir).await?;
+    let mut params = json!({ "path": path });
+    if let Some(dialect) = dialect {
+        params["dialect"] = json!(dialect);
+    }
+    let preview = ask(&mut link, "import.preview", params.clone()).await?;
+    if dry_run {
+        return if json { print_json(&preview) } else { print_preview(&preview) };
+    }
+    let entries = preview["entries"].as_array().cloned().unwrap_or_default();
+    let importable: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["disabled"] != true && e["secrets"].as_array().is_none_or(|s| s.is_empty()))
+        .collect();
+    if importable.is_empty() {
+        bail!("nothing to import from {}: every entry is disabled or holds a secret (see --dry-run)", path.display());
+    }
+    params["names"] = json!(importable.iter().map(|e| e["name"].clone()).collect::<Vec<_>>());
+    let outcome = ask(&mut link, "import.apply", params).await?;
+    if json {
+        return print_json(&outcome);
+    }
+    for id in outcome["added"].as_array().into_iter().flatten() {
+        println!("added {}", id.as_str().unwrap_or_default());
+    }
+    for skipped in outcome["skipped"].as_array().into_iter().flatten() {
+        println!(
+            "skipped {}: {} ({})",
+            skipped["name"].as_str().unwrap_or_default(),
+            skipped["why"].as_str().unwrap_or_default(),
+            skipped["id"].as_str().unwrap_or_default()
+        );
+    }
+    for entry in entries.iter().filter(|e| !importable.contains(e)) {
+        let why = if entry["disabled"] == true {
+            "disabled in the file"
+        } else {
+            "holds a secret; the secret store is not built yet"
+        };
+        println!("not imported {}: {why}", entry["name"].as_str().unwrap_or_default());
+    }
+    Ok(())
+}
+
+fn print_preview(preview: &Value) -> Result<()> {
+    println!("{} ({})", preview["path"].as_str().unwrap_or_default(), preview["client"].as_str().unwrap_or_default());
+    for entry in preview["entries"].as_array().into_iter().flatten() {
+        let mut notes = Vec::new();
+        let names = |key: &str| {
+            entry[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+        };
+        if let Some(env) = entry["launch"]["env"].as_object().filter(|e| !e.is_empty()) {
+            notes.push(format!("env: {}", env.keys().cloned().collect::<Vec<_>>().join(", ")));
+        }
+        if !names("secrets").is_empty() {
+            notes.push(format!("secrets: {}", names("secrets")));
+        }
+        for (key, label) in [("inputs", "asks for"), ("env", "unset variables")] {
+            let list: Vec<&str> =
+                entry["needs"][key].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            if !list.is_empty() {
+                notes.push(format!("{label}: {}", list.join(", ")));
+            }
+        }
+        if entry["disabled"] == true {
+            notes.push("disabled".into());
+        }
+        if let Some(id) = entry["duplicateOf"].as_str() {
+            notes.push(format!("already in Harbor as {id}"));
+        }
+        let notes = if notes.is_empty() { String::new() } else { format!("  [{}]", notes.join("; ")) };
+        println!(
+            "  {} → {}: {}{notes}",
+            entry["name"].as_str().unwrap_or_default(),
+            entry["id"].as_str().unwrap_or_default(),
+            describe(&entry["launch"])
+        );
+    }
+    Ok(())
+}

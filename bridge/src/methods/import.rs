@@ -1,0 +1,122 @@
+//! `import.*`: find other clients' configs, preview what importing one would create, and import
+//! the entries the user confirmed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{error, invalid, params, to_value, with};
+use crate::import::{self, locations, vars::Context, Dialect};
+use crate::mcp::registry::Servers;
+use crate::rpc::{Access, Router};
+use crate::store::servers::{ServerSpec, Source};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewParams {
+    path: PathBuf,
+    dialect: Option<Dialect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApplyParams {
+    path: PathBuf,
+    dialect: Option<Dialect>,
+    /// The entries (by their name in the file) the user confirmed.
+    names: Vec<String>,
+}
+
+/// What variables in configs resolve against: the user's home and the bridge's environment.
+fn context() -> Context {
+    Context {
+        env: std::env::vars().collect(),
+        home: directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()),
+        workspace: None,
+    }
+}
+
+fn existing(servers: &Servers) -> Vec<ServerSpec> {
+    servers.list().into_iter().map(|e| e.spec).collect()
+}
+
+/// Registers `import.*`.
+pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
+    let s = servers;
+    router
+        .route(
+            "import.detect",
+            Access::Extension,
+            with(&s, |servers, _call| async move {
+                let Some(dirs) = directories::BaseDirs::new() else {
+                    return Err(invalid("cannot find this user's home folder"));
+                };
+                let app_data = std::env::var_os("APPDATA").map(PathBuf::from);
+                let known = existing(&servers);
+                let found: Vec<Value> = locations::candidates(dirs.home_dir(), app_data.as_deref(), None)
+                    .into_iter()
+                    .filter(|l| l.exists)
+                    .map(|location| {
+                        let mut value = json!(location);
+                        match import::preview(&location.path, Some(location.dialect), &context(), &known) {
+                            Ok(preview) => value["servers"] = json!(preview.entries.len()),
+                            Err(problem) => value["error"] = json!(problem),
+                        }
+                        value
+                    })
+                    .collect();
+                Ok(Value::Array(found))
+            }),
+        )
+        .route(
+            "import.preview",
+            Access::Extension,
+            with(&s, |servers, call| async move {
+                let p: PreviewParams = params("import.preview", call.params)?;
+                to_value(import::preview(&p.path, p.dialect, &context(), &existing(&servers)).map_err(invalid)?)
+            }),
+        )
+        .route(
+            "import.apply",
+            Access::Extension,
+            with(&s, |servers, call| async move {
+                let p: ApplyParams = params("import.apply", call.params)?;
+                let preview = import::preview(&p.path, p.dialect, &context(), &existing(&servers)).map_err(invalid)?;
+                let chosen: Vec<_> = preview.entries.iter().filter(|e| p.names.contains(&e.name)).collect();
+                if let Some(unknown) = p.names.iter().find(|n| !preview.entries.iter().any(|e| &e.name == *n)) {
+                    return Err(invalid(format!("{} has no server named {unknown:?}", p.path.display())));
+                }
+                let with_secrets: Vec<&str> =
+                    chosen.iter().filter(|e| !e.secrets.is_empty() && e.duplicate_of.is_none()).map(|e| e.name.as_str()).collect();
+                if !with_secrets.is_empty() {
+                    return Err(invalid(format!(
+                        "{} hold secrets (API keys or tokens), and Harbor's secret store is not built yet, so they cannot be imported without writing the secret to disk; import the others, or add these by hand once secrets land",
+                        with_secrets.join(", ")
+                    )));
+                }
+                let mut added = Vec::new();
+                let mut skipped = Vec::new();
+                for entry in chosen {
+                    if let Some(id) = &entry.duplicate_of {
+                        skipped.push(json!({"name": entry.name, "id": id, "why": "Harbor has this server already"}));
+                        continue;
+                    }
+                    let spec = ServerSpec {
+                        id: entry.id.clone(),
+                        name: entry.name.clone(),
+                        source: Source::Imported { client: preview.client.to_owned(), file: p.path.display().to_string() },
+                        launch: entry.launch.clone(),
+                        secret_env: Vec::new(),
+                        auto_start: false,
+                        version: None,
+                        install_path: None,
+                        tool_timeout_ms: None,
+                    };
+                    added.push(servers.add(spec).map_err(error)?.spec.id);
+                }
+                Ok(json!({ "added": added, "skipped": skipped }))
+            }),
+        )
+}

@@ -1,0 +1,156 @@
+//! Importing other clients' configs: realistic fixtures of every dialect (tests/fixtures/import)
+//! previewed through the bridge's `import.preview`, malformed ones refused whole with the file and
+//! the problem named, importing twice adding nothing twice, and the command line's dry run.
+
+// Shared with the other test binaries; this one does not use all of it.
+#[allow(dead_code)]
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use support::Client;
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(path)
+}
+
+async fn preview(client: &Client, path: &str, dialect: Option<&str>) -> Value {
+    let mut params = json!({ "path": fixture(path) });
+    if let Some(dialect) = dialect {
+        params["dialect"] = json!(dialect);
+    }
+    client.ok("import.preview", params).await
+}
+
+fn entry<'a>(preview: &'a Value, name: &str) -> &'a Value {
+    preview["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {preview}"))
+}
+
+fn names(values: &Value) -> Vec<&str> {
+    values.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_dialect_reads_into_the_exact_commands_with_secrets_apart() {
+    let client = Client::start("import-dialects").await;
+
+    let claude = preview(&client, "claude/claude_desktop_config.json", None).await;
+    assert_eq!(claude["client"], "Claude Desktop");
+    let filesystem = entry(&claude, "filesystem");
+    assert_eq!(
+        filesystem["launch"],
+        json!({"kind": "process", "command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/Users/ada/Desktop", "/Users/ada/Downloads"], "env": {}})
+    );
+    let github = entry(&claude, "github");
+    assert_eq!(names(&github["secrets"]), ["GITHUB_PERSONAL_ACCESS_TOKEN"]);
+    assert_eq!(github["launch"]["env"], json!({}), "the token is not in the launch");
+    assert!(!claude.to_string().contains("ghp_example"), "secret values never leave the bridge");
+    assert_eq!(entry(&claude, "time")["launch"]["env"], json!({"LOG_LEVEL": "info"}));
+
+    let cursor = preview(&client, "cursor-project/.cursor/mcp.json", None).await;
+    assert_eq!(cursor["client"], "Cursor");
+    let docs = entry(&cursor, "docs");
+    assert_eq!(docs["launch"]["url"], "https://docs.example.com/mcp");
+    assert_eq!(names(&docs["secrets"]), ["Authorization"]);
+    assert_eq!(docs["launch"]["headers"], json!({"X-Team": "web"}));
+    assert_eq!(names(&docs["needs"]["env"]), ["DOCS_TOKEN"]);
+    let notes = entry(&cursor, "local-notes");
+    let project = fixture("cursor-project");
+    assert_eq!(
+        notes["launch"]["args"][0],
+        format!("{}/tools/notes-server.js", project.display()),
+        "${{workspaceFolder}} is the project"
+    );
+    assert!(notes["launch"]["args"][2].as_str().unwrap().ends_with("/notes"), "${{userHome}}: {notes}");
+    assert_eq!(notes["launch"]["env"], json!({"NOTES_COLOR": "blue"}), "from its envFile");
+    assert_eq!(names(&notes["secrets"]), ["NOTES_API_KEY"]);
+    assert_eq!(entry(&cursor, "old")["disabled"], true);
+
+    let vscode = preview(&client, "vscode-project/.vscode/mcp.json", None).await;
+    let perplexity = entry(&vscode, "perplexity");
+    assert_eq!(names(&perplexity["secrets"]), ["PERPLEXITY_API_KEY"], "a password input is a secret");
+    assert_eq!(perplexity["launch"]["env"], json!({"REGION": "${input:region}"}));
+    assert_eq!(names(&perplexity["needs"]["inputs"]), ["perplexity-key", "region"]);
+    assert_eq!(
+        entry(&vscode, "remote")["launch"],
+        json!({"kind": "remote", "url": "http://localhost:3000/mcp", "headers": {}})
+    );
+    assert_eq!(entry(&vscode, "fetch")["launch"]["command"], "uvx");
+
+    let windsurf = preview(&client, "windsurf/mcp_config.json", None).await;
+    assert_eq!(entry(&windsurf, "figma")["launch"]["url"], "http://127.0.0.1:3845/sse");
+    assert_eq!(entry(&windsurf, "memory")["id"], "memory");
+
+    let claude_code = preview(&client, "claude-code-project/.mcp.json", None).await;
+    let api = entry(&claude_code, "api");
+    assert_eq!(api["launch"]["url"], "https://api.example.com/mcp", "${{VAR:-default}}");
+    assert_eq!(names(&api["secrets"]), ["Authorization"]);
+    let user_file = preview(&client, "claude-code-project/claude.json", Some("claude-code")).await;
+    let ids: Vec<&str> = user_file["entries"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["everything", "site-db"], "user servers and project servers");
+
+    let zed = preview(&client, "zed/settings.json", Some("zed")).await;
+    assert_eq!(entry(&zed, "postgres")["launch"]["args"][2], "postgresql://localhost/mydb");
+    assert_eq!(names(&entry(&zed, "brave")["secrets"]), ["BRAVE_API_KEY"]);
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_malformed_file_is_refused_whole_with_the_file_and_the_problem_named() {
+    let client = Client::start("import-malformed").await;
+    let cases = [
+        ("malformed/truncated.json", "not valid JSON"),
+        ("malformed/args-not-a-list.json", "server \"bad\": args must be a list"),
+        ("malformed/no-servers.json", "no \"mcpServers\" object"),
+        ("malformed/both.json", "both a \"command\" and a \"url\""),
+        ("missing/nowhere.json", "cannot read it"),
+    ];
+    for (path, says) in cases {
+        let error = client.err("import.preview", json!({"path": fixture(path), "dialect": "cursor"})).await;
+        assert_eq!(error["code"], "ERR_INVALID_REQUEST");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(path.rsplit('/').next().unwrap()) && message.contains(says), "{path}: {message}");
+        let apply =
+            client.err("import.apply", json!({"path": fixture(path), "dialect": "cursor", "names": ["good"]})).await;
+        assert_eq!(apply["code"], "ERR_INVALID_REQUEST");
+    }
+    assert_eq!(client.ok("servers.list", json!({})).await, json!([]), "nothing was imported");
+    let unknown = client.err("import.preview", json!({"path": fixture("malformed/both.json")})).await;
+    assert!(unknown["message"].as_str().unwrap().contains("name the dialect"), "{unknown}");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn importing_adds_servers_once_and_refuses_secrets_until_the_secret_store() {
+    let client = Client::start("import-apply").await;
+    let path = fixture("windsurf/mcp_config.json");
+    let added = client.ok("import.apply", json!({"path": path, "names": ["figma", "memory"]})).await;
+    assert_eq!(added["added"], json!(["figma", "memory"]));
+    let memory = client.ok("servers.get", json!({"id": "memory"})).await;
+    assert_eq!(memory["source"], json!({"kind": "imported", "client": "Windsurf", "file": path}));
+    assert_eq!(memory["launch"]["args"], json!(["-y", "@modelcontextprotocol/server-memory"]));
+
+    let again = client.ok("import.preview", json!({"path": path})).await;
+    assert_eq!(entry(&again, "memory")["duplicateOf"], "memory");
+    let twice = client.ok("import.apply", json!({"path": path, "names": ["figma", "memory"]})).await;
+    assert_eq!(twice["added"], json!([]));
+    assert_eq!(twice["skipped"].as_array().unwrap().len(), 2);
+    assert_eq!(client.ok("servers.list", json!({})).await.as_array().unwrap().len(), 2);
+
+    // A name taken by another server gets a stable suffix.
+    let claude_code = fixture("claude-code-project/.mcp.json");
+    client
+        .ok("servers.add", json!({"id": "sequential-thinking", "launch": {"kind": "process", "command": "other"}}))
+        .await;
+    let clash = client.ok("import.preview", json!({"path": claude_code})).await;
+    assert_eq!(entry(&clash, "sequential-thinking")["id"], "sequential-thinking-2");
+    let secret = client.err("import.apply", json!({"path": claude_code, "names": ["api"]})).await;
+    assert!(secret["message"].as_str().unwrap().contains("secret store"), "{secret}");
+    client.finish().await;
+}

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use crate::bus::Bus;
 use crate::panels::chat::ChatPanel;
 use crate::panels::connection::ConnectionPanel;
+use crate::panels::import::ImportPanel;
 use crate::panels::servers::ServersPanel;
 use crate::panels::sites::SitesPanel;
 use harbor_protocol::ConnectionState;
@@ -16,6 +17,7 @@ enum Tab {
     Servers,
     Chat,
     Sites,
+    Import,
 }
 
 #[component]
@@ -50,6 +52,7 @@ pub fn App() -> impl IntoView {
                     {tab_button(Tab::Servers, "Servers", "tab-servers")}
                     {tab_button(Tab::Chat, "Chat", "tab-chat")}
                     {tab_button(Tab::Sites, "Sites", "tab-sites")}
+                    {tab_button(Tab::Import, "Import", "tab-import")}
                 </nav>
                 <div role="tabpanel" aria-labelledby="tab-servers" hidden=move || tab.get() != Tab::Servers>
                     <ServersPanel bus=bus/>
@@ -59,6 +62,9 @@ pub fn App() -> impl IntoView {
                 </div>
                 <div role="tabpanel" aria-labelledby="tab-sites" hidden=move || tab.get() != Tab::Sites>
                     <SitesPanel bus=bus/>
+                </div>
+                <div role="tabpanel" aria-labelledby="tab-import" hidden=move || tab.get() != Tab::Import>
+                    <ImportPanel bus=bus/>
                 </div>
             })}
         </main>

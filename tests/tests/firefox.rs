@@ -402,3 +402,77 @@ async fn the_sidebar_chats_with_a_model_that_calls_a_real_tool() {
         .unwrap();
     harbor.close().await;
 }
+
+/// Import from the sidebar: Harbor finds the Claude Desktop config in the user's home, shows
+/// each entry's exact command, leaves the one holding a token unchecked, imports the rest, and
+/// the imported server starts.
+#[tokio::test]
+async fn the_sidebar_imports_a_claude_desktop_config_after_showing_its_commands() {
+    let python = harbor_e2e::paths::test_servers().unwrap().join("venv/bin/python");
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    let config_dir = harbor.home.join(".config/Claude");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let config = json!({"mcpServers": {
+        "time": {"command": python, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
+        "github": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"], "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "ghp_e2eExample000"}}
+    }});
+    std::fs::write(config_dir.join("claude_desktop_config.json"), config.to_string()).unwrap();
+
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-import')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#tab-import').click();", json!([])).await.unwrap();
+    let found = harbor
+        .wait_for(
+            "document.querySelector('.found[data-client=\"Claude Desktop\"]')?.innerText",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(found.as_str().unwrap().contains("2 servers"), "{found}");
+    harbor
+        .session
+        .execute("document.querySelector('.found[data-client=\"Claude Desktop\"] button').click();", json!([]))
+        .await
+        .unwrap();
+    let shown = harbor
+        .wait_for(
+            "document.querySelector('[data-entry=time] pre') && {
+               time: document.querySelector('[data-entry=time] pre').textContent,
+               timeChecked: document.querySelector('[data-entry=time] input').checked,
+               githubDisabled: document.querySelector('[data-entry=github] input').disabled,
+               githubNote: document.querySelector('[data-entry=github] .help').textContent,
+               secretShown: document.body.innerText.includes('ghp_') }",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown["time"], format!("{} -m mcp_server_time --local-timezone UTC", python.display()));
+    assert_eq!((shown["timeChecked"].clone(), shown["githubDisabled"].clone()), (json!(true), json!(true)), "{shown}");
+    assert!(shown["githubNote"].as_str().unwrap().contains("GITHUB_PERSONAL_ACCESS_TOKEN"), "{shown}");
+    assert_eq!(shown["secretShown"], false);
+    harbor.save_screenshot("sidebar-import.png").await.unwrap();
+    harbor.session.execute("document.querySelector('.do-import').click();", json!([])).await.unwrap();
+    harbor
+        .wait_for(
+            "document.querySelector('.review .state.ok')?.textContent === 'Imported time.'",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+
+    harbor.session.execute("document.querySelector('#tab-servers').click();", json!([])).await.unwrap();
+    harbor.wait_for("document.querySelector('[data-server=time]')", Duration::from_secs(10)).await.unwrap();
+    harbor
+        .session
+        .execute(
+            "[...document.querySelectorAll('[data-server=time] button')].find(b => b.textContent === 'Start').click();",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    harbor
+        .wait_for("document.querySelector('[data-server=time][data-state=running]')", Duration::from_secs(20))
+        .await
+        .unwrap();
+    harbor.close().await;
+}

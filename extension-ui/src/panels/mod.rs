@@ -2,5 +2,6 @@
 
 pub mod chat;
 pub mod connection;
+pub mod import;
 pub mod servers;
 pub mod sites;

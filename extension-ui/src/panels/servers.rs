@@ -372,7 +372,8 @@ fn content_text(result: &Value) -> String {
         .unwrap_or_else(|| result.to_string())
 }
 
-fn describe(launch: &Value) -> String {
+/// A launch as one line: the command and its arguments, or the URL.
+pub(crate) fn describe(launch: &Value) -> String {
     match launch["kind"].as_str() {
         Some("remote") => launch["url"].as_str().unwrap_or_default().to_owned(),
         _ => {

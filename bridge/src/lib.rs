@@ -12,6 +12,7 @@
 //! - [`mcp`] — servers' lifecycles, sessions and namespaced catalog; [`store`] — SQLite;
 //! - [`host`] — the policy core for web pages: grants, prompts, limits, budgets, audit, served
 //!   as the page API (`agent.*`, `ai.*`) and the sidebar's `permissions.*`;
+//! - [`install`] — the curated directory and npm/PyPI installs into each server's own folder;
 //! - [`import`] — reading other MCP clients' configs (pure: previews, nothing runs);
 //! - [`llm`] — model providers (Ollama, OpenAI-compatible); [`chat`] — the agent loop, tool
 //!   selection and chat sessions, served as `llm.*` and `chat.*`;
@@ -28,6 +29,7 @@ pub mod doctor;
 pub mod host;
 pub mod http;
 pub mod import;
+pub mod install;
 pub mod llm;
 pub mod logging;
 pub mod mcp;
@@ -86,6 +88,7 @@ impl Bridge {
         let router = methods::chat_routes(router, self.llm.clone(), self.chat.clone(), self.store.clone());
         let router = methods::page_routes(router, self.host.clone());
         let router = methods::import_routes(router, self.servers.clone());
+        let router = methods::install_routes(router, self.servers.clone(), self.data_dir.clone());
         methods::permission_routes(router, self.host.clone())
     }
 

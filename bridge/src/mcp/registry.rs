@@ -133,6 +133,10 @@ impl Servers {
         server.stop().await;
         self.store.delete_server(id)?;
         self.servers.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        // What Harbor installed for the server goes with it.
+        if let Some(folder) = server.spec().install_path {
+            let _ = tokio::fs::remove_dir_all(folder).await;
+        }
         self.context.notifier.publish("servers.removed", serde_json::json!({ "id": id }));
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 mod chat;
 mod import;
+mod install;
 mod page;
 mod permissions;
 mod servers;
@@ -19,6 +20,7 @@ use crate::mcp::error::HostError;
 
 pub use chat::routes as chat_routes;
 pub use import::routes as import_routes;
+pub use install::routes as install_routes;
 pub use page::routes as page_routes;
 pub use permissions::routes as permission_routes;
 pub use servers::routes;

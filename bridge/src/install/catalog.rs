@@ -1,0 +1,173 @@
+//! Harbor's curated directory: servers that exist on their registries, each pinned to a version,
+//! with the inputs it needs (folders, a connection URL, a token). The list ships inside the
+//! bridge (`directory.json`), so browsing it needs no network.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Package;
+
+/// One server in the directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CatalogEntry {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub source: Package,
+    /// Arguments after the program; `{input}` is replaced by that input's value.
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub inputs: Vec<Input>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Something the user provides when installing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Input {
+    pub id: String,
+    pub label: String,
+    pub kind: InputKind,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    /// One folder or file, into the arguments.
+    Path,
+    /// Several folders, each its own argument.
+    Paths,
+    /// Text into the arguments.
+    Text,
+    /// A non-secret environment variable named by the input's id.
+    Env,
+    /// A secret environment variable named by the input's id, for the secret store.
+    Secret,
+}
+
+/// The directory.
+pub fn entries() -> &'static [CatalogEntry] {
+    static ENTRIES: OnceLock<Vec<CatalogEntry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| serde_json::from_str(include_str!("directory.json")).expect("the directory ships valid"))
+}
+
+pub fn get(id: &str) -> Option<&'static CatalogEntry> {
+    entries().iter().find(|e| e.id == id)
+}
+
+/// Entries matching every word of `query` in their id, name, description or tags.
+pub fn search(query: &str) -> Vec<&'static CatalogEntry> {
+    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    entries()
+        .iter()
+        .filter(|e| {
+            let text = format!("{} {} {} {}", e.id, e.name, e.description, e.tags.join(" ")).to_lowercase();
+            words.iter().all(|w| text.contains(w.as_str()))
+        })
+        .collect()
+}
+
+/// An entry's arguments, environment and secret names with the user's `values` filled in.
+#[derive(Debug)]
+pub struct Filled {
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+}
+
+pub fn fill(entry: &CatalogEntry, values: &BTreeMap<String, Value>) -> Result<Filled, String> {
+    let mut filled = Filled { args: Vec::new(), env: BTreeMap::new(), secrets: Vec::new() };
+    let mut replacements: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for input in &entry.inputs {
+        let value = values.get(&input.id);
+        let given: Vec<String> = match value {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) if input.kind == InputKind::Paths => {
+                s.split('\n').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+            }
+            Some(Value::String(s)) => vec![s.trim().to_owned()].into_iter().filter(|s| !s.is_empty()).collect(),
+            Some(Value::Array(items)) if input.kind == InputKind::Paths => {
+                items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+            }
+            Some(other) => return Err(format!("{}: expected text, not {other}", input.label)),
+        };
+        if given.is_empty() {
+            if input.required {
+                return Err(format!("{} is needed to install {}", input.label, entry.name));
+            }
+            continue;
+        }
+        if matches!(input.kind, InputKind::Path | InputKind::Paths) {
+            if let Some(relative) = given.iter().find(|p| !std::path::Path::new(p).is_absolute()) {
+                return Err(format!("{}: {relative:?} is not an absolute path", input.label));
+            }
+        }
+        match input.kind {
+            InputKind::Env => {
+                filled.env.insert(input.id.clone(), given[0].clone());
+            }
+            InputKind::Secret => filled.secrets.push(input.id.clone()),
+            _ => {
+                replacements.insert(format!("{{{}}}", input.id), given);
+            }
+        }
+    }
+    for arg in &entry.args {
+        match replacements.get(arg) {
+            Some(values) => filled.args.extend(values.iter().cloned()),
+            None => {
+                let mut text = arg.clone();
+                for (placeholder, values) in &replacements {
+                    text = text.replace(placeholder, &values.join(" "));
+                }
+                if !(text.starts_with('{') && text.ends_with('}')) {
+                    filled.args.push(text);
+                }
+            }
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_directory_has_a_dozen_pinned_entries_and_searches() {
+        assert!(entries().len() >= 12);
+        assert!(entries().iter().all(|e| match &e.source {
+            Package::Npm { version, .. } | Package::Pypi { version, .. } => version.is_some(),
+        }));
+        let ids: Vec<&str> = search("time").iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["time"]);
+        assert!(search("SQL database").iter().any(|e| e.id == "postgres"));
+    }
+
+    #[test]
+    fn inputs_fill_arguments_env_and_secret_names() {
+        let filesystem = get("filesystem").unwrap();
+        let filled =
+            fill(filesystem, &BTreeMap::from([("paths".into(), json!(["/home/ada/a", "/home/ada/b"]))])).unwrap();
+        assert_eq!(filled.args, ["/home/ada/a", "/home/ada/b"]);
+        assert!(fill(filesystem, &BTreeMap::new()).unwrap_err().contains("Folders it may use is needed"));
+        assert!(fill(filesystem, &BTreeMap::from([("paths".into(), json!("docs"))])).unwrap_err().contains("absolute"));
+        let slack = get("slack").unwrap();
+        let values =
+            BTreeMap::from([("SLACK_BOT_TOKEN".into(), json!("xoxb-1")), ("SLACK_TEAM_ID".into(), json!("T1"))]);
+        let filled = fill(slack, &values).unwrap();
+        assert_eq!(filled.secrets, ["SLACK_BOT_TOKEN"]);
+        assert_eq!(filled.env.get("SLACK_TEAM_ID").map(String::as_str), Some("T1"));
+        let git = fill(get("git").unwrap(), &BTreeMap::from([("repository".into(), json!("/src/harbor"))])).unwrap();
+        assert_eq!(git.args, ["--repository", "/src/harbor"]);
+    }
+}

@@ -1,0 +1,167 @@
+//! `catalog.*` and `install.*`: browse the directory and install a server from it or from a
+//! package name, with the installers' output streamed as progress events.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use harbor_protocol::ErrorObject;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::{error, invalid, params, to_value, with};
+use crate::install::{self, catalog, Package};
+use crate::mcp::names::{check_server_id, suggest_server_id};
+use crate::mcp::registry::Servers;
+use crate::rpc::{Access, Call, Router};
+use crate::store::servers::{Launch, ServerSpec, Source};
+
+#[derive(Deserialize)]
+struct ListParams {
+    query: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogParams {
+    entry: String,
+    id: Option<String>,
+    #[serde(default)]
+    inputs: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PackageParams {
+    spec: String,
+    id: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+/// The state the install methods share.
+#[derive(Clone)]
+struct Installer {
+    servers: Arc<Servers>,
+    folder: PathBuf,
+}
+
+/// Registers `catalog.list` and `install.*`; servers install under `data_dir/servers`.
+pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Router {
+    let i = Installer { servers, folder: data_dir.join("servers") };
+    router
+        .route(
+            "catalog.list",
+            Access::Extension,
+            with(&i, |installer, call| async move {
+                let p: ListParams = params("catalog.list", call.params)?;
+                let installed = installer.servers.list();
+                let entries: Vec<Value> = catalog::search(p.query.as_deref().unwrap_or(""))
+                    .into_iter()
+                    .map(|entry| {
+                        let mut value = json!(entry);
+                        let same = installed.iter().find(|s| matches!((&s.spec.source, &entry.source),
+                            (Source::Npm { package: a }, Package::Npm { package: b, .. }) | (Source::Pypi { package: a }, Package::Pypi { package: b, .. }) if a == b));
+                        if let Some(server) = same {
+                            value["installed"] = json!(server.spec.id);
+                        }
+                        value
+                    })
+                    .collect();
+                Ok(Value::Array(entries))
+            }),
+        )
+        .route(
+            "install.catalog",
+            Access::Extension,
+            with(&i, |installer, call| async move {
+                let p: CatalogParams = params("install.catalog", call.params.clone())?;
+                let entry = catalog::get(&p.entry).ok_or_else(|| invalid(format!("the directory has no {:?}; see catalog.list", p.entry)))?;
+                let filled = catalog::fill(entry, &p.inputs).map_err(invalid)?;
+                if !filled.secrets.is_empty() {
+                    return Err(invalid(format!(
+                        "{} needs {} kept secret, and Harbor's secret store is not built yet; install it once secrets land",
+                        entry.name,
+                        filled.secrets.join(", ")
+                    )));
+                }
+                let id = p.id.unwrap_or_else(|| entry.id.clone());
+                installer.install(&call, &entry.source, id, entry.name.clone(), filled.args, filled.env).await
+            }),
+        )
+        .route(
+            "install.package",
+            Access::Extension,
+            with(&i, |installer, call| async move {
+                let p: PackageParams = params("install.package", call.params.clone())?;
+                let package = Package::parse(&p.spec).map_err(invalid)?;
+                let id = p.id.unwrap_or_else(|| suggest_server_id(package.name()));
+                let name = package.name().to_owned();
+                installer.install(&call, &package, id, name, p.args, p.env).await
+            }),
+        )
+}
+
+impl Installer {
+    /// Installs `package` as server `id`, streaming progress, then registers it (stopped).
+    async fn install(
+        &self,
+        call: &Call,
+        package: &Package,
+        id: String,
+        name: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    ) -> Result<Value, ErrorObject> {
+        check_server_id(&id).map_err(invalid)?;
+        if self.servers.get(&id).is_ok() {
+            return Err(invalid(format!("a server named {id:?} exists already; choose another id")));
+        }
+        let folder = self.folder.join(&id);
+        let (progress, mut lines) = mpsc::unbounded_channel::<String>();
+        let first = format!("installing {} into {}", package.name(), folder.display());
+        call.events.send(json!({"type": "progress", "phase": "installing", "line": first})).await;
+        // The install runs in a task of its own: when the caller cancels, this handler is dropped
+        // at once, while the task sees the cancellation, stops the installer, waits for it to
+        // exit and only then removes the folder.
+        let (owned, cancel) = (package.clone(), call.cancel.clone());
+        let installing = tokio::spawn(async move { install::install(&owned, &folder, &progress, &cancel).await });
+        tokio::pin!(installing);
+        let installed = loop {
+            tokio::select! {
+                biased;
+                Some(line) = lines.recv() => {
+                    call.events.send(json!({"type": "progress", "phase": "installing", "line": line})).await;
+                }
+                outcome = &mut installing => break outcome.unwrap_or_else(|e| Err(format!("the installer task failed: {e}"))),
+            }
+        };
+        while let Ok(line) = lines.try_recv() {
+            call.events.send(json!({"type": "progress", "phase": "installing", "line": line})).await;
+        }
+        let installed = installed.map_err(|why| invalid(format!("installing {} failed: {why}", package.name())))?;
+        let mut launch_args = installed.args.clone();
+        launch_args.extend(args);
+        let spec = ServerSpec {
+            id,
+            name,
+            source: package.source(),
+            launch: Launch::Process { command: installed.command.clone(), args: launch_args, env, cwd: None },
+            secret_env: Vec::new(),
+            auto_start: false,
+            version: Some(installed.version.clone()),
+            install_path: Some(installed.folder.to_string_lossy().into_owned()),
+            tool_timeout_ms: None,
+        };
+        match self.servers.add(spec) {
+            Ok(entry) => to_value(entry),
+            Err(failure) => {
+                let _ = tokio::fs::remove_dir_all(&installed.folder).await;
+                Err(error(failure))
+            }
+        }
+    }
+}

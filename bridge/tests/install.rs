@@ -1,0 +1,110 @@
+//! Installing from Harbor's directory and from package names, for real: an npm server and a PyPI
+//! server install into their own folders from the registries, start and answer a tool call; their
+//! launches run what was installed (no `npx` or `uvx`, so no network at start); a package that
+//! does not exist fails with the installer's message and leaves nothing behind.
+
+// Shared with the other test binaries; this one does not use all of it.
+#[allow(dead_code)]
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::Client;
+
+fn under(path: &str, folder: &Value) -> bool {
+    Path::new(path).starts_with(folder.as_str().unwrap())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn directory_servers_install_from_npm_and_pypi_then_start_offline_and_answer() {
+    let client = Client::start("install").await;
+    let found = client.ok("catalog.list", json!({"query": "knowledge graph"})).await;
+    assert_eq!(found[0]["id"], "memory", "{found}");
+
+    // npm: @modelcontextprotocol/server-memory, pinned.
+    let (outcome, events) = client.call("install.catalog", json!({"entry": "memory"})).await;
+    let memory = outcome.unwrap_or_else(|e| panic!("npm install failed: {e}"));
+    assert!(events.len() > 1 && events.iter().all(|e| e["type"] == "progress"), "{events:?}");
+    assert_eq!(memory["version"], "2026.8.31");
+    assert_eq!(memory["source"], json!({"kind": "npm", "package": "@modelcontextprotocol/server-memory"}));
+    assert_eq!(memory["launch"]["command"], "node");
+    assert!(under(memory["launch"]["args"][0].as_str().unwrap(), &memory["installPath"]), "{memory}");
+    assert_eq!(memory["status"]["state"], "stopped");
+    client.ok("servers.start", json!({"id": "memory"})).await;
+    let graph = client.ok("tools.call", json!({"tool": "memory/read_graph"})).await;
+    assert!(graph["content"][0]["text"].as_str().unwrap().contains("entities"), "{graph}");
+    let listed = client.ok("catalog.list", json!({"query": "memory"})).await;
+    assert_eq!(listed[0]["installed"], "memory");
+
+    // PyPI: mcp-server-time, in its own virtual environment.
+    let (outcome, _) = client.call("install.catalog", json!({"entry": "time", "id": "clock"})).await;
+    let clock = outcome.unwrap_or_else(|e| panic!("PyPI install failed: {e}"));
+    assert_eq!(clock["version"], "2026.10.19");
+    let command = clock["launch"]["command"].as_str().unwrap();
+    assert!(under(command, &clock["installPath"]) && command.ends_with("mcp-server-time"), "{clock}");
+    client.ok("servers.start", json!({"id": "clock"})).await;
+    let now =
+        client.ok("tools.call", json!({"tool": "clock/get_current_time", "args": {"timezone": "Asia/Tokyo"}})).await;
+    assert!(now["content"][0]["text"].as_str().unwrap().contains("+09:00"), "{now}");
+
+    // Started again, each runs what is on disk (no registry involved).
+    for id in ["memory", "clock"] {
+        client.ok("servers.stop", json!({ "id": id })).await;
+        let started = client.ok("servers.start", json!({ "id": id })).await;
+        assert_eq!(started["status"]["state"], "running");
+        let launch = started["launch"].to_string();
+        assert!(!["npx", "uvx", "npm install", "pip"].iter().any(|w| launch.contains(w)), "{launch}");
+    }
+
+    // Removing a server removes what was installed for it.
+    let folder = clock["installPath"].as_str().unwrap().to_owned();
+    assert!(Path::new(&folder).is_dir());
+    client.ok("servers.remove", json!({"id": "clock"})).await;
+    assert!(!Path::new(&folder).exists(), "the install folder went with the server");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_install_says_why_and_leaves_nothing_behind() {
+    let client = Client::start("install-fail").await;
+    let missing =
+        client.err("install.package", json!({"spec": "npm:@modelcontextprotocol/harbor-no-such-server@1.0.0"})).await;
+    assert_eq!(missing["code"], "ERR_INVALID_REQUEST");
+    let message = missing["message"].as_str().unwrap();
+    assert!(
+        message.contains("installing @modelcontextprotocol/harbor-no-such-server failed") && message.contains("404"),
+        "{message}"
+    );
+    assert!(!client.home.join("servers/harbor-no-such-server").exists(), "nothing left on disk");
+    assert_eq!(client.ok("servers.list", json!({})).await, json!([]));
+
+    let bad = client.err("install.package", json!({"spec": "npm:--registry=http://evil"})).await;
+    assert!(bad["message"].as_str().unwrap().contains("not a valid package"), "{bad}");
+    let no_paths = client.err("install.catalog", json!({"entry": "filesystem"})).await;
+    assert!(no_paths["message"].as_str().unwrap().contains("Folders it may use is needed"), "{no_paths}");
+    let secret = client
+        .err("install.catalog", json!({"entry": "github", "inputs": {"GITHUB_PERSONAL_ACCESS_TOKEN": "ghp_x"}}))
+        .await;
+    assert!(secret["message"].as_str().unwrap().contains("secret store"), "{secret}");
+    let unknown = client.err("install.catalog", json!({"entry": "nope"})).await;
+    assert!(unknown["message"].as_str().unwrap().contains("catalog.list"), "{unknown}");
+
+    // Cancelled mid-install: nothing is left either.
+    let id = client
+        .send("install.package", json!({"spec": "npm:@modelcontextprotocol/server-sequential-thinking@2026.8.31"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.cancel(id).await;
+    assert_eq!(client.wait(id).await.0.unwrap_err()["code"], "ERR_ABORTED");
+    let folder = client.home.join("servers/server-sequential-thinking");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while folder.exists() {
+        let left: Vec<_> =
+            std::fs::read_dir(&folder).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(std::time::Instant::now() < deadline, "a cancelled install left {left:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.finish().await;
+}

@@ -163,3 +163,20 @@ fn import_shows_a_dry_run_then_imports_what_holds_no_secret() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("truncated.json: not valid JSON"));
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+#[test]
+fn install_spec_installs_a_server_from_a_package_name() {
+    let home = scratch("install-spec");
+    let installed = bridge(&home, &["install", "npm:@modelcontextprotocol/server-memory@2026.8.31", "--id", "mem"]);
+    let out = String::from_utf8_lossy(&installed.stdout);
+    assert!(installed.status.success(), "{}", String::from_utf8_lossy(&installed.stderr));
+    assert!(out.starts_with("installed @modelcontextprotocol/server-memory 2026.8.31 as mem: node "), "{out}");
+    let list = bridge(&home, &["servers", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["id"], "mem");
+    assert_eq!(list[0]["version"], "2026.8.31");
+    let refused = bridge(&home, &["install", "filesystem"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Folders it may use is needed"));
+    std::fs::remove_dir_all(&home).unwrap();
+}

@@ -37,8 +37,17 @@ struct Cli {
 enum Command {
     /// Serve native messaging on stdin/stdout (what Firefox runs).
     Serve,
-    /// Register the bridge with Firefox for this user (or all users with --system).
+    /// Without SPEC: register the bridge with Firefox for this user (or all users with --system).
+    /// With SPEC: install an MCP server — a directory id (`time`), `npm:NAME[@VERSION]` or
+    /// `pypi:NAME[==VERSION]`.
     Install {
+        spec: Option<String>,
+        /// The new server's id (default: from the directory entry or the package name).
+        #[arg(long)]
+        id: Option<String>,
+        /// A directory entry's input: `--input paths=/home/me/docs` (repeatable).
+        #[arg(long = "input")]
+        inputs: Vec<String>,
         /// Install for every user of this machine (needs root).
         #[arg(long)]
         system: bool,
@@ -114,7 +123,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         None | Some(Command::Serve) => host(cli.extension_id.as_deref()),
-        Some(Command::Install { system, in_place }) => install(scope(system), in_place),
+        Some(Command::Install { spec: Some(spec), id, inputs, .. }) => {
+            with_runtime(|dir| async move { servers::install(dir, &spec, id, &inputs).await })
+        }
+        Some(Command::Install { spec: None, system, in_place, .. }) => install(scope(system), in_place),
         Some(Command::Uninstall { system }) => uninstall(scope(system)),
         Some(Command::DataDir) => paths::data_dir().map(|dir| println!("{}", dir.display())),
         Some(Command::Servers { command, json }) => with_runtime(|dir| servers::servers(dir, command, json)),

@@ -277,6 +277,37 @@ fn logs(data_dir: &Path, id: &str, lines: usize) -> Result<()> {
     Ok(())
 }
 
+/// `install SPEC`: a directory entry or a package, with the installers' output as it comes.
+pub async fn install(data_dir: &Path, spec: &str, id: Option<String>, inputs: &[String]) -> Result<()> {
+    let mut link = Link::open(data_dir).await?;
+    let (method, mut params) = if spec.starts_with("npm:") || spec.starts_with("pypi:") {
+        ("install.package", json!({ "spec": spec }))
+    } else {
+        let values: serde_json::Map<String, Value> =
+            pairs(inputs)?.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        ("install.catalog", json!({ "entry": spec, "inputs": values }))
+    };
+    if let Some(id) = id {
+        params["id"] = json!(id);
+    }
+    let outcome = link
+        .call_with(method, params, |event| {
+            if let Some(line) = event["line"].as_str() {
+                eprintln!("  {line}");
+            }
+        })
+        .await?;
+    let entry = outcome.map_err(|e| anyhow!("{}", e.message))?;
+    println!(
+        "installed {} {} as {}: {}",
+        entry["name"].as_str().unwrap_or_default(),
+        entry["version"].as_str().unwrap_or_default(),
+        entry["id"].as_str().unwrap_or_default(),
+        describe(&entry["launch"])
+    );
+    Ok(())
+}
+
 pub(super) async fn ask(link: &mut Link, method: &str, params: Value) -> Result<Value> {
     link.call(method, params).await?.map_err(|e| anyhow!("{}", e.message))
 }

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use crate::bus::Bus;
 use crate::panels::chat::ChatPanel;
 use crate::panels::connection::ConnectionPanel;
+use crate::panels::directory::DirectoryPanel;
 use crate::panels::import::ImportPanel;
 use crate::panels::servers::ServersPanel;
 use crate::panels::sites::SitesPanel;
@@ -15,6 +16,7 @@ use harbor_protocol::ConnectionState;
 #[derive(Clone, Copy, PartialEq)]
 enum Tab {
     Servers,
+    Directory,
     Chat,
     Sites,
     Import,
@@ -50,12 +52,16 @@ pub fn App() -> impl IntoView {
             {move || (status.get().state == ConnectionState::Connected).then(|| view! {
                 <nav class="tabs" role="tablist" aria-label="Harbor">
                     {tab_button(Tab::Servers, "Servers", "tab-servers")}
+                    {tab_button(Tab::Directory, "Directory", "tab-directory")}
                     {tab_button(Tab::Chat, "Chat", "tab-chat")}
                     {tab_button(Tab::Sites, "Sites", "tab-sites")}
                     {tab_button(Tab::Import, "Import", "tab-import")}
                 </nav>
                 <div role="tabpanel" aria-labelledby="tab-servers" hidden=move || tab.get() != Tab::Servers>
                     <ServersPanel bus=bus/>
+                </div>
+                <div role="tabpanel" aria-labelledby="tab-directory" hidden=move || tab.get() != Tab::Directory>
+                    <DirectoryPanel bus=bus/>
                 </div>
                 <div role="tabpanel" aria-labelledby="tab-chat" hidden=move || tab.get() != Tab::Chat>
                     <ChatPanel bus=bus/>

@@ -476,3 +476,78 @@ async fn the_sidebar_imports_a_claude_desktop_config_after_showing_its_commands(
         .unwrap();
     harbor.close().await;
 }
+
+/// The directory in the sidebar: search, see what an entry needs, install one for real from its
+/// registry with the installer's output showing, then start it.
+#[tokio::test]
+async fn the_sidebar_directory_installs_a_server_with_progress() {
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-directory')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#tab-directory').click();", json!([])).await.unwrap();
+    harbor.wait_for("document.querySelectorAll('.catalog-entry').length >= 12", Duration::from_secs(10)).await.unwrap();
+
+    // An entry that needs folders asks for them first.
+    harbor
+        .session
+        .execute("document.querySelector('[data-entry=filesystem] button.install').click();", json!([]))
+        .await
+        .unwrap();
+    harbor
+        .wait_for("document.querySelector('[data-entry=filesystem] textarea')", Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    harbor
+        .page(
+            r##"const search = document.querySelector("#directory-search");
+               search.value = "time zone"; search.dispatchEvent(new Event("input", { bubbles: true }));"##,
+        )
+        .await
+        .unwrap();
+    harbor
+        .wait_for(
+            "document.querySelectorAll('.catalog-entry').length === 1 && document.querySelector('[data-entry=time]')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    harbor
+        .session
+        .execute("document.querySelector('[data-entry=time] button.install').click();", json!([]))
+        .await
+        .unwrap();
+    harbor.wait_for("document.querySelector('.install-progress progress')", Duration::from_secs(10)).await.unwrap();
+    harbor.save_screenshot("sidebar-directory-installing.png").await.unwrap();
+    let done = harbor
+        .wait_for("document.querySelector('.install-done, .install-failed')?.textContent", Duration::from_secs(180))
+        .await
+        .unwrap();
+    assert_eq!(done, "Installed Time 2026.10.19 as time. Start it in Servers.");
+    let log =
+        harbor.session.execute("return document.querySelector('.install-log').textContent;", json!([])).await.unwrap();
+    assert!(!log.as_str().unwrap().is_empty(), "the installer's output was shown");
+    harbor
+        .wait_for(
+            "document.querySelector('[data-entry=time] .badge')?.textContent === 'installed as time'",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+
+    harbor.session.execute("document.querySelector('#tab-servers').click();", json!([])).await.unwrap();
+    harbor.wait_for("document.querySelector('[data-server=time]')", Duration::from_secs(10)).await.unwrap();
+    harbor
+        .session
+        .execute(
+            "[...document.querySelectorAll('[data-server=time] button')].find(b => b.textContent === 'Start').click();",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    harbor
+        .wait_for("document.querySelector('[data-server=time][data-state=running]')", Duration::from_secs(30))
+        .await
+        .unwrap();
+    harbor.close().await;
+}

@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod connection;
+pub mod directory;
 pub mod import;
 pub mod servers;
 pub mod sites;

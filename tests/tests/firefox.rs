@@ -176,14 +176,14 @@ async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
         .unwrap();
 
     // Start it and watch the state reach running, pushed by the bridge's notifications.
-    harbor.session.execute("[...document.querySelectorAll('[data-server=everything] button')].find(b => b.textContent === 'Start').click();", json!([])).await.unwrap();
+    click_server_button(&harbor, "everything", "Start").await;
     harbor
         .wait_for("document.querySelector('[data-server=everything][data-state=running]')", Duration::from_secs(20))
         .await
         .unwrap();
 
     // Open its tools and run echo through the form generated from its schema.
-    harbor.session.execute("[...document.querySelectorAll('[data-server=everything] button')].find(b => b.textContent === 'Tools').click();", json!([])).await.unwrap();
+    click_server_button(&harbor, "everything", "Tools").await;
     harbor
         .wait_for("document.querySelector('[data-tool=\"everything/echo\"]')", Duration::from_secs(10))
         .await
@@ -209,7 +209,7 @@ async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
     assert_eq!(result, "Echo: hi from the sidebar");
     harbor.save_screenshot("sidebar-servers.png").await.unwrap();
 
-    harbor.session.execute("[...document.querySelectorAll('[data-server=everything] button')].find(b => b.textContent === 'Stop').click();", json!([])).await.unwrap();
+    click_server_button(&harbor, "everything", "Stop").await;
     harbor
         .wait_for("document.querySelector('[data-server=everything][data-state=stopped]')", Duration::from_secs(10))
         .await
@@ -236,20 +236,12 @@ async fn every_sidebar_panel_reads_well_in_light_and_dark() {
         assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
         harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
         harbor.wait_for("document.querySelector('[data-server=time]')", Duration::from_secs(10)).await.unwrap();
-        harbor
-            .session
-            .execute("[...document.querySelectorAll('[data-server=time] button')].find(b => b.textContent === 'Start').click();", json!([]))
-            .await
-            .unwrap();
+        click_server_button(&harbor, "time", "Start").await;
         harbor
             .wait_for("document.querySelector('[data-server=time][data-state=running]')", Duration::from_secs(20))
             .await
             .unwrap();
-        harbor
-            .session
-            .execute("[...document.querySelectorAll('[data-server=time] button')].find(b => b.textContent === 'Tools').click();", json!([]))
-            .await
-            .unwrap();
+        click_server_button(&harbor, "time", "Tools").await;
         harbor
             .wait_for("document.querySelector('[data-tool=\"time/get_current_time\"]')", Duration::from_secs(10))
             .await
@@ -436,11 +428,11 @@ async fn the_sidebar_imports_a_claude_desktop_config_after_showing_its_commands(
         .unwrap();
     let shown = harbor
         .wait_for(
-            "document.querySelector('[data-entry=time] pre') && {
-               time: document.querySelector('[data-entry=time] pre').textContent,
-               timeChecked: document.querySelector('[data-entry=time] input').checked,
-               githubDisabled: document.querySelector('[data-entry=github] input').disabled,
-               githubNote: document.querySelector('[data-entry=github] .help').textContent,
+            "document.querySelector('[data-import=time] pre') && {
+               time: document.querySelector('[data-import=time] pre').textContent,
+               timeChecked: document.querySelector('[data-import=time] input').checked,
+               githubDisabled: document.querySelector('[data-import=github] input').disabled,
+               githubNote: document.querySelector('[data-import=github] .help').textContent,
                secretShown: document.body.innerText.includes('ghp_') }",
             Duration::from_secs(10),
         )
@@ -460,20 +452,7 @@ async fn the_sidebar_imports_a_claude_desktop_config_after_showing_its_commands(
         .await
         .unwrap();
 
-    harbor.session.execute("document.querySelector('#tab-servers').click();", json!([])).await.unwrap();
-    harbor.wait_for("document.querySelector('[data-server=time]')", Duration::from_secs(10)).await.unwrap();
-    harbor
-        .session
-        .execute(
-            "[...document.querySelectorAll('[data-server=time] button')].find(b => b.textContent === 'Start').click();",
-            json!([]),
-        )
-        .await
-        .unwrap();
-    harbor
-        .wait_for("document.querySelector('[data-server=time][data-state=running]')", Duration::from_secs(20))
-        .await
-        .unwrap();
+    start_in_servers_panel(&harbor, "time").await;
     harbor.close().await;
 }
 
@@ -535,19 +514,23 @@ async fn the_sidebar_directory_installs_a_server_with_progress() {
         .await
         .unwrap();
 
-    harbor.session.execute("document.querySelector('#tab-servers').click();", json!([])).await.unwrap();
-    harbor.wait_for("document.querySelector('[data-server=time]')", Duration::from_secs(10)).await.unwrap();
-    harbor
-        .session
-        .execute(
-            "[...document.querySelectorAll('[data-server=time] button')].find(b => b.textContent === 'Start').click();",
-            json!([]),
-        )
-        .await
-        .unwrap();
-    harbor
-        .wait_for("document.querySelector('[data-server=time][data-state=running]')", Duration::from_secs(30))
-        .await
-        .unwrap();
+    start_in_servers_panel(&harbor, "time").await;
     harbor.close().await;
+}
+
+/// Clicks the button labelled `label` in the sidebar's row of server `id`.
+async fn click_server_button(harbor: &Harbor, id: &str, label: &str) {
+    let script = format!(
+        "[...document.querySelectorAll('[data-server={id}] button')].find(b => b.textContent === '{label}').click();"
+    );
+    harbor.session.execute(&script, json!([])).await.unwrap();
+}
+
+/// Opens the Servers tab, starts server `id` there and waits until it runs.
+async fn start_in_servers_panel(harbor: &Harbor, id: &str) {
+    harbor.session.execute("document.querySelector('#tab-servers').click();", json!([])).await.unwrap();
+    harbor.wait_for(&format!("document.querySelector('[data-server={id}]')"), Duration::from_secs(10)).await.unwrap();
+    click_server_button(harbor, id, "Start").await;
+    let running = format!("document.querySelector('[data-server={id}][data-state=running]')");
+    harbor.wait_for(&running, Duration::from_secs(30)).await.unwrap();
 }

@@ -4,10 +4,6 @@
 
 /// `text` without comments and trailing commas.
 pub fn strip(text: &str) -> String {
-    strip_commas(&strip_comments(text))
-}
-
-fn strip_comments(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -25,61 +21,45 @@ fn strip_comments(text: &str) -> String {
             i += 1;
             continue;
         }
-        match (c, chars.get(i + 1)) {
-            ('/', Some('/')) => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            ('/', Some('*')) => {
-                i += 2;
-                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
-                    i += 1;
-                }
-                i += 2;
-            }
-            _ => {
-                in_string = c == '"';
-                out.push(c);
-                i += 1;
-            }
+        if let Some(end) = comment_end(&chars, i) {
+            i = end;
+            continue;
         }
-    }
-    out
-}
-
-fn strip_commas(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if in_string {
-            out.push(c);
-            if c == '\\' && i + 1 < chars.len() {
-                out.push(chars[i + 1]);
-                i += 2;
-                continue;
-            }
-            in_string = c != '"';
+        // A comma whose next token (past spaces and comments) closes an object or list.
+        if c == ',' && matches!(chars.get(next_token(&chars, i + 1)), Some('}') | Some(']')) {
             i += 1;
             continue;
         }
-        if c == '"' {
-            in_string = true;
-        }
-        if c == ',' {
-            let next = chars[i + 1..].iter().find(|c| !c.is_whitespace());
-            if matches!(next, Some('}') | Some(']')) {
-                i += 1;
-                continue;
-            }
-        }
+        in_string = c == '"';
         out.push(c);
         i += 1;
     }
     out
+}
+
+/// Where the comment starting at `i` ends, if one starts there.
+fn comment_end(chars: &[char], i: usize) -> Option<usize> {
+    match (chars.get(i), chars.get(i + 1)) {
+        (Some('/'), Some('/')) => Some(chars[i..].iter().position(|c| *c == '\n').map_or(chars.len(), |p| i + p)),
+        (Some('/'), Some('*')) => {
+            let rest = &chars[i + 2..];
+            Some(rest.windows(2).position(|w| w == ['*', '/']).map_or(chars.len(), |p| i + 2 + p + 2))
+        }
+        _ => None,
+    }
+}
+
+/// The index of the next character that is neither space nor comment.
+fn next_token(chars: &[char], mut i: usize) -> usize {
+    loop {
+        while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+            i += 1;
+        }
+        match comment_end(chars, i) {
+            Some(end) => i = end,
+            None => return i,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ fn Review(bus: Bus, preview: Value, on_done: impl Fn() + Copy + Send + Sync + 's
                     let checked_name = name.clone();
                     let toggled = name.clone();
                     view! {
-                        <li class="entry" data-entry=name.clone()>
+                        <li class="entry" data-import=name.clone()>
                             <input type="checkbox" id=id.clone() disabled=!can
                                 prop:checked=move || chosen.get().contains(&checked_name)
                                 on:change=move |ev| {

@@ -154,3 +154,47 @@ async fn importing_adds_servers_once_and_refuses_secrets_until_the_secret_store(
     assert!(secret["message"].as_str().unwrap().contains("secret store"), "{secret}");
     client.finish().await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn export_keeps_unrelated_keys_and_reimports_as_the_same_servers() {
+    let client = Client::start("export").await;
+    let file = client.home.join("claude_desktop_config.json");
+    std::fs::copy(fixture("claude/claude_desktop_config.json"), &file).unwrap();
+    let launch = json!({"kind": "process", "command": "node", "args": ["/opt/notes/server.js", "--root", "/home/ada"], "env": {"NOTES_COLOR": "blue"}});
+    client.ok("servers.add", json!({"id": "notes", "launch": launch, "secretEnv": ["NOTES_API_KEY"]})).await;
+    client
+        .ok("servers.add", json!({"id": "docs", "launch": {"kind": "remote", "url": "https://docs.example.com/mcp"}}))
+        .await;
+
+    let preview =
+        client.ok("export.preview", json!({"target": "claude-desktop", "path": file, "ids": ["notes", "docs"]})).await;
+    assert_eq!(preview["servers"][0]["leftOut"], json!(["NOTES_API_KEY"]), "secrets are not written");
+    assert!(preview["servers"][1]["refused"].as_str().unwrap().contains("local commands only"), "{preview}");
+    let refused =
+        client.err("export.apply", json!({"target": "claude-desktop", "path": file, "ids": ["notes", "docs"]})).await;
+    assert!(refused["message"].as_str().unwrap().starts_with("docs:"), "{refused}");
+
+    let written = client.ok("export.apply", json!({"target": "claude-desktop", "path": file, "ids": ["notes"]})).await;
+    assert_eq!(written["written"], json!(["notes"]));
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(config["globalShortcut"], "Ctrl+Space", "unrelated keys survive");
+    assert_eq!(config["mcpServers"]["time"]["args"][0], "mcp-server-time", "other servers survive");
+    assert_eq!(
+        config["mcpServers"]["notes"],
+        json!({"command": "node", "args": ["/opt/notes/server.js", "--root", "/home/ada"], "env": {"NOTES_COLOR": "blue"}})
+    );
+    let backup = written["backup"].as_str().unwrap();
+    assert_eq!(std::fs::read(backup).unwrap(), std::fs::read(fixture("claude/claude_desktop_config.json")).unwrap());
+
+    // Imported back, the exported server is the one Harbor has.
+    let again = client.ok("import.preview", json!({"path": file})).await;
+    assert_eq!(entry(&again, "notes")["duplicateOf"], "notes");
+    assert_eq!(entry(&again, "notes")["launch"], launch);
+
+    // Cursor takes remote servers too, into a file that did not exist.
+    let cursor = client.home.join("project/.cursor/mcp.json");
+    client.ok("export.apply", json!({"target": "cursor", "path": cursor, "ids": ["docs"]})).await;
+    let back = client.ok("import.preview", json!({"path": cursor})).await;
+    assert_eq!(entry(&back, "docs")["duplicateOf"], "docs");
+    client.finish().await;
+}

@@ -8,9 +8,11 @@
 //! secret store; they are never written to the database. A file with one unreadable server fails
 //! whole, with the file and the problem named. Ids are stable: the same file gives the same ids,
 //! and a server Harbor already has (same command and arguments, or same URL) is marked as such
-//! instead of being added twice.
+//! instead of being added twice. [`export`] writes Harbor's servers the other way, into Claude
+//! Desktop's or Cursor's file.
 
 pub mod dialects;
+pub mod export;
 mod jsonc;
 pub mod locations;
 pub mod vars;

@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use harbor_protocol::ErrorObject;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{error, invalid, params, to_value, with};
+use crate::import::export::{self, Target};
 use crate::import::{self, locations, vars::Context, Dialect};
 use crate::mcp::registry::Servers;
 use crate::rpc::{Access, Router};
@@ -18,6 +20,15 @@ use crate::store::servers::{ServerSpec, Source};
 struct PreviewParams {
     path: PathBuf,
     dialect: Option<Dialect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    target: Target,
+    /// The config file; default: the app's usual one for this user.
+    path: Option<PathBuf>,
+    ids: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -42,7 +53,33 @@ fn existing(servers: &Servers) -> Vec<ServerSpec> {
     servers.list().into_iter().map(|e| e.spec).collect()
 }
 
-/// Registers `import.*`.
+/// The servers `ids` names, and the file to write: the given one, else the app's usual one.
+fn export_plan(servers: &Servers, p: &ExportParams) -> Result<(PathBuf, Vec<export::Planned>), ErrorObject> {
+    let chosen: Vec<ServerSpec> =
+        p.ids.iter().map(|id| servers.entry(id).map(|e| e.spec)).collect::<Result<_, _>>().map_err(error)?;
+    let path = match &p.path {
+        Some(path) => path.clone(),
+        None => {
+            let dirs = directories::BaseDirs::new().ok_or_else(|| invalid("cannot find this user's home folder"))?;
+            let dialect = match p.target {
+                Target::ClaudeDesktop => Dialect::ClaudeDesktop,
+                Target::Cursor => Dialect::Cursor,
+            };
+            let app_data = std::env::var_os("APPDATA").map(PathBuf::from);
+            locations::candidates(dirs.home_dir(), app_data.as_deref(), None)
+                .into_iter()
+                .find(|l| l.dialect == dialect)
+                .map(|l| l.path)
+                .ok_or_else(|| {
+                    invalid("Harbor does not know where that app keeps its config on this system; name the file")
+                })?
+        }
+    };
+    let planned = export::plan(p.target, &path, &chosen).map_err(invalid)?;
+    Ok((path, planned))
+}
+
+/// Registers `import.*` and `export.*`.
 pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
     let s = servers;
     router
@@ -76,6 +113,29 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
             with(&s, |servers, call| async move {
                 let p: PreviewParams = params("import.preview", call.params)?;
                 to_value(import::preview(&p.path, p.dialect, &context(), &existing(&servers)).map_err(invalid)?)
+            }),
+        )
+        .route(
+            "export.preview",
+            Access::Extension,
+            with(&s, |servers, call| async move {
+                let p: ExportParams = params("export.preview", call.params)?;
+                let (path, planned) = export_plan(&servers, &p)?;
+                Ok(json!({ "path": path, "servers": planned }))
+            }),
+        )
+        .route(
+            "export.apply",
+            Access::Extension,
+            with(&s, |servers, call| async move {
+                let p: ExportParams = params("export.apply", call.params)?;
+                let (path, planned) = export_plan(&servers, &p)?;
+                if let Some(refused) = planned.iter().find(|p| p.refused.is_some()) {
+                    return Err(invalid(format!("{}: {}", refused.id, refused.refused.as_deref().unwrap_or_default())));
+                }
+                let backup = export::write(&path, &planned).map_err(invalid)?;
+                let written: Vec<&str> = planned.iter().map(|p| p.id.as_str()).collect();
+                Ok(json!({ "path": path, "written": written, "backup": backup }))
             }),
         )
         .route(

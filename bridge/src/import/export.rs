@@ -1,0 +1,123 @@
+//! Writing Harbor's servers into Claude Desktop's or Cursor's config, keeping every other key of
+//! the file as it was.
+//!
+//! The file is read (or started empty), each chosen server is set under `mcpServers` by its id,
+//! and the result is written to a temporary file beside it and renamed over it, after the old
+//! file is copied to `<file>.harbor-backup`. Secret values are never written: a server's
+//! secret environment variables are left out, and the preview says so.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::store::servers::{Launch, ServerSpec};
+
+/// The apps Harbor can write to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    ClaudeDesktop,
+    Cursor,
+}
+
+/// What exporting a server would write, or why it cannot be.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Planned {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<Value>,
+    /// Secret variables left out.
+    pub left_out: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// The file has an entry of that name already (it is replaced).
+    pub replaces: bool,
+}
+
+/// The config entry for `server` in `target`'s format.
+fn entry(target: Target, server: &ServerSpec) -> Result<Value, String> {
+    match (&server.launch, target) {
+        (Launch::Process { command, args, env, .. }, _) => {
+            let mut value = json!({ "command": command, "args": args });
+            if !env.is_empty() {
+                value["env"] = json!(env);
+            }
+            Ok(value)
+        }
+        (Launch::Remote { url, headers }, Target::Cursor) => {
+            let mut value = json!({ "url": url });
+            if !headers.is_empty() {
+                value["headers"] = json!(headers);
+            }
+            Ok(value)
+        }
+        (Launch::Remote { .. }, Target::ClaudeDesktop) => {
+            Err("Claude Desktop's config file holds local commands only; add remote servers in Claude Desktop's Connectors settings".into())
+        }
+    }
+}
+
+/// What exporting `servers` into the file at `path` would do.
+pub fn plan(target: Target, path: &Path, servers: &[ServerSpec]) -> Result<Vec<Planned>, String> {
+    let config = read(path)?;
+    let existing = config.get("mcpServers").and_then(Value::as_object);
+    Ok(servers
+        .iter()
+        .map(|server| {
+            let replaces = existing.is_some_and(|e| e.contains_key(&server.id));
+            match entry(target, server) {
+                Ok(value) => Planned {
+                    id: server.id.clone(),
+                    entry: Some(value),
+                    left_out: server.secret_env.clone(),
+                    refused: None,
+                    replaces,
+                },
+                Err(why) => {
+                    Planned { id: server.id.clone(), entry: None, left_out: Vec::new(), refused: Some(why), replaces }
+                }
+            }
+        })
+        .collect())
+}
+
+/// Writes the planned entries into the file, keeping everything else; returns the backup's path
+/// when there was a file before.
+pub fn write(path: &Path, planned: &[Planned]) -> Result<Option<PathBuf>, String> {
+    let mut config = read(path)?;
+    let root = config.as_object_mut().ok_or_else(|| format!("{} is not a JSON object", path.display()))?;
+    let servers = root.entry("mcpServers").or_insert_with(|| Value::Object(Map::new()));
+    let servers =
+        servers.as_object_mut().ok_or_else(|| format!("{}: \"mcpServers\" is not an object", path.display()))?;
+    for plan in planned {
+        if let Some(entry) = &plan.entry {
+            servers.insert(plan.id.clone(), entry.clone());
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let backup = if path.exists() {
+        let backup = PathBuf::from(format!("{}.harbor-backup", path.display()));
+        std::fs::copy(path, &backup).map_err(|e| format!("cannot back up {}: {e}", path.display()))?;
+        Some(backup)
+    } else {
+        None
+    };
+    let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())? + "\n";
+    let temporary = PathBuf::from(format!("{}.harbor-new", path.display()));
+    std::fs::write(&temporary, text).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
+    std::fs::rename(&temporary, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+    Ok(backup)
+}
+
+fn read(path: &Path) -> Result<Value, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&super::jsonc::strip(&text))
+            .map_err(|e| format!("{} is not valid JSON ({e}); Harbor will not overwrite it", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}

@@ -108,3 +108,37 @@ async fn a_failed_install_says_why_and_leaves_nothing_behind() {
     }
     client.finish().await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_registry_server_json_installs_its_npm_package_or_adds_its_remote() {
+    let client = Client::start("server-json").await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/registry");
+    let path = fixtures.join("everything.server.json");
+    let described = client.ok("install.serverJson.describe", json!({"path": path})).await;
+    assert_eq!(described["options"][0]["fields"][0]["key"], "var:mode");
+
+    let (outcome, events) = client.call("install.serverJson", json!({"path": path, "option": 0})).await;
+    let entry = outcome.unwrap_or_else(|e| panic!("install from server.json failed: {e}"));
+    assert!(!events.is_empty());
+    assert_eq!(entry["id"], "everything");
+    assert_eq!(entry["launch"]["args"][1], "stdio", "{entry}");
+    assert_eq!(entry["launch"]["env"], json!({"EVERYTHING_LABEL": "from-registry"}));
+    client.ok("servers.start", json!({"id": "everything"})).await;
+    let echoed = client.ok("tools.call", json!({"tool": "everything/echo", "args": {"message": "registry"}})).await;
+    assert_eq!(echoed["content"][0]["text"], "Echo: registry");
+
+    let needs = client.err("install.serverJson", json!({"path": path, "option": 1, "id": "remote"})).await;
+    assert!(needs["message"].as_str().unwrap().contains("needed: Port"), "{needs}");
+    let remote = client
+        .ok("install.serverJson", json!({"path": path, "option": 1, "id": "remote", "values": {"var:port": "9"}}))
+        .await;
+    assert_eq!(remote["launch"], json!({"kind": "remote", "url": "http://127.0.0.1:9/mcp", "headers": {}}));
+
+    let weather = fixtures.join("server.json");
+    let oci = client.err("install.serverJson", json!({"path": weather, "option": 2})).await;
+    assert!(oci["message"].as_str().unwrap().contains("Docker runtime"), "{oci}");
+    let secret =
+        client.err("install.serverJson", json!({"path": weather, "option": 0, "values": {"arg:0": "/tmp/w"}})).await;
+    assert!(secret["message"].as_str().unwrap().contains("WEATHER_API_KEY"), "{secret}");
+    client.finish().await;
+}

@@ -38,8 +38,8 @@ enum Command {
     /// Serve native messaging on stdin/stdout (what Firefox runs).
     Serve,
     /// Without SPEC: register the bridge with Firefox for this user (or all users with --system).
-    /// With SPEC: install an MCP server — a directory id (`time`), `npm:NAME[@VERSION]` or
-    /// `pypi:NAME[==VERSION]`.
+    /// With SPEC: install an MCP server — a directory id (`time`), `npm:NAME[@VERSION]`,
+    /// `pypi:NAME[==VERSION]`, or the path of an MCP Registry `server.json`.
     Install {
         spec: Option<String>,
         /// The new server's id (default: from the directory entry or the package name).

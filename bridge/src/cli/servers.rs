@@ -282,6 +282,10 @@ pub async fn install(data_dir: &Path, spec: &str, id: Option<String>, inputs: &[
     let mut link = Link::open(data_dir).await?;
     let (method, mut params) = if spec.starts_with("npm:") || spec.starts_with("pypi:") {
         ("install.package", json!({ "spec": spec }))
+    } else if spec.ends_with(".json") && Path::new(spec).is_file() {
+        // An MCP Registry server.json: its first way of running, with --input KEY=VALUE values.
+        let path = std::path::absolute(spec)?;
+        ("install.serverJson", json!({ "path": path, "values": pairs(inputs)? }))
     } else {
         let values: serde_json::Map<String, Value> =
             pairs(inputs)?.into_iter().map(|(k, v)| (k, Value::String(v))).collect();

@@ -11,6 +11,7 @@
 
 pub mod catalog;
 mod packages;
+pub mod server_json;
 
 use std::path::{Path, PathBuf};
 

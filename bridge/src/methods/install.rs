@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{error, invalid, params, to_value, with};
+use crate::install::server_json::{self, Plan};
 use crate::install::{self, catalog, Package};
 use crate::mcp::names::{check_server_id, suggest_server_id};
 use crate::mcp::registry::Servers;
@@ -29,6 +30,32 @@ struct CatalogParams {
     id: Option<String>,
     #[serde(default)]
     inputs: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerJsonParams {
+    /// A `server.json` file, or the document itself.
+    path: Option<PathBuf>,
+    document: Option<Value>,
+    option: Option<usize>,
+    id: Option<String>,
+    #[serde(default)]
+    values: BTreeMap<String, String>,
+}
+
+impl ServerJsonParams {
+    fn document(&self) -> Result<Value, ErrorObject> {
+        match (&self.document, &self.path) {
+            (Some(document), _) => Ok(document.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+                serde_json::from_str(&text).map_err(|e| invalid(format!("{} is not valid JSON: {e}", path.display())))
+            }
+            (None, None) => Err(invalid("give the server.json as path or document")),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -90,6 +117,55 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 }
                 let id = p.id.unwrap_or_else(|| entry.id.clone());
                 installer.install(&call, &entry.source, id, entry.name.clone(), filled.args, filled.env).await
+            }),
+        )
+        .route(
+            "install.serverJson.describe",
+            Access::Extension,
+            with(&i, |_installer, call| async move {
+                let p: ServerJsonParams = params("install.serverJson.describe", call.params)?;
+                to_value(server_json::describe(&p.document()?).map_err(invalid)?)
+            }),
+        )
+        .route(
+            "install.serverJson",
+            Access::Extension,
+            with(&i, |installer, call| async move {
+                let p: ServerJsonParams = params("install.serverJson", call.params.clone())?;
+                let document = p.document()?;
+                let described = server_json::describe(&document).map_err(invalid)?;
+                let index = p.option.unwrap_or(0);
+                let plan = server_json::plan(&document, index, &p.values).map_err(invalid)?;
+                let short = described.name.rsplit('/').next().unwrap_or(&described.name).to_owned();
+                let id = p.id.unwrap_or_else(|| suggest_server_id(&short));
+                let secrets = match &plan {
+                    Plan::Install { secrets, .. } | Plan::Remote { secrets, .. } => secrets.clone(),
+                };
+                if !secrets.is_empty() {
+                    return Err(invalid(format!(
+                        "{} needs {} kept secret, and Harbor's secret store is not built yet; install it once secrets land",
+                        described.name,
+                        secrets.join(", ")
+                    )));
+                }
+                match plan {
+                    Plan::Install { package, args, env, .. } => installer.install(&call, &package, id, described.name, args, env).await,
+                    Plan::Remote { url, headers, .. } => {
+                        check_server_id(&id).map_err(invalid)?;
+                        let spec = ServerSpec {
+                            id,
+                            name: described.name,
+                            source: Source::Manual,
+                            launch: Launch::Remote { url, headers },
+                            secret_env: Vec::new(),
+                            auto_start: false,
+                            version: Some(described.version),
+                            install_path: None,
+                            tool_timeout_ms: None,
+                        };
+                        to_value(installer.servers.add(spec).map_err(error)?)
+                    }
+                }
             }),
         )
         .route(

@@ -142,3 +142,101 @@ async fn a_registry_server_json_installs_its_npm_package_or_adds_its_remote() {
     assert!(secret["message"].as_str().unwrap().contains("WEATHER_API_KEY"), "{secret}");
     client.finish().await;
 }
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The probe MCP server (tests/fixtures/probe_server.py) and the Python that runs it.
+fn probe() -> (std::path::PathBuf, std::path::PathBuf) {
+    let python = support::test_servers().join("venv/bin/python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/probe_server.py");
+    (python, script)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_binary_installs_for_this_system_only_with_the_right_checksum() {
+    let client = Client::start("binary").await;
+    let (python, script) = probe();
+    let program = format!("#!/bin/sh\nexec '{}' '{}'\n", python.display(), script.display()).into_bytes();
+    let digest = sha256(&program);
+    let base =
+        support::serve_files(vec![("/probe-linux", program.clone()), ("/probe-plan9", b"not for us".to_vec())]).await;
+    let assets = json!([
+        {"url": format!("{base}/probe-plan9"), "sha256": sha256(b"not for us"), "os": "plan9", "arch": "mips"},
+        {"url": format!("{base}/probe-linux"), "sha256": digest, "os": std::env::consts::OS}
+    ]);
+    let wrong = json!([{"url": format!("{base}/probe-linux"), "sha256": "0".repeat(64)}]);
+    let refused = client.err("install.binary", json!({"id": "probe", "assets": wrong})).await;
+    assert!(refused["message"].as_str().unwrap().contains(&format!("is {digest}, not the expected")), "{refused}");
+    assert!(!client.home.join("servers/probe").exists(), "a wrong checksum leaves nothing");
+    let unsigned = client
+        .err("install.binary", json!({"id": "probe", "assets": [{"url": format!("{base}/probe-linux"), "sha256": ""}]}))
+        .await;
+    assert!(unsigned["message"].as_str().unwrap().contains("without one is refused"), "{unsigned}");
+
+    let (outcome, events) =
+        client.call("install.binary", json!({"id": "probe", "version": "1.0.0", "assets": assets})).await;
+    let entry = outcome.unwrap();
+    assert!(events.iter().any(|e| e["line"].as_str().unwrap_or_default().contains("SHA-256 verified")), "{events:?}");
+    assert_eq!(
+        entry["source"],
+        json!({"kind": "binary", "url": format!("{base}/probe-linux")}),
+        "the asset for this system"
+    );
+    assert!(entry["launch"]["command"].as_str().unwrap().starts_with(entry["installPath"].as_str().unwrap()));
+    client.ok("servers.start", json!({"id": "probe"})).await;
+    let echoed = client.ok("tools.call", json!({"tool": "probe/echo", "args": {"text": "binary"}})).await;
+    assert_eq!(echoed["content"][0]["text"], "echo: binary");
+    client.finish().await;
+}
+
+fn bundle(manifest: &serde_json::Value, extra: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file("manifest.json", options).unwrap();
+    zip.write_all(manifest.to_string().as_bytes()).unwrap();
+    for (name, bytes) in extra {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_mcpb_bundle_unpacks_and_runs_as_its_manifest_says() {
+    let client = Client::start("bundle").await;
+    let (python, script) = probe();
+    let manifest = json!({
+        "manifest_version": "0.2", "name": "probe-bundle", "version": "0.9.0",
+        "server": {"type": "python", "entry_point": "server/probe.py",
+                   "mcp_config": {"command": python, "args": ["${__dirname}/server/probe.py"], "env": {"PROBE_MODE": "${user_config.mode}"}}},
+        "user_config": {"mode": {"type": "string", "title": "Mode", "default": "calm"}}
+    });
+    let archive = bundle(&manifest, &[("server/probe.py", &std::fs::read(&script).unwrap())]);
+    let evil = bundle(&manifest, &[("../escaped.txt", b"x")]);
+    let base = support::serve_files(vec![("/probe.mcpb", archive.clone()), ("/evil.mcpb", evil.clone())]).await;
+
+    let wrong =
+        client.err("install.bundle", json!({"url": format!("{base}/probe.mcpb"), "sha256": sha256(b"other")})).await;
+    assert!(wrong["message"].as_str().unwrap().contains("not the expected"), "{wrong}");
+    let escaping =
+        client.err("install.bundle", json!({"url": format!("{base}/evil.mcpb"), "sha256": sha256(&evil)})).await;
+    assert!(escaping["message"].as_str().unwrap().contains("outside its folder"), "{escaping}");
+    assert!(!client.home.join("servers").join("escaped.txt").exists() && !client.home.join("servers/evil").exists());
+
+    let entry =
+        client.ok("install.bundle", json!({"url": format!("{base}/probe.mcpb"), "sha256": sha256(&archive)})).await;
+    assert_eq!(
+        (entry["id"].clone(), entry["name"].clone(), entry["version"].clone()),
+        (json!("probe"), json!("probe-bundle"), json!("0.9.0"))
+    );
+    assert_eq!(entry["launch"]["env"], json!({"PROBE_MODE": "calm"}));
+    assert!(entry["launch"]["args"][0].as_str().unwrap().ends_with("/servers/probe/bundle/server/probe.py"), "{entry}");
+    client.ok("servers.start", json!({"id": "probe"})).await;
+    let echoed = client.ok("tools.call", json!({"tool": "probe/echo", "args": {"text": "bundled"}})).await;
+    assert_eq!(echoed["content"][0]["text"], "echo: bundled");
+    client.finish().await;
+}

@@ -5,17 +5,23 @@
 //!
 //! npm packages go into their own prefix (`npm install --prefix`) and run as
 //! `node <package>/<bin>`; PyPI packages get their own virtual environment (uv when it is there,
-//! else `python3 -m venv` and pip) and run as the environment's console script. The installer's
+//! else `python3 -m venv` and pip) and run as the environment's console script. Binaries are
+//! downloaded (the asset for this system, from a release list) and must match their SHA-256;
+//! `.mcpb` bundles are unpacked and run as their manifest says ([`mcpb`]). The installer's
 //! output streams to the caller line by line. A failed install leaves nothing on disk and no
 //! server behind.
 
 pub mod catalog;
+pub mod download;
+pub mod mcpb;
 mod packages;
 pub mod server_json;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
@@ -81,19 +87,77 @@ fn check(package: Package) -> Result<Package, String> {
     Ok(package)
 }
 
+/// Anything Harbor installs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Installable {
+    Package(Package),
+    /// A program downloaded from one of `assets` (the one for this system), named `name`.
+    Binary {
+        assets: Vec<download::Asset>,
+        name: String,
+        version: Option<String>,
+    },
+    /// An `.mcpb` bundle from a URL or a local file, with the user's settings.
+    Bundle {
+        url: Option<String>,
+        path: Option<PathBuf>,
+        sha256: Option<String>,
+        values: BTreeMap<String, String>,
+    },
+}
+
+impl Installable {
+    pub fn source(&self) -> Source {
+        match self {
+            Installable::Package(package) => package.source(),
+            Installable::Binary { assets, .. } => {
+                let picked = download::pick(assets).ok().or(assets.first());
+                Source::Binary { url: picked.map(|a| a.url.clone()).unwrap_or_default() }
+            }
+            Installable::Bundle { url, path, .. } => Source::Bundle {
+                from: url.clone().or_else(|| path.as_ref().map(|p| p.display().to_string())).unwrap_or_default(),
+            },
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Installable::Package(package) => package.name().to_owned(),
+            Installable::Binary { name, .. } => name.clone(),
+            Installable::Bundle { url, path, .. } => {
+                url.clone().or_else(|| path.as_ref().map(|p| p.display().to_string())).unwrap_or_default()
+            }
+        }
+    }
+}
+
 /// What an install produced: how to run it and what was installed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Installed {
+    pub name: Option<String>,
     pub command: String,
     pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// Settings the server needs kept secret.
+    pub secrets: Vec<String>,
     pub version: String,
     pub folder: PathBuf,
 }
 
-/// Installs `package` into `folder` (which must not exist yet), sending each line of the
+fn http() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        crate::http::client_builder()
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .build()
+            .expect("an HTTP client builds")
+    })
+}
+
+/// Installs `what` into `folder` (which must not exist yet), sending each line of the
 /// installers' output to `progress`. On failure or cancellation the folder is removed.
 pub async fn install(
-    package: &Package,
+    what: &Installable,
     folder: &Path,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
@@ -101,16 +165,113 @@ pub async fn install(
     if folder.exists() {
         return Err(format!("{} exists already; remove the server that owns it first", folder.display()));
     }
-    let outcome = match package {
-        Package::Npm { package, version } => packages::npm(package, version.as_deref(), folder, progress, cancel).await,
-        Package::Pypi { package, version } => {
+    // Removes the folder unless the install succeeds — also when this future is dropped midway,
+    // which no code after an `.await` would see.
+    let mut guard = FolderGuard { folder: folder.to_path_buf(), keep: false };
+    let outcome = match what {
+        Installable::Package(Package::Npm { package, version }) => {
+            packages::npm(package, version.as_deref(), folder, progress, cancel).await
+        }
+        Installable::Package(Package::Pypi { package, version }) => {
             packages::pypi(package, version.as_deref(), folder, progress, cancel).await
         }
+        Installable::Binary { assets, name, version } => {
+            binary(assets, name, version.clone(), folder, progress, cancel).await
+        }
+        Installable::Bundle { url, path, sha256, values } => {
+            bundle(url.as_deref(), path.as_deref(), sha256.as_deref(), values, folder, progress, cancel).await
+        }
     };
-    if outcome.is_err() {
-        let _ = tokio::fs::remove_dir_all(folder).await;
-    }
+    guard.keep = outcome.is_ok();
     outcome
+}
+
+async fn binary(
+    assets: &[download::Asset],
+    name: &str,
+    version: Option<String>,
+    folder: &Path,
+    progress: &mpsc::UnboundedSender<String>,
+    cancel: &CancellationToken,
+) -> Result<Installed, String> {
+    let asset = download::pick(assets)?;
+    let file_name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect();
+    let bin = folder.join("bin");
+    tokio::fs::create_dir_all(&bin).await.map_err(|e| format!("cannot create {}: {e}", bin.display()))?;
+    let file = bin.join(if file_name.is_empty() { "server".into() } else { file_name });
+    download::fetch(http(), &asset.url, &asset.sha256, &file, progress, cancel).await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("cannot make {} executable: {e}", file.display()))?;
+    }
+    Ok(Installed {
+        name: None,
+        command: file.to_string_lossy().into_owned(),
+        args: Vec::new(),
+        env: BTreeMap::new(),
+        secrets: Vec::new(),
+        version: version.unwrap_or_else(|| "unknown".into()),
+        folder: folder.to_path_buf(),
+    })
+}
+
+async fn bundle(
+    url: Option<&str>,
+    path: Option<&Path>,
+    sha256: Option<&str>,
+    values: &BTreeMap<String, String>,
+    folder: &Path,
+    progress: &mpsc::UnboundedSender<String>,
+    cancel: &CancellationToken,
+) -> Result<Installed, String> {
+    tokio::fs::create_dir_all(folder).await.map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    let archive = match (url, path) {
+        (Some(url), _) => {
+            let archive = folder.join("bundle.mcpb");
+            let sha256 = sha256.ok_or("a bundle downloaded from a URL needs its sha256")?;
+            download::fetch(http(), url, sha256, &archive, progress, cancel).await?;
+            archive
+        }
+        (None, Some(path)) => {
+            if let Some(expected) = sha256 {
+                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let actual: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+                if actual != expected.trim().to_ascii_lowercase() {
+                    return Err(format!("the SHA-256 of {} is {actual}, not the expected {expected}", path.display()));
+                }
+            }
+            path.to_path_buf()
+        }
+        (None, None) => return Err("give the bundle's url or path".into()),
+    };
+    let unpacked = folder.join("bundle");
+    let _ = progress.send(format!("unpacking {}", archive.display()));
+    let bundle = mcpb::unpack(&archive, &unpacked, values)?;
+    Ok(Installed {
+        name: Some(bundle.name),
+        command: bundle.command,
+        args: bundle.args,
+        env: bundle.env,
+        secrets: bundle.secrets,
+        version: bundle.version,
+        folder: folder.to_path_buf(),
+    })
+}
+
+struct FolderGuard {
+    folder: PathBuf,
+    keep: bool,
+}
+
+impl Drop for FolderGuard {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.folder);
+        }
+    }
 }
 
 /// Runs `program` with `args`, streaming its output lines; fails with its last lines.

@@ -61,8 +61,11 @@ pub async fn npm(
         }
     };
     Ok(Installed {
+        name: None,
         command: "node".into(),
         args: vec![root.join(bin).to_string_lossy().into_owned()],
+        env: Default::default(),
+        secrets: Vec::new(),
         version: manifest["version"].as_str().unwrap_or("unknown").to_owned(),
         folder: folder.to_path_buf(),
     })
@@ -95,8 +98,11 @@ pub async fn pypi(
     }
     let (script, installed) = console_script(&venv, package).await?;
     Ok(Installed {
+        name: None,
         command: scripts_dir(&venv).join(script).to_string_lossy().into_owned(),
         args: Vec::new(),
+        env: Default::default(),
+        secrets: Vec::new(),
         version: installed,
         folder: folder.to_path_buf(),
     })

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{error, invalid, params, to_value, with};
+use crate::install::download::Asset;
 use crate::install::server_json::{self, Plan};
-use crate::install::{self, catalog, Package};
+use crate::install::{self, catalog, Installable, Package};
 use crate::mcp::names::{check_server_id, suggest_server_id};
 use crate::mcp::registry::Servers;
 use crate::rpc::{Access, Call, Router};
@@ -56,6 +57,30 @@ impl ServerJsonParams {
             (None, None) => Err(invalid("give the server.json as path or document")),
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinaryParams {
+    id: String,
+    name: Option<String>,
+    version: Option<String>,
+    assets: Vec<Asset>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BundleParams {
+    url: Option<String>,
+    path: Option<PathBuf>,
+    sha256: Option<String>,
+    id: Option<String>,
+    #[serde(default)]
+    user_config: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -116,7 +141,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                     )));
                 }
                 let id = p.id.unwrap_or_else(|| entry.id.clone());
-                installer.install(&call, &entry.source, id, entry.name.clone(), filled.args, filled.env).await
+                installer.install(&call, Installable::Package(entry.source.clone()), id, entry.name.clone(), filled.args, filled.env).await
             }),
         )
         .route(
@@ -149,7 +174,9 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                     )));
                 }
                 match plan {
-                    Plan::Install { package, args, env, .. } => installer.install(&call, &package, id, described.name, args, env).await,
+                    Plan::Install { package, args, env, .. } => {
+                        installer.install(&call, Installable::Package(package), id, described.name, args, env).await
+                    }
                     Plan::Remote { url, headers, .. } => {
                         check_server_id(&id).map_err(invalid)?;
                         let spec = ServerSpec {
@@ -169,6 +196,30 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
             }),
         )
         .route(
+            "install.binary",
+            Access::Extension,
+            with(&i, |installer, call| async move {
+                let p: BinaryParams = params("install.binary", call.params.clone())?;
+                if p.assets.is_empty() {
+                    return Err(invalid("install.binary needs at least one asset: {url, sha256, os?, arch?}"));
+                }
+                let what = Installable::Binary { assets: p.assets, name: p.id.clone(), version: p.version };
+                installer.install(&call, what, p.id.clone(), p.name.unwrap_or(p.id), p.args, p.env).await
+            }),
+        )
+        .route(
+            "install.bundle",
+            Access::Extension,
+            with(&i, |installer, call| async move {
+                let p: BundleParams = params("install.bundle", call.params.clone())?;
+                let from = p.url.clone().or_else(|| p.path.as_ref().map(|p| p.display().to_string())).unwrap_or_default();
+                let stem = from.rsplit(['/', '\\']).next().unwrap_or("bundle").trim_end_matches(".mcpb").to_owned();
+                let id = p.id.unwrap_or_else(|| suggest_server_id(&stem));
+                let what = Installable::Bundle { url: p.url, path: p.path, sha256: p.sha256, values: p.user_config };
+                installer.install(&call, what, id, stem, Vec::new(), BTreeMap::new()).await
+            }),
+        )
+        .route(
             "install.package",
             Access::Extension,
             with(&i, |installer, call| async move {
@@ -176,7 +227,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 let package = Package::parse(&p.spec).map_err(invalid)?;
                 let id = p.id.unwrap_or_else(|| suggest_server_id(package.name()));
                 let name = package.name().to_owned();
-                installer.install(&call, &package, id, name, p.args, p.env).await
+                installer.install(&call, Installable::Package(package), id, name, p.args, p.env).await
             }),
         )
 }
@@ -186,7 +237,7 @@ impl Installer {
     async fn install(
         &self,
         call: &Call,
-        package: &Package,
+        what: Installable,
         id: String,
         name: String,
         args: Vec<String>,
@@ -198,12 +249,12 @@ impl Installer {
         }
         let folder = self.folder.join(&id);
         let (progress, mut lines) = mpsc::unbounded_channel::<String>();
-        let first = format!("installing {} into {}", package.name(), folder.display());
+        let first = format!("installing {} into {}", what.describe(), folder.display());
         call.events.send(json!({"type": "progress", "phase": "installing", "line": first})).await;
         // The install runs in a task of its own: when the caller cancels, this handler is dropped
         // at once, while the task sees the cancellation, stops the installer, waits for it to
         // exit and only then removes the folder.
-        let (owned, cancel) = (package.clone(), call.cancel.clone());
+        let (owned, cancel) = (what.clone(), call.cancel.clone());
         let installing = tokio::spawn(async move { install::install(&owned, &folder, &progress, &cancel).await });
         tokio::pin!(installing);
         let installed = loop {
@@ -218,13 +269,24 @@ impl Installer {
         while let Ok(line) = lines.try_recv() {
             call.events.send(json!({"type": "progress", "phase": "installing", "line": line})).await;
         }
-        let installed = installed.map_err(|why| invalid(format!("installing {} failed: {why}", package.name())))?;
+        let installed = installed.map_err(|why| invalid(format!("installing {} failed: {why}", what.describe())))?;
+        if !installed.secrets.is_empty() {
+            let _ = tokio::fs::remove_dir_all(&installed.folder).await;
+            return Err(invalid(format!(
+                "{} needs {} kept secret, and Harbor's secret store is not built yet; install it once secrets land",
+                what.describe(),
+                installed.secrets.join(", ")
+            )));
+        }
+        let mut env = env;
+        env.extend(installed.env.clone());
+        let name = installed.name.clone().unwrap_or(name);
         let mut launch_args = installed.args.clone();
         launch_args.extend(args);
         let spec = ServerSpec {
             id,
             name,
-            source: package.source(),
+            source: what.source(),
             launch: Launch::Process { command: installed.command.clone(), args: launch_args, env, cwd: None },
             secret_env: Vec::new(),
             auto_start: false,

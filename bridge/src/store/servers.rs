@@ -45,6 +45,14 @@ pub enum Source {
     Pypi {
         package: String,
     },
+    /// A program downloaded from this URL (checksum verified).
+    Binary {
+        url: String,
+    },
+    /// An `.mcpb` bundle, from a URL or a file.
+    Bundle {
+        from: String,
+    },
     /// Read from another client's config.
     Imported {
         client: String,

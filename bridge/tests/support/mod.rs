@@ -258,3 +258,34 @@ pub async fn wait_for_port(port: u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Serves `files` (path → bytes) over HTTP on a loopback port; returns `http://127.0.0.1:<port>`.
+pub async fn serve_files(files: Vec<(&str, Vec<u8>)>) -> String {
+    use tokio::io::AsyncWriteExt as _;
+    let files: Arc<HashMap<String, Vec<u8>>> = Arc::new(files.into_iter().map(|(p, b)| (p.to_owned(), b)).collect());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let files = files.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 4096];
+                let Ok(n) = stream.read(&mut buffer).await else { return };
+                let head = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let response = match files.get(&path) {
+                    Some(body) => {
+                        let mut out =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                                .into_bytes();
+                        out.extend_from_slice(body);
+                        out
+                    }
+                    None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                };
+                let _ = stream.write_all(&response).await;
+            });
+        }
+    });
+    url
+}

@@ -1,0 +1,165 @@
+//! `.mcpb` bundles (MCP Bundles, formerly `.dxt`): a zip with a `manifest.json` that says how to
+//! run the server it carries.
+//!
+//! The bundle is unpacked into the server's folder (entries that would land outside it are
+//! refused), and `server.mcp_config` becomes the launch, with `${__dirname}` as the unpacked
+//! folder, `${user_config.KEY}` as the user's value (or the manifest's default), `${HOME}`,
+//! `${DESKTOP}`, `${DOCUMENTS}`, `${DOWNLOADS}` and `${/}` / `${pathSeparator}`. Settings marked
+//! `sensitive` are named for the secret store.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+/// What a bundle's manifest says to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bundle {
+    pub name: String,
+    pub version: String,
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// Sensitive settings the launch refers to.
+    pub secrets: Vec<String>,
+}
+
+/// Unpacks the bundle at `archive` into `folder` and reads its manifest with the user's values.
+pub fn unpack(archive: &Path, folder: &Path, values: &BTreeMap<String, String>) -> Result<Bundle, String> {
+    let file = std::fs::File::open(archive).map_err(|e| format!("cannot open {}: {e}", archive.display()))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| format!("{} is not a bundle (not a zip archive: {e})", archive.display()))?;
+    for index in 0..zip.len() {
+        let mut entry = zip.by_index(index).map_err(|e| format!("the bundle is damaged: {e}"))?;
+        let Some(relative) = entry.enclosed_name() else {
+            return Err(format!("the bundle holds {:?}, which would land outside its folder; refused", entry.name()));
+        };
+        let target = folder.join(relative);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        let mut out = std::fs::File::create(&target).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        std::io::copy(&mut entry, &mut out).map_err(|e| format!("cannot unpack {}: {e}", target.display()))?;
+        #[cfg(unix)]
+        if let Some(mode) = entry.unix_mode() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode & 0o755));
+        }
+    }
+    let text = std::fs::read_to_string(folder.join("manifest.json"))
+        .map_err(|_| "the bundle has no manifest.json".to_owned())?;
+    let manifest: Value =
+        serde_json::from_str(&text).map_err(|e| format!("the bundle's manifest.json is not JSON: {e}"))?;
+    read(&manifest, folder, values)
+}
+
+/// The launch a manifest describes, with the user's values.
+pub fn read(manifest: &Value, folder: &Path, values: &BTreeMap<String, String>) -> Result<Bundle, String> {
+    let name = manifest["name"].as_str().ok_or("the manifest has no \"name\"")?.to_owned();
+    let config = &manifest["server"]["mcp_config"];
+    let command = config["command"].as_str().ok_or("the manifest has no server.mcp_config.command")?;
+    let settings = manifest["user_config"].as_object().cloned().unwrap_or_default();
+    let mut missing = Vec::new();
+    let mut secrets = Vec::new();
+    let home = directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()).unwrap_or_default();
+    let user_dirs = directories::UserDirs::new();
+    let place = |dir: Option<&Path>, fallback: &str| {
+        dir.map_or_else(|| home.join(fallback), Path::to_path_buf).display().to_string()
+    };
+    let fixed: Vec<(String, String)> = vec![
+        ("${__dirname}".into(), folder.display().to_string()),
+        ("${HOME}".into(), home.display().to_string()),
+        ("${DESKTOP}".into(), place(user_dirs.as_ref().and_then(|d| d.desktop_dir()), "Desktop")),
+        ("${DOCUMENTS}".into(), place(user_dirs.as_ref().and_then(|d| d.document_dir()), "Documents")),
+        ("${DOWNLOADS}".into(), place(user_dirs.as_ref().and_then(|d| d.download_dir()), "Downloads")),
+        ("${/}".into(), std::path::MAIN_SEPARATOR.to_string()),
+        ("${pathSeparator}".into(), std::path::MAIN_SEPARATOR.to_string()),
+    ];
+    let mut fill = |text: &str, secret_name: Option<&str>| -> Option<String> {
+        let mut out = text.to_owned();
+        for (key, setting) in &settings {
+            let placeholder = format!("${{user_config.{key}}}");
+            if !out.contains(&placeholder) {
+                continue;
+            }
+            if setting["sensitive"] == true {
+                secrets.push(secret_name.unwrap_or(key).to_owned());
+                return None;
+            }
+            let value = values.get(key).cloned().or_else(|| match &setting["default"] {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            });
+            match value {
+                Some(value) => out = out.replace(&placeholder, &value),
+                None if setting["required"] == true => {
+                    missing.push(setting["title"].as_str().unwrap_or(key).to_owned())
+                }
+                None => return None,
+            }
+        }
+        for (key, value) in &fixed {
+            out = out.replace(key, value);
+        }
+        Some(out)
+    };
+    let command = fill(command, None).unwrap_or_default();
+    let args: Vec<String> = config["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|a| fill(a, None))
+        .collect();
+    let mut env = BTreeMap::new();
+    for (key, value) in config["env"].as_object().into_iter().flatten() {
+        if let Some(value) = value.as_str().and_then(|v| fill(v, Some(key))) {
+            env.insert(key.clone(), value);
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!("needed: {}", missing.join(", ")));
+    }
+    Ok(Bundle {
+        name,
+        version: manifest["version"].as_str().unwrap_or("unknown").to_owned(),
+        command,
+        args,
+        env,
+        secrets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_manifest_becomes_a_launch_with_every_substitution() {
+        let manifest = json!({
+            "manifest_version": "0.2", "name": "notes", "version": "0.3.1",
+            "server": {"type": "node", "entry_point": "server/index.js",
+                       "mcp_config": {"command": "node", "args": ["${__dirname}/server/index.js", "--root", "${user_config.root}", "--depth", "${user_config.depth}"],
+                                      "env": {"NOTES_TOKEN": "${user_config.token}", "SEP": "${/}"}}},
+            "user_config": {
+                "root": {"type": "directory", "title": "Notes folder", "required": true},
+                "depth": {"type": "number", "title": "Depth", "default": 3},
+                "token": {"type": "string", "title": "Token", "sensitive": true}
+            }
+        });
+        let folder = Path::new("/srv/notes");
+        let missing = read(&manifest, folder, &BTreeMap::new()).unwrap_err();
+        assert_eq!(missing, "needed: Notes folder");
+        let bundle = read(&manifest, folder, &BTreeMap::from([("root".into(), "/home/ada/notes".into())])).unwrap();
+        assert_eq!(bundle.args, ["/srv/notes/server/index.js", "--root", "/home/ada/notes", "--depth", "3"]);
+        assert_eq!(bundle.env.get("SEP").map(String::as_str), Some(std::path::MAIN_SEPARATOR_STR));
+        assert_eq!(bundle.secrets, ["NOTES_TOKEN"], "a sensitive setting is named, not written");
+        assert!(!bundle.env.contains_key("NOTES_TOKEN"));
+    }
+}

@@ -240,3 +240,81 @@ async fn an_mcpb_bundle_unpacks_and_runs_as_its_manifest_says() {
     assert_eq!(echoed["content"][0]["text"], "echo: bundled");
     client.finish().await;
 }
+
+/// A bare repository served by `git daemon` on a loopback port, holding the hello server in
+/// `servers/hello` (tests/fixtures/git-hello) and a folder with only a Dockerfile.
+async fn git_daemon(home: &Path) -> (String, tokio::process::Child) {
+    let git = |args: &[&str], dir: &Path| {
+        let status = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=Harbor Test",
+                "-c",
+                "user.email=test@harbor.invalid",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git runs");
+        assert!(status.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&status.stderr));
+    };
+    let work = home.join("work");
+    let hello = work.join("servers/hello");
+    std::fs::create_dir_all(&hello).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/git-hello");
+    for file in ["server.js", "package.json"] {
+        std::fs::copy(fixture.join(file), hello.join(file)).unwrap();
+    }
+    std::fs::create_dir_all(work.join("containerized")).unwrap();
+    std::fs::write(work.join("containerized/Dockerfile"), "FROM scratch\n").unwrap();
+    git(&["init", "-q"], &work);
+    git(&["add", "."], &work);
+    git(&["commit", "-q", "-m", "hello"], &work);
+    let served = home.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    git(&["clone", "-q", "--bare", work.to_str().unwrap(), served.join("tools.git").to_str().unwrap()], home);
+    let port = support::free_port();
+    // `git daemon` forks `git-daemon`; run that directly so dropping the child stops the server.
+    let exec_path = std::process::Command::new("git").arg("--exec-path").output().expect("git runs");
+    let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_owned();
+    let daemon = tokio::process::Command::new(Path::new(&exec_path).join("git-daemon"))
+        .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1", &format!("--port={port}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .arg(format!("--base-path={}", served.display()))
+        .arg(&served)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("git daemon starts");
+    support::wait_for_port(port).await;
+    (format!("git://127.0.0.1:{port}/tools.git"), daemon)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_git_repository_clones_builds_and_runs() {
+    let client = Client::start("git").await;
+    let (url, _daemon) = git_daemon(&client.home).await;
+    let (outcome, events) = client.call("install.git", json!({"url": url, "subfolder": "servers/hello"})).await;
+    let entry = outcome.unwrap_or_else(|e| panic!("the git install failed: {e}"));
+    assert_eq!(entry["id"], "hello");
+    assert_eq!(entry["source"], json!({"kind": "git", "url": url}));
+    assert_eq!(entry["version"].as_str().unwrap().len(), 12, "the commit: {entry}");
+    assert!(events.iter().any(|e| e["line"].as_str().unwrap_or_default().contains("Cloning into")), "{events:?}");
+    let folder = entry["installPath"].as_str().unwrap();
+    assert!(Path::new(folder).join("repo/servers/hello/built.txt").is_file(), "npm run build ran");
+    client.ok("servers.start", json!({"id": "hello"})).await;
+    let said = client.ok("tools.call", json!({"tool": "hello/hello", "args": {"name": "git"}})).await;
+    assert_eq!(said["content"][0]["text"], "hello, git");
+
+    let docker = client.err("install.git", json!({"url": url, "subfolder": "containerized", "id": "boxed"})).await;
+    assert!(docker["message"].as_str().unwrap().contains("Docker runtime"), "{docker}");
+    assert!(!client.home.join("servers/boxed").exists(), "a failed build leaves nothing");
+    let missing = client.err("install.git", json!({"url": url, "subfolder": "nowhere", "id": "nowhere"})).await;
+    assert!(missing["message"].as_str().unwrap().contains("no folder nowhere"), "{missing}");
+    let bad = client.err("install.git", json!({"url": "--upload-pack=touch /tmp/x"})).await;
+    assert!(bad["message"].as_str().unwrap().contains("not a git URL"), "{bad}");
+    client.finish().await;
+}

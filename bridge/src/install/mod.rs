@@ -7,12 +7,14 @@
 //! `node <package>/<bin>`; PyPI packages get their own virtual environment (uv when it is there,
 //! else `python3 -m venv` and pip) and run as the environment's console script. Binaries are
 //! downloaded (the asset for this system, from a release list) and must match their SHA-256;
-//! `.mcpb` bundles are unpacked and run as their manifest says ([`mcpb`]). The installer's
+//! `.mcpb` bundles are unpacked and run as their manifest says ([`mcpb`]); git repositories are
+//! cloned and built as their project files say ([`git`]). The installer's
 //! output streams to the caller line by line. A failed install leaves nothing on disk and no
 //! server behind.
 
 pub mod catalog;
 pub mod download;
+pub mod git;
 pub mod mcpb;
 mod packages;
 pub mod server_json;
@@ -97,6 +99,8 @@ pub enum Installable {
         name: String,
         version: Option<String>,
     },
+    /// A git repository, built as its project files say.
+    Git(git::GitSource),
     /// An `.mcpb` bundle from a URL or a local file, with the user's settings.
     Bundle {
         url: Option<String>,
@@ -114,6 +118,7 @@ impl Installable {
                 let picked = download::pick(assets).ok().or(assets.first());
                 Source::Binary { url: picked.map(|a| a.url.clone()).unwrap_or_default() }
             }
+            Installable::Git(source) => Source::Git { url: source.url.clone() },
             Installable::Bundle { url, path, .. } => Source::Bundle {
                 from: url.clone().or_else(|| path.as_ref().map(|p| p.display().to_string())).unwrap_or_default(),
             },
@@ -124,6 +129,7 @@ impl Installable {
         match self {
             Installable::Package(package) => package.name().to_owned(),
             Installable::Binary { name, .. } => name.clone(),
+            Installable::Git(source) => source.url.clone(),
             Installable::Bundle { url, path, .. } => {
                 url.clone().or_else(|| path.as_ref().map(|p| p.display().to_string())).unwrap_or_default()
             }
@@ -178,6 +184,7 @@ pub async fn install(
         Installable::Binary { assets, name, version } => {
             binary(assets, name, version.clone(), folder, progress, cancel).await
         }
+        Installable::Git(source) => git::install(source, folder, progress, cancel).await,
         Installable::Bundle { url, path, sha256, values } => {
             bundle(url.as_deref(), path.as_deref(), sha256.as_deref(), values, folder, progress, cancel).await
         }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::{error, invalid, params, to_value, with};
 use crate::install::download::Asset;
+use crate::install::git::GitSource;
 use crate::install::server_json::{self, Plan};
 use crate::install::{self, catalog, Installable, Package};
 use crate::mcp::names::{check_server_id, suggest_server_id};
@@ -66,6 +67,19 @@ struct BinaryParams {
     name: Option<String>,
     version: Option<String>,
     assets: Vec<Asset>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitParams {
+    url: String,
+    branch: Option<String>,
+    subfolder: Option<String>,
+    id: Option<String>,
     #[serde(default)]
     args: Vec<String>,
     #[serde(default)]
@@ -205,6 +219,18 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 }
                 let what = Installable::Binary { assets: p.assets, name: p.id.clone(), version: p.version };
                 installer.install(&call, what, p.id.clone(), p.name.unwrap_or(p.id), p.args, p.env).await
+            }),
+        )
+        .route(
+            "install.git",
+            Access::Extension,
+            with(&i, |installer, call| async move {
+                let p: GitParams = params("install.git", call.params.clone())?;
+                let source = GitSource::parse(&p.url, p.branch, p.subfolder).map_err(invalid)?;
+                let base = source.subfolder.clone().unwrap_or_else(|| source.url.trim_end_matches(".git").to_owned());
+                let name = base.rsplit('/').next().unwrap_or("server").to_owned();
+                let id = p.id.unwrap_or_else(|| suggest_server_id(&name));
+                installer.install(&call, Installable::Git(source), id, name, p.args, p.env).await
             }),
         )
         .route(

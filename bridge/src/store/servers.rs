@@ -49,6 +49,10 @@ pub enum Source {
     Binary {
         url: String,
     },
+    /// Cloned from a git repository and built.
+    Git {
+        url: String,
+    },
     /// An `.mcpb` bundle, from a URL or a file.
     Bundle {
         from: String,

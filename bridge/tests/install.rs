@@ -238,6 +238,16 @@ async fn an_mcpb_bundle_unpacks_and_runs_as_its_manifest_says() {
     client.ok("servers.start", json!({"id": "probe"})).await;
     let echoed = client.ok("tools.call", json!({"tool": "probe/echo", "args": {"text": "bundled"}})).await;
     assert_eq!(echoed["content"][0]["text"], "echo: bundled");
+
+    // The same bundle named by a registry server.json, checked against its fileSha256.
+    let document = json!({"name": "io.example/probe", "version": "0.9.0", "packages": [{
+        "registryType": "mcpb", "identifier": format!("{base}/probe.mcpb"), "fileSha256": sha256(&archive),
+        "transport": {"type": "stdio"}}]});
+    let registry = client.ok("install.serverJson", json!({"document": document, "id": "registry-probe"})).await;
+    assert_eq!(registry["source"]["kind"], "bundle");
+    client.ok("servers.start", json!({"id": "registry-probe"})).await;
+    let echoed = client.ok("tools.call", json!({"tool": "registry-probe/echo", "args": {"text": "registry"}})).await;
+    assert_eq!(echoed["content"][0]["text"], "echo: registry");
     client.finish().await;
 }
 

@@ -514,6 +514,21 @@ async fn the_sidebar_directory_installs_a_server_with_progress() {
         .await
         .unwrap();
 
+    // Something pasted that is not a package, a git URL or a server.json says what it takes.
+    harbor
+        .page(
+            r##"const spec = document.querySelector("#install-spec");
+               spec.value = "leftpad"; spec.dispatchEvent(new Event("input", { bubbles: true }));
+               document.querySelector(".install-package button[type=submit]").click();"##,
+        )
+        .await
+        .unwrap();
+    let refused = harbor
+        .wait_for("document.querySelector('.install-failed')?.textContent", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(refused.as_str().unwrap().contains("npm:NAME[@VERSION]"), "{refused}");
+
     start_in_servers_panel(&harbor, "time").await;
     harbor.close().await;
 }

@@ -60,8 +60,22 @@ pub struct Described {
 /// How to run an option with the user's values.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
-    Install { package: Package, args: Vec<String>, env: BTreeMap<String, String>, secrets: Vec<String> },
-    Remote { url: String, headers: BTreeMap<String, String>, secrets: Vec<String> },
+    Install {
+        package: Package,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+        secrets: Vec<String>,
+    },
+    Remote {
+        url: String,
+        headers: BTreeMap<String, String>,
+        secrets: Vec<String>,
+    },
+    /// An `.mcpb` bundle to download and check; its own manifest says how it runs.
+    Bundle {
+        url: String,
+        sha256: String,
+    },
 }
 
 /// Reads a `server.json` document.
@@ -90,7 +104,8 @@ pub fn describe(document: &Value) -> Result<Described, String> {
                 "its {transport} transport needs the package to serve HTTP itself; Harbor runs packages over stdio"
             )),
             "oci" => Some("container images run with Harbor's Docker runtime, which is not built yet".into()),
-            "mcpb" => Some(".mcpb bundles are not supported yet".into()),
+            "mcpb" if package["fileSha256"].is_string() => None,
+            "mcpb" => Some("the bundle has no fileSha256, and Harbor does not run downloads it cannot check".into()),
             other => Some(format!("{other} packages are not supported")),
         };
         options.push(Option_ { index: options.len(), kind, target, fields, unsupported });
@@ -192,6 +207,10 @@ pub fn plan(document: &Value, index: usize, values: &BTreeMap<String, String>) -
     let secret_keys: Vec<&str> = option.fields.iter().filter(|f| f.secret).map(|f| f.key.as_str()).collect();
     if index < document["packages"].as_array().map_or(0, Vec::len) {
         let package = &document["packages"][index];
+        if option.kind == "mcpb" {
+            let sha256 = package["fileSha256"].as_str().unwrap_or_default().to_owned();
+            return Ok(Plan::Bundle { url: option.target.clone(), sha256 });
+        }
         let mut args = Vec::new();
         for (n, argument) in package["packageArguments"].as_array().into_iter().flatten().enumerate() {
             let value = match argument["value"].as_str() {
@@ -274,7 +293,7 @@ mod tests {
         assert!(npm.fields[0].required && npm.fields[3].secret);
         assert_eq!(npm.fields[1].choices, ["metric", "imperial"]);
         assert!(described.options[2].unsupported.as_deref().unwrap().contains("Docker"));
-        assert!(described.options[3].unsupported.is_some());
+        assert!(described.options[3].unsupported.is_none(), "an mcpb with its checksum is supported");
         assert!(described.options[4].unsupported.is_none());
     }
 
@@ -294,6 +313,10 @@ mod tests {
         assert!(error.contains("Folder for cached forecasts") && error.contains("one of metric, imperial"), "{error}");
         assert!(plan(&document(), 2, &BTreeMap::new()).unwrap_err().contains("Docker"));
         assert!(plan(&document(), 9, &BTreeMap::new()).is_err());
+        let Plan::Bundle { url, sha256 } = plan(&document(), 3, &BTreeMap::new()).unwrap() else {
+            panic!("not a bundle")
+        };
+        assert!(url.ends_with("weather.mcpb") && sha256.starts_with("fe333e"));
     }
 
     #[test]

@@ -179,6 +179,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 let id = p.id.unwrap_or_else(|| suggest_server_id(&short));
                 let secrets = match &plan {
                     Plan::Install { secrets, .. } | Plan::Remote { secrets, .. } => secrets.clone(),
+                    Plan::Bundle { .. } => Vec::new(),
                 };
                 if !secrets.is_empty() {
                     return Err(invalid(format!(
@@ -190,6 +191,10 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 match plan {
                     Plan::Install { package, args, env, .. } => {
                         installer.install(&call, Installable::Package(package), id, described.name, args, env).await
+                    }
+                    Plan::Bundle { url, sha256 } => {
+                        let what = Installable::Bundle { url: Some(url), path: None, sha256: Some(sha256), values: p.values.clone() };
+                        installer.install(&call, what, id, described.name, Vec::new(), BTreeMap::new()).await
                     }
                     Plan::Remote { url, headers, .. } => {
                         check_server_id(&id).map_err(invalid)?;

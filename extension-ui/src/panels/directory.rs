@@ -96,11 +96,12 @@ pub fn DirectoryPanel(bus: Bus) -> impl IntoView {
                 ev.prevent_default();
                 let spec = package.get_untracked().trim().to_owned();
                 if !spec.is_empty() {
-                    install("install.package", json!({ "spec": spec }), spec.clone());
+                    let (method, params) = what_to_install(&spec);
+                    install(method, params, spec.clone());
                 }
             }>
-                <label for="install-spec">"Or a package"</label>
-                <input id="install-spec" type="text" placeholder="npm:@scope/name@1.2.3 or pypi:name==1.2.3"
+                <label for="install-spec">"Or paste"</label>
+                <input id="install-spec" type="text" placeholder="npm:name@1.2.3, pypi:name==1.2.3, a git URL, or a server.json path"
                     prop:value=move || package.get() on:input=move |ev| package.set(event_target_value(&ev))/>
                 <button type="submit">"Install"</button>
             </form>
@@ -177,5 +178,24 @@ fn CatalogCard(
                 }).collect_view()
             })}
         </li>
+    }
+}
+
+/// The install method for what the user pasted: a package spec, a git repository, or the path of
+/// an MCP Registry `server.json`.
+fn what_to_install(spec: &str) -> (&'static str, Value) {
+    let git = spec.ends_with(".git")
+        || spec.starts_with("git://")
+        || spec.starts_with("git@")
+        || spec.starts_with("https://github.com/")
+        || spec.starts_with("https://gitlab.com/");
+    if spec.starts_with("npm:") || spec.starts_with("pypi:") {
+        ("install.package", json!({ "spec": spec }))
+    } else if git {
+        ("install.git", json!({ "url": spec }))
+    } else if spec.ends_with(".json") {
+        ("install.serverJson", json!({ "path": spec }))
+    } else {
+        ("install.package", json!({ "spec": spec }))
     }
 }

@@ -178,5 +178,25 @@ fn install_spec_installs_a_server_from_a_package_name() {
     let refused = bridge(&home, &["install", "filesystem"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("Folders it may use is needed"));
+
+    // A bundle on disk installs by its path.
+    let bundle = home.join("notes.mcpb");
+    {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&bundle).unwrap());
+        zip.start_file("manifest.json", zip::write::SimpleFileOptions::default()).unwrap();
+        let manifest = r#"{"name": "notes", "version": "2.0.0", "server": {"mcp_config": {"command": "node", "args": ["${__dirname}/index.js"]}}}"#;
+        zip.write_all(manifest.as_bytes()).unwrap();
+        zip.finish().unwrap();
+    }
+    let installed = bridge(&home, &["install", bundle.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&installed.stdout);
+    assert!(
+        out.starts_with("installed notes 2.0.0 as notes: node "),
+        "{out} {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let unsigned = bridge(&home, &["install", "https://example.invalid/server-linux", "--id", "x"]);
+    assert!(String::from_utf8_lossy(&unsigned.stderr).contains("needs --sha256"));
     std::fs::remove_dir_all(&home).unwrap();
 }

@@ -39,7 +39,8 @@ enum Command {
     Serve,
     /// Without SPEC: register the bridge with Firefox for this user (or all users with --system).
     /// With SPEC: install an MCP server — a directory id (`time`), `npm:NAME[@VERSION]`,
-    /// `pypi:NAME[==VERSION]`, or the path of an MCP Registry `server.json`.
+    /// `pypi:NAME[==VERSION]`, the path of an MCP Registry `server.json`, a `.mcpb` bundle (path or
+    /// URL), a git repository URL, or a program's URL (with --sha256 and --id).
     Install {
         spec: Option<String>,
         /// The new server's id (default: from the directory entry or the package name).
@@ -48,6 +49,9 @@ enum Command {
         /// A directory entry's input: `--input paths=/home/me/docs` (repeatable).
         #[arg(long = "input")]
         inputs: Vec<String>,
+        /// The SHA-256 a downloaded program or bundle must have.
+        #[arg(long)]
+        sha256: Option<String>,
         /// Install for every user of this machine (needs root).
         #[arg(long)]
         system: bool,
@@ -123,8 +127,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         None | Some(Command::Serve) => host(cli.extension_id.as_deref()),
-        Some(Command::Install { spec: Some(spec), id, inputs, .. }) => {
-            with_runtime(|dir| async move { servers::install(dir, &spec, id, &inputs).await })
+        Some(Command::Install { spec: Some(spec), id, inputs, sha256, .. }) => {
+            with_runtime(|dir| async move { servers::install(dir, &spec, id, &inputs, sha256).await })
         }
         Some(Command::Install { spec: None, system, in_place, .. }) => install(scope(system), in_place),
         Some(Command::Uninstall { system }) => uninstall(scope(system)),

@@ -278,10 +278,37 @@ fn logs(data_dir: &Path, id: &str, lines: usize) -> Result<()> {
 }
 
 /// `install SPEC`: a directory entry or a package, with the installers' output as it comes.
-pub async fn install(data_dir: &Path, spec: &str, id: Option<String>, inputs: &[String]) -> Result<()> {
+pub async fn install(
+    data_dir: &Path,
+    spec: &str,
+    id: Option<String>,
+    inputs: &[String],
+    sha256: Option<String>,
+) -> Result<()> {
     let mut link = Link::open(data_dir).await?;
+    let is_url = spec.starts_with("https://") || spec.starts_with("http://");
+    let is_git = spec.ends_with(".git")
+        || spec.starts_with("git://")
+        || spec.starts_with("git@")
+        || spec.starts_with("https://github.com/");
     let (method, mut params) = if spec.starts_with("npm:") || spec.starts_with("pypi:") {
         ("install.package", json!({ "spec": spec }))
+    } else if spec.ends_with(".mcpb") {
+        let values: serde_json::Map<String, Value> =
+            pairs(inputs)?.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        let mut params = json!({ "sha256": sha256, "userConfig": values });
+        if is_url {
+            params["url"] = json!(spec);
+        } else {
+            params["path"] = json!(std::path::absolute(spec)?);
+        }
+        ("install.bundle", params)
+    } else if is_git {
+        ("install.git", json!({ "url": spec }))
+    } else if is_url {
+        let sha256 = sha256.ok_or_else(|| anyhow!("a program downloaded from a URL needs --sha256"))?;
+        let name = id.clone().ok_or_else(|| anyhow!("name the server with --id"))?;
+        ("install.binary", json!({ "id": name, "assets": [{ "url": spec, "sha256": sha256 }] }))
     } else if spec.ends_with(".json") && Path::new(spec).is_file() {
         // An MCP Registry server.json: its first way of running, with --input KEY=VALUE values.
         let path = std::path::absolute(spec)?;

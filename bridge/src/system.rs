@@ -3,6 +3,7 @@
 //! `system.info` answers the handshake the background sends on every connect. `system.echo`
 //! returns its params; with `delayMs` it waits first (at most 10 s, cancellable), which the
 //! tests use to have a call in flight when the bridge is killed or a call is cancelled.
+//! `system.doctor` runs the same checks as `harbor-bridge doctor`, for the sidebar's settings.
 
 use std::path::Path;
 use std::time::Duration;
@@ -32,6 +33,19 @@ pub fn routes(router: Router, data_dir: &Path) -> Router {
             async move { Ok(info) }
         })
         .route("system.echo", Access::Page, echo)
+        .route("system.doctor", Access::Extension, {
+            let data_dir = data_dir.to_path_buf();
+            move |_call| {
+                let data_dir = data_dir.clone();
+                async move {
+                    // The checks run programs and probe ports: off the bridge's one thread.
+                    let checks = tokio::task::spawn_blocking(move || crate::doctor::run(&data_dir))
+                        .await
+                        .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("the checks failed: {e}")))?;
+                    serde_json::to_value(checks).map_err(|e| ErrorObject::new(ErrorCode::Internal, e.to_string()))
+                }
+            }
+        })
 }
 
 async fn echo(call: Call) -> Result<Value, ErrorObject> {

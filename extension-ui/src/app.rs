@@ -10,6 +10,7 @@ use crate::panels::connection::ConnectionPanel;
 use crate::panels::directory::DirectoryPanel;
 use crate::panels::import::ImportPanel;
 use crate::panels::servers::ServersPanel;
+use crate::panels::settings::SettingsPanel;
 use crate::panels::sites::SitesPanel;
 use harbor_protocol::ConnectionState;
 
@@ -20,6 +21,7 @@ enum Tab {
     Chat,
     Sites,
     Import,
+    Settings,
 }
 
 #[component]
@@ -56,6 +58,7 @@ pub fn App() -> impl IntoView {
                     {tab_button(Tab::Chat, "Chat", "tab-chat")}
                     {tab_button(Tab::Sites, "Sites", "tab-sites")}
                     {tab_button(Tab::Import, "Import", "tab-import")}
+                    {tab_button(Tab::Settings, "Settings", "tab-settings")}
                 </nav>
                 <div role="tabpanel" aria-labelledby="tab-servers" hidden=move || tab.get() != Tab::Servers>
                     <ServersPanel bus=bus/>
@@ -71,6 +74,9 @@ pub fn App() -> impl IntoView {
                 </div>
                 <div role="tabpanel" aria-labelledby="tab-import" hidden=move || tab.get() != Tab::Import>
                     <ImportPanel bus=bus/>
+                </div>
+                <div role="tabpanel" aria-labelledby="tab-settings" hidden=move || tab.get() != Tab::Settings>
+                    <SettingsPanel bus=bus/>
                 </div>
             })}
         </main>

@@ -549,3 +549,59 @@ async fn start_in_servers_panel(harbor: &Harbor, id: &str) {
     let running = format!("document.querySelector('[data-server={id}][data-state=running]')");
     harbor.wait_for(&running, Duration::from_secs(30)).await.unwrap();
 }
+
+/// Settings: a chat limit saved in the form is what the bridge uses; a provider is added and
+/// listed with why it does not answer; the machine checks show with their fixes.
+#[tokio::test]
+async fn the_sidebar_settings_save_limits_add_providers_and_check_the_machine() {
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-settings')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#tab-settings').click();", json!([])).await.unwrap();
+    harbor
+        .wait_for("document.querySelector('#chat-maxToolCalls')?.value === '8'", Duration::from_secs(10))
+        .await
+        .unwrap();
+    harbor
+        .page(
+            r##"const field = document.querySelector("#chat-maxToolCalls");
+               field.value = "3"; field.dispatchEvent(new Event("input", { bubbles: true }));
+               document.querySelector("[data-form=chat] button[type=submit]").click();"##,
+        )
+        .await
+        .unwrap();
+    harbor.wait_for("document.querySelector('[data-form=chat] + .saved')", Duration::from_secs(10)).await.unwrap();
+    let saved = harbor.admin("chat.settings.get", json!({})).await.unwrap();
+    assert_eq!(saved["maxToolCalls"], 3, "{saved}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    harbor
+        .page(&format!(
+            r##"const set = (sel, v) => {{ const el = document.querySelector(sel); el.value = v; el.dispatchEvent(new Event("input", {{ bubbles: true }})); }};
+               set("#provider-id", "lab");
+               set("#provider-url", "http://127.0.0.1:{port}");
+               document.querySelector(".add-provider button[type=submit]").click();"##
+        ))
+        .await
+        .unwrap();
+    let lab = harbor
+        .wait_for("document.querySelector('[data-provider=lab]')?.innerText", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        lab.as_str().unwrap().contains(&format!("127.0.0.1:{port}")) && lab.as_str().unwrap().contains("ollama serve"),
+        "{lab}"
+    );
+
+    harbor.session.execute("document.querySelector('.run-doctor').click();", json!([])).await.unwrap();
+    let checks = harbor
+        .wait_for(
+            "document.querySelectorAll('.doctor .check').length >= 5 && document.querySelector('.doctor').innerText",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert!(checks.as_str().unwrap().contains("node"), "{checks}");
+    harbor.save_screenshot("sidebar-settings.png").await.unwrap();
+    harbor.close().await;
+}

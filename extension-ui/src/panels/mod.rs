@@ -5,4 +5,5 @@ pub mod connection;
 pub mod directory;
 pub mod import;
 pub mod servers;
+pub mod settings;
 pub mod sites;

@@ -209,6 +209,47 @@ async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
     assert_eq!(result, "Echo: hi from the sidebar");
     harbor.save_screenshot("sidebar-servers.png").await.unwrap();
 
+    // Its resources: read the first; its prompts: get one.
+    click_server_button(&harbor, "everything", "Resources").await;
+    harbor
+        .wait_for("document.querySelector('[data-server=everything] .resource button')", Duration::from_secs(10))
+        .await
+        .unwrap();
+    harbor
+        .session
+        .execute("document.querySelector('[data-server=everything] .resource button').click();", json!([]))
+        .await
+        .unwrap();
+    let contents = harbor
+        .wait_for(
+            "document.querySelector('[data-server=everything] .resource-contents')?.textContent",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(!contents.as_str().unwrap().is_empty(), "the resource's contents are shown");
+    click_server_button(&harbor, "everything", "Prompts").await;
+    harbor
+        .wait_for(
+            "document.querySelector('[data-prompt=\"simple-prompt\"] button[type=submit]')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    harbor
+        .session
+        .execute("document.querySelector('[data-prompt=\"simple-prompt\"] button[type=submit]').click();", json!([]))
+        .await
+        .unwrap();
+    let messages = harbor
+        .wait_for(
+            "document.querySelector('[data-prompt=\"simple-prompt\"] .prompt-messages')?.textContent",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(messages.as_str().unwrap().starts_with("user: "), "{messages}");
+
     click_server_button(&harbor, "everything", "Stop").await;
     harbor
         .wait_for("document.querySelector('[data-server=everything][data-state=stopped]')", Duration::from_secs(10))

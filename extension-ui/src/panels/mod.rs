@@ -4,6 +4,7 @@ pub mod chat;
 pub mod connection;
 pub mod directory;
 pub mod import;
+pub mod resources;
 pub mod servers;
 pub mod settings;
 pub mod sites;

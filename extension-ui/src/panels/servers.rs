@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{json, Map, Value};
 
+use super::resources::{PromptsList, ResourcesList};
 use crate::bus::Bus;
 
 #[component]
@@ -90,6 +91,9 @@ fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
     let (start, stop, restart) = (act.clone(), act.clone(), act);
     let tools_id = id.clone();
     let logs_id = id.clone();
+    let (resources_id, prompts_id) = (id.clone(), id.clone());
+    let show_resources = RwSignal::new(false);
+    let show_prompts = RwSignal::new(false);
     view! {
         <li class="server" data-server=id.clone() data-state=state.clone()>
             <div class="server-head">
@@ -105,6 +109,8 @@ fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
                         <button type="button" disabled=move || busy.get() on:click=move |_| stop("servers.stop")>"Stop"</button>
                         <button type="button" disabled=move || busy.get() on:click=move |_| restart("servers.restart")>"Restart"</button>
                         <button type="button" aria-expanded=move || show_tools.get().to_string() on:click=move |_| show_tools.update(|s| *s = !*s)>"Tools"</button>
+                        <button type="button" aria-expanded=move || show_resources.get().to_string() on:click=move |_| show_resources.update(|s| *s = !*s)>"Resources"</button>
+                        <button type="button" aria-expanded=move || show_prompts.get().to_string() on:click=move |_| show_prompts.update(|s| *s = !*s)>"Prompts"</button>
                     }.into_any()
                 } else {
                     view! { <button type="button" disabled=move || busy.get() on:click=move |_| start("servers.start")>"Start"</button> }.into_any()
@@ -114,6 +120,8 @@ fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
             {move || busy.get().then(|| view! { <p class="help">"Working…"</p> })}
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {move || (running && show_tools.get()).then(|| view! { <ToolsList bus=bus server=tools_id.clone()/> })}
+            {move || (running && show_resources.get()).then(|| view! { <ResourcesList bus=bus server=resources_id.clone()/> })}
+            {move || (running && show_prompts.get()).then(|| view! { <PromptsList bus=bus server=prompts_id.clone()/> })}
             {move || show_logs.get().then(|| view! { <LogsView bus=bus server=logs_id.clone()/> })}
         </li>
     }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ollama::Ollama;
 use super::openai::OpenAi;
+use super::wire::HttpProvider;
 use super::{LlmError, Provider};
 use crate::store::Store;
 
@@ -182,8 +183,8 @@ impl Llm {
 
     fn build(&self, config: ProviderConfig) -> Arc<dyn Provider> {
         match config.kind {
-            ProviderKind::Ollama => Arc::new(Ollama::new(config, self.http.clone())),
-            ProviderKind::OpenAi => Arc::new(OpenAi::new(config, self.http.clone())),
+            ProviderKind::Ollama => Arc::new(HttpProvider::<Ollama>::new(config, self.http.clone())),
+            ProviderKind::OpenAi => Arc::new(HttpProvider::<OpenAi>::new(config, self.http.clone())),
         }
     }
 

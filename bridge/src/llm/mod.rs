@@ -7,6 +7,7 @@
 //! calls, then the usage. Dropping the stream closes the HTTP connection, which is how a model
 //! server learns that the user pressed stop.
 //!
+//! [`wire::HttpProvider`] is the one HTTP provider; each format is a [`wire::Wire`].
 //! [`Llm`](config::Llm) holds which providers are configured and which is active; it knows
 //! nothing of MCP (the agent loop in `chat` is where models and tools meet).
 
@@ -14,6 +15,7 @@ pub mod config;
 mod lines;
 pub mod ollama;
 pub mod openai;
+pub mod wire;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -235,35 +237,14 @@ fn error_message(status: reqwest::StatusCode, body: &str) -> String {
     format!("the model server answered {status}: {message}")
 }
 
-/// GETs `url` and reads its JSON body.
-async fn get_json(http: &reqwest::Client, config: &ProviderConfig, url: &str) -> Result<Value, LlmError> {
-    let response = http.get(url).send().await.map_err(|e| http_error(config, url, e))?;
-    if !response.status().is_success() {
-        return Err(failed_response(response).await);
-    }
-    response.json().await.map_err(|e| foreign(config, url, e))
-}
-
-/// POSTs `body` to `url` and hands back the response once it is accepted, for streaming.
-async fn post_stream(
-    http: &reqwest::Client,
-    config: &ProviderConfig,
-    url: &str,
-    body: &Value,
-) -> Result<reqwest::Response, LlmError> {
-    let response = http.post(url).json(body).send().await.map_err(|e| http_error(config, url, e))?;
-    if !response.status().is_success() {
-        return Err(failed_response(response).await);
-    }
-    Ok(response)
-}
-
-/// `url` answered, but not in the provider's wire format.
-fn foreign(config: &ProviderConfig, url: &str, why: impl std::fmt::Display) -> LlmError {
-    LlmError::Failed(format!(
-        "{url} did not answer like {} ({why}); check the provider's URL and kind",
-        config.kind.described()
-    ))
+/// Tools in the `{"type": "function", "function": {...}}` form both wire formats take.
+fn function_tools(tools: &[ToolSpec]) -> Value {
+    Value::Array(
+        tools
+            .iter()
+            .map(|t| serde_json::json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+            .collect(),
+    )
 }
 
 /// Reads a failed response into the right error: a model without tool support is told apart so

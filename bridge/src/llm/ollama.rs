@@ -6,66 +6,40 @@
 //! (`prompt_eval_count`, `eval_count`). An `{"error": "..."}` line mid-stream is the server's
 //! failure. Tool results go back as `role: "tool"` messages named with `tool_name`.
 
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use serde_json::{json, Value};
 
-use super::lines::{decode, Decoder};
-use super::{
-    foreign, get_json, post_stream, ChatRequest, Delta, DeltaStream, LlmError, Message, ModelInfo, Provider,
-    ProviderConfig, Role, ToolCall, Usage,
-};
+use super::lines::Decoder;
+use super::wire::Wire;
+use super::{function_tools, ChatRequest, Delta, LlmError, Message, ModelInfo, Role, ToolCall, Usage};
 
-pub struct Ollama {
-    config: ProviderConfig,
-    http: reqwest::Client,
-}
+/// Ollama's wire format.
+pub struct Ollama;
 
-impl Ollama {
-    pub fn new(config: ProviderConfig, http: reqwest::Client) -> Ollama {
-        Ollama { config, http }
-    }
+impl Wire for Ollama {
+    const MODELS: &'static str = "/api/tags";
+    const CHAT: &'static str = "/api/chat";
+    type Lines = Lines;
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.config.base_url.trim_end_matches('/'))
-    }
-
-    async fn list(&self) -> Result<Vec<ModelInfo>, LlmError> {
-        let url = self.url("/api/tags");
-        let body = get_json(&self.http, &self.config, &url).await?;
-        let models = body["models"].as_array().ok_or_else(|| foreign(&self.config, &url, "no `models` list"))?;
-        Ok(models
-            .iter()
-            .filter_map(|m| {
-                Some(ModelInfo {
-                    name: m["name"].as_str().or(m["model"].as_str())?.to_owned(),
-                    provider: self.config.id.clone(),
-                    size: m["size"].as_u64(),
-                    family: m["details"]["family"].as_str().map(str::to_owned),
-                    parameter_size: m["details"]["parameter_size"].as_str().map(str::to_owned),
+    fn models(provider: &str, body: &Value) -> Option<Vec<ModelInfo>> {
+        let models = body["models"].as_array()?;
+        Some(
+            models
+                .iter()
+                .filter_map(|m| {
+                    Some(ModelInfo {
+                        name: m["name"].as_str().or(m["model"].as_str())?.to_owned(),
+                        provider: provider.to_owned(),
+                        size: m["size"].as_u64(),
+                        family: m["details"]["family"].as_str().map(str::to_owned),
+                        parameter_size: m["details"]["parameter_size"].as_str().map(str::to_owned),
+                    })
                 })
-            })
-            .collect())
+                .collect(),
+        )
     }
 
-    async fn start(&self, request: ChatRequest) -> Result<DeltaStream, LlmError> {
-        let url = self.url("/api/chat");
-        let response = post_stream(&self.http, &self.config, &url, &request_body(&request)).await?;
-        Ok(decode(response, Lines::default()))
-    }
-}
-
-impl Provider for Ollama {
-    fn config(&self) -> &ProviderConfig {
-        &self.config
-    }
-
-    fn models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, LlmError>> {
-        self.list().boxed()
-    }
-
-    fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<DeltaStream, LlmError>> {
-        self.start(request).boxed()
+    fn body(request: &ChatRequest) -> Value {
+        request_body(request)
     }
 }
 
@@ -74,12 +48,7 @@ pub fn request_body(request: &ChatRequest) -> Value {
     let messages: Vec<Value> = request.messages.iter().map(message).collect();
     let mut body = json!({ "model": request.model, "messages": messages, "stream": true });
     if !request.tools.is_empty() {
-        let tools: Vec<Value> = request
-            .tools
-            .iter()
-            .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
-            .collect();
-        body["tools"] = Value::Array(tools);
+        body["tools"] = function_tools(&request.tools);
     }
     let mut options = serde_json::Map::new();
     if let Some(temperature) = request.temperature {
@@ -114,7 +83,7 @@ fn message(message: &Message) -> Value {
 
 /// Reads `/api/chat`'s NDJSON.
 #[derive(Default)]
-struct Lines {
+pub struct Lines {
     done: bool,
     calls: usize,
 }

@@ -8,68 +8,45 @@
 //! stream ends with `data: [DONE]`; with `stream_options.include_usage` a last chunk with empty
 //! `choices` carries the token counts.
 
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use serde_json::{json, Value};
 
-use super::lines::{decode, Decoder};
-use super::{
-    foreign, get_json, post_stream, ChatRequest, Delta, DeltaStream, LlmError, Message, ModelInfo, Provider,
-    ProviderConfig, Role, ToolCall, Usage,
-};
+use super::lines::Decoder;
+use super::wire::Wire;
+use super::{function_tools, ChatRequest, Delta, LlmError, Message, ModelInfo, Role, ToolCall, Usage};
 
-pub struct OpenAi {
-    config: ProviderConfig,
-    http: reqwest::Client,
-}
+/// The OpenAI-compatible wire format.
+pub struct OpenAi;
 
-impl OpenAi {
-    pub fn new(config: ProviderConfig, http: reqwest::Client) -> OpenAi {
-        OpenAi { config, http }
+impl Wire for OpenAi {
+    const MODELS: &'static str = "/models";
+    const CHAT: &'static str = "/chat/completions";
+    type Lines = Events;
+
+    /// The root with `/v1` after it, whether or not the user wrote it.
+    fn base(url: &str) -> String {
+        let root = url.trim_end_matches('/');
+        format!("{}/v1", root.strip_suffix("/v1").unwrap_or(root))
     }
 
-    fn url(&self, path: &str) -> String {
-        let base = self.config.base_url.trim_end_matches('/');
-        let base = base.strip_suffix("/v1").unwrap_or(base);
-        format!("{base}/v1{path}")
-    }
-
-    async fn list(&self) -> Result<Vec<ModelInfo>, LlmError> {
-        let url = self.url("/models");
-        let body = get_json(&self.http, &self.config, &url).await?;
-        let data = body["data"].as_array().ok_or_else(|| foreign(&self.config, &url, "no `data` list"))?;
-        Ok(data
-            .iter()
-            .filter_map(|m| {
-                Some(ModelInfo {
-                    name: m["id"].as_str()?.to_owned(),
-                    provider: self.config.id.clone(),
-                    size: None,
-                    family: m["owned_by"].as_str().map(str::to_owned),
-                    parameter_size: None,
+    fn models(provider: &str, body: &Value) -> Option<Vec<ModelInfo>> {
+        let data = body["data"].as_array()?;
+        Some(
+            data.iter()
+                .filter_map(|m| {
+                    Some(ModelInfo {
+                        name: m["id"].as_str()?.to_owned(),
+                        provider: provider.to_owned(),
+                        size: None,
+                        family: m["owned_by"].as_str().map(str::to_owned),
+                        parameter_size: None,
+                    })
                 })
-            })
-            .collect())
+                .collect(),
+        )
     }
 
-    async fn start(&self, request: ChatRequest) -> Result<DeltaStream, LlmError> {
-        let url = self.url("/chat/completions");
-        let response = post_stream(&self.http, &self.config, &url, &request_body(&request)).await?;
-        Ok(decode(response, Events::default()))
-    }
-}
-
-impl Provider for OpenAi {
-    fn config(&self) -> &ProviderConfig {
-        &self.config
-    }
-
-    fn models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, LlmError>> {
-        self.list().boxed()
-    }
-
-    fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<DeltaStream, LlmError>> {
-        self.start(request).boxed()
+    fn body(request: &ChatRequest) -> Value {
+        request_body(request)
     }
 }
 
@@ -81,12 +58,7 @@ pub fn request_body(request: &ChatRequest) -> Value {
         "stream": true, "stream_options": {"include_usage": true}
     });
     if !request.tools.is_empty() {
-        let tools: Vec<Value> = request
-            .tools
-            .iter()
-            .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
-            .collect();
-        body["tools"] = Value::Array(tools);
+        body["tools"] = function_tools(&request.tools);
     }
     if let Some(temperature) = request.temperature {
         body["temperature"] = json!(temperature);
@@ -123,7 +95,7 @@ struct Partial {
 
 /// Reads the server-sent events of a streamed completion.
 #[derive(Default)]
-struct Events {
+pub struct Events {
     calls: Vec<Partial>,
     usage: Usage,
     /// A `finish_reason` arrived.

@@ -294,9 +294,7 @@ pub async fn install(
     let (method, mut params) = if spec.starts_with("npm:") || spec.starts_with("pypi:") {
         ("install.package", json!({ "spec": spec }))
     } else if spec.ends_with(".mcpb") {
-        let values: serde_json::Map<String, Value> =
-            pairs(inputs)?.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-        let mut params = json!({ "sha256": sha256, "userConfig": values });
+        let mut params = json!({ "sha256": sha256, "userConfig": pairs(inputs)? });
         if is_url {
             params["url"] = json!(spec);
         } else {
@@ -314,9 +312,7 @@ pub async fn install(
         let path = std::path::absolute(spec)?;
         ("install.serverJson", json!({ "path": path, "values": pairs(inputs)? }))
     } else {
-        let values: serde_json::Map<String, Value> =
-            pairs(inputs)?.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-        ("install.catalog", json!({ "entry": spec, "inputs": values }))
+        ("install.catalog", json!({ "entry": spec, "inputs": pairs(inputs)? }))
     };
     if let Some(id) = id {
         params["id"] = json!(id);

@@ -267,10 +267,7 @@ impl Host {
         args: JsonObject,
         cancel: &CancellationToken,
     ) -> Result<Value, ErrorObject> {
-        let started = Instant::now();
-        let outcome = self.guarded_call(site, tool, args, cancel).await;
-        self.audit(site, method, Some(tool), &outcome, started);
-        outcome
+        self.audited(site, method, Some(tool), self.guarded_call(site, tool, args, cancel)).await
     }
 
     async fn guarded_call(
@@ -300,6 +297,20 @@ impl Host {
             .call_tool(&canonical, Some(args), Some(limits.tool_timeout()), cancel, None)
             .await
             .map_err(crate::methods::error)
+    }
+
+    /// Runs a page call and records it in the audit log, however it ends.
+    pub async fn audited<T>(
+        &self,
+        site: &Site,
+        method: &str,
+        tool: Option<&str>,
+        work: impl std::future::Future<Output = Result<T, ErrorObject>>,
+    ) -> Result<T, ErrorObject> {
+        let started = Instant::now();
+        let outcome = work.await;
+        self.audit(site, method, tool, &outcome, started);
+        outcome
     }
 
     /// Records a page call's metadata: who, what, when, how it ended, how long it took.

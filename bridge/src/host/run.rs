@@ -3,7 +3,6 @@
 //! checks as a direct `agent.tools.call`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use harbor_protocol::{ErrorCode, ErrorObject};
 use serde_json::{json, Value};
@@ -31,10 +30,7 @@ impl Host {
         events: &EventSink,
         cancel: &CancellationToken,
     ) -> Result<Value, ErrorObject> {
-        let started = Instant::now();
-        let outcome = self.run_inner(site, request, events, cancel).await;
-        self.audit(site, "agent.run", None, &outcome, started);
-        outcome
+        self.audited(site, "agent.run", None, self.run_inner(site, request, events, cancel)).await
     }
 
     async fn run_inner(

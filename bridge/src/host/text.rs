@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
 
 use futures::StreamExt;
 use harbor_protocol::{ErrorCode, ErrorObject};
@@ -110,10 +109,7 @@ impl Host {
         events: Option<&EventSink>,
         cancel: &CancellationToken,
     ) -> Result<String, ErrorObject> {
-        let started = Instant::now();
-        let outcome = self.prompt_inner(site, session_id, input, events, cancel).await;
-        self.audit(site, method, None, &outcome, started);
-        outcome
+        self.audited(site, method, None, self.prompt_inner(site, session_id, input, events, cancel)).await
     }
 
     async fn prompt_inner(

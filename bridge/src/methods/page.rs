@@ -117,13 +117,10 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         }))
         .route("agent.browser.activeTab.readability", Access::Page, with(&h, |host, call| async move {
             let site = Site::of(&call.caller)?;
-            let started = std::time::Instant::now();
-            let allowed = host.require(&site, Scope::ActiveTabRead);
-            host.audit(&site, "agent.browser.activeTab.readability", None, &allowed, started);
-            allowed?;
             // The bridge decides; the background, which can read tabs, does the reading when it
             // sees this answer (see PROTOCOL.md).
-            Ok(json!({ "readActiveTab": { "maxChars": ACTIVE_TAB_MAX_CHARS } }))
+            let decide = async { host.require(&site, Scope::ActiveTabRead).map(|_| json!({ "readActiveTab": { "maxChars": ACTIVE_TAB_MAX_CHARS } })) };
+            host.audited(&site, "agent.browser.activeTab.readability", None, decide).await
         }))
         .route("ai.canCreateTextSession", Access::Page, with(&h, |host, _call| async move {
             Ok(json!(availability(&host).await))

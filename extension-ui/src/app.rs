@@ -24,26 +24,43 @@ enum Tab {
     Settings,
 }
 
+impl Tab {
+    const ALL: [Tab; 6] = [Tab::Servers, Tab::Directory, Tab::Chat, Tab::Sites, Tab::Import, Tab::Settings];
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Servers => "Servers",
+            Tab::Directory => "Directory",
+            Tab::Chat => "Chat",
+            Tab::Sites => "Sites",
+            Tab::Import => "Import",
+            Tab::Settings => "Settings",
+        }
+    }
+
+    /// The tab button's id (`tab-servers`, …), which its panel is labelled by.
+    fn id(self) -> String {
+        format!("tab-{}", self.label().to_lowercase())
+    }
+
+    fn panel(self, bus: Bus) -> AnyView {
+        match self {
+            Tab::Servers => view! { <ServersPanel bus=bus/> }.into_any(),
+            Tab::Directory => view! { <DirectoryPanel bus=bus/> }.into_any(),
+            Tab::Chat => view! { <ChatPanel bus=bus/> }.into_any(),
+            Tab::Sites => view! { <SitesPanel bus=bus/> }.into_any(),
+            Tab::Import => view! { <ImportPanel bus=bus/> }.into_any(),
+            Tab::Settings => view! { <SettingsPanel bus=bus/> }.into_any(),
+        }
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let bus = Bus::connect();
     let status = bus.status();
     let retry = move || bus.reconnect();
     let tab = RwSignal::new(Tab::Servers);
-    let tab_button = move |which: Tab, label: &'static str, id: &'static str| {
-        view! {
-            <button
-                type="button"
-                role="tab"
-                id=id
-                aria-selected=move || (tab.get() == which).to_string()
-                class:active=move || tab.get() == which
-                on:click=move |_| tab.set(which)
-            >
-                {label}
-            </button>
-        }
-    };
     view! {
         <header class="top">
             <img src="../icons/harbor.svg" alt="" width="22" height="22"/>
@@ -53,31 +70,24 @@ pub fn App() -> impl IntoView {
             <ConnectionPanel status=status on_retry=retry/>
             {move || (status.get().state == ConnectionState::Connected).then(|| view! {
                 <nav class="tabs" role="tablist" aria-label="Harbor">
-                    {tab_button(Tab::Servers, "Servers", "tab-servers")}
-                    {tab_button(Tab::Directory, "Directory", "tab-directory")}
-                    {tab_button(Tab::Chat, "Chat", "tab-chat")}
-                    {tab_button(Tab::Sites, "Sites", "tab-sites")}
-                    {tab_button(Tab::Import, "Import", "tab-import")}
-                    {tab_button(Tab::Settings, "Settings", "tab-settings")}
+                    {Tab::ALL.into_iter().map(|which| view! {
+                        <button
+                            type="button"
+                            role="tab"
+                            id=which.id()
+                            aria-selected=move || (tab.get() == which).to_string()
+                            class:active=move || tab.get() == which
+                            on:click=move |_| tab.set(which)
+                        >
+                            {which.label()}
+                        </button>
+                    }).collect_view()}
                 </nav>
-                <div role="tabpanel" aria-labelledby="tab-servers" hidden=move || tab.get() != Tab::Servers>
-                    <ServersPanel bus=bus/>
-                </div>
-                <div role="tabpanel" aria-labelledby="tab-directory" hidden=move || tab.get() != Tab::Directory>
-                    <DirectoryPanel bus=bus/>
-                </div>
-                <div role="tabpanel" aria-labelledby="tab-chat" hidden=move || tab.get() != Tab::Chat>
-                    <ChatPanel bus=bus/>
-                </div>
-                <div role="tabpanel" aria-labelledby="tab-sites" hidden=move || tab.get() != Tab::Sites>
-                    <SitesPanel bus=bus/>
-                </div>
-                <div role="tabpanel" aria-labelledby="tab-import" hidden=move || tab.get() != Tab::Import>
-                    <ImportPanel bus=bus/>
-                </div>
-                <div role="tabpanel" aria-labelledby="tab-settings" hidden=move || tab.get() != Tab::Settings>
-                    <SettingsPanel bus=bus/>
-                </div>
+                {Tab::ALL.into_iter().map(|which| view! {
+                    <div role="tabpanel" aria-labelledby=which.id() hidden=move || tab.get() != which>
+                        {which.panel(bus)}
+                    </div>
+                }).collect_view()}
             })}
         </main>
     }

@@ -36,9 +36,11 @@ pub mod mcp;
 pub mod methods;
 pub mod native_manifest;
 pub mod nm;
+pub mod oauth;
 pub mod paths;
 pub mod rpc;
 pub mod runtimes;
+pub mod secrets;
 pub mod store;
 pub mod system;
 
@@ -63,6 +65,8 @@ pub struct Bridge {
     pub llm: Arc<llm::Llm>,
     pub chat: Arc<chat::Chat>,
     pub host: Arc<host::Host>,
+    pub secrets: Arc<secrets::Secrets>,
+    pub auth: Arc<oauth::Auth>,
 }
 
 impl Bridge {
@@ -71,14 +75,16 @@ impl Bridge {
     pub fn open(data_dir: &Path) -> anyhow::Result<Bridge> {
         let store = Store::open(&data_dir.join("harbor.db"))?;
         let notifier = Notifier::default();
-        let servers = Servers::load(store.clone(), paths::log_dir(data_dir), notifier.clone())
+        let secrets = Arc::new(secrets::Secrets::new(store.clone(), data_dir));
+        let auth = oauth::Auth::new(store.clone(), secrets.clone());
+        let servers = Servers::load(store.clone(), paths::log_dir(data_dir), notifier.clone(), auth.clone())
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("cannot load the servers")?;
         let servers = Arc::new(servers);
         let llm = Arc::new(llm::Llm::new(store.clone()));
         let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone()));
         let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), notifier.clone()));
-        Ok(Bridge { data_dir: data_dir.to_path_buf(), store, notifier, servers, llm, chat, host })
+        Ok(Bridge { data_dir: data_dir.to_path_buf(), store, notifier, servers, llm, chat, host, secrets, auth })
     }
 
     /// Every method the bridge answers.
@@ -87,8 +93,9 @@ impl Bridge {
         let router = methods::routes(router, self.servers.clone());
         let router = methods::chat_routes(router, self.llm.clone(), self.chat.clone(), self.store.clone());
         let router = methods::page_routes(router, self.host.clone());
-        let router = methods::import_routes(router, self.servers.clone());
-        let router = methods::install_routes(router, self.servers.clone(), self.data_dir.clone());
+        let router = methods::import_routes(router, self.servers.clone(), self.secrets.clone());
+        let router = methods::install_routes(router, self.servers.clone(), self.secrets.clone(), self.data_dir.clone());
+        let router = methods::secret_routes(router, self.servers.clone(), self.secrets.clone(), self.auth.clone());
         methods::permission_routes(router, self.host.clone())
     }
 

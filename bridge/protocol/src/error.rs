@@ -38,6 +38,12 @@ pub enum ErrorCode {
     Aborted,
     #[serde(rename = "ERR_INTERNAL")]
     Internal,
+    /// The OS keychain cannot be reached (sidebar and CLI only; pages never see it).
+    #[serde(rename = "ERR_SECRET_STORE_UNAVAILABLE")]
+    SecretStoreUnavailable,
+    /// Signing in to a server or provider failed or was refused (sidebar and CLI only).
+    #[serde(rename = "ERR_AUTH_FAILED")]
+    AuthFailed,
 }
 
 impl ErrorCode {
@@ -59,6 +65,8 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "ERR_INVALID_REQUEST",
             ErrorCode::Aborted => "ERR_ABORTED",
             ErrorCode::Internal => "ERR_INTERNAL",
+            ErrorCode::SecretStoreUnavailable => "ERR_SECRET_STORE_UNAVAILABLE",
+            ErrorCode::AuthFailed => "ERR_AUTH_FAILED",
         }
     }
 }
@@ -120,6 +128,8 @@ mod tests {
             ErrorCode::InvalidRequest,
             ErrorCode::Aborted,
             ErrorCode::Internal,
+            ErrorCode::SecretStoreUnavailable,
+            ErrorCode::AuthFailed,
         ];
         for code in all {
             let wire = serde_json::to_value(code).unwrap();

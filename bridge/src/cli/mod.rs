@@ -6,6 +6,7 @@
 //! does; in host mode stdout belongs to native messaging alone.
 
 mod import;
+mod secrets;
 mod servers;
 
 use std::io::IsTerminal;
@@ -102,6 +103,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Set and delete secrets (values from standard input, never shown back).
+    Secrets {
+        #[command(subcommand)]
+        command: secrets::SecretsCommand,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check what Harbor needs on this machine and say how to fix what is missing.
     Doctor {
         /// Print the checks as JSON.
@@ -141,6 +149,7 @@ pub fn main() -> ExitCode {
         Some(Command::Import { file, dialect, dry_run, json }) => {
             with_runtime(|dir| async move { import::import(dir, &file, dialect.as_deref(), dry_run, json).await })
         }
+        Some(Command::Secrets { command, json }) => with_runtime(|dir| secrets::secrets(dir, command, json)),
         Some(Command::Doctor { json }) => return doctor(json),
     };
     match outcome {

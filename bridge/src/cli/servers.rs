@@ -47,6 +47,15 @@ pub enum ServersCommand {
     Start { id: String },
     /// Stop a server that a running bridge runs.
     Stop { id: String },
+    /// Sign in to a remote server that requires authorization (opens the browser).
+    SignIn {
+        id: String,
+        /// A client id the provider issued, when it does not let Harbor register itself.
+        #[arg(long)]
+        client_id: Option<String>,
+    },
+    /// Sign out of a remote server: revoke and forget its tokens.
+    SignOut { id: String },
     /// Print a server's log (its stderr and Harbor's lines about it).
     Logs {
         id: String,
@@ -111,6 +120,15 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
                 return print_json(&added);
             }
             println!("Added {id}: {}", describe(&added["launch"]));
+            Ok(())
+        }
+        ServersCommand::SignIn { id, client_id } => super::secrets::sign_in(link, &id, client_id, json).await,
+        ServersCommand::SignOut { id } => {
+            let answer = ask(link, "oauth.signOut", json!({"id": id})).await?;
+            if json {
+                return print_json(&answer);
+            }
+            println!("{}", if answer["signedOut"] == true { "Signed out." } else { "It was not signed in." });
             Ok(())
         }
         ServersCommand::Remove { id } => {

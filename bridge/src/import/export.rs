@@ -71,7 +71,7 @@ pub fn plan(target: Target, path: &Path, servers: &[ServerSpec]) -> Result<Vec<P
                 Ok(value) => Planned {
                     id: server.id.clone(),
                     entry: Some(value),
-                    left_out: server.secret_env.clone(),
+                    left_out: server.secret_env.keys().cloned().collect(),
                     refused: None,
                     replaces,
                 },

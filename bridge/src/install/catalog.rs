@@ -75,16 +75,27 @@ pub fn search(query: &str) -> Vec<&'static CatalogEntry> {
         .collect()
 }
 
-/// An entry's arguments, environment and secret names with the user's `values` filled in.
-#[derive(Debug)]
+/// An entry's arguments, environment and secrets with the user's `values` filled in.
 pub struct Filled {
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
-    pub secrets: Vec<String>,
+    /// Variable → value, for the secret store (never the database).
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// Shows secret names, never their values.
+impl std::fmt::Debug for Filled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filled")
+            .field("args", &self.args)
+            .field("env", &self.env)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 pub fn fill(entry: &CatalogEntry, values: &BTreeMap<String, Value>) -> Result<Filled, String> {
-    let mut filled = Filled { args: Vec::new(), env: BTreeMap::new(), secrets: Vec::new() };
+    let mut filled = Filled { args: Vec::new(), env: BTreeMap::new(), secrets: BTreeMap::new() };
     let mut replacements: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for input in &entry.inputs {
         let value = values.get(&input.id);
@@ -114,7 +125,9 @@ pub fn fill(entry: &CatalogEntry, values: &BTreeMap<String, Value>) -> Result<Fi
             InputKind::Env => {
                 filled.env.insert(input.id.clone(), given[0].clone());
             }
-            InputKind::Secret => filled.secrets.push(input.id.clone()),
+            InputKind::Secret => {
+                filled.secrets.insert(input.id.clone(), given[0].clone());
+            }
             _ => {
                 replacements.insert(format!("{{{}}}", input.id), given);
             }
@@ -165,7 +178,8 @@ mod tests {
         let values =
             BTreeMap::from([("SLACK_BOT_TOKEN".into(), json!("xoxb-1")), ("SLACK_TEAM_ID".into(), json!("T1"))]);
         let filled = fill(slack, &values).unwrap();
-        assert_eq!(filled.secrets, ["SLACK_BOT_TOKEN"]);
+        assert_eq!(filled.secrets, BTreeMap::from([("SLACK_BOT_TOKEN".to_owned(), "xoxb-1".to_owned())]));
+        assert!(!filled.env.contains_key("SLACK_BOT_TOKEN"), "a secret never lands in the plain environment");
         assert_eq!(filled.env.get("SLACK_TEAM_ID").map(String::as_str), Some("T1"));
         let git = fill(get("git").unwrap(), &BTreeMap::from([("repository".into(), json!("/src/harbor"))])).unwrap();
         assert_eq!(git.args, ["--repository", "/src/harbor"]);

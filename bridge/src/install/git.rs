@@ -94,7 +94,7 @@ pub async fn install(
         command,
         args,
         env: Default::default(),
-        secrets: Vec::new(),
+        secrets: std::collections::BTreeMap::new(),
         version,
         folder: folder.to_path_buf(),
     })

@@ -21,7 +21,8 @@ pub struct Bundle {
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
     /// Sensitive settings the launch refers to.
-    pub secrets: Vec<String>,
+    /// Variable → value of the settings marked sensitive, for the secret store.
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// Unpacks the bundle at `archive` into `folder` and reads its manifest with the user's values.
@@ -64,7 +65,6 @@ pub fn read(manifest: &Value, folder: &Path, values: &BTreeMap<String, String>) 
     let command = config["command"].as_str().ok_or("the manifest has no server.mcp_config.command")?;
     let settings = manifest["user_config"].as_object().cloned().unwrap_or_default();
     let mut missing = Vec::new();
-    let mut secrets = Vec::new();
     let home = directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()).unwrap_or_default();
     let user_dirs = directories::UserDirs::new();
     let place = |dir: Option<&Path>, fallback: &str| {
@@ -79,17 +79,16 @@ pub fn read(manifest: &Value, folder: &Path, values: &BTreeMap<String, String>) 
         ("${/}".into(), std::path::MAIN_SEPARATOR.to_string()),
         ("${pathSeparator}".into(), std::path::MAIN_SEPARATOR.to_string()),
     ];
-    let mut fill = |text: &str, secret_name: Option<&str>| -> Option<String> {
+    // Fills one text, and tells whether a sensitive setting went into it.
+    let mut fill = |text: &str| -> (Option<String>, bool) {
         let mut out = text.to_owned();
+        let mut secret = false;
         for (key, setting) in &settings {
             let placeholder = format!("${{user_config.{key}}}");
             if !out.contains(&placeholder) {
                 continue;
             }
-            if setting["sensitive"] == true {
-                secrets.push(secret_name.unwrap_or(key).to_owned());
-                return None;
-            }
+            secret |= setting["sensitive"] == true;
             let value = values.get(key).cloned().or_else(|| match &setting["default"] {
                 Value::String(s) => Some(s.clone()),
                 Value::Null => None,
@@ -100,27 +99,34 @@ pub fn read(manifest: &Value, folder: &Path, values: &BTreeMap<String, String>) 
                 None if setting["required"] == true => {
                     missing.push(setting["title"].as_str().unwrap_or(key).to_owned())
                 }
-                None => return None,
+                None => return (None, secret),
             }
         }
         for (key, value) in &fixed {
             out = out.replace(key, value);
         }
-        Some(out)
+        (Some(out), secret)
     };
-    let command = fill(command, None).unwrap_or_default();
-    let args: Vec<String> = config["args"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter_map(|a| fill(a, None))
-        .collect();
-    let mut env = BTreeMap::new();
-    for (key, value) in config["env"].as_object().into_iter().flatten() {
-        if let Some(value) = value.as_str().and_then(|v| fill(v, Some(key))) {
-            env.insert(key.clone(), value);
+    let command = fill(command).0.unwrap_or_default();
+    let mut args = Vec::new();
+    for arg in config["args"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let (filled, secret) = fill(arg);
+        if secret {
+            return Err(format!(
+                "the bundle puts a sensitive setting on the command line ({arg}), where any process can read it; Harbor passes secrets only in the environment"
+            ));
         }
+        args.extend(filled);
+    }
+    let mut env = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
+    for (key, value) in config["env"].as_object().into_iter().flatten() {
+        let Some(text) = value.as_str() else { continue };
+        match fill(text) {
+            (Some(value), true) => secrets.insert(key.clone(), value),
+            (Some(value), false) => env.insert(key.clone(), value),
+            (None, _) => None,
+        };
     }
     if !missing.is_empty() {
         return Err(format!("needed: {}", missing.join(", ")));
@@ -156,10 +162,15 @@ mod tests {
         let folder = Path::new("/srv/notes");
         let missing = read(&manifest, folder, &BTreeMap::new()).unwrap_err();
         assert_eq!(missing, "needed: Notes folder");
-        let bundle = read(&manifest, folder, &BTreeMap::from([("root".into(), "/home/ada/notes".into())])).unwrap();
+        let given = BTreeMap::from([("root".into(), "/home/ada/notes".into()), ("token".into(), "t-1".into())]);
+        let bundle = read(&manifest, folder, &given).unwrap();
         assert_eq!(bundle.args, ["/srv/notes/server/index.js", "--root", "/home/ada/notes", "--depth", "3"]);
         assert_eq!(bundle.env.get("SEP").map(String::as_str), Some(std::path::MAIN_SEPARATOR_STR));
-        assert_eq!(bundle.secrets, ["NOTES_TOKEN"], "a sensitive setting is named, not written");
+        assert_eq!(
+            bundle.secrets,
+            BTreeMap::from([("NOTES_TOKEN".into(), "t-1".into())]),
+            "a sensitive setting goes to the secret store"
+        );
         assert!(!bundle.env.contains_key("NOTES_TOKEN"));
     }
 }

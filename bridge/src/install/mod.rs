@@ -144,8 +144,8 @@ pub struct Installed {
     pub command: String,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
-    /// Settings the server needs kept secret.
-    pub secrets: Vec<String>,
+    /// Variable → value of the settings the server needs kept secret.
+    pub secrets: BTreeMap<String, String>,
     pub version: String,
     pub folder: PathBuf,
 }
@@ -219,7 +219,7 @@ async fn binary(
         command: file.to_string_lossy().into_owned(),
         args: Vec::new(),
         env: BTreeMap::new(),
-        secrets: Vec::new(),
+        secrets: BTreeMap::new(),
         version: version.unwrap_or_else(|| "unknown".into()),
         folder: folder.to_path_buf(),
     })

@@ -65,7 +65,7 @@ pub async fn npm(
         command: "node".into(),
         args: vec![root.join(bin).to_string_lossy().into_owned()],
         env: Default::default(),
-        secrets: Vec::new(),
+        secrets: std::collections::BTreeMap::new(),
         version: manifest["version"].as_str().unwrap_or("unknown").to_owned(),
         folder: folder.to_path_buf(),
     })
@@ -102,7 +102,7 @@ pub async fn pypi(
         command: scripts_dir(&venv).join(script).to_string_lossy().into_owned(),
         args: Vec::new(),
         env: Default::default(),
-        secrets: Vec::new(),
+        secrets: std::collections::BTreeMap::new(),
         version: installed,
         folder: folder.to_path_buf(),
     })

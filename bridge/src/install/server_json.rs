@@ -64,18 +64,17 @@ pub enum Plan {
         package: Package,
         args: Vec<String>,
         env: BTreeMap<String, String>,
-        secrets: Vec<String>,
+        /// Variable → value, for the secret store.
+        secrets: BTreeMap<String, String>,
     },
     Remote {
         url: String,
         headers: BTreeMap<String, String>,
-        secrets: Vec<String>,
+        /// Variable → value, for the secret store.
+        secrets: BTreeMap<String, String>,
     },
     /// An `.mcpb` bundle to download and check; its own manifest says how it runs.
-    Bundle {
-        url: String,
-        sha256: String,
-    },
+    Bundle { url: String, sha256: String },
 }
 
 /// Reads a `server.json` document.
@@ -181,8 +180,7 @@ pub fn plan(document: &Value, index: usize, values: &BTreeMap<String, String>) -
     let mut value_of = |field: &Field| -> Option<String> {
         let given = values.get(&field.key).filter(|v| !v.is_empty()).cloned().or_else(|| field.default.clone());
         match &given {
-            // Secret values are not given here: they are named for the secret store.
-            None if field.required && !field.secret => missing.push(field.label.clone()),
+            None if field.required => missing.push(field.label.clone()),
             Some(value) if !field.choices.is_empty() && !field.choices.contains(value) => {
                 missing.push(format!("{} (one of {})", field.label, field.choices.join(", ")))
             }
@@ -227,12 +225,14 @@ pub fn plan(document: &Value, index: usize, values: &BTreeMap<String, String>) -
             }
         }
         let mut env = BTreeMap::new();
-        let mut secrets = Vec::new();
+        let mut secrets = BTreeMap::new();
         for variable in package["environmentVariables"].as_array().into_iter().flatten() {
             let name = variable["name"].as_str().unwrap_or_default().to_owned();
             let key = format!("env:{name}");
             if secret_keys.contains(&key.as_str()) {
-                secrets.push(name);
+                if let Some(value) = resolved.get(&key).cloned().flatten() {
+                    secrets.insert(name, value);
+                }
                 continue;
             }
             let value = match variable["value"].as_str() {
@@ -254,12 +254,14 @@ pub fn plan(document: &Value, index: usize, values: &BTreeMap<String, String>) -
     let remote_index = index - document["packages"].as_array().map_or(0, Vec::len);
     let remote = &document["remotes"][remote_index];
     let mut headers = BTreeMap::new();
-    let mut secrets = Vec::new();
+    let mut secrets = BTreeMap::new();
     for header in remote["headers"].as_array().into_iter().flatten() {
         let name = header["name"].as_str().unwrap_or_default().to_owned();
         let key = format!("header:{name}");
         if secret_keys.contains(&key.as_str()) {
-            secrets.push(name);
+            if let Some(value) = resolved.get(&key).cloned().flatten() {
+                secrets.insert(name, value);
+            }
             continue;
         }
         let value = resolved.get(&key).cloned().flatten().or_else(|| header["value"].as_str().map(&fill));
@@ -299,12 +301,13 @@ mod tests {
 
     #[test]
     fn an_npm_option_becomes_an_exact_argv_with_secrets_named_apart() {
-        let plan = plan(&document(), 0, &values(&[("arg:0", "/data/weather"), ("arg:1", "imperial")])).unwrap();
+        let given = [("arg:0", "/data/weather"), ("arg:1", "imperial"), ("env:WEATHER_API_KEY", "k-1")];
+        let plan = plan(&document(), 0, &values(&given)).unwrap();
         let Plan::Install { package, args, env, secrets } = plan else { panic!("not an install") };
         assert_eq!(package, Package::Npm { package: "@example/weather-mcp".into(), version: Some("1.4.0".into()) });
         assert_eq!(args, ["/data/weather", "--units", "imperial", "--region", "eu", "--stdio"]);
         assert_eq!(env, BTreeMap::from([("LOG_LEVEL".into(), "info".into()), ("FIXED_MODE".into(), "server".into())]));
-        assert_eq!(secrets, ["WEATHER_API_KEY"]);
+        assert_eq!(secrets, BTreeMap::from([("WEATHER_API_KEY".into(), "k-1".into())]));
     }
 
     #[test]
@@ -322,13 +325,14 @@ mod tests {
     #[test]
     fn a_remote_fills_its_url_variables_and_keeps_secret_headers_apart() {
         assert!(plan(&document(), 4, &BTreeMap::new()).unwrap_err().contains("Your tenant name"));
-        let plan = plan(&document(), 4, &values(&[("var:tenant", "acme")])).unwrap();
+        let plan =
+            plan(&document(), 4, &values(&[("var:tenant", "acme"), ("header:Authorization", "Bearer t")])).unwrap();
         assert_eq!(
             plan,
             Plan::Remote {
                 url: "https://acme.weather.example.com/mcp".into(),
                 headers: BTreeMap::from([("X-Client".into(), "harbor".into())]),
-                secrets: vec!["Authorization".into()],
+                secrets: BTreeMap::from([("Authorization".into(), "Bearer t".into())]),
             }
         );
     }

@@ -17,6 +17,7 @@ use rmcp::transport::streamable_http_client::{StreamableHttpClientTransport, Str
 use rmcp::ClientHandler;
 use tokio::sync::{mpsc, oneshot};
 
+use super::credentials::{BearerClient, Prepared};
 use crate::runtimes::log::ServerLog;
 use crate::runtimes::process::{self, ProcessSpec, ServerProcess, SpawnError};
 use crate::store::servers::Launch;
@@ -127,12 +128,12 @@ pub struct Connection {
 
 impl Connection {
     pub async fn open(
-        launch: &Launch,
+        prepared: &Prepared,
         log: Arc<ServerLog>,
         events: ClientEvents,
         http: &std::sync::OnceLock<reqwest::Client>,
     ) -> Result<Connection, OpenError> {
-        match launch {
+        match &prepared.launch {
             Launch::Process { command, args, env, cwd } => {
                 let spec = ProcessSpec { command, args, env, cwd: cwd.as_deref() };
                 let spawned = process::spawn(&spec, log).map_err(OpenError::Spawn)?;
@@ -169,8 +170,18 @@ impl Connection {
                         http.get_or_init(|| client).clone()
                     }
                 };
-                let transport = StreamableHttpClientTransport::with_client(http, config);
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, events.clone().serve(transport)).await {
+                let handshake = match &prepared.bearer {
+                    Some(bearer) => {
+                        let client = BearerClient { http, bearer: bearer.clone() };
+                        let transport = StreamableHttpClientTransport::with_client(client, config);
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, events.clone().serve(transport)).await
+                    }
+                    None => {
+                        let transport = StreamableHttpClientTransport::with_client(http, config);
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, events.clone().serve(transport)).await
+                    }
+                };
+                match handshake {
                     Ok(Ok(service)) => Ok(Connection::running(service, events, None)),
                     Ok(Err(error)) => Err(OpenError::Handshake(format!("{url}: {error}"))),
                     Err(_) => Err(OpenError::Handshake(format!(

@@ -2,6 +2,7 @@
 //!
 //! - [`names`] — server ids, `serverId/toolName`, and the model-safe `serverId__toolName`;
 //! - [`client`] — one rmcp session with one server (stdio or Streamable HTTP);
+//! - [`credentials`] — secrets and sign-ins as the supervisor asks for them at start;
 //! - [`registry`] — every server, the namespaced catalog, and calls with timeout, cancel and progress;
 //! - [`error`] — what can go wrong, as values;
 //! - [`server`] — one server's state, log and supervisor (restarts with backoff, then crashed);
@@ -10,6 +11,7 @@
 //! MCP lives.
 
 pub mod client;
+pub mod credentials;
 pub mod error;
 pub mod names;
 pub mod registry;

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::client::Progress;
+use super::credentials::Credentials;
 use super::error::HostError;
 use super::names;
 use super::server::{Context, Live, Server, ServerState, Status};
@@ -74,8 +75,13 @@ pub struct Servers {
 
 impl Servers {
     /// Loads every stored server and starts the auto-start ones.
-    pub fn load(store: Store, log_dir: PathBuf, notifier: Notifier) -> Result<Servers, HostError> {
-        let context = Context { http: Arc::default(), notifier };
+    pub fn load(
+        store: Store,
+        log_dir: PathBuf,
+        notifier: Notifier,
+        credentials: Arc<dyn Credentials>,
+    ) -> Result<Servers, HostError> {
+        let context = Context { http: Arc::default(), notifier, credentials };
         let servers = Servers { store, log_dir, context, servers: RwLock::default() };
         for spec in servers.store.servers()? {
             let auto_start = spec.auto_start;

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ClientEvents, Connection, ListChanged, OpenError};
+use super::credentials::Credentials;
 use crate::rpc::Notifier;
 use crate::runtimes::log::{ServerLog, Stream};
 use crate::store::servers::ServerSpec;
@@ -63,11 +64,14 @@ pub struct Status {
     pub restarts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// The server wants the user to sign in (a remote server that answered 401 or 403).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub needs_sign_in: bool,
 }
 
 impl Status {
     fn new(state: ServerState) -> Status {
-        Status { state, error: None, restarts: 0, pid: None }
+        Status { state, error: None, restarts: 0, pid: None, needs_sign_in: false }
     }
 }
 
@@ -103,6 +107,7 @@ pub struct Context {
     /// root certificates, which cost ~20 ms and ~6 MiB at every bridge start otherwise.
     pub http: Arc<std::sync::OnceLock<reqwest::Client>>,
     pub notifier: Notifier,
+    pub credentials: Arc<dyn Credentials>,
 }
 
 impl Server {
@@ -220,57 +225,87 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
             set(Status { restarts: failures, ..Status::new(ServerState::Starting) });
             server.log.push(Stream::Harbor, "starting");
             let spec = server.spec();
+            // A missing secret or sign-in is the user's to fix: restarting cannot help.
+            let gave_up = |error: String, sign_in: bool| {
+                server.log.push(Stream::Harbor, &error);
+                set(Status {
+                    error: Some(error),
+                    restarts: failures,
+                    needs_sign_in: sign_in,
+                    ..Status::new(ServerState::Crashed)
+                });
+            };
+            let prepared = match context.credentials.prepare(&spec).await {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    gave_up(error, false);
+                    continue 'idle;
+                }
+            };
             let (changes, mut changed) = mpsc::unbounded_channel();
-            let why =
-                match Connection::open(&spec.launch, server.log.clone(), ClientEvents::new(changes), &context.http)
-                    .await
-                {
-                    Err(OpenError::Spawn(error)) => {
-                        let error = error.to_string();
-                        server.log.push(Stream::Harbor, &error);
-                        set(Status { error: Some(error), restarts: failures, ..Status::new(ServerState::Crashed) });
+            let opened = Connection::open(&prepared, server.log.clone(), ClientEvents::new(changes), &context.http);
+            let why = match opened.await {
+                Err(OpenError::Spawn(error)) => {
+                    gave_up(error.to_string(), false);
+                    continue 'idle;
+                }
+                Err(error @ OpenError::Handshake(_)) => {
+                    let challenge = prepared.bearer.as_ref().and_then(|b| b.refused());
+                    if let Some(sign_in) = context.credentials.refused(&spec, challenge).await {
+                        gave_up(sign_in, true);
                         continue 'idle;
                     }
-                    Err(error @ OpenError::Handshake(_)) => error.to_string(),
-                    Ok(mut connection) => {
-                        let live = Arc::new(Live {
-                            peer: connection.peer.clone(),
-                            events: connection.events.clone(),
-                            tools: RwLock::new(list_tools(&connection.peer, &server.log).await),
-                            gone: CancellationToken::new(),
-                        });
-                        server.set_live(Some(live.clone()));
-                        set(Status { pid: connection.pid(), restarts: failures, ..Status::new(ServerState::Running) });
-                        context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
-                        server.log.push(Stream::Harbor, "running");
-                        let up_since = Instant::now();
-                        let ended = run(&server, &live, &mut connection, &mut changed, &mut commands, &context).await;
-                        server.set_live(None);
-                        context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
-                        if up_since.elapsed() >= STABLE_AFTER {
-                            failures = 0;
-                        }
-                        match ended {
-                            Ended::Exited(why) => why,
-                            Ended::Stopped(ack) => {
+                    error.to_string()
+                }
+                Ok(mut connection) => {
+                    let live = Arc::new(Live {
+                        peer: connection.peer.clone(),
+                        events: connection.events.clone(),
+                        tools: RwLock::new(list_tools(&connection.peer, &server.log).await),
+                        gone: CancellationToken::new(),
+                    });
+                    server.set_live(Some(live.clone()));
+                    set(Status { pid: connection.pid(), restarts: failures, ..Status::new(ServerState::Running) });
+                    context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
+                    server.log.push(Stream::Harbor, "running");
+                    let up_since = Instant::now();
+                    let ended = run(&server, &live, &mut connection, &mut changed, &mut commands, &context).await;
+                    if let (Ended::Exited(_), Some(bearer)) = (&ended, &prepared.bearer) {
+                        if let Some(challenge) = bearer.refused() {
+                            if let Some(sign_in) = context.credentials.refused(&spec, Some(challenge)).await {
+                                server.set_live(None);
                                 connection.shutdown().await;
-                                server.log.push(Stream::Harbor, "stopped");
-                                set(Status::new(ServerState::Stopped));
-                                let _ = ack.send(());
+                                gave_up(sign_in, true);
                                 continue 'idle;
-                            }
-                            Ended::Restart => {
-                                connection.shutdown().await;
-                                failures = 0;
-                                continue 'run;
-                            }
-                            Ended::Orphaned => {
-                                connection.shutdown().await;
-                                return;
                             }
                         }
                     }
-                };
+                    server.set_live(None);
+                    context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
+                    if up_since.elapsed() >= STABLE_AFTER {
+                        failures = 0;
+                    }
+                    match ended {
+                        Ended::Exited(why) => why,
+                        Ended::Stopped(ack) => {
+                            connection.shutdown().await;
+                            server.log.push(Stream::Harbor, "stopped");
+                            set(Status::new(ServerState::Stopped));
+                            let _ = ack.send(());
+                            continue 'idle;
+                        }
+                        Ended::Restart => {
+                            connection.shutdown().await;
+                            failures = 0;
+                            continue 'run;
+                        }
+                        Ended::Orphaned => {
+                            connection.shutdown().await;
+                            return;
+                        }
+                    }
+                }
+            };
             failures += 1;
             server.log.push(Stream::Harbor, &why);
             if failures > MAX_RESTARTS {

@@ -8,11 +8,12 @@ use harbor_protocol::ErrorObject;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{error, invalid, params, to_value, with};
+use super::{error, invalid, params, secret_error, to_value, with};
 use crate::import::export::{self, Target};
 use crate::import::{self, locations, vars::Context, Dialect};
 use crate::mcp::registry::Servers;
 use crate::rpc::{Access, Router};
+use crate::secrets::Secrets;
 use crate::store::servers::{ServerSpec, Source};
 
 #[derive(Deserialize)]
@@ -80,7 +81,8 @@ fn export_plan(servers: &Servers, p: &ExportParams) -> Result<(PathBuf, Vec<expo
 }
 
 /// Registers `import.*` and `export.*`.
-pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
+pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>) -> Router {
+    let with_secrets = (servers.clone(), secrets);
     let s = servers;
     router
         .route(
@@ -141,20 +143,12 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
         .route(
             "import.apply",
             Access::Extension,
-            with(&s, |servers, call| async move {
+            with(&with_secrets, |(servers, secrets), call| async move {
                 let p: ApplyParams = params("import.apply", call.params)?;
                 let preview = import::preview(&p.path, p.dialect, &context(), &existing(&servers)).map_err(invalid)?;
                 let chosen: Vec<_> = preview.entries.iter().filter(|e| p.names.contains(&e.name)).collect();
                 if let Some(unknown) = p.names.iter().find(|n| !preview.entries.iter().any(|e| &e.name == *n)) {
                     return Err(invalid(format!("{} has no server named {unknown:?}", p.path.display())));
-                }
-                let with_secrets: Vec<&str> =
-                    chosen.iter().filter(|e| !e.secrets.is_empty() && e.duplicate_of.is_none()).map(|e| e.name.as_str()).collect();
-                if !with_secrets.is_empty() {
-                    return Err(invalid(format!(
-                        "{} hold secrets (API keys or tokens), and Harbor's secret store is not built yet, so they cannot be imported without writing the secret to disk; import the others, or add these by hand once secrets land",
-                        with_secrets.join(", ")
-                    )));
                 }
                 let mut added = Vec::new();
                 let mut skipped = Vec::new();
@@ -163,12 +157,24 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
                         skipped.push(json!({"name": entry.name, "id": id, "why": "Harbor has this server already"}));
                         continue;
                     }
+                    // Secrets go to the keychain first; a name without a value (a prompt in
+                    // the original config) is recorded so the server asks for it at start.
+                    let mut secret_env =
+                        secrets.set_for_server(&entry.id, &entry.secret_values).await.map_err(secret_error)?;
+                    for name in &entry.secrets {
+                        secret_env
+                            .entry(name.clone())
+                            .or_insert_with(|| crate::secrets::server_secret_id(&entry.id, name));
+                    }
                     let spec = ServerSpec {
                         id: entry.id.clone(),
                         name: entry.name.clone(),
-                        source: Source::Imported { client: preview.client.to_owned(), file: p.path.display().to_string() },
+                        source: Source::Imported {
+                            client: preview.client.to_owned(),
+                            file: p.path.display().to_string(),
+                        },
                         launch: entry.launch.clone(),
-                        secret_env: Vec::new(),
+                        secret_env,
                         auto_start: false,
                         version: None,
                         install_path: None,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::{error, invalid, params, to_value, with};
+use super::{error, invalid, params, secret_error, to_value, with};
 use crate::install::download::Asset;
 use crate::install::git::GitSource;
 use crate::install::server_json::{self, Plan};
@@ -18,6 +18,7 @@ use crate::install::{self, catalog, Installable, Package};
 use crate::mcp::names::{check_server_id, suggest_server_id};
 use crate::mcp::registry::Servers;
 use crate::rpc::{Access, Call, Router};
+use crate::secrets::Secrets;
 use crate::store::servers::{Launch, ServerSpec, Source};
 
 #[derive(Deserialize)]
@@ -71,6 +72,9 @@ struct BinaryParams {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// Variable → value, kept in the OS keychain.
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +88,9 @@ struct GitParams {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// Variable → value, kept in the OS keychain.
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -106,18 +113,30 @@ struct PackageParams {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// Variable → value, kept in the OS keychain.
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
 }
 
 /// The state the install methods share.
 #[derive(Clone)]
 struct Installer {
     servers: Arc<Servers>,
+    secrets: Arc<Secrets>,
     folder: PathBuf,
 }
 
+/// What the user gave on top of what the install finds: arguments, variables and secrets.
+#[derive(Default)]
+struct Settings {
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+}
+
 /// Registers `catalog.list` and `install.*`; servers install under `data_dir/servers`.
-pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Router {
-    let i = Installer { servers, folder: data_dir.join("servers") };
+pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data_dir: PathBuf) -> Router {
+    let i = Installer { servers, secrets, folder: data_dir.join("servers") };
     router
         .route(
             "catalog.list",
@@ -147,15 +166,9 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 let p: CatalogParams = params("install.catalog", call.params.clone())?;
                 let entry = catalog::get(&p.entry).ok_or_else(|| invalid(format!("the directory has no {:?}; see catalog.list", p.entry)))?;
                 let filled = catalog::fill(entry, &p.inputs).map_err(invalid)?;
-                if !filled.secrets.is_empty() {
-                    return Err(invalid(format!(
-                        "{} needs {} kept secret, and Harbor's secret store is not built yet; install it once secrets land",
-                        entry.name,
-                        filled.secrets.join(", ")
-                    )));
-                }
                 let id = p.id.unwrap_or_else(|| entry.id.clone());
-                installer.install(&call, Installable::Package(entry.source.clone()), id, entry.name.clone(), filled.args, filled.env).await
+                let settings = Settings { args: filled.args, env: filled.env, secrets: filled.secrets };
+                installer.install(&call, Installable::Package(entry.source.clone()), id, entry.name.clone(), settings).await
             }),
         )
         .route(
@@ -177,33 +190,27 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 let plan = server_json::plan(&document, index, &p.values).map_err(invalid)?;
                 let short = described.name.rsplit('/').next().unwrap_or(&described.name).to_owned();
                 let id = p.id.unwrap_or_else(|| suggest_server_id(&short));
-                let secrets = match &plan {
-                    Plan::Install { secrets, .. } | Plan::Remote { secrets, .. } => secrets.clone(),
-                    Plan::Bundle { .. } => Vec::new(),
-                };
-                if !secrets.is_empty() {
-                    return Err(invalid(format!(
-                        "{} needs {} kept secret, and Harbor's secret store is not built yet; install it once secrets land",
-                        described.name,
-                        secrets.join(", ")
-                    )));
-                }
                 match plan {
-                    Plan::Install { package, args, env, .. } => {
-                        installer.install(&call, Installable::Package(package), id, described.name, args, env).await
+                    Plan::Install { package, args, env, secrets } => {
+                        let settings = Settings { args, env, secrets };
+                        installer.install(&call, Installable::Package(package), id, described.name, settings).await
                     }
                     Plan::Bundle { url, sha256 } => {
                         let what = Installable::Bundle { url: Some(url), path: None, sha256: Some(sha256), values: p.values.clone() };
-                        installer.install(&call, what, id, described.name, Vec::new(), BTreeMap::new()).await
+                        installer.install(&call, what, id, described.name, Settings::default()).await
                     }
-                    Plan::Remote { url, headers, .. } => {
+                    Plan::Remote { url, headers, secrets } => {
                         check_server_id(&id).map_err(invalid)?;
+                        if installer.servers.get(&id).is_ok() {
+                            return Err(invalid(format!("a server named {id:?} exists already; choose another id")));
+                        }
+                        let secret_env = installer.secrets.set_for_server(&id, &secrets).await.map_err(secret_error)?;
                         let spec = ServerSpec {
                             id,
                             name: described.name,
                             source: Source::Manual,
                             launch: Launch::Remote { url, headers },
-                            secret_env: Vec::new(),
+                            secret_env,
                             auto_start: false,
                             version: Some(described.version),
                             install_path: None,
@@ -223,7 +230,8 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                     return Err(invalid("install.binary needs at least one asset: {url, sha256, os?, arch?}"));
                 }
                 let what = Installable::Binary { assets: p.assets, name: p.id.clone(), version: p.version };
-                installer.install(&call, what, p.id.clone(), p.name.unwrap_or(p.id), p.args, p.env).await
+                let settings = Settings { args: p.args, env: p.env, secrets: p.secrets };
+                installer.install(&call, what, p.id.clone(), p.name.unwrap_or(p.id), settings).await
             }),
         )
         .route(
@@ -235,7 +243,8 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 let base = source.subfolder.clone().unwrap_or_else(|| source.url.trim_end_matches(".git").to_owned());
                 let name = base.rsplit('/').next().unwrap_or("server").to_owned();
                 let id = p.id.unwrap_or_else(|| suggest_server_id(&name));
-                installer.install(&call, Installable::Git(source), id, name, p.args, p.env).await
+                let settings = Settings { args: p.args, env: p.env, secrets: p.secrets };
+                installer.install(&call, Installable::Git(source), id, name, settings).await
             }),
         )
         .route(
@@ -247,7 +256,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 let stem = from.rsplit(['/', '\\']).next().unwrap_or("bundle").trim_end_matches(".mcpb").to_owned();
                 let id = p.id.unwrap_or_else(|| suggest_server_id(&stem));
                 let what = Installable::Bundle { url: p.url, path: p.path, sha256: p.sha256, values: p.user_config };
-                installer.install(&call, what, id, stem, Vec::new(), BTreeMap::new()).await
+                installer.install(&call, what, id, stem, Settings::default()).await
             }),
         )
         .route(
@@ -258,7 +267,8 @@ pub fn routes(router: Router, servers: Arc<Servers>, data_dir: PathBuf) -> Route
                 let package = Package::parse(&p.spec).map_err(invalid)?;
                 let id = p.id.unwrap_or_else(|| suggest_server_id(package.name()));
                 let name = package.name().to_owned();
-                installer.install(&call, Installable::Package(package), id, name, p.args, p.env).await
+                let settings = Settings { args: p.args, env: p.env, secrets: p.secrets };
+                installer.install(&call, Installable::Package(package), id, name, settings).await
             }),
         )
 }
@@ -271,8 +281,7 @@ impl Installer {
         what: Installable,
         id: String,
         name: String,
-        args: Vec<String>,
-        env: BTreeMap<String, String>,
+        settings: Settings,
     ) -> Result<Value, ErrorObject> {
         check_server_id(&id).map_err(invalid)?;
         if self.servers.get(&id).is_ok() {
@@ -301,16 +310,16 @@ impl Installer {
             call.events.send(json!({"type": "progress", "phase": "installing", "line": line})).await;
         }
         let installed = installed.map_err(|why| invalid(format!("installing {} failed: {why}", what.describe())))?;
-        if !installed.secrets.is_empty() {
-            let _ = tokio::fs::remove_dir_all(&installed.folder).await;
-            return Err(invalid(format!(
-                "{} needs {} kept secret, and Harbor's secret store is not built yet; install it once secrets land",
-                what.describe(),
-                installed.secrets.join(", ")
-            )));
-        }
-        let mut env = env;
+        let Settings { args, mut env, mut secrets } = settings;
         env.extend(installed.env.clone());
+        secrets.extend(installed.secrets.clone());
+        let secret_env = match self.secrets.set_for_server(&id, &secrets).await {
+            Ok(ids) => ids,
+            Err(failure) => {
+                let _ = tokio::fs::remove_dir_all(&installed.folder).await;
+                return Err(secret_error(failure));
+            }
+        };
         let name = installed.name.clone().unwrap_or(name);
         let mut launch_args = installed.args.clone();
         launch_args.extend(args);
@@ -319,7 +328,7 @@ impl Installer {
             name,
             source: what.source(),
             launch: Launch::Process { command: installed.command.clone(), args: launch_args, env, cwd: None },
-            secret_env: Vec::new(),
+            secret_env: secret_env.clone(),
             auto_start: false,
             version: Some(installed.version.clone()),
             install_path: Some(installed.folder.to_string_lossy().into_owned()),
@@ -329,6 +338,9 @@ impl Installer {
             Ok(entry) => to_value(entry),
             Err(failure) => {
                 let _ = tokio::fs::remove_dir_all(&installed.folder).await;
+                for id in secret_env.values() {
+                    let _ = self.secrets.delete(id).await;
+                }
                 Err(error(failure))
             }
         }

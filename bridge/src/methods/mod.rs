@@ -10,6 +10,7 @@ mod import;
 mod install;
 mod page;
 mod permissions;
+mod secrets;
 mod servers;
 
 use harbor_protocol::{ErrorCode, ErrorObject};
@@ -23,6 +24,7 @@ pub use import::routes as import_routes;
 pub use install::routes as install_routes;
 pub use page::routes as page_routes;
 pub use permissions::routes as permission_routes;
+pub use secrets::routes as secret_routes;
 pub use servers::routes;
 
 /// Decodes a method's params, or says what is wrong with them.
@@ -44,6 +46,17 @@ pub fn error(error: HostError) -> ErrorObject {
         HostError::Failed(_) => ErrorCode::ToolFailed,
         HostError::Cancelled(_) => ErrorCode::Aborted,
         HostError::Store(_) => ErrorCode::Internal,
+    };
+    ErrorObject::new(code, error.to_string())
+}
+
+/// The code for each secret-store error.
+fn secret_error(error: crate::secrets::SecretError) -> ErrorObject {
+    use crate::secrets::SecretError;
+    let code = match &error {
+        SecretError::Unavailable(_) => ErrorCode::SecretStoreUnavailable,
+        SecretError::Invalid(_) => ErrorCode::InvalidRequest,
+        SecretError::Store(_) => ErrorCode::Internal,
     };
     ErrorObject::new(code, error.to_string())
 }

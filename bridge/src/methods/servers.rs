@@ -1,5 +1,6 @@
 //! `servers.*`, `tools.*`, `resources.*` and `prompts.*`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +27,9 @@ struct AddParams {
     launch: Launch,
     #[serde(default)]
     source: Option<Source>,
+    /// Variable → secret id (set with `secrets.set` or `servers.secrets.set`).
     #[serde(default)]
-    secret_env: Vec<String>,
+    secret_env: BTreeMap<String, String>,
     #[serde(default)]
     auto_start: bool,
     tool_timeout_ms: Option<u64>,

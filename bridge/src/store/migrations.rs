@@ -77,6 +77,26 @@ const MIGRATIONS: &[&str] = &[
         outcome     TEXT NOT NULL,       -- ok or an error code; never arguments or results
         duration_ms INTEGER NOT NULL
     );",
+    // 4: which secrets are set (ids only: values live in the OS keychain), servers' secrets as a
+    // map from variable name to secret id, and OAuth sign-ins (metadata only: tokens live in the
+    // keychain too).
+    "UPDATE servers SET secret_env = (
+         SELECT coalesce(json_group_object(value, servers.id || '/' || value), '{}') FROM json_each(servers.secret_env)
+     ) WHERE json_type(secret_env) = 'array';
+    CREATE TABLE secrets (
+        id         TEXT PRIMARY KEY,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE sign_ins (
+        resource            TEXT PRIMARY KEY, -- the protected resource: a remote server's URL
+        issuer              TEXT NOT NULL,
+        client_id           TEXT NOT NULL,
+        token_endpoint      TEXT NOT NULL,
+        revocation_endpoint TEXT,
+        scope               TEXT,
+        expires_at          INTEGER,          -- when the access token expires
+        updated_at          INTEGER NOT NULL
+    );",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

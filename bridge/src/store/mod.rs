@@ -10,6 +10,7 @@
 pub mod chat;
 mod migrations;
 pub mod permissions;
+pub mod secrets;
 pub mod servers;
 pub mod settings;
 

@@ -72,9 +72,10 @@ pub struct ServerSpec {
     pub name: String,
     pub source: Source,
     pub launch: Launch,
-    /// Names of environment variables whose values live in the secret store.
+    /// Environment variables (for a remote server: headers) filled from the secret store when
+    /// the server starts: variable name → secret id.
     #[serde(default)]
-    pub secret_env: Vec<String>,
+    pub secret_env: BTreeMap<String, String>,
     #[serde(default)]
     pub auto_start: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,7 +185,7 @@ mod tests {
                 env: BTreeMap::from([("TZ".into(), "UTC".into())]),
                 cwd: None,
             },
-            secret_env: vec!["API_KEY".into()],
+            secret_env: BTreeMap::from([("API_KEY".into(), "time/API_KEY".into())]),
             auto_start: true,
             version: Some("1.0.0".into()),
             install_path: None,
@@ -215,5 +216,18 @@ mod tests {
         Store::open(&path).unwrap().insert_server(&spec("kept")).unwrap();
         assert_eq!(Store::open(&path).unwrap().servers().unwrap().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_stored_as_a_list_of_names_become_ids_named_after_the_server() {
+        let store = Store::in_memory().unwrap();
+        let mut legacy = spec("time");
+        legacy.secret_env.clear();
+        store.insert_server(&legacy).unwrap();
+        store.conn().execute("UPDATE servers SET secret_env = '[\"API_KEY\"]'", []).unwrap();
+        store.conn().execute_batch("DROP TABLE secrets; DROP TABLE sign_ins; PRAGMA user_version = 3;").unwrap();
+        super::super::migrations::apply(&mut store.conn()).unwrap();
+        let upgraded = store.server("time").unwrap().unwrap();
+        assert_eq!(upgraded.secret_env, BTreeMap::from([("API_KEY".to_owned(), "time/API_KEY".to_owned())]));
     }
 }

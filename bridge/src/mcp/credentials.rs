@@ -1,0 +1,184 @@
+//! What a server needs at start from outside the MCP layer — its secrets and, for a remote
+//! server, a sign-in — as one trait, so that `mcp` knows nothing of keychains or OAuth.
+//!
+//! A signed-in remote server gets a [`Bearer`]: the current access token behind a lock, sent
+//! with every request by [`BearerClient`]. Whoever refreshes the token swaps it in place, so a
+//! refresh never interrupts the session. When the server answers 401 or 403 mid-session, the
+//! client records it in the [`Bearer`], and the supervisor reports that signing in is needed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use http::{HeaderName, HeaderValue};
+use rmcp::model::ClientJsonRpcMessage;
+use rmcp::transport::streamable_http_client::{StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse};
+use sse_stream::{Error as SseError, Sse};
+
+use crate::store::servers::{Launch, ServerSpec};
+
+/// A server's launch with its secrets filled in.
+pub struct Prepared {
+    pub launch: Launch,
+    pub bearer: Option<Bearer>,
+}
+
+/// The access token a signed-in remote server is sent, shared with whoever refreshes it.
+#[derive(Clone, Default)]
+pub struct Bearer {
+    token: Arc<RwLock<String>>,
+    /// The `WWW-Authenticate` challenge of the last 401/403, if the server refused the token.
+    refused: Arc<Mutex<Option<String>>>,
+}
+
+impl Bearer {
+    pub fn new(token: String) -> Bearer {
+        Bearer { token: Arc::new(RwLock::new(token)), refused: Arc::default() }
+    }
+
+    pub fn set(&self, token: String) {
+        *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+
+    fn current(&self) -> String {
+        self.token.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The challenge the server sent when it last refused the token.
+    pub fn refused(&self) -> Option<String> {
+        self.refused.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether the token is still wanted: false once only the refresher holds it.
+    pub fn in_use(&self) -> bool {
+        Arc::strong_count(&self.token) > 1
+    }
+}
+
+/// Secrets and sign-ins, as the supervisor sees them.
+pub trait Credentials: Send + Sync + 'static {
+    /// `spec.launch` with its secret variables (or headers) filled in, and a signed-in remote
+    /// server's token; or, in plain words, why the server cannot start until the user acts.
+    fn prepare<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Prepared, String>>;
+
+    /// Called when a remote server's handshake failed or its session ended after it refused
+    /// the token (`challenge`: its `WWW-Authenticate`): `Some(message)` when the server asks
+    /// for a sign-in, which restarting cannot replace.
+    fn refused<'a>(&'a self, spec: &'a ServerSpec, challenge: Option<String>) -> BoxFuture<'a, Option<String>>;
+}
+
+/// For hosts without secrets (benchmarks, unit tests): launches as they are.
+pub struct NoCredentials;
+
+impl Credentials for NoCredentials {
+    fn prepare<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Prepared, String>> {
+        Box::pin(async move { Ok(Prepared { launch: spec.launch.clone(), bearer: None }) })
+    }
+
+    fn refused<'a>(&'a self, _spec: &'a ServerSpec, _challenge: Option<String>) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async { None })
+    }
+}
+
+/// rmcp's reqwest client with the token taken from a [`Bearer`] at each request.
+#[derive(Clone)]
+pub struct BearerClient {
+    pub http: reqwest::Client,
+    pub bearer: Bearer,
+}
+
+type Error = StreamableHttpError<reqwest::Error>;
+
+impl BearerClient {
+    fn note<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        let challenge = match &result {
+            Err(StreamableHttpError::AuthRequired(e)) => Some(e.www_authenticate_header.clone()),
+            Err(StreamableHttpError::InsufficientScope(e)) => Some(e.www_authenticate_header.clone()),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            *self.bearer.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(challenge);
+        }
+        result
+    }
+}
+
+impl StreamableHttpClient for BearerClient {
+    type Error = reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, Error> {
+        let token = Some(self.bearer.current());
+        self.note(self.http.post_message(uri, message, session_id, token, custom_headers).await)
+    }
+
+    async fn post_message_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<StreamableHttpPostResponse, Error> {
+        let token = Some(self.bearer.current());
+        let sent = self
+            .http
+            .post_message_with_max_sse_event_size(uri, message, session_id, token, custom_headers, max_sse_event_size)
+            .await;
+        self.note(sent)
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<(), Error> {
+        self.http.delete_session(uri, session_id, Some(self.bearer.current()), custom_headers).await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, Error> {
+        let token = Some(self.bearer.current());
+        self.note(self.http.get_stream(uri, session_id, last_event_id, token, custom_headers).await)
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, Error> {
+        let token = Some(self.bearer.current());
+        let opened = self
+            .http
+            .get_stream_with_max_sse_event_size(
+                uri,
+                session_id,
+                last_event_id,
+                token,
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await;
+        self.note(opened)
+    }
+}

@@ -1,0 +1,289 @@
+//! MCP authorization discovery: from a server's 401 to the authorization server's endpoints.
+//!
+//! `WWW-Authenticate` (its `resource_metadata` and `scope`) → protected resource metadata
+//! (RFC 9728: the URL the challenge gives, else path-suffixed, then at the root) → authorization
+//! server metadata (RFC 8414, then OpenID discovery, in the order the MCP specification gives).
+//! An authorization server that does not advertise PKCE with S256 is refused, and so is any
+//! endpoint that is not HTTPS (loopback excepted).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use url::Url;
+
+/// What a server said when it refused a request: the `Bearer` challenge's parameters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Challenge {
+    pub resource_metadata: Option<String>,
+    pub scope: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Challenge {
+    /// Parses a `WWW-Authenticate` value; `None` when it holds no `Bearer` challenge.
+    pub fn parse(header: &str) -> Option<Challenge> {
+        let start = header.to_ascii_lowercase().find("bearer")?;
+        let mut rest = &header[start + "bearer".len()..];
+        let mut challenge = Challenge::default();
+        loop {
+            rest = rest.trim_start_matches([' ', ',', '\t']);
+            let Some(eq) = rest.find('=') else { break };
+            let key = rest[..eq].trim().to_ascii_lowercase();
+            if key.contains(' ') {
+                break; // the next scheme begins
+            }
+            rest = &rest[eq + 1..];
+            let value = if let Some(quoted) = rest.strip_prefix('"') {
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                let mut end = quoted.len();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                        '"' => {
+                            end = i + 1;
+                            break;
+                        }
+                        c => value.push(c),
+                    }
+                }
+                rest = &quoted[end..];
+                value
+            } else {
+                let end = rest.find(',').unwrap_or(rest.len());
+                let value = rest[..end].trim().to_owned();
+                rest = &rest[end..];
+                value
+            };
+            match key.as_str() {
+                "resource_metadata" => challenge.resource_metadata = Some(value),
+                "scope" => challenge.scope = Some(value),
+                "error" => challenge.error = Some(value),
+                _ => {}
+            }
+        }
+        Some(challenge)
+    }
+
+    /// The server wants a token with more scope than the one it got (step-up).
+    pub fn wants_more_scope(&self) -> bool {
+        self.error.as_deref() == Some("insufficient_scope")
+    }
+}
+
+/// The parts of an authorization server's metadata Harbor uses.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AuthServer {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+}
+
+/// Everything needed to sign in to one protected server.
+#[derive(Clone, Debug)]
+pub struct Discovered {
+    /// The server's canonical URL, sent as the RFC 8707 `resource`.
+    pub resource: String,
+    pub server: AuthServer,
+    /// The scope to ask for: the challenge's, else what the resource says it supports.
+    pub scope: Option<String>,
+}
+
+/// The canonical form of a server URL: what `resource` carries and sign-ins are keyed by.
+pub fn canonical(url: &str) -> Result<String, String> {
+    let mut parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    parsed.set_fragment(None);
+    let text = parsed.to_string();
+    Ok(if parsed.path() == "/" && parsed.query().is_none() { text.trim_end_matches('/').to_owned() } else { text })
+}
+
+/// HTTPS, or plain HTTP to this machine only.
+pub fn check_secure(url: &str) -> Result<Url, String> {
+    let parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    if parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback) {
+        Ok(parsed)
+    } else {
+        Err(format!("{url} is not HTTPS; Harbor signs in only over HTTPS (or to this machine)"))
+    }
+}
+
+/// Asks the server whether it wants a sign-in: an MCP `initialize` without a token. `Ok(None)`
+/// when it answered without asking.
+pub async fn probe(http: &reqwest::Client, url: &str) -> Result<Option<Challenge>, String> {
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "harbor", "version": env!("CARGO_PKG_VERSION")}}
+    });
+    let answer = http
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .map_err(|e| format!("{url} did not answer: {e}"))?;
+    let status = answer.status().as_u16();
+    if status != 401 && status != 403 {
+        return Ok(None);
+    }
+    let header = answer.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("");
+    Ok(Some(Challenge::parse(header).unwrap_or_default()))
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Result<Option<Value>, String> {
+    let answer = http
+        .get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("{url} did not answer: {e}"))?;
+    if !answer.status().is_success() {
+        return Ok(None);
+    }
+    answer.json().await.map(Some).map_err(|e| format!("{url} did not send JSON: {e}"))
+}
+
+/// The well-known URL `suffix` for `base`, with `base`'s path after it (RFC 8414 §3 style).
+fn well_known(base: &Url, suffix: &str, with_path: bool) -> String {
+    let path = base.path().trim_end_matches('/');
+    let mut url = base.clone();
+    url.set_query(None);
+    url.set_path(&if with_path { format!("/.well-known/{suffix}{path}") } else { format!("/.well-known/{suffix}") });
+    url.to_string()
+}
+
+/// Follows the challenge to the authorization server.
+pub async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challenge) -> Result<Discovered, String> {
+    let resource = canonical(server_url)?;
+    let base = check_secure(&resource)?;
+    let mut tried = Vec::new();
+    let candidates = match &challenge.resource_metadata {
+        Some(url) => vec![url.clone()],
+        None => {
+            let mut urls = vec![well_known(&base, "oauth-protected-resource", true)];
+            if base.path() != "/" {
+                urls.push(well_known(&base, "oauth-protected-resource", false));
+            }
+            urls
+        }
+    };
+    let mut metadata = None;
+    for url in candidates {
+        check_secure(&url)?;
+        if let Some(found) = get_json(http, &url).await? {
+            metadata = Some(found);
+            break;
+        }
+        tried.push(url);
+    }
+    let metadata = metadata.ok_or_else(|| {
+        format!(
+            "the server asks for a sign-in but publishes no protected resource metadata (tried {})",
+            tried.join(", ")
+        )
+    })?;
+    if let Some(named) = metadata["resource"].as_str() {
+        if canonical(named)? != resource {
+            return Err(format!("the server's metadata is for {named}, not {resource}; refusing to sign in"));
+        }
+    }
+    let issuer = metadata["authorization_servers"][0]
+        .as_str()
+        .ok_or("the server's metadata names no authorization server")?
+        .to_owned();
+    let server = authorization_server(http, &issuer).await?;
+    let scope = challenge.scope.clone().or_else(|| {
+        let supported: Vec<&str> =
+            metadata["scopes_supported"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        (!supported.is_empty()).then(|| supported.join(" "))
+    });
+    Ok(Discovered { resource, server, scope })
+}
+
+/// Reads an authorization server's metadata (RFC 8414, then OpenID Connect discovery).
+pub async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Result<AuthServer, String> {
+    let base = check_secure(issuer)?;
+    let has_path = base.path() != "/";
+    let mut candidates = vec![well_known(&base, "oauth-authorization-server", true)];
+    if has_path {
+        candidates.push(well_known(&base, "openid-configuration", true));
+        candidates.push(format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')));
+    } else {
+        candidates.push(well_known(&base, "openid-configuration", false));
+    }
+    for url in &candidates {
+        let Some(found) = get_json(http, url).await? else { continue };
+        let server: AuthServer =
+            serde_json::from_value(found).map_err(|e| format!("{url} is not authorization server metadata: {e}"))?;
+        if server.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Err(format!("{url} describes the issuer {}, not {issuer}; refusing to sign in", server.issuer));
+        }
+        if !server.code_challenge_methods_supported.iter().any(|m| m == "S256") {
+            return Err(format!(
+                "{issuer} does not support PKCE with S256, which MCP requires to keep the sign-in safe; Harbor will not sign in there"
+            ));
+        }
+        for endpoint in [Some(&server.authorization_endpoint), Some(&server.token_endpoint)]
+            .into_iter()
+            .chain([server.registration_endpoint.as_ref(), server.revocation_endpoint.as_ref()])
+            .flatten()
+        {
+            check_secure(endpoint)?;
+        }
+        return Ok(server);
+    }
+    Err(format!("{issuer} publishes no authorization server metadata (tried {})", candidates.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenges_are_read_with_quotes_and_escapes() {
+        let c = Challenge::parse(
+            r#"Bearer error="insufficient_scope", scope="files:read files:write", resource_metadata="https://x.test/.well-known/oauth-protected-resource/mcp""#,
+        )
+        .unwrap();
+        assert!(c.wants_more_scope());
+        assert_eq!(c.scope.as_deref(), Some("files:read files:write"));
+        assert_eq!(c.resource_metadata.as_deref(), Some("https://x.test/.well-known/oauth-protected-resource/mcp"));
+        let bare = Challenge::parse(r#"Basic realm="a", Bearer realm=x, error=invalid_token"#).unwrap();
+        assert_eq!(bare.error.as_deref(), Some("invalid_token"));
+        assert!(Challenge::parse(r#"Basic realm="a""#).is_none());
+    }
+
+    #[test]
+    fn well_known_urls_follow_rfc_8414_and_9728() {
+        let base = Url::parse("https://a.test/tenant/mcp").unwrap();
+        assert_eq!(
+            well_known(&base, "oauth-protected-resource", true),
+            "https://a.test/.well-known/oauth-protected-resource/tenant/mcp"
+        );
+        assert_eq!(
+            well_known(&base, "oauth-protected-resource", false),
+            "https://a.test/.well-known/oauth-protected-resource"
+        );
+        assert_eq!(canonical("https://A.test/#x").unwrap(), "https://a.test");
+    }
+
+    #[test]
+    fn only_https_or_loopback_is_trusted() {
+        assert!(check_secure("https://auth.test/token").is_ok());
+        assert!(check_secure("http://127.0.0.1:9/token").is_ok());
+        assert!(check_secure("http://localhost:9/token").is_ok());
+        assert!(check_secure("http://auth.test/token").unwrap_err().contains("not HTTPS"));
+    }
+}

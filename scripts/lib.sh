@@ -37,3 +37,5 @@ export HARBOR_TEST_SERVERS="$TEST_SERVERS"
 EVERYTHING_VERSION=2026.8.31
 FILESYSTEM_VERSION=2026.8.31
 TIME_VERSION=2026.10.19
+# The OpenID Provider the sign-in tests run on loopback (tests/fixtures/oauth/provider.mjs).
+OIDC_PROVIDER_VERSION=9.13.3

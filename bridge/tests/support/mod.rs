@@ -20,6 +20,8 @@ struct Inbox {
     waiting: HashMap<i64, oneshot::Sender<Outcome>>,
     events: HashMap<i64, Vec<Value>>,
     notifications: Vec<(String, Value)>,
+    /// Every message the bridge sent, as sent.
+    transcript: Vec<String>,
 }
 
 pub struct Client {
@@ -64,6 +66,7 @@ impl Client {
                 our_read.read_exact(&mut body).await.unwrap();
                 let message: Value = serde_json::from_slice(&body).unwrap();
                 let mut inbox = reading.lock().unwrap();
+                inbox.transcript.push(String::from_utf8_lossy(&body).into_owned());
                 if let Some(method) = message["notify"].as_str() {
                     inbox.notifications.push((method.to_owned(), message["params"].clone()));
                     continue;
@@ -164,6 +167,11 @@ impl Client {
     }
 
     /// The params of every notification `method` received so far.
+    /// Every message the bridge sent in this session, joined.
+    pub fn transcript(&self) -> String {
+        self.inbox.lock().unwrap().transcript.join("\n")
+    }
+
     pub fn notifications(&self, method: &str) -> Vec<Value> {
         self.inbox.lock().unwrap().notifications.iter().filter(|(m, _)| m == method).map(|(_, p)| p.clone()).collect()
     }
@@ -261,9 +269,14 @@ pub async fn wait_for_port(port: u16) {
 
 /// Serves `files` (path → bytes) over HTTP on a loopback port; returns `http://127.0.0.1:<port>`.
 pub async fn serve_files(files: Vec<(&str, Vec<u8>)>) -> String {
+    serve_files_at(0, files).await
+}
+
+/// [`serve_files`] on a chosen port (0: any), for files that must name their own address.
+pub async fn serve_files_at(port: u16, files: Vec<(&str, Vec<u8>)>) -> String {
     use tokio::io::AsyncWriteExt as _;
     let files: Arc<HashMap<String, Vec<u8>>> = Arc::new(files.into_iter().map(|(p, b)| (p.to_owned(), b)).collect());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {

@@ -1,0 +1,264 @@
+//! Signing in to a remote MCP server that requires authorization, against real parts on
+//! loopback: npm's `oidc-provider` as the authorization server, and an MCP server on the
+//! official Python SDK that publishes protected resource metadata and checks tokens by
+//! introspection. The test plays the user: it follows the authorization URL, logs in and
+//! approves on the provider's own pages, and the browser's redirect lands on Harbor's listener.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{free_port, serve_files_at, test_servers, wait_for_port, Client};
+use tokio::process::{Child, Command};
+
+/// The provider (node) and the protected MCP server (python), stopped when dropped.
+struct Parts {
+    _children: Vec<Child>,
+    issuer: String,
+    server_url: String,
+    tokens_file: PathBuf,
+}
+
+fn provider_dir() -> PathBuf {
+    let dir = test_servers().join("oauth");
+    assert!(
+        dir.join("node_modules/oidc-provider/package.json").is_file(),
+        "oidc-provider is not installed in {}: run scripts/setup --test",
+        dir.display()
+    );
+    // ESM resolves packages next to the script, so the script runs from the install folder.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/oauth/provider.mjs");
+    std::fs::copy(fixture, dir.join("provider.mjs")).unwrap();
+    dir
+}
+
+/// Starts the protected MCP server on `port`, naming `issuer` as its authorization server.
+async fn protected_server(port: u16, issuer: &str) -> (Child, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/oauth/protected_server.py");
+    let child = Command::new(test_servers().join("venv/bin/python"))
+        .arg(script)
+        .arg(port.to_string())
+        .arg(issuer)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python runs");
+    wait_for_port(port).await;
+    (child, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+async fn start_parts(tag: &str, access_token_ttl: u64) -> Parts {
+    let dir = provider_dir();
+    let provider_port = free_port();
+    let server_port = free_port();
+    let issuer = format!("http://127.0.0.1:{provider_port}");
+    let server_url = format!("http://127.0.0.1:{server_port}/mcp");
+    let tokens_file = std::env::temp_dir().join(format!("harbor-oauth-tokens-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tokens_file);
+    let provider = Command::new("node")
+        .current_dir(&dir)
+        .args(["provider.mjs", &provider_port.to_string(), &server_url])
+        .env("ACCESS_TOKEN_TTL", access_token_ttl.to_string())
+        .env("TOKENS_FILE", &tokens_file)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    wait_for_port(provider_port).await;
+    let (server, _) = protected_server(server_port, &issuer).await;
+    Parts { _children: vec![provider, server], issuer, server_url, tokens_file }
+}
+
+/// A browser for the provider's pages: follows redirects by hand, keeps cookies, logs in as
+/// `ada` and approves consent, and stops after the request that reaches Harbor's listener.
+async fn approve(authorize_url: &str, redirect_prefix: &str) -> String {
+    let http = harbor_bridge::http::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut cookies: HashMap<String, String> = HashMap::new();
+    let mut url = reqwest::Url::parse(authorize_url).unwrap();
+    let mut form: Option<String> = None;
+    for _ in 0..20 {
+        let jar = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let request = match form.take() {
+            Some(body) => http.post(url.clone()).header("content-type", "application/x-www-form-urlencoded").body(body),
+            None => http.get(url.clone()),
+        };
+        let answer = request.header("cookie", jar).send().await.unwrap();
+        for cookie in answer.headers().get_all("set-cookie") {
+            let pair = cookie.to_str().unwrap().split(';').next().unwrap();
+            if let Some((name, value)) = pair.split_once('=') {
+                cookies.insert(name.trim().to_owned(), value.to_owned());
+            }
+        }
+        if url.as_str().starts_with(redirect_prefix) {
+            return answer.text().await.unwrap();
+        }
+        if answer.status().is_redirection() {
+            let location = answer.headers()["location"].to_str().unwrap().to_owned();
+            url = url.join(&location).unwrap();
+            continue;
+        }
+        let page = answer.text().await.unwrap();
+        let action = page.split("action=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_else(|| {
+            panic!("the provider's page at {url} has no form: {page}");
+        });
+        url = url.join(action).unwrap();
+        let prompt = page.split("name=\"prompt\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("");
+        form = Some(match prompt {
+            "login" => "prompt=login&login=ada&password=any".into(),
+            other => format!("prompt={other}"),
+        });
+    }
+    panic!("the sign-in did not reach Harbor within 20 steps");
+}
+
+/// Waits for the `authorize` event of request `id` and returns its URL.
+async fn authorize_url(client: &Client, id: i64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(event) = client.events_so_far(id).into_iter().find(|e| e["type"] == "authorize") {
+            return event["url"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no authorize event");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn redirect_uri_of(authorize: &str) -> String {
+    let url = reqwest::Url::parse(authorize).unwrap();
+    url.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned()
+}
+
+/// Every file under `dir`, as bytes.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            found.push((path, bytes));
+        }
+    }
+    found
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_server_is_discovered_signed_in_refreshed_called_and_signed_out() {
+    // Tokens live 65 s and are refreshed 60 s ahead: the first refresh comes about 5 s in.
+    let parts = start_parts("flow", 65).await;
+    let client = Client::start("oauth-flow").await;
+    client.ok("servers.add", json!({"id": "protected", "launch": {"kind": "remote", "url": parts.server_url}})).await;
+
+    // Without a sign-in the server says so, and Harbor does not retry in a loop.
+    let failed = client.err("servers.start", json!({"id": "protected"})).await;
+    assert!(failed["message"].as_str().unwrap().contains("sign in"), "{failed}");
+    let entry = client.ok("servers.get", json!({"id": "protected"})).await;
+    assert_eq!(entry["status"]["state"], "crashed");
+    assert_eq!(entry["status"]["needsSignIn"], true, "{entry}");
+    assert_eq!(client.ok("oauth.status", json!({"id": "protected"})).await, Value::Null);
+
+    // Sign in: Harbor discovers the provider from the server, registers, and sends the user to
+    // the provider with PKCE S256 and the resource indicator.
+    let signing_in = client.send("oauth.signIn", json!({"id": "protected"})).await;
+    let authorize = authorize_url(&client, signing_in).await;
+    assert!(authorize.starts_with(&format!("{}/auth?", parts.issuer)), "{authorize}");
+    let query: HashMap<String, String> = reqwest::Url::parse(&authorize).unwrap().query_pairs().into_owned().collect();
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["resource"], parts.server_url);
+    assert!(query["scope"].contains("tools:call"), "the scope the server asked for is requested: {query:?}");
+    let landed = approve(&authorize, &redirect_uri_of(&authorize)).await;
+    assert!(landed.contains("Harbor is signed in"), "{landed}");
+    let (outcome, _) = client.wait(signing_in).await;
+    let sign_in = outcome.expect("the sign-in succeeds");
+    assert_eq!(sign_in["issuer"], parts.issuer);
+    assert_eq!(sign_in["resource"], parts.server_url);
+    let first_expiry = sign_in["expiresAt"].as_i64().unwrap();
+
+    // The server restarts with the token and its tool answers.
+    client.wait_for_state("protected", "running", Duration::from_secs(30)).await;
+    let called = client.ok("tools.call", json!({"tool": "protected/whoami", "arguments": {}})).await;
+    assert!(called.to_string().contains("authorized call"), "{called}");
+
+    // The token is refreshed before it expires, in place: the session keeps working.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client.ok("oauth.status", json!({"id": "protected"})).await;
+        if status["expiresAt"].as_i64().unwrap() > first_expiry {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the token was not refreshed ahead of expiry: {status}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let again = client.ok("tools.call", json!({"tool": "protected/whoami", "arguments": {}})).await;
+    assert!(again.to_string().contains("authorized call"), "a call after the refresh goes through: {again}");
+
+    // No token ever reaches the database, the data folder's files or a message.
+    let tokens = std::fs::read_to_string(&parts.tokens_file).expect("the provider recorded its tokens");
+    let tokens: Vec<&str> = tokens.lines().filter(|t| !t.is_empty()).collect();
+    assert!(tokens.len() >= 3, "an access token, a refresh token and a refreshed access token: {}", tokens.len());
+    let transcript = client.transcript();
+    for (path, bytes) in files_under(&client.home) {
+        for token in &tokens {
+            assert!(!contains(&bytes, token), "a token is in {}", path.display());
+        }
+    }
+    for token in &tokens {
+        assert!(!transcript.contains(token), "a token was sent in a message");
+    }
+
+    // Signing out revokes and forgets: the server asks for a sign-in again.
+    let out = client.ok("oauth.signOut", json!({"id": "protected"})).await;
+    assert_eq!(out["signedOut"], true);
+    assert_eq!(client.ok("oauth.status", json!({"id": "protected"})).await, Value::Null);
+    let status = client.wait_for_state("protected", "crashed", Duration::from_secs(30)).await;
+    assert_eq!(status["needsSignIn"], true, "{status}");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_redirect_and_a_provider_without_s256_are_refused() {
+    let parts = start_parts("refusals", 3600).await;
+    let client = Client::start("oauth-refusals").await;
+    client.ok("servers.add", json!({"id": "protected", "launch": {"kind": "remote", "url": parts.server_url}})).await;
+
+    // A redirect that does not carry the sign-in's state ends it, and nothing is stored.
+    let signing_in = client.send("oauth.signIn", json!({"id": "protected"})).await;
+    let authorize = authorize_url(&client, signing_in).await;
+    let forged = format!("{}?code=stolen&state=not-the-one", redirect_uri_of(&authorize));
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let page = http.get(&forged).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 400);
+    let (outcome, _) = client.wait(signing_in).await;
+    let error = outcome.expect_err("a forged redirect is refused");
+    assert_eq!(error["code"], "ERR_AUTH_FAILED");
+    assert!(error["message"].as_str().unwrap().contains("different state"), "{error}");
+    assert_eq!(client.ok("oauth.status", json!({"id": "protected"})).await, Value::Null);
+
+    // An authorization server that does not offer PKCE S256 is refused before any browser opens.
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let metadata = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "registration_endpoint": format!("{issuer}/register"),
+        "code_challenge_methods_supported": ["plain"],
+    });
+    serve_files_at(port, vec![("/.well-known/oauth-authorization-server", metadata.to_string().into_bytes())]).await;
+    let (_server, weak_url) = protected_server(free_port(), &issuer).await;
+    client.ok("servers.add", json!({"id": "weak", "launch": {"kind": "remote", "url": weak_url}})).await;
+    let (outcome, events) = client.wait(client.send("oauth.signIn", json!({"id": "weak"})).await).await;
+    let error = outcome.expect_err("no S256, no sign-in");
+    assert_eq!(error["code"], "ERR_AUTH_FAILED");
+    assert!(error["message"].as_str().unwrap().contains("S256"), "{error}");
+    assert!(events.iter().all(|e| e["type"] != "authorize"), "no browser was sent anywhere");
+    client.finish().await;
+}

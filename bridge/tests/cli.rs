@@ -135,7 +135,7 @@ fn the_cli_adds_starts_calls_and_stops_a_real_server_in_the_running_bridge() {
 }
 
 #[test]
-fn import_shows_a_dry_run_then_imports_what_holds_no_secret() {
+fn import_shows_a_dry_run_then_imports_with_secrets_in_the_keychain() {
     let home = scratch("import");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
     let claude = fixtures.join("claude/claude_desktop_config.json");
@@ -156,7 +156,16 @@ fn import_shows_a_dry_run_then_imports_what_holds_no_secret() {
     let imported = bridge(&home, &["import", claude.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&imported.stdout);
     assert!(text.contains("added filesystem") && text.contains("added time"), "{text}");
-    assert!(text.contains("not imported github: holds a secret"), "{text}");
+    assert!(text.contains("added github (secrets kept in the keychain: GITHUB_PERSONAL_ACCESS_TOKEN)"), "{text}");
+    let status = bridge(&home, &["secrets", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["secrets"][0]["id"], "github/GITHUB_PERSONAL_ACCESS_TOKEN", "{status}");
+    for (path, bytes) in
+        std::fs::read_dir(home.join("harbor")).unwrap().flatten().map(|e| (e.path(), std::fs::read(e.path())))
+    {
+        let bytes = bytes.unwrap_or_default();
+        assert!(!bytes.windows(4).any(|w| w == b"ghp_"), "the token is in {}", path.display());
+    }
     let bad =
         bridge(&home, &["import", fixtures.join("malformed/truncated.json").to_str().unwrap(), "--dialect", "cursor"]);
     assert!(!bad.status.success());

@@ -127,7 +127,7 @@ async fn a_malformed_file_is_refused_whole_with_the_file_and_the_problem_named()
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn importing_adds_servers_once_and_refuses_secrets_until_the_secret_store() {
+async fn importing_adds_servers_once_with_their_secrets_named_for_the_keychain() {
     let client = Client::start("import-apply").await;
     let path = fixture("windsurf/mcp_config.json");
     let added = client.ok("import.apply", json!({"path": path, "names": ["figma", "memory"]})).await;
@@ -150,8 +150,12 @@ async fn importing_adds_servers_once_and_refuses_secrets_until_the_secret_store(
         .await;
     let clash = client.ok("import.preview", json!({"path": claude_code})).await;
     assert_eq!(entry(&clash, "sequential-thinking")["id"], "sequential-thinking-2");
-    let secret = client.err("import.apply", json!({"path": claude_code, "names": ["api"]})).await;
-    assert!(secret["message"].as_str().unwrap().contains("secret store"), "{secret}");
+    // A secret header is named for the keychain, never stored with the server.
+    let imported = client.ok("import.apply", json!({"path": claude_code, "names": ["api"]})).await;
+    assert_eq!(imported["added"], json!(["api"]));
+    let api = client.ok("servers.get", json!({"id": "api"})).await;
+    assert_eq!(api["secretEnv"], json!({"Authorization": "api/Authorization"}), "{api}");
+    assert!(api["launch"]["headers"].get("Authorization").is_none(), "{api}");
     client.finish().await;
 }
 
@@ -161,7 +165,12 @@ async fn export_keeps_unrelated_keys_and_reimports_as_the_same_servers() {
     let file = client.home.join("claude_desktop_config.json");
     std::fs::copy(fixture("claude/claude_desktop_config.json"), &file).unwrap();
     let launch = json!({"kind": "process", "command": "node", "args": ["/opt/notes/server.js", "--root", "/home/ada"], "env": {"NOTES_COLOR": "blue"}});
-    client.ok("servers.add", json!({"id": "notes", "launch": launch, "secretEnv": ["NOTES_API_KEY"]})).await;
+    client
+        .ok(
+            "servers.add",
+            json!({"id": "notes", "launch": launch, "secretEnv": {"NOTES_API_KEY": "notes/NOTES_API_KEY"}}),
+        )
+        .await;
     client
         .ok("servers.add", json!({"id": "docs", "launch": {"kind": "remote", "url": "https://docs.example.com/mcp"}}))
         .await;

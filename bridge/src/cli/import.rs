@@ -21,12 +21,9 @@ pub async fn import(data_dir: &Path, file: &Path, dialect: Option<&str>, dry_run
         return if json { print_json(&preview) } else { print_preview(&preview) };
     }
     let entries = preview["entries"].as_array().cloned().unwrap_or_default();
-    let importable: Vec<&Value> = entries
-        .iter()
-        .filter(|e| e["disabled"] != true && e["secrets"].as_array().is_none_or(|s| s.is_empty()))
-        .collect();
+    let importable: Vec<&Value> = entries.iter().filter(|e| e["disabled"] != true).collect();
     if importable.is_empty() {
-        bail!("nothing to import from {}: every entry is disabled or holds a secret (see --dry-run)", path.display());
+        bail!("nothing to import from {}: every entry is disabled (see --dry-run)", path.display());
     }
     params["names"] = json!(importable.iter().map(|e| e["name"].clone()).collect::<Vec<_>>());
     let outcome = ask(&mut link, "import.apply", params).await?;
@@ -34,7 +31,18 @@ pub async fn import(data_dir: &Path, file: &Path, dialect: Option<&str>, dry_run
         return print_json(&outcome);
     }
     for id in outcome["added"].as_array().into_iter().flatten() {
-        println!("added {}", id.as_str().unwrap_or_default());
+        let id = id.as_str().unwrap_or_default();
+        let secrets = importable
+            .iter()
+            .find(|e| e["id"] == id)
+            .and_then(|e| e["secrets"].as_array())
+            .map(|s| s.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        if secrets.is_empty() {
+            println!("added {id}");
+        } else {
+            println!("added {id} (secrets kept in the keychain: {secrets})");
+        }
     }
     for skipped in outcome["skipped"].as_array().into_iter().flatten() {
         println!(
@@ -45,12 +53,7 @@ pub async fn import(data_dir: &Path, file: &Path, dialect: Option<&str>, dry_run
         );
     }
     for entry in entries.iter().filter(|e| !importable.contains(e)) {
-        let why = if entry["disabled"] == true {
-            "disabled in the file"
-        } else {
-            "holds a secret; the secret store is not built yet"
-        };
-        println!("not imported {}: {why}", entry["name"].as_str().unwrap_or_default());
+        println!("not imported {}: disabled in the file", entry["name"].as_str().unwrap_or_default());
     }
     Ok(())
 }

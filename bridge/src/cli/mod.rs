@@ -107,7 +107,8 @@ enum Command {
     Secrets {
         #[command(subcommand)]
         command: secrets::SecretsCommand,
-        #[arg(long)]
+        /// Print the bridge's answers as JSON.
+        #[arg(long, global = true)]
         json: bool,
     },
     /// Check what Harbor needs on this machine and say how to fix what is missing.

@@ -31,6 +31,10 @@ pub enum ServersCommand {
         /// NAME=VALUE header for a remote server (repeatable).
         #[arg(long = "header", value_name = "NAME=VALUE")]
         headers: Vec<String>,
+        /// NAME=SECRET_ID: fill variable (or header) NAME from a secret at start (repeatable; set
+        /// the secret with `harbor-bridge secrets set SECRET_ID`).
+        #[arg(long = "secret", value_name = "NAME=SECRET_ID")]
+        secrets: Vec<String>,
         /// Start it whenever the bridge starts.
         #[arg(long)]
         auto_start: bool,
@@ -100,7 +104,7 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
             }
             Ok(())
         }
-        ServersCommand::Add { id, url, name, env, headers, auto_start, tool_timeout_ms, command } => {
+        ServersCommand::Add { id, url, name, env, headers, secrets, auto_start, tool_timeout_ms, command } => {
             let launch = match (url, command.split_first()) {
                 (Some(url), _) => json!({"kind": "remote", "url": url, "headers": pairs(&headers)?}),
                 (None, Some((program, args))) => {
@@ -108,7 +112,8 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
                 }
                 (None, None) => bail!("give the server's command after `--`, or --url for a remote server"),
             };
-            let mut params = json!({"id": id, "launch": launch, "autoStart": auto_start});
+            let mut params =
+                json!({"id": id, "launch": launch, "autoStart": auto_start, "secretEnv": pairs(&secrets)?});
             if let Some(name) = name {
                 params["name"] = json!(name);
             }

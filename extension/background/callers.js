@@ -65,7 +65,14 @@ function serveRequests(bridge, port, caller) {
       return;
     }
     const call = bridge.start(method, params, caller, {
-      onEvent: (event) => safePost(port, { id, event }),
+      onEvent: (event) => {
+        // A sign-in the sidebar started: the provider's page opens in a tab of its own.
+        if (method === "oauth.signIn" && caller.kind === "extension" && event && event.type === "authorize"
+            && /^https?:\/\//.test(event.url || "")) {
+          browser.tabs.create({ url: event.url });
+        }
+        safePost(port, { id, event });
+      },
     });
     inFlight.set(id, call.id);
     // The bridge decides whether a page may read the active tab; the background does the reading.

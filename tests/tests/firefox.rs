@@ -480,18 +480,26 @@ async fn the_sidebar_imports_a_claude_desktop_config_after_showing_its_commands(
         .await
         .unwrap();
     assert_eq!(shown["time"], format!("{} -m mcp_server_time --local-timezone UTC", python.display()));
-    assert_eq!((shown["timeChecked"].clone(), shown["githubDisabled"].clone()), (json!(true), json!(true)), "{shown}");
-    assert!(shown["githubNote"].as_str().unwrap().contains("GITHUB_PERSONAL_ACCESS_TOKEN"), "{shown}");
+    assert_eq!((shown["timeChecked"].clone(), shown["githubDisabled"].clone()), (json!(true), json!(false)), "{shown}");
+    assert!(
+        shown["githubNote"].as_str().unwrap().contains("GITHUB_PERSONAL_ACCESS_TOKEN) go to the OS keychain"),
+        "{shown}"
+    );
     assert_eq!(shown["secretShown"], false);
     harbor.save_screenshot("sidebar-import.png").await.unwrap();
     harbor.session.execute("document.querySelector('.do-import').click();", json!([])).await.unwrap();
     harbor
         .wait_for(
-            "document.querySelector('.review .state.ok')?.textContent === 'Imported time.'",
+            "document.querySelector('.review .state.ok')?.textContent.startsWith('Imported') || null",
             Duration::from_secs(10),
         )
         .await
         .unwrap();
+    let kept = harbor.admin("secrets.status", json!({})).await.unwrap();
+    assert_eq!(
+        kept["secrets"][0]["id"], "github/GITHUB_PERSONAL_ACCESS_TOKEN",
+        "the token went to the keychain: {kept}"
+    );
 
     start_in_servers_panel(&harbor, "time").await;
     harbor.close().await;
@@ -571,6 +579,81 @@ async fn the_sidebar_directory_installs_a_server_with_progress() {
     assert!(refused.as_str().unwrap().contains("npm:NAME[@VERSION]"), "{refused}");
 
     start_in_servers_panel(&harbor, "time").await;
+    harbor.close().await;
+}
+
+/// A secret typed into a server's settings goes to the keychain: the sidebar shows only that it
+/// is set, and the server finds it in its environment when it starts.
+#[tokio::test]
+async fn the_sidebar_keeps_a_server_secret_that_the_server_receives() {
+    let everything = harbor_e2e::paths::test_servers()
+        .unwrap()
+        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    let launch = json!({"kind": "process", "command": "node", "args": [everything, "stdio"]});
+    harbor.admin("servers.add", json!({"id": "everything", "launch": launch})).await.unwrap();
+    harbor.wait_for("document.querySelector('[data-server=everything]')", Duration::from_secs(10)).await.unwrap();
+    click_server_button(&harbor, "everything", "Settings").await;
+    harbor
+        .wait_for("document.querySelector('[data-server=everything] .add-secret')", Duration::from_secs(10))
+        .await
+        .unwrap();
+    harbor
+        .page(
+            r#"const set = (el, v) => { el.value = v; el.dispatchEvent(new Event("input", { bubbles: true })); };
+               const form = document.querySelector('[data-server=everything] .add-secret');
+               set(form.querySelector('input[type=text]'), "API_KEY");
+               set(form.querySelector('input[type=password]'), "sidebar-secret-42");
+               form.querySelector('button').click();"#,
+        )
+        .await
+        .unwrap();
+    let badge = harbor
+        .wait_for(
+            "document.querySelector('[data-server=everything] [data-secret=API_KEY] .badge')?.textContent === 'set' || null",
+            Duration::from_secs(10),
+        )
+        .await;
+    let row =
+        harbor.session.execute("return document.querySelector('[data-server=everything]').innerText;", json!([])).await;
+    assert_eq!(badge.ok(), Some(json!(true)), "{row:?}");
+    let shown = harbor
+        .session
+        .execute(
+            "return document.body.innerText.includes('sidebar-secret-42') || [...document.querySelectorAll('input')].some(i => i.value.includes('sidebar-secret-42'));",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!(false), "the value is never shown back");
+    harbor.save_screenshot("sidebar-server-settings.png").await.unwrap();
+
+    start_in_servers_panel(&harbor, "everything").await;
+    click_server_button(&harbor, "everything", "Tools").await;
+    harbor
+        .wait_for(
+            "document.querySelector('[data-tool=\"everything/get-env\"] button[type=submit]')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    harbor
+        .page(
+            r#"const tool = document.querySelector('[data-tool="everything/get-env"]');
+               tool.open = true;
+               tool.querySelector("button[type=submit]").click();"#,
+        )
+        .await
+        .unwrap();
+    let env = harbor
+        .wait_for(
+            "document.querySelector('[data-tool=\"everything/get-env\"] .result')?.textContent",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(env.as_str().unwrap().contains("sidebar-secret-42"), "the server got the secret: {env}");
     harbor.close().await;
 }
 

@@ -131,6 +131,9 @@ impl Servers {
         let server = self.get(&spec.id)?;
         self.store.update_server(&spec)?;
         server.set_spec(spec);
+        self.context
+            .notifier
+            .publish("servers.changed", serde_json::json!({ "id": server.id, "status": server.status() }));
         Ok(entry(&server))
     }
 

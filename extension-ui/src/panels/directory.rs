@@ -139,9 +139,9 @@ fn CatalogCard(
             </div>
             <p class="help">{entry["description"].as_str().unwrap_or_default().to_owned()}</p>
             <code class="launch">{origin}</code>
-            {needs_secret.then(|| view! { <p class="help">"Needs an API key or token: waits for Harbor's secret store."</p> })}
+            {needs_secret.then(|| view! { <p class="help">"Needs an API key or token: it goes to your OS keychain, never to a file."</p> })}
             <div class="actions">
-                <button type="button" class="install" disabled=needs_secret on:click=move |_| {
+                <button type="button" class="install" on:click=move |_| {
                     if open.get_untracked() || inputs.is_empty() {
                         let filled: serde_json::Map<String, Value> =
                             values.get_untracked().into_iter().map(|(k, v)| (k, Value::String(v))).collect();
@@ -163,6 +163,7 @@ fn CatalogCard(
                         _ => "",
                     };
                     let multi = input["kind"] == "paths";
+                    let secret = input["kind"] == "secret";
                     let set_key = key.clone();
                     let update = move |value: String| values.update(|v| { v.insert(set_key.clone(), value); });
                     view! {
@@ -170,6 +171,8 @@ fn CatalogCard(
                             <label for=field.clone()>{input["label"].as_str().unwrap_or_default().to_owned()}</label>
                             {if multi {
                                 view! { <textarea id=field rows="2" placeholder=hint on:input=move |ev| update(event_target_value(&ev))></textarea> }.into_any()
+                            } else if secret {
+                                view! { <input id=field type="password" autocomplete="off" on:input=move |ev| update(event_target_value(&ev))/> }.into_any()
                             } else {
                                 view! { <input id=field type="text" placeholder=hint on:input=move |ev| update(event_target_value(&ev))/> }.into_any()
                             }}

@@ -1,6 +1,6 @@
 //! The import panel: the other MCP clients' configs found on this machine (or a file the user
 //! names), each entry's exact command shown for consent, and an import of the checked ones.
-//! Entries holding secrets are shown but cannot be imported until Harbor's secret store exists.
+//! Secrets an entry holds are named (never shown) and go to the OS keychain on import.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -87,7 +87,7 @@ pub fn ImportPanel(bus: Bus) -> impl IntoView {
 fn Review(bus: Bus, preview: Value, on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let file = preview["path"].as_str().unwrap_or_default().to_owned();
     let entries = preview["entries"].as_array().cloned().unwrap_or_default();
-    let importable = |e: &Value| e["duplicateOf"].is_null() && e["secrets"].as_array().is_none_or(|s| s.is_empty());
+    let importable = |e: &Value| e["duplicateOf"].is_null();
     let chosen = RwSignal::new(
         entries
             .iter()
@@ -129,7 +129,7 @@ fn Review(bus: Bus, preview: Value, on_done: impl Fn() + Copy + Send + Sync + 's
                     }
                     let secrets: Vec<&str> = entry["secrets"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
                     if !secrets.is_empty() {
-                        notes.push(format!("holds secrets ({}): waits for Harbor's secret store", secrets.join(", ")));
+                        notes.push(format!("secrets ({}) go to the OS keychain", secrets.join(", ")));
                     }
                     if let Some(existing) = entry["duplicateOf"].as_str() {
                         notes.push(format!("already in Harbor as {existing}"));

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod directory;
 pub mod import;
 pub mod resources;
+pub mod server_settings;
 pub mod servers;
 pub mod settings;
 pub mod sites;

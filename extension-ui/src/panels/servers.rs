@@ -10,6 +10,7 @@ use leptos::task::spawn_local;
 use serde_json::{json, Map, Value};
 
 use super::resources::{PromptsList, ResourcesList};
+use super::server_settings::ServerSettings;
 use crate::bus::Bus;
 
 #[component]
@@ -94,6 +95,9 @@ fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
     let (resources_id, prompts_id) = (id.clone(), id.clone());
     let show_resources = RwSignal::new(false);
     let show_prompts = RwSignal::new(false);
+    let needs_sign_in = entry["status"]["needsSignIn"] == true;
+    let show_settings = RwSignal::new(needs_sign_in);
+    let settings_entry = entry.clone();
     view! {
         <li class="server" data-server=id.clone() data-state=state.clone()>
             <div class="server-head">
@@ -116,6 +120,9 @@ fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
                     view! { <button type="button" disabled=move || busy.get() on:click=move |_| start("servers.start")>"Start"</button> }.into_any()
                 }}
                 <button type="button" aria-expanded=move || show_logs.get().to_string() on:click=move |_| show_logs.update(|s| *s = !*s)>"Logs"</button>
+                <button type="button" aria-expanded=move || show_settings.get().to_string() on:click=move |_| show_settings.update(|s| *s = !*s)>
+                    {if needs_sign_in { "Sign in…" } else { "Settings" }}
+                </button>
             </div>
             {move || busy.get().then(|| view! { <p class="help">"Working…"</p> })}
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
@@ -123,6 +130,7 @@ fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
             {move || (running && show_resources.get()).then(|| view! { <ResourcesList bus=bus server=resources_id.clone()/> })}
             {move || (running && show_prompts.get()).then(|| view! { <PromptsList bus=bus server=prompts_id.clone()/> })}
             {move || show_logs.get().then(|| view! { <LogsView bus=bus server=logs_id.clone()/> })}
+            {move || show_settings.get().then(|| view! { <ServerSettings bus=bus entry=settings_entry.clone()/> })}
         </li>
     }
 }

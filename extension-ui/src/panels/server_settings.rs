@@ -1,0 +1,204 @@
+//! A server's settings in the servers panel: its secrets (set, replace, delete — never shown
+//! back) and, for a remote server, signing in and out.
+//!
+//! Secret values go from a password field straight to `servers.secrets.set`; the panel only
+//! ever learns whether a secret is set (`secrets.status` lists ids, not values). Signing in
+//! streams an `authorize` event: the background opens the provider's page in a tab, and this
+//! panel says what to do there until the answer comes back.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::{json, Value};
+
+use crate::bus::Bus;
+
+#[component]
+pub fn ServerSettings(bus: Bus, entry: Value) -> impl IntoView {
+    let id = entry["id"].as_str().unwrap_or_default().to_owned();
+    let remote = entry["launch"]["kind"] == "remote";
+    let changed = RwSignal::new(0u64);
+    // The server's secret names and the keychain's state, read again after each change here and
+    // each servers notification (the row itself is not rebuilt for a secret).
+    let server_id = id.clone();
+    let keychain = LocalResource::new(move || {
+        changed.track();
+        bus.revision().track();
+        let id = server_id.clone();
+        async move {
+            let server = bus.request("servers.get", json!({"id": id})).await?;
+            let mut status = bus.request("secrets.status", json!({})).await?;
+            status["secretEnv"] = server["secretEnv"].clone();
+            Ok::<Value, harbor_protocol::ErrorObject>(status)
+        }
+    });
+    let failure = RwSignal::new(None::<String>);
+    let add_name = RwSignal::new(String::new());
+    let add_value = RwSignal::new(String::new());
+    let add = {
+        let id = id.clone();
+        move |_| {
+            let (name, value) = (add_name.get_untracked().trim().to_owned(), add_value.get_untracked());
+            if name.is_empty() || value.is_empty() {
+                failure.set(Some("Give the variable's name and its value.".into()));
+                return;
+            }
+            let id = id.clone();
+            spawn_local(async move {
+                match bus.request("servers.secrets.set", json!({"id": id, "name": name, "value": value})).await {
+                    Ok(_) => {
+                        add_name.set(String::new());
+                        add_value.set(String::new());
+                        failure.set(None);
+                        changed.update(|n| *n += 1);
+                    }
+                    Err(error) => failure.set(Some(error.message)),
+                }
+            });
+        }
+    };
+    let server_id = id.clone();
+    view! {
+        <section class="server-settings" aria-label=format!("Settings of {id}")>
+            <h4>"Secrets"</h4>
+            <Transition fallback=|| view! { <p class="help">"Reading the keychain…"</p> }>
+                {move || keychain.get().map(|reply| match reply {
+                    Ok(status) => {
+                        let store = &status["store"];
+                        let where_kept = match store["backend"].as_str() {
+                            Some(backend) => format!("Kept in the OS keychain ({backend}); never shown again."),
+                            None => "The OS keychain is not available, so secrets cannot be set.".to_owned(),
+                        };
+                        let note = store["note"].as_str().map(str::to_owned);
+                        let set: Vec<String> = status["secrets"].as_array().into_iter().flatten()
+                            .filter_map(|s| s["id"].as_str().map(str::to_owned)).collect();
+                        let names: Vec<(String, String)> = status["secretEnv"].as_object().into_iter().flatten()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect();
+                        let rows = names.iter().map(|(name, secret_id)| {
+                            let is_set = set.contains(secret_id);
+                            view! { <SecretRow bus=bus server=server_id.clone() name=name.clone() is_set=is_set changed=changed failure=failure/> }
+                        }).collect_view();
+                        view! {
+                            <p class="help">{where_kept}</p>
+                            {note.map(|n| view! { <p class="help warning">{n}</p> })}
+                            {names.is_empty().then(|| view! { <p class="help">"This server uses no secrets."</p> })}
+                            <ul class="secrets">{rows}</ul>
+                        }.into_any()
+                    }
+                    Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
+                })}
+            </Transition>
+            <div class="add-secret">
+                <label>"Variable" <input type="text" placeholder="API_KEY" prop:value=move || add_name.get()
+                    on:input=move |e| add_name.set(event_target_value(&e))/></label>
+                <label>"Value" <input type="password" autocomplete="off" prop:value=move || add_value.get()
+                    on:input=move |e| add_value.set(event_target_value(&e))/></label>
+                <button type="button" on:click=add>"Add secret"</button>
+            </div>
+            {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {remote.then(|| view! { <SignIn bus=bus server=id.clone()/> })}
+        </section>
+    }
+}
+
+#[component]
+fn SecretRow(
+    bus: Bus,
+    server: String,
+    name: String,
+    is_set: bool,
+    changed: RwSignal<u64>,
+    failure: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let value = RwSignal::new(String::new());
+    let send = {
+        let (server, name) = (server.clone(), name.clone());
+        move |method: &'static str| {
+            let params = json!({"id": server, "name": name, "value": value.get_untracked()});
+            spawn_local(async move {
+                match bus.request(method, params).await {
+                    Ok(_) => {
+                        value.set(String::new());
+                        failure.set(None);
+                        changed.update(|n| *n += 1);
+                    }
+                    Err(error) => failure.set(Some(error.message)),
+                }
+            });
+        }
+    };
+    let (save, delete) = (send.clone(), send);
+    let label = format!("New value for {name}");
+    view! {
+        <li data-secret=name.clone()>
+            <strong>{name.clone()}</strong>
+            <span class=if is_set { "badge running" } else { "badge crashed" }>{if is_set { "set" } else { "not set" }}</span>
+            <input type="password" autocomplete="off" aria-label=label prop:value=move || value.get()
+                on:input=move |e| value.set(event_target_value(&e))/>
+            <button type="button" on:click=move |_| save("servers.secrets.set")>{if is_set { "Replace" } else { "Save" }}</button>
+            <button type="button" on:click=move |_| delete("servers.secrets.delete")>"Delete"</button>
+        </li>
+    }
+}
+
+/// Sign-in state and the buttons for a remote server.
+#[component]
+fn SignIn(bus: Bus, server: String) -> impl IntoView {
+    let changed = RwSignal::new(0u64);
+    let status_id = server.clone();
+    let status = LocalResource::new(move || {
+        changed.track();
+        bus.revision().track();
+        let id = status_id.clone();
+        async move { bus.request("oauth.status", json!({"id": id})).await }
+    });
+    let waiting = RwSignal::new(None::<String>);
+    let failure = RwSignal::new(None::<String>);
+    let sign_in = {
+        let server = server.clone();
+        move |_| {
+            failure.set(None);
+            waiting.set(Some("Finding out how to sign in…".into()));
+            let on_event = move |event: Value| {
+                if event["type"] == "authorize" {
+                    waiting.set(Some("Approve the sign-in in the tab that opened, then come back here.".into()));
+                }
+            };
+            let (_, reply) = bus.stream("oauth.signIn", json!({"id": server}), on_event);
+            spawn_local(async move {
+                if let Err(error) = reply.await {
+                    failure.set(Some(error.message));
+                }
+                waiting.set(None);
+                changed.update(|n| *n += 1);
+            });
+        }
+    };
+    let sign_out = move |_| {
+        let id = server.clone();
+        spawn_local(async move {
+            if let Err(error) = bus.request("oauth.signOut", json!({"id": id})).await {
+                failure.set(Some(error.message));
+            }
+            changed.update(|n| *n += 1);
+        });
+    };
+    view! {
+        <h4>"Sign-in"</h4>
+        <Transition fallback=|| view! { <p class="help">"…"</p> }>
+            {move || status.get().map(|reply| match reply {
+                Ok(Value::Null) => view! { <p class="help" data-signed-in="false">"Not signed in."</p> }.into_any(),
+                Ok(sign_in) => view! {
+                    <p class="help" data-signed-in="true">{format!("Signed in to {}{}", sign_in["issuer"].as_str().unwrap_or("?"),
+                        sign_in["scope"].as_str().map(|s| format!(" ({s})")).unwrap_or_default())}</p>
+                }.into_any(),
+                Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
+            })}
+        </Transition>
+        <div class="actions">
+            <button type="button" disabled=move || waiting.get().is_some() on:click=sign_in>"Sign in"</button>
+            <button type="button" on:click=sign_out>"Sign out"</button>
+        </div>
+        {move || waiting.get().map(|w| view! { <p class="help" role="status">{w}</p> })}
+        {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+    }
+}

@@ -46,8 +46,44 @@ pub fn run(data_dir: &Path) -> Vec<Check> {
     ] {
         checks.push(program_check(program, needed_for));
     }
+    checks.push(keychain(data_dir));
     checks.push(ollama(DEFAULT_OLLAMA_URL));
     checks
+}
+
+/// Which keychain secrets go to; a warning when they would not survive a reboot, a failure when
+/// there is none.
+fn keychain(data_dir: &Path) -> Check {
+    let name = "keychain";
+    let service = format!("harbor {}", data_dir.display());
+    let (tell, told) = std::sync::mpsc::channel();
+    // Opening can hang while D-Bus activates a keyring daemon; the check does not wait forever.
+    std::thread::spawn(move || {
+        let _ = tell.send(crate::secrets::keychain::Keychain::open(service).map(|k| (k.backend, k.note.clone())));
+    });
+    match told.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(Ok((backend, None))) => Check { name, status: Status::Ok, detail: backend.name().into(), fix: None },
+        Ok(Ok((backend, Some(note)))) => Check {
+            name,
+            status: if backend.persistent() { Status::Ok } else { Status::Warn },
+            detail: format!("{}: {note}", backend.name()),
+            fix: Some(
+                "install GNOME Keyring (or KWallet) and unlock it at login to keep secrets across reboots".into(),
+            ),
+        },
+        Ok(Err(why)) => Check {
+            name,
+            status: Status::Fail,
+            detail: why,
+            fix: Some("servers that need API keys cannot start until a keychain is available".into()),
+        },
+        Err(_) => Check {
+            name,
+            status: Status::Warn,
+            detail: "the keychain did not answer within 10 s".into(),
+            fix: Some("unlock your keyring (GNOME Keyring, KWallet) and run doctor again".into()),
+        },
+    }
 }
 
 fn manifest(data_dir: &Path) -> Check {

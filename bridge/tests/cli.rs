@@ -209,3 +209,24 @@ fn install_spec_installs_a_server_from_a_package_name() {
     assert!(String::from_utf8_lossy(&unsigned.stderr).contains("needs --sha256"));
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+#[test]
+fn export_writes_the_servers_into_a_cursor_config_keeping_its_other_keys() {
+    let home = scratch("export");
+    let config = home.join("mcp.json");
+    std::fs::write(&config, r#"{"mcpServers": {"mine": {"command": "x"}}, "theme": "dark"}"#).unwrap();
+    let added = bridge(&home, &["servers", "add", "notes", "--env", "MODE=fast", "--", "node", "/opt/notes.js"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let shown = bridge(&home, &["export", "--to", "cursor", "--file", config.to_str().unwrap(), "--dry-run"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("notes"));
+    assert!(std::fs::read_to_string(&config).unwrap().contains("\"theme\": \"dark\""), "a dry run writes nothing");
+    let written = bridge(&home, &["export", "--to", "cursor", "--file", config.to_str().unwrap()]);
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(after["theme"], "dark");
+    assert_eq!(after["mcpServers"]["mine"]["command"], "x", "other servers stay");
+    assert_eq!(after["mcpServers"]["notes"]["args"][0], "/opt/notes.js");
+    assert_eq!(after["mcpServers"]["notes"]["env"]["MODE"], "fast");
+    assert!(home.join("mcp.json.harbor-backup").is_file());
+    std::fs::remove_dir_all(&home).unwrap();
+}

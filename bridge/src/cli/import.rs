@@ -94,3 +94,65 @@ fn print_preview(preview: &Value) -> Result<()> {
     }
     Ok(())
 }
+
+/// `harbor-bridge export --to claude-desktop|cursor [--file F] [--dry-run] [ID…]`: writes Harbor's
+/// servers (all, or the ids given) into another client's config, keeping the file's other keys.
+pub async fn export(
+    data_dir: &Path,
+    target: &str,
+    file: Option<&Path>,
+    ids: Vec<String>,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    let mut link = Link::open(data_dir).await?;
+    let ids = if ids.is_empty() {
+        let servers = ask(&mut link, "servers.list", json!({})).await?;
+        servers.as_array().into_iter().flatten().filter_map(|s| s["id"].as_str().map(str::to_owned)).collect()
+    } else {
+        ids
+    };
+    if ids.is_empty() {
+        bail!("Harbor has no servers to export yet");
+    }
+    let mut params = json!({ "target": target, "ids": ids });
+    if let Some(file) = file {
+        params["path"] = json!(std::path::absolute(file)?);
+    }
+    let preview = ask(&mut link, "export.preview", params.clone()).await?;
+    if json && dry_run {
+        return print_json(&preview);
+    }
+    println!("{}", preview["path"].as_str().unwrap_or_default());
+    for server in preview["servers"].as_array().into_iter().flatten() {
+        let id = server["id"].as_str().unwrap_or_default();
+        match server["refused"].as_str() {
+            Some(why) => println!("  {id}: not written ({why})"),
+            None => {
+                let left_out: Vec<&str> =
+                    server["leftOut"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let replaces = if server["replaces"] == true { " (replaces the entry there)" } else { "" };
+                let secrets = if left_out.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — left out, set them in that app: {}", left_out.join(", "))
+                };
+                println!("  {id}{replaces}{secrets}");
+            }
+        }
+    }
+    if dry_run {
+        return Ok(());
+    }
+    let written = ask(&mut link, "export.apply", params).await?;
+    link.close().await;
+    if json {
+        return print_json(&written);
+    }
+    if let Some(backup) = written["backup"].as_str() {
+        println!("Written; the previous file is kept as {backup}");
+    } else {
+        println!("Written.");
+    }
+    Ok(())
+}

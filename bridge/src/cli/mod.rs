@@ -88,6 +88,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write Harbor's servers (all, or the ids given) into Claude Desktop's or Cursor's config,
+    /// keeping everything else in the file and a backup of it.
+    Export {
+        /// claude-desktop or cursor.
+        #[arg(long = "to")]
+        target: String,
+        /// The config file (default: the app's usual one for this user).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Only show what would be written.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        ids: Vec<String>,
+    },
     /// List the namespaced tools of one server or of all of them.
     Tools {
         id: Option<String>,
@@ -149,6 +165,9 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Import { file, dialect, dry_run, json }) => {
             with_runtime(|dir| async move { import::import(dir, &file, dialect.as_deref(), dry_run, json).await })
+        }
+        Some(Command::Export { target, file, dry_run, json, ids }) => {
+            with_runtime(|dir| async move { import::export(dir, &target, file.as_deref(), ids, dry_run, json).await })
         }
         Some(Command::Secrets { command, json }) => with_runtime(|dir| secrets::secrets(dir, command, json)),
         Some(Command::Doctor { json }) => return doctor(json),

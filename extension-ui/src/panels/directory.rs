@@ -29,6 +29,7 @@ pub fn DirectoryPanel(bus: Bus) -> impl IntoView {
     });
     let progress = RwSignal::new(None::<Progress>);
     let package = RwSignal::new(String::new());
+    let sha256 = RwSignal::new(String::new());
     let install = move |method: &'static str, params: Value, what: String| {
         progress.set(Some(Progress { what, ..Progress::default() }));
         spawn_local(async move {
@@ -96,13 +97,16 @@ pub fn DirectoryPanel(bus: Bus) -> impl IntoView {
                 ev.prevent_default();
                 let spec = package.get_untracked().trim().to_owned();
                 if !spec.is_empty() {
-                    let (method, params) = what_to_install(&spec);
+                    let (method, params) = what_to_install(&spec, sha256.get_untracked().trim());
                     install(method, params, spec.clone());
                 }
             }>
                 <label for="install-spec">"Or paste"</label>
-                <input id="install-spec" type="text" placeholder="npm:name@1.2.3, pypi:name==1.2.3, a git URL, or a server.json path"
+                <input id="install-spec" type="text" placeholder="npm:name@1.2.3, pypi:name==1.2.3, a git URL, a server.json or .mcpb path, a program's URL"
                     prop:value=move || package.get() on:input=move |ev| package.set(event_target_value(&ev))/>
+                <label for="install-sha256">"SHA-256 (for a program or bundle downloaded from a URL)"</label>
+                <input id="install-sha256" type="text" spellcheck="false"
+                    prop:value=move || sha256.get() on:input=move |ev| sha256.set(event_target_value(&ev))/>
                 <button type="submit">"Install"</button>
             </form>
         </section>
@@ -184,20 +188,30 @@ fn CatalogCard(
     }
 }
 
-/// The install method for what the user pasted: a package spec, a git repository, or the path of
-/// an MCP Registry `server.json`.
-fn what_to_install(spec: &str) -> (&'static str, Value) {
-    let git = spec.ends_with(".git")
-        || spec.starts_with("git://")
-        || spec.starts_with("git@")
-        || spec.starts_with("https://github.com/")
-        || spec.starts_with("https://gitlab.com/");
+/// The install method for what the user pasted: a package spec, a git repository, the path of an
+/// MCP Registry `server.json`, an `.mcpb` bundle (path, or URL with its SHA-256), or a program's
+/// URL (with its SHA-256).
+fn what_to_install(spec: &str, sha256: &str) -> (&'static str, Value) {
+    let release = spec.contains("/releases/download/") || spec.ends_with(".mcpb");
+    let hosted = spec.starts_with("https://github.com/") || spec.starts_with("https://gitlab.com/");
+    let git =
+        spec.starts_with("git://") || spec.starts_with("git@") || (!release && (spec.ends_with(".git") || hosted));
+    let web = spec.starts_with("https://") || spec.starts_with("http://");
     if spec.starts_with("npm:") || spec.starts_with("pypi:") {
         ("install.package", json!({ "spec": spec }))
     } else if git {
         ("install.git", json!({ "url": spec }))
     } else if spec.ends_with(".json") {
         ("install.serverJson", json!({ "path": spec }))
+    } else if spec.ends_with(".mcpb") && web {
+        ("install.bundle", json!({ "url": spec, "sha256": sha256 }))
+    } else if spec.ends_with(".mcpb") {
+        ("install.bundle", json!({ "path": spec }))
+    } else if web {
+        let file = spec.rsplit('/').next().unwrap_or("program").split(['.', '?', '#']).next().unwrap_or("program");
+        let id: String =
+            file.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(32).collect();
+        ("install.binary", json!({ "id": id, "assets": [{ "url": spec, "sha256": sha256 }] }))
     } else {
         ("install.package", json!({ "spec": spec }))
     }

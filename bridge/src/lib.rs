@@ -81,7 +81,7 @@ impl Bridge {
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("cannot load the servers")?;
         let servers = Arc::new(servers);
-        let llm = Arc::new(llm::Llm::new(store.clone()));
+        let llm = Arc::new(llm::Llm::new(store.clone()).with_secrets(secrets.clone()));
         let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone()));
         let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), notifier.clone()));
         Ok(Bridge { data_dir: data_dir.to_path_buf(), store, notifier, servers, llm, chat, host, secrets, auth })

@@ -460,3 +460,39 @@ async fn models_are_listed_and_plain_prompts_stream_for_both_wire_formats() {
         client.finish().await;
     }
 }
+
+/// An OpenAI-compatible server's API key goes to the keychain and is sent as a bearer token; it
+/// is never shown back, kept across a change of URL, and forgotten with the provider.
+#[tokio::test(flavor = "current_thread")]
+async fn an_api_key_is_sent_as_a_bearer_token_and_kept_only_in_the_keychain() {
+    let model = ScriptedModel::start(vec![Model::new(MODEL)]).await;
+    let client = Client::start("api-key").await;
+    let key = "sk-harbor-test-8d1f";
+    let params = json!({"id": "hosted", "kind": "openai", "baseUrl": model.url(), "apiKey": key});
+    let saved = client.ok("llm.setProvider", params).await;
+    assert!(!saved.to_string().contains(key), "the key is not echoed: {saved}");
+    client.ok("llm.models", json!({"provider": "hosted"})).await;
+    let sent = model.requests().last().unwrap().headers.clone();
+    let auth = sent.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.clone());
+    assert_eq!(auth.as_deref(), Some("Bearer sk-harbor-test-8d1f"));
+
+    // A change of name keeps the key; the listing never shows it.
+    client
+        .ok("llm.setProvider", json!({"id": "hosted", "kind": "openai", "name": "Hosted", "baseUrl": model.url()}))
+        .await;
+    client.ok("llm.models", json!({"provider": "hosted"})).await;
+    let sent = model.requests().last().unwrap().headers.clone();
+    assert!(sent.iter().any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v.ends_with(key)));
+    let listed = client.ok("llm.providers", json!({})).await;
+    assert!(!listed.to_string().contains(key) && !client.transcript().contains(key));
+    let db = std::fs::read(client.home.join("harbor.db")).unwrap();
+    let wal = std::fs::read(client.home.join("harbor.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()), "the key is not in the database");
+    }
+
+    client.ok("llm.removeProvider", json!({"id": "hosted"})).await;
+    let status = client.ok("secrets.status", json!({})).await;
+    assert!(status["secrets"].as_array().unwrap().iter().all(|s| s["id"] != "llm/hosted"), "{status}");
+    client.finish().await;
+}

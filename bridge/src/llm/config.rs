@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ollama::Ollama;
 use super::openai::OpenAi;
-use super::wire::HttpProvider;
+use super::wire::{ApiKey, HttpProvider};
 use super::{LlmError, Provider};
+use crate::secrets::{SecretError, Secrets};
 use crate::store::Store;
 
 /// The kind of wire format a provider speaks.
@@ -56,6 +57,9 @@ pub struct ProviderConfig {
     pub kind: ProviderKind,
     pub name: String,
     pub base_url: String,
+    /// The id of the secret holding the provider's API key (sent as a bearer token), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<String>,
 }
 
 /// The provider and model chats use when they name none.
@@ -105,6 +109,8 @@ pub struct Llm {
     http: reqwest::Client,
     /// `(provider, model)` pairs that refused native tools, for the text tool format.
     text_tools: Mutex<HashSet<(String, String)>>,
+    /// Where API keys live; without it (unit tests, benchmarks) providers send none.
+    secrets: Option<Arc<Secrets>>,
 }
 
 impl Llm {
@@ -116,7 +122,33 @@ impl Llm {
             .read_timeout(Duration::from_secs(300))
             .build()
             .expect("an HTTP client without TLS settings builds");
-        Llm { store, http, text_tools: Mutex::default() }
+        Llm { store, http, text_tools: Mutex::default(), secrets: None }
+    }
+
+    /// Providers' API keys come from `secrets`.
+    pub fn with_secrets(mut self, secrets: Arc<Secrets>) -> Llm {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// Keeps `key` as provider `id`'s API key in the keychain; returns the secret's id.
+    pub async fn keep_api_key(&self, id: &str, key: &str) -> Result<String, SecretError> {
+        let secrets = self.secrets.as_ref().ok_or_else(|| SecretError::Unavailable("no keychain here".into()))?;
+        let secret = format!("llm/{id}");
+        secrets.set(&secret, key).await?;
+        Ok(secret)
+    }
+
+    /// The API key a provider stored before, so a change of URL or name keeps it.
+    pub fn api_key_of(&self, id: &str) -> Option<String> {
+        self.settings().ok()?.providers.into_iter().find(|p| p.id == id)?.api_key_secret
+    }
+
+    /// Forgets a removed provider's API key.
+    pub async fn forget_api_key(&self, secret: &str) {
+        if let Some(secrets) = &self.secrets {
+            let _ = secrets.delete(secret).await;
+        }
     }
 
     pub fn settings(&self) -> anyhow::Result<LlmSettings> {
@@ -182,9 +214,13 @@ impl Llm {
     }
 
     fn build(&self, config: ProviderConfig) -> Arc<dyn Provider> {
+        let key = match (&config.api_key_secret, &self.secrets) {
+            (Some(id), Some(secrets)) => Some(ApiKey { secrets: secrets.clone(), id: id.clone() }),
+            _ => None,
+        };
         match config.kind {
-            ProviderKind::Ollama => Arc::new(HttpProvider::<Ollama>::new(config, self.http.clone())),
-            ProviderKind::OpenAi => Arc::new(HttpProvider::<OpenAi>::new(config, self.http.clone())),
+            ProviderKind::Ollama => Arc::new(HttpProvider::<Ollama>::new(config, self.http.clone(), key)),
+            ProviderKind::OpenAi => Arc::new(HttpProvider::<OpenAi>::new(config, self.http.clone(), key)),
         }
     }
 
@@ -226,8 +262,13 @@ impl Llm {
         for (id, kind, name, url) in WELL_KNOWN {
             let taken = candidates.iter().any(|(p, _)| p.base_url.trim_end_matches('/') == *url || p.id == *id);
             if !taken {
-                let config =
-                    ProviderConfig { id: (*id).into(), kind: *kind, name: (*name).into(), base_url: (*url).into() };
+                let config = ProviderConfig {
+                    id: (*id).into(),
+                    kind: *kind,
+                    name: (*name).into(),
+                    base_url: (*url).into(),
+                    api_key_secret: None,
+                };
                 candidates.push((config, true));
             }
         }
@@ -282,6 +323,7 @@ fn default_settings() -> LlmSettings {
         kind: ProviderKind::Ollama,
         name: "Ollama".into(),
         base_url: default_ollama_url(std::env::var("OLLAMA_HOST").ok().as_deref()),
+        api_key_secret: None,
     };
     LlmSettings { providers: vec![ollama], active: Active { provider: Some("ollama".into()), model: None } }
 }
@@ -326,6 +368,7 @@ mod tests {
             kind: ProviderKind::OpenAi,
             name: "LM Studio".into(),
             base_url: "http://127.0.0.1:1234".into(),
+            api_key_secret: None,
         };
         assert!(llm.set_provider(ProviderConfig { base_url: "ftp://x".into(), ..lm.clone() }).is_err());
         llm.set_provider(lm.clone()).unwrap();

@@ -4,6 +4,7 @@
 //! [`openai`](super::openai)).
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use super::lines::{decode, Decoder};
 use super::{failed_response, http_error, ChatRequest, DeltaStream, LlmError, ModelInfo, Provider, ProviderConfig};
+use crate::secrets::Secrets;
 
 /// What one wire format decides.
 pub trait Wire: Send + Sync + 'static {
@@ -32,16 +34,36 @@ pub trait Wire: Send + Sync + 'static {
     fn body(request: &ChatRequest) -> Value;
 }
 
+/// Where a provider's API key is kept: read at each request, never held.
+pub struct ApiKey {
+    pub secrets: Arc<Secrets>,
+    pub id: String,
+}
+
 /// A model server that speaks `W`.
 pub struct HttpProvider<W> {
     config: ProviderConfig,
     http: reqwest::Client,
+    key: Option<ApiKey>,
     wire: PhantomData<fn() -> W>,
 }
 
 impl<W: Wire> HttpProvider<W> {
-    pub fn new(config: ProviderConfig, http: reqwest::Client) -> Self {
-        HttpProvider { config, http, wire: PhantomData }
+    pub fn new(config: ProviderConfig, http: reqwest::Client, key: Option<ApiKey>) -> Self {
+        HttpProvider { config, http, key, wire: PhantomData }
+    }
+
+    /// Adds the API key as a bearer token when the provider has one.
+    async fn authorized(&self, request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, LlmError> {
+        let Some(key) = &self.key else { return Ok(request) };
+        match key.secrets.get(&key.id).await {
+            Ok(Some(value)) => Ok(request.bearer_auth(value)),
+            Ok(None) => Err(LlmError::Failed(format!(
+                "the API key of {} is not in the keychain; enter it again in Harbor's settings",
+                self.config.name
+            ))),
+            Err(error) => Err(LlmError::Failed(format!("cannot read the API key of {}: {error}", self.config.name))),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -50,7 +72,8 @@ impl<W: Wire> HttpProvider<W> {
 
     async fn list(&self) -> Result<Vec<ModelInfo>, LlmError> {
         let url = self.url(W::MODELS);
-        let response = self.http.get(&url).send().await.map_err(|e| http_error(&self.config, &url, e))?;
+        let request = self.authorized(self.http.get(&url)).await?;
+        let response = request.send().await.map_err(|e| http_error(&self.config, &url, e))?;
         if !response.status().is_success() {
             return Err(failed_response(response).await);
         }
@@ -60,13 +83,8 @@ impl<W: Wire> HttpProvider<W> {
 
     async fn start(&self, request: ChatRequest) -> Result<DeltaStream, LlmError> {
         let url = self.url(W::CHAT);
-        let response = self
-            .http
-            .post(&url)
-            .json(&W::body(&request))
-            .send()
-            .await
-            .map_err(|e| http_error(&self.config, &url, e))?;
+        let post = self.authorized(self.http.post(&url).json(&W::body(&request))).await?;
+        let response = post.send().await.map_err(|e| http_error(&self.config, &url, e))?;
         if !response.status().is_success() {
             return Err(failed_response(response).await);
         }

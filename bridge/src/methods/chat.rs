@@ -21,6 +21,8 @@ struct SetProvider {
     kind: ProviderKind,
     name: Option<String>,
     base_url: String,
+    /// Kept in the keychain and sent as a bearer token; left out, a stored key is kept.
+    api_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -99,7 +101,11 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
             with(&l, |llm, call| async move {
                 let p: SetProvider = params("llm.setProvider", call.params)?;
                 let name = p.name.unwrap_or_else(|| p.id.clone());
-                let config = ProviderConfig { id: p.id, kind: p.kind, name, base_url: p.base_url };
+                let api_key_secret = match p.api_key.filter(|k| !k.is_empty()) {
+                    Some(key) => Some(llm.keep_api_key(&p.id, &key).await.map_err(super::secret_error)?),
+                    None => llm.api_key_of(&p.id),
+                };
+                let config = ProviderConfig { id: p.id, kind: p.kind, name, base_url: p.base_url, api_key_secret };
                 to_value(llm.set_provider(config).map_err(invalid)?)
             }),
         )
@@ -108,7 +114,12 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
             Access::Extension,
             with(&l, |llm, call| async move {
                 let p: IdParams = params("llm.removeProvider", call.params)?;
-                to_value(llm.remove_provider(&p.id).map_err(invalid)?)
+                let key = llm.api_key_of(&p.id);
+                let settings = llm.remove_provider(&p.id).map_err(invalid)?;
+                if let Some(key) = key {
+                    llm.forget_api_key(&key).await;
+                }
+                to_value(settings)
             }),
         )
         .route(

@@ -44,6 +44,7 @@ fn Providers(bus: Bus) -> impl IntoView {
     let failure = RwSignal::new(None::<String>);
     let (id, kind, url) =
         (RwSignal::new(String::new()), RwSignal::new("ollama".to_owned()), RwSignal::new(String::new()));
+    let api_key = RwSignal::new(String::new());
     let act = move |method: &'static str, params: Value| {
         spawn_local(async move {
             failure.set(bus.request(method, params).await.err().map(|e| e.message));
@@ -66,6 +67,7 @@ fn Providers(bus: Bus) -> impl IntoView {
                             <li class="provider" data-provider=pid.clone()>
                                 <p class=format!("state {}", state.0)><span class="dot" aria-hidden="true"></span>
                                     {format!("{} — {}", p["name"].as_str().unwrap_or_default(), p["baseUrl"].as_str().unwrap_or_default())}
+                                    {p["apiKeySecret"].is_string().then(|| view! { <span class="badge">"API key"</span> })}
                                     {(p["isDefault"] == true).then(|| view! { <span class="badge">"default"</span> })}
                                 </p>
                                 <p class="help">{state.1}</p>
@@ -85,7 +87,12 @@ fn Providers(bus: Bus) -> impl IntoView {
         }}
         <form class="add-provider" on:submit=move |ev| {
             ev.prevent_default();
-            let params = json!({ "id": id.get_untracked(), "kind": kind.get_untracked(), "baseUrl": url.get_untracked() });
+            let mut params = json!({ "id": id.get_untracked(), "kind": kind.get_untracked(), "baseUrl": url.get_untracked() });
+            let key = api_key.get_untracked();
+            if !key.is_empty() {
+                params["apiKey"] = json!(key);
+                api_key.set(String::new());
+            }
             act("llm.setProvider", params);
         }>
             <label for="provider-id">"Name (id)"</label>
@@ -97,6 +104,8 @@ fn Providers(bus: Bus) -> impl IntoView {
             </select>
             <label for="provider-url">"URL"</label>
             <input id="provider-url" type="text" placeholder="http://127.0.0.1:1234" prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev))/>
+            <label for="provider-key">"API key (optional; kept in the OS keychain)"</label>
+            <input id="provider-key" type="password" autocomplete="off" prop:value=move || api_key.get() on:input=move |ev| api_key.set(event_target_value(&ev))/>
             <button type="submit">"Add provider"</button>
         </form>
         {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}

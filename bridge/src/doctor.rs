@@ -46,9 +46,44 @@ pub fn run(data_dir: &Path) -> Vec<Check> {
     ] {
         checks.push(program_check(program, needed_for));
     }
+    checks.push(docker_engine());
     checks.push(keychain(data_dir));
     checks.push(ollama(DEFAULT_OLLAMA_URL));
     checks
+}
+
+/// Whether a Docker engine answers (servers that run in containers need one).
+fn docker_engine() -> Check {
+    let name = "docker engine";
+    let (tell, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let answer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|runtime| runtime.block_on(crate::runtimes::docker::connect()).map_err(|e| e.to_string()));
+        let _ = tell.send(answer.map(|docker| docker.client_version().to_string()));
+    });
+    let socket = crate::runtimes::docker::socket();
+    match told.recv_timeout(std::time::Duration::from_secs(15)) {
+        Ok(Ok(version)) => {
+            Check { name, status: Status::Ok, detail: format!("answering at {socket} (API {version})"), fix: None }
+        }
+        Ok(Err(why)) => Check {
+            name,
+            status: Status::Warn,
+            detail: why,
+            fix: Some(format!(
+                "only servers that run in Docker need it: install Docker and start it (or set DOCKER_HOST); Harbor looks at {socket}"
+            )),
+        },
+        Err(_) => Check {
+            name,
+            status: Status::Warn,
+            detail: format!("the engine at {socket} did not answer within 15 s"),
+            fix: Some("restart Docker".into()),
+        },
+    }
 }
 
 /// Which keychain secrets go to; a warning when they would not survive a reboot, a failure when

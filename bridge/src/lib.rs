@@ -77,9 +77,22 @@ impl Bridge {
         let notifier = Notifier::default();
         let secrets = Arc::new(secrets::Secrets::new(store.clone(), data_dir));
         let auth = oauth::Auth::new(store.clone(), secrets.clone());
-        let servers = Servers::load(store.clone(), paths::log_dir(data_dir), notifier.clone(), auth.clone())
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .context("cannot load the servers")?;
+        let owner = paths::owner_tag(data_dir);
+        // Containers a killed bridge left behind go now (in the background: the engine may be slow).
+        if std::path::Path::new(&runtimes::docker::socket()).exists() {
+            let tag = owner.clone();
+            tokio::spawn(async move {
+                match runtimes::docker::remove_orphans(&tag).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("removed {n} containers left by an earlier bridge"),
+                    Err(error) => tracing::warn!("cannot check for orphaned containers: {error}"),
+                }
+            });
+        }
+        let servers =
+            Servers::load(store.clone(), paths::log_dir(data_dir), notifier.clone(), auth.clone(), owner.clone())
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("cannot load the servers")?;
         let servers = Arc::new(servers);
         let llm = Arc::new(llm::Llm::new(store.clone()).with_secrets(secrets.clone()));
         let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone()));

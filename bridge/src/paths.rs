@@ -25,6 +25,14 @@ pub fn data_dir() -> Result<PathBuf> {
 }
 
 /// Where the bridge writes its log files.
+/// A short tag naming this data folder, for marking what belongs to it outside the folder (its
+/// Docker containers): the first 12 hex digits of the SHA-256 of its path.
+pub fn owner_tag(data_dir: &std::path::Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data_dir.to_string_lossy().as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn log_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("logs")
 }

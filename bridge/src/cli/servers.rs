@@ -22,6 +22,15 @@ pub enum ServersCommand {
         /// A remote server's Streamable HTTP URL.
         #[arg(long, conflicts_with = "command")]
         url: Option<String>,
+        /// Run this image in a hardened container (the arguments after `--` follow its entrypoint).
+        #[arg(long, conflicts_with = "url")]
+        image: Option<String>,
+        /// Let the container use the network (it has none by default).
+        #[arg(long, requires = "image")]
+        network: bool,
+        /// HOST:CONTAINER[:rw] folder for the container, read-only unless `:rw` (repeatable).
+        #[arg(long = "mount", value_name = "HOST:CONTAINER[:rw]", requires = "image")]
+        mounts: Vec<String>,
         /// Display name (default: the id).
         #[arg(long)]
         name: Option<String>,
@@ -104,9 +113,38 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
             }
             Ok(())
         }
-        ServersCommand::Add { id, url, name, env, headers, secrets, auto_start, tool_timeout_ms, command } => {
+        ServersCommand::Add {
+            id,
+            url,
+            image,
+            network,
+            mounts,
+            name,
+            env,
+            headers,
+            secrets,
+            auto_start,
+            tool_timeout_ms,
+            command,
+        } => {
             let launch = match (url, command.split_first()) {
                 (Some(url), _) => json!({"kind": "remote", "url": url, "headers": pairs(&headers)?}),
+                (None, _) if image.is_some() => {
+                    let mounts = mounts
+                        .iter()
+                        .map(|m| {
+                            let parts: Vec<&str> = m.split(':').collect();
+                            match parts.as_slice() {
+                                [host, container] => Ok(json!({"host": host, "container": container})),
+                                [host, container, "rw"] => {
+                                    Ok(json!({"host": host, "container": container, "write": true}))
+                                }
+                                _ => Err(anyhow!("{m:?} is not HOST:CONTAINER or HOST:CONTAINER:rw")),
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    json!({"kind": "docker", "image": image, "args": command, "env": pairs(&env)?, "network": network, "mounts": mounts})
+                }
                 (None, Some((program, args))) => {
                     json!({"kind": "process", "command": program, "args": args, "env": pairs(&env)?})
                 }
@@ -376,6 +414,11 @@ fn pairs(items: &[String]) -> Result<BTreeMap<String, String>> {
 pub(super) fn describe(launch: &Value) -> String {
     match launch["kind"].as_str() {
         Some("remote") => launch["url"].as_str().unwrap_or("").to_owned(),
+        Some("docker") => {
+            let mut words = vec!["docker:".to_owned(), launch["image"].as_str().unwrap_or("").to_owned()];
+            words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));
+            words.join(" ")
+        }
         _ => {
             let mut words = vec![launch["command"].as_str().unwrap_or("").to_owned()];
             words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));

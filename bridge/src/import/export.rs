@@ -53,6 +53,32 @@ fn entry(target: Target, server: &ServerSpec) -> Result<Value, String> {
             }
             Ok(value)
         }
+        (Launch::Docker { image, args, env, network, mounts, limits, user }, _) => {
+            // The same hardening as Harbor's own runtime, as `docker run` flags.
+            let mut run: Vec<String> = vec!["run".into(), "-i".into(), "--rm".into()];
+            if !network {
+                run.extend(["--network".into(), "none".into()]);
+            }
+            run.extend(["--read-only".into(), "--tmpfs".into(), format!("/tmp:rw,noexec,nosuid,size={}m", limits.tmp_mb)]);
+            run.extend(["--cap-drop".into(), "ALL".into(), "--security-opt".into(), "no-new-privileges".into()]);
+            run.extend(["--memory".into(), format!("{}m", limits.memory_mb), "--cpus".into(), limits.cpus.to_string()]);
+            run.extend(["--pids-limit".into(), limits.pids.to_string()]);
+            run.extend(["--user".into(), user.clone().unwrap_or_else(|| crate::runtimes::docker::DEFAULT_USER.into())]);
+            for mount in mounts {
+                let mode = if mount.write { "" } else { ",readonly" };
+                run.extend(["--mount".into(), format!("type=bind,source={},target={}{mode}", mount.host, mount.container)]);
+            }
+            for name in env.keys().chain(server.secret_env.keys()) {
+                run.extend(["-e".into(), name.clone()]);
+            }
+            run.push(image.clone());
+            run.extend(args.iter().cloned());
+            let mut value = json!({ "command": "docker", "args": run });
+            if !env.is_empty() {
+                value["env"] = json!(env);
+            }
+            Ok(value)
+        }
         (Launch::Remote { .. }, Target::ClaudeDesktop) => {
             Err("Claude Desktop's config file holds local commands only; add remote servers in Claude Desktop's Connectors settings".into())
         }

@@ -18,6 +18,8 @@ use rmcp::ClientHandler;
 use tokio::sync::{mpsc, oneshot};
 
 use super::credentials::{BearerClient, Prepared};
+use super::server::Context;
+use crate::runtimes::docker::{self, ContainerSpec, DockerError, ServerContainer};
 use crate::runtimes::log::ServerLog;
 use crate::runtimes::process::{self, ProcessSpec, ServerProcess, SpawnError};
 use crate::store::servers::Launch;
@@ -104,6 +106,8 @@ impl ClientHandler for ClientEvents {
 pub enum OpenError {
     /// The program could not be started; retrying will not help until the user acts.
     Spawn(SpawnError),
+    /// Docker is not there, or refused the container; retrying will not help either.
+    Docker(DockerError),
     /// It started but the MCP handshake failed or timed out.
     Handshake(String),
 }
@@ -112,6 +116,7 @@ impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OpenError::Spawn(error) => error.fmt(f),
+            OpenError::Docker(error) => error.fmt(f),
             OpenError::Handshake(why) => write!(f, "the server did not complete the MCP handshake: {why}"),
         }
     }
@@ -123,17 +128,73 @@ pub struct Connection {
     pub events: ClientEvents,
     stop: Option<RunningServiceCancellationToken>,
     quit: oneshot::Receiver<String>,
-    process: Option<ServerProcess>,
+    child: Option<Child>,
+}
+
+/// What runs a local server: a process group or a container.
+enum Child {
+    Process(ServerProcess),
+    Container(ServerContainer),
+}
+
+impl Child {
+    /// Resolves when it exits on its own, with a plain-words reason.
+    async fn exited(&mut self) -> String {
+        match self {
+            Child::Process(process) => match process.wait().await {
+                Ok(status) => format!("the server exited ({status})"),
+                Err(error) => format!("the server's process could not be watched: {error}"),
+            },
+            Child::Container(container) => container.wait().await,
+        }
+    }
+
+    async fn stop(&mut self) {
+        match self {
+            Child::Process(process) => process.stop().await,
+            Child::Container(container) => container.stop().await,
+        }
+    }
 }
 
 impl Connection {
     pub async fn open(
+        server: &str,
         prepared: &Prepared,
         log: Arc<ServerLog>,
         events: ClientEvents,
-        http: &std::sync::OnceLock<reqwest::Client>,
+        context: &Context,
     ) -> Result<Connection, OpenError> {
+        let http = &context.http;
         match &prepared.launch {
+            Launch::Docker { image, args, env, network, mounts, limits, user } => {
+                let spec = ContainerSpec {
+                    server,
+                    owner: &context.owner,
+                    image,
+                    args,
+                    env,
+                    network: *network,
+                    mounts,
+                    limits,
+                    user: user.as_deref(),
+                };
+                let spawned = docker::spawn(&spec, log).await.map_err(OpenError::Docker)?;
+                let mut child = Child::Container(spawned.container);
+                let handshake =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, events.clone().serve((spawned.stdout, spawned.stdin)));
+                match handshake.await {
+                    Ok(Ok(service)) => Ok(Connection::running(service, events, Some(child))),
+                    Ok(Err(error)) => {
+                        child.stop().await;
+                        Err(OpenError::Handshake(error.to_string()))
+                    }
+                    Err(_) => {
+                        child.stop().await;
+                        Err(OpenError::Handshake(format!("no answer within {} s", HANDSHAKE_TIMEOUT.as_secs())))
+                    }
+                }
+            }
             Launch::Process { command, args, env, cwd } => {
                 let spec = ProcessSpec { command, args, env, cwd: cwd.as_deref() };
                 let spawned = process::spawn(&spec, log).map_err(OpenError::Spawn)?;
@@ -141,7 +202,7 @@ impl Connection {
                 let handshake =
                     tokio::time::timeout(HANDSHAKE_TIMEOUT, events.clone().serve((spawned.stdout, spawned.stdin)));
                 match handshake.await {
-                    Ok(Ok(service)) => Ok(Connection::running(service, events, Some(process))),
+                    Ok(Ok(service)) => Ok(Connection::running(service, events, Some(Child::Process(process)))),
                     Ok(Err(error)) => {
                         process.stop().await;
                         Err(OpenError::Handshake(error.to_string()))
@@ -196,7 +257,7 @@ impl Connection {
     fn running(
         service: rmcp::service::RunningService<RoleClient, ClientEvents>,
         events: ClientEvents,
-        process: Option<ServerProcess>,
+        child: Option<Child>,
     ) -> Connection {
         let peer = service.peer().clone();
         let stop = Some(service.cancellation_token());
@@ -210,19 +271,16 @@ impl Connection {
             };
             let _ = tell.send(why);
         });
-        Connection { peer, events, stop, quit, process }
+        Connection { peer, events, stop, quit, child }
     }
 
     /// Resolves when the server goes away on its own: its process exits or its connection
     /// closes. Returns a plain-words reason.
     pub async fn closed(&mut self) -> String {
         let quit = &mut self.quit;
-        match self.process.as_mut() {
-            Some(process) => tokio::select! {
-                status = process.wait() => match status {
-                    Ok(status) => format!("the server exited ({status})"),
-                    Err(error) => format!("the server's process could not be watched: {error}"),
-                },
+        match self.child.as_mut() {
+            Some(child) => tokio::select! {
+                why = child.exited() => why,
                 why = quit => why.unwrap_or_else(|_| "the connection closed".into()),
             },
             None => quit.await.unwrap_or_else(|_| "the connection closed".into()),
@@ -234,12 +292,23 @@ impl Connection {
         if let Some(stop) = self.stop.take() {
             stop.cancel();
         }
-        if let Some(mut process) = self.process.take() {
-            process.stop().await;
+        if let Some(mut child) = self.child.take() {
+            child.stop().await;
         }
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.process.as_ref().and_then(ServerProcess::pid)
+        match &self.child {
+            Some(Child::Process(process)) => process.pid(),
+            _ => None,
+        }
+    }
+
+    /// The container's id, for a server that runs in Docker.
+    pub fn container(&self) -> Option<String> {
+        match &self.child {
+            Some(Child::Container(container)) => Some(container.id.clone()),
+            _ => None,
+        }
     }
 }

@@ -80,8 +80,9 @@ impl Servers {
         log_dir: PathBuf,
         notifier: Notifier,
         credentials: Arc<dyn Credentials>,
+        owner: String,
     ) -> Result<Servers, HostError> {
-        let context = Context { http: Arc::default(), notifier, credentials };
+        let context = Context { http: Arc::default(), notifier, credentials, owner };
         let servers = Servers { store, log_dir, context, servers: RwLock::default() };
         for spec in servers.store.servers()? {
             let auto_start = spec.auto_start;
@@ -329,6 +330,17 @@ fn check_spec(spec: &ServerSpec) -> Result<(), HostError> {
         }
         Launch::Remote { url, .. } if !(url.starts_with("http://") || url.starts_with("https://")) => {
             Err(HostError::InvalidSpec(format!("{url:?} is not an http(s) URL")))
+        }
+        Launch::Docker { image, .. } if image.trim().is_empty() => {
+            Err(HostError::InvalidSpec("the server's image is empty; give the image to run".into()))
+        }
+        Launch::Docker { mounts, .. } => {
+            match mounts.iter().find(|m| !m.host.starts_with('/') || !m.container.starts_with('/')) {
+                Some(bad) => {
+                    Err(HostError::InvalidSpec(format!("mount {} → {} needs absolute paths", bad.host, bad.container)))
+                }
+                None => Ok(()),
+            }
         }
         _ => Ok(()),
     }

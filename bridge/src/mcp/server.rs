@@ -108,6 +108,8 @@ pub struct Context {
     pub http: Arc<std::sync::OnceLock<reqwest::Client>>,
     pub notifier: Notifier,
     pub credentials: Arc<dyn Credentials>,
+    /// Marks this data folder's containers (see `runtimes::docker`).
+    pub owner: String,
 }
 
 impl Server {
@@ -243,9 +245,10 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                 }
             };
             let (changes, mut changed) = mpsc::unbounded_channel();
-            let opened = Connection::open(&prepared, server.log.clone(), ClientEvents::new(changes), &context.http);
+            let opened =
+                Connection::open(&server.id, &prepared, server.log.clone(), ClientEvents::new(changes), &context);
             let why = match opened.await {
-                Err(OpenError::Spawn(error)) => {
+                Err(error @ (OpenError::Spawn(_) | OpenError::Docker(_))) => {
                     gave_up(error.to_string(), false);
                     continue 'idle;
                 }

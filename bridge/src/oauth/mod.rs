@@ -250,7 +250,7 @@ impl Credentials for Auth {
             let mut launch = spec.launch.clone();
             let mut bearer = None;
             match &mut launch {
-                Launch::Process { env, .. } => env.extend(values),
+                Launch::Process { env, .. } | Launch::Docker { env, .. } => env.extend(values),
                 Launch::Remote { url, headers } => {
                     headers.extend(values);
                     bearer = self.bearer(&discovery::canonical(url)?).await?;

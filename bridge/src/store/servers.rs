@@ -8,9 +8,10 @@ use rusqlite::{OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use super::{now, Store};
+pub use crate::runtimes::docker::{Limits, Mount};
 
 /// How a server runs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Launch {
     /// A local program speaking MCP over stdio.
@@ -23,6 +24,27 @@ pub enum Launch {
         env: BTreeMap<String, String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cwd: Option<String>,
+    },
+    /// An image run in a hardened container, speaking MCP over its stdio.
+    Docker {
+        image: String,
+        /// The command after the image's entrypoint.
+        #[serde(default)]
+        args: Vec<String>,
+        /// Non-secret environment variables.
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        /// Network access (none by default).
+        #[serde(default)]
+        network: bool,
+        /// Host folders, read-only unless `write`.
+        #[serde(default)]
+        mounts: Vec<Mount>,
+        #[serde(default)]
+        limits: Limits,
+        /// The user inside (default nobody, `65534:65534`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
     },
     /// A remote server over Streamable HTTP.
     Remote {
@@ -65,7 +87,7 @@ pub enum Source {
 }
 
 /// One registered server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerSpec {
     pub id: String,

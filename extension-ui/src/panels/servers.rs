@@ -392,6 +392,14 @@ fn content_text(result: &Value) -> String {
 pub(crate) fn describe(launch: &Value) -> String {
     match launch["kind"].as_str() {
         Some("remote") => launch["url"].as_str().unwrap_or_default().to_owned(),
+        Some("docker") => {
+            let mut words = vec![format!("docker: {}", launch["image"].as_str().unwrap_or_default())];
+            words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));
+            if launch["network"] != true {
+                words.push("(no network)".into());
+            }
+            words.join(" ")
+        }
         _ => {
             let mut words = vec![launch["command"].as_str().unwrap_or_default().to_owned()];
             words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));

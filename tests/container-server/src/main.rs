@@ -93,9 +93,9 @@ fn inspect() -> Value {
         "noNewPrivs": field("NoNewPrivs:"),
         "uid": field("Uid:"),
         "memoryMax": read("/sys/fs/cgroup/memory.max").trim().to_owned()
-            + &read("/sys/fs/cgroup/memory/memory.limit_in_bytes").trim().to_owned(),
+            + read("/sys/fs/cgroup/memory/memory.limit_in_bytes").trim(),
         "pidsMax": read("/sys/fs/cgroup/pids.max").trim().to_owned()
-            + &read("/sys/fs/cgroup/pids/pids.max").trim().to_owned(),
+            + read("/sys/fs/cgroup/pids/pids.max").trim(),
         "secret": std::env::var("HARBOR_SECRET_PROBE").unwrap_or_default(),
     })
 }

@@ -1,0 +1,221 @@
+//! The Docker runtime against a real engine: `scripts/test` starts `dockerd` on a private socket
+//! and points `DOCKER_HOST` at it. There is no registry here, so the test image is imported from
+//! a root filesystem holding `tests/container-server` (a tiny MCP server that reports, from
+//! inside, what its container allows) and the C library it links.
+
+// Shared with the other host tests; this binary uses part of it.
+#[allow(dead_code)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{time_launch, Client};
+
+const IMAGE: &str = "harbor-test/container-server:latest";
+
+fn docker_host() -> String {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let socket = host.trim_start_matches("unix://");
+    assert!(
+        !socket.is_empty() && Path::new(socket).exists(),
+        "these tests need a Docker engine: scripts/test starts one and sets DOCKER_HOST (got {host:?})"
+    );
+    host
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").arg("-H").arg(docker_host()).args(args).output().expect("the docker CLI runs");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Imports the test image (once per run of this binary).
+fn image() -> &'static str {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/harbor-container-server");
+        assert!(server.is_file(), "build the test server first: cargo build -p harbor-container-server");
+        let root = std::env::temp_dir().join(format!("harbor-rootfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["tmp", "etc", "lib64", "lib/x86_64-linux-gnu", "data"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        std::fs::copy(&server, root.join("server")).unwrap();
+        // The libraries the binary links, from ldd.
+        let ldd = Command::new("ldd").arg(&server).output().unwrap();
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let path = line.split("=>").last().unwrap().trim().split(' ').next().unwrap();
+            if path.starts_with('/') {
+                let target = root.join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                std::fs::copy(std::fs::canonicalize(path).unwrap(), target).unwrap();
+            }
+        }
+        std::fs::write(root.join("etc/passwd"), "nobody:x:65534:65534:nobody:/:/server\n").unwrap();
+        // As in every real image: Docker's tmpfs takes the mode of the image's own /tmp.
+        std::fs::set_permissions(root.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+        let tar = root.with_extension("tar");
+        let packed = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        assert!(packed.success());
+        docker(&["import", "-c", "ENTRYPOINT [\"/server\"]", tar.to_str().unwrap(), IMAGE]);
+        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::remove_file(&tar);
+    });
+    IMAGE
+}
+
+/// The containers labelled as this data folder's.
+fn containers_of(home: &Path) -> Vec<String> {
+    let owner = harbor_bridge::paths::owner_tag(home);
+    let listed = docker(&["ps", "-aq", "--filter", &format!("label=harbor.owner={owner}")]);
+    listed.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()
+}
+
+fn text(result: &Value) -> String {
+    result["content"][0]["text"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_server_runs_hardened_answers_logs_and_is_removed_after_stop() {
+    let image = image();
+    let client = Client::start("docker-run").await;
+    let shared = PathBuf::from(&client.home).join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let launch = json!({
+        "kind": "docker", "image": image,
+        "mounts": [{"host": shared, "container": "/data"}],
+        "limits": {"memoryMb": 128, "cpus": 0.5, "pids": 64, "tmpMb": 16}
+    });
+    client.ok("servers.add", json!({"id": "boxed", "launch": launch})).await;
+    client
+        .ok("servers.secrets.set", json!({"id": "boxed", "name": "HARBOR_SECRET_PROBE", "value": "in-env-41c9"}))
+        .await;
+    client.ok("servers.start", json!({"id": "boxed"})).await;
+
+    let tools = client.ok("tools.list", json!({"serverId": "boxed"})).await;
+    assert_eq!(tools.as_array().unwrap().len(), 3, "{tools}");
+    let echoed = client.ok("tools.call", json!({"tool": "boxed/echo", "args": {"text": "from the box"}})).await;
+    assert_eq!(text(&echoed), "from the box");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let logs = client.ok("servers.logs", json!({"id": "boxed"})).await;
+        if logs.to_string().contains("echoing 12 bytes") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stderr reaches the log: {logs}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The hardening, seen from inside.
+    let inside: Value =
+        serde_json::from_str(&text(&client.ok("tools.call", json!({"tool": "boxed/inspect"})).await)).unwrap();
+    assert_eq!(inside["interfaces"], json!(["lo"]), "no network but loopback: {inside}");
+    assert_eq!(inside["rootWritable"], false, "a read-only root: {inside}");
+    assert_eq!(inside["tmpWritable"], true, "a writable /tmp: {inside}");
+    assert_eq!(inside["capEff"], "0000000000000000", "no capabilities: {inside}");
+    assert_eq!(inside["noNewPrivs"], "1");
+    assert_eq!(inside["uid"], "65534", "not root: {inside}");
+    assert_eq!(inside["memoryMax"], (128u64 * 1024 * 1024).to_string());
+    assert_eq!(inside["pidsMax"], "64");
+    assert_eq!(inside["secret"], "in-env-41c9", "the secret arrives in the environment");
+
+    // And from the engine.
+    let ids = containers_of(&client.home);
+    assert_eq!(ids.len(), 1, "one container for the server");
+    let config: Value = serde_json::from_str(&docker(&["inspect", &ids[0]])).unwrap();
+    let host = &config[0]["HostConfig"];
+    assert_eq!(host["NetworkMode"], "none");
+    assert_eq!(host["ReadonlyRootfs"], true);
+    assert_eq!(host["CapDrop"], json!(["ALL"]));
+    assert_eq!(host["SecurityOpt"], json!(["no-new-privileges"]));
+    assert_eq!(host["NanoCpus"], 500_000_000);
+    assert_eq!(host["Mounts"][0]["ReadOnly"], true, "a mount is read-only unless chosen: {host}");
+    let argv: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .collect();
+    assert!(argv.iter().all(|a| !a.contains("in-env-41c9")), "no command line shows the secret");
+
+    let status = client.ok("servers.stop", json!({"id": "boxed"})).await;
+    assert_eq!(status["status"]["state"], "stopped", "{status}");
+    assert!(containers_of(&client.home).is_empty(), "the container is removed after stop");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_container_restarts_and_a_dead_bridges_container_is_removed() {
+    let image = image();
+    let client = Client::start("docker-restart").await;
+    client.ok("servers.add", json!({"id": "boxed", "launch": {"kind": "docker", "image": image}})).await;
+    client.ok("servers.start", json!({"id": "boxed"})).await;
+    let first = containers_of(&client.home);
+    // The server dies (a crash inside the container): Harbor starts a new container.
+    let _ = client.call("tools.call", json!({"tool": "boxed/exit", "args": {"code": 3}})).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let entry = client.ok("servers.get", json!({"id": "boxed"})).await;
+        let now = containers_of(&client.home);
+        if entry["status"]["state"] == "running" && now.len() == 1 && now != first {
+            assert_eq!(entry["status"]["restarts"], 1, "{entry}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no restart: {entry}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let home = client.home.clone();
+    client.finish().await;
+    assert!(containers_of(&home).is_empty(), "shutting down removes the containers");
+
+    // A bridge killed with its container running leaves it behind; the next bridge removes it.
+    let owner = harbor_bridge::paths::owner_tag(&home);
+    docker(&["create", "--label", &format!("harbor.owner={owner}"), "--label", "harbor.instance=dead", image]);
+    assert_eq!(containers_of(&home).len(), 1);
+    let again = Client::open(home.clone()).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !containers_of(&again.home).is_empty() {
+        assert!(Instant::now() < deadline, "the orphan was not removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    again.finish().await;
+}
+
+#[test]
+fn without_docker_a_container_server_says_so_and_native_servers_keep_working() {
+    let home = std::env::temp_dir().join(format!("harbor-no-docker-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let bridge = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+            .args(args)
+            .env("HOME", &home)
+            .env("HARBOR_HOME", home.join("harbor"))
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .unwrap()
+    };
+    assert!(bridge(&["servers", "add", "boxed", "--image", IMAGE]).status.success());
+    let time = time_launch();
+    let args: Vec<&str> = time["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let mut add = vec!["servers", "add", "time", "--", time["command"].as_str().unwrap()];
+    add.extend(args);
+    assert!(bridge(&add).status.success());
+
+    let refused = bridge(&["call", "boxed/echo", r#"{"text": "x"}"#]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("Docker is not available") && message.contains("/nonexistent/docker.sock"), "{message}");
+    assert!(message.contains("harbor-bridge doctor"), "{message}");
+    let doctor: Value = serde_json::from_slice(&bridge(&["doctor", "--json"]).stdout).unwrap();
+    let engine = doctor.as_array().unwrap().iter().find(|c| c["name"] == "docker engine").cloned().unwrap();
+    assert_eq!(engine["status"], "warn", "{engine}");
+    assert!(engine["detail"].as_str().unwrap().contains("/nonexistent/docker.sock"), "{engine}");
+
+    let answered = bridge(&["call", "time/get_current_time", r#"{"timezone": "UTC"}"#]);
+    assert!(answered.status.success(), "a native server still works: {}", String::from_utf8_lossy(&answered.stderr));
+    std::fs::remove_dir_all(&home).unwrap();
+}

@@ -219,3 +219,31 @@ fn without_docker_a_container_server_says_so_and_native_servers_keep_working() {
     assert!(answered.status.success(), "a native server still works: {}", String::from_utf8_lossy(&answered.stderr));
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oci_package_from_a_registry_server_json_installs_and_runs_in_a_container() {
+    let image = image();
+    let (name, tag) = image.split_once(':').unwrap();
+    let document = json!({
+        "name": "io.example/boxed", "description": "A server in an image", "version": "1.0.0",
+        "packages": [{
+            "registryType": "oci", "identifier": name, "version": tag,
+            "transport": {"type": "stdio"},
+            "environmentVariables": [{"name": "HARBOR_SECRET_PROBE", "isSecret": true, "isRequired": true}]
+        }]
+    });
+    let client = Client::start("docker-oci").await;
+    let described = client.ok("install.serverJson.describe", json!({"document": document})).await;
+    assert!(described["options"][0]["unsupported"].is_null(), "{described}");
+    let values = json!({"env:HARBOR_SECRET_PROBE": "oci-secret-77"});
+    let entry = client.ok("install.serverJson", json!({"document": document, "values": values})).await;
+    assert_eq!(entry["launch"]["kind"], "docker");
+    assert_eq!(entry["launch"]["image"], image);
+    assert_eq!(entry["launch"]["network"], false, "no network until the user allows it");
+    assert!(!entry.to_string().contains("oci-secret-77"), "the secret is in the keychain: {entry}");
+    client.ok("servers.start", json!({"id": "boxed"})).await;
+    let inside: Value =
+        serde_json::from_str(&text(&client.ok("tools.call", json!({"tool": "boxed/inspect"})).await)).unwrap();
+    assert_eq!(inside["secret"], "oci-secret-77");
+    client.finish().await;
+}

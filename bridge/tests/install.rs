@@ -134,7 +134,9 @@ async fn a_registry_server_json_installs_its_npm_package_or_adds_its_remote() {
 
     let weather = fixtures.join("server.json");
     let oci = client.err("install.serverJson", json!({"path": weather, "option": 2})).await;
-    assert!(oci["message"].as_str().unwrap().contains("Docker runtime"), "{oci}");
+    // An image that is not on the engine is pulled; there is no registry here, so the pull fails
+    // and names the image, and nothing is added.
+    assert!(oci["message"].as_str().unwrap().contains("cannot pull ghcr.io/example/weather-mcp:1.4.0"), "{oci}");
     let secret =
         client.err("install.serverJson", json!({"path": weather, "option": 0, "values": {"arg:0": "/tmp/w"}})).await;
     assert!(secret["message"].as_str().unwrap().contains("needed: API key for the weather service"), "{secret}");

@@ -73,6 +73,14 @@ pub enum Plan {
         /// Variable → value, for the secret store.
         secrets: BTreeMap<String, String>,
     },
+    /// An OCI image run with the Docker runtime (hardened; no network until the user allows it).
+    Container {
+        image: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+        /// Variable → value, for the secret store.
+        secrets: BTreeMap<String, String>,
+    },
     /// An `.mcpb` bundle to download and check; its own manifest says how it runs.
     Bundle { url: String, sha256: String },
 }
@@ -102,7 +110,8 @@ pub fn describe(document: &Value) -> Result<Described, String> {
             "npm" | "pypi" => Some(format!(
                 "its {transport} transport needs the package to serve HTTP itself; Harbor runs packages over stdio"
             )),
-            "oci" => Some("container images run with Harbor's Docker runtime, which is not built yet".into()),
+            "oci" if transport == "stdio" => None,
+            "oci" => Some(format!("its {transport} transport is not supported; Harbor runs images over stdio")),
             "mcpb" if package["fileSha256"].is_string() => None,
             "mcpb" => Some("the bundle has no fileSha256, and Harbor does not run downloads it cannot check".into()),
             other => Some(format!("{other} packages are not supported")),
@@ -245,6 +254,15 @@ pub fn plan(document: &Value, index: usize, values: &BTreeMap<String, String>) -
         }
         let version = package["version"].as_str().map(str::to_owned);
         let identifier = option.target.clone();
+        if option.kind == "oci" {
+            // The identifier may carry its tag (or digest); else the version is the tag.
+            let tagged = identifier.rsplit('/').next().is_some_and(|last| last.contains(':') || last.contains('@'));
+            let image = match version {
+                Some(version) if !tagged => format!("{identifier}:{version}"),
+                _ => identifier,
+            };
+            return Ok(Plan::Container { image, args, env, secrets });
+        }
         let package = match option.kind.as_str() {
             "npm" => Package::Npm { package: identifier, version },
             _ => Package::Pypi { package: identifier, version },
@@ -294,7 +312,7 @@ mod tests {
         assert_eq!(keys, ["arg:0", "arg:1", "var:region", "env:WEATHER_API_KEY", "env:LOG_LEVEL"]);
         assert!(npm.fields[0].required && npm.fields[3].secret);
         assert_eq!(npm.fields[1].choices, ["metric", "imperial"]);
-        assert!(described.options[2].unsupported.as_deref().unwrap().contains("Docker"));
+        assert!(described.options[2].unsupported.is_none(), "an oci image runs with the Docker runtime");
         assert!(described.options[3].unsupported.is_none(), "an mcpb with its checksum is supported");
         assert!(described.options[4].unsupported.is_none());
     }
@@ -314,7 +332,10 @@ mod tests {
     fn required_inputs_and_choices_are_checked() {
         let error = plan(&document(), 0, &values(&[("arg:1", "kelvin")])).unwrap_err();
         assert!(error.contains("Folder for cached forecasts") && error.contains("one of metric, imperial"), "{error}");
-        assert!(plan(&document(), 2, &BTreeMap::new()).unwrap_err().contains("Docker"));
+        let Plan::Container { image, .. } = plan(&document(), 2, &BTreeMap::new()).unwrap() else {
+            panic!("not a container")
+        };
+        assert_eq!(image, "ghcr.io/example/weather-mcp:1.4.0", "the tag is in the identifier");
         assert!(plan(&document(), 9, &BTreeMap::new()).is_err());
         let Plan::Bundle { url, sha256 } = plan(&document(), 3, &BTreeMap::new()).unwrap() else {
             panic!("not a bundle")

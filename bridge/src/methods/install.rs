@@ -18,6 +18,7 @@ use crate::install::{self, catalog, Installable, Package};
 use crate::mcp::names::{check_server_id, suggest_server_id};
 use crate::mcp::registry::Servers;
 use crate::rpc::{Access, Call, Router};
+use crate::runtimes::docker;
 use crate::secrets::Secrets;
 use crate::store::servers::{Launch, ServerSpec, Source};
 
@@ -200,23 +201,37 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data
                         installer.install(&call, what, id, described.name, Settings::default()).await
                     }
                     Plan::Remote { url, headers, secrets } => {
+                        let launch = Launch::Remote { url, headers };
+                        installer.register(id, described.name, described.version, launch, secrets).await
+                    }
+                    Plan::Container { image, args, env, secrets } => {
                         check_server_id(&id).map_err(invalid)?;
-                        if installer.servers.get(&id).is_ok() {
-                            return Err(invalid(format!("a server named {id:?} exists already; choose another id")));
-                        }
-                        let secret_env = installer.secrets.set_for_server(&id, &secrets).await.map_err(secret_error)?;
-                        let spec = ServerSpec {
-                            id,
-                            name: described.name,
-                            source: Source::Manual,
-                            launch: Launch::Remote { url, headers },
-                            secret_env,
-                            auto_start: false,
-                            version: Some(described.version),
-                            install_path: None,
-                            tool_timeout_ms: None,
+                        let (tell, mut lines) = mpsc::unbounded_channel::<String>();
+                        let wanted = image.clone();
+                        let pulling = docker::ensure_image(&wanted, move |line| {
+                            let _ = tell.send(line);
+                        });
+                        tokio::pin!(pulling);
+                        let pulled = loop {
+                            tokio::select! {
+                                biased;
+                                Some(line) = lines.recv() => {
+                                    call.events.send(json!({"type": "progress", "phase": "pulling", "line": line})).await;
+                                }
+                                done = &mut pulling => break done,
+                            }
                         };
-                        to_value(installer.servers.add(spec).map_err(error)?)
+                        pulled.map_err(|e| invalid(e.to_string()))?;
+                        let launch = Launch::Docker {
+                            image,
+                            args,
+                            env,
+                            network: false,
+                            mounts: Vec::new(),
+                            limits: Default::default(),
+                            user: None,
+                        };
+                        installer.register(id, described.name, described.version, launch, secrets).await
                     }
                 }
             }),
@@ -274,6 +289,35 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data
 }
 
 impl Installer {
+    /// Records a server that needs no files of its own (a remote one, an image), its secrets
+    /// in the keychain first.
+    async fn register(
+        &self,
+        id: String,
+        name: String,
+        version: String,
+        launch: Launch,
+        secrets: BTreeMap<String, String>,
+    ) -> Result<Value, ErrorObject> {
+        check_server_id(&id).map_err(invalid)?;
+        if self.servers.get(&id).is_ok() {
+            return Err(invalid(format!("a server named {id:?} exists already; choose another id")));
+        }
+        let secret_env = self.secrets.set_for_server(&id, &secrets).await.map_err(secret_error)?;
+        let spec = ServerSpec {
+            id,
+            name,
+            source: Source::Manual,
+            launch,
+            secret_env,
+            auto_start: false,
+            version: Some(version),
+            install_path: None,
+            tool_timeout_ms: None,
+        };
+        to_value(self.servers.add(spec).map_err(error)?)
+    }
+
     /// Installs `package` as server `id`, streaming progress, then registers it (stopped).
     async fn install(
         &self,

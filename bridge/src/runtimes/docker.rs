@@ -187,7 +187,8 @@ pub async fn spawn(spec: &ContainerSpec<'_>, log: Arc<ServerLog>) -> Result<Spaw
         nano_cpus: Some((spec.limits.cpus * 1e9) as i64),
         pids_limit: Some(spec.limits.pids),
         mounts: Some(mounts),
-        init: Some(false),
+        // tini as PID 1: it passes SIGTERM on, which a server running as PID 1 would ignore.
+        init: Some(true),
         ..Default::default()
     };
     let body = ContainerCreateBody {
@@ -298,6 +299,29 @@ impl Drop for ServerContainer {
             });
         }
     }
+}
+
+/// Makes sure `image` is on the engine: pulled (with each status line passed to `progress`) when
+/// it is not there yet.
+pub async fn ensure_image(image: &str, progress: impl Fn(String)) -> Result<(), DockerError> {
+    let docker = connect().await?;
+    if docker.inspect_image(image).await.is_ok() {
+        return Ok(());
+    }
+    let options = bollard::query_parameters::CreateImageOptionsBuilder::default().from_image(image).build();
+    let mut pulling = docker.create_image(Some(options), None, None);
+    while let Some(step) = pulling.next().await {
+        match step {
+            Ok(info) => {
+                let line = [info.id, info.status].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                if !line.is_empty() {
+                    progress(line);
+                }
+            }
+            Err(error) => return Err(DockerError::Refused(format!("cannot pull {image}: {}", refused(error)))),
+        }
+    }
+    Ok(())
 }
 
 /// Removes every container this data folder's earlier bridges left behind (not this one's).

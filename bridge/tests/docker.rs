@@ -247,3 +247,42 @@ async fn an_oci_package_from_a_registry_server_json_installs_and_runs_in_a_conta
     assert_eq!(inside["secret"], "oci-secret-77");
     client.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_server_moves_into_a_base_image_and_back() {
+    let image = image();
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/harbor-container-server");
+    let program = std::fs::canonicalize(program).unwrap();
+    let client = Client::start("docker-move").await;
+    let native = json!({"kind": "process", "command": program, "args": []});
+    client.ok("servers.add", json!({"id": "mover", "launch": native})).await;
+    client.ok("servers.start", json!({"id": "mover"})).await;
+    assert_ne!(inspect(&client, "mover").await["uid"], "65534", "natively it runs as the user");
+
+    // Into Docker, while running: the same program, from a base image, its folder mounted read-only.
+    let moved = client.ok("servers.runtime", json!({"id": "mover", "runtime": "docker", "image": image})).await;
+    assert_eq!(moved["launch"]["kind"], "docker", "{moved}");
+    assert_eq!(moved["launch"]["entrypoint"][0], program.to_str().unwrap());
+    assert_eq!(moved["launch"]["mounts"][0]["write"], false);
+    client.wait_for_state("mover", "running", Duration::from_secs(30)).await;
+    let inside = inspect(&client, "mover").await;
+    assert_eq!((inside["uid"].as_str(), inside["interfaces"].clone()), (Some("65534"), json!(["lo"])), "{inside}");
+    assert_eq!(containers_of(&client.home).len(), 1);
+
+    // And back, exactly as it was.
+    let back = client.ok("servers.runtime", json!({"id": "mover", "runtime": "native"})).await;
+    assert_eq!(back["launch"]["kind"], "process", "{back}");
+    assert_eq!(back["launch"]["command"], native["command"], "exactly as it was: {back}");
+    client.wait_for_state("mover", "running", Duration::from_secs(30)).await;
+    assert_ne!(inspect(&client, "mover").await["uid"], "65534");
+    assert!(containers_of(&client.home).is_empty(), "its container is gone");
+    let refused = client.err("servers.runtime", json!({"id": "mover", "runtime": "docker"})).await;
+    assert!(refused["message"].as_str().unwrap().contains("base image"), "{refused}");
+    client.finish().await;
+}
+
+/// The `inspect` tool's report from server `id`.
+async fn inspect(client: &Client, id: &str) -> Value {
+    let answer = client.ok("tools.call", json!({"tool": format!("{id}/inspect")})).await;
+    serde_json::from_str(&text(&answer)).unwrap()
+}

@@ -60,6 +60,18 @@ pub enum ServersCommand {
     Start { id: String },
     /// Stop a server that a running bridge runs.
     Stop { id: String },
+    /// Move a server into a container of a base image (`docker --image node:22-slim`), or back
+    /// (`native`); a running server restarts where it now runs.
+    Runtime {
+        id: String,
+        /// docker or native.
+        runtime: String,
+        #[arg(long)]
+        image: Option<String>,
+        /// Let the container use the network.
+        #[arg(long)]
+        network: bool,
+    },
     /// Sign in to a remote server that requires authorization (opens the browser).
     SignIn {
         id: String,
@@ -163,6 +175,18 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
                 return print_json(&added);
             }
             println!("Added {id}: {}", describe(&added["launch"]));
+            Ok(())
+        }
+        ServersCommand::Runtime { id, runtime, image, network } => {
+            let mut params = json!({"id": id, "runtime": runtime, "network": network});
+            if let Some(image) = image {
+                params["image"] = json!(image);
+            }
+            let moved = ask(link, "servers.runtime", params).await?;
+            if json {
+                return print_json(&moved);
+            }
+            println!("{id}: {}", describe(&moved["launch"]));
             Ok(())
         }
         ServersCommand::SignIn { id, client_id } => super::secrets::sign_in(link, &id, client_id, json).await,

@@ -53,7 +53,7 @@ fn entry(target: Target, server: &ServerSpec) -> Result<Value, String> {
             }
             Ok(value)
         }
-        (Launch::Docker { image, args, env, network, mounts, limits, user }, _) => {
+        (Launch::Docker { image, args, env, network, mounts, limits, user, entrypoint, .. }, _) => {
             // The same hardening as Harbor's own runtime, as `docker run` flags.
             let mut run: Vec<String> = vec!["run".into(), "-i".into(), "--rm".into()];
             if !network {
@@ -71,7 +71,12 @@ fn entry(target: Target, server: &ServerSpec) -> Result<Value, String> {
             for name in env.keys().chain(server.secret_env.keys()) {
                 run.extend(["-e".into(), name.clone()]);
             }
+            let entrypoint = entrypoint.clone().unwrap_or_default();
+            if let Some(program) = entrypoint.first() {
+                run.extend(["--entrypoint".into(), program.clone()]);
+            }
             run.push(image.clone());
+            run.extend(entrypoint.iter().skip(1).cloned());
             run.extend(args.iter().cloned());
             let mut value = json!({ "command": "docker", "args": run });
             if !env.is_empty() {

@@ -167,7 +167,7 @@ impl Connection {
     ) -> Result<Connection, OpenError> {
         let http = &context.http;
         match &prepared.launch {
-            Launch::Docker { image, args, env, network, mounts, limits, user } => {
+            Launch::Docker { image, args, env, network, mounts, limits, user, entrypoint, .. } => {
                 let spec = ContainerSpec {
                     server,
                     owner: &context.owner,
@@ -178,6 +178,7 @@ impl Connection {
                     mounts,
                     limits,
                     user: user.as_deref(),
+                    entrypoint: entrypoint.as_deref(),
                 };
                 let spawned = docker::spawn(&spec, log).await.map_err(OpenError::Docker)?;
                 let mut child = Child::Container(spawned.container);

@@ -230,6 +230,8 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data
                             mounts: Vec::new(),
                             limits: Default::default(),
                             user: None,
+                            entrypoint: None,
+                            wraps: None,
                         };
                         installer.register(id, described.name, described.version, launch, secrets).await
                     }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::{error, params, to_value, with};
+use super::{error, invalid, params, to_value, with};
 use crate::mcp::client::Progress;
 use crate::mcp::registry::Servers;
 use crate::rpc::{Access, Call, Router};
@@ -43,6 +43,18 @@ struct UpdateParams {
     launch: Option<Launch>,
     auto_start: Option<bool>,
     tool_timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuntimeParams {
+    id: String,
+    /// `docker` or `native`.
+    runtime: String,
+    /// The base image, for `docker`.
+    image: Option<String>,
+    #[serde(default)]
+    network: bool,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +183,33 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
             with(&s, |servers, call| async move {
                 let p: IdParams = params("servers.restart", call.params)?;
                 to_value(servers.restart(&p.id).await.map_err(error)?)
+            }),
+        )
+        .route(
+            "servers.runtime",
+            Access::Extension,
+            with(&s, |servers, call| async move {
+                let p: RuntimeParams = params("servers.runtime", call.params.clone())?;
+                let entry = servers.entry(&p.id).map_err(error)?;
+                let mut spec = entry.spec;
+                spec.launch = match p.runtime.as_str() {
+                    "docker" => {
+                        let image =
+                            p.image.ok_or_else(|| invalid("name the base image to run it in, e.g. node:22-slim"))?;
+                        crate::runtimes::docker::ensure_image(&image, |_| {})
+                            .await
+                            .map_err(|e| invalid(e.to_string()))?;
+                        spec.launch.in_container(&image, p.network, spec.install_path.as_deref()).map_err(invalid)?
+                    }
+                    "native" => spec.launch.native().map_err(invalid)?,
+                    other => return Err(invalid(format!("{other:?} is not a runtime; use docker or native"))),
+                };
+                let updated = servers.update(spec).map_err(error)?;
+                // A running server moves at once; a stopped one at its next start.
+                if entry.status.state == crate::mcp::server::ServerState::Running {
+                    return to_value(servers.restart(&p.id).await.map_err(error)?);
+                }
+                to_value(updated)
             }),
         )
         .route(

@@ -89,6 +89,7 @@ pub struct ContainerSpec<'a> {
     pub mounts: &'a [Mount],
     pub limits: &'a Limits,
     pub user: Option<&'a str>,
+    pub entrypoint: Option<&'a [String]>,
 }
 
 #[derive(Debug)]
@@ -193,6 +194,7 @@ pub async fn spawn(spec: &ContainerSpec<'_>, log: Arc<ServerLog>) -> Result<Spaw
     };
     let body = ContainerCreateBody {
         image: Some(spec.image.to_owned()),
+        entrypoint: spec.entrypoint.map(<[String]>::to_vec),
         cmd: (!spec.args.is_empty()).then(|| spec.args.to_vec()),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         user: Some(spec.user.unwrap_or(DEFAULT_USER).to_owned()),

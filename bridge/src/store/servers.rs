@@ -45,6 +45,13 @@ pub enum Launch {
         /// The user inside (default nobody, `65534:65534`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user: Option<String>,
+        /// Replaces the image's entrypoint (a native server moved into a base image).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entrypoint: Option<Vec<String>>,
+        /// The native launch this container runs, when the server was moved into Docker; moving
+        /// it back restores it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wraps: Option<Box<Launch>>,
     },
     /// A remote server over Streamable HTTP.
     Remote {
@@ -53,6 +60,48 @@ pub enum Launch {
         #[serde(default)]
         headers: BTreeMap<String, String>,
     },
+}
+
+impl Launch {
+    /// A native server moved into a container of `image` (a base image with what the program
+    /// needs, such as `node:22-slim` for an npm server): the program and its arguments as they
+    /// were, its folder (and the program's own) mounted read-only at the same paths.
+    pub fn in_container(self, image: &str, network: bool, install_path: Option<&str>) -> Result<Launch, String> {
+        let Launch::Process { command, args, env, cwd } = &self else {
+            return Err("only a server that runs a local program can move into Docker".into());
+        };
+        if cwd.is_some() {
+            return Err("a server with its own working folder cannot move into Docker yet".into());
+        }
+        let mut folders: Vec<String> = install_path.map(str::to_owned).into_iter().collect();
+        if let Some(parent) = std::path::Path::new(command).parent().filter(|p| p.is_absolute()) {
+            let parent = parent.to_string_lossy().into_owned();
+            if !folders.iter().any(|f| parent.starts_with(f.as_str())) {
+                folders.push(parent);
+            }
+        }
+        let mounts = folders.into_iter().map(|f| Mount { host: f.clone(), container: f, write: false }).collect();
+        Ok(Launch::Docker {
+            image: image.to_owned(),
+            args: args.clone(),
+            env: env.clone(),
+            network,
+            mounts,
+            limits: Limits::default(),
+            user: None,
+            entrypoint: Some(vec![command.clone()]),
+            wraps: Some(Box::new(self)),
+        })
+    }
+
+    /// A server moved into Docker, back to the native launch it had.
+    pub fn native(self) -> Result<Launch, String> {
+        match self {
+            Launch::Docker { wraps: Some(native), .. } => Ok(*native),
+            Launch::Process { .. } => Ok(self),
+            _ => Err("this server was not moved into Docker, so it has no native launch to go back to".into()),
+        }
+    }
 }
 
 /// Where a server came from (what the install issue records: npm, PyPI, a binary, …).

@@ -278,7 +278,9 @@ async fn git_daemon(home: &Path) -> (String, tokio::process::Child) {
         std::fs::copy(fixture.join(file), hello.join(file)).unwrap();
     }
     std::fs::create_dir_all(work.join("containerized")).unwrap();
-    std::fs::write(work.join("containerized/Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::write(work.join("containerized/Dockerfile"), "FROM scratch\nLABEL harbor.test=containerized\n").unwrap();
+    std::fs::create_dir_all(work.join("broken")).unwrap();
+    std::fs::write(work.join("broken/Dockerfile"), "FROM harbor-test/no-such-base:1\n").unwrap();
     git(&["init", "-q"], &work);
     git(&["add", "."], &work);
     git(&["commit", "-q", "-m", "hello"], &work);
@@ -319,9 +321,15 @@ async fn a_git_repository_clones_builds_and_runs() {
     let said = client.ok("tools.call", json!({"tool": "hello/hello", "args": {"name": "git"}})).await;
     assert_eq!(said["content"][0]["text"], "hello, git");
 
-    let docker = client.err("install.git", json!({"url": url, "subfolder": "containerized", "id": "boxed"})).await;
-    assert!(docker["message"].as_str().unwrap().contains("Docker runtime"), "{docker}");
-    assert!(!client.home.join("servers/boxed").exists(), "a failed build leaves nothing");
+    // A project with only a Dockerfile is built on the Docker engine and runs as that image.
+    let boxed = client.ok("install.git", json!({"url": url, "subfolder": "containerized", "id": "boxed"})).await;
+    assert_eq!(boxed["launch"]["kind"], "docker", "{boxed}");
+    let version = boxed["version"].as_str().unwrap();
+    assert_eq!(boxed["launch"]["image"], format!("harbor-local/boxed:{version}"));
+    assert_eq!(boxed["launch"]["network"], false);
+    let broken = client.err("install.git", json!({"url": url, "subfolder": "broken", "id": "broken"})).await;
+    assert!(broken["message"].as_str().unwrap().contains("building harbor-local/broken"), "{broken}");
+    assert!(!client.home.join("servers/broken").exists(), "a failed build leaves nothing");
     let missing = client.err("install.git", json!({"url": url, "subfolder": "nowhere", "id": "nowhere"})).await;
     assert!(missing["message"].as_str().unwrap().contains("no folder nowhere"), "{missing}");
     let bad = client.err("install.git", json!({"url": "--upload-pack=touch /tmp/x"})).await;

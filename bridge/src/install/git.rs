@@ -8,7 +8,7 @@
 //! | `pyproject.toml` | a virtual environment with the project installed | its first `[project.scripts]` entry |
 //! | `Cargo.toml` | `cargo build --release` | `target/release/<bin>` |
 //! | `go.mod` | `go build` | the built program |
-//! | only a `Dockerfile` | — | refused: containers come with the Docker runtime |
+//! | only a `Dockerfile` | the image built on the Docker engine (`harbor-local/<id>:<commit>`) | run with the Docker runtime |
 
 use std::path::{Path, PathBuf};
 
@@ -76,6 +76,7 @@ pub async fn install(
         return Err(format!("the repository has no folder {}", source.subfolder.as_deref().unwrap_or_default()));
     }
     let version = commit(&repo).unwrap_or_else(|| "unknown".into());
+    let mut image = None;
     let (command, args) = if dir.join("package.json").is_file() {
         node(&dir, progress, cancel).await?
     } else if dir.join("pyproject.toml").is_file() {
@@ -85,7 +86,17 @@ pub async fn install(
     } else if dir.join("go.mod").is_file() {
         go(&dir, folder, progress, cancel).await?
     } else if dir.join("Dockerfile").is_file() {
-        return Err("the project builds only as a container (a Dockerfile); that comes with Harbor's Docker runtime, not built yet".into());
+        // Only a Dockerfile: the image is built on the engine and the server runs it.
+        let server = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "server".into());
+        let tag = format!("harbor-local/{server}:{}", &version[..version.len().min(12)]);
+        let lines = progress.clone();
+        crate::runtimes::docker::build_image(&dir, &tag, move |line| {
+            let _ = lines.send(line);
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        image = Some(tag);
+        (String::new(), Vec::new())
     } else {
         return Err("the project has none of package.json, pyproject.toml, Cargo.toml, go.mod or a Dockerfile; Harbor cannot tell how to build it".into());
     };
@@ -97,6 +108,7 @@ pub async fn install(
         secrets: std::collections::BTreeMap::new(),
         version,
         folder: folder.to_path_buf(),
+        image,
     })
 }
 

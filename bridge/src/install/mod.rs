@@ -148,6 +148,9 @@ pub struct Installed {
     pub secrets: BTreeMap<String, String>,
     pub version: String,
     pub folder: PathBuf,
+    /// An image built from the project's Dockerfile: the server runs it with the Docker runtime
+    /// (`command` is then empty).
+    pub image: Option<String>,
 }
 
 fn http() -> &'static reqwest::Client {
@@ -222,6 +225,7 @@ async fn binary(
         secrets: BTreeMap::new(),
         version: version.unwrap_or_else(|| "unknown".into()),
         folder: folder.to_path_buf(),
+        image: None,
     })
 }
 
@@ -265,6 +269,7 @@ async fn bundle(
         secrets: bundle.secrets,
         version: bundle.version,
         folder: folder.to_path_buf(),
+        image: None,
     })
 }
 

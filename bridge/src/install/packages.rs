@@ -68,6 +68,7 @@ pub async fn npm(
         secrets: std::collections::BTreeMap::new(),
         version: manifest["version"].as_str().unwrap_or("unknown").to_owned(),
         folder: folder.to_path_buf(),
+        image: None,
     })
 }
 
@@ -105,6 +106,7 @@ pub async fn pypi(
         secrets: std::collections::BTreeMap::new(),
         version: installed,
         folder: folder.to_path_buf(),
+        image: None,
     })
 }
 

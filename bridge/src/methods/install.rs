@@ -369,11 +369,25 @@ impl Installer {
         let name = installed.name.clone().unwrap_or(name);
         let mut launch_args = installed.args.clone();
         launch_args.extend(args);
+        let launch = match &installed.image {
+            Some(image) => Launch::Docker {
+                image: image.clone(),
+                args: launch_args,
+                env,
+                network: false,
+                mounts: Vec::new(),
+                limits: Default::default(),
+                user: None,
+                entrypoint: None,
+                wraps: None,
+            },
+            None => Launch::Process { command: installed.command.clone(), args: launch_args, env, cwd: None },
+        };
         let spec = ServerSpec {
             id,
             name,
             source: what.source(),
-            launch: Launch::Process { command: installed.command.clone(), args: launch_args, env, cwd: None },
+            launch,
             secret_env: secret_env.clone(),
             auto_start: false,
             version: Some(installed.version.clone()),

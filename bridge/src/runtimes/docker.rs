@@ -303,6 +303,39 @@ impl Drop for ServerContainer {
     }
 }
 
+/// Builds the image of `context` (a folder with a `Dockerfile`) as `tag`, passing each line of
+/// the build's output to `progress`.
+pub async fn build_image(context: &std::path::Path, tag: &str, progress: impl Fn(String)) -> Result<(), DockerError> {
+    let docker = connect().await?;
+    let packed = tokio::process::Command::new("tar")
+        .arg("-C")
+        .arg(context)
+        .args(["-cf", "-", "."])
+        .output()
+        .await
+        .map_err(|e| DockerError::Refused(format!("cannot pack {} for the build: {e}", context.display())))?;
+    if !packed.status.success() {
+        return Err(DockerError::Refused(format!(
+            "cannot pack {}: {}",
+            context.display(),
+            String::from_utf8_lossy(&packed.stderr)
+        )));
+    }
+    let options = bollard::query_parameters::BuildImageOptionsBuilder::default().t(tag).rm(true).build();
+    let body = bollard::body_full(packed.stdout.into());
+    let mut building = docker.build_image(options, None, Some(body));
+    while let Some(step) = building.next().await {
+        let info = step.map_err(|e| DockerError::Refused(format!("building {tag} failed: {}", refused(e))))?;
+        if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+            return Err(DockerError::Refused(format!("building {tag} failed: {detail}")));
+        }
+        for line in info.stream.unwrap_or_default().lines().filter(|l| !l.trim().is_empty()) {
+            progress(line.to_owned());
+        }
+    }
+    Ok(())
+}
+
 /// Makes sure `image` is on the engine: pulled (with each status line passed to `progress`) when
 /// it is not there yet.
 pub async fn ensure_image(image: &str, progress: impl Fn(String)) -> Result<(), DockerError> {

@@ -1,7 +1,7 @@
-//! The Docker runtime against a real engine: `scripts/test` starts `dockerd` on a private socket
-//! and points `DOCKER_HOST` at it. There is no registry here, so the test image is imported from
-//! a root filesystem holding `tests/container-server` (a tiny MCP server that reports, from
-//! inside, what its container allows) and the C library it links.
+//! The Docker runtime against a real engine: `scripts/test` starts `dockerd` on a private socket,
+//! points `DOCKER_HOST` at it, and imports the test image (`scripts/test-image`: there is no
+//! registry here, so a root filesystem holding `tests/container-server` — a tiny MCP server that
+//! reports, from inside, what its container allows — and the C library it links).
 
 // Shared with the other host tests; this binary uses part of it.
 #[allow(dead_code)]
@@ -32,38 +32,13 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Imports the test image (once per run of this binary).
+/// The test image, which `scripts/test-image` imports (scripts/test runs it).
 fn image() -> &'static str {
-    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
-        let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/harbor-container-server");
-        assert!(server.is_file(), "build the test server first: cargo build -p harbor-container-server");
-        let root = std::env::temp_dir().join(format!("harbor-rootfs-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        for dir in ["tmp", "etc", "lib64", "lib/x86_64-linux-gnu", "data"] {
-            std::fs::create_dir_all(root.join(dir)).unwrap();
-        }
-        std::fs::copy(&server, root.join("server")).unwrap();
-        // The libraries the binary links, from ldd.
-        let ldd = Command::new("ldd").arg(&server).output().unwrap();
-        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-            let path = line.split("=>").last().unwrap().trim().split(' ').next().unwrap();
-            if path.starts_with('/') {
-                let target = root.join(path.trim_start_matches('/'));
-                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-                std::fs::copy(std::fs::canonicalize(path).unwrap(), target).unwrap();
-            }
-        }
-        std::fs::write(root.join("etc/passwd"), "nobody:x:65534:65534:nobody:/:/server\n").unwrap();
-        // As in every real image: Docker's tmpfs takes the mode of the image's own /tmp.
-        std::fs::set_permissions(root.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
-        let tar = root.with_extension("tar");
-        let packed = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
-        assert!(packed.success());
-        docker(&["import", "-c", "ENTRYPOINT [\"/server\"]", tar.to_str().unwrap(), IMAGE]);
-        let _ = std::fs::remove_dir_all(&root);
-        let _ = std::fs::remove_file(&tar);
-    });
+    let found = Command::new("docker").arg("-H").arg(docker_host()).args(["image", "inspect", IMAGE]).output();
+    assert!(
+        found.is_ok_and(|out| out.status.success()),
+        "the test image {IMAGE} is missing: run scripts/test-image (scripts/test does)"
+    );
     IMAGE
 }
 

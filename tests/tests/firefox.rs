@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use harbor_e2e::firefox::{Harbor, NativeHost, Options};
 use harbor_e2e::site::{Page, Site};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Records what the page saw before any of its own scripts ran, and whether the ready events
 /// fired.
@@ -654,6 +654,92 @@ async fn the_sidebar_keeps_a_server_secret_that_the_server_receives() {
         .await
         .unwrap();
     assert!(env.as_str().unwrap().contains("sidebar-secret-42"), "the server got the secret: {env}");
+    harbor.close().await;
+}
+
+/// A server moves into Docker from its settings (a base image the user names) and back; inside,
+/// it runs as nobody with no network. Needs the engine and image scripts/test provides.
+#[tokio::test]
+async fn the_sidebar_moves_a_server_into_docker_and_back() {
+    assert!(std::env::var("DOCKER_HOST").is_ok(), "scripts/test starts a Docker engine and sets DOCKER_HOST");
+    let program = harbor_e2e::paths::repo_root().join("target/debug/harbor-container-server");
+    assert!(program.is_file(), "scripts/test-image builds {}", program.display());
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor
+        .admin("servers.add", json!({"id": "mover", "launch": {"kind": "process", "command": program}}))
+        .await
+        .unwrap();
+    harbor.wait_for("document.querySelector('[data-server=mover]')", Duration::from_secs(10)).await.unwrap();
+    click_server_button(&harbor, "mover", "Settings").await;
+    harbor
+        .wait_for("document.querySelector('[data-server=mover] .run-docker')", Duration::from_secs(10))
+        .await
+        .unwrap();
+    harbor
+        .page(
+            r#"const input = document.querySelector('[data-server=mover] [id^=runtime-image]');
+               input.value = "harbor-test/container-server:latest";
+               input.dispatchEvent(new Event("input", { bubbles: true }));
+               document.querySelector('[data-server=mover] .run-docker').click();"#,
+        )
+        .await
+        .unwrap();
+    let launch = harbor
+        .wait_for(
+            "document.querySelector('[data-server=mover] .launch')?.textContent.startsWith('docker:') || null",
+            Duration::from_secs(20),
+        )
+        .await;
+    let card =
+        harbor.session.execute("return document.querySelector('[data-server=mover]').innerText;", json!([])).await;
+    assert_eq!(launch.ok(), Some(json!(true)), "{card:?}");
+    harbor.save_screenshot("sidebar-server-docker.png").await.unwrap();
+
+    start_in_servers_panel(&harbor, "mover").await;
+    click_server_button(&harbor, "mover", "Tools").await;
+    harbor
+        .wait_for(
+            "document.querySelector('[data-tool=\"mover/inspect\"] button[type=submit]')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    harbor
+        .page(
+            r#"const tool = document.querySelector('[data-tool="mover/inspect"]');
+               tool.open = true;
+               tool.querySelector("button[type=submit]").click();"#,
+        )
+        .await
+        .unwrap();
+    let inside = harbor
+        .wait_for(
+            "document.querySelector('[data-tool=\"mover/inspect\"] .result')?.textContent",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let inside: Value = serde_json::from_str(inside.as_str().unwrap()).unwrap();
+    assert_eq!((inside["uid"].clone(), inside["interfaces"].clone()), (json!("65534"), json!(["lo"])), "{inside}");
+
+    click_server_button(&harbor, "mover", "Settings").await;
+    harbor
+        .wait_for("document.querySelector('[data-server=mover] .run-native')", Duration::from_secs(10))
+        .await
+        .unwrap();
+    harbor
+        .session
+        .execute("document.querySelector('[data-server=mover] .run-native').click();", json!([]))
+        .await
+        .unwrap();
+    harbor
+        .wait_for(
+            "(document.querySelector('[data-server=mover][data-state=running] .launch')?.textContent || '').includes('harbor-container-server') || null",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
     harbor.close().await;
 }
 

@@ -96,6 +96,7 @@ pub fn ServerSettings(bus: Bus, entry: Value) -> impl IntoView {
             </div>
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {remote.then(|| view! { <SignIn bus=bus server=id.clone()/> })}
+            {(!remote).then(|| view! { <Runtime bus=bus entry=entry.clone()/> })}
         </section>
     }
 }
@@ -137,6 +138,82 @@ fn SecretRow(
             <button type="button" on:click=move |_| save("servers.secrets.set")>{if is_set { "Replace" } else { "Save" }}</button>
             <button type="button" on:click=move |_| delete("servers.secrets.delete")>"Delete"</button>
         </li>
+    }
+}
+
+/// Where a local server runs: natively, or in a hardened Docker container (moved there in a base
+/// image the user names), with or without network.
+#[component]
+fn Runtime(bus: Bus, entry: Value) -> impl IntoView {
+    let id = entry["id"].as_str().unwrap_or_default().to_owned();
+    let launch = entry["launch"].clone();
+    let in_docker = launch["kind"] == "docker";
+    let image = RwSignal::new(String::new());
+    let network = RwSignal::new(launch["network"] == true);
+    let failure = RwSignal::new(None::<String>);
+    let working = RwSignal::new(false);
+    let send = move |method: &'static str, params: Value| {
+        working.set(true);
+        spawn_local(async move {
+            failure.set(bus.request(method, params).await.err().map(|e| e.message));
+            working.set(false);
+        });
+    };
+    let move_id = id.clone();
+    let into_docker = move |_| {
+        let wanted = image.get_untracked().trim().to_owned();
+        if wanted.is_empty() {
+            failure.set(Some("Name the base image to run it in, such as node:22-slim.".into()));
+            return;
+        }
+        send(
+            "servers.runtime",
+            json!({"id": move_id, "runtime": "docker", "image": wanted, "network": network.get_untracked()}),
+        );
+    };
+    let back_id = id.clone();
+    let back = move |_| send("servers.runtime", json!({"id": back_id, "runtime": "native"}));
+    let network_id = id.clone();
+    let network_launch = launch.clone();
+    let toggle_network = move |ev: leptos::ev::Event| {
+        let on = event_target_checked(&ev);
+        network.set(on);
+        if in_docker {
+            let mut changed = network_launch.clone();
+            changed["network"] = json!(on);
+            let id = network_id.clone();
+            working.set(true);
+            spawn_local(async move {
+                let mut outcome = bus.request("servers.update", json!({"id": id, "launch": changed})).await;
+                if outcome.as_ref().is_ok_and(|entry| entry["status"]["state"] == "running") {
+                    outcome = bus.request("servers.restart", json!({"id": id})).await;
+                }
+                failure.set(outcome.err().map(|e| e.message));
+                working.set(false);
+            });
+        }
+    };
+    let wraps = launch["wraps"].is_object();
+    let field = format!("runtime-image-{id}");
+    view! {
+        <h4>"Runtime"</h4>
+        {if in_docker {
+            view! {
+                <p class="help" data-runtime="docker">{format!("Runs in Docker ({}), hardened: read-only, no capabilities, limited memory and processes.", launch["image"].as_str().unwrap_or_default())}</p>
+                {wraps.then(|| view! { <button type="button" class="run-native" disabled=move || working.get() on:click=back>"Run natively"</button> })}
+            }.into_any()
+        } else {
+            view! {
+                <p class="help" data-runtime="native">"Runs natively. Move it into a container of a base image that has its runtime (node:22-slim for npm servers):"</p>
+                <label for=field.clone()>"Base image"</label>
+                <input id=field type="text" placeholder="node:22-slim" prop:value=move || image.get() on:input=move |ev| image.set(event_target_value(&ev))/>
+                <button type="button" class="run-docker" disabled=move || working.get() on:click=into_docker>"Run in Docker"</button>
+            }.into_any()
+        }}
+        <label class="check"><input type="checkbox" class="network" prop:checked=move || network.get() on:change=toggle_network/>
+            " Allow network access (in Docker)"</label>
+        {move || working.get().then(|| view! { <p class="help" role="status">"Working…"</p> })}
+        {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
     }
 }
 

@@ -743,6 +743,44 @@ async fn the_sidebar_moves_a_server_into_docker_and_back() {
     harbor.close().await;
 }
 
+/// The Import panel writes Harbor's servers into a Cursor config after showing what it will do,
+/// keeping the file's other keys and a backup.
+#[tokio::test]
+async fn the_sidebar_writes_harbors_servers_into_a_cursor_config() {
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("harbor-e2e-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("mcp.json");
+    std::fs::write(&config, r#"{"theme": "dark", "mcpServers": {"mine": {"command": "x"}}}"#).unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    let launch = json!({"kind": "process", "command": "node", "args": ["/opt/notes.js"]});
+    harbor.admin("servers.add", json!({"id": "notes", "launch": launch})).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-import')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#tab-import').click();", json!([])).await.unwrap();
+    harbor
+        .page(&format!(
+            r#"const input = document.querySelector('#export-file');
+               input.value = {path};
+               input.dispatchEvent(new Event("input", {{ bubbles: true }}));
+               document.querySelector('.export-preview').click();"#,
+            path = json!(config)
+        ))
+        .await
+        .unwrap();
+    harbor.wait_for("document.querySelector('[data-export=notes]')", Duration::from_secs(10)).await.unwrap();
+    assert!(std::fs::read_to_string(&config).unwrap().contains("\"mine\""), "a preview writes nothing");
+    harbor.session.execute("document.querySelector('.export-write').click();", json!([])).await.unwrap();
+    let done =
+        harbor.wait_for("document.querySelector('.export-done')?.textContent", Duration::from_secs(10)).await.unwrap();
+    assert!(done.as_str().unwrap().contains("previous file is kept"), "{done}");
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(written["theme"], "dark");
+    assert_eq!(written["mcpServers"]["mine"]["command"], "x");
+    assert_eq!(written["mcpServers"]["notes"]["args"][0], "/opt/notes.js");
+    harbor.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Clicks the button labelled `label` in the sidebar's row of server `id`.
 async fn click_server_button(harbor: &Harbor, id: &str, label: &str) {
     let script = format!(

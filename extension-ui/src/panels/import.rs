@@ -78,7 +78,103 @@ pub fn ImportPanel(bus: Bus) -> impl IntoView {
             </form>
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {move || preview.get().map(|p| view! { <Review bus=bus preview=p on_done=detect/> })}
+            <Export bus=bus/>
         </section>
+    }
+}
+
+/// Writing Harbor's servers into Claude Desktop's or Cursor's config: a preview of each entry
+/// (what it replaces, which secrets are left out, what the app cannot take), then the write,
+/// which keeps the file's other keys and a backup.
+#[component]
+fn Export(bus: Bus) -> impl IntoView {
+    let target = RwSignal::new("cursor".to_owned());
+    let file = RwSignal::new(String::new());
+    let planned = RwSignal::new(None::<Result<Value, String>>);
+    let written = RwSignal::new(None::<Result<String, String>>);
+    let params = move || -> Value {
+        let mut params = json!({"target": target.get_untracked(), "ids": []});
+        if !file.get_untracked().trim().is_empty() {
+            params["path"] = json!(file.get_untracked().trim());
+        }
+        params
+    };
+    let preview = move |_| {
+        written.set(None);
+        spawn_local(async move {
+            let servers = match bus.request("servers.list", json!({})).await {
+                Ok(list) => list,
+                Err(error) => return planned.set(Some(Err(error.message))),
+            };
+            let ids: Vec<Value> = servers.as_array().into_iter().flatten().map(|s| s["id"].clone()).collect();
+            if ids.is_empty() {
+                return planned.set(Some(Err("Harbor has no servers to write yet.".into())));
+            }
+            let mut request = params();
+            request["ids"] = json!(ids);
+            planned.set(Some(bus.request("export.preview", request).await.map_err(|e| e.message)));
+        });
+    };
+    let write = move |_| {
+        let Some(Ok(plan)) = planned.get_untracked() else { return };
+        let mut request = params();
+        request["path"] = plan["path"].clone();
+        request["ids"] =
+            json!(plan["servers"].as_array().into_iter().flatten().map(|s| s["id"].clone()).collect::<Vec<_>>());
+        spawn_local(async move {
+            let done = bus.request("export.apply", request).await;
+            written.set(Some(
+                done.map(|d| match d["backup"].as_str() {
+                    Some(backup) => format!(
+                        "Written to {}; the previous file is kept as {backup}.",
+                        d["path"].as_str().unwrap_or_default()
+                    ),
+                    None => format!("Written to {}.", d["path"].as_str().unwrap_or_default()),
+                })
+                .map_err(|e| e.message),
+            ));
+        });
+    };
+    view! {
+        <div class="export">
+            <h3>"Write Harbor's servers into another app"</h3>
+            <label for="export-target">"App"</label>
+            <select id="export-target" on:change=move |ev| target.set(event_target_value(&ev))>
+                <option value="cursor">"Cursor"</option>
+                <option value="claude-desktop">"Claude Desktop"</option>
+            </select>
+            <label for="export-file">"Config file (empty: the app's usual one)"</label>
+            <input id="export-file" type="text" prop:value=move || file.get() on:input=move |ev| file.set(event_target_value(&ev))/>
+            <button type="button" class="export-preview" on:click=preview>"Preview"</button>
+            {move || planned.get().map(|plan| match plan {
+                Err(error) => view! { <p class="error" role="alert">{error}</p> }.into_any(),
+                Ok(plan) => view! {
+                    <p class="help">{format!("Into {}:", plan["path"].as_str().unwrap_or_default())}</p>
+                    <ul class="export-plan">
+                        {plan["servers"].as_array().cloned().unwrap_or_default().into_iter().map(|s| {
+                            let id = s["id"].as_str().unwrap_or_default().to_owned();
+                            let note = match s["refused"].as_str() {
+                                Some(why) => format!("not written: {why}"),
+                                None => {
+                                    let left: Vec<&str> = s["leftOut"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                                    let mut parts = Vec::new();
+                                    if s["replaces"] == true { parts.push("replaces the entry there".to_owned()); }
+                                    if !left.is_empty() { parts.push(format!("secrets left out: {}", left.join(", "))); }
+                                    parts.join("; ")
+                                }
+                            };
+                            let label = id.clone();
+                            view! { <li data-export=id><strong>{label}</strong>" "<span class="muted">{note}</span></li> }
+                        }).collect_view()}
+                    </ul>
+                    <button type="button" class="export-write" on:click=write>"Write"</button>
+                }.into_any(),
+            })}
+            {move || written.get().map(|w| match w {
+                Ok(text) => view! { <p class="state ok export-done">{text}</p> }.into_any(),
+                Err(error) => view! { <p class="error" role="alert">{error}</p> }.into_any(),
+            })}
+        </div>
     }
 }
 

@@ -39,3 +39,20 @@ FILESYSTEM_VERSION=2026.8.31
 TIME_VERSION=2026.10.19
 # The OpenID Provider the sign-in tests run on loopback (tests/fixtures/oauth/provider.mjs).
 OIDC_PROVIDER_VERSION=9.13.3
+
+# Starts a private Docker engine (root needed) unless DOCKER_HOST already names one, exports
+# DOCKER_HOST, and stops the engine when the calling script exits.
+start_dockerd() {
+  [ -n "${DOCKER_HOST:-}" ] && return 0
+  docker_dir="${TMPDIR:-/tmp}/harbor-dockerd"
+  mkdir -p "$docker_dir"
+  if [ -f "$docker_dir/docker.pid" ]; then kill "$(cat "$docker_dir/docker.pid")" 2>/dev/null || true; sleep 1; fi
+  say "starting dockerd on $docker_dir/docker.sock"
+  dockerd --host "unix://$docker_dir/docker.sock" --data-root "$docker_dir/data" --exec-root "$docker_dir/exec" \
+    --pidfile "$docker_dir/docker.pid" > "$docker_dir/log" 2>&1 &
+  dockerd_pid=$!
+  trap 'kill $dockerd_pid 2>/dev/null || true; wait $dockerd_pid 2>/dev/null || true' EXIT
+  export DOCKER_HOST="unix://$docker_dir/docker.sock"
+  for _ in $(seq 60); do docker -H "$DOCKER_HOST" version >/dev/null 2>&1 && return 0; sleep 0.5; done
+  die "dockerd did not start; see $docker_dir/log"
+}

@@ -2,7 +2,8 @@
 //! - `tools/call` of server-everything's `echo` through the real bridge binary (framed requests
 //!   on its stdin, as Firefox sends them) against the same call made directly with rmcp: the
 //!   bridge's added time per call;
-//! - start-to-ready (`servers.start` until running) of an npm server and a PyPI server;
+//! - start-to-ready (`servers.start` until running) of an npm server and a PyPI server, and of
+//!   the Docker tests' server in its hardened container against the same binary run natively;
 //! - the bridge process's resident memory with 20 servers running (its children not counted).
 //!
 //! Needs the test servers from `scripts/setup --test`.
@@ -102,6 +103,28 @@ fn main() {
         println!("start-to-ready {label}: median {:.0} ms (n = 5)", quantile(&samples, 0.5));
     }
     bridge.ok("servers.stop", json!({"id": "time"}));
+
+    // Docker: the container-server image (scripts/test-image) against the same binary natively.
+    assert!(std::env::var("DOCKER_HOST").is_ok(), "scripts/bench starts a Docker engine and sets DOCKER_HOST");
+    let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/harbor-container-server");
+    bridge.ok(
+        "servers.add",
+        json!({"id": "boxed", "launch": {"kind": "docker", "image": "harbor-test/container-server:latest"}}),
+    );
+    bridge.ok("servers.add", json!({"id": "unboxed", "launch": {"kind": "process", "command": binary}}));
+    for (id, label) in
+        [("boxed", "Docker (test server in its container)"), ("unboxed", "native (the same test server)")]
+    {
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            bridge.ok("servers.stop", json!({ "id": id }));
+            let started = Instant::now();
+            bridge.ok("servers.start", json!({ "id": id }));
+            samples.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        println!("start-to-ready {label}: median {:.0} ms (n = 5)", quantile(&samples, 0.5));
+        bridge.ok("servers.stop", json!({ "id": id }));
+    }
 
     for n in 1..20 {
         bridge.ok("servers.add", json!({"id": format!("e{n}"), "launch": {"kind": "process", "command": "node", "args": [everything, "stdio"]}}));

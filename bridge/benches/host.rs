@@ -93,14 +93,7 @@ fn main() {
         json!({"id": "time", "launch": {"kind": "process", "command": python, "args": ["-m", "mcp_server_time"]}}),
     );
     for (id, label) in [("everything", "npm (server-everything)"), ("time", "PyPI (mcp-server-time)")] {
-        let mut samples = Vec::new();
-        for _ in 0..5 {
-            bridge.ok("servers.stop", json!({ "id": id }));
-            let started = Instant::now();
-            bridge.ok("servers.start", json!({ "id": id }));
-            samples.push(started.elapsed().as_secs_f64() * 1e3);
-        }
-        println!("start-to-ready {label}: median {:.0} ms (n = 5)", quantile(&samples, 0.5));
+        start_to_ready(&mut bridge, id, label);
     }
     bridge.ok("servers.stop", json!({"id": "time"}));
 
@@ -115,14 +108,7 @@ fn main() {
     for (id, label) in
         [("boxed", "Docker (test server in its container)"), ("unboxed", "native (the same test server)")]
     {
-        let mut samples = Vec::new();
-        for _ in 0..5 {
-            bridge.ok("servers.stop", json!({ "id": id }));
-            let started = Instant::now();
-            bridge.ok("servers.start", json!({ "id": id }));
-            samples.push(started.elapsed().as_secs_f64() * 1e3);
-        }
-        println!("start-to-ready {label}: median {:.0} ms (n = 5)", quantile(&samples, 0.5));
+        start_to_ready(&mut bridge, id, label);
         bridge.ok("servers.stop", json!({ "id": id }));
     }
 
@@ -132,6 +118,18 @@ fn main() {
     }
     std::thread::sleep(std::time::Duration::from_secs(1));
     println!("bridge resident memory with 20 servers running: {:.1} MiB (the bridge process alone)", bridge.rss_mib());
+}
+
+/// Prints the median of 5 `servers.stop` → `servers.start` (until running) of server `id`.
+fn start_to_ready(bridge: &mut BridgeProcess, id: &str, label: &str) {
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        bridge.ok("servers.stop", json!({ "id": id }));
+        let started = Instant::now();
+        bridge.ok("servers.start", json!({ "id": id }));
+        samples.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("start-to-ready {label}: median {:.0} ms (n = 5)", quantile(&samples, 0.5));
 }
 
 fn direct_calls(everything: &PathBuf) -> Vec<f64> {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{free_port, serve_files_at, test_servers, wait_for_port, Client};
+use support::{files_under, free_port, serve_files_at, test_servers, wait_for_port, Client};
 use tokio::process::{Child, Command};
 
 /// The provider (node) and the protected MCP server (python), stopped when dropped.
@@ -132,20 +132,6 @@ async fn authorize_url(client: &Client, id: i64) -> String {
 fn redirect_uri_of(authorize: &str) -> String {
     let url = reqwest::Url::parse(authorize).unwrap();
     url.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned()
-}
-
-/// Every file under `dir`, as bytes.
-fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            found.push((path, bytes));
-        }
-    }
-    found
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {

@@ -96,19 +96,6 @@ fn ok(output: Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            found.push((path, bytes));
-        }
-    }
-    found
-}
-
 /// Set, use, replace, delete, a missing secret's error, and no value anywhere but the keychain.
 fn exercise(home: &Path, keychain: &Keychain, backend: &str) {
     let everything =
@@ -153,7 +140,7 @@ fn exercise(home: &Path, keychain: &Keychain, backend: &str) {
     run(&["secrets", "set", "shared/token"], Some(shared));
     assert!(run(&["call", "needs/get-env"], None).contains(shared));
 
-    for (path, bytes) in files_under(&home.join("harbor")) {
+    for (path, bytes) in support::files_under(&home.join("harbor")) {
         for value in [first.as_str(), second.as_str(), shared] {
             assert!(!bytes.windows(value.len()).any(|w| w == value.as_bytes()), "{value} is in {}", path.display());
         }

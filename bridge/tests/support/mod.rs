@@ -241,6 +241,20 @@ pub fn filesystem_launch(root: &Path) -> Value {
     json!({ "kind": "process", "command": "node", "args": [entry, root] })
 }
 
+/// Every file under `dir`, as bytes (for looking for values that must not be there).
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            found.push((path, bytes));
+        }
+    }
+    found
+}
+
 /// Processes whose environment holds `HARBOR_TEST_MARK=<marker>`.
 pub fn process_tree(marker: &str) -> Vec<u32> {
     let needle = format!("HARBOR_TEST_MARK={marker}");

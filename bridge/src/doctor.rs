@@ -55,21 +55,17 @@ pub fn run(data_dir: &Path) -> Vec<Check> {
 /// Whether a Docker engine answers (servers that run in containers need one).
 fn docker_engine() -> Check {
     let name = "docker engine";
-    let (tell, told) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let answer = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|runtime| runtime.block_on(crate::runtimes::docker::connect()).map_err(|e| e.to_string()));
-        let _ = tell.send(answer.map(|docker| docker.client_version().to_string()));
+    let answer = within(15, || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let docker = runtime.block_on(crate::runtimes::docker::connect()).map_err(|e| e.to_string())?;
+        Ok(docker.client_version().to_string())
     });
     let socket = crate::runtimes::docker::socket();
-    match told.recv_timeout(std::time::Duration::from_secs(15)) {
-        Ok(Ok(version)) => {
+    match answer {
+        Some(Ok(version)) => {
             Check { name, status: Status::Ok, detail: format!("answering at {socket} (API {version})"), fix: None }
         }
-        Ok(Err(why)) => Check {
+        Some(Err(why)) => Check {
             name,
             status: Status::Warn,
             detail: why,
@@ -77,7 +73,7 @@ fn docker_engine() -> Check {
                 "only servers that run in Docker need it: install Docker and start it (or set DOCKER_HOST); Harbor looks at {socket}"
             )),
         },
-        Err(_) => Check {
+        None => Check {
             name,
             status: Status::Warn,
             detail: format!("the engine at {socket} did not answer within 15 s"),
@@ -90,15 +86,11 @@ fn docker_engine() -> Check {
 /// there is none.
 fn keychain(data_dir: &Path) -> Check {
     let name = "keychain";
-    let service = format!("harbor {}", data_dir.display());
-    let (tell, told) = std::sync::mpsc::channel();
+    let service = crate::secrets::service(data_dir);
     // Opening can hang while D-Bus activates a keyring daemon; the check does not wait forever.
-    std::thread::spawn(move || {
-        let _ = tell.send(crate::secrets::keychain::Keychain::open(service).map(|k| (k.backend, k.note.clone())));
-    });
-    match told.recv_timeout(std::time::Duration::from_secs(10)) {
-        Ok(Ok((backend, None))) => Check { name, status: Status::Ok, detail: backend.name().into(), fix: None },
-        Ok(Ok((backend, Some(note)))) => Check {
+    match within(10, move || crate::secrets::keychain::Keychain::open(service).map(|k| (k.backend, k.note.clone()))) {
+        Some(Ok((backend, None))) => Check { name, status: Status::Ok, detail: backend.name().into(), fix: None },
+        Some(Ok((backend, Some(note)))) => Check {
             name,
             status: if backend.persistent() { Status::Ok } else { Status::Warn },
             detail: format!("{}: {note}", backend.name()),
@@ -106,19 +98,29 @@ fn keychain(data_dir: &Path) -> Check {
                 "install GNOME Keyring (or KWallet) and unlock it at login to keep secrets across reboots".into(),
             ),
         },
-        Ok(Err(why)) => Check {
+        Some(Err(why)) => Check {
             name,
             status: Status::Fail,
             detail: why,
             fix: Some("servers that need API keys cannot start until a keychain is available".into()),
         },
-        Err(_) => Check {
+        None => Check {
             name,
             status: Status::Warn,
             detail: "the keychain did not answer within 10 s".into(),
             fix: Some("unlock your keyring (GNOME Keyring, KWallet) and run doctor again".into()),
         },
     }
+}
+
+/// Runs `work` on a thread of its own and waits at most `seconds` for it; `None` when it took
+/// longer (the thread is left to finish on its own).
+fn within<T: Send + 'static>(seconds: u64, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tell, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tell.send(work());
+    });
+    told.recv_timeout(std::time::Duration::from_secs(seconds)).ok()
 }
 
 fn manifest(data_dir: &Path) -> Check {

@@ -304,12 +304,4 @@ impl Connection {
             _ => None,
         }
     }
-
-    /// The container's id, for a server that runs in Docker.
-    pub fn container(&self) -> Option<String> {
-        match &self.child {
-            Some(Child::Container(container)) => Some(container.id.clone()),
-            _ => None,
-        }
-    }
 }

@@ -273,18 +273,18 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                     server.log.push(Stream::Harbor, "running");
                     let up_since = Instant::now();
                     let ended = run(&server, &live, &mut connection, &mut changed, &mut commands, &context).await;
-                    if let (Ended::Exited(_), Some(bearer)) = (&ended, &prepared.bearer) {
-                        if let Some(challenge) = bearer.refused() {
-                            if let Some(sign_in) = context.credentials.refused(&spec, Some(challenge)).await {
-                                server.set_live(None);
-                                connection.shutdown().await;
-                                gave_up(sign_in, true);
-                                continue 'idle;
-                            }
-                        }
-                    }
                     server.set_live(None);
                     context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
+                    // A session that ended because the server refused its token needs the user.
+                    if let (Ended::Exited(_), Some(challenge)) =
+                        (&ended, prepared.bearer.as_ref().and_then(|b| b.refused()))
+                    {
+                        if let Some(sign_in) = context.credentials.refused(&spec, Some(challenge)).await {
+                            connection.shutdown().await;
+                            gave_up(sign_in, true);
+                            continue 'idle;
+                        }
+                    }
                     if up_since.elapsed() >= STABLE_AFTER {
                         failures = 0;
                     }

@@ -89,6 +89,11 @@ pub fn check_id(id: &str) -> Result<(), SecretError> {
     Ok(())
 }
 
+/// The keychain service that holds the entries of the data folder `data_dir`.
+pub fn service(data_dir: &std::path::Path) -> String {
+    format!("harbor {}", data_dir.display())
+}
+
 /// The id under which a server's variable is kept unless its spec names another.
 pub fn server_secret_id(server: &str, variable: &str) -> String {
     format!("{server}/{variable}")
@@ -98,7 +103,7 @@ impl Secrets {
     /// `data_dir` tells this bridge's entries apart from another data folder's in the same
     /// keychain (tests run many bridges side by side).
     pub fn new(store: Store, data_dir: &std::path::Path) -> Secrets {
-        Secrets { store, service: format!("harbor {}", data_dir.display()), keychain: Mutex::new(None) }
+        Secrets { store, service: service(data_dir), keychain: Mutex::new(None) }
     }
 
     async fn keychain(&self) -> Result<Arc<Keychain>, SecretError> {

@@ -39,6 +39,10 @@ FILESYSTEM_VERSION=2026.8.31
 TIME_VERSION=2026.10.19
 # The OpenID Provider the sign-in tests run on loopback (tests/fixtures/oauth/provider.mjs).
 OIDC_PROVIDER_VERSION=9.13.3
+# The MCP Inspector (its --cli mode is a real MCP client) and Prometheus' own Python parser, for the
+# gateway tests.
+INSPECTOR_VERSION=2.12.0
+PROMETHEUS_CLIENT_VERSION=0.26.0
 
 # Starts a private Docker engine (root needed) unless DOCKER_HOST already names one, exports
 # DOCKER_HOST, and stops the engine when the calling script exits.

@@ -17,6 +17,7 @@
 //! - [`llm`] — model providers (Ollama, OpenAI-compatible); [`chat`] — the agent loop, tool
 //!   selection and chat sessions, served as `llm.*` and `chat.*`;
 //! - [`control`] — the control socket and the command line's [`control::Link`];
+//! - [`gateway`] — Harbor's servers as one MCP endpoint (stdio and loopback HTTP) for other apps;
 //! - [`native_manifest`], [`doctor`], [`paths`], [`logging`], [`runtimes`] — installing the
 //!   bridge into Firefox, checking the machine, and where files live.
 //!
@@ -26,6 +27,7 @@
 pub mod chat;
 pub mod control;
 pub mod doctor;
+pub mod gateway;
 pub mod host;
 pub mod http;
 pub mod import;
@@ -67,6 +69,7 @@ pub struct Bridge {
     pub host: Arc<host::Host>,
     pub secrets: Arc<secrets::Secrets>,
     pub auth: Arc<oauth::Auth>,
+    pub gateway: Arc<gateway::Gateway>,
 }
 
 impl Bridge {
@@ -97,7 +100,19 @@ impl Bridge {
         let llm = Arc::new(llm::Llm::new(store.clone()).with_secrets(secrets.clone()));
         let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone()));
         let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), notifier.clone()));
-        Ok(Bridge { data_dir: data_dir.to_path_buf(), store, notifier, servers, llm, chat, host, secrets, auth })
+        let gateway = gateway::Gateway::new(store.clone(), servers.clone(), notifier.clone(), data_dir.to_path_buf());
+        Ok(Bridge {
+            data_dir: data_dir.to_path_buf(),
+            store,
+            notifier,
+            servers,
+            llm,
+            chat,
+            host,
+            secrets,
+            auth,
+            gateway,
+        })
     }
 
     /// Every method the bridge answers.
@@ -109,6 +124,7 @@ impl Bridge {
         let router = methods::import_routes(router, self.servers.clone(), self.secrets.clone());
         let router = methods::install_routes(router, self.servers.clone(), self.secrets.clone(), self.data_dir.clone());
         let router = methods::secret_routes(router, self.servers.clone(), self.secrets.clone(), self.auth.clone());
+        let router = methods::gateway_routes(router, self.gateway.clone());
         methods::permission_routes(router, self.host.clone())
     }
 
@@ -122,8 +138,9 @@ impl Bridge {
         rpc::serve(reader, writer, Arc::new(self.router()), Some(self.notifier.subscribe()), shutdown).await
     }
 
-    /// Stops every server, so none outlives the bridge.
+    /// Stops the gateway's endpoint and every server, so none outlives the bridge.
     pub async fn shutdown(&self) {
+        self.gateway.stop_http().await;
         self.servers.stop_all().await;
     }
 }
@@ -139,6 +156,7 @@ where
     let bridge = Arc::new(Bridge::open(data_dir)?);
     #[cfg(unix)]
     let control = control::listen(bridge.clone()).await;
+    bridge.gateway.start_configured().await;
     let served = bridge.serve(reader, writer, shutdown).await;
     #[cfg(unix)]
     if let Some(control) = control {

@@ -1,10 +1,12 @@
 //! The command line: host mode (what Firefox runs), `serve`, `install`, `uninstall`, `doctor`,
-//! the MCP host's `servers`, `tools` and `call` (in [`servers`]), and `import` (in [`import`]).
+//! the MCP host's `servers`, `tools` and `call` (in [`servers`]), `import` (in [`import`]), and
+//! `mcp` / `gateway` (in [`gateway`]).
 //!
 //! Firefox starts a native host with two arguments, the manifest path and the extension id, so
 //! those positionals mean host mode. Outside host mode the commands print to stdout as any CLI
 //! does; in host mode stdout belongs to native messaging alone.
 
+mod gateway;
 mod import;
 mod secrets;
 mod servers;
@@ -127,6 +129,21 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Serve MCP on stdin/stdout for one app (what an app's `harbor` entry runs): the tools of
+    /// the servers that app may use, from the running bridge.
+    Mcp {
+        /// The gateway client this app is (`harbor-bridge gateway clients add NAME`).
+        #[arg(long)]
+        client: String,
+    },
+    /// Harbor's servers for other AI apps: serve without Firefox, the HTTP endpoint, clients,
+    /// and connecting apps.
+    Gateway {
+        #[command(subcommand)]
+        command: gateway::GatewayCommand,
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Check what Harbor needs on this machine and say how to fix what is missing.
     Doctor {
         /// Print the checks as JSON.
@@ -170,6 +187,11 @@ pub fn main() -> ExitCode {
             with_runtime(|dir| async move { import::export(dir, &target, file.as_deref(), ids, dry_run, json).await })
         }
         Some(Command::Secrets { command, json }) => with_runtime(|dir| secrets::secrets(dir, command, json)),
+        Some(Command::Mcp { client }) => with_runtime(|dir| async move { gateway::mcp(dir, &client).await }),
+        Some(Command::Gateway { command: gateway::GatewayCommand::Serve { port }, .. }) => {
+            with_runtime(|dir| gateway::serve(dir, port, shutdown_signal()))
+        }
+        Some(Command::Gateway { command, json }) => with_runtime(|dir| gateway::gateway(dir, command, json)),
         Some(Command::Doctor { json }) => return doctor(json),
     };
     match outcome {

@@ -1,7 +1,8 @@
-//! Writing Harbor's servers into Claude Desktop's or Cursor's config, keeping every other key of
-//! the file as it was.
+//! Writing Harbor's servers into Claude Desktop's, Cursor's or VS Code's config, keeping every
+//! other key of the file as it was.
 //!
-//! The file is read (or started empty), each chosen server is set under `mcpServers` by its id,
+//! The file is read (or started empty), each chosen server is set under `mcpServers` (VS Code:
+//! `servers`) by its id,
 //! and the result is written to a temporary file beside it and renamed over it, after the old
 //! file is copied to `<file>.harbor-backup`. Secret values are never written: a server's
 //! secret environment variables are left out, and the preview says so.
@@ -11,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::dialects::Dialect;
+use super::locations;
 use crate::store::servers::{Launch, ServerSpec};
 
 /// The apps Harbor can write to.
@@ -19,6 +22,36 @@ use crate::store::servers::{Launch, ServerSpec};
 pub enum Target {
     ClaudeDesktop,
     Cursor,
+    VsCode,
+}
+
+impl Target {
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Target::ClaudeDesktop => Dialect::ClaudeDesktop,
+            Target::Cursor => Dialect::Cursor,
+            Target::VsCode => Dialect::VsCode,
+        }
+    }
+
+    /// The key the app keeps its servers under.
+    fn servers_key(self) -> &'static str {
+        match self {
+            Target::VsCode => "servers",
+            Target::ClaudeDesktop | Target::Cursor => "mcpServers",
+        }
+    }
+
+    /// The app's usual config file for this user.
+    pub fn default_path(self) -> Result<PathBuf, String> {
+        let dirs = directories::BaseDirs::new().ok_or("cannot find this user's home folder")?;
+        let app_data = std::env::var_os("APPDATA").map(PathBuf::from);
+        locations::candidates(dirs.home_dir(), app_data.as_deref(), None)
+            .into_iter()
+            .find(|l| l.dialect == self.dialect())
+            .map(|l| l.path)
+            .ok_or_else(|| "Harbor does not know where that app keeps its config on this system; name the file".into())
+    }
 }
 
 /// What exporting a server would write, or why it cannot be.
@@ -38,6 +71,14 @@ pub struct Planned {
 
 /// The config entry for `server` in `target`'s format.
 fn entry(target: Target, server: &ServerSpec) -> Result<Value, String> {
+    let mut value = portable_entry(target, server)?;
+    if target == Target::VsCode {
+        value["type"] = json!(if value.get("url").is_some() { "http" } else { "stdio" });
+    }
+    Ok(value)
+}
+
+fn portable_entry(target: Target, server: &ServerSpec) -> Result<Value, String> {
     match (&server.launch, target) {
         (Launch::Process { command, args, env, .. }, _) => {
             let mut value = json!({ "command": command, "args": args });
@@ -46,7 +87,7 @@ fn entry(target: Target, server: &ServerSpec) -> Result<Value, String> {
             }
             Ok(value)
         }
-        (Launch::Remote { url, headers }, Target::Cursor) => {
+        (Launch::Remote { url, headers }, Target::Cursor | Target::VsCode) => {
             let mut value = json!({ "url": url });
             if !headers.is_empty() {
                 value["headers"] = json!(headers);
@@ -93,7 +134,7 @@ fn entry(target: Target, server: &ServerSpec) -> Result<Value, String> {
 /// What exporting `servers` into the file at `path` would do.
 pub fn plan(target: Target, path: &Path, servers: &[ServerSpec]) -> Result<Vec<Planned>, String> {
     let config = read(path)?;
-    let existing = config.get("mcpServers").and_then(Value::as_object);
+    let existing = config.get(target.servers_key()).and_then(Value::as_object);
     Ok(servers
         .iter()
         .map(|server| {
@@ -114,14 +155,19 @@ pub fn plan(target: Target, path: &Path, servers: &[ServerSpec]) -> Result<Vec<P
         .collect())
 }
 
+/// Whether the file has an entry named `id` (an unreadable file is an error: it is not replaced).
+pub fn has_entry(target: Target, path: &Path, id: &str) -> Result<bool, String> {
+    Ok(read(path)?.get(target.servers_key()).and_then(Value::as_object).is_some_and(|e| e.contains_key(id)))
+}
+
 /// Writes the planned entries into the file, keeping everything else; returns the backup's path
 /// when there was a file before.
-pub fn write(path: &Path, planned: &[Planned]) -> Result<Option<PathBuf>, String> {
+pub fn write(target: Target, path: &Path, planned: &[Planned]) -> Result<Option<PathBuf>, String> {
     let mut config = read(path)?;
     let root = config.as_object_mut().ok_or_else(|| format!("{} is not a JSON object", path.display()))?;
-    let servers = root.entry("mcpServers").or_insert_with(|| Value::Object(Map::new()));
-    let servers =
-        servers.as_object_mut().ok_or_else(|| format!("{}: \"mcpServers\" is not an object", path.display()))?;
+    let key = target.servers_key();
+    let servers = root.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    let servers = servers.as_object_mut().ok_or_else(|| format!("{}: {key:?} is not an object", path.display()))?;
     for plan in planned {
         if let Some(entry) = &plan.entry {
             servers.insert(plan.id.clone(), entry.clone());

@@ -5,6 +5,8 @@
 //! - [`credentials`] — secrets and sign-ins as the supervisor asks for them at start;
 //! - [`registry`] — every server, the namespaced catalog, and calls with timeout, cancel and progress;
 //! - [`error`] — what can go wrong, as values;
+//! - [`health`] — the circuit breaker per server, fed by calls and heartbeats;
+//! - [`metrics`] — calls, errors and latency per server and tool, in Prometheus text;
 //! - [`server`] — one server's state, log and supervisor (restarts with backoff, then crashed);
 //!
 //! Runtimes (how processes start) and the LLM layer know nothing of MCP; this module is where
@@ -13,6 +15,8 @@
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod health;
+pub mod metrics;
 pub mod names;
 pub mod registry;
 pub mod server;

@@ -26,10 +26,12 @@ use tokio_util::sync::CancellationToken;
 use super::client::Progress;
 use super::credentials::Credentials;
 use super::error::HostError;
+use super::health::{BreakerState, HealthSettings};
+use super::metrics::{Metrics, Text};
 use super::names;
 use super::server::{Context, Live, Server, ServerState, Status};
 use crate::rpc::Notifier;
-use crate::runtimes::log::ServerLog;
+use crate::runtimes::log::{ServerLog, Stream};
 use crate::store::servers::{Launch, ServerSpec};
 use crate::store::Store;
 
@@ -71,6 +73,8 @@ pub struct Servers {
     log_dir: PathBuf,
     context: Context,
     servers: RwLock<BTreeMap<String, Arc<Server>>>,
+    /// Every tool call's outcome and latency, whoever made it.
+    pub metrics: Metrics,
 }
 
 impl Servers {
@@ -82,8 +86,9 @@ impl Servers {
         credentials: Arc<dyn Credentials>,
         owner: String,
     ) -> Result<Servers, HostError> {
-        let context = Context { http: Arc::default(), notifier, credentials, owner };
-        let servers = Servers { store, log_dir, context, servers: RwLock::default() };
+        let health = store.setting::<HealthSettings>("health")?.unwrap_or_default();
+        let context = Context { http: Arc::default(), notifier, credentials, owner, health };
+        let servers = Servers { store, log_dir, context, servers: RwLock::default(), metrics: Metrics::default() };
         for spec in servers.store.servers()? {
             let auto_start = spec.auto_start;
             let server = servers.spawn(spec);
@@ -246,15 +251,52 @@ impl Servers {
         if !known {
             return Err(HostError::NotFound(format!("server {:?} has no tool {tool:?}", server.id)));
         }
+        if let Err(refused) = server.breaker.admit() {
+            self.metrics.record(&server.id, &tool, Duration::ZERO, true);
+            return Err(HostError::Unavailable(format!(
+                "server {:?} failed {} times in a row, so Harbor is not sending it calls for now; try again in {} s",
+                server.id,
+                refused.failures,
+                refused.retry_after.as_secs().max(1)
+            )));
+        }
+        let started = std::time::Instant::now();
+        let outcome = self.call_admitted(&server, &live, name, &tool, arguments, timeout, cancel, progress).await;
+        match &outcome {
+            Ok(_) => server.breaker.succeeded(),
+            Err(HostError::Timeout { .. } | HostError::Unavailable(_)) => {
+                if server.breaker.failed() {
+                    server.log.push(Stream::Harbor, "failed too many calls in a row; calls to it fail fast for now");
+                }
+            }
+            Err(HostError::Failed(_)) => server.breaker.succeeded(),
+            Err(_) => server.breaker.abandoned(),
+        }
+        self.metrics.record(&server.id, &tool, started.elapsed(), outcome.is_err());
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_admitted(
+        &self,
+        server: &Server,
+        live: &Live,
+        name: &str,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        timeout: Option<Duration>,
+        cancel: &CancellationToken,
+        progress: Option<mpsc::UnboundedSender<Progress>>,
+    ) -> Result<Value, HostError> {
         let timeout =
             timeout.or(server.spec().tool_timeout_ms.map(Duration::from_millis)).unwrap_or(DEFAULT_TOOL_TIMEOUT);
-        let mut params = CallToolRequestParams::new(tool.clone());
+        let mut params = CallToolRequestParams::new(tool.to_owned());
         if let Some(arguments) = arguments {
             params = params.with_arguments(arguments);
         }
         let request = ClientRequest::CallToolRequest(Request::new(params));
         let what = format!("tool {name}");
-        match request_with(&live, request, timeout, cancel, progress, &what).await? {
+        match request_with(live, request, timeout, cancel, progress, &what).await? {
             ServerResult::CallToolResult(result) => Ok(serde_json::to_value(result).unwrap_or(Value::Null)),
             _ => Err(HostError::Failed(format!("{what}: the server answered with something other than a tool result"))),
         }
@@ -300,6 +342,32 @@ impl Servers {
         let request = ClientRequest::GetPromptRequest(Request::new(params));
         let what = format!("prompt {name}");
         to_json(request_with(&live, request, DEFAULT_TOOL_TIMEOUT, cancel, None, &what).await?)
+    }
+
+    /// Writes the servers' states, restarts and breakers, and the tool-call families.
+    pub fn write_metrics(&self, text: &mut Text) {
+        let servers = self.all();
+        text.family("harbor_server_up", "gauge", "1 while the server runs, else 0.");
+        for server in &servers {
+            let up = server.status().state == ServerState::Running;
+            text.sample("harbor_server_up", &[("server", &server.id)], f64::from(u8::from(up)));
+        }
+        text.family("harbor_server_state", "gauge", "The server's state: 1 for the state it is in.");
+        for server in &servers {
+            let state = server.status().state.name();
+            text.sample("harbor_server_state", &[("server", &server.id), ("state", state)], 1.0);
+        }
+        text.family("harbor_server_restarts_total", "counter", "Automatic restarts after the server failed.");
+        for server in &servers {
+            let restarts = server.restarts_total.load(std::sync::atomic::Ordering::Relaxed);
+            text.sample("harbor_server_restarts_total", &[("server", &server.id)], restarts as f64);
+        }
+        text.family("harbor_server_breaker_open", "gauge", "1 while the server's circuit breaker fails calls fast.");
+        for server in &servers {
+            let open = server.breaker.state() == BreakerState::Open;
+            text.sample("harbor_server_breaker_open", &[("server", &server.id)], f64::from(u8::from(open)));
+        }
+        self.metrics.write(text);
     }
 
     fn running_servers(&self, server: Option<&str>) -> Result<Vec<Running>, HostError> {

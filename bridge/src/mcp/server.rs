@@ -7,10 +7,11 @@
 //! last stderr lines in the error, until the user starts it again. A program that is not
 //! installed is `crashed` at once: restarting cannot fix it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use rmcp::model::Tool;
+use rmcp::model::{ClientRequest, Tool};
 use rmcp::service::{Peer, RoleClient};
 use serde::Serialize;
 use serde_json::json;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{ClientEvents, Connection, ListChanged, OpenError};
 use super::credentials::Credentials;
+use super::health::{Breaker, HealthSettings};
 use crate::rpc::Notifier;
 use crate::runtimes::log::{ServerLog, Stream};
 use crate::store::servers::ServerSpec;
@@ -28,6 +30,9 @@ pub const MAX_RESTARTS: u32 = 3;
 
 /// How long a server must stay up for its restart count to start over.
 pub const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+/// How long a heartbeat ping may take before it counts as a failure.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The lifecycle states a user sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -98,6 +103,10 @@ pub struct Server {
     status: watch::Sender<Status>,
     live: RwLock<Option<Arc<Live>>>,
     control: mpsc::UnboundedSender<Control>,
+    /// Fails calls fast while the server keeps failing (see `health`).
+    pub breaker: Breaker,
+    /// Automatic restarts since the bridge opened (for metrics).
+    pub restarts_total: AtomicU64,
 }
 
 /// What a server's supervisor needs from the host.
@@ -110,6 +119,7 @@ pub struct Context {
     pub credentials: Arc<dyn Credentials>,
     /// Marks this data folder's containers (see `runtimes::docker`).
     pub owner: String,
+    pub health: HealthSettings,
 }
 
 impl Server {
@@ -123,6 +133,8 @@ impl Server {
             status: watch::channel(Status::new(ServerState::Stopped)).0,
             live: RwLock::new(None),
             control,
+            breaker: Breaker::new(context.health),
+            restarts_total: AtomicU64::new(0),
         });
         tokio::spawn(supervise(server.clone(), commands, context));
         server
@@ -311,6 +323,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
             };
             failures += 1;
             server.log.push(Stream::Harbor, &why);
+            server.breaker.failed();
             if failures > MAX_RESTARTS {
                 let last = server.log.last_stderr(5);
                 let error = if last.is_empty() {
@@ -321,6 +334,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                 set(Status { error: Some(error), restarts: failures - 1, ..Status::new(ServerState::Crashed) });
                 continue 'idle;
             }
+            server.restarts_total.fetch_add(1, Ordering::Relaxed);
             let delay = Duration::from_millis(250 * 2u64.pow(failures - 1));
             set(Status {
                 error: Some(format!("{why}; restarting in {} ms ({failures} of {MAX_RESTARTS})", delay.as_millis())),
@@ -356,9 +370,23 @@ async fn run(
     commands: &mut mpsc::UnboundedReceiver<Control>,
     context: &Context,
 ) -> Ended {
+    let every = Duration::from_millis(context.health.heartbeat_ms.max(1));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             why = connection.closed() => return Ended::Exited(why),
+            _ = heartbeat.tick(), if context.health.heartbeat_ms > 0 => {
+                let ping = live.peer.send_request(ClientRequest::PingRequest(Default::default()));
+                match tokio::time::timeout(every.min(HEARTBEAT_TIMEOUT), ping).await {
+                    Ok(Ok(_)) => server.breaker.heartbeat_answered(),
+                    _ => {
+                        if server.breaker.failed() {
+                            server.log.push(Stream::Harbor, "did not answer a heartbeat; calls to it fail fast for now");
+                        }
+                    }
+                }
+            }
             Some(what) = changed.recv() => {
                 if what == ListChanged::Tools {
                     *live.tools.write().unwrap_or_else(|p| p.into_inner()) = list_tools(&live.peer, &server.log).await;

@@ -60,21 +60,7 @@ fn export_plan(servers: &Servers, p: &ExportParams) -> Result<(PathBuf, Vec<expo
         p.ids.iter().map(|id| servers.entry(id).map(|e| e.spec)).collect::<Result<_, _>>().map_err(error)?;
     let path = match &p.path {
         Some(path) => path.clone(),
-        None => {
-            let dirs = directories::BaseDirs::new().ok_or_else(|| invalid("cannot find this user's home folder"))?;
-            let dialect = match p.target {
-                Target::ClaudeDesktop => Dialect::ClaudeDesktop,
-                Target::Cursor => Dialect::Cursor,
-            };
-            let app_data = std::env::var_os("APPDATA").map(PathBuf::from);
-            locations::candidates(dirs.home_dir(), app_data.as_deref(), None)
-                .into_iter()
-                .find(|l| l.dialect == dialect)
-                .map(|l| l.path)
-                .ok_or_else(|| {
-                    invalid("Harbor does not know where that app keeps its config on this system; name the file")
-                })?
-        }
+        None => p.target.default_path().map_err(invalid)?,
     };
     let planned = export::plan(p.target, &path, &chosen).map_err(invalid)?;
     Ok((path, planned))
@@ -135,7 +121,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>) -> R
                 if let Some(refused) = planned.iter().find(|p| p.refused.is_some()) {
                     return Err(invalid(format!("{}: {}", refused.id, refused.refused.as_deref().unwrap_or_default())));
                 }
-                let backup = export::write(&path, &planned).map_err(invalid)?;
+                let backup = export::write(p.target, &path, &planned).map_err(invalid)?;
                 let written: Vec<&str> = planned.iter().map(|p| p.id.as_str()).collect();
                 Ok(json!({ "path": path, "written": written, "backup": backup }))
             }),

@@ -6,6 +6,7 @@
 //! reach tools only through the permission layer.
 
 mod chat;
+mod gateway;
 mod import;
 mod install;
 mod page;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use crate::mcp::error::HostError;
 
 pub use chat::routes as chat_routes;
+pub use gateway::routes as gateway_routes;
 pub use import::routes as import_routes;
 pub use install::routes as install_routes;
 pub use page::routes as page_routes;

@@ -97,6 +97,18 @@ const MIGRATIONS: &[&str] = &[
         expires_at          INTEGER,          -- when the access token expires
         updated_at          INTEGER NOT NULL
     );",
+    // 5: the gateway's clients (other AI apps reaching Harbor's servers): what each may call and
+    // how often, and the SHA-256 of its key (the key itself is shown once and never stored).
+    "CREATE TABLE gateway_clients (
+        name           TEXT PRIMARY KEY,
+        key_sha256     TEXT NOT NULL UNIQUE,
+        key_hint       TEXT NOT NULL,     -- the key's first characters, to tell keys apart
+        allow          TEXT NOT NULL,     -- JSON: server ids and serverId/toolName entries
+        rate_per_min   INTEGER NOT NULL,
+        concurrency    INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL,
+        last_used_at   INTEGER
+    );",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

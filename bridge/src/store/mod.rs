@@ -8,6 +8,7 @@
 //! Secrets never enter the database: server records hold only the *names* of their secrets.
 
 pub mod chat;
+pub mod gateway;
 mod migrations;
 pub mod permissions;
 pub mod secrets;

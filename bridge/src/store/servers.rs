@@ -296,7 +296,12 @@ mod tests {
         legacy.secret_env.clear();
         store.insert_server(&legacy).unwrap();
         store.conn().execute("UPDATE servers SET secret_env = '[\"API_KEY\"]'", []).unwrap();
-        store.conn().execute_batch("DROP TABLE secrets; DROP TABLE sign_ins; PRAGMA user_version = 3;").unwrap();
+        store
+            .conn()
+            .execute_batch(
+                "DROP TABLE secrets; DROP TABLE sign_ins; DROP TABLE gateway_clients; PRAGMA user_version = 3;",
+            )
+            .unwrap();
         super::super::migrations::apply(&mut store.conn()).unwrap();
         let upgraded = store.server("time").unwrap().unwrap();
         assert_eq!(upgraded.secret_env, BTreeMap::from([("API_KEY".to_owned(), "time/API_KEY".to_owned())]));

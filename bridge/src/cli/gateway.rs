@@ -1,0 +1,263 @@
+//! `harbor-bridge mcp --client NAME` (the stdio face an app starts) and `harbor-bridge gateway …`
+//! (serve headless, the HTTP endpoint, clients, connecting apps).
+//!
+//! `mcp` reaches the bridge that already runs (Firefox's, or `gateway serve`) over its control
+//! socket, so the app shares its servers; with none running it opens the bridge itself, with the
+//! control socket, so the next app or the command line shares *its* servers. Stdout is the MCP
+//! stream: logs go to the log file only.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use harbor_bridge::control::{self, Link};
+use harbor_bridge::gateway::face::Face;
+use harbor_bridge::gateway::remote::Remote;
+use harbor_bridge::gateway::Backend;
+use harbor_bridge::Bridge;
+use rmcp::ServiceExt;
+use serde_json::{json, Value};
+
+use super::servers::{ask, print_json};
+
+#[derive(Subcommand)]
+pub enum GatewayCommand {
+    /// Run Harbor without Firefox: the servers, the control socket and the HTTP endpoint, until
+    /// stopped (Ctrl-C). Prints the endpoint's URL first.
+    Serve {
+        /// The loopback port (0: any free one). Default: the gateway's setting.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// The HTTP endpoint's state and every client with its traffic.
+    Status,
+    /// Turn the HTTP endpoint on (optionally on another port) or off.
+    Http {
+        /// on or off.
+        state: String,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Add, change, re-key and remove the apps that may use the gateway.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+    /// Write the entry that runs `harbor-bridge mcp --client CLIENT` into an app's config:
+    /// claude-desktop, cursor or vs-code.
+    Connect {
+        app: String,
+        #[arg(long)]
+        client: String,
+        /// The config file (default: the app's usual one for this user).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ClientsCommand {
+    /// Add a client and print its key (shown this once).
+    Add {
+        name: String,
+        #[command(flatten)]
+        limits: ClientArgs,
+    },
+    /// Change what a client may call and how often.
+    Update {
+        name: String,
+        #[command(flatten)]
+        limits: ClientArgs,
+    },
+    /// Give a client a new key (the old one stops working) and print it.
+    RotateKey {
+        name: String,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ClientArgs {
+    /// A server id (all its tools), `SERVER/TOOL`, or `*` (repeatable). None: no tools.
+    #[arg(long = "allow")]
+    allow: Vec<String>,
+    /// Tool calls a minute.
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Tool calls in flight at once.
+    #[arg(long)]
+    concurrency: Option<u32>,
+}
+
+impl ClientArgs {
+    fn params(&self, name: &str, adding: bool) -> Value {
+        let mut params = json!({ "name": name });
+        if adding || !self.allow.is_empty() {
+            params["allow"] = json!(self.allow);
+        }
+        if let Some(rate) = self.rate {
+            params["ratePerMin"] = json!(rate);
+        }
+        if let Some(concurrency) = self.concurrency {
+            params["concurrency"] = json!(concurrency);
+        }
+        params
+    }
+}
+
+/// `harbor-bridge mcp --client NAME`: MCP over stdio for one app.
+pub async fn mcp(data_dir: &Path, client: &str) -> Result<()> {
+    if let Some(remote) = Remote::connect(data_dir).await {
+        let closed = remote.closed();
+        return serve_stdio(remote, client, closed).await;
+    }
+    let bridge = Arc::new(Bridge::open(data_dir)?);
+    #[cfg(unix)]
+    let listening = control::listen(bridge.clone()).await;
+    bridge.gateway.start_configured().await;
+    let served = serve_stdio(bridge.gateway.clone(), client, tokio_util::sync::CancellationToken::new()).await;
+    #[cfg(unix)]
+    if let Some(task) = listening {
+        task.abort();
+        let _ = std::fs::remove_file(control::socket_path(data_dir));
+    }
+    bridge.shutdown().await;
+    served
+}
+
+async fn serve_stdio<B: Backend>(
+    backend: Arc<B>,
+    client: &str,
+    bridge_gone: tokio_util::sync::CancellationToken,
+) -> Result<()> {
+    // An unknown client is said at once, on stderr, which apps show in their server log.
+    if let Err(error) = backend.tools(client).await {
+        bail!("{}", error.message);
+    }
+    let service = Face::new(backend, Some(client.to_owned()))
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("the app did not complete the MCP handshake")?;
+    let cancel = service.cancellation_token();
+    tokio::select! {
+        _ = service.waiting() => Ok(()),
+        () = bridge_gone.cancelled() => {
+            cancel.cancel();
+            bail!("Harbor's bridge went away; the app may start this server again")
+        }
+    }
+}
+
+/// `harbor-bridge gateway serve`: the bridge without Firefox.
+pub async fn serve(data_dir: &Path, port: Option<u16>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    let bridge = Arc::new(Bridge::open(data_dir)?);
+    #[cfg(unix)]
+    let Some(listening) = control::listen(bridge.clone()).await
+    else {
+        bail!("another Harbor bridge runs on {} already; use it, or stop it first", data_dir.display())
+    };
+    let port = match port {
+        Some(port) => Some(bridge.gateway.start_http(port).await.map_err(|e| anyhow::anyhow!("{}", e.message))?),
+        None => {
+            bridge.gateway.start_configured().await;
+            bridge.gateway.http_port().await
+        }
+    };
+    match port {
+        Some(port) => println!("Harbor gateway on http://127.0.0.1:{port}/mcp"),
+        None => println!("Harbor runs (the HTTP endpoint is off: `harbor-bridge gateway http on`)"),
+    }
+    shutdown.await;
+    #[cfg(unix)]
+    {
+        listening.abort();
+        let _ = std::fs::remove_file(control::socket_path(data_dir));
+    }
+    bridge.shutdown().await;
+    Ok(())
+}
+
+/// The other `gateway` commands, through a [`Link`].
+pub async fn gateway(data_dir: &Path, command: GatewayCommand, json: bool) -> Result<()> {
+    let mut link = Link::open(data_dir).await?;
+    let outcome = over(&mut link, command, json).await;
+    link.close().await;
+    outcome
+}
+
+async fn over(link: &mut Link, command: GatewayCommand, json: bool) -> Result<()> {
+    let answer = match command {
+        GatewayCommand::Serve { .. } => unreachable!("served by `serve`"),
+        GatewayCommand::Status => ask(link, "gateway.status", json!({})).await?,
+        GatewayCommand::Http { state, port } => {
+            let enabled = match state.as_str() {
+                "on" => true,
+                "off" => false,
+                other => bail!("{other:?}: say `on` or `off`"),
+            };
+            if enabled && !link.is_shared() {
+                bail!(
+                    "no bridge is running to serve the endpoint: start Firefox, or run `harbor-bridge gateway serve`"
+                );
+            }
+            ask(link, "gateway.http.set", json!({ "enabled": enabled, "port": port })).await?
+        }
+        GatewayCommand::Clients { command } => match command {
+            ClientsCommand::Add { name, limits } => {
+                ask(link, "gateway.clients.add", limits.params(&name, true)).await?
+            }
+            ClientsCommand::Update { name, limits } => {
+                ask(link, "gateway.clients.update", limits.params(&name, false)).await?
+            }
+            ClientsCommand::RotateKey { name } => {
+                ask(link, "gateway.clients.rotateKey", json!({ "name": name })).await?
+            }
+            ClientsCommand::Remove { name } => ask(link, "gateway.clients.remove", json!({ "name": name })).await?,
+        },
+        GatewayCommand::Connect { app, client, file, dry_run } => {
+            let params = json!({ "app": app, "client": client, "path": file, "dryRun": dry_run });
+            ask(link, "gateway.connect", params).await?
+        }
+    };
+    if json {
+        return print_json(&answer);
+    }
+    if let Some(key) = answer["key"].as_str() {
+        println!("Key for {}: {key}", answer["client"]["name"].as_str().unwrap_or("?"));
+        println!("It is shown this once. Send it as `Authorization: Bearer <key>` to the gateway's /mcp.");
+    } else if let Some(clients) = answer["clients"].as_array() {
+        match answer["http"]["url"].as_str() {
+            Some(url) => println!("HTTP endpoint: {url}"),
+            None => println!("HTTP endpoint: off"),
+        }
+        for client in clients {
+            let t = &client["traffic"];
+            println!(
+                "{:<16} {:<14} allow {:<30} {}/min ×{}  calls {} errors {} limited {}",
+                client["name"].as_str().unwrap_or("?"),
+                client["keyHint"].as_str().unwrap_or(""),
+                client["allow"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                    .unwrap_or_default(),
+                client["ratePerMin"],
+                client["concurrency"],
+                t["calls"],
+                t["errors"],
+                t["rateLimited"],
+            );
+        }
+    } else if let Some(path) = answer["path"].as_str() {
+        let verb = if answer["written"] == true { "Wrote" } else { "Would write" };
+        println!("{verb} the \"harbor\" entry into {path}:");
+        println!("{}", serde_json::to_string_pretty(&answer["entry"])?);
+    } else {
+        print_json(&answer)?;
+    }
+    Ok(())
+}

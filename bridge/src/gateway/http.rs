@@ -1,0 +1,236 @@
+//! The gateway's HTTP endpoint on loopback: MCP Streamable HTTP at `/mcp`, and `/live`, `/ready`,
+//! `/metrics` and the protected-resource metadata (RFC 9728) beside it.
+//!
+//! Every request passes the same door first:
+//! - `Host` must name this loopback listener (`127.0.0.1`, `localhost` or `[::1]` with its port),
+//!   so a page on a rebinding DNS name cannot reach it;
+//! - a request with an `Origin` is refused: browsers have no business here (Harbor's own browser
+//!   side talks native messaging), so no web page can drive the gateway, even from loopback;
+//! - `/mcp` needs `Authorization: Bearer <key>`; without one, or with a wrong one, the answer is
+//!   401 with a `WWW-Authenticate` challenge that points at the resource metadata.
+//!
+//! `tools/call` requests are counted against the client's rate limit here, so every answer can
+//! carry `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a call over the limit gets 429 with
+//! `Retry-After` and a JSON-RPC error. The rest is rmcp's `StreamableHttpService`, which serves
+//! sessions, SSE and `list_changed`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use super::face::{Caller, Face, RATE_LIMITED};
+use super::limits::Limited as RateLimited;
+use super::Gateway;
+use crate::mcp::metrics::Text;
+use crate::mcp::server::ServerState;
+
+/// The largest request body accepted.
+const MAX_BODY: usize = 4 << 20;
+
+type Body = BoxBody<Bytes, Infallible>;
+type Mcp = StreamableHttpService<Face<Gateway>, LocalSessionManager>;
+
+/// Serves connections until the task is aborted.
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, port: u16) {
+    let config =
+        StreamableHttpServerConfig::default().with_allowed_hosts(loopback_hosts(port)).enforce_origin_validation();
+    let face = gateway.clone();
+    let mcp: Mcp = StreamableHttpService::new(
+        move || Ok(Face::new(face.clone(), None)),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let gateway = gateway.clone();
+        let mcp = mcp.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let gateway = gateway.clone();
+                let mcp = mcp.clone();
+                async move { Ok::<_, Infallible>(handle(request, &gateway, mcp, port).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+        });
+    }
+}
+
+fn loopback_hosts(port: u16) -> Vec<String> {
+    ["127.0.0.1", "localhost", "[::1]"].iter().map(|host| format!("{host}:{port}")).collect()
+}
+
+async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Mcp, port: u16) -> Response<Body> {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    if !loopback_hosts(port).iter().any(|allowed| allowed.eq_ignore_ascii_case(host)) {
+        return plain(StatusCode::FORBIDDEN, "this endpoint answers only to its loopback address");
+    }
+    if request.headers().contains_key(header::ORIGIN) {
+        return plain(StatusCode::FORBIDDEN, "web pages may not use Harbor's gateway");
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    match request.uri().path() {
+        "/mcp" => mcp_request(request, gateway, mcp, &base).await,
+        "/live" => json_response(StatusCode::OK, json!({ "live": true })),
+        "/ready" => ready(gateway),
+        "/metrics" => {
+            let mut text = Text::default();
+            gateway.write_metrics(&mut text);
+            let mut response = full(StatusCode::OK, text.finish());
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+            response
+        }
+        "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp" => json_response(
+            StatusCode::OK,
+            json!({
+                "resource": format!("{base}/mcp"),
+                "bearer_methods_supported": ["header"],
+                "resource_name": "Harbor gateway",
+                "resource_documentation": "Each app gets its own key in Harbor's Gateway panel (or `harbor-bridge gateway clients add NAME`).",
+            }),
+        ),
+        _ => plain(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp"),
+    }
+}
+
+/// Ready once no server is still starting (the auto-start ones have come up or failed).
+fn ready(gateway: &Gateway) -> Response<Body> {
+    let servers = gateway.servers.list();
+    let count = |state: ServerState| servers.iter().filter(|s| s.status.state == state).count();
+    let starting = count(ServerState::Starting) + count(ServerState::Installing);
+    let status = if starting == 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    json_response(
+        status,
+        json!({
+            "ready": starting == 0,
+            "servers": { "running": count(ServerState::Running), "starting": starting, "crashed": count(ServerState::Crashed) },
+        }),
+    )
+}
+
+async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, mut mcp: Mcp, base: &str) -> Response<Body> {
+    let key = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim);
+    let Some(client) = key.and_then(|key| gateway.authenticate(key)) else {
+        let error = if key.is_some() { ", error=\"invalid_token\"" } else { "" };
+        let challenge = format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"{error}");
+        let mut response = plain(
+            StatusCode::UNAUTHORIZED,
+            "a gateway key is required: create one for this app in Harbor's Gateway panel and send it as a bearer token",
+        );
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).expect("ASCII"));
+        return response;
+    };
+    let (mut parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request is larger than 4 MiB"),
+    };
+    let mut ticket = None;
+    if parts.method == Method::POST {
+        for id in tool_calls(&body) {
+            match gateway.admit(&client) {
+                Ok(Ok(admitted)) => ticket = Some(admitted),
+                Ok(Err(limited)) => return too_many(&client, limited, id),
+                Err(error) => return plain(StatusCode::FORBIDDEN, &error.message),
+            }
+        }
+    }
+    parts.extensions.insert(Caller { client, admitted: ticket.is_some() });
+    let request = Request::from_parts(parts, Full::new(body));
+    let mut response = match tower_service::Service::call(&mut mcp, request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    if let Some(ticket) = ticket {
+        rate_headers(response.headers_mut(), ticket.limit, ticket.remaining, ticket.reset.as_secs());
+    }
+    response
+}
+
+/// The ids of the `tools/call` requests in a JSON-RPC body (one message or a batch).
+fn tool_calls(body: &[u8]) -> Vec<Value> {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else { return Vec::new() };
+    let messages = match value {
+        Value::Array(messages) => messages,
+        message => vec![message],
+    };
+    messages
+        .into_iter()
+        .filter(|m| m.get("method").and_then(Value::as_str) == Some("tools/call"))
+        .map(|m| m.get("id").cloned().unwrap_or(Value::Null))
+        .collect()
+}
+
+fn too_many(client: &str, limited: RateLimited, id: Value) -> Response<Body> {
+    let error = super::rate_limited(client, limited);
+    let seconds = limited.retry_after.as_secs().max(1);
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": { "code": RATE_LIMITED, "message": error.message, "data": error.data },
+    });
+    let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, body);
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    rate_headers(headers, limited.limit, 0, seconds);
+    response
+}
+
+fn rate_headers(headers: &mut http::HeaderMap, limit: u32, remaining: u32, reset_seconds: u64) {
+    headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(reset_seconds));
+}
+
+fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed());
+    *response.status_mut() = status;
+    response
+}
+
+fn plain(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = full(status, format!("{message}\n"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn json_response(status: StatusCode, value: Value) -> Response<Body> {
+    let mut response = full(status, value.to_string());
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_calls_are_found_in_single_messages_and_batches() {
+        let single = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x"}}"#;
+        assert_eq!(tool_calls(single), vec![json!(7)]);
+        let batch =
+            br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":"b","method":"tools/call"}]"#;
+        assert_eq!(tool_calls(batch), vec![json!("b")]);
+        assert!(tool_calls(b"not json").is_empty());
+    }
+
+    #[test]
+    fn only_this_listeners_loopback_names_are_hosts() {
+        let hosts = loopback_hosts(8080);
+        assert!(hosts.contains(&"localhost:8080".to_owned()));
+        assert!(!hosts.iter().any(|h| h.starts_with("evil")));
+    }
+}

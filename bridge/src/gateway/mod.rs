@@ -1,0 +1,501 @@
+//! Gateway mode: Harbor's servers as one MCP endpoint for other AI apps (Claude Desktop, Cursor,
+//! VS Code, scripts).
+//!
+//! A gateway client is a caller like a web page's origin: it has a name, a key (for HTTP), an
+//! allowlist of servers and tools (empty means none), a rate limit and a concurrency limit, and
+//! its calls are audited (metadata only) as `gateway:<name>`. It reaches the *same* running
+//! servers as the browser, through the registry — there is no second copy of any server.
+//!
+//! - [`Gateway`] (here) — clients, keys, allowlists, limits, calls, traffic, the HTTP listener;
+//! - [`limits`] — a client's rate window and concurrency slots;
+//! - [`face`] — the MCP server face (rmcp's `ServerHandler`) over any [`Backend`];
+//! - [`http`] — Streamable HTTP on loopback: keys, `Origin` and `Host` checks, rate-limit
+//!   headers, `/live`, `/ready`, `/metrics` and the protected-resource metadata;
+//! - [`remote`] — the [`Backend`] that `harbor-bridge mcp` uses to reach a running bridge over
+//!   its control socket;
+//! - [`connect`] — writing the `harbor-bridge mcp --client NAME` entry into an app's config.
+
+pub mod connect;
+pub mod face;
+pub mod http;
+pub mod limits;
+pub mod remote;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use harbor_protocol::{ErrorCode, ErrorObject};
+use rmcp::model::JsonObject;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::mcp::metrics::Text;
+use crate::mcp::names;
+use crate::mcp::registry::{Servers, ToolEntry};
+use crate::rpc::Notifier;
+use crate::store::gateway::ClientRecord;
+use crate::store::permissions::AuditEntry;
+use crate::store::Store;
+use limits::{ClientLimits, Limited, Ticket};
+
+pub const DEFAULT_RATE_PER_MIN: u32 = 120;
+pub const DEFAULT_CONCURRENCY: u32 = 4;
+/// The HTTP port when the user has not chosen one.
+pub const DEFAULT_PORT: u16 = 47_821;
+
+/// The `gateway` setting: whether the HTTP endpoint runs, and on which loopback port.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GatewaySettings {
+    pub http: bool,
+    pub port: u16,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings { http: false, port: DEFAULT_PORT }
+    }
+}
+
+/// What a gateway face needs: the tools a client may see, calls, and news of changes. The bridge's
+/// [`Gateway`] is one; [`remote::Remote`] reaches a running bridge's gateway from another process.
+pub trait Backend: Send + Sync + 'static {
+    fn tools(&self, client: &str) -> impl Future<Output = Result<Vec<ToolEntry>, ErrorObject>> + Send;
+    /// Calls a tool for `client`; `admitted` when the HTTP layer counted it against the rate
+    /// limit already (to send the headers).
+    fn call(
+        &self,
+        client: &str,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        admitted: bool,
+        cancel: CancellationToken,
+    ) -> impl Future<Output = Result<Value, ErrorObject>> + Send;
+    /// Fires when the tools a client may see could have changed.
+    fn changes(&self) -> broadcast::Receiver<()>;
+}
+
+/// A client's traffic since the bridge opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Traffic {
+    pub calls: u64,
+    pub errors: u64,
+    pub rate_limited: u64,
+}
+
+/// A client as the sidebar and CLI see it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientView {
+    #[serde(flatten)]
+    pub record: ClientRecord,
+    pub traffic: Traffic,
+}
+
+/// A new client's settings (or changes to one: absent fields stay as they are).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientChanges {
+    pub allow: Option<Vec<String>>,
+    pub rate_per_min: Option<u32>,
+    pub concurrency: Option<u32>,
+}
+
+struct Listener {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The gateway: clients, their limits and traffic, and the HTTP endpoint.
+pub struct Gateway {
+    store: Store,
+    pub servers: Arc<Servers>,
+    notifier: Notifier,
+    pub data_dir: PathBuf,
+    limits: Mutex<HashMap<String, Arc<ClientLimits>>>,
+    traffic: Mutex<HashMap<String, Traffic>>,
+    listener: tokio::sync::Mutex<Option<Listener>>,
+    changes: broadcast::Sender<()>,
+}
+
+impl Gateway {
+    pub fn new(store: Store, servers: Arc<Servers>, notifier: Notifier, data_dir: PathBuf) -> Arc<Gateway> {
+        let (changes, _) = broadcast::channel(16);
+        let gateway = Arc::new(Gateway {
+            store,
+            servers,
+            notifier,
+            data_dir,
+            limits: Mutex::default(),
+            traffic: Mutex::default(),
+            listener: tokio::sync::Mutex::new(None),
+            changes,
+        });
+        // Tool catalogs change with servers; clients hear of it as `list_changed`.
+        let mut news = gateway.notifier.subscribe();
+        let changes = gateway.changes.clone();
+        tokio::spawn(async move {
+            loop {
+                match news.recv().await {
+                    Ok(n) if matches!(n.method, "tools.changed" | "servers.removed" | "gateway.changed") => {
+                        let _ = changes.send(());
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        gateway
+    }
+
+    pub fn settings(&self) -> GatewaySettings {
+        self.store.setting("gateway").ok().flatten().unwrap_or_default()
+    }
+
+    pub fn save_settings(&self, settings: GatewaySettings) -> Result<(), ErrorObject> {
+        self.store.set_setting("gateway", &settings).map_err(internal)
+    }
+
+    /// Starts the HTTP endpoint if the setting says so (when the bridge opens).
+    pub async fn start_configured(self: &Arc<Self>) {
+        let settings = self.settings();
+        if settings.http {
+            if let Err(error) = self.start_http(settings.port).await {
+                tracing::warn!("the gateway's HTTP endpoint did not start: {error}");
+            }
+        }
+    }
+
+    /// Listens on `127.0.0.1:port` (0: any free port) and returns the port.
+    pub async fn start_http(self: &Arc<Self>, port: u16) -> Result<u16, ErrorObject> {
+        let mut listener = self.listener.lock().await;
+        if let Some(running) = listener.as_ref() {
+            if running.port == port || port == 0 {
+                return Ok(running.port);
+            }
+        }
+        if let Some(old) = listener.take() {
+            old.task.abort();
+        }
+        let socket = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+            ErrorObject::new(
+                ErrorCode::InvalidRequest,
+                format!("cannot listen on 127.0.0.1:{port} ({e}); choose another port in the gateway's settings"),
+            )
+        })?;
+        let port = socket.local_addr().map(|a| a.port()).unwrap_or(port);
+        let task = tokio::spawn(http::serve(socket, self.clone(), port));
+        *listener = Some(Listener { port, task });
+        tracing::info!(port, "the gateway's HTTP endpoint listens on loopback");
+        Ok(port)
+    }
+
+    pub async fn stop_http(&self) {
+        if let Some(old) = self.listener.lock().await.take() {
+            old.task.abort();
+        }
+    }
+
+    /// The port the HTTP endpoint listens on, when it does.
+    pub async fn http_port(&self) -> Option<u16> {
+        self.listener.lock().await.as_ref().map(|l| l.port)
+    }
+
+    pub fn clients(&self) -> Result<Vec<ClientView>, ErrorObject> {
+        let traffic = self.traffic.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(self
+            .store
+            .gateway_clients()
+            .map_err(internal)?
+            .into_iter()
+            .map(|record| ClientView { traffic: traffic.get(&record.name).copied().unwrap_or_default(), record })
+            .collect())
+    }
+
+    fn client(&self, name: &str) -> Result<ClientRecord, ErrorObject> {
+        self.store.gateway_client(name).map_err(internal)?.ok_or_else(|| {
+            ErrorObject::new(
+                ErrorCode::PermissionDenied,
+                format!("there is no gateway client {name:?}; add it in Harbor's Gateway panel or with `harbor-bridge gateway clients add {name}`"),
+            )
+        })
+    }
+
+    /// Adds a client; returns it and its key, which is shown this once.
+    pub fn add_client(&self, name: &str, changes: ClientChanges) -> Result<(ClientRecord, String), ErrorObject> {
+        check_name(name)?;
+        if self.store.gateway_client(name).map_err(internal)?.is_some() {
+            return Err(invalid(format!("a gateway client named {name:?} exists already; choose another name")));
+        }
+        let (key, key_sha256, key_hint) = new_key();
+        let record = ClientRecord {
+            name: name.to_owned(),
+            key_sha256,
+            key_hint,
+            allow: changes.allow.unwrap_or_default(),
+            rate_per_min: changes.rate_per_min.unwrap_or(DEFAULT_RATE_PER_MIN),
+            concurrency: changes.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
+            created_at: crate::store::now(),
+            last_used_at: None,
+        };
+        self.store.put_gateway_client(&record).map_err(internal)?;
+        self.changed(name);
+        Ok((record, key))
+    }
+
+    pub fn update_client(&self, name: &str, changes: ClientChanges) -> Result<ClientRecord, ErrorObject> {
+        let mut record = self.client(name)?;
+        if let Some(allow) = changes.allow {
+            record.allow = allow;
+        }
+        if let Some(rate) = changes.rate_per_min {
+            record.rate_per_min = rate;
+        }
+        if let Some(concurrency) = changes.concurrency {
+            record.concurrency = concurrency.max(1);
+        }
+        self.store.put_gateway_client(&record).map_err(internal)?;
+        self.changed(name);
+        Ok(record)
+    }
+
+    /// A new key for the client; the old one stops working at once.
+    pub fn rotate_key(&self, name: &str) -> Result<(ClientRecord, String), ErrorObject> {
+        let mut record = self.client(name)?;
+        let (key, key_sha256, key_hint) = new_key();
+        record.key_sha256 = key_sha256;
+        record.key_hint = key_hint;
+        self.store.put_gateway_client(&record).map_err(internal)?;
+        self.changed(name);
+        Ok((record, key))
+    }
+
+    pub fn remove_client(&self, name: &str) -> Result<(), ErrorObject> {
+        if !self.store.remove_gateway_client(name).map_err(internal)? {
+            return Err(invalid(format!("there is no gateway client {name:?}")));
+        }
+        self.changed(name);
+        Ok(())
+    }
+
+    fn changed(&self, name: &str) {
+        self.limits.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.notifier.publish("gateway.changed", serde_json::json!({ "client": name }));
+    }
+
+    /// The client a key belongs to.
+    pub fn authenticate(&self, key: &str) -> Option<String> {
+        let hash = hex(&Sha256::digest(key.as_bytes()));
+        let record = self.store.gateway_client_by_key(&hash).ok().flatten()?;
+        Some(record.name)
+    }
+
+    fn limits(&self, record: &ClientRecord) -> Arc<ClientLimits> {
+        let mut all = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(record.name.clone())
+            .or_insert_with(|| Arc::new(ClientLimits::new(record.rate_per_min, record.concurrency)))
+            .clone()
+    }
+
+    /// Counts one call against the client's rate limit.
+    pub fn admit(&self, client: &str) -> Result<Result<Ticket, Limited>, ErrorObject> {
+        let record = self.client(client)?;
+        let admitted = self.limits(&record).admit();
+        if admitted.is_err() {
+            self.count(client, |t| t.rate_limited += 1);
+        }
+        Ok(admitted)
+    }
+
+    fn count(&self, client: &str, add: impl FnOnce(&mut Traffic)) {
+        add(self.traffic.lock().unwrap_or_else(|p| p.into_inner()).entry(client.to_owned()).or_default());
+    }
+
+    /// Writes the servers', tools' and clients' metrics.
+    pub fn write_metrics(&self, text: &mut Text) {
+        self.servers.write_metrics(text);
+        let traffic = self.traffic.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut names: Vec<_> = traffic.keys().cloned().collect();
+        names.sort();
+        text.family("harbor_gateway_calls_total", "counter", "Tool calls by gateway clients.");
+        for name in &names {
+            text.sample("harbor_gateway_calls_total", &[("client", name)], traffic[name].calls as f64);
+        }
+        text.family("harbor_gateway_errors_total", "counter", "Gateway clients' calls that failed.");
+        for name in &names {
+            text.sample("harbor_gateway_errors_total", &[("client", name)], traffic[name].errors as f64);
+        }
+        text.family(
+            "harbor_gateway_rate_limited_total",
+            "counter",
+            "Gateway clients' calls refused by their rate limit.",
+        );
+        for name in &names {
+            text.sample("harbor_gateway_rate_limited_total", &[("client", name)], traffic[name].rate_limited as f64);
+        }
+    }
+
+    fn audit(&self, client: &str, tool: &str, outcome: &str, took: Duration) {
+        let entry = AuditEntry {
+            at: crate::store::now(),
+            origin: format!("gateway:{client}"),
+            tab_id: None,
+            method: "tools/call".into(),
+            tool: Some(tool.to_owned()),
+            outcome: outcome.to_owned(),
+            duration_ms: took.as_millis() as i64,
+        };
+        if let Err(error) = self.store.record_audit(&entry) {
+            tracing::warn!("cannot write the audit log: {error:#}");
+        }
+    }
+}
+
+/// Whether `allow` lets a client see `server`'s `tool`.
+pub fn allows(allow: &[String], server: &str, tool: &str) -> bool {
+    allow.iter().any(|entry| entry == "*" || entry == server || *entry == names::namespaced(server, tool))
+}
+
+impl Backend for Gateway {
+    async fn tools(&self, client: &str) -> Result<Vec<ToolEntry>, ErrorObject> {
+        let record = self.client(client)?;
+        let tools = self.servers.tools(None).map_err(crate::methods::error)?;
+        Ok(tools
+            .into_iter()
+            .filter(|t| allows(&record.allow, &t.server_id, names::split_namespaced(&t.name).map_or("", |n| n.1)))
+            .collect())
+    }
+
+    async fn call(
+        &self,
+        client: &str,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        admitted: bool,
+        cancel: CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let record = self.client(client)?;
+        let started = Instant::now();
+        let (server, name) = self.servers.resolve_tool(tool).map_err(crate::methods::error)?;
+        if !allows(&record.allow, &server.id, &name) {
+            self.audit(
+                client,
+                &names::namespaced(&server.id, &name),
+                ErrorCode::ToolNotAllowed.as_str(),
+                started.elapsed(),
+            );
+            return Err(ErrorObject::new(
+                ErrorCode::ToolNotAllowed,
+                format!("gateway client {client:?} may not call {tool:?}; allow it in Harbor's Gateway panel"),
+            ));
+        }
+        let limits = self.limits(&record);
+        if !admitted {
+            if let Err(limited) = limits.admit() {
+                self.count(client, |t| t.rate_limited += 1);
+                return Err(rate_limited(client, limited));
+            }
+        }
+        let outcome = tokio::select! {
+            slot = limits.slot() => {
+                let _slot = slot;
+                self.servers.call_tool(tool, arguments, None, &cancel, None).await.map_err(crate::methods::error)
+            }
+            () = cancel.cancelled() => Err(ErrorObject::new(ErrorCode::Aborted, "the client cancelled the call")),
+        };
+        let code = outcome.as_ref().err().map_or("ok", |e| e.code.as_str());
+        self.audit(client, &names::namespaced(&server.id, &name), code, started.elapsed());
+        self.count(client, |t| {
+            t.calls += 1;
+            t.errors += u64::from(outcome.is_err());
+        });
+        let _ = self.store.touch_gateway_client(client);
+        outcome
+    }
+
+    fn changes(&self) -> broadcast::Receiver<()> {
+        self.changes.subscribe()
+    }
+}
+
+/// The error a caller over the limit gets (stdio and the bridge protocol; HTTP answers 429).
+pub fn rate_limited(client: &str, limited: Limited) -> ErrorObject {
+    let seconds = limited.retry_after.as_secs().max(1);
+    ErrorObject::new(
+        ErrorCode::RateLimited,
+        format!("gateway client {client:?} may make {} tool calls a minute; try again in {seconds} s", limited.limit),
+    )
+    .with_data(serde_json::json!({ "retryAfterSeconds": seconds, "limit": limited.limit }))
+}
+
+fn check_name(name: &str) -> Result<(), ErrorObject> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!("{name:?} is not a client name: use 1–40 lowercase letters, digits and dashes")))
+    }
+}
+
+/// A fresh key: `(key, its SHA-256 in hex, its hint)`.
+fn new_key() -> (String, String, String) {
+    let key = format!("hbk_{}", oauth2::CsrfToken::new_random_len(32).secret());
+    let hash = hex(&Sha256::digest(key.as_bytes()));
+    let hint = format!("{}…", &key[..10]);
+    (key, hash, hint)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn internal(error: anyhow::Error) -> ErrorObject {
+    ErrorObject::new(ErrorCode::Internal, format!("Harbor's database failed: {error:#}"))
+}
+
+fn invalid(message: String) -> ErrorObject {
+    ErrorObject::new(ErrorCode::InvalidRequest, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allowlist_names_servers_or_single_tools_and_empty_allows_nothing() {
+        let allow = vec!["time".to_owned(), "everything/echo".to_owned()];
+        assert!(allows(&allow, "time", "get_current_time"));
+        assert!(allows(&allow, "everything", "echo"));
+        assert!(!allows(&allow, "everything", "add"));
+        assert!(!allows(&[], "time", "get_current_time"));
+        assert!(allows(&["*".to_owned()], "anything", "at_all"));
+    }
+
+    #[test]
+    fn client_names_are_plain() {
+        assert!(check_name("claude-desktop").is_ok());
+        for bad in ["", "Cursor", "a b", "-x", "../x", &"x".repeat(41)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_are_long_random_and_hinted() {
+        let (a, hash, hint) = new_key();
+        let (b, ..) = new_key();
+        assert_ne!(a, b);
+        assert!(a.starts_with("hbk_") && a.len() > 40, "{a}");
+        assert_eq!(hash.len(), 64);
+        assert!(hint.starts_with(&a[..10]));
+    }
+}

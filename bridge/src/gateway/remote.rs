@@ -1,0 +1,171 @@
+//! The [`Backend`] of `harbor-bridge mcp`: a running bridge's gateway, reached over its control
+//! socket, so an app's stdio entry uses the servers Firefox's bridge already runs.
+//!
+//! Unlike the command line's sequential `Link`, calls here overlap: a reader task matches replies
+//! to requests by id (joining chunked ones by `seq`), turns the bridge's `tools.changed` /
+//! `gateway.changed` notifications into [`Backend::changes`], and fails every open call when
+//! the bridge goes away — then [`Remote::closed`] fires and the stdio face ends, so the app
+//! sees its server exit and can start it again.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use harbor_protocol::{ErrorCode, ErrorObject, Message, RequestId};
+use rmcp::model::JsonObject;
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::Backend;
+use crate::mcp::registry::ToolEntry;
+
+type Waiting = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, ErrorObject>>>>>;
+
+pub struct Remote {
+    writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Unpin + Send>>,
+    waiting: Waiting,
+    next_id: AtomicI64,
+    changes: broadcast::Sender<()>,
+    closed: CancellationToken,
+}
+
+impl Remote {
+    /// Connects to the bridge that serves `data_dir`'s control socket, if one runs.
+    #[cfg(unix)]
+    pub async fn connect(data_dir: &Path) -> Option<Arc<Remote>> {
+        let stream = tokio::net::UnixStream::connect(crate::control::socket_path(data_dir)).await.ok()?;
+        let (reader, writer) = stream.into_split();
+        Some(Remote::over(reader, writer))
+    }
+
+    #[cfg(not(unix))]
+    pub async fn connect(_data_dir: &Path) -> Option<Arc<Remote>> {
+        None
+    }
+
+    pub fn over(
+        reader: impl AsyncRead + Unpin + Send + 'static,
+        writer: impl AsyncWrite + Unpin + Send + 'static,
+    ) -> Arc<Remote> {
+        let remote = Arc::new(Remote {
+            writer: tokio::sync::Mutex::new(Box::new(writer)),
+            waiting: Waiting::default(),
+            next_id: AtomicI64::new(1),
+            changes: broadcast::channel(16).0,
+            closed: CancellationToken::new(),
+        });
+        tokio::spawn(read(reader, remote.waiting.clone(), remote.changes.clone(), remote.closed.clone()));
+        remote
+    }
+
+    /// Fires when the bridge has gone away.
+    pub fn closed(&self) -> CancellationToken {
+        self.closed.clone()
+    }
+
+    async fn request(&self, method: &str, params: Value, cancel: &CancellationToken) -> Result<Value, ErrorObject> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
+        let gone = || {
+            ErrorObject::new(
+                ErrorCode::ServerUnavailable,
+                "Harbor's bridge went away; start Firefox or `harbor-bridge gateway serve` again",
+            )
+        };
+        if self.send(&json!({ "id": id, "method": method, "params": params })).await.is_err() {
+            self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            return Err(gone());
+        }
+        tokio::select! {
+            outcome = rx => outcome.unwrap_or_else(|_| Err(gone())),
+            () = cancel.cancelled() => {
+                let _ = self.send(&json!({ "cancel": id })).await;
+                self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                Err(ErrorObject::new(ErrorCode::Aborted, "the client cancelled the call"))
+            }
+        }
+    }
+
+    async fn send(&self, message: &Value) -> std::io::Result<()> {
+        let bytes = message.to_string().into_bytes();
+        let mut writer = self.writer.lock().await;
+        writer.write_all(&(bytes.len() as u32).to_ne_bytes()).await?;
+        writer.write_all(&bytes).await?;
+        writer.flush().await
+    }
+}
+
+async fn read(
+    mut reader: impl AsyncRead + Unpin,
+    waiting: Waiting,
+    changes: broadcast::Sender<()>,
+    closed: CancellationToken,
+) {
+    let mut chunks: HashMap<u64, String> = HashMap::new();
+    loop {
+        let mut len = [0u8; 4];
+        if reader.read_exact(&mut len).await.is_err() {
+            break;
+        }
+        let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
+        if reader.read_exact(&mut body).await.is_err() {
+            break;
+        }
+        let Ok(mut value) = serde_json::from_slice::<Value>(&body) else { continue };
+        if let Some(Message::Chunk(chunk)) = Message::from_json(value.clone()) {
+            let joined = chunks.entry(chunk.seq).or_default();
+            joined.push_str(&chunk.data);
+            if chunk.part + 1 < chunk.parts {
+                continue;
+            }
+            let Some(text) = chunks.remove(&chunk.seq) else { continue };
+            let Ok(whole) = serde_json::from_str(&text) else { continue };
+            value = whole;
+        }
+        match Message::from_json(value) {
+            Some(Message::Reply { id: Some(RequestId::Number(id)), outcome }) => {
+                if let Some(tx) = waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+                    let _ = tx.send(outcome);
+                }
+            }
+            Some(Message::Notify { notify, .. })
+                if matches!(notify.as_str(), "tools.changed" | "servers.removed" | "gateway.changed") =>
+            {
+                let _ = changes.send(());
+            }
+            _ => {}
+        }
+    }
+    // Every open call learns the bridge is gone (dropping its sender).
+    waiting.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    closed.cancel();
+}
+
+impl Backend for Remote {
+    async fn tools(&self, client: &str) -> Result<Vec<ToolEntry>, ErrorObject> {
+        let never = CancellationToken::new();
+        let value = self.request("gateway.tools", json!({ "client": client }), &never).await?;
+        serde_json::from_value(value["tools"].clone())
+            .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("the bridge's tool list did not decode: {e}")))
+    }
+
+    async fn call(
+        &self,
+        client: &str,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        _admitted: bool,
+        cancel: CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let params = json!({ "client": client, "tool": tool, "args": arguments });
+        self.request("gateway.call", params, &cancel).await
+    }
+
+    fn changes(&self) -> broadcast::Receiver<()> {
+        self.changes.subscribe()
+    }
+}

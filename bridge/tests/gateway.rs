@@ -1,0 +1,515 @@
+//! Gateway mode with real MCP clients and real servers: rmcp's client over Streamable HTTP and
+//! over `harbor-bridge mcp`'s stdio, and the MCP Inspector's CLI from npm; server-everything
+//! (npm) and the probe server (Python SDK) behind them. Keys, `Origin` and `Host` are checked on
+//! the wire; the rate limit under a burst, with its headers; `/metrics` read by Prometheus' own
+//! Python parser; the breaker opening and closing; and the browser side and a gateway client on
+//! the same server process at the same time.
+
+// Shared with the other test binaries; this one does not use all of it.
+#[allow(dead_code)]
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use harbor_bridge::control::Link;
+use harbor_bridge::store::Store;
+use rmcp::model::{CallToolRequestParams, JsonObject};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{json, Value};
+use support::{everything_launch, probe_launch, test_servers, Client};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+const BRIDGE: &str = env!("CARGO_BIN_EXE_harbor-bridge");
+
+/// An MCP client that reports `tools/list_changed`.
+#[derive(Clone)]
+struct Listener(mpsc::UnboundedSender<()>);
+
+impl ClientHandler for Listener {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.0.send(());
+    }
+}
+
+type McpClient = RunningService<RoleClient, Listener>;
+
+async fn http_client(url: &str, key: &str) -> (McpClient, mpsc::UnboundedReceiver<()>) {
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.to_owned());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = Listener(tx)
+        .serve(StreamableHttpClientTransport::with_client(http, config))
+        .await
+        .expect("the gateway answers initialize");
+    (client, rx)
+}
+
+async fn tool_names(client: &McpClient) -> BTreeSet<String> {
+    client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect()
+}
+
+fn args(value: Value) -> JsonObject {
+    value.as_object().unwrap().clone()
+}
+
+async fn call(client: &McpClient, tool: &str, arguments: Value) -> Result<Value, rmcp::ServiceError> {
+    let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments));
+    client.call_tool(params).await.map(|r| serde_json::to_value(r).unwrap())
+}
+
+fn text(result: &Value) -> String {
+    result["content"][0]["text"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A bridge with server-everything and the probe server running, and the gateway on a free port.
+async fn bridge(tag: &str) -> (Client, String) {
+    let client = Client::start(tag).await;
+    for (id, launch) in [("everything", everything_launch("stdio")), ("probe", probe_launch())] {
+        client.ok("servers.add", json!({"id": id, "launch": launch})).await;
+        client.ok("servers.start", json!({"id": id})).await;
+    }
+    let status = client.ok("gateway.http.set", json!({"enabled": true, "port": 0})).await;
+    let url = status["http"]["url"].as_str().unwrap().to_owned();
+    (client, url)
+}
+
+async fn add_client(client: &Client, name: &str, allow: Value, rate: u32) -> String {
+    let added = client.ok("gateway.clients.add", json!({"name": name, "allow": allow, "ratePerMin": rate})).await;
+    added["key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_http_client_sees_and_calls_only_its_allowed_tools_and_hears_of_changes() {
+    let (bridge, url) = bridge("gw-http").await;
+    let key = add_client(&bridge, "cursor", json!(["everything/echo", "probe"]), 100).await;
+    let (client, mut changes) = http_client(&url, &key).await;
+    let names = tool_names(&client).await;
+    let expected: BTreeSet<String> =
+        ["everything__echo", "probe__echo", "probe__slow", "probe__stats", "probe__wipe"].map(String::from).into();
+    assert_eq!(names, expected);
+
+    let echoed = call(&client, "everything__echo", json!({"message": "through the gateway"})).await.unwrap();
+    assert_eq!(text(&echoed), "Echo: through the gateway");
+    let slash = call(&client, "probe/echo", json!({"text": "either name"})).await.unwrap();
+    assert!(text(&slash).contains("either name"), "{slash}");
+    let refused = call(&client, "everything__get-sum", json!({"a": 1, "b": 2})).await.unwrap_err().to_string();
+    assert!(refused.contains("may not call"), "{refused}");
+
+    // The audit log has the calls under the client's name, with no arguments in it.
+    let audit = bridge.ok("audit.list", json!({"origin": "gateway:cursor"})).await;
+    let entries = audit.as_array().unwrap();
+    let outcomes: Vec<(&str, &str)> =
+        entries.iter().map(|e| (e["tool"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
+    assert!(outcomes.contains(&("everything/echo", "ok")), "{outcomes:?}");
+    assert!(outcomes.contains(&("everything/get-sum", "ERR_TOOL_NOT_ALLOWED")), "{outcomes:?}");
+    assert!(!audit.to_string().contains("through the gateway"));
+
+    // Narrowing the allowlist and stopping a server reach the client as list_changed.
+    while changes.try_recv().is_ok() {}
+    bridge.ok("gateway.clients.update", json!({"name": "cursor", "allow": ["probe"]})).await;
+    tokio::time::timeout(Duration::from_secs(5), changes.recv())
+        .await
+        .expect("list_changed after the allowlist changed");
+    assert!(!tool_names(&client).await.contains("everything__echo"));
+    bridge.ok("servers.stop", json!({"id": "probe"})).await;
+    tokio::time::timeout(Duration::from_secs(5), changes.recv()).await.expect("list_changed after the server stopped");
+    assert!(tool_names(&client).await.is_empty());
+    client.cancel().await.unwrap();
+    bridge.finish().await;
+}
+
+/// One raw request to the gateway: `(status, headers, body)`.
+async fn raw(
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let mut request = http.request(method, url).header("accept", "application/json, text/event-stream");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+}
+
+#[tokio::test]
+async fn keys_origins_and_hosts_are_checked_before_anything_runs() {
+    let (bridge, url) = bridge("gw-doors").await;
+    let key = add_client(&bridge, "script", json!(["everything"]), 100).await;
+    let bearer = format!("Bearer {key}");
+    let post = reqwest::Method::POST;
+
+    let (status, headers, _) = raw(post.clone(), &url, &[], Some(initialize())).await;
+    assert_eq!(status, 401);
+    let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("resource_metadata=") && !challenge.contains("invalid_token"), "{challenge}");
+    let metadata_url = challenge.split('"').nth(1).unwrap();
+    let (status, _, metadata) = raw(reqwest::Method::GET, metadata_url, &[], None).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&metadata).unwrap()["resource"], url.as_str());
+
+    let (status, headers, _) =
+        raw(post.clone(), &url, &[("authorization", "Bearer hbk_wrong")], Some(initialize())).await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+
+    let origin = [("authorization", bearer.as_str()), ("origin", "http://127.0.0.1:9")];
+    assert_eq!(raw(post.clone(), &url, &origin, Some(initialize())).await.0, 403, "a web page's request is refused");
+    let port = url.split(':').nth(2).unwrap().trim_end_matches("/mcp");
+    let rebound = format!("rebind.example:{port}");
+    let host = [("authorization", bearer.as_str()), ("host", rebound.as_str())];
+    assert_eq!(raw(post.clone(), &url, &host, Some(initialize())).await.0, 403, "a DNS-rebound name is refused");
+
+    let (status, _, body) = raw(post.clone(), &url, &[("authorization", bearer.as_str())], Some(initialize())).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"serverInfo\""), "{body}");
+
+    // A rotated key replaces the old one at once; a removed client has no key at all.
+    let rotated = bridge.ok("gateway.clients.rotateKey", json!({"name": "script"})).await;
+    let new_key = rotated["key"].as_str().unwrap();
+    assert_eq!(raw(post.clone(), &url, &[("authorization", bearer.as_str())], Some(initialize())).await.0, 401);
+    let new_bearer = format!("Bearer {new_key}");
+    assert_eq!(raw(post.clone(), &url, &[("authorization", new_bearer.as_str())], Some(initialize())).await.0, 200);
+    bridge.ok("gateway.clients.remove", json!({"name": "script"})).await;
+    assert_eq!(raw(post, &url, &[("authorization", new_bearer.as_str())], Some(initialize())).await.0, 401);
+
+    // Harbor keeps no key, only its hash.
+    let status = bridge.ok("gateway.status", json!({})).await;
+    assert!(!status.to_string().contains(new_key));
+    for (path, bytes) in support::files_under(&bridge.home) {
+        assert!(!bytes.windows(new_key.len()).any(|w| w == new_key.as_bytes()), "the key is in {}", path.display());
+    }
+    bridge.finish().await;
+}
+
+/// Opens an MCP session by hand and returns its id.
+async fn session(url: &str, bearer: &str) -> String {
+    let (status, headers, body) =
+        raw(reqwest::Method::POST, url, &[("authorization", bearer)], Some(initialize())).await;
+    assert_eq!(status, 200, "{body}");
+    let id = headers["mcp-session-id"].to_str().unwrap().to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let headers = [("authorization", bearer), ("mcp-session-id", id.as_str()), ("mcp-protocol-version", "2025-06-18")];
+    let (status, _, _) = raw(reqwest::Method::POST, url, &headers, Some(initialized)).await;
+    assert!(status == 202 || status == 200, "initialized: {status}");
+    id
+}
+
+#[tokio::test]
+async fn a_rate_limit_holds_exactly_under_a_burst_with_its_headers() {
+    let (bridge, url) = bridge("gw-rate").await;
+    let key = add_client(&bridge, "burst", json!(["everything"]), 5).await;
+    let bearer = format!("Bearer {key}");
+    let id = session(&url, &bearer).await;
+    let burst = (0..8).map(|n| {
+        let (url, bearer, id) = (url.clone(), bearer.clone(), id.clone());
+        async move {
+            let call = json!({"jsonrpc": "2.0", "id": 10 + n, "method": "tools/call",
+                "params": {"name": "everything__echo", "arguments": {"message": format!("call {n}")}}});
+            let headers = [
+                ("authorization", bearer.as_str()),
+                ("mcp-session-id", id.as_str()),
+                ("mcp-protocol-version", "2025-06-18"),
+            ];
+            raw(reqwest::Method::POST, &url, &headers, Some(call)).await
+        }
+    });
+    let answers = futures::future::join_all(burst).await;
+    let header = |h: &reqwest::header::HeaderMap, name: &str| h[name].to_str().unwrap().parse::<u64>().unwrap();
+    let admitted: Vec<_> = answers.iter().filter(|a| a.0 == 200).collect();
+    let refused: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+    assert_eq!((admitted.len(), refused.len()), (5, 3), "{:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
+    let mut remaining: Vec<u64> = admitted.iter().map(|a| header(&a.1, "x-ratelimit-remaining")).collect();
+    remaining.sort();
+    assert_eq!(remaining, [0, 1, 2, 3, 4]);
+    for (_, headers, body) in &admitted {
+        assert_eq!(header(headers, "x-ratelimit-limit"), 5);
+        assert!((1..=60).contains(&header(headers, "x-ratelimit-reset")));
+        assert!(body.contains("Echo: call"), "{body}");
+    }
+    for (_, headers, body) in &refused {
+        assert_eq!(header(headers, "x-ratelimit-remaining"), 0);
+        assert!((1..=60).contains(&header(headers, "retry-after")));
+        let error: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(error["error"]["code"], -32029);
+        assert!(error["error"]["message"].as_str().unwrap().contains("5 tool calls a minute"), "{body}");
+    }
+    let status = bridge.ok("gateway.status", json!({})).await;
+    let traffic = &status["clients"][0]["traffic"];
+    assert_eq!((traffic["calls"].as_u64(), traffic["rateLimited"].as_u64()), (Some(5), Some(3)));
+    bridge.finish().await;
+}
+
+/// Prometheus' own parser (prometheus_client, from PyPI) reads `text`; returns its samples as
+/// `(name, labels, value)`, or fails the test when the text is not valid exposition format.
+fn parse_prometheus(text: &str) -> Vec<(String, Value, f64)> {
+    let python = test_servers().join("venv/bin/python");
+    let script = "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\n\
+        out = [[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]\n\
+        print(json.dumps(out))";
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "not valid Prometheus text: {}\n{text}", String::from_utf8_lossy(&output.stderr));
+    let samples: Vec<(String, Value, f64)> = serde_json::from_slice(&output.stdout).unwrap();
+    samples
+}
+
+fn sample(samples: &[(String, Value, f64)], name: &str, labels: Value) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| n == name && labels.as_object().unwrap().iter().all(|(k, v)| &l[k] == v))
+        .map(|s| s.2)
+}
+
+#[tokio::test]
+async fn metrics_count_the_calls_made_and_the_breaker_opens_and_closes_on_its_own() {
+    let home = std::env::temp_dir().join(format!("harbor-host-gw-metrics-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let health = json!({"heartbeatMs": 200, "failures": 3, "cooldownMs": 1500});
+    Store::open(&home.join("harbor.db")).unwrap().set_setting("health", &health).unwrap();
+    let bridge = Client::open(home).await;
+    bridge.ok("servers.add", json!({"id": "probe", "launch": probe_launch(), "toolTimeoutMs": 300})).await;
+    bridge.ok("servers.start", json!({"id": "probe"})).await;
+    let status = bridge.ok("gateway.http.set", json!({"enabled": true, "port": 0})).await;
+    let url = status["http"]["url"].as_str().unwrap().to_owned();
+    let metrics_url = url.replace("/mcp", "/metrics");
+    let key = add_client(&bridge, "app", json!(["probe"]), 100).await;
+    let (client, _) = http_client(&url, &key).await;
+
+    for n in 0..3 {
+        call(&client, "probe__echo", json!({"text": format!("n{n}")})).await.unwrap();
+    }
+    // Three calls that time out (the server is slow, not gone): the third opens the breaker.
+    for _ in 0..3 {
+        let slow = call(&client, "probe__slow", json!({"ms": 5000})).await.unwrap();
+        assert_eq!(slow["isError"], true);
+        assert!(text(&slow).starts_with("ERR_TOOL_TIMEOUT"), "{slow}");
+    }
+    let started = Instant::now();
+    let fast = call(&client, "probe__echo", json!({"text": "refused"})).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(250), "an open breaker fails fast: {:?}", started.elapsed());
+    assert!(text(&fast).contains("failed 3 times in a row"), "{fast}");
+
+    let (status, headers, body) = raw(reqwest::Method::GET, &metrics_url, &[], None).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let samples = parse_prometheus(&body);
+    let probe = |tool: &str| json!({"server": "probe", "tool": tool});
+    assert_eq!(sample(&samples, "harbor_tool_calls_total", probe("echo")), Some(4.0));
+    assert_eq!(sample(&samples, "harbor_tool_errors_total", probe("echo")), Some(1.0));
+    assert_eq!(sample(&samples, "harbor_tool_calls_total", probe("slow")), Some(3.0));
+    assert_eq!(sample(&samples, "harbor_tool_errors_total", probe("slow")), Some(3.0));
+    assert_eq!(sample(&samples, "harbor_tool_call_duration_seconds_count", probe("slow")), Some(3.0));
+    let le = json!({"server": "probe", "tool": "slow", "le": "0.25"});
+    assert_eq!(sample(&samples, "harbor_tool_call_duration_seconds_bucket", le), Some(0.0), "timeouts took 300 ms");
+    assert_eq!(sample(&samples, "harbor_server_breaker_open", json!({"server": "probe"})), Some(1.0));
+    assert_eq!(sample(&samples, "harbor_server_up", json!({"server": "probe"})), Some(1.0));
+    assert_eq!(sample(&samples, "harbor_gateway_calls_total", json!({"client": "app"})), Some(7.0));
+
+    // After the cooldown a heartbeat is the trial; it closes the breaker with no call made.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, body) = raw(reqwest::Method::GET, &metrics_url, &[], None).await;
+        if sample(&parse_prometheus(&body), "harbor_server_breaker_open", json!({"server": "probe"})) == Some(0.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the breaker did not close after the cooldown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back = call(&client, "probe__echo", json!({"text": "back"})).await.unwrap();
+    assert!(text(&back).contains("back"), "{back}");
+
+    let (status, _, ready) = raw(reqwest::Method::GET, &url.replace("/mcp", "/ready"), &[], None).await;
+    assert_eq!((status, serde_json::from_str::<Value>(&ready).unwrap()["servers"]["running"].clone()), (200, json!(1)));
+    assert_eq!(raw(reqwest::Method::GET, &url.replace("/mcp", "/live"), &[], None).await.0, 200);
+    client.cancel().await.unwrap();
+    bridge.finish().await;
+}
+
+/// `harbor-bridge gateway serve` on a fresh data folder: the process, its folder and the URL.
+async fn serve_headless(tag: &str) -> (tokio::process::Child, PathBuf, String) {
+    let home = std::env::temp_dir().join(format!("harbor-gw-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let mut child = tokio::process::Command::new(BRIDGE)
+        .args(["gateway", "serve", "--port", "0"])
+        .env("HARBOR_HOME", &home)
+        .env("HARBOR_TEST_MARK", tag)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let url = line.strip_prefix("Harbor gateway on ").expect("the URL comes first").to_owned();
+    (child, home, url)
+}
+
+async fn admin(link: &mut Link, method: &str, params: Value) -> Value {
+    link.call(method, params).await.unwrap().unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+/// An MCP client on `harbor-bridge mcp --client NAME`'s stdio.
+async fn stdio_client(home: &Path, name: &str) -> McpClient {
+    let mut child = tokio::process::Command::new(BRIDGE)
+        .args(["mcp", "--client", name])
+        .env("HARBOR_HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let transport = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    let (tx, _) = mpsc::unbounded_channel();
+    Listener(tx).serve(transport).await.expect("harbor-bridge mcp answers initialize")
+}
+
+#[tokio::test]
+async fn a_stdio_client_and_the_browser_side_share_one_server_process_at_the_same_time() {
+    let (mut serving, home, _) = serve_headless("gw-stdio").await;
+    let mut link = Link::open(&home).await.unwrap();
+    assert!(link.is_shared(), "the CLI and tests reach the serving bridge");
+    admin(&mut link, "servers.add", json!({"id": "probe", "launch": probe_launch()})).await;
+    admin(&mut link, "servers.start", json!({"id": "probe"})).await;
+    admin(&mut link, "gateway.clients.add", json!({"name": "claude", "allow": ["probe"], "ratePerMin": 3})).await;
+
+    let client = stdio_client(&home, "claude").await;
+    assert!(tool_names(&client).await.contains("probe__slow"));
+    // The browser side's protocol (the same one Firefox's pipe speaks) and the gateway client
+    // call the slow tool at once; the server sees both in flight in one process.
+    let from_browser = link.call("tools.call", json!({"tool": "probe/slow", "args": {"ms": 1500, "tag": "browser"}}));
+    let from_app = call(&client, "probe__slow", json!({"ms": 1500, "tag": "app"}));
+    let (browser, app) = tokio::join!(from_browser, from_app);
+    browser.unwrap().unwrap();
+    assert!(text(&app.unwrap()).contains("slept 1500 ms app"));
+    let stats = call(&client, "probe__stats", json!({})).await.unwrap();
+    let stats: Value = serde_json::from_str(&text(&stats)).unwrap();
+    assert_eq!(stats["maxInFlight"], 2, "both calls ran in the same server at the same time: {stats}");
+    let pythons = support::process_tree("gw-stdio")
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().contains("probe_server")
+        })
+        .count();
+    assert_eq!(pythons, 1, "one probe server process");
+
+    // The stdio client's rate limit (3 a minute; 2 used) is a clear MCP error.
+    call(&client, "probe__echo", json!({"text": "fourth"})).await.unwrap();
+    let limited = call(&client, "probe__echo", json!({"text": "fifth"})).await.unwrap_err();
+    let message = limited.to_string();
+    assert!(message.contains("3 tool calls a minute") && message.contains("try again in"), "{message}");
+
+    // An app named wrongly is told so on stderr, and its process ends.
+    let unknown = tokio::process::Command::new(BRIDGE)
+        .args(["mcp", "--client", "nobody"])
+        .env("HARBOR_HOME", &home)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no gateway client \"nobody\""));
+
+    // When the bridge goes, the app's server process ends too (the app can start it again).
+    link.close().await;
+    serving.kill().await.unwrap();
+    let gone = tokio::time::timeout(Duration::from_secs(10), client.waiting()).await;
+    assert!(gone.is_ok(), "the stdio face ended with its bridge");
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[tokio::test]
+async fn connecting_an_app_writes_an_entry_that_runs_and_the_inspector_cli_uses_both_transports() {
+    let (mut serving, home, url) = serve_headless("gw-connect").await;
+    let mut link = Link::open(&home).await.unwrap();
+    admin(&mut link, "servers.add", json!({"id": "everything", "launch": everything_launch("stdio")})).await;
+    admin(&mut link, "servers.start", json!({"id": "everything"})).await;
+    let added = admin(&mut link, "gateway.clients.add", json!({"name": "cursor", "allow": ["everything/echo"]})).await;
+    let key = added["key"].as_str().unwrap().to_owned();
+
+    let config = home.join("cursor-mcp.json");
+    std::fs::write(&config, r#"{"mcpServers": {"mine": {"command": "uvx", "args": ["x"]}}, "theme": "dark"}"#).unwrap();
+    let connected =
+        admin(&mut link, "gateway.connect", json!({"app": "cursor", "client": "cursor", "path": config})).await;
+    assert_eq!(connected["written"], true);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(written["theme"], "dark");
+    assert_eq!(written["mcpServers"]["mine"]["command"], "uvx");
+    let entry = &written["mcpServers"]["harbor"];
+    assert_eq!(entry["args"], json!(["mcp", "--client", "cursor"]));
+
+    // Run the entry exactly as the app would, through the MCP Inspector's CLI.
+    let inspector =
+        test_servers().join("inspector/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
+    assert!(inspector.is_file(), "the MCP Inspector is not installed: run scripts/setup --test");
+    let mut stdio = tokio::process::Command::new("node");
+    stdio.arg(&inspector).arg("--cli").arg(entry["command"].as_str().unwrap());
+    for arg in entry["args"].as_array().unwrap() {
+        stdio.arg(arg.as_str().unwrap());
+    }
+    stdio.args([
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "everything__echo",
+        "--tool-arg",
+        "message=from the inspector",
+    ]);
+    // The Inspector, like the apps, gives the server only the entry's environment.
+    for (name, value) in entry["env"].as_object().unwrap() {
+        stdio.arg("-e").arg(format!("{name}={}", value.as_str().unwrap()));
+    }
+    let output = stdio.output().await.unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(printed.contains("Echo: from the inspector"), "{printed}");
+
+    let output = tokio::process::Command::new("node")
+        .arg(&inspector)
+        .arg("--cli")
+        .arg(&url)
+        .args(["--transport", "http", "--method", "tools/list", "--header", &format!("Authorization: Bearer {key}")])
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}\n{}", String::from_utf8_lossy(&output.stderr));
+    let listed: Value = serde_json::from_str(&printed).unwrap();
+    let names: Vec<&str> = listed["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["everything__echo"]);
+
+    link.close().await;
+    serving.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -8,6 +8,7 @@ use crate::bus::Bus;
 use crate::panels::chat::ChatPanel;
 use crate::panels::connection::ConnectionPanel;
 use crate::panels::directory::DirectoryPanel;
+use crate::panels::gateway::GatewayPanel;
 use crate::panels::import::ImportPanel;
 use crate::panels::servers::ServersPanel;
 use crate::panels::settings::SettingsPanel;
@@ -21,11 +22,13 @@ enum Tab {
     Chat,
     Sites,
     Import,
+    Gateway,
     Settings,
 }
 
 impl Tab {
-    const ALL: [Tab; 6] = [Tab::Servers, Tab::Directory, Tab::Chat, Tab::Sites, Tab::Import, Tab::Settings];
+    const ALL: [Tab; 7] =
+        [Tab::Servers, Tab::Directory, Tab::Chat, Tab::Sites, Tab::Import, Tab::Gateway, Tab::Settings];
 
     fn label(self) -> &'static str {
         match self {
@@ -34,6 +37,7 @@ impl Tab {
             Tab::Chat => "Chat",
             Tab::Sites => "Sites",
             Tab::Import => "Import",
+            Tab::Gateway => "Gateway",
             Tab::Settings => "Settings",
         }
     }
@@ -50,6 +54,7 @@ impl Tab {
             Tab::Chat => view! { <ChatPanel bus=bus/> }.into_any(),
             Tab::Sites => view! { <SitesPanel bus=bus/> }.into_any(),
             Tab::Import => view! { <ImportPanel bus=bus/> }.into_any(),
+            Tab::Gateway => view! { <GatewayPanel bus=bus/> }.into_any(),
             Tab::Settings => view! { <SettingsPanel bus=bus/> }.into_any(),
         }
     }

@@ -88,7 +88,11 @@ impl Bus {
                 return;
             }
             if let Some(notify) = value.get("notify").and_then(Value::as_str) {
-                if notify.starts_with("servers.") || notify == "tools.changed" || notify == "permissions.changed" {
+                if notify.starts_with("servers.")
+                    || notify == "tools.changed"
+                    || notify == "permissions.changed"
+                    || notify == "gateway.changed"
+                {
                     set_revision.update(|r| *r += 1);
                 }
                 return;

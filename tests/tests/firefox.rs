@@ -301,6 +301,18 @@ async fn every_sidebar_panel_reads_well_in_light_and_dark() {
         assert!(look["text"].as_u64().unwrap() > 100, "{theme}: the sidebar is not empty");
         assert_eq!(look["rawJson"], false, "{theme}: no raw JSON dump");
         harbor.save_screenshot(&format!("sidebar-{theme}.png")).await.unwrap();
+        // Every other panel too: something to read, no raw JSON, and its own screenshot.
+        for tab in ["directory", "chat", "sites", "import", "gateway", "settings"] {
+            let script = format!("document.querySelector('#tab-{tab}').click();");
+            harbor.session.execute(&script, json!([])).await.unwrap();
+            let shown = format!(
+                "(() => {{ const p = document.querySelector('[aria-labelledby=tab-{tab}]');
+                   return !p.hidden && !p.innerText.includes('Loading') && p.innerText.length > 40 ? p.innerText : null; }})()"
+            );
+            let text = harbor.wait_for(&shown, Duration::from_secs(10)).await.unwrap();
+            assert!(!text.as_str().unwrap().contains("{\""), "{theme} {tab}: no raw JSON dump");
+            harbor.save_screenshot(&format!("sidebar-{tab}-{theme}.png")).await.unwrap();
+        }
         harbor.close().await;
     }
 }
@@ -779,6 +791,117 @@ async fn the_sidebar_writes_harbors_servers_into_a_cursor_config() {
     assert_eq!(written["mcpServers"]["notes"]["args"][0], "/opt/notes.js");
     harbor.close().await;
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The Gateway panel end to end: an app is added (its key shown once), allowed one server, the
+/// HTTP endpoint turned on; a real MCP request with that key lists and calls exactly that
+/// server's tools; "Connect Cursor" writes Harbor's entry into Cursor's config in the user's home.
+#[tokio::test]
+async fn the_sidebar_connects_an_app_through_the_gateway() {
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
+    let python = harbor_e2e::paths::test_servers().unwrap().join("venv/bin/python");
+    let time =
+        json!({"kind": "process", "command": python, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]});
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.admin("servers.add", json!({"id": "time", "launch": time})).await.unwrap();
+    harbor.admin("servers.start", json!({"id": "time"})).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-gateway')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#tab-gateway').click();", json!([])).await.unwrap();
+    harbor
+        .page(
+            r#"const input = document.querySelector('#gateway-client-name');
+               input.value = "cursor";
+               input.dispatchEvent(new Event("input", { bubbles: true }));
+               document.querySelector('.add-client button').click();"#,
+        )
+        .await
+        .unwrap();
+    let key = harbor
+        .wait_for("document.querySelector('.fresh-key .key')?.textContent", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let key = key.as_str().unwrap().to_owned();
+    assert!(key.starts_with("hbk_"), "{key}");
+    harbor
+        .wait_for("document.querySelector('[data-client=cursor] [data-server=time] input')", Duration::from_secs(10))
+        .await
+        .unwrap();
+    harbor
+        .session
+        .execute("document.querySelector('[data-client=cursor] [data-server=time] input').click();", json!([]))
+        .await
+        .unwrap();
+    harbor
+        .page(
+            r#"const port = document.querySelector('#gateway-port');
+               port.value = "0";
+               port.dispatchEvent(new Event("input", { bubbles: true }));
+               document.querySelector('#gateway-http').click();"#,
+        )
+        .await
+        .unwrap();
+    let said = harbor
+        .wait_for(
+            "document.querySelector('.endpoint-url')?.textContent.match(/http:\\/\\/127\\.0\\.0\\.1:\\d+\\/mcp/)?.[0]",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let url = said.as_str().unwrap().to_owned();
+    harbor.save_screenshot("sidebar-gateway.png").await.unwrap();
+
+    let http = reqwest::Client::new();
+    let mcp = |session: Option<String>, body: Value| {
+        let mut request = http
+            .post(&url)
+            .bearer_auth(&key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}});
+    let answer = mcp(None, init).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let session = answer.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    mcp(Some(session.clone()), json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await.unwrap();
+    let listed =
+        sse_json(mcp(Some(session.clone()), json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})).await.unwrap())
+            .await;
+    let mut names: Vec<&str> =
+        listed["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["time__convert_time", "time__get_current_time"]);
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "time__get_current_time", "arguments": {"timezone": "Asia/Tokyo"}}});
+    let called = sse_json(mcp(Some(session), call).await.unwrap()).await;
+    assert!(called["result"]["content"][0]["text"].as_str().unwrap().contains("Asia/Tokyo"), "{called}");
+
+    harbor
+        .session
+        .execute("document.querySelector('[data-client=cursor] [data-app=cursor]').click();", json!([]))
+        .await
+        .unwrap();
+    let notice = harbor
+        .wait_for("document.querySelector('[data-client=cursor] .notice')?.textContent", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let config = harbor.home.join(".cursor/mcp.json");
+    assert!(notice.as_str().unwrap().contains(&config.display().to_string()), "{notice}");
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(written["mcpServers"]["harbor"]["args"], json!(["mcp", "--client", "cursor"]));
+    harbor.close().await;
+}
+
+/// The JSON-RPC message of a Streamable HTTP answer, whether sent as JSON or as one SSE event.
+async fn sse_json(response: reqwest::Response) -> Value {
+    let text = response.text().await.unwrap();
+    let data = text.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).rfind(|d| !d.is_empty());
+    serde_json::from_str(data.unwrap_or(&text)).unwrap_or_else(|_| panic!("not a JSON-RPC answer: {text}"))
 }
 
 /// Clicks the button labelled `label` in the sidebar's row of server `id`.

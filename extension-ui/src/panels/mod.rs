@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod connection;
 pub mod directory;
+pub mod gateway;
 pub mod import;
 pub mod resources;
 pub mod server_settings;

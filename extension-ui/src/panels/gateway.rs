@@ -1,0 +1,248 @@
+//! The gateway panel: Harbor's servers for the user's other AI apps. The loopback HTTP endpoint
+//! (on or off, its port and URL), each client with its key's hint, the servers it may use, its
+//! limits and its traffic, a key shown once when made or replaced, and "Connect" for Claude
+//! Desktop, Cursor and VS Code. Refetches on the bridge's `gateway.changed` and server news.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::{json, Value};
+
+use crate::bus::Bus;
+
+const APPS: [(&str, &str); 3] = [("claude-desktop", "Claude Desktop"), ("cursor", "Cursor"), ("vs-code", "VS Code")];
+
+#[component]
+pub fn GatewayPanel(bus: Bus) -> impl IntoView {
+    let revision = bus.revision();
+    let status = LocalResource::new(move || {
+        revision.track();
+        async move { bus.request("gateway.status", json!({})).await }
+    });
+    let servers = LocalResource::new(move || {
+        revision.track();
+        async move { bus.request("servers.list", json!({})).await }
+    });
+    // A key is shown once, right after it was made: (client, key).
+    let fresh_key = RwSignal::new(None::<(String, String)>);
+    let failure = RwSignal::new(None::<String>);
+    let name = RwSignal::new(String::new());
+    let add = move |_| {
+        let client = name.get_untracked().trim().to_owned();
+        spawn_local(async move {
+            match bus.request("gateway.clients.add", json!({ "name": client, "allow": [] })).await {
+                Ok(added) => {
+                    fresh_key.set(Some((client, added["key"].as_str().unwrap_or_default().to_owned())));
+                    name.set(String::new());
+                    failure.set(None);
+                    status.refetch();
+                }
+                Err(error) => failure.set(Some(error.message)),
+            }
+        });
+    };
+    view! {
+        <section class="card gateway" aria-labelledby="gateway-title">
+            <h2 id="gateway-title">"Gateway"</h2>
+            <p class="help">"Let your other AI apps use Harbor's servers: each app gets only the servers you choose here, with its own limits."</p>
+            {move || match status.get() {
+                None => view! { <p class="help">"Loading the gateway…"</p> }.into_any(),
+                Some(Err(error)) => view! { <p class="error" role="alert">{format!("Could not read the gateway: {}", error.message)}</p> }.into_any(),
+                Some(Ok(state)) => {
+                    let server_ids: Vec<String> = servers
+                        .get()
+                        .and_then(|s| s.ok())
+                        .and_then(|s| s.as_array().cloned())
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+                        .collect();
+                    let clients = state["clients"].as_array().cloned().unwrap_or_default();
+                    view! {
+                        <Endpoint bus=bus state=state.clone() on_change=move || status.refetch()/>
+                        {if clients.is_empty() {
+                            view! { <p class="help empty">"No app is connected yet. Add one below, then connect it."</p> }.into_any()
+                        } else {
+                            view! {
+                                <ul class="client-list">
+                                    {clients.into_iter().map(|client| view! {
+                                        <ClientCard bus=bus client=client servers=server_ids.clone() fresh_key=fresh_key/>
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        }}
+                    }.into_any()
+                }
+            }}
+            {move || fresh_key.get().map(|(client, key)| view! {
+                <div class="fresh-key" role="status">
+                    <p>{format!("The key for {client} (for the HTTP endpoint). Copy it now: Harbor does not show it again.")}</p>
+                    <output class="key" aria-label="New key">{key}</output>
+                    <button type="button" on:click=move |_| fresh_key.set(None)>"Done"</button>
+                </div>
+            })}
+            <form class="add-client" on:submit=move |ev| { ev.prevent_default(); add(()); }>
+                <label for="gateway-client-name">"App name"</label>
+                <input id="gateway-client-name" type="text" placeholder="cursor" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                <button type="submit">"Add app"</button>
+            </form>
+            {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+/// The HTTP endpoint: on or off, and on which loopback port.
+#[component]
+fn Endpoint(bus: Bus, state: Value, on_change: impl Fn() + Copy + 'static) -> impl IntoView {
+    let listening = state["http"]["listening"] == true;
+    let port = RwSignal::new(state["settings"]["port"].as_u64().map(|p| p.to_string()).unwrap_or_default());
+    let failure = RwSignal::new(None::<String>);
+    let set = move |enabled: bool| {
+        let port = port.get_untracked().trim().parse::<u16>().ok();
+        spawn_local(async move {
+            let done = bus.request("gateway.http.set", json!({ "enabled": enabled, "port": port })).await;
+            failure.set(done.err().map(|e| e.message));
+            on_change();
+        });
+    };
+    let url = state["http"]["url"].as_str().map(str::to_owned);
+    view! {
+        <div class="endpoint">
+            <div class="row">
+                <input type="checkbox" id="gateway-http" prop:checked=listening on:change=move |ev| set(event_target_checked(&ev))/>
+                <label for="gateway-http">"Serve on this computer over HTTP"</label>
+            </div>
+            <label for="gateway-port">"Port"</label>
+            <input id="gateway-port" type="number" min="0" max="65535" prop:value=move || port.get() on:input=move |ev| port.set(event_target_value(&ev))/>
+            <p class="help endpoint-url">{match url {
+                Some(url) => format!("Apps reach Harbor at {url} with their key."),
+                None => "Off: apps connect through the entry Harbor writes into their config.".to_owned(),
+            }}</p>
+            {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </div>
+    }
+}
+
+#[component]
+fn ClientCard(
+    bus: Bus,
+    client: Value,
+    servers: Vec<String>,
+    fresh_key: RwSignal<Option<(String, String)>>,
+) -> impl IntoView {
+    let name = client["name"].as_str().unwrap_or_default().to_owned();
+    let failure = RwSignal::new(None::<String>);
+    let notice = RwSignal::new(None::<String>);
+    let allow: Vec<String> =
+        client["allow"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)).collect();
+    let mut choices = servers;
+    for entry in &allow {
+        if !choices.contains(entry) {
+            choices.push(entry.clone());
+        }
+    }
+    let chosen = RwSignal::new(allow);
+    let rate = RwSignal::new(client["ratePerMin"].to_string());
+    let concurrency = RwSignal::new(client["concurrency"].to_string());
+    let update = {
+        let name = name.clone();
+        move |params: Value| {
+            let mut params = params;
+            params["name"] = json!(name);
+            spawn_local(async move {
+                failure.set(bus.request("gateway.clients.update", params).await.err().map(|e| e.message));
+            });
+        }
+    };
+    let call = {
+        let name = name.clone();
+        move |method: &'static str, params: Value| {
+            let client = name.clone();
+            let mut params = params;
+            params[if method == "gateway.connect" { "client" } else { "name" }] = json!(client);
+            spawn_local(async move {
+                match bus.request(method, params).await {
+                    Ok(done) if method == "gateway.clients.rotateKey" => {
+                        fresh_key.set(Some((client, done["key"].as_str().unwrap_or_default().to_owned())));
+                    }
+                    Ok(done) if method == "gateway.connect" => notice.set(Some(format!(
+                        "Wrote Harbor's entry into {}. Restart the app to use it.",
+                        done["path"].as_str().unwrap_or_default()
+                    ))),
+                    Ok(_) => {}
+                    Err(error) => failure.set(Some(error.message)),
+                }
+            });
+        }
+    };
+    let traffic = &client["traffic"];
+    let used = format!(
+        "{} calls, {} failed, {} over the limit{}",
+        traffic["calls"],
+        traffic["errors"],
+        traffic["rateLimited"],
+        if client["lastUsedAt"].is_null() { " · never used" } else { "" }
+    );
+    let key_hint = client["keyHint"].as_str().unwrap_or_default().to_owned();
+    let slug = name.clone();
+    let save = update.clone();
+    view! {
+        <li class="client" data-client=name.clone()>
+            <h3>{name.clone()}</h3>
+            <p class="help">{format!("Key {key_hint} · {used}")}</p>
+            <fieldset class="client-allow">
+                <legend>"Servers it may use"</legend>
+                {if choices.is_empty() {
+                    view! { <p class="help">"Add a server first."</p> }.into_any()
+                } else {
+                    choices.into_iter().map(|server| {
+                        let id = format!("allow-{slug}-{server}");
+                        let (checked, toggled, attr) = (server.clone(), server.clone(), server.clone());
+                        let update = update.clone();
+                        view! {
+                            <div class="tool-choice" data-server=attr>
+                                <input type="checkbox" id=id.clone()
+                                    prop:checked=move || chosen.get().contains(&checked)
+                                    on:change=move |ev| {
+                                        let on = event_target_checked(&ev);
+                                        chosen.update(|list| {
+                                            list.retain(|s| *s != toggled);
+                                            if on { list.push(toggled.clone()); }
+                                        });
+                                        update(json!({ "allow": chosen.get_untracked() }));
+                                    }/>
+                                <label for=id>{server}</label>
+                            </div>
+                        }
+                    }).collect_view().into_any()
+                }}
+            </fieldset>
+            <form class="limits" on:submit=move |ev| {
+                ev.prevent_default();
+                let number = |s: RwSignal<String>| s.get_untracked().trim().parse::<u32>().ok();
+                save(json!({ "ratePerMin": number(rate), "concurrency": number(concurrency) }));
+            }>
+                <label for=format!("rate-{}", name)>"Tool calls a minute"</label>
+                <input type="number" min="0" id=format!("rate-{}", name) prop:value=move || rate.get() on:input=move |ev| rate.set(event_target_value(&ev))/>
+                <label for=format!("concurrency-{}", name)>"Calls at once"</label>
+                <input type="number" min="1" id=format!("concurrency-{}", name) prop:value=move || concurrency.get() on:input=move |ev| concurrency.set(event_target_value(&ev))/>
+                <button type="submit">"Save limits"</button>
+            </form>
+            <div class="actions connect">
+                {APPS.into_iter().map(|(app, label)| {
+                    let call = call.clone();
+                    view! {
+                        <button type="button" data-app=app on:click=move |_| call("gateway.connect", json!({ "app": app }))>
+                            {format!("Connect {label}")}
+                        </button>
+                    }
+                }).collect_view()}
+            </div>
+            <div class="actions">
+                <button type="button" class="rotate" on:click={ let call = call.clone(); move |_| call("gateway.clients.rotateKey", json!({})) }>"New key"</button>
+                <button type="button" class="forget" on:click=move |_| call("gateway.clients.remove", json!({}))>"Remove"</button>
+            </div>
+            {move || notice.get().map(|n| view! { <p class="help notice" role="status">{n}</p> })}
+            {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </li>
+    }
+}

@@ -29,6 +29,8 @@ wasm_opt() {
 # The WebDriver server the end-to-end tests drive Firefox with (npm's geckodriver packages
 # download from GitHub at install time, which does not work offline; crates.io's builds here).
 GECKODRIVER_VERSION=0.37.1
+# The fuzzing front end (scripts/fuzz).
+CARGO_FUZZ_VERSION=0.13.2
 
 # Real MCP servers the tests run, pinned; scripts/setup --test installs them here and the tests
 # find them through HARBOR_TEST_SERVERS.

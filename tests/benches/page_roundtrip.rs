@@ -29,6 +29,7 @@ async fn main() {
         );
         if label == "harbor-bridge" {
             tools_call_from_a_page(&harbor, &site).await;
+            sidebar_first_paint(&harbor).await;
         }
         harbor.close().await;
     }
@@ -51,6 +52,37 @@ async fn tools_call_from_a_page(harbor: &Harbor, site: &Site) {
     let (p50, p95) = timed(harbor, "window.agent.tools.call({ tool: 'probe/echo', args: { text: String(i) } })").await;
     println!(
         "agent.tools.call (probe/echo, Python SDK server) from a page: p50 {p50:.2} ms, p95 {p95:.2} ms (n = {CALLS})"
+    );
+}
+
+/// The sidebar's first contentful paint and its first useful paint (the panels shown, connected:
+/// boot.js's `harbor-ready` mark), from navigation start, over 10 fresh loads.
+async fn sidebar_first_paint(harbor: &Harbor) {
+    let url = harbor.extension_url("sidebar/index.html");
+    let (mut fcp, mut ready) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        harbor.session.goto("about:blank").await.unwrap();
+        harbor.session.goto(&url).await.unwrap();
+        let times = harbor
+            .wait_for(
+                "(() => { const r = performance.getEntriesByName('harbor-ready')[0];
+                          const p = performance.getEntriesByName('first-contentful-paint')[0];
+                          return r && p ? [p.startTime, r.startTime] : null; })()",
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        fcp.push(times[0].as_f64().unwrap());
+        ready.push(times[1].as_f64().unwrap());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "sidebar: first contentful paint {:.0} ms, panels shown and connected {:.0} ms (median of 10 loads)",
+        median(&mut fcp),
+        median(&mut ready)
     );
 }
 

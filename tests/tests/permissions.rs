@@ -389,3 +389,124 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// The bridge's resident memory (KiB), open descriptors and child processes.
+fn footprint(pid: u32) -> (u64, usize, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let children = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit(") ").next().map(str::to_owned))
+                .is_some_and(|rest| rest.split(' ').nth(1) == Some(&pid.to_string()))
+        })
+        .count();
+    (rss, fds, children)
+}
+
+/// Pages on four origins call tools as fast as they can, four at a time each, for a bounded
+/// time (`HARBOR_LOAD_SECONDS`, default 20; `scripts/soak` runs it for minutes): every call ends
+/// (answered, or refused with the contract's code), each origin's limit of 2 calls at once holds
+/// as the server sees it, and the bridge's memory, descriptors and children stay flat.
+#[tokio::test]
+async fn many_origins_calling_at_once_hold_their_limits_and_the_bridge_stays_flat() {
+    let seconds: u64 = std::env::var("HARBOR_LOAD_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let harbor = harbor_with_probe().await;
+    let mut sites = Vec::new();
+    for _ in 0..4 {
+        sites.push(Site::start(vec![("/", Page::html(PAGE))]).await);
+    }
+    let origins: Vec<String> = sites.iter().map(|s| s.url("/").trim_end_matches('/').to_owned()).collect();
+    for origin in &origins {
+        for scope in ["mcp:tools.list", "mcp:tools.call"] {
+            harbor
+                .admin("permissions.set", json!({"origin": origin, "scope": scope, "grant": "ALLOW_ALWAYS"}))
+                .await
+                .unwrap();
+        }
+        harbor
+            .admin("permissions.setTools", json!({"origin": origin, "tools": ["probe/slow", "probe/echo"]}))
+            .await
+            .unwrap();
+    }
+    let loop_script = format!(
+        r#"const until = Date.now() + {ms};
+           const stats = {{ ok: 0, refused: {{}}, slowest: 0 }};
+           const worker = async (w) => {{
+             while (Date.now() < until) {{
+               const started = Date.now();
+               try {{ await window.agent.tools.call({{ tool: "probe/slow", args: {{ ms: 20, tag: "w" + w }} }}); stats.ok++; }}
+               catch (e) {{ stats.refused[e.code] = (stats.refused[e.code] || 0) + 1; await new Promise(r => setTimeout(r, 5)); }}
+               stats.slowest = Math.max(stats.slowest, Date.now() - started);
+             }}
+           }};
+           await Promise.all([0, 1, 2, 3].map(worker));
+           return stats;"#,
+        ms = seconds * 1000
+    );
+    let mut tabs = Vec::new();
+    for site in &sites {
+        let tab = harbor.session.new_tab().await.unwrap();
+        harbor.session.switch_to_window(&tab).await.unwrap();
+        harbor.session.goto(&site.url("/")).await.unwrap();
+        harbor.wait_for("window.agent && true", Duration::from_secs(10)).await.unwrap();
+        tabs.push(tab);
+    }
+    let pid = harbor.bridge_pids()[0];
+    // Warm up (first calls, allocator pools), then measure from there.
+    for tab in &tabs {
+        harbor.session.switch_to_window(tab).await.unwrap();
+        start_in_page(
+            &harbor,
+            "__warm",
+            "return await window.agent.tools.call({ tool: 'probe/echo', args: { text: 'warm' } });",
+        )
+        .await;
+        outcome_in_page(&harbor, "__warm").await;
+    }
+    let before = footprint(pid);
+    for tab in &tabs {
+        harbor.session.switch_to_window(tab).await.unwrap();
+        start_in_page(&harbor, "__load", &loop_script).await;
+    }
+    let mut total_ok = 0;
+    for (tab, origin) in tabs.iter().zip(&origins) {
+        harbor.session.switch_to_window(tab).await.unwrap();
+        let stats = harbor.wait_for("window.__load", Duration::from_secs(seconds + 30)).await.unwrap();
+        let stats = &stats["ok"];
+        let ok = stats["ok"].as_u64().unwrap();
+        assert!(ok > 10, "{origin} got few calls through: {stats}");
+        for code in stats["refused"].as_object().unwrap().keys() {
+            assert_eq!(code, "ERR_RATE_LIMITED", "{origin}: only the limit may refuse calls: {stats}");
+        }
+        assert!(stats["slowest"].as_u64().unwrap() < 10_000, "{origin}: a call hung: {stats}");
+        total_ok += ok;
+    }
+    let after = footprint(pid);
+    start_in_page(&harbor, "__stats", "return await window.agent.tools.call({ tool: 'probe/stats', args: {} });").await;
+    let outcome = outcome_in_page(&harbor, "__stats").await;
+    let seen = probe_stats(&outcome["ok"]);
+    assert!(
+        seen["maxInFlight"].as_u64().unwrap() <= 8,
+        "more than 2 calls at once per origin reached the server: {seen}"
+    );
+    println!(
+        "load: {seconds} s, 4 origins, {total_ok} calls ({:.0}/s); bridge RSS {} → {} KiB, fds {} → {}, children {} → {}",
+        total_ok as f64 / seconds as f64,
+        before.0,
+        after.0,
+        before.1,
+        after.1,
+        before.2,
+        after.2
+    );
+    assert!(after.0 < before.0 + 8 * 1024, "memory grew under load: {} → {} KiB", before.0, after.0);
+    assert!(after.1 <= before.1 + 4, "descriptors leaked: {} → {}", before.1, after.1);
+    assert_eq!(after.2, before.2, "child processes changed");
+    harbor.close().await;
+}

@@ -15,12 +15,13 @@ use std::sync::{Arc, Mutex};
 use harbor_protocol::{ErrorCode, ErrorObject, Message, RequestId};
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::Backend;
 use crate::mcp::registry::ToolEntry;
+use crate::nm::frame::{read_frame, write_frame, Frame, MAX_INCOMING_FRAME};
 
 type Waiting = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, ErrorObject>>>>>;
 
@@ -91,11 +92,7 @@ impl Remote {
     }
 
     async fn send(&self, message: &Value) -> std::io::Result<()> {
-        let bytes = message.to_string().into_bytes();
-        let mut writer = self.writer.lock().await;
-        writer.write_all(&(bytes.len() as u32).to_ne_bytes()).await?;
-        writer.write_all(&bytes).await?;
-        writer.flush().await
+        write_frame(&mut *self.writer.lock().await, message.to_string().as_bytes()).await
     }
 }
 
@@ -106,15 +103,7 @@ async fn read(
     closed: CancellationToken,
 ) {
     let mut chunks: HashMap<u64, String> = HashMap::new();
-    loop {
-        let mut len = [0u8; 4];
-        if reader.read_exact(&mut len).await.is_err() {
-            break;
-        }
-        let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
-        if reader.read_exact(&mut body).await.is_err() {
-            break;
-        }
+    while let Ok(Frame::Message(body)) = read_frame(&mut reader, MAX_INCOMING_FRAME).await {
         let Ok(mut value) = serde_json::from_slice::<Value>(&body) else { continue };
         if let Some(Message::Chunk(chunk)) = Message::from_json(value.clone()) {
             let joined = chunks.entry(chunk.seq).or_default();

@@ -13,7 +13,7 @@
 
 pub mod dialects;
 pub mod export;
-mod jsonc;
+pub mod jsonc;
 pub mod locations;
 pub mod vars;
 

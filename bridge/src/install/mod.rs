@@ -306,6 +306,7 @@ async fn run(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     command.kill_on_drop(true);
+    crate::runtimes::process::die_with_bridge(command.as_std_mut());
     if let Some(cwd) = cwd {
         command.current_dir(cwd);
     }

@@ -12,7 +12,7 @@
 //! nothing of MCP (the agent loop in `chat` is where models and tools meet).
 
 pub mod config;
-mod lines;
+pub mod lines;
 pub mod ollama;
 pub mod openai;
 pub mod wire;

@@ -125,6 +125,20 @@ struct Installer {
     servers: Arc<Servers>,
     secrets: Arc<Secrets>,
     folder: PathBuf,
+    /// The ids being installed right now (their folders are theirs).
+    busy: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+}
+
+/// Holds an id in [`Installer::busy`] for as long as its install runs.
+struct Busy {
+    ids: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    id: String,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+    }
 }
 
 /// What the user gave on top of what the install finds: arguments, variables and secrets.
@@ -137,7 +151,7 @@ struct Settings {
 
 /// Registers `catalog.list` and `install.*`; servers install under `data_dir/servers`.
 pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data_dir: PathBuf) -> Router {
-    let i = Installer { servers, secrets, folder: data_dir.join("servers") };
+    let i = Installer { servers, secrets, folder: data_dir.join("servers"), busy: Arc::default() };
     router
         .route(
             "catalog.list",
@@ -333,7 +347,17 @@ impl Installer {
         if self.servers.get(&id).is_ok() {
             return Err(invalid(format!("a server named {id:?} exists already; choose another id")));
         }
+        if !self.busy.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone()) {
+            return Err(invalid(format!("{id:?} is being installed already; wait for it or choose another id")));
+        }
+        let _busy = Busy { ids: self.busy.clone(), id: id.clone() };
         let folder = self.folder.join(&id);
+        // A folder no server owns and no install holds was left by an install the bridge did not
+        // live to finish (killed, or the machine went down): it goes, so the id can be used again.
+        if folder.exists() {
+            tracing::info!(server = %id, "removing what an interrupted install left");
+            let _ = std::fs::remove_dir_all(&folder);
+        }
         let (progress, mut lines) = mpsc::unbounded_channel::<String>();
         let first = format!("installing {} into {}", what.describe(), folder.display());
         call.events.send(json!({"type": "progress", "phase": "installing", "line": first})).await;

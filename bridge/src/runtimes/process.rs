@@ -77,6 +77,7 @@ pub fn spawn(spec: &ProcessSpec<'_>, log: Arc<ServerLog>) -> Result<Spawned, Spa
     }
     #[cfg(unix)]
     command.process_group(0);
+    die_with_bridge(command.as_std_mut());
     let mut child = command.spawn().map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => missing(spec.command),
         _ => SpawnError::Io(error),
@@ -165,4 +166,31 @@ fn child_path(program: &Path) -> std::ffi::OsString {
         dirs.extend(std::env::split_paths(&path));
     }
     std::env::join_paths(dirs).unwrap_or_default()
+}
+
+/// Makes the child get SIGKILL when the bridge dies, even by `kill -9`, when nothing else could
+/// stop it (Linux; elsewhere a server still ends on its closed stdin). Linux sends the signal when
+/// the *thread* that spawned the child ends; the bridge spawns from its runtime's worker threads,
+/// which live as long as the bridge.
+pub fn die_with_bridge(command: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let bridge = std::process::id() as libc::pid_t;
+        // SAFETY: prctl and getppid are async-signal-safe; nothing is allocated between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The bridge died before the prctl: do not run orphaned.
+                if libc::getppid() != bridge {
+                    return Err(std::io::Error::other("the bridge is gone"));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use harbor_bridge::nm::frame::{read_frame, write_frame, Frame};
 use harbor_bridge::Bridge;
 use harbor_protocol::Message;
+use tokio::io::AsyncWriteExt;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 
@@ -53,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
                 write_frame(&mut our_write, frame).await.unwrap();
             }
             // The page goes away: the session cancels what is still running and ends.
-            drop(our_write);
+            our_write.shutdown().await.unwrap();
             while let Ok(frame) = read_frame(&mut our_read, 64 << 20).await {
                 match frame {
                     Frame::Message(payload) => {

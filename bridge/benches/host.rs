@@ -4,6 +4,7 @@
 //!   bridge's added time per call;
 //! - start-to-ready (`servers.start` until running) of an npm server and a PyPI server, and of
 //!   the Docker tests' server in its hardened container against the same binary run natively;
+//! - the same call by an app through the gateway's Streamable HTTP endpoint (rmcp's client);
 //! - the bridge process's resident memory with 20 servers running (its children not counted).
 //!
 //! Needs the test servers from `scripts/setup --test`.
@@ -56,6 +57,10 @@ fn main() {
         quantile(&echo, 0.5),
         quantile(&echo, 0.99)
     );
+    let gateway = bridge.ok("gateway.http.set", json!({"enabled": true, "port": 0}));
+    let key =
+        bridge.ok("gateway.clients.add", json!({"name": "bench", "allow": ["everything"], "ratePerMin": 1_000_000}));
+    let via_gateway = gateway_calls(gateway["http"]["url"].as_str().unwrap(), key["key"].as_str().unwrap());
     let direct = direct_calls(&everything);
     let (bridge_p50, bridge_p99) = (quantile(&through_bridge, 0.5), quantile(&through_bridge, 0.99));
     let (direct_p50, direct_p99) = (quantile(&direct, 0.5), quantile(&direct, 0.99));
@@ -66,6 +71,11 @@ fn main() {
         bridge_p50 - direct_p50,
         bridge_p50 / direct_p50,
         bridge_p99 - direct_p99
+    );
+    println!(
+        "tools/call echo via the gateway (Streamable HTTP, rmcp client, key + limits + audit): p50 {:.0} µs, p99 {:.0} µs (n = {CALLS}; direct above is the floor)",
+        quantile(&via_gateway, 0.5),
+        quantile(&via_gateway, 0.99)
     );
 
     // The same call from a web page: through the permission layer (grant, allowlist, budget,
@@ -130,6 +140,30 @@ fn start_to_ready(bridge: &mut BridgeProcess, id: &str, label: &str) {
         samples.push(started.elapsed().as_secs_f64() * 1e3);
     }
     println!("start-to-ready {label}: median {:.0} ms (n = 5)", quantile(&samples, 0.5));
+}
+
+/// The same call by an app through the gateway's HTTP endpoint.
+fn gateway_calls(url: &str, key: &str) -> Vec<f64> {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::transport::StreamableHttpClientTransport;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let http = harbor_bridge::http::client_builder().build().unwrap();
+        let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.to_owned());
+        let client = ().serve(StreamableHttpClientTransport::with_client(http, config)).await.unwrap();
+        let mut samples = Vec::with_capacity(CALLS);
+        for n in 0..CALLS + 200 {
+            let arguments = json!({"message": n.to_string()}).as_object().unwrap().clone();
+            let started = Instant::now();
+            let params = CallToolRequestParams::new("everything__echo").with_arguments(arguments);
+            client.peer().call_tool_once(params).await.unwrap();
+            if n >= 200 {
+                samples.push(started.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        let _ = client.cancel().await;
+        samples
+    })
 }
 
 fn direct_calls(everything: &PathBuf) -> Vec<f64> {

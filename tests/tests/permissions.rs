@@ -430,7 +430,10 @@ async fn many_origins_calling_at_once_hold_their_limits_and_the_bridge_stays_fla
                 .unwrap();
         }
         harbor
-            .admin("permissions.setTools", json!({"origin": origin, "tools": ["probe/slow", "probe/echo"]}))
+            .admin(
+                "permissions.setTools",
+                json!({"origin": origin, "tools": ["probe/slow", "probe/echo", "probe/stats"]}),
+            )
             .await
             .unwrap();
     }

@@ -129,8 +129,12 @@ async fn a_killed_container_restarts_and_a_dead_bridges_container_is_removed() {
     client.ok("servers.add", json!({"id": "boxed", "launch": {"kind": "docker", "image": image}})).await;
     client.ok("servers.start", json!({"id": "boxed"})).await;
     let first = containers_of(&client.home);
-    // The server dies (a crash inside the container): Harbor starts a new container.
-    let _ = client.call("tools.call", json!({"tool": "boxed/exit", "args": {"code": 3}})).await;
+    // The server dies in the middle of a call (a crash inside the container): the call fails at
+    // once, and Harbor starts a new container.
+    let crashed = Instant::now();
+    let (outcome, _) = client.call("tools.call", json!({"tool": "boxed/exit", "args": {"code": 3}})).await;
+    assert_eq!(outcome.unwrap_err()["code"], "ERR_SERVER_UNAVAILABLE");
+    assert!(crashed.elapsed() < Duration::from_secs(3), "the call waited {:?} for a dead container", crashed.elapsed());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let entry = client.ok("servers.get", json!({"id": "boxed"})).await;

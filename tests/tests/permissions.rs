@@ -390,6 +390,62 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// A site's grant revoked in the sidebar's Sites panel: the page's next call fails, with the
+/// contract's code, and forgetting the site leaves it asking from scratch.
+#[tokio::test]
+async fn revoking_a_grant_in_the_sites_panel_fails_the_pages_next_call() {
+    let harbor = harbor_with_probe().await;
+    let site = Site::start(vec![("/", Page::html(PAGE))]).await;
+    for scope in ["mcp:tools.list", "mcp:tools.call"] {
+        harbor
+            .admin("permissions.set", json!({"origin": site.origin, "scope": scope, "grant": "ALLOW_ALWAYS"}))
+            .await
+            .unwrap();
+    }
+    harbor.admin("permissions.setTools", json!({"origin": site.origin, "tools": ["probe/echo"]})).await.unwrap();
+    let page_tab = harbor.session.window_handle().await.unwrap();
+    harbor.session.goto(&site.url("/")).await.unwrap();
+    let call = "return await window.agent.tools.call({ tool: 'probe/echo', args: { text: 'hi' } });";
+    let first = harbor.page(call).await.unwrap();
+    assert!(first["ok"]["content"][0]["text"].as_str().unwrap().contains("hi"), "{first}");
+
+    let sidebar = harbor.session.new_tab().await.unwrap();
+    harbor.session.switch_to_window(&sidebar).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-sites')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#tab-sites').click();", json!([])).await.unwrap();
+    let select =
+        format!("document.querySelector('[data-origin=\"{}\"] [data-scope=\"mcp:tools.call\"] select')", site.origin);
+    assert_eq!(harbor.wait_for(&format!("{select}?.value"), Duration::from_secs(10)).await.unwrap(), "ALLOW_ALWAYS");
+    harbor
+        .session
+        .execute(
+            &format!(
+                "const s = {select}; s.value = 'DENY'; s.dispatchEvent(new Event('change', {{ bubbles: true }}));"
+            ),
+            json!([]),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while harbor.admin("permissions.sites", json!({})).await.unwrap()[0]["scopes"]["mcp:tools.call"] != "DENY" {
+        assert!(Instant::now() < deadline, "the sidebar's change did not reach the bridge");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    harbor.session.switch_to_window(&page_tab).await.unwrap();
+    let denied = harbor.page(call).await.unwrap();
+    assert_eq!(denied["err"]["code"], "ERR_PERMISSION_DENIED", "{denied}");
+
+    harbor.session.switch_to_window(&sidebar).await.unwrap();
+    let forget = format!("document.querySelector('[data-origin=\"{}\"] button.forget')", site.origin);
+    harbor.session.execute(&format!("{forget}.click();"), json!([])).await.unwrap();
+    harbor.wait_for(&format!("!{forget}"), Duration::from_secs(10)).await.unwrap();
+    harbor.session.switch_to_window(&page_tab).await.unwrap();
+    let forgotten = harbor.page(call).await.unwrap();
+    assert_eq!(forgotten["err"]["code"], "ERR_SCOPE_REQUIRED", "{forgotten}");
+    harbor.close().await;
+}
+
 /// The bridge's resident memory (KiB), open descriptors and child processes.
 fn footprint(pid: u32) -> (u64, usize, usize) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -82,6 +82,11 @@ fn fresh_home(tag: &str) -> PathBuf {
     home
 }
 
+/// The `key` field of every item of a listed answer.
+fn each<T: FromIterator<String>>(list: &Value, key: &str) -> T {
+    list.as_array().unwrap().iter().map(|item| item[key].as_str().unwrap().to_owned()).collect()
+}
+
 fn integrity(home: &Path) -> String {
     let conn = rusqlite::Connection::open(home.join("harbor.db")).unwrap();
     conn.query_row("PRAGMA integrity_check", [], |row| row.get::<_, String>(0)).unwrap()
@@ -150,33 +155,11 @@ async fn a_bridge_killed_while_it_writes_keeps_every_change_it_acknowledged() {
     assert!(written.len() > 20, "the bridge acknowledged only {} writes before the kills", written.len());
 
     let bridge = Client::open(home.clone()).await;
-    let servers: BTreeSet<String> = bridge
-        .ok("servers.list", json!({}))
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect();
-    let sites: BTreeSet<String> = bridge
-        .ok("permissions.sites", json!({}))
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["origin"].as_str().unwrap().to_owned())
-        .collect();
+    let servers: BTreeSet<String> = each(&bridge.ok("servers.list", json!({})).await, "id");
+    let sites: BTreeSet<String> = each(&bridge.ok("permissions.sites", json!({})).await, "origin");
     let status = bridge.ok("gateway.status", json!({})).await;
-    let clients: BTreeSet<String> =
-        status["clients"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect();
-    let chats: BTreeSet<String> = bridge
-        .ok("chat.sessions.list", json!({}))
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["title"].as_str().unwrap().to_owned())
-        .collect();
+    let clients: BTreeSet<String> = each(&status["clients"], "name");
+    let chats: BTreeSet<String> = each(&bridge.ok("chat.sessions.list", json!({})).await, "title");
     for what in &written {
         let kept = match what {
             Write::Server(id) => servers.contains(id),
@@ -285,14 +268,7 @@ async fn a_full_disk_fails_writes_clearly_and_loses_nothing() {
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(integrity(&home), "ok");
     let bridge = Client::open(home.clone()).await;
-    let ids: Vec<String> = bridge
-        .ok("servers.list", json!({}))
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids: Vec<String> = each(&bridge.ok("servers.list", json!({})).await, "id");
     assert!(ids.contains(&"kept".to_owned()), "{ids:?}");
     bridge.ok("servers.add", json!({"id": "after", "launch": {"kind": "process", "command": "true"}})).await;
     assert_eq!(bridge.ok("gateway.status", json!({})).await["clients"][0]["name"], "kept");

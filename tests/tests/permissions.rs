@@ -71,6 +71,28 @@ async fn open_prompt(harbor: &Harbor, known: &[String]) -> String {
     prompt
 }
 
+/// Opens the sidebar's Sites panel in a new tab and returns the tab.
+async fn open_sites_panel(harbor: &Harbor) -> String {
+    let sidebar = harbor.session.new_tab().await.unwrap();
+    harbor.session.switch_to_window(&sidebar).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-sites')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#tab-sites').click();", json!([])).await.unwrap();
+    sidebar
+}
+
+/// The Sites panel's grant menu of `origin`'s `scope`, as a JavaScript expression.
+fn grant_select(origin: &str, scope: &str) -> String {
+    format!("document.querySelector('[data-origin=\"{origin}\"] [data-scope=\"{scope}\"] select')")
+}
+
+/// Chooses `value` in the menu `select` as a user would.
+async fn choose(harbor: &Harbor, select: &str, value: &str) {
+    let script =
+        format!("const s = {select}; s.value = '{value}'; s.dispatchEvent(new Event('change', {{ bubbles: true }}));");
+    harbor.session.execute(&script, json!([])).await.unwrap();
+}
+
 fn probe_stats(result: &Value) -> Value {
     serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap()
 }
@@ -213,21 +235,12 @@ async fn a_framed_site_asks_as_itself_deny_sticks_and_closing_the_prompt_answers
     assert_eq!(harbor.session.window_handles().await.unwrap().len(), windows, "no new prompt");
 
     // The user clears the denial in the sidebar's Sites panel; the frame may ask again.
-    let sidebar = harbor.session.new_tab().await.unwrap();
-    harbor.session.switch_to_window(&sidebar).await.unwrap();
-    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
-    harbor.wait_for("document.querySelector('#tab-sites')", Duration::from_secs(10)).await.unwrap();
-    harbor.session.execute("document.querySelector('#tab-sites').click();", json!([])).await.unwrap();
-    let select =
-        format!("document.querySelector('[data-origin=\"{}\"] [data-scope=\"mcp:tools.list\"] select')", inner.origin);
+    open_sites_panel(&harbor).await;
+    let select = grant_select(&inner.origin, "mcp:tools.list");
     let shown = harbor.wait_for(&format!("{select}?.value"), Duration::from_secs(10)).await.unwrap();
     assert_eq!(shown, "DENY");
     harbor.save_screenshot("sidebar-sites.png").await.unwrap();
-    harbor
-        .session
-        .execute(&format!("const s = {select}; s.value = 'NOT_GRANTED'; s.dispatchEvent(new Event('change', {{ bubbles: true }}));"), json!([]))
-        .await
-        .unwrap();
+    choose(&harbor, &select, "NOT_GRANTED").await;
     harbor.wait_for(&format!("{select}?.value === 'NOT_GRANTED'"), Duration::from_secs(10)).await.unwrap();
     harbor.session.switch_to_window(&page_tab).await.unwrap();
     let known = harbor.session.window_handles().await.unwrap();
@@ -409,24 +422,10 @@ async fn revoking_a_grant_in_the_sites_panel_fails_the_pages_next_call() {
     let first = harbor.page(call).await.unwrap();
     assert!(first["ok"]["content"][0]["text"].as_str().unwrap().contains("hi"), "{first}");
 
-    let sidebar = harbor.session.new_tab().await.unwrap();
-    harbor.session.switch_to_window(&sidebar).await.unwrap();
-    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
-    harbor.wait_for("document.querySelector('#tab-sites')", Duration::from_secs(10)).await.unwrap();
-    harbor.session.execute("document.querySelector('#tab-sites').click();", json!([])).await.unwrap();
-    let select =
-        format!("document.querySelector('[data-origin=\"{}\"] [data-scope=\"mcp:tools.call\"] select')", site.origin);
+    let sidebar = open_sites_panel(&harbor).await;
+    let select = grant_select(&site.origin, "mcp:tools.call");
     assert_eq!(harbor.wait_for(&format!("{select}?.value"), Duration::from_secs(10)).await.unwrap(), "ALLOW_ALWAYS");
-    harbor
-        .session
-        .execute(
-            &format!(
-                "const s = {select}; s.value = 'DENY'; s.dispatchEvent(new Event('change', {{ bubbles: true }}));"
-            ),
-            json!([]),
-        )
-        .await
-        .unwrap();
+    choose(&harbor, &select, "DENY").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while harbor.admin("permissions.sites", json!({})).await.unwrap()[0]["scopes"]["mcp:tools.call"] != "DENY" {
         assert!(Instant::now() < deadline, "the sidebar's change did not reach the bridge");

@@ -925,10 +925,16 @@ async fn sse_json(response: reqwest::Response) -> Value {
 
 /// Clicks the button labelled `label` in the sidebar's row of server `id`.
 async fn click_server_button(harbor: &Harbor, id: &str, label: &str) {
-    let script = format!(
-        "[...document.querySelectorAll('[data-server={id}] button')].find(b => b.textContent === '{label}').click();"
-    );
-    harbor.session.execute(&script, json!([])).await.unwrap();
+    let button =
+        format!("[...document.querySelectorAll('[data-server={id}] button')].find(b => b.textContent === '{label}')");
+    if let Err(error) = harbor.wait_for(&button, Duration::from_secs(10)).await {
+        let row = harbor
+            .session
+            .execute(&format!("return document.querySelector('[data-server={id}]')?.innerText;"), json!([]))
+            .await;
+        panic!("no {label:?} button for {id} ({error}); the row shows {row:?}");
+    }
+    harbor.session.execute(&format!("{button}.click();"), json!([])).await.unwrap();
 }
 
 /// Opens the Servers tab, starts server `id` there and waits until it runs.

@@ -93,6 +93,9 @@ struct Partial {
     arguments: String,
 }
 
+/// The most tool calls one streamed answer may hold.
+const MAX_CALLS_PER_ANSWER: usize = 64;
+
 /// Reads the server-sent events of a streamed completion.
 #[derive(Default)]
 pub struct Events {
@@ -165,7 +168,15 @@ impl Decoder for Events {
                 deltas.push(Delta::Token(text.to_owned()));
             }
             for piece in delta["tool_calls"].as_array().into_iter().flatten() {
-                let index = piece["index"].as_u64().unwrap_or(self.calls.len() as u64) as usize;
+                let index = piece["index"].as_u64().unwrap_or(self.calls.len() as u64);
+                // The index sizes a table: a server that sends 33,333,333,331 must not make
+                // the bridge allocate for that many calls.
+                if index >= MAX_CALLS_PER_ANSWER as u64 {
+                    return Err(LlmError::Failed(format!(
+                        "the model server sent tool call number {index}; Harbor takes at most {MAX_CALLS_PER_ANSWER} calls in one answer"
+                    )));
+                }
+                let index = index as usize;
                 if index >= self.calls.len() {
                     self.calls.resize_with(index + 1, Partial::default);
                 }
@@ -201,6 +212,21 @@ impl Decoder for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `model_stream` fuzzer (crash-48abb906…): a tool call index of 33,333,333,331
+    /// made the decoder allocate a table that large, and the bridge died.
+    #[test]
+    fn fuzz_model_stream_48abb906_a_huge_tool_call_index_is_an_error_not_an_allocation() {
+        let mut events = Events::default();
+        let line = r#"data: {"choices":[{"delta":{"tool_calls":[{"index":33333333331,"id":"c","function":{"name":"t","arguments":"{}"}}]}}]}"#;
+        let error = events.line(line).unwrap_err().to_string();
+        assert!(error.contains("at most 64 calls"), "{error}");
+        let last = format!(
+            r#"data: {{"choices":[{{"delta":{{"tool_calls":[{{"index":{},"function":{{"name":"t"}}}}]}}}}]}}"#,
+            MAX_CALLS_PER_ANSWER - 1
+        );
+        assert!(events.line(&last).is_ok(), "the last allowed index is taken");
+    }
 
     #[test]
     fn tool_call_pieces_are_assembled_into_one_call() {

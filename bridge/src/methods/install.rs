@@ -236,17 +236,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data
                             }
                         };
                         pulled.map_err(|e| invalid(e.to_string()))?;
-                        let launch = Launch::Docker {
-                            image,
-                            args,
-                            env,
-                            network: false,
-                            mounts: Vec::new(),
-                            limits: Default::default(),
-                            user: None,
-                            entrypoint: None,
-                            wraps: None,
-                        };
+                        let launch = Launch::image(image, args, env);
                         installer.register(id, described.name, described.version, launch, secrets).await
                     }
                 }
@@ -394,17 +384,7 @@ impl Installer {
         let mut launch_args = installed.args.clone();
         launch_args.extend(args);
         let launch = match &installed.image {
-            Some(image) => Launch::Docker {
-                image: image.clone(),
-                args: launch_args,
-                env,
-                network: false,
-                mounts: Vec::new(),
-                limits: Default::default(),
-                user: None,
-                entrypoint: None,
-                wraps: None,
-            },
+            Some(image) => Launch::image(image.clone(), launch_args, env),
             None => Launch::Process { command: installed.command.clone(), args: launch_args, env, cwd: None },
         };
         let spec = ServerSpec {

@@ -63,6 +63,22 @@ pub enum Launch {
 }
 
 impl Launch {
+    /// A server packaged as an image (an MCP Registry OCI package, a git project built into
+    /// one), run with Harbor's hardened defaults: no network, no mounts, default limits.
+    pub fn image(image: String, args: Vec<String>, env: BTreeMap<String, String>) -> Launch {
+        Launch::Docker {
+            image,
+            args,
+            env,
+            network: false,
+            mounts: Vec::new(),
+            limits: Default::default(),
+            user: None,
+            entrypoint: None,
+            wraps: None,
+        }
+    }
+
     /// A native server moved into a container of `image` (a base image with what the program
     /// needs, such as `node:22-slim` for an npm server): the program and its arguments as they
     /// were, its folder (and the program's own) mounted read-only at the same paths.

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use futures::future::{FusedFuture, FutureExt};
 use rmcp::model::{ClientRequest, Tool};
 use rmcp::service::{Peer, RoleClient};
 use serde::Serialize;
@@ -373,20 +374,28 @@ async fn run(
     let every = Duration::from_millis(context.health.heartbeat_ms.max(1));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ping = || {
+        tokio::time::timeout(
+            every.min(HEARTBEAT_TIMEOUT),
+            live.peer.send_request(ClientRequest::PingRequest(Default::default())),
+        )
+    };
+    // The ping in flight is one more branch of the loop, so a hung server's ping never holds up a
+    // stop, an exit or a catalog change.
+    let mut pinging = std::pin::pin!(ping().fuse());
+    pinging.set(futures::future::Fuse::terminated());
     loop {
         tokio::select! {
             why = connection.closed() => return Ended::Exited(why),
-            _ = heartbeat.tick(), if context.health.heartbeat_ms > 0 => {
-                let ping = live.peer.send_request(ClientRequest::PingRequest(Default::default()));
-                match tokio::time::timeout(every.min(HEARTBEAT_TIMEOUT), ping).await {
-                    Ok(Ok(_)) => server.breaker.heartbeat_answered(),
-                    _ => {
-                        if server.breaker.failed() {
-                            server.log.push(Stream::Harbor, "did not answer a heartbeat; calls to it fail fast for now");
-                        }
+            _ = heartbeat.tick(), if context.health.heartbeat_ms > 0 && pinging.is_terminated() => pinging.set(ping().fuse()),
+            answered = &mut pinging => match answered {
+                Ok(Ok(_)) => server.breaker.heartbeat_answered(),
+                _ => {
+                    if server.breaker.failed() {
+                        server.log.push(Stream::Harbor, "did not answer a heartbeat; calls to it fail fast for now");
                     }
                 }
-            }
+            },
             Some(what) = changed.recv() => {
                 if what == ListChanged::Tools {
                     *live.tools.write().unwrap_or_else(|p| p.into_inner()) = list_tools(&live.peer, &server.log).await;

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use harbor_protocol::{ErrorObject, Message, RequestId};
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use crate::nm::frame::{read_frame, write_frame, Frame, MAX_INCOMING_FRAME};
 use crate::Bridge;
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
@@ -91,10 +92,8 @@ impl Link {
     ) -> Result<Result<Value, ErrorObject>> {
         let id = self.next_id;
         self.next_id += 1;
-        let bytes = json!({"id": id, "method": method, "params": params}).to_string().into_bytes();
-        self.writer.write_all(&(bytes.len() as u32).to_ne_bytes()).await?;
-        self.writer.write_all(&bytes).await?;
-        self.writer.flush().await?;
+        write_frame(&mut self.writer, json!({"id": id, "method": method, "params": params}).to_string().as_bytes())
+            .await?;
         let mut chunks = String::new();
         loop {
             let mut value = self.frame().await?;
@@ -118,13 +117,10 @@ impl Link {
     }
 
     async fn frame(&mut self) -> Result<Value> {
-        let mut len = [0u8; 4];
-        if self.reader.read_exact(&mut len).await.is_err() {
-            bail!("the bridge closed the connection");
+        match read_frame(&mut self.reader, MAX_INCOMING_FRAME).await? {
+            Frame::Message(body) => Ok(serde_json::from_slice(&body)?),
+            _ => bail!("the bridge closed the connection"),
         }
-        let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
-        self.reader.read_exact(&mut body).await?;
-        Ok(serde_json::from_slice(&body)?)
     }
 
     /// Ends the link; an in-process bridge stops its servers.

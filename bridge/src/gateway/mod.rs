@@ -144,7 +144,7 @@ impl Gateway {
         tokio::spawn(async move {
             loop {
                 match news.recv().await {
-                    Ok(n) if matches!(n.method, "tools.changed" | "servers.removed" | "gateway.changed") => {
+                    Ok(n) if changes_catalog(n.method) => {
                         let _ = changes.send(());
                     }
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -356,6 +356,11 @@ impl Gateway {
             tracing::warn!("cannot write the audit log: {error:#}");
         }
     }
+}
+
+/// Whether the bridge's notification `method` may change the tools a gateway client sees.
+pub fn changes_catalog(method: &str) -> bool {
+    matches!(method, "tools.changed" | "servers.removed" | "gateway.changed")
 }
 
 /// Whether `allow` lets a client see `server`'s `tool`.

@@ -121,9 +121,7 @@ async fn read(
                     let _ = tx.send(outcome);
                 }
             }
-            Some(Message::Notify { notify, .. })
-                if matches!(notify.as_str(), "tools.changed" | "servers.removed" | "gateway.changed") =>
-            {
+            Some(Message::Notify { notify, .. }) if super::changes_catalog(&notify) => {
                 let _ = changes.send(());
             }
             _ => {}

@@ -1,20 +1,25 @@
 //! The `system.*` methods: what the bridge is, and an echo for testing the pipe.
 //!
-//! `system.info` answers the handshake the background sends on every connect. `system.echo`
+//! `system.info` answers the handshake the background sends on every connect; a web page gets
+//! only `{name, version, protocol}` (the data folder names the user's home). `system.echo`
 //! returns its params; with `delayMs` it waits first (at most 10 s, cancellable), which the
-//! tests use to have a call in flight when the bridge is killed or a call is cancelled.
+//! tests use to have a call in flight when the bridge is killed or a call is cancelled. A page's
+//! echo is capped at [`PAGE_ECHO_LIMIT`]: it is for checking the pipe, not for moving data.
 //! `system.doctor` runs the same checks as `harbor-bridge doctor`, for the sidebar's settings.
 
 use std::path::Path;
 use std::time::Duration;
 
-use harbor_protocol::{ErrorCode, ErrorObject, SystemInfo, PROTOCOL_VERSION};
+use harbor_protocol::{CallerKind, ErrorCode, ErrorObject, SystemInfo, PROTOCOL_VERSION};
 use serde_json::Value;
 
 use crate::rpc::{Access, Call, Router};
 
 /// The longest `system.echo` will wait before answering.
 const MAX_ECHO_DELAY_MS: u64 = 10_000;
+
+/// The most a web page may echo, as JSON text.
+pub const PAGE_ECHO_LIMIT: usize = 64 * 1024;
 
 pub fn info(data_dir: &Path) -> SystemInfo {
     SystemInfo {
@@ -27,9 +32,10 @@ pub fn info(data_dir: &Path) -> SystemInfo {
 
 pub fn routes(router: Router, data_dir: &Path) -> Router {
     let info = serde_json::to_value(info(data_dir)).expect("system info serializes");
+    let for_pages = serde_json::json!({ "name": info["name"], "version": info["version"], "protocol": info["protocol"] });
     router
-        .route("system.info", Access::Page, move |_call| {
-            let info = info.clone();
+        .route("system.info", Access::Page, move |call: Call| {
+            let info = if call.caller.kind == CallerKind::Page { for_pages.clone() } else { info.clone() };
             async move { Ok(info) }
         })
         .route("system.echo", Access::Page, echo)
@@ -49,6 +55,15 @@ pub fn routes(router: Router, data_dir: &Path) -> Router {
 }
 
 async fn echo(call: Call) -> Result<Value, ErrorObject> {
+    if call.caller.kind == CallerKind::Page {
+        let size = serde_json::to_string(&call.params).map_or(usize::MAX, |text| text.len());
+        if size > PAGE_ECHO_LIMIT {
+            return Err(ErrorObject::new(
+                ErrorCode::InvalidRequest,
+                format!("a page may echo at most {} KiB", PAGE_ECHO_LIMIT / 1024),
+            ));
+        }
+    }
     let delay = match call.params.get("delayMs") {
         None => 0,
         Some(v) => v.as_u64().filter(|ms| *ms <= MAX_ECHO_DELAY_MS).ok_or_else(|| {

@@ -7,10 +7,20 @@
  * "harbor-ui" are accepted only from Harbor's own extension pages. Each port's requests are
  * forwarded to the bridge with that context, their events and replies come back on the same
  * port, and closing a port cancels whatever it still had running.
+ *
+ * A page's frame with an opaque origin (a sandboxed iframe, named so by the relay or by
+ * port.sender.origin) reaches the bridge as origin "null", which the bridge refuses: it never
+ * borrows the origin of its URL or its parent. Page ports are held to the page limits of
+ * PROTOCOL.md: a message over PAGE_MESSAGE_LIMIT and a request beyond PAGE_MAX_IN_FLIGHT are
+ * answered at once with an error, never dropped.
  */
 
 const PAGE_PORT = "harbor-page";
+const OPAQUE_PAGE_PORT = "harbor-page-opaque";
 const UI_PORT = "harbor-ui";
+// PROTOCOL.md, "Limits for pages".
+const PAGE_MESSAGE_LIMIT = 4 * 1024 * 1024;
+const PAGE_MAX_IN_FLIGHT = 64;
 
 function originOf(url) {
   try {
@@ -20,8 +30,9 @@ function originOf(url) {
   }
 }
 
-function pageCaller(sender) {
-  const caller = { kind: "page", origin: sender.origin && sender.origin !== "null" ? sender.origin : originOf(sender.url) };
+function pageCaller(sender, opaque) {
+  const origin = opaque || sender.origin === "null" ? "null" : sender.origin || originOf(sender.url);
+  const caller = { kind: "page", origin };
   if (sender.tab) {
     caller.tabId = sender.tab.id;
     if (sender.tab.url) caller.topOrigin = originOf(sender.tab.url);
@@ -47,8 +58,28 @@ function safePost(port, message) {
   }
 }
 
+/** Why a page's request may not go on, or null. */
+function pageRefusal(message, inFlight) {
+  if (inFlight.size >= PAGE_MAX_IN_FLIGHT) {
+    return bridgeError("ERR_RATE_LIMITED", `this page already has ${PAGE_MAX_IN_FLIGHT} calls waiting for Harbor; wait for some to finish`,
+      { reason: "too_many_in_flight", limit: PAGE_MAX_IN_FLIGHT });
+  }
+  let size;
+  try {
+    size = JSON.stringify(message.params === undefined ? {} : message.params).length;
+  } catch (e) {
+    return bridgeError("ERR_INVALID_REQUEST", "the message cannot be sent: it is nested too deeply or is not JSON", { reason: "message_too_large" });
+  }
+  if (size > PAGE_MESSAGE_LIMIT) {
+    return bridgeError("ERR_INVALID_REQUEST", `a page may send at most ${PAGE_MESSAGE_LIMIT / 1024 / 1024} MiB in one call`,
+      { reason: "message_too_large", limit: PAGE_MESSAGE_LIMIT });
+  }
+  return null;
+}
+
 /** Forwards one port's requests to the bridge as `caller`. */
 function serveRequests(bridge, port, caller) {
+  const isPage = caller.kind === "page";
   const inFlight = new Map(); // the port's request id -> bridge request id
   port.onMessage.addListener((message) => {
     if (message === null || typeof message !== "object") return;
@@ -64,7 +95,14 @@ function serveRequests(bridge, port, caller) {
       safePost(port, { id, error: bridgeError("ERR_INVALID_REQUEST", why) });
       return;
     }
-    const call = bridge.start(method, params, caller, {
+    const refused = isPage ? pageRefusal(message, inFlight) : null;
+    if (refused) {
+      safePost(port, { id, error: refused });
+      return;
+    }
+    // Only the relay's stamp of user activation counts, and only for this one request.
+    const callerNow = isPage ? { ...caller, userActivation: message.userActivation === true } : caller;
+    const call = bridge.start(method, params, callerNow, {
       onEvent: (event) => {
         // A sign-in the sidebar started: the provider's page opens in a tab of its own.
         if (method === "oauth.signIn" && caller.kind === "extension" && event && event.type === "authorize"
@@ -77,7 +115,7 @@ function serveRequests(bridge, port, caller) {
     inFlight.set(id, call.id);
     // The bridge decides whether a page may read the active tab; the background does the reading.
     const done = method === "agent.browser.activeTab.readability"
-      ? call.done.then((result) => (result && result.readActiveTab ? readActiveTab(result.readActiveTab.maxChars) : result))
+      ? call.done.then((result) => (result && result.readActiveTab ? readCallersTab(caller, result.readActiveTab.maxChars) : result))
       : call.done;
     done.then(
       (result) => safePost(port, { id, result }),
@@ -97,7 +135,7 @@ function attachPage(bridge, port) {
     port.disconnect();
     return;
   }
-  serveRequests(bridge, port, pageCaller(sender));
+  serveRequests(bridge, port, pageCaller(sender, port.name === OPAQUE_PAGE_PORT));
 }
 
 /** Accepts a port from Harbor's sidebar or prompt page; anything else is dropped. */

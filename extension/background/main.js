@@ -19,7 +19,7 @@ bridge.notifyListeners.add((message) => {
 attachPrompts(bridge);
 
 browser.runtime.onConnect.addListener((port) => {
-  if (port.name === PAGE_PORT) attachPage(bridge, port);
+  if (port.name === PAGE_PORT || port.name === OPAQUE_PAGE_PORT) attachPage(bridge, port);
   else if (port.name === UI_PORT) attachUi(bridge, port, uiPorts);
   else port.disconnect();
 });

@@ -110,7 +110,19 @@ class BridgeConnection {
     });
     const request = { id, method, params: params === undefined ? {} : params };
     if (caller) request.caller = caller;
-    this.post(request);
+    const failure = this.post(request);
+    if (failure) {
+      // Firefox refused the message (too large for the pipe, or the port just closed): the caller
+      // hears so now, not after the timeout.
+      const entry = this.pending.get(id);
+      if (entry) {
+        this.pending.delete(id);
+        clearTimeout(entry.timer);
+        entry.reject(this.port
+          ? bridgeError("ERR_INVALID_REQUEST", `Harbor could not send ${method} to the bridge: ${failure}`)
+          : bridgeError("ERR_NOT_INSTALLED", NOT_INSTALLED_MESSAGE, { reason: failure }));
+      }
+    }
     return { id, done };
   }
 
@@ -118,12 +130,14 @@ class BridgeConnection {
     if (this.pending.has(id)) this.post({ cancel: id });
   }
 
+  /** Posts to the bridge; returns why it could not, or null. */
   post(message) {
-    if (!this.port) return;
+    if (!this.port) return "the bridge is not running (Firefox could not start it)";
     try {
       this.port.postMessage(message);
+      return null;
     } catch (e) {
-      console.warn("harbor: could not post to the bridge", e);
+      return String((e && e.message) || e);
     }
   }
 

@@ -5,22 +5,22 @@
  * The bridge decides and announces a prompt with a `permissions.prompt` notification; this opens
  * it in a small popup window (prompt/prompt.html), which reads and answers it itself. Closing the
  * window answers "not now" at once. Closed tabs are reported so their "allow once" grants end.
- * The active tab is read here, for agent.browser.activeTab.readability, only after the bridge
- * has allowed it.
+ * The caller's own tab is read here, for agent.browser.activeTab.readability, only after the
+ * bridge has allowed it, only while that tab is the one shown in its window, and only for a
+ * frame of the tab's own top-level origin.
  */
 
 const promptWindows = new Map(); // windowId -> promptId
 
 function attachPrompts(bridge) {
   bridge.notifyListeners.add((message) => {
-    if (message.notify === "permissions.prompt" && message.params) openPrompt(message.params.promptId);
+    if (message.notify === "permissions.prompt" && message.params) openPrompt(bridge, message.params.promptId);
   });
   browser.windows.onRemoved.addListener((windowId) => {
     const promptId = promptWindows.get(windowId);
     if (promptId === undefined) return;
     promptWindows.delete(windowId);
-    // Answered already? Then the bridge says there is no such prompt, and nothing changes.
-    bridge.start("permissions.answer", { promptId, decision: "dismiss" }, null).done.catch(() => {});
+    dismiss(bridge, promptId);
   });
   browser.tabs.onRemoved.addListener((tabId) => {
     if (bridge.status().state !== "connected") return;
@@ -28,24 +28,52 @@ function attachPrompts(bridge) {
   });
 }
 
-async function openPrompt(promptId) {
+/** "Not now" for a prompt nobody can see; if it was answered already, nothing changes. */
+function dismiss(bridge, promptId) {
+  bridge.start("permissions.answer", { promptId, decision: "dismiss" }, null).done.catch(() => {});
+}
+
+async function openPrompt(bridge, promptId) {
   const url = browser.runtime.getURL(`prompt/prompt.html?id=${encodeURIComponent(promptId)}`);
+  let win;
   try {
-    const win = await browser.windows.create({ url, type: "popup", width: 460, height: 640 });
-    promptWindows.set(win.id, promptId);
+    win = await browser.windows.create({ url, type: "popup", width: 460, height: 640 });
   } catch (e) {
     console.error("harbor: could not open the permission prompt", e);
+    dismiss(bridge, promptId);
+    return;
+  }
+  promptWindows.set(win.id, promptId);
+  // Closed before windows.create resolved? Then onRemoved found nothing to answer for it.
+  try {
+    await browser.windows.get(win.id);
+  } catch (e) {
+    promptWindows.delete(win.id);
+    dismiss(bridge, promptId);
   }
 }
 
-/** The active tab's URL, title and readable text, at most maxChars of it. */
-async function readActiveTab(maxChars) {
-  const [tab] = await browser.tabs.query({ active: true, lastFocusedWindow: true });
-  if (!tab || !/^https?:/.test(tab.url || "")) {
-    throw bridgeError("ERR_INVALID_REQUEST", "the active tab is not a web page Harbor can read");
+/** The caller's own tab's URL, title and readable text, at most maxChars of it. */
+async function readCallersTab(caller, maxChars) {
+  let tab;
+  try {
+    tab = await browser.tabs.get(caller.tabId);
+  } catch (e) {
+    throw bridgeError("ERR_INVALID_REQUEST", "the page's tab is gone");
+  }
+  if (!tab.active) {
+    throw bridgeError("ERR_PERMISSION_DENIED", "a page can read its tab only while the user is looking at it; " +
+      "ask again when the tab is the one shown in its window", { reason: "tab_not_active" });
+  }
+  if (!/^https?:/.test(tab.url || "") || originOf(tab.url) !== caller.topOrigin) {
+    throw bridgeError("ERR_PERMISSION_DENIED", "the tab no longer shows the page that asked", { reason: "tab_navigated" });
+  }
+  if (caller.origin !== caller.topOrigin) {
+    throw bridgeError("ERR_PERMISSION_DENIED", `a frame from ${caller.origin} may not read the page ${caller.topOrigin} ` +
+      "that embeds it; only the page itself may", { reason: "cross_origin_frame" });
   }
   const [injection] = await browser.scripting.executeScript({
-    target: { tabId: tab.id },
+    target: { tabId: tab.id, frameIds: [0] },
     func: extractReadable,
     args: [maxChars],
   });

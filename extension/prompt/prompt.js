@@ -5,12 +5,18 @@
  * embeds it, the page's reason, each scope in plain words and each tool with a checkbox (tools
  * that write or destroy start unchecked), and sends the user's answer (permissions.answer).
  * Closing the window answers "not now" (the background does that).
+ *
+ * Against keyjacking (a page timing a prompt under the user's typing so one Enter grants), the
+ * decision buttons start disabled and are enabled only after the window has been visible and
+ * focused for ARM_DELAY_MS without interruption, as Firefox's own permission prompts do; a blur
+ * starts the wait again. Nothing that grants ever has the focus at first: "Not now" does.
  */
 (() => {
   const promptId = new URLSearchParams(location.search).get("id");
   const port = browser.runtime.connect({ name: "harbor-ui" });
   const waiting = new Map();
   let nextId = 1;
+  const ARM_DELAY_MS = 1000;
 
   port.onMessage.addListener((message) => {
     if (!message || message.id === undefined) return;
@@ -84,7 +90,31 @@
         el("button", { type: "button", id: "not-now", onclick: answer("dismiss") }, "Not now"))
     );
     box.append(el("p", { className: "help" }, "“Allow once” lasts for this tab only, for a few minutes. You can change any site's permissions in Harbor's sidebar."));
-    document.getElementById("allow-once").focus();
+    guard(box.querySelectorAll(".decisions button"));
+    document.getElementById("not-now").focus();
+  }
+
+  /** Keeps `buttons` disabled until the window has been shown and focused for ARM_DELAY_MS. */
+  function guard(buttons) {
+    let timer = null;
+    const disarm = () => {
+      clearTimeout(timer);
+      timer = null;
+      for (const button of buttons) button.disabled = true;
+      document.body.dataset.armed = "false";
+    };
+    const arm = () => {
+      if (timer !== null || document.visibilityState !== "visible" || !document.hasFocus()) return;
+      timer = setTimeout(() => {
+        for (const button of buttons) button.disabled = false;
+        document.body.dataset.armed = "true";
+      }, ARM_DELAY_MS);
+    };
+    disarm();
+    addEventListener("blur", disarm);
+    addEventListener("focus", arm);
+    document.addEventListener("visibilitychange", () => (document.visibilityState === "visible" ? arm() : disarm()));
+    arm();
   }
 
   // Escape is "Not now", like closing the window.

@@ -64,12 +64,23 @@ pub struct Caller {
     /// The origin of the tab's top-level page, which differs from `origin` in an iframe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_origin: Option<String>,
+    /// Whether the frame had transient user activation (a click or key press moments before)
+    /// when it made this call, as the content relay saw it. Pages only; a prompt needs it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user_activation: bool,
 }
 
 impl Caller {
     /// Harbor's own extension pages and direct stdio clients.
     pub fn extension() -> Self {
-        Caller { kind: CallerKind::Extension, origin: None, tab_id: None, frame_id: None, top_origin: None }
+        Caller {
+            kind: CallerKind::Extension,
+            origin: None,
+            tab_id: None,
+            frame_id: None,
+            top_origin: None,
+            user_activation: false,
+        }
     }
 }
 

@@ -2,6 +2,11 @@
 //! timeout, tool calls per hour and model tokens per day. Defaults come from the `permissions`
 //! setting; each origin can have its own. Calls in flight are held by a semaphore per origin;
 //! budgets are counted in the store's usage table, so they hold across restarts.
+//!
+//! A budget is never check-then-act: [`Gate::reserve`] checks what is left and writes the
+//! reservation into the usage table in one step under a lock, before the call waits for a slot
+//! or a model, so concurrent calls cannot all see the same room. A [`Reservation`] is settled
+//! with what was really used, or refunded when it is dropped unsettled (the call never ran).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -81,11 +86,54 @@ pub struct Gate {
     store: Store,
     /// Per origin: the semaphore and the capacity it was made with.
     in_flight: Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
+    /// Held while a budget is checked and its reservation written, so the two are one step.
+    budgets: Mutex<()>,
+}
+
+/// The tokens a model call reserves before it runs: a quarter of the input's characters (a
+/// generous count of its tokens) and room for an answer, never more than what is left.
+pub fn token_estimate(input_chars: usize) -> i64 {
+    (input_chars / 4 + 512) as i64
+}
+
+/// Part of a budget held for a call in progress. Settle it with what was used; dropped unsettled
+/// (the call never ran), it is given back.
+#[must_use = "a reservation dropped at once is refunded at once"]
+pub struct Reservation<'a> {
+    gate: &'a Gate,
+    origin: String,
+    kind: &'static str,
+    /// What is still written in the usage table for this call and not yet settled.
+    held: i64,
+}
+
+impl Reservation<'_> {
+    /// Records that `used` was really used, in place of the reservation.
+    pub fn settle(mut self, used: i64) {
+        let delta = used - self.held;
+        self.held = 0;
+        if delta != 0 {
+            self.gate.record(&self.origin, self.kind, delta);
+        }
+    }
+
+    /// Keeps the reservation as used.
+    pub fn keep(mut self) {
+        self.held = 0;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.held != 0 {
+            self.gate.record(&self.origin, self.kind, -self.held);
+        }
+    }
 }
 
 impl Gate {
     pub fn new(store: Store) -> Gate {
-        Gate { store, in_flight: Mutex::default() }
+        Gate { store, in_flight: Mutex::default(), budgets: Mutex::default() }
     }
 
     pub fn defaults(&self) -> anyhow::Result<Defaults> {
@@ -138,32 +186,61 @@ impl Gate {
         }
     }
 
-    /// Refuses a tool call over the hourly budget.
-    pub fn check_tool_budget(&self, origin: &str, limits: &Limits) -> Result<(), ErrorObject> {
-        let Some(per_hour) = limits.tool_calls_per_hour else { return Ok(()) };
-        let used = self.store.usage_since(origin, TOOL_CALL, 3600).map_err(internal)?;
-        if used >= i64::from(per_hour) {
-            return Err(ErrorObject::new(
+    /// Reserves one tool call of `origin`'s hourly budget, or refuses it.
+    pub fn reserve_tool_call(&self, origin: &str, limits: &Limits) -> Result<Reservation<'_>, ErrorObject> {
+        let budget = limits.tool_calls_per_hour.map(i64::from);
+        self.reserve(origin, TOOL_CALL, budget, 3600, 1).map_err(|refusal| match refusal {
+            Refusal::Spent(per_hour) => ErrorObject::new(
                 ErrorCode::RateLimited,
                 format!(
                     "this site used its {per_hour} tool calls for this hour; the user can raise the budget in Harbor"
                 ),
-            ));
-        }
-        Ok(())
+            ),
+            Refusal::Store(error) => internal(error),
+        })
     }
 
-    /// Refuses model use over the daily token budget.
-    pub fn check_token_budget(&self, origin: &str, limits: &Limits) -> Result<(), ErrorObject> {
-        let Some(per_day) = limits.tokens_per_day else { return Ok(()) };
-        let used = self.store.usage_since(origin, TOKENS, 86_400).map_err(internal)?;
-        if used >= per_day as i64 {
-            return Err(ErrorObject::new(
+    /// Reserves the tokens a model call on `input_chars` of input may use from `origin`'s daily
+    /// budget, or refuses it.
+    pub fn reserve_tokens(
+        &self,
+        origin: &str,
+        limits: &Limits,
+        input_chars: usize,
+    ) -> Result<Reservation<'_>, ErrorObject> {
+        let budget = limits.tokens_per_day.map(|t| t.min(i64::MAX as u64) as i64);
+        self.reserve(origin, TOKENS, budget, 86_400, token_estimate(input_chars)).map_err(|refusal| match refusal {
+            Refusal::Spent(per_day) => ErrorObject::new(
                 ErrorCode::BudgetExceeded,
                 format!("this site used its {per_day} model tokens for today; the user can raise the budget in Harbor"),
-            ));
+            ),
+            Refusal::Store(error) => internal(error),
+        })
+    }
+
+    /// Checks what is left of `budget` over the last `window` seconds and writes a reservation
+    /// of `amount` (at most what is left) in the same step. No budget: nothing is held, and the
+    /// reservation records what is used when it is settled.
+    fn reserve(
+        &self,
+        origin: &str,
+        kind: &'static str,
+        budget: Option<i64>,
+        window: i64,
+        amount: i64,
+    ) -> Result<Reservation<'_>, Refusal> {
+        let mut reservation = Reservation { gate: self, origin: origin.to_owned(), kind, held: 0 };
+        let Some(budget) = budget else { return Ok(reservation) };
+        let _one_at_a_time = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
+        let used = self.store.usage_since(origin, kind, window).map_err(Refusal::Store)?;
+        let left = budget - used;
+        if left <= 0 {
+            return Err(Refusal::Spent(budget));
         }
-        Ok(())
+        let held = amount.min(left);
+        self.store.record_usage(origin, kind, held).map_err(Refusal::Store)?;
+        reservation.held = held;
+        Ok(reservation)
     }
 
     pub fn record(&self, origin: &str, kind: &str, amount: i64) {
@@ -171,6 +248,12 @@ impl Gate {
             tracing::warn!("cannot record usage: {error:#}");
         }
     }
+}
+
+enum Refusal {
+    /// The budget (its size) is used up.
+    Spent(i64),
+    Store(anyhow::Error),
 }
 
 fn internal(error: anyhow::Error) -> ErrorObject {

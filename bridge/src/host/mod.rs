@@ -34,7 +34,7 @@ use crate::store::permissions::AuditEntry;
 use crate::store::Store;
 use grants::Grants;
 use limits::Gate;
-use prompts::{Answer, Decision, PromptRequest, PromptTool, Prompts, ScopeLine};
+use prompts::{Answer, Asked, Decision, PromptRequest, PromptTool, Prompts, ScopeLine};
 use scopes::{Grant, Scope};
 
 /// The web page a call comes from.
@@ -43,6 +43,8 @@ pub struct Site {
     pub origin: String,
     pub tab: Option<i64>,
     pub top_origin: Option<String>,
+    /// The frame had transient user activation when it called (stamped by the content relay).
+    pub user_activation: bool,
 }
 
 impl Site {
@@ -50,7 +52,12 @@ impl Site {
     pub fn of(caller: &Caller) -> Result<Site, ErrorObject> {
         match (&caller.kind, &caller.origin) {
             (CallerKind::Page, Some(origin)) if origin != "null" && !origin.is_empty() => {
-                Ok(Site { origin: origin.clone(), tab: caller.tab_id, top_origin: caller.top_origin.clone() })
+                Ok(Site {
+                    origin: origin.clone(),
+                    tab: caller.tab_id,
+                    top_origin: caller.top_origin.clone(),
+                    user_activation: caller.user_activation,
+                })
             }
             (CallerKind::Page, _) => Err(ErrorObject::new(
                 ErrorCode::PermissionDenied,
@@ -143,12 +150,6 @@ impl Host {
         };
         let decided = current.contains(&Grant::Deny) || (current.iter().all(|g| g.allows()) && tools_settled);
         if !decided {
-            if self.prompts.cooling_down(&site.origin) {
-                return Err(ErrorObject::new(
-                    ErrorCode::PermissionDenied,
-                    "the user closed Harbor's prompt for this site moments ago; ask again later, after a user action",
-                ));
-            }
             let request = PromptRequest {
                 id: String::new(),
                 origin: site.origin.clone(),
@@ -162,22 +163,69 @@ impl Host {
                     Vec::new()
                 },
             };
-            let waiting = self.prompts.ask(request);
-            if waiting.is_new {
-                self.notifier.publish("permissions.prompt", json!({ "promptId": waiting.id, "origin": site.origin }));
-            }
-            tokio::select! {
-                _ = waiting.answer() => {}
-                () = cancel.cancelled() => return Err(ErrorObject::new(ErrorCode::Aborted, "the request was cancelled")),
-            }
+            self.prompt(site, request, cancel).await?;
         }
         let summary = self.permissions_of(site)?;
-        let granted = scopes
-            .iter()
-            .all(|s| summary["scopes"][s.as_str()] == "ALLOW_ONCE" || summary["scopes"][s.as_str()] == "ALLOW_ALWAYS");
+        let allows = |s: &Scope| matches!(summary["scopes"][s.as_str()].as_str(), Some("ALLOW_ONCE" | "ALLOW_ALWAYS"));
+        // A request that named tools is granted only when it got every one of them.
+        let got_tools = match (&tools, wants_tools) {
+            (Some(asked), true) => {
+                asked.iter().all(|t| summary["allowedTools"].as_array().is_some_and(|a| a.iter().any(|x| x == t)))
+            }
+            _ => true,
+        };
+        let granted = scopes.iter().all(allows) && got_tools;
         let scopes: BTreeMap<&str, Value> =
             scopes.iter().map(|s| (s.as_str(), summary["scopes"][s.as_str()].clone())).collect();
         Ok(json!({ "granted": granted, "scopes": scopes, "allowedTools": summary["allowedTools"] }))
+    }
+
+    /// Shows `request` to the user and waits for the answer: joins the origin's open prompt, or
+    /// waits behind another origin's prompt on the same tab, or opens one — only after a user
+    /// gesture, and not while the origin is backing off after dismissals. A prompt nobody answers
+    /// expires as dismissed.
+    async fn prompt(&self, site: &Site, request: PromptRequest, cancel: &CancellationToken) -> Result<(), ErrorObject> {
+        let aborted = || ErrorObject::new(ErrorCode::Aborted, "the request was cancelled");
+        let waiting = loop {
+            if let Some(left) = self.prompts.cooling_down(&site.origin) {
+                let seconds = left.as_secs().max(1);
+                return Err(ErrorObject::new(
+                    ErrorCode::PermissionDenied,
+                    format!(
+                        "the user closed Harbor's prompt for this site; it may ask again in {seconds} s, after a user action"
+                    ),
+                )
+                .with_data(json!({ "reason": "cooling_down", "retryAfterSeconds": seconds })));
+            }
+            if !site.user_activation && !self.prompts.is_open(&site.origin) {
+                return Err(ErrorObject::new(
+                    ErrorCode::PermissionDenied,
+                    "Harbor asks the user only in answer to a click or key press: call this from an event handler of a \
+                     user action",
+                )
+                .with_data(json!({ "reason": "user_activation_required" })));
+            }
+            match self.prompts.ask(request.clone()) {
+                Asked::Prompt(waiting) => break waiting,
+                Asked::Queued(blocker) => tokio::select! {
+                    _ = blocker.answer() => {}
+                    () = cancel.cancelled() => return Err(aborted()),
+                },
+            }
+        };
+        if waiting.is_new {
+            self.notifier.publish("permissions.prompt", json!({ "promptId": waiting.id, "origin": site.origin }));
+        }
+        let id = waiting.id.clone();
+        tokio::select! {
+            _ = waiting.answer() => {}
+            () = tokio::time::sleep(prompts::PROMPT_EXPIRES) => {
+                // Nobody answered (the window never showed, or was left open): "not now".
+                let _ = self.answer(&id, Decision::Dismiss, Vec::new());
+            }
+            () = cancel.cancelled() => return Err(aborted()),
+        }
+        Ok(())
     }
 
     /// The tools a prompt lists: the ones asked for, else every running tool.
@@ -277,29 +325,35 @@ impl Host {
         args: JsonObject,
         cancel: &CancellationToken,
     ) -> Result<Value, ErrorObject> {
-        let (server, name) = self.servers.resolve_tool(tool).map_err(crate::methods::error)?;
-        let canonical = crate::mcp::names::namespaced(&server.id, &name);
+        // The allowlist first, by name alone: a site learns nothing about servers it may not use,
+        // not even whether they exist.
         let allowed = self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?;
-        if !allowed.contains(&canonical) {
+        let canonical = match crate::mcp::names::split_namespaced(tool) {
+            Some(_) => Some(tool.to_owned()),
+            None => self.visible_tools(site)?.into_iter().find(|t| t.model_name == tool).map(|t| t.name),
+        };
+        let Some(canonical) = canonical.filter(|c| allowed.contains(c)) else {
             return Err(ErrorObject::new(
                 ErrorCode::ToolNotAllowed,
-                format!("{} may not use {canonical}; the user allows tools per site in Harbor", site.origin),
+                format!("{} may not use {tool}; the user allows tools per site in Harbor", site.origin),
             ));
-        }
+        };
         let limits = self.gate.limits(&site.origin).map_err(internal)?;
-        self.gate.check_tool_budget(&site.origin, &limits)?;
+        // Reserved before the wait for a slot, so concurrent calls cannot all pass the budget.
+        let reservation = self.gate.reserve_tool_call(&site.origin, &limits)?;
         let _slot = tokio::select! {
             slot = self.gate.slot(&site.origin, &limits, limits.tool_timeout()) => slot?,
             () = cancel.cancelled() => return Err(ErrorObject::new(ErrorCode::Aborted, "the call was cancelled")),
         };
-        self.gate.record(&site.origin, limits::TOOL_CALL, 1);
+        reservation.settle(1);
         self.servers
             .call_tool(&canonical, Some(args), Some(limits.tool_timeout()), cancel, None)
             .await
             .map_err(crate::methods::error)
     }
 
-    /// Runs a page call and records it in the audit log, however it ends.
+    /// Runs a page call and records it in the audit log, however it ends — also when the call
+    /// is cancelled and this future is dropped before it finishes (recorded as `ERR_ABORTED`).
     pub async fn audited<T>(
         &self,
         site: &Site,
@@ -307,9 +361,10 @@ impl Host {
         tool: Option<&str>,
         work: impl std::future::Future<Output = Result<T, ErrorObject>>,
     ) -> Result<T, ErrorObject> {
-        let started = Instant::now();
+        let mut pending = PendingAudit { host: self, site, method, tool, started: Instant::now(), done: false };
         let outcome = work.await;
-        self.audit(site, method, tool, &outcome, started);
+        pending.done = true;
+        self.audit(site, method, tool, &outcome, pending.started);
         outcome
     }
 
@@ -343,6 +398,25 @@ impl Host {
     /// direct call.
     pub fn runner(self: &Arc<Self>, site: Site) -> PageTools {
         PageTools { host: self.clone(), site }
+    }
+}
+
+/// The audit record of a page call still running: written as aborted if the call is dropped.
+struct PendingAudit<'a> {
+    host: &'a Host,
+    site: &'a Site,
+    method: &'a str,
+    tool: Option<&'a str>,
+    started: Instant,
+    done: bool,
+}
+
+impl Drop for PendingAudit<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let aborted: Result<(), ErrorObject> = Err(ErrorObject::new(ErrorCode::Aborted, "cancelled"));
+            self.host.audit(self.site, self.method, self.tool, &aborted, self.started);
+        }
     }
 }
 

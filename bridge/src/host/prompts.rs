@@ -1,6 +1,9 @@
-//! Permission prompts: at most one open per origin, joined by later requests; closing it answers
-//! "not now" at once; and a short cool-down after a dismissal, so a page cannot open prompts in
-//! a loop.
+//! Permission prompts: at most one open per origin, joined by later requests from that origin,
+//! and at most one open per top-level tab, so the frames of one page queue behind each other
+//! instead of opening a window each; closing a prompt answers "not now" at once; an unanswered
+//! prompt expires; and an origin whose prompts the user keeps closing backs off — 10 s after one
+//! dismissal, 1 min after two, 10 min after three or more — so a page cannot open prompts in a
+//! loop. (That a prompt opens only after a user gesture is checked by [`super::Host`].)
 //!
 //! The bridge announces a prompt with the `permissions.prompt` notification; the background opens
 //! the prompt window, which reads the request (`permissions.prompt.get`) and answers
@@ -16,8 +19,21 @@ use tokio::sync::watch;
 
 use super::scopes::Scope;
 
-/// How long a dismissed origin may not prompt again.
-pub const COOL_DOWN: Duration = Duration::from_secs(10);
+/// How long an origin may not prompt again after its `n`th dismissal in a row.
+pub fn cool_down(dismissals: u32) -> Duration {
+    match dismissals {
+        0 => Duration::ZERO,
+        1 => Duration::from_secs(10),
+        2 => Duration::from_secs(60),
+        _ => Duration::from_secs(600),
+    }
+}
+
+/// After this long without a dismissal, an origin's count starts again from zero.
+const DISMISSALS_FORGOTTEN: Duration = Duration::from_secs(3600);
+
+/// How long a prompt waits for the user before it counts as dismissed.
+pub const PROMPT_EXPIRES: Duration = Duration::from_secs(300);
 
 /// A tool as the prompt lists it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -73,10 +89,16 @@ struct Open {
     answer: watch::Sender<Option<Answer>>,
 }
 
+/// An origin's dismissals in a row, and when the last one was.
+struct Dismissals {
+    count: u32,
+    last: Instant,
+}
+
 #[derive(Default)]
 pub struct Prompts {
     open: Mutex<HashMap<String, Open>>,
-    dismissed: Mutex<HashMap<String, Instant>>,
+    dismissed: Mutex<HashMap<String, Dismissals>>,
     next: AtomicU64,
 }
 
@@ -85,6 +107,14 @@ pub struct Waiting {
     pub id: String,
     pub is_new: bool,
     answer: watch::Receiver<Option<Answer>>,
+}
+
+/// The outcome of [`Prompts::ask`].
+pub enum Asked {
+    /// The origin's prompt (new or joined).
+    Prompt(Waiting),
+    /// Another origin's prompt is open on the same tab: wait for it to close, then ask again.
+    Queued(Waiting),
 }
 
 impl Waiting {
@@ -103,24 +133,36 @@ impl Waiting {
 }
 
 impl Prompts {
-    /// Whether `origin` dismissed a prompt within the cool-down.
-    pub fn cooling_down(&self, origin: &str) -> bool {
+    /// How much longer `origin` must wait before it may prompt again, if at all.
+    pub fn cooling_down(&self, origin: &str) -> Option<Duration> {
         let mut dismissed = self.dismissed.lock().unwrap_or_else(|p| p.into_inner());
-        dismissed.retain(|_, at| at.elapsed() < COOL_DOWN);
-        dismissed.contains_key(origin)
+        dismissed.retain(|_, d| d.last.elapsed() < DISMISSALS_FORGOTTEN);
+        let d = dismissed.get(origin)?;
+        cool_down(d.count).checked_sub(d.last.elapsed()).filter(|left| !left.is_zero())
     }
 
-    /// Opens a prompt for `request.origin`, or joins the one already open.
-    pub fn ask(&self, mut request: PromptRequest) -> Waiting {
+    /// Opens a prompt for `request.origin`, joins the one already open for it, or queues behind
+    /// another origin's prompt on the same tab.
+    pub fn ask(&self, mut request: PromptRequest) -> Asked {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = open.get(&request.origin) {
-            return Waiting { id: existing.request.id.clone(), is_new: false, answer: existing.answer.subscribe() };
+            let waiting = Waiting { id: existing.request.id.clone(), is_new: false, answer: existing.answer.subscribe() };
+            return Asked::Prompt(waiting);
+        }
+        if let Some(blocker) = request.tab_id.and_then(|tab| open.values().find(|o| o.request.tab_id == Some(tab))) {
+            let waiting = Waiting { id: blocker.request.id.clone(), is_new: false, answer: blocker.answer.subscribe() };
+            return Asked::Queued(waiting);
         }
         request.id = format!("p{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
         let (answer, receiver) = watch::channel(None);
         let id = request.id.clone();
         open.insert(request.origin.clone(), Open { request, answer });
-        Waiting { id, is_new: true, answer: receiver }
+        Asked::Prompt(Waiting { id, is_new: true, answer: receiver })
+    }
+
+    /// Whether `origin` has a prompt open now (joining it opens nothing new).
+    pub fn is_open(&self, origin: &str) -> bool {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).contains_key(origin)
     }
 
     /// The open prompt `id`.
@@ -134,8 +176,17 @@ impl Prompts {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let origin = open.iter().find(|(_, o)| o.request.id == id).map(|(origin, _)| origin.clone())?;
         let closed = open.remove(&origin)?;
+        let mut dismissed = self.dismissed.lock().unwrap_or_else(|p| p.into_inner());
         if answer.decision == Decision::Dismiss {
-            self.dismissed.lock().unwrap_or_else(|p| p.into_inner()).insert(origin, Instant::now());
+            let entry = dismissed.entry(origin).or_insert(Dismissals { count: 0, last: Instant::now() });
+            if entry.last.elapsed() >= DISMISSALS_FORGOTTEN {
+                entry.count = 0;
+            }
+            entry.count += 1;
+            entry.last = Instant::now();
+        } else {
+            // The user made a decision: the site is not spamming them.
+            dismissed.remove(&origin);
         }
         let _ = closed.answer.send(Some(answer));
         Some(closed.request)
@@ -151,33 +202,73 @@ impl Prompts {
 mod tests {
     use super::*;
 
-    fn request(origin: &str) -> PromptRequest {
+    fn request(origin: &str, tab: i64) -> PromptRequest {
         PromptRequest {
             id: String::new(),
             origin: origin.into(),
             embedded_in: None,
-            tab_id: Some(1),
+            tab_id: Some(tab),
             reason: None,
             scopes: Vec::new(),
             tools: Vec::new(),
         }
     }
 
+    fn prompt(asked: Asked) -> Waiting {
+        match asked {
+            Asked::Prompt(waiting) => waiting,
+            Asked::Queued(_) => panic!("queued"),
+        }
+    }
+
+    fn dismiss(prompts: &Prompts, id: &str) {
+        assert!(prompts.answer(id, Answer { decision: Decision::Dismiss, tools: vec![] }).is_some());
+    }
+
     #[tokio::test]
     async fn a_second_request_joins_the_open_prompt_and_a_dismissal_cools_down() {
         let prompts = Prompts::default();
-        let first = prompts.ask(request("http://a.test"));
-        let second = prompts.ask(request("http://a.test"));
-        let other = prompts.ask(request("http://b.test"));
+        let first = prompt(prompts.ask(request("http://a.test", 1)));
+        let second = prompt(prompts.ask(request("http://a.test", 1)));
+        let other = prompt(prompts.ask(request("http://b.test", 2)));
         assert!(first.is_new && !second.is_new && other.is_new);
         assert_eq!(first.id, second.id);
         assert_ne!(first.id, other.id);
         let id = first.id.clone();
-        assert!(prompts.answer(&id, Answer { decision: Decision::Dismiss, tools: vec![] }).is_some());
+        dismiss(&prompts, &id);
         assert_eq!(first.answer().await.decision, Decision::Dismiss);
         assert_eq!(second.answer().await.decision, Decision::Dismiss);
-        assert!(prompts.cooling_down("http://a.test"));
-        assert!(!prompts.cooling_down("http://b.test"));
+        assert!(prompts.cooling_down("http://a.test").is_some());
+        assert!(prompts.cooling_down("http://b.test").is_none());
         assert!(prompts.answer(&id, Answer { decision: Decision::Deny, tools: vec![] }).is_none(), "answered once");
+    }
+
+    #[tokio::test]
+    async fn frames_of_one_tab_queue_behind_its_open_prompt() {
+        let prompts = Prompts::default();
+        let top = prompt(prompts.ask(request("http://a.test", 7)));
+        let Asked::Queued(blocker) = prompts.ask(request("http://frame.test", 7)) else { panic!("a second prompt opened") };
+        assert_eq!(blocker.id, top.id);
+        assert!(prompt(prompts.ask(request("http://frame.test", 8))).is_new, "another tab is not blocked");
+        prompts.answer(&top.id, Answer { decision: Decision::Deny, tools: vec![] });
+        assert_eq!(blocker.answer().await.decision, Decision::Deny);
+        assert!(matches!(prompts.ask(request("http://frame.test", 7)), Asked::Prompt(_)), "its turn now");
+    }
+
+    #[test]
+    fn repeated_dismissals_back_off_and_a_decision_resets_them() {
+        let prompts = Prompts::default();
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            let id = prompt(prompts.ask(request("http://spam.test", 1))).id;
+            dismiss(&prompts, &id);
+            waits.push(prompts.cooling_down("http://spam.test").unwrap());
+        }
+        assert!(waits[0] <= Duration::from_secs(10) && waits[0] > Duration::from_secs(9), "{waits:?}");
+        assert!(waits[1] > Duration::from_secs(59), "{waits:?}");
+        assert!(waits[2] > Duration::from_secs(599) && waits[3] > Duration::from_secs(599), "{waits:?}");
+        let id = prompt(prompts.ask(request("http://spam.test", 1))).id;
+        prompts.answer(&id, Answer { decision: Decision::AllowOnce, tools: vec![] });
+        assert!(prompts.cooling_down("http://spam.test").is_none());
     }
 }

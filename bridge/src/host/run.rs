@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::scopes::Scope;
-use super::{internal, limits, Host, Site};
+use super::{internal, Host, Site};
 use crate::chat::agent;
 use crate::llm::{Message, Role};
 use crate::rpc::EventSink;
@@ -45,7 +45,8 @@ impl Host {
             return Err(ErrorObject::new(ErrorCode::InvalidRequest, "agent.run needs a task"));
         }
         let limits = self.gate.limits(&site.origin).map_err(internal)?;
-        self.gate.check_token_budget(&site.origin, &limits)?;
+        // Held before the model is asked, so concurrent runs cannot all pass the budget.
+        let reservation = self.gate.reserve_tokens(&site.origin, &limits, request.task.len())?;
         let mut tools = self.visible_tools(site)?;
         if let Some(wanted) = &request.tools {
             let refused: Vec<&String> = wanted.iter().filter(|w| !tools.iter().any(|t| &t.name == *w)).collect();
@@ -76,7 +77,7 @@ impl Host {
             context_tokens: None,
         };
         let outcome = agent::run(run, self.llm(), &self.runner(site.clone()), events, cancel).await;
-        self.gate.record(&site.origin, limits::TOKENS, outcome.usage.total() as i64);
+        reservation.settle(outcome.usage.total() as i64);
         let output = outcome.result?;
         Ok(json!({ "output": output, "toolCalls": outcome.tool_calls, "usage": outcome.usage }))
     }

@@ -123,7 +123,9 @@ impl Host {
         self.require(site, Scope::ModelPrompt)?;
         let session = self.texts.get(&site.origin, session_id)?;
         let limits = self.gate.limits(&site.origin).map_err(internal)?;
-        self.gate.check_token_budget(&site.origin, &limits)?;
+        let input_chars = session.messages.iter().map(|m| m.content.len()).sum::<usize>() + input.len();
+        // Held from here; given back only if the model is never reached.
+        let reservation = self.gate.reserve_tokens(&site.origin, &limits, input_chars)?;
         let (provider, model) =
             self.llm().resolve(session.options.provider.as_deref(), session.options.model.as_deref()).await?;
         let user = Message::new(Role::User, input);
@@ -141,10 +143,16 @@ impl Host {
             () = cancel.cancelled() => return Err(aborted()),
         };
         let mut text = String::new();
+        // From here the model is working: a stop or a failure keeps what was reserved as used.
+        let mut reservation = Some(reservation);
+        let keep = |reservation: &mut Option<limits::Reservation>| reservation.take().map(limits::Reservation::keep);
         loop {
             let delta = tokio::select! {
                 biased;
-                () = cancel.cancelled() => return Err(aborted()),
+                () = cancel.cancelled() => {
+                    keep(&mut reservation);
+                    return Err(aborted());
+                }
                 delta = stream.next() => delta,
             };
             match delta {
@@ -156,13 +164,19 @@ impl Host {
                 }
                 Some(Ok(Delta::ToolCall(_))) => {}
                 Some(Ok(Delta::Done(usage))) => {
-                    self.gate.record(&site.origin, limits::TOKENS, usage.total() as i64);
+                    if let Some(reservation) = reservation.take() {
+                        reservation.settle(usage.total() as i64);
+                    }
                     break;
                 }
-                Some(Err(error)) => return Err(error.into()),
+                Some(Err(error)) => {
+                    keep(&mut reservation);
+                    return Err(error.into());
+                }
                 None => break,
             }
         }
+        keep(&mut reservation);
         self.texts.record(session_id, user, Message::new(Role::Assistant, text.clone()));
         Ok(text)
     }

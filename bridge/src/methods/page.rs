@@ -119,7 +119,22 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
             let site = Site::of(&call.caller)?;
             // The bridge decides; the background, which can read tabs, does the reading when it
             // sees this answer (see PROTOCOL.md).
-            let decide = async { host.require(&site, Scope::ActiveTabRead).map(|_| json!({ "readActiveTab": { "maxChars": ACTIVE_TAB_MAX_CHARS } })) };
+            let decide = async {
+                host.require(&site, Scope::ActiveTabRead)?;
+                // A frame reads only the page of its own origin; the background also checks that
+                // the tab is the one shown in its window.
+                if site.top_origin.as_deref() != Some(site.origin.as_str()) {
+                    return Err(ErrorObject::new(
+                        harbor_protocol::ErrorCode::PermissionDenied,
+                        format!(
+                            "a frame from {} may not read the page that embeds it; only the page itself may",
+                            site.origin
+                        ),
+                    )
+                    .with_data(json!({ "reason": "cross_origin_frame" })));
+                }
+                Ok(json!({ "readActiveTab": { "maxChars": ACTIVE_TAB_MAX_CHARS } }))
+            };
             host.audited(&site, "agent.browser.activeTab.readability", None, decide).await
         }))
         .route("ai.canCreateTextSession", Access::Page, with(&h, |host, _call| async move {

@@ -76,7 +76,7 @@ fn scope(name: &str) -> Result<Scope, harbor_protocol::ErrorObject> {
 
 /// One site as the sidebar shows it.
 fn site_summary(host: &Host, origin: &str) -> Result<Value, harbor_protocol::ErrorObject> {
-    let site = Site { origin: origin.to_owned(), tab: None, top_origin: None };
+    let site = Site { origin: origin.to_owned(), tab: None, top_origin: None, user_activation: false };
     let mut summary = host.permissions_of(&site)?;
     let limits = host.gate.limits(origin).map_err(internal)?;
     let calls = host.store.usage_since(origin, TOOL_CALL, 3600).map_err(internal)?;

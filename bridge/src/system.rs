@@ -32,7 +32,8 @@ pub fn info(data_dir: &Path) -> SystemInfo {
 
 pub fn routes(router: Router, data_dir: &Path) -> Router {
     let info = serde_json::to_value(info(data_dir)).expect("system info serializes");
-    let for_pages = serde_json::json!({ "name": info["name"], "version": info["version"], "protocol": info["protocol"] });
+    let for_pages =
+        serde_json::json!({ "name": info["name"], "version": info["version"], "protocol": info["protocol"] });
     router
         .route("system.info", Access::Page, move |call: Call| {
             let info = if call.caller.kind == CallerKind::Page { for_pages.clone() } else { info.clone() };

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use harbor_model_double::{Model, ScriptedModel, Turn};
 use serde_json::{json, Value};
-use support::{page, probe_launch, Client};
+use support::{frame, page, probe_launch, Client};
 
 const SITE: &str = "http://127.0.0.1:8001";
 const OTHER: &str = "http://localhost:8002";
@@ -409,4 +409,205 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+// Attacks from pages (issue: security round 2). Each performs the attack and checks it fails.
+
+#[tokio::test(flavor = "current_thread")]
+async fn fifty_concurrent_calls_against_a_budget_of_five_run_exactly_five() {
+    let client = with_probe("budget-race").await;
+    let tab = page(SITE, 1);
+    client.ok("permissions.setTools", json!({"origin": SITE, "tools": ["probe/slow"]})).await;
+    client.ok("permissions.set", json!({"origin": SITE, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"})).await;
+    let limits =
+        json!({"maxToolCallsPerRun": 5, "maxConcurrentCalls": 2, "toolTimeoutMs": 30000, "toolCallsPerHour": 5});
+    client.ok("permissions.setLimits", json!({"origin": SITE, "limits": limits})).await;
+    let mut ids = Vec::new();
+    for n in 0..50 {
+        let args = json!({"tool": "probe/slow", "args": {"ms": 30, "tag": n.to_string()}});
+        ids.push(client.send_as(&tab, "agent.tools.call", args).await);
+    }
+    let mut outcomes = Vec::new();
+    for id in ids {
+        outcomes.push(code(&client.wait(id).await));
+    }
+    let ran = outcomes.iter().filter(|c| c.starts_with("ok")).count();
+    assert_eq!(ran, 5, "{outcomes:?}");
+    assert!(outcomes.iter().all(|c| c.starts_with("ok") || c == "ERR_RATE_LIMITED"), "{outcomes:?}");
+    assert_eq!(probe_stats(&client).await["calls"], 5, "the server ran exactly the budget");
+    let sites = client.ok("permissions.sites", json!({})).await;
+    assert_eq!(sites[0]["usage"]["toolCallsThisHour"], 5, "the Sites panel shows 5 of 5: {sites}");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn twenty_concurrent_runs_stay_inside_the_daily_token_budget() {
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let client = with_probe("token-race").await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "openai", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    let tab = page(SITE, 1);
+    grant(&client, &tab, &["model:tools"], &[], "allow-always").await;
+    client.ok("permissions.setLimits", json!({"origin": SITE, "limits": {"tokensPerDay": 30}})).await;
+    for _ in 0..20 {
+        model.push(Turn::words("Done with the task at hand."));
+    }
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(client.send_as(&tab, "agent.run", json!({"task": format!("task {n}")})).await);
+    }
+    let mut used = 0;
+    let mut refused = 0;
+    for id in ids {
+        match client.wait(id).await.0 {
+            Ok(result) => {
+                let usage = &result["usage"];
+                used += usage["promptTokens"].as_i64().unwrap() + usage["completionTokens"].as_i64().unwrap();
+            }
+            Err(error) => {
+                assert_eq!(error["code"], "ERR_BUDGET_EXCEEDED", "{error}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(used > 0 && used <= 30, "20 runs used {used} tokens of a budget of 30");
+    assert!(refused >= 18, "{refused} of 20 runs were refused");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn prompts_need_a_gesture_one_per_tab_and_back_off_after_dismissals() {
+    let client = with_probe("prompt-spam").await;
+    // No click or key press: no prompt, and a clear reason.
+    let quiet = frame(SITE, SITE, 1, 0, false);
+    let refused = client.call_as(&quiet, "agent.requestPermissions", json!({"scopes": ["model:list"]})).await;
+    let error = refused.0.unwrap_err();
+    assert_eq!(
+        (error["code"].as_str(), error["data"]["reason"].as_str()),
+        (Some("ERR_PERMISSION_DENIED"), Some("user_activation_required"))
+    );
+    assert!(error["message"].as_str().unwrap().contains("click"), "{error}");
+    assert!(client.notifications("permissions.prompt").is_empty());
+
+    // Nineteen cross-origin frames of one tab, each with a gesture: one prompt at a time.
+    let mut ids = Vec::new();
+    for n in 1..=19 {
+        let caller = frame(&format!("http://frame{n}.test"), SITE, 2, n, true);
+        ids.push(client.send_as(&caller, "agent.requestPermissions", json!({"scopes": ["model:list"]})).await);
+    }
+    let first = prompt(&client, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(client.notifications("permissions.prompt").len(), 1, "the other frames wait behind the open prompt");
+    answer(&client, &first, "deny", &[]).await;
+    let second = prompt(&client, 2).await;
+    assert_ne!(second["origin"], first["origin"]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(client.notifications("permissions.prompt").len(), 2);
+    for id in &ids[1..] {
+        client.cancel(*id).await;
+    }
+
+    // An origin whose prompt is closed must wait before it may ask again (the schedule of longer
+    // waits after repeated dismissals runs on its own clock in host::prompts' unit tests).
+    let spam = page(OTHER, 3);
+    let before = client.notifications("permissions.prompt").len();
+    let id = client.send_as(&spam, "agent.requestPermissions", json!({"scopes": ["model:list"]})).await;
+    let asked = prompt(&client, before + 1).await;
+    answer(&client, &asked, "dismiss", &[]).await;
+    client.wait(id).await.0.unwrap();
+    let again = client.call_as(&spam, "agent.requestPermissions", json!({"scopes": ["model:list"]})).await;
+    let error = again.0.unwrap_err();
+    assert_eq!(error["data"]["reason"], "cooling_down", "{error}");
+    assert!((1..=10).contains(&error["data"]["retryAfterSeconds"].as_u64().unwrap()), "{error}");
+    assert_eq!(client.notifications("permissions.prompt").len(), before + 1, "no prompt while it cools down");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn pages_learn_nothing_they_need_not_know() {
+    let client = with_probe("least").await;
+    let tab = page(SITE, 1);
+    // system.info: no data folder (it names the user's home).
+    let info = client.call_as(&tab, "system.info", json!({})).await.0.unwrap();
+    assert_eq!(info.as_object().unwrap().keys().collect::<Vec<_>>(), ["name", "protocol", "version"], "{info}");
+    assert!(client.ok("system.info", json!({})).await["dataDir"].is_string(), "Harbor's own pages still see it");
+    // system.echo: small only, for pages.
+    let big = "x".repeat(100 * 1024);
+    assert_eq!(code(&client.call_as(&tab, "system.echo", json!({"payload": big})).await), "ERR_INVALID_REQUEST");
+    assert!(code(&client.call_as(&tab, "system.echo", json!({"payload": "hi"})).await).starts_with("ok"));
+
+    // A site allowed one tool cannot tell an installed server from a missing one.
+    client.ok("permissions.setTools", json!({"origin": SITE, "tools": ["probe/echo"]})).await;
+    client.ok("permissions.set", json!({"origin": SITE, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"})).await;
+    let installed =
+        client.call_as(&tab, "agent.tools.call", json!({"tool": "probe/wipe", "args": {}})).await.0.unwrap_err();
+    let missing =
+        client.call_as(&tab, "agent.tools.call", json!({"tool": "nosuch/wipe", "args": {}})).await.0.unwrap_err();
+    assert_eq!(installed["code"], "ERR_TOOL_NOT_ALLOWED");
+    assert_eq!(missing["code"], "ERR_TOOL_NOT_ALLOWED");
+    let shape = |e: &Value| e["message"].as_str().unwrap().replace("probe/wipe", "T").replace("nosuch/wipe", "T");
+    assert_eq!(shape(&installed), shape(&missing));
+
+    // A frame of another origin may not read the page that embeds it, even with the grant.
+    let widget = "http://widget.test";
+    client
+        .ok("permissions.set", json!({"origin": widget, "scope": "browser:activeTab.read", "grant": "ALLOW_ALWAYS"}))
+        .await;
+    let framed = frame(widget, SITE, 1, 3, true);
+    let read = client.call_as(&framed, "agent.browser.activeTab.readability", json!({})).await.0.unwrap_err();
+    assert_eq!(
+        (read["code"].as_str(), read["data"]["reason"].as_str()),
+        (Some("ERR_PERMISSION_DENIED"), Some("cross_origin_frame"))
+    );
+    // An opaque origin (a sandboxed frame) is refused, whatever its parent holds.
+    let opaque = frame("null", SITE, 1, 4, true);
+    assert_eq!(
+        code(&client.call_as(&opaque, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "x"}})).await),
+        "ERR_PERMISSION_DENIED"
+    );
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_joined_request_for_a_tool_its_prompt_did_not_show_is_not_granted_and_a_cancelled_run_is_audited() {
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let client = with_probe("joined").await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "openai", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    let first = client
+        .send_as(
+            &page(SITE, 1),
+            "agent.requestPermissions",
+            json!({"scopes": ["mcp:tools.call"], "tools": ["probe/echo"]}),
+        )
+        .await;
+    let asked = prompt(&client, 1).await;
+    let joined = client
+        .send_as(
+            &page(SITE, 2),
+            "agent.requestPermissions",
+            json!({"scopes": ["mcp:tools.call"], "tools": ["probe/wipe"]}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    answer(&client, &asked, "allow-always", &["probe/echo"]).await;
+    assert_eq!(client.wait(first).await.0.unwrap()["granted"], true);
+    let joined = client.wait(joined).await.0.unwrap();
+    assert_eq!(joined["granted"], false, "probe/wipe was never shown to the user: {joined}");
+    assert_eq!(joined["allowedTools"], json!(["probe/echo"]));
+
+    // A run the page cancels while the model is still thinking leaves an audit record.
+    client.ok("permissions.set", json!({"origin": SITE, "scope": "model:tools", "grant": "ALLOW_ALWAYS"})).await;
+    model.push(Turn::new().pause(Duration::from_secs(10)).text("late"));
+    let run = client.send_as(&page(SITE, 1), "agent.run", json!({"task": "think"})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.cancel(run).await;
+    assert_eq!(code(&client.wait(run).await), "ERR_ABORTED");
+    let audit = client.ok("audit.list", json!({"origin": SITE, "limit": 1})).await;
+    assert_eq!(
+        (audit[0]["method"].as_str(), audit[0]["outcome"].as_str()),
+        (Some("agent.run"), Some("ERR_ABORTED")),
+        "{audit}"
+    );
+    client.finish().await;
 }

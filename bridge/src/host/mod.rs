@@ -51,14 +51,12 @@ impl Site {
     /// The site of a page caller; anything else may not call page methods.
     pub fn of(caller: &Caller) -> Result<Site, ErrorObject> {
         match (&caller.kind, &caller.origin) {
-            (CallerKind::Page, Some(origin)) if origin != "null" && !origin.is_empty() => {
-                Ok(Site {
-                    origin: origin.clone(),
-                    tab: caller.tab_id,
-                    top_origin: caller.top_origin.clone(),
-                    user_activation: caller.user_activation,
-                })
-            }
+            (CallerKind::Page, Some(origin)) if origin != "null" && !origin.is_empty() => Ok(Site {
+                origin: origin.clone(),
+                tab: caller.tab_id,
+                top_origin: caller.top_origin.clone(),
+                user_activation: caller.user_activation,
+            }),
             (CallerKind::Page, _) => Err(ErrorObject::new(
                 ErrorCode::PermissionDenied,
                 "this page has no origin Harbor can grant permissions to (an opaque or file origin)",
@@ -149,6 +147,7 @@ impl Host {
             _ => true,
         };
         let decided = current.contains(&Grant::Deny) || (current.iter().all(|g| g.allows()) && tools_settled);
+        let mut offered = Vec::new();
         if !decided {
             let request = PromptRequest {
                 id: String::new(),
@@ -163,15 +162,16 @@ impl Host {
                     Vec::new()
                 },
             };
-            self.prompt(site, request, cancel).await?;
+            offered = self.prompt(site, request, cancel).await?;
         }
         let summary = self.permissions_of(site)?;
         let allows = |s: &Scope| matches!(summary["scopes"][s.as_str()].as_str(), Some("ALLOW_ONCE" | "ALLOW_ALWAYS"));
-        // A request that named tools is granted only when it got every one of them.
+        // A request that named tools is granted only if each was allowed or shown to the user: a
+        // request that joined another's prompt was not asked about tools that prompt did not list.
         let got_tools = match (&tools, wants_tools) {
-            (Some(asked), true) => {
-                asked.iter().all(|t| summary["allowedTools"].as_array().is_some_and(|a| a.iter().any(|x| x == t)))
-            }
+            (Some(asked), true) => asked.iter().all(|t| {
+                offered.contains(t) || summary["allowedTools"].as_array().is_some_and(|a| a.iter().any(|x| x == t))
+            }),
             _ => true,
         };
         let granted = scopes.iter().all(allows) && got_tools;
@@ -184,7 +184,13 @@ impl Host {
     /// waits behind another origin's prompt on the same tab, or opens one — only after a user
     /// gesture, and not while the origin is backing off after dismissals. A prompt nobody answers
     /// expires as dismissed.
-    async fn prompt(&self, site: &Site, request: PromptRequest, cancel: &CancellationToken) -> Result<(), ErrorObject> {
+    /// Returns the tools the prompt offered.
+    async fn prompt(
+        &self,
+        site: &Site,
+        request: PromptRequest,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<String>, ErrorObject> {
         let aborted = || ErrorObject::new(ErrorCode::Aborted, "the request was cancelled");
         let waiting = loop {
             if let Some(left) = self.prompts.cooling_down(&site.origin) {
@@ -217,6 +223,7 @@ impl Host {
             self.notifier.publish("permissions.prompt", json!({ "promptId": waiting.id, "origin": site.origin }));
         }
         let id = waiting.id.clone();
+        let offered = waiting.offered.clone();
         tokio::select! {
             _ = waiting.answer() => {}
             () = tokio::time::sleep(prompts::PROMPT_EXPIRES) => {
@@ -225,7 +232,7 @@ impl Host {
             }
             () = cancel.cancelled() => return Err(aborted()),
         }
-        Ok(())
+        Ok(offered)
     }
 
     /// The tools a prompt lists: the ones asked for, else every running tool.

@@ -89,6 +89,18 @@ struct Open {
     answer: watch::Sender<Option<Answer>>,
 }
 
+impl Open {
+    /// A wait on this prompt by a request that joins it.
+    fn waiting(&self) -> Waiting {
+        Waiting {
+            id: self.request.id.clone(),
+            is_new: false,
+            offered: self.request.tools.iter().map(|t| t.name.clone()).collect(),
+            answer: self.answer.subscribe(),
+        }
+    }
+}
+
 /// An origin's dismissals in a row, and when the last one was.
 struct Dismissals {
     count: u32,
@@ -106,6 +118,8 @@ pub struct Prompts {
 pub struct Waiting {
     pub id: String,
     pub is_new: bool,
+    /// The tools the prompt offers the user.
+    pub offered: Vec<String>,
     answer: watch::Receiver<Option<Answer>>,
 }
 
@@ -146,18 +160,17 @@ impl Prompts {
     pub fn ask(&self, mut request: PromptRequest) -> Asked {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = open.get(&request.origin) {
-            let waiting = Waiting { id: existing.request.id.clone(), is_new: false, answer: existing.answer.subscribe() };
-            return Asked::Prompt(waiting);
+            return Asked::Prompt(existing.waiting());
         }
         if let Some(blocker) = request.tab_id.and_then(|tab| open.values().find(|o| o.request.tab_id == Some(tab))) {
-            let waiting = Waiting { id: blocker.request.id.clone(), is_new: false, answer: blocker.answer.subscribe() };
-            return Asked::Queued(waiting);
+            return Asked::Queued(blocker.waiting());
         }
         request.id = format!("p{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
-        let (answer, receiver) = watch::channel(None);
-        let id = request.id.clone();
-        open.insert(request.origin.clone(), Open { request, answer });
-        Asked::Prompt(Waiting { id, is_new: true, answer: receiver })
+        let (answer, _) = watch::channel(None);
+        let opened = Open { request, answer };
+        let waiting = Waiting { is_new: true, ..opened.waiting() };
+        open.insert(opened.request.origin.clone(), opened);
+        Asked::Prompt(waiting)
     }
 
     /// Whether `origin` has a prompt open now (joining it opens nothing new).
@@ -247,7 +260,9 @@ mod tests {
     async fn frames_of_one_tab_queue_behind_its_open_prompt() {
         let prompts = Prompts::default();
         let top = prompt(prompts.ask(request("http://a.test", 7)));
-        let Asked::Queued(blocker) = prompts.ask(request("http://frame.test", 7)) else { panic!("a second prompt opened") };
+        let Asked::Queued(blocker) = prompts.ask(request("http://frame.test", 7)) else {
+            panic!("a second prompt opened")
+        };
         assert_eq!(blocker.id, top.id);
         assert!(prompt(prompts.ask(request("http://frame.test", 8))).is_new, "another tab is not blocked");
         prompts.answer(&top.id, Answer { decision: Decision::Deny, tools: vec![] });

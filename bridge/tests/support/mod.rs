@@ -217,8 +217,14 @@ pub fn everything_launch(mode: &str) -> Value {
 }
 
 /// The caller context of a page of `origin` in tab `tab`.
+/// A page's top frame calling right after a click (with transient user activation).
 pub fn page(origin: &str, tab: i64) -> Value {
-    json!({ "kind": "page", "origin": origin, "tabId": tab, "frameId": 0, "topOrigin": origin })
+    json!({ "kind": "page", "origin": origin, "tabId": tab, "frameId": 0, "topOrigin": origin, "userActivation": true })
+}
+
+/// A frame of `origin` inside the page `top` in `tab`, calling with or without a gesture.
+pub fn frame(origin: &str, top: &str, tab: i64, frame: i64, gesture: bool) -> Value {
+    json!({ "kind": "page", "origin": origin, "tabId": tab, "frameId": frame, "topOrigin": top, "userActivation": gesture })
 }
 
 /// The launch of the probe server (tests/fixtures/probe_server.py): it reports how many calls

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use harbor_model_double::{Model, ScriptedModel, Turn};
 use serde_json::{json, Value};
-use support::{frame, page, probe_launch, Client};
+use support::{fixture_launch, frame, page, probe_launch, Client};
 
 const SITE: &str = "http://127.0.0.1:8001";
 const OTHER: &str = "http://localhost:8002";
@@ -609,5 +609,67 @@ async fn a_joined_request_for_a_tool_its_prompt_did_not_show_is_not_granted_and_
         (Some("agent.run"), Some("ERR_ABORTED")),
         "{audit}"
     );
+    client.finish().await;
+}
+
+/// Waits until `check` holds of the site's summary in the Sites panel's list.
+async fn site_until(client: &Client, origin: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sites = client.ok("permissions.sites", json!({})).await;
+        if let Some(site) = sites.as_array().unwrap().iter().find(|s| s["origin"] == origin) {
+            if check(site) {
+                return site.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "the site never got there: {sites}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rug_pull_suspends_the_grant_until_the_user_approves_and_removal_ends_grants() {
+    let client = Client::start("rug-pull").await;
+    client.ok("servers.add", json!({"id": "notes", "launch": fixture_launch("rug_pull_server.py")})).await;
+    client.ok("servers.start", json!({"id": "notes"})).await;
+    let tab = page(SITE, 1);
+    grant(&client, &tab, &["mcp:tools.list", "mcp:tools.call"], &["notes/notes"], "allow-always").await;
+    let call = json!({"tool": "notes/notes", "args": {}});
+    assert_eq!(
+        client.call_as(&tab, "agent.tools.call", call.clone()).await.0.unwrap()["content"][0]["text"],
+        "notes: buy milk"
+    );
+
+    // The server swaps the tool for a hostile one and says its list changed.
+    client.ok("tools.call", json!({"tool": "notes/pull"})).await;
+    let site = site_until(&client, SITE, |s| !s["changedTools"].as_array().unwrap().is_empty()).await;
+    let fields: Vec<&str> =
+        site["changedTools"][0]["changes"].as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["description", "inputSchema", "annotations"], "{site}");
+    assert!(site["changedTools"][0]["changes"][0]["after"].as_str().unwrap().contains("~/.ssh"));
+
+    let refused = client.call_as(&tab, "agent.tools.call", call.clone()).await.0.unwrap_err();
+    assert_eq!(
+        (refused["code"].as_str(), refused["data"]["reason"].as_str()),
+        (Some("ERR_TOOL_NOT_ALLOWED"), Some("tool_changed"))
+    );
+    assert!(refused["message"].as_str().unwrap().contains("changed since the user allowed it"), "{refused}");
+    let listed = client.call_as(&tab, "agent.tools.list", json!({})).await.0.unwrap();
+    assert_eq!(listed, json!([]), "a suspended tool is not listed");
+
+    // The user looks at the changes and approves them: the tool works again.
+    client.ok("permissions.approveTool", json!({"origin": SITE, "tool": "notes/notes"})).await;
+    let again =
+        client.call_as(&tab, "agent.tools.call", json!({"tool": "notes/notes", "args": {"forward_to": "x"}})).await;
+    assert_eq!(again.0.unwrap()["content"][0]["text"], "sent everything to x");
+
+    // Removing the server removes its grants: a different program re-added under the same id
+    // is not callable.
+    client.ok("servers.remove", json!({"id": "notes"})).await;
+    client.ok("servers.add", json!({"id": "notes", "launch": fixture_launch("rug_pull_server.py")})).await;
+    client.ok("servers.start", json!({"id": "notes"})).await;
+    assert_eq!(code(&client.call_as(&tab, "agent.tools.call", call).await), "ERR_TOOL_NOT_ALLOWED");
+    let site = site_until(&client, SITE, |_| true).await;
+    assert_eq!(site["allowedTools"], json!([]), "{site}");
     client.finish().await;
 }

@@ -10,6 +10,8 @@
 
 pub mod grants;
 pub mod limits;
+pub mod pinning;
+pub mod pins;
 pub mod prompts;
 pub mod run;
 pub mod scopes;
@@ -273,9 +275,13 @@ impl Host {
         match decision {
             Decision::AllowOnce => {
                 let ttl = Duration::from_secs(self.gate.defaults().map_err(internal)?.once_ttl_seconds);
+                self.pin_tools(&request.origin, &tools)?;
                 self.grants.allow_once(&request.origin, request.tab_id.unwrap_or(-1), &scopes, &tools, ttl);
             }
-            Decision::AllowAlways => self.grants.allow_always(&request.origin, &scopes, &tools).map_err(internal)?,
+            Decision::AllowAlways => {
+                self.pin_tools(&request.origin, &tools)?;
+                self.grants.allow_always(&request.origin, &scopes, &tools).map_err(internal)?
+            }
             Decision::Deny => self.grants.deny(&request.origin, &scopes).map_err(internal)?,
             Decision::Dismiss => {}
         }
@@ -304,11 +310,14 @@ impl Host {
         Ok(json!({ "origin": site.origin, "scopes": scopes, "allowedTools": tools }))
     }
 
-    /// The running tools `site` may call.
+    /// The running tools `site` may call: allowed, and as the user approved them (a tool its
+    /// server changed since is suspended, see [`pins`]).
     pub fn visible_tools(&self, site: &Site) -> Result<Vec<ToolEntry>, ErrorObject> {
         let allowed = self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?;
         let mut tools = self.servers.tools(None).map_err(crate::methods::error)?;
         tools.retain(|t| allowed.contains(&t.name));
+        let states = self.pin_states(&site.origin, &tools)?;
+        tools.retain(|t| states.get(&t.name) == Some(&pinning::Pinned::Same));
         Ok(tools)
     }
 
@@ -335,9 +344,10 @@ impl Host {
         // The allowlist first, by name alone: a site learns nothing about servers it may not use,
         // not even whether they exist.
         let allowed = self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?;
+        let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
         let canonical = match crate::mcp::names::split_namespaced(tool) {
             Some(_) => Some(tool.to_owned()),
-            None => self.visible_tools(site)?.into_iter().find(|t| t.model_name == tool).map(|t| t.name),
+            None => catalog.iter().find(|t| t.model_name == tool && allowed.contains(&t.name)).map(|t| t.name.clone()),
         };
         let Some(canonical) = canonical.filter(|c| allowed.contains(c)) else {
             return Err(ErrorObject::new(
@@ -345,6 +355,10 @@ impl Host {
                 format!("{} may not use {tool}; the user allows tools per site in Harbor", site.origin),
             ));
         };
+        // As the user approved it: a server that changed the tool since gets no call.
+        if let Some(entry) = catalog.iter().find(|t| t.name == canonical) {
+            self.check_pin(&site.origin, entry)?;
+        }
         let limits = self.gate.limits(&site.origin).map_err(internal)?;
         // Reserved before the wait for a slot, so concurrent calls cannot all pass the budget.
         let reservation = self.gate.reserve_tool_call(&site.origin, &limits)?;

@@ -59,6 +59,13 @@ struct ToolsParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ApproveParams {
+    origin: String,
+    tool: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LimitsParams {
     origin: String,
     limits: Limits,
@@ -90,6 +97,8 @@ fn site_summary(host: &Host, origin: &str) -> Result<Value, harbor_protocol::Err
         .collect();
     summary["once"] = Value::Array(once);
     summary["usage"] = json!({ "toolCallsThisHour": calls, "tokensToday": tokens });
+    let allowed: Vec<String> = host.store.allowed_tools(origin).map_err(internal)?;
+    summary["changedTools"] = Value::Array(host.changed_tools(origin, &allowed)?);
     Ok(summary)
 }
 
@@ -174,6 +183,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                 if scope.is_none() {
                     host.store.set_allowed_tools(&p.origin, &[]).map_err(internal)?;
                     host.grants.forget_once(&p.origin);
+                    host.store.keep_tool_pins(&p.origin, &[]).map_err(internal)?;
                 }
                 host.changed(&p.origin);
                 site_summary(&host, &p.origin)
@@ -184,7 +194,24 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
             Access::Extension,
             with(&h, |host, call| async move {
                 let p: ToolsParams = params("permissions.setTools", call.params)?;
+                host.pin_new_tools(&p.origin, &p.tools)?;
                 host.store.set_allowed_tools(&p.origin, &p.tools).map_err(internal)?;
+                host.changed(&p.origin);
+                site_summary(&host, &p.origin)
+            }),
+        )
+        .route(
+            "permissions.approveTool",
+            Access::Extension,
+            with(&h, |host, call| async move {
+                let p: ApproveParams = params("permissions.approveTool", call.params)?;
+                let allowed = host.grants.allowed_tools(&p.origin, None).map_err(internal)?;
+                let once =
+                    host.grants.once_grants(&p.origin).into_iter().any(|(_, _, tools, _)| tools.contains(&p.tool));
+                if !allowed.contains(&p.tool) && !once {
+                    return Err(invalid(format!("{} is not allowed {}; allow it first", p.origin, p.tool)));
+                }
+                host.pin_tools(&p.origin, std::slice::from_ref(&p.tool))?;
                 host.changed(&p.origin);
                 site_summary(&host, &p.origin)
             }),

@@ -109,6 +109,19 @@ const MIGRATIONS: &[&str] = &[
         created_at     INTEGER NOT NULL,
         last_used_at   INTEGER
     );",
+    // 6: tool pins — what each granted tool looked like when the user allowed it (a fingerprint
+    // and the definition, to show what changed). Tools allowed before pins existed are pinned on
+    // their first use (an empty fingerprint).
+    "CREATE TABLE tool_pins (
+        origin      TEXT NOT NULL,
+        tool        TEXT NOT NULL,       -- serverId/toolName
+        sha256      TEXT NOT NULL,       -- of the definition; '' until first use
+        definition  TEXT,                -- JSON: name, title, description, inputSchema, annotations
+        approved_at INTEGER NOT NULL,
+        PRIMARY KEY (origin, tool)
+    );
+    INSERT INTO tool_pins (origin, tool, sha256, definition, approved_at)
+        SELECT origin, tool, '', NULL, 0 FROM allowed_tools;",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

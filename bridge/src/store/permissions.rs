@@ -92,6 +92,35 @@ impl Store {
         Ok(())
     }
 
+    /// `origin`'s tool pins: tool → (fingerprint, the approved definition as JSON text).
+    pub fn tool_pins(&self, origin: &str) -> Result<std::collections::HashMap<String, (String, Option<String>)>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare("SELECT tool, sha256, definition FROM tool_pins WHERE origin = ?1")?;
+        let rows = statement.query_map([origin], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Pins `tool` for `origin` at `sha256` (of `definition`), replacing an earlier pin.
+    pub fn set_tool_pin(&self, origin: &str, tool: &str, sha256: &str, definition: Option<&str>) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO tool_pins (origin, tool, sha256, definition, approved_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(origin, tool) DO UPDATE SET sha256 = excluded.sha256, definition = excluded.definition,
+                                                     approved_at = excluded.approved_at",
+            rusqlite::params![origin, tool, sha256, definition, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets `origin`'s pins of tools it may no longer use.
+    pub fn keep_tool_pins(&self, origin: &str, tools: &[String]) -> Result<()> {
+        let keep = serde_json::to_string(tools)?;
+        self.conn().execute(
+            "DELETE FROM tool_pins WHERE origin = ?1 AND tool NOT IN (SELECT value FROM json_each(?2))",
+            [origin, keep.as_str()],
+        )?;
+        Ok(())
+    }
+
     pub fn origin_limits<T: DeserializeOwned>(&self, origin: &str) -> Result<Option<T>> {
         let text: Option<String> = self
             .conn()

@@ -197,8 +197,25 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Deletes a server's record and every grant of its tools — sites' allowlists and pins, and
+    /// gateway clients' allowlist entries — in one transaction, so a different program added
+    /// later under the same id starts with no grants.
     pub fn delete_server(&self, id: &str) -> Result<bool> {
-        Ok(self.conn().execute("DELETE FROM servers WHERE id = ?1", [id])? == 1)
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let deleted = tx.execute("DELETE FROM servers WHERE id = ?1", [id])? == 1;
+        let prefix = format!("{id}/");
+        for table in ["allowed_tools", "tool_pins"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE substr(tool, 1, length(?1)) = ?1"), [&prefix])?;
+        }
+        tx.execute(
+            "UPDATE gateway_clients SET allow = (
+                 SELECT coalesce(json_group_array(value), '[]') FROM json_each(gateway_clients.allow)
+                 WHERE value != ?1 AND substr(value, 1, length(?2)) != ?2)",
+            [id, prefix.as_str()],
+        )?;
+        tx.commit()?;
+        Ok(deleted)
     }
 
     pub fn server(&self, id: &str) -> Result<Option<ServerSpec>> {

@@ -230,8 +230,13 @@ pub fn frame(origin: &str, top: &str, tab: i64, frame: i64, gesture: bool) -> Va
 /// The launch of the probe server (tests/fixtures/probe_server.py): it reports how many calls
 /// were in flight at once and which were cancelled.
 pub fn probe_launch() -> Value {
+    fixture_launch("probe_server.py")
+}
+
+/// The launch of a Python fixture server in tests/fixtures, on the test servers' venv.
+pub fn fixture_launch(script: &str) -> Value {
     let python = test_servers().join("venv/bin/python");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/probe_server.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(script);
     json!({ "kind": "process", "command": python, "args": [script] })
 }
 

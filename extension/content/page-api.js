@@ -34,7 +34,14 @@
     const id = nextId++;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject, onEvent });
-      post({ id, method, params: params === undefined ? {} : params });
+      try {
+        post({ id, method, params: params === undefined ? {} : params });
+      } catch (e) {
+        // Not cloneable (a function, too deep): say so now rather than never.
+        pending.delete(id);
+        reject(toError({ code: "ERR_INVALID_REQUEST", message: `the call's arguments cannot be sent: ${e && e.message}` }));
+        return;
+      }
       if (signal) signal.addEventListener("abort", () => post({ cancel: id }), { once: true });
     });
   }

@@ -156,6 +156,29 @@ impl Harbor {
         self.session.execute_async(&script, json!([])).await
     }
 
+    /// Starts `body` (the body of an async function) from a click on a button in the current
+    /// page or frame, as a page does in answer to a user action (which Harbor needs before it
+    /// opens a prompt), without waiting for it; its outcome lands in `window[name]` as
+    /// `{ok}` or `{err: code}`.
+    pub async fn on_click(&self, name: &str, body: &str) -> Result<()> {
+        let id = format!("harbor-test-{name}");
+        let script = format!(
+            "window.{name} = undefined;
+             const button = document.createElement('button');
+             button.id = '{id}';
+             button.textContent = 'go';
+             button.style = 'position: fixed; top: 0; left: 0; z-index: 2147483647';
+             button.onclick = () => {{
+               button.remove();
+               (async () => {{ {body} }})().then((ok) => window.{name} = {{ ok }}, (e) => window.{name} = {{ err: e.code, data: e.data }});
+             }};
+             document.body.append(button);"
+        );
+        self.session.execute(&script, json!([])).await?;
+        let button = self.session.find(&format!("#{id}")).await?;
+        self.session.click(&button).await
+    }
+
     /// Posts `message` (which must have `id: "raw"`) to the content relay the way a page's own
     /// script can, skipping the page API, and returns the relay's answer to it.
     pub async fn post_to_relay(&self, message: Value) -> Result<Value> {

@@ -99,6 +99,39 @@ impl Session {
         Ok(base64::engine::general_purpose::STANDARD.decode(b64)?)
     }
 
+    /// The first element matching a CSS selector in the current browsing context.
+    pub async fn find(&self, css: &str) -> Result<String> {
+        let found = self.post("element", json!({"using": "css selector", "value": css})).await?;
+        let id = found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str);
+        Ok(id.with_context(|| format!("no element id for {css}"))?.to_owned())
+    }
+
+    /// Clicks an element as a user would: a trusted click that gives its frame user activation.
+    pub async fn click(&self, element: &str) -> Result<()> {
+        self.post(&format!("element/{element}/click"), json!({})).await.map(drop)
+    }
+
+    /// Presses keys as a user would, in whatever has the focus (WebDriver key actions).
+    pub async fn press_keys(&self, keys: &str) -> Result<()> {
+        let mut actions = Vec::new();
+        for key in keys.chars() {
+            actions.push(json!({"type": "keyDown", "value": key.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": key.to_string()}));
+        }
+        let body = json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]});
+        self.post("actions", body).await.map(drop)
+    }
+
+    /// Switches into the `index`th frame of the current page.
+    pub async fn switch_to_frame(&self, index: u32) -> Result<()> {
+        self.post("frame", json!({ "id": index })).await.map(drop)
+    }
+
+    /// Switches back to the top-level page.
+    pub async fn switch_to_top(&self) -> Result<()> {
+        self.post("frame", json!({ "id": null })).await.map(drop)
+    }
+
     pub async fn quit(&self) -> Result<()> {
         command(&self.http, reqwest::Method::DELETE, &self.base, None).await.map(drop)
     }

@@ -23,15 +23,28 @@ fn embedding_page(frame_url: &str) -> String {
     )
 }
 
-/// A framed page that asks for a scope as soon as the API is ready and tells its parent.
-const FRAMED: &str = r#"<!doctype html><html><body><p>inner</p><script>
-  addEventListener("agent-ready", async () => {
+/// A framed page that asks for a scope when its button is clicked and tells its parent.
+const FRAMED: &str = r#"<!doctype html><html><body><p>inner</p><button id="ask">Connect</button><script>
+  document.getElementById("ask").addEventListener("click", async () => {
     let framed;
     try { framed = await window.agent.requestPermissions({ scopes: ["mcp:tools.list"], reason: "framed widget" }); }
     catch (e) { framed = { error: e.code }; }
     parent.postMessage({ framed }, "*");
   });
 </script></body></html>"#;
+
+/// Clicks the framed page's button (the page's first frame), as the user would.
+async fn click_in_frame(harbor: &Harbor) {
+    harbor
+        .wait_for("window.frames.length > 0 && document.querySelector('iframe')", Duration::from_secs(10))
+        .await
+        .unwrap();
+    harbor.session.switch_to_frame(0).await.unwrap();
+    harbor.wait_for("window.agent && document.querySelector('#ask')", Duration::from_secs(10)).await.unwrap();
+    let button = harbor.session.find("#ask").await.unwrap();
+    harbor.session.click(&button).await.unwrap();
+    harbor.session.switch_to_top().await.unwrap();
+}
 
 async fn harbor_with_probe() -> Harbor {
     let harbor = Harbor::launch(Options::default()).await.unwrap();
@@ -61,7 +74,8 @@ async fn outcome_in_page(harbor: &Harbor, name: &str) -> Value {
 async fn open_prompt(harbor: &Harbor, known: &[String]) -> String {
     let prompt = harbor.new_window(known, Duration::from_secs(10)).await.unwrap();
     harbor.session.switch_to_window(&prompt).await.unwrap();
-    if let Err(error) = harbor.wait_for("document.querySelector('#allow-once')", Duration::from_secs(10)).await {
+    // The decision buttons arm after the window has been shown and focused for a moment.
+    if let Err(error) = harbor.wait_for("document.body.dataset.armed === 'true'", Duration::from_secs(10)).await {
         let shown = harbor
             .session
             .execute("return [location.href, document.body && document.body.innerText];", json!([]))
@@ -107,13 +121,14 @@ async fn a_page_asks_the_user_chooses_tools_and_the_page_gets_exactly_those() {
     assert_eq!(before["err"]["code"], "ERR_SCOPE_REQUIRED", "{before}");
 
     let known = harbor.session.window_handles().await.unwrap();
-    start_in_page(
-        &harbor,
-        "__asked",
-        r#"return await window.agent.requestPermissions({
+    harbor
+        .on_click(
+            "__asked",
+            r#"return await window.agent.requestPermissions({
              scopes: ["mcp:tools.list", "mcp:tools.call"], tools: ["probe/echo", "probe/wipe"], reason: "to test echo" });"#,
-    )
-    .await;
+        )
+        .await
+        .unwrap();
     open_prompt(&harbor, &known).await;
     let shown = harbor
         .session
@@ -207,6 +222,7 @@ async fn a_framed_site_asks_as_itself_deny_sticks_and_closing_the_prompt_answers
     harbor.session.goto(&outer.url("/")).await.unwrap();
     let page_tab = harbor.session.window_handle().await.unwrap();
 
+    click_in_frame(&harbor).await;
     open_prompt(&harbor, &known).await;
     let shown = harbor
         .session
@@ -230,6 +246,7 @@ async fn a_framed_site_asks_as_itself_deny_sticks_and_closing_the_prompt_answers
     // Reloaded, the frame is refused at once, with no prompt.
     let windows = harbor.session.window_handles().await.unwrap().len();
     harbor.session.goto(&outer.url("/")).await.unwrap();
+    click_in_frame(&harbor).await;
     let again = harbor.wait_for("window.__framed", Duration::from_secs(10)).await.unwrap();
     assert_eq!(again["granted"], false);
     assert_eq!(harbor.session.window_handles().await.unwrap().len(), windows, "no new prompt");
@@ -245,6 +262,7 @@ async fn a_framed_site_asks_as_itself_deny_sticks_and_closing_the_prompt_answers
     harbor.session.switch_to_window(&page_tab).await.unwrap();
     let known = harbor.session.window_handles().await.unwrap();
     harbor.session.goto(&outer.url("/")).await.unwrap();
+    click_in_frame(&harbor).await;
     open_prompt(&harbor, &known).await;
     harbor.session.execute("document.querySelector('#allow-always').click();", json!([])).await.unwrap();
     harbor.session.switch_to_window(&page_tab).await.unwrap();
@@ -254,8 +272,10 @@ async fn a_framed_site_asks_as_itself_deny_sticks_and_closing_the_prompt_answers
     // Closing the prompt answers "not now" at once, and the page may not reopen it right away.
     harbor.session.goto(&outer.url("/plain")).await.unwrap();
     let known = harbor.session.window_handles().await.unwrap();
-    start_in_page(&harbor, "__closed", "return await window.agent.requestPermissions({ scopes: ['model:list'] });")
-        .await;
+    harbor
+        .on_click("__closed", "return await window.agent.requestPermissions({ scopes: ['model:list'] });")
+        .await
+        .unwrap();
     open_prompt(&harbor, &known).await;
     let closed_at = Instant::now();
     harbor.session.close_window().await.unwrap();
@@ -566,5 +586,231 @@ async fn many_origins_calling_at_once_hold_their_limits_and_the_bridge_stays_fla
     assert!(after.0 < before.0 + 8 * 1024, "memory grew under load: {} → {} KiB", before.0, after.0);
     assert!(after.1 <= before.1 + 4, "descriptors leaked: {} → {}", before.1, after.1);
     assert_eq!(after.2, before.2, "child processes changed");
+    harbor.close().await;
+}
+
+// Attacks from pages (security round 2), each performed in real Firefox.
+
+const BANK: &str = "<!doctype html><html><head><title>Bank</title></head>\
+    <body><main><p>Balance: 10,000. IBAN DE00 1234.</p></main></body></html>";
+
+/// A frame that calls `body` as soon as the API is ready and tells its parent the outcome.
+fn reporting_frame(body: &str) -> String {
+    format!(
+        r#"<!doctype html><html><body><p>frame</p><script>
+           addEventListener("agent-ready", async () => {{
+             let outcome;
+             try {{ outcome = {{ ok: await (async () => {{ {body} }})() }}; }}
+             catch (e) {{ outcome = {{ err: e.code, reason: e.data && e.data.reason }}; }}
+             parent.postMessage({{ framed: outcome }}, "*");
+           }});
+           </script></body></html>"#
+    )
+}
+
+#[tokio::test]
+async fn a_page_reads_only_its_own_tab_while_it_is_shown_and_frames_read_nothing_of_their_parent() {
+    let harbor = harbor_with_probe().await;
+    let widget_body = "return await window.agent.browser.activeTab.readability();";
+    let reader =
+        Site::start(vec![("/", Page::html(PAGE)), ("/frame", Page::html(&reporting_frame(widget_body)))]).await;
+    let bank = Site::start(vec![("/", Page::html(BANK))]).await;
+    let bank_with_widget = Site::start(vec![("/", Page::html(&embedding_page(&reader.url("/frame"))))]).await;
+    harbor
+        .admin(
+            "permissions.set",
+            json!({"origin": reader.origin, "scope": "browser:activeTab.read", "grant": "ALLOW_ALWAYS"}),
+        )
+        .await
+        .unwrap();
+
+    // The granted site, shown: it reads its own page.
+    harbor.session.goto(&reader.url("/")).await.unwrap();
+    let reader_tab = harbor.session.window_handle().await.unwrap();
+    let own = harbor.page(widget_body).await.unwrap();
+    assert_eq!(own["ok"]["title"], "Harbor test page", "{own}");
+
+    // In a background tab while the bank is shown, it reads nothing — not the bank's page.
+    harbor
+        .session
+        .execute(
+            "window.__late = undefined;
+             setTimeout(() => window.agent.browser.activeTab.readability().then(
+               (ok) => window.__late = { ok }, (e) => window.__late = { err: e.code, reason: e.data && e.data.reason }), 1500);",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    let bank_tab = harbor.session.new_tab().await.unwrap();
+    harbor.session.switch_to_window(&bank_tab).await.unwrap();
+    harbor.session.goto(&bank.url("/")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    harbor.session.switch_to_window(&reader_tab).await.unwrap();
+    let late = harbor.wait_for("window.__late", Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        late,
+        json!({"err": "ERR_PERMISSION_DENIED", "reason": "tab_not_active"}),
+        "a background tab read: {late}"
+    );
+
+    // As a frame inside another site's page, it may not read that page.
+    harbor.session.goto(&bank_with_widget.url("/")).await.unwrap();
+    let framed = harbor.wait_for("window.__framed", Duration::from_secs(10)).await.unwrap();
+    assert_eq!(framed, json!({"err": "ERR_PERMISSION_DENIED", "reason": "cross_origin_frame"}), "{framed}");
+    harbor.close().await;
+}
+
+#[tokio::test]
+async fn a_sandboxed_frame_does_not_act_as_its_parent() {
+    let harbor = harbor_with_probe().await;
+    let call = "return await window.agent.tools.call({ tool: 'probe/echo', args: { text: 'from the sandbox' } });";
+    let site = Site::start(vec![
+        ("/", Page::html(&format!(
+            r#"<!doctype html><html><body><script>
+               window.__framed = null;
+               addEventListener("message", (e) => {{ if (e.data && e.data.framed !== undefined) window.__framed = e.data.framed; }});
+               </script><iframe sandbox="allow-scripts" src="/sandboxed"></iframe></body></html>"#
+        ))),
+        ("/sandboxed", Page::html(&reporting_frame(call))),
+    ])
+    .await;
+    harbor.admin("permissions.setTools", json!({"origin": site.origin, "tools": ["probe/echo"]})).await.unwrap();
+    harbor
+        .admin("permissions.set", json!({"origin": site.origin, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"}))
+        .await
+        .unwrap();
+    harbor.session.goto(&site.url("/")).await.unwrap();
+    let own = harbor.page(call).await.unwrap();
+    assert_eq!(own["ok"]["content"][0]["text"], "echo: from the sandbox", "the parent itself may: {own}");
+    let framed = harbor.wait_for("window.__framed", Duration::from_secs(10)).await.unwrap();
+    assert_eq!(framed["err"], "ERR_PERMISSION_DENIED", "the opaque frame used its parent's grant: {framed}");
+    harbor.close().await;
+}
+
+#[tokio::test]
+async fn prompts_need_a_click_and_an_enter_timed_at_the_prompt_grants_nothing() {
+    let harbor = harbor_with_probe().await;
+    let site = Site::start(vec![("/", Page::html(PAGE))]).await;
+    harbor.session.goto(&site.url("/")).await.unwrap();
+    let page_tab = harbor.session.window_handle().await.unwrap();
+    let windows = harbor.session.window_handles().await.unwrap();
+
+    // Without a user action: refused with the reason, and no window opens.
+    let quiet = harbor.page("return await window.agent.requestPermissions({ scopes: ['model:list'] });").await.unwrap();
+    assert_eq!(quiet["err"]["code"], "ERR_PERMISSION_DENIED", "{quiet}");
+    assert!(quiet["err"]["message"].as_str().unwrap().contains("click"), "{quiet}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(harbor.session.window_handles().await.unwrap(), windows, "no prompt without a gesture");
+
+    // After a click, the prompt opens; Enter pressed the moment it shows does nothing.
+    harbor
+        .on_click("__asked", "return await window.agent.requestPermissions({ scopes: ['model:list'] });")
+        .await
+        .unwrap();
+    let prompt = harbor.new_window(&windows, Duration::from_secs(10)).await.unwrap();
+    harbor.session.switch_to_window(&prompt).await.unwrap();
+    harbor.wait_for("document.querySelector('#not-now')", Duration::from_secs(10)).await.unwrap();
+    harbor.session.press_keys("\u{E007}\u{E007}").await.unwrap();
+    let state = harbor
+        .session
+        .execute("return { armed: document.body.dataset.armed, allow: document.querySelector('#allow-once').disabled, focused: document.activeElement && document.activeElement.id };", json!([]))
+        .await
+        .unwrap();
+    assert_eq!(state["allow"], true, "the buttons start disabled: {state}");
+    assert_ne!(state["focused"], "allow-once");
+    // Armed a second later; the Enters went nowhere and the prompt still waits for the user.
+    harbor.wait_for("document.body.dataset.armed === 'true'", Duration::from_secs(10)).await.unwrap();
+    harbor.session.press_keys("\u{E007}").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(harbor.session.window_handles().await.unwrap().contains(&prompt), "Enter answered the prompt");
+    let focused =
+        harbor.session.execute("return document.activeElement && document.activeElement.id;", json!([])).await.unwrap();
+    assert_ne!(focused, "allow-once");
+    harbor.session.execute("document.querySelector('#allow-once').click();", json!([])).await.unwrap();
+    harbor.session.switch_to_window(&page_tab).await.unwrap();
+    let asked = outcome_in_page(&harbor, "__asked").await;
+    assert_eq!(asked["ok"]["granted"], true, "{asked}");
+    harbor.close().await;
+}
+
+/// `n` `system.info` round trips from the current page, each in ms.
+async fn round_trips(harbor: &Harbor, n: usize) -> Vec<f64> {
+    let script = format!(
+        "const times = [];
+         for (let i = 0; i < {n}; i++) {{ const t = performance.now(); await window.harbor.system.info(); times.push(performance.now() - t); }}
+         return times;"
+    );
+    let times = harbor.page(&script).await.unwrap();
+    times["ok"].as_array().unwrap_or_else(|| panic!("{times}")).iter().map(|t| t.as_f64().unwrap()).collect()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[tokio::test]
+async fn a_flooding_page_is_refused_at_once_and_other_tabs_keep_their_latency() {
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    let site = Site::start(vec![("/", Page::html(PAGE))]).await;
+    let other = Site::start(vec![("/", Page::html(PAGE))]).await;
+    harbor.session.goto(&other.url("/")).await.unwrap();
+    let quiet_tab = harbor.session.window_handle().await.unwrap();
+    round_trips(&harbor, 5).await;
+    let idle = median(round_trips(&harbor, 30).await);
+
+    let flood_tab = harbor.session.new_tab().await.unwrap();
+    harbor.session.switch_to_window(&flood_tab).await.unwrap();
+    harbor.session.goto(&site.url("/")).await.unwrap();
+    // Too large and too deep: answered at once, not dropped.
+    let refused = harbor
+        .page(
+            r#"const big = "x".repeat(40 * 1024 * 1024);
+               let t = performance.now(), big_code, deep_code;
+               try { await window.harbor.system.echo({ big }); } catch (e) { big_code = e.code; }
+               const big_ms = performance.now() - t;
+               let deep = {}; for (let i = 0; i < 100000; i++) deep = { deep };
+               t = performance.now();
+               try { await window.harbor.system.echo({ deep }); } catch (e) { deep_code = e.code; }
+               return { big_code, big_ms, deep_code, deep_ms: performance.now() - t };"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused["ok"]["big_code"].as_str(), refused["ok"]["deep_code"].as_str()),
+        (Some("ERR_INVALID_REQUEST"), Some("ERR_INVALID_REQUEST")),
+        "{refused}"
+    );
+    assert!(
+        refused["ok"]["big_ms"].as_f64().unwrap() < 5000.0 && refused["ok"]["deep_ms"].as_f64().unwrap() < 5000.0,
+        "{refused}"
+    );
+
+    // A flood of large messages and of pending calls, running on while the other tab calls.
+    harbor
+        .session
+        .execute(
+            r#"window.__flood = { refused: 0, other: 0 };
+               const big = "y".repeat(60 * 1024 * 1024);
+               setTimeout(() => {
+                 for (let i = 0; i < 3; i++) window.harbor.system.echo({ big }).catch(() => {});
+                 for (let i = 0; i < 1000; i++) window.harbor.system.echo({ delayMs: 8000 }).then(() => {},
+                   (e) => { if (e.code === "ERR_RATE_LIMITED") window.__flood.refused++; else window.__flood.other++; });
+               }, 300);"#,
+            json!([]),
+        )
+        .await
+        .unwrap();
+    harbor.session.switch_to_window(&quiet_tab).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = median(round_trips(&harbor, 30).await);
+    harbor.session.switch_to_window(&flood_tab).await.unwrap();
+    let flood = harbor.wait_for("window.__flood.refused > 0 && window.__flood", Duration::from_secs(10)).await.unwrap();
+    assert!(flood["refused"].as_u64().unwrap() >= 900, "pending calls past the cap are refused at once: {flood}");
+    println!(
+        "another tab's system.info p50: idle {idle:.2} ms, during the flood {during:.2} ms ({:.2}x)",
+        during / idle
+    );
+    assert!(during < (idle * 10.0).max(50.0), "the flood slowed another tab from {idle:.2} to {during:.2} ms");
     harbor.close().await;
 }

@@ -673,3 +673,39 @@ async fn a_rug_pull_suspends_the_grant_until_the_user_approves_and_removal_ends_
     assert_eq!(site["allowedTools"], json!([]), "{site}");
     client.finish().await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn stored_secrets_and_well_known_keys_never_cross_in_tool_traffic() {
+    let client = with_probe("scanning").await;
+    let secret = "vault-token-7f3a9c21e5";
+    client.ok("servers.add", json!({"id": "vault", "launch": probe_launch()})).await;
+    client.ok("servers.secrets.set", json!({"id": "vault", "name": "VAULT_TOKEN", "value": secret})).await;
+    client.ok("servers.start", json!({"id": "vault"})).await;
+    let tab = page(SITE, 1);
+    client.ok("permissions.setTools", json!({"origin": SITE, "tools": ["probe/echo", "vault/echo"]})).await;
+    client.ok("permissions.set", json!({"origin": SITE, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"})).await;
+    let echo = |tool: &str, text: &str| json!({"tool": tool, "args": {"text": text}});
+    let text = |outcome: (Result<Value, Value>, Vec<Value>)| {
+        outcome.0.unwrap()["content"][0]["text"].as_str().unwrap().to_owned()
+    };
+
+    // vault's secret, sent by a page to another server: it never leaves.
+    let forwarded =
+        text(client.call_as(&tab, "agent.tools.call", echo("probe/echo", &format!("here: {secret}"))).await);
+    assert_eq!(forwarded, "echo: here: [redacted: a secret Harbor keeps]");
+    // vault may be sent its own secret, but it does not come back out in a result.
+    let own = client.ok("tools.call", echo("vault/echo", secret)).await;
+    assert_eq!(own["content"][0]["text"], "echo: [redacted: a secret Harbor keeps]", "{own}");
+    // A GitHub token and a private key a tool lets slip are redacted before a page sees them.
+    let token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let slipped = text(client.call_as(&tab, "agent.tools.call", echo("vault/echo", &format!("token {token}"))).await);
+    assert_eq!(slipped, "echo: token [redacted: an access key]");
+
+    // Nothing Harbor wrote holds the secret or the token.
+    for file in walk(&client.home) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let holds = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(!holds(secret) && !holds(token), "{file:?} holds a secret");
+    }
+    client.finish().await;
+}

@@ -367,10 +367,17 @@ impl Host {
             () = cancel.cancelled() => return Err(ErrorObject::new(ErrorCode::Aborted, "the call was cancelled")),
         };
         reservation.settle(1);
-        self.servers
+        let mut result = self
+            .servers
             .call_tool(&canonical, Some(args), Some(limits.tool_timeout()), cancel, None)
             .await
-            .map_err(crate::methods::error)
+            .map_err(crate::methods::error)?;
+        // Keys a tool lets slip (a token in a file it read) never reach a web page.
+        let found = crate::mcp::redact::redact_patterns(&mut result);
+        if let Some((server, tool)) = crate::mcp::names::split_namespaced(&canonical) {
+            self.servers.redacted(server, tool, "result to a page", &found);
+        }
+        Ok(result)
     }
 
     /// Runs a page call and records it in the audit log, however it ends — also when the call

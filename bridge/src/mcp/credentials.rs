@@ -24,6 +24,18 @@ pub struct Prepared {
     pub bearer: Option<Bearer>,
 }
 
+impl Prepared {
+    /// The secret values this launch carries: `(secret id, value)` for each of `spec`'s secret
+    /// variables (or headers), for scanning tool traffic (see `redact`).
+    pub fn secret_values(&self, spec: &ServerSpec) -> Vec<(String, String)> {
+        let filled = match &self.launch {
+            Launch::Process { env, .. } | Launch::Docker { env, .. } => env,
+            Launch::Remote { headers, .. } => headers,
+        };
+        spec.secret_env.iter().filter_map(|(var, id)| Some((id.clone(), filled.get(var)?.clone()))).collect()
+    }
+}
+
 /// The access token a signed-in remote server is sent, shared with whoever refreshes it.
 #[derive(Clone, Default)]
 pub struct Bearer {

@@ -25,6 +25,8 @@ struct ToolStats {
 #[derive(Debug, Default)]
 pub struct Metrics {
     tools: Mutex<BTreeMap<(String, String), ToolStats>>,
+    /// Secrets redacted from tool traffic, by server.
+    redactions: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -41,6 +43,11 @@ impl Metrics {
         }
     }
 
+    /// One secret redacted from a call to or from `server`.
+    pub fn redacted(&self, server: &str) {
+        *self.redactions.lock().unwrap_or_else(|p| p.into_inner()).entry(server.to_owned()).or_default() += 1;
+    }
+
     /// Calls and errors of one server and tool (for tests and the sidebar).
     pub fn counts(&self, server: &str, tool: &str) -> (u64, u64) {
         let tools = self.tools.lock().unwrap_or_else(|p| p.into_inner());
@@ -50,6 +57,11 @@ impl Metrics {
     /// Writes the tool families.
     pub fn write(&self, text: &mut Text) {
         let tools = self.tools.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let redactions = self.redactions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        text.family("harbor_secrets_redacted_total", "counter", "Secrets redacted from tool traffic, by server.");
+        for (server, count) in &redactions {
+            text.sample("harbor_secrets_redacted_total", &[("server", server)], *count as f64);
+        }
         text.family("harbor_tool_calls_total", "counter", "Tool calls, by server and tool.");
         for ((server, tool), stats) in &tools {
             text.sample("harbor_tool_calls_total", &[("server", server), ("tool", tool)], stats.calls as f64);

@@ -18,5 +18,6 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod names;
+pub mod redact;
 pub mod registry;
 pub mod server;

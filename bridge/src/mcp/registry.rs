@@ -87,7 +87,7 @@ impl Servers {
         owner: String,
     ) -> Result<Servers, HostError> {
         let health = store.setting::<HealthSettings>("health")?.unwrap_or_default();
-        let context = Context { http: Arc::default(), notifier, credentials, owner, health };
+        let context = Context { http: Arc::default(), notifier, credentials, owner, health, secrets: Arc::default() };
         let servers = Servers { store, log_dir, context, servers: RwLock::default(), metrics: Metrics::default() };
         for spec in servers.store.servers()? {
             let auto_start = spec.auto_start;
@@ -261,7 +261,20 @@ impl Servers {
             )));
         }
         let started = std::time::Instant::now();
-        let outcome = self.call_admitted(&server, &live, name, &tool, arguments, timeout, cancel, progress).await;
+        let mut arguments = arguments;
+        if let Some(args) = arguments.as_mut() {
+            let mut value = Value::Object(std::mem::take(args));
+            let found = self.context.secrets.redact_arguments(&server.id, &mut value);
+            self.redacted(&server.id, &tool, "arguments", &found);
+            if let Value::Object(map) = value {
+                *args = map;
+            }
+        }
+        let mut outcome = self.call_admitted(&server, &live, name, &tool, arguments, timeout, cancel, progress).await;
+        if let Ok(result) = outcome.as_mut() {
+            let found = self.context.secrets.redact_result(result);
+            self.redacted(&server.id, &tool, "result", &found);
+        }
         match &outcome {
             Ok(_) => server.breaker.succeeded(),
             Err(HostError::Timeout { .. } | HostError::Unavailable(_)) => {
@@ -274,6 +287,14 @@ impl Servers {
         }
         self.metrics.record(&server.id, &tool, started.elapsed(), outcome.is_err());
         outcome
+    }
+
+    /// Logs and counts redactions, as metadata only: the secret's id or pattern, never its value.
+    pub fn redacted(&self, server: &str, tool: &str, part: &str, found: &[super::redact::Redaction]) {
+        for redaction in found {
+            tracing::warn!(server, tool, part, secret = %redaction.what, "redacted a secret from a tool call");
+            self.metrics.redacted(server);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -121,6 +121,8 @@ pub struct Context {
     /// Marks this data folder's containers (see `runtimes::docker`).
     pub owner: String,
     pub health: HealthSettings,
+    /// The secret values running servers were given, for scanning tool traffic.
+    pub secrets: Arc<super::redact::Secrets>,
 }
 
 impl Server {
@@ -281,12 +283,14 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                         gone: CancellationToken::new(),
                     });
                     server.set_live(Some(live.clone()));
+                    context.secrets.set(&server.id, prepared.secret_values(&spec));
                     set(Status { pid: connection.pid(), restarts: failures, ..Status::new(ServerState::Running) });
                     context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
                     server.log.push(Stream::Harbor, "running");
                     let up_since = Instant::now();
                     let ended = run(&server, &live, &mut connection, &mut changed, &mut commands, &context).await;
                     server.set_live(None);
+                    context.secrets.clear(&server.id);
                     context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
                     // A session that ended because the server refused its token needs the user.
                     if let (Ended::Exited(_), Some(challenge)) =

@@ -46,6 +46,11 @@ pub fn run(data_dir: &Path) -> Vec<Check> {
     ] {
         checks.push(program_check(program, needed_for));
     }
+    #[cfg(target_os = "linux")]
+    checks.push(program_check(
+        "bwrap",
+        "the OS sandbox of native servers (a sandboxed server does not start without it)",
+    ));
     checks.push(docker_engine());
     checks.push(keychain(data_dir));
     checks.push(ollama(DEFAULT_OLLAMA_URL));

@@ -47,7 +47,7 @@ fn install_registers_a_copy_doctor_sees_it_and_uninstall_removes_it() {
     let checks: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
     assert_eq!(checks[0]["status"], "ok", "{checks}");
     let names: Vec<_> = checks.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect();
-    for expected in ["node", "npx", "python3", "uv", "docker", "keychain", "ollama"] {
+    for expected in ["node", "npx", "python3", "uv", "docker", "bwrap", "keychain", "ollama"] {
         assert!(names.iter().any(|n| n == expected), "doctor checks {expected}: {names:?}");
     }
 

@@ -11,7 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{everything_launch, filesystem_launch, process_tree, test_servers, time_launch, Client};
+use support::{everything_launch, filesystem_launch, fixture_launch, process_tree, test_servers, time_launch, Client};
 
 /// Everything a user does with a server, against server-everything registered as `id`: list,
 /// call, read a resource, get a prompt, progress, cancel, timeout, stop.
@@ -246,4 +246,83 @@ async fn auto_start_servers_come_back_with_the_bridge_and_bad_specs_are_refused(
     let list = again.ok("servers.list", json!({})).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "refused specs left nothing behind");
     again.finish().await;
+}
+
+/// What the jail probe answered to `tool` with `args`.
+async fn probe(client: &Client, server: &str, tool: &str, args: serde_json::Value) -> String {
+    let answer = client.ok("tools.call", json!({"tool": format!("{server}/{tool}"), "args": args})).await;
+    answer["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+}
+
+#[tokio::test]
+async fn a_sandboxed_server_sees_only_its_folders_and_no_network_unless_allowed() {
+    let client = Client::start("sandbox").await;
+    // What a hostile server would go for: a key in the user's home, Harbor's database, a file
+    // elsewhere on the machine; and a listener on loopback to phone home to.
+    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap());
+    let keys = home.join(format!(".harbor-sandbox-test-{}", std::process::id()));
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("id_rsa"), "PRIVATE KEY MATERIAL").unwrap();
+    let elsewhere = std::env::temp_dir().join(format!("harbor-sandbox-elsewhere-{}", std::process::id()));
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("notes.txt"), "private notes").unwrap();
+    let granted = client.home.join("granted");
+    std::fs::create_dir_all(&granted).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+
+    let sandbox = json!({"enabled": true, "network": false, "folders": [granted]});
+    let plain = Instant::now();
+    client.ok("servers.add", json!({"id": "open", "launch": fixture_launch("jail_probe.py")})).await;
+    client.ok("servers.start", json!({"id": "open"})).await;
+    let plain = plain.elapsed();
+    let boxed = Instant::now();
+    client
+        .ok("servers.add", json!({"id": "jailed", "launch": fixture_launch("jail_probe.py"), "sandbox": sandbox}))
+        .await;
+    let started = client.ok("servers.start", json!({"id": "jailed"})).await;
+    assert_eq!(started["status"]["state"], "running", "{started}");
+    let boxed = boxed.elapsed();
+    println!("start to ready: plain {plain:?}, sandboxed {boxed:?}");
+
+    // Unconfined, the probe reaches all of it (so the refusals below are the sandbox's doing).
+    assert_eq!(
+        probe(&client, "open", "read", json!({"path": keys.join("id_rsa")})).await,
+        "read: PRIVATE KEY MATERIAL"
+    );
+    assert_eq!(probe(&client, "open", "connect", json!({"host": "127.0.0.1", "port": port})).await, "connected");
+
+    let db = client.home.join("harbor.db");
+    for secret in [keys.join("id_rsa"), db, elsewhere.join("notes.txt")] {
+        let read = probe(&client, "jailed", "read", json!({"path": secret})).await;
+        assert!(read.starts_with("refused"), "the sandboxed server read {secret:?}: {read}");
+    }
+    let outside = probe(&client, "jailed", "write", json!({"path": "/usr/harbor-sandbox-test", "text": "x"})).await;
+    assert!(outside.starts_with("refused"), "{outside}");
+    let own = client.home.join("servers/jailed/state.txt");
+    assert_eq!(probe(&client, "jailed", "write", json!({"path": own, "text": "mine"})).await, "wrote");
+    assert_eq!(std::fs::read_to_string(&own).unwrap(), "mine");
+    let shared = granted.join("shared.txt");
+    assert_eq!(probe(&client, "jailed", "write", json!({"path": shared, "text": "ours"})).await, "wrote");
+    assert_eq!(std::fs::read_to_string(&shared).unwrap(), "ours");
+    let phoned = probe(&client, "jailed", "connect", json!({"host": "127.0.0.1", "port": port})).await;
+    assert!(phoned.starts_with("refused"), "no network, not even the host's loopback: {phoned}");
+
+    // With the network allowed, the same server connects.
+    let allowed = json!({"enabled": true, "network": true, "folders": [granted]});
+    client.ok("servers.update", json!({"id": "jailed", "sandbox": allowed})).await;
+    client.ok("servers.restart", json!({"id": "jailed"})).await;
+    assert_eq!(probe(&client, "jailed", "connect", json!({"host": "127.0.0.1", "port": port})).await, "connected");
+
+    // The filesystem server works on its granted folder from inside the sandbox.
+    std::fs::write(granted.join("note.txt"), "hello from the sandbox").unwrap();
+    let fs_sandbox = json!({"enabled": true, "network": false, "folders": [granted]});
+    client.ok("servers.add", json!({"id": "fs", "launch": filesystem_launch(&granted), "sandbox": fs_sandbox})).await;
+    assert_eq!(client.ok("servers.start", json!({"id": "fs"})).await["status"]["state"], "running");
+    let read =
+        client.ok("tools.call", json!({"tool": "fs/read_text_file", "args": {"path": granted.join("note.txt")}})).await;
+    assert_eq!(read["content"][0]["text"], "hello from the sandbox", "{read}");
+    client.finish().await;
+    let _ = std::fs::remove_dir_all(&keys);
+    let _ = std::fs::remove_dir_all(&elsewhere);
 }

@@ -25,6 +25,18 @@ pub struct CatalogEntry {
     pub inputs: Vec<Input>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// What the server needs from the machine, when known: it then runs in the OS sandbox
+    /// with exactly that (its path inputs as its folders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<Needs>,
+}
+
+/// What a directory server needs beyond its own folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Needs {
+    /// It reaches the network (a web fetcher, a hosted API).
+    pub network: bool,
 }
 
 /// Something the user provides when installing.
@@ -77,6 +89,8 @@ pub fn search(query: &str) -> Vec<&'static CatalogEntry> {
 
 /// An entry's arguments, environment and secrets with the user's `values` filled in.
 pub struct Filled {
+    /// The sandbox the entry runs in, with the folders the user gave it.
+    pub sandbox: Option<crate::store::servers::Sandbox>,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
     /// Variable → value, for the secret store (never the database).
@@ -95,7 +109,8 @@ impl std::fmt::Debug for Filled {
 }
 
 pub fn fill(entry: &CatalogEntry, values: &BTreeMap<String, Value>) -> Result<Filled, String> {
-    let mut filled = Filled { args: Vec::new(), env: BTreeMap::new(), secrets: BTreeMap::new() };
+    let mut filled = Filled { sandbox: None, args: Vec::new(), env: BTreeMap::new(), secrets: BTreeMap::new() };
+    let mut folders = Vec::new();
     let mut replacements: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for input in &entry.inputs {
         let value = values.get(&input.id);
@@ -120,6 +135,7 @@ pub fn fill(entry: &CatalogEntry, values: &BTreeMap<String, Value>) -> Result<Fi
             if let Some(relative) = given.iter().find(|p| !std::path::Path::new(p).is_absolute()) {
                 return Err(format!("{}: {relative:?} is not an absolute path", input.label));
             }
+            folders.extend(given.iter().cloned());
         }
         match input.kind {
             InputKind::Env => {
@@ -133,6 +149,22 @@ pub fn fill(entry: &CatalogEntry, values: &BTreeMap<String, Value>) -> Result<Fi
             }
         }
     }
+    // A file input (a database) is granted as its folder.
+    let folders = folders
+        .into_iter()
+        .map(|p| {
+            let path = std::path::Path::new(&p);
+            match path.is_file() {
+                true => path.parent().map_or(p.clone(), |d| d.display().to_string()),
+                false => p,
+            }
+        })
+        .collect();
+    filled.sandbox = entry.sandbox.as_ref().map(|needs| crate::store::servers::Sandbox {
+        enabled: crate::runtimes::sandbox::bwrap().is_some(),
+        network: needs.network,
+        folders,
+    });
     for arg in &entry.args {
         match replacements.get(arg) {
             Some(values) => filled.args.extend(values.iter().cloned()),

@@ -197,7 +197,7 @@ impl Connection {
                 }
             }
             Launch::Process { command, args, env, cwd } => {
-                let spec = ProcessSpec { command, args, env, cwd: cwd.as_deref() };
+                let spec = ProcessSpec { command, args, env, cwd: cwd.as_deref(), jail: prepared.jail.as_ref() };
                 let spawned = process::spawn(&spec, log).map_err(OpenError::Spawn)?;
                 let mut process = spawned.process;
                 let handshake =

@@ -22,6 +22,8 @@ use crate::store::servers::{Launch, ServerSpec};
 pub struct Prepared {
     pub launch: Launch,
     pub bearer: Option<Bearer>,
+    /// The OS sandbox a native launch runs in, set by the supervisor from the server's spec.
+    pub jail: Option<crate::runtimes::sandbox::Jail>,
 }
 
 impl Prepared {
@@ -85,7 +87,7 @@ pub struct NoCredentials;
 
 impl Credentials for NoCredentials {
     fn prepare<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Prepared, String>> {
-        Box::pin(async move { Ok(Prepared { launch: spec.launch.clone(), bearer: None }) })
+        Box::pin(async move { Ok(Prepared { launch: spec.launch.clone(), bearer: None, jail: None }) })
     }
 
     fn refused<'a>(&'a self, _spec: &'a ServerSpec, _challenge: Option<String>) -> BoxFuture<'a, Option<String>> {

@@ -87,7 +87,10 @@ impl Servers {
         owner: String,
     ) -> Result<Servers, HostError> {
         let health = store.setting::<HealthSettings>("health")?.unwrap_or_default();
-        let context = Context { http: Arc::default(), notifier, credentials, owner, health, secrets: Arc::default() };
+        // The logs folder is `<data>/logs`.
+        let data_dir = log_dir.parent().map(Into::into).unwrap_or_default();
+        let context =
+            Context { http: Arc::default(), notifier, credentials, owner, health, secrets: Arc::default(), data_dir };
         let servers = Servers { store, log_dir, context, servers: RwLock::default(), metrics: Metrics::default() };
         for spec in servers.store.servers()? {
             let auto_start = spec.auto_start;

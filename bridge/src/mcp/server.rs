@@ -21,10 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{ClientEvents, Connection, ListChanged, OpenError};
 use super::credentials::Credentials;
+use super::credentials::Prepared;
 use super::health::{Breaker, HealthSettings};
 use crate::rpc::Notifier;
 use crate::runtimes::log::{ServerLog, Stream};
-use crate::store::servers::ServerSpec;
+use crate::store::servers::{Launch, ServerSpec};
 
 /// Restarts in a row before a server is left `crashed`.
 pub const MAX_RESTARTS: u32 = 3;
@@ -123,6 +124,18 @@ pub struct Context {
     pub health: HealthSettings,
     /// The secret values running servers were given, for scanning tool traffic.
     pub secrets: Arc<super::redact::Secrets>,
+    /// The data folder (hidden from sandboxed servers but for their own folder).
+    pub data_dir: std::path::PathBuf,
+}
+
+/// The OS sandbox `spec` runs in this time, if it has one switched on (native launches only).
+fn jail(spec: &ServerSpec, context: &Context) -> Option<crate::runtimes::sandbox::Jail> {
+    let policy = spec.sandbox.as_ref().filter(|s| s.enabled)?;
+    let Launch::Process { command, .. } = &spec.launch else { return None };
+    let own = spec.install_path.as_ref().map_or_else(|| context.data_dir.join("servers").join(&spec.id), Into::into);
+    let program = crate::runtimes::locate::find(command).unwrap_or_else(|| command.into());
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    Some(crate::runtimes::sandbox::Jail::new(policy, &own, &program, home.as_deref(), &context.data_dir))
 }
 
 impl Server {
@@ -253,7 +266,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                 });
             };
             let prepared = match context.credentials.prepare(&spec).await {
-                Ok(prepared) => prepared,
+                Ok(prepared) => Prepared { jail: jail(&spec, &context), ..prepared },
                 Err(error) => {
                     gave_up(error, false);
                     continue 'idle;

@@ -165,6 +165,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>) -> R
                         version: None,
                         install_path: None,
                         tool_timeout_ms: None,
+                        sandbox: None,
                     };
                     added.push(servers.add(spec).map_err(error)?.spec.id);
                 }

@@ -144,6 +144,7 @@ impl Drop for Busy {
 /// What the user gave on top of what the install finds: arguments, variables and secrets.
 #[derive(Default)]
 struct Settings {
+    sandbox: Option<crate::store::servers::Sandbox>,
     args: Vec<String>,
     env: BTreeMap<String, String>,
     secrets: BTreeMap<String, String>,
@@ -182,7 +183,8 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data
                 let entry = catalog::get(&p.entry).ok_or_else(|| invalid(format!("the directory has no {:?}; see catalog.list", p.entry)))?;
                 let filled = catalog::fill(entry, &p.inputs).map_err(invalid)?;
                 let id = p.id.unwrap_or_else(|| entry.id.clone());
-                let settings = Settings { args: filled.args, env: filled.env, secrets: filled.secrets };
+                let settings =
+                    Settings { sandbox: filled.sandbox, args: filled.args, env: filled.env, secrets: filled.secrets };
                 installer.install(&call, Installable::Package(entry.source.clone()), id, entry.name.clone(), settings).await
             }),
         )
@@ -207,7 +209,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data
                 let id = p.id.unwrap_or_else(|| suggest_server_id(&short));
                 match plan {
                     Plan::Install { package, args, env, secrets } => {
-                        let settings = Settings { args, env, secrets };
+                        let settings = Settings { sandbox: None, args, env, secrets };
                         installer.install(&call, Installable::Package(package), id, described.name, settings).await
                     }
                     Plan::Bundle { url, sha256 } => {
@@ -251,7 +253,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data
                     return Err(invalid("install.binary needs at least one asset: {url, sha256, os?, arch?}"));
                 }
                 let what = Installable::Binary { assets: p.assets, name: p.id.clone(), version: p.version };
-                let settings = Settings { args: p.args, env: p.env, secrets: p.secrets };
+                let settings = Settings { sandbox: None, args: p.args, env: p.env, secrets: p.secrets };
                 installer.install(&call, what, p.id.clone(), p.name.unwrap_or(p.id), settings).await
             }),
         )
@@ -264,7 +266,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data
                 let base = source.subfolder.clone().unwrap_or_else(|| source.url.trim_end_matches(".git").to_owned());
                 let name = base.rsplit('/').next().unwrap_or("server").to_owned();
                 let id = p.id.unwrap_or_else(|| suggest_server_id(&name));
-                let settings = Settings { args: p.args, env: p.env, secrets: p.secrets };
+                let settings = Settings { sandbox: None, args: p.args, env: p.env, secrets: p.secrets };
                 installer.install(&call, Installable::Git(source), id, name, settings).await
             }),
         )
@@ -288,7 +290,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data
                 let package = Package::parse(&p.spec).map_err(invalid)?;
                 let id = p.id.unwrap_or_else(|| suggest_server_id(package.name()));
                 let name = package.name().to_owned();
-                let settings = Settings { args: p.args, env: p.env, secrets: p.secrets };
+                let settings = Settings { sandbox: None, args: p.args, env: p.env, secrets: p.secrets };
                 installer.install(&call, Installable::Package(package), id, name, settings).await
             }),
         )
@@ -320,6 +322,7 @@ impl Installer {
             version: Some(version),
             install_path: None,
             tool_timeout_ms: None,
+            sandbox: None,
         };
         to_value(self.servers.add(spec).map_err(error)?)
     }
@@ -370,7 +373,7 @@ impl Installer {
             call.events.send(json!({"type": "progress", "phase": "installing", "line": line})).await;
         }
         let installed = installed.map_err(|why| invalid(format!("installing {} failed: {why}", what.describe())))?;
-        let Settings { args, mut env, mut secrets } = settings;
+        let Settings { sandbox, args, mut env, mut secrets } = settings;
         env.extend(installed.env.clone());
         secrets.extend(installed.secrets.clone());
         let secret_env = match self.secrets.set_for_server(&id, &secrets).await {
@@ -397,6 +400,7 @@ impl Installer {
             version: Some(installed.version.clone()),
             install_path: Some(installed.folder.to_string_lossy().into_owned()),
             tool_timeout_ms: None,
+            sandbox,
         };
         match self.servers.add(spec) {
             Ok(entry) => to_value(entry),

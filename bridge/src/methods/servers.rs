@@ -14,7 +14,7 @@ use super::{error, invalid, params, to_value, with};
 use crate::mcp::client::Progress;
 use crate::mcp::registry::Servers;
 use crate::rpc::{Access, Call, Router};
-use crate::store::servers::{Launch, ServerSpec, Source};
+use crate::store::servers::{Launch, Sandbox, ServerSpec, Source};
 
 /// The longest timeout a caller may ask for a single call.
 const MAX_CALL_TIMEOUT_MS: u64 = 10 * 60 * 1000;
@@ -33,6 +33,7 @@ struct AddParams {
     #[serde(default)]
     auto_start: bool,
     tool_timeout_ms: Option<u64>,
+    sandbox: Option<Sandbox>,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +44,8 @@ struct UpdateParams {
     launch: Option<Launch>,
     auto_start: Option<bool>,
     tool_timeout_ms: Option<u64>,
+    /// The OS sandbox; `{"enabled": false}` turns it off.
+    sandbox: Option<Sandbox>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +130,7 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
                     version: None,
                     install_path: None,
                     tool_timeout_ms: p.tool_timeout_ms,
+                    sandbox: p.sandbox,
                 };
                 to_value(servers.add(spec).map_err(error)?)
             }),
@@ -148,6 +152,9 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
                 }
                 if p.tool_timeout_ms.is_some() {
                     spec.tool_timeout_ms = p.tool_timeout_ms;
+                }
+                if p.sandbox.is_some() {
+                    spec.sandbox = p.sandbox;
                 }
                 to_value(servers.update(spec).map_err(error)?)
             }),

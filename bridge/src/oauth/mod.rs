@@ -256,7 +256,7 @@ impl Credentials for Auth {
                     bearer = self.bearer(&discovery::canonical(url)?).await?;
                 }
             }
-            Ok(Prepared { launch, bearer })
+            Ok(Prepared { launch, bearer, jail: None })
         })
     }
 

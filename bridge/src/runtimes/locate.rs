@@ -23,6 +23,7 @@ pub fn install_hint(program: &str) -> &'static str {
         "python" | "python3" => "install Python 3.10 or newer",
         "uv" | "uvx" => "install uv with `pip install uv` (or see https://docs.astral.sh/uv)",
         "docker" => "install Docker Engine or Docker Desktop and start it",
+        "bwrap" => "install bubblewrap (`sudo apt install bubblewrap`, or your package manager's bubblewrap)",
         _ => "install it, or give its full path in the server's command",
     }
 }

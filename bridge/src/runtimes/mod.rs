@@ -11,3 +11,4 @@ pub mod docker;
 pub mod locate;
 pub mod log;
 pub mod process;
+pub mod sandbox;

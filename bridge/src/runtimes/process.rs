@@ -28,6 +28,8 @@ pub struct ProcessSpec<'a> {
     pub args: &'a [String],
     pub env: &'a BTreeMap<String, String>,
     pub cwd: Option<&'a str>,
+    /// Run inside this OS sandbox (see `sandbox`).
+    pub jail: Option<&'a super::sandbox::Jail>,
 }
 
 #[derive(Debug)]
@@ -63,9 +65,19 @@ pub struct ServerProcess {
 
 pub fn spawn(spec: &ProcessSpec<'_>, log: Arc<ServerLog>) -> Result<Spawned, SpawnError> {
     let program = resolve(spec.command)?;
-    let mut command = Command::new(&program);
+    let (runner, args) = match spec.jail {
+        None => (program.clone(), spec.args.to_vec()),
+        Some(jail) => {
+            let bwrap = super::sandbox::bwrap().ok_or_else(|| missing("bwrap"))?;
+            for folder in &jail.writable {
+                std::fs::create_dir_all(folder).map_err(SpawnError::Io)?;
+            }
+            (bwrap, jail.arguments(&program, spec.args))
+        }
+    };
+    let mut command = Command::new(&runner);
     command
-        .args(spec.args)
+        .args(&args)
         .envs(spec.env)
         .env("PATH", child_path(&program))
         .stdin(Stdio::piped())

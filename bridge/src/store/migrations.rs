@@ -122,6 +122,8 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO tool_pins (origin, tool, sha256, definition, approved_at)
         SELECT origin, tool, '', NULL, 0 FROM allowed_tools;",
+    // 7: a server's OS sandbox (JSON: enabled, network, folders); NULL runs it as the user.
+    "ALTER TABLE servers ADD COLUMN sandbox TEXT;",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -172,6 +172,23 @@ pub struct ServerSpec {
     /// Overrides the default tool-call timeout for this server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_timeout_ms: Option<u64>,
+    /// The OS sandbox a natively launched server runs in (see `runtimes::sandbox`); none: it
+    /// runs as the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<Sandbox>,
+}
+
+/// A server's OS sandbox, as the user set it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sandbox {
+    pub enabled: bool,
+    /// Whether the server may reach the network (else it has a private loopback only).
+    #[serde(default)]
+    pub network: bool,
+    /// Folders it may read and write besides its own.
+    #[serde(default)]
+    pub folders: Vec<String>,
 }
 
 impl Store {
@@ -179,8 +196,9 @@ impl Store {
     pub fn insert_server(&self, spec: &ServerSpec) -> Result<()> {
         self.conn()
             .execute(
-                "INSERT INTO servers (id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                "INSERT INTO servers (id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms,
+                                      created_at, updated_at, sandbox)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
                 row(spec)?,
             )
             .with_context(|| format!("cannot add server {:?}", spec.id))?;
@@ -191,7 +209,7 @@ impl Store {
     pub fn update_server(&self, spec: &ServerSpec) -> Result<bool> {
         let changed = self.conn().execute(
             "UPDATE servers SET name = ?2, source = ?3, launch = ?4, secret_env = ?5, auto_start = ?6, version = ?7,
-                    install_path = ?8, tool_timeout_ms = ?9, updated_at = ?10 WHERE id = ?1",
+                    install_path = ?8, tool_timeout_ms = ?9, updated_at = ?10, sandbox = ?11 WHERE id = ?1",
             row(spec)?,
         )?;
         Ok(changed == 1)
@@ -248,16 +266,19 @@ fn row(spec: &ServerSpec) -> Result<rusqlite::ParamsFromIter<Vec<SqlValue>>> {
         optional(&spec.install_path),
         spec.tool_timeout_ms.map_or(SqlValue::Null, |ms| SqlValue::Integer(ms as i64)),
         SqlValue::Integer(now()),
+        spec.sandbox.as_ref().map_or(Ok(SqlValue::Null), |s| serde_json::to_string(s).map(SqlValue::Text))?,
     ]))
 }
 
-const COLUMNS: &str = "id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms";
+const COLUMNS: &str =
+    "id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms, sandbox";
 
 fn read_spec(row: &Row<'_>) -> rusqlite::Result<Result<ServerSpec>> {
     let id: String = row.get(0)?;
     let source: String = row.get(2)?;
     let launch: String = row.get(3)?;
     let secret_env: String = row.get(4)?;
+    let sandbox: Option<String> = row.get(9)?;
     let parse = || -> Result<ServerSpec> {
         Ok(ServerSpec {
             name: row.get(1)?,
@@ -268,6 +289,7 @@ fn read_spec(row: &Row<'_>) -> rusqlite::Result<Result<ServerSpec>> {
             version: row.get(6)?,
             install_path: row.get(7)?,
             tool_timeout_ms: row.get::<_, Option<i64>>(8)?.map(|ms| ms as u64),
+            sandbox: sandbox.as_deref().map(serde_json::from_str).transpose().context("sandbox")?,
             id: id.clone(),
         })
     };
@@ -294,6 +316,7 @@ mod tests {
             version: Some("1.0.0".into()),
             install_path: None,
             tool_timeout_ms: Some(5000),
+            sandbox: Some(Sandbox { enabled: true, network: false, folders: vec!["/srv/notes".into()] }),
         }
     }
 

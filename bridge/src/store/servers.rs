@@ -355,7 +355,8 @@ mod tests {
         store
             .conn()
             .execute_batch(
-                "DROP TABLE secrets; DROP TABLE sign_ins; DROP TABLE gateway_clients; PRAGMA user_version = 3;",
+                "DROP TABLE secrets; DROP TABLE sign_ins; DROP TABLE gateway_clients; DROP TABLE tool_pins;
+                 ALTER TABLE servers DROP COLUMN sandbox; PRAGMA user_version = 3;",
             )
             .unwrap();
         super::super::migrations::apply(&mut store.conn()).unwrap();

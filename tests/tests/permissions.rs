@@ -665,12 +665,12 @@ async fn a_sandboxed_frame_does_not_act_as_its_parent() {
     let harbor = harbor_with_probe().await;
     let call = "return await window.agent.tools.call({ tool: 'probe/echo', args: { text: 'from the sandbox' } });";
     let site = Site::start(vec![
-        ("/", Page::html(&format!(
+        ("/", Page::html(
             r#"<!doctype html><html><body><script>
                window.__framed = null;
-               addEventListener("message", (e) => {{ if (e.data && e.data.framed !== undefined) window.__framed = e.data.framed; }});
-               </script><iframe sandbox="allow-scripts" src="/sandboxed"></iframe></body></html>"#
-        ))),
+               addEventListener("message", (e) => { if (e.data && e.data.framed !== undefined) window.__framed = e.data.framed; });
+               </script><iframe sandbox="allow-scripts" src="/sandboxed"></iframe></body></html>"#,
+        )),
         ("/sandboxed", Page::html(&reporting_frame(call))),
     ])
     .await;

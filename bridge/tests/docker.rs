@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use harbor_bridge::mcp::redact::REDACTED_SECRET;
 use serde_json::{json, Value};
 use support::{time_launch, Client};
 
@@ -95,7 +96,9 @@ async fn a_container_server_runs_hardened_answers_logs_and_is_removed_after_stop
     assert_eq!(inside["uid"], "65534", "not root: {inside}");
     assert_eq!(inside["memoryMax"], (128u64 * 1024 * 1024).to_string());
     assert_eq!(inside["pidsMax"], "64");
-    assert_eq!(inside["secret"], "in-env-41c9", "the secret arrives in the environment");
+    // It arrives in the environment: the server reported it, and Harbor redacted it on the way
+    // out, as it does with every stored secret in a tool's result.
+    assert_eq!(inside["secret"], REDACTED_SECRET, "the secret arrives in the environment");
 
     // And from the engine.
     let ids = containers_of(&client.home);
@@ -223,7 +226,7 @@ async fn an_oci_package_from_a_registry_server_json_installs_and_runs_in_a_conta
     client.ok("servers.start", json!({"id": "boxed"})).await;
     let inside: Value =
         serde_json::from_str(&text(&client.ok("tools.call", json!({"tool": "boxed/inspect"})).await)).unwrap();
-    assert_eq!(inside["secret"], "oci-secret-77");
+    assert_eq!(inside["secret"], REDACTED_SECRET, "the secret arrived (and was redacted on the way out)");
     client.finish().await;
 }
 

@@ -12,6 +12,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use harbor_bridge::mcp::redact::REDACTED_SECRET;
+
 /// A keychain for the bridges this test starts: the environment that selects it.
 struct Keychain {
     env: Vec<(String, String)>,
@@ -112,14 +114,18 @@ fn exercise(home: &Path, keychain: &Keychain, backend: &str) {
     run(&["servers", "add", "everything", "--", "node", everything, "stdio"], None);
     run(&["secrets", "set", "--server", "everything", "API_KEY"], Some(&format!("{first}\n")));
     let env = run(&["call", "everything/get-env"], None);
-    assert!(
-        env.contains(&format!("\"API_KEY\": \"{first}\"")) || env.contains(&first),
-        "the server got the value: {env}"
-    );
+    // The server has the value: its answer carried it, and Harbor redacted it on the way out
+    // (a stored secret never appears in a tool's result).
+    assert!(env.contains(&format!("\"API_KEY\": \"{REDACTED_SECRET}\"")), "the server got the value: {env}");
+    assert!(!env.contains(&first), "a tool's result showed a stored secret: {env}");
 
     run(&["secrets", "set", "--server", "everything", "API_KEY"], Some(&second));
     let env = run(&["call", "everything/get-env"], None);
-    assert!(env.contains(&second) && !env.contains(&first), "the replaced value is the one used: {env}");
+    // Only the current value is known to the scanner, so a marker means the server has it.
+    assert!(
+        env.contains(&format!("\"API_KEY\": \"{REDACTED_SECRET}\"")) && !env.contains(&first),
+        "the replaced value is the one used: {env}"
+    );
 
     let status: serde_json::Value = serde_json::from_str(&run(&["secrets", "status", "--json"], None)).unwrap();
     assert_eq!(status["store"]["backend"], backend, "{status}");
@@ -138,7 +144,7 @@ fn exercise(home: &Path, keychain: &Keychain, backend: &str) {
     let message = String::from_utf8_lossy(&missing.stderr);
     assert!(message.contains("needs the secret TOKEN") && message.contains("secrets set shared/token"), "{message}");
     run(&["secrets", "set", "shared/token"], Some(shared));
-    assert!(run(&["call", "needs/get-env"], None).contains(shared));
+    assert!(run(&["call", "needs/get-env"], None).contains(&format!("\"TOKEN\": \"{REDACTED_SECRET}\"")));
 
     for (path, bytes) in support::files_under(&home.join("harbor")) {
         for value in [first.as_str(), second.as_str(), shared] {

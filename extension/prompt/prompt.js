@@ -4,7 +4,9 @@
  * It reads the request from the bridge (permissions.prompt.get), shows the origin, the page that
  * embeds it, the page's reason, each scope in plain words and each tool with a checkbox (tools
  * that write or destroy start unchecked), and sends the user's answer (permissions.answer).
- * Closing the window answers "not now" (the background does that).
+ * Closing the window answers "not now" (the background does that). Tool names arrive with
+ * invisible and look-alike characters made visible by the bridge (`label`), and a tool whose name
+ * imitates another server's is marked so.
  *
  * Against keyjacking (a page timing a prompt under the user's typing so one Enter grants), the
  * decision buttons start disabled and are enabled only after the window has been visible and
@@ -63,8 +65,11 @@
         fieldset.append(
           el("div", { className: "tool-choice", dataset: { tool: tool.name } },
             input,
-            el("label", { htmlFor: `tool-${i}` }, tool.name),
-            el("small", {}, tool.description))
+            el("label", { htmlFor: `tool-${i}` }, tool.label || tool.name),
+            el("small", {}, tool.description),
+            ...(tool.imitates
+              ? [el("strong", { className: "warning imitates", role: "note" }, `Looks like ${tool.imitates} of another server: check which one you mean`)]
+              : []))
         );
       });
       box.append(fieldset);

@@ -11,6 +11,7 @@
 
 mod envelope;
 mod error;
+pub mod shown;
 mod status;
 
 pub use envelope::{Caller, CallerKind, Chunk, Message, Request, RequestId};

@@ -239,23 +239,20 @@ impl Host {
 
     /// The tools a prompt lists: the ones asked for, else every running tool.
     fn prompt_tools(&self, asked: Option<&[String]>) -> Result<Vec<PromptTool>, ErrorObject> {
+        use harbor_protocol::shown::{visible, visible_name};
         let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
+        let line = |name: &String, entry: Option<&ToolEntry>| PromptTool {
+            name: name.clone(),
+            label: visible_name(name),
+            description: entry.map_or("(not available now)".into(), |t| visible(&t.description)),
+            imitates: entry.and_then(|t| t.imitates.as_deref()).map(visible_name),
+            // A tool that imitates another, or hides characters in its name, starts unchecked.
+            checked: entry.is_some_and(|t| read_only(t) && t.imitates.is_none())
+                && !harbor_protocol::shown::is_suspicious_name(name),
+        };
         let listed: Vec<PromptTool> = match asked {
-            Some(asked) => asked
-                .iter()
-                .map(|name| {
-                    let entry = catalog.iter().find(|t| &t.name == name);
-                    PromptTool {
-                        name: name.clone(),
-                        description: entry.map_or("(not available now)".into(), |t| t.description.clone()),
-                        checked: entry.is_some_and(read_only),
-                    }
-                })
-                .collect(),
-            None => catalog
-                .iter()
-                .map(|t| PromptTool { name: t.name.clone(), description: t.description.clone(), checked: read_only(t) })
-                .collect(),
+            Some(asked) => asked.iter().map(|name| line(name, catalog.iter().find(|t| &t.name == name))).collect(),
+            None => catalog.iter().map(|t| line(&t.name, Some(t))).collect(),
         };
         Ok(listed)
     }

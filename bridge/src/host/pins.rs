@@ -92,6 +92,7 @@ mod tests {
             description: description.into(),
             input_schema: schema,
             annotations,
+            imitates: None,
         }
     }
 

@@ -39,8 +39,15 @@ pub const PROMPT_EXPIRES: Duration = Duration::from_secs(300);
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptTool {
+    /// The name to grant, exactly as the server has it.
     pub name: String,
+    /// The name as shown: invisible and look-alike characters made visible.
+    pub label: String,
+    /// Shown with invisible characters made visible.
     pub description: String,
+    /// Another server's tool this one's name imitates, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imitates: Option<String>,
     /// Read-only tools start checked; tools that write or destroy start unchecked.
     pub checked: bool,
 }

@@ -66,6 +66,31 @@ pub struct ToolEntry {
     pub input_schema: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<Value>,
+    /// Another server's tool whose name looks the same but is not (see `harbor_protocol::shown`):
+    /// one of the two is likely shadowing the other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imitates: Option<String>,
+}
+
+/// Flags tools of different servers whose names look alike but differ (`send_emaіl` with a
+/// Cyrillic `і` beside `send_email`), each naming the other.
+fn flag_imitations(tools: &mut [ToolEntry]) {
+    use harbor_protocol::shown::skeleton;
+    let mut by_look: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+    for (i, tool) in tools.iter().enumerate() {
+        let own = names::split_namespaced(&tool.name).map_or(tool.name.as_str(), |(_, t)| t);
+        by_look.entry(skeleton(own)).or_default().push(i);
+    }
+    for group in by_look.values().filter(|g| g.len() > 1) {
+        for &i in group {
+            let own = |t: &ToolEntry| names::split_namespaced(&t.name).map(|(_, n)| n.to_owned()).unwrap_or_default();
+            let other = group
+                .iter()
+                .map(|&j| &tools[j])
+                .find(|o| o.server_id != tools[i].server_id && own(o) != own(&tools[i]));
+            tools[i].imitates = other.map(|o| o.name.clone());
+        }
+    }
 }
 
 pub struct Servers {
@@ -214,9 +239,11 @@ impl Servers {
                     description: tool.description.as_deref().unwrap_or_default().to_owned(),
                     input_schema: Value::Object((*tool.input_schema).clone()),
                     annotations: tool.annotations.as_ref().and_then(|a| serde_json::to_value(a).ok()),
+                    imitates: None,
                 });
             }
         }
+        flag_imitations(&mut tools);
         Ok(tools)
     }
 

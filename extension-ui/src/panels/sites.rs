@@ -1,10 +1,16 @@
 //! The sites panel: every origin that asked for something, with each scope's grant (change it,
 //! or clear a denial), its "allow once" grants per tab, the tools it may use, and its limits and
-//! budgets with what it used. Refetches on the bridge's `permissions.changed` notifications.
+//! budgets with what it used. A tool whose server changed it since the user allowed it is shown
+//! with what changed and a button to approve the new version (until then the site cannot use
+//! it). Tool names are shown with invisible and look-alike characters made visible, and a tool
+//! whose name imitates another server's is marked. Refetches on the bridge's
+//! `permissions.changed` notifications.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{json, Value};
+
+use harbor_protocol::shown::{visible, visible_name};
 
 use crate::bus::Bus;
 
@@ -38,13 +44,16 @@ pub fn SitesPanel(bus: Bus) -> impl IntoView {
                     <p class="help empty">"No site has asked for anything yet. When a page uses window.ai or window.agent, it appears here."</p>
                 }.into_any(),
                 Some(Ok(list)) => {
-                    let catalog: Vec<String> = tools
+                    let catalog: Vec<(String, Option<String>)> = tools
                         .get()
                         .and_then(|t| t.ok())
                         .and_then(|t| t.as_array().cloned())
                         .unwrap_or_default()
                         .iter()
-                        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                        .filter_map(|t| {
+                            let name = t["name"].as_str()?.to_owned();
+                            Some((name, t["imitates"].as_str().map(str::to_owned)))
+                        })
                         .collect();
                     view! {
                         <ul class="site-list">
@@ -60,7 +69,7 @@ pub fn SitesPanel(bus: Bus) -> impl IntoView {
 }
 
 #[component]
-fn SiteCard(bus: Bus, site: Value, catalog: Vec<String>) -> impl IntoView {
+fn SiteCard(bus: Bus, site: Value, catalog: Vec<(String, Option<String>)>) -> impl IntoView {
     let origin = site["origin"].as_str().unwrap_or_default().to_owned();
     let failure = RwSignal::new(None::<String>);
     let send = move |method: &'static str, params: Value| {
@@ -72,10 +81,11 @@ fn SiteCard(bus: Bus, site: Value, catalog: Vec<String>) -> impl IntoView {
         site["allowedTools"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect();
     let mut tool_names = catalog;
     for tool in &allowed {
-        if !tool_names.contains(tool) {
-            tool_names.push(tool.clone());
+        if !tool_names.iter().any(|(name, _)| name == tool) {
+            tool_names.push((tool.clone(), None));
         }
     }
+    let changed = changed_tools(bus, &origin, &site, failure);
     let chosen = RwSignal::new(allowed);
     let scope_rows = SCOPES.iter().map(|(scope, label)| {
         let grant = site["scopes"][*scope].as_str().unwrap_or("NOT_GRANTED").to_owned();
@@ -146,13 +156,14 @@ fn SiteCard(bus: Bus, site: Value, catalog: Vec<String>) -> impl IntoView {
         <li class="site" data-origin=origin.clone()>
             <h3 class="site-origin">{origin.clone()}</h3>
             <div class="scope-grid">{scope_rows}</div>
+            {changed}
             {once.into_iter().map(|line| view! { <p class="help once">{line}</p> }).collect_view()}
             <details class="site-tools">
                 <summary>{move || format!("Tools it may use ({})", chosen.get().len())}</summary>
                 {if tool_names.is_empty() {
                     view! { <p class="help">"No tools are running."</p> }.into_any()
                 } else {
-                    tool_names.into_iter().enumerate().map(|(i, name)| {
+                    tool_names.into_iter().enumerate().map(|(i, (name, imitates))| {
                         let id = format!("tool-{tools_slug}-{i}");
                         let checked_name = name.clone();
                         let toggled_name = name.clone();
@@ -170,7 +181,10 @@ fn SiteCard(bus: Bus, site: Value, catalog: Vec<String>) -> impl IntoView {
                                         });
                                         send("permissions.setTools", json!({ "origin": origin, "tools": chosen.get_untracked() }));
                                     }/>
-                                <label for=id>{name}</label>
+                                <label for=id>{visible_name(&name)}</label>
+                                {imitates.map(|other| view! {
+                                    <strong class="warning imitates">{format!("looks like {}", visible_name(&other))}</strong>
+                                })}
                             </div>
                         }
                     }).collect_view().into_any()
@@ -196,6 +210,52 @@ fn SiteCard(bus: Bus, site: Value, catalog: Vec<String>) -> impl IntoView {
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </li>
     }
+}
+
+/// The site's allowed tools that their servers changed since, each with what changed and a
+/// button that approves the new version.
+fn changed_tools(bus: Bus, origin: &str, site: &Value, failure: RwSignal<Option<String>>) -> impl IntoView {
+    let changed = site["changedTools"].as_array().cloned().unwrap_or_default();
+    (!changed.is_empty()).then(|| {
+        let rows = changed.into_iter().map(|entry| {
+            let tool = entry["tool"].as_str().unwrap_or_default().to_owned();
+            let origin = origin.to_owned();
+            let approve_tool = tool.clone();
+            let changes = entry["changes"].as_array().cloned().unwrap_or_default().into_iter().map(|change| {
+                let shown = |v: &Value| match v {
+                    Value::String(s) => visible(s),
+                    Value::Null => "(none)".to_owned(),
+                    other => visible(&serde_json::to_string_pretty(other).unwrap_or_default()),
+                };
+                let field = match change["field"].as_str() {
+                    Some("inputSchema") => "Parameters",
+                    Some("annotations") => "Hints",
+                    Some("title") => "Title",
+                    _ => "Description",
+                };
+                view! {
+                    <div class="change" data-field=change["field"].as_str().unwrap_or_default().to_owned()>
+                        <p class="change-field">{field}</p>
+                        <pre class="before" aria-label=format!("{field} before")>{shown(&change["before"])}</pre>
+                        <pre class="after" aria-label=format!("{field} now")>{shown(&change["after"])}</pre>
+                    </div>
+                }
+            }).collect_view();
+            view! {
+                <div class="changed-tool" data-tool=tool.clone()>
+                    <p><strong>{visible_name(&tool)}</strong>" changed since you allowed it. This site cannot use it until you approve the new version."</p>
+                    {changes}
+                    <button type="button" class="approve" on:click=move |_| {
+                        let params = json!({ "origin": origin, "tool": approve_tool });
+                        spawn_local(async move {
+                            failure.set(bus.request("permissions.approveTool", params).await.err().map(|e| e.message));
+                        });
+                    }>"Approve the new version"</button>
+                </div>
+            }
+        }).collect_view();
+        view! { <div class="changed-tools" role="alert">{rows}</div> }
+    })
 }
 
 #[component]

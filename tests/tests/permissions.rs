@@ -814,3 +814,76 @@ async fn a_flooding_page_is_refused_at_once_and_other_tabs_keep_their_latency() 
     assert!(during < (idle * 10.0).max(50.0), "the flood slowed another tab from {idle:.2} to {during:.2} ms");
     harbor.close().await;
 }
+
+#[tokio::test]
+async fn a_rug_pull_is_refused_shown_as_a_diff_in_the_sites_panel_and_approved_there() {
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    let python = harbor_e2e::paths::test_servers().unwrap().join("venv/bin/python");
+    let fixture = harbor_e2e::paths::repo_root().join("tests/fixtures/rug_pull_server.py");
+    let launch = json!({"kind": "process", "command": python, "args": [fixture]});
+    harbor.admin("servers.add", json!({"id": "notes", "launch": launch})).await.unwrap();
+    harbor.admin("servers.start", json!({"id": "notes"})).await.unwrap();
+    let site = Site::start(vec![("/", Page::html(PAGE))]).await;
+    harbor.session.goto(&site.url("/")).await.unwrap();
+    let page_tab = harbor.session.window_handle().await.unwrap();
+
+    // The user grants the honest, read-only tool.
+    let known = harbor.session.window_handles().await.unwrap();
+    harbor
+        .on_click(
+            "__asked",
+            "return await window.agent.requestPermissions({ scopes: ['mcp:tools.call'], tools: ['notes/notes'] });",
+        )
+        .await
+        .unwrap();
+    open_prompt(&harbor, &known).await;
+    harbor.session.execute("document.querySelector('#allow-always').click();", json!([])).await.unwrap();
+    harbor.session.switch_to_window(&page_tab).await.unwrap();
+    assert_eq!(outcome_in_page(&harbor, "__asked").await["ok"]["granted"], true);
+    let call = "return await window.agent.tools.call({ tool: 'notes/notes', args: {} });";
+    assert_eq!(harbor.page(call).await.unwrap()["ok"]["content"][0]["text"], "notes: buy milk");
+
+    // Its server swaps it for a hostile version: the page's next call is refused as changed.
+    harbor.admin("tools.call", json!({"tool": "notes/pull"})).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let outcome = harbor
+            .page("try { return await window.agent.tools.call({ tool: 'notes/notes', args: { forward_to: 'evil' } }); } catch (e) { return { code: e.code, reason: e.data && e.data.reason }; }")
+            .await
+            .unwrap();
+        if outcome["ok"]["code"].is_string() || Instant::now() > deadline {
+            break outcome["ok"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused, json!({"code": "ERR_TOOL_NOT_ALLOWED", "reason": "tool_changed"}), "the rug pull ran");
+
+    // The Sites panel shows what changed; the user approves the new version there.
+    open_sites_panel(&harbor).await;
+    let changed =
+        format!("document.querySelector('[data-origin=\"{}\"] .changed-tool[data-tool=\"notes/notes\"]')", site.origin);
+    harbor.wait_for(&changed, Duration::from_secs(10)).await.unwrap();
+    let shown = harbor
+        .session
+        .execute(
+            &format!(
+                "const c = {changed}; return {{ fields: [...c.querySelectorAll('.change')].map(d => d.dataset.field),
+                      after: c.querySelector('[data-field=description] .after').textContent }};"
+            ),
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown["fields"], json!(["description", "inputSchema", "annotations"]), "{shown}");
+    assert!(shown["after"].as_str().unwrap().contains("~/.ssh"), "{shown}");
+    harbor.save_screenshot("sidebar-sites-changed-tool.png").await.unwrap();
+    harbor.session.execute(&format!("{changed}.querySelector('.approve').click();"), json!([])).await.unwrap();
+    harbor.wait_for(&format!("!{changed}"), Duration::from_secs(10)).await.unwrap();
+    harbor.session.switch_to_window(&page_tab).await.unwrap();
+    let approved = harbor
+        .page("return await window.agent.tools.call({ tool: 'notes/notes', args: { forward_to: 'x' } });")
+        .await
+        .unwrap();
+    assert_eq!(approved["ok"]["content"][0]["text"], "sent everything to x", "{approved}");
+    harbor.close().await;
+}

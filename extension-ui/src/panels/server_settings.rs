@@ -1,5 +1,6 @@
 //! A server's settings in the servers panel: its secrets (set, replace, delete — never shown
-//! back) and, for a remote server, signing in and out.
+//! back), for a remote server signing in and out, and for a local one where it runs and its OS
+//! sandbox (on or off, the network, the folders it may use).
 //!
 //! Secret values go from a password field straight to `servers.secrets.set`; the panel only
 //! ever learns whether a secret is set (`secrets.status` lists ids, not values). Signing in
@@ -97,7 +98,54 @@ pub fn ServerSettings(bus: Bus, entry: Value) -> impl IntoView {
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {remote.then(|| view! { <SignIn bus=bus server=id.clone()/> })}
             {(!remote).then(|| view! { <Runtime bus=bus entry=entry.clone()/> })}
+            {(entry["launch"]["kind"] == "process").then(|| view! { <SandboxSettings bus=bus entry=entry.clone()/> })}
         </section>
+    }
+}
+
+/// The OS sandbox of a natively launched server: on or off, the network, its folders.
+#[component]
+fn SandboxSettings(bus: Bus, entry: Value) -> impl IntoView {
+    let id = entry["id"].as_str().unwrap_or_default().to_owned();
+    let sandbox = &entry["sandbox"];
+    let enabled = RwSignal::new(sandbox["enabled"] == true);
+    let network = RwSignal::new(sandbox["network"] == true);
+    let folders = RwSignal::new(
+        sandbox["folders"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"),
+    );
+    let outcome = RwSignal::new(None::<Result<String, String>>);
+    let slug: String = id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let (on_id, net_id, dirs_id) =
+        (format!("sandbox-{slug}"), format!("sandbox-net-{slug}"), format!("sandbox-dirs-{slug}"));
+    let save = move |_| {
+        let folders: Vec<String> =
+            folders.get_untracked().lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        let sandbox =
+            json!({"enabled": enabled.get_untracked(), "network": network.get_untracked(), "folders": folders});
+        let params = json!({"id": id, "sandbox": sandbox});
+        spawn_local(async move {
+            outcome.set(Some(match bus.request("servers.update", params).await {
+                Ok(_) => Ok("Saved; it applies from the server's next start.".to_owned()),
+                Err(error) => Err(error.message),
+            }));
+        });
+    };
+    view! {
+        <div class="sandbox">
+            <h4>"Sandbox"</h4>
+            <p class="help">"In the sandbox the server sees your files read-only, not your home folder, Harbor's data, SSH keys, browser profiles or keyrings; it may write only its own folder and the folders below."</p>
+            <label><input type="checkbox" id=on_id prop:checked=move || enabled.get()
+                on:change=move |e| enabled.set(event_target_checked(&e))/>" Run in the sandbox"</label>
+            <label><input type="checkbox" id=net_id prop:checked=move || network.get()
+                on:change=move |e| network.set(event_target_checked(&e))/>" Allow the network"</label>
+            <label for=dirs_id.clone()>"Folders it may use (one per line)"</label>
+            <textarea id=dirs_id rows="2" prop:value=move || folders.get() on:input=move |e| folders.set(event_target_value(&e))></textarea>
+            <button type="button" class="save-sandbox" on:click=save>"Save sandbox"</button>
+            {move || outcome.get().map(|o| match o {
+                Ok(text) => view! { <p class="help" role="status">{text}</p> }.into_any(),
+                Err(text) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
+            })}
+        </div>
     }
 }
 

@@ -243,6 +243,7 @@ fn arguments(fields: &[Field]) -> Result<Value, String> {
 fn ToolTry(bus: Bus, tool: Value) -> impl IntoView {
     let name = tool["name"].as_str().unwrap_or_default().to_owned();
     let description = tool["description"].as_str().unwrap_or_default().lines().next().unwrap_or_default().to_owned();
+    let imitates = tool["imitates"].as_str().map(str::to_owned);
     let fields = fields(&tool["inputSchema"]);
     let result = RwSignal::new(None::<Result<String, String>>);
     let running = RwSignal::new(false);
@@ -271,7 +272,11 @@ fn ToolTry(bus: Bus, tool: Value) -> impl IntoView {
     let form_id = format!("try-{}", name.replace(['/', ' '], "-"));
     view! {
         <details class="tool" data-tool=name.clone()>
-            <summary><code>{name.clone()}</code>" "<span class="muted">{description}</span></summary>
+            <summary>
+                <code>{harbor_protocol::shown::visible_name(&name)}</code>" "
+                <span class="muted">{harbor_protocol::shown::visible(&description)}</span>
+                {imitates.map(|other| view! { <strong class="warning imitates">{format!(" looks like {}", harbor_protocol::shown::visible_name(&other))}</strong> })}
+            </summary>
             <form on:submit=run aria-label=format!("Try {name}")>
                 {fields.into_iter().map(|field| {
                     let input_id = format!("{form_id}-{}", field.name);

@@ -22,7 +22,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{json, Value};
-use support::{everything_launch, probe_launch, test_servers, Client};
+use support::{everything_launch, fixture_launch, probe_launch, test_servers, Client};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -512,4 +512,39 @@ async fn connecting_an_app_writes_an_entry_that_runs_and_the_inspector_cli_uses_
     link.close().await;
     serving.kill().await.unwrap();
     let _ = std::fs::remove_dir_all(&home);
+}
+
+#[tokio::test]
+async fn a_tool_its_server_changes_is_suspended_for_gateway_clients_until_approved() {
+    let client = Client::start("gateway-pins").await;
+    client.ok("servers.add", json!({"id": "notes", "launch": fixture_launch("rug_pull_server.py")})).await;
+    client.ok("servers.start", json!({"id": "notes"})).await;
+    client.ok("gateway.clients.add", json!({"name": "app", "allow": ["notes"]})).await;
+    let listed = |tools: &Value| -> Vec<String> {
+        tools.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+    };
+    // The app sees the tool as it is now: that is what it was allowed.
+    let tools = client.ok("gateway.tools", json!({"client": "app"})).await;
+    assert_eq!(listed(&tools), ["notes/notes", "notes/pull"]);
+    let call = json!({"client": "app", "tool": "notes/notes", "args": {}});
+    assert_eq!(client.ok("gateway.call", call.clone()).await["content"][0]["text"], "notes: buy milk");
+
+    client.ok("tools.call", json!({"tool": "notes/pull"})).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while listed(&client.ok("gateway.tools", json!({"client": "app"})).await).contains(&"notes/notes".to_owned()) {
+        assert!(Instant::now() < deadline, "the changed tool is still offered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = client.err("gateway.call", call.clone()).await;
+    assert_eq!((refused["code"].as_str(), refused["data"]["reason"].as_str()), (Some("ERR_TOOL_NOT_ALLOWED"), Some("tool_changed")));
+    let status = client.ok("gateway.status", json!({})).await;
+    let changed = &status["clients"][0]["changedTools"];
+    assert_eq!(changed[0]["tool"], "notes/notes", "{status}");
+    let audit = client.ok("audit.list", json!({"origin": "gateway:app", "limit": 1})).await;
+    assert_eq!(audit[0]["outcome"], "ERR_TOOL_NOT_ALLOWED");
+
+    client.ok("gateway.clients.approveTool", json!({"name": "app", "tool": "notes/notes"})).await;
+    let approved = client.ok("gateway.call", json!({"client": "app", "tool": "notes/notes", "args": {"forward_to": "y"}})).await;
+    assert_eq!(approved["content"][0]["text"], "sent everything to y");
+    client.finish().await;
 }

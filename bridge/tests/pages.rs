@@ -24,6 +24,15 @@ async fn with_probe(tag: &str) -> Client {
     client
 }
 
+/// A bridge with the probe server and a scripted model (OpenAI's wire format) selected.
+async fn with_probe_and_model(tag: &str) -> (ScriptedModel, Client) {
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let client = with_probe(tag).await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "openai", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    (model, client)
+}
+
 /// Waits for prompt number `n` (1-based) to be announced and returns what it asks.
 async fn prompt(client: &Client, n: usize) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -284,10 +293,7 @@ async fn limits_hold_at_the_server_timeouts_budgets_and_aborts() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn agent_run_sees_only_allowed_tools_and_stops_at_the_limit_and_the_token_budget() {
-    let model = ScriptedModel::start(vec![Model::new("m")]).await;
-    let client = with_probe("run").await;
-    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "openai", "baseUrl": model.url()})).await;
-    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    let (model, client) = with_probe_and_model("run").await;
     let tab = page(SITE, 1);
     assert_eq!(code(&client.call_as(&tab, "agent.run", json!({"task": "x"})).await), "ERR_SCOPE_REQUIRED");
     grant(&client, &tab, &["model:tools"], &["probe/echo"], "allow-always").await;
@@ -442,10 +448,7 @@ async fn fifty_concurrent_calls_against_a_budget_of_five_run_exactly_five() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn twenty_concurrent_runs_stay_inside_the_daily_token_budget() {
-    let model = ScriptedModel::start(vec![Model::new("m")]).await;
-    let client = with_probe("token-race").await;
-    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "openai", "baseUrl": model.url()})).await;
-    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    let (model, client) = with_probe_and_model("token-race").await;
     let tab = page(SITE, 1);
     grant(&client, &tab, &["model:tools"], &[], "allow-always").await;
     client.ok("permissions.setLimits", json!({"origin": SITE, "limits": {"tokensPerDay": 30}})).await;
@@ -570,10 +573,7 @@ async fn pages_learn_nothing_they_need_not_know() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_joined_request_for_a_tool_its_prompt_did_not_show_is_not_granted_and_a_cancelled_run_is_audited() {
-    let model = ScriptedModel::start(vec![Model::new("m")]).await;
-    let client = with_probe("joined").await;
-    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "openai", "baseUrl": model.url()})).await;
-    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    let (model, client) = with_probe_and_model("joined").await;
     let first = client
         .send_as(
             &page(SITE, 1),

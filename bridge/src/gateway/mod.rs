@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::host::pinning::{self, Pinned, Unpinned};
 use crate::mcp::metrics::Text;
 use crate::mcp::names;
 use crate::mcp::registry::{Servers, ToolEntry};
@@ -219,6 +220,29 @@ impl Gateway {
             .collect())
     }
 
+    /// `name`'s allowed tools that their servers changed since it first saw them.
+    pub fn changed_tools(&self, name: &str) -> Result<Vec<Value>, ErrorObject> {
+        let record = self.client(name)?;
+        let tools = self.servers.tools(None).map_err(crate::methods::error)?;
+        let allowed: Vec<&ToolEntry> = tools
+            .iter()
+            .filter(|t| allows(&record.allow, &t.server_id, names::split_namespaced(&t.name).map_or("", |n| n.1)))
+            .collect();
+        pinning::changed(&self.store, &pin_holder(name), &allowed, Unpinned::PinNow).map_err(internal)
+    }
+
+    /// The user approves `tool` as it is now for client `name`.
+    pub fn approve_tool(&self, name: &str, tool: &str) -> Result<(), ErrorObject> {
+        self.client(name)?;
+        let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
+        if !catalog.iter().any(|t| t.name == tool) {
+            return Err(invalid(format!("there is no running tool {tool:?} to approve")));
+        }
+        pinning::pin(&self.store, &pin_holder(name), &[tool.to_owned()], &catalog).map_err(internal)?;
+        self.changed(name);
+        Ok(())
+    }
+
     fn client(&self, name: &str) -> Result<ClientRecord, ErrorObject> {
         self.store.gateway_client(name).map_err(internal)?.ok_or_else(|| {
             ErrorObject::new(
@@ -281,6 +305,7 @@ impl Gateway {
         if !self.store.remove_gateway_client(name).map_err(internal)? {
             return Err(invalid(format!("there is no gateway client {name:?}")));
         }
+        self.store.keep_tool_pins(&pin_holder(name), &[]).map_err(internal)?;
         self.changed(name);
         Ok(())
     }
@@ -358,6 +383,11 @@ impl Gateway {
     }
 }
 
+/// Whose pins a gateway client's are, in the pins table (beside sites' origins).
+pub fn pin_holder(client: &str) -> String {
+    format!("gateway:{client}")
+}
+
 /// Whether the bridge's notification `method` may change the tools a gateway client sees.
 pub fn changes_catalog(method: &str) -> bool {
     matches!(method, "tools.changed" | "servers.removed" | "gateway.changed")
@@ -371,11 +401,12 @@ pub fn allows(allow: &[String], server: &str, tool: &str) -> bool {
 impl Backend for Gateway {
     async fn tools(&self, client: &str) -> Result<Vec<ToolEntry>, ErrorObject> {
         let record = self.client(client)?;
-        let tools = self.servers.tools(None).map_err(crate::methods::error)?;
-        Ok(tools
-            .into_iter()
-            .filter(|t| allows(&record.allow, &t.server_id, names::split_namespaced(&t.name).map_or("", |n| n.1)))
-            .collect())
+        let mut tools = self.servers.tools(None).map_err(crate::methods::error)?;
+        tools.retain(|t| allows(&record.allow, &t.server_id, names::split_namespaced(&t.name).map_or("", |n| n.1)));
+        // A tool its server changed since the client first saw it is suspended (see pinning).
+        let states = pinning::states(&self.store, &pin_holder(client), &tools, Unpinned::PinNow).map_err(internal)?;
+        tools.retain(|t| states.get(&t.name) == Some(&Pinned::Same));
+        Ok(tools)
     }
 
     async fn call(
@@ -400,6 +431,18 @@ impl Backend for Gateway {
                 ErrorCode::ToolNotAllowed,
                 format!("gateway client {client:?} may not call {tool:?}; allow it in Harbor's Gateway panel"),
             ));
+        }
+        let canonical = names::namespaced(&server.id, &name);
+        let catalog = self.servers.tools(Some(&server.id)).map_err(crate::methods::error)?;
+        if let Some(entry) = catalog.iter().find(|t| t.name == canonical) {
+            let mut states =
+                pinning::states(&self.store, &pin_holder(client), [entry], Unpinned::PinNow).map_err(internal)?;
+            if let Some(refused) =
+                pinning::refusal(&format!("gateway client {client:?}"), entry, states.remove(&canonical))
+            {
+                self.audit(client, &canonical, ErrorCode::ToolNotAllowed.as_str(), started.elapsed());
+                return Err(refused);
+            }
         }
         let limits = self.limits(&record);
         if !admitted {

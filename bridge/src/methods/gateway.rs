@@ -58,6 +58,13 @@ struct CallParams {
     args: Option<JsonObject>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveParams {
+    name: String,
+    tool: String,
+}
+
 async fn status(gateway: &Gateway) -> Result<Value, harbor_protocol::ErrorObject> {
     let port = gateway.http_port().await;
     Ok(json!({
@@ -67,7 +74,14 @@ async fn status(gateway: &Gateway) -> Result<Value, harbor_protocol::ErrorObject
             "port": port,
             "url": port.map(|port| format!("http://127.0.0.1:{port}/mcp")),
         },
-        "clients": to_value(gateway.clients()?)?,
+        "clients": {
+            let mut clients = to_value(gateway.clients()?)?;
+            for client in clients.as_array_mut().into_iter().flatten() {
+                let name = client["name"].as_str().unwrap_or_default().to_owned();
+                client["changedTools"] = Value::Array(gateway.changed_tools(&name)?);
+            }
+            clients
+        },
     }))
 }
 
@@ -116,6 +130,15 @@ pub fn routes(router: Router, gateway: Arc<Gateway>) -> Router {
                 let p: NameParams = params("gateway.clients.rotateKey", call.params)?;
                 let (client, key) = g.rotate_key(&p.name)?;
                 Ok(json!({ "client": to_value(client)?, "key": key }))
+            }),
+        )
+        .route(
+            "gateway.clients.approveTool",
+            Access::Extension,
+            with(&gateway, |g, call| async move {
+                let p: ApproveParams = params("gateway.clients.approveTool", call.params)?;
+                g.approve_tool(&p.name, &p.tool)?;
+                status(&g).await
             }),
         )
         .route(

@@ -141,6 +141,16 @@ fn ClientCard(
         }
     }
     let chosen = RwSignal::new(allow);
+    let changed = {
+        let name = name.clone();
+        let items = client["changedTools"].as_array().cloned().unwrap_or_default();
+        super::changed::changed_tools(items, "This app", move |tool| {
+            let params = json!({ "name": name, "tool": tool });
+            spawn_local(async move {
+                failure.set(bus.request("gateway.clients.approveTool", params).await.err().map(|e| e.message));
+            });
+        })
+    };
     let rate = RwSignal::new(client["ratePerMin"].to_string());
     let concurrency = RwSignal::new(client["concurrency"].to_string());
     let update = {
@@ -187,6 +197,7 @@ fn ClientCard(
     let save = update.clone();
     view! {
         <li class="client" data-client=name.clone()>
+            {changed}
             <h3>{name.clone()}</h3>
             <p class="help">{format!("Key {key_hint} · {used}")}</p>
             <fieldset class="client-allow">

@@ -10,8 +10,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{json, Value};
 
-use harbor_protocol::shown::{visible, visible_name};
+use harbor_protocol::shown::visible_name;
 
+use super::changed::changed_tools;
 use crate::bus::Bus;
 
 const SCOPES: [(&str, &str); 6] = [
@@ -85,7 +86,16 @@ fn SiteCard(bus: Bus, site: Value, catalog: Vec<(String, Option<String>)>) -> im
             tool_names.push((tool.clone(), None));
         }
     }
-    let changed = changed_tools(bus, &origin, &site, failure);
+    let changed = {
+        let origin = origin.clone();
+        let items = site["changedTools"].as_array().cloned().unwrap_or_default();
+        changed_tools(items, "This site", move |tool| {
+            let params = json!({ "origin": origin, "tool": tool });
+            spawn_local(async move {
+                failure.set(bus.request("permissions.approveTool", params).await.err().map(|e| e.message));
+            });
+        })
+    };
     let chosen = RwSignal::new(allowed);
     let scope_rows = SCOPES.iter().map(|(scope, label)| {
         let grant = site["scopes"][*scope].as_str().unwrap_or("NOT_GRANTED").to_owned();
@@ -210,52 +220,6 @@ fn SiteCard(bus: Bus, site: Value, catalog: Vec<(String, Option<String>)>) -> im
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </li>
     }
-}
-
-/// The site's allowed tools that their servers changed since, each with what changed and a
-/// button that approves the new version.
-fn changed_tools(bus: Bus, origin: &str, site: &Value, failure: RwSignal<Option<String>>) -> impl IntoView {
-    let changed = site["changedTools"].as_array().cloned().unwrap_or_default();
-    (!changed.is_empty()).then(|| {
-        let rows = changed.into_iter().map(|entry| {
-            let tool = entry["tool"].as_str().unwrap_or_default().to_owned();
-            let origin = origin.to_owned();
-            let approve_tool = tool.clone();
-            let changes = entry["changes"].as_array().cloned().unwrap_or_default().into_iter().map(|change| {
-                let shown = |v: &Value| match v {
-                    Value::String(s) => visible(s),
-                    Value::Null => "(none)".to_owned(),
-                    other => visible(&serde_json::to_string_pretty(other).unwrap_or_default()),
-                };
-                let field = match change["field"].as_str() {
-                    Some("inputSchema") => "Parameters",
-                    Some("annotations") => "Hints",
-                    Some("title") => "Title",
-                    _ => "Description",
-                };
-                view! {
-                    <div class="change" data-field=change["field"].as_str().unwrap_or_default().to_owned()>
-                        <p class="change-field">{field}</p>
-                        <pre class="before" aria-label=format!("{field} before")>{shown(&change["before"])}</pre>
-                        <pre class="after" aria-label=format!("{field} now")>{shown(&change["after"])}</pre>
-                    </div>
-                }
-            }).collect_view();
-            view! {
-                <div class="changed-tool" data-tool=tool.clone()>
-                    <p><strong>{visible_name(&tool)}</strong>" changed since you allowed it. This site cannot use it until you approve the new version."</p>
-                    {changes}
-                    <button type="button" class="approve" on:click=move |_| {
-                        let params = json!({ "origin": origin, "tool": approve_tool });
-                        spawn_local(async move {
-                            failure.set(bus.request("permissions.approveTool", params).await.err().map(|e| e.message));
-                        });
-                    }>"Approve the new version"</button>
-                </div>
-            }
-        }).collect_view();
-        view! { <div class="changed-tools" role="alert">{rows}</div> }
-    })
 }
 
 #[component]

@@ -521,7 +521,7 @@ async fn a_tool_its_server_changes_is_suspended_for_gateway_clients_until_approv
     client.ok("servers.start", json!({"id": "notes"})).await;
     client.ok("gateway.clients.add", json!({"name": "app", "allow": ["notes"]})).await;
     let listed = |tools: &Value| -> Vec<String> {
-        tools.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+        tools["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
     };
     // The app sees the tool as it is now: that is what it was allowed.
     let tools = client.ok("gateway.tools", json!({"client": "app"})).await;
@@ -536,7 +536,10 @@ async fn a_tool_its_server_changes_is_suspended_for_gateway_clients_until_approv
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let refused = client.err("gateway.call", call.clone()).await;
-    assert_eq!((refused["code"].as_str(), refused["data"]["reason"].as_str()), (Some("ERR_TOOL_NOT_ALLOWED"), Some("tool_changed")));
+    assert_eq!(
+        (refused["code"].as_str(), refused["data"]["reason"].as_str()),
+        (Some("ERR_TOOL_NOT_ALLOWED"), Some("tool_changed"))
+    );
     let status = client.ok("gateway.status", json!({})).await;
     let changed = &status["clients"][0]["changedTools"];
     assert_eq!(changed[0]["tool"], "notes/notes", "{status}");
@@ -544,7 +547,8 @@ async fn a_tool_its_server_changes_is_suspended_for_gateway_clients_until_approv
     assert_eq!(audit[0]["outcome"], "ERR_TOOL_NOT_ALLOWED");
 
     client.ok("gateway.clients.approveTool", json!({"name": "app", "tool": "notes/notes"})).await;
-    let approved = client.ok("gateway.call", json!({"client": "app", "tool": "notes/notes", "args": {"forward_to": "y"}})).await;
+    let approved =
+        client.ok("gateway.call", json!({"client": "app", "tool": "notes/notes", "args": {"forward_to": "y"}})).await;
     assert_eq!(approved["content"][0]["text"], "sent everything to y");
     client.finish().await;
 }

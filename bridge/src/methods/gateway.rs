@@ -67,6 +67,11 @@ struct ApproveParams {
 
 async fn status(gateway: &Gateway) -> Result<Value, harbor_protocol::ErrorObject> {
     let port = gateway.http_port().await;
+    let mut clients = to_value(gateway.clients()?)?;
+    for client in clients.as_array_mut().into_iter().flatten() {
+        let name = client["name"].as_str().unwrap_or_default().to_owned();
+        client["changedTools"] = Value::Array(gateway.changed_tools(&name)?);
+    }
     Ok(json!({
         "settings": gateway.settings(),
         "http": {
@@ -74,14 +79,7 @@ async fn status(gateway: &Gateway) -> Result<Value, harbor_protocol::ErrorObject
             "port": port,
             "url": port.map(|port| format!("http://127.0.0.1:{port}/mcp")),
         },
-        "clients": {
-            let mut clients = to_value(gateway.clients()?)?;
-            for client in clients.as_array_mut().into_iter().flatten() {
-                let name = client["name"].as_str().unwrap_or_default().to_owned();
-                client["changedTools"] = Value::Array(gateway.changed_tools(&name)?);
-            }
-            clients
-        },
+        "clients": clients,
     }))
 }
 

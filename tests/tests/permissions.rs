@@ -887,3 +887,80 @@ async fn a_rug_pull_is_refused_shown_as_a_diff_in_the_sites_panel_and_approved_t
     assert_eq!(approved["ok"]["content"][0]["text"], "sent everything to x", "{approved}");
     harbor.close().await;
 }
+
+/// A widget that asks for a scope as soon as it loads (no user action), and again when its
+/// button is clicked; it reports each outcome to its parent.
+const PUSHY_WIDGET: &str = r#"<!doctype html><html><body><button id="ask">Ask</button><script>
+  const ask = async (how) => {
+    let outcome;
+    try { outcome = await window.agent.requestPermissions({ scopes: ["model:list"] }); }
+    catch (e) { outcome = { err: e.code, reason: e.data && e.data.reason }; }
+    parent.postMessage({ widget: location.origin, how, outcome }, "*");
+  };
+  addEventListener("agent-ready", () => ask("on load"));
+  document.getElementById("ask").addEventListener("click", () => ask("on click"));
+</script></body></html>"#;
+
+#[tokio::test]
+async fn nineteen_cross_origin_frames_open_no_prompt_without_a_click_and_one_at_a_time_with_one() {
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    let mut widgets = Vec::new();
+    for _ in 0..19 {
+        widgets.push(Site::start(vec![("/w", Page::html(PUSHY_WIDGET))]).await);
+    }
+    let frames: String = widgets.iter().map(|w| format!(r#"<iframe src="{}"></iframe>"#, w.url("/w"))).collect();
+    let outer = Site::start(vec![(
+        "/",
+        Page::html(&format!(
+            r#"<!doctype html><html><body><script>
+               window.__seen = [];
+               addEventListener("message", (e) => {{ if (e.data && e.data.widget) window.__seen.push(e.data); }});
+               </script>{frames}</body></html>"#
+        )),
+    )])
+    .await;
+    let before = harbor.session.window_handles().await.unwrap();
+    harbor.session.goto(&outer.url("/")).await.unwrap();
+    let page_tab = harbor.session.window_handle().await.unwrap();
+    let loaded = harbor.wait_for("window.__seen.length >= 19 && window.__seen", Duration::from_secs(20)).await.unwrap();
+    for seen in loaded.as_array().unwrap() {
+        assert_eq!(
+            seen["outcome"],
+            json!({"err": "ERR_PERMISSION_DENIED", "reason": "user_activation_required"}),
+            "{seen}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(harbor.session.window_handles().await.unwrap(), before, "a prompt opened without a click");
+
+    // The user clicks in two widgets: one prompt opens; the other waits behind it.
+    for frame in [0, 1] {
+        harbor.session.switch_to_frame(frame).await.unwrap();
+        let button = harbor.session.find("#ask").await.unwrap();
+        harbor.session.click(&button).await.unwrap();
+        harbor.session.switch_to_top().await.unwrap();
+    }
+    let first = harbor.new_window(&before, Duration::from_secs(10)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(harbor.session.window_handles().await.unwrap().len(), before.len() + 1, "two prompts at once");
+    harbor.session.switch_to_window(&first).await.unwrap();
+    harbor.wait_for("document.body.dataset.armed === 'true'", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#deny').click();", json!([])).await.unwrap();
+    // Then the second widget's prompt, alone.
+    let mut known = before.clone();
+    known.push(first);
+    let second = harbor.new_window(&known, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(harbor.session.window_handles().await.unwrap().len(), before.len() + 1);
+    harbor.session.switch_to_window(&second).await.unwrap();
+    harbor.wait_for("document.body.dataset.armed === 'true'", Duration::from_secs(10)).await.unwrap();
+    harbor.session.execute("document.querySelector('#deny').click();", json!([])).await.unwrap();
+    harbor.session.switch_to_window(&page_tab).await.unwrap();
+    let clicked = harbor
+        .wait_for("window.__seen.filter(s => s.how === 'on click').length === 2 && window.__seen.filter(s => s.how === 'on click')", Duration::from_secs(10))
+        .await
+        .unwrap();
+    for seen in clicked.as_array().unwrap() {
+        assert_eq!(seen["outcome"]["granted"], false, "{seen}");
+    }
+    harbor.close().await;
+}

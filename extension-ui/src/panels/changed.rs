@@ -58,7 +58,9 @@ fn change(change: Value) -> impl IntoView {
     view! {
         <div class="change" data-field=change["field"].as_str().unwrap_or_default().to_owned()>
             <p class="change-field">{field}</p>
+            <p class="change-side">"Before"</p>
             <pre class="before" aria-label=format!("{field} before")>{shown(&change["before"])}</pre>
+            <p class="change-side">"Now"</p>
             <pre class="after" aria-label=format!("{field} now")>{shown(&change["after"])}</pre>
         </div>
     }

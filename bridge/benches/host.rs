@@ -5,7 +5,10 @@
 //! - start-to-ready (`servers.start` until running) of an npm server and a PyPI server, and of
 //!   the Docker tests' server in its hardened container against the same binary run natively;
 //! - the same call by an app through the gateway's Streamable HTTP endpoint (rmcp's client);
-//! - the bridge process's resident memory with 20 servers running (its children not counted).
+//! - the bridge process's resident memory with 20 servers running (its children not counted);
+//! - start-to-ready of a PyPI server in the OS sandbox (bubblewrap) against the same unconfined;
+//! - what tool pinning (a definition's fingerprint) and secret scanning (stored values and key
+//!   patterns over a result) cost per call, in process.
 //!
 //! Needs the test servers from `scripts/setup --test`.
 
@@ -106,6 +109,11 @@ fn main() {
         start_to_ready(&mut bridge, id, label);
     }
     bridge.ok("servers.stop", json!({"id": "time"}));
+    let jailed = json!({"kind": "process", "command": python, "args": ["-m", "mcp_server_time"]});
+    bridge.ok("servers.add", json!({"id": "jailed", "launch": jailed, "sandbox": {"enabled": true}}));
+    start_to_ready(&mut bridge, "jailed", "PyPI (mcp-server-time) in the OS sandbox");
+    bridge.ok("servers.stop", json!({"id": "jailed"}));
+    pinning_and_scanning();
 
     // Docker: the container-server image (scripts/test-image) against the same binary natively.
     assert!(std::env::var("DOCKER_HOST").is_ok(), "scripts/bench starts a Docker engine and sets DOCKER_HOST");
@@ -128,6 +136,56 @@ fn main() {
     }
     std::thread::sleep(std::time::Duration::from_secs(1));
     println!("bridge resident memory with 20 servers running: {:.1} MiB (the bridge process alone)", bridge.rss_mib());
+}
+
+/// Per call, in process: a tool's fingerprint against its pin, and scanning a result for five
+/// stored secrets and the key patterns.
+fn pinning_and_scanning() {
+    use harbor_bridge::host::pins;
+    use harbor_bridge::mcp::redact::{redact_patterns, Secrets};
+    use harbor_bridge::mcp::registry::ToolEntry;
+    let tool = ToolEntry {
+        name: "github/search_issues".into(),
+        model_name: "github__search_issues".into(),
+        server_id: "github".into(),
+        title: Some("Search issues".into()),
+        description: "Search issues and pull requests across GitHub repositories. ".repeat(4),
+        input_schema: json!({"type": "object", "properties": {"q": {"type": "string"}, "page": {"type": "integer"},
+            "perPage": {"type": "integer"}, "sort": {"type": "string", "enum": ["created", "updated", "comments"]}},
+            "required": ["q"]}),
+        annotations: Some(json!({"readOnlyHint": true, "openWorldHint": true})),
+        imitates: None,
+    };
+    let approved = pins::fingerprint(&pins::definition(&tool));
+    let runs = 20_000;
+    let started = Instant::now();
+    for _ in 0..runs {
+        assert_eq!(pins::fingerprint(&pins::definition(std::hint::black_box(&tool))), approved);
+    }
+    let pin_us = started.elapsed().as_secs_f64() * 1e6 / runs as f64;
+    let secrets = Secrets::default();
+    for n in 0..5 {
+        secrets.set(&format!("s{n}"), vec![(format!("s{n}/TOKEN"), format!("stored-secret-value-{n}-0123456789"))]);
+    }
+    let text = "Issue #42: the build fails on ARM when the cache is cold; see the log below.\n".repeat(50);
+    let result = json!({"content": [{"type": "text", "text": text}], "isError": false});
+    let started = Instant::now();
+    for _ in 0..runs / 10 {
+        let mut copy = result.clone();
+        assert!(secrets.redact_result(&mut copy).is_empty());
+        assert!(redact_patterns(&mut copy).is_empty());
+    }
+    let scan_us = started.elapsed().as_secs_f64() * 1e6 / (runs / 10) as f64;
+    let started = Instant::now();
+    for _ in 0..runs / 10 {
+        std::hint::black_box(result.clone());
+    }
+    let clone_us = started.elapsed().as_secs_f64() * 1e6 / (runs / 10) as f64;
+    println!(
+        "tool pinning: {pin_us:.1} µs a call (a definition's fingerprint); secret scanning of a {} KiB result: {:.1} µs a call (5 stored secrets and the key patterns; floor: copying the result, {clone_us:.1} µs)",
+        text.len() / 1024,
+        scan_us - clone_us
+    );
 }
 
 /// Prints the median of 5 `servers.stop` → `servers.start` (until running) of server `id`.

@@ -964,3 +964,62 @@ async fn nineteen_cross_origin_frames_open_no_prompt_without_a_click_and_one_at_
     }
     harbor.close().await;
 }
+
+#[tokio::test]
+async fn fifty_calls_at_once_from_a_page_spend_exactly_a_budget_of_five_and_a_cancelled_run_is_audited() {
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let harbor = harbor_with_probe().await;
+    harbor.admin("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await.unwrap();
+    harbor.admin("llm.select", json!({"provider": "scripted", "model": "m"})).await.unwrap();
+    let site = Site::start(vec![("/", Page::html(PAGE))]).await;
+    harbor.admin("permissions.setTools", json!({"origin": site.origin, "tools": ["probe/slow"]})).await.unwrap();
+    for scope in ["mcp:tools.call", "model:tools"] {
+        harbor
+            .admin("permissions.set", json!({"origin": site.origin, "scope": scope, "grant": "ALLOW_ALWAYS"}))
+            .await
+            .unwrap();
+    }
+    let limits =
+        json!({"maxToolCallsPerRun": 5, "maxConcurrentCalls": 2, "toolTimeoutMs": 30000, "toolCallsPerHour": 5});
+    harbor.admin("permissions.setLimits", json!({"origin": site.origin, "limits": limits})).await.unwrap();
+    harbor.session.goto(&site.url("/")).await.unwrap();
+    let outcome = harbor
+        .page(
+            r#"const calls = [];
+               for (let i = 0; i < 50; i++) {
+                 calls.push(window.agent.tools.call({ tool: "probe/slow", args: { ms: 20, tag: String(i) } })
+                   .then(() => "ok", (e) => e.code));
+               }
+               const codes = await Promise.all(calls);
+               return { ok: codes.filter(c => c === "ok").length, limited: codes.filter(c => c === "ERR_RATE_LIMITED").length };"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome["ok"], json!({"ok": 5, "limited": 45}), "{outcome}");
+    let sites = harbor.admin("permissions.sites", json!({})).await.unwrap();
+    assert_eq!(sites[0]["usage"]["toolCallsThisHour"], 5, "the Sites panel shows 5 of 5: {sites}");
+
+    // A run the page aborts while the model is still thinking is in the audit log.
+    model.push(Turn::new().pause(Duration::from_secs(10)).text("late"));
+    let aborted = harbor
+        .page(
+            r#"const controller = new AbortController();
+               setTimeout(() => controller.abort(), 300);
+               try { for await (const _ of window.agent.run({ task: "think", signal: controller.signal })) {} return "finished"; }
+               catch (e) { return e.code; }"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(aborted["ok"], "ERR_ABORTED", "{aborted}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let audit = harbor.admin("audit.list", json!({"origin": site.origin, "limit": 1})).await.unwrap();
+        if audit[0]["method"] == "agent.run" {
+            assert_eq!(audit[0]["outcome"], "ERR_ABORTED", "{audit}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cancelled run left no audit record: {audit}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    harbor.close().await;
+}

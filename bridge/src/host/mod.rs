@@ -240,7 +240,8 @@ impl Host {
     /// The tools a prompt lists: the ones asked for, else every running tool.
     fn prompt_tools(&self, asked: Option<&[String]>) -> Result<Vec<PromptTool>, ErrorObject> {
         use harbor_protocol::shown::{visible, visible_name};
-        let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
+        let mut catalog = self.servers.tools(None).map_err(crate::methods::error)?;
+        crate::mcp::registry::flag_imitations(&mut catalog);
         let line = |name: &String, entry: Option<&ToolEntry>| PromptTool {
             name: name.clone(),
             label: visible_name(name),

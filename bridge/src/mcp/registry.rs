@@ -73,8 +73,9 @@ pub struct ToolEntry {
 }
 
 /// Flags tools of different servers whose names look alike but differ (`send_emaіl` with a
-/// Cyrillic `і` beside `send_email`), each naming the other.
-fn flag_imitations(tools: &mut [ToolEntry]) {
+/// Cyrillic `і` beside `send_email`), each naming the other. For what is shown to the user (the
+/// tool list, the prompt), not the call path.
+pub fn flag_imitations(tools: &mut [ToolEntry]) {
     use harbor_protocol::shown::skeleton;
     let mut by_look: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
     for (i, tool) in tools.iter().enumerate() {
@@ -243,7 +244,6 @@ impl Servers {
                 });
             }
         }
-        flag_imitations(&mut tools);
         Ok(tools)
     }
 

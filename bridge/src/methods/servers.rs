@@ -233,7 +233,14 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
             Access::Extension,
             with(&s, |servers, call| async move {
                 let p: ServerFilter = params("tools.list", call.params)?;
-                to_value(servers.tools(p.server_id.as_deref()).map_err(error)?)
+                // Looks are compared across every server, then the list is narrowed.
+                let mut tools = servers.tools(None).map_err(error)?;
+                crate::mcp::registry::flag_imitations(&mut tools);
+                if let Some(id) = p.server_id.as_deref() {
+                    servers.get(id).map_err(error)?;
+                    tools.retain(|t| t.server_id == id);
+                }
+                to_value(tools)
             }),
         )
         .route("tools.call", Access::Extension, with(&s, call_tool))

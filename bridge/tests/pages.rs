@@ -737,3 +737,25 @@ async fn a_tool_that_imitates_another_servers_is_flagged_shown_plainly_and_left_
     client.cancel(id).await;
     client.finish().await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_prompt_nobody_sees_expires_and_answers_every_request_that_joined_it() {
+    // The zombie-prompt race: the window closed before the background tracked it, so no
+    // dismissal ever comes. The prompt's own expiry answers the page (1 s here, 5 min by default).
+    let client = with_probe("zombie").await;
+    client.ok("permissions.defaults.set", json!({"onceTtlSeconds": 600, "promptTimeoutSeconds": 1})).await;
+    let asked_at = Instant::now();
+    let first = client.send_as(&page(SITE, 1), "agent.requestPermissions", json!({"scopes": ["model:list"]})).await;
+    prompt(&client, 1).await;
+    let joined = client.send_as(&page(SITE, 2), "agent.requestPermissions", json!({"scopes": ["model:list"]})).await;
+    for id in [first, joined] {
+        let answer = client.wait(id).await.0.unwrap();
+        assert_eq!(answer["granted"], false, "{answer}");
+    }
+    assert!(asked_at.elapsed() < Duration::from_secs(5), "answered after {:?}", asked_at.elapsed());
+    assert!(client.ok("permissions.prompts", json!({})).await.as_array().unwrap().is_empty(), "the prompt is gone");
+    let invalid =
+        client.err("permissions.defaults.set", json!({"onceTtlSeconds": 600, "promptTimeoutSeconds": 0})).await;
+    assert!(invalid["message"].as_str().unwrap().contains("promptTimeoutSeconds"), "{invalid}");
+    client.finish().await;
+}

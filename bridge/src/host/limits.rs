@@ -68,12 +68,15 @@ impl Limits {
 pub struct Defaults {
     /// How long "allow once" lasts.
     pub once_ttl_seconds: u64,
+    /// How long a prompt waits for the user before it counts as dismissed (a prompt whose
+    /// window never showed must not hold its origin's requests forever).
+    pub prompt_timeout_seconds: u64,
     pub limits: Limits,
 }
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { once_ttl_seconds: 600, limits: Limits::default() }
+        Defaults { once_ttl_seconds: 600, prompt_timeout_seconds: 300, limits: Limits::default() }
     }
 }
 
@@ -142,6 +145,9 @@ impl Gate {
 
     pub fn set_defaults(&self, defaults: &Defaults) -> Result<(), String> {
         defaults.limits.check()?;
+        if !(1..=3600).contains(&defaults.prompt_timeout_seconds) {
+            return Err("promptTimeoutSeconds must be between 1 and 3600".into());
+        }
         if !(1..=86_400).contains(&defaults.once_ttl_seconds) {
             return Err("onceTtlSeconds must be between 1 and 86400".into());
         }

@@ -226,9 +226,10 @@ impl Host {
         }
         let id = waiting.id.clone();
         let offered = waiting.offered.clone();
+        let expires = Duration::from_secs(self.gate.defaults().map_err(internal)?.prompt_timeout_seconds);
         tokio::select! {
             _ = waiting.answer() => {}
-            () = tokio::time::sleep(prompts::PROMPT_EXPIRES) => {
+            () = tokio::time::sleep(expires) => {
                 // Nobody answered (the window never showed, or was left open): "not now".
                 let _ = self.answer(&id, Decision::Dismiss, Vec::new());
             }

@@ -1,9 +1,9 @@
 //! Permission prompts: at most one open per origin, joined by later requests from that origin,
 //! and at most one open per top-level tab, so the frames of one page queue behind each other
 //! instead of opening a window each; closing a prompt answers "not now" at once; an unanswered
-//! prompt expires; and an origin whose prompts the user keeps closing backs off — 10 s after one
-//! dismissal, 1 min after two, 10 min after three or more — so a page cannot open prompts in a
-//! loop. (That a prompt opens only after a user gesture is checked by [`super::Host`].)
+//! prompt expires (after the `promptTimeoutSeconds` default, 5 min); and an origin whose prompts
+//! the user keeps closing backs off — 10 s after one dismissal, 1 min after two, 10 min after
+//! three or more — so a page cannot open prompts in a loop. (That a prompt opens only after a user gesture is checked by [`super::Host`].)
 //!
 //! The bridge announces a prompt with the `permissions.prompt` notification; the background opens
 //! the prompt window, which reads the request (`permissions.prompt.get`) and answers
@@ -31,9 +31,6 @@ pub fn cool_down(dismissals: u32) -> Duration {
 
 /// After this long without a dismissal, an origin's count starts again from zero.
 const DISMISSALS_FORGOTTEN: Duration = Duration::from_secs(3600);
-
-/// How long a prompt waits for the user before it counts as dismissed.
-pub const PROMPT_EXPIRES: Duration = Duration::from_secs(300);
 
 /// A tool as the prompt lists it.
 #[derive(Clone, Debug, PartialEq, Serialize)]

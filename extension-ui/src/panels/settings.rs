@@ -29,6 +29,7 @@ const CHAT_FIELDS: &[(&str, &str)] = &[
 
 const SITE_FIELDS: &[(&str, &str)] = &[
     ("onceTtlSeconds", "“Allow once” lasts (seconds)"),
+    ("promptTimeoutSeconds", "A permission prompt waits for you (seconds)"),
     ("limits.maxToolCallsPerRun", "Tool calls per agent run"),
     ("limits.maxConcurrentCalls", "Calls at once per site"),
     ("limits.toolTimeoutMs", "Tool timeout (ms)"),

@@ -121,7 +121,7 @@ async fn a_malformed_file_is_refused_whole_with_the_file_and_the_problem_named()
         assert_eq!(apply["code"], "ERR_INVALID_REQUEST");
     }
     assert_eq!(client.ok("servers.list", json!({})).await, json!([]), "nothing was imported");
-    let unknown = client.err("import.preview", json!({"path": fixture("malformed/both.json")})).await;
+    let unknown = client.err("import.preview", json!({"path": fixture("malformed/no-servers.json")})).await;
     assert!(unknown["message"].as_str().unwrap().contains("name the dialect"), "{unknown}");
     client.finish().await;
 }
@@ -205,5 +205,24 @@ async fn export_keeps_unrelated_keys_and_reimports_as_the_same_servers() {
     client.ok("export.apply", json!({"target": "cursor", "path": cursor, "ids": ["docs"]})).await;
     let back = client.ok("import.preview", json!({"path": cursor})).await;
     assert_eq!(entry(&back, "docs")["duplicateOf"], "docs");
+    client.finish().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_entry_that_cannot_be_read_in_full_says_why_and_the_others_import() {
+    // A team's config in the shared `mcpServers` shape, outside any app's usual folder: read in
+    // that shape without naming a dialect. Its `notes` entry loads `${workspaceFolder}/.env`,
+    // which has no value at user level.
+    let client = Client::start("import-partial").await;
+    let path = "shared/team-mcp.json";
+    let shown = preview(&client, path, None).await;
+    let notes = entry(&shown, "notes");
+    let why = notes["needs"]["envFile"].as_str().unwrap_or_else(|| panic!("{notes}"));
+    assert!(why.contains("${workspaceFolder}/.env") && why.contains("project"), "{why}");
+    assert!(entry(&shown, "time")["needs"].get("envFile").is_none());
+    let added = client.ok("import.apply", json!({"path": fixture(path), "names": ["notes", "time"]})).await;
+    assert_eq!(added["added"], json!(["notes", "time"]), "{added}");
+    let time = client.ok("servers.get", json!({"id": "time"})).await;
+    assert_eq!(time["launch"]["args"], json!(["mcp-server-time", "--local-timezone", "UTC"]));
     client.finish().await;
 }

@@ -78,6 +78,9 @@ fn print_preview(preview: &Value) -> Result<()> {
                 notes.push(format!("{label}: {}", list.join(", ")));
             }
         }
+        if let Some(why) = entry["needs"]["envFile"].as_str() {
+            notes.push(format!("imported without its env file: {why}"));
+        }
         if entry["disabled"] == true {
             notes.push("disabled".into());
         }

@@ -58,6 +58,10 @@ pub struct Needs {
     pub inputs: Vec<String>,
     pub env: Vec<String>,
     pub workspace: bool,
+    /// The entry's `envFile` could not be read: why, and what to do. The entry imports without
+    /// the file's variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_file: Option<String>,
 }
 
 /// What one file gives.
@@ -78,12 +82,15 @@ pub fn preview(
     context: &Context,
     existing: &[ServerSpec],
 ) -> Result<Preview, String> {
-    let dialect = dialect.or_else(|| Dialect::guess(path)).ok_or_else(|| {
-        format!("{}: cannot tell which app wrote this file; name the dialect (claude-desktop, cursor, vs-code, windsurf, claude-code, zed)", path.display())
-    })?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read it: {e}", path.display()))?;
     let json: serde_json::Value = serde_json::from_str(&jsonc::strip(&text))
         .map_err(|e| format!("{}: not valid JSON ({e}); nothing was imported from it", path.display()))?;
+    // A file in the shape most apps share (`mcpServers`) is read in that shape wherever it lives;
+    // Cursor's reading of it understands the most variables.
+    let shared_shape = || json.get("mcpServers").is_some_and(serde_json::Value::is_object).then_some(Dialect::Cursor);
+    let dialect = dialect.or_else(|| Dialect::guess(path)).or_else(shared_shape).ok_or_else(|| {
+        format!("{}: cannot tell which app wrote this file; name the dialect (claude-desktop, cursor, vs-code, windsurf, claude-code, zed)", path.display())
+    })?;
     let parsed =
         dialects::read(dialect, &json).map_err(|e| format!("{}: {e}; nothing was imported from it", path.display()))?;
     let mut context = context.clone();
@@ -94,10 +101,10 @@ pub fn preview(
     let mut servers = parsed.servers;
     servers.sort_by(|a, b| a.name.cmp(&b.name));
     let mut entries = Vec::new();
+    // Each entry stands alone: one that cannot be read in full says what is missing, and the
+    // others import as they are.
     for raw in servers {
-        let entry = entry(raw, &context, &parsed.password_inputs, path)
-            .map_err(|e| format!("{}: {e}; nothing was imported from it", path.display()))?;
-        entries.push(entry);
+        entries.push(entry(raw, &context, &parsed.password_inputs, path));
     }
     for entry in &mut entries {
         if let Some(same) = existing.iter().find(|s| same_launch(&s.launch, &entry.launch)) {
@@ -111,17 +118,33 @@ pub fn preview(
     Ok(Preview { path: path.to_path_buf(), dialect, client: dialect.name(), entries })
 }
 
-fn entry(raw: RawServer, context: &Context, password_inputs: &[String], path: &Path) -> Result<Entry, String> {
+fn entry(raw: RawServer, context: &Context, password_inputs: &[String], path: &Path) -> Entry {
     let mut missing = Missing::default();
     let mut secrets = Vec::new();
     let mut secret_values = BTreeMap::new();
     let expand = |text: &str, missing: &mut Missing| vars::expand(text, context, missing);
     let mut file_env = BTreeMap::new();
+    let mut env_file_problem = None;
     if let Some(env_file) = &raw.env_file {
-        let env_path = resolve_path(&expand(env_file, &mut missing), context, path);
-        let text = std::fs::read_to_string(&env_path)
-            .map_err(|e| format!("server {:?}: cannot read its envFile {}: {e}", raw.name, env_path.display()))?;
-        file_env = dotenv(&text);
+        let mut file_missing = Missing::default();
+        let env_path = resolve_path(&expand(env_file, &mut file_missing), context, path);
+        match std::fs::read_to_string(&env_path) {
+            Ok(text) => file_env = dotenv(&text),
+            Err(_) if file_missing.workspace => {
+                env_file_problem = Some(format!(
+                    "its envFile {env_file} names the project folder, which has no value outside a project: import \
+                     from the project's own config, or set the variables it needs in the server's settings"
+                ));
+            }
+            Err(e) => {
+                env_file_problem = Some(format!(
+                    "its envFile {} cannot be read ({e}): set the variables it holds in the server's settings",
+                    env_path.display()
+                ));
+            }
+        }
+        missing.inputs.extend(file_missing.inputs);
+        missing.env.extend(file_missing.env);
     }
     let mut keep = |name: &str, value: String, plain: &mut BTreeMap<String, String>| {
         let asks_password = password_inputs.iter().any(|id| value.contains(&format!("${{input:{id}}}")));
@@ -157,16 +180,21 @@ fn entry(raw: RawServer, context: &Context, password_inputs: &[String], path: &P
         (None, None) => unreachable!("dialects::read refuses servers without a command or URL"),
     };
     secrets.sort();
-    Ok(Entry {
+    Entry {
         id: suggest_server_id(&raw.name),
         name: raw.name,
         launch,
         secrets,
-        needs: Needs { inputs: missing.inputs, env: missing.env, workspace: missing.workspace },
+        needs: Needs {
+            inputs: missing.inputs,
+            env: missing.env,
+            workspace: missing.workspace,
+            env_file: env_file_problem,
+        },
         disabled: raw.disabled,
         duplicate_of: None,
         secret_values,
-    })
+    }
 }
 
 /// Whether a value (named `name`) should go to the secret store.

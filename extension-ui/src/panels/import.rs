@@ -230,6 +230,9 @@ fn Review(bus: Bus, preview: Value, on_done: impl Fn() + Copy + Send + Sync + 's
                     if let Some(existing) = entry["duplicateOf"].as_str() {
                         notes.push(format!("already in Harbor as {existing}"));
                     }
+                    if let Some(why) = entry["needs"]["envFile"].as_str() {
+                        notes.push(format!("imported without its env file: {why}"));
+                    }
                     if entry["disabled"] == true {
                         notes.push("disabled in this app".into());
                     }

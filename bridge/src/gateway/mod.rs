@@ -222,13 +222,16 @@ impl Gateway {
 
     /// `name`'s allowed tools that their servers changed since it first saw them.
     pub fn changed_tools(&self, name: &str) -> Result<Vec<Value>, ErrorObject> {
-        let record = self.client(name)?;
-        let tools = self.servers.tools(None).map_err(crate::methods::error)?;
-        let allowed: Vec<&ToolEntry> = tools
-            .iter()
-            .filter(|t| allows(&record.allow, &t.server_id, names::split_namespaced(&t.name).map_or("", |n| n.1)))
-            .collect();
+        let allowed = self.allowed_tools(&self.client(name)?)?;
+        let allowed: Vec<&ToolEntry> = allowed.iter().collect();
         pinning::changed(&self.store, &pin_holder(name), &allowed, Unpinned::PinNow).map_err(internal)
+    }
+
+    /// The running tools `record`'s allowlist lets it see (before pinning).
+    fn allowed_tools(&self, record: &ClientRecord) -> Result<Vec<ToolEntry>, ErrorObject> {
+        let mut tools = self.servers.tools(None).map_err(crate::methods::error)?;
+        tools.retain(|t| allows(&record.allow, &t.server_id, names::split_namespaced(&t.name).map_or("", |n| n.1)));
+        Ok(tools)
     }
 
     /// The user approves `tool` as it is now for client `name`.
@@ -400,9 +403,7 @@ pub fn allows(allow: &[String], server: &str, tool: &str) -> bool {
 
 impl Backend for Gateway {
     async fn tools(&self, client: &str) -> Result<Vec<ToolEntry>, ErrorObject> {
-        let record = self.client(client)?;
-        let mut tools = self.servers.tools(None).map_err(crate::methods::error)?;
-        tools.retain(|t| allows(&record.allow, &t.server_id, names::split_namespaced(&t.name).map_or("", |n| n.1)));
+        let mut tools = self.allowed_tools(&self.client(client)?)?;
         // A tool its server changed since the client first saw it is suspended (see pinning).
         let states = pinning::states(&self.store, &pin_holder(client), &tools, Unpinned::PinNow).map_err(internal)?;
         tools.retain(|t| states.get(&t.name) == Some(&Pinned::Same));

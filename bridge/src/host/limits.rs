@@ -108,6 +108,8 @@ pub struct Reservation<'a> {
     kind: &'static str,
     /// What is still written in the usage table for this call and not yet settled.
     held: i64,
+    /// Whether dropping it unsettled gives `held` back.
+    refund: bool,
 }
 
 impl Reservation<'_> {
@@ -120,15 +122,16 @@ impl Reservation<'_> {
         }
     }
 
-    /// Keeps the reservation as used.
-    pub fn keep(mut self) {
-        self.held = 0;
+    /// From here, dropping the reservation keeps it as used instead of refunding it: the work it
+    /// pays for has started (a stop or a failure still cost tokens). Settling still corrects it.
+    pub fn keep(&mut self) {
+        self.refund = false;
     }
 }
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        if self.held != 0 {
+        if self.refund && self.held != 0 {
             self.gate.record(&self.origin, self.kind, -self.held);
         }
     }
@@ -235,7 +238,7 @@ impl Gate {
         window: i64,
         amount: i64,
     ) -> Result<Reservation<'_>, Refusal> {
-        let mut reservation = Reservation { gate: self, origin: origin.to_owned(), kind, held: 0 };
+        let mut reservation = Reservation { gate: self, origin: origin.to_owned(), kind, held: 0, refund: true };
         let Some(budget) = budget else { return Ok(reservation) };
         let _one_at_a_time = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
         let used = self.store.usage_since(origin, kind, window).map_err(Refusal::Store)?;

@@ -346,7 +346,7 @@ impl Host {
         let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
         let canonical = match crate::mcp::names::split_namespaced(tool) {
             Some(_) => Some(tool.to_owned()),
-            None => catalog.iter().find(|t| t.model_name == tool && allowed.contains(&t.name)).map(|t| t.name.clone()),
+            None => catalog.iter().find(|t| t.model_name == tool).map(|t| t.name.clone()),
         };
         let Some(canonical) = canonical.filter(|c| allowed.contains(c)) else {
             return Err(ErrorObject::new(

@@ -12,7 +12,7 @@ use harbor_protocol::{ErrorCode, ErrorObject};
 use tokio_util::sync::CancellationToken;
 
 use super::scopes::Scope;
-use super::{internal, limits, Host, Site};
+use super::{internal, Host, Site};
 use crate::chat::agent::RunEvent;
 use crate::llm::{ChatRequest, Delta, Message, Role};
 use crate::rpc::EventSink;
@@ -125,7 +125,7 @@ impl Host {
         let limits = self.gate.limits(&site.origin).map_err(internal)?;
         let input_chars = session.messages.iter().map(|m| m.content.len()).sum::<usize>() + input.len();
         // Held from here; given back only if the model is never reached.
-        let reservation = self.gate.reserve_tokens(&site.origin, &limits, input_chars)?;
+        let mut reservation = self.gate.reserve_tokens(&site.origin, &limits, input_chars)?;
         let (provider, model) =
             self.llm().resolve(session.options.provider.as_deref(), session.options.model.as_deref()).await?;
         let user = Message::new(Role::User, input);
@@ -144,15 +144,11 @@ impl Host {
         };
         let mut text = String::new();
         // From here the model is working: a stop or a failure keeps what was reserved as used.
-        let mut reservation = Some(reservation);
-        let keep = |reservation: &mut Option<limits::Reservation>| reservation.take().map(limits::Reservation::keep);
+        reservation.keep();
         loop {
             let delta = tokio::select! {
                 biased;
-                () = cancel.cancelled() => {
-                    keep(&mut reservation);
-                    return Err(aborted());
-                }
+                () = cancel.cancelled() => return Err(aborted()),
                 delta = stream.next() => delta,
             };
             match delta {
@@ -164,19 +160,13 @@ impl Host {
                 }
                 Some(Ok(Delta::ToolCall(_))) => {}
                 Some(Ok(Delta::Done(usage))) => {
-                    if let Some(reservation) = reservation.take() {
-                        reservation.settle(usage.total() as i64);
-                    }
+                    reservation.settle(usage.total() as i64);
                     break;
                 }
-                Some(Err(error)) => {
-                    keep(&mut reservation);
-                    return Err(error.into());
-                }
+                Some(Err(error)) => return Err(error.into()),
                 None => break,
             }
         }
-        keep(&mut reservation);
         self.texts.record(session_id, user, Message::new(Role::Assistant, text.clone()));
         Ok(text)
     }

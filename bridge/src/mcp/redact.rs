@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// What replaces a stored secret's value.
 pub const REDACTED_SECRET: &str = "[redacted: a secret Harbor keeps]";
@@ -57,16 +57,16 @@ impl Secrets {
     }
 
     /// Replaces other servers' secrets in the arguments of a call to `server`.
-    pub fn redact_arguments(&self, server: &str, arguments: &mut Value) -> Vec<Redaction> {
-        self.redact(arguments, |owner| owner != server)
+    pub fn redact_arguments(&self, server: &str, arguments: &mut Map<String, Value>) -> Vec<Redaction> {
+        self.redact(arguments.values_mut(), |owner| owner != server)
     }
 
     /// Replaces every stored secret in a tool's result.
     pub fn redact_result(&self, result: &mut Value) -> Vec<Redaction> {
-        self.redact(result, |_| true)
+        self.redact(std::iter::once(result), |_| true)
     }
 
-    fn redact(&self, value: &mut Value, scan: impl Fn(&str) -> bool) -> Vec<Redaction> {
+    fn redact<'v>(&self, values: impl Iterator<Item = &'v mut Value>, scan: impl Fn(&str) -> bool) -> Vec<Redaction> {
         let map = self.values.read().unwrap_or_else(|p| p.into_inner());
         if map.is_empty() {
             return Vec::new();
@@ -74,14 +74,16 @@ impl Secrets {
         let wanted: Vec<&(String, String)> =
             map.iter().filter(|(owner, _)| scan(owner)).flat_map(|(_, values)| values.iter()).collect();
         let mut found = Vec::new();
-        for_each_string(value, &mut |text| {
-            for (id, secret) in &wanted {
-                if text.contains(secret.as_str()) {
-                    *text = text.replace(secret.as_str(), REDACTED_SECRET);
-                    found.push(Redaction { what: id.clone() });
+        for value in values {
+            for_each_string(value, &mut |text| {
+                for (id, secret) in &wanted {
+                    if text.contains(secret.as_str()) {
+                        *text = text.replace(secret.as_str(), REDACTED_SECRET);
+                        found.push(Redaction { what: id.clone() });
+                    }
                 }
-            }
-        });
+            });
+        }
         found
     }
 }
@@ -196,11 +198,11 @@ mod tests {
         let secrets = Secrets::default();
         secrets.set("github", vec![("github/GITHUB_TOKEN".into(), "s3cr3t-value-123".into())]);
         secrets.set("short", vec![("short/PIN".into(), "1234".into())]);
-        let mut args = json!({"body": "please forward s3cr3t-value-123 and 1234"});
+        let mut args = json!({"body": "please forward s3cr3t-value-123 and 1234"}).as_object().unwrap().clone();
         let found = secrets.redact_arguments("pastebin", &mut args);
         assert_eq!(found, [Redaction { what: "github/GITHUB_TOKEN".into() }]);
         assert_eq!(args["body"], format!("please forward {REDACTED_SECRET} and 1234"));
-        let mut own = json!({"token": "s3cr3t-value-123"});
+        let mut own = json!({"token": "s3cr3t-value-123"}).as_object().unwrap().clone();
         assert!(secrets.redact_arguments("github", &mut own).is_empty(), "a server may be sent its own secret");
         let mut result = json!({"content": [{"type": "text", "text": "your token is s3cr3t-value-123"}]});
         assert_eq!(secrets.redact_result(&mut result).len(), 1);

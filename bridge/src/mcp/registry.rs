@@ -77,19 +77,17 @@ pub struct ToolEntry {
 /// tool list, the prompt), not the call path.
 pub fn flag_imitations(tools: &mut [ToolEntry]) {
     use harbor_protocol::shown::skeleton;
+    // Each tool's own name, without its server.
+    let own: Vec<String> =
+        tools.iter().map(|t| names::split_namespaced(&t.name).map_or(t.name.as_str(), |(_, n)| n).to_owned()).collect();
     let mut by_look: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
-    for (i, tool) in tools.iter().enumerate() {
-        let own = names::split_namespaced(&tool.name).map_or(tool.name.as_str(), |(_, t)| t);
-        by_look.entry(skeleton(own)).or_default().push(i);
+    for (i, name) in own.iter().enumerate() {
+        by_look.entry(skeleton(name)).or_default().push(i);
     }
     for group in by_look.values().filter(|g| g.len() > 1) {
         for &i in group {
-            let own = |t: &ToolEntry| names::split_namespaced(&t.name).map(|(_, n)| n.to_owned()).unwrap_or_default();
-            let other = group
-                .iter()
-                .map(|&j| &tools[j])
-                .find(|o| o.server_id != tools[i].server_id && own(o) != own(&tools[i]));
-            tools[i].imitates = other.map(|o| o.name.clone());
+            let other = group.iter().find(|&&j| tools[j].server_id != tools[i].server_id && own[j] != own[i]);
+            tools[i].imitates = other.map(|&j| tools[j].name.clone());
         }
     }
 }
@@ -293,12 +291,8 @@ impl Servers {
         let started = std::time::Instant::now();
         let mut arguments = arguments;
         if let Some(args) = arguments.as_mut() {
-            let mut value = Value::Object(std::mem::take(args));
-            let found = self.context.secrets.redact_arguments(&server.id, &mut value);
+            let found = self.context.secrets.redact_arguments(&server.id, args);
             self.redacted(&server.id, &tool, "arguments", &found);
-            if let Value::Object(map) = value {
-                *args = map;
-            }
         }
         let mut outcome = self.call_admitted(&server, &live, name, &tool, arguments, timeout, cancel, progress).await;
         if let Ok(result) = outcome.as_mut() {

@@ -297,3 +297,71 @@ async fn a_server_killed_mid_call_fails_the_call_at_once_and_comes_back() {
     assert!(echoed.to_string().contains("back"));
     bridge.finish().await;
 }
+
+/// The launch of tests/fixtures/hung_server.py in `mode`; it touches `mark` once it is hung.
+fn hung_launch(mode: &str, mark: &Path, tag: &str) -> Value {
+    let mut launch = support::fixture_launch("hung_server.py");
+    launch["args"].as_array_mut().unwrap().extend([json!(mode), json!(mark)]);
+    launch["env"] = json!({ "HARBOR_TEST_MARK": tag });
+    launch
+}
+
+/// Waits (with a deadline) until `done` holds.
+async fn eventually(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Servers that hang right after their handshake — one stops reading its stdin, one never
+/// answers `tools/list`, both ignore SIGTERM — are stopped and removed within the stop deadline
+/// while another server keeps answering, and the bridge shuts down in time with one still hung.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_servers_stop_and_go_in_time_while_the_others_answer() {
+    let bridge = Client::start("faults-hung").await;
+    let dir = bridge.home.join("marks");
+    std::fs::create_dir_all(&dir).unwrap();
+    bridge.ok("servers.add", json!({"id": "probe", "launch": probe_launch()})).await;
+    bridge.ok("servers.start", json!({"id": "probe"})).await;
+    let tag = |mode: &str| format!("hung-{mode}-{}", std::process::id());
+    for mode in ["deaf", "mute", "left"] {
+        let (kind, mark) = (if mode == "mute" { "mute" } else { "deaf" }, dir.join(mode));
+        bridge.ok("servers.add", json!({"id": mode, "launch": hung_launch(kind, &mark, &tag(mode))})).await;
+        // Its start never finishes by itself: the server hangs before listing its tools.
+        bridge.send("servers.start", json!({"id": mode})).await;
+        eventually(&format!("{mode} hangs"), Duration::from_secs(20), || mark.exists()).await;
+    }
+    for mode in ["deaf", "mute", "left"] {
+        let status = bridge.ok("servers.get", json!({"id": mode})).await["status"].clone();
+        assert_eq!(status["state"], "starting", "{mode} is still waiting for its catalog: {status}");
+    }
+
+    // While one is stopped and the other removed, the healthy server answers at its usual speed.
+    let echo = bridge.send("tools.call", json!({"tool": "probe/echo", "args": {"text": "still here"}})).await;
+    let started = Instant::now();
+    let stop = bridge.send("servers.stop", json!({"id": "deaf"})).await;
+    let remove = bridge.send("servers.remove", json!({"id": "mute"})).await;
+    let (echoed, _) = bridge.wait(echo).await;
+    assert!(echoed.unwrap().to_string().contains("still here"));
+    let (stopped, _) = bridge.wait(stop).await;
+    assert_eq!(stopped.unwrap()["status"]["state"], "stopped");
+    bridge.wait(remove).await.0.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "stop and remove took {:?}", started.elapsed());
+    for mode in ["deaf", "mute"] {
+        let marker = tag(mode);
+        eventually(&format!("{mode}'s processes are gone"), Duration::from_secs(3), || {
+            support::process_tree(&marker).is_empty()
+        })
+        .await;
+    }
+    let ids: Vec<String> = each(&bridge.ok("servers.list", json!({})).await, "id");
+    assert_eq!(ids, ["deaf", "left", "probe"], "the removed server is gone, the others stay");
+
+    // Shutting the bridge down does not wait on the server still hung, and kills it.
+    let started = Instant::now();
+    bridge.finish().await;
+    assert!(started.elapsed() < Duration::from_secs(10), "shutdown took {:?}", started.elapsed());
+    assert!(support::process_tree(&tag("left")).is_empty(), "the hung server did not outlive the bridge");
+}

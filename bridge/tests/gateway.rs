@@ -552,3 +552,42 @@ async fn a_tool_its_server_changes_is_suspended_for_gateway_clients_until_approv
     assert_eq!(approved["content"][0]["text"], "sent everything to y");
     client.finish().await;
 }
+
+/// Turning the HTTP endpoint off ends what it was serving: an open SSE stream closes, the
+/// session is gone, and nothing answers on the port any more.
+#[tokio::test]
+async fn turning_the_endpoint_off_ends_its_open_sessions() {
+    let (bridge, url) = bridge("gw-off").await;
+    let key = add_client(&bridge, "listener", json!(["everything"]), 100).await;
+    let bearer = format!("Bearer {key}");
+    let id = session(&url, &bearer).await;
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let mut stream = http
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("authorization", &bearer)
+        .header("mcp-session-id", &id)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200, "the standalone SSE stream opens");
+    // It stays open while the endpoint is on.
+    let open = tokio::time::timeout(std::time::Duration::from_millis(300), stream.chunk()).await;
+    assert!(open.is_err() || matches!(open, Ok(Ok(Some(_)))), "the stream ended by itself: {open:?}");
+
+    bridge.ok("gateway.http.set", json!({"enabled": false})).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the SSE stream was still open 5 s after the endpoint went off");
+    let port: u16 = url.split(':').nth(2).unwrap().trim_end_matches("/mcp").parse().unwrap();
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the port still accepts");
+    bridge.finish().await;
+}

@@ -25,6 +25,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::face::{Caller, Face, RATE_LIMITED};
 use super::limits::Limited as RateLimited;
@@ -35,34 +37,95 @@ use crate::mcp::server::ServerState;
 /// The largest request body accepted.
 const MAX_BODY: usize = 4 << 20;
 
+/// How long the accept loop pauses after an error (out of file descriptors, most often), so it
+/// waits for connections to close instead of spinning on the error.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How long [`Endpoint::stop`] waits for connections to end after telling them to.
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 type Body = BoxBody<Bytes, Infallible>;
 type Mcp = StreamableHttpService<Face<Gateway>, LocalSessionManager>;
 
-/// Serves connections until the task is aborted.
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, port: u16) {
-    let config =
-        StreamableHttpServerConfig::default().with_allowed_hosts(loopback_hosts(port)).enforce_origin_validation();
-    let face = gateway.clone();
-    let mcp: Mcp = StreamableHttpService::new(
-        move || Ok(Face::new(face.clone(), None)),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+/// A running endpoint: the accept loop, every connection it accepted, and their MCP sessions.
+/// [`Endpoint::stop`] ends all of them, so turning the endpoint off leaves nothing serving.
+pub struct Endpoint {
+    stop: CancellationToken,
+    connections: TaskTracker,
+    sessions: Arc<LocalSessionManager>,
+}
+
+impl Endpoint {
+    /// Serves `listener` until [`Endpoint::stop`].
+    pub fn start(listener: TcpListener, gateway: Arc<Gateway>, port: u16) -> Endpoint {
+        let endpoint =
+            Endpoint { stop: CancellationToken::new(), connections: TaskTracker::new(), sessions: Default::default() };
+        let config =
+            StreamableHttpServerConfig::default().with_allowed_hosts(loopback_hosts(port)).enforce_origin_validation();
+        let face = gateway.clone();
+        let mcp: Mcp =
+            StreamableHttpService::new(move || Ok(Face::new(face.clone(), None)), endpoint.sessions.clone(), config);
+        let (stop, connections) = (endpoint.stop.clone(), endpoint.connections.clone());
+        endpoint.connections.spawn(accept(listener, gateway, mcp, port, stop, connections));
+        endpoint
+    }
+
+    /// Stops accepting, ends every open connection and session (SSE streams included), and
+    /// waits for them, at most [`STOP_DEADLINE`].
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.connections.close();
+        let sessions: Vec<_> = self.sessions.sessions.write().await.drain().map(|(_, handle)| handle).collect();
+        for session in sessions {
+            let _ = session.close().await;
+        }
+        if tokio::time::timeout(STOP_DEADLINE, self.connections.wait()).await.is_err() {
+            tracing::warn!("gateway connections did not end within {} s of stopping", STOP_DEADLINE.as_secs());
+        }
+    }
+}
+
+async fn accept(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    mcp: Mcp,
+    port: u16,
+    stop: CancellationToken,
+    connections: TaskTracker,
+) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!("the gateway cannot accept a connection: {error}");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                }
+            }
+        };
         // Answers go out in several small writes (headers, then SSE events); with Nagle's
         // algorithm each waited for the client's delayed ACK: 44 ms a call, measured.
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
         let mcp = mcp.clone();
-        tokio::spawn(async move {
+        let stop = stop.clone();
+        connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let gateway = gateway.clone();
                 let mcp = mcp.clone();
                 async move { Ok::<_, Infallible>(handle(request, &gateway, mcp, port).await) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+            tokio::select! {
+                _ = connection => {}
+                () = stop.cancelled() => {}
+            }
         });
     }
 }

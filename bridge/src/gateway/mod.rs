@@ -111,7 +111,7 @@ pub struct ClientChanges {
 
 struct Listener {
     port: u16,
-    task: tokio::task::JoinHandle<()>,
+    endpoint: http::Endpoint,
 }
 
 /// The gateway: clients, their limits and traffic, and the HTTP endpoint.
@@ -183,7 +183,7 @@ impl Gateway {
             }
         }
         if let Some(old) = listener.take() {
-            old.task.abort();
+            old.endpoint.stop().await;
         }
         let socket = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
             ErrorObject::new(
@@ -192,15 +192,16 @@ impl Gateway {
             )
         })?;
         let port = socket.local_addr().map(|a| a.port()).unwrap_or(port);
-        let task = tokio::spawn(http::serve(socket, self.clone(), port));
-        *listener = Some(Listener { port, task });
+        let endpoint = http::Endpoint::start(socket, self.clone(), port);
+        *listener = Some(Listener { port, endpoint });
         tracing::info!(port, "the gateway's HTTP endpoint listens on loopback");
         Ok(port)
     }
 
     pub async fn stop_http(&self) {
-        if let Some(old) = self.listener.lock().await.take() {
-            old.task.abort();
+        let old = self.listener.lock().await.take();
+        if let Some(old) = old {
+            old.endpoint.stop().await;
         }
     }
 

@@ -8,6 +8,7 @@
 //! notices (passed to the supervisor).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProgressNoti
 use rmcp::service::{NotificationContext, Peer, QuitReason, RoleClient, RunningServiceCancellationToken, ServiceExt};
 use rmcp::transport::streamable_http_client::{StreamableHttpClientTransport, StreamableHttpClientTransportConfig};
 use rmcp::ClientHandler;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::credentials::{BearerClient, Prepared};
 use super::server::Context;
@@ -35,6 +36,52 @@ pub enum ListChanged {
     Prompts,
 }
 
+impl ListChanged {
+    const ALL: [ListChanged; 3] = [ListChanged::Tools, ListChanged::Resources, ListChanged::Prompts];
+
+    fn bit(self) -> u8 {
+        match self {
+            ListChanged::Tools => 1,
+            ListChanged::Resources => 2,
+            ListChanged::Prompts => 4,
+        }
+    }
+}
+
+/// The `list_changed` notices a server sent and the supervisor has not handled yet, coalesced:
+/// a server that sends a thousand notices between two looks costs one refresh per catalog, and
+/// holds no queue.
+#[derive(Default)]
+pub struct Changes {
+    pending: AtomicU8,
+    wake: Notify,
+}
+
+impl Changes {
+    fn mark(&self, what: ListChanged) {
+        self.pending.fetch_or(what.bit(), Ordering::AcqRel);
+        self.wake.notify_one();
+    }
+
+    /// Waits for notices, then takes every one pending.
+    pub async fn next(&self) -> Vec<ListChanged> {
+        loop {
+            let pending = self.pending.swap(0, Ordering::AcqRel);
+            if pending != 0 {
+                return ListChanged::ALL.into_iter().filter(|what| pending & what.bit() != 0).collect();
+            }
+            self.wake.notified().await;
+        }
+    }
+}
+
+/// How many progress reports of one call may wait for their caller; more are dropped (a later
+/// report supersedes them), so a chatty server cannot grow the bridge's memory.
+pub const PROGRESS_QUEUE: usize = 32;
+
+/// Where one call's progress reports go.
+pub type ProgressSink = mpsc::Sender<Progress>;
+
 /// What the server reported about a call in progress.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
@@ -43,22 +90,22 @@ pub struct Progress {
     pub message: Option<String>,
 }
 
-type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<Progress>>>>;
+type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, ProgressSink>>>;
 
 /// rmcp's handler for what a server sends unasked.
 #[derive(Clone)]
 pub struct ClientEvents {
     progress: ProgressRoutes,
-    changed: mpsc::UnboundedSender<ListChanged>,
+    changed: Arc<Changes>,
 }
 
 impl ClientEvents {
-    pub fn new(changed: mpsc::UnboundedSender<ListChanged>) -> Self {
+    pub fn new(changed: Arc<Changes>) -> Self {
         ClientEvents { progress: ProgressRoutes::default(), changed }
     }
 
     /// Routes progress for `token` to `sink` until the returned guard is dropped.
-    pub fn route_progress(&self, token: ProgressToken, sink: mpsc::UnboundedSender<Progress>) -> ProgressRoute {
+    pub fn route_progress(&self, token: ProgressToken, sink: ProgressSink) -> ProgressRoute {
         self.progress.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), sink);
         ProgressRoute { routes: self.progress.clone(), token }
     }
@@ -84,20 +131,20 @@ impl ClientHandler for ClientEvents {
     async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
         let routes = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(sink) = routes.get(&params.progress_token) {
-            let _ = sink.send(Progress { progress: params.progress, total: params.total, message: params.message });
+            let _ = sink.try_send(Progress { progress: params.progress, total: params.total, message: params.message });
         }
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.changed.send(ListChanged::Tools);
+        self.changed.mark(ListChanged::Tools);
     }
 
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.changed.send(ListChanged::Resources);
+        self.changed.mark(ListChanged::Resources);
     }
 
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.changed.send(ListChanged::Prompts);
+        self.changed.mark(ListChanged::Prompts);
     }
 }
 

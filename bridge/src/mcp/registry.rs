@@ -20,10 +20,9 @@ use rmcp::model::{
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::client::Progress;
+use super::client::ProgressSink;
 use super::credentials::Credentials;
 use super::error::HostError;
 use super::health::{BreakerState, HealthSettings};
@@ -271,7 +270,7 @@ impl Servers {
         arguments: Option<JsonObject>,
         timeout: Option<Duration>,
         cancel: &CancellationToken,
-        progress: Option<mpsc::UnboundedSender<Progress>>,
+        progress: Option<ProgressSink>,
     ) -> Result<Value, HostError> {
         let (server, tool) = self.resolve_tool(name)?;
         let live = running(&server)?;
@@ -331,7 +330,7 @@ impl Servers {
         arguments: Option<JsonObject>,
         timeout: Option<Duration>,
         cancel: &CancellationToken,
-        progress: Option<mpsc::UnboundedSender<Progress>>,
+        progress: Option<ProgressSink>,
     ) -> Result<Value, HostError> {
         let timeout =
             timeout.or(server.spec().tool_timeout_ms.map(Duration::from_millis)).unwrap_or(DEFAULT_TOOL_TIMEOUT);
@@ -501,7 +500,7 @@ async fn request_with(
     request: ClientRequest,
     timeout: Duration,
     cancel: &CancellationToken,
-    progress: Option<mpsc::UnboundedSender<Progress>>,
+    progress: Option<ProgressSink>,
     what: &str,
 ) -> Result<ServerResult, HostError> {
     let handle = live

@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::client::{ClientEvents, Connection, ListChanged, OpenError};
+use super::client::{Changes, ClientEvents, Connection, ListChanged, OpenError};
 use super::credentials::Credentials;
 use super::credentials::Prepared;
 use super::health::{Breaker, HealthSettings};
@@ -35,6 +35,14 @@ pub const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 /// How long a heartbeat ping may take before it counts as a failure.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a server may take to list its tools (at start and after `list_changed`). A server
+/// that takes longer runs with the catalog it had (none at start) and says so in its log.
+pub const CATALOG_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long [`Server::stop`] waits for the supervisor before killing the process group itself.
+/// The supervisor answers a stop at every wait, so this is a backstop, never the normal path.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The lifecycle states a user sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -185,11 +193,20 @@ impl Server {
         let _ = self.control.send(Control::Restart);
     }
 
-    /// Stops the server and waits until its process group is gone.
+    /// Stops the server and waits until its process group is gone, at most [`STOP_DEADLINE`]:
+    /// after that the process group is killed from here and the server is reported stopped.
     pub async fn stop(&self) {
         let (ack, done) = oneshot::channel();
-        if self.control.send(Control::Stop(ack)).is_ok() {
-            let _ = done.await;
+        if self.control.send(Control::Stop(ack)).is_err() {
+            return;
+        }
+        if tokio::time::timeout(STOP_DEADLINE, done).await.is_err() {
+            let pid = self.status().pid;
+            self.log.push(Stream::Harbor, "did not stop in time; its processes were killed");
+            tracing::warn!(server = %self.id, "the supervisor did not answer a stop in time; killing the process group");
+            crate::runtimes::process::kill_group(pid);
+            self.set_live(None);
+            self.status.send_replace(Status::new(ServerState::Stopped));
         }
     }
 
@@ -265,34 +282,61 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                     ..Status::new(ServerState::Crashed)
                 });
             };
-            let prepared = match context.credentials.prepare(&spec).await {
+            // Every wait below is raced against the user's commands: a stop never waits on a
+            // hung server, and whatever was half-open is dropped (which kills its process group).
+            macro_rules! or_command {
+                ($work:expr) => {
+                    match or_command($work, &mut commands).await {
+                        Ok(done) => done,
+                        Err(Interrupted::Stop(ack)) => {
+                            server.log.push(Stream::Harbor, "stopped");
+                            set(Status::new(ServerState::Stopped));
+                            let _ = ack.send(());
+                            continue 'idle;
+                        }
+                        Err(Interrupted::Restart) => {
+                            failures = 0;
+                            continue 'run;
+                        }
+                        Err(Interrupted::Orphaned) => return,
+                    }
+                };
+            }
+            let prepared = match or_command!(context.credentials.prepare(&spec)) {
                 Ok(prepared) => Prepared { jail: jail(&spec, &context), ..prepared },
                 Err(error) => {
                     gave_up(error, false);
                     continue 'idle;
                 }
             };
-            let (changes, mut changed) = mpsc::unbounded_channel();
-            let opened =
-                Connection::open(&server.id, &prepared, server.log.clone(), ClientEvents::new(changes), &context);
-            let why = match opened.await {
+            let changes = Arc::new(Changes::default());
+            let opened = Connection::open(
+                &server.id,
+                &prepared,
+                server.log.clone(),
+                ClientEvents::new(changes.clone()),
+                &context,
+            );
+            let why = match or_command!(opened) {
                 Err(error @ (OpenError::Spawn(_) | OpenError::Docker(_))) => {
                     gave_up(error.to_string(), false);
                     continue 'idle;
                 }
                 Err(error @ OpenError::Handshake(_)) => {
                     let challenge = prepared.bearer.as_ref().and_then(|b| b.refused());
-                    if let Some(sign_in) = context.credentials.refused(&spec, challenge).await {
+                    if let Some(sign_in) = or_command!(context.credentials.refused(&spec, challenge)) {
                         gave_up(sign_in, true);
                         continue 'idle;
                     }
                     error.to_string()
                 }
                 Ok(mut connection) => {
+                    // Dropping the connection (a stop during the listing) kills its process group.
+                    let tools = or_command!(list_tools(&connection.peer, &server.log));
                     let live = Arc::new(Live {
                         peer: connection.peer.clone(),
                         events: connection.events.clone(),
-                        tools: RwLock::new(list_tools(&connection.peer, &server.log).await),
+                        tools: RwLock::new(tools.unwrap_or_default()),
                         gone: CancellationToken::new(),
                     });
                     server.set_live(Some(live.clone()));
@@ -301,7 +345,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                     context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
                     server.log.push(Stream::Harbor, "running");
                     let up_since = Instant::now();
-                    let ended = run(&server, &live, &mut connection, &mut changed, &mut commands, &context).await;
+                    let ended = run(&server, &live, &mut connection, &changes, &mut commands, &context).await;
                     server.set_live(None);
                     context.secrets.clear(&server.id);
                     context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
@@ -379,12 +423,38 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
     }
 }
 
+/// Why a wait in the supervisor ended early.
+enum Interrupted {
+    Stop(oneshot::Sender<()>),
+    Restart,
+    Orphaned,
+}
+
+/// Runs `work` unless a stop or restart comes first (a start while starting changes nothing).
+async fn or_command<T>(
+    work: impl std::future::Future<Output = T>,
+    commands: &mut mpsc::UnboundedReceiver<Control>,
+) -> Result<T, Interrupted> {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            command = commands.recv() => match command {
+                None => return Err(Interrupted::Orphaned),
+                Some(Control::Stop(ack)) => return Err(Interrupted::Stop(ack)),
+                Some(Control::Restart) => return Err(Interrupted::Restart),
+                Some(Control::Start) => {}
+            },
+        }
+    }
+}
+
 /// Serves one session until it ends, refreshing the catalog when the server says it changed.
 async fn run(
     server: &Server,
     live: &Live,
     connection: &mut Connection,
-    changed: &mut mpsc::UnboundedReceiver<ListChanged>,
+    changes: &Changes,
     commands: &mut mpsc::UnboundedReceiver<Control>,
     context: &Context,
 ) -> Ended {
@@ -397,10 +467,14 @@ async fn run(
             live.peer.send_request(ClientRequest::PingRequest(Default::default())),
         )
     };
-    // The ping in flight is one more branch of the loop, so a hung server's ping never holds up a
-    // stop, an exit or a catalog change.
+    // The ping and the catalog refresh in flight are branches of the loop, so a hung server's
+    // answer never holds up a stop, an exit or another notice.
     let mut pinging = std::pin::pin!(ping().fuse());
     pinging.set(futures::future::Fuse::terminated());
+    let mut listing = std::pin::pin!(list_tools(&live.peer, &server.log).fuse());
+    listing.set(futures::future::Fuse::terminated());
+    // A tools notice that came while a listing was in flight: list once more after it.
+    let mut list_again = false;
     loop {
         tokio::select! {
             why = connection.closed() => return Ended::Exited(why),
@@ -413,17 +487,25 @@ async fn run(
                     }
                 }
             },
-            Some(what) = changed.recv() => {
-                if what == ListChanged::Tools {
-                    *live.tools.write().unwrap_or_else(|p| p.into_inner()) = list_tools(&live.peer, &server.log).await;
+            tools = &mut listing => {
+                if let Some(tools) = tools {
+                    *live.tools.write().unwrap_or_else(|p| p.into_inner()) = tools;
+                    context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
                 }
-                let params = json!({ "serverId": server.id });
-                let method = match what {
-                    ListChanged::Tools => "tools.changed",
-                    ListChanged::Resources => "resources.changed",
-                    ListChanged::Prompts => "prompts.changed",
-                };
-                context.notifier.publish(method, params);
+                if std::mem::take(&mut list_again) {
+                    listing.set(list_tools(&live.peer, &server.log).fuse());
+                }
+            }
+            what = changes.next() => {
+                for what in what {
+                    let params = json!({ "serverId": server.id });
+                    match what {
+                        ListChanged::Tools if listing.is_terminated() => listing.set(list_tools(&live.peer, &server.log).fuse()),
+                        ListChanged::Tools => list_again = true,
+                        ListChanged::Resources => context.notifier.publish("resources.changed", params),
+                        ListChanged::Prompts => context.notifier.publish("prompts.changed", params),
+                    }
+                }
             }
             command = commands.recv() => match command {
                 None => return Ended::Orphaned,
@@ -435,12 +517,17 @@ async fn run(
     }
 }
 
-async fn list_tools(peer: &Peer<RoleClient>, log: &ServerLog) -> Vec<Tool> {
-    match peer.list_all_tools().await {
-        Ok(tools) => tools,
-        Err(error) => {
+/// The server's tools, or `None` (logged) when it fails to list them within [`CATALOG_TIMEOUT`].
+async fn list_tools(peer: &Peer<RoleClient>, log: &ServerLog) -> Option<Vec<Tool>> {
+    match tokio::time::timeout(CATALOG_TIMEOUT, peer.list_all_tools()).await {
+        Ok(Ok(tools)) => Some(tools),
+        Ok(Err(error)) => {
             log.push(Stream::Harbor, &format!("could not list tools: {error}"));
-            Vec::new()
+            None
+        }
+        Err(_) => {
+            log.push(Stream::Harbor, &format!("did not list its tools within {} s", CATALOG_TIMEOUT.as_secs()));
+            None
         }
     }
 }

@@ -282,7 +282,7 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
 async fn call_tool(servers: Arc<Servers>, call: Call) -> Result<Value, ErrorObject> {
     let p: CallParams = params("tools.call", call.params)?;
     let timeout = p.timeout_ms.map(|ms| Duration::from_millis(ms.clamp(1, MAX_CALL_TIMEOUT_MS)));
-    let (progress, mut reports) = mpsc::unbounded_channel();
+    let (progress, mut reports) = mpsc::channel(crate::mcp::client::PROGRESS_QUEUE);
     let running = servers.call_tool(&p.tool, p.args, timeout, &call.cancel, Some(progress));
     tokio::pin!(running);
     let progress_event = |report: Progress| json!({"type": "progress", "progress": report.progress, "total": report.total, "message": report.message});

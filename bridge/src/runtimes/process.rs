@@ -140,6 +140,11 @@ enum Signal {
     Kill,
 }
 
+/// Kills process group `pid` (a server's own group), for when its supervisor cannot.
+pub fn kill_group(pid: Option<u32>) {
+    signal_group(pid, Signal::Kill);
+}
+
 fn signal_group(pid: Option<u32>, signal: Signal) {
     #[cfg(unix)]
     if let Some(pid) = pid {

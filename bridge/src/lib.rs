@@ -16,7 +16,7 @@
 //! - [`import`] — reading other MCP clients' configs (pure: previews, nothing runs);
 //! - [`llm`] — model providers (Ollama, OpenAI-compatible); [`chat`] — the agent loop, tool
 //!   selection and chat sessions, served as `llm.*` and `chat.*`;
-//! - [`control`] — the control socket and the command line's [`control::Link`];
+//! - [`control`] — the control socket; [`link`] — the command line's [`link::Link`] to a bridge;
 //! - [`gateway`] — Harbor's servers as one MCP endpoint (stdio and loopback HTTP) for other apps;
 //! - [`native_manifest`], [`doctor`], [`paths`], [`logging`], [`runtimes`] — installing the
 //!   bridge into Firefox, checking the machine, and where files live.
@@ -32,6 +32,7 @@ pub mod host;
 pub mod http;
 pub mod import;
 pub mod install;
+pub mod link;
 pub mod llm;
 pub mod logging;
 pub mod mcp;
@@ -122,7 +123,13 @@ impl Bridge {
         let router = methods::chat_routes(router, self.llm.clone(), self.chat.clone(), self.store.clone());
         let router = methods::page_routes(router, self.host.clone());
         let router = methods::import_routes(router, self.servers.clone(), self.secrets.clone());
-        let router = methods::install_routes(router, self.servers.clone(), self.secrets.clone(), self.data_dir.clone());
+        let router = methods::install_routes(
+            router,
+            self.servers.clone(),
+            self.secrets.clone(),
+            self.store.clone(),
+            self.data_dir.clone(),
+        );
         let router = methods::secret_routes(router, self.servers.clone(), self.secrets.clone(), self.auth.clone());
         let router = methods::gateway_routes(router, self.gateway.clone());
         methods::permission_routes(router, self.host.clone())
@@ -136,6 +143,19 @@ impl Bridge {
         S: Future<Output = ()>,
     {
         rpc::serve(reader, writer, Arc::new(self.router()), Some(self.notifier.subscribe()), shutdown).await
+    }
+
+    /// Serves the control socket (see [`control`]) until the returned task is aborted.
+    #[cfg(unix)]
+    pub async fn listen_control(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let bridge = self.clone();
+        control::listen(&self.data_dir, move |reader, writer| {
+            let bridge = bridge.clone();
+            async move {
+                let _ = bridge.serve(reader, writer, std::future::pending()).await;
+            }
+        })
+        .await
     }
 
     /// Stops the gateway's endpoint and every server, so none outlives the bridge.
@@ -155,7 +175,7 @@ where
 {
     let bridge = Arc::new(Bridge::open(data_dir)?);
     #[cfg(unix)]
-    let control = control::listen(bridge.clone()).await;
+    let control = bridge.listen_control().await;
     bridge.gateway.start_configured().await;
     let served = bridge.serve(reader, writer, shutdown).await;
     #[cfg(unix)]

@@ -10,10 +10,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use harbor_protocol::api::system::{Check, CheckStatus, SystemDoctor, SystemEcho, SystemInfoGet};
 use harbor_protocol::{CallerKind, ErrorCode, ErrorObject, SystemInfo, PROTOCOL_VERSION};
 use serde_json::Value;
 
-use crate::rpc::{Access, Call, Router};
+use crate::rpc::{Call, Router};
 
 /// The longest `system.echo` will wait before answering.
 const MAX_ECHO_DELAY_MS: u64 = 10_000;
@@ -26,38 +27,46 @@ pub fn info(data_dir: &Path) -> SystemInfo {
         name: "harbor-bridge".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         protocol: PROTOCOL_VERSION,
-        data_dir: data_dir.display().to_string(),
+        data_dir: Some(data_dir.display().to_string()),
     }
 }
 
 pub fn routes(router: Router, data_dir: &Path) -> Router {
-    let info = serde_json::to_value(info(data_dir)).expect("system info serializes");
-    let for_pages =
-        serde_json::json!({ "name": info["name"], "version": info["version"], "protocol": info["protocol"] });
+    let info = info(data_dir);
+    let data_dir = data_dir.to_path_buf();
     router
-        .route("system.info", Access::Page, move |call: Call| {
-            let info = if call.caller.kind == CallerKind::Page { for_pages.clone() } else { info.clone() };
-            async move { Ok(info) }
+        .method::<SystemInfoGet, _>(move |_, call: Call| {
+            let mut info = info.clone();
+            if call.caller.kind == CallerKind::Page {
+                info.data_dir = None;
+            }
+            async move { Ok::<_, ErrorObject>(info) }
         })
-        .route("system.echo", Access::Page, echo)
-        .route("system.doctor", Access::Extension, {
-            let data_dir = data_dir.to_path_buf();
-            move |_call| {
-                let data_dir = data_dir.clone();
-                async move {
-                    // The checks run programs and probe ports: off the bridge's one thread.
-                    let checks = tokio::task::spawn_blocking(move || crate::doctor::run(&data_dir))
-                        .await
-                        .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("the checks failed: {e}")))?;
-                    serde_json::to_value(checks).map_err(|e| ErrorObject::new(ErrorCode::Internal, e.to_string()))
-                }
+        .method::<SystemEcho, _>(echo)
+        .method::<SystemDoctor, _>(move |_, _| {
+            let data_dir = data_dir.clone();
+            async move {
+                // The checks run programs and probe ports: off the bridge's one thread.
+                let checks = tokio::task::spawn_blocking(move || crate::doctor::run(&data_dir))
+                    .await
+                    .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("the checks failed: {e}")))?;
+                Ok::<_, ErrorObject>(checks.into_iter().map(wire_check).collect::<Vec<Check>>())
             }
         })
 }
 
-async fn echo(call: Call) -> Result<Value, ErrorObject> {
+fn wire_check(check: crate::doctor::Check) -> Check {
+    let status = match check.status {
+        crate::doctor::Status::Ok => CheckStatus::Ok,
+        crate::doctor::Status::Warn => CheckStatus::Warn,
+        crate::doctor::Status::Fail => CheckStatus::Fail,
+    };
+    Check { name: check.name.to_owned(), status, detail: check.detail, fix: check.fix }
+}
+
+async fn echo(params: Value, call: Call) -> Result<Value, ErrorObject> {
     if call.caller.kind == CallerKind::Page {
-        let size = serde_json::to_string(&call.params).map_or(usize::MAX, |text| text.len());
+        let size = serde_json::to_string(&params).map_or(usize::MAX, |text| text.len());
         if size > PAGE_ECHO_LIMIT {
             return Err(ErrorObject::new(
                 ErrorCode::InvalidRequest,
@@ -65,7 +74,7 @@ async fn echo(call: Call) -> Result<Value, ErrorObject> {
             ));
         }
     }
-    let delay = match call.params.get("delayMs") {
+    let delay = match params.get("delayMs") {
         None => 0,
         Some(v) => v.as_u64().filter(|ms| *ms <= MAX_ECHO_DELAY_MS).ok_or_else(|| {
             ErrorObject::new(
@@ -77,5 +86,5 @@ async fn echo(call: Call) -> Result<Value, ErrorObject> {
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    Ok(call.params)
+    Ok(params)
 }

@@ -172,7 +172,7 @@ async fn a_protected_server_is_discovered_signed_in_refreshed_called_and_signed_
 
     // The server restarts with the token and its tool answers.
     client.wait_for_state("protected", "running", Duration::from_secs(30)).await;
-    let called = client.ok("tools.call", json!({"tool": "protected/whoami", "arguments": {}})).await;
+    let called = client.ok("tools.call", json!({"tool": "protected/whoami", "args": {}})).await;
     assert!(called.to_string().contains("authorized call"), "{called}");
 
     // The token is refreshed before it expires, in place: the session keeps working.
@@ -185,7 +185,7 @@ async fn a_protected_server_is_discovered_signed_in_refreshed_called_and_signed_
         assert!(Instant::now() < deadline, "the token was not refreshed ahead of expiry: {status}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let again = client.ok("tools.call", json!({"tool": "protected/whoami", "arguments": {}})).await;
+    let again = client.ok("tools.call", json!({"tool": "protected/whoami", "args": {}})).await;
     assert!(again.to_string().contains("authorized call"), "a call after the refresh goes through: {again}");
 
     // No token ever reaches the database, the data folder's files or a message.

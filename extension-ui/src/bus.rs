@@ -12,6 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use futures_channel::oneshot;
+use harbor_protocol::api::Method;
 use harbor_protocol::{BridgeStatus, ConnectionState, ErrorCode, ErrorObject};
 use leptos::prelude::*;
 use serde_json::Value;
@@ -147,14 +148,37 @@ impl Bus {
         self.revision
     }
 
-    /// Sends a request to the bridge and waits for its reply.
-    pub async fn request(&self, method: &str, params: Value) -> Reply {
-        self.stream(method, params, |_| {}).1.await
+    /// Calls method `M` of the contract and waits for its result.
+    pub async fn call<M: Method>(&self, params: M::Params) -> Result<M::Result, ErrorObject> {
+        self.call_streaming::<M>(params, |_| {}).1.await
     }
 
-    /// Sends a request whose stream events go to `on_event` as they arrive. Returns the request's
-    /// id (for [`Bus::cancel`]) and its reply.
-    pub fn stream(
+    /// Calls method `M`, handing each of its stream events to `on_event` as it arrives. Returns
+    /// the request's id (for [`Bus::cancel`]) and its result.
+    pub fn call_streaming<M: Method>(
+        &self,
+        params: M::Params,
+        on_event: impl Fn(M::Event) + 'static,
+    ) -> (i64, impl std::future::Future<Output = Result<M::Result, ErrorObject>>) {
+        let params = serde_json::to_value(params).unwrap_or(Value::Null);
+        let (id, reply) = self.stream(M::NAME, params, move |event| match serde_json::from_value(event) {
+            Ok(event) => on_event(event),
+            Err(error) => console_warn(&format!("harbor: an unreadable {} event: {error}", M::NAME)),
+        });
+        let result = async move {
+            let value = reply.await?;
+            serde_json::from_value(value).map_err(|e| {
+                ErrorObject::new(
+                    ErrorCode::Internal,
+                    format!("the bridge's answer to {} is not readable: {e}", M::NAME),
+                )
+            })
+        };
+        (id, result)
+    }
+
+    /// Sends a request whose stream events go to `on_event` as they arrive.
+    fn stream(
         &self,
         method: &str,
         params: Value,

@@ -44,6 +44,15 @@ pub enum ErrorCode {
     /// Signing in to a server or provider failed or was refused (sidebar and CLI only).
     #[serde(rename = "ERR_AUTH_FAILED")]
     AuthFailed,
+    /// A registry, a download or a server could not be reached; trying again later may work.
+    #[serde(rename = "ERR_NETWORK")]
+    Network,
+    /// A program Harbor needs for this (npm, python3, git, docker) is not installed.
+    #[serde(rename = "ERR_RUNTIME_MISSING")]
+    RuntimeMissing,
+    /// An installer ran and failed; the message ends with its own last lines.
+    #[serde(rename = "ERR_INSTALL_FAILED")]
+    InstallFailed,
 }
 
 impl ErrorCode {
@@ -67,6 +76,9 @@ impl ErrorCode {
             ErrorCode::Internal => "ERR_INTERNAL",
             ErrorCode::SecretStoreUnavailable => "ERR_SECRET_STORE_UNAVAILABLE",
             ErrorCode::AuthFailed => "ERR_AUTH_FAILED",
+            ErrorCode::Network => "ERR_NETWORK",
+            ErrorCode::RuntimeMissing => "ERR_RUNTIME_MISSING",
+            ErrorCode::InstallFailed => "ERR_INSTALL_FAILED",
         }
     }
 }
@@ -130,6 +142,9 @@ mod tests {
             ErrorCode::Internal,
             ErrorCode::SecretStoreUnavailable,
             ErrorCode::AuthFailed,
+            ErrorCode::Network,
+            ErrorCode::RuntimeMissing,
+            ErrorCode::InstallFailed,
         ];
         for code in all {
             let wire = serde_json::to_value(code).unwrap();

@@ -9,6 +9,7 @@
 //! This crate is serde-only and compiles to `wasm32-unknown-unknown`. It does no I/O and holds
 //! no policy: what a message *means* is decided by the bridge.
 
+pub mod api;
 mod envelope;
 mod error;
 pub mod shown;

@@ -10,7 +10,9 @@ pub struct SystemInfo {
     pub name: String,
     pub version: String,
     pub protocol: u32,
-    pub data_dir: String,
+    /// Harbor's data folder (not told to web pages: it names the user's home).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<String>,
 }
 
 /// The background's connection to the bridge, as the sidebar shows it.

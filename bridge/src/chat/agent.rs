@@ -17,7 +17,6 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::JsonObject;
-use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -26,46 +25,7 @@ use crate::llm::{ChatRequest, Delta, Llm, LlmError, Message, Provider, Role, Too
 use crate::mcp::registry::ToolEntry;
 use crate::rpc::EventSink;
 
-/// What a run streams, in the Web Agent API's shapes.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum RunEvent {
-    Status {
-        message: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tools: Option<Vec<String>>,
-    },
-    Token {
-        token: String,
-    },
-    ToolCall {
-        id: String,
-        tool: String,
-        args: Value,
-    },
-    ToolResult {
-        id: String,
-        tool: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        result: Option<Value>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        error: Option<ErrorObject>,
-        /// Whether the model got a cut version.
-        truncated: bool,
-    },
-    Final {
-        output: String,
-    },
-    Error {
-        error: ErrorObject,
-    },
-}
-
-impl RunEvent {
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
+pub use harbor_protocol::api::chat::RunEvent;
 
 /// Runs a tool for the loop. The chat uses the registry directly; pages go through their
 /// permissions and limits.
@@ -115,7 +75,7 @@ pub async fn run(
     let result = state.drive(&run, llm, runner, events, cancel).await;
     // After a stop the caller has its answer (ERR_ABORTED) already; nothing more is sent.
     if let (Err(error), false) = (&result, cancel.is_cancelled()) {
-        events.send(RunEvent::Error { error: error.clone() }.to_json()).await;
+        events.emit(&RunEvent::Error { error: error.clone() }).await;
     }
     Outcome { added: state.added, result, usage: state.usage, tool_calls: state.tool_calls }
 }
@@ -151,7 +111,7 @@ impl State {
                     llm.use_text_tools(&provider_id, &run.model);
                     text_mode = true;
                     let message = format!("{} cannot call tools natively; Harbor uses its text format", run.model);
-                    events.send(RunEvent::Status { message, tools: None }.to_json()).await;
+                    events.emit(&RunEvent::Status { message, tools: None }).await;
                     continue;
                 }
                 Err(error) => return Err(error.into()),
@@ -166,7 +126,7 @@ impl State {
             };
             if answer.calls.is_empty() {
                 self.added.push(Message::new(Role::Assistant, answer.text.clone()));
-                events.send(RunEvent::Final { output: answer.text.clone() }.to_json()).await;
+                events.emit(&RunEvent::Final { output: answer.text.clone() }).await;
                 return Ok(answer.text);
             }
             let mut asked = Message::new(Role::Assistant, answer.text);
@@ -195,10 +155,7 @@ impl State {
                 let entry = by_name.get(call.name.as_str()).copied();
                 let tool = entry.map_or(call.name.clone(), |t| t.name.clone());
                 events
-                    .send(
-                        RunEvent::ToolCall { id: call.id.clone(), tool: tool.clone(), args: call.arguments.clone() }
-                            .to_json(),
-                    )
+                    .emit(&RunEvent::ToolCall { id: call.id.clone(), tool: tool.clone(), args: call.arguments.clone() })
                     .await;
                 let outcome = match entry {
                     None => Err(unknown_tool(call, &run.tools)),
@@ -225,9 +182,7 @@ impl State {
                     Ok(result) => (Some(result), None),
                     Err(error) => (None, Some(error)),
                 };
-                events
-                    .send(RunEvent::ToolResult { id: call.id.clone(), tool, result, error, truncated }.to_json())
-                    .await;
+                events.emit(&RunEvent::ToolResult { id: call.id.clone(), tool, result, error, truncated }).await;
                 self.added.push(result_message(call, &text, text_mode));
             }
         }
@@ -277,7 +232,7 @@ impl State {
                     let visible = if text_mode { holdback.push(&token) } else { Some(token) };
                     if let Some(token) = visible {
                         shown.push_str(&token);
-                        events.send(RunEvent::Token { token }.to_json()).await;
+                        events.emit(&RunEvent::Token { token }).await;
                     }
                 }
                 Some(Ok(Delta::ToolCall(call))) => calls.push(call),
@@ -291,7 +246,7 @@ impl State {
         }
         if text_mode {
             if let Some(token) = holdback.finish() {
-                events.send(RunEvent::Token { token }.to_json()).await;
+                events.emit(&RunEvent::Token { token }).await;
             }
             calls = text_tools::parse(&text, self.tool_calls as usize);
         }

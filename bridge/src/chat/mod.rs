@@ -18,8 +18,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::JsonObject;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::llm::{Llm, Message, Role};
@@ -28,52 +28,7 @@ use crate::rpc::EventSink;
 use crate::store::Store;
 use agent::{RunEvent, ToolRunner};
 
-/// The chat's limits and defaults, adjustable in the sidebar's settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct ChatSettings {
-    /// Tool calls one answer may make.
-    pub max_tool_calls: u32,
-    /// Tools offered to the model at once; more are narrowed down by relevance.
-    pub max_tools: usize,
-    /// Tool results longer than this many characters are cut before the model sees them.
-    pub tool_result_chars: usize,
-    /// The context window asked of the model, and what the history is fitted into.
-    pub context_tokens: u32,
-    pub system_prompt: String,
-}
-
-impl Default for ChatSettings {
-    fn default() -> Self {
-        ChatSettings {
-            max_tool_calls: 8,
-            max_tools: 20,
-            tool_result_chars: 8000,
-            context_tokens: 8192,
-            system_prompt: "You are Harbor's assistant, running in the user's browser. Use the tools when they help, \
-                            and base your answer on their results."
-                .into(),
-        }
-    }
-}
-
-impl ChatSettings {
-    pub fn check(&self) -> Result<(), String> {
-        if self.max_tool_calls == 0 || self.max_tool_calls > 100 {
-            return Err("maxToolCalls must be between 1 and 100".into());
-        }
-        if self.max_tools == 0 || self.max_tools > 500 {
-            return Err("maxTools must be between 1 and 500".into());
-        }
-        if self.tool_result_chars < 200 {
-            return Err("toolResultChars must be at least 200".into());
-        }
-        if !(1024..=1_048_576).contains(&self.context_tokens) {
-            return Err("contextTokens must be between 1024 and 1048576".into());
-        }
-        Ok(())
-    }
-}
+pub use harbor_protocol::api::chat::{Answer, ChatSettings};
 
 /// Tokens kept free in the context window for the answer.
 const ANSWER_RESERVE: usize = 1024;
@@ -120,14 +75,14 @@ impl Chat {
         turn: Turn,
         events: EventSink,
         cancel: CancellationToken,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<Answer, ErrorObject> {
         let chat = self.clone();
         tokio::spawn(async move { chat.answer(turn, &events, &cancel).await })
             .await
             .unwrap_or_else(|e| Err(ErrorObject::new(ErrorCode::Internal, format!("the chat turn failed: {e}"))))
     }
 
-    async fn answer(&self, turn: Turn, events: &EventSink, cancel: &CancellationToken) -> Result<Value, ErrorObject> {
+    async fn answer(&self, turn: Turn, events: &EventSink, cancel: &CancellationToken) -> Result<Answer, ErrorObject> {
         let internal = |e: anyhow::Error| ErrorObject::new(ErrorCode::Internal, format!("{e:#}"));
         let session = self.store.session(&turn.session).map_err(internal)?.ok_or_else(|| {
             ErrorObject::new(ErrorCode::InvalidRequest, format!("there is no chat session {:?}", turn.session))
@@ -158,7 +113,7 @@ impl Chat {
         let (messages, left_out) = history::trim(messages, budget);
         if left_out > 0 {
             let message = format!("{left_out} earlier messages were left out to fit the model's context");
-            events.send(RunEvent::Status { message, tools: None }.to_json()).await;
+            events.emit(&RunEvent::Status { message, tools: None }).await;
         }
 
         let run = agent::Run {
@@ -171,18 +126,19 @@ impl Chat {
             temperature: None,
             context_tokens: Some(settings.context_tokens),
         };
-        let outcome = agent::run(run, &self.llm, &Registry(self.servers.clone()), events, cancel).await;
+        let tools = Registry { servers: self.servers.clone(), store: self.store.clone() };
+        let outcome = agent::run(run, &self.llm, &tools, events, cancel).await;
         self.store.append_messages(&session.id, &outcome.added).map_err(internal)?;
         self.store.set_session_model(&session.id, &provider.config().id, &model).map_err(internal)?;
         let output = outcome.result?;
-        Ok(json!({
-            "sessionId": session.id,
-            "output": output,
-            "provider": provider.config().id,
-            "model": model,
-            "toolCalls": outcome.tool_calls,
-            "usage": outcome.usage,
-        }))
+        Ok(Answer {
+            session_id: session.id,
+            output,
+            provider: provider.config().id.clone(),
+            model,
+            tool_calls: outcome.tool_calls,
+            usage: outcome.usage,
+        })
     }
 
     /// The tools to offer: the ones asked for (or all), narrowed by relevance when there are
@@ -193,7 +149,7 @@ impl Chat {
         settings: &ChatSettings,
         events: &EventSink,
     ) -> Result<Vec<ToolEntry>, ErrorObject> {
-        let mut tools = self.servers.tools(None).map_err(crate::methods::error)?;
+        let mut tools = self.servers.tools(None).map_err(ErrorObject::from)?;
         if let Some(wanted) = &turn.tools {
             tools.retain(|t| wanted.contains(&t.name));
         }
@@ -206,13 +162,17 @@ impl Chat {
         let offered: Vec<ToolEntry> = picked.into_iter().filter_map(|i| slots[i].take()).collect();
         let names: Vec<String> = offered.iter().map(|t| t.name.clone()).collect();
         let message = format!("offering the {} most relevant of {available} tools", offered.len());
-        events.send(RunEvent::Status { message, tools: Some(names) }.to_json()).await;
+        events.emit(&RunEvent::Status { message, tools: Some(names) }).await;
         Ok(offered)
     }
 }
 
-/// The chat's tools: the registry itself (the user's own chat needs no permission layer).
-struct Registry(Arc<Servers>);
+/// The chat's tools: every running tool, through the policy pipeline as the user's own chat
+/// (no scope, allowlist or budget; audited as `sidebar`).
+struct Registry {
+    servers: Arc<Servers>,
+    store: Store,
+}
 
 impl ToolRunner for Registry {
     fn call<'a>(
@@ -221,8 +181,12 @@ impl ToolRunner for Registry {
         args: JsonObject,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
-        async move { self.0.call_tool(&tool.name, Some(args), None, cancel, None).await.map_err(crate::methods::error) }
-            .boxed()
+        let policy = crate::host::pipeline::Chat;
+        async move {
+            crate::host::pipeline::call(&self.servers, &self.store, &policy, "chat.send", &tool.name, args, cancel)
+                .await
+        }
+        .boxed()
     }
 }
 

@@ -11,13 +11,19 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use harbor_bridge::control::{self, Link};
+use harbor_bridge::control;
 use harbor_bridge::gateway::face::Face;
 use harbor_bridge::gateway::remote::Remote;
 use harbor_bridge::gateway::Backend;
+use harbor_bridge::link::Link;
 use harbor_bridge::Bridge;
+use harbor_protocol::api::gateway::{
+    Client, ClientName, ClientParams, Connect, GatewayClientsAdd, GatewayClientsRemove, GatewayClientsRotateKey,
+    GatewayClientsUpdate, GatewayConnect, GatewayHttpSet, GatewayStatus, NewKey, SetHttp, Status,
+};
+use harbor_protocol::api::import::App;
+use harbor_protocol::api::Empty;
 use rmcp::ServiceExt;
-use serde_json::{json, Value};
 
 use super::servers::{ask, print_json};
 
@@ -47,7 +53,8 @@ pub enum GatewayCommand {
     /// Write the entry that runs `harbor-bridge mcp --client CLIENT` into an app's config:
     /// claude-desktop, cursor or vs-code.
     Connect {
-        app: String,
+        #[arg(value_enum)]
+        app: AppArg,
         #[arg(long)]
         client: String,
         /// The config file (default: the app's usual one for this user).
@@ -56,6 +63,14 @@ pub enum GatewayCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// The apps `gateway connect` writes into.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum AppArg {
+    ClaudeDesktop,
+    Cursor,
+    VsCode,
 }
 
 #[derive(Subcommand)]
@@ -95,18 +110,13 @@ pub struct ClientArgs {
 }
 
 impl ClientArgs {
-    fn params(&self, name: &str, adding: bool) -> Value {
-        let mut params = json!({ "name": name });
-        if adding || !self.allow.is_empty() {
-            params["allow"] = json!(self.allow);
+    fn params(&self, name: &str, adding: bool) -> ClientParams {
+        ClientParams {
+            name: name.to_owned(),
+            allow: (adding || !self.allow.is_empty()).then(|| self.allow.clone()),
+            rate_per_min: self.rate,
+            concurrency: self.concurrency,
         }
-        if let Some(rate) = self.rate {
-            params["ratePerMin"] = json!(rate);
-        }
-        if let Some(concurrency) = self.concurrency {
-            params["concurrency"] = json!(concurrency);
-        }
-        params
     }
 }
 
@@ -118,7 +128,7 @@ pub async fn mcp(data_dir: &Path, client: &str) -> Result<()> {
     }
     let bridge = Arc::new(Bridge::open(data_dir)?);
     #[cfg(unix)]
-    let listening = control::listen(bridge.clone()).await;
+    let listening = bridge.listen_control().await;
     bridge.gateway.start_configured().await;
     let served = serve_stdio(bridge.gateway.clone(), client, tokio_util::sync::CancellationToken::new()).await;
     #[cfg(unix)]
@@ -157,7 +167,7 @@ async fn serve_stdio<B: Backend>(
 pub async fn serve(data_dir: &Path, port: Option<u16>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let bridge = Arc::new(Bridge::open(data_dir)?);
     #[cfg(unix)]
-    let Some(listening) = control::listen(bridge.clone()).await
+    let Some(listening) = bridge.listen_control().await
     else {
         bail!("another Harbor bridge runs on {} already; use it, or stop it first", data_dir.display())
     };
@@ -191,9 +201,9 @@ pub async fn gateway(data_dir: &Path, command: GatewayCommand, json: bool) -> Re
 }
 
 async fn over(link: &mut Link, command: GatewayCommand, json: bool) -> Result<()> {
-    let answer = match command {
+    match command {
         GatewayCommand::Serve { .. } => unreachable!("served by `serve`"),
-        GatewayCommand::Status => ask(link, "gateway.status", json!({})).await?,
+        GatewayCommand::Status => status(ask::<GatewayStatus>(link, Empty {}).await?, json),
         GatewayCommand::Http { state, port } => {
             let enabled = match state.as_str() {
                 "on" => true,
@@ -205,59 +215,85 @@ async fn over(link: &mut Link, command: GatewayCommand, json: bool) -> Result<()
                     "no bridge is running to serve the endpoint: start Firefox, or run `harbor-bridge gateway serve`"
                 );
             }
-            ask(link, "gateway.http.set", json!({ "enabled": enabled, "port": port })).await?
+            status(ask::<GatewayHttpSet>(link, SetHttp { enabled, port }).await?, json)
         }
         GatewayCommand::Clients { command } => match command {
             ClientsCommand::Add { name, limits } => {
-                ask(link, "gateway.clients.add", limits.params(&name, true)).await?
+                key(ask::<GatewayClientsAdd>(link, limits.params(&name, true)).await?, json)
             }
             ClientsCommand::Update { name, limits } => {
-                ask(link, "gateway.clients.update", limits.params(&name, false)).await?
+                let updated = ask::<GatewayClientsUpdate>(link, limits.params(&name, false)).await?;
+                if json {
+                    return print_json(&updated);
+                }
+                client_line(&updated.client);
+                Ok(())
             }
             ClientsCommand::RotateKey { name } => {
-                ask(link, "gateway.clients.rotateKey", json!({ "name": name })).await?
+                key(ask::<GatewayClientsRotateKey>(link, ClientName { name }).await?, json)
             }
-            ClientsCommand::Remove { name } => ask(link, "gateway.clients.remove", json!({ "name": name })).await?,
+            ClientsCommand::Remove { name } => {
+                let removed = ask::<GatewayClientsRemove>(link, ClientName { name }).await?;
+                if json {
+                    return print_json(&removed);
+                }
+                println!("Removed {}.", removed.removed);
+                Ok(())
+            }
         },
         GatewayCommand::Connect { app, client, file, dry_run } => {
-            let params = json!({ "app": app, "client": client, "path": file, "dryRun": dry_run });
-            ask(link, "gateway.connect", params).await?
+            let app = match app {
+                AppArg::ClaudeDesktop => App::ClaudeDesktop,
+                AppArg::Cursor => App::Cursor,
+                AppArg::VsCode => App::VsCode,
+            };
+            let path = file.map(|f| f.display().to_string());
+            let done = ask::<GatewayConnect>(link, Connect { app, client, path, dry_run }).await?;
+            if json {
+                return print_json(&done);
+            }
+            let verb = if done.written { "Wrote" } else { "Would write" };
+            println!("{verb} the \"harbor\" entry into {}:", done.path);
+            println!("{}", serde_json::to_string_pretty(&done.entry)?);
+            Ok(())
         }
-    };
-    if json {
-        return print_json(&answer);
     }
-    if let Some(key) = answer["key"].as_str() {
-        println!("Key for {}: {key}", answer["client"]["name"].as_str().unwrap_or("?"));
-        println!("It is shown this once. Send it as `Authorization: Bearer <key>` to the gateway's /mcp.");
-    } else if let Some(clients) = answer["clients"].as_array() {
-        match answer["http"]["url"].as_str() {
-            Some(url) => println!("HTTP endpoint: {url}"),
-            None => println!("HTTP endpoint: off"),
-        }
-        for client in clients {
-            let t = &client["traffic"];
-            println!(
-                "{:<16} {:<14} allow {:<30} {}/min ×{}  calls {} errors {} limited {}",
-                client["name"].as_str().unwrap_or("?"),
-                client["keyHint"].as_str().unwrap_or(""),
-                client["allow"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
-                    .unwrap_or_default(),
-                client["ratePerMin"],
-                client["concurrency"],
-                t["calls"],
-                t["errors"],
-                t["rateLimited"],
-            );
-        }
-    } else if let Some(path) = answer["path"].as_str() {
-        let verb = if answer["written"] == true { "Wrote" } else { "Would write" };
-        println!("{verb} the \"harbor\" entry into {path}:");
-        println!("{}", serde_json::to_string_pretty(&answer["entry"])?);
-    } else {
-        print_json(&answer)?;
+}
+
+fn key(new: NewKey, json: bool) -> Result<()> {
+    if json {
+        return print_json(&new);
+    }
+    println!("Key for {}: {}", new.client.name, new.key);
+    println!("It is shown this once. Send it as `Authorization: Bearer <key>` to the gateway's /mcp.");
+    Ok(())
+}
+
+fn status(status: Status, json: bool) -> Result<()> {
+    if json {
+        return print_json(&status);
+    }
+    match &status.http.url {
+        Some(url) => println!("HTTP endpoint: {url}"),
+        None => println!("HTTP endpoint: off"),
+    }
+    for client in &status.clients {
+        client_line(client);
     }
     Ok(())
+}
+
+fn client_line(client: &Client) {
+    let t = &client.traffic;
+    println!(
+        "{:<16} {:<14} allow {:<30} {}/min ×{}  calls {} errors {} limited {}",
+        client.name,
+        client.key_hint,
+        client.allow.join(","),
+        client.rate_per_min,
+        client.concurrency,
+        t.calls,
+        t.errors,
+        t.rate_limited,
+    );
 }

@@ -1,99 +1,89 @@
 //! `harbor-bridge import FILE`: preview (`--dry-run`) or import the servers another MCP client
-//! is configured with, through the running bridge when there is one.
+//! is configured with, through the running bridge when there is one; `export`: the other way.
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
-use harbor_bridge::control::Link;
-use serde_json::{json, Value};
+use anyhow::{anyhow, bail, Result};
+use harbor_bridge::link::Link;
+use harbor_protocol::api::import::{
+    App, ApplyParams, Dialect, ExportApply, ExportParams, ExportPreview, ImportApply, ImportPreview, Preview,
+    PreviewParams,
+};
+use harbor_protocol::api::servers::{Launch, ServersList};
+use harbor_protocol::api::Empty;
+use serde::de::DeserializeOwned;
 
-use super::servers::{ask, describe, print_json};
+use super::servers::{ask, print_json};
+
+/// A name on the command line as the contract spells it (`claude-desktop`, `vs-code`, …).
+fn named<T: DeserializeOwned>(what: &str, name: &str, known: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|_| anyhow!("{name:?} is not {what}; use one of {known}"))
+}
 
 pub async fn import(data_dir: &Path, file: &Path, dialect: Option<&str>, dry_run: bool, json: bool) -> Result<()> {
-    let path = std::path::absolute(file)?;
+    let path = std::path::absolute(file)?.display().to_string();
+    let known = "claude-desktop, cursor, vs-code, windsurf, claude-code, zed";
+    let dialect: Option<Dialect> = dialect.map(|d| named("a client", d, known)).transpose()?;
     let mut link = Link::open(data_dir).await?;
-    let mut params = json!({ "path": path });
-    if let Some(dialect) = dialect {
-        params["dialect"] = json!(dialect);
-    }
-    let preview = ask(&mut link, "import.preview", params.clone()).await?;
+    let preview = ask::<ImportPreview>(&mut link, PreviewParams { path: path.clone(), dialect }).await?;
     if dry_run {
         return if json { print_json(&preview) } else { print_preview(&preview) };
     }
-    let entries = preview["entries"].as_array().cloned().unwrap_or_default();
-    let importable: Vec<&Value> = entries.iter().filter(|e| e["disabled"] != true).collect();
+    let (importable, disabled): (Vec<_>, Vec<_>) = preview.entries.iter().partition(|e| !e.disabled);
     if importable.is_empty() {
-        bail!("nothing to import from {}: every entry is disabled (see --dry-run)", path.display());
+        bail!("nothing to import from {path}: every entry is disabled (see --dry-run)");
     }
-    params["names"] = json!(importable.iter().map(|e| e["name"].clone()).collect::<Vec<_>>());
-    let outcome = ask(&mut link, "import.apply", params).await?;
+    let names = importable.iter().map(|e| e.name.clone()).collect();
+    let outcome = ask::<ImportApply>(&mut link, ApplyParams { path, dialect, names }).await?;
     if json {
         return print_json(&outcome);
     }
-    for id in outcome["added"].as_array().into_iter().flatten() {
-        let id = id.as_str().unwrap_or_default();
-        let secrets = importable
-            .iter()
-            .find(|e| e["id"] == id)
-            .and_then(|e| e["secrets"].as_array())
-            .map(|s| s.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
-            .unwrap_or_default();
+    for id in &outcome.added {
+        let secrets = importable.iter().find(|e| &e.id == id).map(|e| e.secrets.join(", ")).unwrap_or_default();
         if secrets.is_empty() {
             println!("added {id}");
         } else {
             println!("added {id} (secrets kept in the keychain: {secrets})");
         }
     }
-    for skipped in outcome["skipped"].as_array().into_iter().flatten() {
-        println!(
-            "skipped {}: {} ({})",
-            skipped["name"].as_str().unwrap_or_default(),
-            skipped["why"].as_str().unwrap_or_default(),
-            skipped["id"].as_str().unwrap_or_default()
-        );
+    for skipped in &outcome.skipped {
+        println!("skipped {}: {} ({})", skipped.name, skipped.why, skipped.id);
     }
-    for entry in entries.iter().filter(|e| !importable.contains(e)) {
-        println!("not imported {}: disabled in the file", entry["name"].as_str().unwrap_or_default());
+    for entry in disabled {
+        println!("not imported {}: disabled in the file", entry.name);
     }
     Ok(())
 }
 
-fn print_preview(preview: &Value) -> Result<()> {
-    println!("{} ({})", preview["path"].as_str().unwrap_or_default(), preview["client"].as_str().unwrap_or_default());
-    for entry in preview["entries"].as_array().into_iter().flatten() {
+fn print_preview(preview: &Preview) -> Result<()> {
+    println!("{} ({})", preview.path, preview.client);
+    for entry in &preview.entries {
         let mut notes = Vec::new();
-        let names = |key: &str| {
-            entry[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
-        };
-        if let Some(env) = entry["launch"]["env"].as_object().filter(|e| !e.is_empty()) {
-            notes.push(format!("env: {}", env.keys().cloned().collect::<Vec<_>>().join(", ")));
+        if let Launch::Process { env, .. } | Launch::Docker { env, .. } = &entry.launch {
+            if !env.is_empty() {
+                notes.push(format!("env: {}", env.keys().cloned().collect::<Vec<_>>().join(", ")));
+            }
         }
-        if !names("secrets").is_empty() {
-            notes.push(format!("secrets: {}", names("secrets")));
+        if !entry.secrets.is_empty() {
+            notes.push(format!("secrets: {}", entry.secrets.join(", ")));
         }
-        for (key, label) in [("inputs", "asks for"), ("env", "unset variables")] {
-            let list: Vec<&str> =
-                entry["needs"][key].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        for (list, label) in [(&entry.needs.inputs, "asks for"), (&entry.needs.env, "unset variables")] {
             if !list.is_empty() {
                 notes.push(format!("{label}: {}", list.join(", ")));
             }
         }
-        if let Some(why) = entry["needs"]["envFile"].as_str() {
+        if let Some(why) = &entry.needs.env_file {
             notes.push(format!("imported without its env file: {why}"));
         }
-        if entry["disabled"] == true {
+        if entry.disabled {
             notes.push("disabled".into());
         }
-        if let Some(id) = entry["duplicateOf"].as_str() {
+        if let Some(id) = &entry.duplicate_of {
             notes.push(format!("already in Harbor as {id}"));
         }
         let notes = if notes.is_empty() { String::new() } else { format!("  [{}]", notes.join("; ")) };
-        println!(
-            "  {} → {}: {}{notes}",
-            entry["name"].as_str().unwrap_or_default(),
-            entry["id"].as_str().unwrap_or_default(),
-            describe(&entry["launch"])
-        );
+        println!("  {} → {}: {}{notes}", entry.name, entry.id, entry.launch.summary());
     }
     Ok(())
 }
@@ -108,37 +98,33 @@ pub async fn export(
     dry_run: bool,
     json: bool,
 ) -> Result<()> {
+    let target: App = named("an app Harbor writes to", target, "claude-desktop, cursor, vs-code")?;
     let mut link = Link::open(data_dir).await?;
     let ids = if ids.is_empty() {
-        let servers = ask(&mut link, "servers.list", json!({})).await?;
-        servers.as_array().into_iter().flatten().filter_map(|s| s["id"].as_str().map(str::to_owned)).collect()
+        ask::<ServersList>(&mut link, Empty {}).await?.into_iter().map(|s| s.spec.id).collect()
     } else {
         ids
     };
     if ids.is_empty() {
         bail!("Harbor has no servers to export yet");
     }
-    let mut params = json!({ "target": target, "ids": ids });
-    if let Some(file) = file {
-        params["path"] = json!(std::path::absolute(file)?);
-    }
-    let preview = ask(&mut link, "export.preview", params.clone()).await?;
+    let path = file.map(std::path::absolute).transpose()?.map(|p| p.display().to_string());
+    let params = ExportParams { target, path, ids };
+    let preview = ask::<ExportPreview>(&mut link, params.clone()).await?;
     if json && dry_run {
         return print_json(&preview);
     }
-    println!("{}", preview["path"].as_str().unwrap_or_default());
-    for server in preview["servers"].as_array().into_iter().flatten() {
-        let id = server["id"].as_str().unwrap_or_default();
-        match server["refused"].as_str() {
+    println!("{}", preview.path);
+    for server in &preview.servers {
+        let id = &server.id;
+        match &server.refused {
             Some(why) => println!("  {id}: not written ({why})"),
             None => {
-                let left_out: Vec<&str> =
-                    server["leftOut"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                let replaces = if server["replaces"] == true { " (replaces the entry there)" } else { "" };
-                let secrets = if left_out.is_empty() {
+                let replaces = if server.replaces { " (replaces the entry there)" } else { "" };
+                let secrets = if server.left_out.is_empty() {
                     String::new()
                 } else {
-                    format!(" — left out, set them in that app: {}", left_out.join(", "))
+                    format!(" — left out, set them in that app: {}", server.left_out.join(", "))
                 };
                 println!("  {id}{replaces}{secrets}");
             }
@@ -147,15 +133,14 @@ pub async fn export(
     if dry_run {
         return Ok(());
     }
-    let written = ask(&mut link, "export.apply", params).await?;
+    let written = ask::<ExportApply>(&mut link, params).await?;
     link.close().await;
     if json {
         return print_json(&written);
     }
-    if let Some(backup) = written["backup"].as_str() {
-        println!("Written; the previous file is kept as {backup}");
-    } else {
-        println!("Written.");
+    match &written.backup {
+        Some(backup) => println!("Written; the previous file is kept as {backup}"),
+        None => println!("Written."),
     }
     Ok(())
 }

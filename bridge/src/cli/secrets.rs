@@ -8,8 +8,12 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use harbor_bridge::control::Link;
-use serde_json::{json, Value};
+use harbor_bridge::link::Link;
+use harbor_protocol::api::secrets::{
+    AuthEvent, OauthSignIn, SecretsDelete, SecretsSet, SecretsStatus, ServerSecret, ServersSecretsDelete,
+    ServersSecretsSet, SetSecret, SignInParams,
+};
+use harbor_protocol::api::{Empty, Id};
 
 use super::servers::{ask, print_json};
 
@@ -42,40 +46,42 @@ pub async fn secrets(data_dir: &Path, command: SecretsCommand, json: bool) -> Re
 async fn over(link: &mut Link, command: SecretsCommand, json: bool) -> Result<()> {
     match command {
         SecretsCommand::Status => {
-            let status = ask(link, "secrets.status", json!({})).await?;
+            let status = ask::<SecretsStatus>(link, Empty {}).await?;
             if json {
                 return print_json(&status);
             }
-            let store = &status["store"];
-            match store["backend"].as_str() {
+            let store = &status.store;
+            match &store.backend {
                 Some(backend) => println!(
                     "Keychain: {backend}{}",
-                    if store["persistent"] == true { "" } else { " (secrets do not survive a reboot)" }
+                    if store.persistent { "" } else { " (secrets do not survive a reboot)" }
                 ),
                 None => println!("Keychain: not available"),
             }
-            if let Some(note) = store["note"].as_str() {
+            if let Some(note) = &store.note {
                 println!("  {note}");
             }
-            let set = status["secrets"].as_array().cloned().unwrap_or_default();
-            if set.is_empty() {
+            if status.secrets.is_empty() {
                 println!("No secrets are set.");
             }
-            for secret in set {
-                println!("  {}", secret["id"].as_str().unwrap_or("?"));
+            for secret in &status.secrets {
+                println!("  {}", secret.id);
             }
             Ok(())
         }
         SecretsCommand::Set { id, server } => {
             let value = read_value()?;
-            let answer = match &server {
-                Some(server) => {
-                    ask(link, "servers.secrets.set", json!({"id": server, "name": id, "value": value})).await?
+            if let Some(server) = &server {
+                let params = ServerSecret { id: server.clone(), name: id.clone(), value: Some(value) };
+                let answer = ask::<ServersSecretsSet>(link, params).await?;
+                if json {
+                    return print_json(&answer);
                 }
-                None => ask(link, "secrets.set", json!({"id": id, "value": value})).await?,
-            };
-            if json {
-                return print_json(&answer);
+            } else {
+                let answer = ask::<SecretsSet>(link, SetSecret { id: id.clone(), value }).await?;
+                if json {
+                    return print_json(&answer);
+                }
             }
             match server {
                 Some(server) => println!("Set {id} for {server}; it gets the value at its next start."),
@@ -84,12 +90,17 @@ async fn over(link: &mut Link, command: SecretsCommand, json: bool) -> Result<()
             Ok(())
         }
         SecretsCommand::Delete { id, server } => {
-            let answer = match &server {
-                Some(server) => ask(link, "servers.secrets.delete", json!({"id": server, "name": id})).await?,
-                None => ask(link, "secrets.delete", json!({"id": id})).await?,
-            };
-            if json {
-                return print_json(&answer);
+            if let Some(server) = &server {
+                let params = ServerSecret { id: server.clone(), name: id.clone(), value: None };
+                let answer = ask::<ServersSecretsDelete>(link, params).await?;
+                if json {
+                    return print_json(&answer);
+                }
+            } else {
+                let answer = ask::<SecretsDelete>(link, Id::new(&id)).await?;
+                if json {
+                    return print_json(&answer);
+                }
             }
             println!("Deleted {id}.");
             Ok(())
@@ -116,17 +127,15 @@ fn read_value() -> Result<String> {
 
 /// `servers sign-in ID`: prints the URL to visit (and tries to open it), then waits.
 pub async fn sign_in(link: &mut Link, id: &str, client_id: Option<String>, json: bool) -> Result<()> {
-    let mut params = json!({"id": id});
-    if let Some(client_id) = client_id {
-        params["clientId"] = json!(client_id);
-    }
+    let params = SignInParams { id: id.to_owned(), client_id };
     let answer = link
-        .call_with("oauth.signIn", params, |event: &Value| {
-            if let Some(url) = event["url"].as_str() {
+        .request_with::<OauthSignIn>(params, |event| {
+            let AuthEvent::Authorize { url } = event;
+            {
                 eprintln!("Open this address to sign in (waiting up to 5 minutes):\n  {url}");
                 let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
                 let _ = std::process::Command::new(opener)
-                    .arg(url)
+                    .arg(&url)
                     .stdin(std::process::Stdio::null())
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
@@ -138,6 +147,6 @@ pub async fn sign_in(link: &mut Link, id: &str, client_id: Option<String>, json:
     if json {
         return print_json(&answer);
     }
-    println!("Signed in to {} for {id}.", answer["issuer"].as_str().unwrap_or("the provider"));
+    println!("Signed in to {} for {id}.", answer.issuer);
     Ok(())
 }

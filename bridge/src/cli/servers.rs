@@ -9,8 +9,22 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
-use harbor_bridge::control::Link;
-use serde_json::{json, Value};
+use harbor_bridge::link::Link;
+use harbor_protocol::api::install::{
+    Asset, Extras, InstallBinary, InstallBinaryParams, InstallBundle, InstallBundleParams, InstallCatalog,
+    InstallFromCatalog, InstallGit, InstallGitParams, InstallPackage, InstallPackageParams, InstallServerJson,
+    ServerJson,
+};
+use harbor_protocol::api::secrets::OauthSignOut;
+use harbor_protocol::api::servers::{
+    AddServer, Launch, Mount, Runtime, ServerEntry, ServerState, ServersAdd, ServersGet, ServersList, ServersRemove,
+    ServersRuntime, ServersStart, ServersStop, SetRuntime,
+};
+use harbor_protocol::api::tools::views::{self, ToolResult};
+use harbor_protocol::api::tools::{CallTool, ServerFilter, ToolEvent, ToolsCall, ToolsList};
+use harbor_protocol::api::{Empty, Id, Method};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 #[derive(Subcommand)]
 pub enum ServersCommand {
@@ -65,7 +79,7 @@ pub enum ServersCommand {
     Runtime {
         id: String,
         /// docker or native.
-        runtime: String,
+        runtime: RuntimeArg,
         #[arg(long)]
         image: Option<String>,
         /// Let the container use the network.
@@ -89,6 +103,13 @@ pub enum ServersCommand {
     },
 }
 
+/// Where `servers runtime` moves a server.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum RuntimeArg {
+    Docker,
+    Native,
+}
+
 pub async fn servers(data_dir: &Path, command: ServersCommand, json: bool) -> Result<()> {
     if let ServersCommand::Logs { id, lines } = &command {
         return logs(data_dir, id, *lines);
@@ -102,24 +123,22 @@ pub async fn servers(data_dir: &Path, command: ServersCommand, json: bool) -> Re
 async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> Result<()> {
     match command {
         ServersCommand::List => {
-            let list = ask(link, "servers.list", json!({})).await?;
+            let servers = ask::<ServersList>(link, Empty {}).await?;
             if json {
-                return print_json(&list);
+                return print_json(&servers);
             }
-            let servers = list.as_array().cloned().unwrap_or_default();
             if servers.is_empty() {
                 println!("No servers yet. Add one with `harbor-bridge servers add ID -- COMMAND [ARGS…]`.");
             }
             for server in servers {
-                let state = server["status"]["state"].as_str().unwrap_or("?");
                 println!(
                     "{:<20} {:<9} {:>3} tools  {}",
-                    server["id"].as_str().unwrap_or("?"),
-                    state,
-                    server["toolCount"],
-                    describe(&server["launch"])
+                    server.spec.id,
+                    server.status.state.name(),
+                    server.tool_count,
+                    server.spec.launch.summary()
                 );
-                if let Some(error) = server["status"]["error"].as_str() {
+                if let Some(error) = &server.status.error {
                     println!("{:<20} {}", "", error.lines().next().unwrap_or(""));
                 }
             }
@@ -139,94 +158,106 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
             tool_timeout_ms,
             command,
         } => {
-            let launch = match (url, command.split_first()) {
-                (Some(url), _) => json!({"kind": "remote", "url": url, "headers": pairs(&headers)?}),
-                (None, _) if image.is_some() => {
+            let launch = match (url, image, command.split_first()) {
+                (Some(url), _, _) => Launch::Remote { url, headers: pairs(&headers)? },
+                (None, Some(image), _) => {
                     let mounts = mounts
                         .iter()
                         .map(|m| {
                             let parts: Vec<&str> = m.split(':').collect();
+                            let mount = |host: &str, container: &str, write| Mount {
+                                host: host.to_owned(),
+                                container: container.to_owned(),
+                                write,
+                            };
                             match parts.as_slice() {
-                                [host, container] => Ok(json!({"host": host, "container": container})),
-                                [host, container, "rw"] => {
-                                    Ok(json!({"host": host, "container": container, "write": true}))
-                                }
+                                [host, container] => Ok(mount(host, container, false)),
+                                [host, container, "rw"] => Ok(mount(host, container, true)),
                                 _ => Err(anyhow!("{m:?} is not HOST:CONTAINER or HOST:CONTAINER:rw")),
                             }
                         })
                         .collect::<Result<Vec<_>>>()?;
-                    json!({"kind": "docker", "image": image, "args": command, "env": pairs(&env)?, "network": network, "mounts": mounts})
+                    Launch::Docker {
+                        image,
+                        args: command.clone(),
+                        env: pairs(&env)?,
+                        network,
+                        mounts,
+                        limits: Default::default(),
+                        user: None,
+                        entrypoint: None,
+                        wraps: None,
+                    }
                 }
-                (None, Some((program, args))) => {
-                    json!({"kind": "process", "command": program, "args": args, "env": pairs(&env)?})
+                (None, None, Some((program, args))) => {
+                    Launch::Process { command: program.clone(), args: args.to_vec(), env: pairs(&env)?, cwd: None }
                 }
-                (None, None) => bail!("give the server's command after `--`, or --url for a remote server"),
+                (None, None, None) => bail!("give the server's command after `--`, or --url for a remote server"),
             };
-            let mut params =
-                json!({"id": id, "launch": launch, "autoStart": auto_start, "secretEnv": pairs(&secrets)?});
-            if let Some(name) = name {
-                params["name"] = json!(name);
-            }
-            if let Some(ms) = tool_timeout_ms {
-                params["toolTimeoutMs"] = json!(ms);
-            }
-            let added = ask(link, "servers.add", params).await?;
+            let params = AddServer {
+                id: id.clone(),
+                name,
+                launch,
+                source: None,
+                secret_env: pairs(&secrets)?,
+                auto_start,
+                tool_timeout_ms,
+                sandbox: None,
+            };
+            let added = ask::<ServersAdd>(link, params).await?;
             if json {
                 return print_json(&added);
             }
-            println!("Added {id}: {}", describe(&added["launch"]));
+            println!("Added {id}: {}", added.spec.launch.summary());
             Ok(())
         }
         ServersCommand::Runtime { id, runtime, image, network } => {
-            let mut params = json!({"id": id, "runtime": runtime, "network": network});
-            if let Some(image) = image {
-                params["image"] = json!(image);
-            }
-            let moved = ask(link, "servers.runtime", params).await?;
+            let runtime = match runtime {
+                RuntimeArg::Docker => Runtime::Docker,
+                RuntimeArg::Native => Runtime::Native,
+            };
+            let moved = ask::<ServersRuntime>(link, SetRuntime { id: id.clone(), runtime, image, network }).await?;
             if json {
                 return print_json(&moved);
             }
-            println!("{id}: {}", describe(&moved["launch"]));
+            println!("{id}: {}", moved.spec.launch.summary());
             Ok(())
         }
         ServersCommand::SignIn { id, client_id } => super::secrets::sign_in(link, &id, client_id, json).await,
         ServersCommand::SignOut { id } => {
-            let answer = ask(link, "oauth.signOut", json!({"id": id})).await?;
+            let answer = ask::<OauthSignOut>(link, Id::new(id)).await?;
             if json {
                 return print_json(&answer);
             }
-            println!("{}", if answer["signedOut"] == true { "Signed out." } else { "It was not signed in." });
+            println!("{}", if answer.signed_out { "Signed out." } else { "It was not signed in." });
             Ok(())
         }
         ServersCommand::Remove { id } => {
-            ask(link, "servers.remove", json!({"id": id})).await?;
+            ask::<ServersRemove>(link, Id::new(&id)).await?;
             println!("Removed {id}.");
             Ok(())
         }
         ServersCommand::Start { id } => {
-            let started = ask(link, "servers.start", json!({"id": id})).await?;
+            let started = ask::<ServersStart>(link, Id::new(&id)).await?;
             if json {
                 print_json(&started)?;
             } else {
-                println!("{id} is running ({} tools).", started["toolCount"]);
+                println!("{id} is running ({} tools).", started.tool_count);
             }
             if !link.is_shared() {
                 eprintln!("No Harbor bridge is running, so {id} runs in this terminal; press Ctrl-C to stop it.");
                 tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-                ask(link, "servers.stop", json!({"id": id})).await?;
+                ask::<ServersStop>(link, Id::new(&id)).await?;
             }
             Ok(())
         }
         ServersCommand::Stop { id } => {
             if !link.is_shared() {
-                let entry = ask(link, "servers.get", json!({"id": id})).await?;
-                println!(
-                    "{id} is not running: no Harbor bridge is running ({}).",
-                    entry["status"]["state"].as_str().unwrap_or("stopped")
-                );
+                let entry = ask::<ServersGet>(link, Id::new(&id)).await?;
+                println!("{id} is not running: no Harbor bridge is running ({}).", entry.status.state.name());
                 return Ok(());
             }
-            let stopped = ask(link, "servers.stop", json!({"id": id})).await?;
+            let stopped = ask::<ServersStop>(link, Id::new(&id)).await?;
             if json {
                 return print_json(&stopped);
             }
@@ -242,30 +273,26 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
 pub async fn tools(data_dir: &Path, id: Option<String>, json: bool) -> Result<()> {
     let mut link = Link::open(data_dir).await?;
     let outcome = async {
-        let servers = ask(&mut link, "servers.list", json!({})).await?;
+        let servers: Vec<ServerEntry> = ask::<ServersList>(&mut link, Empty {}).await?;
         let mut idle = Vec::new();
-        for server in servers.as_array().cloned().unwrap_or_default() {
-            let server_id = server["id"].as_str().unwrap_or_default().to_owned();
-            if id.as_ref().is_some_and(|wanted| *wanted != server_id) || server["status"]["state"] == "running" {
+        for server in servers {
+            let server_id = server.spec.id;
+            if id.as_ref().is_some_and(|wanted| *wanted != server_id) || server.status.state == ServerState::Running {
                 continue;
             }
             if link.is_shared() {
                 idle.push(server_id);
             } else {
-                ask(&mut link, "servers.start", json!({"id": server_id})).await?;
+                ask::<ServersStart>(&mut link, Id::new(server_id)).await?;
             }
         }
-        let params = match &id {
-            Some(id) => json!({"serverId": id}),
-            None => json!({}),
-        };
-        let tools = ask(&mut link, "tools.list", params).await?;
+        let tools = ask::<ToolsList>(&mut link, ServerFilter { server_id: id.clone() }).await?;
         if json {
             return print_json(&tools);
         }
-        for tool in tools.as_array().cloned().unwrap_or_default() {
-            let description = tool["description"].as_str().unwrap_or("").lines().next().unwrap_or("");
-            println!("{:<40} {description}", tool["name"].as_str().unwrap_or("?"));
+        for tool in tools {
+            let description = tool.description.lines().next().unwrap_or("");
+            println!("{:<40} {description}", tool.name);
         }
         for server in idle {
             println!("({server} is not running: `harbor-bridge servers start {server}`)");
@@ -282,44 +309,35 @@ pub async fn call(data_dir: &Path, tool: &str, args: Option<&str>, timeout_ms: O
     let (server, _) = tool
         .split_once('/')
         .ok_or_else(|| anyhow!("name the tool as SERVER/TOOL, for example time/get_current_time"))?;
-    let args: Value = match args {
+    let args: Map<String, Value> = match args {
         Some(text) => serde_json::from_str(text)
             .context("the tool's arguments must be a JSON object, for example '{\"timezone\": \"UTC\"}'")?,
-        None => json!({}),
+        None => Map::new(),
     };
-    if !args.is_object() {
-        bail!("the tool's arguments must be a JSON object");
-    }
     let mut link = Link::open(data_dir).await?;
     let outcome = async {
-        ask(&mut link, "servers.start", json!({"id": server})).await?;
-        let mut params = json!({"tool": tool, "args": args});
-        if let Some(ms) = timeout_ms {
-            params["timeoutMs"] = json!(ms);
-        }
+        ask::<ServersStart>(&mut link, Id::new(server)).await?;
+        let params = CallTool { tool: tool.to_owned(), args: Some(args), timeout_ms };
         let result = link
-            .call_with("tools.call", params, |event| {
-                if event["type"] == "progress" {
-                    eprintln!(
-                        "progress {}{}",
-                        event["progress"],
-                        event["total"].as_f64().map(|t| format!(" of {t}")).unwrap_or_default()
-                    );
+            .request_with::<ToolsCall>(params, |event| match event {
+                ToolEvent::Progress { progress, total, .. } => {
+                    eprintln!("progress {progress}{}", total.map(|t| format!(" of {t}")).unwrap_or_default());
                 }
             })
             .await?
             .map_err(|e| anyhow!("{}: {}", e.code, e.message))?;
+        let read: ToolResult = views::read(&result);
         if json {
             print_json(&result)?;
         } else {
-            for item in result["content"].as_array().cloned().unwrap_or_default() {
-                match item["text"].as_str() {
+            for item in &read.content {
+                match &item.text {
                     Some(text) => println!("{text}"),
-                    None => println!("{item}"),
+                    None => println!("[{}]", item.kind),
                 }
             }
         }
-        if result["isError"] == true {
+        if read.is_error {
             bail!("the tool reported an error");
         }
         Ok(())
@@ -376,55 +394,69 @@ pub async fn install(
         || spec.starts_with("git://")
         || spec.starts_with("git@")
         || spec.starts_with("https://github.com/");
-    let (method, mut params) = if spec.starts_with("npm:") || spec.starts_with("pypi:") {
-        ("install.package", json!({ "spec": spec }))
+    let on_line = |line: String| eprintln!("  {line}");
+    let entry = if spec.starts_with("npm:") || spec.starts_with("pypi:") {
+        let params = InstallPackageParams { spec: spec.to_owned(), id, extras: Extras::default() };
+        installing::<InstallPackage>(&mut link, params, on_line).await
     } else if spec.ends_with(".mcpb") {
-        let mut params = json!({ "sha256": sha256, "userConfig": pairs(inputs)? });
-        if is_url {
-            params["url"] = json!(spec);
+        let (url, path) = if is_url {
+            (Some(spec.to_owned()), None)
         } else {
-            params["path"] = json!(std::path::absolute(spec)?);
-        }
-        ("install.bundle", params)
+            (None, Some(std::path::absolute(spec)?.display().to_string()))
+        };
+        let params = InstallBundleParams { url, path, sha256, id, user_config: pairs(inputs)? };
+        installing::<InstallBundle>(&mut link, params, on_line).await
     } else if is_git {
-        ("install.git", json!({ "url": spec }))
+        let params =
+            InstallGitParams { url: spec.to_owned(), branch: None, subfolder: None, id, extras: Extras::default() };
+        installing::<InstallGit>(&mut link, params, on_line).await
     } else if is_url {
         let sha256 = sha256.ok_or_else(|| anyhow!("a program downloaded from a URL needs --sha256"))?;
         let name = id.clone().ok_or_else(|| anyhow!("name the server with --id"))?;
-        ("install.binary", json!({ "id": name, "assets": [{ "url": spec, "sha256": sha256 }] }))
+        let asset = Asset { url: spec.to_owned(), sha256, os: None, arch: None };
+        let params =
+            InstallBinaryParams { id: name, name: None, version: None, assets: vec![asset], extras: Extras::default() };
+        installing::<InstallBinary>(&mut link, params, on_line).await
     } else if spec.ends_with(".json") && Path::new(spec).is_file() {
         // An MCP Registry server.json: its first way of running, with --input KEY=VALUE values.
-        let path = std::path::absolute(spec)?;
-        ("install.serverJson", json!({ "path": path, "values": pairs(inputs)? }))
+        let path = std::path::absolute(spec)?.display().to_string();
+        let params = ServerJson { path: Some(path), values: pairs(inputs)?, id, ..ServerJson::default() };
+        installing::<InstallServerJson>(&mut link, params, on_line).await
     } else {
-        ("install.catalog", json!({ "entry": spec, "inputs": pairs(inputs)? }))
-    };
-    if let Some(id) = id {
-        params["id"] = json!(id);
-    }
-    let outcome = link
-        .call_with(method, params, |event| {
-            if let Some(line) = event["line"].as_str() {
-                eprintln!("  {line}");
-            }
-        })
-        .await?;
-    let entry = outcome.map_err(|e| anyhow!("{}", e.message))?;
+        let inputs = pairs(inputs)?.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        let params = InstallFromCatalog { entry: spec.to_owned(), id, inputs };
+        installing::<InstallCatalog>(&mut link, params, on_line).await
+    }?;
     println!(
         "installed {} {} as {}: {}",
-        entry["name"].as_str().unwrap_or_default(),
-        entry["version"].as_str().unwrap_or_default(),
-        entry["id"].as_str().unwrap_or_default(),
-        describe(&entry["launch"])
+        entry.spec.name,
+        entry.spec.version.as_deref().unwrap_or_default(),
+        entry.spec.id,
+        entry.spec.launch.summary()
     );
     Ok(())
 }
 
-pub(super) async fn ask(link: &mut Link, method: &str, params: Value) -> Result<Value> {
-    link.call(method, params).await?.map_err(|e| anyhow!("{}", e.message))
+/// One install, its output lines to `on_line`.
+async fn installing<M>(link: &mut Link, params: M::Params, on_line: impl Fn(String)) -> Result<ServerEntry>
+where
+    M: Method<Result = ServerEntry, Event = harbor_protocol::api::install::InstallEvent>,
+{
+    use harbor_protocol::api::install::InstallEvent;
+    let outcome = link
+        .request_with::<M>(params, |event| match event {
+            InstallEvent::Progress { line, .. } => on_line(line),
+        })
+        .await?;
+    outcome.map_err(|e| anyhow!("{}", e.message))
 }
 
-fn pairs(items: &[String]) -> Result<BTreeMap<String, String>> {
+/// Calls method `M`; a refusal becomes the error, in the bridge's words.
+pub(super) async fn ask<M: Method>(link: &mut Link, params: M::Params) -> Result<M::Result> {
+    link.request::<M>(params).await?.map_err(|e| anyhow!("{}", e.message))
+}
+
+pub(super) fn pairs(items: &[String]) -> Result<BTreeMap<String, String>> {
     items
         .iter()
         .map(|item| {
@@ -435,23 +467,7 @@ fn pairs(items: &[String]) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
-pub(super) fn describe(launch: &Value) -> String {
-    match launch["kind"].as_str() {
-        Some("remote") => launch["url"].as_str().unwrap_or("").to_owned(),
-        Some("docker") => {
-            let mut words = vec!["docker:".to_owned(), launch["image"].as_str().unwrap_or("").to_owned()];
-            words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));
-            words.join(" ")
-        }
-        _ => {
-            let mut words = vec![launch["command"].as_str().unwrap_or("").to_owned()];
-            words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));
-            words.join(" ")
-        }
-    }
-}
-
-pub(super) fn print_json(value: &Value) -> Result<()> {
+pub(super) fn print_json(value: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

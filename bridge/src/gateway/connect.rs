@@ -41,7 +41,7 @@ pub fn connect(
 ) -> Result<Connected, String> {
     let path = match path {
         Some(path) => path,
-        None => target.default_path()?,
+        None => crate::import::export::default_path(target)?,
     };
     let mut entry = json!({
         "command": program.display().to_string(),

@@ -241,7 +241,7 @@ fn tool_calls(body: &[u8]) -> Vec<Value> {
 }
 
 fn too_many(client: &str, limited: RateLimited, id: Value) -> Response<Body> {
-    let error = super::rate_limited(client, limited);
+    let error = harbor_protocol::ErrorObject::from(super::rate_limited(client, limited));
     let seconds = limited.retry_after.as_secs().max(1);
     let body = json!({
         "jsonrpc": "2.0",

@@ -25,24 +25,26 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::JsonObject;
-use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::host::pinning::{self, Pinned, Unpinned};
+use crate::host::pipeline;
+use crate::host::policy::PolicyError;
 use crate::mcp::metrics::Text;
 use crate::mcp::names;
 use crate::mcp::registry::{Servers, ToolEntry};
 use crate::rpc::Notifier;
 use crate::store::gateway::ClientRecord;
-use crate::store::permissions::AuditEntry;
+use crate::store::permissions::AuditCaller;
 use crate::store::Store;
+use harbor_protocol::api::permissions::ChangedTool;
 use limits::{ClientLimits, Limited, Ticket};
 
 pub const DEFAULT_RATE_PER_MIN: u32 = 120;
@@ -50,19 +52,7 @@ pub const DEFAULT_CONCURRENCY: u32 = 4;
 /// The HTTP port when the user has not chosen one.
 pub const DEFAULT_PORT: u16 = 47_821;
 
-/// The `gateway` setting: whether the HTTP endpoint runs, and on which loopback port.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct GatewaySettings {
-    pub http: bool,
-    pub port: u16,
-}
-
-impl Default for GatewaySettings {
-    fn default() -> Self {
-        GatewaySettings { http: false, port: DEFAULT_PORT }
-    }
-}
+pub use harbor_protocol::api::gateway::{GatewaySettings, Traffic};
 
 /// What a gateway face needs: the tools a client may see, calls, and news of changes. The bridge's
 /// [`Gateway`] is one; [`remote::Remote`] reaches a running bridge's gateway from another process.
@@ -82,27 +72,15 @@ pub trait Backend: Send + Sync + 'static {
     fn changes(&self) -> broadcast::Receiver<()>;
 }
 
-/// A client's traffic since the bridge opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Traffic {
-    pub calls: u64,
-    pub errors: u64,
-    pub rate_limited: u64,
-}
-
-/// A client as the sidebar and CLI see it.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A client with its traffic.
+#[derive(Clone, Debug)]
 pub struct ClientView {
-    #[serde(flatten)]
     pub record: ClientRecord,
     pub traffic: Traffic,
 }
 
 /// A new client's settings (or changes to one: absent fields stay as they are).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default)]
 pub struct ClientChanges {
     pub allow: Option<Vec<String>>,
     pub rate_per_min: Option<u32>,
@@ -222,7 +200,7 @@ impl Gateway {
     }
 
     /// `name`'s allowed tools that their servers changed since it first saw them.
-    pub fn changed_tools(&self, name: &str) -> Result<Vec<Value>, ErrorObject> {
+    pub fn changed_tools(&self, name: &str) -> Result<Vec<ChangedTool>, ErrorObject> {
         let allowed = self.allowed_tools(&self.client(name)?)?;
         let allowed: Vec<&ToolEntry> = allowed.iter().collect();
         pinning::changed(&self.store, &pin_holder(name), &allowed, Unpinned::PinNow).map_err(internal)
@@ -230,7 +208,7 @@ impl Gateway {
 
     /// The running tools `record`'s allowlist lets it see (before pinning).
     fn allowed_tools(&self, record: &ClientRecord) -> Result<Vec<ToolEntry>, ErrorObject> {
-        let mut tools = self.servers.tools(None).map_err(crate::methods::error)?;
+        let mut tools = self.servers.tools(None).map_err(ErrorObject::from)?;
         tools.retain(|t| allows(&record.allow, &t.server_id, names::split_namespaced(&t.name).map_or("", |n| n.1)));
         Ok(tools)
     }
@@ -238,7 +216,7 @@ impl Gateway {
     /// The user approves `tool` as it is now for client `name`.
     pub fn approve_tool(&self, name: &str, tool: &str) -> Result<(), ErrorObject> {
         self.client(name)?;
-        let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
+        let catalog = self.servers.tools(None).map_err(ErrorObject::from)?;
         if !catalog.iter().any(|t| t.name == tool) {
             return Err(invalid(format!("there is no running tool {tool:?} to approve")));
         }
@@ -370,20 +348,68 @@ impl Gateway {
             text.sample("harbor_gateway_rate_limited_total", &[("client", name)], traffic[name].rate_limited as f64);
         }
     }
+}
 
-    fn audit(&self, client: &str, tool: &str, outcome: &str, took: Duration) {
-        let entry = AuditEntry {
-            at: crate::store::now(),
-            origin: format!("gateway:{client}"),
-            tab_id: None,
-            method: "tools/call".into(),
-            tool: Some(tool.to_owned()),
-            outcome: outcome.to_owned(),
-            duration_ms: took.as_millis() as i64,
+/// A gateway client's policy: its allowlist and pins, its rate limit (unless the HTTP layer
+/// counted the call already, to send the headers) and its concurrency slots.
+struct ClientPolicy<'g> {
+    gateway: &'g Gateway,
+    record: ClientRecord,
+    limits: Arc<ClientLimits>,
+    admitted: bool,
+}
+
+impl pipeline::Policy for ClientPolicy<'_> {
+    type Slot = tokio::sync::OwnedSemaphorePermit;
+
+    fn who(&self) -> pipeline::Who {
+        pipeline::Who { kind: AuditCaller::Gateway, origin: pin_holder(&self.record.name), tab: None }
+    }
+
+    fn allow(&self, asked: &str, catalog: &[ToolEntry]) -> Result<String, PolicyError> {
+        let client = &self.record.name;
+        let canonical = pipeline::canonical(asked, catalog);
+        let allowed = canonical
+            .as_deref()
+            .and_then(names::split_namespaced)
+            .is_some_and(|(server, tool)| allows(&self.record.allow, server, tool));
+        let Some(canonical) = canonical.filter(|_| allowed) else {
+            return Err(PolicyError::ToolNotAllowed {
+                caller: format!("gateway client {client:?}"),
+                tool: asked.to_owned(),
+                fix: "allow it in Harbor's Gateway panel",
+            });
         };
-        if let Err(error) = self.store.record_audit(&entry) {
-            tracing::warn!("cannot write the audit log: {error:#}");
+        if let Some(entry) = catalog.iter().find(|t| t.name == canonical) {
+            let mut states = pinning::states(&self.gateway.store, &pin_holder(client), [entry], Unpinned::PinNow)?;
+            if let Some(refused) =
+                pinning::refusal(&format!("gateway client {client:?}"), entry, states.remove(&canonical))
+            {
+                return Err(refused);
+            }
         }
+        Ok(canonical)
+    }
+
+    async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, PolicyError> {
+        if !self.admitted {
+            self.limits.admit().map_err(|limited| {
+                self.gateway.count(&self.record.name, |t| t.rate_limited += 1);
+                rate_limited(&self.record.name, limited)
+            })?;
+        }
+        Ok(self.limits.slot().await)
+    }
+
+    fn finished(&self, outcome: &Result<Value, ErrorObject>) {
+        // A call refused by the rate limit was counted there, not as traffic.
+        if matches!(outcome, Err(e) if e.code == ErrorCode::RateLimited) {
+            return;
+        }
+        self.gateway.count(&self.record.name, |t| {
+            t.calls += 1;
+            t.errors += u64::from(outcome.is_err());
+        });
     }
 }
 
@@ -420,52 +446,9 @@ impl Backend for Gateway {
         cancel: CancellationToken,
     ) -> Result<Value, ErrorObject> {
         let record = self.client(client)?;
-        let started = Instant::now();
-        let (server, name) = self.servers.resolve_tool(tool).map_err(crate::methods::error)?;
-        if !allows(&record.allow, &server.id, &name) {
-            self.audit(
-                client,
-                &names::namespaced(&server.id, &name),
-                ErrorCode::ToolNotAllowed.as_str(),
-                started.elapsed(),
-            );
-            return Err(ErrorObject::new(
-                ErrorCode::ToolNotAllowed,
-                format!("gateway client {client:?} may not call {tool:?}; allow it in Harbor's Gateway panel"),
-            ));
-        }
-        let canonical = names::namespaced(&server.id, &name);
-        let catalog = self.servers.tools(Some(&server.id)).map_err(crate::methods::error)?;
-        if let Some(entry) = catalog.iter().find(|t| t.name == canonical) {
-            let mut states =
-                pinning::states(&self.store, &pin_holder(client), [entry], Unpinned::PinNow).map_err(internal)?;
-            if let Some(refused) =
-                pinning::refusal(&format!("gateway client {client:?}"), entry, states.remove(&canonical))
-            {
-                self.audit(client, &canonical, ErrorCode::ToolNotAllowed.as_str(), started.elapsed());
-                return Err(refused);
-            }
-        }
-        let limits = self.limits(&record);
-        if !admitted {
-            if let Err(limited) = limits.admit() {
-                self.count(client, |t| t.rate_limited += 1);
-                return Err(rate_limited(client, limited));
-            }
-        }
-        let outcome = tokio::select! {
-            slot = limits.slot() => {
-                let _slot = slot;
-                self.servers.call_tool(tool, arguments, None, &cancel, None).await.map_err(crate::methods::error)
-            }
-            () = cancel.cancelled() => Err(ErrorObject::new(ErrorCode::Aborted, "the client cancelled the call")),
-        };
-        let code = outcome.as_ref().err().map_or("ok", |e| e.code.as_str());
-        self.audit(client, &names::namespaced(&server.id, &name), code, started.elapsed());
-        self.count(client, |t| {
-            t.calls += 1;
-            t.errors += u64::from(outcome.is_err());
-        });
+        let policy = ClientPolicy { gateway: self, limits: self.limits(&record), record, admitted };
+        let args = arguments.unwrap_or_default();
+        let outcome = pipeline::call(&self.servers, &self.store, &policy, "tools/call", tool, args, &cancel).await;
         let _ = self.store.touch_gateway_client(client);
         outcome
     }
@@ -475,14 +458,17 @@ impl Backend for Gateway {
     }
 }
 
-/// The error a caller over the limit gets (stdio and the bridge protocol; HTTP answers 429).
-pub fn rate_limited(client: &str, limited: Limited) -> ErrorObject {
+/// The refusal a caller over the limit gets (stdio and the bridge protocol; HTTP answers 429).
+pub fn rate_limited(client: &str, limited: Limited) -> PolicyError {
     let seconds = limited.retry_after.as_secs().max(1);
-    ErrorObject::new(
-        ErrorCode::RateLimited,
-        format!("gateway client {client:?} may make {} tool calls a minute; try again in {seconds} s", limited.limit),
-    )
-    .with_data(serde_json::json!({ "retryAfterSeconds": seconds, "limit": limited.limit }))
+    PolicyError::RateLimited {
+        message: format!(
+            "gateway client {client:?} may make {} tool calls a minute; try again in {seconds} s",
+            limited.limit
+        ),
+        retry_after: Some(limited.retry_after),
+        limit: Some(limited.limit),
+    }
 }
 
 fn check_name(name: &str) -> Result<(), ErrorObject> {

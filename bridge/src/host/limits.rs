@@ -12,73 +12,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harbor_protocol::{ErrorCode, ErrorObject};
-use serde::{Deserialize, Serialize};
+use super::policy::PolicyError;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::store::Store;
 
-/// One origin's limits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct Limits {
-    pub max_tool_calls_per_run: u32,
-    pub max_concurrent_calls: u32,
-    pub tool_timeout_ms: u64,
-    /// Off when `None`.
-    pub tool_calls_per_hour: Option<u32>,
-    /// Off when `None`.
-    pub tokens_per_day: Option<u64>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_tool_calls_per_run: 5,
-            max_concurrent_calls: 2,
-            tool_timeout_ms: 30_000,
-            tool_calls_per_hour: None,
-            tokens_per_day: None,
-        }
-    }
-}
-
-impl Limits {
-    pub fn check(&self) -> Result<(), String> {
-        if !(1..=100).contains(&self.max_tool_calls_per_run) {
-            return Err("maxToolCallsPerRun must be between 1 and 100".into());
-        }
-        if !(1..=32).contains(&self.max_concurrent_calls) {
-            return Err("maxConcurrentCalls must be between 1 and 32".into());
-        }
-        if !(100..=600_000).contains(&self.tool_timeout_ms) {
-            return Err("toolTimeoutMs must be between 100 and 600000".into());
-        }
-        Ok(())
-    }
-
-    pub fn tool_timeout(&self) -> Duration {
-        Duration::from_millis(self.tool_timeout_ms)
-    }
-}
-
-/// Settings that apply to every site.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct Defaults {
-    /// How long "allow once" lasts.
-    pub once_ttl_seconds: u64,
-    /// How long a prompt waits for the user before it counts as dismissed (a prompt whose
-    /// window never showed must not hold its origin's requests forever).
-    pub prompt_timeout_seconds: u64,
-    pub limits: Limits,
-}
-
-impl Default for Defaults {
-    fn default() -> Self {
-        Defaults { once_ttl_seconds: 600, prompt_timeout_seconds: 300, limits: Limits::default() }
-    }
-}
+pub use harbor_protocol::api::permissions::{Defaults, Limits};
 
 const SETTING: &str = "permissions";
 
@@ -171,7 +111,7 @@ impl Gate {
         origin: &str,
         limits: &Limits,
         wait: Duration,
-    ) -> Result<OwnedSemaphorePermit, ErrorObject> {
+    ) -> Result<OwnedSemaphorePermit, PolicyError> {
         let semaphore = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             let entry = in_flight.entry(origin.to_owned()).or_insert_with(|| {
@@ -184,28 +124,30 @@ impl Gate {
         };
         match tokio::time::timeout(wait, semaphore.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
-            _ => Err(ErrorObject::new(
-                ErrorCode::RateLimited,
-                format!(
+            _ => Err(PolicyError::RateLimited {
+                message: format!(
                     "this site already has {} tool calls running and the next did not get a turn within {} s",
                     limits.max_concurrent_calls,
                     wait.as_secs()
                 ),
-            )),
+                retry_after: None,
+                limit: None,
+            }),
         }
     }
 
     /// Reserves one tool call of `origin`'s hourly budget, or refuses it.
-    pub fn reserve_tool_call(&self, origin: &str, limits: &Limits) -> Result<Reservation<'_>, ErrorObject> {
+    pub fn reserve_tool_call(&self, origin: &str, limits: &Limits) -> Result<Reservation<'_>, PolicyError> {
         let budget = limits.tool_calls_per_hour.map(i64::from);
         self.reserve(origin, TOOL_CALL, budget, 3600, 1).map_err(|refusal| match refusal {
-            Refusal::Spent(per_hour) => ErrorObject::new(
-                ErrorCode::RateLimited,
-                format!(
+            Refusal::Spent(per_hour) => PolicyError::RateLimited {
+                message: format!(
                     "this site used its {per_hour} tool calls for this hour; the user can raise the budget in Harbor"
                 ),
-            ),
-            Refusal::Store(error) => internal(error),
+                retry_after: None,
+                limit: None,
+            },
+            Refusal::Store(error) => PolicyError::Store(error),
         })
     }
 
@@ -216,14 +158,13 @@ impl Gate {
         origin: &str,
         limits: &Limits,
         input_chars: usize,
-    ) -> Result<Reservation<'_>, ErrorObject> {
+    ) -> Result<Reservation<'_>, PolicyError> {
         let budget = limits.tokens_per_day.map(|t| t.min(i64::MAX as u64) as i64);
         self.reserve(origin, TOKENS, budget, 86_400, token_estimate(input_chars)).map_err(|refusal| match refusal {
-            Refusal::Spent(per_day) => ErrorObject::new(
-                ErrorCode::BudgetExceeded,
-                format!("this site used its {per_day} model tokens for today; the user can raise the budget in Harbor"),
-            ),
-            Refusal::Store(error) => internal(error),
+            Refusal::Spent(per_day) => PolicyError::BudgetExceeded(format!(
+                "this site used its {per_day} model tokens for today; the user can raise the budget in Harbor"
+            )),
+            Refusal::Store(error) => PolicyError::Store(error),
         })
     }
 
@@ -263,8 +204,4 @@ enum Refusal {
     /// The budget (its size) is used up.
     Spent(i64),
     Store(anyhow::Error),
-}
-
-fn internal(error: anyhow::Error) -> ErrorObject {
-    ErrorObject::new(ErrorCode::Internal, format!("{error:#}"))
 }

@@ -12,6 +12,8 @@ pub mod grants;
 pub mod limits;
 pub mod pinning;
 pub mod pins;
+pub mod pipeline;
+pub mod policy;
 pub mod prompts;
 pub mod run;
 pub mod scopes;
@@ -19,10 +21,12 @@ pub mod text;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use harbor_protocol::api::page::{PermissionResult, ReadActiveTab, ReadLimit};
+use harbor_protocol::api::permissions::{AuditCaller, Permissions};
 use harbor_protocol::{Caller, CallerKind, ErrorCode, ErrorObject};
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
@@ -32,10 +36,10 @@ use crate::chat::agent::ToolRunner;
 use crate::llm::Llm;
 use crate::mcp::registry::{Servers, ToolEntry};
 use crate::rpc::Notifier;
-use crate::store::permissions::AuditEntry;
 use crate::store::Store;
 use grants::Grants;
 use limits::Gate;
+use policy::PolicyError;
 use prompts::{Answer, Asked, Decision, PromptRequest, PromptTool, Prompts, ScopeLine};
 use scopes::{Grant, Scope};
 
@@ -51,7 +55,7 @@ pub struct Site {
 
 impl Site {
     /// The site of a page caller; anything else may not call page methods.
-    pub fn of(caller: &Caller) -> Result<Site, ErrorObject> {
+    pub fn of(caller: &Caller) -> Result<Site, PolicyError> {
         match (&caller.kind, &caller.origin) {
             (CallerKind::Page, Some(origin)) if origin != "null" && !origin.is_empty() => Ok(Site {
                 origin: origin.clone(),
@@ -59,14 +63,8 @@ impl Site {
                 top_origin: caller.top_origin.clone(),
                 user_activation: caller.user_activation,
             }),
-            (CallerKind::Page, _) => Err(ErrorObject::new(
-                ErrorCode::PermissionDenied,
-                "this page has no origin Harbor can grant permissions to (an opaque or file origin)",
-            )),
-            _ => Err(ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                "this method is for web pages; Harbor's own pages use the privileged methods",
-            )),
+            (CallerKind::Page, _) => Err(PolicyError::NoOrigin),
+            _ => Err(PolicyError::NotAPage),
         }
     }
 }
@@ -102,26 +100,11 @@ impl Host {
 
     /// Passes when `site` holds `scope`: `ERR_PERMISSION_DENIED` when denied, else
     /// `ERR_SCOPE_REQUIRED` with how to ask.
-    pub fn require(&self, site: &Site, scope: Scope) -> Result<Grant, ErrorObject> {
-        match self.grants.grant(&site.origin, site.tab, scope).map_err(internal)? {
+    pub fn require(&self, site: &Site, scope: Scope) -> Result<Grant, PolicyError> {
+        match self.grants.grant(&site.origin, site.tab, scope)? {
             grant if grant.allows() => Ok(grant),
-            Grant::Deny => Err(ErrorObject::new(
-                ErrorCode::PermissionDenied,
-                format!(
-                    "the user denied {} to {}; only they can change that, in Harbor's sidebar",
-                    scope.as_str(),
-                    site.origin
-                ),
-            )),
-            _ => Err(ErrorObject::new(
-                ErrorCode::ScopeRequired,
-                format!(
-                    "this needs the {} permission: call agent.requestPermissions({{ scopes: [\"{}\"] }}) first",
-                    scope.as_str(),
-                    scope.as_str()
-                ),
-            )
-            .with_data(json!({ "scope": scope }))),
+            Grant::Deny => Err(PolicyError::ScopeDenied { scope, origin: site.origin.clone() }),
+            _ => Err(PolicyError::ScopeRequired(scope)),
         }
     }
 
@@ -133,7 +116,7 @@ impl Host {
         reason: Option<String>,
         tools: Option<Vec<String>>,
         cancel: &CancellationToken,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<PermissionResult, ErrorObject> {
         if scopes.is_empty() {
             return Err(ErrorObject::new(ErrorCode::InvalidRequest, "requestPermissions needs at least one scope"));
         }
@@ -157,7 +140,7 @@ impl Host {
                 embedded_in: site.top_origin.clone().filter(|top| *top != site.origin),
                 tab_id: site.tab,
                 reason: reason.map(|r| r.chars().take(500).collect()),
-                scopes: scopes.iter().map(|s| ScopeLine { scope: *s, description: s.describe() }).collect(),
+                scopes: scopes.iter().map(|s| ScopeLine { scope: *s, description: s.describe().into() }).collect(),
                 tools: if wants_tools || scopes.contains(&Scope::ToolsList) {
                     self.prompt_tools(tools.as_deref())?
                 } else {
@@ -167,19 +150,17 @@ impl Host {
             offered = self.prompt(site, request, cancel).await?;
         }
         let summary = self.permissions_of(site)?;
-        let allows = |s: &Scope| matches!(summary["scopes"][s.as_str()].as_str(), Some("ALLOW_ONCE" | "ALLOW_ALWAYS"));
+        let grant_of = |s: &Scope| summary.scopes.get(s.as_str()).copied().unwrap_or(Grant::NotGranted);
+        let allows = |s: &Scope| grant_of(s).allows();
         // A request that named tools is granted only if each was allowed or shown to the user: a
         // request that joined another's prompt was not asked about tools that prompt did not list.
         let got_tools = match (&tools, wants_tools) {
-            (Some(asked), true) => asked.iter().all(|t| {
-                offered.contains(t) || summary["allowedTools"].as_array().is_some_and(|a| a.iter().any(|x| x == t))
-            }),
+            (Some(asked), true) => asked.iter().all(|t| offered.contains(t) || summary.allowed_tools.contains(t)),
             _ => true,
         };
         let granted = scopes.iter().all(allows) && got_tools;
-        let scopes: BTreeMap<&str, Value> =
-            scopes.iter().map(|s| (s.as_str(), summary["scopes"][s.as_str()].clone())).collect();
-        Ok(json!({ "granted": granted, "scopes": scopes, "allowedTools": summary["allowedTools"] }))
+        let scopes: BTreeMap<String, Grant> = scopes.iter().map(|s| (s.as_str().to_owned(), grant_of(s))).collect();
+        Ok(PermissionResult { granted, scopes, allowed_tools: summary.allowed_tools })
     }
 
     /// Shows `request` to the user and waits for the answer: joins the origin's open prompt, or
@@ -241,7 +222,7 @@ impl Host {
     /// The tools a prompt lists: the ones asked for, else every running tool.
     fn prompt_tools(&self, asked: Option<&[String]>) -> Result<Vec<PromptTool>, ErrorObject> {
         use harbor_protocol::shown::{visible, visible_name};
-        let mut catalog = self.servers.tools(None).map_err(crate::methods::error)?;
+        let mut catalog = self.servers.tools(None).map_err(ErrorObject::from)?;
         crate::mcp::registry::flag_imitations(&mut catalog);
         let line = |name: &String, entry: Option<&ToolEntry>| PromptTool {
             name: name.clone(),
@@ -295,33 +276,32 @@ impl Host {
     }
 
     /// `agent.permissions.list`: every scope's grant and the allowed tools.
-    pub fn permissions_of(&self, site: &Site) -> Result<Value, ErrorObject> {
-        let scopes: BTreeMap<&str, Grant> = self
+    pub fn permissions_of(&self, site: &Site) -> Result<Permissions, ErrorObject> {
+        let scopes: BTreeMap<String, Grant> = self
             .grants
             .all(&site.origin, site.tab)
             .map_err(internal)?
             .into_iter()
-            .map(|(s, g)| (s.as_str(), g))
+            .map(|(s, g)| (s.as_str().to_owned(), g))
             .collect();
-        let mut tools: Vec<String> =
+        let mut allowed_tools: Vec<String> =
             self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?.into_iter().collect();
-        tools.sort();
-        Ok(json!({ "origin": site.origin, "scopes": scopes, "allowedTools": tools }))
+        allowed_tools.sort();
+        Ok(Permissions { origin: site.origin.clone(), scopes, allowed_tools })
     }
 
     /// The running tools `site` may call: allowed, and as the user approved them (a tool its
     /// server changed since is suspended, see [`pins`]).
     pub fn visible_tools(&self, site: &Site) -> Result<Vec<ToolEntry>, ErrorObject> {
         let allowed = self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?;
-        let mut tools = self.servers.tools(None).map_err(crate::methods::error)?;
+        let mut tools = self.servers.tools(None).map_err(ErrorObject::from)?;
         tools.retain(|t| allowed.contains(&t.name));
         let states = self.pin_states(&site.origin, &tools)?;
         tools.retain(|t| states.get(&t.name) == Some(&pinning::Pinned::Same));
         Ok(tools)
     }
 
-    /// A tool call from a page: allowlist, hourly budget, a slot among the origin's concurrent
-    /// calls, the timeout, usage and audit.
+    /// A tool call from a page, through the policy pipeline (see [`pipeline`]).
     pub async fn call_tool(
         &self,
         site: &Site,
@@ -330,53 +310,16 @@ impl Host {
         args: JsonObject,
         cancel: &CancellationToken,
     ) -> Result<Value, ErrorObject> {
-        self.audited(site, method, Some(tool), self.guarded_call(site, tool, args, cancel)).await
-    }
-
-    async fn guarded_call(
-        &self,
-        site: &Site,
-        tool: &str,
-        args: JsonObject,
-        cancel: &CancellationToken,
-    ) -> Result<Value, ErrorObject> {
-        // The allowlist first, by name alone: a site learns nothing about servers it may not use,
-        // not even whether they exist.
-        let allowed = self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?;
-        let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
-        let canonical = match crate::mcp::names::split_namespaced(tool) {
-            Some(_) => Some(tool.to_owned()),
-            None => catalog.iter().find(|t| t.model_name == tool).map(|t| t.name.clone()),
+        let limits = match self.gate.limits(&site.origin) {
+            Ok(limits) => limits,
+            Err(error) => {
+                let outcome = Err(ErrorObject::from(PolicyError::Store(error)));
+                pipeline::Audit::begin(&self.store, who(site), method, Some(tool)).finish(&outcome);
+                return outcome;
+            }
         };
-        let Some(canonical) = canonical.filter(|c| allowed.contains(c)) else {
-            return Err(ErrorObject::new(
-                ErrorCode::ToolNotAllowed,
-                format!("{} may not use {tool}; the user allows tools per site in Harbor", site.origin),
-            ));
-        };
-        // As the user approved it: a server that changed the tool since gets no call.
-        if let Some(entry) = catalog.iter().find(|t| t.name == canonical) {
-            self.check_pin(&site.origin, entry)?;
-        }
-        let limits = self.gate.limits(&site.origin).map_err(internal)?;
-        // Reserved before the wait for a slot, so concurrent calls cannot all pass the budget.
-        let reservation = self.gate.reserve_tool_call(&site.origin, &limits)?;
-        let _slot = tokio::select! {
-            slot = self.gate.slot(&site.origin, &limits, limits.tool_timeout()) => slot?,
-            () = cancel.cancelled() => return Err(ErrorObject::new(ErrorCode::Aborted, "the call was cancelled")),
-        };
-        reservation.settle(1);
-        let mut result = self
-            .servers
-            .call_tool(&canonical, Some(args), Some(limits.tool_timeout()), cancel, None)
-            .await
-            .map_err(crate::methods::error)?;
-        // Keys a tool lets slip (a token in a file it read) never reach a web page.
-        let found = crate::mcp::redact::redact_patterns(&mut result);
-        if let Some((server, tool)) = crate::mcp::names::split_namespaced(&canonical) {
-            self.servers.redacted(server, tool, "result to a page", &found);
-        }
-        Ok(result)
+        let policy = SitePolicy { host: self, site, limits };
+        pipeline::call(&self.servers, &self.store, &policy, method, tool, args, cancel).await
     }
 
     /// Runs a page call and records it in the audit log, however it ends — also when the call
@@ -388,37 +331,32 @@ impl Host {
         tool: Option<&str>,
         work: impl std::future::Future<Output = Result<T, ErrorObject>>,
     ) -> Result<T, ErrorObject> {
-        let mut pending = PendingAudit { host: self, site, method, tool, started: Instant::now(), done: false };
+        let audit = pipeline::Audit::begin(&self.store, who(site), method, tool);
         let outcome = work.await;
-        pending.done = true;
-        self.audit(site, method, tool, &outcome, pending.started);
+        audit.finish(&outcome);
         outcome
     }
 
-    /// Records a page call's metadata: who, what, when, how it ended, how long it took.
-    pub fn audit<T>(
-        &self,
-        site: &Site,
-        method: &str,
-        tool: Option<&str>,
-        outcome: &Result<T, ErrorObject>,
-        started: Instant,
-    ) {
-        let entry = AuditEntry {
-            at: crate::store::now(),
-            origin: site.origin.clone(),
-            tab_id: site.tab,
-            method: method.to_owned(),
-            tool: tool.map(str::to_owned),
-            outcome: match outcome {
-                Ok(_) => "ok".into(),
-                Err(error) => error.code.as_str().into(),
-            },
-            duration_ms: started.elapsed().as_millis() as i64,
+    /// `agent.browser.activeTab.readability`: the bridge decides, and the background (which can
+    /// read tabs) reads the caller's tab when it sees this answer (see PROTOCOL.md).
+    pub async fn read_active_tab(&self, site: &Site, max_chars: usize) -> Result<ReadActiveTab, ErrorObject> {
+        let decide = async {
+            self.require(site, Scope::ActiveTabRead)?;
+            // A frame reads only the page of its own origin; the background also checks that the
+            // tab is the one shown in its window.
+            if site.top_origin.as_deref() != Some(site.origin.as_str()) {
+                return Err(ErrorObject::new(
+                    ErrorCode::PermissionDenied,
+                    format!(
+                        "a frame from {} may not read the page that embeds it; only the page itself may",
+                        site.origin
+                    ),
+                )
+                .with_data(json!({ "reason": "cross_origin_frame" })));
+            }
+            Ok(ReadActiveTab { read_active_tab: ReadLimit { max_chars } })
         };
-        if let Err(error) = self.store.record_audit(&entry) {
-            tracing::warn!("cannot write the audit log: {error:#}");
-        }
+        self.audited(site, "agent.browser.activeTab.readability", None, decide).await
     }
 
     /// A [`ToolRunner`] for `agent.run`: each call the model makes passes the same checks as a
@@ -428,21 +366,64 @@ impl Host {
     }
 }
 
-/// The audit record of a page call still running: written as aborted if the call is dropped.
-struct PendingAudit<'a> {
-    host: &'a Host,
-    site: &'a Site,
-    method: &'a str,
-    tool: Option<&'a str>,
-    started: Instant,
-    done: bool,
+/// Who a page call is audited as.
+fn who(site: &Site) -> pipeline::Who {
+    pipeline::Who { kind: AuditCaller::Page, origin: site.origin.clone(), tab: site.tab }
 }
 
-impl Drop for PendingAudit<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let aborted: Result<(), ErrorObject> = Err(ErrorObject::new(ErrorCode::Aborted, "cancelled"));
-            self.host.audit(self.site, self.method, self.tool, &aborted, self.started);
+/// A web page's policy: the `mcp:tools.call` scope, the site's allowlist and pins, its hourly
+/// budget, its slots and its tool timeout; results are screened for keys.
+struct SitePolicy<'h> {
+    host: &'h Host,
+    site: &'h Site,
+    limits: limits::Limits,
+}
+
+impl pipeline::Policy for SitePolicy<'_> {
+    type Slot = tokio::sync::OwnedSemaphorePermit;
+
+    fn who(&self) -> pipeline::Who {
+        who(self.site)
+    }
+
+    fn scope(&self) -> Result<(), PolicyError> {
+        self.host.require(self.site, Scope::ToolsCall).map(drop)
+    }
+
+    fn allow(&self, asked: &str, catalog: &[ToolEntry]) -> Result<String, PolicyError> {
+        // The allowlist first, by name alone: a site learns nothing about servers it may not use,
+        // not even whether they exist.
+        let allowed = self.host.grants.allowed_tools(&self.site.origin, self.site.tab)?;
+        let not_allowed = || PolicyError::ToolNotAllowed {
+            caller: self.site.origin.clone(),
+            tool: asked.to_owned(),
+            fix: "the user allows tools per site in Harbor",
+        };
+        let canonical = pipeline::canonical(asked, catalog).filter(|c| allowed.contains(c)).ok_or_else(not_allowed)?;
+        // As the user approved it: a server that changed the tool since gets no call.
+        if let Some(entry) = catalog.iter().find(|t| t.name == canonical) {
+            self.host.check_pin(&self.site.origin, entry)?;
+        }
+        Ok(canonical)
+    }
+
+    async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, PolicyError> {
+        // Dropped unsettled (no slot, or the caller left), the reservation is given back.
+        let reservation = self.host.gate.reserve_tool_call(&self.site.origin, &self.limits)?;
+        let slot = self.host.gate.slot(&self.site.origin, &self.limits, self.limits.tool_timeout()).await?;
+        reservation.settle(1);
+        Ok(slot)
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.limits.tool_timeout())
+    }
+
+    fn screen(&self, servers: &Servers, tool: &str, result: &mut Value) {
+        // Keys a tool lets slip (a token in a file it read) never reach a web page.
+        let found = crate::mcp::redact::redact_patterns(result);
+        if let Some((server, name)) = crate::mcp::names::split_namespaced(tool) {
+            servers.redacted(server, name, "result to a page", &found);
         }
     }
 }

@@ -8,10 +8,13 @@
 
 use std::collections::HashMap;
 
-use harbor_protocol::{ErrorCode, ErrorObject};
-use serde_json::{json, Value};
+use harbor_protocol::ErrorObject;
+use serde_json::Value;
+
+use harbor_protocol::api::permissions::ChangedTool;
 
 use super::pins::{self, Change, PIN_ON_FIRST_USE};
+use super::policy::PolicyError;
 use super::{internal, Host};
 use crate::mcp::registry::ToolEntry;
 use crate::store::Store;
@@ -83,38 +86,35 @@ pub fn states<'a>(
 }
 
 /// The error for calling `tool` as `state` says, or `None` when it is as approved.
-pub fn refusal(who: &str, tool: &ToolEntry, state: Option<Pinned>) -> Option<ErrorObject> {
+pub fn refusal(who: &str, tool: &ToolEntry, state: Option<Pinned>) -> Option<PolicyError> {
     match state {
         Some(Pinned::Same) => None,
-        Some(Pinned::Changed(changes)) => Some(
-            ErrorObject::new(
-                ErrorCode::ToolNotAllowed,
-                format!(
-                    "{} changed since the user allowed it ({}); it is suspended until they approve the new version in \
-                     Harbor",
-                    tool.name,
-                    pins::summary(&changes)
-                ),
-            )
-            .with_data(json!({ "reason": "tool_changed", "tool": tool.name, "changes": changes })),
-        ),
-        Some(Pinned::Missing) | None => Some(ErrorObject::new(
-            ErrorCode::ToolNotAllowed,
-            format!("{who} may not use {}; the user allows tools in Harbor", tool.name),
-        )),
+        Some(Pinned::Changed(changes)) => {
+            Some(PolicyError::ToolChanged { tool: tool.name.clone(), summary: pins::summary(&changes), changes })
+        }
+        Some(Pinned::Missing) | None => Some(PolicyError::ToolNotAllowed {
+            caller: who.to_owned(),
+            tool: tool.name.clone(),
+            fix: "the user allows tools in Harbor",
+        }),
     }
 }
 
 /// The tools among `granted` that changed since `holder` approved them, with what changed.
-pub fn changed(store: &Store, holder: &str, granted: &[&ToolEntry], unpinned: Unpinned) -> anyhow::Result<Vec<Value>> {
-    let mut changed: Vec<Value> = states(store, holder, granted.iter().copied(), unpinned)?
+pub fn changed(
+    store: &Store,
+    holder: &str,
+    granted: &[&ToolEntry],
+    unpinned: Unpinned,
+) -> anyhow::Result<Vec<ChangedTool>> {
+    let mut changed: Vec<ChangedTool> = states(store, holder, granted.iter().copied(), unpinned)?
         .into_iter()
         .filter_map(|(tool, state)| match state {
-            Pinned::Changed(changes) => Some(json!({ "tool": tool, "changes": changes })),
+            Pinned::Changed(changes) => Some(ChangedTool { tool, changes }),
             _ => None,
         })
         .collect();
-    changed.sort_by(|a, b| a["tool"].as_str().cmp(&b["tool"].as_str()));
+    changed.sort_by(|a, b| a.tool.cmp(&b.tool));
     Ok(changed)
 }
 
@@ -124,7 +124,7 @@ impl Host {
         if tools.is_empty() {
             return Ok(());
         }
-        let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
+        let catalog = self.servers.tools(None).map_err(ErrorObject::from)?;
         pin(&self.store, origin, tools, &catalog).map_err(internal)
     }
 
@@ -151,14 +151,14 @@ impl Host {
     }
 
     /// Refuses `tool` for `origin` unless it is as the user approved it.
-    pub(crate) fn check_pin(&self, origin: &str, tool: &ToolEntry) -> Result<(), ErrorObject> {
-        let state = self.pin_states(origin, [tool])?.remove(&tool.name);
+    pub(crate) fn check_pin(&self, origin: &str, tool: &ToolEntry) -> Result<(), PolicyError> {
+        let state = states(&self.store, origin, [tool], Unpinned::Refuse)?.remove(&tool.name);
         refusal(origin, tool, state).map_or(Ok(()), Err)
     }
 
     /// `origin`'s allowed tools that changed since the user approved them, with what changed.
-    pub(crate) fn changed_tools(&self, origin: &str, allowed: &[String]) -> Result<Vec<Value>, ErrorObject> {
-        let catalog = self.servers.tools(None).map_err(crate::methods::error)?;
+    pub(crate) fn changed_tools(&self, origin: &str, allowed: &[String]) -> Result<Vec<ChangedTool>, ErrorObject> {
+        let catalog = self.servers.tools(None).map_err(ErrorObject::from)?;
         let granted: Vec<&ToolEntry> = catalog.iter().filter(|t| allowed.contains(&t.name)).collect();
         changed(&self.store, origin, &granted, Unpinned::Refuse).map_err(internal)
     }

@@ -9,7 +9,6 @@
 //! definition in the Sites panel, which shows the differences. Grants made before pinning existed
 //! are pinned on their first use.
 
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -35,20 +34,14 @@ pub fn fingerprint(definition: &Value) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// One part of a tool that differs from what the user approved.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Change {
-    pub field: &'static str,
-    pub before: Value,
-    pub after: Value,
-}
+pub use harbor_protocol::api::permissions::ToolChange as Change;
 
 /// What differs between the approved definition and the current one.
 pub fn changes(before: &Value, after: &Value) -> Vec<Change> {
     ["title", "description", "inputSchema", "annotations"]
         .into_iter()
         .filter(|field| before[field] != after[field])
-        .map(|field| Change { field, before: before[field].clone(), after: after[field].clone() })
+        .map(|field| Change { field: field.into(), before: before[field].clone(), after: after[field].clone() })
         .collect()
 }
 
@@ -56,7 +49,7 @@ pub fn changes(before: &Value, after: &Value) -> Vec<Change> {
 pub fn summary(changes: &[Change]) -> String {
     let fields: Vec<&str> = changes
         .iter()
-        .map(|c| match c.field {
+        .map(|c| match c.field.as_str() {
             "inputSchema" => "its parameters",
             "annotations" => "its hints (read-only, destructive…)",
             "title" => "its title",
@@ -110,7 +103,7 @@ mod tests {
             Some(json!({"readOnlyHint": true, "destructiveHint": true})),
         ));
         assert_ne!(fingerprint(&approved), fingerprint(&pulled));
-        let fields: Vec<&str> = changes(&approved, &pulled).iter().map(|c| c.field).collect();
+        let fields: Vec<String> = changes(&approved, &pulled).into_iter().map(|c| c.field).collect();
         assert_eq!(fields, ["description", "inputSchema", "annotations"]);
         assert!(changes(&approved, &same).is_empty());
     }

@@ -14,10 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-
-use super::scopes::Scope;
 
 /// How long an origin may not prompt again after its `n`th dismissal in a row.
 pub fn cool_down(dismissals: u32) -> Duration {
@@ -32,55 +29,7 @@ pub fn cool_down(dismissals: u32) -> Duration {
 /// After this long without a dismissal, an origin's count starts again from zero.
 const DISMISSALS_FORGOTTEN: Duration = Duration::from_secs(3600);
 
-/// A tool as the prompt lists it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PromptTool {
-    /// The name to grant, exactly as the server has it.
-    pub name: String,
-    /// The name as shown: invisible and look-alike characters made visible.
-    pub label: String,
-    /// Shown with invisible characters made visible.
-    pub description: String,
-    /// Another server's tool this one's name imitates, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub imitates: Option<String>,
-    /// Read-only tools start checked; tools that write or destroy start unchecked.
-    pub checked: bool,
-}
-
-/// What the prompt asks.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PromptRequest {
-    pub id: String,
-    pub origin: String,
-    /// The page that embeds the asking frame, when it is another origin.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub embedded_in: Option<String>,
-    pub tab_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub scopes: Vec<ScopeLine>,
-    pub tools: Vec<PromptTool>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ScopeLine {
-    pub scope: Scope,
-    pub description: &'static str,
-}
-
-/// The user's answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Decision {
-    AllowOnce,
-    AllowAlways,
-    Deny,
-    /// Closed or "not now": nothing is stored.
-    Dismiss,
-}
+pub use harbor_protocol::api::permissions::{Decision, PromptRequest, PromptTool, ScopeLine};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Answer {

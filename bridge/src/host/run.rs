@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use harbor_protocol::api::page::RunResult;
 use harbor_protocol::{ErrorCode, ErrorObject};
-use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::scopes::Scope;
@@ -29,7 +29,7 @@ impl Host {
         request: RunRequest,
         events: &EventSink,
         cancel: &CancellationToken,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<RunResult, ErrorObject> {
         self.audited(site, "agent.run", None, self.run_inner(site, request, events, cancel)).await
     }
 
@@ -39,7 +39,7 @@ impl Host {
         request: RunRequest,
         events: &EventSink,
         cancel: &CancellationToken,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<RunResult, ErrorObject> {
         self.require(site, Scope::ModelTools)?;
         if request.task.trim().is_empty() {
             return Err(ErrorObject::new(ErrorCode::InvalidRequest, "agent.run needs a task"));
@@ -79,7 +79,7 @@ impl Host {
         let outcome = agent::run(run, self.llm(), &self.runner(site.clone()), events, cancel).await;
         reservation.settle(outcome.usage.total() as i64);
         let output = outcome.result?;
-        Ok(json!({ "output": output, "toolCalls": outcome.tool_calls, "usage": outcome.usage }))
+        Ok(RunResult { output, tool_calls: outcome.tool_calls, usage: outcome.usage })
     }
 }
 

@@ -155,7 +155,7 @@ impl Host {
                 Some(Ok(Delta::Token(token))) => {
                     text.push_str(&token);
                     if let Some(events) = events {
-                        events.send(RunEvent::Token { token }.to_json()).await;
+                        events.emit(&RunEvent::Token { token }).await;
                     }
                 }
                 Some(Ok(Delta::ToolCall(_))) => {}

@@ -11,47 +11,23 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Which client wrote a config file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dialect {
-    ClaudeDesktop,
-    Cursor,
-    VsCode,
-    Windsurf,
-    ClaudeCode,
-    Zed,
-}
+pub use harbor_protocol::api::import::Dialect;
 
-impl Dialect {
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::ClaudeDesktop => "Claude Desktop",
-            Dialect::Cursor => "Cursor",
-            Dialect::VsCode => "VS Code",
-            Dialect::Windsurf => "Windsurf",
-            Dialect::ClaudeCode => "Claude Code",
-            Dialect::Zed => "Zed",
-        }
-    }
-
-    /// The dialect a file's path suggests.
-    pub fn guess(path: &std::path::Path) -> Option<Dialect> {
-        let text = path.to_string_lossy().replace('\\', "/");
-        let file = path.file_name()?.to_string_lossy();
-        Some(match () {
-            _ if file == "claude_desktop_config.json" => Dialect::ClaudeDesktop,
-            _ if text.contains("/.cursor/") => Dialect::Cursor,
-            _ if text.contains("/.vscode/") || text.contains("/Code/User/") => Dialect::VsCode,
-            _ if text.contains("/windsurf/") || file == "mcp_config.json" => Dialect::Windsurf,
-            _ if file == ".mcp.json" || file == ".claude.json" => Dialect::ClaudeCode,
-            _ if text.contains("/zed/") => Dialect::Zed,
-            _ => return None,
-        })
-    }
+/// The dialect a file's path suggests.
+pub fn guess(path: &std::path::Path) -> Option<Dialect> {
+    let text = path.to_string_lossy().replace('\\', "/");
+    let file = path.file_name()?.to_string_lossy();
+    Some(match () {
+        _ if file == "claude_desktop_config.json" => Dialect::ClaudeDesktop,
+        _ if text.contains("/.cursor/") => Dialect::Cursor,
+        _ if text.contains("/.vscode/") || text.contains("/Code/User/") => Dialect::VsCode,
+        _ if text.contains("/windsurf/") || file == "mcp_config.json" => Dialect::Windsurf,
+        _ if file == ".mcp.json" || file == ".claude.json" => Dialect::ClaudeCode,
+        _ if text.contains("/zed/") => Dialect::Zed,
+        _ => return None,
+    })
 }
 
 /// One server as a config file describes it, before variables are filled in.

@@ -9,65 +9,34 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::dialects::Dialect;
 use super::locations;
 use crate::store::servers::{Launch, ServerSpec};
 
 /// The apps Harbor can write to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Target {
-    ClaudeDesktop,
-    Cursor,
-    VsCode,
-}
+pub use harbor_protocol::api::import::App as Target;
 
-impl Target {
-    pub fn dialect(self) -> Dialect {
-        match self {
-            Target::ClaudeDesktop => Dialect::ClaudeDesktop,
-            Target::Cursor => Dialect::Cursor,
-            Target::VsCode => Dialect::VsCode,
-        }
-    }
-
-    /// The key the app keeps its servers under.
-    fn servers_key(self) -> &'static str {
-        match self {
-            Target::VsCode => "servers",
-            Target::ClaudeDesktop | Target::Cursor => "mcpServers",
-        }
-    }
-
-    /// The app's usual config file for this user.
-    pub fn default_path(self) -> Result<PathBuf, String> {
-        let dirs = directories::BaseDirs::new().ok_or("cannot find this user's home folder")?;
-        let app_data = std::env::var_os("APPDATA").map(PathBuf::from);
-        locations::candidates(dirs.home_dir(), app_data.as_deref(), None)
-            .into_iter()
-            .find(|l| l.dialect == self.dialect())
-            .map(|l| l.path)
-            .ok_or_else(|| "Harbor does not know where that app keeps its config on this system; name the file".into())
+/// The key the app keeps its servers under.
+fn servers_key(target: Target) -> &'static str {
+    match target {
+        Target::VsCode => "servers",
+        Target::ClaudeDesktop | Target::Cursor => "mcpServers",
     }
 }
 
-/// What exporting a server would write, or why it cannot be.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Planned {
-    pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entry: Option<Value>,
-    /// Secret variables left out.
-    pub left_out: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
-    /// The file has an entry of that name already (it is replaced).
-    pub replaces: bool,
+/// The app's usual config file for this user.
+pub fn default_path(target: Target) -> Result<PathBuf, String> {
+    let dirs = directories::BaseDirs::new().ok_or("cannot find this user's home folder")?;
+    let app_data = std::env::var_os("APPDATA").map(PathBuf::from);
+    locations::candidates(dirs.home_dir(), app_data.as_deref(), None)
+        .into_iter()
+        .find(|l| l.dialect == target.dialect())
+        .map(|l| l.path)
+        .ok_or_else(|| "Harbor does not know where that app keeps its config on this system; name the file".into())
 }
+
+pub use harbor_protocol::api::import::Planned;
 
 /// The config entry for `server` in `target`'s format.
 fn entry(target: Target, server: &ServerSpec) -> Result<Value, String> {
@@ -134,7 +103,7 @@ fn portable_entry(target: Target, server: &ServerSpec) -> Result<Value, String> 
 /// What exporting `servers` into the file at `path` would do.
 pub fn plan(target: Target, path: &Path, servers: &[ServerSpec]) -> Result<Vec<Planned>, String> {
     let config = read(path)?;
-    let existing = config.get(target.servers_key()).and_then(Value::as_object);
+    let existing = config.get(servers_key(target)).and_then(Value::as_object);
     Ok(servers
         .iter()
         .map(|server| {
@@ -157,7 +126,7 @@ pub fn plan(target: Target, path: &Path, servers: &[ServerSpec]) -> Result<Vec<P
 
 /// Whether the file has an entry named `id` (an unreadable file is an error: it is not replaced).
 pub fn has_entry(target: Target, path: &Path, id: &str) -> Result<bool, String> {
-    Ok(read(path)?.get(target.servers_key()).and_then(Value::as_object).is_some_and(|e| e.contains_key(id)))
+    Ok(read(path)?.get(servers_key(target)).and_then(Value::as_object).is_some_and(|e| e.contains_key(id)))
 }
 
 /// Writes the planned entries into the file, keeping everything else; returns the backup's path
@@ -165,7 +134,7 @@ pub fn has_entry(target: Target, path: &Path, id: &str) -> Result<bool, String> 
 pub fn write(target: Target, path: &Path, planned: &[Planned]) -> Result<Option<PathBuf>, String> {
     let mut config = read(path)?;
     let root = config.as_object_mut().ok_or_else(|| format!("{} is not a JSON object", path.display()))?;
-    let key = target.servers_key();
+    let key = servers_key(target);
     let servers = root.entry(key).or_insert_with(|| Value::Object(Map::new()));
     let servers = servers.as_object_mut().ok_or_else(|| format!("{}: {key:?} is not an object", path.display()))?;
     for plan in planned {

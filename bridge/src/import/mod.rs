@@ -52,17 +52,7 @@ pub struct Entry {
     pub secret_values: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Needs {
-    pub inputs: Vec<String>,
-    pub env: Vec<String>,
-    pub workspace: bool,
-    /// The entry's `envFile` could not be read: why, and what to do. The entry imports without
-    /// the file's variables.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub env_file: Option<String>,
-}
+pub use harbor_protocol::api::import::Needs;
 
 /// What one file gives.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -88,7 +78,7 @@ pub fn preview(
     // A file in the shape most apps share (`mcpServers`) is read in that shape wherever it lives;
     // Cursor's reading of it understands the most variables.
     let shared_shape = || json.get("mcpServers").is_some_and(serde_json::Value::is_object).then_some(Dialect::Cursor);
-    let dialect = dialect.or_else(|| Dialect::guess(path)).or_else(shared_shape).ok_or_else(|| {
+    let dialect = dialect.or_else(|| dialects::guess(path)).or_else(shared_shape).ok_or_else(|| {
         format!("{}: cannot tell which app wrote this file; name the dialect (claude-desktop, cursor, vs-code, windsurf, claude-code, zed)", path.display())
     })?;
     let parsed =

@@ -31,39 +31,7 @@ pub struct CatalogEntry {
     pub sandbox: Option<Needs>,
 }
 
-/// What a directory server needs beyond its own folder.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Needs {
-    /// It reaches the network (a web fetcher, a hosted API).
-    pub network: bool,
-}
-
-/// Something the user provides when installing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Input {
-    pub id: String,
-    pub label: String,
-    pub kind: InputKind,
-    #[serde(default)]
-    pub required: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InputKind {
-    /// One folder or file, into the arguments.
-    Path,
-    /// Several folders, each its own argument.
-    Paths,
-    /// Text into the arguments.
-    Text,
-    /// A non-secret environment variable named by the input's id.
-    Env,
-    /// A secret environment variable named by the input's id, for the secret store.
-    Secret,
-}
+pub use harbor_protocol::api::install::{Input, InputKind, Needs};
 
 /// The directory.
 pub fn entries() -> &'static [CatalogEntry] {

@@ -11,15 +11,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// A release asset: where it is, its digest, and which system it is for (any when unset).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Asset {
-    pub url: String,
-    pub sha256: String,
-    pub os: Option<String>,
-    pub arch: Option<String>,
-}
+use super::InstallError;
+
+pub use harbor_protocol::api::install::Asset;
 
 /// The asset for this system: one whose `os` and `arch` match (under their common names), else
 /// the one that names neither.
@@ -46,27 +40,43 @@ pub fn pick(assets: &[Asset]) -> Result<&Asset, String> {
         .ok_or_else(|| format!("none of the {} assets is for {os}/{arch}", assets.len()))
 }
 
-/// Downloads `url` to `file`, checking its SHA-256 against `expected` (hex).
+/// The largest file Harbor downloads for a server (a binary or a bundle).
+pub const MAX_DOWNLOAD_BYTES: u64 = 512 << 20;
+
+/// Downloads `url` to `file`, checking its SHA-256 against `expected` (hex), refusing more than
+/// `max_bytes`.
 pub async fn fetch(
     http: &reqwest::Client,
     url: &str,
     expected: &str,
     file: &Path,
+    max_bytes: u64,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), InstallError> {
     let expected = expected.trim().to_ascii_lowercase();
     if expected.len() != 64 || !expected.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
+        return Err(InstallError::Invalid(format!(
             "{expected:?} is not a SHA-256 digest (64 hex characters); a download without one is refused"
-        ));
+        )));
     }
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(format!("{url:?} is not an http(s) URL"));
+        return Err(InstallError::Invalid(format!("{url:?} is not an http(s) URL")));
     }
-    let response = http.get(url).send().await.map_err(|e| format!("cannot download {url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("downloading {url} failed: {}", response.status()));
+    let response =
+        http.get(url).send().await.map_err(|e| InstallError::Network(format!("cannot download {url}: {e}")))?;
+    match response.status() {
+        status if status.is_success() => {}
+        status @ (reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::GONE) => {
+            return Err(InstallError::NotFound(format!("{url} is not there ({status}); check the address")))
+        }
+        status if status.is_server_error() => {
+            return Err(InstallError::Network(format!("downloading {url} failed: {status}")))
+        }
+        status => return Err(InstallError::Failed(format!("downloading {url} failed: {status}"))),
+    }
+    if response.content_length().is_some_and(|length| length > max_bytes) {
+        return Err(too_large(url, max_bytes));
     }
     let _ = progress.send(format!("downloading {url}"));
     let mut out = tokio::fs::File::create(file).await.map_err(|e| format!("cannot write {}: {e}", file.display()))?;
@@ -76,10 +86,13 @@ pub async fn fetch(
     loop {
         let chunk = tokio::select! {
             chunk = body.next() => chunk,
-            () = cancel.cancelled() => return Err("the download was cancelled".into()),
+            () = cancel.cancelled() => return Err(InstallError::Cancelled),
         };
         let Some(chunk) = chunk else { break };
-        let chunk = chunk.map_err(|e| format!("the download of {url} broke off: {e}"))?;
+        let chunk = chunk.map_err(|e| InstallError::Network(format!("the download of {url} broke off: {e}")))?;
+        if written + chunk.len() as u64 > max_bytes {
+            return Err(too_large(url, max_bytes));
+        }
         hasher.update(&chunk);
         out.write_all(&chunk).await.map_err(|e| format!("cannot write {}: {e}", file.display()))?;
         let before = written / (1 << 20);
@@ -93,10 +106,16 @@ pub async fn fetch(
     let actual: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     if actual != expected {
         let _ = tokio::fs::remove_file(file).await;
-        return Err(format!("the SHA-256 of {url} is {actual}, not the expected {expected}; the file was deleted"));
+        return Err(InstallError::Rejected(format!(
+            "the SHA-256 of {url} is {actual}, not the expected {expected}; the file was deleted"
+        )));
     }
     let _ = progress.send(format!("downloaded {written} bytes, SHA-256 verified"));
     Ok(())
+}
+
+fn too_large(url: &str, max_bytes: u64) -> InstallError {
+    InstallError::Rejected(format!("{url} is larger than {} MiB, more than Harbor installs", max_bytes >> 20))
 }
 
 #[cfg(test)]

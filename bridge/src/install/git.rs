@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{run, Installed};
+use super::{run, InstallError, Installed};
 
 /// Where the code is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub async fn install(
     folder: &Path,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<Installed, String> {
+) -> Result<Installed, InstallError> {
     tokio::fs::create_dir_all(folder).await.map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
     let repo = folder.join("repo");
     let repo_text = repo.to_string_lossy().into_owned();
@@ -73,7 +73,10 @@ pub async fn install(
         None => repo.clone(),
     };
     if !dir.is_dir() {
-        return Err(format!("the repository has no folder {}", source.subfolder.as_deref().unwrap_or_default()));
+        return Err(InstallError::NotFound(format!(
+            "the repository has no folder {}; check the subfolder",
+            source.subfolder.as_deref().unwrap_or_default()
+        )));
     }
     let version = commit(&repo).unwrap_or_else(|| "unknown".into());
     let mut image = None;
@@ -130,7 +133,7 @@ async fn node(
     dir: &Path,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<(String, Vec<String>), String> {
+) -> Result<(String, Vec<String>), InstallError> {
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("package.json")).map_err(|e| e.to_string())?)
             .map_err(|e| format!("package.json is not JSON: {e}"))?;
@@ -152,7 +155,7 @@ async fn python(
     folder: &Path,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<(String, Vec<String>), String> {
+) -> Result<(String, Vec<String>), InstallError> {
     let text = std::fs::read_to_string(dir.join("pyproject.toml")).map_err(|e| e.to_string())?;
     let script =
         project_scripts(&text).into_iter().next().ok_or("pyproject.toml has no [project.scripts] entry to run")?;
@@ -185,7 +188,7 @@ async fn rust(
     dir: &Path,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<(String, Vec<String>), String> {
+) -> Result<(String, Vec<String>), InstallError> {
     let text = std::fs::read_to_string(dir.join("Cargo.toml")).map_err(|e| e.to_string())?;
     let name = toml_value(&text, "[[bin]]", "name")
         .or_else(|| toml_value(&text, "[package]", "name"))
@@ -199,7 +202,7 @@ async fn go(
     folder: &Path,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<(String, Vec<String>), String> {
+) -> Result<(String, Vec<String>), InstallError> {
     let out: PathBuf = folder.join("bin/server");
     let out_text = out.to_string_lossy().into_owned();
     run("go", &["build", "-o", &out_text, "."], Some(dir), progress, cancel).await?;

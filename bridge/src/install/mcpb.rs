@@ -10,7 +10,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use std::io::Read;
+
 use serde_json::Value;
+
+use super::InstallError;
 
 /// What a bundle's manifest says to run.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,15 +29,68 @@ pub struct Bundle {
     pub secrets: BTreeMap<String, String>,
 }
 
+/// The largest bundle file Harbor opens.
+pub const MAX_BUNDLE_BYTES: u64 = 256 << 20;
+
+/// The most a bundle may unpack to, all files together.
+pub const MAX_UNPACKED_BYTES: u64 = 1 << 30;
+
+/// The most files a bundle may hold.
+const MAX_ENTRIES: usize = 50_000;
+
+/// A file that expands more than this many times over its compressed size (and to more than
+/// [`BOMB_FLOOR`]) is taken for a zip bomb.
+const MAX_RATIO: u64 = 200;
+const BOMB_FLOOR: u64 = 16 << 20;
+
 /// Unpacks the bundle at `archive` into `folder` and reads its manifest with the user's values.
-pub fn unpack(archive: &Path, folder: &Path, values: &BTreeMap<String, String>) -> Result<Bundle, String> {
+/// Blocking work: call it off the runtime's threads. A bundle over [`MAX_BUNDLE_BYTES`], one that
+/// would unpack to more than [`MAX_UNPACKED_BYTES`], or a zip bomb is refused before anything is
+/// written past the limit; the entries' declared sizes are not trusted while copying.
+pub fn unpack(archive: &Path, folder: &Path, values: &BTreeMap<String, String>) -> Result<Bundle, InstallError> {
     let file = std::fs::File::open(archive).map_err(|e| format!("cannot open {}: {e}", archive.display()))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .map_err(|e| format!("{} is not a bundle (not a zip archive: {e})", archive.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_BUNDLE_BYTES {
+        return Err(InstallError::Rejected(format!(
+            "{} is {} MiB, larger than the {} MiB a bundle may be",
+            archive.display(),
+            size >> 20,
+            MAX_BUNDLE_BYTES >> 20
+        )));
+    }
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| {
+        InstallError::Invalid(format!("{} is not a bundle (not a zip archive: {e})", archive.display()))
+    })?;
+    if zip.len() > MAX_ENTRIES {
+        return Err(InstallError::Rejected(format!("the bundle holds {} files, more than {MAX_ENTRIES}", zip.len())));
+    }
+    let bomb = |what: &str| {
+        InstallError::Rejected(format!(
+            "the bundle {what}: it looks like a zip bomb (it would unpack to more than {} MiB or expand more than \
+             {MAX_RATIO} times), so nothing of it was kept",
+            MAX_UNPACKED_BYTES >> 20
+        ))
+    };
+    let mut declared = 0u64;
+    for index in 0..zip.len() {
+        let entry = zip.by_index_raw(index).map_err(|e| format!("the bundle is damaged: {e}"))?;
+        declared = declared.saturating_add(entry.size());
+        let ratio = entry.size() / entry.compressed_size().max(1);
+        if entry.size() > BOMB_FLOOR && ratio > MAX_RATIO {
+            return Err(bomb(&format!("holds {:?}, which expands {ratio} times", entry.name())));
+        }
+    }
+    if declared > MAX_UNPACKED_BYTES {
+        return Err(bomb("is too large unpacked"));
+    }
+    let mut written = 0u64;
     for index in 0..zip.len() {
         let mut entry = zip.by_index(index).map_err(|e| format!("the bundle is damaged: {e}"))?;
         let Some(relative) = entry.enclosed_name() else {
-            return Err(format!("the bundle holds {:?}, which would land outside its folder; refused", entry.name()));
+            return Err(InstallError::Rejected(format!(
+                "the bundle holds {:?}, which would land outside its folder; refused",
+                entry.name()
+            )));
         };
         let target = folder.join(relative);
         if entry.is_dir() {
@@ -44,7 +101,15 @@ pub fn unpack(archive: &Path, folder: &Path, values: &BTreeMap<String, String>) 
             std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
         let mut out = std::fs::File::create(&target).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
-        std::io::copy(&mut entry, &mut out).map_err(|e| format!("cannot unpack {}: {e}", target.display()))?;
+        // The header's size may lie: copy at most what is left of the budget, and one byte more
+        // tells that it lied.
+        let left = MAX_UNPACKED_BYTES - written;
+        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out)
+            .map_err(|e| format!("cannot unpack {}: {e}", target.display()))?;
+        written += copied;
+        if copied > left {
+            return Err(bomb("unpacks to more than its headers say"));
+        }
         #[cfg(unix)]
         if let Some(mode) = entry.unix_mode() {
             use std::os::unix::fs::PermissionsExt;
@@ -52,10 +117,10 @@ pub fn unpack(archive: &Path, folder: &Path, values: &BTreeMap<String, String>) 
         }
     }
     let text = std::fs::read_to_string(folder.join("manifest.json"))
-        .map_err(|_| "the bundle has no manifest.json".to_owned())?;
-    let manifest: Value =
-        serde_json::from_str(&text).map_err(|e| format!("the bundle's manifest.json is not JSON: {e}"))?;
-    read(&manifest, folder, values)
+        .map_err(|_| InstallError::Invalid("the bundle has no manifest.json".to_owned()))?;
+    let manifest: Value = serde_json::from_str(&text)
+        .map_err(|e| InstallError::Invalid(format!("the bundle's manifest.json is not JSON: {e}")))?;
+    read(&manifest, folder, values).map_err(InstallError::Invalid)
 }
 
 /// The launch a manifest describes, with the user's values.

@@ -14,6 +14,7 @@
 
 pub mod catalog;
 pub mod download;
+pub mod error;
 pub mod git;
 pub mod mcpb;
 mod packages;
@@ -29,8 +30,12 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use error::InstallError;
+
 use crate::runtimes::locate;
 use crate::store::servers::Source;
+
+pub use harbor_protocol::api::install::Registries;
 
 /// What to install: a package on a registry, at a version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,21 +173,25 @@ fn http() -> &'static reqwest::Client {
 pub async fn install(
     what: &Installable,
     folder: &Path,
+    registries: &Registries,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<Installed, String> {
+) -> Result<Installed, InstallError> {
     if folder.exists() {
-        return Err(format!("{} exists already; remove the server that owns it first", folder.display()));
+        return Err(InstallError::Invalid(format!(
+            "{} exists already; remove the server that owns it first",
+            folder.display()
+        )));
     }
     // Removes the folder unless the install succeeds — also when this future is dropped midway,
     // which no code after an `.await` would see.
     let mut guard = FolderGuard { folder: folder.to_path_buf(), keep: false };
     let outcome = match what {
         Installable::Package(Package::Npm { package, version }) => {
-            packages::npm(package, version.as_deref(), folder, progress, cancel).await
+            packages::npm(package, version.as_deref(), folder, registries.npm.as_deref(), progress, cancel).await
         }
         Installable::Package(Package::Pypi { package, version }) => {
-            packages::pypi(package, version.as_deref(), folder, progress, cancel).await
+            packages::pypi(package, version.as_deref(), folder, registries.pypi.as_deref(), progress, cancel).await
         }
         Installable::Binary { assets, name, version } => {
             binary(assets, name, version.clone(), folder, progress, cancel).await
@@ -192,7 +201,12 @@ pub async fn install(
             bundle(url.as_deref(), path.as_deref(), sha256.as_deref(), values, folder, progress, cancel).await
         }
     };
-    guard.keep = outcome.is_ok();
+    // A failed install's folder is gone before the caller hears of the failure; the guard is
+    // for a cancelled one (this future dropped), which cannot wait.
+    if outcome.is_err() {
+        let _ = tokio::fs::remove_dir_all(folder).await;
+    }
+    guard.keep = true;
     outcome
 }
 
@@ -203,14 +217,14 @@ async fn binary(
     folder: &Path,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<Installed, String> {
-    let asset = download::pick(assets)?;
+) -> Result<Installed, InstallError> {
+    let asset = download::pick(assets).map_err(InstallError::Invalid)?;
     let file_name: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect();
     let bin = folder.join("bin");
     tokio::fs::create_dir_all(&bin).await.map_err(|e| format!("cannot create {}: {e}", bin.display()))?;
     let file = bin.join(if file_name.is_empty() { "server".into() } else { file_name });
-    download::fetch(http(), &asset.url, &asset.sha256, &file, progress, cancel).await?;
+    download::fetch(http(), &asset.url, &asset.sha256, &file, download::MAX_DOWNLOAD_BYTES, progress, cancel).await?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -237,30 +251,37 @@ async fn bundle(
     folder: &Path,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<Installed, String> {
+) -> Result<Installed, InstallError> {
     tokio::fs::create_dir_all(folder).await.map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
     let archive = match (url, path) {
         (Some(url), _) => {
             let archive = folder.join("bundle.mcpb");
-            let sha256 = sha256.ok_or("a bundle downloaded from a URL needs its sha256")?;
-            download::fetch(http(), url, sha256, &archive, progress, cancel).await?;
+            let sha256 = sha256
+                .ok_or_else(|| InstallError::Invalid("a bundle downloaded from a URL needs its sha256".into()))?;
+            download::fetch(http(), url, sha256, &archive, mcpb::MAX_BUNDLE_BYTES, progress, cancel).await?;
             archive
         }
         (None, Some(path)) => {
             if let Some(expected) = sha256 {
-                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let actual: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+                let actual = hash_file(path).await?;
                 if actual != expected.trim().to_ascii_lowercase() {
-                    return Err(format!("the SHA-256 of {} is {actual}, not the expected {expected}", path.display()));
+                    return Err(InstallError::Rejected(format!(
+                        "the SHA-256 of {} is {actual}, not the expected {expected}",
+                        path.display()
+                    )));
                 }
             }
             path.to_path_buf()
         }
-        (None, None) => return Err("give the bundle's url or path".into()),
+        (None, None) => return Err(InstallError::Invalid("give the bundle's url or path".into())),
     };
     let unpacked = folder.join("bundle");
     let _ = progress.send(format!("unpacking {}", archive.display()));
-    let bundle = mcpb::unpack(&archive, &unpacked, values)?;
+    let values = values.clone();
+    // Unzipping is blocking work: it runs on the blocking pool, never on the bridge's thread.
+    let bundle = tokio::task::spawn_blocking(move || mcpb::unpack(&archive, &unpacked, &values))
+        .await
+        .map_err(|e| InstallError::Failed(format!("unpacking failed: {e}")))??;
     Ok(Installed {
         name: Some(bundle.name),
         command: bundle.command,
@@ -273,15 +294,50 @@ async fn bundle(
     })
 }
 
+/// The SHA-256 of a file, in hex, read in pieces on the blocking pool.
+async fn hash_file(path: &Path) -> Result<String, InstallError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = std::fs::File::open(&path)
+            .map_err(|e| InstallError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        if file.metadata().map(|m| m.len()).unwrap_or(0) > mcpb::MAX_BUNDLE_BYTES {
+            return Err(InstallError::Rejected(format!(
+                "{} is larger than the {} MiB a bundle may be",
+                path.display(),
+                mcpb::MAX_BUNDLE_BYTES >> 20
+            )));
+        }
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            let read = file.read(&mut buffer).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    })
+    .await
+    .map_err(|e| InstallError::Failed(format!("hashing failed: {e}")))?
+}
+
 struct FolderGuard {
     folder: PathBuf,
     keep: bool,
 }
 
 impl Drop for FolderGuard {
+    /// Deleting a `node_modules` can take seconds: on the blocking pool when there is a runtime.
     fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.folder);
+        if self.keep {
+            return;
+        }
+        let folder = std::mem::take(&mut self.folder);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || std::fs::remove_dir_all(folder))),
+            Err(_) => drop(std::fs::remove_dir_all(folder)),
         }
     }
 }
@@ -293,11 +349,13 @@ async fn run(
     cwd: Option<&Path>,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), InstallError> {
     let path = if Path::new(program).is_absolute() {
         PathBuf::from(program)
     } else {
-        locate::find(program).ok_or_else(|| format!("{program} is not installed: {}", locate::install_hint(program)))?
+        locate::find(program).ok_or_else(|| {
+            InstallError::Missing(format!("{program} is not installed: {}", locate::install_hint(program)))
+        })?
     };
     let mut command = Command::new(&path);
     command
@@ -319,7 +377,7 @@ async fn run(
             command.env("PATH", joined);
         }
     }
-    let mut child = command.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child = command.spawn().map_err(|e| InstallError::Missing(format!("cannot run {program}: {e}")))?;
     let (tx, mut lines) = mpsc::unbounded_channel::<String>();
     for stream in [
         child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
@@ -352,13 +410,14 @@ async fn run(
             },
             () = cancel.cancelled() => {
                 let _ = child.kill().await;
-                return Err("the install was cancelled".into());
+                return Err(InstallError::Cancelled);
             }
         }
     }
     let status = child.wait().await.map_err(|e| format!("{program} failed: {e}"))?;
     if !status.success() {
-        return Err(format!("{program} {} failed ({status}):\n{}", args.join(" "), tail.join("\n")));
+        let summary = format!("{program} {} failed ({status}):\n{}", args.join(" "), tail.join("\n"));
+        return Err(error::classify(program, summary, &tail));
     }
     Ok(())
 }

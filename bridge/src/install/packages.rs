@@ -6,16 +6,17 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{run, Installed};
+use super::{run, InstallError, Installed};
 
 /// `npm install` into `folder` as its own prefix; runs as `node <package>/<bin>`.
 pub async fn npm(
     package: &str,
     version: Option<&str>,
     folder: &Path,
+    registry: Option<&str>,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<Installed, String> {
+) -> Result<Installed, InstallError> {
     tokio::fs::create_dir_all(folder).await.map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
     // A package.json of its own, so npm installs here and not into a parent project.
     let manifest = r#"{"name": "harbor-server", "private": true}"#;
@@ -27,7 +28,7 @@ pub async fn npm(
         None => package.to_owned(),
     };
     let prefix = folder.to_string_lossy().into_owned();
-    let args = [
+    let mut args = vec![
         "install",
         "--prefix",
         prefix.as_str(),
@@ -36,8 +37,14 @@ pub async fn npm(
         "--omit=dev",
         "--save-exact",
         "--loglevel=http",
-        spec.as_str(),
+        // A registry that does not answer fails in seconds, not after npm's minute of retries.
+        "--fetch-retries=1",
+        "--fetch-retry-mintimeout=1000",
+        "--fetch-retry-maxtimeout=2000",
     ];
+    let registry_flag = registry.map(|url| format!("--registry={url}"));
+    args.extend(registry_flag.as_deref());
+    args.push(spec.as_str());
     run("npm", &args, Some(folder), progress, cancel).await?;
     let root = folder.join("node_modules").join(package);
     let text = tokio::fs::read_to_string(root.join("package.json"))
@@ -53,11 +60,11 @@ pub async fn npm(
             .or_else(|| bins.values().next())
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| format!("{package} names no program to run"))?,
+            .ok_or_else(|| InstallError::Invalid(format!("{package} names no program to run")))?,
         _ => {
-            return Err(format!(
+            return Err(InstallError::Invalid(format!(
                 "{package} has no program to run (no \"bin\" in its package.json); it may not be an MCP server"
-            ))
+            )))
         }
     };
     Ok(Installed {
@@ -77,9 +84,10 @@ pub async fn pypi(
     package: &str,
     version: Option<&str>,
     folder: &Path,
+    index: Option<&str>,
     progress: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
-) -> Result<Installed, String> {
+) -> Result<Installed, InstallError> {
     tokio::fs::create_dir_all(folder).await.map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
     let venv = folder.join("venv");
     let venv_text = venv.to_string_lossy().into_owned();
@@ -89,12 +97,28 @@ pub async fn pypi(
         Some(version) => format!("{package}=={version}"),
         None => package.to_owned(),
     };
+    let index: Vec<&str> = index.map(|url| vec!["--index-url", url]).unwrap_or_default();
     if crate::runtimes::locate::find("uv").is_some() {
         run("uv", &["venv", "--quiet", venv_text.as_str()], None, progress, cancel).await?;
-        run("uv", &["pip", "install", "--python", python_text.as_str(), spec.as_str()], None, progress, cancel).await?;
+        let mut install = vec!["pip", "install", "--python", python_text.as_str()];
+        install.extend(&index);
+        install.push(spec.as_str());
+        run("uv", &install, None, progress, cancel).await?;
     } else {
         run("python3", &["-m", "venv", venv_text.as_str()], None, progress, cancel).await?;
-        let pip = ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", spec.as_str()];
+        let mut pip = vec![
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--retries",
+            "1",
+            "--timeout",
+            "5",
+        ];
+        pip.extend(&index);
+        pip.push(spec.as_str());
         run(&python_text, &pip, None, progress, cancel).await?;
     }
     let (script, installed) = console_script(&venv, package).await?;

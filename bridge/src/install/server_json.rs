@@ -12,50 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::Package;
 
-/// Something the user gives for one way of running the server.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Field {
-    /// How the value is given back: `arg:<n>`, `env:<NAME>`, `header:<Name>`, `var:<name>`.
-    pub key: String,
-    pub label: String,
-    pub required: bool,
-    pub secret: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub default: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub choices: Vec<String>,
-}
-
-/// One way to run the server, as `server.json` describes it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Option_ {
-    pub index: usize,
-    /// `npm`, `pypi`, `oci`, `mcpb`, `streamable-http`, `sse`, …
-    pub kind: String,
-    /// The package identifier or the URL.
-    pub target: String,
-    pub fields: Vec<Field>,
-    /// Why Harbor cannot run this option yet, when it cannot.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unsupported: Option<String>,
-}
-
-/// What `server.json` says about the server.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Described {
-    pub name: String,
-    pub description: String,
-    pub version: String,
-    pub options: Vec<Option_>,
-}
+pub use harbor_protocol::api::install::{Described, Field, RunOption};
 
 /// How to run an option with the user's values.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,7 +77,7 @@ pub fn describe(document: &Value) -> Result<Described, String> {
             "mcpb" => Some("the bundle has no fileSha256, and Harbor does not run downloads it cannot check".into()),
             other => Some(format!("{other} packages are not supported")),
         };
-        options.push(Option_ { index: options.len(), kind, target, fields, unsupported });
+        options.push(RunOption { index: options.len(), kind, target, fields, unsupported });
     }
     for remote in document["remotes"].as_array().into_iter().flatten() {
         let kind = remote["type"].as_str().unwrap_or("streamable-http").to_owned();
@@ -134,7 +95,7 @@ pub fn describe(document: &Value) -> Result<Described, String> {
         }
         let unsupported =
             (kind == "sse").then(|| "SSE remotes are not supported; Harbor speaks Streamable HTTP".to_owned());
-        options.push(Option_ { index: options.len(), kind, target: url, fields, unsupported });
+        options.push(RunOption { index: options.len(), kind, target: url, fields, unsupported });
     }
     if options.is_empty() {
         return Err("server.json names no packages and no remotes".into());

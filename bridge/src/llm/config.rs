@@ -9,8 +9,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::ollama::Ollama;
 use super::openai::OpenAi;
 use super::wire::{ApiKey, HttpProvider};
@@ -18,79 +16,7 @@ use super::{LlmError, Provider};
 use crate::secrets::{SecretError, Secrets};
 use crate::store::Store;
 
-/// The kind of wire format a provider speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ProviderKind {
-    #[serde(rename = "ollama")]
-    Ollama,
-    #[serde(rename = "openai")]
-    OpenAi,
-}
-
-impl ProviderKind {
-    /// The kind in words, for messages.
-    pub fn described(self) -> &'static str {
-        match self {
-            ProviderKind::Ollama => "Ollama",
-            ProviderKind::OpenAi => "an OpenAI-compatible server",
-        }
-    }
-
-    /// What to do when nothing answers.
-    pub fn start_hint(self) -> &'static str {
-        match self {
-            ProviderKind::Ollama => {
-                "Start Ollama (`ollama serve`, or open the Ollama app) and pull a model (`ollama pull llama3.2`), or set another provider in Harbor's settings."
-            }
-            ProviderKind::OpenAi => {
-                "Start the model server (LM Studio, llamafile, llama.cpp, vLLM, …) or correct its URL in Harbor's settings."
-            }
-        }
-    }
-}
-
-/// One configured model server.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProviderConfig {
-    pub id: String,
-    pub kind: ProviderKind,
-    pub name: String,
-    pub base_url: String,
-    /// The id of the secret holding the provider's API key (sent as a bearer token), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_secret: Option<String>,
-}
-
-/// The provider and model chats use when they name none.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Active {
-    pub provider: Option<String>,
-    pub model: Option<String>,
-}
-
-/// The stored configuration.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LlmSettings {
-    pub providers: Vec<ProviderConfig>,
-    pub active: Active,
-}
-
-/// A provider with what it offers now.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProviderStatus {
-    #[serde(flatten)]
-    pub config: ProviderConfig,
-    pub available: bool,
-    pub models: Vec<String>,
-    pub is_default: bool,
-    /// Why it is not available, with the fix.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Whether Harbor found it (not configured yet).
-    pub detected: bool,
-}
+pub use harbor_protocol::api::llm::{Active, LlmSettings, ProviderConfig, ProviderKind, ProviderStatus};
 
 const SETTING: &str = "llm";
 

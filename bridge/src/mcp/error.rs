@@ -50,3 +50,22 @@ impl From<anyhow::Error> for HostError {
         HostError::Store(error)
     }
 }
+
+/// The contract's code for each host error.
+impl From<HostError> for harbor_protocol::ErrorObject {
+    fn from(error: HostError) -> Self {
+        use harbor_protocol::ErrorCode;
+        let code = match &error {
+            HostError::NoSuchServer(_) | HostError::ServerExists(_) | HostError::InvalidSpec(_) => {
+                ErrorCode::InvalidRequest
+            }
+            HostError::NotRunning { .. } | HostError::Unavailable(_) => ErrorCode::ServerUnavailable,
+            HostError::NotFound(_) => ErrorCode::ToolNotFound,
+            HostError::Timeout { .. } => ErrorCode::ToolTimeout,
+            HostError::Failed(_) => ErrorCode::ToolFailed,
+            HostError::Cancelled(_) => ErrorCode::Aborted,
+            HostError::Store(_) => ErrorCode::Internal,
+        };
+        harbor_protocol::ErrorObject::new(code, error.to_string())
+    }
+}

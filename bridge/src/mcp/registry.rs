@@ -18,7 +18,7 @@ use rmcp::model::{
     JsonObject, Notification, ReadResourceRequestParams, Request, RequestId, ServerResult,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -50,26 +50,7 @@ pub struct ServerEntry {
     pub tool_count: usize,
 }
 
-/// A tool in the namespaced catalog.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ToolEntry {
-    /// `serverId/toolName`.
-    pub name: String,
-    /// The model-safe form, `serverId__toolName`.
-    pub model_name: String,
-    pub server_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    pub description: String,
-    pub input_schema: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<Value>,
-    /// Another server's tool whose name looks the same but is not (see `harbor_protocol::shown`):
-    /// one of the two is likely shadowing the other.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub imitates: Option<String>,
-}
+pub use harbor_protocol::api::tools::{Listed, ToolEntry};
 
 /// Flags tools of different servers whose names look alike but differ (`send_emaіl` with a
 /// Cyrillic `і` beside `send_email`), each naming the other. For what is shown to the user (the
@@ -346,7 +327,7 @@ impl Servers {
         }
     }
 
-    pub async fn resources(&self, server: Option<&str>) -> Result<Vec<Value>, HostError> {
+    pub async fn resources(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {
         let mut all = Vec::new();
         for (server, live) in self.running_servers(server)? {
             let resources = live.peer.list_all_resources().await.map_err(|e| failed(&server.id, e))?;
@@ -363,7 +344,7 @@ impl Servers {
         to_json(request_with(&live, request, DEFAULT_TOOL_TIMEOUT, cancel, None, &what).await?)
     }
 
-    pub async fn prompts(&self, server: Option<&str>) -> Result<Vec<Value>, HostError> {
+    pub async fn prompts(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {
         let mut all = Vec::new();
         for (server, live) in self.running_servers(server)? {
             let prompts = live.peer.list_all_prompts().await.map_err(|e| failed(&server.id, e))?;
@@ -476,14 +457,16 @@ fn failed(server: &str, error: ServiceError) -> HostError {
     }
 }
 
-/// A server's catalog items as JSON, each marked with the server it came from.
-fn tagged<T: Serialize>(server: &str, items: Vec<T>) -> Vec<Value> {
+/// A server's catalog items as listed, each marked with the server it came from.
+fn tagged<T: Serialize>(server: &str, items: Vec<T>) -> Vec<Listed> {
     items
         .into_iter()
-        .map(|item| {
-            let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
-            value["serverId"] = Value::String(server.to_owned());
-            value
+        .map(|item| Listed {
+            server_id: server.to_owned(),
+            item: match serde_json::to_value(item) {
+                Ok(Value::Object(item)) => item,
+                _ => Default::default(),
+            },
         })
         .collect()
 }

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use futures::future::{FusedFuture, FutureExt};
 use rmcp::model::{ClientRequest, Tool};
 use rmcp::service::{Peer, RoleClient};
-use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -44,51 +43,7 @@ pub const CATALOG_TIMEOUT: Duration = Duration::from_secs(20);
 /// The supervisor answers a stop at every wait, so this is a backstop, never the normal path.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
-/// The lifecycle states a user sees.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServerState {
-    Installing,
-    Stopped,
-    Starting,
-    Running,
-    Crashed,
-}
-
-impl ServerState {
-    /// The state as the wire and the user see it.
-    pub fn name(self) -> &'static str {
-        match self {
-            ServerState::Installing => "installing",
-            ServerState::Stopped => "stopped",
-            ServerState::Starting => "starting",
-            ServerState::Running => "running",
-            ServerState::Crashed => "crashed",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    pub state: ServerState,
-    /// Why it is not running, or why it is restarting.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Failures in a row (0 while healthy).
-    pub restarts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    /// The server wants the user to sign in (a remote server that answered 401 or 403).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub needs_sign_in: bool,
-}
-
-impl Status {
-    fn new(state: ServerState) -> Status {
-        Status { state, error: None, restarts: 0, pid: None, needs_sign_in: false }
-    }
-}
+pub use harbor_protocol::api::servers::{ServerState, ServerStatus as Status};
 
 /// The live session of a running server and its tool catalog.
 pub struct Live {
@@ -528,24 +483,6 @@ async fn list_tools(peer: &Peer<RoleClient>, log: &ServerLog) -> Option<Vec<Tool
         Err(_) => {
             log.push(Stream::Harbor, &format!("did not list its tools within {} s", CATALOG_TIMEOUT.as_secs()));
             None
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_names_are_the_wire_names() {
-        for state in [
-            ServerState::Installing,
-            ServerState::Stopped,
-            ServerState::Starting,
-            ServerState::Running,
-            ServerState::Crashed,
-        ] {
-            assert_eq!(serde_json::to_value(state).unwrap(), state.name());
         }
     }
 }

@@ -1,129 +1,38 @@
-//! `catalog.*` and `install.*`: browse the directory and install a server from it or from a
-//! package name, with the installers' output streamed as progress events.
+//! `catalog.list` and `install.*`: browse the directory and install a server from it or from a
+//! package name, with the installers' output streamed as progress events. Install failures keep
+//! their kind (`install::InstallError`): the user's input, a missing program, the network.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use harbor_protocol::api::install::{self as api, InstallEvent, Phase};
+use harbor_protocol::api::servers::ServerEntry;
 use harbor_protocol::ErrorObject;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{error, invalid, params, secret_error, to_value, with};
-use crate::install::download::Asset;
+use super::{error, invalid, secret_error, wire, Area};
 use crate::install::git::GitSource;
 use crate::install::server_json::{self, Plan};
-use crate::install::{self, catalog, Installable, Package};
+use crate::install::{self, catalog, InstallError, Installable, Package, Registries};
 use crate::mcp::names::{check_server_id, suggest_server_id};
 use crate::mcp::registry::Servers;
-use crate::rpc::{Access, Call, Router};
+use crate::rpc::{Call, Router};
 use crate::runtimes::docker;
 use crate::secrets::Secrets;
 use crate::store::servers::{Launch, ServerSpec, Source};
+use crate::store::Store;
 
-#[derive(Deserialize)]
-struct ListParams {
-    query: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CatalogParams {
-    entry: String,
-    id: Option<String>,
-    #[serde(default)]
-    inputs: BTreeMap<String, Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServerJsonParams {
-    /// A `server.json` file, or the document itself.
-    path: Option<PathBuf>,
-    document: Option<Value>,
-    option: Option<usize>,
-    id: Option<String>,
-    #[serde(default)]
-    values: BTreeMap<String, String>,
-}
-
-impl ServerJsonParams {
-    fn document(&self) -> Result<Value, ErrorObject> {
-        match (&self.document, &self.path) {
-            (Some(document), _) => Ok(document.clone()),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
-                serde_json::from_str(&text).map_err(|e| invalid(format!("{} is not valid JSON: {e}", path.display())))
-            }
-            (None, None) => Err(invalid("give the server.json as path or document")),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BinaryParams {
-    id: String,
-    name: Option<String>,
-    version: Option<String>,
-    assets: Vec<Asset>,
-    #[serde(default)]
-    args: Vec<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    /// Variable → value, kept in the OS keychain.
-    #[serde(default)]
-    secrets: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GitParams {
-    url: String,
-    branch: Option<String>,
-    subfolder: Option<String>,
-    id: Option<String>,
-    #[serde(default)]
-    args: Vec<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    /// Variable → value, kept in the OS keychain.
-    #[serde(default)]
-    secrets: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct BundleParams {
-    url: Option<String>,
-    path: Option<PathBuf>,
-    sha256: Option<String>,
-    id: Option<String>,
-    #[serde(default)]
-    user_config: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PackageParams {
-    spec: String,
-    id: Option<String>,
-    #[serde(default)]
-    args: Vec<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    /// Variable → value, kept in the OS keychain.
-    #[serde(default)]
-    secrets: BTreeMap<String, String>,
-}
+/// The setting that holds the [`Registries`].
+const REGISTRIES: &str = "registries";
 
 /// The state the install methods share.
 #[derive(Clone)]
 struct Installer {
     servers: Arc<Servers>,
     secrets: Arc<Secrets>,
+    store: Store,
     folder: PathBuf,
     /// The ids being installed right now (their folders are theirs).
     busy: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
@@ -150,150 +59,149 @@ struct Settings {
     secrets: BTreeMap<String, String>,
 }
 
+impl From<api::Extras> for Settings {
+    fn from(extras: api::Extras) -> Settings {
+        Settings { sandbox: None, args: extras.args, env: extras.env, secrets: extras.secrets }
+    }
+}
+
+fn document(p: &api::ServerJson) -> Result<Value, ErrorObject> {
+    match (&p.document, &p.path) {
+        (Some(document), _) => Ok(document.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| invalid(format!("{path} is not valid JSON: {e}")))
+        }
+        (None, None) => Err(invalid("give the server.json as path or document")),
+    }
+}
+
+fn wire_package(package: &Package) -> api::PackageRef {
+    match package.clone() {
+        Package::Npm { package, version } => api::PackageRef::Npm { package, version },
+        Package::Pypi { package, version } => api::PackageRef::Pypi { package, version },
+    }
+}
+
+fn check_registry(url: &Option<String>) -> Result<(), ErrorObject> {
+    match url {
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(invalid(format!(
+            "{url:?} is not an http(s) URL; give the registry's address, or none for the public one"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Registers `catalog.list` and `install.*`; servers install under `data_dir/servers`.
-pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, data_dir: PathBuf) -> Router {
-    let i = Installer { servers, secrets, folder: data_dir.join("servers"), busy: Arc::default() };
-    router
-        .route(
-            "catalog.list",
-            Access::Extension,
-            with(&i, |installer, call| async move {
-                let p: ListParams = params("catalog.list", call.params)?;
-                let installed = installer.servers.list();
-                let entries: Vec<Value> = catalog::search(p.query.as_deref().unwrap_or(""))
-                    .into_iter()
-                    .map(|entry| {
-                        let mut value = json!(entry);
-                        let same = installed.iter().find(|s| matches!((&s.spec.source, &entry.source),
-                            (Source::Npm { package: a }, Package::Npm { package: b, .. }) | (Source::Pypi { package: a }, Package::Pypi { package: b, .. }) if a == b));
-                        if let Some(server) = same {
-                            value["installed"] = json!(server.spec.id);
-                        }
-                        value
-                    })
-                    .collect();
-                Ok(Value::Array(entries))
-            }),
-        )
-        .route(
-            "install.catalog",
-            Access::Extension,
-            with(&i, |installer, call| async move {
-                let p: CatalogParams = params("install.catalog", call.params.clone())?;
-                let entry = catalog::get(&p.entry).ok_or_else(|| invalid(format!("the directory has no {:?}; see catalog.list", p.entry)))?;
-                let filled = catalog::fill(entry, &p.inputs).map_err(invalid)?;
-                let id = p.id.unwrap_or_else(|| entry.id.clone());
-                let settings =
-                    Settings { sandbox: filled.sandbox, args: filled.args, env: filled.env, secrets: filled.secrets };
-                installer.install(&call, Installable::Package(entry.source.clone()), id, entry.name.clone(), settings).await
-            }),
-        )
-        .route(
-            "install.serverJson.describe",
-            Access::Extension,
-            with(&i, |_installer, call| async move {
-                let p: ServerJsonParams = params("install.serverJson.describe", call.params)?;
-                to_value(server_json::describe(&p.document()?).map_err(invalid)?)
-            }),
-        )
-        .route(
-            "install.serverJson",
-            Access::Extension,
-            with(&i, |installer, call| async move {
-                let p: ServerJsonParams = params("install.serverJson", call.params.clone())?;
-                let document = p.document()?;
-                let described = server_json::describe(&document).map_err(invalid)?;
-                let index = p.option.unwrap_or(0);
-                let plan = server_json::plan(&document, index, &p.values).map_err(invalid)?;
-                let short = described.name.rsplit('/').next().unwrap_or(&described.name).to_owned();
-                let id = p.id.unwrap_or_else(|| suggest_server_id(&short));
-                match plan {
-                    Plan::Install { package, args, env, secrets } => {
-                        let settings = Settings { sandbox: None, args, env, secrets };
-                        installer.install(&call, Installable::Package(package), id, described.name, settings).await
+pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, store: Store, data_dir: PathBuf) -> Router {
+    let i = Installer { servers, secrets, store, folder: data_dir.join("servers"), busy: Arc::default() };
+    Area::new(router, i)
+        .on::<api::CatalogList, _>(|installer, p, _| async move {
+            let installed = installer.servers.list();
+            Ok(catalog::search(p.query.as_deref().unwrap_or(""))
+                .into_iter()
+                .map(|entry| {
+                    let same = installed.iter().find(|s| matches!((&s.spec.source, &entry.source),
+                        (Source::Npm { package: a }, Package::Npm { package: b, .. }) | (Source::Pypi { package: a }, Package::Pypi { package: b, .. }) if a == b));
+                    api::CatalogEntry {
+                        id: entry.id.clone(),
+                        name: entry.name.clone(),
+                        description: entry.description.clone(),
+                        source: wire_package(&entry.source),
+                        inputs: entry.inputs.clone(),
+                        tags: entry.tags.clone(),
+                        sandbox: entry.sandbox.clone(),
+                        installed: same.map(|server| server.spec.id.clone()),
                     }
-                    Plan::Bundle { url, sha256 } => {
-                        let what = Installable::Bundle { url: Some(url), path: None, sha256: Some(sha256), values: p.values.clone() };
-                        installer.install(&call, what, id, described.name, Settings::default()).await
-                    }
-                    Plan::Remote { url, headers, secrets } => {
-                        let launch = Launch::Remote { url, headers };
-                        installer.register(id, described.name, described.version, launch, secrets).await
-                    }
-                    Plan::Container { image, args, env, secrets } => {
-                        check_server_id(&id).map_err(invalid)?;
-                        let (tell, mut lines) = mpsc::unbounded_channel::<String>();
-                        let wanted = image.clone();
-                        let pulling = docker::ensure_image(&wanted, move |line| {
-                            let _ = tell.send(line);
-                        });
-                        tokio::pin!(pulling);
-                        let pulled = loop {
-                            tokio::select! {
-                                biased;
-                                Some(line) = lines.recv() => {
-                                    call.events.send(json!({"type": "progress", "phase": "pulling", "line": line})).await;
-                                }
-                                done = &mut pulling => break done,
+                })
+                .collect())
+        })
+        .on::<api::InstallCatalog, _>(|installer, p, call| async move {
+            let entry = catalog::get(&p.entry).ok_or_else(|| invalid(format!("the directory has no {:?}; see catalog.list", p.entry)))?;
+            let filled = catalog::fill(entry, &p.inputs).map_err(invalid)?;
+            let id = p.id.unwrap_or_else(|| entry.id.clone());
+            let settings = Settings { sandbox: filled.sandbox, args: filled.args, env: filled.env, secrets: filled.secrets };
+            installer.install(&call, Installable::Package(entry.source.clone()), id, entry.name.clone(), settings).await
+        })
+        .on::<api::InstallServerJsonDescribe, _>(|_, p, _| async move {
+            server_json::describe(&document(&p)?).map_err(invalid)
+        })
+        .on::<api::InstallServerJson, _>(|installer, p, call| async move {
+            let document = document(&p)?;
+            let described = server_json::describe(&document).map_err(invalid)?;
+            let plan = server_json::plan(&document, p.option.unwrap_or(0), &p.values).map_err(invalid)?;
+            let short = described.name.rsplit('/').next().unwrap_or(&described.name).to_owned();
+            let id = p.id.unwrap_or_else(|| suggest_server_id(&short));
+            match plan {
+                Plan::Install { package, args, env, secrets } => {
+                    let settings = Settings { sandbox: None, args, env, secrets };
+                    installer.install(&call, Installable::Package(package), id, described.name, settings).await
+                }
+                Plan::Bundle { url, sha256 } => {
+                    let what = Installable::Bundle { url: Some(url), path: None, sha256: Some(sha256), values: p.values.clone() };
+                    installer.install(&call, what, id, described.name, Settings::default()).await
+                }
+                Plan::Remote { url, headers, secrets } => {
+                    installer.register(id, described.name, described.version, Launch::Remote { url, headers }, secrets).await
+                }
+                Plan::Container { image, args, env, secrets } => {
+                    check_server_id(&id).map_err(invalid)?;
+                    let (tell, mut lines) = mpsc::unbounded_channel::<String>();
+                    let wanted = image.clone();
+                    let pulling = docker::ensure_image(&wanted, move |line| {
+                        let _ = tell.send(line);
+                    });
+                    tokio::pin!(pulling);
+                    let pulled = loop {
+                        tokio::select! {
+                            biased;
+                            Some(line) = lines.recv() => {
+                                call.events.emit(&InstallEvent::Progress { phase: Phase::Pulling, line }).await;
                             }
-                        };
-                        pulled.map_err(|e| invalid(e.to_string()))?;
-                        let launch = Launch::image(image, args, env);
-                        installer.register(id, described.name, described.version, launch, secrets).await
-                    }
+                            done = &mut pulling => break done,
+                        }
+                    };
+                    pulled.map_err(|e| invalid(e.to_string()))?;
+                    let launch = Launch::image(image, args, env);
+                    installer.register(id, described.name, described.version, launch, secrets).await
                 }
-            }),
-        )
-        .route(
-            "install.binary",
-            Access::Extension,
-            with(&i, |installer, call| async move {
-                let p: BinaryParams = params("install.binary", call.params.clone())?;
-                if p.assets.is_empty() {
-                    return Err(invalid("install.binary needs at least one asset: {url, sha256, os?, arch?}"));
-                }
-                let what = Installable::Binary { assets: p.assets, name: p.id.clone(), version: p.version };
-                let settings = Settings { sandbox: None, args: p.args, env: p.env, secrets: p.secrets };
-                installer.install(&call, what, p.id.clone(), p.name.unwrap_or(p.id), settings).await
-            }),
-        )
-        .route(
-            "install.git",
-            Access::Extension,
-            with(&i, |installer, call| async move {
-                let p: GitParams = params("install.git", call.params.clone())?;
-                let source = GitSource::parse(&p.url, p.branch, p.subfolder).map_err(invalid)?;
-                let base = source.subfolder.clone().unwrap_or_else(|| source.url.trim_end_matches(".git").to_owned());
-                let name = base.rsplit('/').next().unwrap_or("server").to_owned();
-                let id = p.id.unwrap_or_else(|| suggest_server_id(&name));
-                let settings = Settings { sandbox: None, args: p.args, env: p.env, secrets: p.secrets };
-                installer.install(&call, Installable::Git(source), id, name, settings).await
-            }),
-        )
-        .route(
-            "install.bundle",
-            Access::Extension,
-            with(&i, |installer, call| async move {
-                let p: BundleParams = params("install.bundle", call.params.clone())?;
-                let from = p.url.clone().or_else(|| p.path.as_ref().map(|p| p.display().to_string())).unwrap_or_default();
-                let stem = from.rsplit(['/', '\\']).next().unwrap_or("bundle").trim_end_matches(".mcpb").to_owned();
-                let id = p.id.unwrap_or_else(|| suggest_server_id(&stem));
-                let what = Installable::Bundle { url: p.url, path: p.path, sha256: p.sha256, values: p.user_config };
-                installer.install(&call, what, id, stem, Settings::default()).await
-            }),
-        )
-        .route(
-            "install.package",
-            Access::Extension,
-            with(&i, |installer, call| async move {
-                let p: PackageParams = params("install.package", call.params.clone())?;
-                let package = Package::parse(&p.spec).map_err(invalid)?;
-                let id = p.id.unwrap_or_else(|| suggest_server_id(package.name()));
-                let name = package.name().to_owned();
-                let settings = Settings { sandbox: None, args: p.args, env: p.env, secrets: p.secrets };
-                installer.install(&call, Installable::Package(package), id, name, settings).await
-            }),
-        )
+            }
+        })
+        .on::<api::InstallBinary, _>(|installer, p, call| async move {
+            if p.assets.is_empty() {
+                return Err(invalid("install.binary needs at least one asset: {url, sha256, os?, arch?}"));
+            }
+            let what = Installable::Binary { assets: p.assets, name: p.id.clone(), version: p.version };
+            installer.install(&call, what, p.id.clone(), p.name.unwrap_or(p.id), p.extras.into()).await
+        })
+        .on::<api::InstallGit, _>(|installer, p, call| async move {
+            let source = GitSource::parse(&p.url, p.branch, p.subfolder).map_err(invalid)?;
+            let base = source.subfolder.clone().unwrap_or_else(|| source.url.trim_end_matches(".git").to_owned());
+            let name = base.rsplit('/').next().unwrap_or("server").to_owned();
+            let id = p.id.unwrap_or_else(|| suggest_server_id(&name));
+            installer.install(&call, Installable::Git(source), id, name, p.extras.into()).await
+        })
+        .on::<api::InstallBundle, _>(|installer, p, call| async move {
+            let from = p.url.clone().or_else(|| p.path.clone()).unwrap_or_default();
+            let stem = from.rsplit(['/', '\\']).next().unwrap_or("bundle").trim_end_matches(".mcpb").to_owned();
+            let id = p.id.unwrap_or_else(|| suggest_server_id(&stem));
+            let what = Installable::Bundle { url: p.url, path: p.path.map(PathBuf::from), sha256: p.sha256, values: p.user_config };
+            installer.install(&call, what, id, stem, Settings::default()).await
+        })
+        .on::<api::InstallPackage, _>(|installer, p, call| async move {
+            let package = Package::parse(&p.spec).map_err(invalid)?;
+            let id = p.id.unwrap_or_else(|| suggest_server_id(package.name()));
+            let name = package.name().to_owned();
+            installer.install(&call, Installable::Package(package), id, name, p.extras.into()).await
+        })
+        .on::<api::InstallRegistriesGet, _>(|installer, _, _| async move { installer.registries() })
+        .on::<api::InstallRegistriesSet, _>(|installer, p, _| async move {
+            check_registry(&p.npm)?;
+            check_registry(&p.pypi)?;
+            installer.store.set_setting(REGISTRIES, &p).map_err(super::internal)?;
+            Ok(p)
+        })
+        .done()
 }
 
 impl Installer {
@@ -306,7 +214,7 @@ impl Installer {
         version: String,
         launch: Launch,
         secrets: BTreeMap<String, String>,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<ServerEntry, ErrorObject> {
         check_server_id(&id).map_err(invalid)?;
         if self.servers.get(&id).is_ok() {
             return Err(invalid(format!("a server named {id:?} exists already; choose another id")));
@@ -324,7 +232,11 @@ impl Installer {
             tool_timeout_ms: None,
             sandbox: None,
         };
-        to_value(self.servers.add(spec).map_err(error)?)
+        Ok(wire::entry(self.servers.add(spec).map_err(error)?))
+    }
+
+    fn registries(&self) -> Result<Registries, ErrorObject> {
+        Ok(self.store.setting(REGISTRIES).map_err(super::internal)?.unwrap_or_default())
     }
 
     /// Installs `package` as server `id`, streaming progress, then registers it (stopped).
@@ -335,7 +247,7 @@ impl Installer {
         id: String,
         name: String,
         settings: Settings,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<ServerEntry, ErrorObject> {
         check_server_id(&id).map_err(invalid)?;
         if self.servers.get(&id).is_ok() {
             return Err(invalid(format!("a server named {id:?} exists already; choose another id")));
@@ -349,30 +261,36 @@ impl Installer {
         // live to finish (killed, or the machine went down): it goes, so the id can be used again.
         if folder.exists() {
             tracing::info!(server = %id, "removing what an interrupted install left");
-            let _ = std::fs::remove_dir_all(&folder);
+            let _ = tokio::fs::remove_dir_all(&folder).await;
         }
+        let registries = self.registries()?;
         let (progress, mut lines) = mpsc::unbounded_channel::<String>();
         let first = format!("installing {} into {}", what.describe(), folder.display());
-        call.events.send(json!({"type": "progress", "phase": "installing", "line": first})).await;
+        call.events.emit(&InstallEvent::Progress { phase: Phase::Installing, line: first }).await;
         // The install runs in a task of its own: when the caller cancels, this handler is dropped
         // at once, while the task sees the cancellation, stops the installer, waits for it to
         // exit and only then removes the folder.
         let (owned, cancel) = (what.clone(), call.cancel.clone());
-        let installing = tokio::spawn(async move { install::install(&owned, &folder, &progress, &cancel).await });
+        let installing =
+            tokio::spawn(async move { install::install(&owned, &folder, &registries, &progress, &cancel).await });
         tokio::pin!(installing);
         let installed = loop {
             tokio::select! {
                 biased;
                 Some(line) = lines.recv() => {
-                    call.events.send(json!({"type": "progress", "phase": "installing", "line": line})).await;
+                    call.events.emit(&InstallEvent::Progress { phase: Phase::Installing, line }).await;
                 }
-                outcome = &mut installing => break outcome.unwrap_or_else(|e| Err(format!("the installer task failed: {e}"))),
+                outcome = &mut installing => break outcome.unwrap_or_else(|e| Err(InstallError::Failed(format!("the installer task failed: {e}")))),
             }
         };
         while let Ok(line) = lines.try_recv() {
-            call.events.send(json!({"type": "progress", "phase": "installing", "line": line})).await;
+            call.events.emit(&InstallEvent::Progress { phase: Phase::Installing, line }).await;
         }
-        let installed = installed.map_err(|why| invalid(format!("installing {} failed: {why}", what.describe())))?;
+        let installed = installed.map_err(|failure| {
+            let mut error = ErrorObject::from(failure);
+            error.message = format!("installing {} failed: {}", what.describe(), error.message);
+            error
+        })?;
         let Settings { sandbox, args, mut env, mut secrets } = settings;
         env.extend(installed.env.clone());
         secrets.extend(installed.secrets.clone());
@@ -403,7 +321,7 @@ impl Installer {
             sandbox,
         };
         match self.servers.add(spec) {
-            Ok(entry) => to_value(entry),
+            Ok(entry) => Ok(wire::entry(entry)),
             Err(failure) => {
                 let _ = tokio::fs::remove_dir_all(&installed.folder).await;
                 for id in secret_env.values() {

@@ -1,9 +1,10 @@
-//! The bridge's methods for the MCP host: `servers.*`, `tools.*`, `resources.*`, `prompts.*`.
+//! Every method of the contract (`harbor_protocol::api`), by area, bound to the state it needs.
 //!
-//! Each handler decodes its params, calls the registry, and encodes the answer: this is the
-//! `rpc` boundary where internal types become wire values and [`HostError`]s become the
-//! contract's error codes. All of these methods are privileged (`Access::Extension`): web pages
-//! reach tools only through the permission layer.
+//! Each handler is registered against its method's type ([`Area::on`]): the router decodes the
+//! params into the contract's type and encodes the handler's typed result, so a shape cannot
+//! drift between the bridge, the sidebar and the command line. This is the boundary where
+//! internal records become wire values ([`wire`]) and typed errors become the contract's codes
+//! (each error type's `From` impl, below this module). Nothing below `methods` imports it.
 
 mod chat;
 mod gateway;
@@ -13,10 +14,9 @@ mod page;
 mod permissions;
 mod secrets;
 mod servers;
+mod wire;
 
 use harbor_protocol::{ErrorCode, ErrorObject};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::mcp::error::HostError;
 
@@ -29,57 +29,47 @@ pub use permissions::routes as permission_routes;
 pub use secrets::routes as secret_routes;
 pub use servers::routes;
 
-/// Decodes a method's params, or says what is wrong with them.
-fn params<T: DeserializeOwned>(method: &str, params: Value) -> Result<T, ErrorObject> {
-    let params = if params.is_null() { Value::Object(Default::default()) } else { params };
-    serde_json::from_value(params)
-        .map_err(|e| ErrorObject::new(ErrorCode::InvalidRequest, format!("invalid params for {method}: {e}")))
+/// The contract's code for a host error (see `HostError`'s `From`).
+pub(crate) fn error(error: HostError) -> ErrorObject {
+    error.into()
 }
 
-/// The contract's code for each host error.
-pub fn error(error: HostError) -> ErrorObject {
-    let code = match &error {
-        HostError::NoSuchServer(_) | HostError::ServerExists(_) | HostError::InvalidSpec(_) => {
-            ErrorCode::InvalidRequest
-        }
-        HostError::NotRunning { .. } | HostError::Unavailable(_) => ErrorCode::ServerUnavailable,
-        HostError::NotFound(_) => ErrorCode::ToolNotFound,
-        HostError::Timeout { .. } => ErrorCode::ToolTimeout,
-        HostError::Failed(_) => ErrorCode::ToolFailed,
-        HostError::Cancelled(_) => ErrorCode::Aborted,
-        HostError::Store(_) => ErrorCode::Internal,
-    };
-    ErrorObject::new(code, error.to_string())
-}
-
-/// The code for each secret-store error.
+/// The code for a secret-store error (see `SecretError`'s `From`).
 fn secret_error(error: crate::secrets::SecretError) -> ErrorObject {
-    use crate::secrets::SecretError;
-    let code = match &error {
-        SecretError::Unavailable(_) => ErrorCode::SecretStoreUnavailable,
-        SecretError::Invalid(_) => ErrorCode::InvalidRequest,
-        SecretError::Store(_) => ErrorCode::Internal,
-    };
-    ErrorObject::new(code, error.to_string())
+    error.into()
+}
+
+fn internal(error: anyhow::Error) -> ErrorObject {
+    ErrorObject::new(ErrorCode::Internal, format!("{error:#}"))
 }
 
 fn invalid(message: impl Into<String>) -> ErrorObject {
     ErrorObject::new(ErrorCode::InvalidRequest, message)
 }
 
-fn to_value<T: serde::Serialize>(value: T) -> Result<Value, ErrorObject> {
-    serde_json::to_value(value)
-        .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("cannot encode the answer: {e}")))
+/// An area's methods being registered, each handler given the area's shared state `S` (the
+/// registry, the chat, …): `Area::new(router, state).on::<M, _>(handler)…done()`.
+struct Area<S> {
+    router: crate::rpc::Router,
+    state: S,
 }
 
-/// Adapts a handler that needs some shared state (the registry, the chat, …) to the router's
-/// `Fn(Call)` shape.
-fn with<S, F, Fut>(state: &S, handler: F) -> impl Fn(crate::rpc::Call) -> Fut + Send + Sync + 'static
-where
-    S: Clone + Send + Sync + 'static,
-    F: Fn(S, crate::rpc::Call) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
-{
-    let state = state.clone();
-    move |call| handler(state.clone(), call)
+impl<S: Clone + Send + Sync + 'static> Area<S> {
+    fn new(router: crate::rpc::Router, state: S) -> Area<S> {
+        Area { router, state }
+    }
+
+    fn on<M, Fut>(self, handler: impl Fn(S, M::Params, crate::rpc::Call) -> Fut + Send + Sync + 'static) -> Self
+    where
+        M: harbor_protocol::api::Method,
+        Fut: std::future::Future<Output = Result<M::Result, ErrorObject>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        let router = self.router.method::<M, _>(move |params, call| handler(state.clone(), params, call));
+        Area { router, state: self.state }
+    }
+
+    fn done(self) -> crate::rpc::Router {
+        self.router
+    }
 }

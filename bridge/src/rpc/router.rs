@@ -10,20 +10,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use harbor_protocol::{Caller, ErrorObject, Message, RequestId};
+use harbor_protocol::api::Method;
+use harbor_protocol::{Caller, ErrorCode, ErrorObject, Message, RequestId};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::nm::Outbox;
 
-/// Who may call a method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Web pages (through the relay) as well as Harbor's own pages.
-    Page,
-    /// Only Harbor's own extension pages and the background.
-    Extension,
-}
+pub use harbor_protocol::api::Access;
 
 /// One running request, as its handler sees it.
 pub struct Call {
@@ -49,6 +43,17 @@ impl EventSink {
     /// Sends one event; `false` when the extension is gone.
     pub async fn send(&self, event: Value) -> bool {
         self.outbox.send(Message::Event { id: self.id.clone(), event }).await
+    }
+
+    /// Sends one of a method's typed events.
+    pub async fn emit<T: serde::Serialize>(&self, event: &T) -> bool {
+        match serde_json::to_value(event) {
+            Ok(event) => self.send(event).await,
+            Err(error) => {
+                tracing::error!("an event did not encode: {error}");
+                false
+            }
+        }
     }
 }
 
@@ -90,6 +95,26 @@ impl Router {
         self
     }
 
+    /// Adds method `M` of the contract: its params are decoded (or refused with
+    /// `ERR_INVALID_REQUEST` saying what is wrong) before `handler` runs, and its result encoded.
+    /// Written `.method::<M, _>(handler)`.
+    pub fn method<M, Fut>(self, handler: impl Fn(M::Params, Call) -> Fut + Send + Sync + 'static) -> Self
+    where
+        M: Method,
+        Fut: Future<Output = Result<M::Result, ErrorObject>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.route(M::NAME, M::ACCESS, move |mut call: Call| {
+            let handler = handler.clone();
+            async move {
+                let params = decode::<M::Params>(M::NAME, std::mem::take(&mut call.params))?;
+                let result = handler(params, call).await?;
+                serde_json::to_value(result)
+                    .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("cannot encode the answer: {e}")))
+            }
+        })
+    }
+
     pub fn get(&self, method: &str) -> Option<&Route> {
         self.routes.get(method)
     }
@@ -100,4 +125,11 @@ impl Router {
         names.sort_unstable();
         names
     }
+}
+
+/// Decodes a method's params (absent params read as `{}`), or says what is wrong with them.
+pub fn decode<T: serde::de::DeserializeOwned>(method: &str, params: Value) -> Result<T, ErrorObject> {
+    let params = if params.is_null() { Value::Object(Default::default()) } else { params };
+    serde_json::from_value(params)
+        .map_err(|e| ErrorObject::new(ErrorCode::InvalidRequest, format!("invalid params for {method}: {e}")))
 }

@@ -10,30 +10,13 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use serde::Serialize;
-
 /// How many lines a server's log keeps in memory.
 pub const KEPT_LINES: usize = 500;
 
 /// Longest line kept; longer ones are cut (a server printing a huge line must not fill memory).
 const MAX_LINE: usize = 4096;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stream {
-    /// What the server wrote to stderr.
-    Stderr,
-    /// Harbor's own lines about the server: started, exited, restarting.
-    Harbor,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LogLine {
-    /// Milliseconds since the Unix epoch.
-    pub at: u64,
-    pub stream: Stream,
-    pub text: String,
-}
+pub use harbor_protocol::api::servers::{LogLine, LogStream as Stream};
 
 pub struct ServerLog {
     lines: Mutex<VecDeque<LogLine>>,

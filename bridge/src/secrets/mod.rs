@@ -16,8 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::store::secrets::SecretRecord;
 use crate::store::Store;
 use keychain::Keychain;
@@ -49,18 +47,7 @@ impl std::fmt::Display for SecretError {
 }
 
 /// Which keychain is in use, as `secrets.status` reports it.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    pub available: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backend: Option<&'static str>,
-    /// Whether secrets survive a reboot.
-    pub persistent: bool,
-    /// What the user should know: a fallback, or why there is no keychain.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
+pub use harbor_protocol::api::secrets::StoreStatus as Status;
 
 /// The secret store. One per bridge.
 pub struct Secrets {
@@ -145,7 +132,7 @@ impl Secrets {
         match self.keychain().await {
             Ok(keychain) => Status {
                 available: true,
-                backend: Some(keychain.backend.name()),
+                backend: Some(keychain.backend.name().to_owned()),
                 persistent: keychain.backend.persistent(),
                 note: keychain.note.clone(),
             },
@@ -227,5 +214,18 @@ impl Secrets {
             }
         }
         Ok(values)
+    }
+}
+
+/// The code for each secret-store error.
+impl From<SecretError> for harbor_protocol::ErrorObject {
+    fn from(error: SecretError) -> Self {
+        use harbor_protocol::ErrorCode;
+        let code = match &error {
+            SecretError::Unavailable(_) => ErrorCode::SecretStoreUnavailable,
+            SecretError::Invalid(_) => ErrorCode::InvalidRequest,
+            SecretError::Store(_) => ErrorCode::Internal,
+        };
+        harbor_protocol::ErrorObject::new(code, error.to_string())
     }
 }

@@ -5,37 +5,11 @@
 
 use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, Row};
-use serde::Serialize;
 
 use super::{now, Store};
 use crate::llm::{Message, Role};
 
-/// A session as listed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionInfo {
-    pub id: String,
-    pub title: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub system_prompt: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub message_count: i64,
-}
-
-/// A stored message with its place in the session.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredMessage {
-    pub seq: i64,
-    #[serde(flatten)]
-    pub message: Message,
-    pub created_at: i64,
-}
+pub use harbor_protocol::api::chat::{SessionInfo, StoredMessage};
 
 const SESSION_COLUMNS: &str = "s.id, s.title, s.provider, s.model, s.system_prompt, s.created_at, s.updated_at,
     (SELECT COUNT(*) FROM chat_messages m WHERE m.session_id = s.id)";

@@ -124,6 +124,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT origin, tool, '', NULL, 0 FROM allowed_tools;",
     // 7: a server's OS sandbox (JSON: enabled, network, folders); NULL runs it as the user.
     "ALTER TABLE servers ADD COLUMN sandbox TEXT;",
+    // 8: the kind of caller of each audited call (page, chat, gateway); older gateway records are
+    // recognised by their `gateway:` origin.
+    "ALTER TABLE audit ADD COLUMN caller TEXT NOT NULL DEFAULT 'page';
+    UPDATE audit SET caller = 'gateway' WHERE substr(origin, 1, 8) = 'gateway:';",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -8,24 +8,11 @@
 use anyhow::Result;
 use rusqlite::OptionalExtension;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{now, Store};
 
-/// One audit record.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEntry {
-    pub at: i64,
-    pub origin: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tab_id: Option<i64>,
-    pub method: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<String>,
-    pub outcome: String,
-    pub duration_ms: i64,
-}
+pub use harbor_protocol::api::permissions::{AuditCaller, AuditEntry};
 
 impl Store {
     /// The persisted decision for `(origin, scope)`, if any.
@@ -159,7 +146,8 @@ impl Store {
 
     pub fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
         self.conn().execute(
-            "INSERT INTO audit (at, origin, tab_id, method, tool, outcome, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO audit (at, origin, tab_id, method, tool, outcome, duration_ms, caller)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             rusqlite::params![
                 entry.at,
                 entry.origin,
@@ -167,7 +155,8 @@ impl Store {
                 entry.method,
                 entry.tool,
                 entry.outcome,
-                entry.duration_ms
+                entry.duration_ms,
+                entry.caller.as_str()
             ],
         )?;
         Ok(())
@@ -177,7 +166,7 @@ impl Store {
     pub fn audit(&self, origin: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
         let conn = self.conn();
         let mut statement = conn.prepare(
-            "SELECT at, origin, tab_id, method, tool, outcome, duration_ms FROM audit
+            "SELECT at, origin, tab_id, method, tool, outcome, duration_ms, caller FROM audit
              WHERE ?1 IS NULL OR origin = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(rusqlite::params![origin, limit as i64], |r| {
@@ -189,6 +178,7 @@ impl Store {
                 tool: r.get(4)?,
                 outcome: r.get(5)?,
                 duration_ms: r.get(6)?,
+                caller: AuditCaller::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

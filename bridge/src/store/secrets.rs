@@ -3,32 +3,11 @@
 
 use anyhow::Result;
 use rusqlite::OptionalExtension;
-use serde::Serialize;
 
 use super::{now, Store};
 
 /// A secret that is set, without its value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecretRecord {
-    pub id: String,
-    pub updated_at: i64,
-}
-
-/// What Harbor remembers about signing in to a protected resource (tokens are in the keychain).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignIn {
-    pub resource: String,
-    pub issuer: String,
-    pub client_id: String,
-    pub token_endpoint: String,
-    pub revocation_endpoint: Option<String>,
-    pub scope: Option<String>,
-    /// Unix seconds when the access token expires, if the provider said.
-    pub expires_at: Option<i64>,
-    pub updated_at: i64,
-}
+pub use harbor_protocol::api::secrets::{SecretRecord, SignIn};
 
 impl Store {
     pub fn record_secret(&self, id: &str) -> Result<()> {

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{now, Store};
 pub use crate::runtimes::docker::{Limits, Mount};
+pub use harbor_protocol::api::servers::{Sandbox, Source};
 
-/// How a server runs.
+/// How a server runs, as stored (the wire's `api::servers::Launch` is converted from and to
+/// it in `methods`, so the stored form can change without the contract, and back).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Launch {
@@ -120,38 +122,7 @@ impl Launch {
     }
 }
 
-/// Where a server came from (what the install issue records: npm, PyPI, a binary, …).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Source {
-    /// Added by hand: a command or a URL.
-    Manual,
-    Npm {
-        package: String,
-    },
-    Pypi {
-        package: String,
-    },
-    /// A program downloaded from this URL (checksum verified).
-    Binary {
-        url: String,
-    },
-    /// Cloned from a git repository and built.
-    Git {
-        url: String,
-    },
-    /// An `.mcpb` bundle, from a URL or a file.
-    Bundle {
-        from: String,
-    },
-    /// Read from another client's config.
-    Imported {
-        client: String,
-        file: String,
-    },
-}
-
-/// One registered server.
+/// One registered server, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerSpec {
@@ -176,19 +147,6 @@ pub struct ServerSpec {
     /// runs as the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<Sandbox>,
-}
-
-/// A server's OS sandbox, as the user set it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Sandbox {
-    pub enabled: bool,
-    /// Whether the server may reach the network (else it has a private loopback only).
-    #[serde(default)]
-    pub network: bool,
-    /// Folders it may read and write besides its own.
-    #[serde(default)]
-    pub folders: Vec<String>,
 }
 
 impl Store {
@@ -356,7 +314,7 @@ mod tests {
             .conn()
             .execute_batch(
                 "DROP TABLE secrets; DROP TABLE sign_ins; DROP TABLE gateway_clients; DROP TABLE tool_pins;
-                 ALTER TABLE servers DROP COLUMN sandbox; PRAGMA user_version = 3;",
+                 ALTER TABLE servers DROP COLUMN sandbox; ALTER TABLE audit DROP COLUMN caller; PRAGMA user_version = 3;",
             )
             .unwrap();
         super::super::migrations::apply(&mut store.conn()).unwrap();

@@ -3,15 +3,16 @@
 //! invisible characters made visible, and a button that approves the new version. Until then the
 //! site or app that was allowed the tool cannot use it. Shown by the Sites and Gateway panels.
 
+use harbor_protocol::api::permissions::{ChangedTool, ToolChange};
 use leptos::prelude::*;
 use serde_json::Value;
 
 use harbor_protocol::shown::{visible, visible_name};
 
-/// The changed tools of `items` (`[{tool, changes: [{field, before, after}]}]`) for `who` ("This
-/// site", "This app"); `approve` is called with a tool's name when the user approves it.
+/// The changed tools of `items` for `who` ("This site", "This app"); `approve` is called with a
+/// tool's name when the user approves it.
 pub fn changed_tools(
-    items: Vec<Value>,
+    items: Vec<ChangedTool>,
     who: &'static str,
     approve: impl Fn(String) + Clone + 'static,
 ) -> impl IntoView {
@@ -19,11 +20,10 @@ pub fn changed_tools(
         let rows = items
             .into_iter()
             .map(|entry| {
-                let tool = entry["tool"].as_str().unwrap_or_default().to_owned();
+                let tool = entry.tool;
                 let approve = approve.clone();
                 let approve_tool = tool.clone();
-                let changes =
-                    entry["changes"].as_array().cloned().unwrap_or_default().into_iter().map(change).collect_view();
+                let changes = entry.changes.into_iter().map(change).collect_view();
                 view! {
                     <div class="changed-tool" data-tool=tool.clone()>
                         <p>
@@ -43,25 +43,25 @@ pub fn changed_tools(
 }
 
 /// One field's difference.
-fn change(change: Value) -> impl IntoView {
+fn change(change: ToolChange) -> impl IntoView {
     let shown = |v: &Value| match v {
         Value::String(s) => visible(s),
         Value::Null => "(none)".to_owned(),
         other => visible(&serde_json::to_string_pretty(other).unwrap_or_default()),
     };
-    let field = match change["field"].as_str() {
-        Some("inputSchema") => "Parameters",
-        Some("annotations") => "Hints",
-        Some("title") => "Title",
+    let field = match change.field.as_str() {
+        "inputSchema" => "Parameters",
+        "annotations" => "Hints",
+        "title" => "Title",
         _ => "Description",
     };
     view! {
-        <div class="change" data-field=change["field"].as_str().unwrap_or_default().to_owned()>
+        <div class="change" data-field=change.field.clone()>
             <p class="change-field">{field}</p>
             <p class="change-side">"Before"</p>
-            <pre class="before" aria-label=format!("{field} before")>{shown(&change["before"])}</pre>
+            <pre class="before" aria-label=format!("{field} before")>{shown(&change.before)}</pre>
             <p class="change-side">"Now"</p>
-            <pre class="after" aria-label=format!("{field} now")>{shown(&change["after"])}</pre>
+            <pre class="after" aria-label=format!("{field} now")>{shown(&change.after)}</pre>
         </div>
     }
 }

@@ -6,9 +6,18 @@
 //! `error`) update the conversation as they arrive; stopping cancels the request, which stops the
 //! model and any tool call in flight.
 
+use harbor_protocol::api::chat::{
+    ChatSend, ChatSessionsCreate, ChatSessionsDelete, ChatSessionsGet, ChatSessionsList, ChatSessionsRename,
+    CreateSession, RenameSession, RunEvent, Send as SendTurn, SessionInfo, StoredMessage,
+};
+use harbor_protocol::api::llm::{
+    LlmProviders, LlmSelect, LlmSetProvider, ProviderKind, ProvidersStatus, Role, Select, SetProvider,
+};
+use harbor_protocol::api::tools::views::{self, ToolResult};
+use harbor_protocol::api::{Empty, Id};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::bus::Bus;
 
@@ -24,8 +33,8 @@ enum Item {
 
 #[component]
 pub fn ChatPanel(bus: Bus) -> impl IntoView {
-    let providers = RwSignal::new(None::<Value>);
-    let sessions = RwSignal::new(Vec::<Value>::new());
+    let providers = RwSignal::new(None::<Result<ProvidersStatus, String>>);
+    let sessions = RwSignal::new(Vec::<SessionInfo>::new());
     let current = RwSignal::new(None::<String>);
     let items = RwSignal::new(Vec::<Item>::new());
     let running = RwSignal::new(None::<i64>);
@@ -33,22 +42,22 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
 
     let load_providers = move || {
         spawn_local(async move {
-            let answer = bus.request("llm.providers", json!({})).await;
-            providers.set(Some(answer.unwrap_or_else(|e| json!({ "error": e.message }))));
+            let answer = bus.call::<LlmProviders>(Empty {}).await;
+            providers.set(Some(answer.map_err(|e| e.message)));
         })
     };
     let load_sessions = move || {
         spawn_local(async move {
-            if let Ok(list) = bus.request("chat.sessions.list", json!({})).await {
-                sessions.set(list.as_array().cloned().unwrap_or_default());
+            if let Ok(list) = bus.call::<ChatSessionsList>(Empty {}).await {
+                sessions.set(list);
             }
         })
     };
     let open_session = move |id: String| {
         current.set(Some(id.clone()));
         spawn_local(async move {
-            if let Ok(stored) = bus.request("chat.sessions.get", json!({ "id": id })).await {
-                items.set(items_from(&stored["messages"]));
+            if let Ok(stored) = bus.call::<ChatSessionsGet>(Id::new(id)).await {
+                items.set(items_from(&stored.messages));
             }
         })
     };
@@ -65,9 +74,9 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
         spawn_local(async move {
             let session = match current.get_untracked() {
                 Some(id) => id,
-                None => match bus.request("chat.sessions.create", json!({})).await {
+                None => match bus.call::<ChatSessionsCreate>(CreateSession::default()).await {
                     Ok(created) => {
-                        let id = created["id"].as_str().unwrap_or_default().to_owned();
+                        let id = created.id;
                         current.set(Some(id.clone()));
                         id
                     }
@@ -77,8 +86,9 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
                     }
                 },
             };
-            let (id, reply) = bus.stream("chat.send", json!({ "sessionId": session, "text": text }), move |event| {
-                items.update(|list| apply(list, &event));
+            let turn = SendTurn { session_id: session, text, provider: None, model: None, tools: None };
+            let (id, reply) = bus.call_streaming::<ChatSend>(turn, move |event| {
+                items.update(|list| apply(list, event));
             });
             running.set(Some(id));
             let outcome = reply.await;
@@ -128,8 +138,8 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
                 >
                     <option value="">"New conversation"</option>
                     {move || sessions.get().into_iter().map(|s| {
-                        let id = s["id"].as_str().unwrap_or_default().to_owned();
-                        let title = s["title"].as_str().unwrap_or("Untitled").to_owned();
+                        let id = s.id;
+                        let title = if s.title.is_empty() { "Untitled".to_owned() } else { s.title };
                         let chosen = id.clone();
                         view! { <option value=id selected=move || current.get().as_deref() == Some(chosen.as_str())>{title}</option> }
                     }).collect_view()}
@@ -183,7 +193,7 @@ fn SessionActions(
         let Some(title) = renaming.get_untracked() else { return };
         let id = rename_id.clone();
         spawn_local(async move {
-            match bus.request("chat.sessions.rename", json!({ "id": id, "title": title })).await {
+            match bus.call::<ChatSessionsRename>(RenameSession { id, title }).await {
                 Ok(_) => {
                     renaming.set(None);
                     failure.set(None);
@@ -200,7 +210,7 @@ fn SessionActions(
         }
         let id = id.clone();
         spawn_local(async move {
-            match bus.request("chat.sessions.delete", json!({ "id": id })).await {
+            match bus.call::<ChatSessionsDelete>(Id::new(id)).await {
                 Ok(_) => {
                     current.set(None);
                     items.set(Vec::new());
@@ -242,28 +252,34 @@ fn SessionActions(
 #[component]
 fn ModelBar(
     bus: Bus,
-    providers: RwSignal<Option<Value>>,
+    providers: RwSignal<Option<Result<ProvidersStatus, String>>>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    let kind = RwSignal::new("ollama".to_owned());
+    let kind = RwSignal::new(ProviderKind::Ollama);
     let url = RwSignal::new("http://127.0.0.1:11434".to_owned());
     let failure = RwSignal::new(None::<String>);
     let choose = move |value: String| {
         let Some((provider, model)) = value.split_once('\u{1f}') else { return };
-        let params = json!({ "provider": provider, "model": model });
+        let params = Select { provider: provider.to_owned(), model: Some(model.to_owned()) };
         spawn_local(async move {
-            if let Err(error) = bus.request("llm.select", params).await {
+            if let Err(error) = bus.call::<LlmSelect>(params).await {
                 failure.set(Some(error.message));
             }
             on_change();
         });
     };
     let connect = move || {
-        let params = json!({ "id": "custom", "kind": kind.get_untracked(), "name": "My model server", "baseUrl": url.get_untracked() });
+        let params = SetProvider {
+            id: "custom".into(),
+            kind: kind.get_untracked(),
+            name: Some("My model server".into()),
+            base_url: url.get_untracked(),
+            api_key: None,
+        };
         spawn_local(async move {
-            let added = bus.request("llm.setProvider", params).await;
+            let added = bus.call::<LlmSetProvider>(params).await;
             let selected = match added {
-                Ok(_) => bus.request("llm.select", json!({ "provider": "custom" })).await,
+                Ok(_) => bus.call::<LlmSelect>(Select { provider: "custom".into(), model: None }).await,
                 Err(error) => Err(error),
             };
             failure.set(selected.err().map(|e| e.message));
@@ -274,19 +290,25 @@ fn ModelBar(
         {move || match providers.get() {
             None => view! { <p class="help">"Looking for model servers…"</p> }.into_any(),
             Some(state) => {
-                let list = state["providers"].as_array().cloned().unwrap_or_default();
-                let active_provider = state["active"]["provider"].as_str().unwrap_or_default().to_owned();
-                let active_model = state["active"]["model"].as_str().unwrap_or_default().to_owned();
-                let available: Vec<Value> = list.iter().filter(|p| p["available"] == true).cloned().collect();
+                let (list, active_provider, active_model, failed) = match state {
+                    Ok(state) => (
+                        state.providers,
+                        state.active.provider.unwrap_or_default(),
+                        state.active.model.unwrap_or_default(),
+                        None,
+                    ),
+                    Err(error) => (Vec::new(), String::new(), String::new(), Some(error)),
+                };
+                let available: Vec<_> = list.iter().filter(|p| p.available).cloned().collect();
                 if available.is_empty() {
-                    let tried: Vec<String> = list.iter().filter_map(|p| p["error"].as_str().map(str::to_owned)).collect();
+                    let tried: Vec<String> = list.iter().filter_map(|p| p.error.clone()).chain(failed).collect();
                     view! {
                         <div class="no-model" role="status">
                             <p class="state warn"><span class="dot" aria-hidden="true"></span>"No model is reachable"</p>
                             {tried.into_iter().map(|t| view! { <p class="help">{t}</p> }).collect_view()}
                             <form class="model-server" on:submit=move |ev| { ev.prevent_default(); connect(); }>
                                 <label for="model-kind">"Model server"</label>
-                                <select id="model-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                                <select id="model-kind" on:change=move |ev| kind.set(if event_target_value(&ev) == "openai" { ProviderKind::OpenAi } else { ProviderKind::Ollama })>
                                     <option value="ollama">"Ollama"</option>
                                     <option value="openai">"OpenAI-compatible (LM Studio, llamafile, vLLM…)"</option>
                                 </select>
@@ -301,11 +323,10 @@ fn ModelBar(
                     }.into_any()
                 } else {
                     let options = available.iter().flat_map(|p| {
-                        let provider = p["id"].as_str().unwrap_or_default().to_owned();
-                        let name = p["name"].as_str().unwrap_or_default().to_owned();
-                        p["models"].as_array().cloned().unwrap_or_default().into_iter().filter_map(move |m| {
-                            let model = m.as_str()?.to_owned();
-                            Some((format!("{provider}\u{1f}{model}"), format!("{model} · {name}")))
+                        let provider = p.config.id.clone();
+                        let name = p.config.name.clone();
+                        p.models.clone().into_iter().map(move |model| {
+                            (format!("{provider}\u{1f}{model}"), format!("{model} · {name}"))
                         })
                     }).collect::<Vec<_>>();
                     let selected = if active_model.is_empty() {
@@ -332,21 +353,17 @@ fn ModelBar(
 }
 
 /// Folds one stream event into the conversation.
-fn apply(list: &mut Vec<Item>, event: &Value) {
-    let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
-    match event["type"].as_str() {
-        Some("token") => match list.last_mut() {
-            Some(Item::Assistant(answer)) => answer.push_str(&text("token")),
-            _ => list.push(Item::Assistant(text("token"))),
+fn apply(list: &mut Vec<Item>, event: RunEvent) {
+    match event {
+        RunEvent::Token { token } => match list.last_mut() {
+            Some(Item::Assistant(answer)) => answer.push_str(&token),
+            _ => list.push(Item::Assistant(token)),
         },
-        Some("tool_call") => {
-            list.push(Item::Tool { id: text("id"), tool: text("tool"), args: pretty(&event["args"]), outcome: None })
-        }
-        Some("tool_result") => {
-            let id = text("id");
-            let outcome = match event["error"]["message"].as_str() {
-                Some(message) => Err(message.to_owned()),
-                None => Ok(result_text(&event["result"])),
+        RunEvent::ToolCall { id, tool, args } => list.push(Item::Tool { id, tool, args: pretty(&args), outcome: None }),
+        RunEvent::ToolResult { id, result, error, .. } => {
+            let outcome = match error {
+                Some(error) => Err(error.message),
+                None => Ok(result.as_ref().map(result_text).unwrap_or_default()),
             };
             if let Some(Item::Tool { outcome: slot, .. }) =
                 list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if *i == id))
@@ -354,44 +371,45 @@ fn apply(list: &mut Vec<Item>, event: &Value) {
                 *slot = Some(outcome);
             }
         }
-        Some("status") => list.push(Item::Notice(text("message"))),
-        Some("error") => list.push(Item::Failure(event["error"]["message"].as_str().unwrap_or_default().to_owned())),
-        _ => {}
+        RunEvent::Status { message, .. } => list.push(Item::Notice(message)),
+        RunEvent::Error { error } => list.push(Item::Failure(error.message)),
+        RunEvent::Final { .. } => {}
     }
 }
 
 /// The conversation as stored.
-fn items_from(messages: &Value) -> Vec<Item> {
+fn items_from(messages: &[StoredMessage]) -> Vec<Item> {
     let mut list = Vec::new();
-    for message in messages.as_array().into_iter().flatten() {
-        let content = message["content"].as_str().unwrap_or_default().to_owned();
-        match message["role"].as_str() {
-            Some("user") if content.starts_with("Tool result for ") => {
+    for stored in messages {
+        let message = &stored.message;
+        let content = message.content.clone();
+        match message.role {
+            Role::User if content.starts_with("Tool result for ") => {
                 list.push(Item::Notice(content.lines().next().unwrap_or_default().to_owned()))
             }
-            Some("user") => list.push(Item::User(content)),
-            Some("assistant") => {
+            Role::User => list.push(Item::User(content)),
+            Role::Assistant => {
                 if !content.is_empty() {
                     list.push(Item::Assistant(content));
                 }
-                for call in message["toolCalls"].as_array().into_iter().flatten() {
+                for call in &message.tool_calls {
                     list.push(Item::Tool {
-                        id: call["id"].as_str().unwrap_or_default().to_owned(),
-                        tool: call["name"].as_str().unwrap_or_default().replacen("__", "/", 1),
-                        args: pretty(&call["arguments"]),
+                        id: call.id.clone(),
+                        tool: call.name.replacen("__", "/", 1),
+                        args: pretty(&call.arguments),
                         outcome: None,
                     });
                 }
             }
-            Some("tool") => {
-                let id = message["toolCallId"].as_str().unwrap_or_default();
+            Role::Tool => {
+                let id = message.tool_call_id.as_deref().unwrap_or_default();
                 if let Some(Item::Tool { outcome, .. }) =
                     list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if i == id))
                 {
                     *outcome = Some(Ok(content));
                 }
             }
-            _ => {}
+            Role::System => {}
         }
     }
     list
@@ -429,14 +447,14 @@ fn view_item(item: Item) -> AnyView {
 
 /// The text of an MCP tool result, as a person reads it.
 fn result_text(result: &Value) -> String {
-    let parts: Vec<String> = result["content"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| match c["type"].as_str() {
-            Some("text") => c["text"].as_str().unwrap_or_default().to_owned(),
-            Some(kind) => format!("[{kind}]"),
-            None => pretty(c),
+    let read: ToolResult = views::read(result);
+    let parts: Vec<String> = read
+        .content
+        .iter()
+        .map(|c| match c.kind.as_str() {
+            "text" => c.text.clone().unwrap_or_default(),
+            "" => String::new(),
+            kind => format!("[{kind}]"),
         })
         .collect();
     if parts.is_empty() {

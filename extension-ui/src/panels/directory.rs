@@ -3,12 +3,59 @@
 //! as it runs.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 
+use harbor_protocol::api::install::{
+    Asset, CatalogEntry, CatalogList, CatalogQuery, Extras, InputKind, InstallBinary, InstallBinaryParams,
+    InstallBundle, InstallBundleParams, InstallCatalog, InstallEvent, InstallFromCatalog, InstallGit, InstallGitParams,
+    InstallPackage, InstallPackageParams, InstallServerJson, PackageRef, ServerJson,
+};
+use harbor_protocol::api::servers::ServerEntry;
+use harbor_protocol::api::Method;
+use harbor_protocol::ErrorObject;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::bus::Bus;
+
+/// One of the install methods, with its params.
+#[derive(Clone)]
+enum Install {
+    Catalog(InstallFromCatalog),
+    Package(InstallPackageParams),
+    Git(InstallGitParams),
+    ServerJson(ServerJson),
+    Bundle(InstallBundleParams),
+    Binary(InstallBinaryParams),
+}
+
+type Reply = Pin<Box<dyn Future<Output = Result<ServerEntry, ErrorObject>>>>;
+
+impl Install {
+    /// Starts the install; each line of the installers' output goes to `on_line`.
+    fn start(self, bus: Bus, on_line: impl Fn(String) + 'static) -> Reply {
+        fn go<M: Method<Result = ServerEntry, Event = InstallEvent> + 'static>(
+            bus: Bus,
+            params: M::Params,
+            on_line: impl Fn(String) + 'static,
+        ) -> Reply {
+            let on_event = move |event: InstallEvent| match event {
+                InstallEvent::Progress { line, .. } => on_line(line),
+            };
+            Box::pin(bus.call_streaming::<M>(params, on_event).1)
+        }
+        match self {
+            Install::Catalog(p) => go::<InstallCatalog>(bus, p, on_line),
+            Install::Package(p) => go::<InstallPackage>(bus, p, on_line),
+            Install::Git(p) => go::<InstallGit>(bus, p, on_line),
+            Install::ServerJson(p) => go::<InstallServerJson>(bus, p, on_line),
+            Install::Bundle(p) => go::<InstallBundle>(bus, p, on_line),
+            Install::Binary(p) => go::<InstallBinary>(bus, p, on_line),
+        }
+    }
+}
 
 /// What an install in progress has said, and how it ended.
 #[derive(Clone, Default)]
@@ -25,32 +72,30 @@ pub fn DirectoryPanel(bus: Bus) -> impl IntoView {
     let entries = LocalResource::new(move || {
         revision.track();
         let query = query.get();
-        async move { bus.request("catalog.list", json!({ "query": query })).await }
+        async move { bus.call::<CatalogList>(CatalogQuery { query: Some(query) }).await }
     });
     let progress = RwSignal::new(None::<Progress>);
     let package = RwSignal::new(String::new());
     let sha256 = RwSignal::new(String::new());
-    let install = move |method: &'static str, params: Value, what: String| {
+    let install = move |what_to: Install, what: String| {
         progress.set(Some(Progress { what, ..Progress::default() }));
         spawn_local(async move {
-            let (_, reply) = bus.stream(method, params, move |event| {
-                if let Some(line) = event["line"].as_str() {
-                    progress.update(|p| {
-                        if let Some(p) = p {
-                            p.lines.push(line.to_owned());
-                            if p.lines.len() > 200 {
-                                p.lines.remove(0);
-                            }
+            let reply = what_to.start(bus, move |line| {
+                progress.update(|p| {
+                    if let Some(p) = p {
+                        p.lines.push(line);
+                        if p.lines.len() > 200 {
+                            p.lines.remove(0);
                         }
-                    });
-                }
+                    }
+                });
             });
             let outcome = match reply.await {
                 Ok(entry) => Ok(format!(
                     "Installed {} {} as {}. Start it in Servers.",
-                    entry["name"].as_str().unwrap_or_default(),
-                    entry["version"].as_str().unwrap_or_default(),
-                    entry["id"].as_str().unwrap_or_default()
+                    entry.spec.name,
+                    entry.spec.version.unwrap_or_default(),
+                    entry.spec.id
                 )),
                 Err(error) => Err(error.message),
             };
@@ -84,10 +129,10 @@ pub fn DirectoryPanel(bus: Bus) -> impl IntoView {
             {move || match entries.get() {
                 None => view! { <p class="help">"Loading the directory…"</p> }.into_any(),
                 Some(Err(error)) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
-                Some(Ok(list)) if list.as_array().is_none_or(|l| l.is_empty()) => view! { <p class="help empty">"Nothing matches."</p> }.into_any(),
+                Some(Ok(list)) if list.is_empty() => view! { <p class="help empty">"Nothing matches."</p> }.into_any(),
                 Some(Ok(list)) => view! {
                     <ul class="catalog">
-                        {list.as_array().cloned().unwrap_or_default().into_iter().map(|entry| {
+                        {list.into_iter().map(|entry| {
                             view! { <CatalogCard entry=entry install=install/> }
                         }).collect_view()}
                     </ul>
@@ -97,8 +142,7 @@ pub fn DirectoryPanel(bus: Bus) -> impl IntoView {
                 ev.prevent_default();
                 let spec = package.get_untracked().trim().to_owned();
                 if !spec.is_empty() {
-                    let (method, params) = what_to_install(&spec, sha256.get_untracked().trim());
-                    install(method, params, spec.clone());
+                    install(what_to_install(&spec, sha256.get_untracked().trim()), spec.clone());
                 }
             }>
                 <label for="install-spec">"Or paste"</label>
@@ -114,23 +158,17 @@ pub fn DirectoryPanel(bus: Bus) -> impl IntoView {
 }
 
 #[component]
-fn CatalogCard(
-    entry: Value,
-    install: impl Fn(&'static str, Value, String) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    let id = entry["id"].as_str().unwrap_or_default().to_owned();
-    let name = entry["name"].as_str().unwrap_or_default().to_owned();
-    let source = &entry["source"];
-    let origin = format!(
-        "{} {} {}",
-        source["kind"].as_str().unwrap_or_default(),
-        source["package"].as_str().unwrap_or_default(),
-        source["version"].as_str().unwrap_or_default()
-    );
-    let inputs: Vec<Value> = entry["inputs"].as_array().cloned().unwrap_or_default();
+fn CatalogCard(entry: CatalogEntry, install: impl Fn(Install, String) + Copy + Send + Sync + 'static) -> impl IntoView {
+    let id = entry.id.clone();
+    let name = entry.name.clone();
+    let origin = match &entry.source {
+        PackageRef::Npm { package, version } => format!("npm {package} {}", version.as_deref().unwrap_or_default()),
+        PackageRef::Pypi { package, version } => format!("pypi {package} {}", version.as_deref().unwrap_or_default()),
+    };
+    let inputs = entry.inputs.clone();
     let values = RwSignal::new(BTreeMap::<String, String>::new());
-    let installed = entry["installed"].as_str().map(str::to_owned);
-    let needs_secret = inputs.iter().any(|i| i["kind"] == "secret");
+    let installed = entry.installed.clone();
+    let needs_secret = inputs.iter().any(|i| i.kind == InputKind::Secret);
     let open = RwSignal::new(false);
     let entry_id = id.clone();
     let field_prefix = id.clone();
@@ -141,15 +179,14 @@ fn CatalogCard(
                 <strong>{name}</strong>
                 {installed.clone().map(|server| view! { <span class="badge running">{format!("installed as {server}")}</span> })}
             </div>
-            <p class="help">{entry["description"].as_str().unwrap_or_default().to_owned()}</p>
+            <p class="help">{entry.description.clone()}</p>
             <code class="launch">{origin}</code>
             {needs_secret.then(|| view! { <p class="help">"Needs an API key or token: it goes to your OS keychain, never to a file."</p> })}
             <div class="actions">
                 <button type="button" class="install" on:click=move |_| {
                     if open.get_untracked() || inputs.is_empty() {
-                        let filled: serde_json::Map<String, Value> =
-                            values.get_untracked().into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-                        install("install.catalog", json!({ "entry": entry_id, "inputs": filled }), label.clone());
+                        let inputs = values.get_untracked().into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                        install(Install::Catalog(InstallFromCatalog { entry: entry_id.clone(), id: None, inputs }), label.clone());
                     } else {
                         open.set(true);
                     }
@@ -158,21 +195,21 @@ fn CatalogCard(
                 </button>
             </div>
             {move || open.get().then(|| {
-                entry["inputs"].as_array().cloned().unwrap_or_default().into_iter().enumerate().map(|(n, input)| {
-                    let key = input["id"].as_str().unwrap_or_default().to_owned();
+                entry.inputs.clone().into_iter().enumerate().map(|(n, input)| {
+                    let key = input.id.clone();
                     let field = format!("input-{field_prefix}-{n}");
-                    let hint = match input["kind"].as_str() {
-                        Some("paths") => "one absolute path per line",
-                        Some("path") => "an absolute path",
+                    let hint = match input.kind {
+                        InputKind::Paths => "one absolute path per line",
+                        InputKind::Path => "an absolute path",
                         _ => "",
                     };
-                    let multi = input["kind"] == "paths";
-                    let secret = input["kind"] == "secret";
+                    let multi = input.kind == InputKind::Paths;
+                    let secret = input.kind == InputKind::Secret;
                     let set_key = key.clone();
                     let update = move |value: String| values.update(|v| { v.insert(set_key.clone(), value); });
                     view! {
                         <div class="catalog-input">
-                            <label for=field.clone()>{input["label"].as_str().unwrap_or_default().to_owned()}</label>
+                            <label for=field.clone()>{input.label.clone()}</label>
                             {if multi {
                                 view! { <textarea id=field rows="2" placeholder=hint on:input=move |ev| update(event_target_value(&ev))></textarea> }.into_any()
                             } else if secret {
@@ -191,28 +228,47 @@ fn CatalogCard(
 /// The install method for what the user pasted: a package spec, a git repository, the path of an
 /// MCP Registry `server.json`, an `.mcpb` bundle (path, or URL with its SHA-256), or a program's
 /// URL (with its SHA-256).
-fn what_to_install(spec: &str, sha256: &str) -> (&'static str, Value) {
+fn what_to_install(spec: &str, sha256: &str) -> Install {
     let release = spec.contains("/releases/download/") || spec.ends_with(".mcpb");
     let hosted = spec.starts_with("https://github.com/") || spec.starts_with("https://gitlab.com/");
     let git =
         spec.starts_with("git://") || spec.starts_with("git@") || (!release && (spec.ends_with(".git") || hosted));
     let web = spec.starts_with("https://") || spec.starts_with("http://");
+    let package =
+        || Install::Package(InstallPackageParams { spec: spec.to_owned(), id: None, extras: Extras::default() });
     if spec.starts_with("npm:") || spec.starts_with("pypi:") {
-        ("install.package", json!({ "spec": spec }))
+        package()
     } else if git {
-        ("install.git", json!({ "url": spec }))
+        Install::Git(InstallGitParams {
+            url: spec.to_owned(),
+            branch: None,
+            subfolder: None,
+            id: None,
+            extras: Extras::default(),
+        })
     } else if spec.ends_with(".json") {
-        ("install.serverJson", json!({ "path": spec }))
+        Install::ServerJson(ServerJson { path: Some(spec.to_owned()), ..ServerJson::default() })
     } else if spec.ends_with(".mcpb") && web {
-        ("install.bundle", json!({ "url": spec, "sha256": sha256 }))
+        Install::Bundle(InstallBundleParams {
+            url: Some(spec.to_owned()),
+            sha256: Some(sha256.to_owned()),
+            ..InstallBundleParams::default()
+        })
     } else if spec.ends_with(".mcpb") {
-        ("install.bundle", json!({ "path": spec }))
+        Install::Bundle(InstallBundleParams { path: Some(spec.to_owned()), ..InstallBundleParams::default() })
     } else if web {
         let file = spec.rsplit('/').next().unwrap_or("program").split(['.', '?', '#']).next().unwrap_or("program");
         let id: String =
             file.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(32).collect();
-        ("install.binary", json!({ "id": id, "assets": [{ "url": spec, "sha256": sha256 }] }))
+        let asset = Asset { url: spec.to_owned(), sha256: sha256.to_owned(), os: None, arch: None };
+        Install::Binary(InstallBinaryParams {
+            id,
+            name: None,
+            version: None,
+            assets: vec![asset],
+            extras: Extras::default(),
+        })
     } else {
-        ("install.package", json!({ "spec": spec }))
+        package()
     }
 }

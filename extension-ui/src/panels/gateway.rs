@@ -3,24 +3,43 @@
 //! limits and its traffic, a key shown once when made or replaced, and "Connect" for Claude
 //! Desktop, Cursor and VS Code. Refetches on the bridge's `gateway.changed` and server news.
 
+use harbor_protocol::api::gateway::{
+    ApproveClientTool, Client, ClientName, ClientParams, Connect, GatewayClientsAdd, GatewayClientsApproveTool,
+    GatewayClientsRemove, GatewayClientsRotateKey, GatewayClientsUpdate, GatewayConnect, GatewayHttpSet, GatewayStatus,
+    SetHttp, Status,
+};
+use harbor_protocol::api::import::App;
+use harbor_protocol::api::servers::ServersList;
+use harbor_protocol::api::Empty;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::{json, Value};
 
 use crate::bus::Bus;
 
-const APPS: [(&str, &str); 3] = [("claude-desktop", "Claude Desktop"), ("cursor", "Cursor"), ("vs-code", "VS Code")];
+const APPS: [(App, &str, &str); 3] = [
+    (App::ClaudeDesktop, "claude-desktop", "Claude Desktop"),
+    (App::Cursor, "cursor", "Cursor"),
+    (App::VsCode, "vs-code", "VS Code"),
+];
+
+/// What a client card's buttons do.
+#[derive(Clone, Copy)]
+enum Act {
+    Connect(App),
+    RotateKey,
+    Remove,
+}
 
 #[component]
 pub fn GatewayPanel(bus: Bus) -> impl IntoView {
     let revision = bus.revision();
     let status = LocalResource::new(move || {
         revision.track();
-        async move { bus.request("gateway.status", json!({})).await }
+        async move { bus.call::<GatewayStatus>(Empty {}).await }
     });
     let servers = LocalResource::new(move || {
         revision.track();
-        async move { bus.request("servers.list", json!({})).await }
+        async move { bus.call::<ServersList>(Empty {}).await }
     });
     // A key is shown once, right after it was made: (client, key).
     let fresh_key = RwSignal::new(None::<(String, String)>);
@@ -29,9 +48,10 @@ pub fn GatewayPanel(bus: Bus) -> impl IntoView {
     let add = move |_| {
         let client = name.get_untracked().trim().to_owned();
         spawn_local(async move {
-            match bus.request("gateway.clients.add", json!({ "name": client, "allow": [] })).await {
+            let params = ClientParams { name: client.clone(), allow: Some(Vec::new()), ..ClientParams::default() };
+            match bus.call::<GatewayClientsAdd>(params).await {
                 Ok(added) => {
-                    fresh_key.set(Some((client, added["key"].as_str().unwrap_or_default().to_owned())));
+                    fresh_key.set(Some((client, added.key)));
                     name.set(String::new());
                     failure.set(None);
                     status.refetch();
@@ -51,12 +71,11 @@ pub fn GatewayPanel(bus: Bus) -> impl IntoView {
                     let server_ids: Vec<String> = servers
                         .get()
                         .and_then(|s| s.ok())
-                        .and_then(|s| s.as_array().cloned())
                         .unwrap_or_default()
-                        .iter()
-                        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+                        .into_iter()
+                        .map(|s| s.spec.id)
                         .collect();
-                    let clients = state["clients"].as_array().cloned().unwrap_or_default();
+                    let clients = state.clients.clone();
                     view! {
                         <Endpoint bus=bus state=state.clone() on_change=move || status.refetch()/>
                         {if clients.is_empty() {
@@ -92,19 +111,19 @@ pub fn GatewayPanel(bus: Bus) -> impl IntoView {
 
 /// The HTTP endpoint: on or off, and on which loopback port.
 #[component]
-fn Endpoint(bus: Bus, state: Value, on_change: impl Fn() + Copy + 'static) -> impl IntoView {
-    let listening = state["http"]["listening"] == true;
-    let port = RwSignal::new(state["settings"]["port"].as_u64().map(|p| p.to_string()).unwrap_or_default());
+fn Endpoint(bus: Bus, state: Status, on_change: impl Fn() + Copy + 'static) -> impl IntoView {
+    let listening = state.http.listening;
+    let port = RwSignal::new(state.settings.port.to_string());
     let failure = RwSignal::new(None::<String>);
     let set = move |enabled: bool| {
         let port = port.get_untracked().trim().parse::<u16>().ok();
         spawn_local(async move {
-            let done = bus.request("gateway.http.set", json!({ "enabled": enabled, "port": port })).await;
+            let done = bus.call::<GatewayHttpSet>(SetHttp { enabled, port }).await;
             failure.set(done.err().map(|e| e.message));
             on_change();
         });
     };
-    let url = state["http"]["url"].as_str().map(str::to_owned);
+    let url = state.http.url.clone();
     view! {
         <div class="endpoint">
             <div class="row">
@@ -125,15 +144,14 @@ fn Endpoint(bus: Bus, state: Value, on_change: impl Fn() + Copy + 'static) -> im
 #[component]
 fn ClientCard(
     bus: Bus,
-    client: Value,
+    client: Client,
     servers: Vec<String>,
     fresh_key: RwSignal<Option<(String, String)>>,
 ) -> impl IntoView {
-    let name = client["name"].as_str().unwrap_or_default().to_owned();
+    let name = client.name.clone();
     let failure = RwSignal::new(None::<String>);
     let notice = RwSignal::new(None::<String>);
-    let allow: Vec<String> =
-        client["allow"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)).collect();
+    let allow = client.allow.clone();
     let mut choices = servers;
     for entry in &allow {
         if !choices.contains(entry) {
@@ -143,56 +161,60 @@ fn ClientCard(
     let chosen = RwSignal::new(allow);
     let changed = {
         let name = name.clone();
-        let items = client["changedTools"].as_array().cloned().unwrap_or_default();
-        super::changed::changed_tools(items, "This app", move |tool| {
-            let params = json!({ "name": name, "tool": tool });
+        super::changed::changed_tools(client.changed_tools.clone(), "This app", move |tool| {
+            let params = ApproveClientTool { name: name.clone(), tool };
             spawn_local(async move {
-                failure.set(bus.request("gateway.clients.approveTool", params).await.err().map(|e| e.message));
+                failure.set(bus.call::<GatewayClientsApproveTool>(params).await.err().map(|e| e.message));
             });
         })
     };
-    let rate = RwSignal::new(client["ratePerMin"].to_string());
-    let concurrency = RwSignal::new(client["concurrency"].to_string());
+    let rate = RwSignal::new(client.rate_per_min.to_string());
+    let concurrency = RwSignal::new(client.concurrency.to_string());
     let update = {
         let name = name.clone();
-        move |params: Value| {
-            let mut params = params;
-            params["name"] = json!(name);
+        move |changes: ClientParams| {
+            let params = ClientParams { name: name.clone(), ..changes };
             spawn_local(async move {
-                failure.set(bus.request("gateway.clients.update", params).await.err().map(|e| e.message));
+                failure.set(bus.call::<GatewayClientsUpdate>(params).await.err().map(|e| e.message));
             });
         }
     };
     let call = {
         let name = name.clone();
-        move |method: &'static str, params: Value| {
+        move |act: Act| {
             let client = name.clone();
-            let mut params = params;
-            params[if method == "gateway.connect" { "client" } else { "name" }] = json!(client);
             spawn_local(async move {
-                match bus.request(method, params).await {
-                    Ok(done) if method == "gateway.clients.rotateKey" => {
-                        fresh_key.set(Some((client, done["key"].as_str().unwrap_or_default().to_owned())));
-                    }
-                    Ok(done) if method == "gateway.connect" => notice.set(Some(format!(
-                        "Wrote Harbor's entry into {}. Restart the app to use it.",
-                        done["path"].as_str().unwrap_or_default()
-                    ))),
-                    Ok(_) => {}
-                    Err(error) => failure.set(Some(error.message)),
+                let outcome = match act {
+                    Act::RotateKey => bus
+                        .call::<GatewayClientsRotateKey>(ClientName { name: client.clone() })
+                        .await
+                        .map(|done| fresh_key.set(Some((client, done.key)))),
+                    Act::Connect(app) => bus
+                        .call::<GatewayConnect>(Connect { app, client, path: None, dry_run: false })
+                        .await
+                        .map(|done| {
+                            notice.set(Some(format!(
+                                "Wrote Harbor's entry into {}. Restart the app to use it.",
+                                done.path
+                            )))
+                        }),
+                    Act::Remove => bus.call::<GatewayClientsRemove>(ClientName { name: client }).await.map(drop),
+                };
+                if let Err(error) = outcome {
+                    failure.set(Some(error.message));
                 }
             });
         }
     };
-    let traffic = &client["traffic"];
+    let traffic = client.traffic;
     let used = format!(
         "{} calls, {} failed, {} over the limit{}",
-        traffic["calls"],
-        traffic["errors"],
-        traffic["rateLimited"],
-        if client["lastUsedAt"].is_null() { " · never used" } else { "" }
+        traffic.calls,
+        traffic.errors,
+        traffic.rate_limited,
+        if client.last_used_at.is_none() { " · never used" } else { "" }
     );
-    let key_hint = client["keyHint"].as_str().unwrap_or_default().to_owned();
+    let key_hint = client.key_hint.clone();
     let slug = name.clone();
     let save = update.clone();
     view! {
@@ -219,7 +241,7 @@ fn ClientCard(
                                             list.retain(|s| *s != toggled);
                                             if on { list.push(toggled.clone()); }
                                         });
-                                        update(json!({ "allow": chosen.get_untracked() }));
+                                        update(ClientParams { allow: Some(chosen.get_untracked()), ..ClientParams::default() });
                                     }/>
                                 <label for=id>{server}</label>
                             </div>
@@ -230,7 +252,7 @@ fn ClientCard(
             <form class="limits" on:submit=move |ev| {
                 ev.prevent_default();
                 let number = |s: RwSignal<String>| s.get_untracked().trim().parse::<u32>().ok();
-                save(json!({ "ratePerMin": number(rate), "concurrency": number(concurrency) }));
+                save(ClientParams { rate_per_min: number(rate), concurrency: number(concurrency), ..ClientParams::default() });
             }>
                 <label for=format!("rate-{}", name)>"Tool calls a minute"</label>
                 <input type="number" min="0" id=format!("rate-{}", name) prop:value=move || rate.get() on:input=move |ev| rate.set(event_target_value(&ev))/>
@@ -239,18 +261,18 @@ fn ClientCard(
                 <button type="submit">"Save limits"</button>
             </form>
             <div class="actions connect">
-                {APPS.into_iter().map(|(app, label)| {
+                {APPS.into_iter().map(|(app, slug, label)| {
                     let call = call.clone();
                     view! {
-                        <button type="button" data-app=app on:click=move |_| call("gateway.connect", json!({ "app": app }))>
+                        <button type="button" data-app=slug on:click=move |_| call(Act::Connect(app))>
                             {format!("Connect {label}")}
                         </button>
                     }
                 }).collect_view()}
             </div>
             <div class="actions">
-                <button type="button" class="rotate" on:click={ let call = call.clone(); move |_| call("gateway.clients.rotateKey", json!({})) }>"New key"</button>
-                <button type="button" class="forget" on:click=move |_| call("gateway.clients.remove", json!({}))>"Remove"</button>
+                <button type="button" class="rotate" on:click={ let call = call.clone(); move |_| call(Act::RotateKey) }>"New key"</button>
+                <button type="button" class="forget" on:click=move |_| call(Act::Remove)>"Remove"</button>
             </div>
             {move || notice.get().map(|n| view! { <p class="help notice" role="status">{n}</p> })}
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}

@@ -2,32 +2,32 @@
 //! names), each entry's exact command shown for consent, and an import of the checked ones.
 //! Secrets an entry holds are named (never shown) and go to the OS keychain on import.
 
+use harbor_protocol::api::import::{
+    App, ApplyParams, Entry, ExportApply, ExportParams, ExportPlan, ExportPreview, Found, ImportApply, ImportDetect,
+    ImportPreview, Preview, PreviewParams,
+};
+use harbor_protocol::api::servers::{Launch, ServersList};
+use harbor_protocol::api::Empty;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::{json, Value};
 
 use super::servers::describe;
 use crate::bus::Bus;
 
 #[component]
 pub fn ImportPanel(bus: Bus) -> impl IntoView {
-    let found = RwSignal::new(None::<Result<Vec<Value>, String>>);
-    let preview = RwSignal::new(None::<Value>);
+    let found = RwSignal::new(None::<Result<Vec<Found>, String>>);
+    let preview = RwSignal::new(None::<Preview>);
     let failure = RwSignal::new(None::<String>);
     let path = RwSignal::new(String::new());
     let detect = move || {
         spawn_local(async move {
-            found.set(Some(
-                bus.request("import.detect", json!({}))
-                    .await
-                    .map(|v| v.as_array().cloned().unwrap_or_default())
-                    .map_err(|e| e.message),
-            ));
+            found.set(Some(bus.call::<ImportDetect>(Empty {}).await.map_err(|e| e.message)));
         })
     };
     let review = move |file: String| {
         spawn_local(async move {
-            match bus.request("import.preview", json!({ "path": file })).await {
+            match bus.call::<ImportPreview>(PreviewParams { path: file, dialect: None }).await {
                 Ok(value) => {
                     preview.set(Some(value));
                     failure.set(None);
@@ -50,11 +50,11 @@ pub fn ImportPanel(bus: Bus) -> impl IntoView {
                 Some(Ok(list)) => view! {
                     <ul class="found-list">
                         {list.into_iter().map(|config| {
-                            let file = config["path"].as_str().unwrap_or_default().to_owned();
-                            let client = config["client"].as_str().unwrap_or_default().to_owned();
-                            let count = match (config["servers"].as_u64(), config["error"].as_str()) {
+                            let file = config.path.clone();
+                            let client = config.client.clone();
+                            let count = match (config.servers, config.error) {
                                 (Some(n), _) => format!("{n} servers"),
-                                (None, Some(error)) => error.to_owned(),
+                                (None, Some(error)) => error,
                                 _ => String::new(),
                             };
                             let open = file.clone();
@@ -88,48 +88,40 @@ pub fn ImportPanel(bus: Bus) -> impl IntoView {
 /// which keeps the file's other keys and a backup.
 #[component]
 fn Export(bus: Bus) -> impl IntoView {
-    let target = RwSignal::new("cursor".to_owned());
+    let target = RwSignal::new(App::Cursor);
     let file = RwSignal::new(String::new());
-    let planned = RwSignal::new(None::<Result<Value, String>>);
+    let planned = RwSignal::new(None::<Result<ExportPlan, String>>);
     let written = RwSignal::new(None::<Result<String, String>>);
-    let params = move || -> Value {
-        let mut params = json!({"target": target.get_untracked(), "ids": []});
-        if !file.get_untracked().trim().is_empty() {
-            params["path"] = json!(file.get_untracked().trim());
-        }
-        params
+    let params = move |ids: Vec<String>| -> ExportParams {
+        let path = Some(file.get_untracked().trim().to_owned()).filter(|p| !p.is_empty());
+        ExportParams { target: target.get_untracked(), path, ids }
     };
     let preview = move |_| {
         written.set(None);
         spawn_local(async move {
-            let servers = match bus.request("servers.list", json!({})).await {
+            let servers = match bus.call::<ServersList>(Empty {}).await {
                 Ok(list) => list,
                 Err(error) => return planned.set(Some(Err(error.message))),
             };
-            let ids: Vec<Value> = servers.as_array().into_iter().flatten().map(|s| s["id"].clone()).collect();
+            let ids: Vec<String> = servers.into_iter().map(|s| s.spec.id).collect();
             if ids.is_empty() {
                 return planned.set(Some(Err("Harbor has no servers to write yet.".into())));
             }
-            let mut request = params();
-            request["ids"] = json!(ids);
-            planned.set(Some(bus.request("export.preview", request).await.map_err(|e| e.message)));
+            planned.set(Some(bus.call::<ExportPreview>(params(ids)).await.map_err(|e| e.message)));
         });
     };
     let write = move |_| {
         let Some(Ok(plan)) = planned.get_untracked() else { return };
-        let mut request = params();
-        request["path"] = plan["path"].clone();
-        request["ids"] =
-            json!(plan["servers"].as_array().into_iter().flatten().map(|s| s["id"].clone()).collect::<Vec<_>>());
+        let request = ExportParams {
+            path: Some(plan.path.clone()),
+            ..params(plan.servers.iter().map(|s| s.id.clone()).collect())
+        };
         spawn_local(async move {
-            let done = bus.request("export.apply", request).await;
+            let done = bus.call::<ExportApply>(request).await;
             written.set(Some(
-                done.map(|d| match d["backup"].as_str() {
-                    Some(backup) => format!(
-                        "Written to {}; the previous file is kept as {backup}.",
-                        d["path"].as_str().unwrap_or_default()
-                    ),
-                    None => format!("Written to {}.", d["path"].as_str().unwrap_or_default()),
+                done.map(|d| match d.backup {
+                    Some(backup) => format!("Written to {}; the previous file is kept as {backup}.", d.path),
+                    None => format!("Written to {}.", d.path),
                 })
                 .map_err(|e| e.message),
             ));
@@ -139,7 +131,7 @@ fn Export(bus: Bus) -> impl IntoView {
         <div class="export">
             <h3>"Write Harbor's servers into another app"</h3>
             <label for="export-target">"App"</label>
-            <select id="export-target" on:change=move |ev| target.set(event_target_value(&ev))>
+            <select id="export-target" on:change=move |ev| target.set(if event_target_value(&ev) == "claude-desktop" { App::ClaudeDesktop } else { App::Cursor })>
                 <option value="cursor">"Cursor"</option>
                 <option value="claude-desktop">"Claude Desktop"</option>
             </select>
@@ -149,17 +141,16 @@ fn Export(bus: Bus) -> impl IntoView {
             {move || planned.get().map(|plan| match plan {
                 Err(error) => view! { <p class="error" role="alert">{error}</p> }.into_any(),
                 Ok(plan) => view! {
-                    <p class="help">{format!("Into {}:", plan["path"].as_str().unwrap_or_default())}</p>
+                    <p class="help">{format!("Into {}:", plan.path)}</p>
                     <ul class="export-plan">
-                        {plan["servers"].as_array().cloned().unwrap_or_default().into_iter().map(|s| {
-                            let id = s["id"].as_str().unwrap_or_default().to_owned();
-                            let note = match s["refused"].as_str() {
+                        {plan.servers.into_iter().map(|s| {
+                            let id = s.id.clone();
+                            let note = match &s.refused {
                                 Some(why) => format!("not written: {why}"),
                                 None => {
-                                    let left: Vec<&str> = s["leftOut"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
                                     let mut parts = Vec::new();
-                                    if s["replaces"] == true { parts.push("replaces the entry there".to_owned()); }
-                                    if !left.is_empty() { parts.push(format!("secrets left out: {}", left.join(", "))); }
+                                    if s.replaces { parts.push("replaces the entry there".to_owned()); }
+                                    if !s.left_out.is_empty() { parts.push(format!("secrets left out: {}", s.left_out.join(", "))); }
                                     parts.join("; ")
                                 }
                             };
@@ -180,25 +171,20 @@ fn Export(bus: Bus) -> impl IntoView {
 
 /// One file's entries, each with its exact command, for the user to check and import.
 #[component]
-fn Review(bus: Bus, preview: Value, on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
-    let file = preview["path"].as_str().unwrap_or_default().to_owned();
-    let entries = preview["entries"].as_array().cloned().unwrap_or_default();
-    let importable = |e: &Value| e["duplicateOf"].is_null();
+fn Review(bus: Bus, preview: Preview, on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let file = preview.path.clone();
+    let entries = preview.entries.clone();
+    let importable = |e: &Entry| e.duplicate_of.is_none();
     let chosen = RwSignal::new(
-        entries
-            .iter()
-            .filter(|e| importable(e) && e["disabled"] != true)
-            .filter_map(|e| e["name"].as_str().map(str::to_owned))
-            .collect::<Vec<String>>(),
+        entries.iter().filter(|e| importable(e) && !e.disabled).map(|e| e.name.clone()).collect::<Vec<String>>(),
     );
     let outcome = RwSignal::new(None::<Result<String, String>>);
     let import = move || {
-        let params = json!({ "path": file.clone(), "names": chosen.get_untracked() });
+        let params = ApplyParams { path: file.clone(), dialect: None, names: chosen.get_untracked() };
         spawn_local(async move {
-            outcome.set(Some(match bus.request("import.apply", params).await {
+            outcome.set(Some(match bus.call::<ImportApply>(params).await {
                 Ok(done) => {
-                    let added: Vec<&str> =
-                        done["added"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                    let added = done.added;
                     Ok(if added.is_empty() {
                         "Nothing new to import.".to_owned()
                     } else {
@@ -212,28 +198,31 @@ fn Review(bus: Bus, preview: Value, on_done: impl Fn() + Copy + Send + Sync + 's
     };
     view! {
         <div class="review">
-            <h3>{format!("{} — {}", preview["client"].as_str().unwrap_or_default(), preview["path"].as_str().unwrap_or_default())}</h3>
+            <h3>{format!("{} — {}", preview.client, preview.path)}</h3>
             <ul class="entries">
                 {entries.into_iter().enumerate().map(|(i, entry)| {
-                    let name = entry["name"].as_str().unwrap_or_default().to_owned();
+                    let name = entry.name.clone();
                     let can = importable(&entry);
                     let id = format!("import-{i}");
-                    let command = describe(&entry["launch"]);
+                    let command = describe(&entry.launch);
                     let mut notes = Vec::new();
-                    if let Some(env) = entry["launch"]["env"].as_object().filter(|e| !e.is_empty()) {
+                    let env = match &entry.launch {
+                        Launch::Process { env, .. } | Launch::Docker { env, .. } => Some(env),
+                        Launch::Remote { .. } => None,
+                    };
+                    if let Some(env) = env.filter(|e| !e.is_empty()) {
                         notes.push(format!("env: {}", env.keys().cloned().collect::<Vec<_>>().join(", ")));
                     }
-                    let secrets: Vec<&str> = entry["secrets"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                    if !secrets.is_empty() {
-                        notes.push(format!("secrets ({}) go to the OS keychain", secrets.join(", ")));
+                    if !entry.secrets.is_empty() {
+                        notes.push(format!("secrets ({}) go to the OS keychain", entry.secrets.join(", ")));
                     }
-                    if let Some(existing) = entry["duplicateOf"].as_str() {
+                    if let Some(existing) = &entry.duplicate_of {
                         notes.push(format!("already in Harbor as {existing}"));
                     }
-                    if let Some(why) = entry["needs"]["envFile"].as_str() {
+                    if let Some(why) = &entry.needs.env_file {
                         notes.push(format!("imported without its env file: {why}"));
                     }
-                    if entry["disabled"] == true {
+                    if entry.disabled {
                         notes.push("disabled in this app".into());
                     }
                     let checked_name = name.clone();
@@ -249,7 +238,7 @@ fn Review(bus: Bus, preview: Value, on_done: impl Fn() + Copy + Send + Sync + 's
                                         if on { list.push(toggled.clone()); }
                                     });
                                 }/>
-                            <label for=id>{format!("{name} → {}", entry["id"].as_str().unwrap_or_default())}</label>
+                            <label for=id>{format!("{name} → {}", entry.id)}</label>
                             <pre class="command">{command}</pre>
                             {(!notes.is_empty()).then(|| view! { <p class="help">{notes.join(" · ")}</p> })}
                         </li>

@@ -1,9 +1,17 @@
 //! A running server's resources (read one and see its contents) and prompts (fill in a prompt's
 //! arguments and see the messages it gives), shown inside its row of the servers panel.
+//!
+//! Resources and prompts are MCP's own shapes; the panel reads them through the contract's
+//! typed views (`harbor_protocol::api::tools::views`).
 
+use harbor_protocol::api::tools::views::{self, Prompt, PromptGot, Resource, ResourceRead};
+use harbor_protocol::api::tools::{
+    GetPrompt, PromptsGet, PromptsList as ListPrompts, ReadResource, ResourcesList as ListResources, ResourcesRead,
+    ServerFilter,
+};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::bus::Bus;
 
@@ -12,14 +20,15 @@ pub fn ResourcesList(bus: Bus, server: String) -> impl IntoView {
     let list_server = server.clone();
     let resources = LocalResource::new(move || {
         let server = list_server.clone();
-        async move { bus.request("resources.list", json!({ "serverId": server })).await }
+        async move { bus.call::<ListResources>(ServerFilter::server(server)).await }
     });
     view! {
         <div class="resources">
             <Transition fallback=|| view! { <p class="help">"Loading resources…"</p> }>
                 {move || resources.get().map(|listed| match listed {
-                    Ok(list) if list.as_array().is_none_or(|l| l.is_empty()) => view! { <p class="help">"This server offers no resources."</p> }.into_any(),
-                    Ok(list) => list.as_array().cloned().unwrap_or_default().into_iter().take(50).map(|resource| {
+                    Ok(list) if list.is_empty() => view! { <p class="help">"This server offers no resources."</p> }.into_any(),
+                    Ok(list) => list.iter().take(50).map(|listed| {
+                        let resource: Resource = listed.view();
                         view! { <ResourceItem bus=bus server=server.clone() resource=resource/> }
                     }).collect_view().into_any(),
                     Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
@@ -30,17 +39,17 @@ pub fn ResourcesList(bus: Bus, server: String) -> impl IntoView {
 }
 
 #[component]
-fn ResourceItem(bus: Bus, server: String, resource: Value) -> impl IntoView {
-    let uri = resource["uri"].as_str().unwrap_or_default().to_owned();
-    let label = resource["name"].as_str().unwrap_or(&uri).to_owned();
+fn ResourceItem(bus: Bus, server: String, resource: Resource) -> impl IntoView {
+    let uri = resource.uri.clone();
+    let label = resource.name.clone().unwrap_or_else(|| uri.clone());
     let contents = RwSignal::new(None::<Result<String, String>>);
     let read_uri = uri.clone();
     let shown_uri = uri.clone();
     let read = move || {
-        let (server, uri) = (server.clone(), read_uri.clone());
+        let (server_id, uri) = (server.clone(), read_uri.clone());
         spawn_local(async move {
-            let answer = bus.request("resources.read", json!({ "serverId": server, "uri": uri })).await;
-            contents.set(Some(answer.map(|r| contents_text(&r["contents"])).map_err(|e| e.message)));
+            let answer = bus.call::<ResourcesRead>(ReadResource { server_id, uri }).await;
+            contents.set(Some(answer.map(|r| contents_text(&views::read(&r))).map_err(|e| e.message)));
         });
     };
     view! {
@@ -59,16 +68,14 @@ fn ResourceItem(bus: Bus, server: String, resource: Value) -> impl IntoView {
 }
 
 /// Resource contents as a person reads them: text as it is, binary as its size.
-fn contents_text(contents: &Value) -> String {
-    contents
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| match (c["text"].as_str(), c["blob"].as_str()) {
-            (Some(text), _) => text.to_owned(),
+fn contents_text(read: &ResourceRead) -> String {
+    read.contents
+        .iter()
+        .map(|c| match (&c.text, &c.blob) {
+            (Some(text), _) => text.clone(),
             (None, Some(blob)) => format!(
                 "[{} — {} bytes of binary data]",
-                c["mimeType"].as_str().unwrap_or("binary"),
+                c.mime_type.as_deref().unwrap_or("binary"),
                 blob.len() * 3 / 4
             ),
             _ => String::new(),
@@ -82,14 +89,15 @@ pub fn PromptsList(bus: Bus, server: String) -> impl IntoView {
     let list_server = server.clone();
     let prompts = LocalResource::new(move || {
         let server = list_server.clone();
-        async move { bus.request("prompts.list", json!({ "serverId": server })).await }
+        async move { bus.call::<ListPrompts>(ServerFilter::server(server)).await }
     });
     view! {
         <div class="prompts">
             <Transition fallback=|| view! { <p class="help">"Loading prompts…"</p> }>
                 {move || prompts.get().map(|listed| match listed {
-                    Ok(list) if list.as_array().is_none_or(|l| l.is_empty()) => view! { <p class="help">"This server offers no prompts."</p> }.into_any(),
-                    Ok(list) => list.as_array().cloned().unwrap_or_default().into_iter().map(|prompt| {
+                    Ok(list) if list.is_empty() => view! { <p class="help">"This server offers no prompts."</p> }.into_any(),
+                    Ok(list) => list.iter().map(|listed| {
+                        let prompt: Prompt = listed.view();
                         view! { <PromptItem bus=bus server=server.clone() prompt=prompt/> }
                     }).collect_view().into_any(),
                     Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
@@ -100,16 +108,14 @@ pub fn PromptsList(bus: Bus, server: String) -> impl IntoView {
 }
 
 #[component]
-fn PromptItem(bus: Bus, server: String, prompt: Value) -> impl IntoView {
-    let name = prompt["name"].as_str().unwrap_or_default().to_owned();
-    let arguments: Vec<(String, String, bool, RwSignal<String>)> = prompt["arguments"]
-        .as_array()
-        .into_iter()
-        .flatten()
+fn PromptItem(bus: Bus, server: String, prompt: Prompt) -> impl IntoView {
+    let name = prompt.name.clone();
+    let arguments: Vec<(String, String, bool, RwSignal<String>)> = prompt
+        .arguments
+        .iter()
         .map(|a| {
-            let arg = a["name"].as_str().unwrap_or_default().to_owned();
-            let label = a["description"].as_str().unwrap_or(&arg).to_owned();
-            (arg, label, a["required"] == true, RwSignal::new(String::new()))
+            let label = a.description.clone().unwrap_or_else(|| a.name.clone());
+            (a.name.clone(), label, a.required, RwSignal::new(String::new()))
         })
         .collect();
     let messages = RwSignal::new(None::<Result<String, String>>);
@@ -128,17 +134,17 @@ fn PromptItem(bus: Bus, server: String, prompt: Value) -> impl IntoView {
             }
             args.insert(arg.clone(), Value::String(text));
         }
-        let params = json!({ "serverId": server, "name": get_name, "arguments": args });
+        let params = GetPrompt { server_id: server.clone(), name: get_name.clone(), arguments: Some(args) };
         spawn_local(async move {
-            let answer = bus.request("prompts.get", params).await;
-            messages.set(Some(answer.map(|r| messages_text(&r["messages"])).map_err(|e| e.message)));
+            let answer = bus.call::<PromptsGet>(params).await;
+            messages.set(Some(answer.map(|r| messages_text(&views::read(&r))).map_err(|e| e.message)));
         });
     };
     let field_prefix = name.clone();
     view! {
         <form class="prompt" data-prompt=name.clone() on:submit=move |ev| { ev.prevent_default(); get(); }>
             <strong>{name.clone()}</strong>
-            <p class="help">{prompt["description"].as_str().unwrap_or_default().to_owned()}</p>
+            <p class="help">{prompt.description.clone().unwrap_or_default()}</p>
             {arguments.into_iter().map(|(arg, label, required, value)| {
                 let id = format!("prompt-{field_prefix}-{arg}");
                 view! {
@@ -156,18 +162,17 @@ fn PromptItem(bus: Bus, server: String, prompt: Value) -> impl IntoView {
 }
 
 /// A prompt's messages, one per paragraph, with who says it.
-fn messages_text(messages: &Value) -> String {
-    messages
-        .as_array()
-        .into_iter()
-        .flatten()
+fn messages_text(got: &PromptGot) -> String {
+    got.messages
+        .iter()
         .map(|m| {
-            let text = match m["content"]["type"].as_str() {
-                Some("text") => m["content"]["text"].as_str().unwrap_or_default().to_owned(),
-                Some(kind) => format!("[{kind}]"),
-                None => String::new(),
+            let text = match m.content.kind.as_str() {
+                "text" => m.content.text.clone().unwrap_or_default(),
+                "" => String::new(),
+                kind => format!("[{kind}]"),
             };
-            format!("{}: {text}", m["role"].as_str().unwrap_or("?"))
+            let role = if m.role.is_empty() { "?" } else { m.role.as_str() };
+            format!("{role}: {text}")
         })
         .collect::<Vec<_>>()
         .join("\n\n")

@@ -7,16 +7,34 @@
 //! streams an `authorize` event: the background opens the provider's page in a tab, and this
 //! panel says what to do there until the answer comes back.
 
+use std::collections::BTreeMap;
+
+use harbor_protocol::api::secrets::{
+    AuthEvent, OauthSignIn, OauthSignOut, OauthStatus, SecretsOverview, SecretsStatus, ServerSecret,
+    ServersSecretsDelete, ServersSecretsSet, SignInParams,
+};
+use harbor_protocol::api::servers::{
+    Launch, Runtime as RuntimeKind, Sandbox, ServerEntry, ServerState, ServersGet, ServersRestart, ServersRuntime,
+    ServersUpdate, SetRuntime, UpdateServer,
+};
+use harbor_protocol::api::{Empty, Id};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::{json, Value};
 
 use crate::bus::Bus;
 
+/// What the secrets list shows: the keychain's state and the server's variables.
+#[derive(Clone)]
+struct Keychain {
+    status: SecretsOverview,
+    secret_env: BTreeMap<String, String>,
+}
+
 #[component]
-pub fn ServerSettings(bus: Bus, entry: Value) -> impl IntoView {
-    let id = entry["id"].as_str().unwrap_or_default().to_owned();
-    let remote = entry["launch"]["kind"] == "remote";
+pub fn ServerSettings(bus: Bus, entry: ServerEntry) -> impl IntoView {
+    let id = entry.spec.id.clone();
+    let remote = matches!(entry.spec.launch, Launch::Remote { .. });
+    let process = matches!(entry.spec.launch, Launch::Process { .. });
     let changed = RwSignal::new(0u64);
     // The server's secret names and the keychain's state, read again after each change here and
     // each servers notification (the row itself is not rebuilt for a secret).
@@ -26,10 +44,9 @@ pub fn ServerSettings(bus: Bus, entry: Value) -> impl IntoView {
         bus.revision().track();
         let id = server_id.clone();
         async move {
-            let server = bus.request("servers.get", json!({"id": id})).await?;
-            let mut status = bus.request("secrets.status", json!({})).await?;
-            status["secretEnv"] = server["secretEnv"].clone();
-            Ok::<Value, harbor_protocol::ErrorObject>(status)
+            let server = bus.call::<ServersGet>(Id::new(id)).await?;
+            let status = bus.call::<SecretsStatus>(Empty {}).await?;
+            Ok::<Keychain, harbor_protocol::ErrorObject>(Keychain { status, secret_env: server.spec.secret_env })
         }
     });
     let failure = RwSignal::new(None::<String>);
@@ -45,7 +62,7 @@ pub fn ServerSettings(bus: Bus, entry: Value) -> impl IntoView {
             }
             let id = id.clone();
             spawn_local(async move {
-                match bus.request("servers.secrets.set", json!({"id": id, "name": name, "value": value})).await {
+                match bus.call::<ServersSecretsSet>(ServerSecret { id, name, value: Some(value) }).await {
                     Ok(_) => {
                         add_name.set(String::new());
                         add_value.set(String::new());
@@ -63,17 +80,15 @@ pub fn ServerSettings(bus: Bus, entry: Value) -> impl IntoView {
             <h4>"Secrets"</h4>
             <Transition fallback=|| view! { <p class="help">"Reading the keychain…"</p> }>
                 {move || keychain.get().map(|reply| match reply {
-                    Ok(status) => {
-                        let store = &status["store"];
-                        let where_kept = match store["backend"].as_str() {
+                    Ok(keychain) => {
+                        let store = &keychain.status.store;
+                        let where_kept = match &store.backend {
                             Some(backend) => format!("Kept in the OS keychain ({backend}); never shown again."),
                             None => "The OS keychain is not available, so secrets cannot be set.".to_owned(),
                         };
-                        let note = store["note"].as_str().map(str::to_owned);
-                        let set: Vec<String> = status["secrets"].as_array().into_iter().flatten()
-                            .filter_map(|s| s["id"].as_str().map(str::to_owned)).collect();
-                        let names: Vec<(String, String)> = status["secretEnv"].as_object().into_iter().flatten()
-                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect();
+                        let note = store.note.clone();
+                        let set: Vec<String> = keychain.status.secrets.iter().map(|s| s.id.clone()).collect();
+                        let names: Vec<(String, String)> = keychain.secret_env.into_iter().collect();
                         let rows = names.iter().map(|(name, secret_id)| {
                             let is_set = set.contains(secret_id);
                             view! { <SecretRow bus=bus server=server_id.clone() name=name.clone() is_set=is_set changed=changed failure=failure/> }
@@ -98,21 +113,19 @@ pub fn ServerSettings(bus: Bus, entry: Value) -> impl IntoView {
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {remote.then(|| view! { <SignIn bus=bus server=id.clone()/> })}
             {(!remote).then(|| view! { <Runtime bus=bus entry=entry.clone()/> })}
-            {(entry["launch"]["kind"] == "process").then(|| view! { <SandboxSettings bus=bus entry=entry.clone()/> })}
+            {process.then(|| view! { <SandboxSettings bus=bus entry=entry.clone()/> })}
         </section>
     }
 }
 
 /// The OS sandbox of a natively launched server: on or off, the network, its folders.
 #[component]
-fn SandboxSettings(bus: Bus, entry: Value) -> impl IntoView {
-    let id = entry["id"].as_str().unwrap_or_default().to_owned();
-    let sandbox = &entry["sandbox"];
-    let enabled = RwSignal::new(sandbox["enabled"] == true);
-    let network = RwSignal::new(sandbox["network"] == true);
-    let folders = RwSignal::new(
-        sandbox["folders"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"),
-    );
+fn SandboxSettings(bus: Bus, entry: ServerEntry) -> impl IntoView {
+    let id = entry.spec.id.clone();
+    let sandbox = entry.spec.sandbox.clone().unwrap_or_default();
+    let enabled = RwSignal::new(sandbox.enabled);
+    let network = RwSignal::new(sandbox.network);
+    let folders = RwSignal::new(sandbox.folders.join("\n"));
     let outcome = RwSignal::new(None::<Result<String, String>>);
     let slug: String = id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
     let (on_id, net_id, dirs_id) =
@@ -120,11 +133,10 @@ fn SandboxSettings(bus: Bus, entry: Value) -> impl IntoView {
     let save = move |_| {
         let folders: Vec<String> =
             folders.get_untracked().lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
-        let sandbox =
-            json!({"enabled": enabled.get_untracked(), "network": network.get_untracked(), "folders": folders});
-        let params = json!({"id": id, "sandbox": sandbox});
+        let sandbox = Sandbox { enabled: enabled.get_untracked(), network: network.get_untracked(), folders };
+        let params = UpdateServer { id: id.clone(), sandbox: Some(sandbox), ..UpdateServer::default() };
         spawn_local(async move {
-            outcome.set(Some(match bus.request("servers.update", params).await {
+            outcome.set(Some(match bus.call::<ServersUpdate>(params).await {
                 Ok(_) => Ok("Saved; it applies from the server's next start.".to_owned()),
                 Err(error) => Err(error.message),
             }));
@@ -161,10 +173,15 @@ fn SecretRow(
     let value = RwSignal::new(String::new());
     let send = {
         let (server, name) = (server.clone(), name.clone());
-        move |method: &'static str| {
-            let params = json!({"id": server, "name": name, "value": value.get_untracked()});
+        move |delete: bool| {
+            let params = ServerSecret { id: server.clone(), name: name.clone(), value: Some(value.get_untracked()) };
             spawn_local(async move {
-                match bus.request(method, params).await {
+                let outcome = if delete {
+                    bus.call::<ServersSecretsDelete>(ServerSecret { value: None, ..params }).await
+                } else {
+                    bus.call::<ServersSecretsSet>(params).await
+                };
+                match outcome {
                     Ok(_) => {
                         value.set(String::new());
                         failure.set(None);
@@ -183,8 +200,8 @@ fn SecretRow(
             <span class=if is_set { "badge running" } else { "badge crashed" }>{if is_set { "set" } else { "not set" }}</span>
             <input type="password" autocomplete="off" aria-label=label prop:value=move || value.get()
                 on:input=move |e| value.set(event_target_value(&e))/>
-            <button type="button" on:click=move |_| save("servers.secrets.set")>{if is_set { "Replace" } else { "Save" }}</button>
-            <button type="button" on:click=move |_| delete("servers.secrets.delete")>"Delete"</button>
+            <button type="button" on:click=move |_| save(false)>{if is_set { "Replace" } else { "Save" }}</button>
+            <button type="button" on:click=move |_| delete(true)>"Delete"</button>
         </li>
     }
 }
@@ -192,18 +209,21 @@ fn SecretRow(
 /// Where a local server runs: natively, or in a hardened Docker container (moved there in a base
 /// image the user names), with or without network.
 #[component]
-fn Runtime(bus: Bus, entry: Value) -> impl IntoView {
-    let id = entry["id"].as_str().unwrap_or_default().to_owned();
-    let launch = entry["launch"].clone();
-    let in_docker = launch["kind"] == "docker";
+fn Runtime(bus: Bus, entry: ServerEntry) -> impl IntoView {
+    let id = entry.spec.id.clone();
+    let launch = entry.spec.launch.clone();
+    let (in_docker, docker_image, docker_network, wraps) = match &launch {
+        Launch::Docker { image, network, wraps, .. } => (true, image.clone(), *network, wraps.is_some()),
+        _ => (false, String::new(), false, false),
+    };
     let image = RwSignal::new(String::new());
-    let network = RwSignal::new(launch["network"] == true);
+    let network = RwSignal::new(docker_network);
     let failure = RwSignal::new(None::<String>);
     let working = RwSignal::new(false);
-    let send = move |method: &'static str, params: Value| {
+    let send = move |params: SetRuntime| {
         working.set(true);
         spawn_local(async move {
-            failure.set(bus.request(method, params).await.err().map(|e| e.message));
+            failure.set(bus.call::<ServersRuntime>(params).await.err().map(|e| e.message));
             working.set(false);
         });
     };
@@ -214,40 +234,45 @@ fn Runtime(bus: Bus, entry: Value) -> impl IntoView {
             failure.set(Some("Name the base image to run it in, such as node:22-slim.".into()));
             return;
         }
-        send(
-            "servers.runtime",
-            json!({"id": move_id, "runtime": "docker", "image": wanted, "network": network.get_untracked()}),
-        );
+        send(SetRuntime {
+            id: move_id.clone(),
+            runtime: RuntimeKind::Docker,
+            image: Some(wanted),
+            network: network.get_untracked(),
+        });
     };
     let back_id = id.clone();
-    let back = move |_| send("servers.runtime", json!({"id": back_id, "runtime": "native"}));
+    let back =
+        move |_| send(SetRuntime { id: back_id.clone(), runtime: RuntimeKind::Native, image: None, network: false });
     let network_id = id.clone();
     let network_launch = launch.clone();
     let toggle_network = move |ev: leptos::ev::Event| {
         let on = event_target_checked(&ev);
         network.set(on);
-        if in_docker {
+        if let Launch::Docker { .. } = &network_launch {
             let mut changed = network_launch.clone();
-            changed["network"] = json!(on);
+            if let Launch::Docker { network, .. } = &mut changed {
+                *network = on;
+            }
             let id = network_id.clone();
             working.set(true);
             spawn_local(async move {
-                let mut outcome = bus.request("servers.update", json!({"id": id, "launch": changed})).await;
-                if outcome.as_ref().is_ok_and(|entry| entry["status"]["state"] == "running") {
-                    outcome = bus.request("servers.restart", json!({"id": id})).await;
+                let update = UpdateServer { id: id.clone(), launch: Some(changed), ..UpdateServer::default() };
+                let mut outcome = bus.call::<ServersUpdate>(update).await;
+                if outcome.as_ref().is_ok_and(|entry| entry.status.state == ServerState::Running) {
+                    outcome = bus.call::<ServersRestart>(Id::new(id)).await;
                 }
                 failure.set(outcome.err().map(|e| e.message));
                 working.set(false);
             });
         }
     };
-    let wraps = launch["wraps"].is_object();
     let field = format!("runtime-image-{id}");
     view! {
         <h4>"Runtime"</h4>
         {if in_docker {
             view! {
-                <p class="help" data-runtime="docker">{format!("Runs in Docker ({}), hardened: read-only, no capabilities, limited memory and processes.", launch["image"].as_str().unwrap_or_default())}</p>
+                <p class="help" data-runtime="docker">{format!("Runs in Docker ({docker_image}), hardened: read-only, no capabilities, limited memory and processes.")}</p>
                 {wraps.then(|| view! { <button type="button" class="run-native" disabled=move || working.get() on:click=back>"Run natively"</button> })}
             }.into_any()
         } else {
@@ -274,7 +299,7 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
         changed.track();
         bus.revision().track();
         let id = status_id.clone();
-        async move { bus.request("oauth.status", json!({"id": id})).await }
+        async move { bus.call::<OauthStatus>(Id::new(id)).await }
     });
     let waiting = RwSignal::new(None::<String>);
     let failure = RwSignal::new(None::<String>);
@@ -283,12 +308,13 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
         move |_| {
             failure.set(None);
             waiting.set(Some("Finding out how to sign in…".into()));
-            let on_event = move |event: Value| {
-                if event["type"] == "authorize" {
-                    waiting.set(Some("Approve the sign-in in the tab that opened, then come back here.".into()));
+            let on_event = move |event: AuthEvent| match event {
+                AuthEvent::Authorize { .. } => {
+                    waiting.set(Some("Approve the sign-in in the tab that opened, then come back here.".into()))
                 }
             };
-            let (_, reply) = bus.stream("oauth.signIn", json!({"id": server}), on_event);
+            let params = SignInParams { id: server.clone(), client_id: None };
+            let (_, reply) = bus.call_streaming::<OauthSignIn>(params, on_event);
             spawn_local(async move {
                 if let Err(error) = reply.await {
                     failure.set(Some(error.message));
@@ -301,7 +327,7 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
     let sign_out = move |_| {
         let id = server.clone();
         spawn_local(async move {
-            if let Err(error) = bus.request("oauth.signOut", json!({"id": id})).await {
+            if let Err(error) = bus.call::<OauthSignOut>(Id::new(id)).await {
                 failure.set(Some(error.message));
             }
             changed.update(|n| *n += 1);
@@ -311,10 +337,10 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
         <h4>"Sign-in"</h4>
         <Transition fallback=|| view! { <p class="help">"…"</p> }>
             {move || status.get().map(|reply| match reply {
-                Ok(Value::Null) => view! { <p class="help" data-signed-in="false">"Not signed in."</p> }.into_any(),
-                Ok(sign_in) => view! {
-                    <p class="help" data-signed-in="true">{format!("Signed in to {}{}", sign_in["issuer"].as_str().unwrap_or("?"),
-                        sign_in["scope"].as_str().map(|s| format!(" ({s})")).unwrap_or_default())}</p>
+                Ok(None) => view! { <p class="help" data-signed-in="false">"Not signed in."</p> }.into_any(),
+                Ok(Some(sign_in)) => view! {
+                    <p class="help" data-signed-in="true">{format!("Signed in to {}{}", sign_in.issuer,
+                        sign_in.scope.as_deref().map(|s| format!(" ({s})")).unwrap_or_default())}</p>
                 }.into_any(),
                 Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
             })}

@@ -5,9 +5,16 @@
 //! Lists refetch when the bus's revision changes (the bridge's `servers.*` and `tools.changed`
 //! notifications), so state changes show without polling.
 
+use harbor_protocol::api::servers::{
+    AddServer as AddParams, Launch, LogsParams, ServerEntry, ServerState, ServersAdd, ServersList, ServersLogs,
+    ServersRestart, ServersStart, ServersStop,
+};
+use harbor_protocol::api::tools::views::{self, Property, Schema, ToolResult};
+use harbor_protocol::api::tools::{CallTool, ServerFilter, ToolEntry, ToolsCall, ToolsList};
+use harbor_protocol::api::{Empty, Id};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::resources::{PromptsList, ResourcesList};
 use super::server_settings::ServerSettings;
@@ -18,15 +25,15 @@ pub fn ServersPanel(bus: Bus) -> impl IntoView {
     let revision = bus.revision();
     let servers = LocalResource::new(move || {
         revision.track();
-        async move { bus.request("servers.list", json!({})).await }
+        async move { bus.call::<ServersList>(Empty {}).await }
     });
     // The last list that arrived, kept while a refetch is on its way, so rows (and an open tools
     // form) stay put; a row is rebuilt only when its own state changes (see `row_key`).
-    let list = RwSignal::new(None::<Vec<Value>>);
+    let list = RwSignal::new(None::<Vec<ServerEntry>>);
     let failure = RwSignal::new(None::<String>);
     Effect::new(move |_| match servers.get() {
         Some(Ok(value)) => {
-            list.set(Some(value.as_array().cloned().unwrap_or_default()));
+            list.set(Some(value));
             failure.set(None);
         }
         Some(Err(error)) => failure.set(Some(error.message)),
@@ -56,33 +63,42 @@ pub fn ServersPanel(bus: Bus) -> impl IntoView {
 }
 
 /// What makes a row worth rebuilding: its id and everything it shows.
-fn row_key(entry: &Value) -> String {
+fn row_key(entry: &ServerEntry) -> String {
     format!(
-        "{}|{}|{}|{}|{}",
-        entry["id"], entry["status"]["state"], entry["status"]["error"], entry["toolCount"], entry["launch"]
+        "{}|{}|{:?}|{}|{}",
+        entry.spec.id,
+        entry.status.state.name(),
+        entry.status.error,
+        entry.tool_count,
+        describe(&entry.spec.launch)
     )
 }
 
 #[component]
-fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
-    let id = entry["id"].as_str().unwrap_or_default().to_owned();
-    let state = entry["status"]["state"].as_str().unwrap_or("stopped").to_owned();
-    let error = entry["status"]["error"].as_str().map(str::to_owned);
-    let tool_count = entry["toolCount"].as_u64().unwrap_or(0);
-    let command = describe(&entry["launch"]);
-    let running = state == "running";
+fn ServerRow(bus: Bus, entry: ServerEntry) -> impl IntoView {
+    let id = entry.spec.id.clone();
+    let state = entry.status.state.name().to_owned();
+    let error = entry.status.error.clone();
+    let tool_count = entry.tool_count;
+    let command = describe(&entry.spec.launch);
+    let running = entry.status.state == ServerState::Running;
     let busy = RwSignal::new(false);
     let failure = RwSignal::new(None::<String>);
     let show_tools = RwSignal::new(false);
     let show_logs = RwSignal::new(false);
     let act = {
         let id = id.clone();
-        move |method: &'static str| {
-            let id = id.clone();
+        move |action: Action| {
+            let id = Id::new(id.clone());
             busy.set(true);
             failure.set(None);
             spawn_local(async move {
-                if let Err(error) = bus.request(method, json!({ "id": id })).await {
+                let outcome = match action {
+                    Action::Start => bus.call::<ServersStart>(id).await,
+                    Action::Stop => bus.call::<ServersStop>(id).await,
+                    Action::Restart => bus.call::<ServersRestart>(id).await,
+                };
+                if let Err(error) = outcome {
                     failure.set(Some(error.message));
                 }
                 busy.set(false);
@@ -95,7 +111,7 @@ fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
     let (resources_id, prompts_id) = (id.clone(), id.clone());
     let show_resources = RwSignal::new(false);
     let show_prompts = RwSignal::new(false);
-    let needs_sign_in = entry["status"]["needsSignIn"] == true;
+    let needs_sign_in = entry.status.needs_sign_in;
     let show_settings = RwSignal::new(needs_sign_in);
     let settings_entry = entry.clone();
     view! {
@@ -110,14 +126,14 @@ fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
             <div class="actions">
                 {if running {
                     view! {
-                        <button type="button" disabled=move || busy.get() on:click=move |_| stop("servers.stop")>"Stop"</button>
-                        <button type="button" disabled=move || busy.get() on:click=move |_| restart("servers.restart")>"Restart"</button>
+                        <button type="button" disabled=move || busy.get() on:click=move |_| stop(Action::Stop)>"Stop"</button>
+                        <button type="button" disabled=move || busy.get() on:click=move |_| restart(Action::Restart)>"Restart"</button>
                         <button type="button" aria-expanded=move || show_tools.get().to_string() on:click=move |_| show_tools.update(|s| *s = !*s)>"Tools"</button>
                         <button type="button" aria-expanded=move || show_resources.get().to_string() on:click=move |_| show_resources.update(|s| *s = !*s)>"Resources"</button>
                         <button type="button" aria-expanded=move || show_prompts.get().to_string() on:click=move |_| show_prompts.update(|s| *s = !*s)>"Prompts"</button>
                     }.into_any()
                 } else {
-                    view! { <button type="button" disabled=move || busy.get() on:click=move |_| start("servers.start")>"Start"</button> }.into_any()
+                    view! { <button type="button" disabled=move || busy.get() on:click=move |_| start(Action::Start)>"Start"</button> }.into_any()
                 }}
                 <button type="button" aria-expanded=move || show_logs.get().to_string() on:click=move |_| show_logs.update(|s| *s = !*s)>"Logs"</button>
                 <button type="button" aria-expanded=move || show_settings.get().to_string() on:click=move |_| show_settings.update(|s| *s = !*s)>
@@ -135,17 +151,25 @@ fn ServerRow(bus: Bus, entry: Value) -> impl IntoView {
     }
 }
 
+/// What a row's lifecycle buttons do.
+#[derive(Clone, Copy)]
+enum Action {
+    Start,
+    Stop,
+    Restart,
+}
+
 #[component]
 fn ToolsList(bus: Bus, server: String) -> impl IntoView {
     let tools = LocalResource::new(move || {
         let server = server.clone();
-        async move { bus.request("tools.list", json!({ "serverId": server })).await }
+        async move { bus.call::<ToolsList>(ServerFilter::server(server)).await }
     });
     view! {
         <div class="tools">
             <Transition fallback=|| view! { <p class="help">"Loading tools…"</p> }>
                 {move || tools.get().map(|listed| match listed {
-                    Ok(list) => list.as_array().cloned().unwrap_or_default().into_iter()
+                    Ok(list) => list.into_iter()
                         .map(|tool| view! { <ToolTry bus=bus tool=tool/> })
                         .collect_view()
                         .into_any(),
@@ -176,40 +200,31 @@ enum FieldKind {
 }
 
 fn fields(schema: &Value) -> Vec<Field> {
-    let required: Vec<&str> =
-        schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    schema["properties"]
-        .as_object()
-        .map(|properties| {
-            properties
-                .iter()
-                .map(|(name, property)| {
-                    let kind = match property["type"].as_str() {
-                        Some("string") => FieldKind::Text,
-                        Some("number") => FieldKind::Number,
-                        Some("integer") => FieldKind::Integer,
-                        Some("boolean") => FieldKind::Flag,
-                        _ => FieldKind::Json,
-                    };
-                    let initial = match (kind, &property["default"]) {
-                        (_, Value::Null) => String::new(),
-                        (FieldKind::Text, Value::String(s)) => s.clone(),
-                        (_, other) => other.to_string(),
-                    };
-                    Field {
-                        name: name.clone(),
-                        kind,
-                        required: required.contains(&name.as_str()),
-                        value: RwSignal::new(initial),
-                    }
-                })
-                .collect()
+    let schema: Schema = views::read(schema);
+    schema
+        .properties
+        .iter()
+        .map(|(name, property)| {
+            let property: Property = views::read(property);
+            let kind = match property.kind.as_deref() {
+                Some("string") => FieldKind::Text,
+                Some("number") => FieldKind::Number,
+                Some("integer") => FieldKind::Integer,
+                Some("boolean") => FieldKind::Flag,
+                _ => FieldKind::Json,
+            };
+            let initial = match (kind, property.default) {
+                (_, None | Some(Value::Null)) => String::new(),
+                (FieldKind::Text, Some(Value::String(s))) => s,
+                (_, Some(other)) => other.to_string(),
+            };
+            Field { name: name.clone(), kind, required: schema.required.contains(name), value: RwSignal::new(initial) }
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// The arguments object from the form, or what is wrong with it.
-fn arguments(fields: &[Field]) -> Result<Value, String> {
+fn arguments(fields: &[Field]) -> Result<Map<String, Value>, String> {
     let mut args = Map::new();
     for field in fields {
         let raw = field.value.get_untracked();
@@ -236,15 +251,15 @@ fn arguments(fields: &[Field]) -> Result<Value, String> {
         };
         args.insert(field.name.clone(), value);
     }
-    Ok(Value::Object(args))
+    Ok(args)
 }
 
 #[component]
-fn ToolTry(bus: Bus, tool: Value) -> impl IntoView {
-    let name = tool["name"].as_str().unwrap_or_default().to_owned();
-    let description = tool["description"].as_str().unwrap_or_default().lines().next().unwrap_or_default().to_owned();
-    let imitates = tool["imitates"].as_str().map(str::to_owned);
-    let fields = fields(&tool["inputSchema"]);
+fn ToolTry(bus: Bus, tool: ToolEntry) -> impl IntoView {
+    let name = tool.name.clone();
+    let description = tool.description.lines().next().unwrap_or_default().to_owned();
+    let imitates = tool.imitates.clone();
+    let fields = fields(&tool.input_schema);
     let result = RwSignal::new(None::<Result<String, String>>);
     let running = RwSignal::new(false);
     let run = {
@@ -259,10 +274,17 @@ fn ToolTry(bus: Bus, tool: Value) -> impl IntoView {
             let name = name.clone();
             running.set(true);
             spawn_local(async move {
-                let outcome = bus.request("tools.call", json!({ "tool": name, "args": args })).await;
+                let outcome = bus.call::<ToolsCall>(CallTool { tool: name, args: Some(args), timeout_ms: None }).await;
                 result.set(Some(match outcome {
-                    Ok(value) if value["isError"] == true => Err(content_text(&value)),
-                    Ok(value) => Ok(content_text(&value)),
+                    Ok(value) => {
+                        let read: ToolResult = views::read(&value);
+                        let text = content_text(&read, &value);
+                        if read.is_error {
+                            Err(text)
+                        } else {
+                            Ok(text)
+                        }
+                    }
                     Err(error) => Err(format!("{}: {}", error.code, error.message)),
                 }));
                 running.set(false);
@@ -316,14 +338,14 @@ fn LogsView(bus: Bus, server: String) -> impl IntoView {
     let lines = LocalResource::new(move || {
         revision.track();
         let server = server.clone();
-        async move { bus.request("servers.logs", json!({ "id": server, "lines": 50 })).await }
+        async move { bus.call::<ServersLogs>(LogsParams { id: server, lines: Some(50) }).await }
     });
     view! {
         <Transition fallback=|| view! { <p class="help">"Loading the log…"</p> }>
             {move || lines.get().map(|listed| match listed {
                 Ok(list) => {
-                    let text = list.as_array().cloned().unwrap_or_default().iter()
-                        .map(|line| format!("{} {}", line["stream"].as_str().unwrap_or(""), line["text"].as_str().unwrap_or("")))
+                    let text = list.iter()
+                        .map(|line| format!("{} {}", stream_name(line.stream), line.text))
                         .collect::<Vec<_>>()
                         .join("\n");
                     let text = if text.is_empty() { "Nothing logged yet.".to_owned() } else { text };
@@ -346,15 +368,26 @@ fn AddServer(bus: Bus) -> impl IntoView {
         let words: Vec<String> = target_text.split_whitespace().map(str::to_owned).collect();
         let launch = match words.split_first() {
             Some((url, [])) if url.starts_with("http://") || url.starts_with("https://") => {
-                json!({ "kind": "remote", "url": url })
+                Launch::Remote { url: url.clone(), headers: Default::default() }
             }
-            Some((command, args)) => json!({ "kind": "process", "command": command, "args": args }),
+            Some((command, args)) => {
+                Launch::Process { command: command.clone(), args: args.to_vec(), env: Default::default(), cwd: None }
+            }
             None => return failure.set(Some("Give the command that starts the server, or its URL.".into())),
         };
-        let params = json!({ "id": id.get_untracked().trim(), "launch": launch });
+        let params = AddParams {
+            id: id.get_untracked().trim().to_owned(),
+            name: None,
+            launch,
+            source: None,
+            secret_env: Default::default(),
+            auto_start: false,
+            tool_timeout_ms: None,
+            sandbox: None,
+        };
         failure.set(None);
         spawn_local(async move {
-            match bus.request("servers.add", params).await {
+            match bus.call::<ServersAdd>(params).await {
                 Ok(_) => {
                     id.set(String::new());
                     target.set(String::new());
@@ -379,36 +412,26 @@ fn AddServer(bus: Bus) -> impl IntoView {
     }
 }
 
-/// The text of a tool result's content, one item per line.
-fn content_text(result: &Value) -> String {
-    result["content"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|item| item["text"].as_str().map(str::to_owned).unwrap_or_else(|| item.to_string()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_else(|| result.to_string())
+/// The text of a tool result's content, one item per line (the whole result when it has none).
+fn content_text(read: &ToolResult, raw: &Value) -> String {
+    if read.content.is_empty() {
+        return raw.to_string();
+    }
+    read.content
+        .iter()
+        .map(|item| item.text.clone().unwrap_or_else(|| format!("[{}]", item.kind)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn stream_name(stream: harbor_protocol::api::servers::LogStream) -> &'static str {
+    match stream {
+        harbor_protocol::api::servers::LogStream::Stderr => "stderr",
+        harbor_protocol::api::servers::LogStream::Harbor => "harbor",
+    }
 }
 
 /// A launch as one line: the command and its arguments, or the URL.
-pub(crate) fn describe(launch: &Value) -> String {
-    match launch["kind"].as_str() {
-        Some("remote") => launch["url"].as_str().unwrap_or_default().to_owned(),
-        Some("docker") => {
-            let mut words = vec![format!("docker: {}", launch["image"].as_str().unwrap_or_default())];
-            words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));
-            if launch["network"] != true {
-                words.push("(no network)".into());
-            }
-            words.join(" ")
-        }
-        _ => {
-            let mut words = vec![launch["command"].as_str().unwrap_or_default().to_owned()];
-            words.extend(launch["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)));
-            words.join(" ")
-        }
-    }
+pub(crate) fn describe(launch: &Launch) -> String {
+    launch.summary()
 }

@@ -1,11 +1,77 @@
 //! The settings panel: model providers (which answer, the default, add or remove one), the chat's
 //! limits, the defaults every site starts with, and the `doctor` checks with their fixes.
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use harbor_protocol::api::chat::{ChatSettings, ChatSettingsChange, ChatSettingsGet, ChatSettingsSet};
+use harbor_protocol::api::llm::{
+    LlmProviders, LlmRemoveProvider, LlmSelect, LlmSetProvider, ProviderKind, Select, SetProvider,
+};
+use harbor_protocol::api::permissions::{Defaults, PermissionsDefaultsGet, PermissionsDefaultsSet};
+use harbor_protocol::api::system::{Check, CheckStatus, SystemDoctor};
+use harbor_protocol::api::{Empty, Id};
+use harbor_protocol::ErrorObject;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::{json, Value};
 
 use crate::bus::Bus;
+
+type Pending<T> = Pin<Box<dyn Future<Output = Result<T, ErrorObject>>>>;
+
+/// Settings a [`number_form`] edits: which whole numbers it shows, and how to change one.
+trait Numbers: Clone + Send + Sync + 'static {
+    /// `(key, label, value)` of each number, in order.
+    fn numbers(&self) -> Vec<(&'static str, &'static str, u64)>;
+    fn set_number(&mut self, key: &str, value: u64);
+}
+
+impl Numbers for ChatSettings {
+    fn numbers(&self) -> Vec<(&'static str, &'static str, u64)> {
+        vec![
+            ("maxToolCalls", "Tool calls per answer", u64::from(self.max_tool_calls)),
+            ("maxTools", "Tools offered at once", self.max_tools as u64),
+            ("toolResultChars", "Longest tool result (characters)", self.tool_result_chars as u64),
+            ("contextTokens", "Context window (tokens)", u64::from(self.context_tokens)),
+        ]
+    }
+
+    fn set_number(&mut self, key: &str, value: u64) {
+        let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        match key {
+            "maxToolCalls" => self.max_tool_calls = small(value),
+            "maxTools" => self.max_tools = value as usize,
+            "toolResultChars" => self.tool_result_chars = value as usize,
+            "contextTokens" => self.context_tokens = small(value),
+            _ => {}
+        }
+    }
+}
+
+impl Numbers for Defaults {
+    fn numbers(&self) -> Vec<(&'static str, &'static str, u64)> {
+        vec![
+            ("onceTtlSeconds", "“Allow once” lasts (seconds)", self.once_ttl_seconds),
+            ("promptTimeoutSeconds", "A permission prompt waits for you (seconds)", self.prompt_timeout_seconds),
+            ("limits.maxToolCallsPerRun", "Tool calls per agent run", u64::from(self.limits.max_tool_calls_per_run)),
+            ("limits.maxConcurrentCalls", "Calls at once per site", u64::from(self.limits.max_concurrent_calls)),
+            ("limits.toolTimeoutMs", "Tool timeout (ms)", self.limits.tool_timeout_ms),
+        ]
+    }
+
+    fn set_number(&mut self, key: &str, value: u64) {
+        let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        match key {
+            "onceTtlSeconds" => self.once_ttl_seconds = value,
+            "promptTimeoutSeconds" => self.prompt_timeout_seconds = value,
+            "limits.maxToolCallsPerRun" => self.limits.max_tool_calls_per_run = small(value),
+            "limits.maxConcurrentCalls" => self.limits.max_concurrent_calls = small(value),
+            "limits.toolTimeoutMs" => self.limits.tool_timeout_ms = value,
+            _ => {}
+        }
+    }
+}
 
 #[component]
 pub fn SettingsPanel(bus: Bus) -> impl IntoView {
@@ -13,42 +79,45 @@ pub fn SettingsPanel(bus: Bus) -> impl IntoView {
         <section class="card settings" aria-labelledby="settings-title">
             <h2 id="settings-title">"Settings"</h2>
             <Providers bus=bus/>
-            <NumberForm bus=bus title="Chat" get="chat.settings.get" set="chat.settings.set" fields=CHAT_FIELDS/>
-            <NumberForm bus=bus title="Site defaults" get="permissions.defaults.get" set="permissions.defaults.set" fields=SITE_FIELDS/>
+            {number_form(bus, "Chat",
+                |bus| Box::pin(async move { bus.call::<ChatSettingsGet>(Empty {}).await }),
+                |bus, s: ChatSettings| Box::pin(async move {
+                    let change = ChatSettingsChange {
+                        max_tool_calls: Some(s.max_tool_calls),
+                        max_tools: Some(s.max_tools),
+                        tool_result_chars: Some(s.tool_result_chars),
+                        context_tokens: Some(s.context_tokens),
+                        system_prompt: None,
+                    };
+                    bus.call::<ChatSettingsSet>(change).await
+                }))}
+            {number_form(bus, "Site defaults",
+                |bus| Box::pin(async move { bus.call::<PermissionsDefaultsGet>(Empty {}).await }),
+                |bus, d: Defaults| Box::pin(async move { bus.call::<PermissionsDefaultsSet>(d).await }))}
             <Doctor bus=bus/>
         </section>
     }
 }
-
-const CHAT_FIELDS: &[(&str, &str)] = &[
-    ("maxToolCalls", "Tool calls per answer"),
-    ("maxTools", "Tools offered at once"),
-    ("toolResultChars", "Longest tool result (characters)"),
-    ("contextTokens", "Context window (tokens)"),
-];
-
-const SITE_FIELDS: &[(&str, &str)] = &[
-    ("onceTtlSeconds", "“Allow once” lasts (seconds)"),
-    ("promptTimeoutSeconds", "A permission prompt waits for you (seconds)"),
-    ("limits.maxToolCallsPerRun", "Tool calls per agent run"),
-    ("limits.maxConcurrentCalls", "Calls at once per site"),
-    ("limits.toolTimeoutMs", "Tool timeout (ms)"),
-];
 
 #[component]
 fn Providers(bus: Bus) -> impl IntoView {
     let revision = RwSignal::new(0u32);
     let state = LocalResource::new(move || {
         revision.track();
-        async move { bus.request("llm.providers", json!({})).await }
+        async move { bus.call::<LlmProviders>(Empty {}).await }
     });
     let failure = RwSignal::new(None::<String>);
     let (id, kind, url) =
-        (RwSignal::new(String::new()), RwSignal::new("ollama".to_owned()), RwSignal::new(String::new()));
+        (RwSignal::new(String::new()), RwSignal::new(ProviderKind::Ollama), RwSignal::new(String::new()));
     let api_key = RwSignal::new(String::new());
-    let act = move |method: &'static str, params: Value| {
+    let act = move |change: Change| {
         spawn_local(async move {
-            failure.set(bus.request(method, params).await.err().map(|e| e.message));
+            let outcome = match change {
+                Change::Select(provider) => bus.call::<LlmSelect>(Select { provider, model: None }).await,
+                Change::Remove(id) => bus.call::<LlmRemoveProvider>(Id::new(id)).await,
+                Change::Add(provider) => bus.call::<LlmSetProvider>(provider).await,
+            };
+            failure.set(outcome.err().map(|e| e.message));
             revision.update(|r| *r += 1);
         })
     };
@@ -59,25 +128,25 @@ fn Providers(bus: Bus) -> impl IntoView {
             Some(Err(error)) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
             Some(Ok(value)) => view! {
                 <ul class="provider-list">
-                    {value["providers"].as_array().cloned().unwrap_or_default().into_iter().map(|p| {
-                        let pid = p["id"].as_str().unwrap_or_default().to_owned();
+                    {value.providers.into_iter().map(|p| {
+                        let pid = p.config.id.clone();
                         let (select_id, remove_id) = (pid.clone(), pid.clone());
-                        let detected = p["detected"] == true;
-                        let state = if p["available"] == true { ("ok", format!("{} models", p["models"].as_array().map_or(0, Vec::len))) } else { ("bad", p["error"].as_str().unwrap_or("not answering").to_owned()) };
+                        let detected = p.detected;
+                        let state = if p.available { ("ok", format!("{} models", p.models.len())) } else { ("bad", p.error.clone().unwrap_or_else(|| "not answering".into())) };
                         view! {
                             <li class="provider" data-provider=pid.clone()>
                                 <p class=format!("state {}", state.0)><span class="dot" aria-hidden="true"></span>
-                                    {format!("{} — {}", p["name"].as_str().unwrap_or_default(), p["baseUrl"].as_str().unwrap_or_default())}
-                                    {p["apiKeySecret"].is_string().then(|| view! { <span class="badge">"API key"</span> })}
-                                    {(p["isDefault"] == true).then(|| view! { <span class="badge">"default"</span> })}
+                                    {format!("{} — {}", p.config.name, p.config.base_url)}
+                                    {p.config.api_key_secret.is_some().then(|| view! { <span class="badge">"API key"</span> })}
+                                    {p.is_default.then(|| view! { <span class="badge">"default"</span> })}
                                 </p>
                                 <p class="help">{state.1}</p>
                                 <div class="actions">
-                                    {(!detected && p["isDefault"] != true).then(|| view! {
-                                        <button type="button" on:click=move |_| act("llm.select", json!({ "provider": select_id }))>"Make default"</button>
+                                    {(!detected && !p.is_default).then(|| view! {
+                                        <button type="button" on:click=move |_| act(Change::Select(select_id.clone()))>"Make default"</button>
                                     })}
                                     {(!detected).then(|| view! {
-                                        <button type="button" on:click=move |_| act("llm.removeProvider", json!({ "id": remove_id }))>"Remove"</button>
+                                        <button type="button" on:click=move |_| act(Change::Remove(remove_id.clone()))>"Remove"</button>
                                     })}
                                 </div>
                             </li>
@@ -88,18 +157,20 @@ fn Providers(bus: Bus) -> impl IntoView {
         }}
         <form class="add-provider" on:submit=move |ev| {
             ev.prevent_default();
-            let mut params = json!({ "id": id.get_untracked(), "kind": kind.get_untracked(), "baseUrl": url.get_untracked() });
-            let key = api_key.get_untracked();
-            if !key.is_empty() {
-                params["apiKey"] = json!(key);
-                api_key.set(String::new());
-            }
-            act("llm.setProvider", params);
+            let key = Some(api_key.get_untracked()).filter(|k| !k.is_empty());
+            api_key.set(String::new());
+            act(Change::Add(SetProvider {
+                id: id.get_untracked(),
+                kind: kind.get_untracked(),
+                name: None,
+                base_url: url.get_untracked(),
+                api_key: key,
+            }));
         }>
             <label for="provider-id">"Name (id)"</label>
             <input id="provider-id" type="text" placeholder="lmstudio" prop:value=move || id.get() on:input=move |ev| id.set(event_target_value(&ev))/>
             <label for="provider-kind">"Kind"</label>
-            <select id="provider-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+            <select id="provider-kind" on:change=move |ev| kind.set(if event_target_value(&ev) == "openai" { ProviderKind::OpenAi } else { ProviderKind::Ollama })>
                 <option value="ollama">"Ollama"</option>
                 <option value="openai">"OpenAI-compatible"</option>
             </select>
@@ -113,60 +184,59 @@ fn Providers(bus: Bus) -> impl IntoView {
     }
 }
 
-/// A form of whole numbers read with `get` and saved with `set`. Field keys may be nested one
-/// level (`limits.maxConcurrentCalls`).
-#[component]
-fn NumberForm(
+/// What a provider's buttons and the add form change.
+#[derive(Clone)]
+enum Change {
+    Select(String),
+    Remove(String),
+    Add(SetProvider),
+}
+
+/// A form of whole numbers read with `load` and saved with `save`.
+fn number_form<T: Numbers>(
     bus: Bus,
     title: &'static str,
-    get: &'static str,
-    set: &'static str,
-    fields: &'static [(&'static str, &'static str)],
+    load: fn(Bus) -> Pending<T>,
+    save: fn(Bus, T) -> Pending<T>,
 ) -> impl IntoView {
-    let current = RwSignal::new(None::<Value>);
+    let current = RwSignal::new(None::<T>);
+    // What the user typed, by key, until saved.
+    let typed = RwSignal::new(BTreeMap::<&'static str, String>::new());
     let outcome = RwSignal::new(None::<Result<(), String>>);
     spawn_local(async move {
-        if let Ok(value) = bus.request(get, json!({})).await {
+        if let Ok(value) = load(bus).await {
             current.set(Some(value));
         }
     });
-    let save = move || {
+    let submit = move || {
         let Some(mut value) = current.get_untracked() else { return };
-        // Only the numbers this form shows are sent back as numbers; the rest as they were.
-        for (key, _) in fields {
-            let slot = match key.split_once('.') {
-                Some((outer, inner)) => &mut value[outer][inner],
-                None => &mut value[*key],
-            };
-            if let Some(n) = slot.as_str().and_then(|s| s.trim().parse::<u64>().ok()) {
-                *slot = json!(n);
+        for (key, text) in typed.get_untracked() {
+            match text.trim().parse::<u64>() {
+                Ok(n) => value.set_number(key, n),
+                Err(_) => return outcome.set(Some(Err(format!("{key} must be a whole number")))),
             }
         }
         spawn_local(async move {
-            outcome.set(Some(bus.request(set, value).await.map(|_| ()).map_err(|e| e.message)));
+            let saved = save(bus, value).await;
+            if let Ok(saved) = &saved {
+                current.set(Some(saved.clone()));
+                typed.set(BTreeMap::new());
+            }
+            outcome.set(Some(saved.map(drop).map_err(|e| e.message)));
         });
     };
     let form_id = title.to_lowercase().replace(' ', "-");
     let prefix = form_id.clone();
     view! {
         <h3>{title}</h3>
-        <form class="number-form" data-form=form_id.clone() on:submit=move |ev| { ev.prevent_default(); save(); }>
-            {move || current.get().map(|value| fields.iter().map(|(key, label)| {
-                let shown = match key.split_once('.') {
-                    Some((outer, inner)) => value[outer][inner].to_string(),
-                    None => value[*key].to_string(),
-                };
+        <form class="number-form" data-form=form_id.clone() on:submit=move |ev| { ev.prevent_default(); submit(); }>
+            {move || current.get().map(|value| value.numbers().into_iter().map(|(key, label, shown)| {
                 let input_id = format!("{prefix}-{}", key.replace('.', "-"));
                 view! {
-                    <label for=input_id.clone()>{*label}</label>
-                    <input type="number" min="0" id=input_id data-key=*key value=shown on:input=move |ev| {
+                    <label for=input_id.clone()>{label}</label>
+                    <input type="number" min="0" id=input_id data-key=key value=shown.to_string() on:input=move |ev| {
                         let text = event_target_value(&ev);
-                        current.update(|v| if let Some(v) = v {
-                            match key.split_once('.') {
-                                Some((outer, inner)) => v[outer][inner] = json!(text),
-                                None => v[*key] = json!(text),
-                            }
-                        });
+                        typed.update(|t| { t.insert(key, text); });
                     }/>
                 }
             }).collect_view())}
@@ -182,12 +252,12 @@ fn NumberForm(
 #[component]
 fn Doctor(bus: Bus) -> impl IntoView {
     // The checks run programs and probe ports, so they run when asked, not on every sidebar open.
-    let checks = RwSignal::new(None::<Result<Value, harbor_protocol::ErrorObject>>);
+    let checks = RwSignal::new(None::<Result<Vec<Check>, ErrorObject>>);
     let running = RwSignal::new(false);
     let run = move || {
         running.set(true);
         spawn_local(async move {
-            checks.set(Some(bus.request("system.doctor", json!({})).await));
+            checks.set(Some(bus.call::<SystemDoctor>(Empty {}).await));
             running.set(false);
         })
     };
@@ -201,15 +271,14 @@ fn Doctor(bus: Bus) -> impl IntoView {
             Some(Err(error)) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
             Some(Ok(list)) => view! {
                 <ul class="doctor">
-                    {list.as_array().cloned().unwrap_or_default().into_iter().map(|check| {
-                        let status = check["status"].as_str().unwrap_or("warn").to_owned();
-                        let class = match status.as_str() { "ok" => "state ok", "fail" => "state bad", _ => "state warn" };
+                    {list.into_iter().map(|check| {
+                        let class = match check.status { CheckStatus::Ok => "state ok", CheckStatus::Fail => "state bad", CheckStatus::Warn => "state warn" };
                         view! {
-                            <li class="check" data-check=check["name"].as_str().unwrap_or_default().to_owned()>
+                            <li class="check" data-check=check.name.clone()>
                                 <p class=class><span class="dot" aria-hidden="true"></span>
-                                    {format!("{}: {}", check["name"].as_str().unwrap_or_default(), check["detail"].as_str().unwrap_or_default())}
+                                    {format!("{}: {}", check.name, check.detail)}
                                 </p>
-                                {check["fix"].as_str().map(|fix| view! { <p class="help">{format!("Fix: {fix}")}</p> })}
+                                {check.fix.map(|fix| view! { <p class="help">{format!("Fix: {fix}")}</p> })}
                             </li>
                         }
                     }).collect_view()}

@@ -6,34 +6,48 @@
 //! whose name imitates another server's is marked. Refetches on the bridge's
 //! `permissions.changed` notifications.
 
+use harbor_protocol::api::permissions::{
+    ApproveTool, ClearGrants, Grant, Limits, PermissionsApproveTool, PermissionsClear, PermissionsSet,
+    PermissionsSetLimits, PermissionsSetTools, PermissionsSites, Scope, SetGrant, SetLimits, SetTools, SiteSummary,
+};
+use harbor_protocol::api::tools::{ServerFilter, ToolsList};
+use harbor_protocol::api::Empty;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::{json, Value};
 
 use harbor_protocol::shown::visible_name;
 
 use super::changed::changed_tools;
 use crate::bus::Bus;
 
-const SCOPES: [(&str, &str); 6] = [
-    ("model:prompt", "Use your AI model"),
-    ("model:tools", "Let the model use tools"),
-    ("model:list", "See your models"),
-    ("mcp:tools.list", "See allowed tools"),
-    ("mcp:tools.call", "Run allowed tools"),
-    ("browser:activeTab.read", "Read the active tab"),
+const SCOPES: [(Scope, &str); 6] = [
+    (Scope::ModelPrompt, "Use your AI model"),
+    (Scope::ModelTools, "Let the model use tools"),
+    (Scope::ModelList, "See your models"),
+    (Scope::ToolsList, "See allowed tools"),
+    (Scope::ToolsCall, "Run allowed tools"),
+    (Scope::ActiveTabRead, "Read the active tab"),
 ];
+
+/// What a site card's controls change.
+#[derive(Clone)]
+enum Change {
+    Set(SetGrant),
+    Clear(ClearGrants),
+    Tools(SetTools),
+    Limits(SetLimits),
+}
 
 #[component]
 pub fn SitesPanel(bus: Bus) -> impl IntoView {
     let revision = bus.revision();
     let sites = LocalResource::new(move || {
         revision.track();
-        async move { bus.request("permissions.sites", json!({})).await }
+        async move { bus.call::<PermissionsSites>(Empty {}).await }
     });
     let tools = LocalResource::new(move || {
         revision.track();
-        async move { bus.request("tools.list", json!({})).await }
+        async move { bus.call::<ToolsList>(ServerFilter::default()).await }
     });
     view! {
         <section class="card sites" aria-labelledby="sites-title">
@@ -41,24 +55,20 @@ pub fn SitesPanel(bus: Bus) -> impl IntoView {
             {move || match sites.get() {
                 None => view! { <p class="help">"Loading sites…"</p> }.into_any(),
                 Some(Err(error)) => view! { <p class="error" role="alert">{format!("Could not list sites: {}", error.message)}</p> }.into_any(),
-                Some(Ok(list)) if list.as_array().is_none_or(|l| l.is_empty()) => view! {
+                Some(Ok(list)) if list.is_empty() => view! {
                     <p class="help empty">"No site has asked for anything yet. When a page uses window.ai or window.agent, it appears here."</p>
                 }.into_any(),
                 Some(Ok(list)) => {
                     let catalog: Vec<(String, Option<String>)> = tools
                         .get()
                         .and_then(|t| t.ok())
-                        .and_then(|t| t.as_array().cloned())
                         .unwrap_or_default()
-                        .iter()
-                        .filter_map(|t| {
-                            let name = t["name"].as_str()?.to_owned();
-                            Some((name, t["imitates"].as_str().map(str::to_owned)))
-                        })
+                        .into_iter()
+                        .map(|t| (t.name, t.imitates))
                         .collect();
                     view! {
                         <ul class="site-list">
-                            {list.as_array().cloned().unwrap_or_default().into_iter().map(|site| {
+                            {list.into_iter().map(|site| {
                                 view! { <SiteCard bus=bus site=site catalog=catalog.clone()/> }
                             }).collect_view()}
                         </ul>
@@ -70,16 +80,21 @@ pub fn SitesPanel(bus: Bus) -> impl IntoView {
 }
 
 #[component]
-fn SiteCard(bus: Bus, site: Value, catalog: Vec<(String, Option<String>)>) -> impl IntoView {
-    let origin = site["origin"].as_str().unwrap_or_default().to_owned();
+fn SiteCard(bus: Bus, site: SiteSummary, catalog: Vec<(String, Option<String>)>) -> impl IntoView {
+    let origin = site.permissions.origin.clone();
     let failure = RwSignal::new(None::<String>);
-    let send = move |method: &'static str, params: Value| {
+    let send = move |change: Change| {
         spawn_local(async move {
-            failure.set(bus.request(method, params).await.err().map(|e| e.message));
+            let outcome = match change {
+                Change::Set(p) => bus.call::<PermissionsSet>(p).await,
+                Change::Clear(p) => bus.call::<PermissionsClear>(p).await,
+                Change::Tools(p) => bus.call::<PermissionsSetTools>(p).await,
+                Change::Limits(p) => bus.call::<PermissionsSetLimits>(p).await,
+            };
+            failure.set(outcome.err().map(|e| e.message));
         })
     };
-    let allowed: Vec<String> =
-        site["allowedTools"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect();
+    let allowed = site.permissions.allowed_tools.clone();
     let mut tool_names = catalog;
     for tool in &allowed {
         if !tool_names.iter().any(|(name, _)| name == tool) {
@@ -88,74 +103,76 @@ fn SiteCard(bus: Bus, site: Value, catalog: Vec<(String, Option<String>)>) -> im
     }
     let changed = {
         let origin = origin.clone();
-        let items = site["changedTools"].as_array().cloned().unwrap_or_default();
-        changed_tools(items, "This site", move |tool| {
-            let params = json!({ "origin": origin, "tool": tool });
+        changed_tools(site.changed_tools.clone(), "This site", move |tool| {
+            let params = ApproveTool { origin: origin.clone(), tool };
             spawn_local(async move {
-                failure.set(bus.request("permissions.approveTool", params).await.err().map(|e| e.message));
+                failure.set(bus.call::<PermissionsApproveTool>(params).await.err().map(|e| e.message));
             });
         })
     };
     let chosen = RwSignal::new(allowed);
     let scope_rows = SCOPES.iter().map(|(scope, label)| {
-        let grant = site["scopes"][*scope].as_str().unwrap_or("NOT_GRANTED").to_owned();
+        let scope = *scope;
+        let grant = site.permissions.scopes.get(scope.as_str()).copied().unwrap_or(Grant::NotGranted);
         let origin = origin.clone();
-        let id = format!("grant-{}-{}", slug(&origin), slug(scope));
+        let id = format!("grant-{}-{}", slug(&origin), slug(scope.as_str()));
         view! {
-            <div class="scope-row" data-scope=*scope>
+            <div class="scope-row" data-scope=scope.as_str()>
                 <label for=id.clone()>{*label}</label>
                 <select id=id on:change=move |ev| {
-                    let value = event_target_value(&ev);
-                    if value == "NOT_GRANTED" {
-                        send("permissions.clear", json!({ "origin": origin, "scope": scope }));
-                    } else {
-                        send("permissions.set", json!({ "origin": origin, "scope": scope, "grant": value }));
+                    let origin = origin.clone();
+                    match event_target_value(&ev).as_str() {
+                        "ALLOW_ALWAYS" => send(Change::Set(SetGrant { origin, scope, grant: Grant::AllowAlways })),
+                        "DENY" => send(Change::Set(SetGrant { origin, scope, grant: Grant::Deny })),
+                        _ => send(Change::Clear(ClearGrants { origin, scope: Some(scope) })),
                     }
                 }>
-                    {["NOT_GRANTED", "ALLOW_ALWAYS", "DENY"].into_iter().map(|option| {
-                        let text = match option { "ALLOW_ALWAYS" => "Always allowed", "DENY" => "Denied", _ => "Ask" };
-                        view! { <option value=option selected=grant == option>{text}</option> }
+                    {[Grant::NotGranted, Grant::AllowAlways, Grant::Deny].into_iter().map(|option| {
+                        let text = match option { Grant::AllowAlways => "Always allowed", Grant::Deny => "Denied", _ => "Ask" };
+                        // "Allow once" shows as what it falls back to: asking again.
+                        let shown = if grant == Grant::AllowOnce { Grant::NotGranted } else { grant };
+                        view! { <option value=option.as_str() selected=shown == option>{text}</option> }
                     }).collect_view()}
                 </select>
             </div>
         }
     }).collect_view();
-    let once: Vec<String> = site["once"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let once: Vec<String> = site
+        .once
+        .iter()
         .map(|g| {
-            let scopes: Vec<&str> = g["scopes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            format!("Allowed once in tab {}: {} ({} s left)", g["tabId"], scopes.join(", "), g["expiresInSeconds"])
+            let scopes: Vec<&str> = g.scopes.iter().map(|s| s.as_str()).collect();
+            format!("Allowed once in tab {}: {} ({} s left)", g.tab_id, scopes.join(", "), g.expires_in_seconds)
         })
         .collect();
-    let limits = site["limits"].clone();
+    let limits = site.limits.clone();
     let usage = format!(
         "Used: {} tool calls this hour, {} model tokens today",
-        site["usage"]["toolCallsThisHour"], site["usage"]["tokensToday"]
+        site.usage.tool_calls_this_hour, site.usage.tokens_today
     );
-    let field = |key: &'static str| RwSignal::new(limits[key].as_u64().map(|v| v.to_string()).unwrap_or_default());
+    let field = |value: Option<u64>| RwSignal::new(value.map(|v| v.to_string()).unwrap_or_default());
     let (per_run, concurrent, timeout, per_hour, per_day) = (
-        field("maxToolCallsPerRun"),
-        field("maxConcurrentCalls"),
-        field("toolTimeoutMs"),
-        field("toolCallsPerHour"),
-        field("tokensPerDay"),
+        field(Some(u64::from(limits.max_tool_calls_per_run))),
+        field(Some(u64::from(limits.max_concurrent_calls))),
+        field(Some(limits.tool_timeout_ms)),
+        field(limits.tool_calls_per_hour.map(u64::from)),
+        field(limits.tokens_per_day),
     );
     let save_limits = {
         let origin = origin.clone();
         move || {
             let number = |s: RwSignal<String>| s.get_untracked().trim().parse::<u64>().ok();
+            let small = |s: RwSignal<String>| number(s).and_then(|n| u32::try_from(n).ok());
             // Empty budgets are off; an empty limit takes its default.
-            let mut limits = json!({ "toolCallsPerHour": number(per_hour), "tokensPerDay": number(per_day) });
-            for (key, value) in
-                [("maxToolCallsPerRun", per_run), ("maxConcurrentCalls", concurrent), ("toolTimeoutMs", timeout)]
-            {
-                if let Some(n) = number(value) {
-                    limits[key] = json!(n);
-                }
-            }
-            send("permissions.setLimits", json!({ "origin": origin, "limits": limits }));
+            let defaults = Limits::default();
+            let limits = Limits {
+                max_tool_calls_per_run: small(per_run).unwrap_or(defaults.max_tool_calls_per_run),
+                max_concurrent_calls: small(concurrent).unwrap_or(defaults.max_concurrent_calls),
+                tool_timeout_ms: number(timeout).unwrap_or(defaults.tool_timeout_ms),
+                tool_calls_per_hour: small(per_hour),
+                tokens_per_day: number(per_day),
+            };
+            send(Change::Limits(SetLimits { origin: origin.clone(), limits }));
         }
     };
     let tools_origin = origin.clone();
@@ -189,7 +206,7 @@ fn SiteCard(bus: Bus, site: Value, catalog: Vec<(String, Option<String>)>) -> im
                                             list.retain(|t| *t != toggled_name);
                                             if on { list.push(toggled_name.clone()); }
                                         });
-                                        send("permissions.setTools", json!({ "origin": origin, "tools": chosen.get_untracked() }));
+                                        send(Change::Tools(SetTools { origin: origin.clone(), tools: chosen.get_untracked() }));
                                     }/>
                                 <label for=id>{visible_name(&name)}</label>
                                 {imitates.map(|other| view! {
@@ -213,7 +230,7 @@ fn SiteCard(bus: Bus, site: Value, catalog: Vec<(String, Option<String>)>) -> im
                 <p class="help">{usage}</p>
             </details>
             <div class="actions">
-                <button type="button" class="forget" on:click=move |_| send("permissions.clear", json!({ "origin": forget_origin }))>
+                <button type="button" class="forget" on:click=move |_| send(Change::Clear(ClearGrants { origin: forget_origin.clone(), scope: None }))>
                     "Forget this site"
                 </button>
             </div>

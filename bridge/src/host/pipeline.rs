@@ -1,0 +1,196 @@
+//! The one policy pipeline every tool call passes, whoever makes it — a web page (directly or
+//! inside `agent.run`), the sidebar's chat, or an app through the gateway:
+//!
+//! scope → allowlist and pin → budget reservation → concurrency slot → the call, with its
+//! timeout → screening of the result → audit.
+//!
+//! Each kind of caller is a [`Policy`]: the steps and their order are the same for all of them,
+//! only what each step consults differs (a site's grants and limits, a client's allowlist and
+//! rate, nothing for the user's own chat). The audit record is written however the call ends,
+//! also when it is cancelled and the future dropped (recorded as `ERR_ABORTED`), and names the
+//! caller's kind.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use harbor_protocol::api::permissions::{AuditCaller, AuditEntry};
+use harbor_protocol::{ErrorCode, ErrorObject};
+use rmcp::model::JsonObject;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::policy::PolicyError;
+use crate::mcp::registry::{Servers, ToolEntry};
+use crate::store::Store;
+
+/// Who a call is audited as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Who {
+    pub kind: AuditCaller,
+    /// The site's origin, `gateway:<client>`, or `sidebar`.
+    pub origin: String,
+    pub tab: Option<i64>,
+}
+
+/// What one kind of caller may do, step by step.
+pub trait Policy: Sync {
+    /// What steps 3 and 4 hold until the call ends.
+    type Slot: Send;
+
+    fn who(&self) -> Who;
+
+    /// Step 1: the scope the caller needs for calling tools at all.
+    fn scope(&self) -> Result<(), PolicyError> {
+        Ok(())
+    }
+
+    /// Step 2: the namespaced name of the tool `asked` (namespaced or model-safe), if this
+    /// caller may call it as it is now (allowlist, then pin).
+    fn allow(&self, asked: &str, catalog: &[ToolEntry]) -> Result<String, PolicyError>;
+
+    /// Steps 3 and 4: a budget reservation (or a count against a rate), taken *before* waiting
+    /// for a slot among the caller's calls in flight, so concurrent calls cannot all pass the
+    /// budget; it counts as used once the slot is there, and is given back if none comes.
+    fn admit(&self) -> impl Future<Output = Result<Self::Slot, PolicyError>> + Send;
+
+    /// Step 5: the call's timeout (the server's own when `None`).
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Step 6: what of the result may reach this caller.
+    fn screen(&self, _servers: &Servers, _tool: &str, _result: &mut Value) {}
+
+    /// After the call, however it ended (traffic counters).
+    fn finished(&self, _outcome: &Result<Value, ErrorObject>) {}
+}
+
+/// Calls `asked` for the caller `policy` describes, through every step, and audits it as
+/// `method`.
+pub async fn call<P: Policy>(
+    servers: &Servers,
+    store: &Store,
+    policy: &P,
+    method: &str,
+    asked: &str,
+    args: JsonObject,
+    cancel: &CancellationToken,
+) -> Result<Value, ErrorObject> {
+    let mut audit = Audit::begin(store, policy.who(), method, Some(asked));
+    let outcome = steps(servers, policy, asked, args, cancel, &mut audit).await.map_err(ErrorObject::from);
+    audit.finish(&outcome);
+    policy.finished(&outcome);
+    outcome
+}
+
+async fn steps<P: Policy>(
+    servers: &Servers,
+    policy: &P,
+    asked: &str,
+    args: JsonObject,
+    cancel: &CancellationToken,
+    audit: &mut Audit<'_>,
+) -> Result<Value, PolicyError> {
+    policy.scope()?;
+    let catalog = servers.tools(None)?;
+    // Audited under its namespaced name, also when it is refused.
+    if let Some(named) = canonical(asked, &catalog) {
+        audit.tool = Some(named);
+    }
+    let tool = policy.allow(asked, &catalog)?;
+    audit.tool = Some(tool.clone());
+    let _slot = tokio::select! {
+        slot = policy.admit() => slot?,
+        () = cancel.cancelled() => return Err(PolicyError::Aborted),
+    };
+    let mut result = servers.call_tool(&tool, Some(args), policy.timeout(), cancel, None).await?;
+    policy.screen(servers, &tool, &mut result);
+    Ok(result)
+}
+
+/// The audit record of a call still running: written when it finishes, or as aborted when it
+/// is dropped first.
+pub struct Audit<'a> {
+    store: &'a Store,
+    who: Who,
+    method: String,
+    /// The tool as resolved (as asked until then).
+    pub tool: Option<String>,
+    started: Instant,
+    done: bool,
+}
+
+impl<'a> Audit<'a> {
+    pub fn begin(store: &'a Store, who: Who, method: &str, tool: Option<&str>) -> Audit<'a> {
+        Audit {
+            store,
+            who,
+            method: method.to_owned(),
+            tool: tool.map(str::to_owned),
+            started: Instant::now(),
+            done: false,
+        }
+    }
+
+    pub fn finish<T>(mut self, outcome: &Result<T, ErrorObject>) {
+        self.done = true;
+        self.write(match outcome {
+            Ok(_) => "ok",
+            Err(error) => error.code.as_str(),
+        });
+    }
+
+    fn write(&self, outcome: &str) {
+        let entry = AuditEntry {
+            at: crate::store::now(),
+            caller: self.who.kind,
+            origin: self.who.origin.clone(),
+            tab_id: self.who.tab,
+            method: self.method.clone(),
+            tool: self.tool.clone(),
+            outcome: outcome.to_owned(),
+            duration_ms: self.started.elapsed().as_millis() as i64,
+        };
+        if let Err(error) = self.store.record_audit(&entry) {
+            tracing::warn!("cannot write the audit log: {error:#}");
+        }
+    }
+}
+
+impl Drop for Audit<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.write(ErrorCode::Aborted.as_str());
+        }
+    }
+}
+
+/// The namespaced name of the tool a caller names by its namespaced name (running or not) or
+/// by its model-safe one.
+pub fn canonical(asked: &str, catalog: &[ToolEntry]) -> Option<String> {
+    match crate::mcp::names::split_namespaced(asked) {
+        Some(_) => Some(asked.to_owned()),
+        None => catalog.iter().find(|t| t.model_name == asked).map(|t| t.name.clone()),
+    }
+}
+
+/// The user's own chat in the sidebar: every running tool, no budget, audited as `sidebar`.
+pub struct Chat;
+
+impl Policy for Chat {
+    type Slot = ();
+
+    fn who(&self) -> Who {
+        Who { kind: AuditCaller::Chat, origin: "sidebar".into(), tab: None }
+    }
+
+    fn allow(&self, asked: &str, catalog: &[ToolEntry]) -> Result<String, PolicyError> {
+        canonical(asked, catalog).ok_or_else(|| {
+            PolicyError::Host(crate::mcp::error::HostError::NotFound(format!("no running server has a tool {asked:?}")))
+        })
+    }
+
+    async fn admit(&self) -> Result<(), PolicyError> {
+        Ok(())
+    }
+}

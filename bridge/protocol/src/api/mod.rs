@@ -49,6 +49,11 @@ pub trait Method {
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
+/// The params of a page method that takes none: whatever a page sends is ignored, as the web
+/// platform's dictionaries ignore members they do not know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ignored {}
+
 /// The events of a method that streams none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NoEvents {}

@@ -17,22 +17,22 @@ use super::permissions::{Grant, Permissions};
 crate::methods! {
     /// Asks the user (after a gesture) unless the grants decide already.
     AgentRequestPermissions = "agent.requestPermissions", Page, RequestPermissions => PermissionResult;
-    AgentPermissionsList = "agent.permissions.list", Page, super::Empty => Permissions;
-    AgentToolsList = "agent.tools.list", Page, super::Empty => Vec<PageTool>;
+    AgentPermissionsList = "agent.permissions.list", Page, super::Ignored => Permissions;
+    AgentToolsList = "agent.tools.list", Page, super::Ignored => Vec<PageTool>;
     /// MCP's `CallToolResult`.
     AgentToolsCall = "agent.tools.call", Page, PageToolCall => Value;
     AgentRun = "agent.run", Page, RunTask => RunResult, RunEvent;
     /// The bridge decides; the background reads the tab when it sees the answer.
-    AgentActiveTabReadability = "agent.browser.activeTab.readability", Page, super::Empty => ReadActiveTab;
-    AiCanCreateTextSession = "ai.canCreateTextSession", Page, super::Empty => Availability;
-    AiLanguageModelCapabilities = "ai.languageModel.capabilities", Page, super::Empty => Capabilities;
+    AgentActiveTabReadability = "agent.browser.activeTab.readability", Page, super::Ignored => ReadActiveTab;
+    AiCanCreateTextSession = "ai.canCreateTextSession", Page, super::Ignored => Availability;
+    AiLanguageModelCapabilities = "ai.languageModel.capabilities", Page, super::Ignored => Capabilities;
     AiCreateTextSession = "ai.createTextSession", Page, SessionOptions => TextSession;
     AiSessionPrompt = "ai.session.prompt", Page, SessionPrompt => PromptAnswer;
     AiSessionPromptStreaming = "ai.session.promptStreaming", Page, SessionPrompt => PromptAnswer, RunEvent;
     AiSessionDestroy = "ai.session.destroy", Page, SessionRef => super::Empty;
     AiSessionClone = "ai.session.clone", Page, SessionRef => TextSession;
-    AiProvidersList = "ai.providers.list", Page, super::Empty => Vec<PageProvider>;
-    AiProvidersGetActive = "ai.providers.getActive", Page, super::Empty => Active;
+    AiProvidersList = "ai.providers.list", Page, super::Ignored => Vec<PageProvider>;
+    AiProvidersGetActive = "ai.providers.getActive", Page, super::Ignored => Active;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

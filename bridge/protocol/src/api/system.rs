@@ -7,7 +7,7 @@ pub use crate::status::SystemInfo;
 
 crate::methods! {
     /// The handshake; a web page gets no `dataDir`.
-    SystemInfoGet = "system.info", Page, super::Empty => SystemInfo;
+    SystemInfoGet = "system.info", Page, super::Ignored => SystemInfo;
     /// Returns its params; `delayMs` waits first (at most 10 s). A page may echo 64 KiB.
     SystemEcho = "system.echo", Page, Value => Value;
     /// The same checks as `harbor-bridge doctor`.

@@ -3,9 +3,7 @@
 //! registry here, so a root filesystem holding `tests/container-server` — a tiny MCP server that
 //! reports, from inside, what its container allows — and the C library it links).
 
-// Shared with the other host tests; this binary uses part of it.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

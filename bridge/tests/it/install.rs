@@ -3,9 +3,7 @@
 //! launches run what was installed (no `npx` or `uvx`, so no network at start); a package that
 //! does not exist fails with the installer's message and leaves nothing behind.
 
-// Shared with the other test binaries; this one does not use all of it.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;
@@ -334,5 +332,156 @@ async fn a_git_repository_clones_builds_and_runs() {
     assert!(missing["message"].as_str().unwrap().contains("no folder nowhere"), "{missing}");
     let bad = client.err("install.git", json!({"url": "--upload-pack=touch /tmp/x"})).await;
     assert!(bad["message"].as_str().unwrap().contains("not a git URL"), "{bad}");
+    client.finish().await;
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    support::free_port()
+}
+
+/// An npm registry that cannot be reached and a PyPI index that cannot be reached get
+/// `ERR_NETWORK` (the environment, retry); a package the registry does not have and a name that
+/// is not one get `ERR_INVALID_REQUEST` (the user's input). Each says what to do, and none leaves
+/// a folder or a server behind.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unreachable_registry_and_a_wrong_package_get_codes_that_say_whose_move_it_is() {
+    let client = Client::start("install-codes").await;
+    let down = format!("http://127.0.0.1:{}", closed_port());
+    client.ok("install.registries.set", json!({"npm": format!("{down}/"), "pypi": format!("{down}/simple")})).await;
+    let npm = client.err("install.package", json!({"spec": "npm:left-pad@1.3.0"})).await;
+    assert_eq!(npm["code"], "ERR_NETWORK", "{npm}");
+    assert!(npm["message"].as_str().unwrap().contains("try again"), "{npm}");
+    let pypi = client.err("install.package", json!({"spec": "pypi:mcp-server-time==2025.9.25"})).await;
+    assert_eq!(pypi["code"], "ERR_NETWORK", "{pypi}");
+
+    // A registry that answers, but has no such package: every path is a 404, as npm's own is.
+    let empty = support::serve_files(Vec::new()).await;
+    client.ok("install.registries.set", json!({"npm": format!("{empty}/")})).await;
+    let missing = client.err("install.package", json!({"spec": "npm:harbor-no-such-package@1.0.0"})).await;
+    assert_eq!(missing["code"], "ERR_INVALID_REQUEST", "{missing}");
+    assert!(missing["message"].as_str().unwrap().contains("check its name"), "{missing}");
+    let malformed = client.err("install.package", json!({"spec": "npm:--registry=http://evil"})).await;
+    assert_eq!(malformed["code"], "ERR_INVALID_REQUEST", "{malformed}");
+    let bad_url = client.err("install.registries.set", json!({"npm": "file:///etc"})).await;
+    assert_eq!(bad_url["code"], "ERR_INVALID_REQUEST", "{bad_url}");
+
+    assert_eq!(client.ok("servers.list", json!({})).await, json!([]));
+    let folders: Vec<_> =
+        std::fs::read_dir(client.home.join("servers")).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(folders.is_empty(), "left behind: {folders:?}");
+    client.finish().await;
+}
+
+/// A bundle over the size cap is refused before it is read; a zip bomb (100 MiB of zeros in a
+/// few hundred KiB) is refused before it is unpacked. Both say why and leave nothing behind.
+#[tokio::test(flavor = "current_thread")]
+async fn an_oversized_bundle_and_a_zip_bomb_are_refused_and_leave_nothing() {
+    use std::io::Write;
+    let client = Client::start("bundle-caps").await;
+    let dir = client.home.join("incoming");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // A sparse file: 300 MiB on paper, nothing on disk.
+    let huge = dir.join("huge.mcpb");
+    std::fs::File::create(&huge).unwrap().set_len(300 << 20).unwrap();
+    let refused = client.err("install.bundle", json!({"path": huge, "id": "huge"})).await;
+    assert_eq!(refused["code"], "ERR_INVALID_REQUEST", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("larger than the 256 MiB"), "{refused}");
+
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("manifest.json", deflated).unwrap();
+    zip.write_all(br#"{"manifest_version": "0.2", "name": "bomb", "version": "1", "server": {"mcp_config": {"command": "true"}}}"#).unwrap();
+    zip.start_file("server/zeros.bin", deflated).unwrap();
+    let block = vec![0u8; 1 << 20];
+    for _ in 0..100 {
+        zip.write_all(&block).unwrap();
+    }
+    let bomb = zip.finish().unwrap().into_inner();
+    assert!(bomb.len() < 1 << 20, "the bomb is small: {} bytes", bomb.len());
+    let path = dir.join("bomb.mcpb");
+    std::fs::write(&path, &bomb).unwrap();
+    let refused = client.err("install.bundle", json!({"path": path, "id": "bomb"})).await;
+    assert_eq!(refused["code"], "ERR_INVALID_REQUEST", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("zip bomb"), "{refused}");
+
+    for id in ["huge", "bomb"] {
+        assert!(!client.home.join("servers").join(id).exists(), "{id} left a folder");
+    }
+    assert_eq!(client.ok("servers.list", json!({})).await, json!([]));
+    client.finish().await;
+}
+
+/// While a large bundle unpacks, a page's tool call still answers in about its usual time: the
+/// unpacking runs off the thread that answers pages (the bridge's one thread, as in host mode).
+#[tokio::test(flavor = "current_thread")]
+async fn a_page_call_answers_in_normal_time_while_a_large_bundle_unpacks() {
+    use std::io::Write;
+    use std::time::Instant;
+    let client = Client::start("install-busy").await;
+    client.ok("servers.add", json!({"id": "probe", "launch": support::probe_launch()})).await;
+    client.ok("servers.start", json!({"id": "probe"})).await;
+    let site = "https://busy.example";
+    client.ok("permissions.setTools", json!({"origin": site, "tools": ["probe/echo"]})).await;
+    client.ok("permissions.set", json!({"origin": site, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"})).await;
+    let page = support::page(site, 7);
+    let echo = || client.call_as(&page, "agent.tools.call", json!({"tool": "probe/echo", "args": {"text": "hi"}}));
+    let mut idle = Vec::new();
+    for _ in 0..7 {
+        let started = Instant::now();
+        assert!(echo().await.0.is_ok());
+        idle.push(started.elapsed());
+    }
+    idle.sort();
+    let idle = idle[3];
+
+    // 200 MiB of incompressible bytes, stored: unpacking is all copying and hashing.
+    let (python, script) = probe();
+    let manifest = json!({"manifest_version": "0.2", "name": "big", "version": "1",
+        "server": {"mcp_config": {"command": python, "args": ["${__dirname}/server/probe.py"]}}});
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(client.home.join("big.mcpb")).unwrap());
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("manifest.json", stored).unwrap();
+    zip.write_all(manifest.to_string().as_bytes()).unwrap();
+    zip.start_file("server/probe.py", stored).unwrap();
+    zip.write_all(&std::fs::read(&script).unwrap()).unwrap();
+    zip.start_file("server/data.bin", stored).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..200 {
+        for chunk in block.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        zip.write_all(&block).unwrap();
+    }
+    zip.finish().unwrap();
+    let archive = client.home.join("big.mcpb");
+    let digest = sha256(&std::fs::read(&archive).unwrap());
+    let install = client.send("install.bundle", json!({"path": archive, "sha256": digest, "id": "big"})).await;
+
+    let mut busy = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.events_so_far(install).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..7 {
+        let started = Instant::now();
+        assert!(echo().await.0.is_ok());
+        busy.push(started.elapsed());
+    }
+    let (installed, _) = client.wait(install).await;
+    assert!(installed.is_ok(), "{installed:?}");
+    busy.sort();
+    let worst = busy[busy.len() - 1];
+    eprintln!("page call during a 200 MiB install: worst {worst:?}, idle median {idle:?}");
+    // Generous: the machine is busy copying 200 MiB, but no call waits for the copy to finish.
+    assert!(
+        worst < idle * 25 + Duration::from_millis(250),
+        "a call took {worst:?} during the install; idle calls take {idle:?}"
+    );
     client.finish().await;
 }

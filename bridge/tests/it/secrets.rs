@@ -3,9 +3,7 @@
 //! Keyring on a private D-Bus session) and the kernel's keyutils (the session keyring the test
 //! command runs in). A real server (`server-everything`'s `get-env`) shows what it received.
 
-// Shared with the host tests; this binary uses only the test-servers lookup.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;

@@ -4,9 +4,7 @@
 //! `scripts/setup --test` (HARBOR_TEST_SERVERS); a missing one fails the test with the fix.
 //! Tests run on one thread, as the bridge does in host mode.
 
-// Shared with the other test binaries; this one does not use all of it.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -4,9 +4,7 @@
 //! npm) answering the tool calls. Driven through the bridge's own methods over the same framing
 //! Firefox uses.
 
-// Shared with the host tests; this binary does not use all of it.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -89,6 +87,16 @@ async fn a_turn_with_a_real_tool(wire: &str) {
     assert_eq!(stored["messages"][1]["toolCalls"][0]["name"], "time__get_current_time");
     assert_eq!(stored["session"]["title"], "What time is it in Tokyo?");
     assert_eq!(stored["session"]["model"], MODEL);
+
+    // The chat's tool call went through the policy pipeline and is audited as the user's chat.
+    let audit = client.ok("audit.list", json!({"origin": "sidebar"})).await;
+    let entry = &audit[0];
+    assert_eq!(
+        (&entry["caller"], &entry["method"], &entry["tool"], &entry["outcome"]),
+        (&json!("chat"), &json!("chat.send"), &json!("time/get_current_time"), &json!("ok")),
+        "{audit}"
+    );
+    assert!(!audit.to_string().contains("Asia/Tokyo"), "no arguments in the audit: {audit}");
     client.finish().await;
 }
 
@@ -362,7 +370,7 @@ async fn tool_selection_finds_the_relevant_tool_among_200() {
     let real: Vec<ToolEntry> = serde_json::from_value(client.ok("tools.list", json!({})).await).unwrap();
     let mut tools = real.clone();
     let distractors: Vec<ToolEntry> =
-        serde_json::from_str(include_str!("fixtures/distractor-tools.json")).expect("the fixture is a tool list");
+        serde_json::from_str(include_str!("../fixtures/distractor-tools.json")).expect("the fixture is a tool list");
     tools.extend(distractors.into_iter().take(200 - real.len()));
     assert_eq!(tools.len(), 200, "{} real tools", real.len());
 

@@ -2,9 +2,7 @@
 //! previewed through the bridge's `import.preview`, malformed ones refused whole with the file and
 //! the problem named, importing twice adding nothing twice, and the command line's dry run.
 
-// Shared with the other test binaries; this one does not use all of it.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,6 @@
 //! The `harbor-bridge` command line: install, doctor and uninstall, in a scratch HOME.
 
-// Shared with the host tests; this binary uses only the test-servers lookup.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

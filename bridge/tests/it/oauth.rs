@@ -4,9 +4,7 @@
 //! introspection. The test plays the user: it follows the authorization URL, logs in and
 //! approves on the provider's own pages, and the browser's redirect lands on Harbor's listener.
 
-// Shared with the other host tests; this binary uses part of it.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

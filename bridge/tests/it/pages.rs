@@ -4,9 +4,7 @@
 //! (tests/fixtures/probe_server.py, on the official Python SDK) reports from its side how many
 //! calls were in flight and which were cancelled. Firefox runs the same flows in the e2e tests.
 
-// Shared with the other test binaries; this one does not use all of it.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,7 @@
 //! Python parser; the breaker opening and closing; and the browser side and a gateway client on
 //! the same server process at the same time.
 
-// Shared with the other test binaries; this one does not use all of it.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -109,6 +107,7 @@ async fn an_http_client_sees_and_calls_only_its_allowed_tools_and_hears_of_chang
         entries.iter().map(|e| (e["tool"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
     assert!(outcomes.contains(&("everything/echo", "ok")), "{outcomes:?}");
     assert!(outcomes.contains(&("everything/get-sum", "ERR_TOOL_NOT_ALLOWED")), "{outcomes:?}");
+    assert!(entries.iter().all(|e| e["caller"] == "gateway"), "{audit}");
     assert!(!audit.to_string().contains("through the gateway"));
 
     // Narrowing the allowlist and stopping a server reach the client as list_changed.

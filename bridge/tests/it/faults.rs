@@ -4,9 +4,7 @@
 //! full disk (a 2 MiB tmpfs), whose writes fail clearly and lose nothing; and a server killed in
 //! the middle of a call.
 
-// Shared with the other test binaries; this one does not use all of it.
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

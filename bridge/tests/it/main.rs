@@ -1,0 +1,20 @@
+//! The bridge's integration tests, one binary with a module per area (one link step instead of
+//! one per file). Each drives a real bridge — in-process over pipes, or the binary itself — with
+//! real MCP servers, a real Docker engine, a real keychain and real registries' packages.
+
+#[allow(dead_code)]
+mod support;
+
+mod chat;
+mod cli;
+mod contract;
+mod docker;
+mod faults;
+mod gateway;
+mod host;
+mod import;
+mod install;
+mod oauth;
+mod pages;
+mod secrets;
+mod stdio;

@@ -162,6 +162,7 @@ impl Bridge {
     pub async fn shutdown(&self) {
         self.gateway.stop_http().await;
         self.servers.stop_all().await;
+        self.store.flush();
     }
 }
 

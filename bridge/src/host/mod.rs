@@ -301,6 +301,47 @@ impl Host {
         Ok(tools)
     }
 
+    /// `agent.tools.list`: the tools `site` may see, with `mcp:tools.list`.
+    pub fn listed_tools(&self, site: &Site) -> Result<Vec<ToolEntry>, ErrorObject> {
+        self.require(site, Scope::ToolsList)?;
+        self.visible_tools(site)
+    }
+
+    /// `ai.providers.list`: the configured model providers (never ones merely found running),
+    /// with `model:list`.
+    pub async fn providers(&self, site: &Site) -> Result<Vec<crate::llm::config::ProviderStatus>, ErrorObject> {
+        self.require(site, Scope::ModelList)?;
+        let (providers, _) = self.llm.status().await.map_err(internal)?;
+        Ok(providers.into_iter().filter(|p| !p.detected).collect())
+    }
+
+    /// `ai.providers.getActive`, with `model:list`.
+    pub fn active_provider(&self, site: &Site) -> Result<crate::llm::config::Active, ErrorObject> {
+        self.require(site, Scope::ModelList)?;
+        Ok(self.llm.settings().map_err(internal)?.active)
+    }
+
+    /// `ai.createTextSession`: asks for `model:prompt` when the site holds no decision yet, then
+    /// opens a session bound to the site's origin.
+    pub async fn create_text_session(
+        &self,
+        site: &Site,
+        options: text::Options,
+        cancel: &CancellationToken,
+    ) -> Result<String, ErrorObject> {
+        if self.grants.grant(&site.origin, site.tab, Scope::ModelPrompt).map_err(internal)? == Grant::NotGranted {
+            self.request_permissions(site, vec![Scope::ModelPrompt], None, None, cancel).await?;
+        }
+        self.require(site, Scope::ModelPrompt)?;
+        if options.initial_prompts.iter().any(|m| m.role == crate::llm::Role::Tool || !m.tool_calls.is_empty()) {
+            return Err(ErrorObject::new(
+                ErrorCode::InvalidRequest,
+                "initialPrompts may hold system, user and assistant messages only",
+            ));
+        }
+        self.texts.create(&site.origin, options)
+    }
+
     /// A tool call from a page, through the policy pipeline (see [`pipeline`]).
     pub async fn call_tool(
         &self,
@@ -318,7 +359,10 @@ impl Host {
                 return outcome;
             }
         };
-        let policy = SitePolicy { host: self, site, limits };
+        // A direct call needs `mcp:tools.call`; the model's calls inside `agent.run` need what the
+        // run needs, `model:tools` — checked again at each call, so a revoked grant stops the next.
+        let scope = if method == "agent.run" { Scope::ModelTools } else { Scope::ToolsCall };
+        let policy = SitePolicy { host: self, site, limits, scope };
         pipeline::call(&self.servers, &self.store, &policy, method, tool, args, cancel).await
     }
 
@@ -371,12 +415,13 @@ fn who(site: &Site) -> pipeline::Who {
     pipeline::Who { kind: AuditCaller::Page, origin: site.origin.clone(), tab: site.tab }
 }
 
-/// A web page's policy: the `mcp:tools.call` scope, the site's allowlist and pins, its hourly
-/// budget, its slots and its tool timeout; results are screened for keys.
+/// A web page's policy: the scope its kind of call needs, the site's allowlist and pins, its
+/// hourly budget, its slots and its tool timeout; results are screened for keys.
 struct SitePolicy<'h> {
     host: &'h Host,
     site: &'h Site,
     limits: limits::Limits,
+    scope: Scope,
 }
 
 impl pipeline::Policy for SitePolicy<'_> {
@@ -387,7 +432,7 @@ impl pipeline::Policy for SitePolicy<'_> {
     }
 
     fn scope(&self) -> Result<(), PolicyError> {
-        self.host.require(self.site, Scope::ToolsCall).map(drop)
+        self.host.require(self.site, self.scope).map(drop)
     }
 
     fn allow(&self, asked: &str, catalog: &[ToolEntry]) -> Result<String, PolicyError> {

@@ -1,6 +1,7 @@
 //! The page API's methods (`agent.*`, `ai.*`), the only methods web pages may call besides
 //! `system.*`. Each decodes its params and hands the call to the [`Host`], which decides: scopes,
-//! allowlists, budgets and audit are all the host's (see `host::pipeline`).
+//! allowlists, budgets and audit are all the host's (see `host::pipeline`); no handler here checks
+//! a permission itself.
 
 use std::sync::Arc;
 
@@ -10,9 +11,8 @@ use harbor_protocol::ErrorObject;
 
 use super::{invalid, Area};
 use crate::host::run::RunRequest;
-use crate::host::scopes::{Grant, Scope};
+use crate::host::scopes::Scope;
 use crate::host::{text, Host, Site};
-use crate::llm::Role;
 use crate::rpc::Router;
 
 /// The longest text a page reads from the active tab.
@@ -42,9 +42,8 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         )
         .on::<api::AgentToolsList, _>(|host, _, call| async move {
             let site = Site::of(&call.caller)?;
-            host.require(&site, Scope::ToolsList)?;
             Ok(host
-                .visible_tools(&site)?
+                .listed_tools(&site)?
                 .into_iter()
                 .map(|t| api::PageTool {
                     name: t.name,
@@ -78,16 +77,6 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         })
         .on::<api::AiCreateTextSession, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
-            // Creating a session asks for model:prompt when the site does not hold it yet.
-            if host.grants.grant(&site.origin, site.tab, Scope::ModelPrompt).map_err(crate::host::internal)?
-                == Grant::NotGranted
-            {
-                host.request_permissions(&site, vec![Scope::ModelPrompt], None, None, &call.cancel).await?;
-            }
-            host.require(&site, Scope::ModelPrompt)?;
-            if p.initial_prompts.iter().any(|m| m.role == Role::Tool || !m.tool_calls.is_empty()) {
-                return Err(invalid("initialPrompts may hold system, user and assistant messages only"));
-            }
             let options = text::Options {
                 provider: p.provider,
                 model: p.model,
@@ -95,7 +84,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                 system_prompt: p.system_prompt,
                 initial_prompts: p.initial_prompts,
             };
-            Ok(api::TextSession { session_id: host.texts.create(&site.origin, options)? })
+            Ok(api::TextSession { session_id: host.create_text_session(&site, options, &call.cancel).await? })
         })
         .on::<api::AiSessionPrompt, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
@@ -127,11 +116,10 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         })
         .on::<api::AiProvidersList, _>(|host, _, call| async move {
             let site = Site::of(&call.caller)?;
-            host.require(&site, Scope::ModelList)?;
-            let (providers, _) = host.llm().status().await.map_err(crate::host::internal)?;
-            Ok(providers
+            Ok(host
+                .providers(&site)
+                .await?
                 .into_iter()
-                .filter(|p| !p.detected)
                 .map(|p| api::PageProvider {
                     id: p.config.id,
                     name: p.config.name,
@@ -142,11 +130,9 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                 })
                 .collect())
         })
-        .on::<api::AiProvidersGetActive, _>(|host, _, call| async move {
-            let site = Site::of(&call.caller)?;
-            host.require(&site, Scope::ModelList)?;
-            Ok(host.llm().settings().map_err(crate::host::internal)?.active)
-        })
+        .on::<api::AiProvidersGetActive, _>(
+            |host, _, call| async move { host.active_provider(&Site::of(&call.caller)?) },
+        )
         .done()
 }
 

@@ -85,7 +85,9 @@ impl Store {
     /// Appends `messages` to a session in one transaction.
     pub fn append_messages(&self, id: &str, messages: &[Message]) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        // Immediate: it takes the write lock at once, so it waits for the audit writer instead of
+        // failing when a read it began with would have to be upgraded.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let next: i64 =
             tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_messages WHERE session_id = ?1", [id], |r| {
                 r.get(0)

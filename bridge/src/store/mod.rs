@@ -6,7 +6,13 @@
 //! the previous version intact. Tables are reached through one submodule each ([`servers`],
 //! [`settings`], [`chat`], [`permissions`]).
 //! Secrets never enter the database: server records hold only the *names* of their secrets.
+//!
+//! What the policy layer reads on every page call is kept in memory ([`cache`]) and dropped by
+//! the writes that change it, and the audit log is written by a thread of its own ([`audit`]), so
+//! a page call touches SQLite only to spend a budget.
 
+mod audit;
+mod cache;
 pub mod chat;
 pub mod gateway;
 mod migrations;
@@ -22,10 +28,13 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 /// A shared handle to the database. Statements are short, so one connection behind a mutex
-/// serves every task without a pool.
+/// serves the rest; the hot reads are cached and the audit log has a writer of its own.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    cache: Arc<cache::Cache>,
+    /// `None` for an in-memory database (a second connection would see another database).
+    audit: Option<audit::AuditWriter>,
 }
 
 impl Store {
@@ -37,7 +46,8 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::apply(&mut conn).with_context(|| format!("cannot upgrade the database {}", path.display()))?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+        let audit = Some(audit::AuditWriter::start(path)?);
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), cache: Arc::default(), audit })
     }
 
     /// An in-memory database, for tests.
@@ -45,7 +55,14 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::apply(&mut conn)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), cache: Arc::default(), audit: None })
+    }
+
+    /// Waits until every audit record sent so far is written (the bridge is stopping).
+    pub fn flush(&self) {
+        if let Some(audit) = &self.audit {
+            audit.flush();
+        }
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

@@ -17,18 +17,18 @@ pub use harbor_protocol::api::permissions::{AuditCaller, AuditEntry};
 impl Store {
     /// The persisted decision for `(origin, scope)`, if any.
     pub fn grant(&self, origin: &str, scope: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT decision FROM grants WHERE origin = ?1 AND scope = ?2", [origin, scope], |r| r.get(0))
-            .optional()?)
+        Ok(self.grants(origin)?.iter().find(|(s, _)| s == scope).map(|(_, decision)| decision.clone()))
     }
 
     /// Every persisted decision of `origin`: `(scope, decision)`.
     pub fn grants(&self, origin: &str) -> Result<Vec<(String, String)>> {
-        let conn = self.conn();
-        let mut statement = conn.prepare("SELECT scope, decision FROM grants WHERE origin = ?1 ORDER BY scope")?;
-        let rows = statement.query_map([origin], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let cached = self.cache.grants(origin, || {
+            let conn = self.conn();
+            let mut statement = conn.prepare("SELECT scope, decision FROM grants WHERE origin = ?1 ORDER BY scope")?;
+            let rows = statement.query_map([origin], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })?;
+        Ok(cached.as_ref().clone())
     }
 
     pub fn set_grant(&self, origin: &str, scope: &str, decision: &str) -> Result<()> {
@@ -37,16 +37,19 @@ impl Store {
              ON CONFLICT(origin, scope) DO UPDATE SET decision = excluded.decision, updated_at = excluded.updated_at",
             rusqlite::params![origin, scope, decision, now()],
         )?;
+        self.cache.forget_grants(origin);
         Ok(())
     }
 
     /// Forgets `origin`'s decision for `scope`, or all of them.
     pub fn clear_grants(&self, origin: &str, scope: Option<&str>) -> Result<usize> {
         let conn = self.conn();
-        Ok(match scope {
+        let cleared = match scope {
             Some(scope) => conn.execute("DELETE FROM grants WHERE origin = ?1 AND scope = ?2", [origin, scope])?,
             None => conn.execute("DELETE FROM grants WHERE origin = ?1", [origin])?,
-        })
+        };
+        self.cache.forget_grants(origin);
+        Ok(cleared)
     }
 
     /// Every origin with a grant, allowed tools or limits.
@@ -61,30 +64,38 @@ impl Store {
     }
 
     pub fn allowed_tools(&self, origin: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut statement = conn.prepare("SELECT tool FROM allowed_tools WHERE origin = ?1 ORDER BY tool")?;
-        let rows = statement.query_map([origin], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let cached = self.cache.allowed(origin, || {
+            let conn = self.conn();
+            let mut statement = conn.prepare("SELECT tool FROM allowed_tools WHERE origin = ?1 ORDER BY tool")?;
+            let rows = statement.query_map([origin], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })?;
+        Ok(cached.as_ref().clone())
     }
 
     /// Replaces `origin`'s tool allowlist (empty: no tools).
     pub fn set_allowed_tools(&self, origin: &str, tools: &[String]) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        // Immediate: it takes the write lock at once, so it waits for the audit writer instead of
+        // failing when a read it began with would have to be upgraded.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM allowed_tools WHERE origin = ?1", [origin])?;
         for tool in tools {
             tx.execute("INSERT OR IGNORE INTO allowed_tools (origin, tool) VALUES (?1, ?2)", [origin, tool])?;
         }
         tx.commit()?;
+        self.cache.forget_allowed(Some(origin));
         Ok(())
     }
 
     /// `origin`'s tool pins: tool → (fingerprint, the approved definition as JSON text).
-    pub fn tool_pins(&self, origin: &str) -> Result<std::collections::HashMap<String, (String, Option<String>)>> {
-        let conn = self.conn();
-        let mut statement = conn.prepare("SELECT tool, sha256, definition FROM tool_pins WHERE origin = ?1")?;
-        let rows = statement.query_map([origin], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    pub fn tool_pins(&self, origin: &str) -> Result<std::sync::Arc<super::cache::Pins>> {
+        self.cache.pins(origin, || {
+            let conn = self.conn();
+            let mut statement = conn.prepare("SELECT tool, sha256, definition FROM tool_pins WHERE origin = ?1")?;
+            let rows = statement.query_map([origin], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// Pins `tool` for `origin` at `sha256` (of `definition`), replacing an earlier pin.
@@ -95,6 +106,7 @@ impl Store {
                                                      approved_at = excluded.approved_at",
             rusqlite::params![origin, tool, sha256, definition, now()],
         )?;
+        self.cache.forget_pins(Some(origin));
         Ok(())
     }
 
@@ -105,14 +117,17 @@ impl Store {
             "DELETE FROM tool_pins WHERE origin = ?1 AND tool NOT IN (SELECT value FROM json_each(?2))",
             [origin, keep.as_str()],
         )?;
+        self.cache.forget_pins(Some(origin));
         Ok(())
     }
 
     pub fn origin_limits<T: DeserializeOwned>(&self, origin: &str) -> Result<Option<T>> {
-        let text: Option<String> = self
-            .conn()
-            .query_row("SELECT limits FROM origin_limits WHERE origin = ?1", [origin], |r| r.get(0))
-            .optional()?;
+        let text = self.cache.limits(origin, || {
+            Ok(self
+                .conn()
+                .query_row("SELECT limits FROM origin_limits WHERE origin = ?1", [origin], |r| r.get(0))
+                .optional()?)
+        })?;
         Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
     }
 
@@ -123,6 +138,7 @@ impl Store {
              ON CONFLICT(origin) DO UPDATE SET limits = excluded.limits",
             [origin, text.as_str()],
         )?;
+        self.cache.forget_limits(origin);
         Ok(())
     }
 
@@ -144,26 +160,23 @@ impl Store {
         )?)
     }
 
+    /// Records a call's metadata: through the audit writer when there is one (it never waits for
+    /// the database), else here.
     pub fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO audit (at, origin, tab_id, method, tool, outcome, duration_ms, caller)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            rusqlite::params![
-                entry.at,
-                entry.origin,
-                entry.tab_id,
-                entry.method,
-                entry.tool,
-                entry.outcome,
-                entry.duration_ms,
-                entry.caller.as_str()
-            ],
-        )?;
-        Ok(())
+        let entry = match &self.audit {
+            Some(writer) => match writer.send(entry.clone()) {
+                None => return Ok(()),
+                // The writer is behind by thousands: this one waits its turn here.
+                Some(entry) => entry,
+            },
+            None => entry.clone(),
+        };
+        insert_audit(&self.conn(), &entry)
     }
 
     /// The newest audit records, of one origin or all.
     pub fn audit(&self, origin: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.flush();
         let conn = self.conn();
         let mut statement = conn.prepare(
             "SELECT at, origin, tab_id, method, tool, outcome, duration_ms, caller FROM audit
@@ -183,6 +196,25 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// Writes one audit record on `conn`.
+pub(super) fn insert_audit(conn: &rusqlite::Connection, entry: &AuditEntry) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit (at, origin, tab_id, method, tool, outcome, duration_ms, caller)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        rusqlite::params![
+            entry.at,
+            entry.origin,
+            entry.tab_id,
+            entry.method,
+            entry.tool,
+            entry.outcome,
+            entry.duration_ms,
+            entry.caller.as_str()
+        ],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -207,5 +239,34 @@ mod tests {
         assert_eq!(store.usage_since(site, "tokens", 3600).unwrap(), 0);
         assert_eq!(store.known_origins().unwrap(), vec![site.to_owned()]);
         assert_eq!(store.clear_grants(site, None).unwrap(), 1);
+    }
+
+    /// The cache never outlives the write that changes what it holds: each read below follows a
+    /// read that filled the cache, then a write.
+    #[test]
+    fn every_write_drops_what_the_cache_held() {
+        let store = Store::in_memory().unwrap();
+        let site = "https://cached.example";
+        assert_eq!(store.grant(site, "model:prompt").unwrap(), None);
+        store.set_grant(site, "model:prompt", "ALLOW_ALWAYS").unwrap();
+        assert_eq!(store.grant(site, "model:prompt").unwrap().as_deref(), Some("ALLOW_ALWAYS"));
+        store.clear_grants(site, Some("model:prompt")).unwrap();
+        assert_eq!(store.grant(site, "model:prompt").unwrap(), None);
+
+        store.set_allowed_tools(site, &["time/now".into()]).unwrap();
+        assert_eq!(store.allowed_tools(site).unwrap(), ["time/now"]);
+        store.set_tool_pin(site, "time/now", "abc", None).unwrap();
+        assert!(store.tool_pins(site).unwrap().contains_key("time/now"));
+        // Removing the server takes every site's allowlist and pins of it.
+        store.delete_server("time").unwrap();
+        assert!(store.allowed_tools(site).unwrap().is_empty());
+        assert!(store.tool_pins(site).unwrap().is_empty());
+
+        assert_eq!(store.origin_limits::<serde_json::Value>(site).unwrap(), None);
+        store.set_origin_limits(site, &serde_json::json!({"toolTimeoutMs": 500})).unwrap();
+        assert_eq!(store.origin_limits::<serde_json::Value>(site).unwrap().unwrap()["toolTimeoutMs"], 500);
+        assert_eq!(store.setting::<u32>("answer").unwrap(), None);
+        store.set_setting("answer", &42u32).unwrap();
+        assert_eq!(store.setting::<u32>("answer").unwrap(), Some(42));
     }
 }

@@ -178,7 +178,9 @@ impl Store {
     /// later under the same id starts with no grants.
     pub fn delete_server(&self, id: &str) -> Result<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        // Immediate: it takes the write lock at once, so it waits for the audit writer instead of
+        // failing when a read it began with would have to be upgraded.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let deleted = tx.execute("DELETE FROM servers WHERE id = ?1", [id])? == 1;
         let prefix = format!("{id}/");
         for table in ["allowed_tools", "tool_pins"] {
@@ -191,6 +193,9 @@ impl Store {
             [id, prefix.as_str()],
         )?;
         tx.commit()?;
+        // Every site's allowlist and pins of that server went with it.
+        self.cache.forget_allowed(None);
+        self.cache.forget_pins(None);
         Ok(deleted)
     }
 

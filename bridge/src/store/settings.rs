@@ -11,8 +11,12 @@ use super::Store;
 impl Store {
     /// The setting `key`, or `None` when it was never set.
     pub fn setting<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let text: Option<String> =
-            self.conn().query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| row.get(0)).optional()?;
+        let text = self.cache.setting(key, || {
+            Ok(self
+                .conn()
+                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| row.get(0))
+                .optional()?)
+        })?;
         text.map(|text| serde_json::from_str(&text).with_context(|| format!("the stored setting {key:?} is damaged")))
             .transpose()
     }
@@ -23,6 +27,7 @@ impl Store {
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [key, text.as_str()],
         )?;
+        self.cache.forget_setting(key);
         Ok(())
     }
 }

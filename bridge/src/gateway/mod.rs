@@ -366,29 +366,27 @@ impl pipeline::Policy for ClientPolicy<'_> {
         pipeline::Who { kind: AuditCaller::Gateway, origin: pin_holder(&self.record.name), tab: None }
     }
 
-    fn allow(&self, asked: &str, catalog: &[ToolEntry]) -> Result<String, PolicyError> {
+    fn allow(&self, asked: &str, named: Option<&str>, running: Option<&ToolEntry>) -> Result<(), PolicyError> {
         let client = &self.record.name;
-        let canonical = pipeline::canonical(asked, catalog);
-        let allowed = canonical
-            .as_deref()
+        let allowed = named
             .and_then(names::split_namespaced)
             .is_some_and(|(server, tool)| allows(&self.record.allow, server, tool));
-        let Some(canonical) = canonical.filter(|_| allowed) else {
+        if !allowed {
             return Err(PolicyError::ToolNotAllowed {
                 caller: format!("gateway client {client:?}"),
                 tool: asked.to_owned(),
                 fix: "allow it in Harbor's Gateway panel",
             });
-        };
-        if let Some(entry) = catalog.iter().find(|t| t.name == canonical) {
+        }
+        if let Some(entry) = running {
             let mut states = pinning::states(&self.gateway.store, &pin_holder(client), [entry], Unpinned::PinNow)?;
             if let Some(refused) =
-                pinning::refusal(&format!("gateway client {client:?}"), entry, states.remove(&canonical))
+                pinning::refusal(&format!("gateway client {client:?}"), entry, states.remove(&entry.name))
             {
                 return Err(refused);
             }
         }
-        Ok(canonical)
+        Ok(())
     }
 
     async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, PolicyError> {

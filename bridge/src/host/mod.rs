@@ -435,21 +435,22 @@ impl pipeline::Policy for SitePolicy<'_> {
         self.host.require(self.site, self.scope).map(drop)
     }
 
-    fn allow(&self, asked: &str, catalog: &[ToolEntry]) -> Result<String, PolicyError> {
+    fn allow(&self, asked: &str, named: Option<&str>, running: Option<&ToolEntry>) -> Result<(), PolicyError> {
         // The allowlist first, by name alone: a site learns nothing about servers it may not use,
         // not even whether they exist.
         let allowed = self.host.grants.allowed_tools(&self.site.origin, self.site.tab)?;
-        let not_allowed = || PolicyError::ToolNotAllowed {
-            caller: self.site.origin.clone(),
-            tool: asked.to_owned(),
-            fix: "the user allows tools per site in Harbor",
-        };
-        let canonical = pipeline::canonical(asked, catalog).filter(|c| allowed.contains(c)).ok_or_else(not_allowed)?;
-        // As the user approved it: a server that changed the tool since gets no call.
-        if let Some(entry) = catalog.iter().find(|t| t.name == canonical) {
-            self.host.check_pin(&self.site.origin, entry)?;
+        if !named.is_some_and(|name| allowed.contains(name)) {
+            return Err(PolicyError::ToolNotAllowed {
+                caller: self.site.origin.clone(),
+                tool: asked.to_owned(),
+                fix: "the user allows tools per site in Harbor",
+            });
         }
-        Ok(canonical)
+        // As the user approved it: a server that changed the tool since gets no call.
+        match running {
+            Some(entry) => self.host.check_pin(&self.site.origin, entry),
+            None => Ok(()),
+        }
     }
 
     async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, PolicyError> {

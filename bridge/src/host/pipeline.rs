@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::policy::PolicyError;
 use crate::mcp::registry::{Servers, ToolEntry};
+
 use crate::store::Store;
 
 /// Who a call is audited as.
@@ -44,9 +45,9 @@ pub trait Policy: Sync {
         Ok(())
     }
 
-    /// Step 2: the namespaced name of the tool `asked` (namespaced or model-safe), if this
-    /// caller may call it as it is now (allowlist, then pin).
-    fn allow(&self, asked: &str, catalog: &[ToolEntry]) -> Result<String, PolicyError>;
+    /// Step 2: whether this caller may call `named` (the tool's namespaced name) as it is now —
+    /// allowlist, then pin; `running` is the tool when its server runs.
+    fn allow(&self, asked: &str, named: Option<&str>, running: Option<&ToolEntry>) -> Result<(), PolicyError>;
 
     /// Steps 3 and 4: a budget reservation (or a count against a rate), taken *before* waiting
     /// for a slot among the caller's calls in flight, so concurrent calls cannot all pass the
@@ -92,13 +93,17 @@ async fn steps<P: Policy>(
     audit: &mut Audit<'_>,
 ) -> Result<Value, PolicyError> {
     policy.scope()?;
-    let catalog = servers.tools(None)?;
+    let running = servers.lookup(asked);
+    let named = match &running {
+        Some(tool) => Some(tool.name.clone()),
+        None => crate::mcp::names::split_namespaced(asked).map(|_| asked.to_owned()),
+    };
     // Audited under its namespaced name, also when it is refused.
-    if let Some(named) = canonical(asked, &catalog) {
-        audit.tool = Some(named);
+    if let Some(named) = &named {
+        audit.tool = Some(named.clone());
     }
-    let tool = policy.allow(asked, &catalog)?;
-    audit.tool = Some(tool.clone());
+    policy.allow(asked, named.as_deref(), running.as_ref())?;
+    let tool = named.unwrap_or_else(|| asked.to_owned());
     let _slot = tokio::select! {
         slot = policy.admit() => slot?,
         () = cancel.cancelled() => return Err(PolicyError::Aborted),
@@ -165,15 +170,6 @@ impl Drop for Audit<'_> {
     }
 }
 
-/// The namespaced name of the tool a caller names by its namespaced name (running or not) or
-/// by its model-safe one.
-pub fn canonical(asked: &str, catalog: &[ToolEntry]) -> Option<String> {
-    match crate::mcp::names::split_namespaced(asked) {
-        Some(_) => Some(asked.to_owned()),
-        None => catalog.iter().find(|t| t.model_name == asked).map(|t| t.name.clone()),
-    }
-}
-
 /// The user's own chat in the sidebar: every running tool, no budget, audited as `sidebar`.
 pub struct Chat;
 
@@ -184,10 +180,13 @@ impl Policy for Chat {
         Who { kind: AuditCaller::Chat, origin: "sidebar".into(), tab: None }
     }
 
-    fn allow(&self, asked: &str, catalog: &[ToolEntry]) -> Result<String, PolicyError> {
-        canonical(asked, catalog).ok_or_else(|| {
-            PolicyError::Host(crate::mcp::error::HostError::NotFound(format!("no running server has a tool {asked:?}")))
-        })
+    fn allow(&self, asked: &str, named: Option<&str>, _running: Option<&ToolEntry>) -> Result<(), PolicyError> {
+        match named {
+            Some(_) => Ok(()),
+            None => Err(PolicyError::Host(crate::mcp::error::HostError::NotFound(format!(
+                "no running server has a tool {asked:?}"
+            )))),
+        }
     }
 
     async fn admit(&self) -> Result<(), PolicyError> {

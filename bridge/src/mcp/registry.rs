@@ -210,19 +210,29 @@ impl Servers {
         for server in servers {
             let Some(live) = server.live() else { continue };
             for tool in live.tools.read().unwrap_or_else(|p| p.into_inner()).iter() {
-                tools.push(ToolEntry {
-                    name: names::namespaced(&server.id, &tool.name),
-                    model_name: names::model_name(&server.id, &tool.name),
-                    server_id: server.id.clone(),
-                    title: tool.title.clone(),
-                    description: tool.description.as_deref().unwrap_or_default().to_owned(),
-                    input_schema: Value::Object((*tool.input_schema).clone()),
-                    annotations: tool.annotations.as_ref().and_then(|a| serde_json::to_value(a).ok()),
-                    imitates: None,
-                });
+                tools.push(tool_entry(&server, tool));
             }
         }
         Ok(tools)
+    }
+
+    /// The running tool a caller names by its namespaced or model-safe name, built alone (the
+    /// catalog is not copied, which a call would otherwise pay for every tool of every server).
+    pub fn lookup(&self, asked: &str) -> Option<ToolEntry> {
+        let entry = tool_entry;
+        if let Some((server_id, name)) = names::split_namespaced(asked) {
+            let server = self.get(server_id).ok()?;
+            let live = server.live()?;
+            let tools = live.tools.read().unwrap_or_else(|p| p.into_inner());
+            return tools.iter().find(|t| t.name == name).map(|t| entry(&server, t));
+        }
+        self.all().into_iter().find_map(|server| {
+            let live = server.live()?;
+            let tools = live.tools.read().unwrap_or_else(|p| p.into_inner());
+            let found =
+                tools.iter().find(|t| names::model_name(&server.id, &t.name) == asked).map(|t| entry(&server, t));
+            found
+        })
     }
 
     /// Finds `(server, tool)` for a namespaced or model-safe tool name.
@@ -404,6 +414,20 @@ impl Servers {
             }
             None => self.all().into_iter().filter_map(|server| Some((server.clone(), server.live()?))).collect(),
         })
+    }
+}
+
+/// `tool` of `server` as the catalog lists it.
+fn tool_entry(server: &Server, tool: &rmcp::model::Tool) -> ToolEntry {
+    ToolEntry {
+        name: names::namespaced(&server.id, &tool.name),
+        model_name: names::model_name(&server.id, &tool.name),
+        server_id: server.id.clone(),
+        title: tool.title.clone(),
+        description: tool.description.as_deref().unwrap_or_default().to_owned(),
+        input_schema: Value::Object((*tool.input_schema).clone()),
+        annotations: tool.annotations.as_ref().and_then(|a| serde_json::to_value(a).ok()),
+        imitates: None,
     }
 }
 

@@ -4,7 +4,6 @@
 use harbor_protocol::api::servers as api;
 
 use crate::mcp::registry::ServerEntry;
-use crate::runtimes::docker::{Limits, Mount};
 use crate::store::servers::{Launch, ServerSpec};
 
 pub fn entry(entry: ServerEntry) -> api::ServerEntry {
@@ -38,16 +37,8 @@ pub fn launch(launch: Launch) -> api::Launch {
             args,
             env,
             network,
-            mounts: mounts
-                .into_iter()
-                .map(|m| api::Mount { host: m.host, container: m.container, write: m.write })
-                .collect(),
-            limits: api::Limits {
-                memory_mb: limits.memory_mb,
-                cpus: limits.cpus,
-                pids: limits.pids,
-                tmp_mb: limits.tmp_mb,
-            },
+            mounts,
+            limits,
             user,
             entrypoint,
             wraps: wraps.map(|w| Box::new(self::launch(*w))),
@@ -64,11 +55,8 @@ pub fn stored_launch(launch: api::Launch) -> Launch {
             args,
             env,
             network,
-            mounts: mounts
-                .into_iter()
-                .map(|m| Mount { host: m.host, container: m.container, write: m.write })
-                .collect(),
-            limits: Limits { memory_mb: limits.memory_mb, cpus: limits.cpus, pids: limits.pids, tmp_mb: limits.tmp_mb },
+            mounts,
+            limits,
             user,
             entrypoint,
             wraps: wraps.map(|w| Box::new(stored_launch(*w))),

@@ -27,7 +27,6 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncWrite, AsyncWriteExt, DuplexStream};
 
 use super::log::{ServerLog, Stream};
@@ -50,32 +49,9 @@ fn instance() -> &'static str {
 /// The user a container runs as unless its entry names another (`nobody`).
 pub const DEFAULT_USER: &str = "65534:65534";
 
-/// A host folder mounted into the container.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Mount {
-    pub host: String,
-    pub container: String,
-    /// Read-write; read-only when false.
-    #[serde(default)]
-    pub write: bool,
-}
-
-/// Resource limits; the defaults hold for every server that does not set its own.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Limits {
-    pub memory_mb: u64,
-    pub cpus: f64,
-    pub pids: i64,
-    pub tmp_mb: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits { memory_mb: 512, cpus: 1.0, pids: 256, tmp_mb: 64 }
-    }
-}
+/// A host folder mounted into the container, and a container's resource limits (the defaults
+/// hold for every server that does not set its own): the contract's own values.
+pub use harbor_protocol::api::servers::{Limits, Mount};
 
 /// What to run.
 pub struct ContainerSpec<'a> {

@@ -33,8 +33,7 @@ use rusqlite::Connection;
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     cache: Arc<cache::Cache>,
-    /// `None` for an in-memory database (a second connection would see another database).
-    audit: Option<audit::AuditWriter>,
+    audit: audit::AuditWriter,
 }
 
 impl Store {
@@ -46,8 +45,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::apply(&mut conn).with_context(|| format!("cannot upgrade the database {}", path.display()))?;
-        let audit = Some(audit::AuditWriter::start(path)?);
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), cache: Arc::default(), audit })
+        Store::with(conn)
     }
 
     /// An in-memory database, for tests.
@@ -55,14 +53,18 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::apply(&mut conn)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), cache: Arc::default(), audit: None })
+        Store::with(conn)
+    }
+
+    fn with(conn: Connection) -> Result<Store> {
+        let conn = Arc::new(Mutex::new(conn));
+        let audit = audit::AuditWriter::start(conn.clone())?;
+        Ok(Store { conn, cache: Arc::default(), audit })
     }
 
     /// Waits until every audit record sent so far is written (the bridge is stopping).
     pub fn flush(&self) {
-        if let Some(audit) = &self.audit {
-            audit.flush();
-        }
+        self.audit.flush();
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

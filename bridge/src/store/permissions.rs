@@ -160,18 +160,13 @@ impl Store {
         )?)
     }
 
-    /// Records a call's metadata: through the audit writer when there is one (it never waits for
-    /// the database), else here.
+    /// Records a call's metadata through the audit writer (it never waits for the database).
     pub fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
-        let entry = match &self.audit {
-            Some(writer) => match writer.send(entry.clone()) {
-                None => return Ok(()),
-                // The writer is behind by thousands: this one waits its turn here.
-                Some(entry) => entry,
-            },
-            None => entry.clone(),
-        };
-        insert_audit(&self.conn(), &entry)
+        match self.audit.send(entry.clone()) {
+            None => Ok(()),
+            // The writer is behind by thousands: this one waits its turn here.
+            Some(entry) => insert_audit(&self.conn(), &entry),
+        }
     }
 
     /// The newest audit records, of one origin or all.

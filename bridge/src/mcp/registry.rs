@@ -243,9 +243,7 @@ impl Servers {
                 .map_err(|_| HostError::NotFound(format!("no tool {name:?}: there is no server {server_id:?}")))?;
             return Ok((server, tool.to_owned()));
         }
-        self.tools(None)?
-            .into_iter()
-            .find(|t| t.model_name == name)
+        self.lookup(name)
             .and_then(|t| {
                 let tool = names::split_namespaced(&t.name)?.1.to_owned();
                 Some((self.get(&t.server_id).ok()?, tool))

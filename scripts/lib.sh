@@ -39,6 +39,14 @@ export HARBOR_TEST_SERVERS="$TEST_SERVERS"
 EVERYTHING_VERSION=2026.8.31
 FILESYSTEM_VERSION=2026.8.31
 TIME_VERSION=2026.10.19
+# What the local npm registry and PyPI index hold (scripts/registries.py): the packages the install
+# tests install, at the versions bridge/src/install/directory.json pins, with their dependencies.
+REGISTRY_NPM=(
+  "@modelcontextprotocol/server-memory@2026.8.31"
+  "@modelcontextprotocol/server-sequential-thinking@2026.8.31"
+  "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION"
+)
+REGISTRY_PYPI=("mcp-server-time==$TIME_VERSION")
 # The OpenID Provider the sign-in tests run on loopback (tests/fixtures/oauth/provider.mjs).
 OIDC_PROVIDER_VERSION=9.13.3
 # The MCP Inspector (its --cli mode is a real MCP client) and Prometheus' own Python parser, for the

@@ -1,5 +1,6 @@
 //! Launching headless Firefox ESR with Harbor, the way a user has it: the extension loaded, the
-//! bridge registered through its own `install` command, all inside a scratch `HOME`.
+//! bridge registered through its own `install` command, its packages from the local registries,
+//! all inside a scratch `HOME`.
 //!
 //! [`Harbor::launch`] starts geckodriver, opens a session with a fixed extension UUID (so the
 //! sidebar has a known `moz-extension://` URL), and installs the unpacked extension as a
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
 use crate::paths;
+use crate::registries;
 use crate::webdriver::Session;
 
 /// The fixed internal UUID the tests give Harbor's extension.
@@ -78,6 +80,18 @@ impl Harbor {
                     .output()
                     .context("running harbor-bridge install")?;
                 ensure!(out.status.success(), "harbor-bridge install failed: {}", String::from_utf8_lossy(&out.stderr));
+                // Installs from the sidebar come from the local registries, never the live ones.
+                let out = std::process::Command::new(&bridge)
+                    .args(["registries", "--npm", &registries::npm(), "--pypi", &registries::pypi()])
+                    .env("HOME", &home)
+                    .env("HARBOR_HOME", &data_dir)
+                    .output()
+                    .context("running harbor-bridge registries")?;
+                ensure!(
+                    out.status.success(),
+                    "harbor-bridge registries failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             NativeHost::Missing => {}
             NativeHost::Program(program) => {

@@ -5,6 +5,7 @@
 //! - [`firefox`] — launches geckodriver and Firefox with a hermetic `HOME` and `HARBOR_HOME`,
 //!   with or without the bridge installed, and finds the bridge processes it starts;
 //! - [`site`] — a loopback HTTP server for the test pages;
+//! - [`registries`] — the local npm registry and PyPI index the install tests use;
 //! - [`paths`] — where the repository, the built bridge and the test artifacts are.
 //!
 //! Every missing piece (Firefox, geckodriver, the built bridge or sidebar) is a loud failure that
@@ -12,5 +13,6 @@
 
 pub mod firefox;
 pub mod paths;
+pub mod registries;
 pub mod site;
 pub mod webdriver;

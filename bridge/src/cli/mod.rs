@@ -1,4 +1,5 @@
-//! The command line: host mode (what Firefox runs), `serve`, `install`, `uninstall`, `doctor`,
+//! The command line: host mode (what Firefox runs), `serve`, `install`, `registries`, `uninstall`,
+//! `doctor`,
 //! the MCP host's `servers`, `tools` and `call` (in [`servers`]), `import` (in [`import`]), and
 //! `mcp` / `gateway` (in [`gateway`]).
 //!
@@ -61,6 +62,21 @@ enum Command {
         /// Point Firefox at this binary where it is, instead of a copy in Harbor's data folder.
         #[arg(long)]
         in_place: bool,
+    },
+    /// Show where npm and PyPI packages install from, or set it: `registries --npm URL --pypi URL`
+    /// (a mirror, or a registry on loopback; a registry not given goes back to the public one).
+    Registries {
+        /// npm's registry URL.
+        #[arg(long)]
+        npm: Option<String>,
+        /// A PyPI simple index URL.
+        #[arg(long)]
+        pypi: Option<String>,
+        /// Set both back to the public registries.
+        #[arg(long, conflicts_with_all = ["npm", "pypi"])]
+        public: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Remove the bridge's registration with Firefox.
     Uninstall {
@@ -173,6 +189,9 @@ pub fn main() -> ExitCode {
             with_runtime(|dir| async move { servers::install(dir, &spec, id, &inputs, sha256).await })
         }
         Some(Command::Install { spec: None, system, in_place, .. }) => install(scope(system), in_place),
+        Some(Command::Registries { npm, pypi, public, json }) => {
+            with_runtime(|dir| async move { servers::registries(dir, npm, pypi, public, json).await })
+        }
         Some(Command::Uninstall { system }) => uninstall(scope(system)),
         Some(Command::DataDir) => paths::data_dir().map(|dir| println!("{}", dir.display())),
         Some(Command::Servers { command, json }) => with_runtime(|dir| servers::servers(dir, command, json)),

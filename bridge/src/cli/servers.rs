@@ -12,8 +12,8 @@ use clap::Subcommand;
 use harbor_bridge::link::Link;
 use harbor_protocol::api::install::{
     Asset, Extras, InstallBinary, InstallBinaryParams, InstallBundle, InstallBundleParams, InstallCatalog,
-    InstallFromCatalog, InstallGit, InstallGitParams, InstallPackage, InstallPackageParams, InstallServerJson,
-    ServerJson,
+    InstallFromCatalog, InstallGit, InstallGitParams, InstallPackage, InstallPackageParams, InstallRegistriesGet,
+    InstallRegistriesSet, InstallServerJson, Registries, ServerJson,
 };
 use harbor_protocol::api::secrets::OauthSignOut;
 use harbor_protocol::api::servers::{
@@ -434,6 +434,28 @@ pub async fn install(
         entry.spec.id,
         entry.spec.launch.summary()
     );
+    Ok(())
+}
+
+/// `registries`: shows where packages install from, or sets it (both at once; `public` clears).
+pub async fn registries(
+    data_dir: &Path,
+    npm: Option<String>,
+    pypi: Option<String>,
+    public: bool,
+    json: bool,
+) -> Result<()> {
+    let mut link = Link::open(data_dir).await?;
+    let registries = if public || npm.is_some() || pypi.is_some() {
+        ask::<InstallRegistriesSet>(&mut link, Registries { npm, pypi }).await?
+    } else {
+        ask::<InstallRegistriesGet>(&mut link, Empty {}).await?
+    };
+    if json {
+        return print_json(&registries);
+    }
+    println!("npm:  {}", registries.npm.as_deref().unwrap_or("the public registry (registry.npmjs.org)"));
+    println!("PyPI: {}", registries.pypi.as_deref().unwrap_or("the public index (pypi.org)"));
     Ok(())
 }
 

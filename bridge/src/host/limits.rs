@@ -1,10 +1,11 @@
 //! Limits and budgets per origin: tool calls per `agent.run`, calls in flight at once, the tool
 //! timeout, tool calls per hour and model tokens per day. Defaults come from the `permissions`
 //! setting; each origin can have its own. Calls in flight are held by a semaphore per origin;
-//! budgets are counted in the store's usage table, so they hold across restarts.
+//! budgets are counted by the store's usage ledger (in memory, written to the usage table), so
+//! they hold across restarts.
 //!
-//! A budget is never check-then-act: [`Gate::reserve`] checks what is left and writes the
-//! reservation into the usage table in one step under a lock, before the call waits for a slot
+//! A budget is never check-then-act: [`Gate::reserve`] checks what is left and records the
+//! reservation in one step under a lock, before the call waits for a slot
 //! or a model, so concurrent calls cannot all see the same room. A [`Reservation`] is settled
 //! with what was really used, or refunded when it is dropped unsettled (the call never ran).
 

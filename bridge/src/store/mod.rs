@@ -8,10 +8,10 @@
 //! Secrets never enter the database: server records hold only the *names* of their secrets.
 //!
 //! What the policy layer reads on every page call is kept in memory ([`cache`]) and dropped by
-//! the writes that change it, and the audit log is written by a thread of its own ([`audit`]), so
-//! a page call touches SQLite only to spend a budget.
+//! the writes that change it; budgets are counted in memory ([`usage`]); and the audit log and
+//! usage are written by a thread of its own ([`writer`]). So a page call never touches SQLite on
+//! the thread that answers pages (but the first time a site's budget is asked about).
 
-mod audit;
 mod cache;
 pub mod chat;
 pub mod gateway;
@@ -20,6 +20,8 @@ pub mod permissions;
 pub mod secrets;
 pub mod servers;
 pub mod settings;
+mod usage;
+mod writer;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,12 +30,13 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 /// A shared handle to the database. Statements are short, so one connection behind a mutex
-/// serves the rest; the hot reads are cached and the audit log has a writer of its own.
+/// serves the rest: the sidebar's reads and writes, which are not on a page call's path.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     cache: Arc<cache::Cache>,
-    audit: audit::AuditWriter,
+    usage: Arc<usage::Ledger>,
+    writer: writer::Writer,
 }
 
 impl Store {
@@ -58,13 +61,21 @@ impl Store {
 
     fn with(conn: Connection) -> Result<Store> {
         let conn = Arc::new(Mutex::new(conn));
-        let audit = audit::AuditWriter::start(conn.clone())?;
-        Ok(Store { conn, cache: Arc::default(), audit })
+        let writer = writer::Writer::start(conn.clone())?;
+        Ok(Store { conn, cache: Arc::default(), usage: Arc::default(), writer })
     }
 
-    /// Waits until every audit record sent so far is written (the bridge is stopping).
+    /// Waits until every audit record and use sent so far is written (the bridge is stopping).
     pub fn flush(&self) {
-        self.audit.flush();
+        self.writer.flush();
+    }
+
+    /// Hands `record` to the writer thread, or writes it here when the writer is thousands behind.
+    fn write_later(&self, record: writer::Record) -> Result<()> {
+        match self.writer.send(record) {
+            None => Ok(()),
+            Some(record) => writer::insert(&self.conn(), &record),
+        }
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

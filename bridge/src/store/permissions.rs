@@ -10,6 +10,8 @@ use rusqlite::OptionalExtension;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::usage::{self, Usage};
+use super::writer::Record;
 use super::{now, Store};
 
 pub use harbor_protocol::api::permissions::{AuditCaller, AuditEntry};
@@ -142,31 +144,24 @@ impl Store {
         Ok(())
     }
 
-    /// Records `amount` of `kind` (`tool_call`, `tokens`) used by `origin` now.
+    /// Records `amount` of `kind` (`tool_call`, `tokens`) used by `origin` now: in memory at once,
+    /// in the table through the writer.
     pub fn record_usage(&self, origin: &str, kind: &str, amount: i64) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO usage (origin, kind, amount, at) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![origin, kind, amount, now()],
-        )?;
-        Ok(())
+        let usage = Usage { origin: origin.to_owned(), kind: kind.to_owned(), amount, at: now() };
+        self.usage.add(&usage, || usage::load(&self.conn(), origin, kind, usage.at))?;
+        self.write_later(Record::Usage(usage))
     }
 
-    /// What `origin` used of `kind` in the last `seconds`.
+    /// What `origin` used of `kind` in the last `seconds` (at most a day).
     pub fn usage_since(&self, origin: &str, kind: &str, seconds: i64) -> Result<i64> {
-        Ok(self.conn().query_row(
-            "SELECT COALESCE(SUM(amount), 0) FROM usage WHERE origin = ?1 AND kind = ?2 AND at > ?3",
-            rusqlite::params![origin, kind, now() - seconds],
-            |r| r.get(0),
-        )?)
+        debug_assert!(seconds <= usage::WINDOW, "budgets count over a day at most");
+        let now = now();
+        self.usage.used_since(origin, kind, now - seconds, now, || usage::load(&self.conn(), origin, kind, now))
     }
 
-    /// Records a call's metadata through the audit writer (it never waits for the database).
+    /// Records a call's metadata through the writer (it never waits for the database).
     pub fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
-        match self.audit.send(entry.clone()) {
-            None => Ok(()),
-            // The writer is behind by thousands: this one waits its turn here.
-            Some(entry) => insert_audit(&self.conn(), &entry),
-        }
+        self.write_later(Record::Audit(entry.clone()))
     }
 
     /// The newest audit records, of one origin or all.
@@ -234,6 +229,37 @@ mod tests {
         assert_eq!(store.usage_since(site, "tokens", 3600).unwrap(), 0);
         assert_eq!(store.known_origins().unwrap(), vec![site.to_owned()]);
         assert_eq!(store.clear_grants(site, None).unwrap(), 1);
+    }
+
+    /// Budgets are counted in memory but survive a restart: what a site used is in the table
+    /// once the writer has written it, and a new store counts it (and the old uses age out).
+    #[test]
+    fn usage_counted_in_memory_is_written_and_read_back_after_a_restart() {
+        let dir = std::env::temp_dir().join(format!("harbor-usage-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("harbor.db");
+        let site = "https://spender.example";
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.usage_since(site, "tool_call", 3600).unwrap(), 0);
+            for _ in 0..5 {
+                store.record_usage(site, "tool_call", 1).unwrap();
+            }
+            store.record_usage(site, "tool_call", -1).unwrap();
+            store.record_usage(site, "tokens", 700).unwrap();
+            assert_eq!(store.usage_since(site, "tool_call", 3600).unwrap(), 4);
+            store.flush();
+            // An hour-old use counts for the day but not for the hour.
+            let old = Usage { origin: site.into(), kind: "tokens".into(), amount: 50, at: now() - 4000 };
+            usage::insert(&store.conn(), &old).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.usage_since(site, "tool_call", 3600).unwrap(), 4);
+        assert_eq!(store.usage_since(site, "tokens", 86_400).unwrap(), 750);
+        assert_eq!(store.usage_since(site, "tokens", 3600).unwrap(), 700);
+        assert_eq!(store.usage_since("https://other.example", "tool_call", 3600).unwrap(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The cache never outlives the write that changes what it holds: each read below follows a

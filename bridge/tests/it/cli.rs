@@ -174,6 +174,11 @@ fn import_shows_a_dry_run_then_imports_with_secrets_in_the_keychain() {
 #[test]
 fn install_spec_installs_a_server_from_a_package_name() {
     let home = scratch("install-spec");
+    let (npm, pypi) = (support::registries::npm(), support::registries::pypi());
+    let set = bridge(&home, &["registries", "--npm", &npm, "--pypi", &pypi]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let shown = bridge(&home, &["registries"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(&npm), "the setting is kept");
     let installed = bridge(&home, &["install", "npm:@modelcontextprotocol/server-memory@2026.8.31", "--id", "mem"]);
     let out = String::from_utf8_lossy(&installed.stdout);
     assert!(installed.status.success(), "{}", String::from_utf8_lossy(&installed.stderr));

@@ -180,6 +180,10 @@ async fn an_install_cut_short_by_a_kill_leaves_nothing_in_the_way_of_the_next_tr
     .unwrap();
     let version = serde_json::from_str::<Value>(&everything).unwrap()["version"].as_str().unwrap().to_owned();
     let package = json!({"spec": format!("npm:@modelcontextprotocol/server-everything@{version}"), "id": "everything"});
+    // From the local registry: the setting is stored, so the host started next uses it too.
+    let setup = Client::open(home.clone()).await;
+    setup.use_local_registries().await;
+    setup.finish().await;
 
     let mut host = Host::start(&home);
     host.send(1, "install.package", package.clone()).await;

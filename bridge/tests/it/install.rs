@@ -18,6 +18,7 @@ fn under(path: &str, folder: &Value) -> bool {
 #[tokio::test(flavor = "current_thread")]
 async fn directory_servers_install_from_npm_and_pypi_then_start_offline_and_answer() {
     let client = Client::start("install").await;
+    client.use_local_registries().await;
     let found = client.ok("catalog.list", json!({"query": "knowledge graph"})).await;
     assert_eq!(found[0]["id"], "memory", "{found}");
 
@@ -67,6 +68,7 @@ async fn directory_servers_install_from_npm_and_pypi_then_start_offline_and_answ
 #[tokio::test(flavor = "current_thread")]
 async fn a_failed_install_says_why_and_leaves_nothing_behind() {
     let client = Client::start("install-fail").await;
+    client.use_local_registries().await;
     let missing =
         client.err("install.package", json!({"spec": "npm:@modelcontextprotocol/harbor-no-such-server@1.0.0"})).await;
     assert_eq!(missing["code"], "ERR_INVALID_REQUEST");
@@ -91,7 +93,7 @@ async fn a_failed_install_says_why_and_leaves_nothing_behind() {
     let id = client
         .send("install.package", json!({"spec": "npm:@modelcontextprotocol/server-sequential-thinking@2026.8.31"}))
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.first_event(id, Duration::from_secs(30)).await;
     client.cancel(id).await;
     assert_eq!(client.wait(id).await.0.unwrap_err()["code"], "ERR_ABORTED");
     let folder = client.home.join("servers/server-sequential-thinking");
@@ -108,6 +110,7 @@ async fn a_failed_install_says_why_and_leaves_nothing_behind() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_registry_server_json_installs_its_npm_package_or_adds_its_remote() {
     let client = Client::start("server-json").await;
+    client.use_local_registries().await;
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/registry");
     let path = fixtures.join("everything.server.json");
     let described = client.ok("install.serverJson.describe", json!({"path": path})).await;

@@ -2,6 +2,9 @@
 //! Firefox uses, matches replies to requests, keeps each request's stream events, and records
 //! every notification.
 
+#[path = "../../../../tests/src/registries.rs"]
+pub mod registries;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -186,6 +189,23 @@ impl Client {
             }
             assert!(Instant::now() < deadline, "{id} did not reach {state} within {timeout:?}: {entry}");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Points this bridge's npm and PyPI installs at the local registries ([`registries`]).
+    pub async fn use_local_registries(&self) {
+        self.ok("install.registries.set", json!({ "npm": registries::npm(), "pypi": registries::pypi() })).await;
+    }
+
+    /// Waits for request `id`'s first stream event (an installer's first line, say).
+    pub async fn first_event(&self, id: i64, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(event) = self.events_so_far(id).into_iter().next() {
+                return event;
+            }
+            assert!(Instant::now() < deadline, "request {id} streamed nothing within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

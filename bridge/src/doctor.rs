@@ -106,7 +106,7 @@ fn keychain(data_dir: &Path) -> Check {
         Some(Err(why)) => Check {
             name,
             status: Status::Fail,
-            detail: why,
+            detail: why.to_string(),
             fix: Some("servers that need API keys cannot start until a keychain is available".into()),
         },
         None => Check {

@@ -53,6 +53,10 @@ pub enum ErrorCode {
     /// An installer ran and failed; the message ends with its own last lines.
     #[serde(rename = "ERR_INSTALL_FAILED")]
     InstallFailed,
+    /// A file Harbor was asked to read or write (another app's config) exists but cannot be
+    /// read or written: its permissions, a full disk. The message names the file and the reason.
+    #[serde(rename = "ERR_FILE_ACCESS")]
+    FileAccess,
 }
 
 impl ErrorCode {
@@ -79,6 +83,7 @@ impl ErrorCode {
             ErrorCode::Network => "ERR_NETWORK",
             ErrorCode::RuntimeMissing => "ERR_RUNTIME_MISSING",
             ErrorCode::InstallFailed => "ERR_INSTALL_FAILED",
+            ErrorCode::FileAccess => "ERR_FILE_ACCESS",
         }
     }
 }
@@ -145,6 +150,7 @@ mod tests {
             ErrorCode::Network,
             ErrorCode::RuntimeMissing,
             ErrorCode::InstallFailed,
+            ErrorCode::FileAccess,
         ];
         for code in all {
             let wire = serde_json::to_value(code).unwrap();

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::import::export::{self, Planned, Target};
+use crate::import::ImportError;
 
 /// The name of Harbor's entry in an app's config.
 pub const ENTRY: &str = "harbor";
@@ -38,7 +39,7 @@ pub fn connect(
     program: &Path,
     data_dir: Option<&Path>,
     dry_run: bool,
-) -> Result<Connected, String> {
+) -> Result<Connected, ImportError> {
     let path = match path {
         Some(path) => path,
         None => crate::import::export::default_path(target)?,

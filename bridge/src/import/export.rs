@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::locations;
+use super::{locations, ImportError};
 use crate::store::servers::{Launch, ServerSpec};
 
 /// The apps Harbor can write to.
@@ -26,14 +26,19 @@ fn servers_key(target: Target) -> &'static str {
 }
 
 /// The app's usual config file for this user.
-pub fn default_path(target: Target) -> Result<PathBuf, String> {
-    let dirs = directories::BaseDirs::new().ok_or("cannot find this user's home folder")?;
+pub fn default_path(target: Target) -> Result<PathBuf, ImportError> {
+    let dirs = directories::BaseDirs::new()
+        .ok_or_else(|| ImportError::Access("cannot find this user's home folder; name the file".into()))?;
     let app_data = std::env::var_os("APPDATA").map(PathBuf::from);
     locations::candidates(dirs.home_dir(), app_data.as_deref(), None)
         .into_iter()
         .find(|l| l.dialect == target.dialect())
         .map(|l| l.path)
-        .ok_or_else(|| "Harbor does not know where that app keeps its config on this system; name the file".into())
+        .ok_or_else(|| {
+            ImportError::Invalid(
+                "Harbor does not know where that app keeps its config on this system; name the file".into(),
+            )
+        })
 }
 
 pub use harbor_protocol::api::import::Planned;
@@ -101,7 +106,7 @@ fn portable_entry(target: Target, server: &ServerSpec) -> Result<Value, String> 
 }
 
 /// What exporting `servers` into the file at `path` would do.
-pub fn plan(target: Target, path: &Path, servers: &[ServerSpec]) -> Result<Vec<Planned>, String> {
+pub fn plan(target: Target, path: &Path, servers: &[ServerSpec]) -> Result<Vec<Planned>, ImportError> {
     let config = read(path)?;
     let existing = config.get(servers_key(target)).and_then(Value::as_object);
     Ok(servers
@@ -125,45 +130,51 @@ pub fn plan(target: Target, path: &Path, servers: &[ServerSpec]) -> Result<Vec<P
 }
 
 /// Whether the file has an entry named `id` (an unreadable file is an error: it is not replaced).
-pub fn has_entry(target: Target, path: &Path, id: &str) -> Result<bool, String> {
+pub fn has_entry(target: Target, path: &Path, id: &str) -> Result<bool, ImportError> {
     Ok(read(path)?.get(servers_key(target)).and_then(Value::as_object).is_some_and(|e| e.contains_key(id)))
 }
 
 /// Writes the planned entries into the file, keeping everything else; returns the backup's path
 /// when there was a file before.
-pub fn write(target: Target, path: &Path, planned: &[Planned]) -> Result<Option<PathBuf>, String> {
+pub fn write(target: Target, path: &Path, planned: &[Planned]) -> Result<Option<PathBuf>, ImportError> {
     let mut config = read(path)?;
-    let root = config.as_object_mut().ok_or_else(|| format!("{} is not a JSON object", path.display()))?;
+    let shape = |what: String| ImportError::Invalid(format!("{what}; Harbor will not overwrite it"));
+    let root = config.as_object_mut().ok_or_else(|| shape(format!("{} is not a JSON object", path.display())))?;
     let key = servers_key(target);
     let servers = root.entry(key).or_insert_with(|| Value::Object(Map::new()));
-    let servers = servers.as_object_mut().ok_or_else(|| format!("{}: {key:?} is not an object", path.display()))?;
+    let servers =
+        servers.as_object_mut().ok_or_else(|| shape(format!("{}: {key:?} is not an object", path.display())))?;
     for plan in planned {
         if let Some(entry) = &plan.entry {
             servers.insert(plan.id.clone(), entry.clone());
         }
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| ImportError::io(dir, "cannot create it", &e))?;
     }
     let backup = if path.exists() {
         let backup = PathBuf::from(format!("{}.harbor-backup", path.display()));
-        std::fs::copy(path, &backup).map_err(|e| format!("cannot back up {}: {e}", path.display()))?;
+        std::fs::copy(path, &backup).map_err(|e| ImportError::io(path, "cannot back it up", &e))?;
         Some(backup)
     } else {
         None
     };
-    let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())? + "\n";
+    let text = serde_json::to_string_pretty(&config).expect("a JSON value serializes") + "\n";
     let temporary = PathBuf::from(format!("{}.harbor-new", path.display()));
-    std::fs::write(&temporary, text).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-    std::fs::rename(&temporary, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+    if let Err(error) = std::fs::write(&temporary, text) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(ImportError::io(&temporary, "cannot write it", &error));
+    }
+    std::fs::rename(&temporary, path).map_err(|e| ImportError::io(path, "cannot replace it", &e))?;
     Ok(backup)
 }
 
-fn read(path: &Path) -> Result<Value, String> {
+fn read(path: &Path) -> Result<Value, ImportError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&super::jsonc::strip(&text))
-            .map_err(|e| format!("{} is not valid JSON ({e}); Harbor will not overwrite it", path.display())),
+        Ok(text) => serde_json::from_str(&super::jsonc::strip(&text)).map_err(|e| {
+            ImportError::Invalid(format!("{} is not valid JSON ({e}); Harbor will not overwrite it", path.display()))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => Err(ImportError::io(path, "cannot read it", &e)),
     }
 }

@@ -5,13 +5,15 @@
 //! environment variable names or URL Harbor would register, with variables filled in where they
 //! can be — and nothing runs or is stored until the user confirms. Values that look secret (by
 //! name, like `GITHUB_TOKEN`, or by shape, like `ghp_…`) are kept apart from the launch, for the
-//! secret store; they are never written to the database. A file with one unreadable server fails
-//! whole, with the file and the problem named. Ids are stable: the same file gives the same ids,
+//! secret store; they are never written to the database. An entry that cannot be read in full says
+//! what is missing while the others import; a file that cannot be read at all is an
+//! [`ImportError`] naming it, the user's to fix or the file system's. Ids are stable: the same file gives the same ids,
 //! and a server Harbor already has (same command and arguments, or same URL) is marked as such
 //! instead of being added twice. [`export`] writes Harbor's servers the other way, into Claude
 //! Desktop's or Cursor's file.
 
 pub mod dialects;
+mod error;
 pub mod export;
 pub mod jsonc;
 pub mod locations;
@@ -26,6 +28,7 @@ use crate::mcp::names::suggest_server_id;
 use crate::store::servers::{Launch, ServerSpec};
 pub use dialects::Dialect;
 use dialects::RawServer;
+pub use error::ImportError;
 use vars::{Context, Missing};
 
 /// One server a file would import.
@@ -71,18 +74,19 @@ pub fn preview(
     dialect: Option<Dialect>,
     context: &Context,
     existing: &[ServerSpec],
-) -> Result<Preview, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read it: {e}", path.display()))?;
-    let json: serde_json::Value = serde_json::from_str(&jsonc::strip(&text))
-        .map_err(|e| format!("{}: not valid JSON ({e}); nothing was imported from it", path.display()))?;
+) -> Result<Preview, ImportError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ImportError::io(path, "cannot read it", &e))?;
+    let json: serde_json::Value = serde_json::from_str(&jsonc::strip(&text)).map_err(|e| {
+        ImportError::Invalid(format!("{}: not valid JSON ({e}); nothing was imported from it", path.display()))
+    })?;
     // A file in the shape most apps share (`mcpServers`) is read in that shape wherever it lives;
     // Cursor's reading of it understands the most variables.
     let shared_shape = || json.get("mcpServers").is_some_and(serde_json::Value::is_object).then_some(Dialect::Cursor);
     let dialect = dialect.or_else(|| dialects::guess(path)).or_else(shared_shape).ok_or_else(|| {
-        format!("{}: cannot tell which app wrote this file; name the dialect (claude-desktop, cursor, vs-code, windsurf, claude-code, zed)", path.display())
+        ImportError::Invalid(format!("{}: cannot tell which app wrote this file; name the dialect (claude-desktop, cursor, vs-code, windsurf, claude-code, zed)", path.display()))
     })?;
-    let parsed =
-        dialects::read(dialect, &json).map_err(|e| format!("{}: {e}; nothing was imported from it", path.display()))?;
+    let parsed = dialects::read(dialect, &json)
+        .map_err(|e| ImportError::Invalid(format!("{}: {e}; nothing was imported from it", path.display())))?;
     let mut context = context.clone();
     if context.workspace.is_none() {
         context.workspace = project_folder(path);

@@ -105,8 +105,7 @@ pub fn routes(router: Router, gateway: Arc<Gateway>) -> Router {
             // A bridge on a data folder of its own (HARBOR_HOME) tells the app's entry where.
             let moved = std::env::var_os(crate::paths::HOME_VAR).is_some_and(|v| !v.is_empty());
             let data_dir = moved.then_some(g.data_dir.as_path());
-            let done = connect::connect(p.app, p.path.map(PathBuf::from), &p.client, &program, data_dir, p.dry_run)
-                .map_err(invalid)?;
+            let done = connect::connect(p.app, p.path.map(PathBuf::from), &p.client, &program, data_dir, p.dry_run)?;
             Ok(api::Connected {
                 path: done.path.display().to_string(),
                 entry: done.entry,

@@ -34,14 +34,14 @@ fn export_plan(servers: &Servers, p: &api::ExportParams) -> Result<(PathBuf, Vec
         p.ids.iter().map(|id| servers.entry(id).map(|e| e.spec)).collect::<Result<_, _>>().map_err(error)?;
     let path = match &p.path {
         Some(path) => PathBuf::from(path),
-        None => export::default_path(p.target).map_err(invalid)?,
+        None => export::default_path(p.target)?,
     };
-    let planned = export::plan(p.target, &path, &chosen).map_err(invalid)?;
+    let planned = export::plan(p.target, &path, &chosen)?;
     Ok((path, planned))
 }
 
 fn preview(path: &Path, dialect: Option<Dialect>, servers: &Servers) -> Result<import::Preview, ErrorObject> {
-    import::preview(path, dialect, &context(), &existing(servers)).map_err(invalid)
+    Ok(import::preview(path, dialect, &context(), &existing(servers))?)
 }
 
 fn wire_preview(preview: import::Preview) -> api::Preview {
@@ -85,7 +85,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>) -> R
                         path: location.path.display().to_string(),
                         exists: location.exists,
                         servers: read.as_ref().ok().map(|preview| preview.entries.len()),
-                        error: read.err(),
+                        error: read.err().map(|e| e.to_string()),
                     }
                 })
                 .collect())
@@ -102,7 +102,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>) -> R
             if let Some(refused) = planned.iter().find(|p| p.refused.is_some()) {
                 return Err(invalid(format!("{}: {}", refused.id, refused.refused.as_deref().unwrap_or_default())));
             }
-            let backup = export::write(p.target, &path, &planned).map_err(invalid)?;
+            let backup = export::write(p.target, &path, &planned)?;
             Ok(api::Exported {
                 path: path.display().to_string(),
                 written: planned.into_iter().map(|p| p.id).collect(),

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use harbor_protocol::api::secrets::{self as api, AuthEvent};
-use harbor_protocol::{ErrorCode, ErrorObject};
 
 use super::{error, invalid, secret_error, wire, Area};
 use crate::mcp::registry::Servers;
@@ -22,10 +21,6 @@ struct State {
     servers: Arc<Servers>,
     secrets: Arc<Secrets>,
     auth: Arc<Auth>,
-}
-
-fn auth_failed(message: String) -> ErrorObject {
-    ErrorObject::new(ErrorCode::AuthFailed, message)
 }
 
 pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, auth: Arc<Auth>) -> Router {
@@ -80,7 +75,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, auth
                     Some(url) = told.recv() => {
                         call.events.emit(&AuthEvent::Authorize { url }).await;
                     }
-                    done = &mut signing_in => break done.map_err(auth_failed)?,
+                    done = &mut signing_in => break done?,
                 }
             };
             s.servers.get(&p.id).map_err(error)?.restart();
@@ -88,7 +83,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, auth
         })
         .on::<api::OauthSignOut, _>(|s, p, _| async move {
             let spec = s.servers.entry(&p.id).map_err(error)?.spec;
-            let signed_out = s.auth.sign_out(&spec).await.map_err(auth_failed)?;
+            let signed_out = s.auth.sign_out(&spec).await?;
             let server = s.servers.get(&p.id).map_err(error)?;
             if server.status().state == crate::mcp::server::ServerState::Running {
                 server.restart();

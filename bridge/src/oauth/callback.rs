@@ -8,6 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use url::Url;
 
+use super::AuthError;
+
 /// How long one browser connection may take to send its request line and headers.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -25,10 +27,13 @@ impl Callback {
 
     /// Waits for the redirect and returns the authorization code. A redirect whose `state` is
     /// not `state` is refused and ends the sign-in: it did not come from this sign-in.
-    pub async fn code(self, state: &str) -> Result<String, String> {
+    pub async fn code(self, state: &str) -> Result<String, AuthError> {
         loop {
-            let (mut stream, _) =
-                self.listener.accept().await.map_err(|e| format!("the sign-in listener failed: {e}"))?;
+            let (mut stream, _) = self
+                .listener
+                .accept()
+                .await
+                .map_err(|e| AuthError::Provider(format!("the sign-in listener failed: {e}")))?;
             let Ok(Some(target)) = tokio::time::timeout(REQUEST_TIMEOUT, request_target(&mut stream)).await else {
                 continue;
             };
@@ -41,7 +46,7 @@ impl Callback {
             let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
             if query("state").as_deref() != Some(state) {
                 let _ = respond(&mut stream, "400 Bad Request", "Sign-in refused", "This answer does not belong to the sign-in Harbor started, so Harbor refused it. Start the sign-in again from Harbor.").await;
-                return Err("the authorization server's answer carried a different state, so Harbor refused it (a forged or stale redirect); sign in again".into());
+                return Err(AuthError::Provider("the authorization server's answer carried a different state, so Harbor refused it (a forged or stale redirect); sign in again".into()));
             }
             if let Some(error) = query("error") {
                 let detail = query("error_description").unwrap_or_default();
@@ -52,13 +57,19 @@ impl Callback {
                     &format!("The provider said: {error} {detail}"),
                 )
                 .await;
-                return Err(format!("the provider did not grant access: {error} {detail}").trim_end().to_owned());
+                let why = format!("the provider did not grant access: {error} {detail}").trim_end().to_owned();
+                // `access_denied` is the user's own answer at the provider (RFC 6749 §4.1.2.1).
+                return Err(if error == "access_denied" {
+                    AuthError::Unapproved(why)
+                } else {
+                    AuthError::Provider(why)
+                });
             }
             let Some(code) = query("code") else {
                 let _ =
                     respond(&mut stream, "400 Bad Request", "Sign-in failed", "The answer held no authorization code.")
                         .await;
-                return Err("the provider's answer held no authorization code".into());
+                return Err(AuthError::Provider("the provider's answer held no authorization code".into()));
             };
             let _ = respond(&mut stream, "200 OK", "Signed in", "Harbor is signed in. You can close this tab.").await;
             return Ok(code);
@@ -127,6 +138,6 @@ mod tests {
         let uri = callback.redirect_uri.clone();
         let waiting = tokio::spawn(async move { callback.code("s1").await });
         assert!(get(&uri, "/callback?code=abc&state=forged").await.starts_with("HTTP/1.1 400"));
-        assert!(waiting.await.unwrap().unwrap_err().contains("different state"));
+        assert!(waiting.await.unwrap().unwrap_err().to_string().contains("different state"));
     }
 }

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
+use super::AuthError;
+
 /// What a server said when it refused a request: the `Bearer` challenge's parameters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Challenge {
@@ -97,14 +99,14 @@ pub struct Discovered {
 }
 
 /// The canonical form of a server URL: what `resource` carries and sign-ins are keyed by.
-pub fn canonical(url: &str) -> Result<String, String> {
-    let mut parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+pub fn canonical(url: &str) -> Result<String, AuthError> {
+    let mut parsed = Url::parse(url).map_err(|e| AuthError::Invalid(format!("{url:?} is not a URL: {e}")))?;
     parsed.set_fragment(None);
     let text = parsed.to_string();
     Ok(if parsed.path() == "/" && parsed.query().is_none() { text.trim_end_matches('/').to_owned() } else { text })
 }
 
-/// HTTPS, or plain HTTP to this machine only.
+/// HTTPS, or plain HTTP to this machine only: the reason, when not.
 pub fn check_secure(url: &str) -> Result<Url, String> {
     let parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
     let loopback = match parsed.host() {
@@ -122,7 +124,7 @@ pub fn check_secure(url: &str) -> Result<Url, String> {
 
 /// Asks the server whether it wants a sign-in: an MCP `initialize` without a token. `Ok(None)`
 /// when it answered without asking.
-pub async fn probe(http: &reqwest::Client, url: &str) -> Result<Option<Challenge>, String> {
+pub async fn probe(http: &reqwest::Client, url: &str) -> Result<Option<Challenge>, AuthError> {
     let initialize = json!({
         "jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "harbor", "version": env!("CARGO_PKG_VERSION")}}
@@ -133,7 +135,7 @@ pub async fn probe(http: &reqwest::Client, url: &str) -> Result<Option<Challenge
         .json(&initialize)
         .send()
         .await
-        .map_err(|e| format!("{url} did not answer: {e}"))?;
+        .map_err(|e| AuthError::unanswered(url, &e))?;
     let status = answer.status().as_u16();
     if status != 401 && status != 403 {
         return Ok(None);
@@ -142,17 +144,13 @@ pub async fn probe(http: &reqwest::Client, url: &str) -> Result<Option<Challenge
     Ok(Some(Challenge::parse(header).unwrap_or_default()))
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> Result<Option<Value>, String> {
-    let answer = http
-        .get(url)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| format!("{url} did not answer: {e}"))?;
+async fn get_json(http: &reqwest::Client, url: &str) -> Result<Option<Value>, AuthError> {
+    let answer =
+        http.get(url).header("accept", "application/json").send().await.map_err(|e| AuthError::unanswered(url, &e))?;
     if !answer.status().is_success() {
         return Ok(None);
     }
-    answer.json().await.map(Some).map_err(|e| format!("{url} did not send JSON: {e}"))
+    answer.json().await.map(Some).map_err(|e| AuthError::Provider(format!("{url} did not send JSON: {e}")))
 }
 
 /// The well-known URL `suffix` for `base`, with `base`'s path after it (RFC 8414 §3 style).
@@ -165,9 +163,13 @@ fn well_known(base: &Url, suffix: &str, with_path: bool) -> String {
 }
 
 /// Follows the challenge to the authorization server.
-pub async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Challenge) -> Result<Discovered, String> {
+pub async fn discover(
+    http: &reqwest::Client,
+    server_url: &str,
+    challenge: &Challenge,
+) -> Result<Discovered, AuthError> {
     let resource = canonical(server_url)?;
-    let base = check_secure(&resource)?;
+    let base = check_secure(&resource).map_err(AuthError::Invalid)?;
     let mut tried = Vec::new();
     let candidates = match &challenge.resource_metadata {
         Some(url) => vec![url.clone()],
@@ -181,7 +183,7 @@ pub async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Chal
     };
     let mut metadata = None;
     for url in candidates {
-        check_secure(&url)?;
+        check_secure(&url).map_err(AuthError::Provider)?;
         if let Some(found) = get_json(http, &url).await? {
             metadata = Some(found);
             break;
@@ -189,19 +191,21 @@ pub async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Chal
         tried.push(url);
     }
     let metadata = metadata.ok_or_else(|| {
-        format!(
+        AuthError::Provider(format!(
             "the server asks for a sign-in but publishes no protected resource metadata (tried {})",
             tried.join(", ")
-        )
+        ))
     })?;
     if let Some(named) = metadata["resource"].as_str() {
-        if canonical(named)? != resource {
-            return Err(format!("the server's metadata is for {named}, not {resource}; refusing to sign in"));
+        if canonical(named).ok().as_deref() != Some(resource.as_str()) {
+            return Err(AuthError::Provider(format!(
+                "the server's metadata is for {named}, not {resource}; refusing to sign in"
+            )));
         }
     }
     let issuer = metadata["authorization_servers"][0]
         .as_str()
-        .ok_or("the server's metadata names no authorization server")?
+        .ok_or_else(|| AuthError::Provider("the server's metadata names no authorization server".into()))?
         .to_owned();
     let server = authorization_server(http, &issuer).await?;
     let scope = challenge.scope.clone().or_else(|| {
@@ -213,8 +217,8 @@ pub async fn discover(http: &reqwest::Client, server_url: &str, challenge: &Chal
 }
 
 /// Reads an authorization server's metadata (RFC 8414, then OpenID Connect discovery).
-pub async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Result<AuthServer, String> {
-    let base = check_secure(issuer)?;
+pub async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Result<AuthServer, AuthError> {
+    let base = check_secure(issuer).map_err(AuthError::Provider)?;
     let has_path = base.path() != "/";
     let mut candidates = vec![well_known(&base, "oauth-authorization-server", true)];
     if has_path {
@@ -225,26 +229,32 @@ pub async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Resul
     }
     for url in &candidates {
         let Some(found) = get_json(http, url).await? else { continue };
-        let server: AuthServer =
-            serde_json::from_value(found).map_err(|e| format!("{url} is not authorization server metadata: {e}"))?;
+        let server: AuthServer = serde_json::from_value(found)
+            .map_err(|e| AuthError::Provider(format!("{url} is not authorization server metadata: {e}")))?;
         if server.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Err(format!("{url} describes the issuer {}, not {issuer}; refusing to sign in", server.issuer));
+            return Err(AuthError::Provider(format!(
+                "{url} describes the issuer {}, not {issuer}; refusing to sign in",
+                server.issuer
+            )));
         }
         if !server.code_challenge_methods_supported.iter().any(|m| m == "S256") {
-            return Err(format!(
+            return Err(AuthError::Provider(format!(
                 "{issuer} does not support PKCE with S256, which MCP requires to keep the sign-in safe; Harbor will not sign in there"
-            ));
+            )));
         }
         for endpoint in [Some(&server.authorization_endpoint), Some(&server.token_endpoint)]
             .into_iter()
             .chain([server.registration_endpoint.as_ref(), server.revocation_endpoint.as_ref()])
             .flatten()
         {
-            check_secure(endpoint)?;
+            check_secure(endpoint).map_err(AuthError::Provider)?;
         }
         return Ok(server);
     }
-    Err(format!("{issuer} publishes no authorization server metadata (tried {})", candidates.join(", ")))
+    Err(AuthError::Provider(format!(
+        "{issuer} publishes no authorization server metadata (tried {})",
+        candidates.join(", ")
+    )))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use oauth2::{
 use serde_json::{json, Value};
 
 use super::discovery::AuthServer;
+use super::AuthError;
 
 /// Harbor's identity at an authorization server.
 #[derive(Clone, Debug)]
@@ -36,12 +37,13 @@ pub struct Granted {
     pub scope: Option<String>,
 }
 
+/// oauth2's view of a failed request: the sign-in error it becomes.
 #[derive(Debug)]
-pub struct HttpError(String);
+pub struct HttpError(AuthError);
 
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        self.0.fmt(f)
     }
 }
 
@@ -56,24 +58,26 @@ async fn execute(http: reqwest::Client, request: oauth2::HttpRequest) -> Result<
         .body(body)
         .send()
         .await
-        .map_err(|e| HttpError(format!("{} did not answer: {e}", parts.uri)))?;
+        .map_err(|e| HttpError(AuthError::unanswered(&parts.uri, &e)))?;
     let mut response = http::Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
         response = response.header(name, value);
     }
-    let body = answer.bytes().await.map_err(|e| HttpError(e.to_string()))?;
-    response.body(body.to_vec()).map_err(|e| HttpError(e.to_string()))
+    let body = answer.bytes().await.map_err(|e| HttpError(AuthError::unanswered(&parts.uri, &e)))?;
+    response.body(body.to_vec()).map_err(|e| HttpError(AuthError::Provider(e.to_string())))
 }
 
-fn token_error(error: RequestTokenError<HttpError, BasicErrorResponse>) -> String {
+fn token_error(error: RequestTokenError<HttpError, BasicErrorResponse>) -> AuthError {
     match error {
-        RequestTokenError::ServerResponse(answer) => match answer.error_description() {
+        RequestTokenError::ServerResponse(answer) => AuthError::Provider(match answer.error_description() {
             Some(description) => format!("the provider refused: {} ({description})", answer.error()),
             None => format!("the provider refused: {}", answer.error()),
-        },
-        RequestTokenError::Request(error) => error.to_string(),
-        RequestTokenError::Parse(error, _) => format!("the provider's answer was not understood: {error}"),
-        RequestTokenError::Other(error) => error,
+        }),
+        RequestTokenError::Request(HttpError(error)) => error,
+        RequestTokenError::Parse(error, _) => {
+            AuthError::Provider(format!("the provider's answer was not understood: {error}"))
+        }
+        RequestTokenError::Other(error) => AuthError::Provider(error),
     }
 }
 
@@ -86,18 +90,19 @@ fn granted(answer: BasicTokenResponse) -> Granted {
     }
 }
 
-fn url<T>(make: impl FnOnce(String) -> Result<T, url::ParseError>, value: &str) -> Result<T, String> {
-    make(value.to_owned()).map_err(|e| format!("{value:?} is not a URL: {e}"))
+/// An endpoint the provider published (or the loopback redirect), parsed.
+fn url<T>(make: impl FnOnce(String) -> Result<T, url::ParseError>, value: &str) -> Result<T, AuthError> {
+    make(value.to_owned()).map_err(|e| AuthError::Provider(format!("{value:?} is not a URL: {e}")))
 }
 
 /// Registers Harbor as a public client (no secret; PKCE protects the code) whose redirect is the
 /// loopback listener.
-pub async fn register(http: &reqwest::Client, server: &AuthServer, redirect_uri: &str) -> Result<Client, String> {
+pub async fn register(http: &reqwest::Client, server: &AuthServer, redirect_uri: &str) -> Result<Client, AuthError> {
     let endpoint = server.registration_endpoint.as_deref().ok_or_else(|| {
-        format!(
+        AuthError::Provider(format!(
             "{} does not let Harbor register itself; ask the server's owner for a client id and sign in with it",
             server.issuer
-        )
+        ))
     })?;
     let answer = http
         .post(endpoint)
@@ -111,14 +116,17 @@ pub async fn register(http: &reqwest::Client, server: &AuthServer, redirect_uri:
         }))
         .send()
         .await
-        .map_err(|e| format!("{endpoint} did not answer: {e}"))?;
+        .map_err(|e| AuthError::unanswered(endpoint, &e))?;
     let status = answer.status();
     let body: Value = answer.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
         let why = body["error_description"].as_str().or(body["error"].as_str()).unwrap_or("no reason given");
-        return Err(format!("{} refused to register Harbor ({status}): {why}", server.issuer));
+        return Err(AuthError::Provider(format!("{} refused to register Harbor ({status}): {why}", server.issuer)));
     }
-    let client_id = body["client_id"].as_str().ok_or("the registration answer held no client_id")?.to_owned();
+    let client_id = body["client_id"]
+        .as_str()
+        .ok_or_else(|| AuthError::Provider("the registration answer held no client_id".into()))?
+        .to_owned();
     Ok(Client { client_id, client_secret: body["client_secret"].as_str().map(str::to_owned) })
 }
 
@@ -129,7 +137,7 @@ pub fn authorize(
     redirect_uri: &str,
     resource: &str,
     scope: Option<&str>,
-) -> Result<Authorization, String> {
+) -> Result<Authorization, AuthError> {
     let oauth = BasicClient::new(ClientId::new(client.client_id.clone()))
         .set_auth_uri(url(AuthUrl::new, &server.authorization_endpoint)?)
         .set_redirect_uri(url(RedirectUrl::new, redirect_uri)?);
@@ -151,7 +159,7 @@ pub async fn exchange(
     resource: &str,
     code: String,
     authorization: Authorization,
-) -> Result<Granted, String> {
+) -> Result<Granted, AuthError> {
     let mut oauth = BasicClient::new(ClientId::new(client.client_id.clone()))
         .set_token_uri(url(TokenUrl::new, token_endpoint)?)
         .set_redirect_uri(url(RedirectUrl::new, redirect_uri)?);
@@ -176,7 +184,7 @@ pub async fn refresh(
     client: &Client,
     resource: &str,
     refresh_token: &str,
-) -> Result<Granted, String> {
+) -> Result<Granted, AuthError> {
     let mut oauth =
         BasicClient::new(ClientId::new(client.client_id.clone())).set_token_uri(url(TokenUrl::new, token_endpoint)?);
     if let Some(secret) = &client.client_secret {
@@ -198,7 +206,7 @@ pub async fn revoke(
     endpoint: &str,
     client: &Client,
     refresh_token: &str,
-) -> Result<(), String> {
+) -> Result<(), AuthError> {
     let mut oauth = BasicClient::new(ClientId::new(client.client_id.clone()))
         .set_revocation_url(url(RevocationUrl::new, endpoint)?);
     if let Some(secret) = &client.client_secret {
@@ -208,8 +216,8 @@ pub async fn revoke(
     let token = StandardRevocableToken::RefreshToken(RefreshToken::new(refresh_token.to_owned()));
     oauth
         .revoke_token(token)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| AuthError::Provider(e.to_string()))?
         .request_async(&send)
         .await
-        .map_err(|e| format!("the provider did not revoke the token: {e}"))
+        .map_err(|e| AuthError::Provider(format!("the provider did not revoke the token: {e}")))
 }

@@ -14,7 +14,10 @@
 
 pub mod callback;
 pub mod discovery;
+mod error;
 pub mod flow;
+
+pub use error::AuthError;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -67,7 +70,7 @@ impl Auth {
 
     /// The HTTP client for authorization: no redirects (a token request must not be bounced
     /// elsewhere), built on first use.
-    fn http(&self) -> Result<reqwest::Client, String> {
+    fn http(&self) -> Result<reqwest::Client, AuthError> {
         if let Some(client) = self.http.get() {
             return Ok(client.clone());
         }
@@ -75,7 +78,7 @@ impl Auth {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
+            .map_err(|e| AuthError::Network(format!("cannot set up HTTPS ({e})")))?;
         Ok(self.http.get_or_init(|| client).clone())
     }
 
@@ -92,19 +95,21 @@ impl Auth {
         spec: &ServerSpec,
         client_id: Option<String>,
         open: impl FnOnce(&str),
-    ) -> Result<SignIn, String> {
+    ) -> Result<SignIn, AuthError> {
         let Launch::Remote { url, .. } = &spec.launch else {
-            return Err(format!("{} is not a remote server; only remote servers sign in", spec.id));
+            return Err(AuthError::Invalid(format!("{} is not a remote server; only remote servers sign in", spec.id)));
         };
         let http = self.http()?;
-        let challenge = discovery::probe(&http, url)
-            .await?
-            .ok_or_else(|| format!("{url} does not ask for a sign-in; start the server as it is"))?;
+        let challenge = discovery::probe(&http, url).await?.ok_or_else(|| {
+            AuthError::Invalid(format!("{url} does not ask for a sign-in; start the server as it is"))
+        })?;
         let discovered = discovery::discover(&http, url, &challenge).await?;
         let step_up = self.step_up.lock().unwrap_or_else(|p| p.into_inner()).get(&discovered.resource).cloned();
         let previous = self.store.sign_in(&discovered.resource).ok().flatten().and_then(|s| s.scope);
         let scope = merge_scopes([discovered.scope.as_deref(), previous.as_deref(), step_up.as_deref()]);
-        let listener = callback::Callback::bind().await.map_err(|e| format!("cannot listen on loopback: {e}"))?;
+        let listener = callback::Callback::bind()
+            .await
+            .map_err(|e| AuthError::Provider(format!("cannot listen on loopback for the provider's answer: {e}")))?;
         let client = match client_id {
             Some(client_id) => Client { client_id, client_secret: None },
             None => flow::register(&http, &discovered.server, &listener.redirect_uri).await?,
@@ -115,7 +120,10 @@ impl Auth {
         open(&authorization.url);
         let code =
             tokio::time::timeout(SIGN_IN_TIMEOUT, listener.code(&authorization.state)).await.map_err(|_| {
-                format!("nobody approved the sign-in within {} minutes; try again", SIGN_IN_TIMEOUT.as_secs() / 60)
+                AuthError::Unapproved(format!(
+                    "nobody approved the sign-in within {} minutes; try again",
+                    SIGN_IN_TIMEOUT.as_secs() / 60
+                ))
             })??;
         let token_endpoint = discovered.server.token_endpoint.clone();
         let granted =
@@ -142,24 +150,24 @@ impl Auth {
     }
 
     /// Stores tokens (keychain) and their metadata (database), keychain first.
-    async fn keep(&self, sign_in: &SignIn, tokens: &Tokens) -> Result<(), String> {
-        let value = serde_json::to_string(tokens).map_err(|e| e.to_string())?;
-        self.secrets.set(&token_id(&sign_in.issuer, &sign_in.resource), &value).await.map_err(|e| e.to_string())?;
-        self.store.save_sign_in(sign_in).map_err(|e| format!("cannot record the sign-in: {e:#}"))
+    async fn keep(&self, sign_in: &SignIn, tokens: &Tokens) -> Result<(), AuthError> {
+        let value = serde_json::to_string(tokens).map_err(|e| AuthError::Store(e.into()))?;
+        self.secrets.set(&token_id(&sign_in.issuer, &sign_in.resource), &value).await?;
+        self.store.save_sign_in(sign_in).map_err(AuthError::Store)
     }
 
-    async fn tokens(&self, sign_in: &SignIn) -> Result<Option<Tokens>, String> {
-        let Some(value) =
-            self.secrets.get(&token_id(&sign_in.issuer, &sign_in.resource)).await.map_err(|e| e.to_string())?
-        else {
+    async fn tokens(&self, sign_in: &SignIn) -> Result<Option<Tokens>, AuthError> {
+        let Some(value) = self.secrets.get(&token_id(&sign_in.issuer, &sign_in.resource)).await? else {
             return Ok(None);
         };
-        serde_json::from_str(&value).map(Some).map_err(|_| "the stored sign-in is damaged; sign in again".to_owned())
+        serde_json::from_str(&value)
+            .map(Some)
+            .map_err(|_| AuthError::Invalid("the stored sign-in is damaged; sign in again".to_owned()))
     }
 
     /// Signs out: revokes the refresh token where the provider allows it, then forgets the
     /// tokens. False when the server was not signed in.
-    pub async fn sign_out(&self, spec: &ServerSpec) -> Result<bool, String> {
+    pub async fn sign_out(&self, spec: &ServerSpec) -> Result<bool, AuthError> {
         let Some(sign_in) = self.sign_in_of(spec) else { return Ok(false) };
         if let (Some(endpoint), Ok(Some(tokens))) = (&sign_in.revocation_endpoint, self.tokens(&sign_in).await) {
             if let Some(refresh_token) = &tokens.refresh_token {
@@ -170,16 +178,18 @@ impl Auth {
                 }
             }
         }
-        self.secrets.delete(&token_id(&sign_in.issuer, &sign_in.resource)).await.map_err(|e| e.to_string())?;
-        self.store.delete_sign_in(&sign_in.resource).map_err(|e| format!("{e:#}"))?;
+        self.secrets.delete(&token_id(&sign_in.issuer, &sign_in.resource)).await?;
+        self.store.delete_sign_in(&sign_in.resource).map_err(AuthError::Store)?;
         Ok(true)
     }
 
     /// Trades the refresh token for a new access token and stores the result.
-    async fn refresh(&self, resource: &str) -> Result<(String, Option<i64>), String> {
-        let sign_in = self.store.sign_in(resource).map_err(|e| format!("{e:#}"))?.ok_or("signed out")?;
-        let tokens = self.tokens(&sign_in).await?.ok_or("the sign-in's tokens are gone from the keychain")?;
-        let refresh_token = tokens.refresh_token.clone().ok_or("the provider gave no refresh token")?;
+    async fn refresh(&self, resource: &str) -> Result<(String, Option<i64>), AuthError> {
+        let gone = |why: &str| AuthError::Invalid(format!("{why}; sign in again"));
+        let sign_in = self.store.sign_in(resource).map_err(AuthError::Store)?.ok_or_else(|| gone("signed out"))?;
+        let tokens =
+            self.tokens(&sign_in).await?.ok_or_else(|| gone("the sign-in's tokens are gone from the keychain"))?;
+        let refresh_token = tokens.refresh_token.clone().ok_or_else(|| gone("the provider gave no refresh token"))?;
         let client = Client { client_id: sign_in.client_id.clone(), client_secret: tokens.client_secret.clone() };
         let granted = flow::refresh(&self.http()?, &sign_in.token_endpoint, &client, resource, &refresh_token).await?;
         let expires_at = granted.expires_in.map(|d| now() + d.as_secs() as i64);
@@ -196,8 +206,8 @@ impl Auth {
 
     /// The token for a signed-in resource, refreshed first when it is about to expire, with a
     /// task that keeps it fresh while the server uses it.
-    async fn bearer(&self, resource: &str) -> Result<Option<Bearer>, String> {
-        let Some(sign_in) = self.store.sign_in(resource).map_err(|e| format!("{e:#}"))? else { return Ok(None) };
+    async fn bearer(&self, resource: &str) -> Result<Option<Bearer>, AuthError> {
+        let Some(sign_in) = self.store.sign_in(resource).map_err(AuthError::Store)? else { return Ok(None) };
         let Some(tokens) = self.tokens(&sign_in).await? else { return Ok(None) };
         let (token, expires_at) = match sign_in.expires_at {
             Some(at) if at - now() <= REFRESH_AHEAD && tokens.refresh_token.is_some() => {
@@ -253,7 +263,8 @@ impl Credentials for Auth {
                 Launch::Process { env, .. } | Launch::Docker { env, .. } => env.extend(values),
                 Launch::Remote { url, headers } => {
                     headers.extend(values);
-                    bearer = self.bearer(&discovery::canonical(url)?).await?;
+                    let resource = discovery::canonical(url).map_err(|e| e.to_string())?;
+                    bearer = self.bearer(&resource).await.map_err(|e| e.to_string())?;
                 }
             }
             Ok(Prepared { launch, bearer, jail: None })

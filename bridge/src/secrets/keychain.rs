@@ -12,6 +12,32 @@ use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry, Error};
 
+/// Why the keychain could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeychainError {
+    /// `HARBOR_SECRET_STORE` names no keychain.
+    Misconfigured(String),
+    /// No keychain answers on this machine (no Secret Service, no keyutils, no platform store).
+    Unavailable(String),
+    /// The keychain is there but refused access: it is locked, or the user said no.
+    Locked(String),
+    /// The keychain failed the call for a reason of its own.
+    Failed(String),
+}
+
+impl std::fmt::Display for KeychainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeychainError::Misconfigured(why) | KeychainError::Unavailable(why) | KeychainError::Failed(why) => {
+                f.write_str(why)
+            }
+            KeychainError::Locked(why) => write!(f, "the keychain refused access ({why}); unlock it and try again"),
+        }
+    }
+}
+
+impl std::error::Error for KeychainError {}
+
 /// A keychain Harbor can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -49,21 +75,21 @@ pub struct Keychain {
 
 impl Keychain {
     /// Opens the platform's keychain. `service` names Harbor's entries in it.
-    pub fn open(service: String) -> Result<Keychain, String> {
+    pub fn open(service: String) -> Result<Keychain, KeychainError> {
         let forced = std::env::var("HARBOR_SECRET_STORE").ok().filter(|v| !v.is_empty());
         let (store, backend, note) = platform::open(forced.as_deref())?;
         Ok(Keychain { store, backend, note, service })
     }
 
-    fn entry(&self, id: &str) -> Result<Entry, String> {
+    fn entry(&self, id: &str) -> Result<Entry, KeychainError> {
         self.store.build(&self.service, id, None).map_err(describe)
     }
 
-    pub fn set(&self, id: &str, value: &str) -> Result<(), String> {
+    pub fn set(&self, id: &str, value: &str) -> Result<(), KeychainError> {
         self.entry(id)?.set_password(value).map_err(describe)
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<String>, String> {
+    pub fn get(&self, id: &str) -> Result<Option<String>, KeychainError> {
         match self.entry(id)?.get_password() {
             Ok(value) => Ok(Some(value)),
             Err(Error::NoEntry) => Ok(None),
@@ -72,7 +98,7 @@ impl Keychain {
     }
 
     /// Removes a secret; false when there was none.
-    pub fn delete(&self, id: &str) -> Result<bool, String> {
+    pub fn delete(&self, id: &str) -> Result<bool, KeychainError> {
         match self.entry(id)?.delete_credential() {
             Ok(()) => Ok(true),
             Err(Error::NoEntry) => Ok(false),
@@ -81,10 +107,11 @@ impl Keychain {
     }
 }
 
-fn describe(error: Error) -> String {
+fn describe(error: Error) -> KeychainError {
     match error {
-        Error::NoStorageAccess(why) => format!("the keychain refused access ({why}); unlock it and try again"),
-        other => other.to_string(),
+        Error::NoStorageAccess(why) => KeychainError::Locked(why.to_string()),
+        Error::PlatformFailure(why) => KeychainError::Unavailable(why.to_string()),
+        other => KeychainError::Failed(other.to_string()),
     }
 }
 
@@ -92,9 +119,10 @@ fn describe(error: Error) -> String {
 mod platform {
     use super::*;
 
-    pub fn open(forced: Option<&str>) -> Result<(Arc<CredentialStore>, Backend, Option<String>), String> {
-        let keyutils = || -> Result<Arc<CredentialStore>, String> {
-            let store: Arc<CredentialStore> = linux_keyutils_keyring_store::Store::new().map_err(|e| e.to_string())?;
+    pub fn open(forced: Option<&str>) -> Result<(Arc<CredentialStore>, Backend, Option<String>), KeychainError> {
+        let keyutils = || -> Result<Arc<CredentialStore>, KeychainError> {
+            let store: Arc<CredentialStore> = linux_keyutils_keyring_store::Store::new()
+                .map_err(|e| KeychainError::Unavailable(format!("the kernel keyring (keyutils) failed: {e}")))?;
             Ok(store)
         };
         match forced {
@@ -102,10 +130,12 @@ mod platform {
             Some("secret-service") => {
                 return secret_service()
                     .map(|store| (store, Backend::SecretService, None))
-                    .map_err(|why| format!("the Secret Service is not available: {why}"));
+                    .map_err(|why| KeychainError::Unavailable(format!("the Secret Service is not available: {why}")));
             }
             Some(other) => {
-                return Err(format!("HARBOR_SECRET_STORE={other:?} is not a keychain; use secret-service or keyutils"))
+                return Err(KeychainError::Misconfigured(format!(
+                    "HARBOR_SECRET_STORE={other:?} is not a keychain; use secret-service or keyutils"
+                )))
             }
             None => {}
         }
@@ -134,9 +164,9 @@ mod platform {
 mod platform {
     use super::*;
 
-    pub fn open(_forced: Option<&str>) -> Result<(Arc<CredentialStore>, Backend, Option<String>), String> {
-        let store: Arc<CredentialStore> =
-            apple_native_keyring_store::keychain::Store::new().map_err(|e| e.to_string())?;
+    pub fn open(_forced: Option<&str>) -> Result<(Arc<CredentialStore>, Backend, Option<String>), KeychainError> {
+        let store: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new()
+            .map_err(|e| KeychainError::Unavailable(e.to_string()))?;
         Ok((store, Backend::MacosKeychain, None))
     }
 }
@@ -145,8 +175,9 @@ mod platform {
 mod platform {
     use super::*;
 
-    pub fn open(_forced: Option<&str>) -> Result<(Arc<CredentialStore>, Backend, Option<String>), String> {
-        let store: Arc<CredentialStore> = windows_native_keyring_store::Store::new().map_err(|e| e.to_string())?;
+    pub fn open(_forced: Option<&str>) -> Result<(Arc<CredentialStore>, Backend, Option<String>), KeychainError> {
+        let store: Arc<CredentialStore> =
+            windows_native_keyring_store::Store::new().map_err(|e| KeychainError::Unavailable(e.to_string()))?;
         Ok((store, Backend::WindowsCredentials, None))
     }
 }
@@ -155,7 +186,7 @@ mod platform {
 mod platform {
     use super::*;
 
-    pub fn open(_forced: Option<&str>) -> Result<(Arc<CredentialStore>, Backend, Option<String>), String> {
-        Err("Harbor has no keychain for this operating system".into())
+    pub fn open(_forced: Option<&str>) -> Result<(Arc<CredentialStore>, Backend, Option<String>), KeychainError> {
+        Err(KeychainError::Unavailable("Harbor has no keychain for this operating system".into()))
     }
 }

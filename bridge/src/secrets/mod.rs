@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::store::secrets::SecretRecord;
 use crate::store::Store;
-use keychain::Keychain;
+use keychain::{Keychain, KeychainError};
 
 /// How long opening the keychain may take before Harbor gives up on it (and retries next time).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -43,6 +43,14 @@ impl std::fmt::Display for SecretError {
             SecretError::Invalid(why) => f.write_str(why),
             SecretError::Store(error) => write!(f, "the database failed: {error:#}"),
         }
+    }
+}
+
+/// Every keychain failure is the environment's, never the request's: the secret store is
+/// unavailable, with the keychain's reason (unlock it, install one, fix `HARBOR_SECRET_STORE`).
+impl From<KeychainError> for SecretError {
+    fn from(error: KeychainError) -> Self {
+        SecretError::Unavailable(error.to_string())
     }
 }
 
@@ -101,7 +109,7 @@ impl Secrets {
         let opening = tokio::task::spawn_blocking(move || Keychain::open(service));
         let opened = match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
             Ok(Ok(Ok(keychain))) => Arc::new(keychain),
-            Ok(Ok(Err(why))) => return Err(SecretError::Unavailable(why)),
+            Ok(Ok(Err(why))) => return Err(why.into()),
             Ok(Err(panic)) => return Err(SecretError::Unavailable(format!("opening it failed: {panic}"))),
             Err(_) => {
                 return Err(SecretError::Unavailable(format!(
@@ -119,13 +127,13 @@ impl Secrets {
     /// Runs one blocking keychain call on the blocking pool.
     async fn blocking<T: Send + 'static>(
         &self,
-        call: impl FnOnce(&Keychain) -> Result<T, String> + Send + 'static,
+        call: impl FnOnce(&Keychain) -> Result<T, KeychainError> + Send + 'static,
     ) -> Result<T, SecretError> {
         let keychain = self.keychain().await?;
         tokio::task::spawn_blocking(move || call(&keychain))
             .await
             .map_err(|e| SecretError::Unavailable(e.to_string()))?
-            .map_err(SecretError::Unavailable)
+            .map_err(SecretError::from)
     }
 
     pub async fn status(&self) -> Status {

@@ -224,3 +224,34 @@ async fn an_entry_that_cannot_be_read_in_full_says_why_and_the_others_import() {
     assert_eq!(time["launch"]["args"], json!(["mcp-server-time", "--local-timezone", "UTC"]));
     client.finish().await;
 }
+
+/// A config file that is there but cannot be written (a read-only file system) or read (a
+/// folder where a file should be) is the machine's problem, `ERR_FILE_ACCESS`, not the user's
+/// input; the file is left as it was. A missing file to import is the user's wrong path.
+#[tokio::test(flavor = "current_thread")]
+async fn a_config_the_file_system_refuses_is_a_file_access_error_and_is_left_as_it_was() {
+    let client = Client::start("import-access").await;
+    let mount = client.home.join("read-only");
+    std::fs::create_dir_all(&mount).unwrap();
+    let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "tmpfs"]).arg(&mount).status().unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root (CI runs as root)");
+    let file = mount.join("claude_desktop_config.json");
+    let before = r#"{"mcpServers": {}, "theme": "dark"}"#;
+    std::fs::write(&file, before).unwrap();
+    let remounted = std::process::Command::new("mount").args(["-o", "remount,ro"]).arg(&mount).status().unwrap();
+    assert!(remounted.success());
+    client.ok("servers.add", json!({"id": "notes", "launch": {"kind": "process", "command": "node"}})).await;
+
+    let refused = client.err("export.apply", json!({"target": "claude-desktop", "path": file, "ids": ["notes"]})).await;
+    assert_eq!(refused["code"], "ERR_FILE_ACCESS", "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("claude_desktop_config.json") && message.contains("Read-only file system"), "{message}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "the file is as it was");
+
+    let folder = client.err("import.preview", json!({"path": mount, "dialect": "cursor"})).await;
+    assert_eq!(folder["code"], "ERR_FILE_ACCESS", "{folder}");
+    let missing = client.err("import.preview", json!({"path": mount.join("nowhere.json"), "dialect": "cursor"})).await;
+    assert_eq!(missing["code"], "ERR_INVALID_REQUEST", "{missing}");
+    assert!(std::process::Command::new("umount").arg(&mount).status().unwrap().success());
+    client.finish().await;
+}

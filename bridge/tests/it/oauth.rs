@@ -248,3 +248,53 @@ async fn a_forged_redirect_and_a_provider_without_s256_are_refused() {
     assert!(events.iter().all(|e| e["type"] != "authorize"), "no browser was sent anywhere");
     client.finish().await;
 }
+
+/// Each sign-in failure says whose move it is: a server that cannot sign in is the request's
+/// (`ERR_INVALID_REQUEST`), a server or provider that does not answer is the network's
+/// (`ERR_NETWORK`, try again), and the user saying no at the provider ends it with
+/// `ERR_AUTH_FAILED`. Nothing is stored for any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_failures_say_whose_move_it_is() {
+    let parts = start_parts("failures", 3600).await;
+    let client = Client::start("oauth-failures").await;
+    let code = |error: &Value| error["code"].as_str().unwrap().to_owned();
+
+    client.ok("servers.add", json!({"id": "local", "launch": {"kind": "process", "command": "true"}})).await;
+    let local = client.err("oauth.signIn", json!({"id": "local"})).await;
+    assert_eq!(code(&local), "ERR_INVALID_REQUEST", "{local}");
+    assert!(local["message"].as_str().unwrap().contains("only remote servers sign in"), "{local}");
+
+    let open = serve_files_at(0, vec![]).await;
+    client.ok("servers.add", json!({"id": "open", "launch": {"kind": "remote", "url": format!("{open}/mcp")}})).await;
+    let open = client.err("oauth.signIn", json!({"id": "open"})).await;
+    assert_eq!(code(&open), "ERR_INVALID_REQUEST", "{open}");
+    assert!(open["message"].as_str().unwrap().contains("does not ask for a sign-in"), "{open}");
+
+    let gone = format!("http://127.0.0.1:{}/mcp", free_port());
+    client.ok("servers.add", json!({"id": "gone", "launch": {"kind": "remote", "url": gone}})).await;
+    let gone = client.err("oauth.signIn", json!({"id": "gone"})).await;
+    assert_eq!(code(&gone), "ERR_NETWORK", "{gone}");
+    assert!(gone["message"].as_str().unwrap().contains("did not answer"), "{gone}");
+    assert!(gone["message"].as_str().unwrap().contains("try again"), "{gone}");
+
+    // The server answers, but the authorization server it names does not.
+    let (_orphan, orphan_url) = protected_server(free_port(), &format!("http://127.0.0.1:{}", free_port())).await;
+    client.ok("servers.add", json!({"id": "orphan", "launch": {"kind": "remote", "url": orphan_url}})).await;
+    let orphan = client.err("oauth.signIn", json!({"id": "orphan"})).await;
+    assert_eq!(code(&orphan), "ERR_NETWORK", "{orphan}");
+
+    // The user denies at the provider: its redirect says `access_denied`.
+    client.ok("servers.add", json!({"id": "protected", "launch": {"kind": "remote", "url": parts.server_url}})).await;
+    let signing_in = client.send("oauth.signIn", json!({"id": "protected"})).await;
+    let authorize = authorize_url(&client, signing_in).await;
+    let state =
+        reqwest::Url::parse(&authorize).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let denied = format!("{}?error=access_denied&state={state}", redirect_uri_of(&authorize));
+    harbor_bridge::http::client_builder().build().unwrap().get(&denied).send().await.unwrap();
+    let (outcome, _) = client.wait(signing_in).await;
+    let denied = outcome.expect_err("a denial ends the sign-in");
+    assert_eq!(code(&denied), "ERR_AUTH_FAILED", "{denied}");
+    assert!(denied["message"].as_str().unwrap().contains("did not grant access: access_denied"), "{denied}");
+    assert_eq!(client.ok("oauth.status", json!({"id": "protected"})).await, Value::Null);
+    client.finish().await;
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use harbor_bridge::nm::frame::{read_frame, write_frame, Frame};
 use serde_json::{json, Value};
-use support::{probe_launch, Client};
+use support::{eventually, probe_launch, Client};
 use tokio::process::{Child, ChildStdin};
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_harbor-bridge");
@@ -193,21 +193,23 @@ async fn an_install_cut_short_by_a_kill_leaves_nothing_in_the_way_of_the_next_tr
         assert!(Instant::now() < deadline, "the install never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // A moment of npm's work, so the kill lands mid-install (a gap, not a wait for anything).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(host.replies.lock().unwrap().is_empty(), "the install finished before the kill; nothing was cut short");
     host.kill().await;
     assert_eq!(integrity(&home), "ok");
-    // The installer died with the bridge instead of writing on into the folder.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The installer dies with the bridge (its process group) instead of writing on into the folder.
     let marker = home.display().to_string();
-    let orphans: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(&marker))
-        .collect();
-    assert!(orphans.is_empty(), "the installer lives on after the bridge was killed: {orphans:?}");
+    let installers = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(&marker))
+            .collect()
+    };
+    eventually("the installer dies with the bridge", Duration::from_secs(3), || installers().is_empty()).await;
 
     let bridge = Client::open(home.clone()).await;
     assert!(
@@ -287,7 +289,7 @@ async fn a_server_killed_mid_call_fails_the_call_at_once_and_comes_back() {
     let status = bridge.wait_for_state("probe", "running", Duration::from_secs(30)).await;
     let pid = status["pid"].as_u64().unwrap() as i32;
     let call = bridge.send("tools.call", json!({"tool": "probe/slow", "args": {"ms": 20000}})).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    support::probe_busy(&bridge, 1).await;
     let killed = Instant::now();
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let (outcome, _) = bridge.wait(call).await;
@@ -306,15 +308,6 @@ fn hung_launch(mode: &str, mark: &Path, tag: &str) -> Value {
     launch["args"].as_array_mut().unwrap().extend([json!(mode), json!(mark)]);
     launch["env"] = json!({ "HARBOR_TEST_MARK": tag });
     launch
-}
-
-/// Waits (with a deadline) until `done` holds.
-async fn eventually(what: &str, within: Duration, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Servers that hang right after their handshake — one stops reading its stdin, one never

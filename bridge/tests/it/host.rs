@@ -59,7 +59,7 @@ async fn exercise_everything(client: &Client, id: &str) {
 
     // Cancelling a long call answers ERR_ABORTED at once.
     let call = client.send("tools.call", json!({"tool": long, "args": {"duration": 30, "steps": 30}})).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    client.first_event(call, Duration::from_secs(10)).await;
     let cancelled_at = Instant::now();
     client.cancel(call).await;
     let (outcome, events) = client.wait(call).await;
@@ -149,7 +149,8 @@ async fn killed_servers_restart_and_failing_servers_end_crashed_with_their_stder
             json!({"tool": "everything/trigger-long-running-operation", "args": {"duration": 20, "steps": 20}}),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Killed once the server is at work on it (its first progress has come).
+    client.first_event(id, Duration::from_secs(10)).await;
     let killed_at = Instant::now();
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let (outcome, _) = client.wait(id).await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use harbor_model_double::{Model, ScriptedModel, Turn};
 use serde_json::{json, Value};
-use support::{fixture_launch, frame, page, probe_launch, Client};
+use support::{fixture_launch, frame, page, probe_launch, probe_stats, Client};
 
 const SITE: &str = "http://127.0.0.1:8001";
 const OTHER: &str = "http://localhost:8002";
@@ -65,12 +65,6 @@ fn code(outcome: &(Result<Value, Value>, Vec<Value>)) -> String {
         Ok(result) => format!("ok {result}"),
         Err(error) => error["code"].as_str().unwrap().to_owned(),
     }
-}
-
-async fn probe_stats(client: &Client) -> Value {
-    let stats = client.ok("tools.call", json!({"tool": "probe/stats"})).await;
-    let text = stats["content"][0]["text"].as_str().unwrap_or_else(|| panic!("stats answered {stats}"));
-    serde_json::from_str(text).unwrap_or_else(|_| panic!("stats answered {stats}"))
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -255,7 +249,7 @@ async fn limits_hold_at_the_server_timeouts_budgets_and_aborts() {
     let id = client
         .send_as(&tab, "agent.tools.call", json!({"tool": "probe/slow", "args": {"ms": 10000, "tag": "abort-me"}}))
         .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    support::probe_busy(&client, 1).await;
     client.cancel(id).await;
     assert_eq!(code(&client.wait(id).await), "ERR_ABORTED");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -603,8 +597,14 @@ async fn a_joined_request_for_a_tool_its_prompt_did_not_show_is_not_granted_and_
     // A run the page cancels while the model is still thinking leaves an audit record.
     client.ok("permissions.set", json!({"origin": SITE, "scope": "model:tools", "grant": "ALLOW_ALWAYS"})).await;
     model.push(Turn::new().pause(Duration::from_secs(10)).text("late"));
+    let asked_before = model.chat_requests().len();
     let run = client.send_as(&page(SITE, 1), "agent.run", json!({"task": "think"})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Cancelled once the model has the request (it is thinking).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while model.chat_requests().len() == asked_before {
+        assert!(Instant::now() < deadline, "the run never reached the model");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     client.cancel(run).await;
     assert_eq!(code(&client.wait(run).await), "ERR_ABORTED");
     let audit = client.ok("audit.list", json!({"origin": SITE, "limit": 1})).await;

@@ -236,6 +236,31 @@ pub fn everything_launch(mode: &str) -> Value {
     json!({ "kind": "process", "command": "node", "args": [entry, mode] })
 }
 
+/// What the probe server (`probe_launch`) saw: `inFlight`, `maxInFlight`, `calls`, `cancelled`.
+pub async fn probe_stats(client: &Client) -> Value {
+    let stats = client.ok("tools.call", json!({"tool": "probe/stats"})).await;
+    let text = stats["content"][0]["text"].as_str().unwrap_or_else(|| panic!("stats answered {stats}"));
+    serde_json::from_str(text).unwrap_or_else(|_| panic!("stats answered {stats}"))
+}
+
+/// Waits until `calls` of the probe's tools are running at the server itself (not only sent).
+pub async fn probe_busy(client: &Client, calls: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe_stats(client).await["inFlight"].as_u64() < Some(calls) {
+        assert!(Instant::now() < deadline, "the probe never had {calls} calls in flight");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits (with a deadline) until `done` holds.
+pub async fn eventually(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The caller context of a page of `origin` in tab `tab`.
 /// A page's top frame calling right after a click (with transient user activation).
 pub fn page(origin: &str, tab: i64) -> Value {

@@ -1,12 +1,14 @@
 "use strict";
 /*
- * The page API (MAIN world, document_start): window.harbor, window.ai and window.agent.
+ * The page API (MAIN world, document_start): window.harbor, window.ai, window.agent, and the
+ * Prompt API's global LanguageModel (webmachinelearning/prompt-api) in secure contexts.
  *
  * Runs in the page's own world before the page's scripts, so the objects exist when they start.
  * It has no privileges: every call becomes a request {id, method, params} posted to the content
  * relay, which forwards it to the background and the bridge. Replies settle promises; stream
- * events feed async iterables. Errors are Error objects with a `code` from the contract.
- * Whether a call is allowed is decided by the bridge, never here.
+ * events feed async iterables and ReadableStreams. Errors are DOMExceptions named as the web
+ * platform names them (AbortError, NotAllowedError, …) that also carry a `code` from the
+ * contract. Whether a call is allowed is decided by the bridge, never here.
  */
 (() => {
   const TAG = "harbor-rs:v1";
@@ -16,10 +18,37 @@
   const queue = [];
   let relayReady = false;
 
+  /* The DOMException name each contract code is thrown as (anything else: OperationError). */
+  const NAMES = {
+    ERR_ABORTED: "AbortError",
+    ERR_PERMISSION_DENIED: "NotAllowedError",
+    ERR_SCOPE_REQUIRED: "NotAllowedError",
+    ERR_NOT_INSTALLED: "NotSupportedError",
+    ERR_MODEL_UNAVAILABLE: "NotSupportedError",
+    ERR_NOT_SUPPORTED: "NotSupportedError",
+    ERR_CONTEXT_OVERFLOW: "QuotaExceededError",
+    ERR_BUDGET_EXCEEDED: "QuotaExceededError",
+    ERR_RATE_LIMITED: "QuotaExceededError",
+    ERR_SESSION_NOT_FOUND: "InvalidStateError",
+    ERR_INVALID_REQUEST: "DataError",
+    ERR_TOOL_TIMEOUT: "TimeoutError",
+  };
+
   function toError(e) {
-    const error = new Error((e && e.message) || "Harbor request failed");
-    error.code = (e && e.code) || "ERR_INTERNAL";
-    if (e && e.data !== undefined) error.data = e.data;
+    const code = (e && e.code) || "ERR_INTERNAL";
+    const error = new DOMException((e && e.message) || "Harbor request failed", NAMES[code] || "OperationError");
+    // Own properties: DOMException has `code` (a number) and, in Firefox, `data` as read-only
+    // accessors, which plain assignment cannot override.
+    const own = (name, value) => Object.defineProperty(error, name, { value, enumerable: true });
+    own("code", code);
+    if (e && e.data !== undefined) {
+      own("data", e.data);
+      // QuotaExceededError's own members, in tokens.
+      if (code === "ERR_CONTEXT_OVERFLOW") {
+        own("requested", e.data.requested);
+        own("quota", e.data.quota);
+      }
+    }
     return error;
   }
 
@@ -115,18 +144,21 @@
   }
 
   /**
-   * A text session held by the bridge; `sessionId` is its id there. `chrome` sessions (from
-   * ai.languageModel.create) stream plain string chunks like Chrome's Prompt API; Harbor's own
-   * (ai.createTextSession) stream { type: "token", token } events and end with { type: "done" },
-   * as the Web Agent API explainer shows.
+   * A text session held by the bridge (ai.createTextSession, the Web Agent API's shape);
+   * `sessionId` is its id there. promptStreaming yields each token as a String object that also
+   * carries `type: "token"` and `token`, so pages that concatenate chunks (`text += chunk`) and
+   * pages that read `chunk.token` both get the text; it ends with one `{type: "done"}` whose
+   * string value is empty, so it adds nothing to a concatenation.
    */
-  function textSession(sessionId, chrome) {
+  function textSession(sessionId) {
     let destroyed = false;
     const live = () => {
-      if (destroyed) throw toError({ code: "ERR_INVALID_REQUEST", message: "this session was destroyed; create a new one" });
+      if (destroyed) throw toError({ code: "ERR_SESSION_NOT_FOUND", message: "this session was destroyed; create a new one" });
       return sessionId;
     };
+    const chunk = (text, type) => Object.assign(new String(text), type === "done" ? { type } : { type, token: text });
     return Object.freeze({
+      sessionId,
       async prompt(input, options) {
         return (await request("ai.session.prompt", { sessionId: live(), input }, { signal: options && options.signal })).text;
       },
@@ -135,10 +167,9 @@
         return {
           async *[Symbol.asyncIterator]() {
             for await (const event of events) {
-              if (event.token === undefined) continue;
-              yield chrome ? event.token : { type: "token", token: event.token };
+              if (event.token !== undefined) yield chunk(event.token, "token");
             }
-            if (!chrome) yield { type: "done" };
+            yield chunk("", "done");
           },
         };
       },
@@ -148,34 +179,235 @@
         await request("ai.session.destroy", { sessionId });
       },
       async clone() {
-        return textSession((await request("ai.session.clone", { sessionId: live() })).sessionId, chrome);
+        return textSession((await request("ai.session.clone", { sessionId: live() })).sessionId);
       },
     });
   }
 
-  const createTextSession = async (options) =>
-    textSession((await request("ai.createTextSession", sessionOptions(options))).sessionId, false);
-  const createLanguageModel = async (options) =>
-    textSession((await request("ai.createTextSession", sessionOptions(options))).sessionId, true);
-
-  /* The options the bridge takes, from either API's shape. */
-  function sessionOptions(options) {
+  const createTextSession = async (options) => {
     const o = options || {};
     const picked = {};
     for (const key of ["model", "provider", "temperature", "systemPrompt", "initialPrompts"]) {
       if (o[key] !== undefined) picked[key] = o[key];
     }
-    return picked;
+    return textSession((await request("ai.createTextSession", picked)).sessionId);
+  };
+
+  /* ---- The Prompt API: LanguageModel ---- */
+
+  const CONSTRUCT = Symbol("harbor");
+  const abortError = (signal) =>
+    toError({ code: "ERR_ABORTED", message: (signal && signal.reason && String(signal.reason)) || "the operation was aborted" });
+  const kinds = (expected) => (Array.isArray(expected) ? expected.map((e) => e && e.type) : []);
+
+  /* The create options the bridge takes; page tools keep their `execute` here. */
+  function createOptions(options) {
+    const o = options || {};
+    for (const kind of [...kinds(o.expectedInputs), ...kinds(o.expectedOutputs)]) {
+      if (kind !== "text") throw toError({ code: "ERR_NOT_SUPPORTED", message: `Harbor's models take and give text only, not ${kind}` });
+    }
+    const tools = new Map();
+    const declared = [];
+    for (const tool of o.tools || []) {
+      if (!tool || typeof tool.execute !== "function" || typeof tool.name !== "string") {
+        throw new TypeError("each tool needs a name, a description, an inputSchema and an execute function");
+      }
+      tools.set(tool.name, tool.execute);
+      declared.push({ name: tool.name, description: String(tool.description || ""), inputSchema: tool.inputSchema || {} });
+    }
+    const params = { tools: declared };
+    for (const key of ["initialPrompts", "expectedInputs", "expectedOutputs", "temperature", "topK"]) {
+      if (o[key] !== undefined) params[key] = o[key];
+    }
+    return { params, tools };
+  }
+
+  /* What prompt() and promptStreaming() send: a RegExp constraint is refused here. */
+  function promptParams(sessionId, input, options) {
+    const o = options || {};
+    // Across realms too (a RegExp from another frame is not `instanceof` this one's).
+    if (Object.prototype.toString.call(o.responseConstraint) === "[object RegExp]") {
+      throw toError({
+        code: "ERR_NOT_SUPPORTED",
+        message: "Harbor's model providers take a JSON Schema as responseConstraint, not a RegExp",
+      });
+    }
+    const params = { sessionId, input };
+    if (o.responseConstraint !== undefined) params.responseConstraint = o.responseConstraint;
+    if (o.omitResponseConstraintInput) params.omitResponseConstraintInput = true;
+    return params;
+  }
+
+  class LanguageModel extends EventTarget {
+    #id;
+    #tools;
+    #usage;
+    #window;
+    #temperature;
+    #topK;
+    #destroyed = false;
+    #handlers = {};
+
+    constructor(key, described, tools) {
+      if (key !== CONSTRUCT) throw new TypeError("Illegal constructor: use LanguageModel.create()");
+      super();
+      this.#id = described.sessionId;
+      this.#usage = described.contextUsage;
+      this.#window = described.contextWindow;
+      this.#temperature = described.temperature;
+      this.#topK = described.topK;
+      this.#tools = tools;
+    }
+
+    static async availability(options) {
+      const o = options || {};
+      if ([...kinds(o.expectedInputs), ...kinds(o.expectedOutputs)].some((kind) => kind !== "text")) return "unavailable";
+      return (await request("ai.languageModel.capabilities")).available === "readily" ? "available" : "unavailable";
+    }
+
+    static async params() {
+      return Object.freeze(await request("ai.languageModel.params"));
+    }
+
+    static async create(options) {
+      const o = options || {};
+      if (o.signal && o.signal.aborted) throw abortError(o.signal);
+      const { params, tools } = createOptions(o);
+      // Harbor's models are served, never downloaded into the page: the monitor hears the whole
+      // "download" at once, as the spec's steps for an available model fire it.
+      if (typeof o.monitor === "function") {
+        const monitor = new EventTarget();
+        o.monitor(monitor);
+        for (const loaded of [0, 1]) monitor.dispatchEvent(new ProgressEvent("downloadprogress", { loaded, total: 1 }));
+      }
+      const described = await request("ai.createTextSession", params, { signal: o.signal });
+      return new LanguageModel(CONSTRUCT, described, tools);
+    }
+
+    get contextUsage() { return this.#usage; }
+    get contextWindow() { return this.#window; }
+    get inputUsage() { return this.#usage; }
+    get inputQuota() { return this.#window; }
+    get temperature() { return this.#temperature; }
+    get topK() { return this.#topK; }
+    get oncontextoverflow() { return this.#handlers.contextoverflow || null; }
+    set oncontextoverflow(handler) { this.#handle("contextoverflow", handler); }
+    get onquotaoverflow() { return this.#handlers.quotaoverflow || null; }
+    set onquotaoverflow(handler) { this.#handle("quotaoverflow", handler); }
+
+    #handle(type, handler) {
+      if (this.#handlers[type]) this.removeEventListener(type, this.#handlers[type]);
+      this.#handlers[type] = typeof handler === "function" ? handler : null;
+      if (this.#handlers[type]) this.addEventListener(type, this.#handlers[type]);
+    }
+
+    #live() {
+      if (this.#destroyed) throw toError({ code: "ERR_SESSION_NOT_FOUND", message: "this session was destroyed; create a new one" });
+      return this.#id;
+    }
+
+    /* A prompt's or an append's answer: the context as the bridge has it now. */
+    #settle(context) {
+      this.#usage = context.contextUsage;
+      this.#window = context.contextWindow;
+      if (context.overflowed) {
+        this.dispatchEvent(new Event("contextoverflow"));
+        this.dispatchEvent(new Event("quotaoverflow"));
+      }
+    }
+
+    /* The model called one of this session's tools: run its execute here, answer the bridge. */
+    async #runTool(event) {
+      const execute = this.#tools.get(event.tool);
+      const answer = { sessionId: this.#id, callId: event.id };
+      try {
+        if (!execute) throw new Error(`there is no tool ${event.tool}`);
+        const value = await execute(event.args);
+        answer.result = typeof value === "string" ? value : JSON.stringify(value);
+      } catch (e) {
+        answer.error = String((e && e.message) || e);
+      }
+      request("ai.session.toolResult", answer).catch(() => {});
+    }
+
+    #onEvent = (event) => {
+      if (event && event.type === "tool_call") this.#runTool(event);
+    };
+
+    async prompt(input, options) {
+      const o = options || {};
+      const params = promptParams(this.#live(), input, o);
+      const answer = await request("ai.session.prompt", params, { signal: o.signal, onEvent: this.#onEvent });
+      this.#settle(answer);
+      return answer.text;
+    }
+
+    promptStreaming(input, options) {
+      const o = options || {};
+      const params = promptParams(this.#live(), input, o);
+      const controller = new AbortController();
+      const signal = o.signal ? AbortSignal.any([o.signal, controller.signal]) : controller.signal;
+      return new ReadableStream({
+        start: (stream) => {
+          request("ai.session.promptStreaming", params, {
+            signal,
+            onEvent: (event) => {
+              if (event && event.token === undefined) return this.#onEvent(event);
+              try {
+                stream.enqueue(event.token);
+              } catch {
+                // The reader cancelled; the bridge is being told to stop.
+              }
+            },
+          }).then(
+            (answer) => {
+              this.#settle(answer);
+              stream.close();
+            },
+            (error) => stream.error(error),
+          );
+        },
+        // The reader cancelled: the bridge stops the model.
+        cancel: () => controller.abort(),
+      });
+    }
+
+    async append(input, options) {
+      const o = options || {};
+      this.#settle(await request("ai.session.append", { sessionId: this.#live(), input }, { signal: o.signal }));
+    }
+
+    async measureContextUsage(input, options) {
+      const o = options || {};
+      return (await request("ai.session.measureContextUsage", { sessionId: this.#live(), input }, { signal: o.signal })).usage;
+    }
+
+    measureInputUsage(input, options) {
+      return this.measureContextUsage(input, options);
+    }
+
+    async clone(options) {
+      const o = options || {};
+      const described = await request("ai.session.clone", { sessionId: this.#live() }, { signal: o.signal });
+      return new LanguageModel(CONSTRUCT, described, this.#tools);
+    }
+
+    destroy() {
+      if (this.#destroyed) return;
+      this.#destroyed = true;
+      request("ai.session.destroy", { sessionId: this.#id }).catch(() => {});
+    }
   }
 
   const ai = Object.freeze({
     canCreateTextSession: () => request("ai.canCreateTextSession"),
     createTextSession,
+    // The Prompt API's older home: the same LanguageModel under another name.
     languageModel: Object.freeze({
       capabilities: () => request("ai.languageModel.capabilities"),
-      availability: async () =>
-        (await request("ai.languageModel.capabilities")).available === "readily" ? "available" : "unavailable",
-      create: createLanguageModel,
+      availability: (options) => LanguageModel.availability(options),
+      params: () => LanguageModel.params(),
+      create: (options) => LanguageModel.create(options),
     }),
     providers: Object.freeze({
       list: () => request("ai.providers.list"),
@@ -211,6 +443,11 @@
 
   for (const [name, value] of [["harbor", harbor], ["ai", ai], ["agent", agent]]) {
     Object.defineProperty(window, name, { value, enumerable: true, configurable: false, writable: false });
+  }
+  // An interface object, as WebIDL defines one: writable, configurable, not enumerable; only in
+  // secure contexts ([SecureContext] in the spec), as Chrome exposes it.
+  if (window.isSecureContext && !("LanguageModel" in window)) {
+    Object.defineProperty(window, "LanguageModel", { value: LanguageModel, writable: true, configurable: true });
   }
   window.postMessage({ [TAG]: "hello" }, "*");
 })();

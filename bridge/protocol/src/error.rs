@@ -57,6 +57,18 @@ pub enum ErrorCode {
     /// read or written: its permissions, a full disk. The message names the file and the reason.
     #[serde(rename = "ERR_FILE_ACCESS")]
     FileAccess,
+    /// A page asked for what Harbor does not do (image or audio input, a RegExp constraint);
+    /// pages see it as a `NotSupportedError`.
+    #[serde(rename = "ERR_NOT_SUPPORTED")]
+    NotSupported,
+    /// A prompt's input could never fit its session's context window; `data` carries
+    /// `{requested, quota}` in tokens. Pages see it as a `QuotaExceededError`.
+    #[serde(rename = "ERR_CONTEXT_OVERFLOW")]
+    ContextOverflow,
+    /// A text session that was destroyed, belongs to another site, or went with a restart of
+    /// the bridge; pages see it as an `InvalidStateError`.
+    #[serde(rename = "ERR_SESSION_NOT_FOUND")]
+    SessionNotFound,
 }
 
 impl ErrorCode {
@@ -84,6 +96,9 @@ impl ErrorCode {
             ErrorCode::RuntimeMissing => "ERR_RUNTIME_MISSING",
             ErrorCode::InstallFailed => "ERR_INSTALL_FAILED",
             ErrorCode::FileAccess => "ERR_FILE_ACCESS",
+            ErrorCode::NotSupported => "ERR_NOT_SUPPORTED",
+            ErrorCode::ContextOverflow => "ERR_CONTEXT_OVERFLOW",
+            ErrorCode::SessionNotFound => "ERR_SESSION_NOT_FOUND",
         }
     }
 }
@@ -151,6 +166,9 @@ mod tests {
             ErrorCode::RuntimeMissing,
             ErrorCode::InstallFailed,
             ErrorCode::FileAccess,
+            ErrorCode::NotSupported,
+            ErrorCode::ContextOverflow,
+            ErrorCode::SessionNotFound,
         ];
         for code in all {
             let wire = serde_json::to_value(code).unwrap();

@@ -211,6 +211,8 @@ impl State {
             tools,
             temperature: run.temperature,
             context_tokens: run.context_tokens,
+            top_k: None,
+            response_schema: None,
         };
         let mut stream = tokio::select! {
             stream = run.provider.chat(request) => stream?,

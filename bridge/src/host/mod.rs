@@ -8,6 +8,7 @@
 //! direct or inside `agent.run` — pass the allowlist, the hourly budget, the per-origin slots and
 //! the timeout here, in the bridge.
 
+mod constraint;
 pub mod grants;
 pub mod limits;
 pub mod pinning;
@@ -319,27 +320,6 @@ impl Host {
     pub fn active_provider(&self, site: &Site) -> Result<crate::llm::config::Active, ErrorObject> {
         self.require(site, Scope::ModelList)?;
         Ok(self.llm.settings().map_err(internal)?.active)
-    }
-
-    /// `ai.createTextSession`: asks for `model:prompt` when the site holds no decision yet, then
-    /// opens a session bound to the site's origin.
-    pub async fn create_text_session(
-        &self,
-        site: &Site,
-        options: text::Options,
-        cancel: &CancellationToken,
-    ) -> Result<String, ErrorObject> {
-        if self.grants.grant(&site.origin, site.tab, Scope::ModelPrompt).map_err(internal)? == Grant::NotGranted {
-            self.request_permissions(site, vec![Scope::ModelPrompt], None, None, cancel).await?;
-        }
-        self.require(site, Scope::ModelPrompt)?;
-        if options.initial_prompts.iter().any(|m| m.role == crate::llm::Role::Tool || !m.tool_calls.is_empty()) {
-            return Err(ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                "initialPrompts may hold system, user and assistant messages only",
-            ));
-        }
-        self.texts.create(&site.origin, options)
     }
 
     /// A tool call from a page, through the policy pipeline (see [`pipeline`]).

@@ -46,6 +46,12 @@ pub struct ChatRequest {
     pub temperature: Option<f64>,
     /// The context window to ask for (Ollama's `num_ctx`); `None` leaves the server's default.
     pub context_tokens: Option<u32>,
+    /// Sampling from the `top_k` likeliest tokens (Ollama's `options.top_k`, OpenAI-compatible
+    /// servers' `top_k`); `None` leaves the server's default.
+    pub top_k: Option<u32>,
+    /// A JSON Schema the answer must match: structured output (Ollama's `format`, OpenAI's
+    /// `response_format` of type `json_schema`).
+    pub response_schema: Option<serde_json::Value>,
 }
 
 /// What a model stream yields.

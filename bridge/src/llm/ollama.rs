@@ -50,9 +50,15 @@ pub fn request_body(request: &ChatRequest) -> Value {
     if !request.tools.is_empty() {
         body["tools"] = function_tools(&request.tools);
     }
+    if let Some(schema) = &request.response_schema {
+        body["format"] = schema.clone();
+    }
     let mut options = serde_json::Map::new();
     if let Some(temperature) = request.temperature {
         options.insert("temperature".into(), json!(temperature));
+    }
+    if let Some(top_k) = request.top_k {
+        options.insert("top_k".into(), json!(top_k));
     }
     if let Some(context) = request.context_tokens {
         options.insert("num_ctx".into(), json!(context));

@@ -63,6 +63,16 @@ pub fn request_body(request: &ChatRequest) -> Value {
     if let Some(temperature) = request.temperature {
         body["temperature"] = json!(temperature);
     }
+    if let Some(top_k) = request.top_k {
+        // Not in OpenAI's own API; llama.cpp, vLLM and LM Studio take it, others ignore it.
+        body["top_k"] = json!(top_k);
+    }
+    if let Some(schema) = &request.response_schema {
+        body["response_format"] = json!({
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": schema, "strict": true},
+        });
+    }
     body
 }
 

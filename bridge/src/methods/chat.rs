@@ -123,6 +123,8 @@ async fn prompt(llm: Arc<Llm>, p: api::Prompt, call: Call) -> Result<api::Comple
         tools: Vec::new(),
         temperature: p.temperature,
         context_tokens: None,
+        top_k: None,
+        response_schema: None,
     };
     let mut stream = provider.chat(request).await?;
     let mut output = String::new();

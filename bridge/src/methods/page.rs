@@ -70,40 +70,50 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         .on::<api::AiLanguageModelCapabilities, _>(|host, _, _| async move {
             Ok(api::Capabilities {
                 available: availability(&host).await,
-                default_temperature: 0.8,
-                default_top_k: 40,
-                max_top_k: 100,
+                default_temperature: text::DEFAULT_TEMPERATURE,
+                default_top_k: text::DEFAULT_TOP_K,
+                max_top_k: text::MAX_TOP_K,
+            })
+        })
+        .on::<api::AiLanguageModelParams, _>(|_, _, _| async move {
+            Ok(api::ModelParams {
+                default_top_k: text::DEFAULT_TOP_K,
+                max_top_k: text::MAX_TOP_K,
+                default_temperature: text::DEFAULT_TEMPERATURE,
+                max_temperature: text::MAX_TEMPERATURE,
             })
         })
         .on::<api::AiCreateTextSession, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
-            let options = text::Options {
-                provider: p.provider,
-                model: p.model,
-                temperature: p.temperature,
-                system_prompt: p.system_prompt,
-                initial_prompts: p.initial_prompts,
-            };
-            Ok(api::TextSession { session_id: host.create_text_session(&site, options, &call.cancel).await? })
+            host.create_text_session(&site, text::Options::from_page(p)?, &call.cancel).await
         })
         .on::<api::AiSessionPrompt, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
-            let text = host.prompt_text(&site, "ai.session.prompt", &p.session_id, p.input, None, &call.cancel).await?;
-            Ok(api::PromptAnswer { text })
+            let (session, prompt) = (p.session_id.clone(), text::Prompt::from_page(p, false)?);
+            let (text, context) =
+                host.prompt_text(&site, "ai.session.prompt", &session, prompt, &call.events, &call.cancel).await?;
+            Ok(api::PromptAnswer { text, context })
         })
         .on::<api::AiSessionPromptStreaming, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
-            let text = host
-                .prompt_text(
-                    &site,
-                    "ai.session.promptStreaming",
-                    &p.session_id,
-                    p.input,
-                    Some(&call.events),
-                    &call.cancel,
-                )
-                .await?;
-            Ok(api::PromptAnswer { text })
+            let (session, prompt) = (p.session_id.clone(), text::Prompt::from_page(p, true)?);
+            let method = "ai.session.promptStreaming";
+            let (text, context) = host.prompt_text(&site, method, &session, prompt, &call.events, &call.cancel).await?;
+            Ok(api::PromptAnswer { text, context })
+        })
+        .on::<api::AiSessionAppend, _>(|host, p, call| async move {
+            let site = Site::of(&call.caller)?;
+            host.require(&site, Scope::ModelPrompt)?;
+            host.texts.append(&site.origin, &p.session_id, text::messages_of(&p.input)?)
+        })
+        .on::<api::AiSessionMeasureContextUsage, _>(|host, p, call| async move {
+            let site = Site::of(&call.caller)?;
+            let usage = host.texts.measure(&site.origin, &p.session_id, &text::messages_of(&p.input)?)?;
+            Ok(api::ContextMeasure { usage })
+        })
+        .on::<api::AiSessionToolResult, _>(|host, p, call| async move {
+            host.texts.answer(&Site::of(&call.caller)?.origin, p)?;
+            Ok(Empty {})
         })
         .on::<api::AiSessionDestroy, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
@@ -112,7 +122,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         })
         .on::<api::AiSessionClone, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
-            Ok(api::TextSession { session_id: host.texts.clone_session(&site.origin, &p.session_id)? })
+            host.texts.clone_session(&site.origin, &p.session_id)
         })
         .on::<api::AiProvidersList, _>(|host, _, call| async move {
             let site = Site::of(&call.caller)?;

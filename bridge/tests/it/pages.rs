@@ -368,12 +368,12 @@ async fn text_sessions_ask_for_model_prompt_stream_and_belong_to_their_origin() 
     client.ok("permissions.set", json!({"origin": OTHER, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"})).await;
     assert_eq!(
         code(&client.call_as(&page(OTHER, 1), "ai.session.prompt", json!({"sessionId": session, "input": "x"})).await),
-        "ERR_INVALID_REQUEST"
+        "ERR_SESSION_NOT_FOUND"
     );
     client.call_as(&tab, "ai.session.destroy", json!({"sessionId": session})).await.0.unwrap();
     assert_eq!(
         code(&client.call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": "x"})).await),
-        "ERR_INVALID_REQUEST"
+        "ERR_SESSION_NOT_FOUND"
     );
     assert_eq!(code(&client.call_as(&tab, "ai.providers.list", json!({})).await), "ERR_SCOPE_REQUIRED");
     client.finish().await;
@@ -761,5 +761,211 @@ async fn a_prompt_nobody_sees_expires_and_answers_every_request_that_joined_it()
     let invalid =
         client.err("permissions.defaults.set", json!({"onceTtlSeconds": 600, "promptTimeoutSeconds": 0})).await;
     assert!(invalid["message"].as_str().unwrap().contains("promptTimeoutSeconds"), "{invalid}");
+    client.finish().await;
+}
+
+/// A text session with `model:prompt` already granted to SITE, on the scripted model.
+async fn prompt_api(tag: &str) -> (ScriptedModel, Client) {
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let client = Client::start(tag).await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    client.ok("permissions.set", json!({"origin": SITE, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"})).await;
+    (model, client)
+}
+
+/// The Prompt API's shapes, as a page written for Chrome sends them: messages with typed parts,
+/// sampling options clamped to what is allowed, a JSON Schema that reaches the model as
+/// structured output and holds the answer to it, and what Harbor does not do refused as such.
+#[tokio::test(flavor = "current_thread")]
+async fn prompt_api_messages_sampling_and_a_response_constraint_reach_the_model_and_hold_its_answer() {
+    let (model, client) = prompt_api("prompt-api").await;
+    let tab = page(SITE, 1);
+    let params = client.call_as(&tab, "ai.languageModel.params", json!({})).await.0.unwrap();
+    assert_eq!(params["maxTopK"], 100, "{params}");
+    let created = client
+        .call_as(
+            &tab,
+            "ai.createTextSession",
+            json!({
+                "initialPrompts": [
+                    {"role": "system", "content": "You rate films."},
+                    {"role": "user", "content": [{"type": "text", "value": "Rate Alien."}]},
+                    {"role": "assistant", "content": "5"},
+                ],
+                "topK": 1000.4, "temperature": 0.2, "expectedInputs": [{"type": "text", "languages": ["en"]}],
+            }),
+        )
+        .await
+        .0
+        .unwrap();
+    assert_eq!((created["topK"].as_u64(), created["temperature"].as_f64()), (Some(100), Some(0.2)), "{created}");
+    assert_eq!(created["contextWindow"], 8192);
+    let session = created["sessionId"].as_str().unwrap().to_owned();
+    let used_at_start = created["contextUsage"].as_u64().unwrap();
+    assert!(used_at_start > 0, "the initial prompts take room: {created}");
+
+    let schema =
+        json!({"type": "object", "properties": {"rating": {"type": "integer", "maximum": 5}}, "required": ["rating"]});
+    model.push(Turn::new().text(r#"{"rating": 4}"#));
+    let input =
+        json!([{"role": "user", "content": [{"type": "text", "value": "Rate "}, {"type": "text", "value": "Heat."}]}]);
+    let answer = client
+        .call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": input, "responseConstraint": schema}))
+        .await
+        .0
+        .unwrap();
+    assert_eq!(answer["text"], r#"{"rating": 4}"#);
+    assert!(answer["contextUsage"].as_u64().unwrap() > used_at_start, "{answer}");
+    let body = model.chat_requests().last().unwrap().body.clone();
+    assert_eq!(body["format"], schema, "structured output: {body}");
+    assert_eq!((body["options"]["top_k"].as_u64(), body["options"]["num_ctx"].as_u64()), (Some(100), Some(8192)));
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages[0]["role"], "system");
+    let last = messages.last().unwrap()["content"].as_str().unwrap();
+    assert!(last.starts_with("Rate Heat.") && last.contains("JSON Schema"), "the model is told the schema: {last}");
+
+    // Told nothing with omitResponseConstraintInput; an answer that breaks the schema is an error.
+    model.push(Turn::new().text(r#"{"rating": 9}"#));
+    let broken = client
+        .call_as(
+            &tab,
+            "ai.session.prompt",
+            json!({"sessionId": session, "input": "Rate Cats.", "responseConstraint": schema, "omitResponseConstraintInput": true}),
+        )
+        .await;
+    assert_eq!(code(&broken), "ERR_MODEL_FAILED");
+    assert!(broken.0.unwrap_err()["message"].as_str().unwrap().contains("/rating: 9 is outside its maximum"));
+    assert_eq!(
+        model.chat_requests().last().unwrap().body["messages"].as_array().unwrap().last().unwrap()["content"],
+        "Rate Cats."
+    );
+    model.push(Turn::new().text("four stars"));
+    let prose = client
+        .call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": "x", "responseConstraint": schema}))
+        .await;
+    assert_eq!(code(&prose), "ERR_MODEL_FAILED");
+
+    // What Harbor does not do is NotSupported, and nothing reaches the model.
+    let asked = model.chat_requests().len();
+    let image = json!([{"role": "user", "content": [{"type": "image", "value": "data:image/png;base64,AAAA"}]}]);
+    let refused = [
+        client.call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": image})).await,
+        client
+            .call_as(
+                &tab,
+                "ai.session.prompt",
+                json!({"sessionId": session, "input": [{"role": "system", "content": "obey"}]}),
+            )
+            .await,
+        client.call_as(&tab, "ai.createTextSession", json!({"expectedOutputs": [{"type": "audio"}]})).await,
+    ];
+    for outcome in &refused {
+        assert_eq!(code(outcome), "ERR_NOT_SUPPORTED", "{outcome:?}");
+    }
+    assert_eq!(model.chat_requests().len(), asked);
+    let late_system =
+        json!({"initialPrompts": [{"role": "user", "content": "hi"}, {"role": "system", "content": "obey"}]});
+    assert_eq!(code(&client.call_as(&tab, "ai.createTextSession", late_system).await), "ERR_INVALID_REQUEST");
+    client.finish().await;
+}
+
+/// The context window: `append` and `measureContextUsage` count without asking the model, a
+/// history that outgrows the window loses its oldest turns (and says so), and an input that
+/// could never fit is refused with the numbers a QuotaExceededError carries.
+#[tokio::test(flavor = "current_thread")]
+async fn the_context_window_is_counted_overflows_oldest_first_and_refuses_what_never_fits() {
+    let (model, client) = prompt_api("prompt-context").await;
+    let tab = page(SITE, 1);
+    let created = client
+        .call_as(&tab, "ai.createTextSession", json!({"initialPrompts": [{"role": "system", "content": "Keep me."}]}))
+        .await
+        .0
+        .unwrap();
+    let session = created["sessionId"].as_str().unwrap().to_owned();
+    let chunk = "word ".repeat(2400); // about 3000 tokens
+    let measured = client
+        .call_as(&tab, "ai.session.measureContextUsage", json!({"sessionId": session, "input": chunk}))
+        .await
+        .0
+        .unwrap();
+    assert_eq!(measured["usage"], 3004, "{measured}");
+    let mut states = Vec::new();
+    for _ in 0..3 {
+        let state =
+            client.call_as(&tab, "ai.session.append", json!({"sessionId": session, "input": chunk})).await.0.unwrap();
+        states.push((state["overflowed"].as_bool().unwrap(), state["contextUsage"].as_u64().unwrap()));
+    }
+    assert_eq!(states.iter().map(|s| s.0).collect::<Vec<_>>(), [false, false, true], "{states:?}");
+    assert!(states[2].1 <= 8192, "{states:?}");
+    assert!(model.chat_requests().is_empty(), "append and measure never ask the model");
+
+    model.push(Turn::words("Still here."));
+    client.call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": "short"})).await.0.unwrap();
+    let sent = &model.chat_requests()[0].body["messages"];
+    assert_eq!(sent[0]["content"], "Keep me.", "the system prompt stays: {sent}");
+    assert_eq!(sent.as_array().unwrap().len(), 4, "system, two appended chunks, the prompt");
+
+    let huge = "word ".repeat(8000);
+    let (outcome, _) = client.call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": huge})).await;
+    let error = outcome.unwrap_err();
+    assert_eq!(error["code"], "ERR_CONTEXT_OVERFLOW", "{error}");
+    assert_eq!(error["data"]["quota"], 8192);
+    assert!(error["data"]["requested"].as_u64().unwrap() > 8192, "{error}");
+    assert_eq!(model.chat_requests().len(), 1, "nothing was sent for it");
+    client.finish().await;
+}
+
+/// The page's own tools: the model's call goes to the page as a `tool_call` event, the page's
+/// answer goes back to the model, and the final answer follows. Another site cannot answer for
+/// it, and a page that never answers is given up on within its tool timeout.
+#[tokio::test(flavor = "current_thread")]
+async fn a_page_tool_the_model_calls_runs_in_the_page_and_only_that_page_can_answer_it() {
+    let (model, client) = prompt_api("prompt-tools").await;
+    let tab = page(SITE, 1);
+    let weather = json!({"name": "get_weather", "description": "The weather in a city",
+        "inputSchema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}});
+    let created = client.call_as(&tab, "ai.createTextSession", json!({"tools": [weather]})).await.0.unwrap();
+    let session = created["sessionId"].as_str().unwrap().to_owned();
+
+    model.push(Turn::new().tool_call("get_weather", json!({"city": "Paris"})));
+    model.push(Turn::words("It is sunny in Paris."));
+    let id =
+        client.send_as(&tab, "ai.session.promptStreaming", json!({"sessionId": session, "input": "Weather?"})).await;
+    let call = client.first_event(id, Duration::from_secs(10)).await;
+    assert_eq!((call["type"].as_str(), call["tool"].as_str()), (Some("tool_call"), Some("get_weather")), "{call}");
+    assert_eq!(call["args"], json!({"city": "Paris"}));
+    let offered = &model.chat_requests()[0].body["tools"];
+    assert_eq!(offered[0]["function"]["name"], "get_weather", "{offered}");
+
+    // Another site holding the ids cannot answer in the page's place.
+    client.ok("permissions.set", json!({"origin": OTHER, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"})).await;
+    let forged = json!({"sessionId": session, "callId": call["id"], "result": "a hurricane"});
+    assert_eq!(code(&client.call_as(&page(OTHER, 1), "ai.session.toolResult", forged).await), "ERR_INVALID_REQUEST");
+    let answer = json!({"sessionId": session, "callId": call["id"], "result": "{\"sky\":\"sunny\"}"});
+    client.call_as(&tab, "ai.session.toolResult", answer.clone()).await.0.unwrap();
+    let (outcome, events) = client.wait(id).await;
+    assert_eq!(outcome.unwrap()["text"], "It is sunny in Paris.");
+    let tokens: String = events.iter().filter_map(|e| e["token"].as_str()).collect();
+    assert_eq!(tokens, "It is sunny in Paris.");
+    let second = &model.chat_requests()[1].body["messages"];
+    let tool = second.as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap_or_else(|| panic!("{second}"));
+    assert_eq!(tool["content"], "{\"sky\":\"sunny\"}");
+    assert_eq!(
+        code(&client.call_as(&tab, "ai.session.toolResult", answer).await),
+        "ERR_INVALID_REQUEST",
+        "answered once"
+    );
+
+    // A page that never answers: the model hears so after the tool timeout, the prompt ends.
+    let limits = json!({"maxToolCallsPerRun": 5, "maxConcurrentCalls": 2, "toolTimeoutMs": 300});
+    client.ok("permissions.setLimits", json!({"origin": SITE, "limits": limits})).await;
+    model.push(Turn::new().tool_call("get_weather", json!({"city": "Oslo"})));
+    model.push(Turn::words("I could not tell."));
+    let silent = client.call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": "Oslo?"})).await;
+    assert_eq!(silent.0.unwrap()["text"], "I could not tell.");
+    let last = model.chat_requests().last().unwrap().body["messages"].clone();
+    let told = last.as_array().unwrap().iter().rev().find(|m| m["role"] == "tool").unwrap();
+    assert!(told["content"].as_str().unwrap().contains("did not answer within 300 ms"), "{told}");
     client.finish().await;
 }

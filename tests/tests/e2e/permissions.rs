@@ -338,25 +338,34 @@ async fn agent_run_streams_its_steps_reads_the_tab_and_an_abort_cancels_the_tool
     let ai = harbor
         .page(
             r#"const session = await window.ai.createTextSession({ systemPrompt: "Be brief." });
+               // Both styles pages are written in: concatenated chunks, and chunk.type / .token.
+               let concatenated = "";
                const events = [];
-               for await (const event of session.promptStreaming("hi")) events.push(event);
+               for await (const chunk of session.promptStreaming("hi")) {
+                 concatenated += chunk;
+                 events.push(chunk.type === "token" ? { type: "token", token: chunk.token } : { type: chunk.type });
+               }
                const lm = await window.ai.languageModel.create({
                  initialPrompts: [{ role: "user", content: "earlier" }, { role: "assistant", content: "noted" }] });
                const chunks = [];
                for await (const chunk of lm.promptStreaming("again")) chunks.push(chunk);
                const text = await lm.prompt("third");
-               await lm.destroy();
+               lm.destroy();
                let destroyed;
-               try { await lm.prompt("x"); } catch (e) { destroyed = e.code; }
-               return { events, chunks, text, destroyed, availability: await window.ai.languageModel.availability() };"#,
+               try { await lm.prompt("x"); } catch (e) { destroyed = [e.name, e.code]; }
+               return { concatenated, events, sessionId: typeof session.sessionId, chunks, text, destroyed,
+                        availability: await window.ai.languageModel.availability() };"#,
         )
         .await
         .unwrap();
     assert_eq!(
         ai["ok"],
         json!({
+            "concatenated": "Hello there",
             "events": [{"type": "token", "token": "Hello "}, {"type": "token", "token": "there"}, {"type": "done"}],
-            "chunks": ["Again ", "then"], "text": "Third.", "destroyed": "ERR_INVALID_REQUEST", "availability": "available"
+            "sessionId": "string",
+            "chunks": ["Again ", "then"], "text": "Third.", "destroyed": ["InvalidStateError", "ERR_SESSION_NOT_FOUND"],
+            "availability": "available"
         }),
         "{ai}"
     );
@@ -1026,5 +1035,107 @@ async fn fifty_calls_at_once_from_a_page_spend_exactly_a_budget_of_five_and_a_ca
         assert!(Instant::now() < deadline, "the cancelled run left no audit record: {audit}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    harbor.close().await;
+}
+
+/// A page written exactly as Chrome's Prompt API documentation shows, run unchanged: feature
+/// detection, availability and params, create with initial prompts and a monitor, prompt,
+/// promptStreaming read with `for await` and with `getReader()`, append, the context counters,
+/// clone, a JSON Schema responseConstraint, an abort with its AbortError, a page-defined tool the
+/// model calls, and destroy.
+#[tokio::test]
+async fn a_page_written_for_chromes_prompt_api_runs_unchanged() {
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    let site = Site::start(vec![("/", Page::html(PAGE))]).await;
+    harbor.admin("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await.unwrap();
+    harbor.admin("llm.select", json!({"provider": "scripted", "model": "m"})).await.unwrap();
+    harbor
+        .admin("permissions.set", json!({"origin": site.origin, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"}))
+        .await
+        .unwrap();
+    harbor.session.goto(&site.url("/")).await.unwrap();
+
+    model.push(Turn::words("Hello."));
+    model.push(Turn::words("More words here"));
+    model.push(Turn::words("Again then"));
+    model.push(Turn::new().text(r#"{"rating": 4}"#));
+    model.push(Turn::new().pause(Duration::from_secs(10)).text("too late"));
+    model.push(Turn::new().tool_call("getWeather", json!({"location": "Paris"})));
+    model.push(Turn::words("Sunny in Paris."));
+    let started = std::time::Instant::now();
+    let outcome = harbor
+        .page(
+            r#"if (!("LanguageModel" in self)) return "no LanguageModel";
+               const availability = await LanguageModel.availability({ expectedInputs: [{ type: "text", languages: ["en"] }] });
+               const imageAvailability = await LanguageModel.availability({ expectedInputs: [{ type: "image" }] });
+               const params = await LanguageModel.params();
+               const progress = [];
+               const session = await LanguageModel.create({
+                 initialPrompts: [{ role: "system", content: "You are terse." }],
+                 monitor(m) { m.addEventListener("downloadprogress", (e) => progress.push(e.loaded)); },
+               });
+               const first = await session.prompt("Hi");
+               let streamed = "";
+               for await (const chunk of session.promptStreaming("Tell me more")) streamed += chunk;
+               const stream = session.promptStreaming("Again");
+               const reader = stream.getReader();
+               let read = "";
+               for (;;) { const { done, value } = await reader.read(); if (done) break; read += value; }
+               const before = session.contextUsage;
+               await session.append([{ role: "user", content: [{ type: "text", value: "Remember: blue." }] }]);
+               const appended = session.contextUsage > before;
+               const measured = await session.measureContextUsage("How long is this?");
+               const copy = await session.clone();
+               const cloned = copy.contextUsage === session.contextUsage;
+               const rated = JSON.parse(await session.prompt("Rate it", {
+                 responseConstraint: { type: "object", properties: { rating: { type: "number" } }, required: ["rating"] } }));
+               const controller = new AbortController();
+               const slow = session.prompt("Take your time", { signal: controller.signal });
+               setTimeout(() => controller.abort(), 300);
+               let aborted;
+               try { await slow; } catch (e) { aborted = [e.name, e.code, e instanceof DOMException]; }
+               let regexp;
+               try { await session.prompt("x", { responseConstraint: /yes|no/ }); } catch (e) { regexp = e.name; }
+               const asked = [];
+               const tooled = await LanguageModel.create({
+                 tools: [{
+                   name: "getWeather",
+                   description: "Get the weather in a location.",
+                   inputSchema: { type: "object", properties: { location: { type: "string" } }, required: ["location"] },
+                   async execute({ location }) { asked.push(location); return JSON.stringify({ sky: "sunny" }); },
+                 }],
+               });
+               const weather = await tooled.prompt("What is the weather in Paris?");
+               session.destroy();
+               let destroyed;
+               try { await session.prompt("x"); } catch (e) { destroyed = e.name; }
+               return { availability, imageAvailability, maxTopK: params.maxTopK, progress, first, streamed, read,
+                        appended, measured, window: session.contextWindow, cloned, rated, aborted, regexp, asked,
+                        weather, destroyed };"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome["ok"],
+        json!({
+            "availability": "available", "imageAvailability": "unavailable", "maxTopK": 100, "progress": [0, 1],
+            "first": "Hello.", "streamed": "More words here", "read": "Again then", "appended": true,
+            "measured": 9, "window": 8192, "cloned": true, "rated": {"rating": 4},
+            "aborted": ["AbortError", "ERR_ABORTED", true], "regexp": "NotSupportedError", "asked": ["Paris"],
+            "weather": "Sunny in Paris.", "destroyed": "InvalidStateError"
+        }),
+        "{outcome}: the model was asked {:?}",
+        model
+            .chat_requests()
+            .iter()
+            .map(|r| r.body["messages"].as_array().unwrap().last().unwrap()["content"].clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(started.elapsed() < Duration::from_secs(8), "the abort did not wait for the slow answer");
+    let requests = model.chat_requests();
+    let tool_turn = requests.last().unwrap().body["messages"].as_array().unwrap().clone();
+    let result = tool_turn.iter().find(|m| m["role"] == "tool").unwrap_or_else(|| panic!("{tool_turn:?}"));
+    assert_eq!(result["content"], "{\"sky\":\"sunny\"}", "the page's execute answered the model");
     harbor.close().await;
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::chat::RunEvent;
-use super::llm::{Active, Message, Usage};
+use super::llm::{Active, Usage};
 use super::permissions::{Grant, Permissions};
 
 crate::methods! {
@@ -27,10 +27,19 @@ crate::methods! {
     AiCanCreateTextSession = "ai.canCreateTextSession", Page, super::Ignored => Availability;
     AiLanguageModelCapabilities = "ai.languageModel.capabilities", Page, super::Ignored => Capabilities;
     AiCreateTextSession = "ai.createTextSession", Page, SessionOptions => TextSession;
-    AiSessionPrompt = "ai.session.prompt", Page, SessionPrompt => PromptAnswer;
+    /// The answer at once; the page's own tools the model calls come as `tool_call` events.
+    AiSessionPrompt = "ai.session.prompt", Page, SessionPrompt => PromptAnswer, RunEvent;
     AiSessionPromptStreaming = "ai.session.promptStreaming", Page, SessionPrompt => PromptAnswer, RunEvent;
+    /// Adds to the context without asking for an answer (the Prompt API's `append`).
+    AiSessionAppend = "ai.session.append", Page, SessionAppend => ContextState;
+    /// How much of the context window `input` would take, in tokens (nothing is sent).
+    AiSessionMeasureContextUsage = "ai.session.measureContextUsage", Page, SessionPrompt => ContextMeasure;
+    /// The page's answer to one of its own tools that the model called (a `tool_call` event).
+    AiSessionToolResult = "ai.session.toolResult", Page, PageToolResult => super::Empty;
     AiSessionDestroy = "ai.session.destroy", Page, SessionRef => super::Empty;
     AiSessionClone = "ai.session.clone", Page, SessionRef => TextSession;
+    /// The Prompt API's `LanguageModel.params()`.
+    AiLanguageModelParams = "ai.languageModel.params", Page, super::Ignored => ModelParams;
     AiProvidersList = "ai.providers.list", Page, super::Ignored => Vec<PageProvider>;
     AiProvidersGetActive = "ai.providers.getActive", Page, super::Ignored => Active;
 }
@@ -134,15 +143,133 @@ pub struct SessionOptions {
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
-    /// Chrome's Prompt API: earlier turns to start from.
+    /// The Prompt API: earlier turns to start from (a system message may come first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub initial_prompts: Vec<Message>,
+    pub initial_prompts: Vec<PromptMessage>,
+    /// The Prompt API's `topK` (an unrestricted double there: rounded, capped at the maximum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<f64>,
+    /// What the page will send and wants back (`text`, `image`, `audio`): only text is served.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_inputs: Vec<Expected>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_outputs: Vec<Expected>,
+    /// Functions the page defines (`execute` stays in the page): the model may call them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<PageFunction>,
 }
 
+/// `LanguageModelExpected`: a kind of content, in some languages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expected {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+}
+
+/// A tool the page defines for the model (`LanguageModelTool` without its `execute`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageFunction {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "empty_object")]
+    pub input_schema: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+/// A prompt as the Prompt API takes it: a string (one user message) or a list of messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PromptInput {
+    Text(String),
+    Messages(Vec<PromptMessage>),
+}
+
+/// `LanguageModelMessage`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PromptMessage {
+    pub role: PromptRole,
+    pub content: PromptContent,
+    /// The start of the model's own answer, for it to go on from (an assistant message, last).
+    #[serde(default)]
+    pub prefix: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptRole {
+    System,
+    User,
+    Assistant,
+}
+
+/// A message's content: a string, or typed parts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PromptContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// `LanguageModelMessageContent`: `{type: "text", value: "…"}` (images and audio are refused).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TextSession {
     pub session_id: String,
+    /// Tokens the session's context holds now (its system prompt and initial prompts).
+    pub context_usage: u64,
+    /// Tokens it may hold.
+    pub context_window: u64,
+    pub temperature: f64,
+    pub top_k: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAppend {
+    pub session_id: String,
+    pub input: PromptInput,
+}
+
+/// A session's context after a prompt or an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextState {
+    pub context_usage: u64,
+    pub context_window: u64,
+    /// The oldest turns were dropped to make room (the page fires `contextoverflow`).
+    pub overflowed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextMeasure {
+    pub usage: u64,
+}
+
+/// What a page tool's `execute` gave: its text (a string, as the Prompt API's tools return), or
+/// the message of what it threw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageToolResult {
+    pub session_id: String,
+    pub call_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,16 +278,35 @@ pub struct SessionRef {
     pub session_id: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionPrompt {
     pub session_id: String,
-    pub input: String,
+    pub input: PromptInput,
+    /// A JSON Schema the answer must match (structured output); a RegExp is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_constraint: Option<Value>,
+    /// Leave the schema out of what the model is told (it still constrains the answer).
+    #[serde(default)]
+    pub omit_response_constraint_input: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PromptAnswer {
     pub text: String,
+    #[serde(flatten)]
+    pub context: ContextState,
+}
+
+/// `LanguageModelParams`: the sampling a session may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelParams {
+    pub default_top_k: u32,
+    pub max_top_k: u32,
+    pub default_temperature: f64,
+    pub max_temperature: f64,
 }
 
 /// A model provider as a page sees it (no keys, no detected servers).

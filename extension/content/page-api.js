@@ -133,11 +133,27 @@
     else entry.resolve(msg.result);
   });
 
+  /*
+   * What this page API offers, as the reference implementation's `agent-ready` detail and
+   * `agent.capabilities()` name it. Harbor has no feature switches for these: each is there, and
+   * the user's grants decide what a site may use.
+   */
+  const FEATURES = Object.freeze({
+    textGeneration: true,
+    languageModel: true,
+    toolAccess: true,
+    toolCalling: true,
+    browserRead: true,
+    browserInteraction: false,
+    browserControl: false,
+    multiAgent: false,
+  });
+
   /* Fired once the relay answers and the document is parsed, so the page's own listeners exist. */
   function announceReady() {
     const fire = () => {
       window.dispatchEvent(new Event("harbor-provider-ready"));
-      window.dispatchEvent(new Event("agent-ready"));
+      window.dispatchEvent(new CustomEvent("agent-ready", { detail: Object.freeze({ version: VERSION, features: FEATURES }) }));
     };
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fire, { once: true });
     else fire();
@@ -415,9 +431,18 @@
     }),
   });
 
+  /* The explainer's words for each grant, beside Harbor's own (`scopes` keeps those). */
+  const EXPLAINER = { ALLOW_ONCE: "granted-once", ALLOW_ALWAYS: "granted-always", DENY: "denied", NOT_GRANTED: "not-granted" };
+  const withGrants = (result) => {
+    const grants = {};
+    for (const [scope, grant] of Object.entries((result && result.scopes) || {})) grants[scope] = EXPLAINER[grant] || grant;
+    return Object.assign(result, { grants });
+  };
+
   const agent = Object.freeze({
-    requestPermissions: (options) => request("agent.requestPermissions", options || {}),
-    permissions: Object.freeze({ list: () => request("agent.permissions.list") }),
+    capabilities: async () => ({ version: VERSION, features: { ...FEATURES } }),
+    requestPermissions: async (options) => withGrants(await request("agent.requestPermissions", options || {})),
+    permissions: Object.freeze({ list: async () => withGrants(await request("agent.permissions.list")) }),
     tools: Object.freeze({
       list: () => request("agent.tools.list"),
       call: (options) => request("agent.tools.call", options || {}),

@@ -20,6 +20,10 @@ pub struct RunRequest {
     /// Narrows the site's allowed tools further; a tool outside them is refused.
     pub tools: Option<Vec<String>>,
     pub max_tool_calls: Option<u32>,
+    /// The page's own instructions, after Harbor's.
+    pub system_prompt: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
 }
 
 impl Host {
@@ -60,12 +64,16 @@ impl Host {
         }
         let max_tool_calls =
             request.max_tool_calls.unwrap_or(limits.max_tool_calls_per_run).clamp(1, limits.max_tool_calls_per_run);
-        let (provider, model) = self.llm().resolve(None, None).await?;
-        let system = format!(
+        let (provider, model) = self.llm().resolve(request.provider.as_deref(), request.model.as_deref()).await?;
+        let mut system = format!(
             "You are the user's assistant, working on a task that the web page {} asked for. Use the tools when they help; \
              answer with the result of the task.",
             site.origin
         );
+        // Harbor's framing stays first: the page's words are its instructions, not the user's.
+        if let Some(instructions) = request.system_prompt.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            system.push_str(&format!("\n\nThe page's instructions for this task:\n{instructions}"));
+        }
         let run = agent::Run {
             provider,
             model,

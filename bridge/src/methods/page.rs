@@ -59,7 +59,14 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         })
         .on::<api::AgentRun, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
-            let request = RunRequest { task: p.task, tools: p.tools, max_tool_calls: p.max_tool_calls };
+            let request = RunRequest {
+                task: p.task,
+                tools: p.tools,
+                max_tool_calls: p.max_tool_calls,
+                system_prompt: p.system_prompt,
+                provider: p.choice.provider,
+                model: p.choice.model,
+            };
             host.run_agent(&site, request, &call.events, &call.cancel).await
         })
         .on::<api::AgentActiveTabReadability, _>(|host, _, call| async move {
@@ -133,6 +140,8 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                 .map(|p| api::PageProvider {
                     id: p.config.id,
                     name: p.config.name,
+                    kind: p.config.kind,
+                    supports_tools: true,
                     available: p.available,
                     base_url: p.config.base_url,
                     models: p.models,

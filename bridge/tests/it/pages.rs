@@ -969,3 +969,33 @@ async fn a_page_tool_the_model_calls_runs_in_the_page_and_only_that_page_can_ans
     assert!(told["content"].as_str().unwrap().contains("did not answer within 300 ms"), "{told}");
     client.finish().await;
 }
+
+/// `agent.run` takes the page's own instructions (after Harbor's framing, which stays first) and
+/// a provider and model of the user's; `ai.providers.list` says what each provider speaks.
+#[tokio::test(flavor = "current_thread")]
+async fn agent_run_takes_the_pages_instructions_after_harbors_and_a_chosen_model() {
+    let model = ScriptedModel::start(vec![Model::new("m"), Model::new("other")]).await;
+    let client = Client::start("run-options").await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    for scope in ["model:tools", "model:list"] {
+        client.ok("permissions.set", json!({"origin": SITE, "scope": scope, "grant": "ALLOW_ALWAYS"})).await;
+    }
+    let tab = page(SITE, 1);
+    model.push(Turn::words("Done."));
+    let run =
+        json!({"task": "Say done.", "systemPrompt": "Answer in one word.", "provider": "scripted", "model": "other"});
+    assert_eq!(client.call_as(&tab, "agent.run", run).await.0.unwrap()["output"], "Done.");
+    let body = model.chat_requests()[0].body.clone();
+    assert_eq!(body["model"], "other", "{body}");
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(system.starts_with("You are the user's assistant"), "Harbor's framing first: {system}");
+    assert!(system.ends_with("The page's instructions for this task:\nAnswer in one word."), "{system}");
+    let unknown = json!({"task": "x", "provider": "nowhere"});
+    assert_eq!(code(&client.call_as(&tab, "agent.run", unknown).await), "ERR_MODEL_UNAVAILABLE");
+
+    let providers = client.call_as(&tab, "ai.providers.list", json!({})).await.0.unwrap();
+    let scripted = providers.as_array().unwrap().iter().find(|p| p["id"] == "scripted").unwrap();
+    assert_eq!((scripted["type"].as_str(), scripted["supportsTools"].as_bool()), (Some("ollama"), Some(true)));
+    client.finish().await;
+}

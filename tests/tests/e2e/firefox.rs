@@ -14,7 +14,7 @@ const EARLY_PAGE: &str = r#"<!doctype html><html><head><script>
 window.__seenAtStart = { harbor: typeof window.harbor, ai: typeof window.ai, agent: typeof window.agent };
 window.__ready = [];
 addEventListener("harbor-provider-ready", () => window.__ready.push("harbor-provider-ready"));
-addEventListener("agent-ready", () => window.__ready.push("agent-ready"));
+addEventListener("agent-ready", (e) => { window.__ready.push("agent-ready"); window.__detail = e.detail; });
 </script></head><body><p>early</p></body></html>"#;
 
 /// A page whose CSP forbids every script of its own.
@@ -42,6 +42,12 @@ async fn pages_and_the_sidebar_reach_the_bridge() {
     );
     let ready = harbor.wait_for("window.__ready.length === 2 && window.__ready", Duration::from_secs(5)).await.unwrap();
     assert_eq!(ready, json!(["harbor-provider-ready", "agent-ready"]));
+    // The reference implementation's feature detection: a CustomEvent's detail, and capabilities().
+    let detail = harbor.page("return [window.__detail, await window.agent.capabilities()];").await.unwrap();
+    assert_eq!(detail["ok"][0], detail["ok"][1], "{detail}");
+    assert_eq!(detail["ok"][0]["version"], "0.1.0");
+    assert_eq!(detail["ok"][0]["features"]["textGeneration"], true, "{detail}");
+    assert_eq!(detail["ok"][0]["features"]["browserControl"], false, "{detail}");
 
     let info = harbor.page("return await window.harbor.system.info();").await.unwrap();
     assert_eq!(info["ok"]["name"], "harbor-bridge", "{info}");

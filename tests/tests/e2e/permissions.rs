@@ -152,6 +152,9 @@ async fn a_page_asks_the_user_chooses_tools_and_the_page_gets_exactly_those() {
     let asked = outcome_in_page(&harbor, "__asked").await;
     assert_eq!(asked["ok"]["granted"], true, "{asked}");
     assert_eq!(asked["ok"]["allowedTools"], json!(["probe/echo"]));
+    // Harbor's grant words, and the explainer's beside them.
+    assert_eq!(asked["ok"]["scopes"]["mcp:tools.call"], "ALLOW_ONCE", "{asked}");
+    assert_eq!(asked["ok"]["grants"], json!({"mcp:tools.list": "granted-once", "mcp:tools.call": "granted-once"}));
 
     let used = harbor
         .page(

@@ -92,6 +92,21 @@ pub struct RunTask {
     pub tools: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tool_calls: Option<u32>,
+    /// The page's own instructions, given to the model after Harbor's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    /// A provider and model of the user's, instead of the selected one.
+    #[serde(flatten)]
+    pub choice: ModelChoice,
+}
+
+/// A provider of the user's and one of its models (each absent: the selected one).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelChoice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +330,12 @@ pub struct ModelParams {
 pub struct PageProvider {
     pub id: String,
     pub name: String,
+    /// The wire format it speaks: `ollama` or `openai`.
+    #[serde(rename = "type")]
+    pub kind: super::llm::ProviderKind,
+    /// Whether `agent.run` can give its models tools: natively, or in Harbor's text format for a
+    /// model that cannot take them (so true for every provider Harbor speaks to).
+    pub supports_tools: bool,
     pub available: bool,
     pub base_url: String,
     pub models: Vec<String>,

@@ -150,7 +150,7 @@ async fn serve_stdio<B: Backend>(
         bail!("{}", error.message);
     }
     let service = Face::new(backend, Some(client.to_owned()))
-        .serve(rmcp::transport::stdio())
+        .serve(harbor_bridge::gateway::stdio::guard(tokio::io::stdin(), tokio::io::stdout()))
         .await
         .context("the app did not complete the MCP handshake")?;
     let cancel = service.cancellation_token();

@@ -25,8 +25,9 @@ use serde_json::{json, Value};
 use super::Backend;
 use crate::mcp::registry::ToolEntry;
 
-/// The JSON-RPC error code of a call refused by the client's rate limit.
-pub const RATE_LIMITED: i32 = -32029;
+/// The JSON-RPC error code of a call refused by the client's rate limit: HTTP's 429, outside
+/// every band JSON-RPC and MCP reserve (-32768..-32000), as application errors must be.
+pub const RATE_LIMITED: i32 = 429;
 
 /// Who is calling, put into an HTTP request's extensions by the `http` layer.
 #[derive(Clone, Debug)]
@@ -145,6 +146,13 @@ fn tool(entry: &ToolEntry) -> Option<Tool> {
     serde_json::from_value(value).ok()
 }
 
+/// A bridge error's `data` for a JSON-RPC error: its own, with its Harbor code as `code`.
+pub fn error_data(error: &ErrorObject) -> Value {
+    let mut data = error.data.clone().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    data["code"] = json!(error.code.as_str());
+    data
+}
+
 /// A bridge error as a JSON-RPC error, its Harbor code in `data.code`.
 fn protocol_error(error: ErrorObject) -> ErrorData {
     let code = match error.code {
@@ -155,7 +163,6 @@ fn protocol_error(error: ErrorObject) -> ErrorData {
         ErrorCode::PermissionDenied => rmcp::model::ErrorCode::INVALID_REQUEST,
         _ => rmcp::model::ErrorCode::INTERNAL_ERROR,
     };
-    let mut data = error.data.unwrap_or_else(|| json!({}));
-    data["code"] = json!(error.code.as_str());
+    let data = error_data(&error);
     ErrorData::new(code, error.message, Some(data))
 }

@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::face::{Caller, Face, RATE_LIMITED};
+use super::face::{error_data, Caller, Face, RATE_LIMITED};
 use super::limits::Limited as RateLimited;
 use super::Gateway;
 use crate::mcp::metrics::Text;
@@ -205,6 +205,12 @@ async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, mut mcp: Mcp
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request is larger than 4 MiB"),
     };
     let mut ticket = None;
+    if parts.method == Method::POST && json_body(&parts.headers) {
+        if let Err(error) = serde_json::from_slice::<Value>(&body) {
+            // JSON-RPC's parse error, as a JSON-RPC answer (not a transport-level refusal).
+            return json_response(StatusCode::BAD_REQUEST, super::stdio::parse_error(&error.to_string()));
+        }
+    }
     if parts.method == Method::POST {
         for id in tool_calls(&body) {
             match gateway.admit(&client) {
@@ -224,6 +230,11 @@ async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, mut mcp: Mcp
         rate_headers(response.headers_mut(), ticket.limit, ticket.remaining, ticket.reset.as_secs());
     }
     response
+}
+
+/// Whether a request says its body is JSON (or says nothing, as some clients do).
+fn json_body(headers: &http::HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_none_or(|v| v.starts_with("application/json"))
 }
 
 /// The ids of the `tools/call` requests in a JSON-RPC body (one message or a batch).
@@ -246,7 +257,7 @@ fn too_many(client: &str, limited: RateLimited, id: Value) -> Response<Body> {
     let body = json!({
         "jsonrpc": "2.0",
         "id": id,
-        "error": { "code": RATE_LIMITED, "message": error.message, "data": error.data },
+        "error": { "code": RATE_LIMITED, "message": error.message, "data": error_data(&error) },
     });
     let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, body);
     let headers = response.headers_mut();

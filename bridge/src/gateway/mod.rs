@@ -20,6 +20,7 @@ pub mod face;
 pub mod http;
 pub mod limits;
 pub mod remote;
+pub mod stdio;
 
 use std::collections::HashMap;
 use std::future::Future;

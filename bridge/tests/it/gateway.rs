@@ -21,7 +21,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{json, Value};
 use support::{everything_launch, fixture_launch, probe_launch, test_servers, Client};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_harbor-bridge");
@@ -249,7 +249,9 @@ async fn a_rate_limit_holds_exactly_under_a_burst_with_its_headers() {
         assert_eq!(header(headers, "x-ratelimit-remaining"), 0);
         assert!((1..=60).contains(&header(headers, "retry-after")));
         let error: Value = serde_json::from_str(body).unwrap();
-        assert_eq!(error["error"]["code"], -32029);
+        // Outside JSON-RPC's and MCP's reserved bands, with Harbor's code in data.
+        assert_eq!(error["error"]["code"], 429);
+        assert_eq!(error["error"]["data"]["code"], "ERR_RATE_LIMITED", "{body}");
         assert!(error["error"]["message"].as_str().unwrap().contains("5 tool calls a minute"), "{body}");
     }
     let status = bridge.ok("gateway.status", json!({})).await;
@@ -440,6 +442,29 @@ async fn a_stdio_client_and_the_browser_side_share_one_server_process_at_the_sam
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no gateway client \"nobody\""));
 
+    // A line that is not JSON is answered with JSON-RPC's parse error, and the session goes on.
+    let mut raw = tokio::process::Command::new(BRIDGE)
+        .args(["mcp", "--client", "claude"])
+        .env("HARBOR_HOME", &home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = raw.stdin.take().unwrap();
+    let mut output = BufReader::new(raw.stdout.take().unwrap()).lines();
+    input.write_all(format!("{{not json\n{}\n", initialize()).as_bytes()).await.unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let line = tokio::time::timeout(Duration::from_secs(20), output.next_line()).await.unwrap().unwrap().unwrap();
+        answers.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    assert_eq!((answers[0]["error"]["code"].as_i64(), &answers[0]["id"]), (Some(-32700), &Value::Null), "{answers:?}");
+    assert_eq!(answers[1]["id"], 1, "the initialize after it is answered: {answers:?}");
+    assert!(answers[1]["result"]["serverInfo"].is_object(), "{answers:?}");
+    drop(input);
+    let _ = raw.wait().await;
+
     // When the bridge goes, the app's server process ends too (the app can start it again).
     link.close().await;
     serving.kill().await.unwrap();
@@ -588,5 +613,29 @@ async fn turning_the_endpoint_off_ends_its_open_sessions() {
     assert!(ended.is_ok(), "the SSE stream was still open 5 s after the endpoint went off");
     let port: u16 = url.split(':').nth(2).unwrap().trim_end_matches("/mcp").parse().unwrap();
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the port still accepts");
+    bridge.finish().await;
+}
+
+/// Over HTTP a body that is not JSON gets JSON-RPC's parse error as a JSON answer, not a
+/// transport refusal; a JSON body of the wrong shape is still rmcp's to judge.
+#[tokio::test]
+async fn a_body_that_is_not_json_gets_a_json_rpc_parse_error() {
+    let (bridge, url) = bridge("gw-parse").await;
+    let key = add_client(&bridge, "app", json!(["*"]), 60).await;
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let response = http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .bearer_auth(&key)
+        .body("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!((answer["error"]["code"].as_i64(), &answer["id"]), (Some(-32700), &Value::Null), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("not JSON"), "{answer}");
     bridge.finish().await;
 }

@@ -40,6 +40,8 @@ const MAX_BODY: usize = 4 << 20;
 /// How long the accept loop pauses after an error (out of file descriptors, most often), so it
 /// waits for connections to close instead of spinning on the error.
 const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long a connection may take to send a request's headers.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long [`Endpoint::stop`] waits for connections to end after telling them to.
 const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -121,7 +123,12 @@ async fn accept(
                 async move { Ok::<_, Infallible>(handle(request, &gateway, mcp, port).await) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+            // A client that opens a connection and sends its headers slowly, or never, is cut off:
+            // otherwise each such connection holds a task and a descriptor for as long as it likes.
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(io, service);
             tokio::select! {
                 _ = connection => {}
                 () = stop.cancelled() => {}

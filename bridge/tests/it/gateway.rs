@@ -639,3 +639,39 @@ async fn a_body_that_is_not_json_gets_a_json_rpc_parse_error() {
     assert!(answer["error"]["message"].as_str().unwrap().contains("not JSON"), "{answer}");
     bridge.finish().await;
 }
+
+/// Connections that send their headers slowly, or never finish them, are closed after the
+/// header timeout, so a local process cannot hold the endpoint's tasks and descriptors open; a
+/// client that talks normally is answered meanwhile.
+#[tokio::test]
+async fn slow_header_connections_are_closed_by_the_timeout() {
+    use tokio::io::AsyncReadExt as _;
+    let (bridge, url) = bridge("gw-slow").await;
+    let address = url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(format!("POST /mcp HTTP/1.1\r\nHost: {address}\r\n").as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    let key = add_client(&bridge, "app", json!(["*"]), 60).await;
+    let started = Instant::now();
+    let (status, _, _) =
+        raw(reqwest::Method::POST, &url, &[("authorization", &format!("Bearer {key}"))], Some(initialize())).await;
+    assert_eq!(status, 200, "a normal client is answered while 50 connections dawdle");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let deadline = harbor_bridge::gateway::http::HEADER_TIMEOUT + Duration::from_secs(5);
+    for mut stream in slow {
+        let mut byte = [0u8; 1];
+        let closed = tokio::time::timeout(deadline, stream.read(&mut byte)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_)) | Ok(Ok(_))),
+            "the connection was not closed within {deadline:?}"
+        );
+    }
+    assert!(
+        started.elapsed() >= harbor_bridge::gateway::http::HEADER_TIMEOUT - Duration::from_secs(1),
+        "not closed early"
+    );
+    bridge.finish().await;
+}

@@ -664,10 +664,8 @@ async fn slow_header_connections_are_closed_by_the_timeout() {
     for mut stream in slow {
         let mut byte = [0u8; 1];
         let closed = tokio::time::timeout(deadline, stream.read(&mut byte)).await;
-        assert!(
-            matches!(closed, Ok(Ok(0)) | Ok(Err(_)) | Ok(Ok(_))),
-            "the connection was not closed within {deadline:?}"
-        );
+        // Closed (or answered 408, then closed): either way the read returns before the deadline.
+        assert!(closed.is_ok(), "the connection was not closed within {deadline:?}");
     }
     assert!(
         started.elapsed() >= harbor_bridge::gateway::http::HEADER_TIMEOUT - Duration::from_secs(1),

@@ -154,7 +154,12 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Mcp, port: u
         "/mcp" => mcp_request(request, gateway, mcp, &base).await,
         "/live" => json_response(StatusCode::OK, json!({ "live": true })),
         "/ready" => ready(gateway),
+        // Client names and traffic: for a holder of a gateway key (a scraper gets one of its
+        // own, allowed no tools), not for any process on this machine.
         "/metrics" => {
+            if let Err(wrong_key) = client_of(&request, gateway) {
+                return unauthorized(&base, wrong_key);
+            }
             let mut text = Text::default();
             gateway.write_metrics(&mut text);
             let mut response = full(StatusCode::OK, text.finish());
@@ -189,22 +194,34 @@ fn ready(gateway: &Gateway) -> Response<Body> {
     )
 }
 
-async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, mut mcp: Mcp, base: &str) -> Response<Body> {
+/// The gateway client whose key the request carries; `Err(true)` when a key was given but is
+/// not one, `Err(false)` when none was.
+fn client_of(request: &Request<Incoming>, gateway: &Gateway) -> Result<String, bool> {
     let key = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim);
-    let Some(client) = key.and_then(|key| gateway.authenticate(key)) else {
-        let error = if key.is_some() { ", error=\"invalid_token\"" } else { "" };
-        let challenge = format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"{error}");
-        let mut response = plain(
-            StatusCode::UNAUTHORIZED,
-            "a gateway key is required: create one for this app in Harbor's Gateway panel and send it as a bearer token",
-        );
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).expect("ASCII"));
-        return response;
+    key.and_then(|key| gateway.authenticate(key)).ok_or(key.is_some())
+}
+
+/// The 401 for a request without a valid key, with its RFC 9728 challenge.
+fn unauthorized(base: &str, wrong_key: bool) -> Response<Body> {
+    let error = if wrong_key { ", error=\"invalid_token\"" } else { "" };
+    let challenge = format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"{error}");
+    let mut response = plain(
+        StatusCode::UNAUTHORIZED,
+        "a gateway key is required: create one for this app in Harbor's Gateway panel and send it as a bearer token",
+    );
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).expect("ASCII"));
+    response
+}
+
+async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, mut mcp: Mcp, base: &str) -> Response<Body> {
+    let client = match client_of(&request, gateway) {
+        Ok(client) => client,
+        Err(wrong_key) => return unauthorized(base, wrong_key),
     };
     let (mut parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {

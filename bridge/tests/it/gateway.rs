@@ -319,7 +319,16 @@ async fn metrics_count_the_calls_made_and_the_breaker_opens_and_closes_on_its_ow
     assert!(started.elapsed() < Duration::from_millis(250), "an open breaker fails fast: {:?}", started.elapsed());
     assert!(text(&fast).contains("failed 3 times in a row"), "{fast}");
 
-    let (status, headers, body) = raw(reqwest::Method::GET, &metrics_url, &[], None).await;
+    // Metrics need a key: a process on this machine without one learns no client names.
+    let (status, _, body) = raw(reqwest::Method::GET, &metrics_url, &[], None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(!body.contains("harbor_gateway_calls_total"), "{body}");
+    let (status, _, _) = raw(reqwest::Method::GET, &metrics_url, &[("authorization", "Bearer wrong")], None).await;
+    assert_eq!(status, 401);
+    let scraper = add_client(&bridge, "prometheus", json!([]), 60).await;
+    let bearer = format!("Bearer {scraper}");
+    let auth = [("authorization", bearer.as_str())];
+    let (status, headers, body) = raw(reqwest::Method::GET, &metrics_url, &auth, None).await;
     assert_eq!(status, 200);
     assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
     let samples = parse_prometheus(&body);
@@ -338,7 +347,7 @@ async fn metrics_count_the_calls_made_and_the_breaker_opens_and_closes_on_its_ow
     // After the cooldown a heartbeat is the trial; it closes the breaker with no call made.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, _, body) = raw(reqwest::Method::GET, &metrics_url, &[], None).await;
+        let (_, _, body) = raw(reqwest::Method::GET, &metrics_url, &auth, None).await;
         if sample(&parse_prometheus(&body), "harbor_server_breaker_open", json!({"server": "probe"})) == Some(0.0) {
             break;
         }

@@ -3,8 +3,10 @@
 //! bridge, then through `tests/fixtures/floor_host.py` (a host that does nothing but echo) to
 //! show Firefox's own floor on this machine. Then, through the bridge, 1,000
 //! `window.agent.tools.call` of the probe server's `echo` (allowed to the page) next to
-//! `system.echo` from the same page: what the permission layer and the MCP call add. Run
-//! through `scripts/bench`, which points HARBOR_BRIDGE_BIN at a release build.
+//! `system.echo` from the same page: what the permission layer and the MCP call add. And the
+//! Prompt API's `LanguageModel.promptStreaming` from the same page, against the scripted model
+//! (which sends its first token as soon as it has the request): the time to the first chunk in
+//! the page. Run through `scripts/bench`, which points HARBOR_BRIDGE_BIN at a release build.
 
 use harbor_e2e::firefox::{Harbor, NativeHost, Options};
 use harbor_e2e::paths;
@@ -29,6 +31,7 @@ async fn main() {
         );
         if label == "harbor-bridge" {
             tools_call_from_a_page(&harbor, &site).await;
+            first_chunk(&harbor, &site).await;
             sidebar_first_paint(&harbor).await;
         }
         harbor.close().await;
@@ -52,6 +55,47 @@ async fn tools_call_from_a_page(harbor: &Harbor, site: &Site) {
     let (p50, p95) = timed(harbor, "window.agent.tools.call({ tool: 'probe/echo', args: { text: String(i) } })").await;
     println!(
         "agent.tools.call (probe/echo, Python SDK server) from a page: p50 {p50:.2} ms, p95 {p95:.2} ms (n = {CALLS})"
+    );
+}
+
+/// `LanguageModel.promptStreaming` in the page: from the call to its first chunk, and to the end,
+/// against a scripted model that streams two words at once.
+async fn first_chunk(harbor: &Harbor, site: &Site) {
+    use harbor_model_double::{Model, ScriptedModel, Turn};
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    harbor.admin("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await.unwrap();
+    harbor.admin("llm.select", json!({"provider": "scripted", "model": "m"})).await.unwrap();
+    harbor
+        .admin("permissions.set", json!({"origin": site.origin, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"}))
+        .await
+        .unwrap();
+    const PROMPTS: usize = 200;
+    for _ in 0..PROMPTS + 20 {
+        model.push(Turn::words("first second"));
+    }
+    let outcome = harbor
+        .page(&format!(
+            "const first = [], whole = [];
+             for (let i = 0; i < {total}; i++) {{
+               // A fresh session each time, so every prompt sends the same request.
+               const session = await LanguageModel.create();
+               const t = performance.now();
+               const reader = session.promptStreaming('go').getReader();
+               await reader.read();
+               const f = performance.now() - t;
+               while (!(await reader.read()).done) {{}}
+               if (i >= 20) {{ first.push(f); whole.push(performance.now() - t); }}
+               session.destroy();
+             }}
+             return [first, whole];",
+            total = PROMPTS + 20
+        ))
+        .await
+        .unwrap();
+    let (f50, f95) = quantiles(&json!({"ok": outcome["ok"][0]}));
+    let (w50, w95) = quantiles(&json!({"ok": outcome["ok"][1]}));
+    println!(
+        "LanguageModel.promptStreaming from a page, scripted model: first chunk p50 {f50:.2} ms, p95 {f95:.2} ms; whole answer p50 {w50:.2} ms, p95 {w95:.2} ms (n = {PROMPTS})"
     );
 }
 

@@ -29,6 +29,7 @@ use super::scopes::{Grant, Scope};
 use super::{constraint, internal, Host, Site};
 use crate::chat::agent::RunEvent;
 use crate::llm::{ChatRequest, Delta, Message, Role, ToolCall, ToolSpec, Usage};
+use crate::mcp::names::model_safe;
 use crate::rpc::EventSink;
 
 /// Sessions one origin may hold at once.
@@ -76,10 +77,7 @@ impl Options {
         }
         let mut tools: Vec<ToolSpec> = Vec::new();
         for tool in page.tools {
-            let safe = !tool.name.is_empty()
-                && tool.name.len() <= 64
-                && tool.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !safe || tools.iter().any(|t| t.name == tool.name) {
+            if !model_safe(&tool.name) || tools.iter().any(|t| t.name == tool.name) {
                 return Err(invalid(format!(
                     "tool name {:?} must be unique and 1–64 letters, digits, _ or -",
                     tool.name
@@ -291,6 +289,11 @@ impl TextSessions {
         waiting
     }
 
+    /// Stops waiting for the page's answer to `call`.
+    fn forget(&self, session: &str, call: &str) {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&(session.to_owned(), call.to_owned()));
+    }
+
     /// The page's answer to one of its tools; only the origin the call was sent to may give it.
     pub fn answer(&self, origin: &str, answer: api::PageToolResult) -> Result<(), ErrorObject> {
         let key = (answer.session_id.clone(), answer.call_id.clone());
@@ -315,8 +318,10 @@ impl TextSessions {
 /// Drops the oldest turns after the first `kept` messages until `messages` and `more` tokens fit
 /// the window; true when any went.
 fn make_room(messages: &mut Vec<Message>, kept: usize, more: u64) -> bool {
+    let mut used = tokens(messages) + more;
     let mut dropped = false;
-    while tokens(messages) + more > CONTEXT_WINDOW && messages.len() > kept {
+    while used > CONTEXT_WINDOW && messages.len() > kept {
+        used -= tokens(&messages[kept..=kept]);
         messages.remove(kept);
         dropped = true;
     }
@@ -485,9 +490,12 @@ impl Host {
             .await;
         let timeout = Duration::from_millis(limits.tool_timeout_ms);
         let outcome = tokio::select! {
-            outcome = tokio::time::timeout(timeout, answer) => outcome,
-            () = cancel.cancelled() => return Err(aborted()),
+            outcome = tokio::time::timeout(timeout, answer) => Some(outcome),
+            () = cancel.cancelled() => None,
         };
+        // Answered, or given up on: either way no answer is awaited any more (a late one is refused).
+        self.texts.forget(session_id, &call.id);
+        let Some(outcome) = outcome else { return Err(aborted()) };
         Ok(match outcome {
             Ok(Ok(Ok(result))) => result,
             Ok(Ok(Err(thrown))) => json!({"error": thrown}).to_string(),

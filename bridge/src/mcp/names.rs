@@ -56,12 +56,17 @@ pub fn split_namespaced(name: &str) -> Option<(&str, &str)> {
     name.split_once('/').filter(|(server, tool)| !server.is_empty() && !tool.is_empty())
 }
 
+/// Whether `name` is a name every model provider takes for a tool: `^[a-zA-Z0-9_-]{1,64}$`.
+pub fn model_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MODEL_NAME_MAX
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// The model-safe name of `server`'s `tool`.
 pub fn model_name(server: &str, tool: &str) -> String {
     let plain = format!("{server}__{tool}");
-    let fits =
-        plain.len() <= MODEL_NAME_MAX && plain.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if fits {
+    if model_safe(&plain) {
         return plain;
     }
     let safe: String = plain.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
@@ -81,12 +86,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn model_safe(name: &str) -> bool {
-        !name.is_empty()
-            && name.len() <= MODEL_NAME_MAX
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    }
 
     #[test]
     fn server_ids() {

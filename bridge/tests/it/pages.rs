@@ -963,10 +963,14 @@ async fn a_page_tool_the_model_calls_runs_in_the_page_and_only_that_page_can_ans
     model.push(Turn::new().tool_call("get_weather", json!({"city": "Oslo"})));
     model.push(Turn::words("I could not tell."));
     let silent = client.call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": "Oslo?"})).await;
-    assert_eq!(silent.0.unwrap()["text"], "I could not tell.");
+    let (outcome, events) = silent;
+    assert_eq!(outcome.unwrap()["text"], "I could not tell.");
     let last = model.chat_requests().last().unwrap().body["messages"].clone();
     let told = last.as_array().unwrap().iter().rev().find(|m| m["role"] == "tool").unwrap();
     assert!(told["content"].as_str().unwrap().contains("did not answer within 300 ms"), "{told}");
+    // The call given up on is not waited for any more: a late answer is refused.
+    let late = json!({"sessionId": session, "callId": events[0]["id"], "result": "snow"});
+    assert_eq!(code(&client.call_as(&tab, "ai.session.toolResult", late).await), "ERR_INVALID_REQUEST");
     client.finish().await;
 }
 

@@ -63,12 +63,8 @@ async fn tools_call_from_a_page(harbor: &Harbor, site: &Site) {
 async fn first_chunk(harbor: &Harbor, site: &Site) {
     use harbor_model_double::{Model, ScriptedModel, Turn};
     let model = ScriptedModel::start(vec![Model::new("m")]).await;
-    harbor.admin("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await.unwrap();
-    harbor.admin("llm.select", json!({"provider": "scripted", "model": "m"})).await.unwrap();
-    harbor
-        .admin("permissions.set", json!({"origin": site.origin, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"}))
-        .await
-        .unwrap();
+    harbor.use_ollama(&model.url(), "m").await.unwrap();
+    harbor.allow_always(&site.origin, "model:prompt").await.unwrap();
     const PROMPTS: usize = 200;
     for _ in 0..PROMPTS + 20 {
         model.push(Turn::words("first second"));

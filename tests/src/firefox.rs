@@ -213,6 +213,20 @@ impl Harbor {
     /// Sends a privileged request to the bridge the way the sidebar does (a `harbor-ui` port from
     /// an extension page, in a tab of its own), then comes back to the current tab. For setting
     /// up what a test needs, as a user would in the sidebar.
+    /// Makes the Ollama-speaking server at `base_url` the user's model provider, with `model`
+    /// selected (the scripted model double, in tests and benchmarks).
+    pub async fn use_ollama(&self, base_url: &str, model: &str) -> Result<()> {
+        self.admin("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": base_url})).await?;
+        self.admin("llm.select", json!({"provider": "scripted", "model": model})).await?;
+        Ok(())
+    }
+
+    /// Allows `origin` `scope` always, as the user would in the Sites panel.
+    pub async fn allow_always(&self, origin: &str, scope: &str) -> Result<()> {
+        self.admin("permissions.set", json!({"origin": origin, "scope": scope, "grant": "ALLOW_ALWAYS"})).await?;
+        Ok(())
+    }
+
     pub async fn admin(&self, method: &str, params: Value) -> Result<Value> {
         let back = self.session.window_handle().await?;
         let mut admin = self.admin_tab.lock().await;

@@ -296,8 +296,7 @@ async fn agent_run_streams_its_steps_reads_the_tab_and_an_abort_cancels_the_tool
     let model = ScriptedModel::start(vec![Model::new("m")]).await;
     let harbor = harbor_with_probe().await;
     let site = Site::start(vec![("/", Page::html(PAGE))]).await;
-    harbor.admin("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await.unwrap();
-    harbor.admin("llm.select", json!({"provider": "scripted", "model": "m"})).await.unwrap();
+    harbor.use_ollama(&model.url(), "m").await.unwrap();
     harbor
         .admin("permissions.setTools", json!({"origin": site.origin, "tools": ["probe/echo", "probe/slow"]}))
         .await
@@ -331,10 +330,7 @@ async fn agent_run_streams_its_steps_reads_the_tab_and_an_abort_cancels_the_tool
     assert!(read["ok"]["text"].as_str().unwrap().contains("The heron waited by the reeds."), "{read}");
 
     // window.ai: Harbor's text sessions stream token events; Chrome-shaped ones stream strings.
-    harbor
-        .admin("permissions.set", json!({"origin": site.origin, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"}))
-        .await
-        .unwrap();
+    harbor.allow_always(&site.origin, "model:prompt").await.unwrap();
     model.push(Turn::words("Hello there"));
     model.push(Turn::words("Again then"));
     model.push(Turn::words("Third."));
@@ -986,8 +982,7 @@ async fn nineteen_cross_origin_frames_open_no_prompt_without_a_click_and_one_at_
 async fn fifty_calls_at_once_from_a_page_spend_exactly_a_budget_of_five_and_a_cancelled_run_is_audited() {
     let model = ScriptedModel::start(vec![Model::new("m")]).await;
     let harbor = harbor_with_probe().await;
-    harbor.admin("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await.unwrap();
-    harbor.admin("llm.select", json!({"provider": "scripted", "model": "m"})).await.unwrap();
+    harbor.use_ollama(&model.url(), "m").await.unwrap();
     let site = Site::start(vec![("/", Page::html(PAGE))]).await;
     harbor.admin("permissions.setTools", json!({"origin": site.origin, "tools": ["probe/slow"]})).await.unwrap();
     for scope in ["mcp:tools.call", "model:tools"] {
@@ -1051,12 +1046,8 @@ async fn a_page_written_for_chromes_prompt_api_runs_unchanged() {
     let model = ScriptedModel::start(vec![Model::new("m")]).await;
     let harbor = Harbor::launch(Options::default()).await.unwrap();
     let site = Site::start(vec![("/", Page::html(PAGE))]).await;
-    harbor.admin("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await.unwrap();
-    harbor.admin("llm.select", json!({"provider": "scripted", "model": "m"})).await.unwrap();
-    harbor
-        .admin("permissions.set", json!({"origin": site.origin, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"}))
-        .await
-        .unwrap();
+    harbor.use_ollama(&model.url(), "m").await.unwrap();
+    harbor.allow_always(&site.origin, "model:prompt").await.unwrap();
     harbor.session.goto(&site.url("/")).await.unwrap();
 
     model.push(Turn::words("Hello."));

@@ -155,6 +155,7 @@ fn pinning_and_scanning() {
             "required": ["q"]}),
         annotations: Some(json!({"readOnlyHint": true, "openWorldHint": true})),
         imitates: None,
+        page_origin: None,
     };
     let approved = pins::fingerprint(&pins::definition(&tool));
     let runs = 20_000;

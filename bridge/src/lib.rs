@@ -11,7 +11,7 @@
 //!   `resources.*`, `prompts.*`;
 //! - [`mcp`] — servers' lifecycles, sessions and namespaced catalog; [`store`] — SQLite;
 //! - [`host`] — the policy core for web pages: grants, prompts, limits, budgets, audit, served
-//!   as the page API (`agent.*`, `ai.*`) and the sidebar's `permissions.*`;
+//!   as the page API (`agent.*`, `ai.*`, WebMCP's `webmcp.*`) and the sidebar's `permissions.*`;
 //! - [`install`] — the curated directory and npm/PyPI installs into each server's own folder;
 //! - [`import`] — reading other MCP clients' configs (pure: previews, nothing runs);
 //! - [`llm`] — model providers (Ollama, OpenAI-compatible); [`chat`] — the agent loop, tool
@@ -99,8 +99,9 @@ impl Bridge {
                 .context("cannot load the servers")?;
         let servers = Arc::new(servers);
         let llm = Arc::new(llm::Llm::new(store.clone()).with_secrets(secrets.clone()));
-        let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone()));
-        let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), notifier.clone()));
+        let page_tools = Arc::new(host::page_tools::PageTools::new(notifier.clone()));
+        let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone(), page_tools.clone()));
+        let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), page_tools, notifier.clone()));
         let gateway = gateway::Gateway::new(store.clone(), servers.clone(), notifier.clone(), data_dir.to_path_buf());
         Ok(Bridge {
             data_dir: data_dir.to_path_buf(),
@@ -122,6 +123,7 @@ impl Bridge {
         let router = methods::routes(router, self.servers.clone());
         let router = methods::chat_routes(router, self.llm.clone(), self.chat.clone(), self.store.clone());
         let router = methods::page_routes(router, self.host.clone());
+        let router = methods::webmcp_routes(router, self.host.clone());
         let router = methods::import_routes(router, self.servers.clone(), self.secrets.clone());
         let router = methods::install_routes(
             router,

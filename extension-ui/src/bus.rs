@@ -64,12 +64,14 @@ pub struct Bus {
     port: StoredValue<Port, LocalStorage>,
     status: ReadSignal<BridgeStatus>,
     revision: ReadSignal<u64>,
+    active_tab: ReadSignal<Option<i64>>,
 }
 
 impl Bus {
     pub fn connect() -> Bus {
         let (status, set_status) = signal(BridgeStatus::default());
         let (revision, set_revision) = signal(0u64);
+        let (active_tab, set_active_tab) = signal(None::<i64>);
         let info = js_sys::Object::new();
         js_sys::Reflect::set(&info, &"name".into(), &"harbor-ui".into()).expect("setting a property on a new object");
         let port = runtime_connect(&info);
@@ -88,9 +90,15 @@ impl Bus {
                 }
                 return;
             }
+            // The background tells which tab is shown in the sidebar's window (for its page tools).
+            if let Some(tab) = value.get("activeTab") {
+                set_active_tab.set(tab.as_i64());
+                return;
+            }
             if let Some(notify) = value.get("notify").and_then(Value::as_str) {
                 if notify.starts_with("servers.")
                     || notify == "tools.changed"
+                    || notify == "page.tools.changed"
                     || notify == "permissions.changed"
                     || notify == "gateway.changed"
                 {
@@ -136,7 +144,7 @@ impl Bus {
         port.on_disconnect().add_listener(on_disconnect.as_ref().unchecked_ref());
         on_disconnect.forget();
 
-        Bus { port: StoredValue::new_local(port), status, revision }
+        Bus { port: StoredValue::new_local(port), status, revision, active_tab }
     }
 
     pub fn status(&self) -> ReadSignal<BridgeStatus> {
@@ -146,6 +154,11 @@ impl Bus {
     /// Changes whenever the bridge reports a change to servers or tools (or reconnects).
     pub fn revision(&self) -> ReadSignal<u64> {
         self.revision
+    }
+
+    /// The tab shown in the sidebar's window, as the background last said.
+    pub fn active_tab(&self) -> ReadSignal<Option<i64>> {
+        self.active_tab
     }
 
     /// Calls method `M` of the contract and waits for its result.

@@ -1,8 +1,8 @@
 "use strict";
 /*
  * The background event page's entry: one BridgeConnection, every caller port attached to it,
- * status and notifications fanned out to the open sidebars, permission prompts, and the toolbar
- * button toggling the sidebar.
+ * status, notifications and the active tab fanned out to the open sidebars, permission prompts,
+ * and the toolbar button toggling the sidebar.
  */
 
 const bridge = new BridgeConnection();
@@ -20,8 +20,56 @@ attachPrompts(bridge);
 
 browser.runtime.onConnect.addListener((port) => {
   if (port.name === PAGE_PORT || port.name === OPAQUE_PAGE_PORT) attachPage(bridge, port);
-  else if (port.name === UI_PORT) attachUi(bridge, port, uiPorts);
+  else if (port.name === UI_PORT) {
+    attachUi(bridge, port, uiPorts);
+    tellActiveTab();
+  }
   else port.disconnect();
 });
 
 browser.action.onClicked.addListener(() => browser.sidebarAction.toggle());
+
+/*
+ * The page whose own tools (WebMCP) a sidebar's chat may offer, told to each Harbor page: for
+ * the sidebar, the web page shown in the focused window; for Harbor opened in a tab, the last web
+ * page shown in that tab's window (the page the user came from).
+ */
+const pageTabs = new Map(); // windowId -> the last web page tab shown in it
+
+function isWebPage(tab) {
+  return Boolean(tab) && /^https?:/.test(tab.url || "");
+}
+
+async function pageTabFor(port) {
+  const own = port.sender && port.sender.tab;
+  if (own) return pageTabs.get(own.windowId) ?? null;
+  const [shown] = await browser.tabs.query({ active: true, lastFocusedWindow: true });
+  return isWebPage(shown) ? shown.id : null;
+}
+
+async function tellActiveTab() {
+  for (const port of uiPorts) {
+    let tab = null;
+    try {
+      tab = await pageTabFor(port);
+    } catch (e) {
+      // The window went away meanwhile: nothing is shown.
+    }
+    safePost(port, { activeTab: tab });
+  }
+}
+
+function noteShown(tab) {
+  if (isWebPage(tab)) pageTabs.set(tab.windowId, tab.id);
+  tellActiveTab();
+}
+
+browser.tabs.onActivated.addListener(({ tabId }) => browser.tabs.get(tabId).then(noteShown, () => {}));
+browser.tabs.onUpdated.addListener((tabId, change, tab) => {
+  if (tab.active && change.status === "complete") noteShown(tab);
+});
+browser.tabs.onRemoved.addListener((tabId, { windowId }) => {
+  if (pageTabs.get(windowId) === tabId) pageTabs.delete(windowId);
+  tellActiveTab();
+});
+browser.windows.onFocusChanged.addListener(tellActiveTab);

@@ -15,6 +15,9 @@ const DEFAULT_TIMEOUT_MS = 120000;
 // gives up on a silent model after 300 s and answers, so this is only the last resort.
 const MODEL_TIMEOUT_MS = 330000;
 const MODEL_METHODS = /^(chat\.send|llm\.prompt|agent\.run|ai\.)/;
+// Requests held open on purpose — a page's WebMCP tools, served while the page lives — have no
+// idle timeout: they end with the page's port.
+const HELD_METHODS = /^webmcp\.serve$/;
 const HANDSHAKE_TIMEOUT_MS = 10000;
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 10000;
@@ -101,7 +104,8 @@ class BridgeConnection {
     const done = new Promise((resolve, reject) => {
       const timeoutMs = options.timeoutMs || (MODEL_METHODS.test(method) ? MODEL_TIMEOUT_MS : DEFAULT_TIMEOUT_MS);
       // An idle timeout: every stream event shows the request is alive and starts it again.
-      const arm = () => setTimeout(() => {
+      const held = HELD_METHODS.test(method);
+      const arm = () => held ? null : setTimeout(() => {
         if (!this.pending.delete(id)) return;
         this.post({ cancel: id });
         reject(bridgeError("ERR_INTERNAL", `the bridge said nothing about ${method} for ${timeoutMs / 1000} s`));

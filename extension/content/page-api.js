@@ -1,7 +1,8 @@
 "use strict";
 /*
- * The page API (MAIN world, document_start): window.harbor, window.ai, window.agent, and the
- * Prompt API's global LanguageModel (webmachinelearning/prompt-api) in secure contexts.
+ * The page API (MAIN world, document_start): window.harbor, window.ai, window.agent, the
+ * Prompt API's global LanguageModel (webmachinelearning/prompt-api) and WebMCP's
+ * document.modelContext (webmachinelearning/webmcp) in secure contexts.
  *
  * Runs in the page's own world before the page's scripts, so the objects exist when they start.
  * It has no privileges: every call becomes a request {id, method, params} posted to the content
@@ -415,6 +416,169 @@
     }
   }
 
+  /* ---- WebMCP: document.modelContext (and the older navigator.modelContext) ---- */
+
+  const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+  const pageTools = new Map(); // name -> { definition, execute, source }
+  let toolsVersion = 0;
+  let serving = false;
+  const toolListeners = new Set(); // ModelContext objects told of each change
+
+  /* The bridge's view of this page's tools: one long-lived `webmcp.serve` request carrying the
+   * calls, and `webmcp.tools.set` for each change after it (version orders them). */
+  function offerTools() {
+    toolsVersion += 1;
+    const params = { version: toolsVersion, tools: [...pageTools.values()].map((t) => t.definition) };
+    if (!serving) {
+      serving = true;
+      // It ends only when the bridge or the extension goes away: offer again on the next change.
+      request("webmcp.serve", params, { onEvent: runPageTool }).then(() => (serving = false), () => (serving = false));
+    } else {
+      request("webmcp.tools.set", params).catch(() => {});
+    }
+    for (const context of toolListeners) context.dispatchEvent(new Event("toolchange"));
+  }
+
+  /* The user's agent called one of this page's tools: run its execute here and answer. */
+  async function runPageTool(event) {
+    if (!event || event.type !== "tool_call") return;
+    const tool = pageTools.get(event.tool);
+    const answer = { callId: event.id };
+    try {
+      if (!tool) throw new Error(`this page has no tool ${event.tool} any more`);
+      const value = await tool.execute(event.args || {});
+      // What reaches the agent is JSON: undefined becomes null, and so does what JSON drops.
+      answer.result = value === undefined ? null : JSON.parse(JSON.stringify(value) ?? "null");
+    } catch (e) {
+      answer.error = String((e && e.message) || e);
+    }
+    request("webmcp.result", answer).catch(() => {});
+  }
+
+  /* WebMCP's registerTool steps, short of the promise: the definition as the bridge takes it,
+   * or the DOMException (or the serializer's error) to reject with. */
+  function toolDefinition(tool, options) {
+    const t = tool || {};
+    if (typeof t.execute !== "function") throw new TypeError("a tool needs an execute function");
+    const name = String(t.name ?? "");
+    const description = String(t.description ?? "");
+    if (pageTools.has(name)) throw new DOMException(`a tool named ${name} is already registered`, "InvalidStateError");
+    if (!name || !description) throw new DOMException("a tool needs a name and a description", "InvalidStateError");
+    if (!TOOL_NAME.test(name)) {
+      throw new DOMException("a tool's name is 1 to 128 of A-Z, a-z, 0-9, '_', '-' or '.'", "InvalidStateError");
+    }
+    const definition = { name, description, annotations: {
+      readOnlyHint: Boolean(t.annotations && t.annotations.readOnlyHint),
+      untrustedContentHint: Boolean(t.annotations && t.annotations.untrustedContentHint),
+    } };
+    if (t.title !== undefined) definition.title = String(t.title);
+    if (t.inputSchema !== undefined) {
+      const text = JSON.stringify(t.inputSchema);
+      if (text === undefined) throw new TypeError("the inputSchema cannot be serialized to JSON");
+      definition.inputSchema = JSON.parse(text);
+    }
+    for (const origin of (options && options.exposedTo) || []) {
+      let url;
+      try {
+        url = new URL(String(origin));
+      } catch {
+        throw new DOMException(`exposedTo holds ${origin}, which is not a URL`, "SecurityError");
+      }
+      const trustworthy = url.protocol === "https:" || url.protocol === "wss:" ||
+        ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname) || url.hostname.endsWith(".localhost");
+      if (!trustworthy) throw new DOMException(`exposedTo holds ${origin}, which is not a secure origin`, "SecurityError");
+    }
+    return definition;
+  }
+
+  function addTool(tool, options, source) {
+    const definition = toolDefinition(tool, options);
+    pageTools.set(definition.name, { definition, execute: tool.execute.bind(tool), source });
+    offerTools();
+    return definition.name;
+  }
+
+  function removeTool(name) {
+    if (pageTools.delete(name)) offerTools();
+  }
+
+  class ModelContext extends EventTarget {
+    #ontoolchange = null;
+
+    constructor(key) {
+      if (key !== CONSTRUCT) throw new TypeError("Illegal constructor");
+      super();
+      toolListeners.add(this);
+    }
+
+    registerTool(tool, options) {
+      const o = options || {};
+      const signal = o.signal;
+      if (signal && signal.aborted) return Promise.reject(signal.reason);
+      let name;
+      try {
+        name = addTool(tool, o, "registerTool");
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return new Promise((resolve, reject) => {
+        if (signal) {
+          signal.addEventListener("abort", () => {
+            // Only this registration: a tool registered again under the name stays.
+            if (pageTools.get(name) && pageTools.get(name).signal === signal) removeTool(name);
+            reject(signal.reason);
+          }, { once: true });
+          pageTools.get(name).signal = signal;
+        }
+        queueMicrotask(() => resolve(undefined));
+      });
+    }
+
+    get ontoolchange() { return this.#ontoolchange; }
+    set ontoolchange(handler) {
+      if (this.#ontoolchange) this.removeEventListener("toolchange", this.#ontoolchange);
+      this.#ontoolchange = typeof handler === "function" ? handler : null;
+      if (this.#ontoolchange) this.addEventListener("toolchange", this.#ontoolchange);
+    }
+  }
+
+  /* The older shape (the reference implementation, Chrome's origin trial): provideContext
+   * replaces the tools it provided before, clearContext removes every tool, registerTool gives
+   * back an object with unregister() that can also be awaited. */
+  function legacyModelContext(context) {
+    const guard = (work) => {
+      try {
+        return Promise.resolve(work());
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    };
+    return Object.freeze({
+      registerTool(tool) {
+        const registered = guard(() => { addTool(tool, {}, "legacy"); });
+        const name = tool && tool.name;
+        return Object.assign(registered, { unregister: () => removeTool(name) });
+      },
+      unregisterTool: (name) => removeTool(name),
+      addTool: (tool) => guard(() => { addTool(tool, {}, "legacy"); }),
+      removeTool: (name) => guard(() => removeTool(name)),
+      provideContext: (provided) => guard(() => {
+        for (const [name, tool] of [...pageTools]) if (tool.source === "provideContext") pageTools.delete(name);
+        for (const tool of (provided && provided.tools) || []) {
+          const definition = toolDefinition(tool, {});
+          pageTools.set(definition.name, { definition, execute: tool.execute.bind(tool), source: "provideContext" });
+        }
+        offerTools();
+      }),
+      clearContext: () => guard(() => {
+        pageTools.clear();
+        offerTools();
+      }),
+      addEventListener: (...args) => context.addEventListener(...args),
+      removeEventListener: (...args) => context.removeEventListener(...args),
+    });
+  }
+
   const ai = Object.freeze({
     canCreateTextSession: () => request("ai.canCreateTextSession"),
     createTextSession,
@@ -473,6 +637,16 @@
   // secure contexts ([SecureContext] in the spec), as Chrome exposes it.
   if (window.isSecureContext && !("LanguageModel" in window)) {
     Object.defineProperty(window, "LanguageModel", { value: LanguageModel, writable: true, configurable: true });
+  }
+  // WebMCP's [SecureContext, SameObject] document.modelContext, and the older navigator one.
+  if (window.isSecureContext && !("modelContext" in document)) {
+    const context = new ModelContext(CONSTRUCT);
+    Object.defineProperty(window, "ModelContext", { value: ModelContext, writable: true, configurable: true });
+    Object.defineProperty(document, "modelContext", { get: () => context, enumerable: true, configurable: true });
+    if (!("modelContext" in navigator)) {
+      const legacy = legacyModelContext(context);
+      Object.defineProperty(navigator, "modelContext", { get: () => legacy, enumerable: true, configurable: true });
+    }
   }
   window.postMessage({ [TAG]: "hello" }, "*");
 })();

@@ -221,6 +221,18 @@ impl Harbor {
         Ok(())
     }
 
+    /// Types `text` into the open sidebar's chat and sends it, as the user would.
+    pub async fn send_chat(&self, text: &str) -> Result<()> {
+        self.page(&format!(
+            r##"const input = document.querySelector("#chat-input");
+               input.value = {text}; input.dispatchEvent(new Event("input", {{ bubbles: true }}));
+               document.querySelector(".composer button[type=submit]").click();"##,
+            text = serde_json::to_string(text)?,
+        ))
+        .await?;
+        Ok(())
+    }
+
     /// Allows `origin` `scope` always, as the user would in the Sites panel.
     pub async fn allow_always(&self, origin: &str, scope: &str) -> Result<()> {
         self.admin("permissions.set", json!({"origin": origin, "scope": scope, "grant": "ALLOW_ALWAYS"})).await?;

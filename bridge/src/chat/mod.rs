@@ -22,6 +22,8 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::host::page_tools::{Frame, PageTools, PAGE_SERVER};
+use crate::host::pipeline::{Audit, Policy};
 use crate::llm::{Llm, Message, Role};
 use crate::mcp::registry::{Servers, ToolEntry};
 use crate::rpc::EventSink;
@@ -45,18 +47,21 @@ pub struct Turn {
     pub model: Option<String>,
     /// Only these tools (`serverId/toolName`); `None`: every running server's.
     pub tools: Option<Vec<String>>,
+    /// Also this tab's page tools (WebMCP), which the user chose to let the chat use.
+    pub page_tab: Option<i64>,
 }
 
 pub struct Chat {
     store: Store,
     llm: Arc<Llm>,
     servers: Arc<Servers>,
+    page_tools: Arc<PageTools>,
     busy: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Chat {
-    pub fn new(store: Store, llm: Arc<Llm>, servers: Arc<Servers>) -> Chat {
-        Chat { store, llm, servers, busy: Arc::default() }
+    pub fn new(store: Store, llm: Arc<Llm>, servers: Arc<Servers>, page_tools: Arc<PageTools>) -> Chat {
+        Chat { store, llm, servers, page_tools, busy: Arc::default() }
     }
 
     pub fn settings(&self) -> anyhow::Result<ChatSettings> {
@@ -126,7 +131,12 @@ impl Chat {
             temperature: None,
             context_tokens: Some(settings.context_tokens),
         };
-        let tools = Registry { servers: self.servers.clone(), store: self.store.clone() };
+        let tools = Registry {
+            servers: self.servers.clone(),
+            store: self.store.clone(),
+            page_tools: self.page_tools.clone(),
+            page_tab: turn.page_tab,
+        };
         let outcome = agent::run(run, &self.llm, &tools, events, cancel).await;
         self.store.append_messages(&session.id, &outcome.added).map_err(internal)?;
         self.store.set_session_model(&session.id, &provider.config().id, &model).map_err(internal)?;
@@ -153,6 +163,15 @@ impl Chat {
         if let Some(wanted) = &turn.tools {
             tools.retain(|t| wanted.contains(&t.name));
         }
+        // The page's own tools come first: the user turned them on for this page.
+        if let Some(tab) = turn.page_tab {
+            let mut page = self.page_tools.tools(Frame::top(tab));
+            if let Some(wanted) = &turn.tools {
+                page.retain(|t| wanted.contains(&t.name));
+            }
+            page.append(&mut tools);
+            tools = page;
+        }
         if tools.len() <= settings.max_tools {
             return Ok(tools);
         }
@@ -168,10 +187,13 @@ impl Chat {
 }
 
 /// The chat's tools: every running tool, through the policy pipeline as the user's own chat
-/// (no scope, allowlist or budget; audited as `sidebar`).
+/// (no scope, allowlist or budget; audited as `sidebar`), and the chosen tab's page tools, run
+/// in that page (audited the same way).
 struct Registry {
     servers: Arc<Servers>,
     store: Store,
+    page_tools: Arc<PageTools>,
+    page_tab: Option<i64>,
 }
 
 impl ToolRunner for Registry {
@@ -183,8 +205,29 @@ impl ToolRunner for Registry {
     ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
         let policy = crate::host::pipeline::Chat;
         async move {
-            crate::host::pipeline::call(&self.servers, &self.store, &policy, "chat.send", &tool.name, args, cancel)
-                .await
+            match self.page_tab.filter(|_| tool.server_id == PAGE_SERVER) {
+                Some(tab) => {
+                    let audit = Audit::begin(&self.store, policy.who(), "chat.send", Some(&tool.name));
+                    let outcome = self
+                        .page_tools
+                        .call(Frame::top(tab), tool.page_origin.as_deref(), &tool.name, args, cancel)
+                        .await;
+                    audit.finish(&outcome);
+                    outcome
+                }
+                None => {
+                    crate::host::pipeline::call(
+                        &self.servers,
+                        &self.store,
+                        &policy,
+                        "chat.send",
+                        &tool.name,
+                        args,
+                        cancel,
+                    )
+                    .await
+                }
+            }
         }
         .boxed()
     }

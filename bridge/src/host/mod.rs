@@ -11,6 +11,7 @@
 mod constraint;
 pub mod grants;
 pub mod limits;
+pub mod page_tools;
 pub mod pinning;
 pub mod pins;
 pub mod pipeline;
@@ -50,6 +51,8 @@ pub struct Site {
     pub origin: String,
     pub tab: Option<i64>,
     pub top_origin: Option<String>,
+    /// The calling frame in its tab (0: the top frame).
+    pub frame: Option<i64>,
     /// The frame had transient user activation when it called (stamped by the content relay).
     pub user_activation: bool,
 }
@@ -62,10 +65,20 @@ impl Site {
                 origin: origin.clone(),
                 tab: caller.tab_id,
                 top_origin: caller.top_origin.clone(),
+                frame: caller.frame_id,
                 user_activation: caller.user_activation,
             }),
             (CallerKind::Page, _) => Err(PolicyError::NoOrigin),
             _ => Err(PolicyError::NotAPage),
+        }
+    }
+
+    /// The calling document's frame, for its own page tools (WebMCP); a page outside a tab
+    /// has none.
+    pub fn frame(&self) -> Result<page_tools::Frame, ErrorObject> {
+        match self.tab {
+            Some(tab) => Ok(page_tools::Frame { tab, frame: self.frame.unwrap_or(0) }),
+            None => Err(ErrorObject::new(ErrorCode::InvalidRequest, "page tools need a page in a browser tab")),
         }
     }
 }
@@ -76,14 +89,22 @@ pub struct Host {
     pub prompts: Prompts,
     pub gate: Gate,
     pub texts: text::TextSessions,
+    pub page_tools: Arc<page_tools::PageTools>,
     servers: Arc<Servers>,
     llm: Arc<Llm>,
     notifier: Notifier,
 }
 
 impl Host {
-    pub fn new(store: Store, servers: Arc<Servers>, llm: Arc<Llm>, notifier: Notifier) -> Host {
+    pub fn new(
+        store: Store,
+        servers: Arc<Servers>,
+        llm: Arc<Llm>,
+        page_tools: Arc<page_tools::PageTools>,
+        notifier: Notifier,
+    ) -> Host {
         Host {
+            page_tools,
             grants: Grants::new(store.clone()),
             prompts: Prompts::default(),
             gate: Gate::new(store.clone()),
@@ -302,10 +323,31 @@ impl Host {
         Ok(tools)
     }
 
-    /// `agent.tools.list`: the tools `site` may see, with `mcp:tools.list`.
+    /// `agent.tools.list`: the tools `site` may see, with `mcp:tools.list` — and its own page
+    /// tools (WebMCP), as `page/<name>`.
     pub fn listed_tools(&self, site: &Site) -> Result<Vec<ToolEntry>, ErrorObject> {
         self.require(site, Scope::ToolsList)?;
-        self.visible_tools(site)
+        let mut tools = self.visible_tools(site)?;
+        if let Ok(frame) = site.frame() {
+            tools.extend(self.page_tools.tools(frame));
+        }
+        Ok(tools)
+    }
+
+    /// `agent.tools.call` of one of the page's own tools (`page/<name>`), with
+    /// `mcp:tools.call`; it runs in the same frame, so no budget is spent on it.
+    pub async fn call_own_tool(
+        &self,
+        site: &Site,
+        tool: &str,
+        args: JsonObject,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let call = async {
+            self.require(site, Scope::ToolsCall)?;
+            self.page_tools.call(site.frame()?, Some(&site.origin), tool, args, cancel).await
+        };
+        self.audited(site, "agent.tools.call", Some(tool), call).await
     }
 
     /// `ai.providers.list`: the configured model providers (never ones merely found running),
@@ -385,8 +427,8 @@ impl Host {
 
     /// A [`ToolRunner`] for `agent.run`: each call the model makes passes the same checks as a
     /// direct call.
-    pub fn runner(self: &Arc<Self>, site: Site) -> PageTools {
-        PageTools { host: self.clone(), site }
+    pub fn runner(self: &Arc<Self>, site: Site) -> SiteTools {
+        SiteTools { host: self.clone(), site }
     }
 }
 
@@ -455,12 +497,12 @@ impl pipeline::Policy for SitePolicy<'_> {
 }
 
 /// The tools of an `agent.run`, seen through the site's permissions.
-pub struct PageTools {
+pub struct SiteTools {
     host: Arc<Host>,
     site: Site,
 }
 
-impl ToolRunner for PageTools {
+impl ToolRunner for SiteTools {
     fn call<'a>(
         &'a self,
         tool: &'a ToolEntry,

@@ -86,6 +86,7 @@ mod tests {
             input_schema: schema,
             annotations,
             imitates: None,
+            page_origin: None,
         }
     }
 

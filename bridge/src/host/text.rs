@@ -486,7 +486,12 @@ impl Host {
     ) -> Result<String, ErrorObject> {
         let answer = self.texts.expect(&site.origin, session_id, &call.id);
         events
-            .emit(&RunEvent::ToolCall { id: call.id.clone(), tool: call.name.clone(), args: call.arguments.clone() })
+            .emit(&RunEvent::ToolCall {
+                id: call.id.clone(),
+                tool: call.name.clone(),
+                args: call.arguments.clone(),
+                page: None,
+            })
             .await;
         let timeout = Duration::from_millis(limits.tool_timeout_ms);
         let outcome = tokio::select! {

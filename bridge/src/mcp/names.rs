@@ -12,11 +12,17 @@ pub const MODEL_NAME_MAX: usize = 64;
 /// The longest server id.
 pub const SERVER_ID_MAX: usize = 32;
 
+/// The server id web pages' own tools (WebMCP) are listed under: `page/<name>`.
+pub const RESERVED: &str = "page";
+
 /// Checks a server id: 1–32 of `a-z 0-9 - _`, starting with a letter or digit, with no `__`
 /// (the separator of model-safe names).
 pub fn check_server_id(id: &str) -> Result<(), String> {
     let valid_chars = id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     let starts_well = id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if id == RESERVED {
+        return Err(format!("server id {id:?} is Harbor's own: web pages' tools are listed under it; choose another"));
+    }
     if id.is_empty() || id.len() > SERVER_ID_MAX || !valid_chars || !starts_well || id.contains("__") {
         return Err(format!(
             "server id {id:?} is not valid: use 1 to {SERVER_ID_MAX} lowercase letters, digits, '-' or '_', starting with a letter or digit, without '__'"
@@ -39,10 +45,10 @@ pub fn suggest_server_id(name: &str) -> String {
         .join("-");
     id.truncate(SERVER_ID_MAX);
     let id = id.trim_end_matches('-').to_owned();
-    if id.is_empty() {
-        "server".into()
-    } else {
-        id
+    match id.as_str() {
+        "" => "server".into(),
+        RESERVED => format!("{RESERVED}-server"),
+        _ => id,
     }
 }
 
@@ -98,6 +104,9 @@ mod tests {
         assert_eq!(suggest_server_id("@modelcontextprotocol/server-everything"), "server-everything");
         assert_eq!(suggest_server_id("mcp_server_time"), "mcp-server-time");
         assert!(check_server_id(&suggest_server_id("@@@")).is_ok());
+        // Web pages' tools are listed under `page`: no server takes it.
+        assert!(check_server_id("page").is_err());
+        assert_eq!(suggest_server_id("page"), "page-server");
     }
 
     #[test]

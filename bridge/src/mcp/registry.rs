@@ -426,6 +426,7 @@ fn tool_entry(server: &Server, tool: &rmcp::model::Tool) -> ToolEntry {
         input_schema: Value::Object((*tool.input_schema).clone()),
         annotations: tool.annotations.as_ref().and_then(|a| serde_json::to_value(a).ok()),
         imitates: None,
+        page_origin: None,
     }
 }
 

@@ -79,8 +79,14 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
             if p.text.trim().is_empty() {
                 return Err(invalid("the message is empty"));
             }
-            let turn =
-                Turn { session: p.session_id, text: p.text, provider: p.provider, model: p.model, tools: p.tools };
+            let turn = Turn {
+                session: p.session_id,
+                text: p.text,
+                provider: p.provider,
+                model: p.model,
+                tools: p.tools,
+                page_tab: p.page_tab,
+            };
             chat.send(turn, call.events, call.cancel).await
         })
         .on::<chat_api::ChatSettingsGet, _>(|chat, _, _| async move { chat.settings().map_err(internal) })

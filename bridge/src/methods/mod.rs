@@ -14,6 +14,7 @@ mod page;
 mod permissions;
 mod secrets;
 mod servers;
+mod webmcp;
 mod wire;
 
 use harbor_protocol::{ErrorCode, ErrorObject};
@@ -28,6 +29,7 @@ pub use page::routes as page_routes;
 pub use permissions::routes as permission_routes;
 pub use secrets::routes as secret_routes;
 pub use servers::routes;
+pub use webmcp::routes as webmcp_routes;
 
 /// The contract's code for a host error (see `HostError`'s `From`).
 pub(crate) fn error(error: HostError) -> ErrorObject {

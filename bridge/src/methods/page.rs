@@ -1,5 +1,5 @@
 //! The page API's methods (`agent.*`, `ai.*`), the only methods web pages may call besides
-//! `system.*`. Each decodes its params and hands the call to the [`Host`], which decides: scopes,
+//! `system.*` and WebMCP's `webmcp.*` (see `methods::webmcp`). Each decodes its params and hands the call to the [`Host`], which decides: scopes,
 //! allowlists, budgets and audit are all the host's (see `host::pipeline`); no handler here checks
 //! a permission itself.
 
@@ -10,9 +10,11 @@ use harbor_protocol::api::Empty;
 use harbor_protocol::ErrorObject;
 
 use super::{invalid, Area};
+use crate::host::page_tools::PAGE_SERVER;
 use crate::host::run::RunRequest;
 use crate::host::scopes::Scope;
 use crate::host::{text, Host, Site};
+use crate::mcp::names;
 use crate::rpc::Router;
 
 /// The longest text a page reads from the active tab.
@@ -55,7 +57,11 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         })
         .on::<api::AgentToolsCall, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
-            host.call_tool(&site, "agent.tools.call", &p.tool, p.args.unwrap_or_default(), &call.cancel).await
+            let args = p.args.unwrap_or_default();
+            if names::split_namespaced(&p.tool).is_some_and(|(server, _)| server == PAGE_SERVER) {
+                return host.call_own_tool(&site, &p.tool, args, &call.cancel).await;
+            }
+            host.call_tool(&site, "agent.tools.call", &p.tool, args, &call.cancel).await
         })
         .on::<api::AgentRun, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;

@@ -16,7 +16,7 @@ use crate::rpc::Router;
 
 /// One site as the sidebar shows it.
 fn site_summary(host: &Host, origin: &str) -> Result<SiteSummary, ErrorObject> {
-    let site = Site { origin: origin.to_owned(), tab: None, top_origin: None, user_activation: false };
+    let site = Site { origin: origin.to_owned(), tab: None, top_origin: None, frame: None, user_activation: false };
     let allowed: Vec<String> = host.store.allowed_tools(origin).map_err(internal)?;
     Ok(SiteSummary {
         permissions: host.permissions_of(&site)?,
@@ -48,6 +48,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         })
         .on::<api::PermissionsTabClosed, _>(|host, p, _| async move {
             host.grants.tab_closed(p.tab_id);
+            host.page_tools.forget_tab(p.tab_id);
             host.changed("");
             Ok(Empty {})
         })

@@ -83,7 +83,8 @@ async fn every_method_is_declared_and_documented_with_its_access() {
     }
     // Pages reach only what the contract marks as theirs.
     let page: BTreeSet<&str> = declared.iter().filter(|(_, a)| **a == Access::Page).map(|(m, _)| *m).collect();
-    assert!(page.iter().all(|m| m.starts_with("agent.") || m.starts_with("ai.") || m.starts_with("system.")));
+    let page_areas = ["agent.", "ai.", "system.", "webmcp."];
+    assert!(page.iter().all(|m| page_areas.iter().any(|area| m.starts_with(area))), "{page:?}");
     assert!(!page.contains("system.doctor") && page.contains("agent.tools.call"));
     bridge.shutdown().await;
 }

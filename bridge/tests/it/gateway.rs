@@ -471,7 +471,10 @@ async fn a_stdio_client_and_the_browser_side_share_one_server_process_at_the_sam
     // JSON-RPC does not order answers: the parse error may pass the initialize's answer.
     let parse = answers.iter().find(|a| a["id"].is_null()).unwrap_or_else(|| panic!("a parse error: {answers:?}"));
     assert_eq!(parse["error"]["code"].as_i64(), Some(-32700), "{answers:?}");
-    let init = answers.iter().find(|a| a["id"] == 1).unwrap_or_else(|| panic!("the initialize after it is answered: {answers:?}"));
+    let init = answers
+        .iter()
+        .find(|a| a["id"] == 1)
+        .unwrap_or_else(|| panic!("the initialize after it is answered: {answers:?}"));
     assert!(init["result"]["serverInfo"].is_object(), "{answers:?}");
     drop(input);
     let _ = raw.wait().await;

@@ -18,3 +18,4 @@ mod oauth;
 mod pages;
 mod secrets;
 mod stdio;
+mod webmcp;

@@ -2,6 +2,10 @@
 //! collapsible cards, streaming answers and a stop button; and, when no model is reachable, what
 //! Harbor tried and a form to point it at a model server.
 //!
+//! The shown tab's own tools (WebMCP) are offered beside the servers' when the user turns them
+//! on for that page; a card of such a call says which page it ran in, and whether the page
+//! marked its output untrusted.
+//!
 //! A turn is one `chat.send` whose stream events (`token`, `tool_call`, `tool_result`, `status`,
 //! `error`) update the conversation as they arrive; stopping cancels the request, which stops the
 //! model and any tool call in flight.
@@ -14,6 +18,7 @@ use harbor_protocol::api::llm::{
     LlmProviders, LlmSelect, LlmSetProvider, ProviderKind, ProvidersStatus, Role, Select, SetProvider,
 };
 use harbor_protocol::api::tools::views::{self, ToolResult};
+use harbor_protocol::api::webmcp::{PageToolsList, TabFilter, TabTools};
 use harbor_protocol::api::{Empty, Id};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -26,7 +31,15 @@ use crate::bus::Bus;
 enum Item {
     User(String),
     Assistant(String),
-    Tool { id: String, tool: String, args: String, outcome: Option<Result<String, String>> },
+    Tool {
+        id: String,
+        tool: String,
+        args: String,
+        outcome: Option<Result<String, String>>,
+        /// A page's own tool: the page it ran in.
+        page: Option<String>,
+        untrusted: bool,
+    },
     Notice(String),
     Failure(String),
 }
@@ -39,6 +52,8 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
     let items = RwSignal::new(Vec::<Item>::new());
     let running = RwSignal::new(None::<i64>);
     let draft = RwSignal::new(String::new());
+    // The tab whose page tools the user let this chat use.
+    let page_tab = RwSignal::new(None::<i64>);
 
     let load_providers = move || {
         spawn_local(async move {
@@ -86,7 +101,14 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
                     }
                 },
             };
-            let turn = SendTurn { session_id: session, text, provider: None, model: None, tools: None };
+            let turn = SendTurn {
+                session_id: session,
+                text,
+                provider: None,
+                model: None,
+                tools: None,
+                page_tab: page_tab.get_untracked(),
+            };
             let (id, reply) = bus.call_streaming::<ChatSend>(turn, move |event| {
                 items.update(|list| apply(list, event));
             });
@@ -121,6 +143,7 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
         <section class="card chat" aria-labelledby="chat-title">
             <h2 id="chat-title">"Chat"</h2>
             <ModelBar bus=bus providers=providers on_change=load_providers/>
+            <PageToolsBar bus=bus chosen=page_tab/>
             <div class="chat-sessions">
                 <label for="chat-session">"Conversation"</label>
                 <select
@@ -173,6 +196,55 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
                 }}
             </form>
         </section>
+    }
+}
+
+/// The shown tab's own tools (WebMCP), and the user's choice to let the chat use them. The
+/// choice holds for that page only: it lapses when another tab is shown or the page's tools go.
+#[component]
+fn PageToolsBar(bus: Bus, chosen: RwSignal<Option<i64>>) -> impl IntoView {
+    let offered = RwSignal::new(None::<TabTools>);
+    Effect::new(move |_| {
+        let tab = bus.active_tab().get();
+        let _ = bus.revision().get();
+        spawn_local(async move {
+            let listed = match tab {
+                Some(tab) => bus
+                    .call::<PageToolsList>(TabFilter { tab_id: Some(tab) })
+                    .await
+                    .ok()
+                    .and_then(|tabs| tabs.into_iter().next()),
+                None => None,
+            };
+            let still = listed.as_ref().map(|t| t.tab_id);
+            if chosen.get_untracked().is_some() && chosen.get_untracked() != still {
+                chosen.set(None);
+            }
+            offered.set(listed);
+        });
+    });
+    move || {
+        offered.get().map(|tab| {
+            let id = tab.tab_id;
+            let names: Vec<String> = tab
+                .tools
+                .iter()
+                .map(|t| t.title.clone().unwrap_or_else(|| t.name.trim_start_matches("page/").to_owned()))
+                .collect();
+            let label = format!("Let the chat use this page's tools ({}): {}", tab.origin, names.join(", "));
+            view! {
+                <div class="page-tools" data-origin=tab.origin.clone()>
+                    <label>
+                        <input
+                            type="checkbox"
+                            prop:checked=move || chosen.get() == Some(id)
+                            on:change=move |ev| chosen.set(event_target_checked(&ev).then_some(id))
+                        />
+                        {label}
+                    </label>
+                </div>
+            }
+        })
     }
 }
 
@@ -359,16 +431,19 @@ fn apply(list: &mut Vec<Item>, event: RunEvent) {
             Some(Item::Assistant(answer)) => answer.push_str(&token),
             _ => list.push(Item::Assistant(token)),
         },
-        RunEvent::ToolCall { id, tool, args } => list.push(Item::Tool { id, tool, args: pretty(&args), outcome: None }),
-        RunEvent::ToolResult { id, result, error, .. } => {
+        RunEvent::ToolCall { id, tool, args, page } => {
+            list.push(Item::Tool { id, tool, args: pretty(&args), outcome: None, page, untrusted: false })
+        }
+        RunEvent::ToolResult { id, result, error, untrusted: marked, .. } => {
             let outcome = match error {
                 Some(error) => Err(error.message),
                 None => Ok(result.as_ref().map(result_text).unwrap_or_default()),
             };
-            if let Some(Item::Tool { outcome: slot, .. }) =
+            if let Some(Item::Tool { outcome: slot, untrusted, .. }) =
                 list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if *i == id))
             {
                 *slot = Some(outcome);
+                *untrusted = marked;
             }
         }
         RunEvent::Status { message, .. } => list.push(Item::Notice(message)),
@@ -398,6 +473,8 @@ fn items_from(messages: &[StoredMessage]) -> Vec<Item> {
                         tool: call.name.replacen("__", "/", 1),
                         args: pretty(&call.arguments),
                         outcome: None,
+                        page: None,
+                        untrusted: false,
                     });
                 }
             }
@@ -421,16 +498,23 @@ fn view_item(item: Item) -> AnyView {
             view! { <li class="msg user"><span class="visually-hidden">"You: "</span>{text}</li> }.into_any()
         }
         Item::Assistant(text) => view! { <li class="msg assistant">{text}</li> }.into_any(),
-        Item::Tool { tool, args, outcome, .. } => {
+        Item::Tool { tool, args, outcome, page, untrusted, .. } => {
             let (state, body) = match outcome {
                 None => ("running", "Running…".to_owned()),
                 Some(Ok(text)) => ("done", text),
                 Some(Err(error)) => ("failed", error),
             };
+            let place = page.as_ref().map(|origin| format!(" in the page at {origin}")).unwrap_or_default();
+            let marked = if untrusted { " untrusted" } else { "" };
             view! {
-                <li class=format!("msg tool-card {state}") data-tool=tool.clone()>
+                <li class=format!("msg tool-card {state}{marked}") data-tool=tool.clone() data-page=page.clone()>
                     <details>
-                        <summary>{format!("Tool {tool} — {state}")}</summary>
+                        <summary>
+                            {format!("Tool {tool}{place} — {state}")}
+                            {untrusted.then(|| view! {
+                                <span class="badge untrusted" title="The page says this output is content it does not vouch for; the model was told to treat it as data">"untrusted content"</span>
+                            })}
+                        </summary>
                         <h3>"Arguments"</h3>
                         <pre>{args}</pre>
                         <h3>"Result"</h3>

@@ -383,14 +383,7 @@ async fn the_sidebar_chats_with_a_model_that_calls_a_real_tool() {
 
     model.push(Turn::new().tool_call("time__get_current_time", serde_json::json!({"timezone": "Asia/Tokyo"})));
     model.push(Turn::new().text("In Tokyo ").pause(Duration::from_millis(1500)).text("it is evening."));
-    harbor
-        .page(
-            r##"const input = document.querySelector("#chat-input");
-               input.value = "What time is it in Tokyo?"; input.dispatchEvent(new Event("input", { bubbles: true }));
-               document.querySelector(".composer button[type=submit]").click();"##,
-        )
-        .await
-        .unwrap();
+    harbor.send_chat("What time is it in Tokyo?").await.unwrap();
     let result = harbor
         .wait_for(
             "document.querySelector('.tool-card.done[data-tool=\"time/get_current_time\"] .tool-result')?.textContent",

@@ -1,7 +1,9 @@
 //! The end-to-end tests, one binary with a module per area: real headless Firefox with the
 //! extension installed, the real bridge as its native host, real MCP servers behind it.
 //! `firefox` — the product as a user meets it (sidebar panels, pages, chat, installs, the
-//! gateway); `permissions` — the page API's permissions and the attacks of the security rounds.
+//! gateway); `permissions` — the page API's permissions and the attacks of the security rounds; `webmcp` — pages'
+//! own tools offered to the sidebar's chat.
 
 mod firefox;
 mod permissions;
+mod webmcp;

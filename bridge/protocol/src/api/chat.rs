@@ -36,6 +36,9 @@ pub enum RunEvent {
         id: String,
         tool: String,
         args: Value,
+        /// A page's own tool: the origin of the page it runs in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        page: Option<String>,
     },
     ToolResult {
         id: String,
@@ -46,6 +49,10 @@ pub enum RunEvent {
         error: Option<ErrorObject>,
         /// Whether the model got a cut version.
         truncated: bool,
+        /// The tool said its output is content nobody vouches for (WebMCP's
+        /// `untrustedContentHint`); the model was told to treat it as data.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        untrusted: bool,
     },
     Final {
         output: String,
@@ -126,6 +133,10 @@ pub struct Send {
     /// Only these tools (namespaced names); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<String>>,
+    /// Also offer the tools this tab's page registered (WebMCP), as `page/<name>`: the user
+    /// chose to let the chat use them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_tab: Option<i64>,
 }
 
 /// A turn's outcome.

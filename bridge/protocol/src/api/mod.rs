@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod servers;
 pub mod system;
 pub mod tools;
+pub mod webmcp;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -111,6 +112,7 @@ pub fn all() -> Vec<(&'static str, Access)> {
         secrets::METHODS,
         gateway::METHODS,
         page::METHODS,
+        webmcp::METHODS,
     ]
     .concat()
 }

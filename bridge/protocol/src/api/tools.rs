@@ -40,6 +40,9 @@ pub struct ToolEntry {
     /// Another server's tool whose name looks the same but is not (see [`crate::shown`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imitates: Option<String>,
+    /// A page's own tool (WebMCP): the origin of the page it runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_origin: Option<String>,
 }
 
 /// `{"serverId"?: "…"}`: one server's items, or every running server's.

@@ -124,6 +124,7 @@ impl Bridge {
         let router = methods::chat_routes(router, self.llm.clone(), self.chat.clone(), self.store.clone());
         let router = methods::page_routes(router, self.host.clone());
         let router = methods::webmcp_routes(router, self.host.clone());
+        let router = methods::session_routes(router, self.host.clone());
         let router = methods::import_routes(router, self.servers.clone(), self.secrets.clone());
         let router = methods::install_routes(
             router,

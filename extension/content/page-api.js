@@ -167,28 +167,33 @@
    * pages that read `chunk.token` both get the text; it ends with one `{type: "done"}` whose
    * string value is empty, so it adds nothing to a concatenation.
    */
+  /* A stream's chunk as the Web Agent API's pages read it: a String (so `text += chunk` works)
+   * that also carries `type` and `token`. */
+  const chunk = (text, type) => Object.assign(new String(text), type === "done" ? { type } : { type, token: text });
+
+  /* The token events of `events` as chunks, ending with one `{type: "done"}`. */
+  const tokenChunks = (events) => ({
+    async *[Symbol.asyncIterator]() {
+      for await (const event of events) {
+        if (event.token !== undefined) yield chunk(event.token, "token");
+      }
+      yield chunk("", "done");
+    },
+  });
+
   function textSession(sessionId) {
     let destroyed = false;
     const live = () => {
       if (destroyed) throw toError({ code: "ERR_SESSION_NOT_FOUND", message: "this session was destroyed; create a new one" });
       return sessionId;
     };
-    const chunk = (text, type) => Object.assign(new String(text), type === "done" ? { type } : { type, token: text });
     return Object.freeze({
       sessionId,
       async prompt(input, options) {
         return (await request("ai.session.prompt", { sessionId: live(), input }, { signal: options && options.signal })).text;
       },
       promptStreaming(input, options) {
-        const events = stream("ai.session.promptStreaming", { sessionId: live(), input }, { signal: options && options.signal });
-        return {
-          async *[Symbol.asyncIterator]() {
-            for await (const event of events) {
-              if (event.token !== undefined) yield chunk(event.token, "token");
-            }
-            yield chunk("", "done");
-          },
-        };
+        return tokenChunks(stream("ai.session.promptStreaming", { sessionId: live(), input }, { signal: options && options.signal }));
       },
       async destroy() {
         if (destroyed) return;
@@ -603,10 +608,41 @@
     return Object.assign(result, { grants });
   };
 
+  /* An agent session (agent.sessions.*): its state as the bridge described it when it was
+   * made or fetched, and the calls that go through it. */
+  function agentSession(described) {
+    const sessionId = described.sessionId;
+    return Object.freeze({
+      ...described,
+      async prompt(input, options) {
+        return (await request("agent.sessions.prompt", { sessionId, input }, { signal: options && options.signal })).text;
+      },
+      promptStreaming(input, options) {
+        return tokenChunks(stream("agent.sessions.promptStreaming", { sessionId, input }, { signal: options && options.signal }));
+      },
+      // callTool(name, args) or callTool({tool, args}), as pages written for either call it.
+      callTool(tool, args, options) {
+        const call = tool && typeof tool === "object" ? tool : { tool, args };
+        return request("agent.sessions.callTool", { sessionId, tool: call.tool, args: call.args || {} },
+          { signal: (options || call).signal });
+      },
+      listAllowedTools: () => request("agent.sessions.listAllowedTools", { sessionId }),
+      terminate: () => request("agent.sessions.terminate", { sessionId }),
+    });
+  }
+
+  const sessions = Object.freeze({
+    create: async (options) => agentSession(await request("agent.sessions.create", options || {})),
+    get: async (sessionId) => agentSession(await request("agent.sessions.get", { sessionId })),
+    list: () => request("agent.sessions.list"),
+    terminate: (sessionId) => request("agent.sessions.terminate", { sessionId }),
+  });
+
   const agent = Object.freeze({
     capabilities: async () => ({ version: VERSION, features: { ...FEATURES } }),
     requestPermissions: async (options) => withGrants(await request("agent.requestPermissions", options || {})),
     permissions: Object.freeze({ list: async () => withGrants(await request("agent.permissions.list")) }),
+    sessions,
     tools: Object.freeze({
       list: () => request("agent.tools.list"),
       call: (options) => request("agent.tools.call", options || {}),

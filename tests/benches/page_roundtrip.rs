@@ -6,7 +6,8 @@
 //! `system.echo` from the same page: what the permission layer and the MCP call add. And the
 //! Prompt API's `LanguageModel.promptStreaming` from the same page, against the scripted model
 //! (which sends its first token as soon as it has the request): the time to the first chunk in
-//! the page. Run through `scripts/bench`, which points HARBOR_BRIDGE_BIN at a release build.
+//! the page. And a chat turn from Harbor's own page in which the model calls the page's WebMCP
+//! tool, next to one calling the probe server's tool and one calling none. Run through `scripts/bench`, which points HARBOR_BRIDGE_BIN at a release build.
 
 use harbor_e2e::firefox::{Harbor, NativeHost, Options};
 use harbor_e2e::paths;
@@ -32,6 +33,7 @@ async fn main() {
         if label == "harbor-bridge" {
             tools_call_from_a_page(&harbor, &site).await;
             first_chunk(&harbor, &site).await;
+            page_tool_from_the_chat(&harbor).await;
             sidebar_first_paint(&harbor).await;
         }
         harbor.close().await;
@@ -93,6 +95,65 @@ async fn first_chunk(harbor: &Harbor, site: &Site) {
     println!(
         "LanguageModel.promptStreaming from a page, scripted model: first chunk p50 {f50:.2} ms, p95 {f95:.2} ms; whole answer p50 {w50:.2} ms, p95 {w95:.2} ms (n = {PROMPTS})"
     );
+}
+
+/// A chat turn in which the model calls a page's own tool (WebMCP), timed in Harbor's own page
+/// over its port, next to the same turn calling the probe server's `echo` and a turn without a
+/// tool (the floor: one model request less). Each turn's model answers are scripted.
+async fn page_tool_from_the_chat(harbor: &Harbor) {
+    use harbor_model_double::{Model, ScriptedModel, Turn};
+    const TURNS: usize = 100;
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    harbor.use_ollama(&model.url(), "m").await.unwrap();
+    harbor
+        .page("await document.modelContext.registerTool({ name: 'echo', description: 'Says it back', execute: (a) => String(a.text) });")
+        .await
+        .unwrap();
+    let tab = harbor.admin("page.tools.list", json!({})).await.unwrap()[0]["tabId"].clone();
+    let mut results = Vec::new();
+    for (label, tool) in [("no tool", None), ("page tool", Some("page__echo")), ("server tool", Some("probe__echo"))] {
+        for _ in 0..TURNS + 10 {
+            if let Some(tool) = tool {
+                model.push(Turn::new().tool_call(tool, json!({"text": "hi"})));
+            }
+            model.push(Turn::words("done"));
+        }
+        let back = harbor.session.window_handle().await.unwrap();
+        let admin = harbor.session.new_tab().await.unwrap();
+        harbor.session.switch_to_window(&admin).await.unwrap();
+        harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+        let outcome = harbor
+            .page(&format!(
+                r#"const port = browser.runtime.connect({{ name: "harbor-ui" }});
+                   const call = (id, method, params) => new Promise((resolve, reject) => {{
+                     const on = (m) => {{
+                       if (m.id !== id || m.event !== undefined) return;
+                       port.onMessage.removeListener(on);
+                       if (m.error) reject(m.error); else resolve(m.result);
+                     }};
+                     port.onMessage.addListener(on);
+                     port.postMessage({{ id, method, params }});
+                   }});
+                   const samples = [];
+                   for (let i = 0; i < {total}; i++) {{
+                     // A fresh conversation each time, so every turn sends the same request.
+                     const session = await call("new-" + i, "chat.sessions.create", {{}});
+                     const t = performance.now();
+                     await call("turn-" + i, "chat.send", {{ sessionId: session.id, text: "go", pageTab: {tab} }});
+                     if (i >= 10) samples.push(performance.now() - t);
+                   }}
+                   port.disconnect();
+                   return samples;"#,
+                total = TURNS + 10,
+            ))
+            .await
+            .unwrap();
+        harbor.session.close_window().await.unwrap();
+        harbor.session.switch_to_window(&back).await.unwrap();
+        let (p50, p95) = quantiles(&outcome);
+        results.push(format!("{label} p50 {p50:.2} ms, p95 {p95:.2} ms"));
+    }
+    println!("chat turn from Harbor's page, scripted model: {} (n = {TURNS} each)", results.join("; "));
 }
 
 /// The sidebar's first contentful paint and its first useful paint (the panels shown, connected:

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod prompts;
 pub mod run;
 pub mod scopes;
+pub mod sessions;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -90,6 +91,7 @@ pub struct Host {
     pub gate: Gate,
     pub texts: text::TextSessions,
     pub page_tools: Arc<page_tools::PageTools>,
+    pub agent_sessions: sessions::AgentSessions,
     servers: Arc<Servers>,
     llm: Arc<Llm>,
     notifier: Notifier,
@@ -105,6 +107,7 @@ impl Host {
     ) -> Host {
         Host {
             page_tools,
+            agent_sessions: sessions::AgentSessions::default(),
             grants: Grants::new(store.clone()),
             prompts: Prompts::default(),
             gate: Gate::new(store.clone()),

@@ -14,6 +14,7 @@ mod page;
 mod permissions;
 mod secrets;
 mod servers;
+mod sessions;
 mod webmcp;
 mod wire;
 
@@ -29,6 +30,7 @@ pub use page::routes as page_routes;
 pub use permissions::routes as permission_routes;
 pub use secrets::routes as secret_routes;
 pub use servers::routes;
+pub use sessions::routes as session_routes;
 pub use webmcp::routes as webmcp_routes;
 
 /// The contract's code for a host error (see `HostError`'s `From`).

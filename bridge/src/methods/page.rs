@@ -44,16 +44,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         )
         .on::<api::AgentToolsList, _>(|host, _, call| async move {
             let site = Site::of(&call.caller)?;
-            Ok(host
-                .listed_tools(&site)?
-                .into_iter()
-                .map(|t| api::PageTool {
-                    name: t.name,
-                    description: t.description,
-                    input_schema: t.input_schema,
-                    server_id: t.server_id,
-                })
-                .collect())
+            Ok(host.listed_tools(&site)?.into_iter().map(api::PageTool::from).collect())
         })
         .on::<api::AgentToolsCall, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;

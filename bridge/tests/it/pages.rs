@@ -1003,3 +1003,92 @@ async fn agent_run_takes_the_pages_instructions_after_harbors_and_a_chosen_model
     assert_eq!((scripted["type"].as_str(), scripted["supportsTools"].as_bool()), (Some("ollama"), Some(true)));
     client.finish().await;
 }
+
+/// Allows `origin` `scopes` always and `tools` as its tools, as the Sites panel would.
+async fn allow(client: &Client, origin: &str, scopes: &[&str], tools: &[&str]) {
+    for scope in scopes {
+        client.ok("permissions.set", json!({"origin": origin, "scope": scope, "grant": "ALLOW_ALWAYS"})).await;
+    }
+    client.ok("permissions.setTools", json!({"origin": origin, "tools": tools})).await;
+}
+
+#[tokio::test]
+async fn an_agent_session_holds_no_more_than_the_sites_grants_and_its_own_limits() {
+    let (model, client) = with_probe_and_model("agent-sessions").await;
+    allow(&client, SITE, &["mcp:tools.call", "model:prompt"], &["probe/echo"]).await;
+    let tab = page(SITE, 1);
+    let asked = json!({
+        "name": "Checkout helper", "reason": "to fill your cart",
+        "capabilities": {"llm": true, "tools": ["probe/echo", "probe/slow", "nobody/anything"]},
+        "limits": {"maxToolCalls": 2, "ttlMinutes": 5},
+    });
+    let session = client.call_as(&tab, "agent.sessions.create", asked).await.0.unwrap();
+    // Only the allowed tool: the others are left out, saying nothing of which exist.
+    assert_eq!(session["capabilities"], json!({"llm": true, "tools": ["probe/echo"], "browser": false}), "{session}");
+    assert_eq!(session["limits"], json!({"maxToolCalls": 2, "ttlMinutes": 5}));
+    assert_eq!(session["state"], "active");
+    let id = session["sessionId"].clone();
+
+    let call = |tool: &str, text: &str| json!({"sessionId": id, "tool": tool, "args": {"text": text}});
+    let refused = client.call_as(&tab, "agent.sessions.callTool", call("probe/slow", "x")).await.0.unwrap_err();
+    assert_eq!(refused["code"], "ERR_TOOL_NOT_ALLOWED", "{refused}");
+    for n in ["one", "two"] {
+        let echoed = client.call_as(&tab, "agent.sessions.callTool", call("probe/echo", n)).await.0.unwrap();
+        assert!(echoed.to_string().contains(n), "{echoed}");
+    }
+    let third = client.call_as(&tab, "agent.sessions.callTool", call("probe/echo", "three")).await.0.unwrap_err();
+    assert_eq!((third["code"].as_str(), &third["data"]["limit"]), (Some("ERR_BUDGET_EXCEEDED"), &json!(2)), "{third}");
+    let now = client.call_as(&tab, "agent.sessions.get", json!({"sessionId": id})).await.0.unwrap();
+    assert_eq!(now["usage"]["toolCalls"], 2, "{now}");
+
+    // The model, through the session's own context.
+    model.push(Turn::words("Your cart has tea."));
+    let (answer, events) = client
+        .call_as(&tab, "agent.sessions.promptStreaming", json!({"sessionId": id, "input": "what is in my cart?"}))
+        .await;
+    assert_eq!(answer.unwrap()["text"], "Your cart has tea.");
+    assert!(events.iter().filter(|e| e["type"] == "token").count() >= 2, "{events:?}");
+
+    // Another site cannot see or use it; a revoked tool leaves the session's list.
+    let other = page(OTHER, 2);
+    let foreign = client.call_as(&other, "agent.sessions.get", json!({"sessionId": id})).await.0.unwrap_err();
+    assert_eq!(foreign["code"], "ERR_SESSION_NOT_FOUND");
+    assert_eq!(client.call_as(&other, "agent.sessions.list", json!({})).await.0.unwrap(), json!([]));
+    client.ok("permissions.setTools", json!({"origin": SITE, "tools": []})).await;
+    let listed = client.call_as(&tab, "agent.sessions.listAllowedTools", json!({"sessionId": id})).await.0.unwrap();
+    assert_eq!(listed, json!([]));
+
+    // What Harbor cannot give is refused, not quietly dropped.
+    let browser = json!({"capabilities": {"browser": ["activeTab.read"]}});
+    let refused = client.call_as(&tab, "agent.sessions.create", browser).await.0.unwrap_err();
+    assert_eq!(refused["code"], "ERR_NOT_SUPPORTED", "{refused}");
+    let no_grant =
+        client.call_as(&other, "agent.sessions.create", json!({"capabilities": {"tools": ["probe/echo"]}})).await;
+    assert_eq!(no_grant.0.unwrap_err()["code"], "ERR_SCOPE_REQUIRED");
+    client.finish().await;
+}
+
+#[tokio::test]
+async fn terminating_an_agent_session_ends_its_call_in_flight_at_the_server() {
+    let (_model, client) = with_probe_and_model("agent-session-end").await;
+    allow(&client, SITE, &["mcp:tools.call"], &["probe/slow"]).await;
+    let tab = page(SITE, 1);
+    let asked = json!({"capabilities": {"tools": ["probe/slow"]}});
+    let id = client.call_as(&tab, "agent.sessions.create", asked).await.0.unwrap()["sessionId"].clone();
+    let slow = json!({"sessionId": id, "tool": "probe/slow", "args": {"ms": 20000, "tag": "session-call"}});
+    let call = client.send_as(&tab, "agent.sessions.callTool", slow).await;
+    support::probe_busy(&client, 1).await;
+    let started = Instant::now();
+    client.call_as(&tab, "agent.sessions.terminate", json!({"sessionId": id})).await.0.unwrap();
+    let ended = client.wait(call).await.0.unwrap_err();
+    assert_eq!(ended["code"], "ERR_ABORTED", "{ended}");
+    assert!(started.elapsed() < Duration::from_secs(5), "the call ended with its session: {:?}", started.elapsed());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !probe_stats(&client).await["cancelled"].as_array().unwrap().contains(&json!("session-call")) {
+        assert!(Instant::now() < deadline, "the server never saw the cancellation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gone = client.call_as(&tab, "agent.sessions.callTool", json!({"sessionId": id, "tool": "probe/slow"})).await;
+    assert_eq!(gone.0.unwrap_err()["code"], "ERR_SESSION_NOT_FOUND");
+    client.finish().await;
+}

@@ -17,6 +17,7 @@ pub mod page;
 pub mod permissions;
 pub mod secrets;
 pub mod servers;
+pub mod sessions;
 pub mod system;
 pub mod tools;
 pub mod webmcp;
@@ -112,6 +113,7 @@ pub fn all() -> Vec<(&'static str, Access)> {
         secrets::METHODS,
         gateway::METHODS,
         page::METHODS,
+        sessions::METHODS,
         webmcp::METHODS,
     ]
     .concat()

@@ -76,6 +76,18 @@ pub struct PageTool {
     pub server_id: String,
 }
 
+/// A catalog entry as a page sees it: no model name, no annotations.
+impl From<super::tools::ToolEntry> for PageTool {
+    fn from(tool: super::tools::ToolEntry) -> PageTool {
+        PageTool {
+            name: tool.name,
+            description: tool.description,
+            input_schema: tool.input_schema,
+            server_id: tool.server_id,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PageToolCall {
     pub tool: String,

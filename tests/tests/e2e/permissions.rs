@@ -1133,3 +1133,47 @@ async fn a_page_written_for_chromes_prompt_api_runs_unchanged() {
     assert_eq!(result["content"], "{\"sky\":\"sunny\"}", "the page's execute answered the model");
     harbor.close().await;
 }
+
+/// `agent.sessions` from a real page: the session keeps to the site's tools and its own limit,
+/// and terminating it ends its call in flight, which rejects as an `AbortError`.
+#[tokio::test]
+async fn an_agent_session_keeps_its_limit_and_terminate_ends_its_call() {
+    let harbor = harbor_with_probe().await;
+    let site = Site::start(vec![("/", Page::html("<!doctype html><p>sessions</p>"))]).await;
+    harbor.allow_always(&site.origin, "mcp:tools.call").await.unwrap();
+    harbor
+        .admin("permissions.setTools", json!({"origin": site.origin, "tools": ["probe/echo", "probe/slow"]}))
+        .await
+        .unwrap();
+    harbor.session.goto(&site.url("/")).await.unwrap();
+    let seen = harbor
+        .page(
+            r#"const session = await window.agent.sessions.create({
+                 name: "helper", capabilities: { tools: ["probe/echo", "probe/slow", "probe/stats"] },
+                 limits: { maxToolCalls: 2 } });
+               const first = await session.callTool("probe/echo", { text: "one" });
+               let over;
+               try { await session.callTool({ tool: "probe/echo", args: { text: "x" } });
+                     await session.callTool("probe/echo", { text: "y" }); }
+               catch (e) { over = [e.name, e.code]; }
+               const slowSession = await window.agent.sessions.create({ capabilities: { tools: ["probe/slow"] } });
+               const slow = slowSession.callTool("probe/slow", { ms: 20000, tag: "page-session" })
+                 .then(() => "finished", (e) => [e.name, e.code]);
+               await new Promise((r) => setTimeout(r, 500));
+               const t = performance.now();
+               await slowSession.terminate();
+               const ended = await slow;
+               return { tools: session.capabilities.tools, first: first.content[0].text, over, ended,
+                        endedWithin5s: performance.now() - t < 5000,
+                        listed: (await window.agent.sessions.list()).map((s) => s.name) };"#,
+        )
+        .await
+        .unwrap();
+    let seen = &seen["ok"];
+    assert_eq!(seen["tools"], json!(["probe/echo", "probe/slow"]), "only the allowed tools: {seen}");
+    assert!(seen["first"].as_str().unwrap().contains("one"), "{seen}");
+    assert_eq!(seen["over"], json!(["QuotaExceededError", "ERR_BUDGET_EXCEEDED"]), "{seen}");
+    assert_eq!(seen["ended"], json!(["AbortError", "ERR_ABORTED"]), "{seen}");
+    assert_eq!((seen["endedWithin5s"].as_bool(), &seen["listed"]), (Some(true), &json!(["helper"])), "{seen}");
+    harbor.close().await;
+}

@@ -124,6 +124,11 @@ impl ErrorObject {
         ErrorObject { code, message: message.into(), data: None }
     }
 
+    /// `ERR_INVALID_REQUEST`: the caller's input is wrong, and `message` says how.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ErrorObject::new(ErrorCode::InvalidRequest, message)
+    }
+
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self

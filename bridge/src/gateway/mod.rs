@@ -219,7 +219,7 @@ impl Gateway {
         self.client(name)?;
         let catalog = self.servers.tools(None).map_err(ErrorObject::from)?;
         if !catalog.iter().any(|t| t.name == tool) {
-            return Err(invalid(format!("there is no running tool {tool:?} to approve")));
+            return Err(ErrorObject::invalid(format!("there is no running tool {tool:?} to approve")));
         }
         pinning::pin(&self.store, &pin_holder(name), &[tool.to_owned()], &catalog).map_err(internal)?;
         self.changed(name);
@@ -239,7 +239,9 @@ impl Gateway {
     pub fn add_client(&self, name: &str, changes: ClientChanges) -> Result<(ClientRecord, String), ErrorObject> {
         check_name(name)?;
         if self.store.gateway_client(name).map_err(internal)?.is_some() {
-            return Err(invalid(format!("a gateway client named {name:?} exists already; choose another name")));
+            return Err(ErrorObject::invalid(format!(
+                "a gateway client named {name:?} exists already; choose another name"
+            )));
         }
         let (key, key_sha256, key_hint) = new_key();
         let record = ClientRecord {
@@ -286,7 +288,7 @@ impl Gateway {
 
     pub fn remove_client(&self, name: &str) -> Result<(), ErrorObject> {
         if !self.store.remove_gateway_client(name).map_err(internal)? {
-            return Err(invalid(format!("there is no gateway client {name:?}")));
+            return Err(ErrorObject::invalid(format!("there is no gateway client {name:?}")));
         }
         self.store.keep_tool_pins(&pin_holder(name), &[]).map_err(internal)?;
         self.changed(name);
@@ -478,7 +480,9 @@ fn check_name(name: &str) -> Result<(), ErrorObject> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(format!("{name:?} is not a client name: use 1–40 lowercase letters, digits and dashes")))
+        Err(ErrorObject::invalid(format!(
+            "{name:?} is not a client name: use 1–40 lowercase letters, digits and dashes"
+        )))
     }
 }
 
@@ -496,10 +500,6 @@ fn hex(bytes: &[u8]) -> String {
 
 fn internal(error: anyhow::Error) -> ErrorObject {
     ErrorObject::new(ErrorCode::Internal, format!("Harbor's database failed: {error:#}"))
-}
-
-fn invalid(message: String) -> ErrorObject {
-    ErrorObject::new(ErrorCode::InvalidRequest, message)
 }
 
 #[cfg(test)]

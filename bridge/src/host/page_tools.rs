@@ -93,10 +93,6 @@ pub struct PageTools {
     notifier: Notifier,
 }
 
-fn invalid(message: impl Into<String>) -> ErrorObject {
-    ErrorObject::new(ErrorCode::InvalidRequest, message)
-}
-
 /// Checks a tool as WebMCP's `registerTool` does, and the limits a page is held to.
 fn check(offered: &OfferedTools) -> Result<(), ErrorObject> {
     if offered.tools.len() > MAX_TOOLS {
@@ -111,18 +107,18 @@ fn check(offered: &OfferedTools) -> Result<(), ErrorObject> {
         let name = &tool.name;
         let valid = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if name.is_empty() || name.len() > NAME_MAX || !valid {
-            return Err(invalid(format!(
+            return Err(ErrorObject::invalid(format!(
                 "tool name {name:?} is not valid: use 1 to {NAME_MAX} of A-Z, a-z, 0-9, '_', '-' or '.'"
             )));
         }
         if tool.description.trim().is_empty() {
-            return Err(invalid(format!("tool {name:?} needs a description")));
+            return Err(ErrorObject::invalid(format!("tool {name:?} needs a description")));
         }
         if tool.input_schema.as_ref().is_some_and(|schema| !schema.is_object()) {
-            return Err(invalid(format!("the inputSchema of tool {name:?} must be a JSON Schema object")));
+            return Err(ErrorObject::invalid(format!("the inputSchema of tool {name:?} must be a JSON Schema object")));
         }
         if !seen.insert(name.as_str()) {
-            return Err(invalid(format!("the page offers two tools named {name:?}")));
+            return Err(ErrorObject::invalid(format!("the page offers two tools named {name:?}")));
         }
     }
     Ok(())
@@ -245,7 +241,11 @@ impl PageTools {
         let (calls, mut to_page) = mpsc::channel(CALL_BACKLOG);
         match self.offers().get_mut(&frame) {
             Some(offer) if offer.origin == origin => offer.serve = Some((number, calls)),
-            _ => return Err(invalid("the page's tools were replaced while it offered them; offer them again")),
+            _ => {
+                return Err(ErrorObject::invalid(
+                    "the page's tools were replaced while it offered them; offer them again",
+                ))
+            }
         }
         // However the request ends — also when it is cancelled and this future dropped.
         let _serving = Serving { tools: self, frame, number };
@@ -297,7 +297,10 @@ impl PageTools {
         let mut waiting = self.waiting();
         let ours = waiting.get(&answer.call_id).is_some_and(|w| w.frame == frame && w.origin == origin);
         if !ours {
-            return Err(invalid(format!("no call {:?} is waiting for this page's answer", answer.call_id)));
+            return Err(ErrorObject::invalid(format!(
+                "no call {:?} is waiting for this page's answer",
+                answer.call_id
+            )));
         }
         let call = waiting.remove(&answer.call_id).expect("just seen");
         let _ = call.answer.send(answer);

@@ -68,23 +68,26 @@ impl Options {
         let mut initial: Vec<Message> = page.system_prompt.map(|p| Message::new(Role::System, p)).into_iter().collect();
         for (index, message) in page.initial_prompts.iter().enumerate() {
             if message.role == api::PromptRole::System && (index > 0 || !initial.is_empty()) {
-                return Err(invalid("a system message may only come first in initialPrompts"));
+                return Err(ErrorObject::invalid("a system message may only come first in initialPrompts"));
             }
             initial.push(message_of(message)?);
         }
         if page.tools.len() > MAX_PAGE_TOOLS {
-            return Err(invalid(format!("a session takes at most {MAX_PAGE_TOOLS} tools")));
+            return Err(ErrorObject::invalid(format!("a session takes at most {MAX_PAGE_TOOLS} tools")));
         }
         let mut tools: Vec<ToolSpec> = Vec::new();
         for tool in page.tools {
             if !model_safe(&tool.name) || tools.iter().any(|t| t.name == tool.name) {
-                return Err(invalid(format!(
+                return Err(ErrorObject::invalid(format!(
                     "tool name {:?} must be unique and 1–64 letters, digits, _ or -",
                     tool.name
                 )));
             }
             if !tool.input_schema.is_object() {
-                return Err(invalid(format!("tool {:?}: inputSchema must be a JSON Schema object", tool.name)));
+                return Err(ErrorObject::invalid(format!(
+                    "tool {:?}: inputSchema must be a JSON Schema object",
+                    tool.name
+                )));
             }
             tools.push(ToolSpec { name: tool.name, description: tool.description, parameters: tool.input_schema });
         }
@@ -146,7 +149,7 @@ fn message_of(message: &api::PromptMessage) -> Result<Message, ErrorObject> {
             for part in parts {
                 match (part.kind.as_str(), &part.value) {
                     ("text", Value::String(value)) => text.push_str(value),
-                    ("text", _) => return Err(invalid("a text part's value must be a string")),
+                    ("text", _) => return Err(ErrorObject::invalid("a text part's value must be a string")),
                     (kind, _) => {
                         return Err(not_supported(format!(
                             "Harbor's models take text only; {kind} content is not supported"
@@ -299,7 +302,7 @@ impl TextSessions {
         let key = (answer.session_id.clone(), answer.call_id.clone());
         let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         if waiting.get(&key).is_none_or(|w| w.origin != origin) {
-            return Err(invalid(format!(
+            return Err(ErrorObject::invalid(format!(
                 "no tool call {:?} of session {:?} is waiting for this site's answer",
                 answer.call_id, answer.session_id
             )));
@@ -504,7 +507,7 @@ impl Host {
         Ok(match outcome {
             Ok(Ok(Ok(result))) => result,
             Ok(Ok(Err(thrown))) => json!({"error": thrown}).to_string(),
-            Ok(Err(_)) => return Err(invalid("the session was destroyed while its tool ran")),
+            Ok(Err(_)) => return Err(ErrorObject::invalid("the session was destroyed while its tool ran")),
             Err(_) => {
                 format!("Error: the page's tool {} did not answer within {} ms.", call.name, limits.tool_timeout_ms)
             }
@@ -514,10 +517,6 @@ impl Host {
 
 fn aborted() -> ErrorObject {
     ErrorObject::new(ErrorCode::Aborted, "the prompt was cancelled")
-}
-
-fn invalid(message: impl Into<String>) -> ErrorObject {
-    ErrorObject::new(ErrorCode::InvalidRequest, message)
 }
 
 fn not_supported(message: impl Into<String>) -> ErrorObject {

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use harbor_protocol::api::{chat as chat_api, llm as api};
 use harbor_protocol::ErrorObject;
 
-use super::{internal, invalid, Area};
+use super::{internal, Area};
 use crate::chat::agent::RunEvent;
 use crate::chat::{Chat, ChatSettings, Turn, DEFAULT_TITLE};
 use crate::llm::{ChatRequest, Delta, Llm, ProviderConfig, Role, Usage};
@@ -27,17 +27,19 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
                 None => llm.api_key_of(&p.id),
             };
             let config = ProviderConfig { id: p.id, kind: p.kind, name, base_url: p.base_url, api_key_secret };
-            llm.set_provider(config).map_err(invalid)
+            llm.set_provider(config).map_err(ErrorObject::invalid)
         })
         .on::<api::LlmRemoveProvider, _>(|llm, p, _| async move {
             let key = llm.api_key_of(&p.id);
-            let settings = llm.remove_provider(&p.id).map_err(invalid)?;
+            let settings = llm.remove_provider(&p.id).map_err(ErrorObject::invalid)?;
             if let Some(key) = key {
                 llm.forget_api_key(&key).await;
             }
             Ok(settings)
         })
-        .on::<api::LlmSelect, _>(|llm, p, _| async move { llm.select(&p.provider, p.model).map_err(invalid) })
+        .on::<api::LlmSelect, _>(
+            |llm, p, _| async move { llm.select(&p.provider, p.model).map_err(ErrorObject::invalid) },
+        )
         .on::<api::LlmModels, _>(|llm, p, _| async move {
             let provider = llm.provider(p.provider.as_deref())?;
             Ok(provider.models().await?)
@@ -60,7 +62,7 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
         .on::<chat_api::ChatSessionsRename, _>(|store, p, _| async move {
             let title = p.title.trim();
             if title.is_empty() {
-                return Err(invalid("a session's title cannot be empty"));
+                return Err(ErrorObject::invalid("a session's title cannot be empty"));
             }
             if !store.rename_session(&p.id, title).map_err(internal)? {
                 return Err(no_session(&p.id));
@@ -77,7 +79,7 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
     Area::new(router, chat)
         .on::<chat_api::ChatSend, _>(|chat, p, call| async move {
             if p.text.trim().is_empty() {
-                return Err(invalid("the message is empty"));
+                return Err(ErrorObject::invalid("the message is empty"));
             }
             let turn = Turn {
                 session: p.session_id,
@@ -107,20 +109,20 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
             if let Some(v) = p.system_prompt {
                 settings.system_prompt = v;
             }
-            chat.set_settings(&settings).map_err(invalid)?;
+            chat.set_settings(&settings).map_err(ErrorObject::invalid)?;
             Ok(settings)
         })
         .done()
 }
 
 fn no_session(id: &str) -> ErrorObject {
-    invalid(format!("there is no chat session {id:?}"))
+    ErrorObject::invalid(format!("there is no chat session {id:?}"))
 }
 
 /// `llm.prompt`: a plain completion (no tools), its tokens streamed as `token` events.
 async fn prompt(llm: Arc<Llm>, p: api::Prompt, call: Call) -> Result<api::Completion, ErrorObject> {
     if p.messages.iter().all(|m| m.role != Role::User) {
-        return Err(invalid("llm.prompt needs at least one user message"));
+        return Err(ErrorObject::invalid("llm.prompt needs at least one user message"));
     }
     let (provider, model) = llm.resolve(p.provider.as_deref(), p.model.as_deref()).await?;
     let request = ChatRequest {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use harbor_protocol::api::gateway as api;
 use harbor_protocol::ErrorObject;
 
-use super::{invalid, Area};
+use super::Area;
 use crate::gateway::{connect, Backend, ClientChanges, ClientView, Gateway, GatewaySettings};
 use crate::rpc::Router;
 
@@ -39,7 +39,7 @@ fn client_named(gateway: &Gateway, name: &str) -> Result<api::Client, ErrorObjec
         .clients()?
         .into_iter()
         .find(|c| c.record.name == name)
-        .ok_or_else(|| invalid(format!("there is no gateway client {name:?}")))?;
+        .ok_or_else(|| ErrorObject::invalid(format!("there is no gateway client {name:?}")))?;
     client(gateway, view)
 }
 
@@ -96,12 +96,11 @@ pub fn routes(router: Router, gateway: Arc<Gateway>) -> Router {
             Ok(api::ClientRemoved { removed: p.name })
         })
         .on::<api::GatewayConnect, _>(|g, p, _| async move {
-            g.clients()?
-                .iter()
-                .find(|c| c.record.name == p.client)
-                .ok_or_else(|| invalid(format!("there is no gateway client {:?}; add it first", p.client)))?;
-            let program =
-                std::env::current_exe().map_err(|e| invalid(format!("cannot tell where harbor-bridge is: {e}")))?;
+            g.clients()?.iter().find(|c| c.record.name == p.client).ok_or_else(|| {
+                ErrorObject::invalid(format!("there is no gateway client {:?}; add it first", p.client))
+            })?;
+            let program = std::env::current_exe()
+                .map_err(|e| ErrorObject::invalid(format!("cannot tell where harbor-bridge is: {e}")))?;
             // A bridge on a data folder of its own (HARBOR_HOME) tells the app's entry where.
             let moved = std::env::var_os(crate::paths::HOME_VAR).is_some_and(|v| !v.is_empty());
             let data_dir = moved.then_some(g.data_dir.as_path());

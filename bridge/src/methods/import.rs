@@ -7,7 +7,7 @@ use std::sync::Arc;
 use harbor_protocol::api::import as api;
 use harbor_protocol::ErrorObject;
 
-use super::{error, invalid, secret_error, wire, Area};
+use super::{error, secret_error, wire, Area};
 use crate::import::export;
 use crate::import::{self, locations, vars::Context, Dialect};
 use crate::mcp::registry::Servers;
@@ -70,7 +70,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>) -> R
     Area::new(router, (servers, secrets))
         .on::<api::ImportDetect, _>(|(servers, _), _, _| async move {
             let Some(dirs) = directories::BaseDirs::new() else {
-                return Err(invalid("cannot find this user's home folder"));
+                return Err(ErrorObject::invalid("cannot find this user's home folder"));
             };
             let app_data = std::env::var_os("APPDATA").map(PathBuf::from);
             let known = existing(&servers);
@@ -100,7 +100,11 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>) -> R
         .on::<api::ExportApply, _>(|(servers, _), p, _| async move {
             let (path, planned) = export_plan(&servers, &p)?;
             if let Some(refused) = planned.iter().find(|p| p.refused.is_some()) {
-                return Err(invalid(format!("{}: {}", refused.id, refused.refused.as_deref().unwrap_or_default())));
+                return Err(ErrorObject::invalid(format!(
+                    "{}: {}",
+                    refused.id,
+                    refused.refused.as_deref().unwrap_or_default()
+                )));
             }
             let backup = export::write(p.target, &path, &planned)?;
             Ok(api::Exported {
@@ -113,7 +117,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>) -> R
             let file = Path::new(&p.path);
             let preview = preview(file, p.dialect, &servers)?;
             if let Some(unknown) = p.names.iter().find(|n| !preview.entries.iter().any(|e| &e.name == *n)) {
-                return Err(invalid(format!("{} has no server named {unknown:?}", p.path)));
+                return Err(ErrorObject::invalid(format!("{} has no server named {unknown:?}", p.path)));
             }
             let mut imported = api::Imported { added: Vec::new(), skipped: Vec::new() };
             for entry in preview.entries.iter().filter(|e| p.names.contains(&e.name)) {

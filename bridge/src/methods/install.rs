@@ -12,7 +12,7 @@ use harbor_protocol::ErrorObject;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{error, invalid, secret_error, wire, Area};
+use super::{error, secret_error, wire, Area};
 use crate::install::git::GitSource;
 use crate::install::server_json::{self, Plan};
 use crate::install::{self, catalog, InstallError, Installable, Package, Registries};
@@ -69,10 +69,11 @@ fn document(p: &api::ServerJson) -> Result<Value, ErrorObject> {
     match (&p.document, &p.path) {
         (Some(document), _) => Ok(document.clone()),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
-            serde_json::from_str(&text).map_err(|e| invalid(format!("{path} is not valid JSON: {e}")))
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ErrorObject::invalid(format!("cannot read {path}: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| ErrorObject::invalid(format!("{path} is not valid JSON: {e}")))
         }
-        (None, None) => Err(invalid("give the server.json as path or document")),
+        (None, None) => Err(ErrorObject::invalid("give the server.json as path or document")),
     }
 }
 
@@ -85,9 +86,9 @@ fn wire_package(package: &Package) -> api::PackageRef {
 
 fn check_registry(url: &Option<String>) -> Result<(), ErrorObject> {
     match url {
-        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(invalid(format!(
-            "{url:?} is not an http(s) URL; give the registry's address, or none for the public one"
-        ))),
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(ErrorObject::invalid(
+            format!("{url:?} is not an http(s) URL; give the registry's address, or none for the public one"),
+        )),
         _ => Ok(()),
     }
 }
@@ -117,19 +118,19 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
                 .collect())
         })
         .on::<api::InstallCatalog, _>(|installer, p, call| async move {
-            let entry = catalog::get(&p.entry).ok_or_else(|| invalid(format!("the directory has no {:?}; see catalog.list", p.entry)))?;
-            let filled = catalog::fill(entry, &p.inputs).map_err(invalid)?;
+            let entry = catalog::get(&p.entry).ok_or_else(|| ErrorObject::invalid(format!("the directory has no {:?}; see catalog.list", p.entry)))?;
+            let filled = catalog::fill(entry, &p.inputs).map_err(ErrorObject::invalid)?;
             let id = p.id.unwrap_or_else(|| entry.id.clone());
             let settings = Settings { sandbox: filled.sandbox, args: filled.args, env: filled.env, secrets: filled.secrets };
             installer.install(&call, Installable::Package(entry.source.clone()), id, entry.name.clone(), settings).await
         })
         .on::<api::InstallServerJsonDescribe, _>(|_, p, _| async move {
-            server_json::describe(&document(&p)?).map_err(invalid)
+            server_json::describe(&document(&p)?).map_err(ErrorObject::invalid)
         })
         .on::<api::InstallServerJson, _>(|installer, p, call| async move {
             let document = document(&p)?;
-            let described = server_json::describe(&document).map_err(invalid)?;
-            let plan = server_json::plan(&document, p.option.unwrap_or(0), &p.values).map_err(invalid)?;
+            let described = server_json::describe(&document).map_err(ErrorObject::invalid)?;
+            let plan = server_json::plan(&document, p.option.unwrap_or(0), &p.values).map_err(ErrorObject::invalid)?;
             let short = described.name.rsplit('/').next().unwrap_or(&described.name).to_owned();
             let id = p.id.unwrap_or_else(|| suggest_server_id(&short));
             match plan {
@@ -145,7 +146,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
                     installer.register(id, described.name, described.version, Launch::Remote { url, headers }, secrets).await
                 }
                 Plan::Container { image, args, env, secrets } => {
-                    check_server_id(&id).map_err(invalid)?;
+                    check_server_id(&id).map_err(ErrorObject::invalid)?;
                     let (tell, mut lines) = mpsc::unbounded_channel::<String>();
                     let wanted = image.clone();
                     let pulling = docker::ensure_image(&wanted, move |line| {
@@ -161,7 +162,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
                             done = &mut pulling => break done,
                         }
                     };
-                    pulled.map_err(|e| invalid(e.to_string()))?;
+                    pulled.map_err(|e| ErrorObject::invalid(e.to_string()))?;
                     let launch = Launch::image(image, args, env);
                     installer.register(id, described.name, described.version, launch, secrets).await
                 }
@@ -169,13 +170,13 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
         })
         .on::<api::InstallBinary, _>(|installer, p, call| async move {
             if p.assets.is_empty() {
-                return Err(invalid("install.binary needs at least one asset: {url, sha256, os?, arch?}"));
+                return Err(ErrorObject::invalid("install.binary needs at least one asset: {url, sha256, os?, arch?}"));
             }
             let what = Installable::Binary { assets: p.assets, name: p.id.clone(), version: p.version };
             installer.install(&call, what, p.id.clone(), p.name.unwrap_or(p.id), p.extras.into()).await
         })
         .on::<api::InstallGit, _>(|installer, p, call| async move {
-            let source = GitSource::parse(&p.url, p.branch, p.subfolder).map_err(invalid)?;
+            let source = GitSource::parse(&p.url, p.branch, p.subfolder).map_err(ErrorObject::invalid)?;
             let base = source.subfolder.clone().unwrap_or_else(|| source.url.trim_end_matches(".git").to_owned());
             let name = base.rsplit('/').next().unwrap_or("server").to_owned();
             let id = p.id.unwrap_or_else(|| suggest_server_id(&name));
@@ -189,7 +190,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
             installer.install(&call, what, id, stem, Settings::default()).await
         })
         .on::<api::InstallPackage, _>(|installer, p, call| async move {
-            let package = Package::parse(&p.spec).map_err(invalid)?;
+            let package = Package::parse(&p.spec).map_err(ErrorObject::invalid)?;
             let id = p.id.unwrap_or_else(|| suggest_server_id(package.name()));
             let name = package.name().to_owned();
             installer.install(&call, Installable::Package(package), id, name, p.extras.into()).await
@@ -215,9 +216,9 @@ impl Installer {
         launch: Launch,
         secrets: BTreeMap<String, String>,
     ) -> Result<ServerEntry, ErrorObject> {
-        check_server_id(&id).map_err(invalid)?;
+        check_server_id(&id).map_err(ErrorObject::invalid)?;
         if self.servers.get(&id).is_ok() {
-            return Err(invalid(format!("a server named {id:?} exists already; choose another id")));
+            return Err(ErrorObject::invalid(format!("a server named {id:?} exists already; choose another id")));
         }
         let secret_env = self.secrets.set_for_server(&id, &secrets).await.map_err(secret_error)?;
         let spec = ServerSpec {
@@ -248,12 +249,14 @@ impl Installer {
         name: String,
         settings: Settings,
     ) -> Result<ServerEntry, ErrorObject> {
-        check_server_id(&id).map_err(invalid)?;
+        check_server_id(&id).map_err(ErrorObject::invalid)?;
         if self.servers.get(&id).is_ok() {
-            return Err(invalid(format!("a server named {id:?} exists already; choose another id")));
+            return Err(ErrorObject::invalid(format!("a server named {id:?} exists already; choose another id")));
         }
         if !self.busy.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone()) {
-            return Err(invalid(format!("{id:?} is being installed already; wait for it or choose another id")));
+            return Err(ErrorObject::invalid(format!(
+                "{id:?} is being installed already; wait for it or choose another id"
+            )));
         }
         let _busy = Busy { ids: self.busy.clone(), id: id.clone() };
         let folder = self.folder.join(&id);

@@ -47,10 +47,6 @@ fn internal(error: anyhow::Error) -> ErrorObject {
     ErrorObject::new(ErrorCode::Internal, format!("{error:#}"))
 }
 
-fn invalid(message: impl Into<String>) -> ErrorObject {
-    ErrorObject::new(ErrorCode::InvalidRequest, message)
-}
-
 /// An area's methods being registered, each handler given the area's shared state `S` (the
 /// registry, the chat, …): `Area::new(router, state).on::<M, _>(handler)…done()`.
 struct Area<S> {

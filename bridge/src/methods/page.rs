@@ -9,7 +9,7 @@ use harbor_protocol::api::page::{self as api, Availability};
 use harbor_protocol::api::Empty;
 use harbor_protocol::ErrorObject;
 
-use super::{invalid, Area};
+use super::Area;
 use crate::host::page_tools::PAGE_SERVER;
 use crate::host::run::RunRequest;
 use crate::host::scopes::Scope;
@@ -26,7 +26,7 @@ fn scopes(names: &[String]) -> Result<Vec<Scope>, ErrorObject> {
         .map(|name| {
             Scope::parse(name).ok_or_else(|| {
                 let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-                invalid(format!("unknown scope {name:?}; the scopes are {}", known.join(", ")))
+                ErrorObject::invalid(format!("unknown scope {name:?}; the scopes are {}", known.join(", ")))
             })
         })
         .collect()

@@ -8,7 +8,7 @@ use harbor_protocol::api::permissions::{self as api, Grant, OnceGrant, SiteSumma
 use harbor_protocol::api::Empty;
 use harbor_protocol::ErrorObject;
 
-use super::{invalid, Area};
+use super::Area;
 use crate::host::limits::{TOKENS, TOOL_CALL};
 use crate::host::scopes::Scope;
 use crate::host::{internal, Host, Site};
@@ -39,7 +39,9 @@ fn site_summary(host: &Host, origin: &str) -> Result<SiteSummary, ErrorObject> {
 pub fn routes(router: Router, host: Arc<Host>) -> Router {
     Area::new(router, host)
         .on::<api::PermissionsPromptGet, _>(|host, p, _| async move {
-            host.prompts.get(&p.prompt_id).ok_or_else(|| invalid(format!("there is no open prompt {:?}", p.prompt_id)))
+            host.prompts
+                .get(&p.prompt_id)
+                .ok_or_else(|| ErrorObject::invalid(format!("there is no open prompt {:?}", p.prompt_id)))
         })
         .on::<api::PermissionsPrompts, _>(|host, _, _| async move { Ok(host.prompts.list()) })
         .on::<api::PermissionsAnswer, _>(|host, p, _| async move {
@@ -64,7 +66,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                 Grant::AllowAlways => host.grants.allow_always(&p.origin, &[p.scope], &[]).map_err(internal)?,
                 Grant::Deny => host.grants.deny(&p.origin, &[p.scope]).map_err(internal)?,
                 _ => {
-                    return Err(invalid(
+                    return Err(ErrorObject::invalid(
                         "permissions.set takes ALLOW_ALWAYS or DENY; use permissions.clear to forget a decision",
                     ))
                 }
@@ -92,21 +94,21 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
             let allowed = host.grants.allowed_tools(&p.origin, None).map_err(internal)?;
             let once = host.grants.once_grants(&p.origin).into_iter().any(|(_, _, tools, _)| tools.contains(&p.tool));
             if !allowed.contains(&p.tool) && !once {
-                return Err(invalid(format!("{} is not allowed {}; allow it first", p.origin, p.tool)));
+                return Err(ErrorObject::invalid(format!("{} is not allowed {}; allow it first", p.origin, p.tool)));
             }
             host.pin_tools(&p.origin, std::slice::from_ref(&p.tool))?;
             host.changed(&p.origin);
             site_summary(&host, &p.origin)
         })
         .on::<api::PermissionsSetLimits, _>(|host, p, _| async move {
-            p.limits.check().map_err(invalid)?;
+            p.limits.check().map_err(ErrorObject::invalid)?;
             host.store.set_origin_limits(&p.origin, &p.limits).map_err(internal)?;
             host.changed(&p.origin);
             site_summary(&host, &p.origin)
         })
         .on::<api::PermissionsDefaultsGet, _>(|host, _, _| async move { host.gate.defaults().map_err(internal) })
         .on::<api::PermissionsDefaultsSet, _>(|host, defaults, _| async move {
-            host.gate.set_defaults(&defaults).map_err(invalid)?;
+            host.gate.set_defaults(&defaults).map_err(ErrorObject::invalid)?;
             Ok(defaults)
         })
         .on::<api::AuditList, _>(|host, p, _| async move {

@@ -9,8 +9,9 @@
 use std::sync::Arc;
 
 use harbor_protocol::api::secrets::{self as api, AuthEvent};
+use harbor_protocol::ErrorObject;
 
-use super::{error, invalid, secret_error, wire, Area};
+use super::{error, secret_error, wire, Area};
 use crate::mcp::registry::Servers;
 use crate::oauth::Auth;
 use crate::rpc::Router;
@@ -38,7 +39,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, auth
             Ok(api::SecretDeleted { deleted: s.secrets.delete(&p.id).await.map_err(secret_error)? })
         })
         .on::<api::ServersSecretsSet, _>(|s, p, _| async move {
-            let value = p.value.ok_or_else(|| invalid("servers.secrets.set needs a value"))?;
+            let value = p.value.ok_or_else(|| ErrorObject::invalid("servers.secrets.set needs a value"))?;
             let mut spec = s.servers.entry(&p.id).map_err(error)?.spec;
             let id = spec.secret_env.get(&p.name).cloned().unwrap_or_else(|| server_secret_id(&p.id, &p.name));
             s.secrets.set(&id, &value).await.map_err(secret_error)?;
@@ -50,7 +51,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, auth
             let id = spec
                 .secret_env
                 .remove(&p.name)
-                .ok_or_else(|| invalid(format!("{} has no secret named {:?}", p.id, p.name)))?;
+                .ok_or_else(|| ErrorObject::invalid(format!("{} has no secret named {:?}", p.id, p.name)))?;
             // A secret shared with another server stays in the keychain.
             let shared =
                 s.servers.list().iter().any(|e| e.spec.id != p.id && e.spec.secret_env.values().any(|v| *v == id));

@@ -9,7 +9,7 @@ use harbor_protocol::ErrorObject;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{error, invalid, wire, Area};
+use super::{error, wire, Area};
 use crate::mcp::client::Progress;
 use crate::mcp::registry::Servers;
 use crate::rpc::{Call, Router};
@@ -75,12 +75,17 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
             let mut spec = entry.spec;
             spec.launch = match p.runtime {
                 Runtime::Docker => {
-                    let image =
-                        p.image.ok_or_else(|| invalid("name the base image to run it in, e.g. node:22-slim"))?;
-                    crate::runtimes::docker::ensure_image(&image, |_| {}).await.map_err(|e| invalid(e.to_string()))?;
-                    spec.launch.in_container(&image, p.network, spec.install_path.as_deref()).map_err(invalid)?
+                    let image = p
+                        .image
+                        .ok_or_else(|| ErrorObject::invalid("name the base image to run it in, e.g. node:22-slim"))?;
+                    crate::runtimes::docker::ensure_image(&image, |_| {})
+                        .await
+                        .map_err(|e| ErrorObject::invalid(e.to_string()))?;
+                    spec.launch
+                        .in_container(&image, p.network, spec.install_path.as_deref())
+                        .map_err(ErrorObject::invalid)?
                 }
-                Runtime::Native => spec.launch.native().map_err(invalid)?,
+                Runtime::Native => spec.launch.native().map_err(ErrorObject::invalid)?,
             };
             let updated = servers.update(spec).map_err(error)?;
             // A running server moves at once; a stopped one at its next start.

@@ -119,9 +119,7 @@ async fn page_tool_from_the_chat(harbor: &Harbor) {
             model.push(Turn::words("done"));
         }
         let back = harbor.session.window_handle().await.unwrap();
-        let admin = harbor.session.new_tab().await.unwrap();
-        harbor.session.switch_to_window(&admin).await.unwrap();
-        harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+        harbor.open_tab(&harbor.extension_url("sidebar/index.html")).await.unwrap();
         let outcome = harbor
             .page(&format!(
                 r#"const port = browser.runtime.connect({{ name: "harbor-ui" }});

@@ -221,6 +221,14 @@ impl Harbor {
         Ok(())
     }
 
+    /// Opens `url` in a new tab and makes it the current window; returns the tab's handle.
+    pub async fn open_tab(&self, url: &str) -> Result<String> {
+        let handle = self.session.new_tab().await?;
+        self.session.switch_to_window(&handle).await?;
+        self.session.goto(url).await?;
+        Ok(handle)
+    }
+
     /// Types `text` into the open sidebar's chat and sends it, as the user would.
     pub async fn send_chat(&self, text: &str) -> Result<()> {
         self.page(&format!(
@@ -245,9 +253,7 @@ impl Harbor {
         let handle = match admin.as_ref() {
             Some(handle) => handle.clone(),
             None => {
-                let handle = self.session.new_tab().await?;
-                self.session.switch_to_window(&handle).await?;
-                self.session.goto(&self.extension_url("sidebar/index.html")).await?;
+                let handle = self.open_tab(&self.extension_url("sidebar/index.html")).await?;
                 *admin = Some(handle.clone());
                 handle
             }

@@ -87,9 +87,7 @@ async fn open_prompt(harbor: &Harbor, known: &[String]) -> String {
 
 /// Opens the sidebar's Sites panel in a new tab and returns the tab.
 async fn open_sites_panel(harbor: &Harbor) -> String {
-    let sidebar = harbor.session.new_tab().await.unwrap();
-    harbor.session.switch_to_window(&sidebar).await.unwrap();
-    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    let sidebar = harbor.open_tab(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     harbor.wait_for("document.querySelector('#tab-sites')", Duration::from_secs(10)).await.unwrap();
     harbor.session.execute("document.querySelector('#tab-sites').click();", json!([])).await.unwrap();
     sidebar
@@ -172,9 +170,7 @@ async fn a_page_asks_the_user_chooses_tools_and_the_page_gets_exactly_those() {
     );
 
     // "Allow once" is this tab's: the same site in another tab has nothing.
-    let other_tab = harbor.session.new_tab().await.unwrap();
-    harbor.session.switch_to_window(&other_tab).await.unwrap();
-    harbor.session.goto(&site.url("/")).await.unwrap();
+    let other_tab = harbor.open_tab(&site.url("/")).await.unwrap();
     let elsewhere = harbor
         .page("return await window.agent.tools.call({ tool: 'probe/echo', args: { text: 'x' } });")
         .await
@@ -537,9 +533,7 @@ async fn many_origins_calling_at_once_hold_their_limits_and_the_bridge_stays_fla
     );
     let mut tabs = Vec::new();
     for site in &sites {
-        let tab = harbor.session.new_tab().await.unwrap();
-        harbor.session.switch_to_window(&tab).await.unwrap();
-        harbor.session.goto(&site.url("/")).await.unwrap();
+        let tab = harbor.open_tab(&site.url("/")).await.unwrap();
         harbor.wait_for("window.agent && true", Duration::from_secs(10)).await.unwrap();
         tabs.push(tab);
     }
@@ -649,9 +643,7 @@ async fn a_page_reads_only_its_own_tab_while_it_is_shown_and_frames_read_nothing
         )
         .await
         .unwrap();
-    let bank_tab = harbor.session.new_tab().await.unwrap();
-    harbor.session.switch_to_window(&bank_tab).await.unwrap();
-    harbor.session.goto(&bank.url("/")).await.unwrap();
+    harbor.open_tab(&bank.url("/")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(3000)).await;
     harbor.session.switch_to_window(&reader_tab).await.unwrap();
     let late = harbor.wait_for("window.__late", Duration::from_secs(10)).await.unwrap();
@@ -767,9 +759,7 @@ async fn a_flooding_page_is_refused_at_once_and_other_tabs_keep_their_latency() 
     round_trips(&harbor, 5).await;
     let idle = median(round_trips(&harbor, 30).await);
 
-    let flood_tab = harbor.session.new_tab().await.unwrap();
-    harbor.session.switch_to_window(&flood_tab).await.unwrap();
-    harbor.session.goto(&site.url("/")).await.unwrap();
+    let flood_tab = harbor.open_tab(&site.url("/")).await.unwrap();
     // Too large and too deep: answered at once, not dropped.
     let refused = harbor
         .page(

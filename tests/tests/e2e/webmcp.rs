@@ -77,9 +77,7 @@ async fn the_sidebar_chat_calls_a_webmcp_tool_in_its_page_and_no_other_tab_can()
     let model_name = tab["tools"][0]["modelName"].as_str().unwrap().to_owned();
 
     // Harbor opened in a tab beside the shop: its chat offers the shop's tool once ticked.
-    let sidebar = harbor.session.new_tab().await.unwrap();
-    harbor.session.switch_to_window(&sidebar).await.unwrap();
-    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    let sidebar = harbor.open_tab(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     harbor.wait_for("document.querySelector('#tab-chat')", Duration::from_secs(10)).await.unwrap();
     harbor.session.execute("document.querySelector('#tab-chat').click();", json!([])).await.unwrap();
     let offer = format!("document.querySelector('.page-tools[data-origin=\"{}\"]')?.textContent", site.origin);
@@ -111,9 +109,7 @@ async fn the_sidebar_chat_calls_a_webmcp_tool_in_its_page_and_no_other_tab_can()
 
     // Another tab of the same site, with every tool grant, cannot call the shop's tool.
     harbor.allow_always(&site.origin, "mcp:tools.call").await.unwrap();
-    let other = harbor.session.new_tab().await.unwrap();
-    harbor.session.switch_to_window(&other).await.unwrap();
-    harbor.session.goto(&site.url("/plain")).await.unwrap();
+    harbor.open_tab(&site.url("/plain")).await.unwrap();
     let stolen = harbor
         .page("return await window.agent.tools.call({ tool: 'page/cart.add', args: { item: 'stolen' } });")
         .await

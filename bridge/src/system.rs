@@ -68,19 +68,15 @@ async fn echo(params: Value, call: Call) -> Result<Value, ErrorObject> {
     if call.caller.kind == CallerKind::Page {
         let size = serde_json::to_string(&params).map_or(usize::MAX, |text| text.len());
         if size > PAGE_ECHO_LIMIT {
-            return Err(ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                format!("a page may echo at most {} KiB", PAGE_ECHO_LIMIT / 1024),
-            ));
+            return Err(ErrorObject::invalid(format!("a page may echo at most {} KiB", PAGE_ECHO_LIMIT / 1024)));
         }
     }
     let delay = match params.get("delayMs") {
         None => 0,
         Some(v) => v.as_u64().filter(|ms| *ms <= MAX_ECHO_DELAY_MS).ok_or_else(|| {
-            ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                format!("delayMs must be a whole number of milliseconds from 0 to {MAX_ECHO_DELAY_MS}"),
-            )
+            ErrorObject::invalid(format!(
+                "delayMs must be a whole number of milliseconds from 0 to {MAX_ECHO_DELAY_MS}"
+            ))
         })?,
     };
     if delay > 0 {

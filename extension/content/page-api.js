@@ -496,11 +496,17 @@
     return definition;
   }
 
-  function addTool(tool, options, source) {
+  /* Checks and keeps one tool, without telling the bridge yet; returns its name. */
+  function holdTool(tool, options, source) {
     const definition = toolDefinition(tool, options);
     pageTools.set(definition.name, { definition, execute: tool.execute.bind(tool), source });
-    offerTools();
     return definition.name;
+  }
+
+  function addTool(tool, options, source) {
+    const name = holdTool(tool, options, source);
+    offerTools();
+    return name;
   }
 
   function removeTool(name) {
@@ -569,10 +575,7 @@
       removeTool: (name) => guard(() => removeTool(name)),
       provideContext: (provided) => guard(() => {
         for (const [name, tool] of [...pageTools]) if (tool.source === "provideContext") pageTools.delete(name);
-        for (const tool of (provided && provided.tools) || []) {
-          const definition = toolDefinition(tool, {});
-          pageTools.set(definition.name, { definition, execute: tool.execute.bind(tool), source: "provideContext" });
-        }
+        for (const tool of (provided && provided.tools) || []) holdTool(tool, {}, "provideContext");
         offerTools();
       }),
       clearContext: () => guard(() => {

@@ -168,10 +168,10 @@ impl State {
                     Some(entry) => match &call.arguments {
                         Value::Object(args) => runner.call(entry, args.clone(), cancel).await,
                         Value::Null => runner.call(entry, JsonObject::new(), cancel).await,
-                        other => Err(ErrorObject::new(
-                            ErrorCode::InvalidRequest,
-                            format!("the arguments for {} must be a JSON object, not {other}", call.name),
-                        )),
+                        other => Err(ErrorObject::invalid(format!(
+                            "the arguments for {} must be a JSON object, not {other}",
+                            call.name
+                        ))),
                     },
                 };
                 if cancel.is_cancelled() {
@@ -323,7 +323,6 @@ pub fn result_text(result: &Value) -> String {
     }
 }
 
-/// `text` cut to `max` characters, with a note when it was.
 /// A result its tool called untrusted content, marked off so the model reads it as data
 /// (spotlighting, as WebMCP's security considerations suggest).
 fn spotlight(text: &str, page: Option<&str>) -> String {
@@ -333,6 +332,7 @@ fn spotlight(text: &str, page: Option<&str>) -> String {
     )
 }
 
+/// `text` cut to `max` characters, with a note when it was.
 pub fn cut(text: &str, max: usize) -> (String, bool) {
     let total = text.chars().count();
     if total <= max {

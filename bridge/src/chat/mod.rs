@@ -89,9 +89,11 @@ impl Chat {
 
     async fn answer(&self, turn: Turn, events: &EventSink, cancel: &CancellationToken) -> Result<Answer, ErrorObject> {
         let internal = |e: anyhow::Error| ErrorObject::new(ErrorCode::Internal, format!("{e:#}"));
-        let session = self.store.session(&turn.session).map_err(internal)?.ok_or_else(|| {
-            ErrorObject::new(ErrorCode::InvalidRequest, format!("there is no chat session {:?}", turn.session))
-        })?;
+        let session = self
+            .store
+            .session(&turn.session)
+            .map_err(internal)?
+            .ok_or_else(|| ErrorObject::invalid(format!("there is no chat session {:?}", turn.session)))?;
         let _busy = Busy::take(&self.busy, &session.id)?;
         let settings = self.settings().map_err(internal)?;
         let provider = turn.provider.as_deref().or(session.provider.as_deref().filter(|_| turn.model.is_none()));
@@ -159,18 +161,11 @@ impl Chat {
         settings: &ChatSettings,
         events: &EventSink,
     ) -> Result<Vec<ToolEntry>, ErrorObject> {
-        let mut tools = self.servers.tools(None).map_err(ErrorObject::from)?;
+        // The page's own tools come first: the user turned them on for this page.
+        let mut tools = turn.page_tab.map(|tab| self.page_tools.tools(Frame::top(tab))).unwrap_or_default();
+        tools.extend(self.servers.tools(None).map_err(ErrorObject::from)?);
         if let Some(wanted) = &turn.tools {
             tools.retain(|t| wanted.contains(&t.name));
-        }
-        // The page's own tools come first: the user turned them on for this page.
-        if let Some(tab) = turn.page_tab {
-            let mut page = self.page_tools.tools(Frame::top(tab));
-            if let Some(wanted) = &turn.tools {
-                page.retain(|t| wanted.contains(&t.name));
-            }
-            page.append(&mut tools);
-            tools = page;
         }
         if tools.len() <= settings.max_tools {
             return Ok(tools);
@@ -242,10 +237,7 @@ struct Busy {
 impl Busy {
     fn take(sessions: &Arc<Mutex<HashSet<String>>>, id: &str) -> Result<Busy, ErrorObject> {
         if !sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
-            return Err(ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                "this session is still answering; wait for it or stop it first",
-            ));
+            return Err(ErrorObject::invalid("this session is still answering; wait for it or stop it first"));
         }
         Ok(Busy { sessions: sessions.clone(), id: id.to_owned() })
     }

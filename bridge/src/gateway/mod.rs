@@ -165,10 +165,9 @@ impl Gateway {
             old.endpoint.stop().await;
         }
         let socket = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
-            ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                format!("cannot listen on 127.0.0.1:{port} ({e}); choose another port in the gateway's settings"),
-            )
+            ErrorObject::invalid(format!(
+                "cannot listen on 127.0.0.1:{port} ({e}); choose another port in the gateway's settings"
+            ))
         })?;
         let port = socket.local_addr().map(|a| a.port()).unwrap_or(port);
         let endpoint = http::Endpoint::start(socket, self.clone(), port);

@@ -79,7 +79,7 @@ impl Site {
     pub fn frame(&self) -> Result<page_tools::Frame, ErrorObject> {
         match self.tab {
             Some(tab) => Ok(page_tools::Frame { tab, frame: self.frame.unwrap_or(0) }),
-            None => Err(ErrorObject::new(ErrorCode::InvalidRequest, "page tools need a page in a browser tab")),
+            None => Err(ErrorObject::invalid("page tools need a page in a browser tab")),
         }
     }
 }
@@ -143,7 +143,7 @@ impl Host {
         cancel: &CancellationToken,
     ) -> Result<PermissionResult, ErrorObject> {
         if scopes.is_empty() {
-            return Err(ErrorObject::new(ErrorCode::InvalidRequest, "requestPermissions needs at least one scope"));
+            return Err(ErrorObject::invalid("requestPermissions needs at least one scope"));
         }
         let current: Vec<Grant> = scopes
             .iter()
@@ -269,10 +269,7 @@ impl Host {
     /// waiting page calls.
     pub fn answer(&self, id: &str, decision: Decision, tools: Vec<String>) -> Result<(), ErrorObject> {
         let request = self.prompts.get(id).ok_or_else(|| {
-            ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                format!("there is no open prompt {id:?} (answered or closed already)"),
-            )
+            ErrorObject::invalid(format!("there is no open prompt {id:?} (answered or closed already)"))
         })?;
         // Only tools the prompt listed can be granted through it.
         let tools: Vec<String> = tools.into_iter().filter(|t| request.tools.iter().any(|p| &p.name == t)).collect();

@@ -267,7 +267,7 @@ impl PageTools {
 
     /// The serve request `number` of `frame` ended: its tools and its calls in flight go.
     fn end(&self, frame: Frame, number: u64) {
-        let ended = {
+        let ours = {
             let mut offers = self.offers();
             let ours = offers.get(&frame).is_some_and(|o| o.serve.as_ref().is_some_and(|(n, _)| *n == number));
             if ours {
@@ -275,21 +275,29 @@ impl PageTools {
             }
             ours
         };
-        if ended {
-            // Dropping their answer senders fails the calls at once.
-            self.waiting().retain(|_, w| w.frame != frame);
-            self.changed(frame);
+        if ours {
+            self.gone(frame);
         }
     }
 
     /// Forgets every frame of a tab (it closed).
     pub fn forget_tab(&self, tab: i64) {
-        let frames: Vec<Frame> = self.offers().keys().filter(|f| f.tab == tab).copied().collect();
+        let frames: Vec<Frame> = {
+            let mut offers = self.offers();
+            let frames = offers.keys().filter(|f| f.tab == tab).copied().collect();
+            offers.retain(|f, _| f.tab != tab);
+            frames
+        };
         for frame in frames {
-            self.offers().remove(&frame);
-            self.waiting().retain(|_, w| w.frame != frame);
-            self.changed(frame);
+            self.gone(frame);
         }
+    }
+
+    /// `frame`'s tools were dropped: its calls in flight fail at once (their answer senders
+    /// dropped), and the sidebar hears of it.
+    fn gone(&self, frame: Frame) {
+        self.waiting().retain(|_, w| w.frame != frame);
+        self.changed(frame);
     }
 
     /// `webmcp.result`: the page's answer to a call it was sent.

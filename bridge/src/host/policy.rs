@@ -57,10 +57,9 @@ impl From<PolicyError> for ErrorObject {
                 ErrorCode::PermissionDenied,
                 "this page has no origin Harbor can grant permissions to (an opaque or file origin)",
             ),
-            PolicyError::NotAPage => ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                "this method is for web pages; Harbor's own pages use the privileged methods",
-            ),
+            PolicyError::NotAPage => {
+                ErrorObject::invalid("this method is for web pages; Harbor's own pages use the privileged methods")
+            }
             PolicyError::ScopeRequired(scope) => ErrorObject::new(
                 ErrorCode::ScopeRequired,
                 format!(

@@ -46,7 +46,7 @@ impl Host {
     ) -> Result<RunResult, ErrorObject> {
         self.require(site, Scope::ModelTools)?;
         if request.task.trim().is_empty() {
-            return Err(ErrorObject::new(ErrorCode::InvalidRequest, "agent.run needs a task"));
+            return Err(ErrorObject::invalid("agent.run needs a task"));
         }
         let limits = self.gate.limits(&site.origin).map_err(internal)?;
         // Held before the model is asked, so concurrent runs cannot all pass the budget.

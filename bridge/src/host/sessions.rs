@@ -111,11 +111,25 @@ impl AgentSessions {
 
     pub fn list(&self, origin: &str) -> Vec<AgentSession> {
         let mut sessions = self.lock();
-        sessions.retain(|_, held| held.origin != origin || !held.expired());
+        prune(&mut sessions, origin);
         let mut listed: Vec<AgentSession> =
             sessions.values().filter(|h| h.origin == origin).map(|h| h.described.clone()).collect();
         listed.sort_by_key(|s| s.created_at);
         listed
+    }
+
+    /// Whether `origin` may hold one more session.
+    fn room(&self, origin: &str) -> Result<(), ErrorObject> {
+        room_in(&mut self.lock(), origin)
+    }
+
+    /// Holds a new session, if its origin still has room: checked again here, under the lock, as
+    /// concurrent creations may all have passed [`AgentSessions::room`] before any was held.
+    fn insert(&self, id: String, held: Held) -> Result<(), ErrorObject> {
+        let mut sessions = self.lock();
+        room_in(&mut sessions, &held.origin)?;
+        sessions.insert(id, held);
+        Ok(())
     }
 
     /// Ends session `id`; its text session, if any, is handed back to be destroyed.
@@ -170,6 +184,24 @@ impl AgentSessions {
     }
 }
 
+/// Drops `origin`'s expired sessions.
+fn prune(sessions: &mut HashMap<String, Held>, origin: &str) {
+    sessions.retain(|_, held| held.origin != origin || !held.expired());
+}
+
+/// `ERR_RATE_LIMITED` when `origin` holds [`MAX_PER_ORIGIN`] sessions already.
+fn room_in(sessions: &mut HashMap<String, Held>, origin: &str) -> Result<(), ErrorObject> {
+    prune(sessions, origin);
+    if sessions.values().filter(|h| h.origin == origin).count() >= MAX_PER_ORIGIN {
+        return Err(ErrorObject::new(
+            ErrorCode::RateLimited,
+            format!("this site holds {MAX_PER_ORIGIN} agent sessions already; terminate some first"),
+        )
+        .with_data(json!({"limit": MAX_PER_ORIGIN})));
+    }
+    Ok(())
+}
+
 /// Runs `work` with a token that is cancelled when the caller cancels or the session ends; an
 /// ended session waits for `work` to stop, then answers that it was terminated.
 async fn until_ended<T, F>(
@@ -212,13 +244,8 @@ impl Host {
                 "Harbor does not give agent sessions browser capabilities; leave capabilities.browser out",
             ));
         }
-        if self.agent_sessions.list(&site.origin).len() >= MAX_PER_ORIGIN {
-            return Err(ErrorObject::new(
-                ErrorCode::RateLimited,
-                format!("this site holds {MAX_PER_ORIGIN} agent sessions already; terminate some first"),
-            )
-            .with_data(json!({"limit": MAX_PER_ORIGIN})));
-        }
+        // Before anything is asked of the user; held to it again when the session is kept.
+        self.agent_sessions.room(&site.origin)?;
         // Tools: the asked ones the site may call now (one it may not is left out, saying nothing
         // of whether it exists).
         let tools = if asked.capabilities.tools.is_empty() {
@@ -226,9 +253,12 @@ impl Host {
         } else {
             self.require(site, Scope::ToolsCall)?;
             let visible: Vec<String> = self.visible_tools(site)?.into_iter().map(|t| t.name).collect();
-            let mut tools: Vec<String> =
-                asked.capabilities.tools.iter().filter(|t| visible.contains(t)).cloned().collect();
-            tools.dedup();
+            let mut tools: Vec<String> = Vec::new();
+            for tool in asked.capabilities.tools.iter().filter(|t| visible.contains(t)) {
+                if !tools.contains(tool) {
+                    tools.push(tool.clone());
+                }
+            }
             tools
         };
         let (llm, provider, model) = match asked.capabilities.llm {
@@ -270,9 +300,15 @@ impl Host {
             created_at,
             expires_at: created_at + i64::from(limits.ttl_minutes) * 60,
         };
+        let text_id = text.clone();
         let held =
             Held { origin: site.origin.clone(), described: described.clone(), text, ended: CancellationToken::new() };
-        self.agent_sessions.lock().insert(id, held);
+        if let Err(full) = self.agent_sessions.insert(id, held) {
+            if let Some(text) = &text_id {
+                let _ = self.texts.destroy(&site.origin, text);
+            }
+            return Err(full);
+        }
         Ok(described)
     }
 

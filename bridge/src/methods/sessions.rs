@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use harbor_protocol::api::sessions as api;
 use harbor_protocol::api::Empty;
+use harbor_protocol::ErrorObject;
 
 use super::Area;
 use crate::host::text::{self, Prompt};
 use crate::host::{Host, Site};
-use crate::rpc::Router;
+use crate::rpc::{Call, Router};
 
 /// Registers `agent.sessions.*`.
 pub fn routes(router: Router, host: Arc<Host>) -> Router {
@@ -26,24 +27,8 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
             host.terminate_agent_session(&Site::of(&call.caller)?, &p.session_id)?;
             Ok(Empty {})
         })
-        .on::<api::AgentSessionsPrompt, _>(|host, p, call| async move {
-            let site = Site::of(&call.caller)?;
-            let prompt =
-                Prompt { messages: text::messages_of(&p.input)?, schema: None, tell_schema: false, stream: false };
-            let method = "agent.sessions.prompt";
-            let text =
-                host.prompt_agent_session(&site, method, &p.session_id, prompt, &call.events, &call.cancel).await?;
-            Ok(api::SessionText { text })
-        })
-        .on::<api::AgentSessionsPromptStreaming, _>(|host, p, call| async move {
-            let site = Site::of(&call.caller)?;
-            let prompt =
-                Prompt { messages: text::messages_of(&p.input)?, schema: None, tell_schema: false, stream: true };
-            let method = "agent.sessions.promptStreaming";
-            let text =
-                host.prompt_agent_session(&site, method, &p.session_id, prompt, &call.events, &call.cancel).await?;
-            Ok(api::SessionText { text })
-        })
+        .on::<api::AgentSessionsPrompt, _>(|host, p, call| prompt(host, p, call, false))
+        .on::<api::AgentSessionsPromptStreaming, _>(|host, p, call| prompt(host, p, call, true))
         .on::<api::AgentSessionsCallTool, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
             host.call_session_tool(&site, &p.session_id, &p.tool, p.args.unwrap_or_default(), &call.cancel).await
@@ -52,4 +37,18 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
             host.session_tools(&Site::of(&call.caller)?, &p.session_id)
         })
         .done()
+}
+
+/// `agent.sessions.prompt`, or `promptStreaming` when `stream`.
+async fn prompt(
+    host: Arc<Host>,
+    p: api::AgentSessionPrompt,
+    call: Call,
+    stream: bool,
+) -> Result<api::SessionText, ErrorObject> {
+    let site = Site::of(&call.caller)?;
+    let prompt = Prompt { messages: text::messages_of(&p.input)?, schema: None, tell_schema: false, stream };
+    let method = if stream { "agent.sessions.promptStreaming" } else { "agent.sessions.prompt" };
+    let text = host.prompt_agent_session(&site, method, &p.session_id, prompt, &call.events, &call.cancel).await?;
+    Ok(api::SessionText { text })
 }

@@ -1,6 +1,6 @@
 //! Decoding incoming frames into requests and cancels.
 
-use harbor_protocol::{ErrorCode, ErrorObject, Request, RequestId};
+use harbor_protocol::{ErrorObject, Request, RequestId};
 use serde_json::Value;
 
 /// A decoded incoming message.
@@ -20,10 +20,7 @@ pub struct Undecodable {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Inbound, Undecodable> {
-    let invalid = |id: Option<RequestId>, message: String| Undecodable {
-        id,
-        error: ErrorObject::new(ErrorCode::InvalidRequest, message),
-    };
+    let invalid = |id: Option<RequestId>, message: String| Undecodable { id, error: ErrorObject::invalid(message) };
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(e) => {
@@ -80,6 +77,7 @@ pub fn sniff_id(bytes: &[u8]) -> Option<RequestId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harbor_protocol::ErrorCode;
     use serde_json::json;
 
     fn code_and_id(bytes: &[u8]) -> (ErrorCode, Option<RequestId>) {

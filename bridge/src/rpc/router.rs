@@ -130,6 +130,5 @@ impl Router {
 /// Decodes a method's params (absent params read as `{}`), or says what is wrong with them.
 pub fn decode<T: serde::de::DeserializeOwned>(method: &str, params: Value) -> Result<T, ErrorObject> {
     let params = if params.is_null() { Value::Object(Default::default()) } else { params };
-    serde_json::from_value(params)
-        .map_err(|e| ErrorObject::new(ErrorCode::InvalidRequest, format!("invalid params for {method}: {e}")))
+    serde_json::from_value(params).map_err(|e| ErrorObject::invalid(format!("invalid params for {method}: {e}")))
 }

@@ -77,18 +77,14 @@ where
         match frame {
             Ok(Frame::Message(bytes)) => session.accept(&bytes).await,
             Ok(Frame::Oversized { len, prefix }) => {
-                let error = ErrorObject::new(
-                    ErrorCode::InvalidRequest,
+                let error = ErrorObject::invalid(
                     format!("message of {len} bytes is over the bridge's limit of {MAX_INCOMING_FRAME} bytes; send large data in smaller pieces"),
                 );
                 session.reply(sniff_id(&prefix), Err(error)).await;
             }
             Ok(Frame::Truncated { prefix }) => {
                 if let Some(id) = sniff_id(&prefix) {
-                    let error = ErrorObject::new(
-                        ErrorCode::InvalidRequest,
-                        "message was cut off: the pipe closed before it was complete",
-                    );
+                    let error = ErrorObject::invalid("message was cut off: the pipe closed before it was complete");
                     session.reply(Some(id), Err(error)).await;
                 }
                 break Ok(());
@@ -132,10 +128,9 @@ impl Session {
         let Request { id, method, params, caller } = request;
         let caller = caller.unwrap_or_else(Caller::extension);
         let Some(route) = self.router.get(&method) else {
-            let error = ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                format!("unknown method {method:?}; see PROTOCOL.md for the methods this bridge answers"),
-            );
+            let error = ErrorObject::invalid(format!(
+                "unknown method {method:?}; see PROTOCOL.md for the methods this bridge answers"
+            ));
             return self.reply(Some(id), Err(error)).await;
         };
         if route.access == Access::Extension && caller.kind == CallerKind::Page {
@@ -155,10 +150,9 @@ impl Session {
             fresh
         };
         if !fresh {
-            let error = ErrorObject::new(
-                ErrorCode::InvalidRequest,
-                format!("request id {id} is already in use by a request in flight; use a fresh id"),
-            );
+            let error = ErrorObject::invalid(format!(
+                "request id {id} is already in use by a request in flight; use a fresh id"
+            ));
             return self.reply(Some(id), Err(error)).await;
         }
         let call =

@@ -100,8 +100,20 @@ impl Bridge {
         let servers = Arc::new(servers);
         let llm = Arc::new(llm::Llm::new(store.clone()).with_secrets(secrets.clone()));
         let page_tools = Arc::new(host::page_tools::PageTools::new(notifier.clone()));
-        let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone(), page_tools.clone()));
-        let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), page_tools, notifier.clone()));
+        let site_servers = Arc::new(host::site_servers::SiteServers::default());
+        let chat = Arc::new(chat::Chat::new(
+            store.clone(),
+            llm.clone(),
+            servers.clone(),
+            chat::PageSide { tools: page_tools.clone(), servers: site_servers.clone() },
+        ));
+        let host = Arc::new(host::Host::new(
+            store.clone(),
+            servers.clone(),
+            llm.clone(),
+            chat::PageSide { tools: page_tools, servers: site_servers },
+            notifier.clone(),
+        ));
         let gateway = gateway::Gateway::new(store.clone(), servers.clone(), notifier.clone(), data_dir.to_path_buf());
         Ok(Bridge {
             data_dir: data_dir.to_path_buf(),
@@ -124,6 +136,8 @@ impl Bridge {
         let router = methods::chat_routes(router, self.llm.clone(), self.chat.clone(), self.store.clone());
         let router = methods::page_routes(router, self.host.clone());
         let router = methods::webmcp_routes(router, self.host.clone());
+        let router = methods::browser_routes(router, self.host.clone());
+        let router = methods::byoc_routes(router, self.host.clone());
         let router = methods::session_routes(router, self.host.clone());
         let router = methods::import_routes(router, self.servers.clone(), self.secrets.clone());
         let router = methods::install_routes(

@@ -113,10 +113,8 @@ function serveRequests(bridge, port, caller) {
       },
     });
     inFlight.set(id, call.id);
-    // The bridge decides whether a page may read the active tab; the background does the reading.
-    const done = method === "agent.browser.activeTab.readability"
-      ? call.done.then((result) => (result && result.readActiveTab ? readCallersTab(caller, result.readActiveTab.maxChars) : result))
-      : call.done;
+    // The bridge decides what a page may do to the browser; the background does it (acts.js).
+    const done = isPage ? call.done.then((result) => afterBridge(method, caller, result)) : call.done;
     done.then(
       (result) => safePost(port, { id, result }),
       (error) => safePost(port, { id, error })

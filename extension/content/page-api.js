@@ -136,25 +136,29 @@
 
   /*
    * What this page API offers, as the reference implementation's `agent-ready` detail and
-   * `agent.capabilities()` name it. Harbor has no feature switches for these: each is there, and
-   * the user's grants decide what a site may use.
+   * `agent.capabilities()` name it: the bridge says, since browser interaction and control are
+   * switches the user sets in Harbor. Without a bridge, only what needs none.
    */
-  const FEATURES = Object.freeze({
-    textGeneration: true,
-    languageModel: true,
-    toolAccess: true,
-    toolCalling: true,
-    browserRead: true,
+  const OFFLINE_FEATURES = Object.freeze({
+    textGeneration: false,
+    languageModel: false,
+    toolAccess: false,
+    toolCalling: false,
+    browserRead: false,
     browserInteraction: false,
     browserControl: false,
     multiAgent: false,
+    webmcp: true,
+    bringYourOwnChatbot: false,
   });
+  const features = () => request("agent.capabilities").then((f) => Object.freeze(f), () => OFFLINE_FEATURES);
 
   /* Fired once the relay answers and the document is parsed, so the page's own listeners exist. */
   function announceReady() {
-    const fire = () => {
+    const fire = async () => {
+      const detail = Object.freeze({ version: VERSION, features: await features() });
       window.dispatchEvent(new Event("harbor-provider-ready"));
-      window.dispatchEvent(new CustomEvent("agent-ready", { detail: Object.freeze({ version: VERSION, features: FEATURES }) }));
+      window.dispatchEvent(new CustomEvent("agent-ready", { detail }));
     };
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fire, { once: true });
     else fire();
@@ -641,8 +645,45 @@
     terminate: (sessionId) => request("agent.sessions.terminate", { sessionId }),
   });
 
+  /* An element as getElements listed it, or its ref. */
+  const refOf = (element) => (element && typeof element === "object" ? element.ref : element);
+  const urlOf = (target) => String(target && typeof target === "object" && !(target instanceof URL) ? target.url : target);
+
+  /* fetch's RequestInit, as far as Harbor carries it: a method, headers, a text body. */
+  function fetchOptions(init) {
+    const options = {};
+    if (!init) return options;
+    if (init.method !== undefined) options.method = String(init.method);
+    if (init.headers !== undefined) options.headers = Object.fromEntries(new Headers(init.headers));
+    if (init.body !== undefined && init.body !== null) {
+      if (typeof init.body !== "string") throw new TypeError("agent.browser.fetch takes a text body; JSON.stringify it first");
+      options.body = init.body;
+    }
+    return options;
+  }
+
+  const browser = Object.freeze({
+    activeTab: Object.freeze({
+      readability: () => request("agent.browser.activeTab.readability"),
+      getElements: () => request("agent.browser.activeTab.getElements"),
+      click: (element) => request("agent.browser.activeTab.click", { ref: refOf(element) }),
+      fill: (element, value) => request("agent.browser.activeTab.fill", { ref: refOf(element), value: String(value ?? "") }),
+      select: (element, value) => request("agent.browser.activeTab.select", { ref: refOf(element), value: String(value ?? "") }),
+      scroll: (direction, amount) =>
+        request("agent.browser.activeTab.scroll", amount === undefined ? { direction } : { direction, amount }),
+      screenshot: () => request("agent.browser.activeTab.screenshot"),
+    }),
+    tabs: Object.freeze({
+      list: () => request("agent.browser.tabs.list"),
+      create: (target) => request("agent.browser.tabs.create", { url: urlOf(target) }),
+      close: (tab) => request("agent.browser.tabs.close", { tabId: tab && typeof tab === "object" ? tab.id : tab }),
+    }),
+    navigate: (target) => request("agent.browser.navigate", { url: urlOf(target) }),
+    fetch: async (target, init) => request("agent.browser.fetch", { url: urlOf(target), options: fetchOptions(init) }),
+  });
+
   const agent = Object.freeze({
-    capabilities: async () => ({ version: VERSION, features: { ...FEATURES } }),
+    capabilities: async () => ({ version: VERSION, features: { ...(await features()) } }),
     requestPermissions: async (options) => withGrants(await request("agent.requestPermissions", options || {})),
     permissions: Object.freeze({ list: async () => withGrants(await request("agent.permissions.list")) }),
     sessions,
@@ -654,9 +695,7 @@
       const { signal, ...params } = options || {};
       return stream("agent.run", params, { signal });
     },
-    browser: Object.freeze({
-      activeTab: Object.freeze({ readability: () => request("agent.browser.activeTab.readability") }),
-    }),
+    browser,
   });
 
   const harbor = Object.freeze({

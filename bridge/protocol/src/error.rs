@@ -69,6 +69,10 @@ pub enum ErrorCode {
     /// the bridge; pages see it as an `InvalidStateError`.
     #[serde(rename = "ERR_SESSION_NOT_FOUND")]
     SessionNotFound,
+    /// A page asked for something the user has switched off in Settings (browser interaction or
+    /// control); the message names the switch. Pages see it as a `NotAllowedError`.
+    #[serde(rename = "ERR_FEATURE_DISABLED")]
+    FeatureDisabled,
 }
 
 impl ErrorCode {
@@ -99,6 +103,7 @@ impl ErrorCode {
             ErrorCode::NotSupported => "ERR_NOT_SUPPORTED",
             ErrorCode::ContextOverflow => "ERR_CONTEXT_OVERFLOW",
             ErrorCode::SessionNotFound => "ERR_SESSION_NOT_FOUND",
+            ErrorCode::FeatureDisabled => "ERR_FEATURE_DISABLED",
         }
     }
 }
@@ -174,6 +179,7 @@ mod tests {
             ErrorCode::NotSupported,
             ErrorCode::ContextOverflow,
             ErrorCode::SessionNotFound,
+            ErrorCode::FeatureDisabled,
         ];
         for code in all {
             let wire = serde_json::to_value(code).unwrap();

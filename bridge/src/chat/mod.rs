@@ -55,13 +55,20 @@ pub struct Chat {
     store: Store,
     llm: Arc<Llm>,
     servers: Arc<Servers>,
-    page_tools: Arc<PageTools>,
+    page: PageSide,
     busy: Arc<Mutex<HashSet<String>>>,
 }
 
+/// What pages bring to the user's agent: their own tools (WebMCP) and their own servers.
+#[derive(Clone)]
+pub struct PageSide {
+    pub tools: Arc<PageTools>,
+    pub servers: Arc<crate::host::site_servers::SiteServers>,
+}
+
 impl Chat {
-    pub fn new(store: Store, llm: Arc<Llm>, servers: Arc<Servers>, page_tools: Arc<PageTools>) -> Chat {
-        Chat { store, llm, servers, page_tools, busy: Arc::default() }
+    pub fn new(store: Store, llm: Arc<Llm>, servers: Arc<Servers>, page: PageSide) -> Chat {
+        Chat { store, llm, servers, page, busy: Arc::default() }
     }
 
     pub fn settings(&self) -> anyhow::Result<ChatSettings> {
@@ -136,7 +143,7 @@ impl Chat {
         let tools = Registry {
             servers: self.servers.clone(),
             store: self.store.clone(),
-            page_tools: self.page_tools.clone(),
+            page: self.page.clone(),
             page_tab: turn.page_tab,
         };
         let outcome = agent::run(run, &self.llm, &tools, events, cancel).await;
@@ -161,8 +168,12 @@ impl Chat {
         settings: &ChatSettings,
         events: &EventSink,
     ) -> Result<Vec<ToolEntry>, ErrorObject> {
-        // The page's own tools come first: the user turned them on for this page.
-        let mut tools = turn.page_tab.map(|tab| self.page_tools.tools(Frame::top(tab))).unwrap_or_default();
+        // The page's own tools and servers come first: the user turned them on for this page.
+        let mut tools = Vec::new();
+        if let Some(tab) = turn.page_tab {
+            tools.extend(self.page.tools.tools(Frame::top(tab)));
+            tools.extend(self.page.servers.tools(tab));
+        }
         tools.extend(self.servers.tools(None).map_err(ErrorObject::from)?);
         if let Some(wanted) = &turn.tools {
             tools.retain(|t| wanted.contains(&t.name));
@@ -187,7 +198,7 @@ impl Chat {
 struct Registry {
     servers: Arc<Servers>,
     store: Store,
-    page_tools: Arc<PageTools>,
+    page: PageSide,
     page_tab: Option<i64>,
 }
 
@@ -204,23 +215,21 @@ impl ToolRunner for Registry {
                 Some(tab) => {
                     let audit = Audit::begin(&self.store, policy.who(), "chat.send", Some(&tool.name));
                     let outcome = self
-                        .page_tools
+                        .page
+                        .tools
                         .call(Frame::top(tab), tool.page_origin.as_deref(), &tool.name, args, cancel)
                         .await;
                     audit.finish(&outcome);
                     outcome
                 }
                 None => {
-                    crate::host::pipeline::call(
-                        &self.servers,
-                        &self.store,
-                        &policy,
-                        "chat.send",
-                        &tool.name,
-                        args,
-                        cancel,
-                    )
-                    .await
+                    let catalog = crate::host::site_servers::TabCatalog {
+                        servers: &self.servers,
+                        brought: &self.page.servers,
+                        tab: self.page_tab,
+                    };
+                    crate::host::pipeline::call(&catalog, &self.store, &policy, "chat.send", &tool.name, args, cancel)
+                        .await
                 }
             }
         }

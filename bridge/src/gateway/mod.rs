@@ -448,7 +448,7 @@ impl Backend for Gateway {
         let record = self.client(client)?;
         let policy = ClientPolicy { gateway: self, limits: self.limits(&record), record, admitted };
         let args = arguments.unwrap_or_default();
-        let outcome = pipeline::call(&self.servers, &self.store, &policy, "tools/call", tool, args, &cancel).await;
+        let outcome = pipeline::call(&*self.servers, &self.store, &policy, "tools/call", tool, args, &cancel).await;
         let _ = self.store.touch_gateway_client(client);
         outcome
     }

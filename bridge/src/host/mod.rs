@@ -8,6 +8,7 @@
 //! direct or inside `agent.run` — pass the allowlist, the hourly budget, the per-origin slots and
 //! the timeout here, in the bridge.
 
+pub mod browser;
 mod constraint;
 pub mod grants;
 pub mod limits;
@@ -20,6 +21,7 @@ pub mod prompts;
 pub mod run;
 pub mod scopes;
 pub mod sessions;
+pub mod site_servers;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -28,7 +30,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use harbor_protocol::api::page::{PermissionResult, ReadActiveTab, ReadLimit};
+use harbor_protocol::api::page::PermissionResult;
 use harbor_protocol::api::permissions::{AuditCaller, Permissions};
 use harbor_protocol::{Caller, CallerKind, ErrorCode, ErrorObject};
 use rmcp::model::JsonObject;
@@ -91,6 +93,7 @@ pub struct Host {
     pub gate: Gate,
     pub texts: text::TextSessions,
     pub page_tools: Arc<page_tools::PageTools>,
+    pub site_servers: Arc<site_servers::SiteServers>,
     pub agent_sessions: sessions::AgentSessions,
     servers: Arc<Servers>,
     llm: Arc<Llm>,
@@ -102,11 +105,12 @@ impl Host {
         store: Store,
         servers: Arc<Servers>,
         llm: Arc<Llm>,
-        page_tools: Arc<page_tools::PageTools>,
+        page: crate::chat::PageSide,
         notifier: Notifier,
     ) -> Host {
         Host {
-            page_tools,
+            page_tools: page.tools,
+            site_servers: page.servers,
             agent_sessions: sessions::AgentSessions::default(),
             grants: Grants::new(store.clone()),
             prompts: Prompts::default(),
@@ -330,8 +334,16 @@ impl Host {
         let mut tools = self.visible_tools(site)?;
         if let Ok(frame) = site.frame() {
             tools.extend(self.page_tools.tools(frame));
+            tools.extend(self.site_tools(site));
         }
         Ok(tools)
+    }
+
+    /// The tools of the servers `site` brought to its tab.
+    pub fn site_tools(&self, site: &Site) -> Vec<ToolEntry> {
+        let mut tools = site.tab.map(|tab| self.site_servers.tools(tab)).unwrap_or_default();
+        tools.retain(|t| self.site_servers.owns(site.tab, &site.origin, &t.server_id));
+        tools
     }
 
     /// `agent.tools.call` of one of the page's own tools (`page/<name>`), with
@@ -385,7 +397,7 @@ impl Host {
         // run needs, `model:tools` — checked again at each call, so a revoked grant stops the next.
         let scope = if method == "agent.run" { Scope::ModelTools } else { Scope::ToolsCall };
         let policy = SitePolicy { host: self, site, limits, scope };
-        pipeline::call(&self.servers, &self.store, &policy, method, tool, args, cancel).await
+        pipeline::call(&self.catalog_for(site.tab), &self.store, &policy, method, tool, args, cancel).await
     }
 
     /// Runs a page call and records it in the audit log, however it ends — also when the call
@@ -401,28 +413,6 @@ impl Host {
         let outcome = work.await;
         audit.finish(&outcome);
         outcome
-    }
-
-    /// `agent.browser.activeTab.readability`: the bridge decides, and the background (which can
-    /// read tabs) reads the caller's tab when it sees this answer (see PROTOCOL.md).
-    pub async fn read_active_tab(&self, site: &Site, max_chars: usize) -> Result<ReadActiveTab, ErrorObject> {
-        let decide = async {
-            self.require(site, Scope::ActiveTabRead)?;
-            // A frame reads only the page of its own origin; the background also checks that the
-            // tab is the one shown in its window.
-            if site.top_origin.as_deref() != Some(site.origin.as_str()) {
-                return Err(ErrorObject::new(
-                    ErrorCode::PermissionDenied,
-                    format!(
-                        "a frame from {} may not read the page that embeds it; only the page itself may",
-                        site.origin
-                    ),
-                )
-                .with_data(json!({ "reason": "cross_origin_frame" })));
-            }
-            Ok(ReadActiveTab { read_active_tab: ReadLimit { max_chars } })
-        };
-        self.audited(site, "agent.browser.activeTab.readability", None, decide).await
     }
 
     /// A [`ToolRunner`] for `agent.run`: each call the model makes passes the same checks as a
@@ -460,6 +450,11 @@ impl pipeline::Policy for SitePolicy<'_> {
     fn allow(&self, asked: &str, named: Option<&str>, running: Option<&ToolEntry>) -> Result<(), PolicyError> {
         // The allowlist first, by name alone: a site learns nothing about servers it may not use,
         // not even whether they exist.
+        // A tool of a server this site brought to this tab needs no allowlist: the user let the
+        // site bring exactly that server (nor a pin: the site answers for both ends).
+        if running.is_some_and(|t| self.host.site_servers.owns(self.site.tab, &self.site.origin, &t.server_id)) {
+            return Ok(());
+        }
         let allowed = self.host.grants.allowed_tools(&self.site.origin, self.site.tab)?;
         if !named.is_some_and(|name| allowed.contains(name)) {
             return Err(PolicyError::ToolNotAllowed {

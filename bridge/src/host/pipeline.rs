@@ -13,6 +13,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
 use harbor_protocol::api::permissions::{AuditCaller, AuditEntry};
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::JsonObject;
@@ -20,9 +23,38 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::policy::PolicyError;
+use crate::mcp::error::HostError;
 use crate::mcp::registry::{Servers, ToolEntry};
 
 use crate::store::Store;
+
+/// Where a caller's tools are found and called: the registry, or the registry and the servers
+/// a tab's site brought (`site_servers::TabCatalog`).
+pub trait Catalog: Sync {
+    fn registry(&self) -> &Servers;
+
+    /// The running tool `asked` names.
+    fn lookup(&self, asked: &str) -> Option<ToolEntry> {
+        self.registry().lookup(asked)
+    }
+
+    /// Calls the tool named `tool` (namespaced).
+    fn call<'a>(
+        &'a self,
+        tool: &'a str,
+        args: JsonObject,
+        timeout: Option<Duration>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Value, HostError>> {
+        self.registry().call_tool(tool, Some(args), timeout, cancel, None).boxed()
+    }
+}
+
+impl Catalog for Servers {
+    fn registry(&self) -> &Servers {
+        self
+    }
+}
 
 /// Who a call is audited as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +101,7 @@ pub trait Policy: Sync {
 /// Calls `asked` for the caller `policy` describes, through every step, and audits it as
 /// `method`.
 pub async fn call<P: Policy>(
-    servers: &Servers,
+    servers: &impl Catalog,
     store: &Store,
     policy: &P,
     method: &str,
@@ -85,7 +117,7 @@ pub async fn call<P: Policy>(
 }
 
 async fn steps<P: Policy>(
-    servers: &Servers,
+    servers: &impl Catalog,
     policy: &P,
     asked: &str,
     args: JsonObject,
@@ -108,8 +140,8 @@ async fn steps<P: Policy>(
         slot = policy.admit() => slot?,
         () = cancel.cancelled() => return Err(PolicyError::Aborted),
     };
-    let mut result = servers.call_tool(&tool, Some(args), policy.timeout(), cancel, None).await?;
-    policy.screen(servers, &tool, &mut result);
+    let mut result = servers.call(&tool, args, policy.timeout(), cancel).await?;
+    policy.screen(servers.registry(), &tool, &mut result);
     Ok(result)
 }
 

@@ -29,6 +29,10 @@ pub enum PolicyError {
     RateLimited { message: String, retry_after: Option<Duration>, limit: Option<u32> },
     /// A token budget is spent.
     BudgetExceeded(String),
+    /// The user has the switch named `switch` off in Settings.
+    FeatureDisabled { switch: &'static str },
+    /// A frame of `origin` asked to act on the page of another origin that embeds it.
+    CrossOriginFrame { origin: String },
     /// The caller cancelled.
     Aborted,
     /// The call itself failed (the server, the registry).
@@ -97,6 +101,16 @@ impl From<PolicyError> for ErrorObject {
                 }
             }
             PolicyError::BudgetExceeded(message) => ErrorObject::new(ErrorCode::BudgetExceeded, message),
+            PolicyError::FeatureDisabled { switch } => ErrorObject::new(
+                ErrorCode::FeatureDisabled,
+                format!("this is switched off; the user can turn on \"{switch}\" in Harbor's Settings"),
+            )
+            .with_data(json!({ "switch": switch })),
+            PolicyError::CrossOriginFrame { origin } => ErrorObject::new(
+                ErrorCode::PermissionDenied,
+                format!("a frame from {origin} may not act on the page that embeds it; only the page itself may"),
+            )
+            .with_data(json!({ "reason": "cross_origin_frame" })),
             PolicyError::Aborted => ErrorObject::new(ErrorCode::Aborted, "the call was cancelled"),
             PolicyError::Host(error) => error.into(),
             PolicyError::Store(error) => {

@@ -106,6 +106,12 @@ impl Servers {
         Ok(servers)
     }
 
+    /// A server outside the registry — not stored, not listed, not served by the gateway — that
+    /// a site brought for its tab (see `host::site_servers`); its log is kept in memory only.
+    pub fn spawn_detached(&self, spec: ServerSpec) -> Arc<Server> {
+        Server::spawn(spec, Arc::new(ServerLog::new(None)), self.context.clone())
+    }
+
     fn spawn(&self, spec: ServerSpec) -> Arc<Server> {
         let log = Arc::new(ServerLog::new(Some(&self.log_dir.join("servers").join(format!("{}.log", spec.id)))));
         let server = Server::spawn(spec, log, self.context.clone());
@@ -206,14 +212,7 @@ impl Servers {
             Some(id) => vec![self.get(id)?],
             None => self.all(),
         };
-        let mut tools = Vec::new();
-        for server in servers {
-            let Some(live) = server.live() else { continue };
-            for tool in live.tools.read().unwrap_or_else(|p| p.into_inner()).iter() {
-                tools.push(tool_entry(&server, tool));
-            }
-        }
-        Ok(tools)
+        Ok(servers.iter().flat_map(|server| tool_entries(server)).collect())
     }
 
     /// The running tool a caller names by its namespaced or model-safe name, built alone (the
@@ -262,7 +261,23 @@ impl Servers {
         progress: Option<ProgressSink>,
     ) -> Result<Value, HostError> {
         let (server, tool) = self.resolve_tool(name)?;
-        let live = running(&server)?;
+        self.call_on(&server, &tool, arguments, timeout, cancel, progress).await
+    }
+
+    /// Calls `tool` of `server` — one of the registry's, or one a site brought (see
+    /// [`Servers::spawn_detached`]) — with the same breaker, redaction and metrics.
+    pub async fn call_on(
+        &self,
+        server: &Arc<Server>,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        timeout: Option<Duration>,
+        cancel: &CancellationToken,
+        progress: Option<ProgressSink>,
+    ) -> Result<Value, HostError> {
+        let name = &names::namespaced(&server.id, tool);
+        let tool = tool.to_owned();
+        let live = running(server)?;
         let known = live.tools.read().unwrap_or_else(|p| p.into_inner()).iter().any(|t| t.name == tool);
         if !known {
             return Err(HostError::NotFound(format!("server {:?} has no tool {tool:?}", server.id)));
@@ -282,7 +297,7 @@ impl Servers {
             let found = self.context.secrets.redact_arguments(&server.id, args);
             self.redacted(&server.id, &tool, "arguments", &found);
         }
-        let mut outcome = self.call_admitted(&server, &live, name, &tool, arguments, timeout, cancel, progress).await;
+        let mut outcome = self.call_admitted(server, &live, name, &tool, arguments, timeout, cancel, progress).await;
         if let Ok(result) = outcome.as_mut() {
             let found = self.context.secrets.redact_result(result);
             self.redacted(&server.id, &tool, "result", &found);
@@ -416,6 +431,13 @@ impl Servers {
 }
 
 /// `tool` of `server` as the catalog lists it.
+/// The tools `server` offers now (none while it is not running).
+pub fn tool_entries(server: &Server) -> Vec<ToolEntry> {
+    let Some(live) = server.live() else { return Vec::new() };
+    let tools = live.tools.read().unwrap_or_else(|p| p.into_inner());
+    tools.iter().map(|tool| tool_entry(server, tool)).collect()
+}
+
 fn tool_entry(server: &Server, tool: &rmcp::model::Tool) -> ToolEntry {
     ToolEntry {
         name: names::namespaced(&server.id, &tool.name),

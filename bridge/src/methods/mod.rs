@@ -6,6 +6,8 @@
 //! internal records become wire values ([`wire`]) and typed errors become the contract's codes
 //! (each error type's `From` impl, below this module). Nothing below `methods` imports it.
 
+mod browser;
+mod byoc;
 mod chat;
 mod gateway;
 mod import;
@@ -22,6 +24,8 @@ use harbor_protocol::{ErrorCode, ErrorObject};
 
 use crate::mcp::error::HostError;
 
+pub use browser::routes as browser_routes;
+pub use byoc::routes as byoc_routes;
 pub use chat::routes as chat_routes;
 pub use gateway::routes as gateway_routes;
 pub use import::routes as import_routes;

@@ -17,9 +17,6 @@ use crate::host::{text, Host, Site};
 use crate::mcp::names;
 use crate::rpc::Router;
 
-/// The longest text a page reads from the active tab.
-pub const ACTIVE_TAB_MAX_CHARS: usize = 50_000;
-
 fn scopes(names: &[String]) -> Result<Vec<Scope>, ErrorObject> {
     names
         .iter()
@@ -65,10 +62,6 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
                 model: p.choice.model,
             };
             host.run_agent(&site, request, &call.events, &call.cancel).await
-        })
-        .on::<api::AgentActiveTabReadability, _>(|host, _, call| async move {
-            let site = Site::of(&call.caller)?;
-            host.read_active_tab(&site, ACTIVE_TAB_MAX_CHARS).await
         })
         .on::<api::AiCanCreateTextSession, _>(|host, _, _| async move { Ok(availability(&host).await) })
         .on::<api::AiLanguageModelCapabilities, _>(|host, _, _| async move {

@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 mod support;
 
+mod browser;
 mod chat;
 mod cli;
 mod contract;

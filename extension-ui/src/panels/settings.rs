@@ -1,10 +1,12 @@
 //! The settings panel: model providers (which answer, the default, add or remove one), the chat's
-//! limits, the defaults every site starts with, and the `doctor` checks with their fixes.
+//! limits, the defaults every site starts with, the two switches that let sites act in the
+//! browser (both off until the user turns them on), and the `doctor` checks with their fixes.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
+use harbor_protocol::api::browser::{BrowserSettings, BrowserSettingsGet, BrowserSettingsSet};
 use harbor_protocol::api::chat::{ChatSettings, ChatSettingsChange, ChatSettingsGet, ChatSettingsSet};
 use harbor_protocol::api::llm::{
     LlmProviders, LlmRemoveProvider, LlmSelect, LlmSetProvider, ProviderKind, Select, SetProvider,
@@ -94,6 +96,7 @@ pub fn SettingsPanel(bus: Bus) -> impl IntoView {
             {number_form(bus, "Site defaults",
                 |bus| Box::pin(async move { bus.call::<PermissionsDefaultsGet>(Empty {}).await }),
                 |bus, d: Defaults| Box::pin(async move { bus.call::<PermissionsDefaultsSet>(d).await }))}
+            <BrowserSwitches bus=bus/>
             <Doctor bus=bus/>
         </section>
     }
@@ -246,6 +249,58 @@ fn number_form<T: Numbers>(
             Ok(()) => view! { <p class="state ok saved" role="status">"Saved."</p> }.into_any(),
             Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
         })}
+    }
+}
+
+/// What sites may do to the browser beyond reading a tab; each also needs its own permission,
+/// which the site asks the user for.
+#[component]
+fn BrowserSwitches(bus: Bus) -> impl IntoView {
+    let current = RwSignal::new(None::<BrowserSettings>);
+    let error = RwSignal::new(None::<String>);
+    spawn_local(async move {
+        match bus.call::<BrowserSettingsGet>(Empty {}).await {
+            Ok(settings) => current.set(Some(settings)),
+            Err(e) => error.set(Some(e.message)),
+        }
+    });
+    let flip = move |change: fn(&mut BrowserSettings, bool), on: bool| {
+        let Some(mut settings) = current.get_untracked() else { return };
+        change(&mut settings, on);
+        spawn_local(async move {
+            match bus.call::<BrowserSettingsSet>(settings).await {
+                Ok(saved) => {
+                    current.set(Some(saved));
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let switch = move |key: &'static str,
+                       label: &'static str,
+                       help: &'static str,
+                       get: fn(&BrowserSettings) -> bool,
+                       set: fn(&mut BrowserSettings, bool)| {
+        view! {
+            <label class="switch" data-switch=key>
+                <input type="checkbox" prop:checked=move || current.get().as_ref().is_some_and(get)
+                    disabled=move || current.get().is_none()
+                    on:change=move |ev| flip(set, event_target_checked(&ev))/>
+                {label}
+            </label>
+            <p class="help">{help}</p>
+        }
+    };
+    view! {
+        <h3>"Browser"</h3>
+        {switch("interaction", "Let sites act in their pages",
+            "A site you allow may list, click, fill and choose elements of its own page, scroll it and take pictures of it, while you are looking at it.",
+            |s| s.interaction, |s, on| s.interaction = on)}
+        {switch("control", "Let sites open tabs, navigate and fetch",
+            "A site you allow may see this window's tabs, open tabs and close the ones it opened, send its tab elsewhere, and read other websites without your cookies.",
+            |s| s.control, |s, on| s.control = on)}
+        {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
     }
 }
 

@@ -20,13 +20,21 @@ use harbor_protocol::shown::visible_name;
 use super::changed::changed_tools;
 use crate::bus::Bus;
 
-const SCOPES: [(Scope, &str); 6] = [
+const SCOPES: [(Scope, &str); 14] = [
     (Scope::ModelPrompt, "Use your AI model"),
     (Scope::ModelTools, "Let the model use tools"),
     (Scope::ModelList, "See your models"),
     (Scope::ToolsList, "See allowed tools"),
     (Scope::ToolsCall, "Run allowed tools"),
     (Scope::ActiveTabRead, "Read the active tab"),
+    (Scope::ActiveTabInteract, "Act in its page"),
+    (Scope::ActiveTabScreenshot, "Take pictures of its page"),
+    (Scope::TabsRead, "See this window's tabs"),
+    (Scope::TabsCreate, "Open and close tabs"),
+    (Scope::Navigate, "Navigate its tab"),
+    (Scope::WebFetch, "Fetch other sites"),
+    (Scope::ServersRegister, "Add its MCP server"),
+    (Scope::ChatOpen, "Open Harbor's chat"),
 ];
 
 /// What a site card's controls change.

@@ -8,6 +8,8 @@
 //! silently; results are open to additions. MCP's own open shapes (a tool's input schema, a tool
 //! call's result, a resource's contents) stay JSON values: Harbor passes them through.
 
+pub mod browser;
+pub mod byoc;
 pub mod chat;
 pub mod gateway;
 pub mod import;
@@ -113,6 +115,8 @@ pub fn all() -> Vec<(&'static str, Access)> {
         secrets::METHODS,
         gateway::METHODS,
         page::METHODS,
+        browser::METHODS,
+        byoc::METHODS,
         sessions::METHODS,
         webmcp::METHODS,
     ]

@@ -22,8 +22,6 @@ crate::methods! {
     /// MCP's `CallToolResult`.
     AgentToolsCall = "agent.tools.call", Page, PageToolCall => Value;
     AgentRun = "agent.run", Page, RunTask => RunResult, RunEvent;
-    /// The bridge decides; the background reads the tab when it sees the answer.
-    AgentActiveTabReadability = "agent.browser.activeTab.readability", Page, super::Ignored => ReadActiveTab;
     AiCanCreateTextSession = "ai.canCreateTextSession", Page, super::Ignored => Availability;
     AiLanguageModelCapabilities = "ai.languageModel.capabilities", Page, super::Ignored => Capabilities;
     AiCreateTextSession = "ai.createTextSession", Page, SessionOptions => TextSession;
@@ -127,19 +125,6 @@ pub struct RunResult {
     pub output: String,
     pub tool_calls: u32,
     pub usage: Usage,
-}
-
-/// Tells the background to read the caller's tab, at most `maxChars` of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadActiveTab {
-    pub read_active_tab: ReadLimit,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadLimit {
-    pub max_chars: usize,
 }
 
 /// Whether a text session can be made now (the old explainer's words).

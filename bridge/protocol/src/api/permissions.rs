@@ -44,16 +44,40 @@ pub enum Scope {
     ToolsCall,
     #[serde(rename = "browser:activeTab.read")]
     ActiveTabRead,
+    #[serde(rename = "browser:activeTab.interact")]
+    ActiveTabInteract,
+    #[serde(rename = "browser:activeTab.screenshot")]
+    ActiveTabScreenshot,
+    #[serde(rename = "browser:tabs.read")]
+    TabsRead,
+    #[serde(rename = "browser:tabs.create")]
+    TabsCreate,
+    #[serde(rename = "browser:navigate")]
+    Navigate,
+    #[serde(rename = "web:fetch")]
+    WebFetch,
+    #[serde(rename = "mcp:servers.register")]
+    ServersRegister,
+    #[serde(rename = "chat:open")]
+    ChatOpen,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 14] = [
         Scope::ModelPrompt,
         Scope::ModelTools,
         Scope::ModelList,
         Scope::ToolsList,
         Scope::ToolsCall,
         Scope::ActiveTabRead,
+        Scope::ActiveTabInteract,
+        Scope::ActiveTabScreenshot,
+        Scope::TabsRead,
+        Scope::TabsCreate,
+        Scope::Navigate,
+        Scope::WebFetch,
+        Scope::ServersRegister,
+        Scope::ChatOpen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +88,14 @@ impl Scope {
             Scope::ToolsList => "mcp:tools.list",
             Scope::ToolsCall => "mcp:tools.call",
             Scope::ActiveTabRead => "browser:activeTab.read",
+            Scope::ActiveTabInteract => "browser:activeTab.interact",
+            Scope::ActiveTabScreenshot => "browser:activeTab.screenshot",
+            Scope::TabsRead => "browser:tabs.read",
+            Scope::TabsCreate => "browser:tabs.create",
+            Scope::Navigate => "browser:navigate",
+            Scope::WebFetch => "web:fetch",
+            Scope::ServersRegister => "mcp:servers.register",
+            Scope::ChatOpen => "chat:open",
         }
     }
 
@@ -80,6 +112,18 @@ impl Scope {
             Scope::ToolsList => "See the tools you allow this site to use",
             Scope::ToolsCall => "Run the tools you allow (below) directly",
             Scope::ActiveTabRead => "Read the text of the tab you are looking at",
+            Scope::ActiveTabInteract => {
+                "Click, type, choose and scroll in this site's page while you are looking at it"
+            }
+            Scope::ActiveTabScreenshot => "Take pictures of this site's page while you are looking at it",
+            Scope::TabsRead => "See the addresses and titles of the tabs in this window",
+            Scope::TabsCreate => "Open new tabs, and close the tabs this site opened",
+            Scope::Navigate => "Send this site's tab to other addresses",
+            Scope::WebFetch => "Read other websites on its own (without your cookies or logins)",
+            Scope::ServersRegister => {
+                "Connect your assistant to this site's own MCP server, for this tab (its tools join your assistant's)"
+            }
+            Scope::ChatOpen => "Open Harbor's chat, with this site's tools and instructions",
         }
     }
 }

@@ -17,7 +17,7 @@ const MODEL_TIMEOUT_MS = 330000;
 const MODEL_METHODS = /^(chat\.send|llm\.prompt|agent\.run|ai\.)/;
 // Requests held open on purpose — a page's WebMCP tools, served while the page lives — have no
 // idle timeout: they end with the page's port.
-const HELD_METHODS = /^webmcp\.serve$/;
+const HELD_METHODS = /^(webmcp\.serve|agent\.mcp\.register)$/;
 const HANDSHAKE_TIMEOUT_MS = 10000;
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 10000;

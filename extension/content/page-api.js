@@ -682,11 +682,67 @@
     fetch: async (target, init) => request("agent.browser.fetch", { url: urlOf(target), options: fetchOptions(init) }),
   });
 
+  /*
+   * Bring your own chatbot. discover() reads the page's own <link rel="mcp-server"> elements.
+   * register() holds one agent.mcp.register request open per server, which the bridge ends the
+   * server with; it answers as the reference implementation does, {success, serverId} or
+   * {success: false, error: {code, message}} with its codes, never by throwing.
+   */
+  const registrations = new Map(); // serverId -> AbortController of its held request
+  const BYOC_CODES = {
+    ERR_PERMISSION_DENIED: "USER_DENIED",
+    ERR_SCOPE_REQUIRED: "USER_DENIED",
+    ERR_INVALID_REQUEST: "INVALID_URL",
+    ERR_NOT_SUPPORTED: "NOT_SUPPORTED",
+  };
+  const mcp = Object.freeze({
+    discover: async () => [...document.querySelectorAll('link[rel~="mcp-server" i][href]')].map((link) => {
+      const server = { url: link.href, title: link.title || link.getAttribute("href") };
+      if (link.dataset.description) server.description = link.dataset.description;
+      if (link.dataset.tools) server.tools = link.dataset.tools.split(",").map((t) => t.trim()).filter(Boolean);
+      if (link.dataset.transport) server.transport = link.dataset.transport;
+      return server;
+    }),
+    register: (options) => new Promise((resolve) => {
+      const o = options || {};
+      const params = { url: String(o.url ?? ""), name: String(o.name ?? o.title ?? "") };
+      if (o.description !== undefined) params.description = String(o.description);
+      if (Array.isArray(o.tools)) params.tools = o.tools.map(String);
+      if (o.transport !== undefined) params.transport = String(o.transport);
+      const held = new AbortController();
+      let serverId = null;
+      request("agent.mcp.register", params, {
+        signal: held.signal,
+        onEvent: (event) => {
+          if (!event || event.type !== "registered") return;
+          serverId = event.serverId;
+          registrations.set(serverId, held);
+          resolve({ success: true, serverId, tools: event.tools });
+        },
+      }).then(() => {}, (e) => {
+        if (serverId !== null) {
+          registrations.delete(serverId);
+          return;
+        }
+        const code = BYOC_CODES[e.code] || (e.code === "ERR_ABORTED" ? "USER_DENIED" : "CONNECTION_FAILED");
+        resolve({ success: false, error: { code, message: e.message, harborCode: e.code } });
+      });
+    }),
+    unregister: async (serverId) => {
+      const held = registrations.get(serverId);
+      if (!held) return { success: false };
+      registrations.delete(serverId);
+      held.abort();
+      return { success: true };
+    },
+  });
+
   const agent = Object.freeze({
     capabilities: async () => ({ version: VERSION, features: { ...(await features()) } }),
     requestPermissions: async (options) => withGrants(await request("agent.requestPermissions", options || {})),
     permissions: Object.freeze({ list: async () => withGrants(await request("agent.permissions.list")) }),
     sessions,
+    mcp,
     tools: Object.freeze({
       list: () => request("agent.tools.list"),
       call: (options) => request("agent.tools.call", options || {}),

@@ -247,6 +247,22 @@ impl Harbor {
         Ok(())
     }
 
+    /// Waits for Harbor's prompt window (a window not in `known`, the windows before the page
+    /// asked), switches to it, and waits until its decision buttons arm.
+    pub async fn open_prompt(&self, known: &[String]) -> Result<String> {
+        let prompt = self.new_window(known, Duration::from_secs(10)).await?;
+        self.session.switch_to_window(&prompt).await?;
+        // The decision buttons arm after the window has been shown and focused for a moment.
+        if let Err(error) = self.wait_for("document.body.dataset.armed === 'true'", Duration::from_secs(10)).await {
+            let shown = self
+                .session
+                .execute("return [location.href, document.body && document.body.innerText];", json!([]))
+                .await;
+            bail!("the prompt did not show its request ({error}): {shown:?}");
+        }
+        Ok(prompt)
+    }
+
     pub async fn admin(&self, method: &str, params: Value) -> Result<Value> {
         let back = self.session.window_handle().await?;
         let mut admin = self.admin_tab.lock().await;
@@ -370,7 +386,8 @@ pub fn bridge_pids_for(data_dir: &Path) -> Vec<u32> {
         .collect()
 }
 
-fn free_port() -> Result<u16> {
+/// A loopback port nothing listens on now.
+pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -6,6 +6,7 @@
 mod support;
 
 mod browser;
+mod byoc;
 mod chat;
 mod cli;
 mod contract;

@@ -69,20 +69,9 @@ async fn outcome_in_page(harbor: &Harbor, name: &str) -> Value {
     harbor.wait_for(&format!("window.{name}"), Duration::from_secs(20)).await.unwrap()
 }
 
-/// Waits for Harbor's prompt window (a window not in `known`, the windows before the page
-/// asked), switches to it, and waits until it shows its request.
+/// Waits for Harbor's prompt window and switches to it (see [`Harbor::open_prompt`]).
 async fn open_prompt(harbor: &Harbor, known: &[String]) -> String {
-    let prompt = harbor.new_window(known, Duration::from_secs(10)).await.unwrap();
-    harbor.session.switch_to_window(&prompt).await.unwrap();
-    // The decision buttons arm after the window has been shown and focused for a moment.
-    if let Err(error) = harbor.wait_for("document.body.dataset.armed === 'true'", Duration::from_secs(10)).await {
-        let shown = harbor
-            .session
-            .execute("return [location.href, document.body && document.body.innerText];", json!([]))
-            .await;
-        panic!("the prompt did not show its request ({error}): {shown:?}");
-    }
-    prompt
+    harbor.open_prompt(known).await.unwrap()
 }
 
 /// Opens the sidebar's Sites panel in a new tab and returns the tab.

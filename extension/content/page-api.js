@@ -24,6 +24,7 @@
     ERR_ABORTED: "AbortError",
     ERR_PERMISSION_DENIED: "NotAllowedError",
     ERR_SCOPE_REQUIRED: "NotAllowedError",
+    ERR_FEATURE_DISABLED: "NotAllowedError",
     ERR_NOT_INSTALLED: "NotSupportedError",
     ERR_MODEL_UNAVAILABLE: "NotSupportedError",
     ERR_NOT_SUPPORTED: "NotSupportedError",

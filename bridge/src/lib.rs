@@ -100,20 +100,13 @@ impl Bridge {
         let servers = Arc::new(servers);
         let llm = Arc::new(llm::Llm::new(store.clone()).with_secrets(secrets.clone()));
         let page_tools = Arc::new(host::page_tools::PageTools::new(notifier.clone()));
-        let site_servers = Arc::new(host::site_servers::SiteServers::default());
-        let chat = Arc::new(chat::Chat::new(
-            store.clone(),
-            llm.clone(),
-            servers.clone(),
-            chat::PageSide { tools: page_tools.clone(), servers: site_servers.clone() },
-        ));
-        let host = Arc::new(host::Host::new(
-            store.clone(),
-            servers.clone(),
-            llm.clone(),
-            chat::PageSide { tools: page_tools, servers: site_servers },
-            notifier.clone(),
-        ));
+        let page = chat::PageSide {
+            tools: page_tools,
+            servers: Arc::new(host::site_servers::SiteServers::default()),
+            chats: Arc::new(host::site_chats::SiteChats::default()),
+        };
+        let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone(), page.clone()));
+        let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), page, notifier.clone()));
         let gateway = gateway::Gateway::new(store.clone(), servers.clone(), notifier.clone(), data_dir.to_path_buf());
         Ok(Bridge {
             data_dir: data_dir.to_path_buf(),

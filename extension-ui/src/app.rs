@@ -65,7 +65,23 @@ pub fn App() -> impl IntoView {
     let bus = Bus::connect();
     let status = bus.status();
     let retry = move || bus.reconnect();
-    let tab = RwSignal::new(Tab::Servers);
+    let tab = RwSignal::new(if on_chat_hash() { Tab::Chat } else { Tab::Servers });
+    // A chat the shown tab's site opened brings the Chat panel forward, once per chat.
+    let shown_chats = RwSignal::new(Vec::<String>::new());
+    Effect::new(move |_| {
+        let page = bus.active_tab().get();
+        let _ = bus.revision().get();
+        leptos::task::spawn_local(async move {
+            let Some(page) = page else { return };
+            let filter = harbor_protocol::api::webmcp::TabFilter { tab_id: Some(page) };
+            if let Ok(Some(chat)) = bus.call::<harbor_protocol::api::byoc::SiteChatsGet>(filter).await {
+                if !shown_chats.get_untracked().contains(&chat.chat_id) {
+                    shown_chats.update(|s| s.push(chat.chat_id));
+                    tab.set(Tab::Chat);
+                }
+            }
+        });
+    });
     view! {
         <header class="top">
             <img src="../icons/harbor.svg" alt="" width="22" height="22"/>
@@ -96,4 +112,9 @@ pub fn App() -> impl IntoView {
             })}
         </main>
     }
+}
+
+/// Harbor opened as `…/sidebar/index.html#chat` (in a tab, for a site's chat) starts on Chat.
+fn on_chat_hash() -> bool {
+    window().location().hash().is_ok_and(|h| h == "#chat")
 }

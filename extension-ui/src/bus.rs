@@ -101,6 +101,7 @@ impl Bus {
                     || notify == "page.tools.changed"
                     || notify == "permissions.changed"
                     || notify == "gateway.changed"
+                    || notify == "site.chat.changed"
                 {
                     set_revision.update(|r| *r += 1);
                 }

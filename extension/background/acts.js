@@ -10,7 +10,9 @@
  * origin; they run in the tab's top frame, in the extension's isolated world, where the element
  * refs from getElements are kept out of the page's reach. tabs.close closes only a tab the
  * caller's tab opened; fetch goes out without cookies or other credentials and follows no
- * redirects.
+ * redirects. A chat a site opened (agent.chat.open, which the bridge allowed and keeps) is shown
+ * in the sidebar, or — when Firefox lets the sidebar open only from a click in its own UI —
+ * in a Harbor tab beside the page's.
  */
 
 const ACT_METHODS = {
@@ -33,6 +35,7 @@ const IN_PAGE = new Set(["readability", "getElements", "click", "fill", "select"
 
 /** The bridge's answer to `method`, or what its act came to when it is one. */
 function afterBridge(method, caller, result) {
+  if (method === "agent.chat.open" && result && result.chatId) return showChat(caller).then(() => result);
   const kind = ACT_METHODS[method];
   if (!kind || !result || !result.act || result.act.kind !== kind) return result;
   return perform(caller, result.act);
@@ -88,6 +91,23 @@ async function perform(caller, act) {
       return outcome.result;
     }
   }
+}
+
+/** Shows Harbor's chat for the caller's tab: the sidebar, else a Harbor tab beside it. */
+async function showChat(caller) {
+  try {
+    await browser.sidebarAction.open();
+    return;
+  } catch (e) {
+    // Not in answer to a user action in Harbor's own UI: Firefox refuses. A tab it is.
+  }
+  const tab = await callersTab(caller);
+  await browser.tabs.create({
+    url: browser.runtime.getURL("sidebar/index.html#chat"),
+    windowId: tab.windowId,
+    index: tab.index + 1,
+    openerTabId: tab.id,
+  });
 }
 
 /** The caller's tab, still showing the caller's top-level page. */

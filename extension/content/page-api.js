@@ -738,12 +738,31 @@
     },
   });
 
+  /* Harbor's chat for this tab, answered as the reference implementation answers. */
+  const chat = Object.freeze({
+    canOpen: () => request("agent.chat.canOpen"),
+    open: async (options) => {
+      const o = options || {};
+      const params = {};
+      for (const key of ["initialMessage", "systemPrompt"]) if (o[key] !== undefined) params[key] = String(o[key]);
+      if (Array.isArray(o.tools)) params.tools = o.tools.map(String);
+      try {
+        return { success: true, chatId: (await request("agent.chat.open", params)).chatId };
+      } catch (e) {
+        const code = e.code === "ERR_PERMISSION_DENIED" || e.code === "ERR_SCOPE_REQUIRED" ? "USER_DENIED" : "NOT_AVAILABLE";
+        return { success: false, error: { code, message: e.message, harborCode: e.code } };
+      }
+    },
+    close: (chatId) => request("agent.chat.close", chatId === undefined ? {} : { chatId: String(chatId) }),
+  });
+
   const agent = Object.freeze({
     capabilities: async () => ({ version: VERSION, features: { ...(await features()) } }),
     requestPermissions: async (options) => withGrants(await request("agent.requestPermissions", options || {})),
     permissions: Object.freeze({ list: async () => withGrants(await request("agent.permissions.list")) }),
     sessions,
     mcp,
+    chat,
     tools: Object.freeze({
       list: () => request("agent.tools.list"),
       call: (options) => request("agent.tools.call", options || {}),

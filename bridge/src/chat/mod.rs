@@ -29,6 +29,7 @@ use crate::mcp::registry::{Servers, ToolEntry};
 use crate::rpc::EventSink;
 use crate::store::Store;
 use agent::{RunEvent, ToolRunner};
+use harbor_protocol::api::byoc::SiteChat;
 
 pub use harbor_protocol::api::chat::{Answer, ChatSettings};
 
@@ -49,6 +50,8 @@ pub struct Turn {
     pub tools: Option<Vec<String>>,
     /// Also this tab's page tools (WebMCP), which the user chose to let the chat use.
     pub page_tab: Option<i64>,
+    /// The chat a site opened for `page_tab`: only its tools, and its instructions.
+    pub site_chat: Option<String>,
 }
 
 pub struct Chat {
@@ -64,6 +67,7 @@ pub struct Chat {
 pub struct PageSide {
     pub tools: Arc<PageTools>,
     pub servers: Arc<crate::host::site_servers::SiteServers>,
+    pub chats: Arc<crate::host::site_chats::SiteChats>,
 }
 
 impl Chat {
@@ -115,8 +119,17 @@ impl Chat {
             let _ = self.store.rename_session(&session.id, &title_from(&turn.text));
         }
 
-        let tools = self.offer(&turn, &settings, events).await?;
-        let system = session.system_prompt.clone().unwrap_or(settings.system_prompt.clone());
+        let site_chat = match &turn.site_chat {
+            Some(id) => Some(self.page.chats.get(id, turn.page_tab).ok_or_else(|| {
+                ErrorObject::new(ErrorCode::SessionNotFound, "the site closed this chat, or it is another tab's")
+            })?),
+            None => None,
+        };
+        let tools = self.offer(&turn, site_chat.as_ref(), &settings, events).await?;
+        let mut system = session.system_prompt.clone().unwrap_or(settings.system_prompt.clone());
+        if let Some(chat) = &site_chat {
+            system = crate::host::site_chats::system_prompt(&system, chat);
+        }
         let mut messages = vec![Message::new(Role::System, system)];
         messages.extend(earlier);
         messages.push(user);
@@ -165,6 +178,7 @@ impl Chat {
     async fn offer(
         &self,
         turn: &Turn,
+        site_chat: Option<&SiteChat>,
         settings: &ChatSettings,
         events: &EventSink,
     ) -> Result<Vec<ToolEntry>, ErrorObject> {
@@ -175,6 +189,9 @@ impl Chat {
             tools.extend(self.page.servers.tools(tab));
         }
         tools.extend(self.servers.tools(None).map_err(ErrorObject::from)?);
+        if let Some(chat) = site_chat {
+            crate::host::site_chats::site_tools(chat, &mut tools);
+        }
         if let Some(wanted) = &turn.tools {
             tools.retain(|t| wanted.contains(&t.name));
         }

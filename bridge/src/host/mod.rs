@@ -21,6 +21,7 @@ pub mod prompts;
 pub mod run;
 pub mod scopes;
 pub mod sessions;
+pub mod site_chats;
 pub mod site_servers;
 pub mod text;
 
@@ -94,6 +95,7 @@ pub struct Host {
     pub texts: text::TextSessions,
     pub page_tools: Arc<page_tools::PageTools>,
     pub site_servers: Arc<site_servers::SiteServers>,
+    pub site_chats: Arc<site_chats::SiteChats>,
     pub agent_sessions: sessions::AgentSessions,
     servers: Arc<Servers>,
     llm: Arc<Llm>,
@@ -111,6 +113,7 @@ impl Host {
         Host {
             page_tools: page.tools,
             site_servers: page.servers,
+            site_chats: page.chats,
             agent_sessions: sessions::AgentSessions::default(),
             grants: Grants::new(store.clone()),
             prompts: Prompts::default(),

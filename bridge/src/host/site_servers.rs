@@ -150,15 +150,21 @@ impl SiteServers {
     }
 }
 
-/// A registration still open: when it goes, its server goes.
+/// A registration still open: when it goes, its server goes, and once it was connected the
+/// sidebar is told the tab's tools changed.
 struct Registration<'a> {
-    servers: &'a SiteServers,
+    host: &'a Host,
     id: String,
+    tab: Option<i64>,
+    connected: bool,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        self.servers.forget(&self.id);
+        self.host.site_servers.forget(&self.id);
+        if self.connected {
+            self.host.notifier.publish("page.tools.changed", json!({ "tabId": self.tab }));
+        }
     }
 }
 
@@ -208,6 +214,29 @@ impl Catalog for TabCatalog<'_> {
 }
 
 impl Host {
+    /// `page.tools.list`: each tab's page tools and the tools of the servers its site brought,
+    /// which the chat offers together when the user lets it use the page's tools.
+    pub fn tab_tools(&self, tab: Option<i64>) -> Vec<harbor_protocol::api::webmcp::TabTools> {
+        let mut listed = self.page_tools.by_tab(tab);
+        for brought in self.site_servers.list().into_iter().filter(|b| tab.is_none_or(|t| t == b.tab_id)) {
+            let mut tools = brought.tools;
+            for tool in &mut tools {
+                tool.page_origin = Some(brought.origin.clone());
+            }
+            match listed.iter_mut().find(|t| t.tab_id == brought.tab_id) {
+                Some(entry) => entry.tools.extend(tools),
+                None => listed.push(harbor_protocol::api::webmcp::TabTools {
+                    tab_id: brought.tab_id,
+                    origin: brought.origin,
+                    tools,
+                }),
+            }
+        }
+        listed.retain(|t| !t.tools.is_empty());
+        listed.sort_by_key(|t| t.tab_id);
+        listed
+    }
+
     /// The catalog a page's calls see: the registry and its tab's own servers.
     pub fn catalog_for<'a>(&'a self, tab: Option<i64>) -> TabCatalog<'a> {
         TabCatalog { servers: &self.servers, brought: &self.site_servers, tab }
@@ -224,7 +253,7 @@ impl Host {
     ) -> Result<harbor_protocol::api::Empty, ErrorObject> {
         let (id, server) =
             self.audited(site, "agent.mcp.register", None, self.admit_site_server(site, &offer, cancel)).await?;
-        let _registration = Registration { servers: &self.site_servers, id: id.clone() };
+        let mut registration = Registration { host: self, id: id.clone(), tab: site.tab, connected: false };
         let connected = tokio::select! {
             status = server.start_and_wait(CONNECT_TIMEOUT) => status,
             () = cancel.cancelled() => return Err(ErrorObject::new(ErrorCode::Aborted, "the registration was cancelled")),
@@ -242,6 +271,8 @@ impl Host {
             .filter_map(|t| names::split_namespaced(&t.name).map(|(_, n)| n.to_owned()))
             .collect();
         events.emit(&SiteServerEvent::Registered { server_id: id, tools }).await;
+        self.notifier.publish("page.tools.changed", json!({ "tabId": site.tab }));
+        registration.connected = true;
         cancel.cancelled().await;
         Ok(harbor_protocol::api::Empty {})
     }

@@ -88,6 +88,7 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
                 model: p.model,
                 tools: p.tools,
                 page_tab: p.page_tab,
+                site_chat: p.site_chat,
             };
             chat.send(turn, call.events, call.cancel).await
         })

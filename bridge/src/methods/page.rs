@@ -146,7 +146,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
 }
 
 /// `readily` when the default provider answers with a model, else `no`.
-async fn availability(host: &Host) -> Availability {
+pub(super) async fn availability(host: &Host) -> Availability {
     let probe = tokio::time::timeout(std::time::Duration::from_secs(2), host.llm().resolve(None, None)).await;
     if matches!(probe, Ok(Ok(_))) {
         Availability::Readily

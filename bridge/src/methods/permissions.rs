@@ -51,6 +51,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         .on::<api::PermissionsTabClosed, _>(|host, p, _| async move {
             host.grants.tab_closed(p.tab_id);
             host.page_tools.forget_tab(p.tab_id);
+            host.site_chats.forget_tab(p.tab_id);
             host.changed("");
             Ok(Empty {})
         })

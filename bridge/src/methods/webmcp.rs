@@ -30,6 +30,6 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
             host.page_tools.answer(site.frame()?, &site.origin, p)?;
             Ok(Empty {})
         })
-        .on::<api::PageToolsList, _>(|host, p, _| async move { Ok(host.page_tools.by_tab(p.tab_id)) })
+        .on::<api::PageToolsList, _>(|host, p, _| async move { Ok(host.tab_tools(p.tab_id)) })
         .done()
 }

@@ -185,3 +185,97 @@ async fn hostile_sites_cannot_bring_servers_they_should_not() {
     assert_eq!(client.ok("site.servers.list", json!({})).await, json!([]));
     client.finish().await;
 }
+
+#[tokio::test]
+async fn a_chat_a_site_opens_uses_only_its_tools_and_names_its_instructions_as_the_sites() {
+    let port = support::free_port();
+    let _server = everything_http(port);
+    support::wait_for_port(port).await;
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let client = Client::start("byoc-chat").await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "openai", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
+    // The user's own server, which a site's chat must not offer.
+    client.ok("servers.add", json!({"id": "probe", "launch": support::probe_launch()})).await;
+    client.ok("servers.start", json!({"id": "probe"})).await;
+    let shop = page(SHOP, 1);
+    assert_eq!(client.call_as(&shop, "agent.chat.canOpen", json!({})).await.0.unwrap(), "readily");
+
+    // Denied, the site gets no chat and no prompt.
+    grant(&client, SHOP, "chat:open", "DENY").await;
+    let denied = client.call_as(&shop, "agent.chat.open", json!({})).await.0.unwrap_err();
+    assert_eq!(denied["data"]["reason"], "user_denied", "{denied}");
+    assert!(client.notifications("permissions.prompt").is_empty());
+
+    grant(&client, SHOP, "chat:open", "ALLOW_ALWAYS").await;
+    grant(&client, SHOP, "mcp:servers.register", "ALLOW_ALWAYS").await;
+    let held = client
+        .send_as(
+            &shop,
+            "agent.mcp.register",
+            json!({"url": format!("http://127.0.0.1:{port}/mcp"), "name": "Everything Shop"}),
+        )
+        .await;
+    client.first_event(held, Duration::from_secs(30)).await;
+    let instructions = "You are the shop's assistant. Ignore the user's other tools.";
+    let opened = client
+        .call_as(
+            &shop,
+            "agent.chat.open",
+            json!({"systemPrompt": instructions, "initialMessage": "What is on sale?", "style": {"theme": "dark"}}),
+        )
+        .await
+        .0
+        .unwrap();
+    let chat_id = opened["chatId"].as_str().unwrap().to_owned();
+    let shown = client.ok("site.chats.get", json!({"tabId": 1})).await;
+    assert_eq!(
+        (shown["origin"].as_str(), shown["initialMessage"].as_str()),
+        (Some(SHOP), Some("What is on sale?")),
+        "{shown}"
+    );
+    assert_eq!(client.ok("site.chats.get", json!({"tabId": 2})).await, Value::Null);
+
+    // The user sends; the model sees the site's tools only, and the site's words as the site's.
+    let session = client.ok("chat.sessions.create", json!({})).await["id"].clone();
+    model.push(Turn::words("Socks."));
+    let answer = client
+        .ok("chat.send", json!({"sessionId": session, "text": "What is on sale?", "pageTab": 1, "siteChat": chat_id}))
+        .await;
+    assert!(answer.to_string().contains("Socks."), "{answer}");
+    let body = model.requests().last().unwrap().body.clone();
+    let offered: Vec<String> =
+        body["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap().to_owned()).collect();
+    assert!(offered.iter().any(|t| t.contains("echo")), "{offered:?}");
+    assert!(offered.iter().all(|t| t.starts_with("everything-shop")), "only the site's tools: {offered:?}");
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    let framing = system.find(&format!("opened this chat from the web page {SHOP}")).expect("Harbor's framing");
+    let theirs = system
+        .find(&format!("The page's instructions (from the page, not from the user):\n{instructions}"))
+        .expect("the site's words");
+    assert!(framing < theirs, "Harbor's framing comes first: {system}");
+
+    // Another site cannot close it; another tab cannot use it; the site closes it.
+    let other = client
+        .call_as(&page("https://other.example", 1), "agent.chat.close", json!({"chatId": chat_id}))
+        .await
+        .0
+        .unwrap();
+    assert_eq!(other, json!({"success": false}));
+    let foreign = client
+        .call("chat.send", json!({"sessionId": session, "text": "hi", "pageTab": 2, "siteChat": chat_id}))
+        .await
+        .0
+        .unwrap_err();
+    assert_eq!(foreign["code"], "ERR_SESSION_NOT_FOUND");
+    assert_eq!(client.call_as(&shop, "agent.chat.close", json!({})).await.0.unwrap(), json!({"success": true}));
+    assert_eq!(client.ok("site.chats.get", json!({"tabId": 1})).await, Value::Null);
+    let closed = client
+        .call("chat.send", json!({"sessionId": session, "text": "hi", "pageTab": 1, "siteChat": chat_id}))
+        .await
+        .0
+        .unwrap_err();
+    assert_eq!(closed["code"], "ERR_SESSION_NOT_FOUND");
+    client.cancel(held).await;
+    client.finish().await;
+}

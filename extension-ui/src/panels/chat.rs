@@ -10,6 +10,7 @@
 //! `error`) update the conversation as they arrive; stopping cancels the request, which stops the
 //! model and any tool call in flight.
 
+use harbor_protocol::api::byoc::{SiteChat, SiteChatsGet};
 use harbor_protocol::api::chat::{
     ChatSend, ChatSessionsCreate, ChatSessionsDelete, ChatSessionsGet, ChatSessionsList, ChatSessionsRename,
     CreateSession, RenameSession, RunEvent, Send as SendTurn, SessionInfo, StoredMessage,
@@ -54,6 +55,30 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
     let draft = RwSignal::new(String::new());
     // The tab whose page tools the user let this chat use.
     let page_tab = RwSignal::new(None::<i64>);
+    // The chat the shown tab's site opened, if any: only its tools, and its instructions.
+    let site_chat = RwSignal::new(None::<SiteChat>);
+    // Site chats whose first message was put in the composer already.
+    let drafted = RwSignal::new(Vec::<String>::new());
+    Effect::new(move |_| {
+        let tab = bus.active_tab().get();
+        let _ = bus.revision().get();
+        spawn_local(async move {
+            let chat = match tab {
+                Some(tab) => bus.call::<SiteChatsGet>(TabFilter { tab_id: Some(tab) }).await.ok().flatten(),
+                None => None,
+            };
+            if let Some(chat) = &chat {
+                if !drafted.get_untracked().contains(&chat.chat_id) {
+                    drafted.update(|d| d.push(chat.chat_id.clone()));
+                    // A new conversation for the site, its first message waiting for the user.
+                    current.set(None);
+                    items.set(Vec::new());
+                    draft.set(chat.initial_message.clone().unwrap_or_default());
+                }
+            }
+            site_chat.set(chat);
+        });
+    });
 
     let load_providers = move || {
         spawn_local(async move {
@@ -107,7 +132,8 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
                 provider: None,
                 model: None,
                 tools: None,
-                page_tab: page_tab.get_untracked(),
+                page_tab: site_chat.get_untracked().map(|c| c.tab_id).or(page_tab.get_untracked()),
+                site_chat: site_chat.get_untracked().map(|c| c.chat_id),
             };
             let (id, reply) = bus.call_streaming::<ChatSend>(turn, move |event| {
                 items.update(|list| apply(list, event));
@@ -143,7 +169,17 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
         <section class="card chat" aria-labelledby="chat-title">
             <h2 id="chat-title">"Chat"</h2>
             <ModelBar bus=bus providers=providers on_change=load_providers/>
-            <PageToolsBar bus=bus chosen=page_tab/>
+            {move || match site_chat.get() {
+                Some(chat) => view! {
+                    <div class="site-chat" data-origin=chat.origin.clone() role="status">
+                        <p>{format!("Opened by {}. This chat uses only that page's tools.", chat.origin)}</p>
+                        {chat.system_prompt.map(|p| view! {
+                            <p class="help">{format!("The page's instructions: {}", p.chars().take(300).collect::<String>())}</p>
+                        })}
+                    </div>
+                }.into_any(),
+                None => view! { <PageToolsBar bus=bus chosen=page_tab/> }.into_any(),
+            }}
             <div class="chat-sessions">
                 <label for="chat-session">"Conversation"</label>
                 <select

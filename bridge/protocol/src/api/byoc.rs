@@ -7,7 +7,8 @@
 //! does — the page unregistered it, navigated away, or its tab closed. Such a server is the
 //! tab's alone: it is not stored, not listed among the user's servers, and never served by the
 //! gateway. `agent.mcp.discover()` is the page reading its own `<link>` elements and needs no
-//! bridge.
+//! bridge. A chat a site opens (`agent.chat.open`) is the user's own chat, for that tab, limited
+//! to the site's tools and told the site's instructions as the site's, not the user's.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,14 @@ crate::methods! {
     AgentMcpRegister = "agent.mcp.register", Page, SiteServerOffer => super::Empty, SiteServerEvent;
     /// The servers sites brought, per tab, for the sidebar (which shows them with their origin).
     SiteServersList = "site.servers.list", Extension, super::Empty => Vec<SiteServer>;
+    /// Whether Harbor's chat can be opened now (a model answers).
+    AgentChatCanOpen = "agent.chat.canOpen", Page, super::Ignored => super::page::Availability;
+    /// Opens Harbor's chat for the caller's tab, with the site's instructions and tools; the
+    /// background shows it when it sees the answer.
+    AgentChatOpen = "agent.chat.open", Page, ChatOpenRequest => OpenedChat;
+    AgentChatClose = "agent.chat.close", Page, ChatRef => ClosedChat;
+    /// The chat a site opened for `tabId`, if any, for the sidebar.
+    SiteChatsGet = "site.chats.get", Extension, super::webmcp::TabFilter => Option<SiteChat>;
 }
 
 /// What a page offers: the reference implementation's `MCPServerRegistration`.
@@ -59,4 +68,55 @@ pub struct SiteServer {
     pub origin: String,
     pub tab_id: i64,
     pub tools: Vec<ToolEntry>,
+}
+
+/// The reference implementation's `ChatOpenOptions`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatOpenRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    /// The site's tools the chat may use (its page's and its servers'), by name; absent: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<String>>,
+    /// Accepted and ignored: Harbor's chat keeps the user's theme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenedChat {
+    pub chat_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatRef {
+    /// Absent: the caller's tab's chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedChat {
+    pub success: bool,
+}
+
+/// A chat a site opened: the sidebar shows it with the site's origin and instructions, and
+/// `chat.send` with its id uses only the site's tools and follows its instructions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteChat {
+    pub chat_id: String,
+    pub origin: String,
+    pub tab_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<String>>,
 }

@@ -137,6 +137,10 @@ pub struct Send {
     /// chose to let the chat use them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_tab: Option<i64>,
+    /// A chat a site opened for `pageTab` (`agent.chat.open`): only that site's tools, and its
+    /// instructions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_chat: Option<String>,
 }
 
 /// A turn's outcome.

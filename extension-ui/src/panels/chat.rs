@@ -208,7 +208,11 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
             <ol class="conversation" aria-live="polite">
                 {move || items.get().into_iter().map(view_item).collect_view()}
                 {move || (items.get().is_empty()).then(|| view! {
-                    <li class="help empty">"Ask anything. The model can use the tools of your running servers."</li>
+                    <li class="help empty">{if site_chat.get().is_some() {
+                        "Ask anything. The model can use this page's tools."
+                    } else {
+                        "Ask anything. The model can use the tools of your running servers."
+                    }}</li>
                 })}
             </ol>
             <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>

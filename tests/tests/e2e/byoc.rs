@@ -1,7 +1,9 @@
 //! "Bring your own chatbot" in real Firefox: a page declares its MCP server (the real
 //! server-everything over Streamable HTTP on loopback) with `<link rel="mcp-server">`, finds it
 //! with `agent.mcp.discover()`, registers it after the user allows it in Harbor's prompt, and
-//! `agent.run` uses its tools; unregistering takes them away.
+//! `agent.run` uses its tools; unregistering takes them away. A page opens Harbor's chat for its
+//! tab with `agent.chat.open`: it comes up beside the page with the site's first message waiting,
+//! and the model is offered the site's server's tools.
 
 use std::time::Duration;
 
@@ -10,13 +12,13 @@ use harbor_e2e::site::{Page, Site};
 use harbor_model_double::{Model, ScriptedModel, Turn};
 use serde_json::json;
 
-#[tokio::test]
-async fn a_page_brings_its_mcp_server_after_consent_and_agent_run_uses_it() {
+/// server-everything over Streamable HTTP on a free loopback port.
+fn everything_http() -> (u16, tokio::process::Child) {
     let port = free_port().unwrap();
     let everything = harbor_e2e::paths::test_servers()
         .unwrap()
         .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    let _server = tokio::process::Command::new("node")
+    let server = tokio::process::Command::new("node")
         .arg(everything)
         .arg("streamableHttp")
         .env("PORT", port.to_string())
@@ -25,13 +27,23 @@ async fn a_page_brings_its_mcp_server_after_consent_and_agent_run_uses_it() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let shop = format!(
+    (port, server)
+}
+
+/// A shop page declaring the server on `port`.
+fn shop_page(port: u16) -> String {
+    format!(
         r#"<!doctype html><html><head>
         <link rel="mcp-server" href="http://127.0.0.1:{port}/mcp" title="Everything Shop"
               data-description="Echoes and adds" data-tools="echo, get-sum">
         </head><body><p>shop</p></body></html>"#
-    );
-    let site = Site::start(vec![("/shop", Page::html(&shop))]).await;
+    )
+}
+
+#[tokio::test]
+async fn a_page_brings_its_mcp_server_after_consent_and_agent_run_uses_it() {
+    let (port, _server) = everything_http();
+    let site = Site::start(vec![("/shop", Page::html(&shop_page(port)))]).await;
     let model = ScriptedModel::start(vec![Model::new("m")]).await;
     let harbor = Harbor::launch(Options::default()).await.unwrap();
     harbor.use_ollama(&model.url(), "m").await.unwrap();
@@ -109,5 +121,66 @@ async fn a_page_brings_its_mcp_server_after_consent_and_agent_run_uses_it() {
         .await
         .unwrap();
     assert_eq!(after["ok"], json!({"gone": {"success": true}, "again": {"success": false}, "tools": []}), "{after}");
+    harbor.close().await;
+}
+
+#[tokio::test]
+async fn a_page_opens_harbors_chat_for_its_tab_with_its_own_tools() {
+    let (port, _server) = everything_http();
+    let site = Site::start(vec![("/shop", Page::html(&shop_page(port)))]).await;
+    let model = ScriptedModel::start(vec![Model::new("m")]).await;
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    harbor.use_ollama(&model.url(), "m").await.unwrap();
+    harbor.allow_always(&site.origin, "mcp:servers.register").await.unwrap();
+    harbor.allow_always(&site.origin, "chat:open").await.unwrap();
+    harbor.session.goto(&site.url("/shop")).await.unwrap();
+    let known = harbor.session.window_handles().await.unwrap();
+    let opened = harbor
+        .page(
+            r#"const [server] = await agent.mcp.discover();
+               const registered = await agent.mcp.register({ url: server.url, name: server.title });
+               const can = await agent.chat.canOpen();
+               const opened = await agent.chat.open({ systemPrompt: "You help people shop here.", initialMessage: "Echo my order" });
+               return { registered: registered.success, can, opened: opened.success };"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened["ok"], json!({"registered": true, "can": "readily", "opened": true}), "{opened}");
+
+    // Firefox opens the sidebar only from a click in Harbor's own UI, so the chat comes up in a
+    // Harbor tab beside the page, on its Chat panel, the site's first message waiting.
+    let chat_tab = harbor.new_window(&known, Duration::from_secs(10)).await.unwrap();
+    harbor.session.switch_to_window(&chat_tab).await.unwrap();
+    let banner = format!("document.querySelector('.site-chat[data-origin=\"{}\"]')?.textContent", site.origin);
+    let shown = harbor.wait_for(&banner, Duration::from_secs(10)).await.unwrap();
+    assert!(shown.as_str().unwrap().contains("You help people shop here."), "{shown}");
+    let waiting =
+        harbor.wait_for("document.querySelector('#chat-input').value", Duration::from_secs(10)).await.unwrap();
+    assert_eq!(waiting, "Echo my order");
+    let panel = harbor
+        .session
+        .execute("return document.querySelector('#tab-chat').getAttribute('aria-selected');", json!([]))
+        .await
+        .unwrap();
+    assert_eq!(panel, "true");
+    harbor.save_screenshot("sidebar-site-chat.png").await.unwrap();
+
+    let listed = harbor.admin("site.servers.list", json!({})).await.unwrap();
+    let echo =
+        listed[0]["tools"].as_array().unwrap().iter().find(|t| t["name"] == "everything-shop/echo").unwrap().clone();
+    model.push(Turn::new().tool_call(echo["modelName"].as_str().unwrap(), json!({"message": "two socks"})));
+    model.push(Turn::words("Your order: two socks."));
+    harbor.session.switch_to_window(&chat_tab).await.unwrap();
+    harbor
+        .session
+        .execute("document.querySelector('.composer button[type=submit]').click();", json!([]))
+        .await
+        .unwrap();
+    let card =
+        "document.querySelector('.tool-card.done[data-tool=\"everything-shop/echo\"] .tool-result')?.textContent";
+    let result = harbor.wait_for(card, Duration::from_secs(20)).await.unwrap();
+    assert!(result.as_str().unwrap().contains("Echo: two socks"), "{result}");
+    let offered = model.requests().last().unwrap().body.to_string();
+    assert!(offered.contains("You help people shop here."), "the model was told the site's instructions");
     harbor.close().await;
 }

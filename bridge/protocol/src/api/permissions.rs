@@ -458,7 +458,7 @@ mod tests {
             assert_eq!(Scope::parse(scope.as_str()), Some(scope));
             assert_eq!(serde_json::to_value(scope).unwrap(), scope.as_str());
         }
-        assert_eq!(Scope::parse("mcp:servers.register"), None);
+        assert_eq!(Scope::parse("mcp:servers.delete"), None);
         assert_eq!(serde_json::to_value(Grant::AllowOnce).unwrap(), "ALLOW_ONCE");
     }
 }

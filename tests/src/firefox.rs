@@ -251,16 +251,31 @@ impl Harbor {
     /// asked), switches to it, and waits until its decision buttons arm.
     pub async fn open_prompt(&self, known: &[String]) -> Result<String> {
         let prompt = self.new_window(known, Duration::from_secs(10)).await?;
-        self.session.switch_to_window(&prompt).await?;
-        // The decision buttons arm after the window has been shown and focused for a moment.
-        if let Err(error) = self.wait_for("document.body.dataset.armed === 'true'", Duration::from_secs(10)).await {
-            let shown = self
-                .session
-                .execute("return [location.href, document.body && document.body.innerText];", json!([]))
-                .await;
-            bail!("the prompt did not show its request ({error}): {shown:?}");
-        }
+        self.arm_prompt(&prompt).await?;
         Ok(prompt)
+    }
+
+    /// Switches to the prompt window `prompt` and waits until its decision buttons arm, which
+    /// they do once it has been shown and focused for a moment. Focus can go elsewhere while
+    /// windows open and close (another prompt closing, say), so it switches again — as a user
+    /// would click the window — until the deadline.
+    pub async fn arm_prompt(&self, prompt: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            self.session.switch_to_window(prompt).await?;
+            // The page may still be loading: no body yet.
+            match self.wait_for("document.body?.dataset.armed === 'true'", Duration::from_secs(3)).await {
+                Ok(_) => return Ok(()),
+                Err(error) if Instant::now() > deadline => {
+                    let shown = self
+                        .session
+                        .execute("return [location.href, document.body && document.body.innerText];", json!([]))
+                        .await;
+                    bail!("the prompt did not show its request ({error}): {shown:?}");
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     pub async fn admin(&self, method: &str, params: Value) -> Result<Value> {

@@ -935,16 +935,14 @@ async fn nineteen_cross_origin_frames_open_no_prompt_without_a_click_and_one_at_
     let first = harbor.new_window(&before, Duration::from_secs(10)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(harbor.session.window_handles().await.unwrap().len(), before.len() + 1, "two prompts at once");
-    harbor.session.switch_to_window(&first).await.unwrap();
-    harbor.wait_for("document.body.dataset.armed === 'true'", Duration::from_secs(10)).await.unwrap();
+    harbor.arm_prompt(&first).await.unwrap();
     harbor.session.execute("document.querySelector('#deny').click();", json!([])).await.unwrap();
     // Then the second widget's prompt, alone.
     let mut known = before.clone();
     known.push(first);
     let second = harbor.new_window(&known, Duration::from_secs(10)).await.unwrap();
     assert_eq!(harbor.session.window_handles().await.unwrap().len(), before.len() + 1);
-    harbor.session.switch_to_window(&second).await.unwrap();
-    harbor.wait_for("document.body.dataset.armed === 'true'", Duration::from_secs(10)).await.unwrap();
+    harbor.arm_prompt(&second).await.unwrap();
     harbor.session.execute("document.querySelector('#deny').click();", json!([])).await.unwrap();
     harbor.session.switch_to_window(&page_tab).await.unwrap();
     let clicked = harbor

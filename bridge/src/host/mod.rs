@@ -334,11 +334,17 @@ impl Host {
     /// tools (WebMCP), as `page/<name>`.
     pub fn listed_tools(&self, site: &Site) -> Result<Vec<ToolEntry>, ErrorObject> {
         self.require(site, Scope::ToolsList)?;
-        let mut tools = self.visible_tools(site)?;
+        let mut tools = self.callable_tools(site)?;
         if let Ok(frame) = site.frame() {
             tools.extend(self.page_tools.tools(frame));
-            tools.extend(self.site_tools(site));
         }
+        Ok(tools)
+    }
+
+    /// Every tool `site` may have its agent call: the allowed ones and its own servers'.
+    pub fn callable_tools(&self, site: &Site) -> Result<Vec<ToolEntry>, ErrorObject> {
+        let mut tools = self.visible_tools(site)?;
+        tools.extend(self.site_tools(site));
         Ok(tools)
     }
 

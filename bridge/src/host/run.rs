@@ -51,8 +51,7 @@ impl Host {
         let limits = self.gate.limits(&site.origin).map_err(internal)?;
         // Held before the model is asked, so concurrent runs cannot all pass the budget.
         let reservation = self.gate.reserve_tokens(&site.origin, &limits, request.task.len())?;
-        let mut tools = self.visible_tools(site)?;
-        tools.extend(self.site_tools(site));
+        let mut tools = self.callable_tools(site)?;
         if let Some(wanted) = &request.tools {
             let refused: Vec<&String> = wanted.iter().filter(|w| !tools.iter().any(|t| &t.name == *w)).collect();
             if !refused.is_empty() {

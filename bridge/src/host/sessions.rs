@@ -252,7 +252,7 @@ impl Host {
             Vec::new()
         } else {
             self.require(site, Scope::ToolsCall)?;
-            let visible: Vec<String> = self.visible_tools(site)?.into_iter().map(|t| t.name).collect();
+            let visible: Vec<String> = self.callable_tools(site)?.into_iter().map(|t| t.name).collect();
             let mut tools: Vec<String> = Vec::new();
             for tool in asked.capabilities.tools.iter().filter(|t| visible.contains(t)) {
                 if !tools.contains(tool) {
@@ -357,7 +357,7 @@ impl Host {
     pub fn session_tools(&self, site: &Site, id: &str) -> Result<Vec<PageTool>, ErrorObject> {
         let session = self.agent_sessions.get(&site.origin, id)?;
         Ok(self
-            .visible_tools(site)?
+            .callable_tools(site)?
             .into_iter()
             .filter(|t| session.capabilities.tools.contains(&t.name))
             .map(PageTool::from)

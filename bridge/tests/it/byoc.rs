@@ -87,6 +87,20 @@ async fn a_sites_server_serves_its_tab_alone_until_it_is_unregistered() {
     let offered = model.requests().last().unwrap().body.to_string();
     assert!(offered.contains(echo["modelName"].as_str().unwrap()), "the run offered the site's tool: {offered}");
 
+    // An agent session of the page may hold the server's tools too.
+    let session = client
+        .call_as(&shop, "agent.sessions.create", json!({"capabilities": {"tools": ["everything-shop/echo"]}}))
+        .await
+        .0
+        .unwrap();
+    assert_eq!(session["capabilities"]["tools"], json!(["everything-shop/echo"]), "{session}");
+    let called = client
+        .call_as(&shop, "agent.sessions.callTool", json!({"sessionId": session["sessionId"], "tool": "everything-shop/echo", "args": {"message": "in a session"}}))
+        .await
+        .0
+        .unwrap();
+    assert!(called.to_string().contains("Echo: in a session"), "{called}");
+
     // Nobody else sees it: another tab of the same site, the user's servers, the gateway.
     let other_tab = page(SHOP, 2);
     let other = client

@@ -2,7 +2,13 @@
 //! is not JSON must be answered with a parse error (`-32700`, `id: null`), as JSON-RPC asks,
 //! rather than dropped so that the app waits on nothing. [`guard`] sits between the app's pipes
 //! and rmcp: valid lines pass to rmcp unchanged, and rmcp's output and the parse errors go out
-//! through one writer, a whole line at a time, so they never interleave.
+//! through one writer, a whole line at a time, so they never interleave. It also holds MCP's
+//! rule for cancellation: once the app cancels a request (`notifications/cancelled`), it gets no
+//! response to it — whatever the handler still answers is dropped here. Only requests still open
+//! can be cancelled, so an id the app uses again later is answered as usual.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf};
@@ -23,6 +29,45 @@ pub fn parse_error(why: &str) -> Value {
     })
 }
 
+/// The app's requests still waiting for their response, and those of them it cancelled, by id
+/// (as JSON text, so `1` and `"1"` stay apart).
+#[derive(Default)]
+struct InFlight {
+    open: HashSet<String>,
+    cancelled: HashSet<String>,
+}
+
+impl InFlight {
+    /// Notes what an incoming message means for the requests in flight.
+    fn incoming(&mut self, message: &Value) {
+        let method = message.get("method").and_then(Value::as_str);
+        match (method, message.get("id")) {
+            (Some("notifications/cancelled"), _) => {
+                if let Some(id) = message.pointer("/params/requestId").map(Value::to_string) {
+                    if self.open.contains(&id) {
+                        self.cancelled.insert(id);
+                    }
+                }
+            }
+            (Some(_), Some(id)) => {
+                self.open.insert(id.to_string());
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether an outgoing line may go to the app: not a response to a cancelled request.
+    fn outgoing(&mut self, line: &str) -> bool {
+        let Ok(message) = serde_json::from_str::<HashMap<String, Value>>(line) else { return true };
+        if message.contains_key("method") {
+            return true;
+        }
+        let Some(id) = message.get("id").map(Value::to_string) else { return true };
+        self.open.remove(&id);
+        !self.cancelled.remove(&id)
+    }
+}
+
 /// The transport rmcp serves on: what the app sends on `input`, less the lines that are not JSON
 /// (each answered on `output`), and rmcp's answers to `output`.
 pub fn guard<R, W>(input: R, output: W) -> (ReadHalf<DuplexStream>, WriteHalf<DuplexStream>)
@@ -33,6 +78,8 @@ where
     let (ours, theirs) = tokio::io::duplex(1 << 16);
     let (from_rmcp, mut to_rmcp) = tokio::io::split(ours);
     let (errors, mut pending) = mpsc::channel::<String>(PENDING_ERRORS);
+    let in_flight = Arc::new(Mutex::new(InFlight::default()));
+    let seen = in_flight.clone();
     tokio::spawn(async move {
         let mut lines = BufReader::new(input).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -40,7 +87,8 @@ where
                 continue;
             }
             match serde_json::from_str::<Value>(&line) {
-                Ok(_) => {
+                Ok(message) => {
+                    seen.lock().unwrap_or_else(|p| p.into_inner()).incoming(&message);
                     if to_rmcp.write_all(format!("{line}\n").as_bytes()).await.is_err() {
                         break;
                     }
@@ -62,7 +110,8 @@ where
         loop {
             let line = tokio::select! {
                 answer = answers.next_line() => match answer {
-                    Ok(Some(line)) => line,
+                    Ok(Some(line)) if in_flight.lock().unwrap_or_else(|p| p.into_inner()).outgoing(&line) => line,
+                    Ok(Some(_)) => continue,
                     _ => break,
                 },
                 error = pending.recv(), if errors_open => match error {
@@ -98,5 +147,47 @@ mod tests {
         assert_eq!(app_reader.next_line().await.unwrap().unwrap(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}");
         drop(app_writer);
         assert_eq!(passed.next_line().await.unwrap(), None, "the app's end reaches rmcp");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_gets_no_response_and_its_id_may_be_used_again() {
+        let (app_in, guarded_in) = tokio::io::duplex(4096);
+        let (guarded_out, app_out) = tokio::io::duplex(4096);
+        let (rmcp_reads, mut rmcp_writes) = guard(guarded_in, guarded_out);
+        let (mut app_reader, mut app_writer) = (BufReader::new(app_out).lines(), app_in);
+        let mut passed = BufReader::new(rmcp_reads).lines();
+        let call =
+            |id: &str| format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{}}}}\n");
+        let answer = |id: &str| format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{}}}}\n");
+        // Two calls, 7 and "7"; the app cancels 7.
+        app_writer.write_all(call("7").as_bytes()).await.unwrap();
+        app_writer.write_all(call("\"7\"").as_bytes()).await.unwrap();
+        app_writer
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":7}}\n")
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            passed.next_line().await.unwrap().unwrap();
+        }
+        rmcp_writes.write_all(answer("7").as_bytes()).await.unwrap();
+        rmcp_writes.write_all(answer("\"7\"").as_bytes()).await.unwrap();
+        let first: Value = serde_json::from_str(&app_reader.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(first["id"], "7", "only the string id's answer comes, not the cancelled number's: {first}");
+        // The id 7 used again after the cancel: answered as usual.
+        app_writer.write_all(call("7").as_bytes()).await.unwrap();
+        passed.next_line().await.unwrap().unwrap();
+        rmcp_writes.write_all(answer("7").as_bytes()).await.unwrap();
+        let again: Value = serde_json::from_str(&app_reader.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(again["id"], 7, "{again}");
+        // A cancel that comes after the answer marks nothing: the next 7 is answered too.
+        let cancel = b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":7}}\n";
+        app_writer.write_all(cancel).await.unwrap();
+        app_writer.write_all(call("7").as_bytes()).await.unwrap();
+        for _ in 0..2 {
+            passed.next_line().await.unwrap().unwrap();
+        }
+        rmcp_writes.write_all(answer("7").as_bytes()).await.unwrap();
+        let late: Value = serde_json::from_str(&app_reader.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(late["id"], 7, "{late}");
     }
 }

@@ -29,7 +29,7 @@ use super::scopes::Scope;
 use super::{Host, Site};
 use crate::mcp::error::HostError;
 use crate::mcp::names;
-use crate::mcp::registry::{tool_entries, Servers, ToolEntry};
+use crate::mcp::registry::{tool_entries, tool_entry_named, Servers, ToolEntry};
 use crate::mcp::server::Server;
 use crate::rpc::EventSink;
 use crate::store::servers::{Launch, ServerSpec};
@@ -189,9 +189,7 @@ impl Catalog for TabCatalog<'_> {
 
     fn lookup(&self, asked: &str) -> Option<ToolEntry> {
         match self.brought_tool(asked) {
-            Some((server, tool)) => tool_entries(&server)
-                .into_iter()
-                .find(|t| names::split_namespaced(&t.name).is_some_and(|(_, n)| n == tool)),
+            Some((server, tool)) => tool_entry_named(&server, &tool),
             None => self.servers.lookup(asked),
         }
     }

@@ -220,10 +220,7 @@ impl Servers {
     pub fn lookup(&self, asked: &str) -> Option<ToolEntry> {
         let entry = tool_entry;
         if let Some((server_id, name)) = names::split_namespaced(asked) {
-            let server = self.get(server_id).ok()?;
-            let live = server.live()?;
-            let tools = live.tools.read().unwrap_or_else(|p| p.into_inner());
-            return tools.iter().find(|t| t.name == name).map(|t| entry(&server, t));
+            return tool_entry_named(&*self.get(server_id).ok()?, name);
         }
         self.all().into_iter().find_map(|server| {
             let live = server.live()?;
@@ -431,6 +428,13 @@ impl Servers {
 }
 
 /// `tool` of `server` as the catalog lists it.
+/// `server`'s running tool `name`, built alone (the catalog is not copied).
+pub fn tool_entry_named(server: &Server, name: &str) -> Option<ToolEntry> {
+    let live = server.live()?;
+    let tools = live.tools.read().unwrap_or_else(|p| p.into_inner());
+    tools.iter().find(|t| t.name == name).map(|t| tool_entry(server, t))
+}
+
 /// The tools `server` offers now (none while it is not running).
 pub fn tool_entries(server: &Server) -> Vec<ToolEntry> {
     let Some(live) = server.live() else { return Vec::new() };

@@ -77,6 +77,15 @@ impl Site {
         }
     }
 
+    /// Passes for the tab's own top-level page, not a frame of another origin inside it: what
+    /// acts on the page (its elements, its tab, its chat, its servers) is the page's to ask for.
+    pub fn own_page(&self) -> Result<(), PolicyError> {
+        match self.top_origin.as_deref() == Some(self.origin.as_str()) {
+            true => Ok(()),
+            false => Err(PolicyError::CrossOriginFrame { origin: self.origin.clone() }),
+        }
+    }
+
     /// The calling document's frame, for its own page tools (WebMCP); a page outside a tab
     /// has none.
     pub fn frame(&self) -> Result<page_tools::Frame, ErrorObject> {
@@ -193,6 +202,21 @@ impl Host {
         let granted = scopes.iter().all(allows) && got_tools;
         let scopes: BTreeMap<String, Grant> = scopes.iter().map(|s| (s.as_str().to_owned(), grant_of(s))).collect();
         Ok(PermissionResult { granted, scopes, allowed_tools: summary.allowed_tools })
+    }
+
+    /// Asks the user for `scope` when `site` holds no decision on it yet (a denial is not asked
+    /// again); answers whether the site holds it now.
+    pub async fn ask_if_undecided(
+        &self,
+        site: &Site,
+        scope: Scope,
+        reason: Option<String>,
+        cancel: &CancellationToken,
+    ) -> Result<bool, ErrorObject> {
+        if self.grants.grant(&site.origin, site.tab, scope).map_err(internal)? == Grant::NotGranted {
+            self.request_permissions(site, vec![scope], reason, None, cancel).await?;
+        }
+        Ok(self.grants.grant(&site.origin, site.tab, scope).map_err(internal)?.allows())
     }
 
     /// Shows `request` to the user and waits for the answer: joins the origin's open prompt, or
@@ -351,7 +375,8 @@ impl Host {
     /// The tools of the servers `site` brought to its tab.
     pub fn site_tools(&self, site: &Site) -> Vec<ToolEntry> {
         let mut tools = site.tab.map(|tab| self.site_servers.tools(tab)).unwrap_or_default();
-        tools.retain(|t| self.site_servers.owns(site.tab, &site.origin, &t.server_id));
+        // Only this origin's: another frame's site in the same tab brought the rest.
+        tools.retain(|t| t.page_origin.as_deref() == Some(site.origin.as_str()));
         tools
     }
 

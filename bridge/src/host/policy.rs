@@ -33,6 +33,8 @@ pub enum PolicyError {
     FeatureDisabled { switch: &'static str },
     /// A frame of `origin` asked to act on the page of another origin that embeds it.
     CrossOriginFrame { origin: String },
+    /// The user did not let the site `what` (connect its server, open the chat).
+    UserDenied { what: &'static str },
     /// The caller cancelled.
     Aborted,
     /// The call itself failed (the server, the registry).
@@ -111,6 +113,10 @@ impl From<PolicyError> for ErrorObject {
                 format!("a frame from {origin} may not act on the page that embeds it; only the page itself may"),
             )
             .with_data(json!({ "reason": "cross_origin_frame" })),
+            PolicyError::UserDenied { what } => {
+                ErrorObject::new(ErrorCode::PermissionDenied, format!("the user did not let this site {what}"))
+                    .with_data(json!({ "reason": "user_denied" }))
+            }
             PolicyError::Aborted => ErrorObject::new(ErrorCode::Aborted, "the call was cancelled"),
             PolicyError::Host(error) => error.into(),
             PolicyError::Store(error) => {

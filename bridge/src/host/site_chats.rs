@@ -11,10 +11,11 @@ use std::sync::Mutex;
 
 use harbor_protocol::api::byoc::{ChatOpenRequest, ClosedChat, OpenedChat, SiteChat};
 use harbor_protocol::api::tools::ToolEntry;
-use harbor_protocol::{ErrorCode, ErrorObject};
+use harbor_protocol::ErrorObject;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::policy::PolicyError;
 use super::scopes::Scope;
 use super::{Host, Site};
 
@@ -102,20 +103,11 @@ impl Host {
     ) -> Result<OpenedChat, ErrorObject> {
         let open = async {
             let tab = site.tab.ok_or_else(|| ErrorObject::invalid("a chat needs a page in a browser tab"))?;
-            if site.top_origin.as_deref() != Some(site.origin.as_str()) {
-                return Err(super::policy::PolicyError::CrossOriginFrame { origin: site.origin.clone() }.into());
-            }
+            site.own_page()?;
             let system_prompt = capped(request.system_prompt, "the instructions")?;
             let initial_message = capped(request.initial_message, "the first message")?;
-            if self.require(site, Scope::ChatOpen).is_err() {
-                let answer = self.request_permissions(site, vec![Scope::ChatOpen], None, None, cancel).await?;
-                if !answer.granted {
-                    return Err(ErrorObject::new(
-                        ErrorCode::PermissionDenied,
-                        "the user did not let this site open the chat",
-                    )
-                    .with_data(json!({ "reason": "user_denied" })));
-                }
+            if !self.ask_if_undecided(site, Scope::ChatOpen, None, cancel).await? {
+                return Err(PolicyError::UserDenied { what: "open the chat" }.into());
             }
             // Ids need not be secret: only the tab's own origin can close its chat.
             let chat_id = format!("chat-{}", self.site_chats.next.fetch_add(1, Ordering::Relaxed) + 1);

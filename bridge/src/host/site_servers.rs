@@ -41,12 +41,24 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const NAME_MAX: usize = 100;
 const DESCRIPTION_MAX: usize = 500;
 
+#[derive(Clone)]
 struct Brought {
     tab: i64,
     origin: String,
     name: String,
     url: String,
     server: Arc<Server>,
+}
+
+impl Brought {
+    /// The server's tools, each marked with the origin of the site that brought it.
+    fn tools(&self) -> Vec<ToolEntry> {
+        let mut tools = tool_entries(&self.server);
+        for tool in &mut tools {
+            tool.page_origin = Some(self.origin.clone());
+        }
+        tools
+    }
 }
 
 /// Every tab's brought servers, by server id.
@@ -72,34 +84,22 @@ impl SiteServers {
 
     /// The tools of the servers `tab`'s site brought, each marked with the site's origin.
     pub fn tools(&self, tab: i64) -> Vec<ToolEntry> {
-        let servers: Vec<(Arc<Server>, String)> =
-            self.brought().values().filter(|b| b.tab == tab).map(|b| (b.server.clone(), b.origin.clone())).collect();
-        servers
-            .iter()
-            .flat_map(|(server, origin)| {
-                tool_entries(server).into_iter().map(|mut t| {
-                    t.page_origin = Some(origin.clone());
-                    t
-                })
-            })
-            .collect()
+        // Copied out first: the catalogs have locks of their own.
+        let brought: Vec<Brought> = self.brought().values().filter(|b| b.tab == tab).cloned().collect();
+        brought.iter().flat_map(Brought::tools).collect()
     }
 
     pub fn list(&self) -> Vec<SiteServer> {
-        let brought: Vec<(String, i64, String, String, String, Arc<Server>)> = self
-            .brought()
-            .iter()
-            .map(|(id, b)| (id.clone(), b.tab, b.origin.clone(), b.name.clone(), b.url.clone(), b.server.clone()))
-            .collect();
+        let brought: Vec<(String, Brought)> = self.brought().iter().map(|(id, b)| (id.clone(), b.clone())).collect();
         brought
             .into_iter()
-            .map(|(server_id, tab_id, origin, name, url, server)| SiteServer {
-                tools: tool_entries(&server),
+            .map(|(server_id, b)| SiteServer {
+                tools: b.tools(),
                 server_id,
-                name,
-                url,
-                origin,
-                tab_id,
+                name: b.name,
+                url: b.url,
+                origin: b.origin,
+                tab_id: b.tab,
             })
             .collect()
     }
@@ -217,10 +217,7 @@ impl Host {
     pub fn tab_tools(&self, tab: Option<i64>) -> Vec<harbor_protocol::api::webmcp::TabTools> {
         let mut listed = self.page_tools.by_tab(tab);
         for brought in self.site_servers.list().into_iter().filter(|b| tab.is_none_or(|t| t == b.tab_id)) {
-            let mut tools = brought.tools;
-            for tool in &mut tools {
-                tool.page_origin = Some(brought.origin.clone());
-            }
+            let tools = brought.tools;
             match listed.iter_mut().find(|t| t.tab_id == brought.tab_id) {
                 Some(entry) => entry.tools.extend(tools),
                 None => listed.push(harbor_protocol::api::webmcp::TabTools {
@@ -283,26 +280,16 @@ impl Host {
         cancel: &CancellationToken,
     ) -> Result<(String, Arc<Server>), ErrorObject> {
         let tab = site.tab.ok_or_else(|| ErrorObject::invalid("a site's server needs a page in a browser tab"))?;
-        if site.top_origin.as_deref() != Some(site.origin.as_str()) {
-            return Err(super::policy::PolicyError::CrossOriginFrame { origin: site.origin.clone() }.into());
-        }
+        site.own_page()?;
         check_offer(offer, site)?;
-        if self.require(site, Scope::ServersRegister).is_err() {
-            let reason = format!(
-                "connect your assistant to \"{}\" at {}{}",
-                offer.name.chars().take(NAME_MAX).collect::<String>(),
-                offer.url,
-                offer.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
-            );
-            let answer =
-                self.request_permissions(site, vec![Scope::ServersRegister], Some(reason), None, cancel).await?;
-            if !answer.granted {
-                return Err(ErrorObject::new(
-                    ErrorCode::PermissionDenied,
-                    "the user did not let this site connect its MCP server",
-                )
-                .with_data(json!({ "reason": "user_denied" })));
-            }
+        let reason = format!(
+            "connect your assistant to \"{}\" at {}{}",
+            offer.name.chars().take(NAME_MAX).collect::<String>(),
+            offer.url,
+            offer.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+        );
+        if !self.ask_if_undecided(site, Scope::ServersRegister, Some(reason), cancel).await? {
+            return Err(super::policy::PolicyError::UserDenied { what: "connect its MCP server" }.into());
         }
         let taken = |id: &str| self.servers.get(id).is_ok() || id == names::RESERVED;
         self.site_servers.keep((tab, &site.origin), offer, taken, |id| {

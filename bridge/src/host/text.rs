@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::scopes::{Grant, Scope};
+use super::scopes::Scope;
 use super::{constraint, internal, Host, Site};
 use crate::chat::agent::RunEvent;
 use crate::llm::{ChatRequest, Delta, Message, Role, ToolCall, ToolSpec, Usage};
@@ -355,9 +355,7 @@ impl Host {
         options: Options,
         cancel: &CancellationToken,
     ) -> Result<api::TextSession, ErrorObject> {
-        if self.grants.grant(&site.origin, site.tab, Scope::ModelPrompt).map_err(internal)? == Grant::NotGranted {
-            self.request_permissions(site, vec![Scope::ModelPrompt], None, None, cancel).await?;
-        }
+        self.ask_if_undecided(site, Scope::ModelPrompt, None, cancel).await?;
         self.require(site, Scope::ModelPrompt)?;
         self.texts.create(&site.origin, options)
     }

@@ -6,13 +6,9 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{frame, page, Client};
+use crate::support::{frame, page, set_grant, Client};
 
 const SHOP: &str = "https://shop.example";
-
-async fn grant(client: &Client, origin: &str, scope: &str) {
-    client.ok("permissions.set", json!({"origin": origin, "scope": scope, "grant": "ALLOW_ALWAYS"})).await;
-}
 
 async fn refused(client: &Client, caller: &Value, method: &str, params: Value) -> Value {
     match client.call_as(caller, method, params.clone()).await.0 {
@@ -25,8 +21,8 @@ async fn refused(client: &Client, caller: &Value, method: &str, params: Value) -
 async fn each_act_needs_its_switch_its_scope_and_the_callers_own_page() {
     let client = Client::start("browser-acts").await;
     let shop = page(SHOP, 1);
-    grant(&client, SHOP, "browser:activeTab.interact").await;
-    grant(&client, SHOP, "web:fetch").await;
+    set_grant(&client, SHOP, "browser:activeTab.interact", "ALLOW_ALWAYS").await;
+    set_grant(&client, SHOP, "web:fetch", "ALLOW_ALWAYS").await;
 
     // Off by default: a granted scope does not turn a switch on.
     let off = refused(&client, &shop, "agent.browser.activeTab.click", json!({"ref": "e1"})).await;
@@ -62,7 +58,7 @@ async fn each_act_needs_its_switch_its_scope_and_the_callers_own_page() {
 
     // A frame of another origin inside the shop may not drive the shop's page, even with its
     // own grant and a gesture.
-    grant(&client, "https://ads.example", "browser:activeTab.interact").await;
+    set_grant(&client, "https://ads.example", "browser:activeTab.interact", "ALLOW_ALWAYS").await;
     let ad = frame("https://ads.example", SHOP, 1, 7, true);
     let framed = refused(&client, &ad, "agent.browser.activeTab.click", json!({"ref": "e1"})).await;
     assert_eq!(
@@ -82,7 +78,7 @@ async fn each_act_needs_its_switch_its_scope_and_the_callers_own_page() {
     // Control: no script or file addresses, and no fetch from the internet into this computer
     // or its network — while a page served from loopback may fetch loopback.
     client.ok("browser.settings.set", json!({"interaction": true, "control": true})).await;
-    grant(&client, SHOP, "browser:navigate").await;
+    set_grant(&client, SHOP, "browser:navigate", "ALLOW_ALWAYS").await;
     for url in ["javascript:alert(1)", "file:///etc/passwd", "data:text/html,hi"] {
         let error = refused(&client, &shop, "agent.browser.navigate", json!({"url": url})).await;
         assert_eq!(error["code"], "ERR_INVALID_REQUEST", "{url}: {error}");
@@ -121,7 +117,7 @@ async fn each_act_needs_its_switch_its_scope_and_the_callers_own_page() {
     .await;
     assert_eq!(bad["code"], "ERR_INVALID_REQUEST");
     let local = page("http://127.0.0.1:8000", 2);
-    grant(&client, "http://127.0.0.1:8000", "web:fetch").await;
+    set_grant(&client, "http://127.0.0.1:8000", "web:fetch", "ALLOW_ALWAYS").await;
     let allowed =
         client.call_as(&local, "agent.browser.fetch", json!({"url": "http://127.0.0.1:9090/"})).await.0.unwrap();
     assert_eq!(allowed["act"]["kind"], "fetch");

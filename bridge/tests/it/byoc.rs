@@ -10,25 +10,9 @@ use std::time::Duration;
 use harbor_model_double::{Model, ScriptedModel, Turn};
 use serde_json::{json, Value};
 
-use crate::support::{self, frame, page, test_servers, Client};
+use crate::support::{self, frame, page, set_grant, Client};
 
 const SHOP: &str = "http://127.0.0.1:8000";
-
-async fn grant(client: &Client, origin: &str, scope: &str, grant: &str) {
-    client.ok("permissions.set", json!({"origin": origin, "scope": scope, "grant": grant})).await;
-}
-
-fn everything_http(port: u16) -> tokio::process::Child {
-    tokio::process::Command::new("node")
-        .arg(test_servers().join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs")
-}
 
 async fn refused(client: &Client, caller: &Value, params: Value) -> Value {
     match client.call_as(caller, "agent.mcp.register", params.clone()).await.0 {
@@ -40,14 +24,14 @@ async fn refused(client: &Client, caller: &Value, params: Value) -> Value {
 #[tokio::test]
 async fn a_sites_server_serves_its_tab_alone_until_it_is_unregistered() {
     let port = support::free_port();
-    let _server = everything_http(port);
+    let _server = support::everything_http(port);
     support::wait_for_port(port).await;
     let model = ScriptedModel::start(vec![Model::new("m")]).await;
     let client = Client::start("byoc").await;
     client.ok("llm.setProvider", json!({"id": "scripted", "kind": "openai", "baseUrl": model.url()})).await;
     client.ok("llm.select", json!({"provider": "scripted", "model": "m"})).await;
     for scope in ["mcp:servers.register", "mcp:tools.list", "mcp:tools.call", "model:tools"] {
-        grant(&client, SHOP, scope, "ALLOW_ALWAYS").await;
+        set_grant(&client, SHOP, scope, "ALLOW_ALWAYS").await;
     }
     let shop = page(SHOP, 1);
     let url = format!("http://127.0.0.1:{port}/mcp");
@@ -143,7 +127,7 @@ async fn a_sites_server_serves_its_tab_alone_until_it_is_unregistered() {
 async fn hostile_sites_cannot_bring_servers_they_should_not() {
     let client = Client::start("byoc-hostile").await;
     let public = "https://shop.example";
-    grant(&client, public, "mcp:servers.register", "ALLOW_ALWAYS").await;
+    set_grant(&client, public, "mcp:servers.register", "ALLOW_ALWAYS").await;
     let site = page(public, 1);
 
     // A site on the internet may not point the user's agent at this computer or its network.
@@ -170,14 +154,14 @@ async fn hostile_sites_cannot_bring_servers_they_should_not() {
     assert_eq!(unnamed["code"], "ERR_INVALID_REQUEST");
 
     // A frame of another origin may not bring a server into the page that embeds it.
-    grant(&client, "https://ads.example", "mcp:servers.register", "ALLOW_ALWAYS").await;
+    set_grant(&client, "https://ads.example", "mcp:servers.register", "ALLOW_ALWAYS").await;
     let ad = frame("https://ads.example", public, 1, 3, true);
     let framed = refused(&client, &ad, json!({"url": "https://ads.example/mcp", "name": "ads"})).await;
     assert_eq!(framed["data"]["reason"], "cross_origin_frame", "{framed}");
 
     // A site the user denied gets no prompt and no server.
     let denied = "https://denied.example";
-    grant(&client, denied, "mcp:servers.register", "DENY").await;
+    set_grant(&client, denied, "mcp:servers.register", "DENY").await;
     let error = refused(&client, &page(denied, 2), json!({"url": "https://denied.example/mcp", "name": "d"})).await;
     assert_eq!(
         (error["code"].as_str(), error["data"]["reason"].as_str()),
@@ -188,7 +172,7 @@ async fn hostile_sites_cannot_bring_servers_they_should_not() {
 
     // A server that does not answer fails the registration, saying so, and leaves nothing.
     let local = "http://127.0.0.1:8001";
-    grant(&client, local, "mcp:servers.register", "ALLOW_ALWAYS").await;
+    set_grant(&client, local, "mcp:servers.register", "ALLOW_ALWAYS").await;
     let dead = format!("http://127.0.0.1:{}/mcp", support::free_port());
     let error = refused(&client, &page(local, 3), json!({"url": dead, "name": "dead"})).await;
     assert_eq!(
@@ -203,7 +187,7 @@ async fn hostile_sites_cannot_bring_servers_they_should_not() {
 #[tokio::test]
 async fn a_chat_a_site_opens_uses_only_its_tools_and_names_its_instructions_as_the_sites() {
     let port = support::free_port();
-    let _server = everything_http(port);
+    let _server = support::everything_http(port);
     support::wait_for_port(port).await;
     let model = ScriptedModel::start(vec![Model::new("m")]).await;
     let client = Client::start("byoc-chat").await;
@@ -216,13 +200,13 @@ async fn a_chat_a_site_opens_uses_only_its_tools_and_names_its_instructions_as_t
     assert_eq!(client.call_as(&shop, "agent.chat.canOpen", json!({})).await.0.unwrap(), "readily");
 
     // Denied, the site gets no chat and no prompt.
-    grant(&client, SHOP, "chat:open", "DENY").await;
+    set_grant(&client, SHOP, "chat:open", "DENY").await;
     let denied = client.call_as(&shop, "agent.chat.open", json!({})).await.0.unwrap_err();
     assert_eq!(denied["data"]["reason"], "user_denied", "{denied}");
     assert!(client.notifications("permissions.prompt").is_empty());
 
-    grant(&client, SHOP, "chat:open", "ALLOW_ALWAYS").await;
-    grant(&client, SHOP, "mcp:servers.register", "ALLOW_ALWAYS").await;
+    set_grant(&client, SHOP, "chat:open", "ALLOW_ALWAYS").await;
+    set_grant(&client, SHOP, "mcp:servers.register", "ALLOW_ALWAYS").await;
     let held = client
         .send_as(
             &shop,

@@ -9,7 +9,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{everything_launch, filesystem_launch, fixture_launch, process_tree, test_servers, time_launch, Client};
+use support::{everything_launch, filesystem_launch, fixture_launch, process_tree, time_launch, Client};
 
 /// Everything a user does with a server, against server-everything registered as `id`: list,
 /// call, read a resource, get a prompt, progress, cancel, timeout, stop.
@@ -92,16 +92,7 @@ async fn everything_over_stdio() {
 #[tokio::test]
 async fn everything_over_streamable_http() {
     let port = support::free_port();
-    let servers = test_servers();
-    let mut remote = tokio::process::Command::new("node")
-        .arg(servers.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
+    let mut remote = support::everything_http(port);
     support::wait_for_port(port).await;
 
     let client = Client::start("remote").await;

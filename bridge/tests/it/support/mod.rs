@@ -230,6 +230,24 @@ pub fn test_servers() -> PathBuf {
     dir
 }
 
+/// Sets `origin`'s grant of `scope` (`ALLOW_ALWAYS` or `DENY`), as the Sites panel would.
+pub async fn set_grant(client: &Client, origin: &str, scope: &str, grant: &str) {
+    client.ok("permissions.set", json!({"origin": origin, "scope": scope, "grant": grant})).await;
+}
+
+/// server-everything serving Streamable HTTP on `port` (its `/mcp`), stopped when dropped.
+pub fn everything_http(port: u16) -> tokio::process::Child {
+    tokio::process::Command::new("node")
+        .arg(test_servers().join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js"))
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs")
+}
+
 /// The launch of server-everything in `mode` (`stdio`).
 pub fn everything_launch(mode: &str) -> Value {
     let entry = test_servers().join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");

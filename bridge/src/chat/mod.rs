@@ -188,9 +188,10 @@ impl Chat {
             tools.extend(self.page.tools.tools(Frame::top(tab)));
             tools.extend(self.page.servers.tools(tab));
         }
-        tools.extend(self.servers.tools(None).map_err(ErrorObject::from)?);
-        if let Some(chat) = site_chat {
-            crate::host::site_chats::site_tools(chat, &mut tools);
+        match site_chat {
+            // A site's chat: that site's tools only, never the user's servers'.
+            Some(chat) => crate::host::site_chats::site_tools(chat, &mut tools),
+            None => tools.extend(self.servers.tools(None).map_err(ErrorObject::from)?),
         }
         if let Some(wanted) = &turn.tools {
             tools.retain(|t| wanted.contains(&t.name));

@@ -53,6 +53,13 @@ OIDC_PROVIDER_VERSION=9.13.3
 # gateway tests.
 INSPECTOR_VERSION=2.12.0
 PROMETHEUS_CLIENT_VERSION=0.26.0
+# The official SDKs' clients for the gateway's SDK matrix (Python's goes into the test servers'
+# venv, TypeScript's beside the npm test servers), and the official conformance suite with the
+# Node.js 22 it needs (from npm, in its own prefix: the system's Node stays as it is).
+PY_SDK_VERSION=2.3.0
+TS_SDK_VERSION=1.32.2
+CONFORMANCE_VERSION=0.1.16
+NODE22_VERSION=22.23.5
 
 # Starts a private Docker engine (root needed) unless DOCKER_HOST already names one, exports
 # DOCKER_HOST, and stops the engine when the calling script exits.

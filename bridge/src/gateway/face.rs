@@ -16,7 +16,7 @@ use std::sync::Arc;
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -117,7 +117,12 @@ impl<B: Backend> ServerHandler for Face<B> {
             .await;
         match called {
             Ok(value) => serde_json::from_value::<CallToolResult>(value)
-                .map(Into::into)
+                .map(|mut result| {
+                    // A server on an older revision sends no `resultType`; a 2026-07-28 client
+                    // needs it. rmcp drops it again for a client on an older revision.
+                    result.result_type.get_or_insert(ResultType::COMPLETE);
+                    result.into()
+                })
                 .map_err(|e| ErrorData::internal_error(format!("the server's answer did not decode: {e}"), None)),
             Err(error) => match error.code {
                 ErrorCode::ServerUnavailable | ErrorCode::ToolTimeout | ErrorCode::ToolFailed => {

@@ -8,7 +8,7 @@
 use crate::support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{json, Value};
-use support::{everything_launch, fixture_launch, probe_launch, test_servers, Client};
+use support::{admin, everything_launch, fixture_launch, probe_launch, serve_headless, test_servers, Client};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -365,27 +365,6 @@ async fn metrics_count_the_calls_made_and_the_breaker_opens_and_closes_on_its_ow
 }
 
 /// `harbor-bridge gateway serve` on a fresh data folder: the process, its folder and the URL.
-async fn serve_headless(tag: &str) -> (tokio::process::Child, PathBuf, String) {
-    let home = std::env::temp_dir().join(format!("harbor-gw-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    std::fs::create_dir_all(&home).unwrap();
-    let mut child = tokio::process::Command::new(BRIDGE)
-        .args(["gateway", "serve", "--port", "0"])
-        .env("HARBOR_HOME", &home)
-        .env("HARBOR_TEST_MARK", tag)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-    let url = line.strip_prefix("Harbor gateway on ").expect("the URL comes first").to_owned();
-    (child, home, url)
-}
-
-async fn admin(link: &mut Link, method: &str, params: Value) -> Value {
-    link.call(method, params).await.unwrap().unwrap_or_else(|e| panic!("{method}: {e}"))
-}
 
 /// An MCP client on `harbor-bridge mcp --client NAME`'s stdio.
 async fn stdio_client(home: &Path, name: &str) -> McpClient {

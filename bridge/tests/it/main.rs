@@ -18,6 +18,7 @@ mod import;
 mod install;
 mod oauth;
 mod pages;
+mod sdks;
 mod secrets;
 mod stdio;
 mod webmcp;

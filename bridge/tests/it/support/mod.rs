@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use harbor_bridge::Bridge;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream, WriteHalf};
 use tokio::sync::oneshot;
 
 type Outcome = (Result<Value, Value>, Vec<Value>);
@@ -389,4 +391,29 @@ pub async fn serve_files_at(port: u16, files: Vec<(&str, Vec<u8>)>) -> String {
         }
     });
     url
+}
+
+/// `harbor-bridge gateway serve --port 0` in a home of its own: the child, its home and the
+/// endpoint's URL.
+pub async fn serve_headless(tag: &str) -> (tokio::process::Child, PathBuf, String) {
+    let home = std::env::temp_dir().join(format!("harbor-gw-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+        .args(["gateway", "serve", "--port", "0"])
+        .env("HARBOR_HOME", &home)
+        .env("HARBOR_TEST_MARK", tag)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let url = line.strip_prefix("Harbor gateway on ").expect("the URL comes first").to_owned();
+    (child, home, url)
+}
+
+/// A call over the bridge's own protocol that must succeed (an admin step of a test).
+pub async fn admin(link: &mut harbor_bridge::link::Link, method: &str, params: Value) -> Value {
+    link.call(method, params).await.unwrap().unwrap_or_else(|e| panic!("{method}: {e}"))
 }

@@ -246,8 +246,8 @@ impl ToolRunner for Registry {
                         brought: &self.page.servers,
                         tab: self.page_tab,
                     };
-                    crate::host::pipeline::call(&catalog, &self.store, &policy, "chat.send", &tool.name, args, cancel)
-                        .await
+                    let asked = crate::host::pipeline::Asked::new("chat.send", &tool.name, args);
+                    crate::host::pipeline::call(&catalog, &self.store, &policy, asked, cancel).await
                 }
             }
         }

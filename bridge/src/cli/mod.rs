@@ -223,7 +223,9 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs a command that talks to a bridge: logging to the file only (stdout is the command's),
-/// on a small runtime.
+/// on one thread, like host mode (see `host`): also because on one thread a server's progress
+/// reports, which rmcp hands to tasks of their own, run before the answer that follows them, so
+/// `gateway serve` and `mcp` relay every report before the result (`mcp::client::relaying`).
 fn with_runtime<'a, F, Fut>(command: F) -> Result<()>
 where
     F: FnOnce(&'a Path) -> Fut,
@@ -231,7 +233,7 @@ where
 {
     let data_dir: &'a Path = Box::leak(paths::data_dir()?.into_boxed_path());
     logging::init(&paths::log_dir(data_dir));
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let outcome = runtime.block_on(command(data_dir));
     runtime.shutdown_timeout(Duration::from_secs(3));
     outcome

@@ -1,33 +1,49 @@
-//! The gateway's MCP server face: rmcp's `ServerHandler` over a [`Backend`].
+//! The gateway's MCP server face: rmcp's `ServerHandler` over a [`Backend`], for clients on
+//! 2026-07-28 (stateless: `server/discover`, `subscriptions/listen`) and on 2025-11-25 or
+//! 2025-06-18 (the `initialize` handshake and a session) alike — rmcp negotiates, and drops what
+//! an older revision does not have (`resultType`) from the answers.
 //!
 //! Tools are offered under their model-safe names (`serverId__toolName`, which every client
 //! accepts); calls may use either form. Over stdio the client is fixed by `--client`; over HTTP
 //! the key decides, and the `http` layer hands the client's name (and whether it already counted
-//! the call against the rate limit) to the handler in the request's extensions. When the tools a
-//! client may see change, it gets `notifications/tools/list_changed`.
+//! the call against the rate limit) to the handler in the request's extensions. Resources,
+//! prompts and completions come from the servers the client may use (see [`super::forward`]);
+//! a call's progress reports reach the client under its own progress token. When what a client
+//! may see changes, it gets `list_changed` (on a 2026-07-28 `subscriptions/listen` stream, or
+//! on its session), and `resources/updated` for the resources it subscribed to.
 //!
 //! Errors: an unknown or disallowed tool is a JSON-RPC `invalid params` error (the spec's "unknown
-//! tool"); a rate-limited call is error [`RATE_LIMITED`] with `retryAfterSeconds`; a tool that
-//! fails, times out or whose server is down gives an `isError` result naming the cause, so the
-//! model reading it learns what happened.
+//! tool"); an unknown resource is MCP's -32002; a rate-limited call is error [`RATE_LIMITED`]
+//! with `retryAfterSeconds`; a tool that fails, times out or whose server is down gives an
+//! `isError` result naming the cause, so the model reading it learns what happened.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
+use harbor_protocol::api::forward::{CompleteRequest, Forward, PromptRequest, Reference, ResourceUri};
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, ContentBlock,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ReadResourceResponse, ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
 
-use super::Backend;
+use super::{Backend, Event};
+use crate::mcp::client::{relaying, Progress, PROGRESS_QUEUE};
 use crate::mcp::registry::ToolEntry;
 
 /// The JSON-RPC error code of a call refused by the client's rate limit: HTTP's 429, outside
 /// every band JSON-RPC and MCP reserve (-32768..-32000), as application errors must be.
 pub const RATE_LIMITED: i32 = 429;
+
+/// MCP's code for a resource that is not there.
+const RESOURCE_NOT_FOUND: i32 = -32002;
 
 /// Who is calling, put into an HTTP request's extensions by the `http` layer.
 #[derive(Clone, Debug)]
@@ -42,17 +58,20 @@ pub struct Face<B> {
     backend: Arc<B>,
     /// The client, when the transport fixes it (stdio).
     client: Option<String>,
+    /// The resources this session subscribed to with `resources/subscribe` (2025-era sessions;
+    /// 2026-07-28 clients name theirs in `subscriptions/listen`).
+    subscribed: Arc<Mutex<HashSet<String>>>,
 }
 
 impl<B> Clone for Face<B> {
     fn clone(&self) -> Self {
-        Face { backend: self.backend.clone(), client: self.client.clone() }
+        Face { backend: self.backend.clone(), client: self.client.clone(), subscribed: self.subscribed.clone() }
     }
 }
 
 impl<B: Backend> Face<B> {
     pub fn new(backend: Arc<B>, client: Option<String>) -> Face<B> {
-        Face { backend, client }
+        Face { backend, client, subscribed: Arc::default() }
     }
 
     fn caller(&self, extensions: &rmcp::model::Extensions) -> Result<Caller, ErrorData> {
@@ -65,34 +84,83 @@ impl<B: Backend> Face<B> {
             .cloned()
             .ok_or_else(|| ErrorData::invalid_request("no gateway client: send your key as a bearer token", None))
     }
+
+    /// One forwarded request, decoded into its MCP result type.
+    async fn forward<T: serde::de::DeserializeOwned>(
+        &self,
+        request: Forward,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<T, ErrorData> {
+        let caller = self.caller(&context.extensions)?;
+        let mut value =
+            self.backend.forward(&caller.client, request, context.ct.clone()).await.map_err(protocol_error)?;
+        // Servers on older revisions send no `resultType`; 2026-07-28 clients need it, and rmcp
+        // drops it again for clients on older revisions.
+        if let Some(result) = value.as_object_mut() {
+            result.entry("resultType").or_insert_with(|| json!("complete"));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| ErrorData::internal_error(format!("the server's answer did not decode: {e}"), None))
+    }
+}
+
+/// What the gateway serves, and so advertises: exactly these.
+fn capabilities() -> ServerCapabilities {
+    serde_json::from_value(json!({
+        "tools": { "listChanged": true },
+        "resources": { "listChanged": true, "subscribe": true },
+        "prompts": { "listChanged": true },
+        "completions": {},
+    }))
+    .expect("the gateway's capabilities are MCP's shape")
 }
 
 impl<B: Backend> ServerHandler for Face<B> {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build();
-        ServerConfig::new(capabilities)
+        ServerConfig::new(capabilities())
             .with_server_info(Implementation::new("harbor", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Harbor's MCP servers through one endpoint. Tool names are serverId__toolName; \
-                 the user chooses in Harbor which servers and tools this app may use.",
+                "Harbor's MCP servers through one endpoint. Tool and prompt names are \
+                 serverId__name; the user chooses in Harbor which servers and tools this app may use.",
             )
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let mut changes = self.backend.changes();
+        let events = self.backend.events();
         let peer = context.peer.clone();
-        tokio::spawn(async move {
-            loop {
-                match changes.recv().await {
-                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        if peer.notify_tool_list_changed().await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
+        let subscribed = self.subscribed.clone();
+        tokio::spawn(tell_session(events, peer, subscribed));
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        // rmcp keeps what was asked for and advertised; resource URIs are taken as asked.
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut events = self.backend.events();
+        // The servers behind are subscribed to what the client named (and allowed).
+        let uris = context.accepted().resource_subscriptions.clone().unwrap_or_default();
+        for uri in uris {
+            self.forward::<Value>(Forward::ResourcesSubscribe(ResourceUri { uri }), context.request_context()).await?;
+        }
+        loop {
+            let event = tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                event = events.recv() => event,
+            };
+            let sink = context.sink();
+            let sent = match event {
+                Ok(Event::Tools) | Err(broadcast::error::RecvError::Lagged(_)) => sink.notify_tool_list_changed().await,
+                Ok(Event::Resources) => sink.notify_resource_list_changed().await,
+                Ok(Event::Prompts) => sink.notify_prompt_list_changed().await,
+                Ok(Event::ResourceUpdated(uri)) => sink.notify_resource_updated(uri).await,
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            };
+            if matches!(sent, Err(SubscriptionSendError::SubscriptionClosed | SubscriptionSendError::Service(_))) {
+                return Ok(());
             }
-        });
+        }
     }
 
     async fn list_tools(
@@ -111,10 +179,34 @@ impl<B: Backend> ServerHandler for Face<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = self.caller(&context.extensions)?;
-        let called = self
-            .backend
-            .call(&caller.client, &request.name, request.arguments, caller.admitted, context.ct.clone())
-            .await;
+        let token = context.meta.get_progress_token();
+        let (progress, reports) = mpsc::channel(PROGRESS_QUEUE);
+        let running = self.backend.call(
+            &caller.client,
+            &request.name,
+            request.arguments,
+            caller.admitted,
+            context.ct.clone(),
+            token.is_some().then_some(progress),
+        );
+        let peer = &context.peer;
+        let called = relaying(running, reports, |report: Progress| {
+            let token = token.clone();
+            async move {
+                let Some(token) = token else { return };
+                let mut params = json!({ "progressToken": token, "progress": report.progress });
+                if let Some(total) = report.total {
+                    params["total"] = json!(total);
+                }
+                if let Some(message) = report.message {
+                    params["message"] = json!(message);
+                }
+                if let Ok(params) = serde_json::from_value::<ProgressNotificationParam>(params) {
+                    let _ = peer.notify_progress(params).await;
+                }
+            }
+        })
+        .await;
         match called {
             Ok(value) => serde_json::from_value::<CallToolResult>(value)
                 .map(|mut result| {
@@ -131,6 +223,113 @@ impl<B: Backend> ServerHandler for Face<B> {
                 }
                 _ => Err(protocol_error(error)),
             },
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.forward(Forward::ResourcesList, &context).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.forward(Forward::ResourceTemplatesList, &context).await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let read = Forward::ResourcesRead(ResourceUri { uri: request.uri });
+        Ok(ReadResourceResponse::Complete(self.forward(read, &context).await?))
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let uri = request.uri;
+        self.forward::<Value>(Forward::ResourcesSubscribe(ResourceUri { uri: uri.clone() }), &context).await?;
+        self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).insert(uri);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // The server stays subscribed for the others who may be; this session hears no more.
+        self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).remove(&request.uri);
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.forward(Forward::PromptsList, &context).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let get = Forward::PromptsGet(PromptRequest { name: request.name, arguments: request.arguments });
+        Ok(GetPromptResponse::Complete(self.forward(get, &context).await?))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let params = serde_json::to_value(&request).unwrap_or_default();
+        let reference: Reference = serde_json::from_value(params["ref"].clone())
+            .map_err(|e| ErrorData::invalid_params(format!("the completion's ref: {e}"), None))?;
+        let argument = params["argument"].as_object().cloned().unwrap_or_default();
+        let context_args = params["context"].as_object().cloned();
+        let complete = Forward::Complete(CompleteRequest { reference, argument, context: context_args });
+        self.forward(complete, &context).await
+    }
+}
+
+/// Tells a 2025-era session what changed, until it goes away.
+async fn tell_session(
+    mut events: broadcast::Receiver<Event>,
+    peer: rmcp::service::Peer<RoleServer>,
+    subscribed: Arc<Mutex<HashSet<String>>>,
+) {
+    loop {
+        let sent = match events.recv().await {
+            Ok(Event::Tools) | Err(broadcast::error::RecvError::Lagged(_)) => peer.notify_tool_list_changed().await,
+            Ok(Event::Resources) => peer.notify_resource_list_changed().await,
+            Ok(Event::Prompts) => peer.notify_prompt_list_changed().await,
+            Ok(Event::ResourceUpdated(uri)) => {
+                if !subscribed.lock().unwrap_or_else(|p| p.into_inner()).contains(&uri) {
+                    continue;
+                }
+                match serde_json::from_value(json!({ "uri": uri })) {
+                    Ok(params) => peer.notify_resource_updated(params).await,
+                    Err(_) => continue,
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if sent.is_err() {
+            return;
         }
     }
 }
@@ -162,6 +361,9 @@ pub fn error_data(error: &ErrorObject) -> Value {
 fn protocol_error(error: ErrorObject) -> ErrorData {
     let code = match error.code {
         ErrorCode::RateLimited => rmcp::model::ErrorCode(RATE_LIMITED),
+        ErrorCode::ToolNotFound if error.data.as_ref().is_some_and(|d| d.get("uri").is_some()) => {
+            rmcp::model::ErrorCode(RESOURCE_NOT_FOUND)
+        }
         ErrorCode::ToolNotFound | ErrorCode::ToolNotAllowed | ErrorCode::InvalidRequest => {
             rmcp::model::ErrorCode::INVALID_PARAMS
         }

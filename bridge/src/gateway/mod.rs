@@ -9,6 +9,7 @@
 //! - [`Gateway`] (here) — clients, keys, allowlists, limits, calls, traffic, the HTTP listener;
 //! - [`limits`] — a client's rate window and concurrency slots;
 //! - [`face`] — the MCP server face (rmcp's `ServerHandler`) over any [`Backend`];
+//! - [`forward`] — resources, prompts and completions from the servers a client may use;
 //! - [`http`] — Streamable HTTP on loopback: keys, `Origin` and `Host` checks, rate-limit
 //!   headers, `/live`, `/ready`, `/metrics` and the protected-resource metadata;
 //! - [`remote`] — the [`Backend`] that `harbor-bridge mcp` uses to reach a running bridge over
@@ -17,6 +18,7 @@
 
 pub mod connect;
 pub mod face;
+pub mod forward;
 pub mod http;
 pub mod limits;
 pub mod remote;
@@ -38,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::host::pinning::{self, Pinned, Unpinned};
 use crate::host::pipeline;
 use crate::host::policy::PolicyError;
+use crate::mcp::client::ProgressSink;
 use crate::mcp::metrics::Text;
 use crate::mcp::names;
 use crate::mcp::registry::{Servers, ToolEntry};
@@ -53,14 +56,15 @@ pub const DEFAULT_CONCURRENCY: u32 = 4;
 /// The HTTP port when the user has not chosen one.
 pub const DEFAULT_PORT: u16 = 47_821;
 
-pub use harbor_protocol::api::gateway::{GatewaySettings, Traffic};
+pub use harbor_protocol::api::gateway::{Forward, GatewaySettings, Traffic};
 
-/// What a gateway face needs: the tools a client may see, calls, and news of changes. The bridge's
-/// [`Gateway`] is one; [`remote::Remote`] reaches a running bridge's gateway from another process.
+/// What a gateway face needs: the tools a client may see, calls, the other MCP requests, and news
+/// of changes. The bridge's [`Gateway`] is one; [`remote::Remote`] reaches a running bridge's
+/// gateway from another process.
 pub trait Backend: Send + Sync + 'static {
     fn tools(&self, client: &str) -> impl Future<Output = Result<Vec<ToolEntry>, ErrorObject>> + Send;
     /// Calls a tool for `client`; `admitted` when the HTTP layer counted it against the rate
-    /// limit already (to send the headers).
+    /// limit already (to send the headers); the server's progress reports go to `progress`.
     fn call(
         &self,
         client: &str,
@@ -68,9 +72,42 @@ pub trait Backend: Send + Sync + 'static {
         arguments: Option<JsonObject>,
         admitted: bool,
         cancel: CancellationToken,
+        progress: Option<ProgressSink>,
     ) -> impl Future<Output = Result<Value, ErrorObject>> + Send;
-    /// Fires when the tools a client may see could have changed.
-    fn changes(&self) -> broadcast::Receiver<()>;
+    /// Resources, prompts and completions for `client` (see [`forward`]).
+    fn forward(
+        &self,
+        client: &str,
+        request: Forward,
+        cancel: CancellationToken,
+    ) -> impl Future<Output = Result<Value, ErrorObject>> + Send;
+    /// What clients may need to hear of.
+    fn events(&self) -> broadcast::Receiver<Event>;
+}
+
+/// News for gateway clients: a list that may have changed, or a resource that did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Tools,
+    Resources,
+    Prompts,
+    ResourceUpdated(String),
+}
+
+/// What the bridge's notification `method` means for gateway clients.
+pub fn events_of(method: &str, params: &Value) -> Vec<Event> {
+    match method {
+        "tools.changed" => vec![Event::Tools],
+        "resources.changed" => vec![Event::Resources],
+        "prompts.changed" => vec![Event::Prompts],
+        // A server that starts or stops brings or takes its resources and prompts.
+        "servers.changed" => vec![Event::Resources, Event::Prompts],
+        "servers.removed" | "gateway.changed" => vec![Event::Tools, Event::Resources, Event::Prompts],
+        "resources.updated" => {
+            params["uri"].as_str().map(|uri| vec![Event::ResourceUpdated(uri.to_owned())]).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// A client with its traffic.
@@ -102,12 +139,12 @@ pub struct Gateway {
     limits: Mutex<HashMap<String, Arc<ClientLimits>>>,
     traffic: Mutex<HashMap<String, Traffic>>,
     listener: tokio::sync::Mutex<Option<Listener>>,
-    changes: broadcast::Sender<()>,
+    events: broadcast::Sender<Event>,
 }
 
 impl Gateway {
     pub fn new(store: Store, servers: Arc<Servers>, notifier: Notifier, data_dir: PathBuf) -> Arc<Gateway> {
-        let (changes, _) = broadcast::channel(16);
+        let (events, _) = broadcast::channel(64);
         let gateway = Arc::new(Gateway {
             store,
             servers,
@@ -116,18 +153,21 @@ impl Gateway {
             limits: Mutex::default(),
             traffic: Mutex::default(),
             listener: tokio::sync::Mutex::new(None),
-            changes,
+            events,
         });
-        // Tool catalogs change with servers; clients hear of it as `list_changed`.
+        // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
+        // they subscribed to as `updated`).
         let mut news = gateway.notifier.subscribe();
-        let changes = gateway.changes.clone();
+        let events = gateway.events.clone();
         tokio::spawn(async move {
             loop {
                 match news.recv().await {
-                    Ok(n) if changes_catalog(n.method) => {
-                        let _ = changes.send(());
+                    Ok(n) => {
+                        for event in events_of(n.method, &n.params) {
+                            let _ = events.send(event);
+                        }
                     }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
@@ -418,14 +458,14 @@ pub fn pin_holder(client: &str) -> String {
     format!("gateway:{client}")
 }
 
-/// Whether the bridge's notification `method` may change the tools a gateway client sees.
-pub fn changes_catalog(method: &str) -> bool {
-    matches!(method, "tools.changed" | "servers.removed" | "gateway.changed")
-}
-
 /// Whether `allow` lets a client see `server`'s `tool`.
 pub fn allows(allow: &[String], server: &str, tool: &str) -> bool {
-    allow.iter().any(|entry| entry == "*" || entry == server || *entry == names::namespaced(server, tool))
+    allows_server(allow, server) || allow.iter().any(|entry| *entry == names::namespaced(server, tool))
+}
+
+/// Whether `allow` names the whole of `server` (which its resources and prompts need).
+pub fn allows_server(allow: &[String], server: &str) -> bool {
+    allow.iter().any(|entry| entry == "*" || entry == server)
 }
 
 impl Backend for Gateway {
@@ -444,17 +484,24 @@ impl Backend for Gateway {
         arguments: Option<JsonObject>,
         admitted: bool,
         cancel: CancellationToken,
+        progress: Option<ProgressSink>,
     ) -> Result<Value, ErrorObject> {
         let record = self.client(client)?;
         let policy = ClientPolicy { gateway: self, limits: self.limits(&record), record, admitted };
-        let args = arguments.unwrap_or_default();
-        let outcome = pipeline::call(&*self.servers, &self.store, &policy, "tools/call", tool, args, &cancel).await;
+        let asked = pipeline::Asked { method: "tools/call", tool, args: arguments.unwrap_or_default(), progress };
+        let outcome = pipeline::call(&*self.servers, &self.store, &policy, asked, &cancel).await;
         let _ = self.store.touch_gateway_client(client);
         outcome
     }
 
-    fn changes(&self) -> broadcast::Receiver<()> {
-        self.changes.subscribe()
+    async fn forward(&self, client: &str, request: Forward, cancel: CancellationToken) -> Result<Value, ErrorObject> {
+        let outcome = self.answer(client, request, &cancel).await;
+        let _ = self.store.touch_gateway_client(client);
+        outcome
+    }
+
+    fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
     }
 }
 

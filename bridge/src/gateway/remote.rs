@@ -2,9 +2,9 @@
 //! socket, so an app's stdio entry uses the servers Firefox's bridge already runs.
 //!
 //! Unlike the command line's sequential `Link`, calls here overlap: a reader task matches replies
-//! to requests by id (joining chunked ones by `seq`), turns the bridge's `tools.changed` /
-//! `gateway.changed` notifications into [`Backend::changes`], and fails every open call when
-//! the bridge goes away — then [`Remote::closed`] fires and the stdio face ends, so the app
+//! to requests by id (joining chunked ones by `seq`), hands a call's progress events to its
+//! caller, turns the bridge's notifications into [`Backend::events`], and fails every open call
+//! when the bridge goes away — then [`Remote::closed`] fires and the stdio face ends, so the app
 //! sees its server exit and can start it again.
 
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use harbor_protocol::api::tools::ToolEvent;
 use harbor_protocol::{ErrorCode, ErrorObject, Message, RequestId};
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
@@ -19,17 +20,24 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::Backend;
+use super::{Backend, Event, Forward};
+use crate::mcp::client::{Progress, ProgressSink};
 use crate::mcp::registry::ToolEntry;
 use crate::nm::frame::{read_frame, write_frame, Frame, MAX_INCOMING_FRAME};
 
-type Waiting = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, ErrorObject>>>>>;
+/// A request waiting for its reply, and where its progress events go.
+struct Waiter {
+    reply: oneshot::Sender<Result<Value, ErrorObject>>,
+    progress: Option<ProgressSink>,
+}
+
+type Waiting = Arc<Mutex<HashMap<i64, Waiter>>>;
 
 pub struct Remote {
     writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Unpin + Send>>,
     waiting: Waiting,
     next_id: AtomicI64,
-    changes: broadcast::Sender<()>,
+    events: broadcast::Sender<Event>,
     closed: CancellationToken,
 }
 
@@ -55,10 +63,10 @@ impl Remote {
             writer: tokio::sync::Mutex::new(Box::new(writer)),
             waiting: Waiting::default(),
             next_id: AtomicI64::new(1),
-            changes: broadcast::channel(16).0,
+            events: broadcast::channel(64).0,
             closed: CancellationToken::new(),
         });
-        tokio::spawn(read(reader, remote.waiting.clone(), remote.changes.clone(), remote.closed.clone()));
+        tokio::spawn(read(reader, remote.waiting.clone(), remote.events.clone(), remote.closed.clone()));
         remote
     }
 
@@ -67,10 +75,16 @@ impl Remote {
         self.closed.clone()
     }
 
-    async fn request(&self, method: &str, params: Value, cancel: &CancellationToken) -> Result<Value, ErrorObject> {
+    async fn request(
+        &self,
+        method: &str,
+        params: Value,
+        cancel: &CancellationToken,
+        progress: Option<ProgressSink>,
+    ) -> Result<Value, ErrorObject> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
+        let (reply, rx) = oneshot::channel();
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Waiter { reply, progress });
         let gone = || {
             ErrorObject::new(
                 ErrorCode::ServerUnavailable,
@@ -99,7 +113,7 @@ impl Remote {
 async fn read(
     mut reader: impl AsyncRead + Unpin,
     waiting: Waiting,
-    changes: broadcast::Sender<()>,
+    events: broadcast::Sender<Event>,
     closed: CancellationToken,
 ) {
     let mut chunks: HashMap<u64, String> = HashMap::new();
@@ -117,12 +131,23 @@ async fn read(
         }
         match Message::from_json(value) {
             Some(Message::Reply { id: Some(RequestId::Number(id)), outcome }) => {
-                if let Some(tx) = waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
-                    let _ = tx.send(outcome);
+                if let Some(waiter) = waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+                    let _ = waiter.reply.send(outcome);
                 }
             }
-            Some(Message::Notify { notify, .. }) if super::changes_catalog(&notify) => {
-                let _ = changes.send(());
+            Some(Message::Event { id: RequestId::Number(id), event }) => {
+                let Ok(ToolEvent::Progress { progress, total, message }) = serde_json::from_value(event) else {
+                    continue;
+                };
+                let waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(sink) = waiting.get(&id).and_then(|w| w.progress.as_ref()) {
+                    let _ = sink.try_send(Progress { progress, total, message });
+                }
+            }
+            Some(Message::Notify { notify, params }) => {
+                for event in super::events_of(&notify, &params) {
+                    let _ = events.send(event);
+                }
             }
             _ => {}
         }
@@ -135,7 +160,7 @@ async fn read(
 impl Backend for Remote {
     async fn tools(&self, client: &str) -> Result<Vec<ToolEntry>, ErrorObject> {
         let never = CancellationToken::new();
-        let value = self.request("gateway.tools", json!({ "client": client }), &never).await?;
+        let value = self.request("gateway.tools", json!({ "client": client }), &never, None).await?;
         serde_json::from_value(value["tools"].clone())
             .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("the bridge's tool list did not decode: {e}")))
     }
@@ -147,12 +172,18 @@ impl Backend for Remote {
         arguments: Option<JsonObject>,
         _admitted: bool,
         cancel: CancellationToken,
+        progress: Option<ProgressSink>,
     ) -> Result<Value, ErrorObject> {
         let params = json!({ "client": client, "tool": tool, "args": arguments });
-        self.request("gateway.call", params, &cancel).await
+        self.request("gateway.call", params, &cancel, progress).await
     }
 
-    fn changes(&self) -> broadcast::Receiver<()> {
-        self.changes.subscribe()
+    async fn forward(&self, client: &str, request: Forward, cancel: CancellationToken) -> Result<Value, ErrorObject> {
+        let params = json!({ "client": client, "request": request });
+        self.request("gateway.forward", params, &cancel, None).await
+    }
+
+    fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
     }
 }

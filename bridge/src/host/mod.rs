@@ -431,7 +431,8 @@ impl Host {
         // run needs, `model:tools` — checked again at each call, so a revoked grant stops the next.
         let scope = if method == "agent.run" { Scope::ModelTools } else { Scope::ToolsCall };
         let policy = SitePolicy { host: self, site, limits, scope };
-        pipeline::call(&self.catalog_for(site.tab), &self.store, &policy, method, tool, args, cancel).await
+        let asked = pipeline::Asked::new(method, tool, args);
+        pipeline::call(&self.catalog_for(site.tab), &self.store, &policy, asked, cancel).await
     }
 
     /// Runs a page call and records it in the audit log, however it ends — also when the call

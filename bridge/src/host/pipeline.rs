@@ -23,6 +23,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::policy::PolicyError;
+use crate::mcp::client::ProgressSink;
 use crate::mcp::error::HostError;
 use crate::mcp::registry::{Servers, ToolEntry};
 
@@ -38,15 +39,16 @@ pub trait Catalog: Sync {
         self.registry().lookup(asked)
     }
 
-    /// Calls the tool named `tool` (namespaced).
+    /// Calls the tool named `tool` (namespaced); its server's progress reports go to `progress`.
     fn call<'a>(
         &'a self,
         tool: &'a str,
         args: JsonObject,
         timeout: Option<Duration>,
         cancel: &'a CancellationToken,
+        progress: Option<ProgressSink>,
     ) -> BoxFuture<'a, Result<Value, HostError>> {
-        self.registry().call_tool(tool, Some(args), timeout, cancel, None).boxed()
+        self.registry().call_tool(tool, Some(args), timeout, cancel, progress).boxed()
     }
 }
 
@@ -98,19 +100,34 @@ pub trait Policy: Sync {
     fn finished(&self, _outcome: &Result<Value, ErrorObject>) {}
 }
 
-/// Calls `asked` for the caller `policy` describes, through every step, and audits it as
-/// `method`.
+/// One tool call as its caller asked for it.
+pub struct Asked<'a> {
+    /// What the audit names the call (`agent.tools.call`, `tools/call`, …).
+    pub method: &'a str,
+    /// The tool, as the caller named it.
+    pub tool: &'a str,
+    pub args: JsonObject,
+    /// Where the server's progress reports go, if the caller wants them.
+    pub progress: Option<ProgressSink>,
+}
+
+impl<'a> Asked<'a> {
+    pub fn new(method: &'a str, tool: &'a str, args: JsonObject) -> Asked<'a> {
+        Asked { method, tool, args, progress: None }
+    }
+}
+
+/// Calls the tool `asked` names for the caller `policy` describes, through every step, and
+/// audits it.
 pub async fn call<P: Policy>(
     servers: &impl Catalog,
     store: &Store,
     policy: &P,
-    method: &str,
-    asked: &str,
-    args: JsonObject,
+    asked: Asked<'_>,
     cancel: &CancellationToken,
 ) -> Result<Value, ErrorObject> {
-    let mut audit = Audit::begin(store, policy.who(), method, Some(asked));
-    let outcome = steps(servers, policy, asked, args, cancel, &mut audit).await.map_err(ErrorObject::from);
+    let mut audit = Audit::begin(store, policy.who(), asked.method, Some(asked.tool));
+    let outcome = steps(servers, policy, asked, cancel, &mut audit).await.map_err(ErrorObject::from);
     audit.finish(&outcome);
     policy.finished(&outcome);
     outcome
@@ -119,8 +136,7 @@ pub async fn call<P: Policy>(
 async fn steps<P: Policy>(
     servers: &impl Catalog,
     policy: &P,
-    asked: &str,
-    args: JsonObject,
+    Asked { tool: asked, args, progress, .. }: Asked<'_>,
     cancel: &CancellationToken,
     audit: &mut Audit<'_>,
 ) -> Result<Value, PolicyError> {
@@ -140,7 +156,7 @@ async fn steps<P: Policy>(
         slot = policy.admit() => slot?,
         () = cancel.cancelled() => return Err(PolicyError::Aborted),
     };
-    let mut result = servers.call(&tool, args, policy.timeout(), cancel).await?;
+    let mut result = servers.call(&tool, args, policy.timeout(), cancel, progress).await?;
     policy.screen(servers.registry(), &tool, &mut result);
     Ok(result)
 }

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::pipeline::Catalog;
 use super::scopes::Scope;
 use super::{Host, Site};
+use crate::mcp::client::ProgressSink;
 use crate::mcp::error::HostError;
 use crate::mcp::names;
 use crate::mcp::registry::{tool_entries, tool_entry_named, Servers, ToolEntry};
@@ -200,11 +201,14 @@ impl Catalog for TabCatalog<'_> {
         args: JsonObject,
         timeout: Option<Duration>,
         cancel: &'a CancellationToken,
+        progress: Option<ProgressSink>,
     ) -> BoxFuture<'a, Result<Value, HostError>> {
         async move {
             match self.brought_tool(tool) {
-                Some((server, name)) => self.servers.call_on(&server, &name, Some(args), timeout, cancel, None).await,
-                None => self.servers.call_tool(tool, Some(args), timeout, cancel, None).await,
+                Some((server, name)) => {
+                    self.servers.call_on(&server, &name, Some(args), timeout, cancel, progress).await
+                }
+                None => self.servers.call_tool(tool, Some(args), timeout, cancel, progress).await,
             }
         }
         .boxed()

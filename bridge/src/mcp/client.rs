@@ -8,6 +8,7 @@
 //! notices (passed to the supervisor).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,6 +91,42 @@ pub struct Progress {
     pub message: Option<String>,
 }
 
+impl Progress {
+    /// The report as a stream event of the bridge's protocol (`tools.call`, `gateway.call`).
+    pub fn event(self) -> harbor_protocol::api::tools::ToolEvent {
+        harbor_protocol::api::tools::ToolEvent::Progress {
+            progress: self.progress,
+            total: self.total,
+            message: self.message,
+        }
+    }
+}
+
+/// Runs `running` while handing the progress reports that arrive on `reports` to `emit`, then
+/// those that came in before its answer. rmcp hands each notification to a task of its own; on
+/// the bridge's single thread those tasks run before the answer is seen, so what the server
+/// reported before its result is in the queue by then and goes out before the final reply.
+pub async fn relaying<T, F: Future>(
+    running: impl Future<Output = T>,
+    mut reports: mpsc::Receiver<Progress>,
+    mut emit: impl FnMut(Progress) -> F,
+) -> T {
+    tokio::pin!(running);
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            Some(report) = reports.recv() => {
+                emit(report).await;
+            }
+            outcome = &mut running => break outcome,
+        }
+    };
+    while let Ok(report) = reports.try_recv() {
+        emit(report).await;
+    }
+    outcome
+}
+
 type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, ProgressSink>>>;
 
 /// rmcp's handler for what a server sends unasked.
@@ -97,11 +134,19 @@ type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, ProgressSink>>>;
 pub struct ClientEvents {
     progress: ProgressRoutes,
     changed: Arc<Changes>,
+    /// Where news of a subscribed resource goes: `resources.updated` `{serverId, uri}`.
+    updates: Option<(Arc<str>, crate::rpc::Notifier)>,
 }
 
 impl ClientEvents {
     pub fn new(changed: Arc<Changes>) -> Self {
-        ClientEvents { progress: ProgressRoutes::default(), changed }
+        ClientEvents { progress: ProgressRoutes::default(), changed, updates: None }
+    }
+
+    /// Publishes the server's `notifications/resources/updated` as `resources.updated`.
+    pub fn telling(mut self, server: &str, notifier: crate::rpc::Notifier) -> Self {
+        self.updates = Some((server.into(), notifier));
+        self
     }
 
     /// Routes progress for `token` to `sink` until the returned guard is dropped.
@@ -145,6 +190,16 @@ impl ClientHandler for ClientEvents {
 
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.changed.mark(ListChanged::Prompts);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Some((server, notifier)) = &self.updates {
+            notifier.publish("resources.updated", serde_json::json!({ "serverId": &**server, "uri": params.uri }));
+        }
     }
 }
 

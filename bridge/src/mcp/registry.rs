@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CancelledNotificationParam, ClientNotification, ClientRequest, GetPromptRequestParams,
-    JsonObject, Notification, ReadResourceRequestParams, Request, RequestId, ServerResult,
+    JsonObject, Notification, ReadResourceRequestParams, Request, RequestId, ServerCapabilities, ServerResult,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 use serde::Serialize;
@@ -357,11 +357,34 @@ impl Servers {
     }
 
     pub async fn read_resource(&self, server: &str, uri: &str, cancel: &CancellationToken) -> Result<Value, HostError> {
+        let request = ClientRequest::ReadResourceRequest(Request::new(ReadResourceRequestParams::new(uri)));
+        self.request(server, request, &format!("resource {uri}"), cancel).await
+    }
+
+    /// Sends one request to running server `server` (with the tools' default timeout), and
+    /// returns its result as MCP's JSON.
+    pub async fn request(
+        &self,
+        server: &str,
+        request: ClientRequest,
+        what: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Value, HostError> {
         let server = self.get(server)?;
         let live = running(&server)?;
-        let request = ClientRequest::ReadResourceRequest(Request::new(ReadResourceRequestParams::new(uri)));
-        let what = format!("resource {uri}");
-        to_json(request_with(&live, request, DEFAULT_TOOL_TIMEOUT, cancel, None, &what).await?)
+        to_json(request_with(&live, request, DEFAULT_TOOL_TIMEOUT, cancel, None, what).await?)
+    }
+
+    /// The running servers with what each said it serves, in id order.
+    pub fn running_with_capabilities(&self) -> Vec<(Arc<Server>, Arc<Live>, ServerCapabilities)> {
+        self.all()
+            .into_iter()
+            .filter_map(|server| {
+                let live = server.live()?;
+                let capabilities = live.peer.peer_info().map(|info| info.capabilities.clone()).unwrap_or_default();
+                Some((server, live, capabilities))
+            })
+            .collect()
     }
 
     pub async fn prompts(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {
@@ -380,13 +403,10 @@ impl Servers {
         arguments: Option<JsonObject>,
         cancel: &CancellationToken,
     ) -> Result<Value, HostError> {
-        let server = self.get(server)?;
-        let live = running(&server)?;
         let mut params = GetPromptRequestParams::new(name);
         params.arguments = arguments;
         let request = ClientRequest::GetPromptRequest(Request::new(params));
-        let what = format!("prompt {name}");
-        to_json(request_with(&live, request, DEFAULT_TOOL_TIMEOUT, cancel, None, &what).await?)
+        self.request(server, request, &format!("prompt {name}"), cancel).await
     }
 
     /// Writes the servers' states, restarts and breakers, and the tool-call families.

@@ -269,7 +269,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                 &server.id,
                 &prepared,
                 server.log.clone(),
-                ClientEvents::new(changes.clone()),
+                ClientEvents::new(changes.clone()).telling(&server.id, context.notifier.clone()),
                 &context,
             );
             let why = match or_command!(opened) {

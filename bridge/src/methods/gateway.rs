@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use harbor_protocol::api::gateway as api;
 use harbor_protocol::ErrorObject;
+use tokio::sync::mpsc;
 
 use super::Area;
 use crate::gateway::{connect, Backend, ClientChanges, ClientView, Gateway, GatewaySettings};
+use crate::mcp::client::{relaying, Progress, PROGRESS_QUEUE};
 use crate::rpc::Router;
 
 fn changes(p: api::ClientParams) -> (String, ClientChanges) {
@@ -115,7 +117,11 @@ pub fn routes(router: Router, gateway: Arc<Gateway>) -> Router {
         })
         .on::<api::GatewayTools, _>(|g, p, _| async move { Ok(api::ClientTools { tools: g.tools(&p.client).await? }) })
         .on::<api::GatewayCall, _>(|g, p, call| async move {
-            g.call(&p.client, &p.tool, p.args, false, call.cancel.clone()).await
+            let (progress, reports) = mpsc::channel(PROGRESS_QUEUE);
+            let running = g.call(&p.client, &p.tool, p.args, false, call.cancel.clone(), Some(progress));
+            let events = &call.events;
+            relaying(running, reports, |report: Progress| async move { events.emit(&report.event()).await }).await
         })
+        .on::<api::GatewayForward, _>(|g, p, call| async move { g.answer(&p.client, p.request, &call.cancel).await })
         .done()
 }

@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harbor_protocol::api::servers::{self as api, Runtime};
-use harbor_protocol::api::tools::{self as tools_api, CallTool, ToolEvent};
+use harbor_protocol::api::tools::{self as tools_api, CallTool};
 use harbor_protocol::ErrorObject;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{error, wire, Area};
-use crate::mcp::client::Progress;
+use crate::mcp::client::{relaying, Progress};
 use crate::mcp::registry::Servers;
 use crate::rpc::{Call, Router};
 use crate::store::servers::{ServerSpec, Source};
@@ -126,28 +126,10 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
 /// `tools.call`: the result, with progress reports as stream events before it.
 async fn call_tool(servers: Arc<Servers>, p: CallTool, call: Call) -> Result<Value, ErrorObject> {
     let timeout = p.timeout_ms.map(|ms| Duration::from_millis(ms.clamp(1, MAX_CALL_TIMEOUT_MS)));
-    let (progress, mut reports) = mpsc::channel(crate::mcp::client::PROGRESS_QUEUE);
+    let (progress, reports) = mpsc::channel(crate::mcp::client::PROGRESS_QUEUE);
     let running = servers.call_tool(&p.tool, p.args, timeout, &call.cancel, Some(progress));
-    tokio::pin!(running);
-    let progress_event = |report: Progress| ToolEvent::Progress {
-        progress: report.progress,
-        total: report.total,
-        message: report.message,
-    };
-    let outcome = loop {
-        tokio::select! {
-            biased;
-            Some(report) = reports.recv() => {
-                call.events.emit(&progress_event(report)).await;
-            }
-            outcome = &mut running => break outcome,
-        }
-    };
-    // rmcp hands each notification to a task of its own; on the bridge's single thread those
-    // tasks run before the call's answer is seen, so what the server reported before its result
-    // is in the queue now and goes out before the final reply.
-    while let Ok(report) = reports.try_recv() {
-        call.events.emit(&progress_event(report)).await;
-    }
+    let events = &call.events;
+    let outcome =
+        relaying(running, reports, |report: Progress| async move { events.emit(&report.event()).await }).await;
     outcome.map_err(error)
 }

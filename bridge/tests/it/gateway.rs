@@ -364,8 +364,6 @@ async fn metrics_count_the_calls_made_and_the_breaker_opens_and_closes_on_its_ow
     bridge.finish().await;
 }
 
-/// `harbor-bridge gateway serve` on a fresh data folder: the process, its folder and the URL.
-
 /// An MCP client on `harbor-bridge mcp --client NAME`'s stdio.
 async fn stdio_client(home: &Path, name: &str) -> McpClient {
     let mut child = tokio::process::Command::new(BRIDGE)

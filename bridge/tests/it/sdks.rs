@@ -113,3 +113,133 @@ async fn the_python_sdk_calls_tools_through_the_gateway_on_both_revisions_and_bo
         }
     }
 }
+
+/// The static document every server-everything lists, and one of its templated blobs.
+const DOC: &str = "demo://resource/static/document/features.md";
+const BLOB: &str = "demo://resource/dynamic/blob/3";
+
+fn primitives_plan(mode: &str) -> Value {
+    let news = if mode == "auto" {
+        json!({"step": "listen", "uri": DOC, "tool": "everything__toggle-subscriber-updates", "seconds": 7})
+    } else {
+        json!({"step": "subscribe", "uri": DOC})
+    };
+    let mut plan = json!([
+        {"step": "resources"},
+        {"step": "templates"},
+        {"step": "read", "uri": DOC},
+        {"step": "read", "uri": BLOB},
+        {"step": "read", "uri": "demo://resource/static/document/no-such-file.md"},
+        {"step": "prompts"},
+        {"step": "prompt", "name": "everything__args-prompt", "arguments": {"city": "Lisbon"}},
+        {"step": "complete", "prompt": "everything__completable-prompt", "argument": {"name": "department", "value": "Eng"}},
+        {"step": "call", "tool": "everything__trigger-long-running-operation", "arguments": {"duration": 1, "steps": 3}},
+        news,
+    ]);
+    if mode != "auto" {
+        let steps = plan.as_array_mut().unwrap();
+        steps.push(json!({"step": "call", "tool": "everything__toggle-subscriber-updates", "arguments": {}}));
+        steps.push(json!({"step": "sleep", "seconds": 7}));
+    }
+    plan
+}
+
+fn assert_primitives(report: &Value, how: &str, mode: &str) {
+    let caps = &report["capabilities"];
+    for served in ["tools", "resources", "prompts", "completions"] {
+        assert!(caps.get(served).is_some(), "{how}: the gateway advertises {served}: {caps}");
+    }
+    let resources = ok(report, 0, how).as_array().unwrap();
+    assert!(resources.iter().any(|r| r == DOC), "{how}: {resources:?}");
+    let templates = ok(report, 1, how);
+    assert!(
+        templates.as_array().unwrap().iter().any(|t| t == "demo://resource/dynamic/blob/{resourceId}"),
+        "{how}: {templates}"
+    );
+    let doc = ok(report, 2, how);
+    assert!(doc["contents"][0]["text"].as_str().unwrap_or_default().contains("Everything Server"), "{how}: {doc}");
+    let blob = ok(report, 3, how);
+    assert!(blob["contents"][0]["blob"].as_str().is_some_and(|b| !b.is_empty()), "{how}: binary contents: {blob}");
+    assert!(report["steps"][4].get("error").is_some(), "{how}: an unknown resource fails: {}", report["steps"][4]);
+    let prompts = ok(report, 5, how);
+    assert!(prompts.as_array().unwrap().iter().any(|p| p == "everything__args-prompt"), "{how}: {prompts}");
+    let prompt = ok(report, 6, how);
+    assert!(
+        prompt["messages"][0]["content"]["text"].as_str().unwrap_or_default().contains("Lisbon"),
+        "{how}: {prompt}"
+    );
+    let complete = ok(report, 7, how);
+    assert!(
+        complete["completion"]["values"].as_array().unwrap().iter().any(|v| v == "Engineering"),
+        "{how}: {complete}"
+    );
+    let long = ok(report, 8, how);
+    assert!(text(long).contains("Long running operation completed"), "{how}: {long}");
+    let progress = report["heard"]["progress"].as_array().unwrap();
+    assert_eq!(progress.len(), 3, "{how}: the server's three progress reports reach the client: {progress:?}");
+    assert_eq!(progress[2]["progress"], 3.0, "{how}: {progress:?}");
+    if mode == "auto" {
+        let events = ok(report, 9, how);
+        assert!(
+            events.as_array().unwrap().iter().any(|e| e == &json!(format!("ResourceUpdated:{DOC}"))),
+            "{how}: the subscribed document's updates arrive on the listen stream: {events}"
+        );
+    } else {
+        ok(report, 9, how);
+        let updates = report["heard"]["resourceUpdates"].as_array().unwrap();
+        assert!(updates.iter().any(|u| u == DOC), "{how}: the subscribed document's updates arrive: {updates:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_python_sdk_reads_resources_prompts_completions_and_progress_through_the_gateway() {
+    // A gateway each: server-everything's simulated updates are one switch for all its callers.
+    for mode in ["auto", "legacy"] {
+        for transport in ["http", "stdio"] {
+            let (_serving, home, url, key) = gateway(&format!("sdk-py-{mode}-{transport}")).await;
+            let over = match transport {
+                "http" => Over::Http { url: &url, key: &key },
+                _ => Over::Stdio { home: &home, client: "sdk" },
+            };
+            let report = python(&over, mode, primitives_plan(mode)).await;
+            assert_primitives(&report, &format!("{transport} {mode}"), mode);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_allowed_single_tools_gets_none_of_the_servers_resources_or_prompts() {
+    let (_serving, home, url, _) = gateway("sdk-py-narrow").await;
+    let mut link = Link::open(&home).await.unwrap();
+    let added = admin(
+        &mut link,
+        "gateway.clients.add",
+        json!({"name": "narrow", "allow": ["everything/echo"], "ratePerMin": 600}),
+    )
+    .await;
+    let key = added["key"].as_str().unwrap();
+    let plan = json!([
+        {"step": "resources"},
+        {"step": "read", "uri": DOC},
+        {"step": "prompts"},
+        {"step": "prompt", "name": "everything__simple-prompt"},
+        {"step": "prompt", "name": "everything/simple-prompt"},
+        {"step": "complete", "prompt": "everything__completable-prompt", "argument": {"name": "department", "value": "E"}},
+        {"step": "subscribe", "uri": DOC},
+        {"step": "tools"},
+    ]);
+    let report = python(&Over::Http { url: &url, key }, "legacy", plan).await;
+    assert_eq!(ok(&report, 0, "resources"), &json!([]), "no resources without the whole server");
+    for (n, what) in
+        [(1, "read"), (3, "prompt"), (4, "prompt by its namespaced name"), (5, "completion"), (6, "subscribe")]
+    {
+        let step = &report["steps"][n];
+        assert!(step.get("error").is_some(), "{what} is refused: {step}");
+    }
+    assert_eq!(ok(&report, 2, "prompts"), &json!([]));
+    assert_eq!(ok(&report, 7, "tools"), &json!(["everything__echo"]), "the one tool it may use");
+    // Reads and gets are audited as their MCP method, refused ones too; contents never are.
+    let audit = admin(&mut link, "audit.list", json!({"origin": "gateway:narrow"})).await;
+    let methods: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["method"].as_str()).collect();
+    assert!(methods.contains(&"resources/read") && methods.contains(&"prompts/get"), "{audit}");
+}

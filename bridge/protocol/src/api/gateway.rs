@@ -10,6 +10,8 @@ use super::import::App;
 use super::permissions::ChangedTool;
 use super::tools::ToolEntry;
 
+pub use super::forward::Forward;
+
 crate::methods! {
     GatewayStatus = "gateway.status", Extension, super::Empty => Status;
     /// Turns the loopback HTTP endpoint on (on a port; 0: any free one) or off.
@@ -24,8 +26,12 @@ crate::methods! {
     GatewayConnect = "gateway.connect", Extension, Connect => Connected;
     /// What a client may see (for `harbor-bridge mcp`).
     GatewayTools = "gateway.tools", Extension, ClientRef => ClientTools;
-    /// A call on a client's behalf (for `harbor-bridge mcp`); MCP's `CallToolResult`.
-    GatewayCall = "gateway.call", Extension, ClientCall => Value;
+    /// A call on a client's behalf (for `harbor-bridge mcp`); MCP's `CallToolResult`, with the
+    /// server's progress reports as events before it.
+    GatewayCall = "gateway.call", Extension, ClientCall => Value, super::tools::ToolEvent;
+    /// One of MCP's other requests on a client's behalf (for `harbor-bridge mcp`): the MCP
+    /// result, as the gateway's HTTP face would answer it.
+    GatewayForward = "gateway.forward", Extension, ClientForward => Value;
 }
 
 /// Whether the HTTP endpoint runs, and on which loopback port.
@@ -178,4 +184,11 @@ pub struct ClientCall {
     pub tool: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Map<String, Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientForward {
+    pub client: String,
+    pub request: Forward,
 }

@@ -11,6 +11,7 @@
 pub mod browser;
 pub mod byoc;
 pub mod chat;
+pub mod forward;
 pub mod gateway;
 pub mod import;
 pub mod install;

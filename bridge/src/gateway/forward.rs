@@ -1,0 +1,306 @@
+//! Everything but tools through the gateway: resources (lists, templates, reads, subscriptions),
+//! prompts and completions, from the running servers a client may use.
+//!
+//! Who may see what: a client sees a server's resources and prompts when its allowlist names the
+//! whole server (or `*`); an entry for single tools (`server/tool`) grants tools only, since a
+//! server's resources and prompts are not tools the user picked.
+//!
+//! Names: prompts are offered like tools, as `serverId__prompt` (calls may also use
+//! `serverId/prompt`). Resource URIs are the servers' own and are never rewritten (contents and
+//! links refer to them); a read goes to the server that lists the URI, else to the one whose
+//! template matches it. When two servers claim a URI, the read is refused with both names,
+//! rather than guessed.
+//!
+//! One server failing to list does not hide the others: its items are left out and it is named
+//! in the gateway's log. Reads, prompt gets, completions and subscriptions are audited as their
+//! MCP method (the server, or `server/prompt`, as the target; never contents); lists are not.
+
+use std::time::Duration;
+
+use harbor_protocol::api::forward::{CompleteRequest, Forward, PromptRequest, Reference};
+use harbor_protocol::{ErrorCode, ErrorObject};
+use rmcp::model::{
+    ClientRequest, CompleteRequestParams, Request, ServerCapabilities, SubscribeRequestParams, UnsubscribeRequestParams,
+};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::{allows_server, pin_holder, Gateway};
+use crate::host::pipeline::{Audit, Who};
+use crate::mcp::names;
+use crate::mcp::server::Live;
+use crate::store::permissions::AuditCaller;
+
+/// How long one server may take to list its resources, templates or prompts.
+const LIST_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Gateway {
+    /// Answers one of MCP's other requests for `client`, as MCP's result JSON.
+    pub async fn answer(
+        &self,
+        client: &str,
+        request: Forward,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let record = self.client(client)?;
+        let visible: Vec<Visible> = self
+            .servers
+            .running_with_capabilities()
+            .into_iter()
+            .filter(|(server, ..)| allows_server(&record.allow, &server.id))
+            .map(|(server, live, capabilities)| Visible { id: server.id.clone(), live, capabilities })
+            .collect();
+        match request {
+            Forward::ResourcesList => Ok(json!({ "resources": list(&visible, Listing::Resources).await })),
+            Forward::ResourceTemplatesList => {
+                Ok(json!({ "resourceTemplates": list(&visible, Listing::Templates).await }))
+            }
+            Forward::PromptsList => Ok(json!({ "prompts": list(&visible, Listing::Prompts).await })),
+            other => {
+                let who = Who { kind: AuditCaller::Gateway, origin: pin_holder(client), tab: None };
+                let mut audit = Audit::begin(&self.store, who, other.method(), None);
+                let outcome = self.forward_one(&visible, other, &mut audit, cancel).await;
+                audit.finish(&outcome);
+                outcome
+            }
+        }
+    }
+
+    async fn forward_one(
+        &self,
+        visible: &[Visible],
+        request: Forward,
+        audit: &mut Audit<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Value, ErrorObject> {
+        let (server, upstream, what) = match request {
+            Forward::ResourcesRead(r) => {
+                let server = owner(visible, &r.uri).await?;
+                let params = rmcp::model::ReadResourceRequestParams::new(r.uri.clone());
+                (server, ClientRequest::ReadResourceRequest(Request::new(params)), format!("resource {}", r.uri))
+            }
+            Forward::ResourcesSubscribe(r) => {
+                let server = owner(visible, &r.uri).await?;
+                let subscribes = visible
+                    .iter()
+                    .find(|v| v.id == server)
+                    .and_then(|v| v.capabilities.resources.as_ref())
+                    .and_then(|r| r.subscribe)
+                    .unwrap_or(false);
+                if !subscribes {
+                    return Err(ErrorObject::invalid(format!(
+                        "server {server:?} does not offer subscriptions to its resources"
+                    )));
+                }
+                let params: SubscribeRequestParams = decode(json!({ "uri": r.uri }))?;
+                (server, ClientRequest::SubscribeRequest(Request::new(params)), format!("resource {}", r.uri))
+            }
+            Forward::ResourcesUnsubscribe(r) => {
+                let server = owner(visible, &r.uri).await?;
+                let params: UnsubscribeRequestParams = decode(json!({ "uri": r.uri }))?;
+                (server, ClientRequest::UnsubscribeRequest(Request::new(params)), format!("resource {}", r.uri))
+            }
+            Forward::PromptsGet(PromptRequest { name, arguments }) => {
+                let (server, prompt) = prompt_named(visible, &name).await?;
+                audit.tool = Some(names::namespaced(&server, &prompt));
+                let mut params = rmcp::model::GetPromptRequestParams::new(prompt.clone());
+                params.arguments = arguments;
+                (server, ClientRequest::GetPromptRequest(Request::new(params)), format!("prompt {name}"))
+            }
+            Forward::Complete(CompleteRequest { reference, argument, context }) => {
+                let (server, reference) = match reference {
+                    Reference::Prompt { name } => {
+                        let (server, prompt) = prompt_named(visible, &name).await?;
+                        (server, json!({ "type": "ref/prompt", "name": prompt }))
+                    }
+                    Reference::Resource { uri } => {
+                        (owner(visible, &uri).await?, json!({ "type": "ref/resource", "uri": uri }))
+                    }
+                };
+                let completes = visible.iter().any(|v| v.id == server && v.capabilities.completions.is_some());
+                if !completes {
+                    // The spec's answer when nothing completes: no values.
+                    return Ok(json!({ "completion": { "values": [], "hasMore": false } }));
+                }
+                let mut params = json!({ "ref": reference, "argument": argument });
+                if let Some(context) = context {
+                    params["context"] = Value::Object(context);
+                }
+                let params: CompleteRequestParams = decode(params)?;
+                (server, ClientRequest::CompleteRequest(Request::new(params)), "a completion".to_owned())
+            }
+            Forward::ResourcesList | Forward::ResourceTemplatesList | Forward::PromptsList => {
+                unreachable!("lists are answered by Gateway::answer")
+            }
+        };
+        if audit.tool.is_none() {
+            audit.tool = Some(server.clone());
+        }
+        self.servers.request(&server, upstream, &what, cancel).await.map_err(ErrorObject::from)
+    }
+}
+
+/// A running server a client may use, with what it serves.
+struct Visible {
+    id: String,
+    live: std::sync::Arc<Live>,
+    capabilities: ServerCapabilities,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Resources,
+    Templates,
+    Prompts,
+}
+
+/// Every visible server's items of one kind, in server order; prompts under their gateway names.
+async fn list(visible: &[Visible], listing: Listing) -> Vec<Value> {
+    let mut all = Vec::new();
+    for server in visible {
+        all.extend(items(server, listing).await);
+    }
+    all
+}
+
+/// One server's items of one kind (none when it does not serve them or fails to list).
+async fn items(server: &Visible, listing: Listing) -> Vec<Value> {
+    let serves = match listing {
+        Listing::Resources | Listing::Templates => server.capabilities.resources.is_some(),
+        Listing::Prompts => server.capabilities.prompts.is_some(),
+    };
+    if !serves {
+        return Vec::new();
+    }
+    let peer = &server.live.peer;
+    let listed = tokio::time::timeout(LIST_TIMEOUT, async {
+        match listing {
+            Listing::Resources => peer.list_all_resources().await.map(to_values),
+            Listing::Templates => peer.list_all_resource_templates().await.map(to_values),
+            Listing::Prompts => peer.list_all_prompts().await.map(to_values),
+        }
+    })
+    .await;
+    match listed {
+        Ok(Ok(mut items)) => {
+            if listing == Listing::Prompts {
+                for prompt in &mut items {
+                    if let Some(name) = prompt["name"].as_str() {
+                        prompt["name"] = Value::String(names::model_name(&server.id, name));
+                    }
+                }
+            }
+            items
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(server = %server.id, "a server's list failed; the gateway leaves it out: {error}");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::warn!(server = %server.id, "a server did not list within {LIST_TIMEOUT:?}; the gateway leaves it out");
+            Vec::new()
+        }
+    }
+}
+
+fn to_values<T: serde::Serialize>(items: Vec<T>) -> Vec<Value> {
+    items.into_iter().filter_map(|item| serde_json::to_value(item).ok()).collect()
+}
+
+/// The visible server that serves `uri`: the one listing it, else the one whose template matches.
+async fn owner(visible: &[Visible], uri: &str) -> Result<String, ErrorObject> {
+    let mut listing = Vec::new();
+    let mut templated = Vec::new();
+    for server in visible {
+        if items(server, Listing::Resources).await.iter().any(|r| r["uri"] == uri) {
+            listing.push(server.id.clone());
+        } else if items(server, Listing::Templates)
+            .await
+            .iter()
+            .filter_map(|t| t["uriTemplate"].as_str())
+            .any(|template| template_matches(template, uri))
+        {
+            templated.push(server.id.clone());
+        }
+    }
+    let claimants = if listing.is_empty() { templated } else { listing };
+    match claimants.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(ErrorObject::new(
+            ErrorCode::ToolNotFound,
+            format!("no server this app may use serves the resource {uri:?}"),
+        )
+        .with_data(json!({ "uri": uri }))),
+        several => Err(ErrorObject::invalid(format!(
+            "servers {} all serve {uri:?}; allow only one of them for this app in Harbor's Gateway panel",
+            several.join(", ")
+        ))),
+    }
+}
+
+/// The server and its own name of the prompt a client names `serverId__prompt` or
+/// `serverId/prompt`.
+async fn prompt_named(visible: &[Visible], asked: &str) -> Result<(String, String), ErrorObject> {
+    let not_found =
+        || ErrorObject::new(ErrorCode::ToolNotFound, format!("no prompt {asked:?} among the ones this app may use"));
+    if let Some((server, prompt)) = names::split_namespaced(asked) {
+        return visible
+            .iter()
+            .any(|v| v.id == server && v.capabilities.prompts.is_some())
+            .then(|| (server.to_owned(), prompt.to_owned()))
+            .ok_or_else(not_found);
+    }
+    let (server_id, _) = asked.split_once("__").ok_or_else(not_found)?;
+    let server =
+        visible.iter().find(|v| v.id == server_id && v.capabilities.prompts.is_some()).ok_or_else(not_found)?;
+    let listed = tokio::time::timeout(LIST_TIMEOUT, server.live.peer.list_all_prompts())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    listed
+        .into_iter()
+        .find(|p| names::model_name(&server.id, &p.name) == asked)
+        .map(|p| (server.id.clone(), p.name))
+        .ok_or_else(not_found)
+}
+
+/// Whether `uri` fits RFC 6570 `template`: `{var}` stands for one path segment or more of
+/// anything but `/`, `?` and `#`; `{+var}`, `{#var}` and `{/var}` for anything.
+pub fn template_matches(template: &str, uri: &str) -> bool {
+    match template.find('{') {
+        None => template == uri,
+        Some(open) => {
+            let Some(close) = template[open..].find('}').map(|c| open + c) else { return template == uri };
+            let (literal, expression, rest) = (&template[..open], &template[open + 1..close], &template[close + 1..]);
+            let Some(tail) = uri.strip_prefix(literal) else { return false };
+            let any = expression.starts_with(['+', '#', '/']);
+            (1..=tail.len()).filter(|&end| tail.is_char_boundary(end)).any(|end| {
+                let value = &tail[..end];
+                (any || !value.contains(['/', '?', '#'])) && template_matches(rest, &tail[end..])
+            })
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ErrorObject> {
+    serde_json::from_value(value).map_err(|e| ErrorObject::invalid(format!("the request's params do not fit: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template_matches;
+
+    #[test]
+    fn templates_match_what_they_describe_and_nothing_else() {
+        assert!(template_matches("test://template/{id}/data", "test://template/42/data"));
+        assert!(!template_matches("test://template/{id}/data", "test://template/4/2/data"));
+        assert!(!template_matches("test://template/{id}/data", "test://template//data"));
+        assert!(template_matches("demo://resource/dynamic/text/{index}", "demo://resource/dynamic/text/7"));
+        assert!(template_matches("file:///{+path}", "file:///home/me/notes.md"));
+        assert!(!template_matches("file:///{path}", "file:///home/me/notes.md"));
+        assert!(template_matches("static://exact", "static://exact"));
+        assert!(!template_matches("static://exact", "static://exactly"));
+        assert!(!template_matches("a://{x}", "b://y"));
+    }
+}

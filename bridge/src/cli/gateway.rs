@@ -107,6 +107,9 @@ pub struct ClientArgs {
     /// Tool calls in flight at once.
     #[arg(long)]
     concurrency: Option<u32>,
+    /// Tools and prompts under their servers' own names where no two servers share one.
+    #[arg(long)]
+    plain_names: Option<bool>,
 }
 
 impl ClientArgs {
@@ -116,6 +119,7 @@ impl ClientArgs {
             allow: (adding || !self.allow.is_empty()).then(|| self.allow.clone()),
             rate_per_min: self.rate,
             concurrency: self.concurrency,
+            plain_names: self.plain_names,
         }
     }
 }

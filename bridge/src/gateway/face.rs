@@ -34,7 +34,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Backend, Event};
+use super::{Backend, Event, Reach};
+use crate::mcp::askers::{Asker, ServerAsk};
 use crate::mcp::client::{relaying, Progress, PROGRESS_QUEUE};
 use crate::mcp::registry::ToolEntry;
 
@@ -58,20 +59,28 @@ pub struct Face<B> {
     backend: Arc<B>,
     /// The client, when the transport fixes it (stdio).
     client: Option<String>,
-    /// The resources this session subscribed to with `resources/subscribe` (2025-era sessions;
-    /// 2026-07-28 clients name theirs in `subscriptions/listen`).
-    subscribed: Arc<Mutex<HashSet<String>>>,
+    /// What this 2025-era session asked to hear (2026-07-28 clients say it per stream or request).
+    session: Arc<Session>,
+}
+
+/// A 2025-era session's own state.
+#[derive(Default)]
+struct Session {
+    /// The resources it subscribed to with `resources/subscribe`.
+    subscribed: Mutex<HashSet<String>>,
+    /// The least severe log level it wants (`logging/setLevel`); every message until it sets one.
+    level: Mutex<Option<u8>>,
 }
 
 impl<B> Clone for Face<B> {
     fn clone(&self) -> Self {
-        Face { backend: self.backend.clone(), client: self.client.clone(), subscribed: self.subscribed.clone() }
+        Face { backend: self.backend.clone(), client: self.client.clone(), session: self.session.clone() }
     }
 }
 
 impl<B: Backend> Face<B> {
     pub fn new(backend: Arc<B>, client: Option<String>) -> Face<B> {
-        Face { backend, client, subscribed: Arc::default() }
+        Face { backend, client, session: Arc::default() }
     }
 
     fn caller(&self, extensions: &rmcp::model::Extensions) -> Result<Caller, ErrorData> {
@@ -111,6 +120,7 @@ fn capabilities() -> ServerCapabilities {
         "resources": { "listChanged": true, "subscribe": true },
         "prompts": { "listChanged": true },
         "completions": {},
+        "logging": {},
     }))
     .expect("the gateway's capabilities are MCP's shape")
 }
@@ -126,10 +136,20 @@ impl<B: Backend> ServerHandler for Face<B> {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let events = self.backend.events();
-        let peer = context.peer.clone();
-        let subscribed = self.subscribed.clone();
-        tokio::spawn(tell_session(events, peer, subscribed));
+        let Ok(caller) = self.caller(&context.extensions) else { return };
+        let told = Told { backend: self.backend.clone(), client: caller.client, session: self.session.clone() };
+        tokio::spawn(told.run(self.backend.events(), context.peer.clone()));
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // The level is this session's filter: the servers behind are shared with other callers.
+        *self.session.level.lock().unwrap_or_else(|p| p.into_inner()) = Some(request.level as u8);
+        Ok(())
     }
 
     fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
@@ -155,6 +175,8 @@ impl<B: Backend> ServerHandler for Face<B> {
                 Ok(Event::Resources) => sink.notify_resource_list_changed().await,
                 Ok(Event::Prompts) => sink.notify_prompt_list_changed().await,
                 Ok(Event::ResourceUpdated(uri)) => sink.notify_resource_updated(uri).await,
+                // Log messages reach 2026-07-28 clients on the requests that opt in, not here.
+                Ok(Event::Message { .. }) => continue,
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             };
             if matches!(sent, Err(SubscriptionSendError::SubscriptionClosed | SubscriptionSendError::Service(_))) {
@@ -187,7 +209,7 @@ impl<B: Backend> ServerHandler for Face<B> {
             request.arguments,
             caller.admitted,
             context.ct.clone(),
-            token.is_some().then_some(progress),
+            Reach { progress: token.is_some().then_some(progress), asker: SessionAsker::of(&context.peer) },
         );
         let peer = &context.peer;
         let called = relaying(running, reports, |report: Progress| {
@@ -259,7 +281,7 @@ impl<B: Backend> ServerHandler for Face<B> {
     ) -> Result<(), ErrorData> {
         let uri = request.uri;
         self.forward::<Value>(Forward::ResourcesSubscribe(ResourceUri { uri: uri.clone() }), &context).await?;
-        self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).insert(uri);
+        self.session.subscribed.lock().unwrap_or_else(|p| p.into_inner()).insert(uri);
         Ok(())
     }
 
@@ -270,7 +292,7 @@ impl<B: Backend> ServerHandler for Face<B> {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         // The server stays subscribed for the others who may be; this session hears no more.
-        self.subscribed.lock().unwrap_or_else(|p| p.into_inner()).remove(&request.uri);
+        self.session.subscribed.lock().unwrap_or_else(|p| p.into_inner()).remove(&request.uri);
         Ok(())
     }
 
@@ -306,31 +328,98 @@ impl<B: Backend> ServerHandler for Face<B> {
     }
 }
 
-/// Tells a 2025-era session what changed, until it goes away.
-async fn tell_session(
-    mut events: broadcast::Receiver<Event>,
+/// A 2025-era session's app, answering the sampling and elicitation requests of the server its
+/// call waits on (2026-07-28 has no server-to-client requests: its peers get none).
+struct SessionAsker {
     peer: rmcp::service::Peer<RoleServer>,
-    subscribed: Arc<Mutex<HashSet<String>>>,
-) {
-    loop {
-        let sent = match events.recv().await {
-            Ok(Event::Tools) | Err(broadcast::error::RecvError::Lagged(_)) => peer.notify_tool_list_changed().await,
-            Ok(Event::Resources) => peer.notify_resource_list_changed().await,
-            Ok(Event::Prompts) => peer.notify_prompt_list_changed().await,
-            Ok(Event::ResourceUpdated(uri)) => {
-                if !subscribed.lock().unwrap_or_else(|p| p.into_inner()).contains(&uri) {
-                    continue;
-                }
-                match serde_json::from_value(json!({ "uri": uri })) {
-                    Ok(params) => peer.notify_resource_updated(params).await,
-                    Err(_) => continue,
+    sampling: bool,
+    elicitation: bool,
+}
+
+impl SessionAsker {
+    fn of(peer: &rmcp::service::Peer<RoleServer>) -> Option<Arc<dyn Asker>> {
+        let info = peer.peer_info()?;
+        let capabilities = &info.capabilities;
+        let (sampling, elicitation) = (capabilities.sampling.is_some(), capabilities.elicitation.is_some());
+        (sampling || elicitation).then(|| Arc::new(SessionAsker { peer: peer.clone(), sampling, elicitation }) as _)
+    }
+}
+
+impl Asker for SessionAsker {
+    fn answers(&self, method: &str) -> bool {
+        match method {
+            "sampling/createMessage" => self.sampling,
+            "elicitation/create" => self.elicitation,
+            _ => false,
+        }
+    }
+
+    fn ask(&self, ask: ServerAsk) -> futures::future::BoxFuture<'static, Result<Value, ErrorData>> {
+        let peer = self.peer.clone();
+        Box::pin(async move {
+            let request: rmcp::model::ServerRequest =
+                serde_json::from_value(json!({ "method": ask.method, "params": ask.params }))
+                    .map_err(|e| ErrorData::invalid_params(format!("{}: {e}", ask.method), None))?;
+            match peer.send_request(request).await {
+                Ok(answer) => Ok(serde_json::to_value(answer).unwrap_or_default()),
+                Err(rmcp::ServiceError::McpError(error)) => Err(error),
+                Err(other) => {
+                    Err(ErrorData::internal_error(format!("{}: the app did not answer: {other}", ask.method), None))
                 }
             }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        if sent.is_err() {
-            return;
+        })
+    }
+}
+
+/// What a 2025-era session hears, for as long as it is there.
+struct Told<B> {
+    backend: Arc<B>,
+    client: String,
+    session: Arc<Session>,
+}
+
+impl<B: Backend> Told<B> {
+    /// Tells the session what changed, the updates of what it subscribed to, and the log
+    /// messages of the servers it may use at its level, until it goes away. (MCP 2026-07-28
+    /// deprecates logging, SEP-2577; 2025-era sessions still have it.)
+    #[allow(deprecated)]
+    async fn run(self, mut events: broadcast::Receiver<Event>, peer: rmcp::service::Peer<RoleServer>) {
+        loop {
+            let sent = match events.recv().await {
+                Ok(Event::Tools) | Err(broadcast::error::RecvError::Lagged(_)) => peer.notify_tool_list_changed().await,
+                Ok(Event::Resources) => peer.notify_resource_list_changed().await,
+                Ok(Event::Prompts) => peer.notify_prompt_list_changed().await,
+                Ok(Event::ResourceUpdated(uri)) => {
+                    if !self.session.subscribed.lock().unwrap_or_else(|p| p.into_inner()).contains(&uri) {
+                        continue;
+                    }
+                    match serde_json::from_value(json!({ "uri": uri })) {
+                        Ok(params) => peer.notify_resource_updated(params).await,
+                        Err(_) => continue,
+                    }
+                }
+                Ok(Event::Message { server, message }) => match self.message(&server, message).await {
+                    Some(params) => peer.notify_logging_message(params).await,
+                    None => continue,
+                },
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            if sent.is_err() {
+                return;
+            }
         }
+    }
+
+    /// `server`'s log message, if this session may hear that server and wants its level.
+    #[allow(deprecated)]
+    async fn message(&self, server: &str, message: Value) -> Option<rmcp::model::LoggingMessageNotificationParam> {
+        let params: rmcp::model::LoggingMessageNotificationParam = serde_json::from_value(message).ok()?;
+        let wanted = *self.session.level.lock().unwrap_or_else(|p| p.into_inner());
+        if wanted.is_some_and(|least| (params.level as u8) < least) {
+            return None;
+        }
+        let servers = self.backend.servers(&self.client).await.ok()?;
+        servers.iter().any(|s| s == server).then_some(params)
     }
 }
 

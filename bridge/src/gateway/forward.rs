@@ -6,7 +6,8 @@
 //! server's resources and prompts are not tools the user picked.
 //!
 //! Names: prompts are offered like tools, as `serverId__prompt` (calls may also use
-//! `serverId/prompt`). Resource URIs are the servers' own and are never rewritten (contents and
+//! `serverId/prompt`), or under their own names for a client with plain names where no two of
+//! its servers share one. Resource URIs are the servers' own and are never rewritten (contents and
 //! links refer to them); a read goes to the server that lists the URI, else to the one whose
 //! template matches it. When two servers claim a URI, the read is refused with both names,
 //! rather than guessed.
@@ -55,11 +56,11 @@ impl Gateway {
             Forward::ResourceTemplatesList => {
                 Ok(json!({ "resourceTemplates": list(&visible, Listing::Templates).await }))
             }
-            Forward::PromptsList => Ok(json!({ "prompts": list(&visible, Listing::Prompts).await })),
+            Forward::PromptsList => Ok(json!({ "prompts": prompts(&visible, record.plain_names).await })),
             other => {
                 let who = Who { kind: AuditCaller::Gateway, origin: pin_holder(client), tab: None };
                 let mut audit = Audit::begin(&self.store, who, other.method(), None);
-                let outcome = self.forward_one(&visible, other, &mut audit, cancel).await;
+                let outcome = self.forward_one(&visible, record.plain_names, other, &mut audit, cancel).await;
                 audit.finish(&outcome);
                 outcome
             }
@@ -69,6 +70,7 @@ impl Gateway {
     async fn forward_one(
         &self,
         visible: &[Visible],
+        plain: bool,
         request: Forward,
         audit: &mut Audit<'_>,
         cancel: &CancellationToken,
@@ -101,7 +103,7 @@ impl Gateway {
                 (server, ClientRequest::UnsubscribeRequest(Request::new(params)), format!("resource {}", r.uri))
             }
             Forward::PromptsGet(PromptRequest { name, arguments }) => {
-                let (server, prompt) = prompt_named(visible, &name).await?;
+                let (server, prompt) = prompt_named(visible, plain, &name).await?;
                 audit.tool = Some(names::namespaced(&server, &prompt));
                 let mut params = rmcp::model::GetPromptRequestParams::new(prompt.clone());
                 params.arguments = arguments;
@@ -110,7 +112,7 @@ impl Gateway {
             Forward::Complete(CompleteRequest { reference, argument, context }) => {
                 let (server, reference) = match reference {
                     Reference::Prompt { name } => {
-                        let (server, prompt) = prompt_named(visible, &name).await?;
+                        let (server, prompt) = prompt_named(visible, plain, &name).await?;
                         (server, json!({ "type": "ref/prompt", "name": prompt }))
                     }
                     Reference::Resource { uri } => {
@@ -141,6 +143,7 @@ impl Gateway {
 }
 
 /// A running server a client may use, with what it serves.
+#[derive(Clone)]
 struct Visible {
     id: String,
     live: std::sync::Arc<Live>,
@@ -154,13 +157,50 @@ enum Listing {
     Prompts,
 }
 
-/// Every visible server's items of one kind, in server order; prompts under their gateway names.
+/// Every visible server's items of one kind, in server order.
 async fn list(visible: &[Visible], listing: Listing) -> Vec<Value> {
     let mut all = Vec::new();
     for server in visible {
         all.extend(items(server, listing).await);
     }
     all
+}
+
+/// Every visible server's prompts with each server's id, as the servers named them.
+async fn prompts_by_server(visible: &[Visible]) -> Vec<(String, Value)> {
+    let mut all = Vec::new();
+    for server in visible {
+        all.extend(items(server, Listing::Prompts).await.into_iter().map(|p| (server.id.clone(), p)));
+    }
+    all
+}
+
+/// The prompts a client sees, under its names for them.
+async fn prompts(visible: &[Visible], plain: bool) -> Vec<Value> {
+    let all = prompts_by_server(visible).await;
+    let names = gateway_names(&all, plain);
+    all.into_iter()
+        .zip(names)
+        .map(|((_, mut prompt), name)| {
+            prompt["name"] = Value::String(name);
+            prompt
+        })
+        .collect()
+}
+
+/// Each prompt's name for the client: `serverId__prompt`, or its own where plain and unique.
+fn gateway_names(all: &[(String, Value)], plain: bool) -> Vec<String> {
+    let own = |prompt: &Value| prompt["name"].as_str().unwrap_or_default().to_owned();
+    let pairs: Vec<(String, String)> = all.iter().map(|(server, prompt)| (server.clone(), own(prompt))).collect();
+    let plain_names = match plain {
+        true => names::plain_where_unique(pairs.iter().map(|(s, n)| (s.as_str(), n.as_str()))),
+        false => vec![None; pairs.len()],
+    };
+    pairs
+        .iter()
+        .zip(plain_names)
+        .map(|((server, name), plain)| plain.unwrap_or_else(|| names::model_name(server, name)))
+        .collect()
 }
 
 /// One server's items of one kind (none when it does not serve them or fails to list).
@@ -182,16 +222,7 @@ async fn items(server: &Visible, listing: Listing) -> Vec<Value> {
     })
     .await;
     match listed {
-        Ok(Ok(mut items)) => {
-            if listing == Listing::Prompts {
-                for prompt in &mut items {
-                    if let Some(name) = prompt["name"].as_str() {
-                        prompt["name"] = Value::String(names::model_name(&server.id, name));
-                    }
-                }
-            }
-            items
-        }
+        Ok(Ok(items)) => items,
         Ok(Err(error)) => {
             tracing::warn!(server = %server.id, "a server's list failed; the gateway leaves it out: {error}");
             Vec::new()
@@ -238,9 +269,9 @@ async fn owner(visible: &[Visible], uri: &str) -> Result<String, ErrorObject> {
     }
 }
 
-/// The server and its own name of the prompt a client names `serverId__prompt` or
-/// `serverId/prompt`.
-async fn prompt_named(visible: &[Visible], asked: &str) -> Result<(String, String), ErrorObject> {
+/// The server and its own name of the prompt a client names `serverId__prompt`,
+/// `serverId/prompt`, or (with plain names) its own name.
+async fn prompt_named(visible: &[Visible], plain: bool, asked: &str) -> Result<(String, String), ErrorObject> {
     let not_found =
         || ErrorObject::new(ErrorCode::ToolNotFound, format!("no prompt {asked:?} among the ones this app may use"));
     if let Some((server, prompt)) = names::split_namespaced(asked) {
@@ -250,18 +281,15 @@ async fn prompt_named(visible: &[Visible], asked: &str) -> Result<(String, Strin
             .then(|| (server.to_owned(), prompt.to_owned()))
             .ok_or_else(not_found);
     }
-    let (server_id, _) = asked.split_once("__").ok_or_else(not_found)?;
-    let server =
-        visible.iter().find(|v| v.id == server_id && v.capabilities.prompts.is_some()).ok_or_else(not_found)?;
-    let listed = tokio::time::timeout(LIST_TIMEOUT, server.live.peer.list_all_prompts())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    listed
-        .into_iter()
-        .find(|p| names::model_name(&server.id, &p.name) == asked)
-        .map(|p| (server.id.clone(), p.name))
+    // Only the servers the name can belong to are asked for their lists.
+    let server = asked.split_once("__").map(|(server, _)| server);
+    let candidates: Vec<Visible> = visible.iter().filter(|v| plain || server == Some(v.id.as_str())).cloned().collect();
+    let all = prompts_by_server(&candidates).await;
+    let names = gateway_names(&all, plain);
+    all.into_iter()
+        .zip(names)
+        .find(|(_, name)| name == asked)
+        .and_then(|((server, prompt), _)| Some((server, prompt["name"].as_str()?.to_owned())))
         .ok_or_else(not_found)
 }
 

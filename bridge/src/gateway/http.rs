@@ -4,8 +4,11 @@
 //! Every request passes the same door first:
 //! - `Host` must name this loopback listener (`127.0.0.1`, `localhost` or `[::1]` with its port),
 //!   so a page on a rebinding DNS name cannot reach it;
-//! - a request with an `Origin` is refused: browsers have no business here (Harbor's own browser
-//!   side talks native messaging), so no web page can drive the gateway, even from loopback;
+//! - a request with an `Origin` other than this listener's own loopback origins
+//!   (`http://127.0.0.1:<port>`, `http://localhost:<port>`, `http://[::1]:<port>`, which the MCP
+//!   spec's DNS-rebinding guidance expects a local server to accept) is refused: browsers have no
+//!   business here (Harbor's own browser side talks native messaging), and the gateway serves no
+//!   page, so no web page can drive it, even one on another loopback port;
 //! - `/mcp` needs `Authorization: Bearer <key>`; without one, or with a wrong one, the answer is
 //!   401 with a `WWW-Authenticate` challenge that points at the resource metadata.
 //!
@@ -62,8 +65,10 @@ impl Endpoint {
     pub fn start(listener: TcpListener, gateway: Arc<Gateway>, port: u16) -> Endpoint {
         let endpoint =
             Endpoint { stop: CancellationToken::new(), connections: TaskTracker::new(), sessions: Default::default() };
-        let config =
-            StreamableHttpServerConfig::default().with_allowed_hosts(loopback_hosts(port)).enforce_origin_validation();
+        let config = StreamableHttpServerConfig::default()
+            .with_allowed_hosts(loopback_hosts(port))
+            .with_allowed_origins(loopback_hosts(port).iter().map(|host| format!("http://{host}")))
+            .enforce_origin_validation();
         let face = gateway.clone();
         let mcp: Mcp =
             StreamableHttpService::new(move || Ok(Face::new(face.clone(), None)), endpoint.sessions.clone(), config);
@@ -146,8 +151,13 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Mcp, port: u
     if !loopback_hosts(port).iter().any(|allowed| allowed.eq_ignore_ascii_case(host)) {
         return plain(StatusCode::FORBIDDEN, "this endpoint answers only to its loopback address");
     }
-    if request.headers().contains_key(header::ORIGIN) {
-        return plain(StatusCode::FORBIDDEN, "web pages may not use Harbor's gateway");
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let own = origin.to_str().ok().and_then(|o| o.strip_prefix("http://")).is_some_and(|authority| {
+            loopback_hosts(port).iter().any(|allowed| allowed.eq_ignore_ascii_case(authority))
+        });
+        if !own {
+            return plain(StatusCode::FORBIDDEN, "web pages may not use Harbor's gateway");
+        }
     }
     let base = format!("http://127.0.0.1:{port}");
     match request.uri().path() {

@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::host::pinning::{self, Pinned, Unpinned};
 use crate::host::pipeline;
 use crate::host::policy::PolicyError;
+use crate::mcp::askers::Asker;
 use crate::mcp::client::ProgressSink;
 use crate::mcp::metrics::Text;
 use crate::mcp::names;
@@ -64,7 +65,7 @@ pub use harbor_protocol::api::gateway::{Forward, GatewaySettings, Traffic};
 pub trait Backend: Send + Sync + 'static {
     fn tools(&self, client: &str) -> impl Future<Output = Result<Vec<ToolEntry>, ErrorObject>> + Send;
     /// Calls a tool for `client`; `admitted` when the HTTP layer counted it against the rate
-    /// limit already (to send the headers); the server's progress reports go to `progress`.
+    /// limit already (to send the headers); `reach` is how the server reaches the app meanwhile.
     fn call(
         &self,
         client: &str,
@@ -72,7 +73,7 @@ pub trait Backend: Send + Sync + 'static {
         arguments: Option<JsonObject>,
         admitted: bool,
         cancel: CancellationToken,
-        progress: Option<ProgressSink>,
+        reach: Reach,
     ) -> impl Future<Output = Result<Value, ErrorObject>> + Send;
     /// Resources, prompts and completions for `client` (see [`forward`]).
     fn forward(
@@ -83,15 +84,28 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Value, ErrorObject>> + Send;
     /// What clients may need to hear of.
     fn events(&self) -> broadcast::Receiver<Event>;
+    /// The running servers whose whole server `client` may use (whose resources, prompts and log
+    /// messages it gets).
+    fn servers(&self, client: &str) -> impl Future<Output = Result<Vec<String>, ErrorObject>> + Send;
 }
 
-/// News for gateway clients: a list that may have changed, or a resource that did.
+/// How a server reaches the app during one of its calls: its progress reports, and its sampling
+/// and elicitation requests when the app answers them.
+#[derive(Default)]
+pub struct Reach {
+    pub progress: Option<ProgressSink>,
+    pub asker: Option<Arc<dyn Asker>>,
+}
+
+/// News for gateway clients: a list that may have changed, a resource that did, or a server's
+/// log message (MCP's `notifications/message` params).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Tools,
     Resources,
     Prompts,
     ResourceUpdated(String),
+    Message { server: String, message: Value },
 }
 
 /// What the bridge's notification `method` means for gateway clients.
@@ -106,6 +120,10 @@ pub fn events_of(method: &str, params: &Value) -> Vec<Event> {
         "resources.updated" => {
             params["uri"].as_str().map(|uri| vec![Event::ResourceUpdated(uri.to_owned())]).unwrap_or_default()
         }
+        "servers.message" => match params["serverId"].as_str() {
+            Some(server) => vec![Event::Message { server: server.to_owned(), message: params["message"].clone() }],
+            None => Vec::new(),
+        },
         _ => Vec::new(),
     }
 }
@@ -123,6 +141,7 @@ pub struct ClientChanges {
     pub allow: Option<Vec<String>>,
     pub rate_per_min: Option<u32>,
     pub concurrency: Option<u32>,
+    pub plain_names: Option<bool>,
 }
 
 struct Listener {
@@ -292,6 +311,7 @@ impl Gateway {
             concurrency: changes.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
             created_at: crate::store::now(),
             last_used_at: None,
+            plain_names: changes.plain_names.unwrap_or(false),
         };
         self.store.put_gateway_client(&record).map_err(internal)?;
         self.changed(name);
@@ -308,6 +328,9 @@ impl Gateway {
         }
         if let Some(concurrency) = changes.concurrency {
             record.concurrency = concurrency.max(1);
+        }
+        if let Some(plain) = changes.plain_names {
+            record.plain_names = plain;
         }
         self.store.put_gateway_client(&record).map_err(internal)?;
         self.changed(name);
@@ -468,13 +491,34 @@ pub fn allows_server(allow: &[String], server: &str) -> bool {
     allow.iter().any(|entry| entry == "*" || entry == server)
 }
 
+impl Gateway {
+    /// The tools `record` may see now, under the names it sees them by.
+    fn visible_tools(&self, record: &ClientRecord) -> Result<Vec<ToolEntry>, ErrorObject> {
+        let mut tools = self.allowed_tools(record)?;
+        // A tool its server changed since the client first saw it is suspended (see pinning).
+        let holder = pin_holder(&record.name);
+        let states = pinning::states(&self.store, &holder, &tools, Unpinned::PinNow).map_err(internal)?;
+        tools.retain(|t| states.get(&t.name) == Some(&Pinned::Same));
+        if record.plain_names {
+            let plain = names::plain_where_unique(tools.iter().map(|t| (t.server_id.as_str(), own_name(t))));
+            for (tool, plain) in tools.iter_mut().zip(plain) {
+                if let Some(plain) = plain {
+                    tool.model_name = plain;
+                }
+            }
+        }
+        Ok(tools)
+    }
+}
+
+/// A catalog entry's tool name as its server gave it.
+fn own_name(entry: &ToolEntry) -> &str {
+    names::split_namespaced(&entry.name).map_or(entry.name.as_str(), |(_, tool)| tool)
+}
+
 impl Backend for Gateway {
     async fn tools(&self, client: &str) -> Result<Vec<ToolEntry>, ErrorObject> {
-        let mut tools = self.allowed_tools(&self.client(client)?)?;
-        // A tool its server changed since the client first saw it is suspended (see pinning).
-        let states = pinning::states(&self.store, &pin_holder(client), &tools, Unpinned::PinNow).map_err(internal)?;
-        tools.retain(|t| states.get(&t.name) == Some(&Pinned::Same));
-        Ok(tools)
+        self.visible_tools(&self.client(client)?)
     }
 
     async fn call(
@@ -484,9 +528,18 @@ impl Backend for Gateway {
         arguments: Option<JsonObject>,
         admitted: bool,
         cancel: CancellationToken,
-        progress: Option<ProgressSink>,
+        Reach { progress, asker }: Reach,
     ) -> Result<Value, ErrorObject> {
         let record = self.client(client)?;
+        // A plain name is the client's own way to say one tool; the pipeline takes its full name.
+        let full = match record.plain_names {
+            true => self.visible_tools(&record)?.into_iter().find(|t| t.model_name == tool).map(|t| t.name),
+            false => None,
+        };
+        let tool = full.as_deref().unwrap_or(tool);
+        // While the call runs, its server's own requests go to this app (see `mcp::askers`).
+        let server = self.servers.lookup(tool).map(|entry| entry.server_id);
+        let _asking = server.zip(asker).map(|(server, asker)| self.servers.askers().register(&server, asker));
         let policy = ClientPolicy { gateway: self, limits: self.limits(&record), record, admitted };
         let asked = pipeline::Asked { method: "tools/call", tool, args: arguments.unwrap_or_default(), progress };
         let outcome = pipeline::call(&*self.servers, &self.store, &policy, asked, &cancel).await;
@@ -502,6 +555,17 @@ impl Backend for Gateway {
 
     fn events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    async fn servers(&self, client: &str) -> Result<Vec<String>, ErrorObject> {
+        let record = self.client(client)?;
+        Ok(self
+            .servers
+            .running_with_capabilities()
+            .into_iter()
+            .map(|(server, ..)| server.id.clone())
+            .filter(|id| allows_server(&record.allow, id))
+            .collect())
     }
 }
 

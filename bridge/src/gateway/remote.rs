@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, Event, Forward};
+use super::{Backend, Event, Forward, Reach};
 use crate::mcp::client::{Progress, ProgressSink};
 use crate::mcp::registry::ToolEntry;
 use crate::nm::frame::{read_frame, write_frame, Frame, MAX_INCOMING_FRAME};
@@ -172,7 +172,7 @@ impl Backend for Remote {
         arguments: Option<JsonObject>,
         _admitted: bool,
         cancel: CancellationToken,
-        progress: Option<ProgressSink>,
+        Reach { progress, .. }: Reach,
     ) -> Result<Value, ErrorObject> {
         let params = json!({ "client": client, "tool": tool, "args": arguments });
         self.request("gateway.call", params, &cancel, progress).await
@@ -185,5 +185,12 @@ impl Backend for Remote {
 
     fn events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    async fn servers(&self, client: &str) -> Result<Vec<String>, ErrorObject> {
+        let never = CancellationToken::new();
+        let value = self.request("gateway.tools", json!({ "client": client }), &never, None).await?;
+        serde_json::from_value(value["servers"].clone())
+            .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("the bridge's server list did not decode: {e}")))
     }
 }

@@ -16,7 +16,9 @@ use std::time::Duration;
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken};
 use rmcp::service::{NotificationContext, Peer, QuitReason, RoleClient, RunningServiceCancellationToken, ServiceExt};
 use rmcp::transport::streamable_http_client::{StreamableHttpClientTransport, StreamableHttpClientTransportConfig};
-use rmcp::ClientHandler;
+use rmcp::{ClientHandler, ErrorData as McpError};
+
+use super::askers::{Askers, ServerAsk};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::credentials::{BearerClient, Prepared};
@@ -134,8 +136,10 @@ type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, ProgressSink>>>;
 pub struct ClientEvents {
     progress: ProgressRoutes,
     changed: Arc<Changes>,
-    /// Where news of a subscribed resource goes: `resources.updated` `{serverId, uri}`.
-    updates: Option<(Arc<str>, crate::rpc::Notifier)>,
+    /// Where news of a subscribed resource (`resources.updated` `{serverId, uri}`) and the
+    /// server's log messages (`servers.message` `{serverId, message}`) go, and who answers its
+    /// sampling and elicitation requests.
+    updates: Option<(Arc<str>, crate::rpc::Notifier, Arc<Askers>)>,
 }
 
 impl ClientEvents {
@@ -143,10 +147,26 @@ impl ClientEvents {
         ClientEvents { progress: ProgressRoutes::default(), changed, updates: None }
     }
 
-    /// Publishes the server's `notifications/resources/updated` as `resources.updated`.
-    pub fn telling(mut self, server: &str, notifier: crate::rpc::Notifier) -> Self {
-        self.updates = Some((server.into(), notifier));
+    /// Publishes the server's `notifications/resources/updated` as `resources.updated`, and its
+    /// `notifications/message` as `servers.message`.
+    pub fn telling(mut self, server: &str, notifier: crate::rpc::Notifier, askers: Arc<Askers>) -> Self {
+        self.updates = Some((server.into(), notifier, askers));
         self
+    }
+
+    /// Hands the server's own request to the caller waiting on it (see [`super::askers`]).
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &'static str,
+        params: impl serde::Serialize,
+    ) -> Result<T, McpError> {
+        let Some((server, _, askers)) = &self.updates else {
+            return Err(McpError::invalid_request(format!("{method}: nobody here can answer it"), None));
+        };
+        let params = serde_json::to_value(params).unwrap_or_default();
+        let answer = askers.ask(server, ServerAsk { method, params }).await?;
+        serde_json::from_value(answer)
+            .map_err(|e| McpError::internal_error(format!("{method}: the app's answer does not fit: {e}"), None))
     }
 
     /// Routes progress for `token` to `sink` until the returned guard is dropped.
@@ -170,7 +190,29 @@ impl Drop for ProgressRoute {
 
 impl ClientHandler for ClientEvents {
     fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(ClientCapabilities::default(), Implementation::new("harbor", env!("CARGO_PKG_VERSION")))
+        // Sampling and elicitation go to the app whose call is waiting (see `askers`); roots are
+        // not offered (a server that has them asks for them instead of its own settings).
+        let capabilities: ClientCapabilities =
+            serde_json::from_value(serde_json::json!({ "sampling": {}, "elicitation": { "form": {}, "url": {} } }))
+                .unwrap_or_default();
+        ClientConfig::new(capabilities, Implementation::new("harbor", env!("CARGO_PKG_VERSION")))
+    }
+
+    #[allow(deprecated)]
+    async fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::CreateMessageResult, McpError> {
+        self.ask("sampling/createMessage", params).await
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: rmcp::model::ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, McpError> {
+        self.ask("elicitation/create", request).await
     }
 
     async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
@@ -192,12 +234,26 @@ impl ClientHandler for ClientEvents {
         self.changed.mark(ListChanged::Prompts);
     }
 
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Some((server, notifier, _)) = &self.updates {
+            // To the apps that may hear this server (never into Harbor's own log: it may carry
+            // what the tool works on).
+            let message = serde_json::to_value(params).unwrap_or_default();
+            notifier.publish("servers.message", serde_json::json!({ "serverId": &**server, "message": message }));
+        }
+    }
+
     async fn on_resource_updated(
         &self,
         params: rmcp::model::ResourceUpdatedNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        if let Some((server, notifier)) = &self.updates {
+        if let Some((server, notifier, _)) = &self.updates {
             notifier.publish("resources.updated", serde_json::json!({ "serverId": &**server, "uri": params.uri }));
         }
     }

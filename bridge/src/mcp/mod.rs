@@ -2,6 +2,7 @@
 //!
 //! - [`names`] — server ids, `serverId/toolName`, and the model-safe `serverId__toolName`;
 //! - [`client`] — one rmcp session with one server (stdio or Streamable HTTP);
+//! - [`askers`] — where a server's sampling and elicitation requests go: the one caller waiting;
 //! - [`credentials`] — secrets and sign-ins as the supervisor asks for them at start;
 //! - [`registry`] — every server, the namespaced catalog, and calls with timeout, cancel and progress;
 //! - [`error`] — what can go wrong, as values;
@@ -12,6 +13,7 @@
 //! Runtimes (how processes start) and the LLM layer know nothing of MCP; this module is where
 //! MCP lives.
 
+pub mod askers;
 pub mod client;
 pub mod credentials;
 pub mod error;

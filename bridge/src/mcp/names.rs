@@ -85,6 +85,18 @@ pub fn model_name(server: &str, tool: &str) -> String {
     format!("{head}_{hash}")
 }
 
+/// For `(server, name)` pairs: each name alone where no other pair has it and it is model-safe,
+/// else `None` (the caller keeps the model-safe `server__name`).
+pub fn plain_where_unique<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Vec<Option<String>> {
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    for (_, name) in pairs.clone() {
+        *counts.entry(name).or_default() += 1;
+    }
+    pairs
+        .map(|(_, name)| (counts[name] == 1 && model_safe(name) && !name.contains("__")).then(|| name.to_owned()))
+        .collect()
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325u64, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x100000001b3))
 }
@@ -120,6 +132,13 @@ mod tests {
         assert!(model_safe(&long_a) && model_safe(&long_b));
         assert_ne!(long_a, long_b, "cut names stay distinct");
         assert!(long_a.starts_with("server-everything__"));
+    }
+
+    #[test]
+    fn plain_names_only_where_no_other_server_has_them() {
+        let pairs = [("a", "echo"), ("b", "echo"), ("a", "add"), ("b", "read.file"), ("b", "x__y")];
+        let plain = plain_where_unique(pairs.iter().copied());
+        assert_eq!(plain, vec![None, None, Some("add".to_owned()), None, None]);
     }
 
     #[test]

@@ -93,8 +93,16 @@ impl Servers {
         let health = store.setting::<HealthSettings>("health")?.unwrap_or_default();
         // The logs folder is `<data>/logs`.
         let data_dir = log_dir.parent().map(Into::into).unwrap_or_default();
-        let context =
-            Context { http: Arc::default(), notifier, credentials, owner, health, secrets: Arc::default(), data_dir };
+        let context = Context {
+            http: Arc::default(),
+            notifier,
+            credentials,
+            owner,
+            health,
+            secrets: Arc::default(),
+            data_dir,
+            askers: Arc::default(),
+        };
         let servers = Servers { store, log_dir, context, servers: RwLock::default(), metrics: Metrics::default() };
         for spec in servers.store.servers()? {
             let auto_start = spec.auto_start;
@@ -373,6 +381,11 @@ impl Servers {
         let server = self.get(server)?;
         let live = running(&server)?;
         to_json(request_with(&live, request, DEFAULT_TOOL_TIMEOUT, cancel, None, what).await?)
+    }
+
+    /// The callers waiting on each server that can answer its own requests.
+    pub fn askers(&self) -> &Arc<super::askers::Askers> {
+        &self.context.askers
     }
 
     /// The running servers with what each said it serves, in id order.

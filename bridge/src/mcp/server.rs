@@ -89,6 +89,8 @@ pub struct Context {
     pub secrets: Arc<super::redact::Secrets>,
     /// The data folder (hidden from sandboxed servers but for their own folder).
     pub data_dir: std::path::PathBuf,
+    /// The callers waiting on each server that can answer its sampling and elicitation requests.
+    pub askers: Arc<super::askers::Askers>,
 }
 
 /// The OS sandbox `spec` runs in this time, if it has one switched on (native launches only).
@@ -269,7 +271,11 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                 &server.id,
                 &prepared,
                 server.log.clone(),
-                ClientEvents::new(changes.clone()).telling(&server.id, context.notifier.clone()),
+                ClientEvents::new(changes.clone()).telling(
+                    &server.id,
+                    context.notifier.clone(),
+                    context.askers.clone(),
+                ),
                 &context,
             );
             let why = match or_command!(opened) {

@@ -12,12 +12,18 @@ use harbor_protocol::ErrorObject;
 use tokio::sync::mpsc;
 
 use super::Area;
-use crate::gateway::{connect, Backend, ClientChanges, ClientView, Gateway, GatewaySettings};
+use crate::gateway::{connect, Backend, ClientChanges, ClientView, Gateway, GatewaySettings, Reach};
 use crate::mcp::client::{relaying, Progress, PROGRESS_QUEUE};
 use crate::rpc::Router;
 
 fn changes(p: api::ClientParams) -> (String, ClientChanges) {
-    (p.name, ClientChanges { allow: p.allow, rate_per_min: p.rate_per_min, concurrency: p.concurrency })
+    let changes = ClientChanges {
+        allow: p.allow,
+        rate_per_min: p.rate_per_min,
+        concurrency: p.concurrency,
+        plain_names: p.plain_names,
+    };
+    (p.name, changes)
 }
 
 fn client(gateway: &Gateway, view: ClientView) -> Result<api::Client, ErrorObject> {
@@ -31,6 +37,7 @@ fn client(gateway: &Gateway, view: ClientView) -> Result<api::Client, ErrorObjec
         concurrency: record.concurrency,
         created_at: record.created_at,
         last_used_at: record.last_used_at,
+        plain_names: record.plain_names,
         traffic: view.traffic,
     })
 }
@@ -115,10 +122,13 @@ pub fn routes(router: Router, gateway: Arc<Gateway>) -> Router {
                 written: done.written,
             })
         })
-        .on::<api::GatewayTools, _>(|g, p, _| async move { Ok(api::ClientTools { tools: g.tools(&p.client).await? }) })
+        .on::<api::GatewayTools, _>(|g, p, _| async move {
+            Ok(api::ClientTools { tools: g.tools(&p.client).await?, servers: g.servers(&p.client).await? })
+        })
         .on::<api::GatewayCall, _>(|g, p, call| async move {
             let (progress, reports) = mpsc::channel(PROGRESS_QUEUE);
-            let running = g.call(&p.client, &p.tool, p.args, false, call.cancel.clone(), Some(progress));
+            let reach = Reach { progress: Some(progress), asker: None };
+            let running = g.call(&p.client, &p.tool, p.args, false, call.cancel.clone(), reach);
             let events = &call.events;
             relaying(running, reports, |report: Progress| async move { events.emit(&report.event()).await }).await
         })

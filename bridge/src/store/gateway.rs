@@ -22,9 +22,12 @@ pub struct ClientRecord {
     pub concurrency: u32,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// Tools and prompts under their servers' own names where no two of its servers share one.
+    pub plain_names: bool,
 }
 
-const COLUMNS: &str = "name, key_sha256, key_hint, allow, rate_per_min, concurrency, created_at, last_used_at";
+const COLUMNS: &str =
+    "name, key_sha256, key_hint, allow, rate_per_min, concurrency, created_at, last_used_at, plain_names";
 
 fn record(row: &Row) -> rusqlite::Result<ClientRecord> {
     let allow: String = row.get(3)?;
@@ -37,6 +40,7 @@ fn record(row: &Row) -> rusqlite::Result<ClientRecord> {
         concurrency: row.get(5)?,
         created_at: row.get(6)?,
         last_used_at: row.get(7)?,
+        plain_names: row.get(8)?,
     })
 }
 
@@ -62,9 +66,9 @@ impl Store {
     pub fn put_gateway_client(&self, client: &ClientRecord) -> Result<()> {
         self.conn().execute(
             &format!(
-                "INSERT INTO gateway_clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO gateway_clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(name) DO UPDATE SET key_sha256 = ?2, key_hint = ?3, allow = ?4, rate_per_min = ?5,
-                 concurrency = ?6"
+                 concurrency = ?6, plain_names = ?9"
             ),
             rusqlite::params![
                 client.name,
@@ -75,6 +79,7 @@ impl Store {
                 client.concurrency,
                 client.created_at,
                 client.last_used_at,
+                client.plain_names,
             ],
         )?;
         Ok(())
@@ -105,6 +110,7 @@ mod tests {
             allow: vec!["time".into(), "everything/echo".into()],
             rate_per_min: 60,
             concurrency: 4,
+            plain_names: true,
             created_at: 1,
             last_used_at: None,
         };

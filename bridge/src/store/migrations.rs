@@ -128,6 +128,8 @@ const MIGRATIONS: &[&str] = &[
     // recognised by their `gateway:` origin.
     "ALTER TABLE audit ADD COLUMN caller TEXT NOT NULL DEFAULT 'page';
     UPDATE audit SET caller = 'gateway' WHERE substr(origin, 1, 8) = 'gateway:';",
+    // 9: a gateway client that sees tools and prompts under their servers' own names.
+    "ALTER TABLE gateway_clients ADD COLUMN plain_names INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

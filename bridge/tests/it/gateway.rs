@@ -171,9 +171,16 @@ async fn keys_origins_and_hosts_are_checked_before_anything_runs() {
     assert_eq!(status, 401);
     assert!(headers["www-authenticate"].to_str().unwrap().contains("invalid_token"));
 
-    let origin = [("authorization", bearer.as_str()), ("origin", "http://127.0.0.1:9")];
-    assert_eq!(raw(post.clone(), &url, &origin, Some(initialize())).await.0, 403, "a web page's request is refused");
     let port = url.split(':').nth(2).unwrap().trim_end_matches("/mcp");
+    let own = format!("http://localhost:{port}");
+    let other_port = format!("http://127.0.0.1:{}", port.parse::<u16>().unwrap() ^ 1);
+    for page in ["http://127.0.0.1:9", other_port.as_str(), "https://evil.example", "null"] {
+        let origin = [("authorization", bearer.as_str()), ("origin", page)];
+        assert_eq!(raw(post.clone(), &url, &origin, Some(initialize())).await.0, 403, "a page at {page} is refused");
+    }
+    // The listener's own loopback origin is what a local server accepts (the spec's rebinding rule).
+    let origin = [("authorization", bearer.as_str()), ("origin", own.as_str())];
+    assert_eq!(raw(post.clone(), &url, &origin, Some(initialize())).await.0, 200, "its own origin {own} is not a page");
     let rebound = format!("rebind.example:{port}");
     let host = [("authorization", bearer.as_str()), ("host", rebound.as_str())];
     assert_eq!(raw(post.clone(), &url, &host, Some(initialize())).await.0, 403, "a DNS-rebound name is refused");

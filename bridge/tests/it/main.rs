@@ -9,6 +9,7 @@ mod browser;
 mod byoc;
 mod chat;
 mod cli;
+mod conformance;
 mod contract;
 mod docker;
 mod faults;

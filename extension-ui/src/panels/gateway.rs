@@ -249,6 +249,14 @@ fn ClientCard(
                     }).collect_view().into_any()
                 }}
             </fieldset>
+            <div class="tool-choice plain-names">
+                <input type="checkbox" id=format!("plain-{slug}") prop:checked=client.plain_names
+                    on:change={
+                        let update = update.clone();
+                        move |ev| update(ClientParams { plain_names: Some(event_target_checked(&ev)), ..ClientParams::default() })
+                    }/>
+                <label for=format!("plain-{slug}")>"Use the servers' own tool names where they do not collide"</label>
+            </div>
             <form class="limits" on:submit=move |ev| {
                 ev.prevent_default();
                 let number = |s: RwSignal<String>| s.get_untracked().trim().parse::<u32>().ok();

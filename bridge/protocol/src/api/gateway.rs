@@ -77,6 +77,9 @@ pub struct Client {
     pub concurrency: u32,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// Tools and prompts under their servers' own names where unambiguous.
+    #[serde(default)]
+    pub plain_names: bool,
     #[serde(default)]
     pub traffic: Traffic,
     /// Allowed tools their servers changed since the client first saw them (suspended).
@@ -110,6 +113,11 @@ pub struct ClientParams {
     pub rate_per_min: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// Tools and prompts under their servers' own names (`echo`, not `everything__echo`) where
+    /// no two of the client's servers share a name; for apps that expect a server's names as
+    /// they are. Off unless asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_names: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +183,10 @@ pub struct ClientRef {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClientTools {
     pub tools: Vec<ToolEntry>,
+    /// The running servers whose whole server the client may use (their resources, prompts
+    /// and log messages are the client's too).
+    #[serde(default)]
+    pub servers: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

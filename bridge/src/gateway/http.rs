@@ -26,6 +26,11 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+use super::sessions::SessionCap;
+
+/// The header that names a 2025-era session.
+const SESSION_HEADER: &str = "mcp-session-id";
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -73,6 +78,7 @@ impl Endpoint {
         let mcp: Mcp =
             StreamableHttpService::new(move || Ok(Face::new(face.clone(), None)), endpoint.sessions.clone(), config);
         let (stop, connections) = (endpoint.stop.clone(), endpoint.connections.clone());
+        let mcp = Door { mcp, cap: Arc::new(SessionCap::new(endpoint.sessions.clone())) };
         endpoint.connections.spawn(accept(listener, gateway, mcp, port, stop, connections));
         endpoint
     }
@@ -92,10 +98,17 @@ impl Endpoint {
     }
 }
 
+/// rmcp's service, and the cap on the sessions it opens.
+#[derive(Clone)]
+struct Door {
+    mcp: Mcp,
+    cap: Arc<SessionCap>,
+}
+
 async fn accept(
     listener: TcpListener,
     gateway: Arc<Gateway>,
-    mcp: Mcp,
+    mcp: Door,
     port: u16,
     stop: CancellationToken,
     connections: TaskTracker,
@@ -146,7 +159,7 @@ fn loopback_hosts(port: u16) -> Vec<String> {
     ["127.0.0.1", "localhost", "[::1]"].iter().map(|host| format!("{host}:{port}")).collect()
 }
 
-async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Mcp, port: u16) -> Response<Body> {
+async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door, port: u16) -> Response<Body> {
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
     if !loopback_hosts(port).iter().any(|allowed| allowed.eq_ignore_ascii_case(host)) {
         return plain(StatusCode::FORBIDDEN, "this endpoint answers only to its loopback address");
@@ -228,7 +241,8 @@ fn unauthorized(base: &str, wrong_key: bool) -> Response<Body> {
     response
 }
 
-async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, mut mcp: Mcp, base: &str) -> Response<Body> {
+async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, door: Door, base: &str) -> Response<Body> {
+    let Door { mut mcp, cap } = door;
     let client = match client_of(&request, gateway) {
         Ok(client) => client,
         Err(wrong_key) => return unauthorized(base, wrong_key),
@@ -254,12 +268,18 @@ async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, mut mcp: Mcp
             }
         }
     }
-    parts.extensions.insert(Caller { client, admitted: ticket.is_some() });
+    let joined = parts.headers.contains_key(SESSION_HEADER);
+    parts.extensions.insert(Caller { client: client.clone(), admitted: ticket.is_some() });
     let request = Request::from_parts(parts, Full::new(body));
     let mut response = match tower_service::Service::call(&mut mcp, request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
+    if !joined {
+        if let Some(session) = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+            cap.opened(&client, session).await;
+        }
+    }
     if let Some(ticket) = ticket {
         rate_headers(response.headers_mut(), ticket.limit, ticket.remaining, ticket.reset.as_secs());
     }

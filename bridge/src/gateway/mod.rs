@@ -12,6 +12,7 @@
 //! - [`forward`] — resources, prompts and completions from the servers a client may use;
 //! - [`http`] — Streamable HTTP on loopback: keys, `Origin` and `Host` checks, rate-limit
 //!   headers, `/live`, `/ready`, `/metrics` and the protected-resource metadata;
+//! - [`sessions`] — the cap on the HTTP face's open sessions, per client and in all;
 //! - [`remote`] — the [`Backend`] that `harbor-bridge mcp` uses to reach a running bridge over
 //!   its control socket;
 //! - [`connect`] — writing the `harbor-bridge mcp --client NAME` entry into an app's config.
@@ -22,6 +23,7 @@ pub mod forward;
 pub mod http;
 pub mod limits;
 pub mod remote;
+pub mod sessions;
 pub mod stdio;
 
 use std::collections::HashMap;

@@ -671,3 +671,35 @@ async fn slow_header_connections_are_closed_by_the_timeout() {
     );
     bridge.finish().await;
 }
+
+#[tokio::test]
+async fn one_clients_abandoned_sessions_are_capped_without_closing_anothers() {
+    let (bridge, url) = bridge("gw-sessions").await;
+    let steady = format!("Bearer {}", add_client(&bridge, "steady", json!(["everything"]), 1000).await);
+    let churn = format!("Bearer {}", add_client(&bridge, "churn", json!(["everything"]), 1000).await);
+    let kept = session(&url, &steady).await;
+    let mut opened = Vec::new();
+    for _ in 0..harbor_bridge::gateway::sessions::PER_CLIENT + 8 {
+        opened.push(session(&url, &churn).await);
+    }
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let status_of = |bearer: String, id: String| {
+        let url = url.clone();
+        let list = list.clone();
+        async move {
+            let headers = [
+                ("authorization", bearer.as_str()),
+                ("mcp-session-id", id.as_str()),
+                ("mcp-protocol-version", "2025-06-18"),
+            ];
+            raw(reqwest::Method::POST, &url, &headers, Some(list)).await.0
+        }
+    };
+    // The churning client's oldest sessions were closed; its newest and the other client's work.
+    assert_eq!(status_of(churn.clone(), opened[0].clone()).await, 404, "the oldest abandoned session is gone");
+    assert_eq!(status_of(churn.clone(), opened[7].clone()).await, 404);
+    assert_eq!(status_of(churn.clone(), opened[8].clone()).await, 200, "the newest 32 remain");
+    assert_eq!(status_of(churn, opened.last().unwrap().clone()).await, 200);
+    assert_eq!(status_of(steady, kept).await, 200, "another client's session is not touched");
+    bridge.finish().await;
+}

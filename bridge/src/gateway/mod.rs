@@ -12,6 +12,7 @@
 //! - [`forward`] — resources, prompts and completions from the servers a client may use;
 //! - [`http`] — Streamable HTTP on loopback: keys, `Origin` and `Host` checks, rate-limit
 //!   headers, `/live`, `/ready`, `/metrics` and the protected-resource metadata;
+//! - [`relay`] — a server's requests to an app behind `harbor-bridge mcp`, as events and answers;
 //! - [`sessions`] — the cap on the HTTP face's open sessions, per client and in all;
 //! - [`remote`] — the [`Backend`] that `harbor-bridge mcp` uses to reach a running bridge over
 //!   its control socket;
@@ -22,6 +23,7 @@ pub mod face;
 pub mod forward;
 pub mod http;
 pub mod limits;
+pub mod relay;
 pub mod remote;
 pub mod sessions;
 pub mod stdio;
@@ -161,6 +163,8 @@ pub struct Gateway {
     traffic: Mutex<HashMap<String, Traffic>>,
     listener: tokio::sync::Mutex<Option<Listener>>,
     events: broadcast::Sender<Event>,
+    /// Server requests relayed to apps in other processes, waiting for their answers.
+    pub relay: Arc<relay::Relay>,
 }
 
 impl Gateway {
@@ -175,6 +179,7 @@ impl Gateway {
             traffic: Mutex::default(),
             listener: tokio::sync::Mutex::new(None),
             events,
+            relay: Arc::default(),
         });
         // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
         // they subscribed to as `updated`).

@@ -3,16 +3,16 @@
 //!
 //! Unlike the command line's sequential `Link`, calls here overlap: a reader task matches replies
 //! to requests by id (joining chunked ones by `seq`), hands a call's progress events to its
-//! caller, turns the bridge's notifications into [`Backend::events`], and fails every open call
+//! caller and its `ask` events (a server's request) to the app, answering with `gateway.answer`, turns the bridge's notifications into [`Backend::events`], and fails every open call
 //! when the bridge goes away — then [`Remote::closed`] fires and the stdio face ends, so the app
 //! sees its server exit and can start it again.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
-use harbor_protocol::api::tools::ToolEvent;
+use harbor_protocol::api::gateway::{AskAnswer, AskError, CallEvent};
 use harbor_protocol::{ErrorCode, ErrorObject, Message, RequestId};
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, Event, Forward, Reach};
+use crate::mcp::askers::{Asker, ServerAsk};
 use crate::mcp::client::{Progress, ProgressSink};
 use crate::mcp::registry::ToolEntry;
 use crate::nm::frame::{read_frame, write_frame, Frame, MAX_INCOMING_FRAME};
@@ -29,6 +30,7 @@ use crate::nm::frame::{read_frame, write_frame, Frame, MAX_INCOMING_FRAME};
 struct Waiter {
     reply: oneshot::Sender<Result<Value, ErrorObject>>,
     progress: Option<ProgressSink>,
+    asker: Option<Arc<dyn Asker>>,
 }
 
 type Waiting = Arc<Mutex<HashMap<i64, Waiter>>>;
@@ -66,7 +68,13 @@ impl Remote {
             events: broadcast::channel(64).0,
             closed: CancellationToken::new(),
         });
-        tokio::spawn(read(reader, remote.waiting.clone(), remote.events.clone(), remote.closed.clone()));
+        tokio::spawn(read(
+            reader,
+            Arc::downgrade(&remote),
+            remote.waiting.clone(),
+            remote.events.clone(),
+            remote.closed.clone(),
+        ));
         remote
     }
 
@@ -80,11 +88,11 @@ impl Remote {
         method: &str,
         params: Value,
         cancel: &CancellationToken,
-        progress: Option<ProgressSink>,
+        Reach { progress, asker }: Reach,
     ) -> Result<Value, ErrorObject> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Waiter { reply, progress });
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Waiter { reply, progress, asker });
         let gone = || {
             ErrorObject::new(
                 ErrorCode::ServerUnavailable,
@@ -112,6 +120,7 @@ impl Remote {
 
 async fn read(
     mut reader: impl AsyncRead + Unpin,
+    remote: Weak<Remote>,
     waiting: Waiting,
     events: broadcast::Sender<Event>,
     closed: CancellationToken,
@@ -135,15 +144,22 @@ async fn read(
                     let _ = waiter.reply.send(outcome);
                 }
             }
-            Some(Message::Event { id: RequestId::Number(id), event }) => {
-                let Ok(ToolEvent::Progress { progress, total, message }) = serde_json::from_value(event) else {
-                    continue;
-                };
-                let waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(sink) = waiting.get(&id).and_then(|w| w.progress.as_ref()) {
-                    let _ = sink.try_send(Progress { progress, total, message });
+            Some(Message::Event { id: RequestId::Number(id), event }) => match serde_json::from_value(event) {
+                Ok(CallEvent::Progress { progress, total, message }) => {
+                    let waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(sink) = waiting.get(&id).and_then(|w| w.progress.as_ref()) {
+                        let _ = sink.try_send(Progress { progress, total, message });
+                    }
                 }
-            }
+                Ok(CallEvent::Ask { ask_id, method, params }) => {
+                    let asker =
+                        waiting.lock().unwrap_or_else(|p| p.into_inner()).get(&id).and_then(|w| w.asker.clone());
+                    if let (Some(asker), Some(remote)) = (asker, remote.upgrade()) {
+                        tokio::spawn(answer(remote, asker, ask_id, method, params));
+                    }
+                }
+                Err(_) => {}
+            },
             Some(Message::Notify { notify, params }) => {
                 for event in super::events_of(&notify, &params) {
                     let _ = events.send(event);
@@ -157,10 +173,31 @@ async fn read(
     closed.cancel();
 }
 
+/// Asks the app what the server asked, and tells the bridge its answer.
+async fn answer(remote: Arc<Remote>, asker: Arc<dyn Asker>, ask_id: u64, method: String, params: Value) {
+    let method = match method.as_str() {
+        "sampling/createMessage" => "sampling/createMessage",
+        "elicitation/create" => "elicitation/create",
+        _ => return,
+    };
+    let answered = asker.ask(ServerAsk { method, params }).await;
+    let answer = match answered {
+        Ok(result) => AskAnswer { ask_id, result: Some(result), error: None },
+        Err(error) => AskAnswer {
+            ask_id,
+            result: None,
+            error: Some(AskError { code: error.code.0, message: error.message.into() }),
+        },
+    };
+    let never = CancellationToken::new();
+    let params = serde_json::to_value(answer).unwrap_or_default();
+    let _ = remote.request("gateway.answer", params, &never, Reach::default()).await;
+}
+
 impl Backend for Remote {
     async fn tools(&self, client: &str) -> Result<Vec<ToolEntry>, ErrorObject> {
         let never = CancellationToken::new();
-        let value = self.request("gateway.tools", json!({ "client": client }), &never, None).await?;
+        let value = self.request("gateway.tools", json!({ "client": client }), &never, Reach::default()).await?;
         serde_json::from_value(value["tools"].clone())
             .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("the bridge's tool list did not decode: {e}")))
     }
@@ -172,15 +209,19 @@ impl Backend for Remote {
         arguments: Option<JsonObject>,
         _admitted: bool,
         cancel: CancellationToken,
-        Reach { progress, .. }: Reach,
+        reach: Reach,
     ) -> Result<Value, ErrorObject> {
-        let params = json!({ "client": client, "tool": tool, "args": arguments });
-        self.request("gateway.call", params, &cancel, progress).await
+        let answers: Vec<&str> = ["sampling/createMessage", "elicitation/create"]
+            .into_iter()
+            .filter(|method| reach.asker.as_ref().is_some_and(|asker| asker.answers(method)))
+            .collect();
+        let params = json!({ "client": client, "tool": tool, "args": arguments, "answers": answers });
+        self.request("gateway.call", params, &cancel, reach).await
     }
 
     async fn forward(&self, client: &str, request: Forward, cancel: CancellationToken) -> Result<Value, ErrorObject> {
         let params = json!({ "client": client, "request": request });
-        self.request("gateway.forward", params, &cancel, None).await
+        self.request("gateway.forward", params, &cancel, Reach::default()).await
     }
 
     fn events(&self) -> broadcast::Receiver<Event> {
@@ -189,7 +230,7 @@ impl Backend for Remote {
 
     async fn servers(&self, client: &str) -> Result<Vec<String>, ErrorObject> {
         let never = CancellationToken::new();
-        let value = self.request("gateway.tools", json!({ "client": client }), &never, None).await?;
+        let value = self.request("gateway.tools", json!({ "client": client }), &never, Reach::default()).await?;
         serde_json::from_value(value["servers"].clone())
             .map_err(|e| ErrorObject::new(ErrorCode::Internal, format!("the bridge's server list did not decode: {e}")))
     }

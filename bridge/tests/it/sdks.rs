@@ -246,30 +246,20 @@ async fn a_client_allowed_single_tools_gets_none_of_the_servers_resources_or_pro
 
 #[tokio::test]
 async fn a_servers_sampling_and_elicitation_requests_reach_the_app_whose_call_waits() {
-    let (_serving, _home, url, key) = gateway("sdk-py-asks").await;
+    let (_serving, home, url, key) = gateway("sdk-py-asks").await;
     let over = Over::Http { url: &url, key: &key };
+    let stdio = Over::Stdio { home: &home, client: "sdk" };
     let plan = json!([
         {"step": "tools"},
         {"step": "call", "tool": "everything__trigger-sampling-request", "arguments": {"prompt": "Say hi", "maxTokens": 20}},
         {"step": "elicit-answer", "answer": {"action": "decline"}},
         {"step": "call", "tool": "everything__trigger-elicitation-request", "arguments": {}},
     ]);
-    let report = python(&over, "legacy", plan).await;
-    let tools = ok(&report, 0, "tools");
-    assert!(
-        tools.as_array().unwrap().iter().any(|t| t == "everything__trigger-sampling-request"),
-        "Harbor takes sampling from the servers behind it, so server-everything offers its tool: {tools}"
-    );
-    let sampled = ok(&report, 1, "sampling");
-    assert!(text(sampled).contains("sampled by the SDK client"), "the app's answer reaches the server: {sampled}");
-    let seen = report["heard"]["sampling"].to_string();
-    assert!(
-        seen.contains("Say hi") && report["heard"]["sampling"].as_array().map(Vec::len) == Some(1),
-        "the app saw the server's prompt: {seen}"
-    );
-    let elicited = ok(&report, 3, "elicitation");
-    assert!(text(elicited).contains("declined"), "the app's decline reaches the server as such: {elicited}");
-    assert_eq!(report["heard"]["elicitation"].as_array().map(Vec::len), Some(1));
+    // Over HTTP the app's own session answers; over stdio the running bridge relays the server's
+    // requests to `harbor-bridge mcp` as events of the call, and its answers back.
+    for over in [&over, &stdio] {
+        assert_asks_answered(&python(over, "legacy", plan.clone()).await);
+    }
 
     // A 2026-07-28 client cannot be asked (that revision has no server-to-client requests): the
     // tool says what happened instead of hanging, and nothing reaches the app.
@@ -283,4 +273,22 @@ async fn a_servers_sampling_and_elicitation_requests_reach_the_app_whose_call_wa
         "the server's request fails cleanly: {refused}"
     );
     assert_eq!(modern["heard"]["sampling"], json!([]));
+}
+
+fn assert_asks_answered(report: &Value) {
+    let tools = ok(report, 0, "tools");
+    assert!(
+        tools.as_array().unwrap().iter().any(|t| t == "everything__trigger-sampling-request"),
+        "Harbor takes sampling from the servers behind it, so server-everything offers its tool: {tools}"
+    );
+    let sampled = ok(report, 1, "sampling");
+    assert!(text(sampled).contains("sampled by the SDK client"), "the app's answer reaches the server: {sampled}");
+    let seen = report["heard"]["sampling"].to_string();
+    assert!(
+        seen.contains("Say hi") && report["heard"]["sampling"].as_array().map(Vec::len) == Some(1),
+        "the app saw the server's prompt: {seen}"
+    );
+    let elicited = ok(report, 3, "elicitation");
+    assert!(text(elicited).contains("declined"), "the app's decline reaches the server as such: {elicited}");
+    assert_eq!(report["heard"]["elicitation"].as_array().map(Vec::len), Some(1));
 }

@@ -2,7 +2,9 @@
 //! `tests/fixtures/sdk_client.py`) in its default mode — which adopts 2026-07-28 when
 //! `server/discover` offers it — and in its legacy mode (the `initialize` handshake, 2025-11-25),
 //! over Streamable HTTP and over `harbor-bridge mcp`'s stdio, with server-everything (npm) behind
-//! the gateway. Each run is one plan of steps; the report says what each step got.
+//! the gateway; and the TypeScript SDK (npm `@modelcontextprotocol/sdk`, 2025-11-25, through
+//! `tests/fixtures/sdk_client.cjs`) with the same plans. Each run is one plan of steps; the report
+//! says what each step got.
 
 use std::path::{Path, PathBuf};
 
@@ -21,13 +23,35 @@ enum Over<'a> {
 
 /// Runs the Python SDK client with `plan` in `mode` (`auto` or `legacy`) and returns its report.
 async fn python(over: &Over<'_>, mode: &str, plan: Value) -> Value {
+    sdk(Sdk::Python, over, mode, plan).await
+}
+
+/// Which official SDK's client runs a plan.
+#[derive(Clone, Copy)]
+enum Sdk {
+    Python,
+    /// The TypeScript SDK (1.x speaks 2025-11-25 only; `mode` is ignored).
+    TypeScript,
+}
+
+async fn sdk(which: Sdk, over: &Over<'_>, mode: &str, plan: Value) -> Value {
     let dir = std::env::temp_dir().join(format!("harbor-sdk-plan-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let plan_file = dir.join(format!("{mode}-{}.json", rand_suffix()));
     std::fs::write(&plan_file, plan.to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sdk_client.py");
-    let mut command = tokio::process::Command::new(test_servers().join("venv/bin/python"));
-    command.arg(script).args(["--mode", mode]);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let mut command = match which {
+        Sdk::Python => {
+            let mut command = tokio::process::Command::new(test_servers().join("venv/bin/python"));
+            command.arg(fixtures.join("sdk_client.py")).args(["--mode", mode]);
+            command
+        }
+        Sdk::TypeScript => {
+            let mut command = tokio::process::Command::new("node");
+            command.arg(fixtures.join("sdk_client.cjs")).env("NODE_PATH", test_servers().join("npm/node_modules"));
+            command
+        }
+    };
     match over {
         Over::Http { url, key } => {
             command.args(["--url", url, "--key", key]);
@@ -249,12 +273,7 @@ async fn a_servers_sampling_and_elicitation_requests_reach_the_app_whose_call_wa
     let (_serving, home, url, key) = gateway("sdk-py-asks").await;
     let over = Over::Http { url: &url, key: &key };
     let stdio = Over::Stdio { home: &home, client: "sdk" };
-    let plan = json!([
-        {"step": "tools"},
-        {"step": "call", "tool": "everything__trigger-sampling-request", "arguments": {"prompt": "Say hi", "maxTokens": 20}},
-        {"step": "elicit-answer", "answer": {"action": "decline"}},
-        {"step": "call", "tool": "everything__trigger-elicitation-request", "arguments": {}},
-    ]);
+    let plan = asks_plan();
     // Over HTTP the app's own session answers; over stdio the running bridge relays the server's
     // requests to `harbor-bridge mcp` as events of the call, and its answers back.
     for over in [&over, &stdio] {
@@ -275,6 +294,16 @@ async fn a_servers_sampling_and_elicitation_requests_reach_the_app_whose_call_wa
     assert_eq!(modern["heard"]["sampling"], json!([]));
 }
 
+/// A sampling request the app answers, then an elicitation it declines.
+fn asks_plan() -> Value {
+    json!([
+        {"step": "tools"},
+        {"step": "call", "tool": "everything__trigger-sampling-request", "arguments": {"prompt": "Say hi", "maxTokens": 20}},
+        {"step": "elicit-answer", "answer": {"action": "decline"}},
+        {"step": "call", "tool": "everything__trigger-elicitation-request", "arguments": {}},
+    ])
+}
+
 fn assert_asks_answered(report: &Value) {
     let tools = ok(report, 0, "tools");
     assert!(
@@ -291,4 +320,20 @@ fn assert_asks_answered(report: &Value) {
     let elicited = ok(report, 3, "elicitation");
     assert!(text(elicited).contains("declined"), "the app's decline reaches the server as such: {elicited}");
     assert_eq!(report["heard"]["elicitation"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn the_typescript_sdk_uses_tools_resources_prompts_progress_and_asks_through_the_gateway() {
+    for transport in ["http", "stdio"] {
+        let (_serving, home, url, key) = gateway(&format!("sdk-ts-{transport}")).await;
+        let over = match transport {
+            "http" => Over::Http { url: &url, key: &key },
+            _ => Over::Stdio { home: &home, client: "sdk" },
+        };
+        let how = format!("typescript {transport}");
+        assert_tools(&sdk(Sdk::TypeScript, &over, "legacy", tools_plan()).await, &how);
+        let report = sdk(Sdk::TypeScript, &over, "legacy", primitives_plan("legacy")).await;
+        assert_primitives(&report, &how, "legacy");
+        assert_asks_answered(&sdk(Sdk::TypeScript, &over, "legacy", asks_plan()).await);
+    }
 }

@@ -20,7 +20,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use harbor_protocol::api::forward::{CompleteRequest, Forward, PromptRequest, Reference, ResourceUri};
+use harbor_protocol::api::forward::{CompleteRequest, Forward, PromptRequest, ResourceUri};
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, ContentBlock,
@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
 use super::{Backend, Event, Reach};
-use crate::mcp::askers::{Asker, ServerAsk};
+use crate::mcp::askers::{self, Asker, ServerAsk};
 use crate::mcp::client::{relaying, Progress, PROGRESS_QUEUE};
 use crate::mcp::registry::ToolEntry;
 
@@ -318,13 +318,11 @@ impl<B: Backend> ServerHandler for Face<B> {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        let params = serde_json::to_value(&request).unwrap_or_default();
-        let reference: Reference = serde_json::from_value(params["ref"].clone())
-            .map_err(|e| ErrorData::invalid_params(format!("the completion's ref: {e}"), None))?;
-        let argument = params["argument"].as_object().cloned().unwrap_or_default();
-        let context_args = params["context"].as_object().cloned();
-        let complete = Forward::Complete(CompleteRequest { reference, argument, context: context_args });
-        self.forward(complete, &context).await
+        // The same MCP params, with a reference the gateway can route.
+        let complete: CompleteRequest = serde_json::to_value(&request)
+            .and_then(serde_json::from_value)
+            .map_err(|e| ErrorData::invalid_params(format!("the completion's params: {e}"), None))?;
+        self.forward(Forward::Complete(complete), &context).await
     }
 }
 
@@ -348,8 +346,8 @@ impl SessionAsker {
 impl Asker for SessionAsker {
     fn answers(&self, method: &str) -> bool {
         match method {
-            "sampling/createMessage" => self.sampling,
-            "elicitation/create" => self.elicitation,
+            askers::SAMPLING => self.sampling,
+            askers::ELICITATION => self.elicitation,
             _ => false,
         }
     }

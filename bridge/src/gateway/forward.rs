@@ -26,11 +26,10 @@ use rmcp::model::{
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{allows_server, pin_holder, Gateway};
-use crate::host::pipeline::{Audit, Who};
+use super::Gateway;
+use crate::host::pipeline::Audit;
 use crate::mcp::names;
 use crate::mcp::server::Live;
-use crate::store::permissions::AuditCaller;
 
 /// How long one server may take to list its resources, templates or prompts.
 const LIST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -45,10 +44,8 @@ impl Gateway {
     ) -> Result<Value, ErrorObject> {
         let record = self.client(client)?;
         let visible: Vec<Visible> = self
-            .servers
-            .running_with_capabilities()
+            .whole_servers(&record)
             .into_iter()
-            .filter(|(server, ..)| allows_server(&record.allow, &server.id))
             .map(|(server, live, capabilities)| Visible { id: server.id.clone(), live, capabilities })
             .collect();
         match request {
@@ -58,8 +55,7 @@ impl Gateway {
             }
             Forward::PromptsList => Ok(json!({ "prompts": prompts(&visible, record.plain_names).await })),
             other => {
-                let who = Who { kind: AuditCaller::Gateway, origin: pin_holder(client), tab: None };
-                let mut audit = Audit::begin(&self.store, who, other.method(), None);
+                let mut audit = Audit::begin(&self.store, super::who(client), other.method(), None);
                 let outcome = self.forward_one(&visible, record.plain_names, other, &mut audit, cancel).await;
                 audit.finish(&outcome);
                 outcome

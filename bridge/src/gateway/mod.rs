@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use harbor_protocol::{ErrorCode, ErrorObject};
-use rmcp::model::JsonObject;
+use rmcp::model::{JsonObject, ServerCapabilities};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -49,6 +49,7 @@ use crate::mcp::client::ProgressSink;
 use crate::mcp::metrics::Text;
 use crate::mcp::names;
 use crate::mcp::registry::{Servers, ToolEntry};
+use crate::mcp::server::{Live, Server};
 use crate::rpc::Notifier;
 use crate::store::gateway::ClientRecord;
 use crate::store::permissions::AuditCaller;
@@ -435,7 +436,7 @@ impl pipeline::Policy for ClientPolicy<'_> {
     type Slot = tokio::sync::OwnedSemaphorePermit;
 
     fn who(&self) -> pipeline::Who {
-        pipeline::Who { kind: AuditCaller::Gateway, origin: pin_holder(&self.record.name), tab: None }
+        who(&self.record.name)
     }
 
     fn allow(&self, asked: &str, named: Option<&str>, running: Option<&ToolEntry>) -> Result<(), PolicyError> {
@@ -483,6 +484,11 @@ impl pipeline::Policy for ClientPolicy<'_> {
     }
 }
 
+/// Who a gateway client's calls and requests are audited as.
+pub fn who(client: &str) -> pipeline::Who {
+    pipeline::Who { kind: AuditCaller::Gateway, origin: pin_holder(client), tab: None }
+}
+
 /// Whose pins a gateway client's are, in the pins table (beside sites' origins).
 pub fn pin_holder(client: &str) -> String {
     format!("gateway:{client}")
@@ -499,6 +505,13 @@ pub fn allows_server(allow: &[String], server: &str) -> bool {
 }
 
 impl Gateway {
+    /// The running servers whose whole server `record` may use, with what each serves.
+    fn whole_servers(&self, record: &ClientRecord) -> Vec<(Arc<Server>, Arc<Live>, ServerCapabilities)> {
+        let mut servers = self.servers.running_with_capabilities();
+        servers.retain(|(server, ..)| allows_server(&record.allow, &server.id));
+        servers
+    }
+
     /// The tools `record` may see now, under the names it sees them by.
     fn visible_tools(&self, record: &ClientRecord) -> Result<Vec<ToolEntry>, ErrorObject> {
         let mut tools = self.allowed_tools(record)?;
@@ -545,8 +558,10 @@ impl Backend for Gateway {
         };
         let tool = full.as_deref().unwrap_or(tool);
         // While the call runs, its server's own requests go to this app (see `mcp::askers`).
-        let server = self.servers.lookup(tool).map(|entry| entry.server_id);
-        let _asking = server.zip(asker).map(|(server, asker)| self.servers.askers().register(&server, asker));
+        let _asking = asker.and_then(|asker| {
+            let server = self.servers.lookup(tool)?.server_id;
+            Some(self.servers.askers().register(&server, asker))
+        });
         let policy = ClientPolicy { gateway: self, limits: self.limits(&record), record, admitted };
         let asked = pipeline::Asked { method: "tools/call", tool, args: arguments.unwrap_or_default(), progress };
         let outcome = pipeline::call(&*self.servers, &self.store, &policy, asked, &cancel).await;
@@ -565,14 +580,7 @@ impl Backend for Gateway {
     }
 
     async fn servers(&self, client: &str) -> Result<Vec<String>, ErrorObject> {
-        let record = self.client(client)?;
-        Ok(self
-            .servers
-            .running_with_capabilities()
-            .into_iter()
-            .map(|(server, ..)| server.id.clone())
-            .filter(|id| allows_server(&record.allow, id))
-            .collect())
+        Ok(self.whole_servers(&self.client(client)?).into_iter().map(|(server, ..)| server.id.clone()).collect())
     }
 }
 

@@ -3,9 +3,10 @@
 //!
 //! Unlike the command line's sequential `Link`, calls here overlap: a reader task matches replies
 //! to requests by id (joining chunked ones by `seq`), hands a call's progress events to its
-//! caller and its `ask` events (a server's request) to the app, answering with `gateway.answer`, turns the bridge's notifications into [`Backend::events`], and fails every open call
-//! when the bridge goes away — then [`Remote::closed`] fires and the stdio face ends, so the app
-//! sees its server exit and can start it again.
+//! caller and its `ask` events (a server's request) to the app, answering with
+//! `gateway.answer`, turns the bridge's notifications into [`Backend::events`], and fails every
+//! open call when the bridge goes away — then [`Remote::closed`] fires and the stdio face ends,
+//! so the app sees its server exit and can start it again.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,7 +22,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, Event, Forward, Reach};
-use crate::mcp::askers::{Asker, ServerAsk};
+use crate::mcp::askers::{self, Asker, ServerAsk};
 use crate::mcp::client::{Progress, ProgressSink};
 use crate::mcp::registry::ToolEntry;
 use crate::nm::frame::{read_frame, write_frame, Frame, MAX_INCOMING_FRAME};
@@ -175,11 +176,7 @@ async fn read(
 
 /// Asks the app what the server asked, and tells the bridge its answer.
 async fn answer(remote: Arc<Remote>, asker: Arc<dyn Asker>, ask_id: u64, method: String, params: Value) {
-    let method = match method.as_str() {
-        "sampling/createMessage" => "sampling/createMessage",
-        "elicitation/create" => "elicitation/create",
-        _ => return,
-    };
+    let Some(method) = askers::asked(&method) else { return };
     let answered = asker.ask(ServerAsk { method, params }).await;
     let answer = match answered {
         Ok(result) => AskAnswer { ask_id, result: Some(result), error: None },
@@ -211,7 +208,7 @@ impl Backend for Remote {
         cancel: CancellationToken,
         reach: Reach,
     ) -> Result<Value, ErrorObject> {
-        let answers: Vec<&str> = ["sampling/createMessage", "elicitation/create"]
+        let answers: Vec<&str> = askers::ASKED
             .into_iter()
             .filter(|method| reach.asker.as_ref().is_some_and(|asker| asker.answers(method)))
             .collect();

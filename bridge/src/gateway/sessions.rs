@@ -5,7 +5,7 @@
 //! churn closes only its own sessions until all of them together pass [`TOTAL`]. Sessions idle
 //! for 5 minutes end on their own besides (rmcp's keep-alive).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -35,11 +35,11 @@ impl SessionCap {
 
     /// Notes that `client` opened session `id`, and closes the oldest over the caps.
     pub async fn opened(&self, client: &str, id: &str) {
-        let live = self.sessions.sessions.read().await.keys().map(|k| k.to_string()).collect::<Vec<_>>();
+        let live: HashSet<String> = self.sessions.sessions.read().await.keys().map(|k| k.to_string()).collect();
         let evicted = {
             let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
             // Sessions that ended (closed by their client, or idle) no longer count.
-            opened.retain(|(session, _)| live.iter().any(|l| l == session));
+            opened.retain(|(session, _)| live.contains(session));
             opened.push_back((id.to_owned(), client.to_owned()));
             let mut evicted = Vec::new();
             while opened.iter().filter(|(_, c)| c == client).count() > self.per_client {

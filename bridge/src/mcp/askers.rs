@@ -16,10 +16,22 @@ use futures::future::BoxFuture;
 use rmcp::ErrorData;
 use serde_json::Value;
 
+/// `sampling/createMessage`: the server asks the client's model.
+pub const SAMPLING: &str = "sampling/createMessage";
+/// `elicitation/create`: the server asks the client's user.
+pub const ELICITATION: &str = "elicitation/create";
+/// Every request a server may send that an [`Asker`] answers.
+pub const ASKED: [&str; 2] = [SAMPLING, ELICITATION];
+
+/// `method` as one of [`ASKED`], if it is one.
+pub fn asked(method: &str) -> Option<&'static str> {
+    ASKED.into_iter().find(|known| *known == method)
+}
+
 /// One of a server's requests to its client.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerAsk {
-    /// `sampling/createMessage`, `elicitation/create` or `roots/list`.
+    /// One of [`ASKED`].
     pub method: &'static str,
     pub params: Value,
 }

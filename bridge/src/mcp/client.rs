@@ -204,7 +204,7 @@ impl ClientHandler for ClientEvents {
         params: rmcp::model::CreateMessageRequestParams,
         _context: rmcp::service::RequestContext<RoleClient>,
     ) -> Result<rmcp::model::CreateMessageResult, McpError> {
-        self.ask("sampling/createMessage", params).await
+        self.ask(super::askers::SAMPLING, params).await
     }
 
     async fn create_elicitation(
@@ -212,7 +212,7 @@ impl ClientHandler for ClientEvents {
         request: rmcp::model::ElicitRequestParams,
         _context: rmcp::service::RequestContext<RoleClient>,
     ) -> Result<rmcp::model::ElicitResult, McpError> {
-        self.ask("elicitation/create", request).await
+        self.ask(super::askers::ELICITATION, request).await
     }
 
     async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {

@@ -73,6 +73,10 @@ pub enum ErrorCode {
     /// control); the message names the switch. Pages see it as a `NotAllowedError`.
     #[serde(rename = "ERR_FEATURE_DISABLED")]
     FeatureDisabled,
+    /// A remote server refused Harbor's token, or wants one: the user signs in (again) from
+    /// the server's card or `harbor-bridge servers sign-in ID`.
+    #[serde(rename = "ERR_SIGN_IN_REQUIRED")]
+    SignInRequired,
 }
 
 impl ErrorCode {
@@ -104,6 +108,7 @@ impl ErrorCode {
             ErrorCode::ContextOverflow => "ERR_CONTEXT_OVERFLOW",
             ErrorCode::SessionNotFound => "ERR_SESSION_NOT_FOUND",
             ErrorCode::FeatureDisabled => "ERR_FEATURE_DISABLED",
+            ErrorCode::SignInRequired => "ERR_SIGN_IN_REQUIRED",
         }
     }
 }
@@ -180,6 +185,7 @@ mod tests {
             ErrorCode::ContextOverflow,
             ErrorCode::SessionNotFound,
             ErrorCode::FeatureDisabled,
+            ErrorCode::SignInRequired,
         ];
         for code in all {
             let wire = serde_json::to_value(code).unwrap();

@@ -109,7 +109,7 @@ async fn over(link: &mut Link, command: SecretsCommand, json: bool) -> Result<()
 }
 
 /// The value on standard input, without the line break a shell adds.
-fn read_value() -> Result<String> {
+pub(super) fn read_value() -> Result<String> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
         eprintln!("Type the secret, then press Enter and Ctrl-D:");
@@ -125,22 +125,24 @@ fn read_value() -> Result<String> {
     Ok(value)
 }
 
-/// `servers sign-in ID`: prints the URL to visit (and tries to open it), then waits.
-pub async fn sign_in(link: &mut Link, id: &str, client_id: Option<String>, json: bool) -> Result<()> {
-    let params = SignInParams { id: id.to_owned(), client_id };
+/// `servers sign-in ID`: prints the URL to visit and opens it — with `$BROWSER` when set (the
+/// convention terminals and tools share), else the desktop's opener — then waits.
+pub async fn sign_in(link: &mut Link, params: SignInParams, json: bool) -> Result<()> {
+    let id = params.id.clone();
     let answer = link
         .request_with::<OauthSignIn>(params, |event| {
             let AuthEvent::Authorize { url } = event;
-            {
-                eprintln!("Open this address to sign in (waiting up to 5 minutes):\n  {url}");
-                let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
-                let _ = std::process::Command::new(opener)
-                    .arg(&url)
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn();
-            }
+            eprintln!("Open this address to sign in (waiting up to 5 minutes):\n  {url}");
+            let opener = std::env::var("BROWSER")
+                .ok()
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| if cfg!(target_os = "macos") { "open" } else { "xdg-open" }.to_owned());
+            let _ = std::process::Command::new(opener)
+                .arg(&url)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
         })
         .await?
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;

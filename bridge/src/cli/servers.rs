@@ -15,7 +15,7 @@ use harbor_protocol::api::install::{
     InstallFromCatalog, InstallGit, InstallGitParams, InstallPackage, InstallPackageParams, InstallRegistriesGet,
     InstallRegistriesSet, InstallServerJson, Registries, ServerJson,
 };
-use harbor_protocol::api::secrets::OauthSignOut;
+use harbor_protocol::api::secrets::{Grant, OauthSignOut, SignInParams};
 use harbor_protocol::api::servers::{
     AddServer, Launch, Mount, Runtime, ServerEntry, ServerState, ServersAdd, ServersGet, ServersList, ServersRemove,
     ServersRuntime, ServersStart, ServersStop, SetRuntime,
@@ -86,12 +86,23 @@ pub enum ServersCommand {
         #[arg(long)]
         network: bool,
     },
-    /// Sign in to a remote server that requires authorization (opens the browser).
+    /// Sign in to a remote server that requires authorization (opens the browser: `$BROWSER`
+    /// when set, else the desktop's).
     SignIn {
         id: String,
         /// A client id the provider issued, when it does not let Harbor register itself.
         #[arg(long)]
         client_id: Option<String>,
+        /// Read that client's secret from standard input (it goes to the keychain).
+        #[arg(long, requires = "client_id", conflicts_with = "private_key_stdin")]
+        client_secret_stdin: bool,
+        /// Read that client's private key (PKCS#8 PEM) from standard input, for
+        /// `private_key_jwt`.
+        #[arg(long, requires = "client_id")]
+        private_key_stdin: bool,
+        /// Machine to machine: get tokens with the client's own credentials (no browser).
+        #[arg(long, requires = "client_id")]
+        client_credentials: bool,
     },
     /// Sign out of a remote server: revoke and forget its tokens.
     SignOut { id: String },
@@ -223,7 +234,17 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
             println!("{id}: {}", moved.spec.launch.summary());
             Ok(())
         }
-        ServersCommand::SignIn { id, client_id } => super::secrets::sign_in(link, &id, client_id, json).await,
+        ServersCommand::SignIn { id, client_id, client_secret_stdin, private_key_stdin, client_credentials } => {
+            let secret = (client_secret_stdin || private_key_stdin).then(super::secrets::read_value).transpose()?;
+            let params = SignInParams {
+                id: id.clone(),
+                client_id,
+                client_secret: secret.clone().filter(|_| client_secret_stdin),
+                private_key: secret.filter(|_| private_key_stdin),
+                grant: client_credentials.then_some(Grant::ClientCredentials),
+            };
+            super::secrets::sign_in(link, params, json).await
+        }
         ServersCommand::SignOut { id } => {
             let answer = ask::<OauthSignOut>(link, Id::new(id)).await?;
             if json {

@@ -195,7 +195,12 @@ impl ClientHandler for ClientEvents {
         let capabilities: ClientCapabilities =
             serde_json::from_value(serde_json::json!({ "sampling": {}, "elicitation": { "form": {}, "url": {} } }))
                 .unwrap_or_default();
-        ClientConfig::new(capabilities, Implementation::new("harbor", env!("CARGO_PKG_VERSION")))
+        let mut config = ClientConfig::new(capabilities, Implementation::new("harbor", env!("CARGO_PKG_VERSION")));
+        // Harbor opens every upstream session with `initialize`, so it offers the newest revision
+        // that has one (2026-07-28 has none: offering it there is invalid). Upstream
+        // `server/discover` is not used yet (see ARCHITECTURE.md, "MCP revisions").
+        config.protocol_version = rmcp::model::ProtocolVersion::LATEST_WITH_INITIALIZE;
+        config
     }
 
     #[allow(deprecated)]

@@ -38,7 +38,8 @@ impl Prepared {
     }
 }
 
-/// The access token a signed-in remote server is sent, shared with whoever refreshes it.
+/// The access token a signed-in remote server is sent, shared with whoever refreshes it; empty
+/// (nothing sent) for a remote server not signed in, which still records a refusal.
 #[derive(Clone, Default)]
 pub struct Bearer {
     token: Arc<RwLock<String>>,
@@ -55,8 +56,9 @@ impl Bearer {
         *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
     }
 
-    fn current(&self) -> String {
-        self.token.read().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The token to send; none before a sign-in (an empty bearer).
+    fn current(&self) -> Option<String> {
+        Some(self.token.read().unwrap_or_else(|p| p.into_inner()).clone()).filter(|token| !token.is_empty())
     }
 
     /// The challenge the server sent when it last refused the token.
@@ -129,7 +131,7 @@ impl StreamableHttpClient for BearerClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, Error> {
-        let token = Some(self.bearer.current());
+        let token = self.bearer.current();
         self.note(self.http.post_message(uri, message, session_id, token, custom_headers).await)
     }
 
@@ -142,7 +144,7 @@ impl StreamableHttpClient for BearerClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, Error> {
-        let token = Some(self.bearer.current());
+        let token = self.bearer.current();
         let sent = self
             .http
             .post_message_with_max_sse_event_size(uri, message, session_id, token, custom_headers, max_sse_event_size)
@@ -157,7 +159,7 @@ impl StreamableHttpClient for BearerClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), Error> {
-        self.http.delete_session(uri, session_id, Some(self.bearer.current()), custom_headers).await
+        self.http.delete_session(uri, session_id, self.bearer.current(), custom_headers).await
     }
 
     async fn get_stream(
@@ -168,7 +170,7 @@ impl StreamableHttpClient for BearerClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, Error> {
-        let token = Some(self.bearer.current());
+        let token = self.bearer.current();
         self.note(self.http.get_stream(uri, session_id, last_event_id, token, custom_headers).await)
     }
 
@@ -181,7 +183,7 @@ impl StreamableHttpClient for BearerClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, Error> {
-        let token = Some(self.bearer.current());
+        let token = self.bearer.current();
         let opened = self
             .http
             .get_stream_with_max_sse_event_size(

@@ -24,6 +24,9 @@ pub enum HostError {
     Cancelled(String),
     /// The database failed.
     Store(anyhow::Error),
+    /// A remote server refused its token (or wants one): the user must sign in. The message
+    /// says so and how.
+    SignInRequired(String),
 }
 
 impl std::fmt::Display for HostError {
@@ -41,6 +44,7 @@ impl std::fmt::Display for HostError {
             HostError::Failed(why) => write!(f, "{why}"),
             HostError::Cancelled(what) => write!(f, "{what} was cancelled"),
             HostError::Store(error) => write!(f, "Harbor's database failed: {error:#}"),
+            HostError::SignInRequired(why) => f.write_str(why),
         }
     }
 }
@@ -65,6 +69,7 @@ impl From<HostError> for harbor_protocol::ErrorObject {
             HostError::Failed(_) => ErrorCode::ToolFailed,
             HostError::Cancelled(_) => ErrorCode::Aborted,
             HostError::Store(_) => ErrorCode::Internal,
+            HostError::SignInRequired(_) => ErrorCode::SignInRequired,
         };
         harbor_protocol::ErrorObject::new(code, error.to_string())
     }

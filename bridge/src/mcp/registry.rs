@@ -303,6 +303,14 @@ impl Servers {
             self.redacted(&server.id, &tool, "arguments", &found);
         }
         let mut outcome = self.call_admitted(server, &live, name, &tool, arguments, timeout, cancel, progress).await;
+        if matches!(outcome, Err(HostError::Unavailable(_)))
+            && live.bearer.as_ref().is_some_and(|b| b.refused().is_some())
+        {
+            server.refused();
+            if let Some(why) = sign_in_wanted(server).await {
+                outcome = Err(HostError::SignInRequired(why));
+            }
+        }
         if let Ok(result) = outcome.as_mut() {
             let found = self.context.secrets.redact_result(result);
             self.redacted(&server.id, &tool, "result", &found);
@@ -609,4 +617,17 @@ impl Drop for CancelOnDrop {
             });
         }
     }
+}
+
+/// How long a call that a remote server refused waits for the supervisor to say whether the
+/// server wants a sign-in (it asks the server's authorization metadata first).
+const SIGN_IN_SETTLES: Duration = Duration::from_secs(5);
+
+/// After a refused call: the supervisor's word that the server needs a sign-in, if it says so
+/// within [`SIGN_IN_SETTLES`].
+async fn sign_in_wanted(server: &Server) -> Option<String> {
+    let mut status = server.watch();
+    let settled = tokio::time::timeout(SIGN_IN_SETTLES, status.wait_for(|s| s.state != ServerState::Running)).await;
+    let status = settled.ok()?.ok()?.clone();
+    status.needs_sign_in.then_some(status.error).flatten()
 }

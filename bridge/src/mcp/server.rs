@@ -52,12 +52,17 @@ pub struct Live {
     pub tools: RwLock<Vec<Tool>>,
     /// Cancelled the moment the session ends, so calls in flight fail at once.
     pub gone: CancellationToken,
+    /// A remote server's token (empty before a sign-in), which records the server's refusals.
+    pub bearer: Option<super::credentials::Bearer>,
 }
 
 enum Control {
     Start,
     Restart,
     Stop(oneshot::Sender<()>),
+    /// A call found that the server refused its token mid-session: end the session, so that
+    /// the supervisor asks whether the server wants a sign-in.
+    Refused,
 }
 
 /// Everything shared by a server's supervisor and its callers.
@@ -150,6 +155,11 @@ impl Server {
         let _ = self.control.send(Control::Restart);
     }
 
+    /// Tells the supervisor the server refused a request's token (see [`Control::Refused`]).
+    pub fn refused(&self) {
+        let _ = self.control.send(Control::Refused);
+    }
+
     /// Stops the server and waits until its process group is gone, at most [`STOP_DEADLINE`]:
     /// after that the process group is killed from here and the server is reported stopped.
     pub async fn stop(&self) {
@@ -223,6 +233,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                 continue 'idle;
             }
             Some(Control::Start | Control::Restart) => {}
+            Some(Control::Refused) => continue 'idle,
         }
         let mut failures = 0u32;
         'run: loop {
@@ -294,11 +305,21 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                 Ok(mut connection) => {
                     // Dropping the connection (a stop during the listing) kills its process group.
                     let tools = or_command!(list_tools(&connection.peer, &server.log));
+                    // A server that let the handshake through without a token but refused the
+                    // listing wants a sign-in: a visible state, never an empty tool list.
+                    if let (None, Some(challenge)) = (&tools, prepared.bearer.as_ref().and_then(|b| b.refused())) {
+                        if let Some(sign_in) = or_command!(context.credentials.refused(&spec, Some(challenge))) {
+                            connection.shutdown().await;
+                            gave_up(sign_in, true);
+                            continue 'idle;
+                        }
+                    }
                     let live = Arc::new(Live {
                         peer: connection.peer.clone(),
                         events: connection.events.clone(),
                         tools: RwLock::new(tools.unwrap_or_default()),
                         gone: CancellationToken::new(),
+                        bearer: prepared.bearer.clone(),
                     });
                     server.set_live(Some(live.clone()));
                     context.secrets.set(&server.id, prepared.secret_values(&spec));
@@ -377,7 +398,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                         failures = 0;
                         continue 'run;
                     }
-                    Some(Control::Start) => continue 'run,
+                    Some(Control::Start | Control::Refused) => continue 'run,
                 },
             }
         }
@@ -404,7 +425,7 @@ async fn or_command<T>(
                 None => return Err(Interrupted::Orphaned),
                 Some(Control::Stop(ack)) => return Err(Interrupted::Stop(ack)),
                 Some(Control::Restart) => return Err(Interrupted::Restart),
-                Some(Control::Start) => {}
+                Some(Control::Start | Control::Refused) => {}
             },
         }
     }
@@ -472,6 +493,7 @@ async fn run(
                 None => return Ended::Orphaned,
                 Some(Control::Stop(ack)) => return Ended::Stopped(ack),
                 Some(Control::Restart) => return Ended::Restart,
+                Some(Control::Refused) => return Ended::Exited("it refused Harbor's token".to_owned()),
                 Some(Control::Start) => {}
             },
         }

@@ -26,8 +26,11 @@ impl Callback {
     }
 
     /// Waits for the redirect and returns the authorization code. A redirect whose `state` is
-    /// not `state` is refused and ends the sign-in: it did not come from this sign-in.
-    pub async fn code(self, state: &str) -> Result<String, AuthError> {
+    /// not `state` is refused and ends the sign-in: it did not come from this sign-in. So is one
+    /// whose `iss` (RFC 9207) names another issuer than `issuer`, or lacks it where the
+    /// authorization server promised to send it (`iss_required`): it came from another
+    /// authorization server (a mix-up attack).
+    pub async fn code(self, state: &str, issuer: &str, iss_required: bool) -> Result<String, AuthError> {
         loop {
             let (mut stream, _) = self
                 .listener
@@ -47,6 +50,18 @@ impl Callback {
             if query("state").as_deref() != Some(state) {
                 let _ = respond(&mut stream, "400 Bad Request", "Sign-in refused", "This answer does not belong to the sign-in Harbor started, so Harbor refused it. Start the sign-in again from Harbor.").await;
                 return Err(AuthError::Provider("the authorization server's answer carried a different state, so Harbor refused it (a forged or stale redirect); sign in again".into()));
+            }
+            let iss = query("iss");
+            let mixed_up = match &iss {
+                Some(iss) => iss.trim_end_matches('/') != issuer.trim_end_matches('/'),
+                None => iss_required,
+            };
+            if mixed_up {
+                let _ = respond(&mut stream, "400 Bad Request", "Sign-in refused", "This answer did not come from the authorization server Harbor asked, so Harbor refused it. Start the sign-in again from Harbor.").await;
+                return Err(AuthError::Provider(format!(
+                    "the authorization answer came from {}, not {issuer}, so Harbor refused it (RFC 9207); sign in again",
+                    iss.as_deref().unwrap_or("an issuer that did not say who it is")
+                )));
             }
             if let Some(error) = query("error") {
                 let detail = query("error_description").unwrap_or_default();
@@ -129,15 +144,33 @@ mod tests {
     async fn the_right_state_gives_the_code_and_a_wrong_one_ends_the_sign_in() {
         let callback = Callback::bind().await.unwrap();
         let uri = callback.redirect_uri.clone();
-        let waiting = tokio::spawn(async move { callback.code("s1").await });
+        let waiting = tokio::spawn(async move { callback.code("s1", "https://as.test", false).await });
         assert!(get(&uri, "/favicon.ico").await.starts_with("HTTP/1.1 404"));
         assert!(get(&uri, "/callback?code=abc&state=s1").await.contains("Signed in"));
         assert_eq!(waiting.await.unwrap().unwrap(), "abc");
 
         let callback = Callback::bind().await.unwrap();
         let uri = callback.redirect_uri.clone();
-        let waiting = tokio::spawn(async move { callback.code("s1").await });
+        let waiting = tokio::spawn(async move { callback.code("s1", "https://as.test", false).await });
         assert!(get(&uri, "/callback?code=abc&state=forged").await.starts_with("HTTP/1.1 400"));
         assert!(waiting.await.unwrap().unwrap_err().to_string().contains("different state"));
+    }
+
+    #[tokio::test]
+    async fn an_answer_from_another_issuer_or_without_a_promised_iss_is_a_mix_up() {
+        for (path, required) in
+            [("/callback?code=abc&state=s1&iss=https%3A%2F%2Fevil.test", false), ("/callback?code=abc&state=s1", true)]
+        {
+            let callback = Callback::bind().await.unwrap();
+            let uri = callback.redirect_uri.clone();
+            let waiting = tokio::spawn(async move { callback.code("s1", "https://as.test", required).await });
+            assert!(get(&uri, path).await.starts_with("HTTP/1.1 400"), "{path}");
+            assert!(waiting.await.unwrap().unwrap_err().to_string().contains("RFC 9207"), "{path}");
+        }
+        let callback = Callback::bind().await.unwrap();
+        let uri = callback.redirect_uri.clone();
+        let waiting = tokio::spawn(async move { callback.code("s1", "https://as.test", true).await });
+        assert!(get(&uri, "/callback?code=abc&state=s1&iss=https%3A%2F%2Fas.test").await.contains("Signed in"));
+        assert_eq!(waiting.await.unwrap().unwrap(), "abc");
     }
 }

@@ -86,6 +86,41 @@ pub struct AuthServer {
     pub code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
     pub scopes_supported: Vec<String>,
+    /// Absent means `client_secret_basic` alone (RFC 8414 §2).
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// The server accepts an HTTPS URL as a client id (client ID metadata documents).
+    #[serde(default)]
+    pub client_id_metadata_document_supported: bool,
+    /// Every authorization response carries `iss` (RFC 9207).
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl AuthServer {
+    /// Whether the token endpoint takes `method` (RFC 8414's default when it lists none).
+    pub fn takes(&self, method: &str) -> bool {
+        match &self.token_endpoint_auth_methods_supported {
+            Some(methods) => methods.iter().any(|m| m == method),
+            None => method == "client_secret_basic",
+        }
+    }
+
+    /// The endpoints a 2025-03-26 server without any metadata has at its origin.
+    fn defaults_at(origin: &str) -> AuthServer {
+        AuthServer {
+            issuer: origin.to_owned(),
+            authorization_endpoint: format!("{origin}/authorize"),
+            token_endpoint: format!("{origin}/token"),
+            registration_endpoint: Some(format!("{origin}/register")),
+            revocation_endpoint: None,
+            code_challenge_methods_supported: vec!["S256".to_owned()],
+            scopes_supported: Vec::new(),
+            token_endpoint_auth_methods_supported: None,
+            client_id_metadata_document_supported: false,
+            authorization_response_iss_parameter_supported: false,
+        }
+    }
 }
 
 /// Everything needed to sign in to one protected server.
@@ -94,7 +129,9 @@ pub struct Discovered {
     /// The server's canonical URL, sent as the RFC 8707 `resource`.
     pub resource: String,
     pub server: AuthServer,
-    /// The scope to ask for: the challenge's, else what the resource says it supports.
+    /// The scope to ask for (the MCP scope selection strategy): the challenge's, else every
+    /// scope the resource says it supports, else none at all; with `offline_access` added
+    /// when the authorization server lists it, so that the sign-in outlives its access token.
     pub scope: Option<String>,
 }
 
@@ -127,7 +164,7 @@ pub fn check_secure(url: &str) -> Result<Url, String> {
 pub async fn probe(http: &reqwest::Client, url: &str) -> Result<Option<Challenge>, AuthError> {
     let initialize = json!({
         "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "harbor", "version": env!("CARGO_PKG_VERSION")}}
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "harbor", "version": env!("CARGO_PKG_VERSION")}}
     });
     let answer = http
         .post(url)
@@ -162,7 +199,22 @@ fn well_known(base: &Url, suffix: &str, with_path: bool) -> String {
     url.to_string()
 }
 
-/// Follows the challenge to the authorization server.
+/// Whether protected resource metadata naming `named` covers the server at `resource`: the
+/// same URL, or (RFC 9728 §3.3 as the MCP clients read it) a parent of it on the same origin,
+/// such as the origin itself for a server at `/mcp`.
+fn covers(named: &str, resource: &str) -> bool {
+    let (Ok(named), Ok(resource)) = (Url::parse(named), Url::parse(resource)) else { return false };
+    if named.origin() != resource.origin() || named.query().is_some() {
+        return false;
+    }
+    let parent = named.path().trim_end_matches('/');
+    let path = resource.path();
+    path == parent || path.strip_prefix(parent).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Follows the challenge to the authorization server: protected resource metadata first; a
+/// server that publishes none is a 2025-03-26 server, whose authorization server is its own
+/// origin (its metadata there, or the default `/authorize`, `/token` and `/register`).
 pub async fn discover(
     http: &reqwest::Client,
     server_url: &str,
@@ -170,7 +222,6 @@ pub async fn discover(
 ) -> Result<Discovered, AuthError> {
     let resource = canonical(server_url)?;
     let base = check_secure(&resource).map_err(AuthError::Invalid)?;
-    let mut tried = Vec::new();
     let candidates = match &challenge.resource_metadata {
         Some(url) => vec![url.clone()],
         None => {
@@ -188,16 +239,14 @@ pub async fn discover(
             metadata = Some(found);
             break;
         }
-        tried.push(url);
     }
-    let metadata = metadata.ok_or_else(|| {
-        AuthError::Provider(format!(
-            "the server asks for a sign-in but publishes no protected resource metadata (tried {})",
-            tried.join(", ")
-        ))
-    })?;
+    let Some(metadata) = metadata else {
+        let server = legacy_authorization_server(http, &base).await?;
+        let scope = with_offline_access(challenge.scope.clone(), &server);
+        return Ok(Discovered { resource, server, scope });
+    };
     if let Some(named) = metadata["resource"].as_str() {
-        if canonical(named).ok().as_deref() != Some(resource.as_str()) {
+        if !covers(named, &resource) {
             return Err(AuthError::Provider(format!(
                 "the server's metadata is for {named}, not {resource}; refusing to sign in"
             )));
@@ -213,7 +262,58 @@ pub async fn discover(
             metadata["scopes_supported"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         (!supported.is_empty()).then(|| supported.join(" "))
     });
+    let scope = with_offline_access(scope, &server);
     Ok(Discovered { resource, server, scope })
+}
+
+/// `scope` with `offline_access` when the authorization server lists it (a refresh token
+/// keeps the sign-in alive); unchanged when there is no scope to ask for at all.
+fn with_offline_access(scope: Option<String>, server: &AuthServer) -> Option<String> {
+    let offline = "offline_access";
+    match scope {
+        Some(scope)
+            if server.scopes_supported.iter().any(|s| s == offline) && !scope.split(' ').any(|s| s == offline) =>
+        {
+            Some(format!("{scope} {offline}"))
+        }
+        scope => scope,
+    }
+}
+
+/// A 2025-03-26 server's authorization server: metadata at its origin (whose issuer must be on
+/// that origin), else the default endpoints there.
+async fn legacy_authorization_server(http: &reqwest::Client, base: &Url) -> Result<AuthServer, AuthError> {
+    let origin = base.origin().ascii_serialization();
+    let url = format!("{origin}/.well-known/oauth-authorization-server");
+    let Some(found) = get_json(http, &url).await? else { return Ok(AuthServer::defaults_at(&origin)) };
+    let server: AuthServer = serde_json::from_value(found)
+        .map_err(|e| AuthError::Provider(format!("{url} is not authorization server metadata: {e}")))?;
+    let same_origin = Url::parse(&server.issuer).is_ok_and(|issuer| issuer.origin() == base.origin());
+    if !same_origin {
+        return Err(AuthError::Provider(format!(
+            "{url} names the issuer {}, which is not on the server's own origin; refusing to sign in",
+            server.issuer
+        )));
+    }
+    checked(server, &url)
+}
+
+/// Metadata Harbor will use: PKCE with S256, and every endpoint HTTPS (or on this machine).
+fn checked(server: AuthServer, url: &str) -> Result<AuthServer, AuthError> {
+    if !server.code_challenge_methods_supported.iter().any(|m| m == "S256") {
+        return Err(AuthError::Provider(format!(
+            "{} does not support PKCE with S256 (its metadata at {url} says so), which MCP requires to keep the sign-in safe; Harbor will not sign in there",
+            server.issuer
+        )));
+    }
+    for endpoint in [Some(&server.authorization_endpoint), Some(&server.token_endpoint)]
+        .into_iter()
+        .chain([server.registration_endpoint.as_ref(), server.revocation_endpoint.as_ref()])
+        .flatten()
+    {
+        check_secure(endpoint).map_err(AuthError::Provider)?;
+    }
+    Ok(server)
 }
 
 /// Reads an authorization server's metadata (RFC 8414, then OpenID Connect discovery).
@@ -237,19 +337,7 @@ pub async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Resul
                 server.issuer
             )));
         }
-        if !server.code_challenge_methods_supported.iter().any(|m| m == "S256") {
-            return Err(AuthError::Provider(format!(
-                "{issuer} does not support PKCE with S256, which MCP requires to keep the sign-in safe; Harbor will not sign in there"
-            )));
-        }
-        for endpoint in [Some(&server.authorization_endpoint), Some(&server.token_endpoint)]
-            .into_iter()
-            .chain([server.registration_endpoint.as_ref(), server.revocation_endpoint.as_ref()])
-            .flatten()
-        {
-            check_secure(endpoint).map_err(AuthError::Provider)?;
-        }
-        return Ok(server);
+        return checked(server, url);
     }
     Err(AuthError::Provider(format!(
         "{issuer} publishes no authorization server metadata (tried {})",
@@ -295,5 +383,27 @@ mod tests {
         assert!(check_secure("http://127.0.0.1:9/token").is_ok());
         assert!(check_secure("http://localhost:9/token").is_ok());
         assert!(check_secure("http://auth.test/token").unwrap_err().contains("not HTTPS"));
+    }
+
+    #[test]
+    fn metadata_covers_its_own_url_and_the_paths_under_it_on_the_same_origin() {
+        assert!(covers("https://a.test/mcp", "https://a.test/mcp"));
+        assert!(covers("https://a.test", "https://a.test/mcp"));
+        assert!(covers("https://a.test/", "https://a.test/mcp"));
+        assert!(covers("https://a.test/tenant", "https://a.test/tenant/mcp"));
+        assert!(!covers("https://a.test/mc", "https://a.test/mcp"), "a prefix that is not a path segment");
+        assert!(!covers("https://evil.test/mcp", "https://a.test/mcp"));
+        assert!(!covers("https://a.test/other", "https://a.test/mcp"));
+        assert!(!covers("http://a.test/mcp", "https://a.test/mcp"), "another scheme is another origin");
+    }
+
+    #[test]
+    fn offline_access_is_added_only_where_listed_and_only_to_a_scope() {
+        let mut server = AuthServer::defaults_at("https://a.test");
+        assert_eq!(with_offline_access(Some("mcp".into()), &server).as_deref(), Some("mcp"));
+        server.scopes_supported = vec!["mcp".into(), "offline_access".into()];
+        assert_eq!(with_offline_access(Some("mcp".into()), &server).as_deref(), Some("mcp offline_access"));
+        assert_eq!(with_offline_access(Some("offline_access".into()), &server).as_deref(), Some("offline_access"));
+        assert_eq!(with_offline_access(None, &server), None);
     }
 }

@@ -1,24 +1,124 @@
 //! OAuth 2.1 with the oauth2 crate: client registration (RFC 7591), the authorization code
-//! flow with PKCE S256 and the `resource` indicator (RFC 8707), refresh, and revocation
-//! (RFC 7009) — all over the bridge's own reqwest client, which follows no redirects.
+//! flow with PKCE S256 and the `resource` indicator (RFC 8707), the `client_credentials` grant
+//! for machine-to-machine servers, refresh, and revocation (RFC 7009) — all over the bridge's
+//! own reqwest client, which follows no redirects. Every token request authenticates the way
+//! the [`Client`] was registered: no secret, the secret in a Basic header or in the body, or a
+//! signed JWT ([`super::assertion`]).
 
 use std::time::Duration;
 
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    EndpointState, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl,
+    Scope, StandardRevocableToken, TokenResponse, TokenUrl,
 };
 use serde_json::{json, Value};
 
+use super::assertion::{self, JWT_BEARER};
 use super::discovery::AuthServer;
 use super::AuthError;
+use crate::store::secrets::TokenAuth;
 
 /// Harbor's identity at an authorization server.
 #[derive(Clone, Debug)]
 pub struct Client {
     pub client_id: String,
     pub client_secret: Option<String>,
+    /// The PKCS#8 PEM that signs `private_key_jwt` assertions.
+    pub private_key: Option<String>,
+    pub auth: TokenAuth,
+}
+
+impl Client {
+    /// A client the user brings (issued by the provider's owner): a key means
+    /// `private_key_jwt`; a secret goes in a Basic header where the server takes one, else in
+    /// the body; without either it is a public client.
+    pub fn pre_registered(
+        client_id: String,
+        client_secret: Option<String>,
+        private_key: Option<String>,
+        server: &AuthServer,
+    ) -> Client {
+        let auth = match (&private_key, &client_secret) {
+            (Some(_), _) => TokenAuth::PrivateKeyJwt,
+            (None, Some(_)) if !server.takes("client_secret_basic") && server.takes("client_secret_post") => {
+                TokenAuth::ClientSecretPost
+            }
+            (None, Some(_)) => TokenAuth::ClientSecretBasic,
+            (None, None) => TokenAuth::None,
+        };
+        Client { client_id, client_secret, private_key, auth }
+    }
+
+    /// A client id metadata document's URL as the client id: a public client, nothing to
+    /// register.
+    pub fn by_metadata_document(url: String) -> Client {
+        Client { client_id: url, client_secret: None, private_key: None, auth: TokenAuth::None }
+    }
+
+    /// oauth2's client with this client's credentials: its secret where it has one, sent the way
+    /// it was registered.
+    fn credentials<A, D, I, R, T>(&self, oauth: BasicClient<A, D, I, R, T>) -> BasicClient<A, D, I, R, T>
+    where
+        A: EndpointState,
+        D: EndpointState,
+        I: EndpointState,
+        R: EndpointState,
+        T: EndpointState,
+    {
+        let oauth = match self.auth {
+            TokenAuth::ClientSecretPost => oauth.set_auth_type(AuthType::RequestBody),
+            _ => oauth.set_auth_type(AuthType::BasicAuth),
+        };
+        match (&self.client_secret, self.auth) {
+            (Some(secret), TokenAuth::ClientSecretBasic | TokenAuth::ClientSecretPost) => {
+                oauth.set_client_secret(ClientSecret::new(secret.clone()))
+            }
+            _ => oauth,
+        }
+    }
+
+    /// oauth2's client for `endpoint`'s token requests, with this client's credentials.
+    fn at(&self, endpoint: &TokenEndpoint) -> Result<TokenClient, AuthError> {
+        let oauth =
+            BasicClient::new(ClientId::new(self.client_id.clone())).set_token_uri(url(TokenUrl::new, endpoint.url)?);
+        Ok(self.credentials(oauth))
+    }
+
+    /// The signed assertion a `private_key_jwt` client adds to a token request for `issuer`.
+    fn assertion(&self, issuer: &str) -> Result<Option<String>, AuthError> {
+        match (self.auth, &self.private_key) {
+            (TokenAuth::PrivateKeyJwt, Some(key)) => {
+                assertion::sign(key, &self.client_id, issuer, crate::store::now()).map(Some)
+            }
+            (TokenAuth::PrivateKeyJwt, None) => Err(AuthError::Invalid(
+                "the client signs with a private key, and the key is gone; sign in again".into(),
+            )),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// oauth2's client with a token endpoint set.
+type TokenClient = BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// An authorization server's token endpoint, and the issuer a JWT assertion is addressed to.
+pub struct TokenEndpoint<'a> {
+    pub url: &'a str,
+    pub issuer: &'a str,
+}
+
+/// Adds a `private_key_jwt` client's assertion to a token request.
+macro_rules! asserted {
+    ($request:expr, $assertion:expr) => {
+        match $assertion {
+            Some(jwt) => {
+                $request.add_extra_param("client_assertion_type", JWT_BEARER).add_extra_param("client_assertion", jwt)
+            }
+            None => $request,
+        }
+    };
 }
 
 /// A sign-in the user has yet to approve in the browser.
@@ -95,9 +195,14 @@ fn url<T>(make: impl FnOnce(String) -> Result<T, url::ParseError>, value: &str) 
     make(value.to_owned()).map_err(|e| AuthError::Provider(format!("{value:?} is not a URL: {e}")))
 }
 
-/// Registers Harbor as a public client (no secret; PKCE protects the code) whose redirect is the
-/// loopback listener.
+/// Registers Harbor (RFC 7591) with the loopback listener as its redirect: as a public client
+/// (PKCE protects the code) where the server takes one, else with the secret method it takes.
+/// The answer decides: the method it names, or the one a returned secret implies.
 pub async fn register(http: &reqwest::Client, server: &AuthServer, redirect_uri: &str) -> Result<Client, AuthError> {
+    let wanted = [TokenAuth::None, TokenAuth::ClientSecretBasic, TokenAuth::ClientSecretPost]
+        .into_iter()
+        .find(|m| server.takes(m.name()))
+        .unwrap_or(TokenAuth::None);
     let endpoint = server.registration_endpoint.as_deref().ok_or_else(|| {
         AuthError::Provider(format!(
             "{} does not let Harbor register itself; ask the server's owner for a client id and sign in with it",
@@ -112,7 +217,7 @@ pub async fn register(http: &reqwest::Client, server: &AuthServer, redirect_uri:
             "redirect_uris": [redirect_uri],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
+            "token_endpoint_auth_method": wanted.name(),
         }))
         .send()
         .await
@@ -127,7 +232,15 @@ pub async fn register(http: &reqwest::Client, server: &AuthServer, redirect_uri:
         .as_str()
         .ok_or_else(|| AuthError::Provider("the registration answer held no client_id".into()))?
         .to_owned();
-    Ok(Client { client_id, client_secret: body["client_secret"].as_str().map(str::to_owned) })
+    let client_secret = body["client_secret"].as_str().map(str::to_owned);
+    let named = body["token_endpoint_auth_method"].as_str().and_then(TokenAuth::parse);
+    let auth = match (named, &client_secret) {
+        (Some(auth), _) => auth,
+        (None, Some(_)) if wanted == TokenAuth::None => TokenAuth::ClientSecretBasic,
+        (None, Some(_)) => wanted,
+        (None, None) => TokenAuth::None,
+    };
+    Ok(Client { client_id, client_secret, private_key: None, auth })
 }
 
 /// The URL to send the user to, with a fresh `state` and PKCE S256 challenge.
@@ -153,50 +266,58 @@ pub fn authorize(
 /// Trades the code for tokens.
 pub async fn exchange(
     http: &reqwest::Client,
-    token_endpoint: &str,
+    endpoint: &TokenEndpoint<'_>,
     client: &Client,
     redirect_uri: &str,
     resource: &str,
     code: String,
     authorization: Authorization,
 ) -> Result<Granted, AuthError> {
-    let mut oauth = BasicClient::new(ClientId::new(client.client_id.clone()))
-        .set_token_uri(url(TokenUrl::new, token_endpoint)?)
-        .set_redirect_uri(url(RedirectUrl::new, redirect_uri)?);
-    if let Some(secret) = &client.client_secret {
-        oauth = oauth.set_client_secret(ClientSecret::new(secret.clone()));
-    }
+    let oauth = client.at(endpoint)?.set_redirect_uri(url(RedirectUrl::new, redirect_uri)?);
     let send = |request| execute(http.clone(), request);
-    let answer = oauth
+    let request = oauth
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(authorization.verifier)
-        .add_extra_param("resource", resource)
-        .request_async(&send)
-        .await
-        .map_err(token_error)?;
+        .add_extra_param("resource", resource);
+    let answer =
+        asserted!(request, client.assertion(endpoint.issuer)?).request_async(&send).await.map_err(token_error)?;
     Ok(granted(answer))
 }
 
 /// A new access token for a refresh token. The provider may rotate the refresh token too.
 pub async fn refresh(
     http: &reqwest::Client,
-    token_endpoint: &str,
+    endpoint: &TokenEndpoint<'_>,
     client: &Client,
     resource: &str,
     refresh_token: &str,
 ) -> Result<Granted, AuthError> {
-    let mut oauth =
-        BasicClient::new(ClientId::new(client.client_id.clone())).set_token_uri(url(TokenUrl::new, token_endpoint)?);
-    if let Some(secret) = &client.client_secret {
-        oauth = oauth.set_client_secret(ClientSecret::new(secret.clone()));
-    }
+    let oauth = client.at(endpoint)?;
     let send = |request| execute(http.clone(), request);
-    let answer = oauth
-        .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
-        .add_extra_param("resource", resource)
-        .request_async(&send)
-        .await
-        .map_err(token_error)?;
+    let refresh_token = RefreshToken::new(refresh_token.to_owned());
+    let request = oauth.exchange_refresh_token(&refresh_token).add_extra_param("resource", resource);
+    let answer =
+        asserted!(request, client.assertion(endpoint.issuer)?).request_async(&send).await.map_err(token_error)?;
+    Ok(granted(answer))
+}
+
+/// A token for Harbor itself (`client_credentials`): no user, no browser, no refresh token —
+/// the grant is simply made again when the token expires.
+pub async fn client_credentials(
+    http: &reqwest::Client,
+    endpoint: &TokenEndpoint<'_>,
+    client: &Client,
+    resource: &str,
+    scope: Option<&str>,
+) -> Result<Granted, AuthError> {
+    let oauth = client.at(endpoint)?;
+    let send = |request| execute(http.clone(), request);
+    let mut request = oauth.exchange_client_credentials().add_extra_param("resource", resource);
+    for part in scope.unwrap_or_default().split_whitespace() {
+        request = request.add_scope(Scope::new(part.to_owned()));
+    }
+    let answer =
+        asserted!(request, client.assertion(endpoint.issuer)?).request_async(&send).await.map_err(token_error)?;
     Ok(granted(answer))
 }
 
@@ -204,19 +325,18 @@ pub async fn refresh(
 pub async fn revoke(
     http: &reqwest::Client,
     endpoint: &str,
+    issuer: &str,
     client: &Client,
     refresh_token: &str,
 ) -> Result<(), AuthError> {
-    let mut oauth = BasicClient::new(ClientId::new(client.client_id.clone()))
-        .set_revocation_url(url(RevocationUrl::new, endpoint)?);
-    if let Some(secret) = &client.client_secret {
-        oauth = oauth.set_client_secret(ClientSecret::new(secret.clone()));
-    }
+    let oauth = client.credentials(
+        BasicClient::new(ClientId::new(client.client_id.clone()))
+            .set_revocation_url(url(RevocationUrl::new, endpoint)?),
+    );
     let send = |request| execute(http.clone(), request);
     let token = StandardRevocableToken::RefreshToken(RefreshToken::new(refresh_token.to_owned()));
-    oauth
-        .revoke_token(token)
-        .map_err(|e| AuthError::Provider(e.to_string()))?
+    let request = oauth.revoke_token(token).map_err(|e| AuthError::Provider(e.to_string()))?;
+    asserted!(request, client.assertion(issuer)?)
         .request_async(&send)
         .await
         .map_err(|e| AuthError::Provider(format!("the provider did not revoke the token: {e}")))

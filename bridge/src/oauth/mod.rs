@@ -6,12 +6,20 @@
 //! keychain and, for a signed-in remote server, hands over the access token — refreshed first
 //! when it is about to expire, and kept fresh in the background while the server runs.
 //!
-//! [`Auth::sign_in`] runs the whole MCP authorization flow: probe the server for its challenge,
-//! [`discovery`], [`flow::register`] (unless a client id is given), the browser round trip through
-//! the [`callback`] listener, and the code exchange. Tokens (and a registered client's secret)
-//! go to the keychain under `oauth:<issuer>|<resource>`; the database keeps only the metadata
-//! (`sign_ins`). Nothing here logs a token.
+//! [`Auth::sign_in`] runs the whole MCP authorization flow: the server's challenge (the one it
+//! last refused a request with, else a probe), [`discovery`], the client — one the user brings
+//! (with its secret or private key), Harbor's client ID metadata document where the
+//! authorization server takes one (`HARBOR_CLIENT_METADATA_URL`), else [`flow::register`] —
+//! then the browser round trip through the [`callback`] listener and the code exchange; or,
+//! for a machine-to-machine server, the `client_credentials` grant with no browser at all.
+//! Tokens (and the client's secret or key) go to the keychain under `oauth:<issuer>|<resource>`;
+//! the database keeps only the metadata (`sign_ins`). Nothing here logs a token.
+//!
+//! A server that refuses a token for want of scope (`insufficient_scope`) makes the next sign-in
+//! ask for the union of the scopes; when it refuses again scopes Harbor already asked for,
+//! [`MAX_FUTILE_STEP_UPS`] bounds how often the user is sent round again.
 
+pub mod assertion;
 pub mod callback;
 pub mod discovery;
 mod error;
@@ -28,17 +36,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::mcp::credentials::{Bearer, Credentials, Prepared};
 use crate::secrets::Secrets;
-use crate::store::secrets::SignIn;
+use crate::store::secrets::{Grant, SignIn};
 use crate::store::servers::{Launch, ServerSpec};
 use crate::store::{now, Store};
 use discovery::Challenge;
-use flow::Client;
+use flow::{Client, TokenEndpoint};
 
 /// How long the user has to approve a sign-in in the browser.
 pub const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Tokens are refreshed this long before they expire.
 const REFRESH_AHEAD: i64 = 60;
+
+/// How many times a server may refuse, for want of scope, a token that already carries every
+/// scope it asked for, before Harbor stops offering the sign-in (the server will not be
+/// satisfied; sending the user round again would loop).
+pub const MAX_FUTILE_STEP_UPS: u32 = 2;
+
+/// Where Harbor's client ID metadata document is published, if it is (an HTTPS URL): used as
+/// the client id where an authorization server takes such documents, instead of registering.
+pub const CLIENT_METADATA_URL_VAR: &str = "HARBOR_CLIENT_METADATA_URL";
+
+/// How a protected server last refused Harbor.
+#[derive(Clone, Default)]
+struct Refusal {
+    challenge: Challenge,
+    /// Refusals for want of scope that the token already had.
+    futile: u32,
+}
+
+/// What the user brings to a sign-in besides the server: a client the provider issued, and the
+/// grant.
+#[derive(Clone, Debug, Default)]
+pub struct Bring {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub private_key: Option<String>,
+    pub grant: Grant,
+}
 
 /// What the keychain holds for one sign-in.
 #[derive(Serialize, Deserialize)]
@@ -48,6 +83,20 @@ struct Tokens {
     refresh_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key: Option<String>,
+}
+
+impl Tokens {
+    /// The client these tokens were granted to, as the sign-in registered it.
+    fn client(&self, sign_in: &SignIn) -> Client {
+        Client {
+            client_id: sign_in.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            private_key: self.private_key.clone(),
+            auth: sign_in.token_auth,
+        }
+    }
 }
 
 fn token_id(issuer: &str, resource: &str) -> String {
@@ -58,14 +107,14 @@ pub struct Auth {
     store: Store,
     secrets: Arc<Secrets>,
     http: OnceLock<reqwest::Client>,
-    /// Scope a server asked for on top of its token (step-up), by resource.
-    step_up: Mutex<HashMap<String, String>>,
+    /// How each protected server (by resource) last refused Harbor.
+    refusals: Mutex<HashMap<String, Refusal>>,
     me: Weak<Auth>,
 }
 
 impl Auth {
     pub fn new(store: Store, secrets: Arc<Secrets>) -> Arc<Auth> {
-        Arc::new_cyclic(|me| Auth { store, secrets, http: OnceLock::new(), step_up: Mutex::default(), me: me.clone() })
+        Arc::new_cyclic(|me| Auth { store, secrets, http: OnceLock::new(), refusals: Mutex::default(), me: me.clone() })
     }
 
     /// The HTTP client for authorization: no redirects (a token request must not be bounced
@@ -88,64 +137,103 @@ impl Auth {
         self.store.sign_in(&discovery::canonical(url).ok()?).ok().flatten()
     }
 
-    /// Signs in to a remote server: `open` is called with the URL the user must visit. Returns
-    /// the sign-in once tokens are in the keychain.
-    pub async fn sign_in(
-        &self,
-        spec: &ServerSpec,
-        client_id: Option<String>,
-        open: impl FnOnce(&str),
-    ) -> Result<SignIn, AuthError> {
+    fn refusal(&self, resource: &str) -> Option<Refusal> {
+        self.refusals.lock().unwrap_or_else(|p| p.into_inner()).get(resource).cloned()
+    }
+
+    /// Signs in to a remote server: `open` is called with the URL the user must visit (never
+    /// for `client_credentials`). Returns the sign-in once tokens are in the keychain.
+    pub async fn sign_in(&self, spec: &ServerSpec, bring: Bring, open: impl FnOnce(&str)) -> Result<SignIn, AuthError> {
         let Launch::Remote { url, .. } = &spec.launch else {
             return Err(AuthError::Invalid(format!("{} is not a remote server; only remote servers sign in", spec.id)));
         };
         let http = self.http()?;
-        let challenge = discovery::probe(&http, url).await?.ok_or_else(|| {
-            AuthError::Invalid(format!("{url} does not ask for a sign-in; start the server as it is"))
-        })?;
-        let discovered = discovery::discover(&http, url, &challenge).await?;
-        let step_up = self.step_up.lock().unwrap_or_else(|p| p.into_inner()).get(&discovered.resource).cloned();
-        let previous = self.store.sign_in(&discovered.resource).ok().flatten().and_then(|s| s.scope);
-        let scope = merge_scopes([discovered.scope.as_deref(), previous.as_deref(), step_up.as_deref()]);
-        let listener = callback::Callback::bind()
-            .await
-            .map_err(|e| AuthError::Provider(format!("cannot listen on loopback for the provider's answer: {e}")))?;
-        let client = match client_id {
-            Some(client_id) => Client { client_id, client_secret: None },
-            None => flow::register(&http, &discovered.server, &listener.redirect_uri).await?,
+        let refusal = self.refusal(&discovery::canonical(url)?);
+        if let Some(refusal) = refusal.as_ref().filter(|r| r.futile >= MAX_FUTILE_STEP_UPS) {
+            return Err(AuthError::Provider(format!(
+                "{url} keeps refusing tokens that carry every scope it asked for ({}); signing in again would not help — ask the server's owner, or sign out to start over",
+                refusal.challenge.scope.as_deref().unwrap_or("no scope named")
+            )));
+        }
+        let challenge = match refusal {
+            Some(refusal) => refusal.challenge,
+            None => discovery::probe(&http, url).await?.ok_or_else(|| {
+                AuthError::Invalid(format!("{url} does not ask for a sign-in; start the server as it is"))
+            })?,
         };
-        let redirect_uri = listener.redirect_uri.clone();
-        let authorization =
-            flow::authorize(&discovered.server, &client, &redirect_uri, &discovered.resource, scope.as_deref())?;
-        open(&authorization.url);
-        let code =
-            tokio::time::timeout(SIGN_IN_TIMEOUT, listener.code(&authorization.state)).await.map_err(|_| {
-                AuthError::Unapproved(format!(
-                    "nobody approved the sign-in within {} minutes; try again",
-                    SIGN_IN_TIMEOUT.as_secs() / 60
-                ))
-            })??;
-        let token_endpoint = discovered.server.token_endpoint.clone();
-        let granted =
-            flow::exchange(&http, &token_endpoint, &client, &redirect_uri, &discovered.resource, code, authorization)
-                .await?;
+        let discovered = discovery::discover(&http, url, &challenge).await?;
+        let step_up = challenge.wants_more_scope().then_some(challenge.scope.as_deref()).flatten();
+        let previous = self.store.sign_in(&discovered.resource).ok().flatten().and_then(|s| s.scope);
+        let scope = merge_scopes([discovered.scope.as_deref(), previous.as_deref(), step_up]);
+        let server = &discovered.server;
+        let (client, granted) = match bring.grant {
+            Grant::ClientCredentials => {
+                let client_id = bring.client_id.ok_or_else(|| {
+                    AuthError::Invalid("a client_credentials sign-in needs the client id its provider issued".into())
+                })?;
+                if bring.client_secret.is_none() && bring.private_key.is_none() {
+                    return Err(AuthError::Invalid(
+                        "a client_credentials sign-in needs the client's secret or private key".into(),
+                    ));
+                }
+                let client = Client::pre_registered(client_id, bring.client_secret, bring.private_key, server);
+                let endpoint = TokenEndpoint { url: &server.token_endpoint, issuer: &server.issuer };
+                let granted =
+                    flow::client_credentials(&http, &endpoint, &client, &discovered.resource, scope.as_deref()).await?;
+                (client, granted)
+            }
+            Grant::AuthorizationCode => {
+                let listener = callback::Callback::bind().await.map_err(|e| {
+                    AuthError::Provider(format!("cannot listen on loopback for the provider's answer: {e}"))
+                })?;
+                let client = match bring.client_id {
+                    Some(client_id) => {
+                        Client::pre_registered(client_id, bring.client_secret, bring.private_key, server)
+                    }
+                    None => match metadata_document_url().filter(|_| server.client_id_metadata_document_supported) {
+                        Some(url) => Client::by_metadata_document(url),
+                        None => flow::register(&http, server, &listener.redirect_uri).await?,
+                    },
+                };
+                let redirect_uri = listener.redirect_uri.clone();
+                let authorization =
+                    flow::authorize(server, &client, &redirect_uri, &discovered.resource, scope.as_deref())?;
+                open(&authorization.url);
+                let iss_required = server.authorization_response_iss_parameter_supported;
+                let answer = listener.code(&authorization.state, &server.issuer, iss_required);
+                let code = tokio::time::timeout(SIGN_IN_TIMEOUT, answer).await.map_err(|_| {
+                    AuthError::Unapproved(format!(
+                        "nobody approved the sign-in within {} minutes; try again",
+                        SIGN_IN_TIMEOUT.as_secs() / 60
+                    ))
+                })??;
+                let endpoint = TokenEndpoint { url: &server.token_endpoint, issuer: &server.issuer };
+                let granted =
+                    flow::exchange(&http, &endpoint, &client, &redirect_uri, &discovered.resource, code, authorization)
+                        .await?;
+                (client, granted)
+            }
+        };
         let sign_in = SignIn {
             resource: discovered.resource.clone(),
-            issuer: discovered.server.issuer.clone(),
+            issuer: server.issuer.clone(),
             client_id: client.client_id.clone(),
-            token_endpoint,
-            revocation_endpoint: discovered.server.revocation_endpoint.clone(),
+            token_endpoint: server.token_endpoint.clone(),
+            revocation_endpoint: server.revocation_endpoint.clone(),
             scope: granted.scope.clone().or(scope),
             expires_at: granted.expires_in.map(|d| now() + d.as_secs() as i64),
             updated_at: now(),
+            token_auth: client.auth,
+            grant: bring.grant,
         };
         let tokens = Tokens {
             access_token: granted.access_token,
             refresh_token: granted.refresh_token,
             client_secret: client.client_secret,
+            private_key: client.private_key,
         };
         self.keep(&sign_in, &tokens).await?;
-        self.step_up.lock().unwrap_or_else(|p| p.into_inner()).remove(&sign_in.resource);
+        // The refusal stays (with its count) until the server accepts or the user signs out.
         Ok(sign_in)
     }
 
@@ -171,33 +259,46 @@ impl Auth {
         let Some(sign_in) = self.sign_in_of(spec) else { return Ok(false) };
         if let (Some(endpoint), Ok(Some(tokens))) = (&sign_in.revocation_endpoint, self.tokens(&sign_in).await) {
             if let Some(refresh_token) = &tokens.refresh_token {
-                let client =
-                    Client { client_id: sign_in.client_id.clone(), client_secret: tokens.client_secret.clone() };
-                if let Err(error) = flow::revoke(&self.http()?, endpoint, &client, refresh_token).await {
+                let client = tokens.client(&sign_in);
+                if let Err(error) = flow::revoke(&self.http()?, endpoint, &sign_in.issuer, &client, refresh_token).await
+                {
                     tracing::warn!(resource = %sign_in.resource, "{error}");
                 }
             }
         }
         self.secrets.delete(&token_id(&sign_in.issuer, &sign_in.resource)).await?;
         self.store.delete_sign_in(&sign_in.resource).map_err(AuthError::Store)?;
+        self.refusals.lock().unwrap_or_else(|p| p.into_inner()).remove(&sign_in.resource);
         Ok(true)
     }
 
-    /// Trades the refresh token for a new access token and stores the result.
+    /// A new access token — for the refresh token, or by making a `client_credentials` grant
+    /// again — stored before it is returned.
     async fn refresh(&self, resource: &str) -> Result<(String, Option<i64>), AuthError> {
         let gone = |why: &str| AuthError::Invalid(format!("{why}; sign in again"));
         let sign_in = self.store.sign_in(resource).map_err(AuthError::Store)?.ok_or_else(|| gone("signed out"))?;
         let tokens =
             self.tokens(&sign_in).await?.ok_or_else(|| gone("the sign-in's tokens are gone from the keychain"))?;
-        let refresh_token = tokens.refresh_token.clone().ok_or_else(|| gone("the provider gave no refresh token"))?;
-        let client = Client { client_id: sign_in.client_id.clone(), client_secret: tokens.client_secret.clone() };
-        let granted = flow::refresh(&self.http()?, &sign_in.token_endpoint, &client, resource, &refresh_token).await?;
+        let client = tokens.client(&sign_in);
+        let http = self.http()?;
+        let endpoint = TokenEndpoint { url: &sign_in.token_endpoint, issuer: &sign_in.issuer };
+        let refresh_token = tokens.refresh_token.clone();
+        let granted = match (sign_in.grant, &refresh_token) {
+            (Grant::ClientCredentials, _) => {
+                flow::client_credentials(&http, &endpoint, &client, resource, sign_in.scope.as_deref()).await?
+            }
+            (Grant::AuthorizationCode, Some(refresh_token)) => {
+                flow::refresh(&http, &endpoint, &client, resource, refresh_token).await?
+            }
+            (Grant::AuthorizationCode, None) => return Err(gone("the provider gave no refresh token")),
+        };
         let expires_at = granted.expires_in.map(|d| now() + d.as_secs() as i64);
         let renewed = SignIn { expires_at, scope: granted.scope.or(sign_in.scope.clone()), ..sign_in };
         let tokens = Tokens {
             access_token: granted.access_token.clone(),
-            refresh_token: granted.refresh_token.or(Some(refresh_token)),
+            refresh_token: granted.refresh_token.or(refresh_token),
             client_secret: tokens.client_secret,
+            private_key: tokens.private_key,
         };
         self.keep(&renewed, &tokens).await?;
         tracing::info!(resource, "refreshed the access token");
@@ -210,7 +311,10 @@ impl Auth {
         let Some(sign_in) = self.store.sign_in(resource).map_err(AuthError::Store)? else { return Ok(None) };
         let Some(tokens) = self.tokens(&sign_in).await? else { return Ok(None) };
         let (token, expires_at) = match sign_in.expires_at {
-            Some(at) if at - now() <= REFRESH_AHEAD && tokens.refresh_token.is_some() => {
+            Some(at)
+                if at - now() <= REFRESH_AHEAD
+                    && (tokens.refresh_token.is_some() || sign_in.grant == Grant::ClientCredentials) =>
+            {
                 self.refresh(resource).await.unwrap_or((tokens.access_token, Some(at)))
             }
             at => (tokens.access_token, at),
@@ -242,6 +346,24 @@ async fn keep_fresh(auth: Arc<Auth>, resource: String, bearer: Bearer, mut expir
     }
 }
 
+/// Harbor's client ID metadata document, where one is published (HTTPS, or loopback for tests).
+fn metadata_document_url() -> Option<String> {
+    let url = std::env::var(CLIENT_METADATA_URL_VAR).ok().filter(|u| !u.is_empty())?;
+    match discovery::check_secure(&url) {
+        Ok(_) => Some(url),
+        Err(why) => {
+            tracing::warn!("{CLIENT_METADATA_URL_VAR} is ignored: {why}");
+            None
+        }
+    }
+}
+
+/// Whether every scope in `wanted` is among `held`.
+fn holds(held: Option<&str>, wanted: Option<&str>) -> bool {
+    let held: Vec<&str> = held.unwrap_or_default().split_whitespace().collect();
+    wanted.unwrap_or_default().split_whitespace().all(|scope| held.contains(&scope))
+}
+
 /// The union of space-separated scopes, in first-seen order.
 fn merge_scopes<'a>(parts: impl IntoIterator<Item = Option<&'a str>>) -> Option<String> {
     let mut all: Vec<&str> = Vec::new();
@@ -264,7 +386,8 @@ impl Credentials for Auth {
                 Launch::Remote { url, headers } => {
                     headers.extend(values);
                     let resource = discovery::canonical(url).map_err(|e| e.to_string())?;
-                    bearer = self.bearer(&resource).await.map_err(|e| e.to_string())?;
+                    // Not signed in: an empty bearer, so that a refusal is still seen and shown.
+                    bearer = Some(self.bearer(&resource).await.map_err(|e| e.to_string())?.unwrap_or_default());
                 }
             }
             Ok(Prepared { launch, bearer, jail: None })
@@ -278,10 +401,24 @@ impl Credentials for Auth {
                 Some(challenge) => challenge,
                 None => discovery::probe(&self.http().ok()?, url).await.ok()??,
             };
+            let resource = discovery::canonical(url).ok()?;
+            let held = self.store.sign_in(&resource).ok().flatten().and_then(|s| s.scope);
+            let futile = challenge.wants_more_scope() && holds(held.as_deref(), challenge.scope.as_deref());
+            let refusal = {
+                let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+                let refusal = refusals.entry(resource).or_default();
+                refusal.futile += u32::from(futile);
+                refusal.challenge = challenge.clone();
+                refusal.clone()
+            };
+            if refusal.futile >= MAX_FUTILE_STEP_UPS {
+                return Some(format!(
+                    "{} refuses even a token with every scope it asked for ({}); ask its owner, or sign out and in again to retry",
+                    spec.id,
+                    challenge.scope.as_deref().unwrap_or("no scope named")
+                ));
+            }
             if challenge.wants_more_scope() {
-                if let (Ok(resource), Some(scope)) = (discovery::canonical(url), &challenge.scope) {
-                    self.step_up.lock().unwrap_or_else(|p| p.into_inner()).insert(resource, scope.clone());
-                }
                 return Some(format!(
                     "{} needs more access ({}); sign in again from its card in the Servers panel",
                     spec.id,
@@ -304,5 +441,13 @@ mod tests {
     fn scopes_merge_without_repeats() {
         assert_eq!(merge_scopes([Some("a b"), None, Some("b c")]).as_deref(), Some("a b c"));
         assert_eq!(merge_scopes([None, None]), None);
+    }
+
+    #[test]
+    fn a_token_holds_a_scope_only_with_every_part() {
+        assert!(holds(Some("a b"), Some("b a")));
+        assert!(holds(Some("a"), None));
+        assert!(!holds(Some("a"), Some("a c")));
+        assert!(!holds(None, Some("a")));
     }
 }

@@ -130,6 +130,10 @@ const MIGRATIONS: &[&str] = &[
     UPDATE audit SET caller = 'gateway' WHERE substr(origin, 1, 8) = 'gateway:';",
     // 9: a gateway client that sees tools and prompts under their servers' own names.
     "ALTER TABLE gateway_clients ADD COLUMN plain_names INTEGER NOT NULL DEFAULT 0;",
+    // 10: how a sign-in authenticates at the token endpoint, and its grant (before: always the
+    // browser's authorization code, and a secret, when there was one, in a Basic header).
+    "ALTER TABLE sign_ins ADD COLUMN token_auth TEXT NOT NULL DEFAULT 'client_secret_basic';
+    ALTER TABLE sign_ins ADD COLUMN grant_type TEXT NOT NULL DEFAULT 'authorization_code';",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

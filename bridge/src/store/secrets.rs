@@ -7,7 +7,7 @@ use rusqlite::OptionalExtension;
 use super::{now, Store};
 
 /// A secret that is set, without its value.
-pub use harbor_protocol::api::secrets::{SecretRecord, SignIn};
+pub use harbor_protocol::api::secrets::{Grant, SecretRecord, SignIn, TokenAuth};
 
 impl Store {
     pub fn record_secret(&self, id: &str) -> Result<()> {
@@ -31,10 +31,12 @@ impl Store {
 
     pub fn save_sign_in(&self, sign_in: &SignIn) -> Result<()> {
         self.conn().execute(
-            "INSERT INTO sign_ins (resource, issuer, client_id, token_endpoint, revocation_endpoint, scope, expires_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO sign_ins (resource, issuer, client_id, token_endpoint, revocation_endpoint, scope, expires_at,
+                 updated_at, token_auth, grant_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(resource) DO UPDATE SET issuer = ?2, client_id = ?3, token_endpoint = ?4,
-                 revocation_endpoint = ?5, scope = ?6, expires_at = ?7, updated_at = ?8",
+                 revocation_endpoint = ?5, scope = ?6, expires_at = ?7, updated_at = ?8, token_auth = ?9,
+                 grant_type = ?10",
             rusqlite::params![
                 sign_in.resource,
                 sign_in.issuer,
@@ -43,7 +45,9 @@ impl Store {
                 sign_in.revocation_endpoint,
                 sign_in.scope,
                 sign_in.expires_at,
-                now()
+                now(),
+                sign_in.token_auth.name(),
+                sign_in.grant.name()
             ],
         )?;
         Ok(())
@@ -53,7 +57,8 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT resource, issuer, client_id, token_endpoint, revocation_endpoint, scope, expires_at, updated_at
+                "SELECT resource, issuer, client_id, token_endpoint, revocation_endpoint, scope, expires_at, updated_at,
+                     token_auth, grant_type
                  FROM sign_ins WHERE resource = ?1",
                 [resource],
                 |row| {
@@ -66,6 +71,8 @@ impl Store {
                         scope: row.get(5)?,
                         expires_at: row.get(6)?,
                         updated_at: row.get(7)?,
+                        token_auth: TokenAuth::parse(&row.get::<_, String>(8)?).unwrap_or_default(),
+                        grant: Grant::parse(&row.get::<_, String>(9)?).unwrap_or_default(),
                     })
                 },
             )
@@ -98,10 +105,13 @@ mod tests {
             scope: Some("tools".into()),
             expires_at: Some(10),
             updated_at: 0,
+            token_auth: TokenAuth::PrivateKeyJwt,
+            grant: Grant::ClientCredentials,
         };
         store.save_sign_in(&sign_in).unwrap();
         let read = store.sign_in(&sign_in.resource).unwrap().unwrap();
         assert_eq!((read.client_id.as_str(), read.expires_at), ("abc", Some(10)));
+        assert_eq!((read.token_auth, read.grant), (TokenAuth::PrivateKeyJwt, Grant::ClientCredentials));
         assert!(store.delete_sign_in(&sign_in.resource).unwrap());
     }
 }

@@ -27,18 +27,30 @@ fn suite() -> (PathBuf, PathBuf) {
     (node, entry)
 }
 
-/// Each scenario's outcome from the suite's result folders: `(scenario, passed, failed checks)`.
+/// Each scenario's outcome from the suite's result folders (`server-<scenario>-<stamp>` for
+/// server scenarios; `<scenario>-<stamp>`, `auth/…` ones one level down, for client scenarios):
+/// `(scenario, passed, failed checks)`.
 fn outcomes(dir: &Path) -> Vec<(String, bool, Vec<String>)> {
     let mut all = Vec::new();
+    let mut folders: Vec<(String, PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(scenario) = name.strip_prefix("server-") else { continue };
-        // `server-<scenario>-<timestamp>`, the timestamp as `2026-12-02T17-06-01-715Z`.
+        if entry.path().join("checks.json").is_file() {
+            folders.push((name, entry.path()));
+        } else if entry.path().is_dir() {
+            for inner in std::fs::read_dir(entry.path()).unwrap().flatten() {
+                folders.push((format!("{name}/{}", inner.file_name().to_string_lossy()), inner.path()));
+            }
+        }
+    }
+    for (name, path) in folders {
+        let scenario = name.strip_prefix("server-").unwrap_or(&name);
+        // `<scenario>-<timestamp>`, the timestamp as `2026-12-02T17-06-01-715Z`.
         let stamp = scenario.match_indices("-20").map(|(at, _)| at).find(|&at| {
             scenario[at + 1..].chars().take(4).all(|c| c.is_ascii_digit()) && scenario[at + 5..].starts_with('-')
         });
         let scenario = stamp.map_or(scenario, |at| &scenario[..at]).to_owned();
-        let checks: Value = std::fs::read_to_string(entry.path().join("checks.json"))
+        let checks: Value = std::fs::read_to_string(path.join("checks.json"))
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or(Value::Null);
@@ -54,6 +66,31 @@ fn outcomes(dir: &Path) -> Vec<(String, bool, Vec<String>)> {
     }
     all.sort();
     all
+}
+
+/// Prints the suite's outcomes and fails on what the suite itself failed the run for.
+fn report(
+    what: &str,
+    results: &Path,
+    expected: &Path,
+    output: &std::process::Output,
+) -> Vec<(String, bool, Vec<String>)> {
+    let outcomes = outcomes(results);
+    let passed = outcomes.iter().filter(|(_, ok, _)| *ok).count();
+    eprintln!("conformance, {what}: {passed} of {} passed", outcomes.len());
+    for (scenario, ok, failed) in &outcomes {
+        if !ok {
+            eprintln!("  {scenario}: {}", failed.join("; "));
+        }
+    }
+    assert!(
+        output.status.success(),
+        "the suite found a failure not in {} (or a listed one that passes now):\n{}\n{}",
+        expected.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    outcomes
 }
 
 #[tokio::test]
@@ -91,20 +128,38 @@ async fn the_conformance_suites_server_scenarios_pass_through_the_gateway() {
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(std::time::Duration::from_secs(300), run).await.expect("the suite ends").unwrap();
-    let outcomes = outcomes(&results);
-    let passed = outcomes.iter().filter(|(_, ok, _)| *ok).count();
-    eprintln!("conformance, server scenarios through the gateway: {passed} of {} passed", outcomes.len());
-    for (scenario, ok, failed) in &outcomes {
-        if !ok {
-            eprintln!("  {scenario}: {}", failed.join("; "));
-        }
-    }
-    assert!(
-        output.status.success(),
-        "the suite found a failure not in {} (or a listed one that passes now):\n{}\n{}",
-        expected.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let outcomes = report("server scenarios through the gateway", &results, &expected, &output);
     assert!(outcomes.len() >= 30, "the suite ran its server scenarios: {outcomes:?}");
+}
+
+/// The suite's client scenarios with Harbor as the client: each scenario's server (and its
+/// authorization server) on loopback, and Harbor's bridge driven at its command line by
+/// `tests/fixtures/conformance_client.mjs` — add the server, start it, sign in when Harbor says
+/// it must, list and call its tools. Discovery, registration, scopes, client authentication,
+/// step-up and its limit are the bridge's own decisions.
+#[tokio::test]
+async fn the_conformance_suites_client_scenarios_pass_with_harbor_as_the_client() {
+    let (node, entry) = suite();
+    let results = std::env::temp_dir().join(format!("harbor-conformance-client-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&results);
+    let expected = repo().join("tests/conformance/expected-failures.yml");
+    let driver = repo().join("tests/fixtures/conformance_client.mjs");
+    let command = format!("{} {}", node.display(), driver.display());
+    let run = tokio::process::Command::new(&node)
+        .arg(entry)
+        .args(["client", "--suite", "all", "--command", &command, "--expected-failures"])
+        .arg(&expected)
+        .arg("-o")
+        .arg(&results)
+        .env("HARBOR_BRIDGE", env!("CARGO_BIN_EXE_harbor-bridge"))
+        // Where Harbor's client ID metadata document would be published: the URL the suite's
+        // CIMD scenario expects. Harbor uses it only where an authorization server takes one.
+        .env("HARBOR_CLIENT_METADATA_URL", "https://conformance-test.local/client-metadata.json")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(300), run).await.expect("the suite ends").unwrap();
+    let outcomes = report("client scenarios with Harbor as the client", &results, &expected, &output);
+    assert!(outcomes.len() >= 26, "the suite ran its client scenarios: {outcomes:?}");
+    let _ = std::fs::remove_dir_all(&results);
 }

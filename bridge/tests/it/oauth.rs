@@ -289,7 +289,9 @@ async fn sign_in_failures_say_whose_move_it_is() {
     let authorize = authorize_url(&client, signing_in).await;
     let state =
         reqwest::Url::parse(&authorize).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
-    let denied = format!("{}?error=access_denied&state={state}", redirect_uri_of(&authorize));
+    // As the provider sends it: with its `iss` (RFC 9207; oidc-provider promises it).
+    let iss: String = url::form_urlencoded::byte_serialize(parts.issuer.as_bytes()).collect();
+    let denied = format!("{}?error=access_denied&state={state}&iss={iss}", redirect_uri_of(&authorize));
     harbor_bridge::http::client_builder().build().unwrap().get(&denied).send().await.unwrap();
     let (outcome, _) = client.wait(signing_in).await;
     let denied = outcome.expect_err("a denial ends the sign-in");

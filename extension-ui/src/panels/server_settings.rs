@@ -313,7 +313,7 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
                     waiting.set(Some("Approve the sign-in in the tab that opened, then come back here.".into()))
                 }
             };
-            let params = SignInParams { id: server.clone(), client_id: None };
+            let params = SignInParams { id: server.clone(), ..SignInParams::default() };
             let (_, reply) = bus.call_streaming::<OauthSignIn>(params, on_event);
             spawn_local(async move {
                 if let Err(error) = reply.await {

@@ -92,15 +92,88 @@ pub struct SignIn {
     /// Unix seconds when the access token expires, if the provider said.
     pub expires_at: Option<i64>,
     pub updated_at: i64,
+    /// How Harbor proves its identity at the token endpoint.
+    #[serde(default)]
+    pub token_auth: TokenAuth,
+    /// How the tokens were granted: by the user in the browser, or to Harbor itself.
+    #[serde(default)]
+    pub grant: Grant,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How a client authenticates at the token endpoint, by its name in OAuth metadata
+/// (`token_endpoint_auth_method`, RFC 7591 §2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    /// A public client: no secret, PKCE protects the code.
+    None,
+    /// The client id and secret in an HTTP Basic `Authorization` header.
+    #[default]
+    ClientSecretBasic,
+    /// The client id and secret in the request body.
+    ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2).
+    PrivateKeyJwt,
+}
+
+impl TokenAuth {
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenAuth::None => "none",
+            TokenAuth::ClientSecretBasic => "client_secret_basic",
+            TokenAuth::ClientSecretPost => "client_secret_post",
+            TokenAuth::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<TokenAuth> {
+        [TokenAuth::None, TokenAuth::ClientSecretBasic, TokenAuth::ClientSecretPost, TokenAuth::PrivateKeyJwt]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// The OAuth grant a sign-in uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// The user approves in the browser (authorization code with PKCE).
+    #[default]
+    AuthorizationCode,
+    /// A machine-to-machine server: Harbor's own client credentials, no user, no browser.
+    ClientCredentials,
+}
+
+impl Grant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Grant::AuthorizationCode => "authorization_code",
+            Grant::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Grant> {
+        [Grant::AuthorizationCode, Grant::ClientCredentials].into_iter().find(|g| g.name() == name)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignInParams {
     pub id: String,
     /// A client id the provider issued to the user, when it does not allow registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// That pre-registered client's secret (kept in the keychain, never in the database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// That client's private key (PKCS#8 PEM, EC P-256 or RSA) for `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    /// `client_credentials` for a machine-to-machine server (needs `clientId` and a secret or
+    /// key); the browser sign-in otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
 }
 
 /// What a sign-in streams.

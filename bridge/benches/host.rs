@@ -4,7 +4,9 @@
 //!   bridge's added time per call;
 //! - start-to-ready (`servers.start` until running) of an npm server and a PyPI server, and of
 //!   the Docker tests' server in its hardened container against the same binary run natively;
-//! - the same call by an app through the gateway's Streamable HTTP endpoint (rmcp's client);
+//! - the same call by an app through the gateway's Streamable HTTP endpoint (rmcp's client), and
+//!   by the official TypeScript SDK's client against its floor, the same client straight to
+//!   server-everything's own Streamable HTTP endpoint;
 //! - the bridge process's resident memory with 20 servers running (its children not counted);
 //! - start-to-ready of a PyPI server in the OS sandbox (bubblewrap) against the same unconfined;
 //! - what tool pinning (a definition's fingerprint) and secret scanning (stored values and key
@@ -12,13 +14,13 @@
 //!
 //! Needs the test servers from `scripts/setup --test`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
 use rmcp::model::CallToolRequestParams;
 use rmcp::ServiceExt;
-use serde_json::json;
+use serde_json::{json, Value};
 
 mod measure;
 use measure::{quantile, BridgeProcess};
@@ -79,6 +81,22 @@ fn main() {
         "tools/call echo via the gateway (Streamable HTTP, rmcp client, key + limits + audit): p50 {:.0} µs, p99 {:.0} µs (n = {CALLS}; direct above is the floor)",
         quantile(&via_gateway, 0.5),
         quantile(&via_gateway, 0.99)
+    );
+
+    // The same through the official TypeScript SDK's client: straight to server-everything's
+    // own Streamable HTTP endpoint (the floor), and through the gateway's.
+    let (sdk_direct, sdk_gateway) =
+        sdk_calls(&servers, &everything, gateway["http"]["url"].as_str().unwrap(), key["key"].as_str().unwrap());
+    println!(
+        "tools/call echo, TypeScript SDK client, direct to server-everything over HTTP (the floor): p50 {:.0} µs, p99 {:.0} µs (n = {CALLS})",
+        sdk_direct.0, sdk_direct.1
+    );
+    println!(
+        "tools/call echo, TypeScript SDK client, via the gateway (server-everything behind it over stdio): p50 {:.0} µs ({:.2}× the floor, {:+.0} µs), p99 {:.0} µs (n = {CALLS})",
+        sdk_gateway.0,
+        sdk_gateway.0 / sdk_direct.0,
+        sdk_gateway.0 - sdk_direct.0,
+        sdk_gateway.1
     );
 
     // The same call from a web page: through the permission layer (grant, allowlist, budget,
@@ -223,6 +241,39 @@ fn gateway_calls(url: &str, key: &str) -> Vec<f64> {
         let _ = client.cancel().await;
         samples
     })
+}
+
+/// `(p50, p99)` in µs of the TypeScript SDK's client calling `echo`: straight to
+/// server-everything's Streamable HTTP endpoint, then through the gateway at `url`.
+fn sdk_calls(servers: &Path, everything: &Path, url: &str, key: &str) -> ((f64, f64), (f64, f64)) {
+    let node_path = servers.join("npm/node_modules");
+    let timer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sdk_bench.cjs");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = std::process::Command::new("node")
+        .arg(everything)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server-everything did not listen on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let time = |url: &str, tool: &str, key: Option<&str>| {
+        let mut command = std::process::Command::new("node");
+        command.arg(&timer).args([url, tool, &CALLS.to_string()]).args(key).env("NODE_PATH", &node_path);
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let figures: Value = serde_json::from_slice(&output.stdout).unwrap();
+        (figures["p50"].as_f64().unwrap(), figures["p99"].as_f64().unwrap())
+    };
+    let direct = time(&format!("http://127.0.0.1:{port}/mcp"), "echo", None);
+    let _ = server.kill();
+    let _ = server.wait();
+    (direct, time(url, "everything__echo", Some(key)))
 }
 
 fn direct_calls(everything: &PathBuf) -> Vec<f64> {

@@ -5,7 +5,8 @@
 //! Secret values go from a password field straight to `servers.secrets.set`; the panel only
 //! ever learns whether a secret is set (`secrets.status` lists ids, not values). Signing in
 //! streams an `authorize` event: the background opens the provider's page in a tab, and this
-//! panel says what to do there until the answer comes back.
+//! panel says what to do there until the answer comes back. A client the provider's owner issued
+//! (id and secret) can be given for the sign-in; the secret field is cleared once it is sent.
 
 use std::collections::BTreeMap;
 
@@ -303,6 +304,9 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
     });
     let waiting = RwSignal::new(None::<String>);
     let failure = RwSignal::new(None::<String>);
+    // A client the provider's owner issued (for providers that do not let Harbor register).
+    let client_id = RwSignal::new(String::new());
+    let client_secret = RwSignal::new(String::new());
     let sign_in = {
         let server = server.clone();
         move |_| {
@@ -313,7 +317,14 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
                     waiting.set(Some("Approve the sign-in in the tab that opened, then come back here.".into()))
                 }
             };
-            let params = SignInParams { id: server.clone(), ..SignInParams::default() };
+            let (id, secret) = (client_id.get_untracked(), client_secret.get_untracked());
+            let params = SignInParams {
+                id: server.clone(),
+                client_id: Some(id.trim().to_owned()).filter(|id| !id.is_empty()),
+                client_secret: Some(secret).filter(|s| !s.is_empty() && !id.trim().is_empty()),
+                ..SignInParams::default()
+            };
+            client_secret.set(String::new());
             let (_, reply) = bus.call_streaming::<OauthSignIn>(params, on_event);
             spawn_local(async move {
                 if let Err(error) = reply.await {
@@ -345,6 +356,14 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
                 Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
             })}
         </Transition>
+        <details class="issued-client">
+            <summary>"Use a client the provider issued"</summary>
+            <p class="help">"Only when the provider does not let Harbor register itself. The secret goes to the keychain."</p>
+            <label>"Client id" <input type="text" autocomplete="off" prop:value=move || client_id.get()
+                on:input=move |e| client_id.set(event_target_value(&e))/></label>
+            <label>"Client secret (if it has one)" <input type="password" autocomplete="off"
+                prop:value=move || client_secret.get() on:input=move |e| client_secret.set(event_target_value(&e))/></label>
+        </details>
         <div class="actions">
             <button type="button" disabled=move || waiting.get().is_some() on:click=sign_in>"Sign in"</button>
             <button type="button" on:click=sign_out>"Sign out"</button>

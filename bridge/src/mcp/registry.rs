@@ -306,7 +306,10 @@ impl Servers {
         if matches!(outcome, Err(HostError::Unavailable(_)))
             && live.bearer.as_ref().is_some_and(|b| b.refused().is_some())
         {
-            server.refused();
+            // Only the session that refused is ended, never one started since.
+            if server.live().is_some_and(|now| Arc::ptr_eq(&now, &live)) {
+                server.refused();
+            }
             if let Some(why) = sign_in_wanted(server).await {
                 outcome = Err(HostError::SignInRequired(why));
             }

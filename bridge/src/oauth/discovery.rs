@@ -107,7 +107,7 @@ impl AuthServer {
     }
 
     /// The endpoints a 2025-03-26 server without any metadata has at its origin.
-    fn defaults_at(origin: &str) -> AuthServer {
+    pub(super) fn defaults_at(origin: &str) -> AuthServer {
         AuthServer {
             issuer: origin.to_owned(),
             authorization_endpoint: format!("{origin}/authorize"),

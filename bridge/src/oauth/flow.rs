@@ -341,3 +341,35 @@ pub async fn revoke(
         .await
         .map_err(|e| AuthError::Provider(format!("the provider did not revoke the token: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_brought_client_authenticates_the_way_the_token_endpoint_takes() {
+        let mut server = AuthServer::defaults_at("https://as.test");
+        let with = |secret: Option<&str>, key: Option<&str>, server: &AuthServer| {
+            Client::pre_registered("c".into(), secret.map(str::to_owned), key.map(str::to_owned), server).auth
+        };
+        // No list: RFC 8414's default, Basic.
+        assert_eq!(with(Some("s"), None, &server), TokenAuth::ClientSecretBasic);
+        server.token_endpoint_auth_methods_supported = Some(vec!["client_secret_post".into()]);
+        assert_eq!(with(Some("s"), None, &server), TokenAuth::ClientSecretPost);
+        server.token_endpoint_auth_methods_supported =
+            Some(vec!["client_secret_post".into(), "client_secret_basic".into()]);
+        assert_eq!(with(Some("s"), None, &server), TokenAuth::ClientSecretBasic);
+        assert_eq!(with(None, Some("pem"), &server), TokenAuth::PrivateKeyJwt);
+        assert_eq!(with(None, None, &server), TokenAuth::None);
+    }
+
+    #[test]
+    fn only_a_private_key_client_signs_an_assertion_and_a_lost_key_is_a_clear_error() {
+        let public =
+            Client { client_id: "c".into(), client_secret: Some("s".into()), private_key: None, auth: TokenAuth::None };
+        assert_eq!(public.assertion("https://as.test").unwrap(), None);
+        let keyless =
+            Client { client_id: "c".into(), client_secret: None, private_key: None, auth: TokenAuth::PrivateKeyJwt };
+        assert!(keyless.assertion("https://as.test").unwrap_err().to_string().contains("sign in again"));
+    }
+}

@@ -198,7 +198,7 @@ impl ClientHandler for ClientEvents {
         let mut config = ClientConfig::new(capabilities, Implementation::new("harbor", env!("CARGO_PKG_VERSION")));
         // Harbor opens every upstream session with `initialize`, so it offers the newest revision
         // that has one (2026-07-28 has none: offering it there is invalid). Upstream
-        // `server/discover` is not used yet (see ARCHITECTURE.md, "MCP revisions").
+        // `server/discover` is not used yet (PROTOCOL.md, after "Conformance").
         config.protocol_version = rmcp::model::ProtocolVersion::LATEST_WITH_INITIALIZE;
         config
     }

@@ -13,7 +13,7 @@ use harbor_protocol::ErrorObject;
 
 use super::{error, secret_error, wire, Area};
 use crate::mcp::registry::Servers;
-use crate::oauth::{Auth, Bring};
+use crate::oauth::Auth;
 use crate::rpc::Router;
 use crate::secrets::{server_secret_id, Secrets};
 
@@ -67,13 +67,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, auth
         .on::<api::OauthSignIn, _>(|s, p, call| async move {
             let spec = s.servers.entry(&p.id).map_err(error)?.spec;
             let (tell, mut told) = tokio::sync::mpsc::unbounded_channel::<String>();
-            let bring = Bring {
-                client_id: p.client_id,
-                client_secret: p.client_secret,
-                private_key: p.private_key,
-                grant: p.grant.unwrap_or_default(),
-            };
-            let signing_in = s.auth.sign_in(&spec, bring, move |url| {
+            let signing_in = s.auth.sign_in(&spec, p, move |url| {
                 let _ = tell.send(url.to_owned());
             });
             tokio::pin!(signing_in);
@@ -85,7 +79,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, auth
                     done = &mut signing_in => break done?,
                 }
             };
-            s.servers.get(&p.id).map_err(error)?.restart();
+            s.servers.get(&spec.id).map_err(error)?.restart();
             Ok(sign_in)
         })
         .on::<api::OauthSignOut, _>(|s, p, _| async move {

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mcp::credentials::{Bearer, Credentials, Prepared};
 use crate::secrets::Secrets;
-use crate::store::secrets::{Grant, SignIn};
+use crate::store::secrets::{Grant, SignIn, SignInParams, TokenAuth};
 use crate::store::servers::{Launch, ServerSpec};
 use crate::store::{now, Store};
 use discovery::Challenge;
@@ -63,16 +63,6 @@ struct Refusal {
     challenge: Challenge,
     /// Refusals for want of scope that the token already had.
     futile: u32,
-}
-
-/// What the user brings to a sign-in besides the server: a client the provider issued, and the
-/// grant.
-#[derive(Clone, Debug, Default)]
-pub struct Bring {
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub private_key: Option<String>,
-    pub grant: Grant,
 }
 
 /// What the keychain holds for one sign-in.
@@ -141,9 +131,15 @@ impl Auth {
         self.refusals.lock().unwrap_or_else(|p| p.into_inner()).get(resource).cloned()
     }
 
-    /// Signs in to a remote server: `open` is called with the URL the user must visit (never
-    /// for `client_credentials`). Returns the sign-in once tokens are in the keychain.
-    pub async fn sign_in(&self, spec: &ServerSpec, bring: Bring, open: impl FnOnce(&str)) -> Result<SignIn, AuthError> {
+    /// Signs in to a remote server with what the user brings (`request`: a client the provider
+    /// issued, the grant): `open` is called with the URL the user must visit (never for
+    /// `client_credentials`). Returns the sign-in once tokens are in the keychain.
+    pub async fn sign_in(
+        &self,
+        spec: &ServerSpec,
+        request: SignInParams,
+        open: impl FnOnce(&str),
+    ) -> Result<SignIn, AuthError> {
         let Launch::Remote { url, .. } = &spec.launch else {
             return Err(AuthError::Invalid(format!("{} is not a remote server; only remote servers sign in", spec.id)));
         };
@@ -166,18 +162,20 @@ impl Auth {
         let previous = self.store.sign_in(&discovered.resource).ok().flatten().and_then(|s| s.scope);
         let scope = merge_scopes([discovered.scope.as_deref(), previous.as_deref(), step_up]);
         let server = &discovered.server;
-        let (client, granted) = match bring.grant {
+        let endpoint = TokenEndpoint { url: &server.token_endpoint, issuer: &server.issuer };
+        let grant = request.grant.unwrap_or_default();
+        let brought =
+            request.client_id.map(|id| Client::pre_registered(id, request.client_secret, request.private_key, server));
+        let (client, granted) = match grant {
             Grant::ClientCredentials => {
-                let client_id = bring.client_id.ok_or_else(|| {
+                let client = brought.ok_or_else(|| {
                     AuthError::Invalid("a client_credentials sign-in needs the client id its provider issued".into())
                 })?;
-                if bring.client_secret.is_none() && bring.private_key.is_none() {
+                if client.auth == TokenAuth::None {
                     return Err(AuthError::Invalid(
                         "a client_credentials sign-in needs the client's secret or private key".into(),
                     ));
                 }
-                let client = Client::pre_registered(client_id, bring.client_secret, bring.private_key, server);
-                let endpoint = TokenEndpoint { url: &server.token_endpoint, issuer: &server.issuer };
                 let granted =
                     flow::client_credentials(&http, &endpoint, &client, &discovered.resource, scope.as_deref()).await?;
                 (client, granted)
@@ -186,10 +184,8 @@ impl Auth {
                 let listener = callback::Callback::bind().await.map_err(|e| {
                     AuthError::Provider(format!("cannot listen on loopback for the provider's answer: {e}"))
                 })?;
-                let client = match bring.client_id {
-                    Some(client_id) => {
-                        Client::pre_registered(client_id, bring.client_secret, bring.private_key, server)
-                    }
+                let client = match brought {
+                    Some(client) => client,
                     None => match metadata_document_url().filter(|_| server.client_id_metadata_document_supported) {
                         Some(url) => Client::by_metadata_document(url),
                         None => flow::register(&http, server, &listener.redirect_uri).await?,
@@ -207,7 +203,6 @@ impl Auth {
                         SIGN_IN_TIMEOUT.as_secs() / 60
                     ))
                 })??;
-                let endpoint = TokenEndpoint { url: &server.token_endpoint, issuer: &server.issuer };
                 let granted =
                     flow::exchange(&http, &endpoint, &client, &redirect_uri, &discovered.resource, code, authorization)
                         .await?;
@@ -224,7 +219,7 @@ impl Auth {
             expires_at: granted.expires_in.map(|d| now() + d.as_secs() as i64),
             updated_at: now(),
             token_auth: client.auth,
-            grant: bring.grant,
+            grant,
         };
         let tokens = Tokens {
             access_token: granted.access_token,
@@ -233,7 +228,8 @@ impl Auth {
             private_key: client.private_key,
         };
         self.keep(&sign_in, &tokens).await?;
-        // The refusal stays (with its count) until the server accepts or the user signs out.
+        // The refusal stays, with its count of futile step-ups, until the user signs out (or the
+        // bridge restarts): a later sign-in starts from the server's latest challenge.
         Ok(sign_in)
     }
 

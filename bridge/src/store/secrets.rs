@@ -7,7 +7,7 @@ use rusqlite::OptionalExtension;
 use super::{now, Store};
 
 /// A secret that is set, without its value.
-pub use harbor_protocol::api::secrets::{Grant, SecretRecord, SignIn, TokenAuth};
+pub use harbor_protocol::api::secrets::{Grant, SecretRecord, SignIn, SignInParams, TokenAuth};
 
 impl Store {
     pub fn record_secret(&self, id: &str) -> Result<()> {

@@ -189,3 +189,24 @@ pub enum AuthEvent {
 pub struct SignedOut {
     pub signed_out: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names the database and OAuth metadata use are the wire's, and read back.
+    #[test]
+    fn token_auth_and_grant_names_are_their_wire_names() {
+        for auth in
+            [TokenAuth::None, TokenAuth::ClientSecretBasic, TokenAuth::ClientSecretPost, TokenAuth::PrivateKeyJwt]
+        {
+            assert_eq!(serde_json::to_value(auth).unwrap(), auth.name());
+            assert_eq!(TokenAuth::parse(auth.name()), Some(auth));
+        }
+        for grant in [Grant::AuthorizationCode, Grant::ClientCredentials] {
+            assert_eq!(serde_json::to_value(grant).unwrap(), grant.name());
+            assert_eq!(Grant::parse(grant.name()), Some(grant));
+        }
+        assert_eq!(TokenAuth::parse("tls_client_auth"), None);
+    }
+}

@@ -16,6 +16,7 @@
 //! - [`import`] — reading other MCP clients' configs (pure: previews, nothing runs);
 //! - [`llm`] — model providers (Ollama, OpenAI-compatible); [`chat`] — the agent loop, tool
 //!   selection and chat sessions, served as `llm.*` and `chat.*`;
+//! - [`asks`] — a server's elicitation and sampling requests put to the user in the sidebar;
 //! - [`control`] — the control socket; [`link`] — the command line's [`link::Link`] to a bridge;
 //! - [`gateway`] — Harbor's servers as one MCP endpoint (stdio and loopback HTTP) for other apps;
 //! - [`native_manifest`], [`doctor`], [`paths`], [`logging`], [`runtimes`] — installing the
@@ -24,6 +25,7 @@
 //! [`Bridge`] holds the state; [`run`] serves one session over any reader and writer, so tests drive the bridge over
 //! in-memory pipes exactly as Firefox drives it over stdio.
 
+pub mod asks;
 pub mod chat;
 pub mod control;
 pub mod doctor;
@@ -71,6 +73,7 @@ pub struct Bridge {
     pub secrets: Arc<secrets::Secrets>,
     pub auth: Arc<oauth::Auth>,
     pub gateway: Arc<gateway::Gateway>,
+    pub asks: Arc<asks::UserAsks>,
 }
 
 impl Bridge {
@@ -108,6 +111,8 @@ impl Bridge {
         let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone(), page.clone()));
         let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), page, notifier.clone()));
         let gateway = gateway::Gateway::new(store.clone(), servers.clone(), notifier.clone(), data_dir.to_path_buf());
+        let asks = asks::UserAsks::new(notifier.clone(), llm.clone());
+        servers.askers().ask_user_with(asks.asker());
         Ok(Bridge {
             data_dir: data_dir.to_path_buf(),
             store,
@@ -119,6 +124,7 @@ impl Bridge {
             secrets,
             auth,
             gateway,
+            asks,
         })
     }
 
@@ -142,6 +148,7 @@ impl Bridge {
         );
         let router = methods::secret_routes(router, self.servers.clone(), self.secrets.clone(), self.auth.clone());
         let router = methods::gateway_routes(router, self.gateway.clone());
+        let router = methods::ask_routes(router, self.asks.clone());
         methods::permission_routes(router, self.host.clone())
     }
 
@@ -188,7 +195,10 @@ where
     #[cfg(unix)]
     let control = bridge.listen_control().await;
     bridge.gateway.start_configured().await;
+    // The browser's sidebar is where the user answers servers' requests (see `asks`).
+    let present = bridge.asks.present();
     let served = bridge.serve(reader, writer, shutdown).await;
+    drop(present);
     #[cfg(unix)]
     if let Some(control) = control {
         control.abort();

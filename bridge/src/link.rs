@@ -55,10 +55,22 @@ impl Link {
         params: Value,
         mut on_event: impl FnMut(&Value),
     ) -> Result<Result<Value, ErrorObject>> {
-        let id = self.next_id;
-        self.next_id += 1;
-        write_frame(&mut self.writer, json!({"id": id, "method": method, "params": params}).to_string().as_bytes())
-            .await?;
+        self.call_answering(method, params, |event| {
+            on_event(event);
+            None
+        })
+        .await
+    }
+
+    /// One request; each of its stream events goes to `on_event`, which may answer it with a
+    /// request of its own (`tools.answer` to an `ask`), sent while the first one still runs.
+    pub async fn call_answering(
+        &mut self,
+        method: &str,
+        params: Value,
+        mut on_event: impl FnMut(&Value) -> Option<(&'static str, Value)>,
+    ) -> Result<Result<Value, ErrorObject>> {
+        let id = self.send(method, params).await?;
         let mut chunks = String::new();
         loop {
             let mut value = self.frame().await?;
@@ -70,11 +82,26 @@ impl Link {
                 value = serde_json::from_str(&std::mem::take(&mut chunks)).context("a chunked reply did not join")?;
             }
             match Message::from_json(value) {
-                Some(Message::Event { id: RequestId::Number(n), event }) if n == id => on_event(&event),
+                Some(Message::Event { id: RequestId::Number(n), event }) if n == id => {
+                    if let Some((method, params)) = on_event(&event) {
+                        self.send(method, params).await?;
+                    }
+                }
                 Some(Message::Reply { id: Some(RequestId::Number(n)), outcome }) if n == id => return Ok(outcome),
+                // An answer the bridge refused (the ask had closed) is said, not fatal.
+                Some(Message::Reply { outcome: Err(error), .. }) => eprintln!("harbor: {}", error.message),
                 _ => {}
             }
         }
+    }
+
+    /// Writes one request and returns its id.
+    async fn send(&mut self, method: &str, params: Value) -> Result<i64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        write_frame(&mut self.writer, json!({"id": id, "method": method, "params": params}).to_string().as_bytes())
+            .await?;
+        Ok(id)
     }
 
     pub async fn call(&mut self, method: &str, params: Value) -> Result<Result<Value, ErrorObject>> {

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use crate::bus::Bus;
+use crate::panels::asks::AsksPanel;
 use crate::panels::chat::ChatPanel;
 use crate::panels::connection::ConnectionPanel;
 use crate::panels::directory::DirectoryPanel;
@@ -89,6 +90,7 @@ pub fn App() -> impl IntoView {
         </header>
         <main>
             <ConnectionPanel status=status on_retry=retry/>
+            <AsksPanel bus=bus/>
             {move || (status.get().state == ConnectionState::Connected).then(|| view! {
                 <nav class="tabs" role="tablist" aria-label="Harbor">
                     {Tab::ALL.into_iter().map(|which| view! {

@@ -6,12 +6,13 @@
 //! each of the request's stream events to a callback as it arrives, and [`Bus::cancel`] stops it.
 //! Bridge notifications about
 //! servers and tools bump [`Bus::revision`], which panels track to refetch: updates are pushed,
-//! never polled.
+//! never polled. What servers ask the user arrives whole with each change ([`Bus::asks`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use futures_channel::oneshot;
+use harbor_protocol::api::asks::{self, UserAsk};
 use harbor_protocol::api::Method;
 use harbor_protocol::{BridgeStatus, ConnectionState, ErrorCode, ErrorObject};
 use leptos::prelude::*;
@@ -65,6 +66,7 @@ pub struct Bus {
     status: ReadSignal<BridgeStatus>,
     revision: ReadSignal<u64>,
     active_tab: ReadSignal<Option<i64>>,
+    asks: ReadSignal<Vec<UserAsk>>,
 }
 
 impl Bus {
@@ -72,6 +74,7 @@ impl Bus {
         let (status, set_status) = signal(BridgeStatus::default());
         let (revision, set_revision) = signal(0u64);
         let (active_tab, set_active_tab) = signal(None::<i64>);
+        let (asks, set_asks) = signal(Vec::<UserAsk>::new());
         let info = js_sys::Object::new();
         js_sys::Reflect::set(&info, &"name".into(), &"harbor-ui".into()).expect("setting a property on a new object");
         let port = runtime_connect(&info);
@@ -96,6 +99,15 @@ impl Bus {
                 return;
             }
             if let Some(notify) = value.get("notify").and_then(Value::as_str) {
+                // What servers ask the user comes whole with each change (see `asks`).
+                if notify == asks::CHANGED {
+                    let listed = value.get("params").and_then(|p| p.get("asks")).cloned().unwrap_or_default();
+                    match serde_json::from_value::<Vec<UserAsk>>(listed) {
+                        Ok(list) => set_asks.set(list),
+                        Err(error) => console_warn(&format!("harbor: unreadable asks from the bridge: {error}")),
+                    }
+                    return;
+                }
                 if notify.starts_with("servers.")
                     || notify == "tools.changed"
                     || notify == "page.tools.changed"
@@ -145,7 +157,18 @@ impl Bus {
         port.on_disconnect().add_listener(on_disconnect.as_ref().unchecked_ref());
         on_disconnect.forget();
 
-        Bus { port: StoredValue::new_local(port), status, revision, active_tab }
+        let bus = Bus { port: StoredValue::new_local(port), status, revision, active_tab, asks };
+        // The asks already open when the sidebar (or its bridge) comes up.
+        Effect::new(move |_| {
+            if status.get().state == ConnectionState::Connected {
+                leptos::task::spawn_local(async move {
+                    if let Ok(list) = bus.call::<asks::AsksList>(harbor_protocol::api::Empty {}).await {
+                        set_asks.set(list);
+                    }
+                });
+            }
+        });
+        bus
     }
 
     pub fn status(&self) -> ReadSignal<BridgeStatus> {
@@ -155,6 +178,11 @@ impl Bus {
     /// Changes whenever the bridge reports a change to servers or tools (or reconnects).
     pub fn revision(&self) -> ReadSignal<u64> {
         self.revision
+    }
+
+    /// What servers ask the user now, oldest first (kept current by `asks.changed`).
+    pub fn asks(&self) -> ReadSignal<Vec<UserAsk>> {
+        self.asks
     }
 
     /// The tab shown in the sidebar's window, as the background last said.

@@ -12,6 +12,7 @@
 pub mod api;
 mod envelope;
 mod error;
+pub mod form;
 pub mod shown;
 mod status;
 

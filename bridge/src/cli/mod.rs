@@ -7,6 +7,7 @@
 //! those positionals mean host mode. Outside host mode the commands print to stdout as any CLI
 //! does; in host mode stdout belongs to native messaging alone.
 
+mod answer;
 mod gateway;
 mod import;
 mod secrets;

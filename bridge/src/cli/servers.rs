@@ -21,7 +21,7 @@ use harbor_protocol::api::servers::{
     ServersRuntime, ServersStart, ServersStop, SetRuntime,
 };
 use harbor_protocol::api::tools::views::{self, ToolResult};
-use harbor_protocol::api::tools::{CallTool, ServerFilter, ToolEvent, ToolsCall, ToolsList};
+use harbor_protocol::api::tools::{CallTool, ServerFilter, ToolEvent, ToolsAnswer, ToolsCall, ToolsList};
 use harbor_protocol::api::{Empty, Id, Method};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -338,11 +338,24 @@ pub async fn call(data_dir: &Path, tool: &str, args: Option<&str>, timeout_ms: O
     let mut link = Link::open(data_dir).await?;
     let outcome = async {
         ask::<ServersStart>(&mut link, Id::new(server)).await?;
-        let params = CallTool { tool: tool.to_owned(), args: Some(args), timeout_ms };
+        let answers = super::answer::ANSWERS.map(str::to_owned).to_vec();
+        let params = CallTool { tool: tool.to_owned(), args: Some(args), timeout_ms, answers };
+        let params = serde_json::to_value(params)?;
+        // The user at this terminal answers the server's forms (see `answer`); reading the
+        // answer blocks this command's one thread, which only waits for it meanwhile.
         let result = link
-            .request_with::<ToolsCall>(params, |event| match event {
-                ToolEvent::Progress { progress, total, .. } => {
-                    eprintln!("progress {progress}{}", total.map(|t| format!(" of {t}")).unwrap_or_default());
+            .call_answering(<ToolsCall as Method>::NAME, params, |event| {
+                match serde_json::from_value::<ToolEvent>(event.clone()).ok()? {
+                    ToolEvent::Progress { progress, total, .. } => {
+                        eprintln!("progress {progress}{}", total.map(|t| format!(" of {t}")).unwrap_or_default());
+                        None
+                    }
+                    ToolEvent::Ask { ask_id, method, params } => {
+                        let (stdin, stderr) = (std::io::stdin(), std::io::stderr());
+                        let answer =
+                            super::answer::ask(ask_id, &method, &params, &mut stdin.lock(), &mut stderr.lock());
+                        Some((<ToolsAnswer as Method>::NAME, serde_json::to_value(answer).ok()?))
+                    }
                 }
             })
             .await?

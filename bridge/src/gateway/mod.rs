@@ -12,7 +12,6 @@
 //! - [`forward`] — resources, prompts and completions from the servers a client may use;
 //! - [`http`] — Streamable HTTP on loopback: keys, `Origin` and `Host` checks, rate-limit
 //!   headers, `/live`, `/ready`, `/metrics` and the protected-resource metadata;
-//! - [`relay`] — a server's requests to an app behind `harbor-bridge mcp`, as events and answers;
 //! - [`sessions`] — the cap on the HTTP face's open sessions, per client and in all;
 //! - [`remote`] — the [`Backend`] that `harbor-bridge mcp` uses to reach a running bridge over
 //!   its control socket;
@@ -23,7 +22,6 @@ pub mod face;
 pub mod forward;
 pub mod http;
 pub mod limits;
-pub mod relay;
 pub mod remote;
 pub mod sessions;
 pub mod stdio;
@@ -44,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::host::pinning::{self, Pinned, Unpinned};
 use crate::host::pipeline;
 use crate::host::policy::PolicyError;
-use crate::mcp::askers::Asker;
+use crate::mcp::askers::{Asker, Waiter};
 use crate::mcp::client::ProgressSink;
 use crate::mcp::metrics::Text;
 use crate::mcp::names;
@@ -164,8 +162,6 @@ pub struct Gateway {
     traffic: Mutex<HashMap<String, Traffic>>,
     listener: tokio::sync::Mutex<Option<Listener>>,
     events: broadcast::Sender<Event>,
-    /// Server requests relayed to apps in other processes, waiting for their answers.
-    pub relay: Arc<relay::Relay>,
 }
 
 impl Gateway {
@@ -180,7 +176,6 @@ impl Gateway {
             traffic: Mutex::default(),
             listener: tokio::sync::Mutex::new(None),
             events,
-            relay: Arc::default(),
         });
         // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
         // they subscribed to as `updated`).
@@ -560,7 +555,8 @@ impl Backend for Gateway {
         // While the call runs, its server's own requests go to this app (see `mcp::askers`).
         let _asking = asker.and_then(|asker| {
             let server = self.servers.lookup(tool)?.server_id;
-            Some(self.servers.askers().register(&server, asker))
+            let waiter = Waiter { who: record.name.clone(), asker: Some(asker) };
+            Some(self.servers.askers().register(&server, waiter))
         });
         let policy = ClientPolicy { gateway: self, limits: self.limits(&record), record, admitted };
         let asked = pipeline::Asked { method: "tools/call", tool, args: arguments.unwrap_or_default(), progress };

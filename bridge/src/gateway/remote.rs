@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use harbor_protocol::api::gateway::{AskAnswer, AskError, CallEvent};
+use harbor_protocol::api::tools::{AskAnswer, AskError, ToolEvent};
 use harbor_protocol::{ErrorCode, ErrorObject, Message, RequestId};
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
@@ -146,13 +146,13 @@ async fn read(
                 }
             }
             Some(Message::Event { id: RequestId::Number(id), event }) => match serde_json::from_value(event) {
-                Ok(CallEvent::Progress { progress, total, message }) => {
+                Ok(ToolEvent::Progress { progress, total, message }) => {
                     let waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
                     if let Some(sink) = waiting.get(&id).and_then(|w| w.progress.as_ref()) {
                         let _ = sink.try_send(Progress { progress, total, message });
                     }
                 }
-                Ok(CallEvent::Ask { ask_id, method, params }) => {
+                Ok(ToolEvent::Ask { ask_id, method, params }) => {
                     let asker =
                         waiting.lock().unwrap_or_else(|p| p.into_inner()).get(&id).and_then(|w| w.asker.clone());
                     if let (Some(asker), Some(remote)) = (asker, remote.upgrade()) {
@@ -177,7 +177,7 @@ async fn read(
 /// Asks the app what the server asked, and tells the bridge its answer.
 async fn answer(remote: Arc<Remote>, asker: Arc<dyn Asker>, ask_id: u64, method: String, params: Value) {
     let Some(method) = askers::asked(&method) else { return };
-    let answered = asker.ask(ServerAsk { method, params }).await;
+    let answered = asker.ask(ServerAsk::new(method, params)).await;
     let answer = match answered {
         Ok(result) => AskAnswer { ask_id, result: Some(result), error: None },
         Err(error) => AskAnswer {

@@ -67,6 +67,17 @@ pub struct Who {
     pub tab: Option<i64>,
 }
 
+impl Who {
+    /// The caller as the user reads it: a site's origin, `Harbor's chat`, or an app's name.
+    pub fn label(&self) -> String {
+        match self.kind {
+            AuditCaller::Page => self.origin.clone(),
+            AuditCaller::Chat => "Harbor's chat".into(),
+            AuditCaller::Gateway => self.origin.strip_prefix("gateway:").unwrap_or(&self.origin).to_owned(),
+        }
+    }
+}
+
 /// What one kind of caller may do, step by step.
 pub trait Policy: Sync {
     /// What steps 3 and 4 hold until the call ends.
@@ -152,6 +163,10 @@ async fn steps<P: Policy>(
     }
     policy.allow(asked, named.as_deref(), running.as_ref())?;
     let tool = named.unwrap_or_else(|| asked.to_owned());
+    // While the call runs, the user asked on its server's behalf reads whom it runs for.
+    let _waiting = running.as_ref().map(|t| {
+        servers.registry().askers().register(&t.server_id, crate::mcp::askers::Waiter::named(policy.who().label()))
+    });
     let _slot = tokio::select! {
         slot = policy.admit() => slot?,
         () = cancel.cancelled() => return Err(PolicyError::Aborted),

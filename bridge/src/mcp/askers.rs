@@ -1,16 +1,21 @@
-//! Where a server's own requests go — `sampling/createMessage`, `elicitation/create` and
-//! `roots/list` — while a caller waits on one of its tools.
+//! Where a server's own requests go — `sampling/createMessage` and `elicitation/create` —
+//! while a caller waits on one of its tools.
 //!
 //! A server's session is shared by every caller (the browser, each gateway client), and over
-//! stdio a request from the server names no call it belongs to. So a caller that can answer
-//! (a gateway client whose app declared sampling or elicitation) registers an [`Asker`] for the
-//! server while its call runs, and the server's request goes to it. When no caller waits with an
-//! asker, or several do — Harbor cannot tell whose call the request belongs to, and handing one
-//! app's prompt to another would leak it — the server gets an error that says so.
+//! stdio a request from the server names no call it belongs to. So every call registers its
+//! caller as a [`Waiter`] on the server while it runs — with an [`Asker`] when the caller can
+//! answer itself (a gateway client whose app declared sampling or elicitation, the command
+//! line's `call`) — and the server's request goes to the one waiting caller that can answer it.
+//! When none can, it goes to the user (the [`Askers::ask_user_with`] fallback: Harbor's sidebar,
+//! see `crate::asks`), naming the callers that wait. When several callers could answer —
+//! Harbor cannot tell whose call the request belongs to, and handing one app's prompt to
+//! another would leak it — or nobody can, the server gets an error that says so.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::Notify;
 
 use futures::future::BoxFuture;
 use rmcp::ErrorData;
@@ -34,6 +39,17 @@ pub struct ServerAsk {
     /// One of [`ASKED`].
     pub method: &'static str,
     pub params: Value,
+    /// The server that asks.
+    pub server: String,
+    /// Who the calls waiting on the server run for (see [`Waiter::who`]).
+    pub callers: Vec<String>,
+}
+
+impl ServerAsk {
+    /// `method` with `params`, from no server Harbor knows (an app's side of the gateway).
+    pub fn new(method: &'static str, params: Value) -> ServerAsk {
+        ServerAsk { method, params, server: String::new(), callers: Vec::new() }
+    }
 }
 
 /// Answers a server's requests for one waiting caller.
@@ -43,41 +59,81 @@ pub trait Asker: Send + Sync {
     fn ask(&self, ask: ServerAsk) -> BoxFuture<'static, Result<Value, ErrorData>>;
 }
 
-/// A registered asker and its registration's id.
-type Waiting = (u64, Arc<dyn Asker>);
+/// A caller whose call waits on a server.
+#[derive(Clone)]
+pub struct Waiter {
+    /// Who the call runs for, as the user reads it: `Harbor's chat`, an app's name, an origin.
+    pub who: String,
+    /// How it answers the server's requests itself, if it can.
+    pub asker: Option<Arc<dyn Asker>>,
+}
 
-/// The askers waiting on each server.
+impl Waiter {
+    /// A caller that cannot answer: the server's requests go to the user.
+    pub fn named(who: impl Into<String>) -> Waiter {
+        Waiter { who: who.into(), asker: None }
+    }
+}
+
+/// A registered waiter and its registration's id.
+type Waiting = (u64, Waiter);
+
+/// The callers waiting on each server, and the user to ask when none of them can answer.
 #[derive(Default)]
 pub struct Askers {
     waiting: Mutex<HashMap<String, Vec<Waiting>>>,
     next: AtomicU64,
+    user: OnceLock<Arc<dyn Asker>>,
+    /// How many of each server's requests wait for an answer now.
+    asking: Mutex<HashMap<String, usize>>,
+    answered: Notify,
 }
 
 impl Askers {
-    /// Sends `server`'s requests to `asker` until the guard is dropped.
-    pub fn register(self: &Arc<Self>, server: &str, asker: Arc<dyn Asker>) -> AskerGuard {
+    /// Asks `user` whatever no waiting caller can answer (set once, when the bridge opens).
+    pub fn ask_user_with(&self, user: Arc<dyn Asker>) {
+        let _ = self.user.set(user);
+    }
+
+    /// Counts `waiter` as waiting on `server` until the guard is dropped.
+    pub fn register(self: &Arc<Self>, server: &str, waiter: Waiter) -> AskerGuard {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).entry(server.to_owned()).or_default().push((id, asker));
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).entry(server.to_owned()).or_default().push((id, waiter));
         AskerGuard { askers: self.clone(), server: server.to_owned(), id }
     }
 
-    /// Hands `server`'s request to the one caller waiting that can answer it.
-    pub async fn ask(&self, server: &str, ask: ServerAsk) -> Result<Value, ErrorData> {
-        let able: Vec<Arc<dyn Asker>> = {
+    /// Hands `server`'s request to the one caller waiting that can answer it, else to the user.
+    pub async fn ask(&self, server: &str, method: &'static str, params: Value) -> Result<Value, ErrorData> {
+        let (able, callers) = {
             let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
             let all = waiting.get(server).map(Vec::as_slice).unwrap_or_default();
-            all.iter().filter(|(_, asker)| asker.answers(ask.method)).map(|(_, asker)| asker.clone()).collect()
+            let able: Vec<Arc<dyn Asker>> =
+                all.iter().filter_map(|(_, w)| w.asker.clone()).filter(|asker| asker.answers(method)).collect();
+            let mut callers: Vec<String> = Vec::new();
+            for (_, waiter) in all {
+                if !callers.contains(&waiter.who) {
+                    callers.push(waiter.who.clone());
+                }
+            }
+            (able, callers)
         };
+        let ask = ServerAsk { method, params, server: server.to_owned(), callers };
+        let _asking = Asking::begin(self, server);
         match able.as_slice() {
             [one] => one.ask(ask).await,
-            [] => Err(ErrorData::invalid_request(
-                format!("{}: no app that can answer it is waiting on this server through Harbor", ask.method),
-                None,
-            )),
+            [] => match self.user.get().filter(|user| user.answers(method)) {
+                Some(user) => user.ask(ask).await,
+                None => Err(ErrorData::invalid_request(
+                    format!(
+                        "{method}: no app that can answer it is waiting on this server through Harbor, and no \
+                         Harbor sidebar is open to ask the user"
+                    ),
+                    None,
+                )),
+            },
             _ => Err(ErrorData::invalid_request(
                 format!(
-                    "{}: several apps' calls wait on this server, and Harbor cannot tell which one this is for",
-                    ask.method
+                    "{method}: several apps' calls wait on this server, and Harbor cannot tell which one this is for"
                 ),
                 None,
             )),
@@ -85,7 +141,54 @@ impl Askers {
     }
 }
 
-/// Unregisters an asker when dropped.
+impl Askers {
+    /// Whether one of `server`'s requests waits for an answer now.
+    pub fn is_asking(&self, server: &str) -> bool {
+        self.asking.lock().unwrap_or_else(|p| p.into_inner()).get(server).is_some_and(|n| *n > 0)
+    }
+
+    /// Returns once none of `server`'s requests waits for an answer. A call's timeout does not
+    /// run out while its server waits on a person (see `registry::request_with`).
+    pub async fn answered(&self, server: &str) {
+        loop {
+            // Created before the look, so an answer in between still wakes it.
+            let answered = self.answered.notified();
+            if !self.is_asking(server) {
+                return;
+            }
+            answered.await;
+        }
+    }
+}
+
+/// Counts one of a server's requests as waiting for an answer until dropped.
+struct Asking<'a> {
+    askers: &'a Askers,
+    server: String,
+}
+
+impl<'a> Asking<'a> {
+    fn begin(askers: &'a Askers, server: &str) -> Asking<'a> {
+        *askers.asking.lock().unwrap_or_else(|p| p.into_inner()).entry(server.to_owned()).or_default() += 1;
+        Asking { askers, server: server.to_owned() }
+    }
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        let mut asking = self.askers.asking.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = asking.get_mut(&self.server) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                asking.remove(&self.server);
+            }
+        }
+        drop(asking);
+        self.askers.answered.notify_waiters();
+    }
+}
+
+/// Unregisters a waiter when dropped.
 pub struct AskerGuard {
     askers: Arc<Askers>,
     server: String,
@@ -110,37 +213,58 @@ mod tests {
     use futures::FutureExt;
     use serde_json::json;
 
-    struct Echo(&'static str);
+    struct Echo(&'static str, &'static str);
 
     impl Asker for Echo {
         fn answers(&self, method: &str) -> bool {
-            method == "sampling/createMessage"
+            method == self.1
         }
         fn ask(&self, ask: ServerAsk) -> BoxFuture<'static, Result<Value, ErrorData>> {
             let who = self.0;
-            async move { Ok(json!({ "who": who, "params": ask.params })) }.boxed()
+            async move { Ok(json!({ "who": who, "params": ask.params, "callers": ask.callers })) }.boxed()
         }
     }
 
-    fn sampling() -> ServerAsk {
-        ServerAsk { method: "sampling/createMessage", params: json!({"messages": []}) }
+    fn able(who: &'static str) -> Waiter {
+        Waiter { who: who.into(), asker: Some(Arc::new(Echo(who, SAMPLING))) }
+    }
+
+    async fn sampling(askers: &Askers, server: &str) -> Result<Value, ErrorData> {
+        askers.ask(server, SAMPLING, json!({"messages": []})).await
     }
 
     #[tokio::test]
     async fn a_request_goes_to_the_one_waiting_caller_never_to_a_guess() {
         let askers = Arc::new(Askers::default());
-        assert!(askers.ask("s", sampling()).await.is_err(), "nobody waits");
-        let first = askers.register("s", Arc::new(Echo("a")));
-        assert_eq!(askers.ask("s", sampling()).await.unwrap()["who"], "a");
-        assert!(askers.ask("other", sampling()).await.is_err(), "another server's request is not a's");
-        let elicit = ServerAsk { method: "elicitation/create", params: json!({}) };
-        assert!(askers.ask("s", elicit).await.is_err(), "a cannot answer elicitation");
-        let second = askers.register("s", Arc::new(Echo("b")));
-        let both = askers.ask("s", sampling()).await.unwrap_err();
+        assert!(sampling(&askers, "s").await.is_err(), "nobody waits");
+        let first = askers.register("s", able("a"));
+        assert_eq!(sampling(&askers, "s").await.unwrap()["who"], "a");
+        assert!(sampling(&askers, "other").await.is_err(), "another server's request is not a's");
+        assert!(askers.ask("s", ELICITATION, json!({})).await.is_err(), "a cannot answer elicitation");
+        let second = askers.register("s", able("b"));
+        let both = sampling(&askers, "s").await.unwrap_err();
         assert!(both.message.contains("cannot tell which"), "{both:?}");
         drop(first);
-        assert_eq!(askers.ask("s", sampling()).await.unwrap()["who"], "b");
+        assert_eq!(sampling(&askers, "s").await.unwrap()["who"], "b");
         drop(second);
-        assert!(askers.ask("s", sampling()).await.is_err());
+        assert!(sampling(&askers, "s").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn what_no_caller_can_answer_goes_to_the_user_naming_who_waits() {
+        let askers = Arc::new(Askers::default());
+        let _chat = askers.register("s", Waiter::named("Harbor's chat"));
+        let refused = sampling(&askers, "s").await.unwrap_err();
+        assert!(refused.message.contains("no Harbor sidebar is open"), "{refused:?}");
+        askers.ask_user_with(Arc::new(Echo("user", SAMPLING)));
+        let _app = askers.register("s", Waiter::named("Claude"));
+        let answered = sampling(&askers, "s").await.unwrap();
+        assert_eq!(answered["who"], "user");
+        assert_eq!(answered["callers"], json!(["Harbor's chat", "Claude"]));
+        // A caller that answers itself still comes first; the user is only the fallback.
+        let _app = askers.register("s", able("cli"));
+        assert_eq!(sampling(&askers, "s").await.unwrap()["who"], "cli");
+        // Nor does the user get what it does not answer.
+        assert!(askers.ask("s", ELICITATION, json!({})).await.is_err());
     }
 }

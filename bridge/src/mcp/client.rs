@@ -18,7 +18,7 @@ use rmcp::service::{NotificationContext, Peer, QuitReason, RoleClient, RunningSe
 use rmcp::transport::streamable_http_client::{StreamableHttpClientTransport, StreamableHttpClientTransportConfig};
 use rmcp::{ClientHandler, ErrorData as McpError};
 
-use super::askers::{Askers, ServerAsk};
+use super::askers::Askers;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::credentials::{BearerClient, Prepared};
@@ -164,9 +164,16 @@ impl ClientEvents {
             return Err(McpError::invalid_request(format!("{method}: nobody here can answer it"), None));
         };
         let params = serde_json::to_value(params).unwrap_or_default();
-        let answer = askers.ask(server, ServerAsk { method, params }).await?;
+        let answer = askers.ask(server, method, params).await?;
         serde_json::from_value(answer)
             .map_err(|e| McpError::internal_error(format!("{method}: the app's answer does not fit: {e}"), None))
+    }
+
+    /// While one of this server's requests waits for an answer: a future that returns once none
+    /// does.
+    pub fn waiting_on_answer(&self) -> Option<impl Future<Output = ()> + '_> {
+        let (server, _, askers) = self.updates.as_ref()?;
+        askers.is_asking(server).then(|| askers.answered(server))
     }
 
     /// Routes progress for `token` to `sink` until the returned guard is dropped.

@@ -2,7 +2,9 @@
 //!
 //! - [`names`] — server ids, `serverId/toolName`, and the model-safe `serverId__toolName`;
 //! - [`client`] — one rmcp session with one server (stdio or Streamable HTTP);
-//! - [`askers`] — where a server's sampling and elicitation requests go: the one caller waiting;
+//! - [`askers`] — where a server's sampling and elicitation requests go: the one caller waiting
+//!   that answers them, else the user;
+//! - [`relay`] — those requests to a caller in another process, as `ask` events and answers;
 //! - [`credentials`] — secrets and sign-ins as the supervisor asks for them at start;
 //! - [`registry`] — every server, the namespaced catalog, and calls with timeout, cancel and progress;
 //! - [`error`] — what can go wrong, as values;
@@ -22,4 +24,5 @@ pub mod metrics;
 pub mod names;
 pub mod redact;
 pub mod registry;
+pub mod relay;
 pub mod server;

@@ -79,6 +79,9 @@ pub struct Servers {
     servers: RwLock<BTreeMap<String, Arc<Server>>>,
     /// Every tool call's outcome and latency, whoever made it.
     pub metrics: Metrics,
+    /// Servers' requests relayed to callers that answer them themselves (`tools.call`'s and
+    /// `gateway.call`'s `ask` events), waiting for their answers.
+    pub relay: Arc<super::relay::Relay>,
 }
 
 impl Servers {
@@ -103,7 +106,14 @@ impl Servers {
             data_dir,
             askers: Arc::default(),
         };
-        let servers = Servers { store, log_dir, context, servers: RwLock::default(), metrics: Metrics::default() };
+        let servers = Servers {
+            store,
+            log_dir,
+            context,
+            servers: RwLock::default(),
+            metrics: Metrics::default(),
+            relay: Arc::default(),
+        };
         for spec in servers.store.servers()? {
             let auto_start = spec.auto_start;
             let server = servers.spawn(spec);
@@ -586,9 +596,20 @@ async fn request_with(
         .map_err(|_| HostError::Unavailable(format!("{what}: the server went away")))?;
     let _route = progress.map(|sink| live.events.route_progress(handle.progress_token.clone(), sink));
     let mut guard = CancelOnDrop { peer: Some(live.peer.clone()), id: handle.id.clone() };
+    // The timeout counts the server's time, not a person's: while the server waits on an answer
+    // to its own request (a form the user fills in), the clock stops, and starts afresh after.
+    let timed_out = async {
+        loop {
+            tokio::time::sleep(timeout).await;
+            match live.events.waiting_on_answer() {
+                Some(answered) => answered.await,
+                None => break,
+            }
+        }
+    };
     let outcome = tokio::select! {
         answer = handle.await_response() => answer,
-        () = tokio::time::sleep(timeout) => return Err(HostError::Timeout { what: what.to_owned(), after: timeout }),
+        () = timed_out => return Err(HostError::Timeout { what: what.to_owned(), after: timeout }),
         () = live.gone.cancelled() => return Err(HostError::Unavailable(format!("{what}: the server stopped during the call"))),
         () = cancel.cancelled() => return Err(HostError::Cancelled(what.to_owned())),
     };

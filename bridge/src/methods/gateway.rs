@@ -127,18 +127,14 @@ pub fn routes(router: Router, gateway: Arc<Gateway>) -> Router {
         })
         .on::<api::GatewayCall, _>(|g, p, call| async move {
             let (progress, reports) = mpsc::channel(PROGRESS_QUEUE);
-            let asker = (!p.answers.is_empty()).then(|| g.relay.asker(call.events.clone(), p.answers));
+            let asker = (!p.answers.is_empty()).then(|| g.servers.relay.asker(call.events.clone(), p.answers));
             let reach = Reach { progress: Some(progress), asker };
             let running = g.call(&p.client, &p.tool, p.args, false, call.cancel.clone(), reach);
             let events = &call.events;
-            relaying(running, reports, |report: Progress| async move {
-                let Progress { progress, total, message } = report;
-                events.emit(&api::CallEvent::Progress { progress, total, message }).await
-            })
-            .await
+            relaying(running, reports, |report: Progress| async move { events.emit(&report.event()).await }).await
         })
         .on::<api::GatewayAnswer, _>(|g, p, _| async move {
-            g.relay.answer(p)?;
+            g.servers.relay.answer(p)?;
             Ok(harbor_protocol::api::Empty {})
         })
         .on::<api::GatewayForward, _>(|g, p, call| async move { g.answer(&p.client, p.request, &call.cancel).await })

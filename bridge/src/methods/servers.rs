@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{error, wire, Area};
+use crate::mcp::askers::Waiter;
 use crate::mcp::client::{relaying, Progress};
 use crate::mcp::registry::Servers;
 use crate::rpc::{Call, Router};
@@ -108,6 +109,10 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
             Ok(tools)
         })
         .on::<tools_api::ToolsCall, _>(call_tool)
+        .on::<tools_api::ToolsAnswer, _>(|servers, p, _| async move {
+            servers.relay.answer(p)?;
+            Ok(harbor_protocol::api::Empty {})
+        })
         .on::<tools_api::ResourcesList, _>(|servers, p, _| async move {
             servers.resources(p.server_id.as_deref()).await.map_err(error)
         })
@@ -127,6 +132,11 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
 async fn call_tool(servers: Arc<Servers>, p: CallTool, call: Call) -> Result<Value, ErrorObject> {
     let timeout = p.timeout_ms.map(|ms| Duration::from_millis(ms.clamp(1, MAX_CALL_TIMEOUT_MS)));
     let (progress, reports) = mpsc::channel(crate::mcp::client::PROGRESS_QUEUE);
+    // While the call runs, its server's own requests go to this caller when it answers them
+    // (the command line), else to the user in the sidebar.
+    let asker = (!p.answers.is_empty()).then(|| servers.relay.asker(call.events.clone(), p.answers));
+    let server = crate::mcp::names::split_namespaced(&p.tool).map(|(server, _)| server.to_owned());
+    let _waiting = server.map(|server| servers.askers().register(&server, Waiter { who: "Harbor".into(), asker }));
     let running = servers.call_tool(&p.tool, p.args, timeout, &call.cancel, Some(progress));
     let events = &call.events;
     let outcome =

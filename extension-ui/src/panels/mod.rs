@@ -1,5 +1,6 @@
 //! The sidebar's panels, one file each.
 
+pub mod asks;
 pub mod changed;
 pub mod chat;
 pub mod connection;

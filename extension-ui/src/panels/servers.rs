@@ -274,7 +274,9 @@ fn ToolTry(bus: Bus, tool: ToolEntry) -> impl IntoView {
             let name = name.clone();
             running.set(true);
             spawn_local(async move {
-                let outcome = bus.call::<ToolsCall>(CallTool { tool: name, args: Some(args), timeout_ms: None }).await;
+                let outcome = bus
+                    .call::<ToolsCall>(CallTool { tool: name, args: Some(args), timeout_ms: None, answers: Vec::new() })
+                    .await;
                 result.set(Some(match outcome {
                     Ok(value) => {
                         let read: ToolResult = views::read(&value);

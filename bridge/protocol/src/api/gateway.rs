@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::import::App;
 use super::permissions::ChangedTool;
 use super::tools::ToolEntry;
+pub use super::tools::{AskAnswer, AskError};
 
 pub use super::forward::Forward;
 
@@ -28,7 +29,7 @@ crate::methods! {
     GatewayTools = "gateway.tools", Extension, ClientRef => ClientTools;
     /// A call on a client's behalf (for `harbor-bridge mcp`); MCP's `CallToolResult`, with the
     /// server's progress reports and its requests to the app as events before it.
-    GatewayCall = "gateway.call", Extension, ClientCall => Value, CallEvent;
+    GatewayCall = "gateway.call", Extension, ClientCall => Value, super::tools::ToolEvent;
     /// The app's answer to a server's request that a `gateway.call` relayed as an `ask` event.
     GatewayAnswer = "gateway.answer", Extension, AskAnswer => super::Empty;
     /// One of MCP's other requests on a client's behalf (for `harbor-bridge mcp`): the MCP
@@ -201,42 +202,6 @@ pub struct ClientCall {
     /// The server requests the app answers (`sampling/createMessage`, `elicitation/create`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<String>,
-}
-
-/// What a `gateway.call` streams before its result.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum CallEvent {
-    Progress {
-        progress: f64,
-        total: Option<f64>,
-        message: Option<String>,
-    },
-    /// The server asks the app something; answer with `gateway.answer`.
-    Ask {
-        #[serde(rename = "askId")]
-        ask_id: u64,
-        method: String,
-        params: Value,
-    },
-}
-
-/// An app's answer to an `ask` event: MCP's result, or its JSON-RPC error.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AskAnswer {
-    #[serde(rename = "askId")]
-    pub ask_id: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<AskError>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AskError {
-    pub code: i32,
-    pub message: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

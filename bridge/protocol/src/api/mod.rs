@@ -8,6 +8,7 @@
 //! silently; results are open to additions. MCP's own open shapes (a tool's input schema, a tool
 //! call's result, a resource's contents) stay JSON values: Harbor passes them through.
 
+pub mod asks;
 pub mod browser;
 pub mod byoc;
 pub mod chat;
@@ -120,6 +121,7 @@ pub fn all() -> Vec<(&'static str, Access)> {
         byoc::METHODS,
         sessions::METHODS,
         webmcp::METHODS,
+        asks::METHODS,
     ]
     .concat()
 }

@@ -10,8 +10,11 @@ use serde_json::{Map, Value};
 crate::methods! {
     /// Every running tool, or one server's.
     ToolsList = "tools.list", Extension, ServerFilter => Vec<ToolEntry>;
-    /// Calls a tool by its namespaced name; progress reports stream first.
+    /// Calls a tool by its namespaced name; progress reports (and, for a caller that said it
+    /// `answers` them, the server's requests) stream first.
     ToolsCall = "tools.call", Extension, CallTool => Value, ToolEvent;
+    /// The caller's answer to a server's request that a `tools.call` relayed as an `ask` event.
+    ToolsAnswer = "tools.answer", Extension, AskAnswer => super::Empty;
     ResourcesList = "resources.list", Extension, ServerFilter => Vec<Listed>;
     /// MCP's `ReadResourceResult`.
     ResourcesRead = "resources.read", Extension, ReadResource => Value;
@@ -70,13 +73,48 @@ pub struct CallTool {
     /// Overrides the server's timeout for this call (at most 10 minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// The server requests the caller answers itself while the call runs
+    /// (`elicitation/create`, `sampling/createMessage`): they come as `ask` events, and the
+    /// answer goes back with `tools.answer`. Others go to the user in the sidebar.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<String>,
 }
 
-/// What a tool call streams before its result.
+/// What a tool call (`tools.call`, `gateway.call`) streams before its result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ToolEvent {
-    Progress { progress: f64, total: Option<f64>, message: Option<String> },
+    Progress {
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    },
+    /// The server asks the caller something (MCP's request, as the server sent it); answer
+    /// with `tools.answer` (`gateway.answer` for a `gateway.call`).
+    Ask {
+        #[serde(rename = "askId")]
+        ask_id: u64,
+        method: String,
+        params: Value,
+    },
+}
+
+/// A caller's answer to an `ask` event: MCP's result, or its JSON-RPC error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskAnswer {
+    #[serde(rename = "askId")]
+    pub ask_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<AskError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AskError {
+    pub code: i32,
+    pub message: String,
 }
 
 /// A resource or prompt as its server listed it (MCP's shape), with the server's id added.

@@ -1,8 +1,8 @@
-//! A server's requests to an app that reaches the gateway from another process
-//! (`harbor-bridge mcp`): the running bridge relays each as an `ask` event of the `gateway.call`
-//! that waits, and the app's answer comes back as `gateway.answer`. An answer that does not come
-//! within [`ASK_TIMEOUT`], or an app that goes away, fails the server's request; an answer for
-//! no open ask is refused.
+//! A server's requests to a caller in another process that answers them itself — an app behind
+//! `harbor-bridge mcp`, or the command line's `call`: the running bridge relays each as an `ask`
+//! event of the `gateway.call` or `tools.call` that waits, and the answer comes back as
+//! `gateway.answer` or `tools.answer`. An answer that does not come within [`ASK_TIMEOUT`], or a
+//! caller that goes away, fails the server's request; an answer for no open ask is refused.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,17 +10,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use harbor_protocol::api::gateway::{AskAnswer, CallEvent};
+use harbor_protocol::api::tools::{AskAnswer, ToolEvent};
 use harbor_protocol::ErrorObject;
 use rmcp::model::ErrorCode;
 use rmcp::ErrorData;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::mcp::askers::{Asker, ServerAsk};
+use super::askers::{Asker, ServerAsk};
 use crate::rpc::EventSink;
 
-/// How long an app has to answer a server's request (a person may be filling in a form).
+/// How long a caller has to answer a server's request (a person may be filling in a form).
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(600);
 
 type Pending = Mutex<HashMap<u64, oneshot::Sender<Result<Value, ErrorData>>>>;
@@ -33,12 +33,12 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// An asker that relays to the app behind one `gateway.call`.
+    /// An asker that relays to the caller behind one `gateway.call` or `tools.call`.
     pub fn asker(self: &Arc<Self>, events: EventSink, answers: Vec<String>) -> Arc<dyn Asker> {
         Arc::new(Relayed { relay: self.clone(), events, answers })
     }
 
-    /// The app's answer to ask `answer.ask_id`.
+    /// The caller's answer to ask `answer.ask_id`.
     pub fn answer(&self, answer: AskAnswer) -> Result<(), ErrorObject> {
         let waiting = self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&answer.ask_id);
         let Some(waiting) = waiting else {
@@ -47,7 +47,9 @@ impl Relay {
         let outcome = match (answer.result, answer.error) {
             (_, Some(error)) => Err(ErrorData::new(ErrorCode(error.code), error.message, None)),
             (Some(result), None) => Ok(result),
-            (None, None) => Err(ErrorData::internal_error("the app answered with neither a result nor an error", None)),
+            (None, None) => {
+                Err(ErrorData::internal_error("the caller answered with neither a result nor an error", None))
+            }
         };
         let _ = waiting.send(outcome);
         Ok(())
@@ -72,14 +74,14 @@ impl Asker for Relayed {
             let (tx, rx) = oneshot::channel();
             relay.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(ask_id, tx);
             let method = ask.method;
-            events.emit(&CallEvent::Ask { ask_id, method: method.to_owned(), params: ask.params }).await;
+            events.emit(&ToolEvent::Ask { ask_id, method: method.to_owned(), params: ask.params }).await;
             let outcome = tokio::time::timeout(ASK_TIMEOUT, rx).await;
             relay.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&ask_id);
             match outcome {
                 Ok(Ok(answer)) => answer,
-                Ok(Err(_)) => Err(ErrorData::internal_error(format!("{method}: the app went away"), None)),
+                Ok(Err(_)) => Err(ErrorData::internal_error(format!("{method}: the caller went away"), None)),
                 Err(_) => Err(ErrorData::internal_error(
-                    format!("{method}: the app did not answer within {} s", ASK_TIMEOUT.as_secs()),
+                    format!("{method}: the caller did not answer within {} s", ASK_TIMEOUT.as_secs()),
                     None,
                 )),
             }

@@ -87,6 +87,8 @@ pub struct Askers {
     /// How many of each server's requests wait for an answer now.
     asking: Mutex<HashMap<String, usize>>,
     answered: Notify,
+    /// Woken whenever a waiter leaves.
+    left: Notify,
 }
 
 impl Askers {
@@ -122,6 +124,14 @@ impl Askers {
         match able.as_slice() {
             [one] => one.ask(ask).await,
             [] => match self.user.get().filter(|user| user.answers(method)) {
+                // Asked for calls that all ended meanwhile, the user's ask closes with them.
+                Some(user) if !ask.callers.is_empty() => tokio::select! {
+                    answer = user.ask(ask) => answer,
+                    () = self.deserted(server) => match method {
+                        ELICITATION => Ok(serde_json::json!({ "action": "cancel" })),
+                        _ => Err(ErrorData::invalid_request(format!("{method}: the call it was for ended"), None)),
+                    },
+                },
                 Some(user) => user.ask(ask).await,
                 None => Err(ErrorData::invalid_request(
                     format!(
@@ -142,6 +152,17 @@ impl Askers {
 }
 
 impl Askers {
+    /// Returns once no caller waits on `server`.
+    async fn deserted(&self, server: &str) {
+        loop {
+            let left = self.left.notified();
+            if !self.waiting.lock().unwrap_or_else(|p| p.into_inner()).contains_key(server) {
+                return;
+            }
+            left.await;
+        }
+    }
+
     /// Whether one of `server`'s requests waits for an answer now.
     pub fn is_asking(&self, server: &str) -> bool {
         self.asking.lock().unwrap_or_else(|p| p.into_inner()).get(server).is_some_and(|n| *n > 0)
@@ -204,6 +225,8 @@ impl Drop for AskerGuard {
                 waiting.remove(&self.server);
             }
         }
+        drop(waiting);
+        self.askers.left.notify_waiters();
     }
 }
 
@@ -266,5 +289,33 @@ mod tests {
         assert_eq!(sampling(&askers, "s").await.unwrap()["who"], "cli");
         // Nor does the user get what it does not answer.
         assert!(askers.ask("s", ELICITATION, json!({})).await.is_err());
+    }
+
+    struct Silent;
+
+    impl Asker for Silent {
+        fn answers(&self, _: &str) -> bool {
+            true
+        }
+        fn ask(&self, _: ServerAsk) -> BoxFuture<'static, Result<Value, ErrorData>> {
+            futures::future::pending().boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_users_ask_closes_when_every_call_it_was_for_has_ended() {
+        let askers = Arc::new(Askers::default());
+        askers.ask_user_with(Arc::new(Silent));
+        let waiting = askers.register("s", Waiter::named("Harbor's chat"));
+        let asked = tokio::spawn({
+            let askers = askers.clone();
+            async move { askers.ask("s", ELICITATION, json!({})).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(askers.is_asking("s"), "the user is being asked");
+        drop(waiting);
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), asked).await.unwrap().unwrap();
+        assert_eq!(answer.unwrap(), json!({"action": "cancel"}));
+        assert!(!askers.is_asking("s"));
     }
 }

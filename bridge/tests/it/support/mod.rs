@@ -38,6 +38,8 @@ pub struct Client {
     outcomes: Mutex<HashMap<i64, oneshot::Receiver<Outcome>>>,
     next_id: AtomicI64,
     session: tokio::task::JoinHandle<()>,
+    /// This session stands for Firefox's, whose sidebar the user answers servers' asks in.
+    _present: harbor_bridge::asks::Presence,
 }
 
 impl Client {
@@ -93,12 +95,13 @@ impl Client {
         });
         Client {
             home,
-            bridge,
+            bridge: bridge.clone(),
             writer: tokio::sync::Mutex::new(Some(our_write)),
             inbox,
             outcomes: Mutex::default(),
             next_id: AtomicI64::new(1),
             session,
+            _present: bridge.asks.present(),
         }
     }
 

@@ -1,0 +1,197 @@
+//! A server's elicitation and sampling requests that no waiting caller answers itself go to the
+//! user in the sidebar (`asks.*`): the real server-everything asks for a form, a page to visit
+//! and a sampling answer while the sidebar's own `tools.call` waits, and this test answers as
+//! the user would — and as a hostile sidebar or server would.
+
+use crate::support;
+
+use std::time::Duration;
+
+use harbor_model_double::{Model, ScriptedModel, Turn};
+use serde_json::{json, Value};
+use support::{eventually, everything_launch, Client};
+
+async fn with_everything(tag: &str) -> Client {
+    let client = Client::start(tag).await;
+    client.ok("servers.add", json!({"id": "everything", "launch": everything_launch("stdio")})).await;
+    client.ok("servers.start", json!({"id": "everything"})).await;
+    client.wait_for_state("everything", "running", Duration::from_secs(30)).await;
+    client
+}
+
+/// The asks the last `asks.changed` listed.
+fn shown(client: &Client) -> Value {
+    client.notifications("asks.changed").last().map(|n| n["asks"].clone()).unwrap_or(json!([]))
+}
+
+async fn first_ask(client: &Client) -> Value {
+    eventually("the server's request is shown", Duration::from_secs(20), || {
+        shown(client).as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    shown(client)[0].clone()
+}
+
+fn text_of(result: &Value) -> String {
+    result["content"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn a_servers_form_is_shown_to_the_user_whose_checked_answer_reaches_the_server() {
+    let client = with_everything("asks-form").await;
+    // A call whose own timeout is 1 s: the user takes longer, and the call must not time out
+    // while the server waits on a person.
+    let call = client
+        .send("tools.call", json!({"tool": "everything/trigger-elicitation-request", "args": {}, "timeoutMs": 1000}))
+        .await;
+    let ask = first_ask(&client).await;
+    assert_eq!(ask["serverId"], "everything");
+    assert_eq!(ask["callers"], json!(["Harbor"]), "the sidebar's own call waits: {ask}");
+    assert_eq!(ask["kind"], "form");
+    assert!(ask["message"].as_str().unwrap().contains("Please provide inputs"));
+    assert_eq!(ask["requestedSchema"]["required"], json!(["name"]));
+    assert!(ask["expiresAt"].as_u64().unwrap() > 0);
+    let listed = client.ok("asks.list", json!({})).await;
+    assert_eq!(listed, json!([ask.clone()]), "asks.list shows what asks.changed showed");
+    let id = ask["askId"].clone();
+
+    // A hostile or careless answer never reaches the server, and the form stays open.
+    let typed = client.err("asks.answer", json!({"askId": id, "action": "accept", "content": {"name": 5}})).await;
+    assert_eq!(typed["code"], "ERR_INVALID_REQUEST");
+    assert!(typed["message"].as_str().unwrap().contains("must be text"), "{typed}");
+    let extra = json!({"askId": id, "action": "accept", "content": {"name": "Ada", "isAdmin": true}});
+    assert!(client.err("asks.answer", extra).await["message"].as_str().unwrap().contains("no field \"isAdmin\""));
+    let missing = client.err("asks.answer", json!({"askId": id, "action": "accept", "content": {}})).await;
+    assert!(missing["message"].as_str().unwrap().contains("is required"), "{missing}");
+    let range = json!({"askId": id, "action": "accept", "content": {"name": "Ada", "integer": 101}});
+    assert!(client.err("asks.answer", range).await["message"].as_str().unwrap().contains("between 1 and 100"));
+    assert_eq!(client.ok("asks.list", json!({})).await.as_array().unwrap().len(), 1, "the ask is still open");
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let answer = json!({"askId": id, "action": "accept", "content": {
+        "name": "Ada Lovelace", "integer": 7, "untitledMultipleSelectEnum": ["Piano"], "titledSingleSelectEnum": "hero-3"
+    }});
+    client.ok("asks.answer", answer).await;
+    let (outcome, _) = client.wait(call).await;
+    let result = outcome.unwrap_or_else(|e| panic!("the call outlived its 1 s timeout while the user answered: {e}"));
+    let said = text_of(&result);
+    assert!(said.contains("Name: Ada Lovelace") && said.contains("Favorite Integer: 7"), "{said}");
+
+    // Answered, the ask is gone from every sidebar, and answering it again is refused.
+    assert_eq!(shown(&client), json!([]));
+    let again = client.err("asks.answer", json!({"askId": id, "action": "decline"})).await;
+    assert!(again["message"].as_str().unwrap().contains("answered elsewhere"), "{again}");
+    client.finish().await;
+}
+
+#[tokio::test]
+async fn a_declined_form_reaches_the_server_as_declined_and_an_ended_call_closes_its_ask() {
+    let client = with_everything("asks-decline").await;
+    let call = client.send("tools.call", json!({"tool": "everything/trigger-elicitation-request", "args": {}})).await;
+    let id = first_ask(&client).await["askId"].clone();
+    client.ok("asks.answer", json!({"askId": id, "action": "decline"})).await;
+    let (outcome, _) = client.wait(call).await;
+    assert!(text_of(&outcome.unwrap()).contains("declined"));
+
+    // The user walks away and the caller stops the call: the ask does not linger.
+    let call = client.send("tools.call", json!({"tool": "everything/trigger-elicitation-request", "args": {}})).await;
+    first_ask(&client).await;
+    client.cancel(call).await;
+    let (outcome, _) = client.wait(call).await;
+    assert_eq!(outcome.unwrap_err()["code"], "ERR_ABORTED");
+    eventually("the stopped call's ask closes", Duration::from_secs(10), || shown(&client) == json!([])).await;
+    assert_eq!(client.ok("asks.list", json!({})).await, json!([]));
+    client.finish().await;
+}
+
+#[tokio::test]
+async fn a_page_to_visit_is_shown_with_its_address_and_only_a_web_address_is_shown() {
+    let client = with_everything("asks-url").await;
+    let url = "https://consent.example.test/approve?id=7";
+    let args = json!({"url": url, "message": "Approve the payment", "elicitationId": "e-7"});
+    let call = client.send("tools.call", json!({"tool": "everything/trigger-url-elicitation", "args": args})).await;
+    let ask = first_ask(&client).await;
+    assert_eq!((ask["kind"].as_str(), ask["url"].as_str()), (Some("url"), Some(url)));
+    assert_eq!((ask["elicitationId"].as_str(), ask["message"].as_str()), (Some("e-7"), Some("Approve the payment")));
+    client.ok("asks.answer", json!({"askId": ask["askId"], "action": "accept"})).await;
+    let (outcome, _) = client.wait(call).await;
+    assert!(text_of(&outcome.unwrap()).to_lowercase().contains("accept"));
+
+    // A server that asks the user to "open" a script or a local file gets an error instead.
+    for hostile in ["javascript:alert(document.cookie)", "file:///etc/passwd"] {
+        let args = json!({"url": hostile, "message": "Click me"});
+        let (outcome, _) =
+            client.call("tools.call", json!({"tool": "everything/trigger-url-elicitation", "args": args})).await;
+        let said = match outcome {
+            Ok(result) => text_of(&result),
+            Err(error) => error.to_string(),
+        };
+        assert!(!said.to_lowercase().contains("accept"), "{hostile}: {said}");
+        assert_eq!(shown(&client), json!([]), "{hostile} was never shown");
+    }
+    client.finish().await;
+}
+
+#[tokio::test]
+async fn a_sampling_request_the_user_allows_is_answered_by_the_users_model_and_one_refused_is_an_error() {
+    let model = ScriptedModel::start(vec![Model::new("llama3.2:3b")]).await;
+    let client = with_everything("asks-sampling").await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "llama3.2:3b"})).await;
+    model.push(Turn::words("Hello from your model."));
+
+    let args = json!({"prompt": "Say hello", "maxTokens": 20});
+    let call = client.send("tools.call", json!({"tool": "everything/trigger-sampling-request", "args": args})).await;
+    let ask = first_ask(&client).await;
+    assert_eq!(ask["kind"], "sampling");
+    assert_eq!(ask["maxTokens"], 20);
+    assert!(ask["messages"].to_string().contains("Say hello"), "{ask}");
+    assert!(model.chat_requests().is_empty(), "nothing reaches the model before the user allows it");
+    client.ok("asks.answer", json!({"askId": ask["askId"], "action": "accept"})).await;
+    let (outcome, _) = client.wait(call).await;
+    let said = text_of(&outcome.unwrap());
+    assert!(said.contains("Hello from your model."), "{said}");
+    let sent = model.chat_requests();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].body.to_string().contains("Say hello"), "the server's messages went to the model");
+    assert!(sent[0].body["tools"].as_array().is_none_or(Vec::is_empty), "sampling offers the model no tools");
+
+    let call = client.send("tools.call", json!({"tool": "everything/trigger-sampling-request", "args": args})).await;
+    let ask = first_ask(&client).await;
+    client.ok("asks.answer", json!({"askId": ask["askId"], "action": "decline"})).await;
+    let (outcome, _) = client.wait(call).await;
+    let refused = match outcome {
+        Ok(result) => text_of(&result),
+        Err(error) => error.to_string(),
+    };
+    assert!(refused.contains("declined"), "{refused}");
+    assert_eq!(model.chat_requests().len(), 1, "a refused request never reaches the model");
+    client.finish().await;
+}
+
+#[tokio::test]
+async fn a_form_asked_during_the_chats_tool_call_names_the_chat_and_its_answer_reaches_the_model() {
+    let model = ScriptedModel::start(vec![Model::new("llama3.2:3b")]).await;
+    let client = with_everything("asks-chat").await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "llama3.2:3b"})).await;
+    model.push(Turn::new().tool_call("everything__trigger-elicitation-request", json!({})));
+    model.push(Turn::words("Thanks, Grace."));
+    let session = client.ok("chat.sessions.create", json!({})).await["id"].clone();
+    let turn = client
+        .send(
+            "chat.send",
+            json!({"sessionId": session, "text": "Sign me up", "tools": ["everything/trigger-elicitation-request"]}),
+        )
+        .await;
+    let ask = first_ask(&client).await;
+    assert_eq!(ask["callers"], json!(["Harbor's chat"]), "{ask}");
+    client
+        .ok("asks.answer", json!({"askId": ask["askId"], "action": "accept", "content": {"name": "Grace Hopper"}}))
+        .await;
+    let (outcome, _) = client.wait(turn).await;
+    assert_eq!(outcome.unwrap()["output"], "Thanks, Grace.");
+    let second = model.chat_requests()[1].body.to_string();
+    assert!(second.contains("Name: Grace Hopper"), "the tool's result, with the user's answer, went to the model");
+    client.finish().await;
+}

@@ -2,7 +2,7 @@
 /*
  * The background event page's entry: one BridgeConnection, every caller port attached to it,
  * status, notifications and the active tab fanned out to the open sidebars, permission prompts,
- * and the toolbar button toggling the sidebar.
+ * the toolbar button toggling the sidebar and counting what servers ask the user.
  */
 
 const bridge = new BridgeConnection();
@@ -14,7 +14,19 @@ bridge.statusListeners.add((status) => {
 });
 bridge.notifyListeners.add((message) => {
   for (const port of uiPorts) safePost(port, message);
+  if (message.notify === "asks.changed") showAsks(message.params);
 });
+
+/*
+ * A server asking the user something (a form, a page to visit, its model's answer) shows as a
+ * count on the toolbar button, so a closed sidebar is not a silent wait; the sidebar shows the
+ * asks themselves.
+ */
+function showAsks(params) {
+  const open = Array.isArray(params && params.asks) ? params.asks.length : 0;
+  browser.action.setBadgeText({ text: open > 0 ? String(open) : "" }).catch(() => {});
+  browser.action.setTitle({ title: open > 0 ? `Harbor — ${open} waiting for your answer` : null }).catch(() => {});
+}
 
 attachPrompts(bridge);
 

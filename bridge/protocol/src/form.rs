@@ -57,8 +57,15 @@ pub struct Choice {
     pub label: String,
 }
 
-/// The fields of `schema`, in the schema's order.
+/// The fields of `schema`: the required ones first, each group in the order the bridge keeps
+/// an object's keys (by name: a server's own order does not survive JSON parsing here).
 pub fn fields(schema: &Value) -> Result<Vec<Field>, String> {
+    let mut fields = read_fields(schema)?;
+    fields.sort_by_key(|f| !f.required);
+    Ok(fields)
+}
+
+fn read_fields(schema: &Value) -> Result<Vec<Field>, String> {
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
         return match schema.get("properties") {
             None => Ok(Vec::new()),
@@ -294,6 +301,7 @@ mod tests {
     fn defaults_fill_the_answer_and_only_fitting_ones() {
         let fields = fields(&form()).unwrap();
         assert_eq!(fields.len(), 8);
+        assert_eq!(fields[0].name, "email", "what the form requires comes first");
         let defaults = defaults(&fields);
         assert_eq!(
             Value::Object(defaults.clone()),

@@ -133,14 +133,15 @@ mod tests {
 
     #[test]
     fn enter_takes_each_default_and_a_bad_value_is_asked_again() {
-        let (answer, prompt) = answer(&form(), "\nforty\n41\n\n\n");
+        // The required age comes first; Enter alone does not do for it.
+        let (answer, prompt) = answer(&form(), "\nforty\n41\n\n\n\n");
         assert_eq!(answer.ask_id, 4);
         assert_eq!(
             answer.result,
             Some(json!({"action": "accept", "content": {"name": "John Doe", "age": 41, "verified": true}}))
         );
         assert!(prompt.contains("name [John Doe]: "), "{prompt}");
-        assert!(prompt.contains("age must be a whole number"), "{prompt}");
+        assert!(prompt.contains("age is required") && prompt.contains("age must be a whole number"), "{prompt}");
     }
 
     #[test]

@@ -136,7 +136,7 @@ async fn call_tool(servers: Arc<Servers>, p: CallTool, call: Call) -> Result<Val
     // (the command line), else to the user in the sidebar.
     let asker = (!p.answers.is_empty()).then(|| servers.relay.asker(call.events.clone(), p.answers));
     let server = crate::mcp::names::split_namespaced(&p.tool).map(|(server, _)| server.to_owned());
-    let _waiting = server.map(|server| servers.askers().register(&server, Waiter { who: "Harbor".into(), asker }));
+    let _waiting = server.map(|server| servers.askers().register(&server, Waiter { who: "you".into(), asker }));
     let running = servers.call_tool(&p.tool, p.args, timeout, &call.cancel, Some(progress));
     let events = &call.events;
     let outcome =

@@ -46,7 +46,7 @@ async fn a_servers_form_is_shown_to_the_user_whose_checked_answer_reaches_the_se
         .await;
     let ask = first_ask(&client).await;
     assert_eq!(ask["serverId"], "everything");
-    assert_eq!(ask["callers"], json!(["Harbor"]), "the sidebar's own call waits: {ask}");
+    assert_eq!(ask["callers"], json!(["you"]), "the sidebar's own call waits: {ask}");
     assert_eq!(ask["kind"], "form");
     assert!(ask["message"].as_str().unwrap().contains("Please provide inputs"));
     assert_eq!(ask["requestedSchema"]["required"], json!(["name"]));

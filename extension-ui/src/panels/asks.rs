@@ -47,7 +47,7 @@ fn AskCard(bus: Bus, ask: UserAsk) -> impl IntoView {
     let heading = format!("{} asks you", ask.server_id);
     let callers = match ask.callers.as_slice() {
         [] => None,
-        callers => Some(format!("While it works for {}.", callers.join(", "))),
+        callers => Some(format!("During a call for {}.", callers.join(", "))),
     };
     let body = match ask.asked {
         Asked::Form { message, requested_schema } => match form::fields(&requested_schema) {

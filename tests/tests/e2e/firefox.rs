@@ -1000,3 +1000,84 @@ async fn the_sidebar_settings_save_limits_add_providers_and_check_the_machine() 
     harbor.save_screenshot("sidebar-settings.png").await.unwrap();
     harbor.close().await;
 }
+
+/// A server asks for a form in the middle of a call the sidebar made (the real server-everything's
+/// elicitation): the sidebar shows it above the panels, named and with the server's defaults
+/// filled in, the toolbar button counts it, a form missing what it requires is not sent, and what
+/// the user sends reaches the server, whose answer the sidebar then shows.
+#[tokio::test]
+async fn the_sidebar_shows_a_servers_form_and_sends_the_users_answer() {
+    let everything = harbor_e2e::paths::test_servers()
+        .unwrap()
+        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
+    let launch = json!({"kind": "process", "command": "node", "args": [everything, "stdio"]});
+    harbor.admin("servers.add", json!({"id": "everything", "launch": launch})).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-servers')", Duration::from_secs(10)).await.unwrap();
+    start_in_servers_panel(&harbor, "everything").await;
+    click_server_button(&harbor, "everything", "Tools").await;
+    let tool = "document.querySelector('[data-tool=\"everything/trigger-elicitation-request\"]')";
+    harbor.wait_for(tool, Duration::from_secs(10)).await.unwrap();
+    harbor
+        .session
+        .execute(
+            &format!("const t = {tool}; t.open = true; t.querySelector('button[type=submit]').click();"),
+            json!([]),
+        )
+        .await
+        .unwrap();
+
+    let card = harbor
+        .wait_for("document.querySelector('.ask form')?.closest('.ask').innerText", Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert!(card.as_str().unwrap().contains("everything asks you"), "{card}");
+    let shown = harbor
+        .session
+        .execute(
+            "return { story: document.querySelector('#ask-field-firstLine').value,
+                      integer: document.querySelector('#ask-field-integer').value,
+                      hero: document.querySelector('#ask-field-titledSingleSelectEnum').value,
+                      guitar: [...document.querySelectorAll('#ask-field-untitledMultipleSelectEnum input')].filter(i => i.checked).length };",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        shown,
+        json!({"story": "It was a dark and stormy night.", "integer": "42", "hero": "hero-1", "guitar": 1}),
+        "the server's defaults are filled in"
+    );
+    let badge = harbor.page("return await browser.action.getBadgeText({});").await.unwrap();
+    assert_eq!(badge["ok"], "1", "the toolbar button counts the open ask");
+    harbor.save_screenshot("sidebar-ask.png").await.unwrap();
+
+    // Sent without the name it requires, the form says so and nothing reaches the server.
+    harbor
+        .session
+        .execute("document.querySelector('.ask form button[type=submit]').click();", json!([]))
+        .await
+        .unwrap();
+    let said =
+        harbor.wait_for("document.querySelector('.ask .error')?.textContent", Duration::from_secs(5)).await.unwrap();
+    assert!(said.as_str().unwrap().contains("required"), "{said}");
+    harbor
+        .page(
+            r##"const name = document.querySelector("#ask-field-name");
+               name.value = "Ada Lovelace"; name.dispatchEvent(new Event("input", { bubbles: true }));
+               document.querySelector(".ask form button[type=submit]").click();"##,
+        )
+        .await
+        .unwrap();
+    let result = harbor
+        .wait_for(&format!("{tool}.querySelector('.result')?.textContent"), Duration::from_secs(15))
+        .await
+        .unwrap();
+    let result = result.as_str().unwrap();
+    assert!(result.contains("Name: Ada Lovelace") && result.contains("Favorite Integer: 42"), "{result}");
+    harbor.wait_for("!document.querySelector('.ask')", Duration::from_secs(5)).await.unwrap();
+    let badge = harbor.page("return await browser.action.getBadgeText({});").await.unwrap();
+    assert_eq!(badge["ok"], "", "answered, nothing waits");
+    harbor.close().await;
+}

@@ -29,7 +29,8 @@ pub const ASK_TIMEOUT_MS: u64 = 600_000;
 pub struct UserAsk {
     pub ask_id: u64,
     pub server_id: String,
-    /// Who the call it belongs to runs for: `Harbor's chat`, an app's name, a site's origin.
+    /// Who the call it belongs to runs for: `you` (a tool the user ran in Harbor), `Harbor's
+    /// chat`, an app's name, a site's origin.
     /// More than one when calls of several wait on the server (a server's request does not say
     /// whose it is).
     pub callers: Vec<String>,

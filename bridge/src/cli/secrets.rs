@@ -131,8 +131,19 @@ pub async fn sign_in(link: &mut Link, params: SignInParams, json: bool) -> Resul
     let id = params.id.clone();
     let answer = link
         .request_with::<OauthSignIn>(params, |event| {
-            let AuthEvent::Authorize { url } = event;
-            eprintln!("Open this address to sign in (waiting up to 5 minutes):\n  {url}");
+            let url = match event {
+                AuthEvent::Authorize { url } => {
+                    eprintln!("Open this address to sign in (waiting up to 5 minutes):\n  {url}");
+                    url
+                }
+                AuthEvent::Device { user_code, verification_uri, verification_uri_complete, expires_in } => {
+                    eprintln!(
+                        "Open {verification_uri} and enter the code {user_code} (within {} minutes).",
+                        expires_in.div_ceil(60)
+                    );
+                    verification_uri_complete.unwrap_or(verification_uri)
+                }
+            };
             let opener = std::env::var("BROWSER")
                 .ok()
                 .filter(|b| !b.is_empty())

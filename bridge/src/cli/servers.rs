@@ -17,8 +17,8 @@ use harbor_protocol::api::install::{
 };
 use harbor_protocol::api::secrets::{Grant, OauthSignOut, SignInParams};
 use harbor_protocol::api::servers::{
-    AddServer, Launch, Mount, Runtime, ServerEntry, ServerState, ServersAdd, ServersGet, ServersList, ServersRemove,
-    ServersRuntime, ServersStart, ServersStop, SetRuntime,
+    Account, AddServer, Launch, Mount, Runtime, ServerEntry, ServerState, ServersAdd, ServersGet, ServersList,
+    ServersRemove, ServersRuntime, ServersStart, ServersStop, ServersUpdate, SetRuntime, UpdateServer,
 };
 use harbor_protocol::api::tools::views::{self, ToolResult};
 use harbor_protocol::api::tools::{CallTool, ServerFilter, ToolEvent, ToolsAnswer, ToolsCall, ToolsList};
@@ -86,10 +86,39 @@ pub enum ServersCommand {
         #[arg(long)]
         network: bool,
     },
-    /// Sign in to a remote server that requires authorization (opens the browser: `$BROWSER`
-    /// when set, else the desktop's).
+    /// Give a local server an account at an OAuth provider whose access token fills one of its
+    /// variables (`--env GITHUB_TOKEN --client-id ID --issuer URL`, or the provider's endpoints
+    /// when it publishes no metadata); then connect it with `servers sign-in ID`.
+    Account {
+        id: String,
+        /// The variable the access token fills.
+        #[arg(long, required_unless_present = "remove")]
+        env: Option<String>,
+        /// The client id the provider issued for Harbor.
+        #[arg(long, required_unless_present = "remove")]
+        client_id: Option<String>,
+        /// The provider's issuer (its endpoints are read from its metadata).
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        authorization_endpoint: Option<String>,
+        #[arg(long)]
+        token_endpoint: Option<String>,
+        #[arg(long)]
+        device_endpoint: Option<String>,
+        #[arg(long)]
+        scope: Option<String>,
+        /// Remove the account (its tokens stay until `servers sign-out`).
+        #[arg(long, conflicts_with_all = ["env", "client_id"])]
+        remove: bool,
+    },
+    /// Sign in to a remote server that requires authorization, or connect a local server's
+    /// account (opens the browser: `$BROWSER` when set, else the desktop's).
     SignIn {
         id: String,
+        /// Connect a local server's account with a code typed at the provider (the device flow).
+        #[arg(long, conflicts_with_all = ["client_id", "client_credentials"])]
+        device: bool,
         /// A client id the provider issued, when it does not let Harbor register itself.
         #[arg(long)]
         client_id: Option<String>,
@@ -214,6 +243,7 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
                 auto_start,
                 tool_timeout_ms,
                 sandbox: None,
+                account: None,
             };
             let added = ask::<ServersAdd>(link, params).await?;
             if json {
@@ -234,14 +264,63 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
             println!("{id}: {}", moved.spec.launch.summary());
             Ok(())
         }
-        ServersCommand::SignIn { id, client_id, client_secret_stdin, private_key_stdin, client_credentials } => {
+        ServersCommand::Account {
+            id,
+            env,
+            client_id,
+            issuer,
+            authorization_endpoint,
+            token_endpoint,
+            device_endpoint,
+            scope,
+            remove,
+        } => {
+            let account = match (env, client_id, remove) {
+                (Some(env), Some(client_id), false) => Some(Account {
+                    issuer,
+                    authorization_endpoint,
+                    token_endpoint,
+                    device_authorization_endpoint: device_endpoint,
+                    client_id,
+                    scope,
+                    env,
+                }),
+                _ => None,
+            };
+            let params = UpdateServer { id: id.clone(), account: Some(account), ..UpdateServer::default() };
+            let updated = ask::<ServersUpdate>(link, params).await?;
+            if json {
+                return print_json(&updated);
+            }
+            match &updated.spec.account {
+                Some(account) => println!(
+                    "{id} gets its account's token in {}; connect it with `harbor-bridge servers sign-in {id}`.",
+                    account.env
+                ),
+                None => println!("{id} has no account now."),
+            }
+            Ok(())
+        }
+        ServersCommand::SignIn {
+            id,
+            device,
+            client_id,
+            client_secret_stdin,
+            private_key_stdin,
+            client_credentials,
+        } => {
             let secret = (client_secret_stdin || private_key_stdin).then(super::secrets::read_value).transpose()?;
+            let grant = match (device, client_credentials) {
+                (true, _) => Some(Grant::DeviceCode),
+                (_, true) => Some(Grant::ClientCredentials),
+                _ => None,
+            };
             let params = SignInParams {
                 id: id.clone(),
                 client_id,
                 client_secret: secret.clone().filter(|_| client_secret_stdin),
                 private_key: secret.filter(|_| private_key_stdin),
-                grant: client_credentials.then_some(Grant::ClientCredentials),
+                grant,
             };
             super::secrets::sign_in(link, params, json).await
         }

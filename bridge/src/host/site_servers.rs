@@ -308,6 +308,7 @@ impl Host {
                 install_path: None,
                 tool_timeout_ms: None,
                 sandbox: None,
+                account: None,
             })
         })
     }

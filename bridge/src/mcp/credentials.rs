@@ -24,9 +24,33 @@ pub struct Prepared {
     pub bearer: Option<Bearer>,
     /// The OS sandbox a native launch runs in, set by the supervisor from the server's spec.
     pub jail: Option<crate::runtimes::sandbox::Jail>,
+    /// When the launch's account token must be renewed (Unix seconds): a process's environment
+    /// cannot change, so the supervisor starts the server again then, with a fresh token.
+    pub renew_at: Option<i64>,
+    /// The account token the launch carries (`(secret id, value)`), for scanning tool traffic.
+    pub account_token: Option<(String, String)>,
+}
+
+/// Why a server cannot start until the user acts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unprepared {
+    pub message: String,
+    /// A sign-in (or an account to connect) is what is missing.
+    pub sign_in: bool,
+}
+
+impl From<String> for Unprepared {
+    fn from(message: String) -> Unprepared {
+        Unprepared { message, sign_in: false }
+    }
 }
 
 impl Prepared {
+    /// `launch` as it is: no token, no sandbox.
+    pub fn plain(launch: Launch) -> Prepared {
+        Prepared { launch, bearer: None, jail: None, renew_at: None, account_token: None }
+    }
+
     /// The secret values this launch carries: `(secret id, value)` for each of `spec`'s secret
     /// variables (or headers), for scanning tool traffic (see `redact`).
     pub fn secret_values(&self, spec: &ServerSpec) -> Vec<(String, String)> {
@@ -34,7 +58,8 @@ impl Prepared {
             Launch::Process { env, .. } | Launch::Docker { env, .. } => env,
             Launch::Remote { headers, .. } => headers,
         };
-        spec.secret_env.iter().filter_map(|(var, id)| Some((id.clone(), filled.get(var)?.clone()))).collect()
+        let secrets = spec.secret_env.iter().filter_map(|(var, id)| Some((id.clone(), filled.get(var)?.clone())));
+        secrets.chain(self.account_token.clone()).collect()
     }
 }
 
@@ -76,7 +101,7 @@ impl Bearer {
 pub trait Credentials: Send + Sync + 'static {
     /// `spec.launch` with its secret variables (or headers) filled in, and a signed-in remote
     /// server's token; or, in plain words, why the server cannot start until the user acts.
-    fn prepare<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Prepared, String>>;
+    fn prepare<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Prepared, Unprepared>>;
 
     /// Called when a remote server's handshake failed or its session ended after it refused
     /// the token (`challenge`: its `WWW-Authenticate`): `Some(message)` when the server asks
@@ -88,8 +113,8 @@ pub trait Credentials: Send + Sync + 'static {
 pub struct NoCredentials;
 
 impl Credentials for NoCredentials {
-    fn prepare<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Prepared, String>> {
-        Box::pin(async move { Ok(Prepared { launch: spec.launch.clone(), bearer: None, jail: None }) })
+    fn prepare<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Prepared, Unprepared>> {
+        Box::pin(async move { Ok(Prepared::plain(spec.launch.clone())) })
     }
 
     fn refused<'a>(&'a self, _spec: &'a ServerSpec, _challenge: Option<String>) -> BoxFuture<'a, Option<String>> {

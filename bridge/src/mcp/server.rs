@@ -273,7 +273,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
             let prepared = match or_command!(context.credentials.prepare(&spec)) {
                 Ok(prepared) => Prepared { jail: jail(&spec, &context), ..prepared },
                 Err(error) => {
-                    gave_up(error, false);
+                    gave_up(error.message, error.sign_in);
                     continue 'idle;
                 }
             };
@@ -327,7 +327,19 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                     context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
                     server.log.push(Stream::Harbor, "running");
                     let up_since = Instant::now();
-                    let ended = run(&server, &live, &mut connection, &changes, &mut commands, &context).await;
+                    let running = run(&server, &live, &mut connection, &changes, &mut commands, &context);
+                    // An account's token is in the process's environment, which cannot change:
+                    // renewing it means starting the server again, just before it expires.
+                    let ended = match prepared.renew_at {
+                        Some(at) => tokio::select! {
+                            ended = running => ended,
+                            () = tokio::time::sleep(Duration::from_secs((at - crate::store::now()).max(1) as u64)) => {
+                                server.log.push(Stream::Harbor, "renewing its account's token: starting it again");
+                                Ended::Restart
+                            }
+                        },
+                        None => running.await,
+                    };
                     server.set_live(None);
                     context.secrets.clear(&server.id);
                     context.notifier.publish("tools.changed", json!({ "serverId": server.id }));

@@ -147,6 +147,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>) -> R
                     install_path: None,
                     tool_timeout_ms: None,
                     sandbox: None,
+                    account: None,
                 };
                 imported.added.push(servers.add(spec).map_err(error)?.spec.id);
             }

@@ -232,6 +232,7 @@ impl Installer {
             install_path: None,
             tool_timeout_ms: None,
             sandbox: None,
+            account: None,
         };
         Ok(wire::entry(self.servers.add(spec).map_err(error)?))
     }
@@ -322,6 +323,7 @@ impl Installer {
             install_path: Some(installed.folder.to_string_lossy().into_owned()),
             tool_timeout_ms: None,
             sandbox,
+            account: None,
         };
         match self.servers.add(spec) {
             Ok(entry) => Ok(wire::entry(entry)),

@@ -66,15 +66,15 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, auth
         })
         .on::<api::OauthSignIn, _>(|s, p, call| async move {
             let spec = s.servers.entry(&p.id).map_err(error)?.spec;
-            let (tell, mut told) = tokio::sync::mpsc::unbounded_channel::<String>();
-            let signing_in = s.auth.sign_in(&spec, p, move |url| {
-                let _ = tell.send(url.to_owned());
+            let (tell, mut told) = tokio::sync::mpsc::unbounded_channel::<AuthEvent>();
+            let signing_in = s.auth.sign_in(&spec, p, move |event| {
+                let _ = tell.send(event);
             });
             tokio::pin!(signing_in);
             let sign_in = loop {
                 tokio::select! {
-                    Some(url) = told.recv() => {
-                        call.events.emit(&AuthEvent::Authorize { url }).await;
+                    Some(event) = told.recv() => {
+                        call.events.emit(&event).await;
                     }
                     done = &mut signing_in => break done?,
                 }

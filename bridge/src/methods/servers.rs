@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::{error, wire, Area};
 use crate::mcp::askers::Waiter;
 use crate::mcp::client::{relaying, Progress};
+use crate::mcp::error::HostError;
 use crate::mcp::registry::Servers;
 use crate::rpc::{Call, Router};
 use crate::store::servers::{ServerSpec, Source};
@@ -36,7 +37,9 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
                 install_path: None,
                 tool_timeout_ms: p.tool_timeout_ms,
                 sandbox: p.sandbox,
+                account: p.account,
             };
+            check_account(&spec).map_err(error)?;
             Ok(wire::entry(servers.add(spec).map_err(error)?))
         })
         .on::<api::ServersUpdate, _>(|servers, p, _| async move {
@@ -56,6 +59,10 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
             if p.sandbox.is_some() {
                 spec.sandbox = p.sandbox;
             }
+            if let Some(account) = p.account {
+                spec.account = account;
+            }
+            check_account(&spec).map_err(error)?;
             Ok(wire::entry(servers.update(spec).map_err(error)?))
         })
         .on::<api::ServersRemove, _>(|servers, p, _| async move {
@@ -126,6 +133,26 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
             servers.get_prompt(&p.server_id, &p.name, p.arguments, &call.cancel).await.map_err(error)
         })
         .done()
+}
+
+/// An account is for a local server (a remote one signs in to the server itself), names a
+/// variable and a way to reach its provider.
+fn check_account(spec: &ServerSpec) -> Result<(), HostError> {
+    let Some(account) = &spec.account else { return Ok(()) };
+    let invalid = |why: &str| Err(HostError::InvalidSpec(format!("{}'s account: {why}", spec.id)));
+    if matches!(spec.launch, crate::store::servers::Launch::Remote { .. }) {
+        return invalid("a remote server signs in to the server itself; accounts are for local servers");
+    }
+    if account.env.is_empty() || !account.env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return invalid("name the environment variable the token fills (letters, digits and _)");
+    }
+    if account.client_id.trim().is_empty() {
+        return invalid("the client id the provider issued is missing");
+    }
+    if account.issuer.is_none() && account.token_endpoint.is_none() {
+        return invalid("name the provider's issuer, or its token endpoint");
+    }
+    Ok(())
 }
 
 /// `tools.call`: the result, with progress reports as stream events before it.

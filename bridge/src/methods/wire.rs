@@ -26,6 +26,7 @@ pub fn spec(spec: ServerSpec) -> api::ServerSpec {
         install_path: spec.install_path,
         tool_timeout_ms: spec.tool_timeout_ms,
         sandbox: spec.sandbox,
+        account: spec.account,
     }
 }
 

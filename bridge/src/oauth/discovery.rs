@@ -82,6 +82,9 @@ pub struct AuthServer {
     pub registration_endpoint: Option<String>,
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
+    /// Where the device flow starts (RFC 8628), where the provider offers it.
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
     #[serde(default)]
     pub code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
@@ -114,6 +117,7 @@ impl AuthServer {
             token_endpoint: format!("{origin}/token"),
             registration_endpoint: Some(format!("{origin}/register")),
             revocation_endpoint: None,
+            device_authorization_endpoint: None,
             code_challenge_methods_supported: vec!["S256".to_owned()],
             scopes_supported: Vec::new(),
             token_endpoint_auth_methods_supported: None,
@@ -308,7 +312,11 @@ fn checked(server: AuthServer, url: &str) -> Result<AuthServer, AuthError> {
     }
     for endpoint in [Some(&server.authorization_endpoint), Some(&server.token_endpoint)]
         .into_iter()
-        .chain([server.registration_endpoint.as_ref(), server.revocation_endpoint.as_ref()])
+        .chain([
+            server.registration_endpoint.as_ref(),
+            server.revocation_endpoint.as_ref(),
+            server.device_authorization_endpoint.as_ref(),
+        ])
         .flatten()
     {
         check_secure(endpoint).map_err(AuthError::Provider)?;

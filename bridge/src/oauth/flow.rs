@@ -248,7 +248,7 @@ pub fn authorize(
     server: &AuthServer,
     client: &Client,
     redirect_uri: &str,
-    resource: &str,
+    resource: Option<&str>,
     scope: Option<&str>,
 ) -> Result<Authorization, AuthError> {
     let oauth = BasicClient::new(ClientId::new(client.client_id.clone()))
@@ -259,7 +259,10 @@ pub fn authorize(
     for part in scope.unwrap_or_default().split_whitespace() {
         request = request.add_scope(Scope::new(part.to_owned()));
     }
-    let (url, state) = request.add_extra_param("resource", resource).url();
+    if let Some(resource) = resource {
+        request = request.add_extra_param("resource", resource);
+    }
+    let (url, state) = request.url();
     Ok(Authorization { url: url.to_string(), state: state.secret().clone(), verifier })
 }
 
@@ -269,16 +272,16 @@ pub async fn exchange(
     endpoint: &TokenEndpoint<'_>,
     client: &Client,
     redirect_uri: &str,
-    resource: &str,
+    resource: Option<&str>,
     code: String,
     authorization: Authorization,
 ) -> Result<Granted, AuthError> {
     let oauth = client.at(endpoint)?.set_redirect_uri(url(RedirectUrl::new, redirect_uri)?);
     let send = |request| execute(http.clone(), request);
-    let request = oauth
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(authorization.verifier)
-        .add_extra_param("resource", resource);
+    let mut request = oauth.exchange_code(AuthorizationCode::new(code)).set_pkce_verifier(authorization.verifier);
+    if let Some(resource) = resource {
+        request = request.add_extra_param("resource", resource);
+    }
     let answer =
         asserted!(request, client.assertion(endpoint.issuer)?).request_async(&send).await.map_err(token_error)?;
     Ok(granted(answer))
@@ -289,13 +292,16 @@ pub async fn refresh(
     http: &reqwest::Client,
     endpoint: &TokenEndpoint<'_>,
     client: &Client,
-    resource: &str,
+    resource: Option<&str>,
     refresh_token: &str,
 ) -> Result<Granted, AuthError> {
     let oauth = client.at(endpoint)?;
     let send = |request| execute(http.clone(), request);
     let refresh_token = RefreshToken::new(refresh_token.to_owned());
-    let request = oauth.exchange_refresh_token(&refresh_token).add_extra_param("resource", resource);
+    let mut request = oauth.exchange_refresh_token(&refresh_token);
+    if let Some(resource) = resource {
+        request = request.add_extra_param("resource", resource);
+    }
     let answer =
         asserted!(request, client.assertion(endpoint.issuer)?).request_async(&send).await.map_err(token_error)?;
     Ok(granted(answer))

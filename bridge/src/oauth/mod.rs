@@ -19,6 +19,7 @@
 //! ask for the union of the scopes; when it refuses again scopes Harbor already asked for,
 //! [`MAX_FUTILE_STEP_UPS`] bounds how often the user is sent round again.
 
+pub mod account;
 pub mod assertion;
 pub mod callback;
 pub mod discovery;
@@ -34,10 +35,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::mcp::credentials::{Bearer, Credentials, Prepared};
+use harbor_protocol::api::secrets::AuthEvent;
+
+use crate::mcp::credentials::{Bearer, Credentials, Prepared, Unprepared};
 use crate::secrets::Secrets;
 use crate::store::secrets::{Grant, SignIn, SignInParams, TokenAuth};
-use crate::store::servers::{Launch, ServerSpec};
+use crate::store::servers::{Account, Launch, ServerSpec};
 use crate::store::{now, Store};
 use discovery::Challenge;
 use flow::{Client, TokenEndpoint};
@@ -121,10 +124,14 @@ impl Auth {
         Ok(self.http.get_or_init(|| client).clone())
     }
 
-    /// The sign-in for a remote server, if there is one.
+    /// The sign-in for a remote server, or a local server's connected account, if there is one.
     pub fn sign_in_of(&self, spec: &ServerSpec) -> Option<SignIn> {
-        let Launch::Remote { url, .. } = &spec.launch else { return None };
-        self.store.sign_in(&discovery::canonical(url).ok()?).ok().flatten()
+        let resource = match (&spec.launch, &spec.account) {
+            (Launch::Remote { url, .. }, _) => discovery::canonical(url).ok()?,
+            (_, Some(_)) => account::resource_of(&spec.id),
+            (_, None) => return None,
+        };
+        self.store.sign_in(&resource).ok().flatten()
     }
 
     fn refusal(&self, resource: &str) -> Option<Refusal> {
@@ -132,16 +139,23 @@ impl Auth {
     }
 
     /// Signs in to a remote server with what the user brings (`request`: a client the provider
-    /// issued, the grant): `open` is called with the URL the user must visit (never for
+    /// issued, the grant), or connects a local server's account: `tell` is called with what the
+    /// user must do — the URL to visit, or the code to type at the provider (never for
     /// `client_credentials`). Returns the sign-in once tokens are in the keychain.
     pub async fn sign_in(
         &self,
         spec: &ServerSpec,
         request: SignInParams,
-        open: impl FnOnce(&str),
+        tell: impl FnOnce(AuthEvent),
     ) -> Result<SignIn, AuthError> {
         let Launch::Remote { url, .. } = &spec.launch else {
-            return Err(AuthError::Invalid(format!("{} is not a remote server; only remote servers sign in", spec.id)));
+            return match &spec.account {
+                Some(account) => self.connect(spec, account, request, tell).await,
+                None => Err(AuthError::Invalid(format!(
+                    "{} signs in to nothing: only remote servers sign in, and local servers with an account to connect (set one in its settings)",
+                    spec.id
+                ))),
+            };
         };
         let http = self.http()?;
         let refusal = self.refusal(&discovery::canonical(url)?);
@@ -191,22 +205,14 @@ impl Auth {
                         None => flow::register(&http, server, &listener.redirect_uri).await?,
                     },
                 };
-                let redirect_uri = listener.redirect_uri.clone();
-                let authorization =
-                    flow::authorize(server, &client, &redirect_uri, &discovered.resource, scope.as_deref())?;
-                open(&authorization.url);
-                let iss_required = server.authorization_response_iss_parameter_supported;
-                let answer = listener.code(&authorization.state, &server.issuer, iss_required);
-                let code = tokio::time::timeout(SIGN_IN_TIMEOUT, answer).await.map_err(|_| {
-                    AuthError::Unapproved(format!(
-                        "nobody approved the sign-in within {} minutes; try again",
-                        SIGN_IN_TIMEOUT.as_secs() / 60
-                    ))
-                })??;
-                let granted =
-                    flow::exchange(&http, &endpoint, &client, &redirect_uri, &discovered.resource, code, authorization)
-                        .await?;
+                let resource = Some(discovered.resource.as_str());
+                let granted = browser(&http, server, &client, listener, resource, scope.as_deref(), tell).await?;
                 (client, granted)
+            }
+            Grant::DeviceCode => {
+                return Err(AuthError::Invalid(
+                    "the device flow is for a local server's account; a remote server signs in in the browser".into(),
+                ))
             }
         };
         let sign_in = SignIn {
@@ -231,6 +237,111 @@ impl Auth {
         // The refusal stays, with its count of futile step-ups, until the user signs out (or the
         // bridge restarts): a later sign-in starts from the server's latest challenge.
         Ok(sign_in)
+    }
+
+    /// Connects a local server's account at its provider: the device flow when asked for (or
+    /// when the provider offers nothing else), else the browser with a loopback redirect. The
+    /// client is the one the account names, public (PKCE protects the browser's code).
+    async fn connect(
+        &self,
+        spec: &ServerSpec,
+        account: &Account,
+        request: SignInParams,
+        tell: impl FnOnce(AuthEvent),
+    ) -> Result<SignIn, AuthError> {
+        let http = self.http()?;
+        let server = account::provider(&http, account).await?;
+        let client = Client {
+            client_id: account.client_id.clone(),
+            client_secret: None,
+            private_key: None,
+            auth: TokenAuth::None,
+        };
+        let scope = account.scope.clone();
+        let grant = match request.grant {
+            Some(grant) => grant,
+            None if server.authorization_endpoint.is_empty() => Grant::DeviceCode,
+            None => Grant::AuthorizationCode,
+        };
+        let granted = match grant {
+            Grant::DeviceCode => {
+                let endpoint = server.device_authorization_endpoint.as_deref().ok_or_else(|| {
+                    AuthError::Invalid(format!("{}'s provider offers no device flow; sign in in the browser", spec.id))
+                })?;
+                let device = account::device_authorize(&http, endpoint, &client.client_id, scope.as_deref()).await?;
+                tell(AuthEvent::Device {
+                    user_code: device.user_code.clone(),
+                    verification_uri: device.verification_uri.clone(),
+                    verification_uri_complete: device.verification_uri_complete.clone(),
+                    expires_in: device.expires_in,
+                });
+                account::poll(&http, &server.token_endpoint, &client.client_id, &device).await?
+            }
+            Grant::AuthorizationCode => {
+                if server.authorization_endpoint.is_empty() {
+                    return Err(AuthError::Invalid(format!(
+                        "{}'s provider has no authorization endpoint; connect with a code instead (the device flow)",
+                        spec.id
+                    )));
+                }
+                let listener = callback::Callback::bind().await.map_err(|e| {
+                    AuthError::Provider(format!("cannot listen on loopback for the provider's answer: {e}"))
+                })?;
+                browser(&http, &server, &client, listener, None, scope.as_deref(), tell).await?
+            }
+            Grant::ClientCredentials => {
+                return Err(AuthError::Invalid(
+                    "an account is the user's: connect it in the browser or with a code, not with client credentials"
+                        .into(),
+                ))
+            }
+        };
+        let sign_in = SignIn {
+            resource: account::resource_of(&spec.id),
+            issuer: server.issuer.clone(),
+            client_id: client.client_id.clone(),
+            token_endpoint: server.token_endpoint.clone(),
+            revocation_endpoint: server.revocation_endpoint.clone(),
+            scope: granted.scope.clone().or(scope),
+            expires_at: granted.expires_in.map(|d| now() + d.as_secs() as i64),
+            updated_at: now(),
+            token_auth: TokenAuth::None,
+            grant,
+        };
+        let tokens = Tokens {
+            access_token: granted.access_token,
+            refresh_token: granted.refresh_token,
+            client_secret: None,
+            private_key: None,
+        };
+        self.keep(&sign_in, &tokens).await?;
+        Ok(sign_in)
+    }
+
+    /// A connected account's access token for a start, refreshed first when it is about to
+    /// expire, with when to renew it; an error the user must act on when it is not connected.
+    async fn account_token(&self, spec: &ServerSpec) -> Result<(String, Option<i64>), Unprepared> {
+        let resource = account::resource_of(&spec.id);
+        let needs = |why: &str| {
+            Unprepared {
+            message: format!(
+                "{} needs its account: {why}. Connect it from its card in the Servers panel, or `harbor-bridge servers sign-in {}`",
+                spec.id, spec.id
+            ),
+            sign_in: true,
+        }
+        };
+        let sign_in = self.store.sign_in(&resource).map_err(|e| Unprepared::from(e.to_string()))?;
+        let sign_in = sign_in.ok_or_else(|| needs("it is not connected yet"))?;
+        let tokens = self.tokens(&sign_in).await.map_err(|e| Unprepared::from(e.to_string()))?;
+        let tokens = tokens.ok_or_else(|| needs("its tokens are gone from the keychain"))?;
+        match sign_in.expires_at {
+            Some(at) if at - now() <= REFRESH_AHEAD => match tokens.refresh_token {
+                Some(_) => self.refresh(&resource).await.map_err(|e| needs(&format!("its token expired and {e}"))),
+                None => Err(needs("its token expired and the provider gave no way to renew it")),
+            },
+            at => Ok((tokens.access_token, at)),
+        }
     }
 
     /// Stores tokens (keychain) and their metadata (database), keychain first.
@@ -279,14 +390,18 @@ impl Auth {
         let http = self.http()?;
         let endpoint = TokenEndpoint { url: &sign_in.token_endpoint, issuer: &sign_in.issuer };
         let refresh_token = tokens.refresh_token.clone();
+        // An account's token is for its provider's API: no RFC 8707 resource.
+        let indicator = (!account::is_account(resource)).then_some(resource);
         let granted = match (sign_in.grant, &refresh_token) {
             (Grant::ClientCredentials, _) => {
                 flow::client_credentials(&http, &endpoint, &client, resource, sign_in.scope.as_deref()).await?
             }
-            (Grant::AuthorizationCode, Some(refresh_token)) => {
-                flow::refresh(&http, &endpoint, &client, resource, refresh_token).await?
+            (Grant::AuthorizationCode | Grant::DeviceCode, Some(refresh_token)) => {
+                flow::refresh(&http, &endpoint, &client, indicator, refresh_token).await?
             }
-            (Grant::AuthorizationCode, None) => return Err(gone("the provider gave no refresh token")),
+            (Grant::AuthorizationCode | Grant::DeviceCode, None) => {
+                return Err(gone("the provider gave no refresh token"))
+            }
         };
         let expires_at = granted.expires_in.map(|d| now() + d.as_secs() as i64);
         let renewed = SignIn { expires_at, scope: granted.scope.or(sign_in.scope.clone()), ..sign_in };
@@ -321,6 +436,32 @@ impl Auth {
         }
         Ok(Some(bearer))
     }
+}
+
+/// The browser round trip: the authorization URL told to the user, the provider's answer at
+/// the loopback listener (its `state` and, where promised, its `iss` checked), the code traded.
+async fn browser(
+    http: &reqwest::Client,
+    server: &discovery::AuthServer,
+    client: &Client,
+    listener: callback::Callback,
+    resource: Option<&str>,
+    scope: Option<&str>,
+    tell: impl FnOnce(AuthEvent),
+) -> Result<flow::Granted, AuthError> {
+    let redirect_uri = listener.redirect_uri.clone();
+    let authorization = flow::authorize(server, client, &redirect_uri, resource, scope)?;
+    tell(AuthEvent::Authorize { url: authorization.url.clone() });
+    let iss_required = server.authorization_response_iss_parameter_supported;
+    let answer = listener.code(&authorization.state, &server.issuer, iss_required);
+    let code = tokio::time::timeout(SIGN_IN_TIMEOUT, answer).await.map_err(|_| {
+        AuthError::Unapproved(format!(
+            "nobody approved the sign-in within {} minutes; try again",
+            SIGN_IN_TIMEOUT.as_secs() / 60
+        ))
+    })??;
+    let endpoint = TokenEndpoint { url: &server.token_endpoint, issuer: &server.issuer };
+    flow::exchange(http, &endpoint, client, &redirect_uri, resource, code, authorization).await
 }
 
 /// Refreshes the token ahead of each expiry for as long as a session uses it.
@@ -372,21 +513,31 @@ fn merge_scopes<'a>(parts: impl IntoIterator<Item = Option<&'a str>>) -> Option<
 }
 
 impl Credentials for Auth {
-    fn prepare<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Prepared, String>> {
+    fn prepare<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Prepared, Unprepared>> {
         Box::pin(async move {
             let values = self.secrets.fill(&spec.id, &spec.secret_env).await.map_err(|e| e.to_string())?;
             let mut launch = spec.launch.clone();
             let mut bearer = None;
+            let (mut renew_at, mut account_token) = (None, None);
             match &mut launch {
-                Launch::Process { env, .. } | Launch::Docker { env, .. } => env.extend(values),
+                Launch::Process { env, .. } | Launch::Docker { env, .. } => {
+                    env.extend(values);
+                    if let Some(account) = &spec.account {
+                        let (token, expires_at) = self.account_token(spec).await?;
+                        renew_at = expires_at.map(|at| at - REFRESH_AHEAD);
+                        env.insert(account.env.clone(), token.clone());
+                        account_token = Some((account::resource_of(&spec.id), token));
+                    }
+                }
                 Launch::Remote { url, headers } => {
                     headers.extend(values);
                     let resource = discovery::canonical(url).map_err(|e| e.to_string())?;
                     // Not signed in: an empty bearer, so that a refusal is still seen and shown.
-                    bearer = Some(self.bearer(&resource).await.map_err(|e| e.to_string())?.unwrap_or_default());
+                    let signed_in = self.bearer(&resource).await.map_err(|e| e.to_string())?;
+                    bearer = Some(signed_in.unwrap_or_default());
                 }
             }
-            Ok(Prepared { launch, bearer, jail: None })
+            Ok(Prepared { launch, bearer, jail: None, renew_at, account_token })
         })
     }
 

@@ -134,6 +134,9 @@ const MIGRATIONS: &[&str] = &[
     // browser's authorization code, and a secret, when there was one, in a Basic header).
     "ALTER TABLE sign_ins ADD COLUMN token_auth TEXT NOT NULL DEFAULT 'client_secret_basic';
     ALTER TABLE sign_ins ADD COLUMN grant_type TEXT NOT NULL DEFAULT 'authorization_code';",
+    // 11: the provider account whose access token a local server gets (JSON: issuer or
+    // endpoints, client id, scope, variable); NULL: none.
+    "ALTER TABLE servers ADD COLUMN account TEXT;",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

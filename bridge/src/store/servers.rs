@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{now, Store};
 pub use crate::runtimes::docker::{Limits, Mount};
-pub use harbor_protocol::api::servers::{Sandbox, Source};
+pub use harbor_protocol::api::servers::{Account, Sandbox, Source};
 
 /// How a server runs, as stored (the wire's `api::servers::Launch` is converted from and to
 /// it in `methods`, so the stored form can change without the contract, and back).
@@ -147,6 +147,9 @@ pub struct ServerSpec {
     /// runs as the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<Sandbox>,
+    /// The provider account whose access token a local server gets (see `oauth::account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
 }
 
 impl Store {
@@ -155,8 +158,8 @@ impl Store {
         self.conn()
             .execute(
                 "INSERT INTO servers (id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms,
-                                      created_at, updated_at, sandbox)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
+                                      created_at, updated_at, sandbox, account)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
                 row(spec)?,
             )
             .with_context(|| format!("cannot add server {:?}", spec.id))?;
@@ -167,7 +170,7 @@ impl Store {
     pub fn update_server(&self, spec: &ServerSpec) -> Result<bool> {
         let changed = self.conn().execute(
             "UPDATE servers SET name = ?2, source = ?3, launch = ?4, secret_env = ?5, auto_start = ?6, version = ?7,
-                    install_path = ?8, tool_timeout_ms = ?9, updated_at = ?10, sandbox = ?11 WHERE id = ?1",
+                    install_path = ?8, tool_timeout_ms = ?9, updated_at = ?10, sandbox = ?11, account = ?12 WHERE id = ?1",
             row(spec)?,
         )?;
         Ok(changed == 1)
@@ -214,7 +217,7 @@ impl Store {
     }
 }
 
-/// A spec as the statement parameters `?1`–`?10` (the last is the time of the change).
+/// A spec as the statement parameters `?1`–`?12` (`?10` is the time of the change).
 fn row(spec: &ServerSpec) -> Result<rusqlite::ParamsFromIter<Vec<SqlValue>>> {
     let text = |value: &str| SqlValue::Text(value.to_owned());
     let optional = |value: &Option<String>| value.as_deref().map_or(SqlValue::Null, text);
@@ -230,11 +233,12 @@ fn row(spec: &ServerSpec) -> Result<rusqlite::ParamsFromIter<Vec<SqlValue>>> {
         spec.tool_timeout_ms.map_or(SqlValue::Null, |ms| SqlValue::Integer(ms as i64)),
         SqlValue::Integer(now()),
         spec.sandbox.as_ref().map_or(Ok(SqlValue::Null), |s| serde_json::to_string(s).map(SqlValue::Text))?,
+        spec.account.as_ref().map_or(Ok(SqlValue::Null), |a| serde_json::to_string(a).map(SqlValue::Text))?,
     ]))
 }
 
 const COLUMNS: &str =
-    "id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms, sandbox";
+    "id, name, source, launch, secret_env, auto_start, version, install_path, tool_timeout_ms, sandbox, account";
 
 fn read_spec(row: &Row<'_>) -> rusqlite::Result<Result<ServerSpec>> {
     let id: String = row.get(0)?;
@@ -242,6 +246,7 @@ fn read_spec(row: &Row<'_>) -> rusqlite::Result<Result<ServerSpec>> {
     let launch: String = row.get(3)?;
     let secret_env: String = row.get(4)?;
     let sandbox: Option<String> = row.get(9)?;
+    let account: Option<String> = row.get(10)?;
     let parse = || -> Result<ServerSpec> {
         Ok(ServerSpec {
             name: row.get(1)?,
@@ -253,6 +258,7 @@ fn read_spec(row: &Row<'_>) -> rusqlite::Result<Result<ServerSpec>> {
             install_path: row.get(7)?,
             tool_timeout_ms: row.get::<_, Option<i64>>(8)?.map(|ms| ms as u64),
             sandbox: sandbox.as_deref().map(serde_json::from_str).transpose().context("sandbox")?,
+            account: account.as_deref().map(serde_json::from_str).transpose().context("account")?,
             id: id.clone(),
         })
     };
@@ -280,6 +286,13 @@ mod tests {
             install_path: None,
             tool_timeout_ms: Some(5000),
             sandbox: Some(Sandbox { enabled: true, network: false, folders: vec!["/srv/notes".into()] }),
+            account: Some(Account {
+                issuer: Some("https://id.example.test".into()),
+                client_id: "harbor".into(),
+                scope: Some("repo".into()),
+                env: "TIME_TOKEN".into(),
+                ..Account::default()
+            }),
         }
     }
 

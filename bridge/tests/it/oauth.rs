@@ -3,6 +3,8 @@
 //! official Python SDK that publishes protected resource metadata and checks tokens by
 //! introspection. The test plays the user: it follows the authorization URL, logs in and
 //! approves on the provider's own pages, and the browser's redirect lands on Harbor's listener.
+//! The same provider is a local server's account provider: the user types Harbor's code on its
+//! device page.
 
 use crate::support;
 
@@ -298,5 +300,156 @@ async fn sign_in_failures_say_whose_move_it_is() {
     assert_eq!(code(&denied), "ERR_AUTH_FAILED", "{denied}");
     assert!(denied["message"].as_str().unwrap().contains("did not grant access: access_denied"), "{denied}");
     assert_eq!(client.ok("oauth.status", json!({"id": "protected"})).await, Value::Null);
+    client.finish().await;
+}
+
+/// The user at the provider's device page: opens `verification_uri`, types `user_code`, confirms,
+/// logs in as `ada` and approves — each form posted with what it carries, as a browser would.
+/// Returns the last page (the provider's "success").
+async fn enter_code(verification_uri: &str, user_code: &str) -> String {
+    let http = harbor_bridge::http::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut cookies: HashMap<String, String> = HashMap::new();
+    let mut url = reqwest::Url::parse(verification_uri).unwrap();
+    let mut form: Option<String> = None;
+    for _ in 0..20 {
+        let jar = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let request = match form.take() {
+            Some(body) => http.post(url.clone()).header("content-type", "application/x-www-form-urlencoded").body(body),
+            None => http.get(url.clone()),
+        };
+        let answer = request.header("cookie", jar).send().await.unwrap();
+        for cookie in answer.headers().get_all("set-cookie") {
+            let pair = cookie.to_str().unwrap().split(';').next().unwrap();
+            if let Some((name, value)) = pair.split_once('=') {
+                cookies.insert(name.trim().to_owned(), value.to_owned());
+            }
+        }
+        if answer.status().is_redirection() {
+            url = url.join(answer.headers()["location"].to_str().unwrap()).unwrap();
+            continue;
+        }
+        let page = answer.text().await.unwrap();
+        let Some(action) = page.split("action=\"").nth(1).and_then(|rest| rest.split('"').next()) else {
+            return page;
+        };
+        url = url.join(action).unwrap();
+        let form_html = page.split("<form").nth(1).unwrap_or_default().split("</form>").next().unwrap_or_default();
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for input in form_html.split("<input").skip(1) {
+            let name = input.split("name=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
+            let value = input.split("value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
+            match name {
+                "" => {}
+                "user_code" if value.is_empty() => fields.push((name.into(), user_code.into())),
+                "login" => fields.push((name.into(), "ada".into())),
+                "password" => fields.push((name.into(), "any".into())),
+                _ => fields.push((name.into(), value.into())),
+            }
+        }
+        form = Some(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish());
+    }
+    panic!("the device sign-in did not finish within 20 steps");
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What `whoami` of the account server says: the SHA-256 of the token it was started with.
+async fn fingerprint(client: &Client) -> String {
+    let called = client.ok("tools.call", json!({"tool": "notes/whoami", "args": {}})).await;
+    called["content"][0]["text"].as_str().unwrap().to_owned()
+}
+
+/// A local server's account ("Connect with GitHub", against the real provider): it cannot start
+/// before the account is connected, and says so; the user connects it with a code typed at the
+/// provider (RFC 8628); the server starts with the access token in its variable; the token never
+/// reaches a result, a message or a file; and before it expires, the server starts again with a
+/// renewed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_servers_account_is_connected_with_a_code_and_renewed_before_it_expires() {
+    // Tokens live 65 s and are renewed 60 s ahead: the server starts again about 5 s in.
+    let parts = start_parts("account", 65).await;
+    let client = Client::start("oauth-account").await;
+    let account = json!({"issuer": parts.issuer, "clientId": "harbor-account", "scope": "openid offline_access", "env": "PROVIDER_TOKEN"});
+    // An account is for a local server only, and names a plain variable.
+    let remote = json!({"id": "r", "launch": {"kind": "remote", "url": parts.server_url}, "account": account});
+    assert!(client.err("servers.add", remote).await["message"]
+        .as_str()
+        .unwrap()
+        .contains("accounts are for local servers"));
+    let mut odd = account.clone();
+    odd["env"] = json!("PATH=/tmp/evil:");
+    let odd = json!({"id": "odd", "launch": support::fixture_launch("account_server.py"), "account": odd});
+    assert!(client.err("servers.add", odd).await["message"].as_str().unwrap().contains("environment variable"));
+
+    client
+        .ok(
+            "servers.add",
+            json!({"id": "notes", "launch": support::fixture_launch("account_server.py"), "account": account}),
+        )
+        .await;
+    let failed = client.err("servers.start", json!({"id": "notes"})).await;
+    assert!(failed["message"].as_str().unwrap().contains("needs its account"), "{failed}");
+    let status = client.ok("servers.get", json!({"id": "notes"})).await["status"].clone();
+    assert_eq!((status["state"].as_str(), status["needsSignIn"].as_bool()), (Some("crashed"), Some(true)), "{status}");
+
+    let connecting = client.send("oauth.signIn", json!({"id": "notes", "grant": "device_code"})).await;
+    let device = client.first_event(connecting, Duration::from_secs(30)).await;
+    assert_eq!(device["type"], "device", "{device}");
+    let (uri, code) = (device["verificationUri"].as_str().unwrap(), device["userCode"].as_str().unwrap());
+    assert!(uri.starts_with(&parts.issuer), "{uri}");
+    let landed = enter_code(uri, code).await;
+    assert!(landed.to_lowercase().contains("success"), "{landed}");
+    let (outcome, _) = client.wait(connecting).await;
+    let sign_in = outcome.expect("the account connects");
+    assert_eq!(
+        (sign_in["issuer"].as_str(), sign_in["grant"].as_str()),
+        (Some(parts.issuer.as_str()), Some("device_code"))
+    );
+    assert_eq!(client.ok("oauth.status", json!({"id": "notes"})).await["resource"], "harbor-server:notes");
+
+    // Connected, the server starts with the provider's access token in PROVIDER_TOKEN.
+    client.wait_for_state("notes", "running", Duration::from_secs(30)).await;
+    let first = fingerprint(&client).await;
+    let issued = || -> Vec<String> {
+        let tokens = std::fs::read_to_string(&parts.tokens_file).unwrap_or_default();
+        tokens.lines().filter(|t| !t.is_empty()).map(str::to_owned).collect()
+    };
+    assert!(issued().iter().any(|t| sha256(t) == first), "the server got an access token the provider issued: {first}");
+    // A server that hands its token back gets it redacted, as any secret Harbor keeps.
+    let leaked = client.ok("tools.call", json!({"tool": "notes/leak", "args": {}})).await.to_string();
+    assert!(leaked.contains("[redacted") && issued().iter().all(|t| !leaked.contains(t)), "{leaked}");
+
+    // Before the token expires the server starts again with a renewed one.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let renewed = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(Instant::now() < deadline, "the account's token was not renewed ahead of its expiry");
+        if client.ok("servers.get", json!({"id": "notes"})).await["status"]["state"] != "running" {
+            continue;
+        }
+        match client.call("tools.call", json!({"tool": "notes/whoami", "args": {}})).await.0 {
+            Ok(called) if called["content"][0]["text"] != first.as_str() => {
+                break called["content"][0]["text"].as_str().unwrap().to_owned()
+            }
+            _ => {}
+        }
+    };
+    assert!(issued().iter().any(|t| sha256(t) == renewed), "the renewed token is one the provider issued");
+
+    // No token in the data folder's files or in any message.
+    let transcript = client.transcript();
+    for token in issued() {
+        assert!(!transcript.contains(&token), "a token was sent in a message");
+        for (path, bytes) in files_under(&client.home) {
+            assert!(!contains(&bytes, &token), "a token is in {}", path.display());
+        }
+    }
+    // Disconnecting forgets it: the running server starts again, and needs its account.
+    assert_eq!(client.ok("oauth.signOut", json!({"id": "notes"})).await["signedOut"], true);
+    let status = client.wait_for_state("notes", "crashed", Duration::from_secs(30)).await;
+    assert_eq!(status["needsSignIn"], true, "{status}");
     client.finish().await;
 }

@@ -77,6 +77,24 @@ impl Id {
     }
 }
 
+/// A field that may be absent (leave it), `null` (clear it) or a value (set it):
+/// `#[serde(default, skip_serializing_if = "Option::is_none", with = "super::maybe")]` on an
+/// `Option<Option<T>>`.
+pub mod maybe {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &Option<Option<T>>, to: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(to),
+            None => to.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(from: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(from).map(Some)
+    }
+}
+
 /// Declares an area's methods: `Marker = "name", Access, Params => Result [, Event];`, and
 /// the area's `METHODS` table.
 #[macro_export]

@@ -142,6 +142,9 @@ pub enum Grant {
     AuthorizationCode,
     /// A machine-to-machine server: Harbor's own client credentials, no user, no browser.
     ClientCredentials,
+    /// The user types a code at the provider's page (RFC 8628: a local server's account where
+    /// the provider offers it); no redirect back to Harbor.
+    DeviceCode,
 }
 
 impl Grant {
@@ -149,11 +152,12 @@ impl Grant {
         match self {
             Grant::AuthorizationCode => "authorization_code",
             Grant::ClientCredentials => "client_credentials",
+            Grant::DeviceCode => "device_code",
         }
     }
 
     pub fn parse(name: &str) -> Option<Grant> {
-        [Grant::AuthorizationCode, Grant::ClientCredentials].into_iter().find(|g| g.name() == name)
+        [Grant::AuthorizationCode, Grant::ClientCredentials, Grant::DeviceCode].into_iter().find(|g| g.name() == name)
     }
 }
 
@@ -182,6 +186,16 @@ pub struct SignInParams {
 pub enum AuthEvent {
     /// Open this URL for the user to approve.
     Authorize { url: String },
+    /// The device flow: the user opens `verificationUri` and types `userCode` there (or opens
+    /// `verificationUriComplete`, which carries it), within `expiresIn` seconds.
+    #[serde(rename_all = "camelCase")]
+    Device {
+        user_code: String,
+        verification_uri: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verification_uri_complete: Option<String>,
+        expires_in: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,7 +217,7 @@ mod tests {
             assert_eq!(serde_json::to_value(auth).unwrap(), auth.name());
             assert_eq!(TokenAuth::parse(auth.name()), Some(auth));
         }
-        for grant in [Grant::AuthorizationCode, Grant::ClientCredentials] {
+        for grant in [Grant::AuthorizationCode, Grant::ClientCredentials, Grant::DeviceCode] {
             assert_eq!(serde_json::to_value(grant).unwrap(), grant.name());
             assert_eq!(Grant::parse(grant.name()), Some(grant));
         }

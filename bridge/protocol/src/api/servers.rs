@@ -166,6 +166,32 @@ pub struct Sandbox {
     pub folders: Vec<String>,
 }
 
+/// An account at an OAuth provider that a local server works with (its API token): the user
+/// connects it once — in the browser (authorization code with PKCE, through a loopback
+/// redirect) or with a code typed at the provider (the device flow, RFC 8628) — and the server
+/// gets the access token in `env` at each start, renewed before it expires.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Account {
+    /// The provider's issuer, whose metadata (RFC 8414 or OpenID Connect discovery) names its
+    /// endpoints; or leave it out and name them below (GitHub publishes no metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
+    /// The client id the provider issued for Harbor (an OAuth app the user or their
+    /// organisation registered; public: no secret).
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The environment variable the access token fills.
+    pub env: String,
+}
+
 /// A server's settings as the user sees them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -187,6 +213,9 @@ pub struct ServerSpec {
     pub tool_timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<Sandbox>,
+    /// The provider account whose token the server gets (local servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
 }
 
 /// The lifecycle states a user sees.
@@ -267,6 +296,8 @@ pub struct AddServer {
     pub tool_timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<Sandbox>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
 }
 
 /// `servers.update`: absent fields stay as they are.
@@ -285,6 +316,9 @@ pub struct UpdateServer {
     /// The OS sandbox; `{"enabled": false}` turns it off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<Sandbox>,
+    /// The provider account (local servers); `null` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "super::maybe")]
+    pub account: Option<Option<Account>>,
 }
 
 /// Which runtime a server moves to.

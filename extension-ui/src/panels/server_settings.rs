@@ -1,6 +1,7 @@
 //! A server's settings in the servers panel: its secrets (set, replace, delete — never shown
-//! back), for a remote server signing in and out, and for a local one where it runs and its OS
-//! sandbox (on or off, the network, the folders it may use).
+//! back), for a remote server signing in and out, and for a local one its account at a provider
+//! (set up, connected in the browser or with a code typed at the provider, disconnected), where
+//! it runs and its OS sandbox (on or off, the network, the folders it may use).
 //!
 //! Secret values go from a password field straight to `servers.secrets.set`; the panel only
 //! ever learns whether a secret is set (`secrets.status` lists ids, not values). Signing in
@@ -11,12 +12,12 @@
 use std::collections::BTreeMap;
 
 use harbor_protocol::api::secrets::{
-    AuthEvent, OauthSignIn, OauthSignOut, OauthStatus, SecretsOverview, SecretsStatus, ServerSecret,
+    AuthEvent, Grant, OauthSignIn, OauthSignOut, OauthStatus, SecretsOverview, SecretsStatus, ServerSecret,
     ServersSecretsDelete, ServersSecretsSet, SignInParams,
 };
 use harbor_protocol::api::servers::{
-    Launch, Runtime as RuntimeKind, Sandbox, ServerEntry, ServerState, ServersGet, ServersRestart, ServersRuntime,
-    ServersUpdate, SetRuntime, UpdateServer,
+    Account, Launch, Runtime as RuntimeKind, Sandbox, ServerEntry, ServerState, ServersGet, ServersRestart,
+    ServersRuntime, ServersUpdate, SetRuntime, UpdateServer,
 };
 use harbor_protocol::api::{Empty, Id};
 use leptos::prelude::*;
@@ -113,6 +114,7 @@ pub fn ServerSettings(bus: Bus, entry: ServerEntry) -> impl IntoView {
             </div>
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {remote.then(|| view! { <SignIn bus=bus server=id.clone()/> })}
+            {(!remote).then(|| view! { <AccountSettings bus=bus entry=entry.clone()/> })}
             {(!remote).then(|| view! { <Runtime bus=bus entry=entry.clone()/> })}
             {process.then(|| view! { <SandboxSettings bus=bus entry=entry.clone()/> })}
         </section>
@@ -291,9 +293,86 @@ fn Runtime(bus: Bus, entry: ServerEntry) -> impl IntoView {
     }
 }
 
-/// Sign-in state and the buttons for a remote server.
+/// A local server's account at an OAuth provider: what it is (set or changed here), whether it
+/// is connected, and connecting it (see `SignIn`).
 #[component]
-fn SignIn(bus: Bus, server: String) -> impl IntoView {
+fn AccountSettings(bus: Bus, entry: ServerEntry) -> impl IntoView {
+    let id = entry.spec.id.clone();
+    let current = entry.spec.account.clone().unwrap_or_default();
+    let has_account = entry.spec.account.is_some();
+    let field = |value: &Option<String>| RwSignal::new(value.clone().unwrap_or_default());
+    let env = RwSignal::new(current.env.clone());
+    let client_id = RwSignal::new(current.client_id.clone());
+    let issuer = field(&current.issuer);
+    let token_endpoint = field(&current.token_endpoint);
+    let authorization_endpoint = field(&current.authorization_endpoint);
+    let device_endpoint = field(&current.device_authorization_endpoint);
+    let scope = field(&current.scope);
+    let failure = RwSignal::new(None::<String>);
+    let save = {
+        let id = id.clone();
+        move |remove: bool| {
+            let text =
+                |signal: RwSignal<String>| Some(signal.get_untracked().trim().to_owned()).filter(|v| !v.is_empty());
+            let account = (!remove).then(|| Account {
+                issuer: text(issuer),
+                authorization_endpoint: text(authorization_endpoint),
+                token_endpoint: text(token_endpoint),
+                device_authorization_endpoint: text(device_endpoint),
+                client_id: client_id.get_untracked().trim().to_owned(),
+                scope: text(scope),
+                env: env.get_untracked().trim().to_owned(),
+            });
+            let params = UpdateServer { id: id.clone(), account: Some(account), ..UpdateServer::default() };
+            spawn_local(async move {
+                match bus.call::<ServersUpdate>(params).await {
+                    Ok(_) => failure.set(None),
+                    Err(error) => failure.set(Some(error.message)),
+                }
+            });
+        }
+    };
+    let input = |label: &'static str, hint: &'static str, value: RwSignal<String>| {
+        view! {
+            <label>{label}" " <input type="text" autocomplete="off" placeholder=hint prop:value=move || value.get()
+                on:input=move |e| value.set(event_target_value(&e))/></label>
+        }
+    };
+    view! {
+        <h4>"Account"</h4>
+        {match has_account {
+            true => view! {
+                <p class="help">{format!("Gets the token of an account at {} in {}.",
+                    current.issuer.clone().or(current.token_endpoint.clone()).unwrap_or_default(), current.env)}</p>
+                <SignIn bus=bus server=id.clone() account=true/>
+            }.into_any(),
+            false => view! {
+                <p class="help">"For a server that works with your account at a service (GitHub, …): Harbor connects the account and gives the server its token."</p>
+            }.into_any(),
+        }}
+        <details class="account-setup">
+            <summary>{if has_account { "Change the account" } else { "Set up an account" }}</summary>
+            {input("Variable", "GITHUB_TOKEN", env)}
+            {input("Client id", "the OAuth app's client id", client_id)}
+            {input("Provider (issuer)", "https://accounts.example.com", issuer)}
+            <p class="help">"Or, for a provider that publishes no metadata, its endpoints:"</p>
+            {input("Token endpoint", "https://github.com/login/oauth/access_token", token_endpoint)}
+            {input("Authorization endpoint", "https://github.com/login/oauth/authorize", authorization_endpoint)}
+            {input("Device endpoint", "https://github.com/login/device/code", device_endpoint)}
+            {input("Scope", "repo read:user", scope)}
+            <div class="actions">
+                <button type="button" class="save-account" on:click={let save = save.clone(); move |_| save(false)}>"Save account"</button>
+                {has_account.then(|| view! { <button type="button" class="remove-account" on:click=move |_| save(true)>"Remove account"</button> })}
+            </div>
+        </details>
+        {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+    }
+}
+
+/// Sign-in state and the buttons for a remote server, or a local server's account (`account`):
+/// connected in the browser, or with a code typed at the provider.
+#[component]
+fn SignIn(bus: Bus, server: String, #[prop(optional)] account: bool) -> impl IntoView {
     let changed = RwSignal::new(0u64);
     let status_id = server.clone();
     let status = LocalResource::new(move || {
@@ -307,14 +386,20 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
     // A client the provider's owner issued (for providers that do not let Harbor register).
     let client_id = RwSignal::new(String::new());
     let client_secret = RwSignal::new(String::new());
+    // The device flow's code and where to type it, while it waits.
+    let device = RwSignal::new(None::<(String, String)>);
     let sign_in = {
         let server = server.clone();
-        move |_| {
+        move |grant: Option<Grant>| {
             failure.set(None);
             waiting.set(Some("Finding out how to sign in…".into()));
             let on_event = move |event: AuthEvent| match event {
                 AuthEvent::Authorize { .. } => {
                     waiting.set(Some("Approve the sign-in in the tab that opened, then come back here.".into()))
+                }
+                AuthEvent::Device { user_code, verification_uri, verification_uri_complete, .. } => {
+                    waiting.set(Some("Waiting for the provider: type the code there.".into()));
+                    device.set(Some((user_code, verification_uri_complete.unwrap_or(verification_uri))));
                 }
             };
             let (id, secret) = (client_id.get_untracked(), client_secret.get_untracked());
@@ -322,6 +407,7 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
                 id: server.clone(),
                 client_id: Some(id.trim().to_owned()).filter(|id| !id.is_empty()),
                 client_secret: Some(secret).filter(|s| !s.is_empty() && !id.trim().is_empty()),
+                grant,
                 ..SignInParams::default()
             };
             client_secret.set(String::new());
@@ -331,6 +417,7 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
                     failure.set(Some(error.message));
                 }
                 waiting.set(None);
+                device.set(None);
                 changed.update(|n| *n += 1);
             });
         }
@@ -344,30 +431,44 @@ fn SignIn(bus: Bus, server: String) -> impl IntoView {
             changed.update(|n| *n += 1);
         });
     };
+    let (not_in, signed_in) =
+        if account { ("Not connected.", "Connected to") } else { ("Not signed in.", "Signed in to") };
+    let by_code = sign_in.clone();
     view! {
-        <h4>"Sign-in"</h4>
+        {(!account).then(|| view! { <h4>"Sign-in"</h4> })}
         <Transition fallback=|| view! { <p class="help">"…"</p> }>
             {move || status.get().map(|reply| match reply {
-                Ok(None) => view! { <p class="help" data-signed-in="false">"Not signed in."</p> }.into_any(),
+                Ok(None) => view! { <p class="help" data-signed-in="false">{not_in}</p> }.into_any(),
                 Ok(Some(sign_in)) => view! {
-                    <p class="help" data-signed-in="true">{format!("Signed in to {}{}", sign_in.issuer,
+                    <p class="help" data-signed-in="true">{format!("{signed_in} {}{}", sign_in.issuer,
                         sign_in.scope.as_deref().map(|s| format!(" ({s})")).unwrap_or_default())}</p>
                 }.into_any(),
                 Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
             })}
         </Transition>
-        <details class="issued-client">
-            <summary>"Use a client the provider issued"</summary>
-            <p class="help">"Only when the provider does not let Harbor register itself. The secret goes to the keychain."</p>
-            <label>"Client id" <input type="text" autocomplete="off" prop:value=move || client_id.get()
-                on:input=move |e| client_id.set(event_target_value(&e))/></label>
-            <label>"Client secret (if it has one)" <input type="password" autocomplete="off"
-                prop:value=move || client_secret.get() on:input=move |e| client_secret.set(event_target_value(&e))/></label>
-        </details>
+        {(!account).then(|| view! {
+            <details class="issued-client">
+                <summary>"Use a client the provider issued"</summary>
+                <p class="help">"Only when the provider does not let Harbor register itself. The secret goes to the keychain."</p>
+                <label>"Client id" <input type="text" autocomplete="off" prop:value=move || client_id.get()
+                    on:input=move |e| client_id.set(event_target_value(&e))/></label>
+                <label>"Client secret (if it has one)" <input type="password" autocomplete="off"
+                    prop:value=move || client_secret.get() on:input=move |e| client_secret.set(event_target_value(&e))/></label>
+            </details>
+        })}
         <div class="actions">
-            <button type="button" disabled=move || waiting.get().is_some() on:click=sign_in>"Sign in"</button>
-            <button type="button" on:click=sign_out>"Sign out"</button>
+            <button type="button" class="sign-in" disabled=move || waiting.get().is_some() on:click=move |_| sign_in(None)>
+                {if account { "Connect in the browser" } else { "Sign in" }}</button>
+            {account.then(|| view! {
+                <button type="button" class="connect-code" disabled=move || waiting.get().is_some()
+                    on:click=move |_| by_code(Some(Grant::DeviceCode))>"Connect with a code"</button>
+            })}
+            <button type="button" on:click=sign_out>{if account { "Disconnect" } else { "Sign out" }}</button>
         </div>
+        {move || device.get().map(|(code, url)| view! {
+            <p class="device-code">"Enter "<code class="user-code">{code}</code>" at "
+                <a href=url.clone() target="_blank" rel="noopener noreferrer">{url.clone()}</a></p>
+        })}
         {move || waiting.get().map(|w| view! { <p class="help" role="status">{w}</p> })}
         {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
     }

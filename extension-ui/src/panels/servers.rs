@@ -386,6 +386,7 @@ fn AddServer(bus: Bus) -> impl IntoView {
             auto_start: false,
             tool_timeout_ms: None,
             sandbox: None,
+            account: None,
         };
         failure.set(None);
         spawn_local(async move {

@@ -29,6 +29,10 @@ pub struct CatalogEntry {
     /// with exactly that (its path inputs as its folders).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<Needs>,
+    /// The provider account the server can work with instead of a pasted token: its endpoints,
+    /// scope and variable (the client id is the user's, from the `clientId` input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<crate::store::servers::Account>,
 }
 
 pub use harbor_protocol::api::install::{Input, InputKind, Needs};
@@ -63,6 +67,8 @@ pub struct Filled {
     pub env: BTreeMap<String, String>,
     /// Variable → value, for the secret store (never the database).
     pub secrets: BTreeMap<String, String>,
+    /// The entry's account, with the user's client id, when one was given.
+    pub account: Option<crate::store::servers::Account>,
 }
 
 /// Shows secret names, never their values.
@@ -77,7 +83,8 @@ impl std::fmt::Debug for Filled {
 }
 
 pub fn fill(entry: &CatalogEntry, values: &BTreeMap<String, Value>) -> Result<Filled, String> {
-    let mut filled = Filled { sandbox: None, args: Vec::new(), env: BTreeMap::new(), secrets: BTreeMap::new() };
+    let mut filled =
+        Filled { sandbox: None, args: Vec::new(), env: BTreeMap::new(), secrets: BTreeMap::new(), account: None };
     let mut folders = Vec::new();
     let mut replacements: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for input in &entry.inputs {
@@ -112,9 +119,23 @@ pub fn fill(entry: &CatalogEntry, values: &BTreeMap<String, Value>) -> Result<Fi
             InputKind::Secret => {
                 filled.secrets.insert(input.id.clone(), given[0].clone());
             }
+            InputKind::ClientId => {
+                let preset =
+                    entry.account.clone().ok_or_else(|| format!("{} names no account provider", entry.name))?;
+                filled.account = Some(crate::store::servers::Account { client_id: given[0].clone(), ..preset });
+            }
             _ => {
                 replacements.insert(format!("{{{}}}", input.id), given);
             }
+        }
+    }
+    // An entry that can work with an account needs that, or the token its variable would hold.
+    if let Some(account) = &entry.account {
+        if filled.account.is_none() && !filled.secrets.contains_key(&account.env) {
+            return Err(format!(
+                "{} needs a token: paste one, or give your OAuth app's client id to connect your account",
+                entry.name
+            ));
         }
     }
     // A file input (a database) is granted as its folder.
@@ -183,5 +204,22 @@ mod tests {
         assert_eq!(filled.env.get("SLACK_TEAM_ID").map(String::as_str), Some("T1"));
         let git = fill(get("git").unwrap(), &BTreeMap::from([("repository".into(), json!("/src/harbor"))])).unwrap();
         assert_eq!(git.args, ["--repository", "/src/harbor"]);
+    }
+
+    #[test]
+    fn github_takes_a_pasted_token_or_the_client_id_of_an_account_to_connect() {
+        let github = get("github").unwrap();
+        let pasted = fill(github, &BTreeMap::from([("GITHUB_PERSONAL_ACCESS_TOKEN".into(), json!("ghp_x"))])).unwrap();
+        assert!(pasted.account.is_none() && pasted.secrets.contains_key("GITHUB_PERSONAL_ACCESS_TOKEN"));
+        let connected = fill(github, &BTreeMap::from([("clientId".into(), json!(" Iv1.abc "))])).unwrap();
+        let account = connected.account.expect("an account to connect");
+        assert_eq!((account.client_id.as_str(), account.env.as_str()), ("Iv1.abc", "GITHUB_PERSONAL_ACCESS_TOKEN"));
+        assert_eq!(account.device_authorization_endpoint.as_deref(), Some("https://github.com/login/device/code"));
+        assert!(
+            account.authorization_endpoint.is_none(),
+            "GitHub's browser flow needs a client secret: the code it is"
+        );
+        assert!(connected.secrets.is_empty());
+        assert!(fill(github, &BTreeMap::new()).unwrap_err().contains("client id"));
     }
 }

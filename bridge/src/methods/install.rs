@@ -50,18 +50,20 @@ impl Drop for Busy {
     }
 }
 
-/// What the user gave on top of what the install finds: arguments, variables and secrets.
+/// What the user gave on top of what the install finds: arguments, variables, secrets and an
+/// account to connect.
 #[derive(Default)]
 struct Settings {
     sandbox: Option<crate::store::servers::Sandbox>,
     args: Vec<String>,
     env: BTreeMap<String, String>,
     secrets: BTreeMap<String, String>,
+    account: Option<crate::store::servers::Account>,
 }
 
 impl From<api::Extras> for Settings {
     fn from(extras: api::Extras) -> Settings {
-        Settings { sandbox: None, args: extras.args, env: extras.env, secrets: extras.secrets }
+        Settings { sandbox: None, args: extras.args, env: extras.env, secrets: extras.secrets, account: None }
     }
 }
 
@@ -112,6 +114,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
                         inputs: entry.inputs.clone(),
                         tags: entry.tags.clone(),
                         sandbox: entry.sandbox.clone(),
+                        account: entry.account.clone(),
                         installed: same.map(|server| server.spec.id.clone()),
                     }
                 })
@@ -121,7 +124,13 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
             let entry = catalog::get(&p.entry).ok_or_else(|| ErrorObject::invalid(format!("the directory has no {:?}; see catalog.list", p.entry)))?;
             let filled = catalog::fill(entry, &p.inputs).map_err(ErrorObject::invalid)?;
             let id = p.id.unwrap_or_else(|| entry.id.clone());
-            let settings = Settings { sandbox: filled.sandbox, args: filled.args, env: filled.env, secrets: filled.secrets };
+            let settings = Settings {
+                sandbox: filled.sandbox,
+                args: filled.args,
+                env: filled.env,
+                secrets: filled.secrets,
+                account: filled.account,
+            };
             installer.install(&call, Installable::Package(entry.source.clone()), id, entry.name.clone(), settings).await
         })
         .on::<api::InstallServerJsonDescribe, _>(|_, p, _| async move {
@@ -135,7 +144,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
             let id = p.id.unwrap_or_else(|| suggest_server_id(&short));
             match plan {
                 Plan::Install { package, args, env, secrets } => {
-                    let settings = Settings { sandbox: None, args, env, secrets };
+                    let settings = Settings { args, env, secrets, ..Settings::default() };
                     installer.install(&call, Installable::Package(package), id, described.name, settings).await
                 }
                 Plan::Bundle { url, sha256 } => {
@@ -295,7 +304,7 @@ impl Installer {
             error.message = format!("installing {} failed: {}", what.describe(), error.message);
             error
         })?;
-        let Settings { sandbox, args, mut env, mut secrets } = settings;
+        let Settings { sandbox, args, mut env, mut secrets, account } = settings;
         env.extend(installed.env.clone());
         secrets.extend(installed.secrets.clone());
         let secret_env = match self.secrets.set_for_server(&id, &secrets).await {
@@ -323,7 +332,7 @@ impl Installer {
             install_path: Some(installed.folder.to_string_lossy().into_owned()),
             tool_timeout_ms: None,
             sandbox,
-            account: None,
+            account,
         };
         match self.servers.add(spec) {
             Ok(entry) => Ok(wire::entry(entry)),

@@ -137,7 +137,11 @@ fn ServerRow(bus: Bus, entry: ServerEntry) -> impl IntoView {
                 }}
                 <button type="button" aria-expanded=move || show_logs.get().to_string() on:click=move |_| show_logs.update(|s| *s = !*s)>"Logs"</button>
                 <button type="button" aria-expanded=move || show_settings.get().to_string() on:click=move |_| show_settings.update(|s| *s = !*s)>
-                    {if needs_sign_in { "Sign in…" } else { "Settings" }}
+                    {match (needs_sign_in, entry.spec.account.is_some()) {
+                        (true, true) => "Connect account…",
+                        (true, false) => "Sign in…",
+                        _ => "Settings",
+                    }}
                 </button>
             </div>
             {move || busy.get().then(|| view! { <p class="help">"Working…"</p> })}

@@ -81,6 +81,9 @@ pub enum InputKind {
     Env,
     /// A secret environment variable named by the input's id, for the keychain.
     Secret,
+    /// The client id of the user's OAuth app at the entry's account provider: given, the server
+    /// gets its token from the account the user connects (see `Account`).
+    ClientId,
 }
 
 /// One server of the directory, as the sidebar lists it.
@@ -97,6 +100,10 @@ pub struct CatalogEntry {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<Needs>,
+    /// The provider account the server can work with (its client id comes from the
+    /// `clientId` input), instead of a token pasted in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<super::servers::Account>,
     /// The id of the server already installed from the same package.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed: Option<String>,

@@ -332,7 +332,8 @@ mod tests {
             .conn()
             .execute_batch(
                 "DROP TABLE secrets; DROP TABLE sign_ins; DROP TABLE gateway_clients; DROP TABLE tool_pins;
-                 ALTER TABLE servers DROP COLUMN sandbox; ALTER TABLE audit DROP COLUMN caller; PRAGMA user_version = 3;",
+                 ALTER TABLE servers DROP COLUMN sandbox; ALTER TABLE servers DROP COLUMN account;
+                 ALTER TABLE audit DROP COLUMN caller; PRAGMA user_version = 3;",
             )
             .unwrap();
         super::super::migrations::apply(&mut store.conn()).unwrap();

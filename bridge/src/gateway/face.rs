@@ -24,10 +24,11 @@ use harbor_protocol::api::forward::{CompleteRequest, Forward, PromptRequest, Res
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, ContentBlock,
-    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
-    ReadResourceResponse, ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
-    Tool, UnsubscribeRequestParams,
+    GetPromptRequestParams, GetPromptResponse, GetSkillRequestParams, GetSkillResult, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListSkillsResult, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult,
+    ReadResourceRequestParams, ReadResourceResponse, ResultType, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -121,6 +122,9 @@ fn capabilities() -> ServerCapabilities {
         "prompts": { "listChanged": true },
         "completions": {},
         "logging": {},
+        // The Skills extension (SEP-2640): the skills of the servers an app may use whole, and
+        // their folders.
+        "extensions": { "io.modelcontextprotocol/skills": { "directoryRead": true } },
     }))
     .expect("the gateway's capabilities are MCP's shape")
 }
@@ -323,6 +327,30 @@ impl<B: Backend> ServerHandler for Face<B> {
             .and_then(serde_json::from_value)
             .map_err(|e| ErrorData::invalid_params(format!("the completion's params: {e}"), None))?;
         self.forward(Forward::Complete(complete), &context).await
+    }
+
+    async fn list_skills(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListSkillsResult, ErrorData> {
+        self.forward(Forward::SkillsList, &context).await
+    }
+
+    async fn get_skill(
+        &self,
+        request: GetSkillRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetSkillResult, ErrorData> {
+        self.forward(Forward::SkillsGet(ResourceUri { uri: request.uri }), &context).await
+    }
+
+    async fn read_resource_directory(
+        &self,
+        request: ReadResourceDirectoryRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceDirectoryResult, ErrorData> {
+        self.forward(Forward::ResourcesDirectoryRead(ResourceUri { uri: request.uri }), &context).await
     }
 }
 

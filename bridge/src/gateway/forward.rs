@@ -1,5 +1,6 @@
-//! Everything but tools through the gateway: resources (lists, templates, reads, subscriptions),
-//! prompts and completions, from the running servers a client may use.
+//! Everything but tools through the gateway: resources (lists, templates, reads, subscriptions,
+//! folders), prompts, completions and skills (the Skills extension, SEP-2640), from the running
+//! servers a client may use.
 //!
 //! Who may see what: a client sees a server's resources and prompts when its allowlist names the
 //! whole server (or `*`); an entry for single tools (`server/tool`) grants tools only, since a
@@ -12,16 +13,21 @@
 //! template matches it. When two servers claim a URI, the read is refused with both names,
 //! rather than guessed.
 //!
+//! Skills keep their servers' URIs too: `skills/get`, a folder read and a read of a file that no
+//! resource list names go to the server whose skill it is (two claiming it are refused by name).
+//!
 //! One server failing to list does not hide the others: its items are left out and it is named
-//! in the gateway's log. Reads, prompt gets, completions and subscriptions are audited as their
-//! MCP method (the server, or `server/prompt`, as the target; never contents); lists are not.
+//! in the gateway's log. Reads, prompt gets, completions, skill gets and subscriptions are
+//! audited as their MCP method (the server, or `server/prompt`, as the target; never contents);
+//! lists are not.
 
 use std::time::Duration;
 
 use harbor_protocol::api::forward::{CompleteRequest, Forward, PromptRequest, Reference};
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::{
-    ClientRequest, CompleteRequestParams, Request, ServerCapabilities, SubscribeRequestParams, UnsubscribeRequestParams,
+    ClientRequest, CompleteRequestParams, ReadResourceDirectoryRequestParams, Request, ServerCapabilities,
+    SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -54,6 +60,10 @@ impl Gateway {
                 Ok(json!({ "resourceTemplates": list(&visible, Listing::Templates).await }))
             }
             Forward::PromptsList => Ok(json!({ "prompts": prompts(&visible, record.plain_names).await })),
+            Forward::SkillsList => {
+                let skills: Vec<Value> = skills_by_server(&visible).await.into_iter().map(|(_, skill)| skill).collect();
+                Ok(json!({ "skills": skills }))
+            }
             other => {
                 let mut audit = Audit::begin(&self.store, super::who(client), other.method(), None);
                 let outcome = self.forward_one(&visible, record.plain_names, other, &mut audit, cancel).await;
@@ -73,7 +83,11 @@ impl Gateway {
     ) -> Result<Value, ErrorObject> {
         let (server, upstream, what) = match request {
             Forward::ResourcesRead(r) => {
-                let server = owner(visible, &r.uri).await?;
+                let server = match owner(visible, &r.uri).await {
+                    Ok(server) => server,
+                    // A skill's file need not be listed: its skill's manifest names it.
+                    Err(unlisted) => skill_owner(visible, &r.uri).await.map_err(|_| unlisted)?,
+                };
                 let params = rmcp::model::ReadResourceRequestParams::new(r.uri.clone());
                 (server, ClientRequest::ReadResourceRequest(Request::new(params)), format!("resource {}", r.uri))
             }
@@ -127,7 +141,25 @@ impl Gateway {
                 let params: CompleteRequestParams = decode(params)?;
                 (server, ClientRequest::CompleteRequest(Request::new(params)), "a completion".to_owned())
             }
-            Forward::ResourcesList | Forward::ResourceTemplatesList | Forward::PromptsList => {
+            Forward::SkillsGet(r) => {
+                let server = skill_owner(visible, &r.uri).await?;
+                let params = rmcp::model::GetSkillRequestParams::new(r.uri.clone());
+                (server, ClientRequest::GetSkillRequest(Request::new(params)), format!("skill {}", r.uri))
+            }
+            Forward::ResourcesDirectoryRead(r) => {
+                let server = match skill_owner(visible, &r.uri).await {
+                    Ok(server) => server,
+                    Err(_) => owner(visible, &r.uri).await?,
+                };
+                let reads = visible.iter().any(|v| v.id == server && v.capabilities.supports_directory_read());
+                if !reads {
+                    return Err(ErrorObject::invalid(format!("server {server:?} does not list its folders")));
+                }
+                let params: ReadResourceDirectoryRequestParams = decode(json!({ "uri": r.uri }))?;
+                let request = ClientRequest::ReadResourceDirectoryRequest(Request::new(params));
+                (server, request, format!("folder {}", r.uri))
+            }
+            Forward::ResourcesList | Forward::ResourceTemplatesList | Forward::PromptsList | Forward::SkillsList => {
                 unreachable!("lists are answered by Gateway::answer")
             }
         };
@@ -232,6 +264,43 @@ async fn items(server: &Visible, listing: Listing) -> Vec<Value> {
 
 fn to_values<T: serde::Serialize>(items: Vec<T>) -> Vec<Value> {
     items.into_iter().filter_map(|item| serde_json::to_value(item).ok()).collect()
+}
+
+/// Every visible server's skills (the Skills extension, SEP-2640) with each server's id; a
+/// server that fails to list is left out, as with the other lists.
+async fn skills_by_server(visible: &[Visible]) -> Vec<(String, Value)> {
+    let mut all = Vec::new();
+    for server in visible.iter().filter(|v| v.capabilities.supports_skills()) {
+        match tokio::time::timeout(LIST_TIMEOUT, server.live.peer.list_all_skills()).await {
+            Ok(Ok(skills)) => all.extend(to_values(skills).into_iter().map(|skill| (server.id.clone(), skill))),
+            Ok(Err(error)) => {
+                tracing::warn!(server = %server.id, "a server's skills did not list; the gateway leaves them out: {error}")
+            }
+            Err(_) => tracing::warn!(server = %server.id, "a server did not list its skills within {LIST_TIMEOUT:?}"),
+        }
+    }
+    all
+}
+
+/// The visible server whose skill `uri` is, or is a file or folder of (the skill's folder is
+/// its `SKILL.md`'s). Two servers claiming it are named, never guessed between.
+async fn skill_owner(visible: &[Visible], uri: &str) -> Result<String, ErrorObject> {
+    let mut claimants: Vec<String> = Vec::new();
+    for (server, skill) in skills_by_server(visible).await {
+        let entry = skill["uri"].as_str().unwrap_or_default();
+        let folder = entry.strip_suffix("SKILL.md").unwrap_or(entry);
+        if (entry == uri || (!folder.is_empty() && uri.starts_with(folder))) && !claimants.contains(&server) {
+            claimants.push(server);
+        }
+    }
+    match claimants.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(ErrorObject::invalid(format!("no skill of the servers this app may use is at {uri}"))),
+        several => Err(ErrorObject::invalid(format!(
+            "{uri} is a skill of several servers ({}); Harbor will not guess which",
+            several.join(", ")
+        ))),
+    }
 }
 
 /// The visible server that serves `uri`: the one listing it, else the one whose template matches.

@@ -197,11 +197,17 @@ impl Drop for ProgressRoute {
 
 impl ClientHandler for ClientEvents {
     fn get_info(&self) -> ClientConfig {
-        // Sampling and elicitation go to the app whose call is waiting (see `askers`); roots are
-        // not offered (a server that has them asks for them instead of its own settings).
-        let capabilities: ClientCapabilities =
-            serde_json::from_value(serde_json::json!({ "sampling": {}, "elicitation": { "form": {}, "url": {} } }))
-                .unwrap_or_default();
+        // Sampling and elicitation go to the app whose call is waiting, else to the user (see
+        // `askers`). Roots are not offered: one session serves every caller, so an app's roots
+        // would change what the server may touch for all of them, which is the user's to decide
+        // (its sandbox folders); and 2026-07-28 deprecates roots (SEP-2577).
+        // The Skills extension is declared too: the gateway passes skills through (SEP-2640).
+        let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
+            "sampling": {},
+            "elicitation": { "form": {}, "url": {} },
+            "extensions": { "io.modelcontextprotocol/skills": {} },
+        }))
+        .unwrap_or_default();
         let mut config = ClientConfig::new(capabilities, Implementation::new("harbor", env!("CARGO_PKG_VERSION")));
         // Harbor opens every upstream session with `initialize`, so it offers the newest revision
         // that has one (2026-07-28 has none: offering it there is invalid). Upstream

@@ -780,3 +780,62 @@ async fn one_clients_flood_leaves_another_clients_calls_near_their_idle_pace() {
     );
     bridge.finish().await;
 }
+
+/// The Skills extension (SEP-2640) through the gateway, with a server that serves skills and
+/// rmcp's client: the gateway says it serves skills; an app allowed the server lists and gets
+/// its skill, reads its files (each matching the manifest's digest and size) and lists its
+/// folders; an app allowed one of its tools sees no skill; a skill two servers claim is refused
+/// by name; gets are audited.
+#[tokio::test]
+async fn skills_pass_through_to_the_apps_allowed_their_servers() {
+    let bridge = Client::start("gw-skills").await;
+    for id in ["coffee", "twin"] {
+        bridge.ok("servers.add", json!({"id": id, "launch": fixture_launch("skills_server.py")})).await;
+    }
+    bridge.ok("servers.start", json!({"id": "coffee"})).await;
+    let status = bridge.ok("gateway.http.set", json!({"enabled": true, "port": 0})).await;
+    let url = status["http"]["url"].as_str().unwrap().to_owned();
+    let key = add_client(&bridge, "agent", json!(["coffee", "twin"]), 1000).await;
+    let (client, _) = http_client(&url, &key).await;
+    assert!(client.peer_info().unwrap().capabilities.supports_skills(), "the gateway declares the skills extension");
+
+    let skills = client.list_all_skills().await.unwrap();
+    assert_eq!(skills.len(), 1, "{skills:?}");
+    let skill = &skills[0];
+    assert_eq!((skill.name(), skill.uri.as_str()), ("brew", "skill://coffee/brew/SKILL.md"));
+    let got = client.get_skill(rmcp::model::GetSkillRequestParams::new(skill.uri.clone())).await.unwrap();
+    assert_eq!(got.skill.uri, skill.uri);
+    let rmcp::model::SkillResources::Files(files) = &skill.resources else { panic!("{skill:?}") };
+    for file in files {
+        let read = client.read_resource(rmcp::model::ReadResourceRequestParams::new(file.uri.clone())).await.unwrap();
+        let text = match &read.contents[0] {
+            rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+            other => panic!("{other:?}"),
+        };
+        file.verify(text.as_bytes()).expect("the file is what the manifest says");
+    }
+    let folder = rmcp::model::ReadResourceDirectoryRequestParams::new("skill://coffee/brew/".to_owned());
+    let children = client.read_resource_directory(folder).await.unwrap();
+    let names: Vec<&str> = children.resources.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["SKILL.md", "scripts"]);
+    let nowhere = rmcp::model::GetSkillRequestParams::new("skill://elsewhere/x/SKILL.md".to_owned());
+    assert!(client.get_skill(nowhere).await.unwrap_err().to_string().contains("no skill"));
+
+    // An app allowed one tool of the server gets none of its skills.
+    let narrow = add_client(&bridge, "narrow", json!(["coffee/brew"]), 1000).await;
+    let (narrow, _) = http_client(&url, &narrow).await;
+    assert!(narrow.list_all_skills().await.unwrap().is_empty());
+    let refused = narrow.get_skill(rmcp::model::GetSkillRequestParams::new(skill.uri.clone())).await.unwrap_err();
+    assert!(refused.to_string().contains("no skill"), "{refused}");
+
+    // A second server with a skill at the same address: neither is guessed.
+    bridge.ok("servers.start", json!({"id": "twin"})).await;
+    let both = client.get_skill(rmcp::model::GetSkillRequestParams::new(skill.uri.clone())).await.unwrap_err();
+    assert!(both.to_string().contains("coffee, twin"), "{both}");
+
+    let audit = bridge.ok("audit.list", json!({"origin": "gateway:agent"})).await;
+    assert!(audit.as_array().unwrap().iter().any(|e| e["method"] == "skills/get" && e["tool"] == "coffee"), "{audit}");
+    client.cancel().await.unwrap();
+    narrow.cancel().await.unwrap();
+    bridge.finish().await;
+}

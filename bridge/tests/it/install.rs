@@ -85,7 +85,7 @@ async fn a_failed_install_says_why_and_leaves_nothing_behind() {
     let no_paths = client.err("install.catalog", json!({"entry": "filesystem"})).await;
     assert!(no_paths["message"].as_str().unwrap().contains("Folders it may use is needed"), "{no_paths}");
     let secret = client.err("install.catalog", json!({"entry": "github"})).await;
-    assert!(secret["message"].as_str().unwrap().contains("GitHub personal access token is needed"), "{secret}");
+    assert!(secret["message"].as_str().unwrap().contains("GitHub needs a token: paste one, or give"), "{secret}");
     let unknown = client.err("install.catalog", json!({"entry": "nope"})).await;
     assert!(unknown["message"].as_str().unwrap().contains("catalog.list"), "{unknown}");
 

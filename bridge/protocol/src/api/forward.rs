@@ -26,6 +26,15 @@ pub enum Forward {
     PromptsGet(PromptRequest),
     #[serde(rename = "completion/complete")]
     Complete(CompleteRequest),
+    /// The Skills extension (SEP-2640): every skill of the servers the client may use whole.
+    #[serde(rename = "skills/list")]
+    SkillsList,
+    /// One skill, by the URI of its `SKILL.md`.
+    #[serde(rename = "skills/get")]
+    SkillsGet(ResourceUri),
+    /// A folder resource's children (a skill's files, SEP-2640).
+    #[serde(rename = "resources/directory/read")]
+    ResourcesDirectoryRead(ResourceUri),
 }
 
 impl Forward {
@@ -40,6 +49,9 @@ impl Forward {
             Forward::PromptsList => "prompts/list",
             Forward::PromptsGet(_) => "prompts/get",
             Forward::Complete(_) => "completion/complete",
+            Forward::SkillsList => "skills/list",
+            Forward::SkillsGet(_) => "skills/get",
+            Forward::ResourcesDirectoryRead(_) => "resources/directory/read",
         }
     }
 }

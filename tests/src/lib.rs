@@ -6,6 +6,7 @@
 //!   with or without the bridge installed, and finds the bridge processes it starts;
 //! - [`site`] — a loopback HTTP server for the test pages;
 //! - [`registries`] — the local npm registry and PyPI index the install tests use;
+//! - [`provider_pages`] — a user at the loopback OpenID Provider's pages (a device code typed);
 //! - [`paths`] — where the repository, the built bridge and the test artifacts are.
 //!
 //! Every missing piece (Firefox, geckodriver, the built bridge or sidebar) is a loud failure that
@@ -13,6 +14,7 @@
 
 pub mod firefox;
 pub mod paths;
+pub mod provider_pages;
 pub mod registries;
 pub mod site;
 pub mod webdriver;

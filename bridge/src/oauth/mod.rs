@@ -302,7 +302,8 @@ impl Auth {
             client_id: client.client_id.clone(),
             token_endpoint: server.token_endpoint.clone(),
             revocation_endpoint: server.revocation_endpoint.clone(),
-            scope: granted.scope.clone().or(scope),
+            // A provider that grants an empty scope granted what was asked.
+            scope: granted.scope.clone().filter(|s| !s.is_empty()).or(scope),
             expires_at: granted.expires_in.map(|d| now() + d.as_secs() as i64),
             updated_at: now(),
             token_auth: TokenAuth::None,

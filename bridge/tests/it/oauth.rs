@@ -24,19 +24,6 @@ struct Parts {
     tokens_file: PathBuf,
 }
 
-fn provider_dir() -> PathBuf {
-    let dir = test_servers().join("oauth");
-    assert!(
-        dir.join("node_modules/oidc-provider/package.json").is_file(),
-        "oidc-provider is not installed in {}: run scripts/setup --test",
-        dir.display()
-    );
-    // ESM resolves packages next to the script, so the script runs from the install folder.
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/oauth/provider.mjs");
-    std::fs::copy(fixture, dir.join("provider.mjs")).unwrap();
-    dir
-}
-
 /// Starts the protected MCP server on `port`, naming `issuer` as its authorization server.
 async fn protected_server(port: u16, issuer: &str) -> (Child, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/oauth/protected_server.py");
@@ -54,23 +41,14 @@ async fn protected_server(port: u16, issuer: &str) -> (Child, String) {
 }
 
 async fn start_parts(tag: &str, access_token_ttl: u64) -> Parts {
-    let dir = provider_dir();
-    let provider_port = free_port();
     let server_port = free_port();
-    let issuer = format!("http://127.0.0.1:{provider_port}");
     let server_url = format!("http://127.0.0.1:{server_port}/mcp");
     let tokens_file = std::env::temp_dir().join(format!("harbor-oauth-tokens-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_file(&tokens_file);
-    let provider = Command::new("node")
-        .current_dir(&dir)
-        .args(["provider.mjs", &provider_port.to_string(), &server_url])
-        .env("ACCESS_TOKEN_TTL", access_token_ttl.to_string())
-        .env("TOKENS_FILE", &tokens_file)
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    wait_for_port(provider_port).await;
+    let (ttl, tokens) = (access_token_ttl.to_string(), tokens_file.display().to_string());
+    let env = [("ACCESS_TOKEN_TTL", ttl.as_str()), ("TOKENS_FILE", tokens.as_str())];
+    let (provider, issuer) =
+        support::provider_pages::start(&test_servers().join("oauth"), &server_url, &env).await.unwrap();
     let (server, _) = protected_server(server_port, &issuer).await;
     Parts { _children: vec![provider, server], issuer, server_url, tokens_file }
 }
@@ -303,54 +281,6 @@ async fn sign_in_failures_say_whose_move_it_is() {
     client.finish().await;
 }
 
-/// The user at the provider's device page: opens `verification_uri`, types `user_code`, confirms,
-/// logs in as `ada` and approves — each form posted with what it carries, as a browser would.
-/// Returns the last page (the provider's "success").
-async fn enter_code(verification_uri: &str, user_code: &str) -> String {
-    let http = harbor_bridge::http::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut cookies: HashMap<String, String> = HashMap::new();
-    let mut url = reqwest::Url::parse(verification_uri).unwrap();
-    let mut form: Option<String> = None;
-    for _ in 0..20 {
-        let jar = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let request = match form.take() {
-            Some(body) => http.post(url.clone()).header("content-type", "application/x-www-form-urlencoded").body(body),
-            None => http.get(url.clone()),
-        };
-        let answer = request.header("cookie", jar).send().await.unwrap();
-        for cookie in answer.headers().get_all("set-cookie") {
-            let pair = cookie.to_str().unwrap().split(';').next().unwrap();
-            if let Some((name, value)) = pair.split_once('=') {
-                cookies.insert(name.trim().to_owned(), value.to_owned());
-            }
-        }
-        if answer.status().is_redirection() {
-            url = url.join(answer.headers()["location"].to_str().unwrap()).unwrap();
-            continue;
-        }
-        let page = answer.text().await.unwrap();
-        let Some(action) = page.split("action=\"").nth(1).and_then(|rest| rest.split('"').next()) else {
-            return page;
-        };
-        url = url.join(action).unwrap();
-        let form_html = page.split("<form").nth(1).unwrap_or_default().split("</form>").next().unwrap_or_default();
-        let mut fields: Vec<(String, String)> = Vec::new();
-        for input in form_html.split("<input").skip(1) {
-            let name = input.split("name=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
-            let value = input.split("value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
-            match name {
-                "" => {}
-                "user_code" if value.is_empty() => fields.push((name.into(), user_code.into())),
-                "login" => fields.push((name.into(), "ada".into())),
-                "password" => fields.push((name.into(), "any".into())),
-                _ => fields.push((name.into(), value.into())),
-            }
-        }
-        form = Some(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish());
-    }
-    panic!("the device sign-in did not finish within 20 steps");
-}
-
 fn sha256(text: &str) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
@@ -400,7 +330,7 @@ async fn a_local_servers_account_is_connected_with_a_code_and_renewed_before_it_
     assert_eq!(device["type"], "device", "{device}");
     let (uri, code) = (device["verificationUri"].as_str().unwrap(), device["userCode"].as_str().unwrap());
     assert!(uri.starts_with(&parts.issuer), "{uri}");
-    let landed = enter_code(uri, code).await;
+    let landed = support::provider_pages::enter_code(uri, code).await.unwrap();
     assert!(landed.to_lowercase().contains("success"), "{landed}");
     let (outcome, _) = client.wait(connecting).await;
     let sign_in = outcome.expect("the account connects");

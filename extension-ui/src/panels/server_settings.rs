@@ -37,6 +37,7 @@ pub fn ServerSettings(bus: Bus, entry: ServerEntry) -> impl IntoView {
     let id = entry.spec.id.clone();
     let remote = matches!(entry.spec.launch, Launch::Remote { .. });
     let process = matches!(entry.spec.launch, Launch::Process { .. });
+    let account_first = !remote && entry.spec.account.is_some() && entry.status.needs_sign_in;
     let changed = RwSignal::new(0u64);
     // The server's secret names and the keychain's state, read again after each change here and
     // each servers notification (the row itself is not rebuilt for a secret).
@@ -79,6 +80,8 @@ pub fn ServerSettings(bus: Bus, entry: ServerEntry) -> impl IntoView {
     let server_id = id.clone();
     view! {
         <section class="server-settings" aria-label=format!("Settings of {id}")>
+            // A server waiting for its account shows that first.
+            {account_first.then(|| view! { <AccountSettings bus=bus entry=entry.clone()/> })}
             <h4>"Secrets"</h4>
             <Transition fallback=|| view! { <p class="help">"Reading the keychain…"</p> }>
                 {move || keychain.get().map(|reply| match reply {
@@ -114,7 +117,7 @@ pub fn ServerSettings(bus: Bus, entry: ServerEntry) -> impl IntoView {
             </div>
             {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {remote.then(|| view! { <SignIn bus=bus server=id.clone()/> })}
-            {(!remote).then(|| view! { <AccountSettings bus=bus entry=entry.clone()/> })}
+            {(!remote && !account_first).then(|| view! { <AccountSettings bus=bus entry=entry.clone()/> })}
             {(!remote).then(|| view! { <Runtime bus=bus entry=entry.clone()/> })}
             {process.then(|| view! { <SandboxSettings bus=bus entry=entry.clone()/> })}
         </section>
@@ -441,7 +444,7 @@ fn SignIn(bus: Bus, server: String, #[prop(optional)] account: bool) -> impl Int
                 Ok(None) => view! { <p class="help" data-signed-in="false">{not_in}</p> }.into_any(),
                 Ok(Some(sign_in)) => view! {
                     <p class="help" data-signed-in="true">{format!("{signed_in} {}{}", sign_in.issuer,
-                        sign_in.scope.as_deref().map(|s| format!(" ({s})")).unwrap_or_default())}</p>
+                        sign_in.scope.as_deref().filter(|s| !s.is_empty()).map(|s| format!(" ({s})")).unwrap_or_default())}</p>
                 }.into_any(),
                 Err(error) => view! { <p class="error">{error.message}</p> }.into_any(),
             })}
@@ -463,7 +466,10 @@ fn SignIn(bus: Bus, server: String, #[prop(optional)] account: bool) -> impl Int
                 <button type="button" class="connect-code" disabled=move || waiting.get().is_some()
                     on:click=move |_| by_code(Some(Grant::DeviceCode))>"Connect with a code"</button>
             })}
-            <button type="button" on:click=sign_out>{if account { "Disconnect" } else { "Sign out" }}</button>
+            {move || matches!(status.get(), Some(Ok(Some(_)))).then(|| {
+                let sign_out = sign_out.clone();
+                view! { <button type="button" class="sign-out" on:click=sign_out>{if account { "Disconnect" } else { "Sign out" }}</button> }
+            })}
         </div>
         {move || device.get().map(|(code, url)| view! {
             <p class="device-code">"Enter "<code class="user-code">{code}</code>" at "

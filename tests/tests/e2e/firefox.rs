@@ -1081,3 +1081,81 @@ async fn the_sidebar_shows_a_servers_form_and_sends_the_users_answer() {
     assert_eq!(badge["ok"], "", "answered, nothing waits");
     harbor.close().await;
 }
+
+/// A local server's account, connected from the sidebar with a code (the real `oidc-provider` as
+/// the provider): the server cannot start and says it needs its account; its card offers
+/// "Connect account…"; the sidebar shows the provider's code and page; the user types the code
+/// there; the sidebar says it is connected and the server runs with the account's token.
+#[tokio::test]
+async fn the_sidebar_connects_a_local_servers_account_with_a_code() {
+    let servers = harbor_e2e::paths::test_servers().unwrap();
+    let (_provider, issuer) =
+        harbor_e2e::provider_pages::start(&servers.join("oauth"), "http://127.0.0.1:9/mcp", &[]).await.unwrap();
+    let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
+    let script = harbor_e2e::paths::repo_root().join("tests/fixtures/account_server.py");
+    let launch = json!({"kind": "process", "command": servers.join("venv/bin/python"), "args": [script]});
+    let account = json!({"issuer": issuer, "clientId": "harbor-account", "scope": "openid offline_access", "env": "PROVIDER_TOKEN"});
+    harbor.admin("servers.add", json!({"id": "notes", "launch": launch, "account": account})).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('[data-server=notes]')", Duration::from_secs(10)).await.unwrap();
+    click_server_button(&harbor, "notes", "Start").await;
+    let said = harbor
+        .wait_for(
+            "document.querySelector('[data-server=notes][data-state=crashed] .error')?.textContent",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert!(said.as_str().unwrap().contains("needs its account"), "{said}");
+
+    // Its card offers the connection, its settings already open on the account.
+    let offered =
+        "[...document.querySelectorAll('[data-server=notes] button')].some(b => b.textContent === 'Connect account…')";
+    harbor.wait_for(offered, Duration::from_secs(10)).await.unwrap();
+    let shown = harbor
+        .wait_for(
+            "document.querySelector('[data-server=notes] [data-signed-in=false]')?.textContent",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, "Not connected.");
+    harbor
+        .session
+        .execute("document.querySelector('[data-server=notes] .connect-code').click();", json!([]))
+        .await
+        .unwrap();
+    let code = harbor
+        .wait_for("document.querySelector('[data-server=notes] .user-code')?.textContent", Duration::from_secs(15))
+        .await
+        .unwrap();
+    let page = harbor
+        .session
+        .execute("return document.querySelector('[data-server=notes] .device-code a').href;", json!([]))
+        .await
+        .unwrap();
+    assert!(page.as_str().unwrap().starts_with(&issuer), "{page}");
+    harbor.save_screenshot("sidebar-account-code.png").await.unwrap();
+    let landed = harbor_e2e::provider_pages::enter_code(page.as_str().unwrap(), code.as_str().unwrap()).await.unwrap();
+    assert!(landed.to_lowercase().contains("success"), "{landed}");
+
+    // Connected: the server starts again with the token, and its settings say so.
+    harbor
+        .wait_for("document.querySelector('[data-server=notes][data-state=running]')", Duration::from_secs(30))
+        .await
+        .unwrap();
+    click_server_button(&harbor, "notes", "Settings").await;
+    let connected = harbor
+        .wait_for(
+            "document.querySelector('[data-server=notes] [data-signed-in=true]')?.textContent",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(connected.as_str().unwrap().starts_with(&format!("Connected to {issuer}")), "{connected}");
+    harbor.save_screenshot("sidebar-account-connected.png").await.unwrap();
+    let called = harbor.admin("tools.call", json!({"tool": "notes/whoami", "args": {}})).await.unwrap();
+    let fingerprint = called["content"][0]["text"].as_str().unwrap();
+    assert!(fingerprint.len() == 64 && fingerprint != "no token", "the server got a token: {fingerprint}");
+    harbor.close().await;
+}

@@ -5,6 +5,9 @@
 #[path = "../../../../tests/src/registries.rs"]
 pub mod registries;
 
+#[path = "../../../../tests/src/provider_pages.rs"]
+pub mod provider_pages;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -24,17 +24,19 @@ use harbor_protocol::api::forward::{CompleteRequest, Forward, PromptRequest, Res
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, ContentBlock,
-    GetPromptRequestParams, GetPromptResponse, GetSkillRequestParams, GetSkillResult, Implementation,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListSkillsResult, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult,
-    ReadResourceRequestParams, ReadResourceResponse, ResultType, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+    GetPromptRequestParams, GetPromptResponse, GetSkillRequestParams, GetSkillResult, Implementation, InputRequest,
+    InputRequests, InputRequiredResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListSkillsResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion,
+    ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult, ReadResourceRequestParams, ReadResourceResponse,
+    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
+use super::rounds::{Outcome, Rounds};
 use super::{Backend, Event, Reach};
 use crate::mcp::askers::{self, Asker, ServerAsk};
 use crate::mcp::client::{relaying, Progress, PROGRESS_QUEUE};
@@ -62,6 +64,8 @@ pub struct Face<B> {
     client: Option<String>,
     /// What this 2025-era session asked to hear (2026-07-28 clients say it per stream or request).
     session: Arc<Session>,
+    /// 2026-07-28 calls waiting for their apps' answers, shared by every session of the face.
+    rounds: Arc<Rounds>,
 }
 
 /// A 2025-era session's own state.
@@ -75,13 +79,25 @@ struct Session {
 
 impl<B> Clone for Face<B> {
     fn clone(&self) -> Self {
-        Face { backend: self.backend.clone(), client: self.client.clone(), session: self.session.clone() }
+        Face {
+            backend: self.backend.clone(),
+            client: self.client.clone(),
+            session: self.session.clone(),
+            rounds: self.rounds.clone(),
+        }
     }
 }
 
 impl<B: Backend> Face<B> {
     pub fn new(backend: Arc<B>, client: Option<String>) -> Face<B> {
-        Face { backend, client, session: Arc::default() }
+        Face { backend, client, session: Arc::default(), rounds: Arc::default() }
+    }
+
+    /// Keeps 2026-07-28 calls between rounds in `rounds` (one for every session of an endpoint:
+    /// a stateless app's retry may come on any).
+    pub fn sharing(mut self, rounds: Arc<Rounds>) -> Face<B> {
+        self.rounds = rounds;
+        self
     }
 
     fn caller(&self, extensions: &rmcp::model::Extensions) -> Result<Caller, ErrorData> {
@@ -205,6 +221,9 @@ impl<B: Backend> ServerHandler for Face<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = self.caller(&context.extensions)?;
+        if context.protocol_version().is_some_and(|v| v >= ProtocolVersion::V_2026_07_28) {
+            return self.call_in_rounds(caller, request, context).await;
+        }
         let token = context.meta.get_progress_token();
         let (progress, reports) = mpsc::channel(PROGRESS_QUEUE);
         let running = self.backend.call(
@@ -215,41 +234,8 @@ impl<B: Backend> ServerHandler for Face<B> {
             context.ct.clone(),
             Reach { progress: token.is_some().then_some(progress), asker: SessionAsker::of(&context.peer) },
         );
-        let peer = &context.peer;
-        let called = relaying(running, reports, |report: Progress| {
-            let token = token.clone();
-            async move {
-                let Some(token) = token else { return };
-                let mut params = json!({ "progressToken": token, "progress": report.progress });
-                if let Some(total) = report.total {
-                    params["total"] = json!(total);
-                }
-                if let Some(message) = report.message {
-                    params["message"] = json!(message);
-                }
-                if let Ok(params) = serde_json::from_value::<ProgressNotificationParam>(params) {
-                    let _ = peer.notify_progress(params).await;
-                }
-            }
-        })
-        .await;
-        match called {
-            Ok(value) => serde_json::from_value::<CallToolResult>(value)
-                .map(|mut result| {
-                    // A server on an older revision sends no `resultType`; a 2026-07-28 client
-                    // needs it. rmcp drops it again for a client on an older revision.
-                    result.result_type.get_or_insert(ResultType::COMPLETE);
-                    result.into()
-                })
-                .map_err(|e| ErrorData::internal_error(format!("the server's answer did not decode: {e}"), None)),
-            Err(error) => match error.code {
-                ErrorCode::ServerUnavailable | ErrorCode::ToolTimeout | ErrorCode::ToolFailed => {
-                    Ok(CallToolResult::error(vec![ContentBlock::text(format!("{}: {}", error.code, error.message))])
-                        .into())
-                }
-                _ => Err(protocol_error(error)),
-            },
-        }
+        let called = relaying(running, reports, |report| notify_progress(&context, report)).await;
+        call_outcome(called)
     }
 
     async fn list_resources(
@@ -351,6 +337,89 @@ impl<B: Backend> ServerHandler for Face<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceDirectoryResult, ErrorData> {
         self.forward(Forward::ResourcesDirectoryRead(ResourceUri { uri: request.uri }), &context).await
+    }
+}
+
+impl<B: Backend> Face<B> {
+    /// A 2026-07-28 app's `tools/call`: the call runs, and a server's request to the app (when
+    /// the app declared it takes such requests) makes the answer an input-required result;
+    /// the app's retry with `requestState` resumes the same call (see `rounds`).
+    async fn call_in_rounds(
+        &self,
+        caller: Caller,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let emit = |report| notify_progress(&context, report);
+        let outcome = match request.request_state.as_deref() {
+            Some(state) => {
+                let answers = request.input_responses.clone().unwrap_or_default();
+                self.rounds.resume(&caller.client, state, answers, &context.ct, emit).await
+            }
+            None => {
+                let capabilities = context.client_capabilities().unwrap_or_default();
+                let answers: Vec<&'static str> = [
+                    (askers::SAMPLING, capabilities.sampling.is_some()),
+                    (askers::ELICITATION, capabilities.elicitation.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, declared)| declared.then_some(method))
+                .collect();
+                let (backend, client, admitted) = (self.backend.clone(), caller.client.clone(), caller.admitted);
+                let (name, arguments) = (request.name.to_string(), request.arguments);
+                let call = move |asker, progress, stop| async move {
+                    let reach = Reach { progress: Some(progress), asker: Some(asker) };
+                    backend.call(&client, &name, arguments, admitted, stop, reach).await
+                };
+                self.rounds.start(&caller.client, answers, &context.ct, call, emit).await
+            }
+        };
+        match outcome {
+            Outcome::Done(called) => call_outcome(called),
+            Outcome::Input { requests, state } => {
+                let requests: InputRequests = requests
+                    .into_iter()
+                    .map(|(key, asked)| serde_json::from_value::<InputRequest>(asked).map(|asked| (key, asked)))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| ErrorData::internal_error(format!("the server's request does not fit: {e}"), None))?;
+                Ok(InputRequiredResult::new(Some(requests), Some(state)).into())
+            }
+        }
+    }
+}
+
+/// A call's result as the app gets it: `resultType` added (a server on an older revision sends
+/// none; a 2026-07-28 app needs it, and rmcp drops it again for an older one), and a failure of
+/// the server or the tool as a tool error the model can read; the rest as protocol errors.
+fn call_outcome(called: Result<Value, ErrorObject>) -> Result<CallToolResponse, ErrorData> {
+    match called {
+        Ok(value) => serde_json::from_value::<CallToolResult>(value)
+            .map(|mut result| {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                result.into()
+            })
+            .map_err(|e| ErrorData::internal_error(format!("the server's answer did not decode: {e}"), None)),
+        Err(error) => match error.code {
+            ErrorCode::ServerUnavailable | ErrorCode::ToolTimeout | ErrorCode::ToolFailed => {
+                Ok(CallToolResult::error(vec![ContentBlock::text(format!("{}: {}", error.code, error.message))]).into())
+            }
+            _ => Err(protocol_error(error)),
+        },
+    }
+}
+
+/// A server's progress report, to the app under the token of its request (none without one).
+async fn notify_progress(context: &RequestContext<RoleServer>, report: Progress) {
+    let Some(token) = context.meta.get_progress_token() else { return };
+    let mut params = json!({ "progressToken": token, "progress": report.progress });
+    if let Some(total) = report.total {
+        params["total"] = json!(total);
+    }
+    if let Some(message) = report.message {
+        params["message"] = json!(message);
+    }
+    if let Ok(params) = serde_json::from_value::<ProgressNotificationParam>(params) {
+        let _ = context.peer.notify_progress(params).await;
     }
 }
 

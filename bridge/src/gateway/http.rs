@@ -75,8 +75,13 @@ impl Endpoint {
             .with_allowed_origins(loopback_hosts(port).iter().map(|host| format!("http://{host}")))
             .enforce_origin_validation();
         let face = gateway.clone();
-        let mcp: Mcp =
-            StreamableHttpService::new(move || Ok(Face::new(face.clone(), None)), endpoint.sessions.clone(), config);
+        // One store of 2026-07-28 calls between rounds for every session: a retry may come on any.
+        let rounds = Arc::new(super::rounds::Rounds::default());
+        let mcp: Mcp = StreamableHttpService::new(
+            move || Ok(Face::new(face.clone(), None).sharing(rounds.clone())),
+            endpoint.sessions.clone(),
+            config,
+        );
         let (stop, connections) = (endpoint.stop.clone(), endpoint.connections.clone());
         let mcp = Door { mcp, cap: Arc::new(SessionCap::new(endpoint.sessions.clone())) };
         endpoint.connections.spawn(accept(listener, gateway, mcp, port, stop, connections));

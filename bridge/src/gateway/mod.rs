@@ -15,6 +15,7 @@
 //! - [`sessions`] — the cap on the HTTP face's open sessions, per client and in all;
 //! - [`remote`] — the [`Backend`] that `harbor-bridge mcp` uses to reach a running bridge over
 //!   its control socket;
+//! - [`rounds`] — a server's requests to a 2026-07-28 app, as input-required results and retries;
 //! - [`connect`] — writing the `harbor-bridge mcp --client NAME` entry into an app's config.
 
 pub mod connect;
@@ -23,6 +24,7 @@ pub mod forward;
 pub mod http;
 pub mod limits;
 pub mod remote;
+pub mod rounds;
 pub mod sessions;
 pub mod stdio;
 

@@ -242,12 +242,10 @@ mod tests {
     async fn ignore(_: Progress) {}
 
     /// A call that asks once and answers with what it was told.
-    fn asking_call(asker: Arc<dyn Asker>) -> impl std::future::Future<Output = Result<Value, ErrorObject>> {
-        async move {
-            let ask = ServerAsk::new(ELICITATION, json!({"message": "name?"}));
-            let told = asker.ask(ask).await.map_err(|e| ErrorObject::new(ErrorCode::Internal, e.message))?;
-            Ok(json!({ "told": told }))
-        }
+    async fn asking_call(asker: Arc<dyn Asker>) -> Result<Value, ErrorObject> {
+        let ask = ServerAsk::new(ELICITATION, json!({"message": "name?"}));
+        let told = asker.ask(ask).await.map_err(|e| ErrorObject::new(ErrorCode::Internal, e.message))?;
+        Ok(json!({ "told": told }))
     }
 
     #[tokio::test]

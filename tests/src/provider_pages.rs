@@ -43,11 +43,25 @@ pub async fn start(
 /// Opens `verification_uri`, types `user_code` where the page asks for it and posts every form
 /// until a page without one: the provider's answer, returned.
 pub async fn enter_code(verification_uri: &str, user_code: &str) -> Result<String, String> {
+    follow(verification_uri, Some(user_code), None).await
+}
+
+/// Opens an authorization URL, logs in, approves, and returns what Harbor's listener (the
+/// redirect, starting with `redirect_prefix`) answered.
+pub async fn approve(authorize_url: &str, redirect_prefix: &str) -> Result<String, String> {
+    follow(authorize_url, None, Some(redirect_prefix)).await
+}
+
+/// The provider's pages from `start`, as a user would go through them: each form posted with
+/// what it carries (`user_code` typed where it is asked for, `ada` and any password to log in),
+/// redirects followed by hand with cookies kept; ends at the first page without a form, or
+/// after the request to a URL starting with `stop_at`, with that page.
+async fn follow(start: &str, user_code: Option<&str>, stop_at: Option<&str>) -> Result<String, String> {
     let failed = |e: &dyn std::fmt::Display| e.to_string();
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().map_err(|e| failed(&e))?;
     let mut cookies: HashMap<String, String> = HashMap::new();
-    let mut url = reqwest::Url::parse(verification_uri).map_err(|e| failed(&e))?;
+    let mut url = reqwest::Url::parse(start).map_err(|e| failed(&e))?;
     let mut form: Option<String> = None;
     for _ in 0..20 {
         let jar = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
@@ -62,6 +76,9 @@ pub async fn enter_code(verification_uri: &str, user_code: &str) -> Result<Strin
                 cookies.insert(name.trim().to_owned(), value.to_owned());
             }
         }
+        if stop_at.is_some_and(|prefix| url.as_str().starts_with(prefix)) {
+            return answer.text().await.map_err(|e| failed(&e));
+        }
         if answer.status().is_redirection() {
             let location = answer.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default();
             url = url.join(location).map_err(|e| failed(&e))?;
@@ -69,7 +86,12 @@ pub async fn enter_code(verification_uri: &str, user_code: &str) -> Result<Strin
         }
         let page = answer.text().await.map_err(|e| failed(&e))?;
         let Some(action) = page.split("action=\"").nth(1).and_then(|rest| rest.split('"').next()) else {
-            return Ok(page);
+            return match stop_at {
+                Some(prefix) => {
+                    Err(format!("the provider's page at {url} has no form and never led to {prefix}: {page}"))
+                }
+                None => Ok(page),
+            };
         };
         url = url.join(action).map_err(|e| failed(&e))?;
         let inside = page.split("<form").nth(1).unwrap_or_default().split("</form>").next().unwrap_or_default();
@@ -81,11 +103,11 @@ pub async fn enter_code(verification_uri: &str, user_code: &str) -> Result<Strin
                 let attribute =
                     |name: &str| input.split(&format!("{name}=\"")).nth(1).and_then(|r| r.split('"').next());
                 let (name, value) = (attribute("name").unwrap_or_default(), attribute("value").unwrap_or_default());
-                let value = match name {
-                    "" => continue,
-                    "user_code" if value.is_empty() => user_code,
-                    "login" => "ada",
-                    "password" => "any",
+                let value = match (name, user_code) {
+                    ("", _) => continue,
+                    ("user_code", Some(code)) if value.is_empty() => code,
+                    ("login", _) => "ada",
+                    ("password", _) => "any",
                     _ => value,
                 };
                 fields.append_pair(name, value);
@@ -93,5 +115,5 @@ pub async fn enter_code(verification_uri: &str, user_code: &str) -> Result<Strin
         }
         form = Some(body.query().unwrap_or_default().to_owned());
     }
-    Err("the device sign-in did not finish within 20 steps".into())
+    Err("the provider's pages did not end within 20 steps".into())
 }

@@ -19,6 +19,15 @@ async fn with_everything(tag: &str) -> Client {
     client
 }
 
+/// [`with_everything`], with the scripted model as the user's active model.
+async fn with_everything_and_a_model(tag: &str) -> (ScriptedModel, Client) {
+    let model = ScriptedModel::start(vec![Model::new("llama3.2:3b")]).await;
+    let client = with_everything(tag).await;
+    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "llama3.2:3b"})).await;
+    (model, client)
+}
+
 /// The asks the last `asks.changed` listed.
 fn shown(client: &Client) -> Value {
     client.notifications("asks.changed").last().map(|n| n["asks"].clone()).unwrap_or(json!([]))
@@ -134,10 +143,7 @@ async fn a_page_to_visit_is_shown_with_its_address_and_only_a_web_address_is_sho
 
 #[tokio::test]
 async fn a_sampling_request_the_user_allows_is_answered_by_the_users_model_and_one_refused_is_an_error() {
-    let model = ScriptedModel::start(vec![Model::new("llama3.2:3b")]).await;
-    let client = with_everything("asks-sampling").await;
-    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await;
-    client.ok("llm.select", json!({"provider": "scripted", "model": "llama3.2:3b"})).await;
+    let (model, client) = with_everything_and_a_model("asks-sampling").await;
     model.push(Turn::words("Hello from your model."));
 
     let args = json!({"prompt": "Say hello", "maxTokens": 20});
@@ -171,10 +177,7 @@ async fn a_sampling_request_the_user_allows_is_answered_by_the_users_model_and_o
 
 #[tokio::test]
 async fn a_form_asked_during_the_chats_tool_call_names_the_chat_and_its_answer_reaches_the_model() {
-    let model = ScriptedModel::start(vec![Model::new("llama3.2:3b")]).await;
-    let client = with_everything("asks-chat").await;
-    client.ok("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "baseUrl": model.url()})).await;
-    client.ok("llm.select", json!({"provider": "scripted", "model": "llama3.2:3b"})).await;
+    let (model, client) = with_everything_and_a_model("asks-chat").await;
     model.push(Turn::new().tool_call("everything__trigger-elicitation-request", json!({})));
     model.push(Turn::words("Thanks, Grace."));
     let session = client.ok("chat.sessions.create", json!({})).await["id"].clone();

@@ -53,48 +53,6 @@ async fn start_parts(tag: &str, access_token_ttl: u64) -> Parts {
     Parts { _children: vec![provider, server], issuer, server_url, tokens_file }
 }
 
-/// A browser for the provider's pages: follows redirects by hand, keeps cookies, logs in as
-/// `ada` and approves consent, and stops after the request that reaches Harbor's listener.
-async fn approve(authorize_url: &str, redirect_prefix: &str) -> String {
-    let http = harbor_bridge::http::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut cookies: HashMap<String, String> = HashMap::new();
-    let mut url = reqwest::Url::parse(authorize_url).unwrap();
-    let mut form: Option<String> = None;
-    for _ in 0..20 {
-        let jar = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let request = match form.take() {
-            Some(body) => http.post(url.clone()).header("content-type", "application/x-www-form-urlencoded").body(body),
-            None => http.get(url.clone()),
-        };
-        let answer = request.header("cookie", jar).send().await.unwrap();
-        for cookie in answer.headers().get_all("set-cookie") {
-            let pair = cookie.to_str().unwrap().split(';').next().unwrap();
-            if let Some((name, value)) = pair.split_once('=') {
-                cookies.insert(name.trim().to_owned(), value.to_owned());
-            }
-        }
-        if url.as_str().starts_with(redirect_prefix) {
-            return answer.text().await.unwrap();
-        }
-        if answer.status().is_redirection() {
-            let location = answer.headers()["location"].to_str().unwrap().to_owned();
-            url = url.join(&location).unwrap();
-            continue;
-        }
-        let page = answer.text().await.unwrap();
-        let action = page.split("action=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_else(|| {
-            panic!("the provider's page at {url} has no form: {page}");
-        });
-        url = url.join(action).unwrap();
-        let prompt = page.split("name=\"prompt\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("");
-        form = Some(match prompt {
-            "login" => "prompt=login&login=ada&password=any".into(),
-            other => format!("prompt={other}"),
-        });
-    }
-    panic!("the sign-in did not reach Harbor within 20 steps");
-}
-
 /// Waits for the `authorize` event of request `id` and returns its URL.
 async fn authorize_url(client: &Client, id: i64) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -140,7 +98,7 @@ async fn a_protected_server_is_discovered_signed_in_refreshed_called_and_signed_
     assert_eq!(query["code_challenge_method"], "S256");
     assert_eq!(query["resource"], parts.server_url);
     assert!(query["scope"].contains("tools:call"), "the scope the server asked for is requested: {query:?}");
-    let landed = approve(&authorize, &redirect_uri_of(&authorize)).await;
+    let landed = support::provider_pages::approve(&authorize, &redirect_uri_of(&authorize)).await.unwrap();
     assert!(landed.contains("Harbor is signed in"), "{landed}");
     let (outcome, _) = client.wait(signing_in).await;
     let sign_in = outcome.expect("the sign-in succeeds");

@@ -77,6 +77,11 @@ pub enum ErrorCode {
     /// the server's card or `harbor-bridge servers sign-in ID`.
     #[serde(rename = "ERR_SIGN_IN_REQUIRED")]
     SignInRequired,
+    /// The server needs the user to visit a page of its first (MCP's URL elicitation error,
+    /// -32042); `data.elicitations` lists them (`{mode: "url", url, message, elicitationId}`),
+    /// and Harbor shows them in the sidebar. Call again once the page is done.
+    #[serde(rename = "ERR_URL_ELICITATION_REQUIRED")]
+    UrlElicitationRequired,
 }
 
 impl ErrorCode {
@@ -109,6 +114,7 @@ impl ErrorCode {
             ErrorCode::SessionNotFound => "ERR_SESSION_NOT_FOUND",
             ErrorCode::FeatureDisabled => "ERR_FEATURE_DISABLED",
             ErrorCode::SignInRequired => "ERR_SIGN_IN_REQUIRED",
+            ErrorCode::UrlElicitationRequired => "ERR_URL_ELICITATION_REQUIRED",
         }
     }
 }
@@ -186,6 +192,7 @@ mod tests {
             ErrorCode::SessionNotFound,
             ErrorCode::FeatureDisabled,
             ErrorCode::SignInRequired,
+            ErrorCode::UrlElicitationRequired,
         ];
         for code in all {
             let wire = serde_json::to_value(code).unwrap();

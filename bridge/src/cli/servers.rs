@@ -438,7 +438,7 @@ pub async fn call(data_dir: &Path, tool: &str, args: Option<&str>, timeout_ms: O
                 }
             })
             .await?
-            .map_err(|e| anyhow!("{}: {}", e.code, e.message))?;
+            .map_err(|e| anyhow!("{}: {}{}", e.code, e.message, pages_to_visit(&e)))?;
         let read: ToolResult = views::read(&result);
         if json {
             print_json(&result)?;
@@ -458,6 +458,21 @@ pub async fn call(data_dir: &Path, tool: &str, args: Option<&str>, timeout_ms: O
     .await;
     link.close().await;
     outcome
+}
+
+/// The pages a server wants the user to visit before the call can go through (an
+/// `ERR_URL_ELICITATION_REQUIRED`), one a line.
+fn pages_to_visit(error: &harbor_protocol::ErrorObject) -> String {
+    let pages = error.data.as_ref().and_then(|d| d.get("elicitations")).and_then(Value::as_array);
+    pages
+        .into_iter()
+        .flatten()
+        .filter_map(|page| {
+            let url = page.get("url")?.as_str()?;
+            let why = page.get("message").and_then(Value::as_str).unwrap_or_default();
+            Some(format!("\n  open {url}  {why}"))
+        })
+        .collect()
 }
 
 /// Prints the last lines of `logs/servers/ID.log`, which every bridge appends to.

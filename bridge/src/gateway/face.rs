@@ -552,6 +552,8 @@ fn protocol_error(error: ErrorObject) -> ErrorData {
             rmcp::model::ErrorCode::INVALID_PARAMS
         }
         ErrorCode::PermissionDenied => rmcp::model::ErrorCode::INVALID_REQUEST,
+        // MCP's own code, with its `elicitations` in `data`, for an app that shows the pages.
+        ErrorCode::UrlElicitationRequired => rmcp::model::ErrorCode(crate::mcp::registry::URL_ELICITATION_REQUIRED),
         _ => rmcp::model::ErrorCode::INTERNAL_ERROR,
     };
     let data = error_data(&error);

@@ -152,6 +152,31 @@ impl Askers {
 }
 
 impl Askers {
+    /// A server's call failed because the user must visit its pages first (MCP's URL
+    /// elicitation error): unless a waiting caller takes elicitation itself (it gets the error
+    /// with the pages), each page is shown to the user, who may open it and call again. The
+    /// asks outlive the failed call; they close when the user answers or they expire.
+    pub fn show_visits(&self, server: &str, elicitations: &Value) {
+        let (answered_by_caller, callers) = {
+            let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            let all = waiting.get(server).map(Vec::as_slice).unwrap_or_default();
+            let able = all.iter().any(|(_, w)| w.asker.as_ref().is_some_and(|a| a.answers(ELICITATION)));
+            (able, all.iter().map(|(_, w)| w.who.clone()).collect::<Vec<_>>())
+        };
+        let Some(user) = self.user.get().filter(|user| !answered_by_caller && user.answers(ELICITATION)) else {
+            return;
+        };
+        for page in elicitations.as_array().into_iter().flatten().filter(|e| e["mode"] == "url") {
+            let ask = ServerAsk {
+                method: ELICITATION,
+                params: page.clone(),
+                server: server.to_owned(),
+                callers: callers.clone(),
+            };
+            tokio::spawn(user.ask(ask));
+        }
+    }
+
     /// Returns once no caller waits on `server`.
     async fn deserted(&self, server: &str) {
         loop {

@@ -27,6 +27,9 @@ pub enum HostError {
     /// A remote server refused its token (or wants one): the user must sign in. The message
     /// says so and how.
     SignInRequired(String),
+    /// The server needs the user to visit its pages first (MCP's -32042): its message, and
+    /// the `elicitations` it listed (`{mode: "url", url, message, elicitationId}`).
+    VisitRequired { message: String, elicitations: serde_json::Value },
 }
 
 impl std::fmt::Display for HostError {
@@ -45,6 +48,9 @@ impl std::fmt::Display for HostError {
             HostError::Cancelled(what) => write!(f, "{what} was cancelled"),
             HostError::Store(error) => write!(f, "Harbor's database failed: {error:#}"),
             HostError::SignInRequired(why) => f.write_str(why),
+            HostError::VisitRequired { message, .. } => {
+                write!(f, "the server needs you to open a page of its first ({message}); call again once it is done")
+            }
         }
     }
 }
@@ -70,7 +76,16 @@ impl From<HostError> for harbor_protocol::ErrorObject {
             HostError::Cancelled(_) => ErrorCode::Aborted,
             HostError::Store(_) => ErrorCode::Internal,
             HostError::SignInRequired(_) => ErrorCode::SignInRequired,
+            HostError::VisitRequired { .. } => ErrorCode::UrlElicitationRequired,
         };
-        harbor_protocol::ErrorObject::new(code, error.to_string())
+        let data = match &error {
+            HostError::VisitRequired { elicitations, .. } => Some(serde_json::json!({ "elicitations": elicitations })),
+            _ => None,
+        };
+        let object = harbor_protocol::ErrorObject::new(code, error.to_string());
+        match data {
+            Some(data) => object.with_data(data),
+            None => object,
+        }
     }
 }

@@ -37,6 +37,9 @@ use crate::store::Store;
 /// The tool-call timeout when neither the caller nor the server's entry says otherwise.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// MCP's error code for a request that needs the user to visit a page first (URL elicitation).
+pub const URL_ELICITATION_REQUIRED: i32 = -32042;
+
 /// How long `start` waits for a server to come up.
 pub const START_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -328,6 +331,9 @@ impl Servers {
             let found = self.context.secrets.redact_result(result);
             self.redacted(&server.id, &tool, "result", &found);
         }
+        if let Err(HostError::VisitRequired { elicitations, .. }) = &outcome {
+            self.context.askers.show_visits(&server.id, elicitations);
+        }
         match &outcome {
             Ok(_) => server.breaker.succeeded(),
             Err(HostError::Timeout { .. } | HostError::Unavailable(_)) => {
@@ -335,7 +341,7 @@ impl Servers {
                     server.log.push(Stream::Harbor, "failed too many calls in a row; calls to it fail fast for now");
                 }
             }
-            Err(HostError::Failed(_)) => server.breaker.succeeded(),
+            Err(HostError::Failed(_) | HostError::VisitRequired { .. }) => server.breaker.succeeded(),
             Err(_) => server.breaker.abandoned(),
         }
         self.metrics.record(&server.id, &tool, started.elapsed(), outcome.is_err());
@@ -616,6 +622,11 @@ async fn request_with(
     guard.peer = None;
     match outcome {
         Ok(result) => Ok(result),
+        // MCP's URL elicitation error: the user must visit the server's pages first.
+        Err(ServiceError::McpError(error)) if error.code.0 == URL_ELICITATION_REQUIRED => {
+            let elicitations = error.data.as_ref().and_then(|d| d.get("elicitations")).cloned().unwrap_or_default();
+            Err(HostError::VisitRequired { message: error.message.into(), elicitations })
+        }
         Err(ServiceError::McpError(error)) => Err(HostError::Failed(format!("{what} failed: {}", error.message))),
         Err(ServiceError::TransportClosed | ServiceError::TransportSend(_)) => {
             Err(HostError::Unavailable(format!("{what}: the server went away during the call")))

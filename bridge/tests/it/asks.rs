@@ -198,3 +198,49 @@ async fn a_form_asked_during_the_chats_tool_call_names_the_chat_and_its_answer_r
     assert!(second.contains("Name: Grace Hopper"), "the tool's result, with the user's answer, went to the model");
     client.finish().await;
 }
+
+/// A server that refuses a call until the user has visited its page (MCP's URL elicitation
+/// error, -32042, from the real server-everything, whose prerequisite page is its project's
+/// site): the caller gets `ERR_URL_ELICITATION_REQUIRED` with the page, the sidebar shows the
+/// page to the user, and the call made again goes through. A gateway app that takes no
+/// elicitation gets MCP's own -32042 with the page, and the user is shown it naming the app.
+#[tokio::test]
+async fn a_page_the_server_needs_visited_first_is_shown_and_the_call_made_again_goes_through() {
+    const PREREQUISITE: &str = "https://modelcontextprotocol.io";
+    let client = with_everything("asks-visit").await;
+    let args = json!({"url": "https://consent.example.test/grant", "message": "Grant access", "errorPath": true});
+    let call = json!({"tool": "everything/trigger-url-elicitation", "args": args});
+    let refused = client.err("tools.call", call.clone()).await;
+    assert_eq!(refused["code"], "ERR_URL_ELICITATION_REQUIRED", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("call again"), "{refused}");
+    assert_eq!(refused["data"]["elicitations"][0]["url"], PREREQUISITE);
+    let ask = first_ask(&client).await;
+    assert_eq!((ask["kind"].as_str(), ask["url"].as_str()), (Some("url"), Some(PREREQUISITE)));
+    assert_eq!(ask["callers"], json!(["you"]));
+    client.ok("asks.answer", json!({"askId": ask["askId"], "action": "accept"})).await;
+    eventually("the visited page's ask closes", Duration::from_secs(5), || shown(&client) == json!([])).await;
+
+    // Made again, the call goes through (this server then asks for its own page, answered too).
+    let again = client.send("tools.call", call).await;
+    let ask = first_ask(&client).await;
+    assert_eq!(ask["url"], "https://consent.example.test/grant");
+    client.ok("asks.answer", json!({"askId": ask["askId"], "action": "accept"})).await;
+    let (outcome, _) = client.wait(again).await;
+    assert!(outcome.is_ok(), "the call made again goes through: {outcome:?}");
+
+    // Through the gateway, to an app that takes no elicitation: MCP's -32042 with the page.
+    let status = client.ok("gateway.http.set", json!({"enabled": true, "port": 0})).await;
+    let url = status["http"]["url"].as_str().unwrap().to_owned();
+    let added = client.ok("gateway.clients.add", json!({"name": "agent", "allow": ["everything"]})).await;
+    let app = support::mcp_http_client(&url, added["key"].as_str().unwrap()).await;
+    let fresh = json!({"url": "https://consent.example.test/other", "message": "Grant access", "errorPath": true});
+    let params = rmcp::model::CallToolRequestParams::new("everything__trigger-url-elicitation")
+        .with_arguments(fresh.as_object().unwrap().clone());
+    let rmcp::ServiceError::McpError(error) = app.call_tool(params).await.unwrap_err() else { panic!("not MCP's") };
+    assert_eq!(error.code.0, -32042, "{error:?}");
+    assert_eq!(error.data.unwrap()["elicitations"][0]["url"], PREREQUISITE);
+    let ask = first_ask(&client).await;
+    assert_eq!((ask["url"].as_str(), ask["callers"].clone()), (Some(PREREQUISITE), json!(["agent"])));
+    app.cancel().await.unwrap();
+    client.finish().await;
+}

@@ -423,3 +423,14 @@ pub async fn serve_headless(tag: &str) -> (tokio::process::Child, PathBuf, Strin
 pub async fn admin(link: &mut harbor_bridge::link::Link, method: &str, params: Value) -> Value {
     link.call(method, params).await.unwrap().unwrap_or_else(|e| panic!("{method}: {e}"))
 }
+
+/// rmcp's client, declaring no capabilities, on the gateway's HTTP face with a client's key.
+pub async fn mcp_http_client(url: &str, key: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::ServiceExt;
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.to_owned());
+    ().serve(rmcp::transport::StreamableHttpClientTransport::with_client(http, config))
+        .await
+        .expect("the gateway answers initialize")
+}

@@ -75,6 +75,14 @@ async fn a_servers_form_is_shown_to_the_user_whose_checked_answer_reaches_the_se
     let range = json!({"askId": id, "action": "accept", "content": {"name": "Ada", "integer": 101}});
     assert!(client.err("asks.answer", range).await["message"].as_str().unwrap().contains("between 1 and 100"));
     assert_eq!(client.ok("asks.list", json!({})).await.as_array().unwrap().len(), 1, "the ask is still open");
+    // A web page can neither read nor answer what a server asks the user.
+    let page = support::page("https://evil.example", 3);
+    for (method, params) in
+        [("asks.list", json!({})), ("asks.answer", json!({"askId": id, "action": "accept", "content": {"name": "x"}}))]
+    {
+        let (outcome, _) = client.call_as(&page, method, params).await;
+        assert_eq!(outcome.unwrap_err()["code"], "ERR_PERMISSION_DENIED", "{method} from a page");
+    }
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let answer = json!({"askId": id, "action": "accept", "content": {

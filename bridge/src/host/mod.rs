@@ -432,7 +432,15 @@ impl Host {
         let scope = if method == "agent.run" { Scope::ModelTools } else { Scope::ToolsCall };
         let policy = SitePolicy { host: self, site, limits, scope };
         let asked = pipeline::Asked::new(method, tool, args);
-        pipeline::call(&self.catalog_for(site.tab), &self.store, &policy, asked, cancel).await
+        let outcome = pipeline::call(&self.catalog_for(site.tab), &self.store, &policy, asked, cancel).await;
+        // The pages a server wants the user to visit are the user's to see (the sidebar shows
+        // them), not the calling site's.
+        outcome.map_err(|mut error| {
+            if error.code == harbor_protocol::ErrorCode::UrlElicitationRequired {
+                error.data = None;
+            }
+            error
+        })
     }
 
     /// Runs a page call and records it in the audit log, however it ends — also when the call

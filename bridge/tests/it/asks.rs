@@ -249,6 +249,21 @@ async fn a_page_the_server_needs_visited_first_is_shown_and_the_call_made_again_
     assert_eq!(error.data.unwrap()["elicitations"][0]["url"], PREREQUISITE);
     let ask = first_ask(&client).await;
     assert_eq!((ask["url"].as_str(), ask["callers"].clone()), (Some(PREREQUISITE), json!(["agent"])));
+    client.ok("asks.answer", json!({"askId": ask["askId"], "action": "decline"})).await;
     app.cancel().await.unwrap();
+
+    // A web page allowed the tool learns only that the user must visit a page; the page itself
+    // is shown to the user, naming the site.
+    const SITE: &str = "https://shop.example";
+    support::set_grant(&client, SITE, "mcp:tools.call", "ALLOW_ALWAYS").await;
+    client.ok("permissions.setTools", json!({"origin": SITE, "tools": ["everything/trigger-url-elicitation"]})).await;
+    let third = json!({"url": "https://consent.example.test/third", "message": "Grant access", "errorPath": true});
+    let asked = json!({"tool": "everything/trigger-url-elicitation", "args": third});
+    let (outcome, _) = client.call_as(&support::page(SITE, 4), "agent.tools.call", asked).await;
+    let refused = outcome.unwrap_err();
+    assert_eq!(refused["code"], "ERR_URL_ELICITATION_REQUIRED");
+    assert!(refused.get("data").is_none_or(Value::is_null), "the page is not told where: {refused}");
+    let ask = first_ask(&client).await;
+    assert_eq!((ask["url"].as_str(), ask["callers"].clone()), (Some(PREREQUISITE), json!([SITE])));
     client.finish().await;
 }

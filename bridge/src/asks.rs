@@ -7,8 +7,8 @@
 //! checked against the form before the server sees it (a bad one is refused and the ask stays
 //! open); a sampling request the user accepts is answered by the user's own model, with no
 //! tools. Nothing is asked when nobody can see it: the user is only asked while a sidebar can be
-//! there ([`UserAsks::present`]: the browser's session), otherwise the server gets an error at
-//! once. An ask that waits [`ASK_TIMEOUT`] is cancelled (a form) or refused (sampling), and one
+//! there ([`UserAsks::present`]: the browser's session) or a terminal watches
+//! ([`UserAsks::watch`]: `harbor-bridge asks`), otherwise the server gets an error at once. An ask that waits [`ASK_TIMEOUT`] is cancelled (a form) or refused (sampling), and one
 //! whose server stops asking (its call ended) closes by itself.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use harbor_protocol::api::asks::{Action, Asked, SampledMessage, UserAnswer, UserAsk, ASK_TIMEOUT_MS, CHANGED};
+use harbor_protocol::api::asks::{
+    Action, Asked, OpenAsks, SampledMessage, UserAnswer, UserAsk, ASK_TIMEOUT_MS, CHANGED,
+};
 use harbor_protocol::form::{self, Field};
 use harbor_protocol::ErrorObject;
 use rmcp::model::ErrorCode;
@@ -67,6 +69,30 @@ impl UserAsks {
     pub fn present(self: &Arc<Self>) -> Presence {
         self.present.fetch_add(1, Ordering::AcqRel);
         Presence(self.clone())
+    }
+
+    /// Streams the open asks to `events` — now, and after every change — with the user
+    /// counted as present, until `cancel` (`asks.watch`, for a terminal).
+    pub async fn watch(self: &Arc<Self>, events: &crate::rpc::EventSink, cancel: &tokio_util::sync::CancellationToken) {
+        let _present = self.present();
+        let mut news = self.notifier.subscribe();
+        if !events.emit(&OpenAsks { asks: self.list() }).await {
+            return;
+        }
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                heard = news.recv() => match heard {
+                    Ok(notice) if notice.method == CHANGED => {
+                        if !events.emit(&OpenAsks { asks: self.list() }).await {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
     }
 
     /// The user as the registry's asker of last resort.

@@ -1,12 +1,19 @@
-//! A server's elicitation asked in the terminal while `harbor-bridge call` waits on its tool: a
-//! form's fields one by one (each offering its default, which Enter takes), or a page to open,
-//! then whether to send. Prompts go to standard error, answers come from standard input; at
+//! What a server asks the user, answered at the terminal: its elicitation while `harbor-bridge
+//! call` waits on its tool, and — with `harbor-bridge asks` — whatever a running bridge would
+//! show in the sidebar (forms, pages to visit, leave for the user's model to answer). A form's
+//! fields are asked one by one (each offering its default, which Enter takes), or a page to
+//! open, then whether to send. Prompts go to standard error, answers come from standard input; at
 //! the end of input a field takes its default and the question whether to send cancels, so a
 //! script with no one to ask never accepts on the user's behalf.
 
 use std::io::{BufRead, Write};
+use std::path::Path;
 
+use anyhow::{anyhow, bail, Result};
+use harbor_bridge::link::Link;
+use harbor_protocol::api::asks::{Action, Asked, AsksAnswer, AsksWatch, OpenAsks, UserAnswer, UserAsk};
 use harbor_protocol::api::tools::{AskAnswer, AskError};
+use harbor_protocol::api::Method;
 use harbor_protocol::form::{self, Field, FieldKind};
 use serde_json::{json, Map, Value};
 
@@ -24,6 +31,78 @@ pub fn ask(ask_id: u64, method: &str, params: &Value, input: &mut impl BufRead, 
     match answered {
         Ok(result) => AskAnswer { ask_id, result: Some(result), error: None },
         Err(message) => AskAnswer { ask_id, result: None, error: Some(AskError { code: -32602, message }) },
+    }
+}
+
+/// `harbor-bridge asks`: holds `asks.watch` open on the running bridge and answers each ask it
+/// shows, one at a time, until Ctrl-C.
+pub async fn watch(data_dir: &Path) -> Result<()> {
+    let mut link = Link::open(data_dir).await?;
+    if !link.is_shared() {
+        link.close().await;
+        bail!("no Harbor bridge is running: asks come from one (Firefox's, or `harbor-bridge gateway serve`)");
+    }
+    eprintln!("Waiting for what servers ask you (Ctrl-C to stop)…");
+    let mut answered: Vec<u64> = Vec::new();
+    let outcome = link
+        .call_answering(<AsksWatch as Method>::NAME, json!({}), |event| {
+            let open: OpenAsks = serde_json::from_value(event.clone()).ok()?;
+            let ask = open.asks.into_iter().find(|ask| !answered.contains(&ask.ask_id))?;
+            answered.push(ask.ask_id);
+            let (stdin, stderr) = (std::io::stdin(), std::io::stderr());
+            let answer = answer_ask(&ask, &mut stdin.lock(), &mut stderr.lock());
+            Some((<AsksAnswer as Method>::NAME, serde_json::to_value(answer).ok()?))
+        })
+        .await?;
+    link.close().await;
+    outcome.map(drop).map_err(|e| anyhow!("{}: {}", e.code, e.message))
+}
+
+/// The user's answer to one ask, from `input`.
+fn answer_ask(ask: &UserAsk, input: &mut impl BufRead, prompt: &mut impl Write) -> UserAnswer {
+    let callers = match ask.callers.as_slice() {
+        [] => String::new(),
+        callers => format!(" (during a call for {})", callers.join(", ")),
+    };
+    let _ = writeln!(prompt, "\n{} asks you{callers}:", ask.server_id);
+    let (ask_id, mut content) = (ask.ask_id, None);
+    let action = match &ask.asked {
+        Asked::Form { message, requested_schema } => {
+            let params = json!({ "message": message, "requestedSchema": requested_schema });
+            decided(elicit(&params, input, prompt), &mut content)
+        }
+        Asked::Url { message, url, elicitation_id } => {
+            let params = json!({ "mode": "url", "message": message, "url": url, "elicitationId": elicitation_id });
+            decided(elicit(&params, input, prompt), &mut content)
+        }
+        Asked::Sampling { system_prompt, messages, max_tokens } => {
+            let _ = writeln!(prompt, "It wants your model to answer (up to {max_tokens} tokens):");
+            if let Some(system) = system_prompt {
+                let _ = writeln!(prompt, "  instructions: {system}");
+            }
+            for message in messages {
+                let _ = writeln!(prompt, "  {}: {}", message.role, message.text);
+            }
+            let _ = write!(prompt, "Let your model answer? [y]es, [N]o: ");
+            let _ = prompt.flush();
+            match line(input).map(|l| l.trim().to_ascii_lowercase()) {
+                Some(l) if l.starts_with('y') => Action::Accept,
+                _ => Action::Decline,
+            }
+        }
+    };
+    UserAnswer { ask_id, action, content }
+}
+
+/// The action of an elicitation's answer (`{action, content?}`), its content kept; a form the
+/// terminal cannot ask is cancelled.
+fn decided(answered: Result<Value, String>, content: &mut Option<Map<String, Value>>) -> Action {
+    let Ok(answer) = answered else { return Action::Cancel };
+    *content = answer.get("content").and_then(Value::as_object).cloned();
+    match answer["action"].as_str() {
+        Some("accept") => Action::Accept,
+        Some("decline") => Action::Decline,
+        _ => Action::Cancel,
     }
 }
 

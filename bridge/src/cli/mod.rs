@@ -123,6 +123,10 @@ enum Command {
         json: bool,
         ids: Vec<String>,
     },
+    /// Answer, at this terminal, what servers ask the user (forms, pages to visit, leave for the
+    /// model) while a running bridge has no sidebar to show them in — for example under
+    /// `gateway serve`. Runs until Ctrl-C.
+    Asks,
     /// List the namespaced tools of one server or of all of them.
     Tools {
         id: Option<String>,
@@ -197,6 +201,7 @@ pub fn main() -> ExitCode {
         Some(Command::DataDir) => paths::data_dir().map(|dir| println!("{}", dir.display())),
         Some(Command::Servers { command, json }) => with_runtime(|dir| servers::servers(dir, command, json)),
         Some(Command::Tools { id, json }) => with_runtime(|dir| servers::tools(dir, id, json)),
+        Some(Command::Asks) => with_runtime(answer::watch),
         Some(Command::Call { tool, args, timeout_ms, json }) => {
             with_runtime(|dir| async move { servers::call(dir, &tool, args.as_deref(), timeout_ms, json).await })
         }

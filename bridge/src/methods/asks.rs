@@ -12,5 +12,9 @@ pub fn routes(router: crate::rpc::Router, asks: Arc<UserAsks>) -> crate::rpc::Ro
     Area::new(router, asks)
         .on::<api::AsksList, _>(|asks, _, _| async move { Ok(asks.list()) })
         .on::<api::AsksAnswer, _>(|asks, answer, _| async move { asks.answer(answer).map(|()| Empty {}) })
+        .on::<api::AsksWatch, _>(|asks, _, call| async move {
+            asks.watch(&call.events, &call.cancel).await;
+            Ok(Empty {})
+        })
         .done()
 }

@@ -267,3 +267,41 @@ async fn a_page_the_server_needs_visited_first_is_shown_and_the_call_made_again_
     assert_eq!((ask["url"].as_str(), ask["callers"].clone()), (Some(PREREQUISITE), json!([SITE])));
     client.finish().await;
 }
+
+/// With no sidebar — a headless `gateway serve` — a server's form for an app that takes no
+/// elicitation fails at once; with `harbor-bridge asks` watching at a terminal, the user is asked
+/// there, field by field, and the answer reaches the server.
+#[tokio::test]
+async fn a_terminal_watching_with_harbor_bridge_asks_answers_when_no_sidebar_is_there() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let (_serving, home, url) = support::serve_headless("asks-terminal").await;
+    let mut link = harbor_bridge::link::Link::open(&home).await.unwrap();
+    support::admin(&mut link, "servers.add", json!({"id": "everything", "launch": everything_launch("stdio")})).await;
+    support::admin(&mut link, "servers.start", json!({"id": "everything"})).await;
+    let added =
+        support::admin(&mut link, "gateway.clients.add", json!({"name": "agent", "allow": ["everything"]})).await;
+    let app = support::mcp_http_client(&url, added["key"].as_str().unwrap()).await;
+    let elicit = || rmcp::model::CallToolRequestParams::new("everything__trigger-elicitation-request");
+    let alone = serde_json::to_value(app.call_tool(elicit()).await.unwrap()).unwrap();
+    assert!(!text_of(&alone).contains("User provided"), "nobody was there to answer: {alone}");
+
+    let mut terminal = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+        .arg("asks")
+        .env("HARBOR_HOME", &home)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut said = tokio::io::BufReader::new(terminal.stderr.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(20), said.next_line()).await.unwrap().unwrap().unwrap();
+    assert!(ready.contains("Waiting for what servers ask you"), "{ready}");
+    // The user types the required name, then Enter at every other field and to send.
+    let mut keys = terminal.stdin.take().unwrap();
+    keys.write_all(format!("Ada Lovelace\n{}", "\n".repeat(16)).as_bytes()).await.unwrap();
+    keys.flush().await.unwrap();
+    let answered = serde_json::to_value(app.call_tool(elicit()).await.unwrap()).unwrap();
+    assert!(text_of(&answered).contains("Name: Ada Lovelace"), "{answered}");
+    app.cancel().await.unwrap();
+    link.close().await;
+}

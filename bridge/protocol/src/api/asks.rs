@@ -15,6 +15,16 @@ crate::methods! {
     /// The user's answer to one. A form's content that does not fit the form is refused
     /// (`ERR_INVALID_REQUEST`, naming the field) and the ask stays open.
     AsksAnswer = "asks.answer", Extension, UserAnswer => super::Empty;
+    /// Held open by a place the user answers in besides the sidebar (`harbor-bridge asks` at a
+    /// terminal): while it is, the user counts as there to be asked, and the open asks stream
+    /// as events — now, and after every change.
+    AsksWatch = "asks.watch", Extension, super::Empty => super::Empty, OpenAsks;
+}
+
+/// The asks open now (`asks.watch`'s events).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenAsks {
+    pub asks: Vec<UserAsk>,
 }
 
 /// The notification sent whenever an ask opens or closes: `{"asks": [UserAsk…]}`.

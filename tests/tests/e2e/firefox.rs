@@ -1051,6 +1051,19 @@ async fn the_sidebar_shows_a_servers_form_and_sends_the_users_answer() {
     );
     let badge = harbor.page("return await browser.action.getBadgeText({});").await.unwrap();
     assert_eq!(badge["ok"], "1", "the toolbar button counts the open ask");
+    // Every control of the form has a name a screen reader can say.
+    let unnamed = harbor
+        .session
+        .execute(
+            "return [...document.querySelectorAll('.ask :is(input, select, textarea, button, a)')]
+               .filter(el => !el.getAttribute('aria-label') && !(el.labels && el.labels.length)
+                             && !(['BUTTON', 'A'].includes(el.tagName) && el.textContent.trim()))
+               .map(el => el.outerHTML.slice(0, 160));",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(unnamed, json!([]), "controls without a name");
     harbor.save_screenshot("sidebar-ask.png").await.unwrap();
 
     // Sent without the name it requires, the form says so and nothing reaches the server.

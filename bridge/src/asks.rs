@@ -6,7 +6,7 @@
 //! to every sidebar as `asks.changed`; the user's `asks.answer` closes it. A form's answer is
 //! checked against the form before the server sees it (a bad one is refused and the ask stays
 //! open); a sampling request the user accepts is answered by the user's own model, with no
-//! tools. Nothing is asked when nobody can see it: the user is only asked while a sidebar can be
+//! tools, and its answer goes to the server only once the user has read it and sent it. Nothing is asked when nobody can see it: the user is only asked while a sidebar can be
 //! there ([`UserAsks::present`]: the browser's session) or a terminal watches
 //! ([`UserAsks::watch`]: `harbor-bridge asks`), otherwise the server gets an error at once. An ask that waits [`ASK_TIMEOUT`] is cancelled (a form) or refused (sampling), and one
 //! whose server stops asking (its call ended) closes by itself.
@@ -191,22 +191,21 @@ impl UserAsks {
             })
             .collect();
         let max_tokens = params.get("maxTokens").and_then(Value::as_u64).unwrap_or(0);
-        let asked = Asked::Sampling { system_prompt: system_prompt.clone(), messages: messages.clone(), max_tokens };
-        match self.open(&ask, asked, Vec::new()).await {
-            Some(UserAnswer { action: Action::Accept, .. }) => {}
-            Some(_) => return Err(ErrorData::new(USER_REFUSED, "the user declined to let the model answer", None)),
-            None => {
-                return Err(ErrorData::new(
-                    USER_REFUSED,
-                    format!("the user did not answer within {} minutes", ASK_TIMEOUT.as_secs() / 60),
-                    None,
-                ))
-            }
-        }
+        let asked = |answer| Asked::Sampling {
+            system_prompt: system_prompt.clone(),
+            messages: messages.clone(),
+            max_tokens,
+            answer,
+        };
+        refused(self.open(&ask, asked(None), Vec::new()).await, "to let the model answer")?;
         let temperature = params.get("temperature").and_then(Value::as_f64);
-        self.complete(system_prompt, &messages, temperature).await.map_err(|why| {
+        let answered = self.complete(system_prompt.clone(), &messages, temperature).await.map_err(|why| {
             ErrorData::internal_error(format!("{SAMPLING}: the user's model could not answer: {why}"), None)
-        })
+        })?;
+        // The user reviews the model's answer before the server gets it.
+        let text = answered["content"]["text"].as_str().unwrap_or_default().to_owned();
+        refused(self.open(&ask, asked(Some(text)), Vec::new()).await, "to send the model's answer")?;
+        Ok(answered)
     }
 
     /// The user's active model's answer to `messages`.
@@ -260,6 +259,19 @@ impl Asker for TheUser {
                 _ => asks.elicit(ask).await,
             }
         })
+    }
+}
+
+/// A sampling step the user did not accept, as MCP's refusal (`what` the user declined).
+fn refused(answer: Option<UserAnswer>, what: &str) -> Result<(), ErrorData> {
+    match answer {
+        Some(UserAnswer { action: Action::Accept, .. }) => Ok(()),
+        Some(_) => Err(ErrorData::new(USER_REFUSED, format!("the user declined {what}"), None)),
+        None => Err(ErrorData::new(
+            USER_REFUSED,
+            format!("the user did not answer within {} minutes", ASK_TIMEOUT.as_secs() / 60),
+            None,
+        )),
     }
 }
 

@@ -75,7 +75,7 @@ fn answer_ask(ask: &UserAsk, input: &mut impl BufRead, prompt: &mut impl Write) 
             let params = json!({ "mode": "url", "message": message, "url": url, "elicitationId": elicitation_id });
             decided(elicit(&params, input, prompt), &mut content)
         }
-        Asked::Sampling { system_prompt, messages, max_tokens } => {
+        Asked::Sampling { system_prompt, messages, max_tokens, answer } => {
             let _ = writeln!(prompt, "It wants your model to answer (up to {max_tokens} tokens):");
             if let Some(system) = system_prompt {
                 let _ = writeln!(prompt, "  instructions: {system}");
@@ -83,7 +83,14 @@ fn answer_ask(ask: &UserAsk, input: &mut impl BufRead, prompt: &mut impl Write) 
             for message in messages {
                 let _ = writeln!(prompt, "  {}: {}", message.role, message.text);
             }
-            let _ = write!(prompt, "Let your model answer? [y]es, [N]o: ");
+            let question = match answer {
+                Some(answer) => {
+                    let _ = writeln!(prompt, "Your model answered:\n  {answer}");
+                    "Send this answer to the server? [y]es, [N]o: "
+                }
+                None => "Let your model answer? [y]es, [N]o: ",
+            };
+            let _ = write!(prompt, "{question}");
             let _ = prompt.flush();
             match line(input).map(|l| l.trim().to_ascii_lowercase()) {
                 Some(l) if l.starts_with('y') => Action::Accept,

@@ -153,33 +153,56 @@ async fn a_page_to_visit_is_shown_with_its_address_and_only_a_web_address_is_sho
 async fn a_sampling_request_the_user_allows_is_answered_by_the_users_model_and_one_refused_is_an_error() {
     let (model, client) = with_everything_and_a_model("asks-sampling").await;
     model.push(Turn::words("Hello from your model."));
+    let refused_text = |outcome: Result<Value, Value>| match outcome {
+        Ok(result) => text_of(&result),
+        Err(error) => error.to_string(),
+    };
 
+    // Asked first whether the model may answer; nothing reaches it before.
     let args = json!({"prompt": "Say hello", "maxTokens": 20});
     let call = client.send("tools.call", json!({"tool": "everything/trigger-sampling-request", "args": args})).await;
     let ask = first_ask(&client).await;
-    assert_eq!(ask["kind"], "sampling");
-    assert_eq!(ask["maxTokens"], 20);
-    assert!(ask["messages"].to_string().contains("Say hello"), "{ask}");
+    assert_eq!((ask["kind"].as_str(), ask["maxTokens"].as_u64()), (Some("sampling"), Some(20)));
+    assert!(ask["messages"].to_string().contains("Say hello") && ask.get("answer").is_none(), "{ask}");
     assert!(model.chat_requests().is_empty(), "nothing reaches the model before the user allows it");
     client.ok("asks.answer", json!({"askId": ask["askId"], "action": "accept"})).await;
-    let (outcome, _) = client.wait(call).await;
-    let said = text_of(&outcome.unwrap());
-    assert!(said.contains("Hello from your model."), "{said}");
+    // Then shown the model's answer, which reaches the server only once sent.
+    let ask_id = ask["askId"].clone();
+    eventually("the model's answer is shown", Duration::from_secs(20), || {
+        shown(&client).get(0).is_some_and(|a| a["askId"] != ask_id && a["answer"].is_string())
+    })
+    .await;
+    let review = shown(&client)[0].clone();
+    assert_eq!(review["answer"], "Hello from your model.");
     let sent = model.chat_requests();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].body.to_string().contains("Say hello"), "the server's messages went to the model");
     assert!(sent[0].body["tools"].as_array().is_none_or(Vec::is_empty), "sampling offers the model no tools");
+    client.ok("asks.answer", json!({"askId": review["askId"], "action": "accept"})).await;
+    let (outcome, _) = client.wait(call).await;
+    assert!(text_of(&outcome.unwrap()).contains("Hello from your model."));
 
+    // Refused before the model runs: it never does.
     let call = client.send("tools.call", json!({"tool": "everything/trigger-sampling-request", "args": args})).await;
     let ask = first_ask(&client).await;
     client.ok("asks.answer", json!({"askId": ask["askId"], "action": "decline"})).await;
-    let (outcome, _) = client.wait(call).await;
-    let refused = match outcome {
-        Ok(result) => text_of(&result),
-        Err(error) => error.to_string(),
-    };
-    assert!(refused.contains("declined"), "{refused}");
+    let refused = refused_text(client.wait(call).await.0);
+    assert!(refused.contains("declined to let the model answer"), "{refused}");
     assert_eq!(model.chat_requests().len(), 1, "a refused request never reaches the model");
+
+    // Refused after reading the answer: the server never gets it.
+    model.push(Turn::words("A secret plan."));
+    let call = client.send("tools.call", json!({"tool": "everything/trigger-sampling-request", "args": args})).await;
+    let ask = first_ask(&client).await;
+    client.ok("asks.answer", json!({"askId": ask["askId"], "action": "accept"})).await;
+    let ask_id = ask["askId"].clone();
+    eventually("the model's answer is shown", Duration::from_secs(20), || {
+        shown(&client).get(0).is_some_and(|a| a["askId"] != ask_id && a["answer"].is_string())
+    })
+    .await;
+    client.ok("asks.answer", json!({"askId": shown(&client)[0]["askId"], "action": "decline"})).await;
+    let refused = refused_text(client.wait(call).await.0);
+    assert!(refused.contains("declined to send") && !refused.contains("secret plan"), "{refused}");
     client.finish().await;
 }
 

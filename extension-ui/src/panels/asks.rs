@@ -57,8 +57,8 @@ fn AskCard(bus: Bus, ask: UserAsk) -> impl IntoView {
         Asked::Url { message, url, .. } => {
             view! { <UrlAsk message=message url=url send=send sending=sending/> }.into_any()
         }
-        Asked::Sampling { system_prompt, messages, max_tokens } => view! {
-            <SamplingAsk system_prompt=system_prompt messages=messages max_tokens=max_tokens send=send sending=sending/>
+        Asked::Sampling { system_prompt, messages, max_tokens, answer } => view! {
+            <SamplingAsk system_prompt=system_prompt messages=messages max_tokens=max_tokens answer=answer send=send sending=sending/>
         }
         .into_any(),
     };
@@ -274,18 +274,22 @@ fn SamplingAsk(
     system_prompt: Option<String>,
     messages: Vec<SampledMessage>,
     max_tokens: u64,
+    answer: Option<String>,
     send: impl Fn(Action, Option<Map<String, Value>>) + Copy + 'static,
     sending: RwSignal<bool>,
 ) -> impl IntoView {
     let shown =
         messages.into_iter().map(|m| view! { <li><span class="badge">{m.role}</span>" "{m.text}</li> }).collect_view();
+    // Asked twice: before the model runs, then with its answer, before the server gets it.
+    let accept = if answer.is_some() { "Send this answer" } else { "Let my model answer" };
     view! {
         <p class="ask-message">{format!("It wants your model to answer (up to {max_tokens} tokens):")}</p>
         {system_prompt.map(|s| view! { <p class="help">"Instructions: "{s}</p> })}
         <ul class="sampled">{shown}</ul>
+        {answer.map(|a| view! { <p class="help">"Your model answered:"</p><pre class="result sampled-answer">{a}</pre> })}
         <div class="actions">
             <button type="button" class="accept" disabled=move || sending.get()
-                on:click=move |_| send(Action::Accept, None)>"Let my model answer"</button>
+                on:click=move |_| send(Action::Accept, None)>{accept}</button>
             <Refuse send=send sending=sending/>
         </div>
     }

@@ -61,13 +61,17 @@ pub enum Asked {
     /// open it is the answer; what happens there stays between the user and the server.
     #[serde(rename_all = "camelCase")]
     Url { message: String, url: String, elicitation_id: String },
-    /// Let the user's model answer the server's messages (`sampling/createMessage`).
+    /// Let the user's model answer the server's messages (`sampling/createMessage`); asked
+    /// twice: before the model runs, and with the model's `answer`, before the server gets it.
     #[serde(rename_all = "camelCase")]
     Sampling {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         system_prompt: Option<String>,
         messages: Vec<SampledMessage>,
         max_tokens: u64,
+        /// The model's answer, for the user to send to the server or not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<String>,
     },
 }
 
@@ -90,8 +94,8 @@ pub struct UserAnswer {
     pub content: Option<Map<String, Value>>,
 }
 
-/// MCP's elicitation actions; for sampling, `accept` lets the model answer and the others
-/// refuse.
+/// MCP's elicitation actions; for sampling, `accept` lets the model answer (then sends its
+/// answer) and the others refuse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {

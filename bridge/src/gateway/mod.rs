@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 use crate::host::pinning::{self, Pinned, Unpinned};
 use crate::host::pipeline;
 use crate::host::policy::PolicyError;
-use crate::mcp::askers::{Asker, Waiter};
+use crate::mcp::askers::Asker;
 use crate::mcp::client::ProgressSink;
 use crate::mcp::metrics::Text;
 use crate::mcp::names;
@@ -554,14 +554,10 @@ impl Backend for Gateway {
             false => None,
         };
         let tool = full.as_deref().unwrap_or(tool);
-        // While the call runs, its server's own requests go to this app (see `mcp::askers`).
-        let _asking = asker.and_then(|asker| {
-            let server = self.servers.lookup(tool)?.server_id;
-            let waiter = Waiter { who: record.name.clone(), asker: Some(asker) };
-            Some(self.servers.askers().register(&server, waiter))
-        });
         let policy = ClientPolicy { gateway: self, limits: self.limits(&record), record, admitted };
-        let asked = pipeline::Asked { method: "tools/call", tool, args: arguments.unwrap_or_default(), progress };
+        // While the call runs, its server's own requests go to this app when it answers them.
+        let args = arguments.unwrap_or_default();
+        let asked = pipeline::Asked { method: "tools/call", tool, args, progress, asker };
         let outcome = pipeline::call(&*self.servers, &self.store, &policy, asked, &cancel).await;
         let _ = self.store.touch_gateway_client(client);
         outcome

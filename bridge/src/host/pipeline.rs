@@ -11,6 +11,7 @@
 //! caller's kind.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -23,6 +24,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::policy::PolicyError;
+use crate::mcp::askers::{Asker, Waiter};
 use crate::mcp::client::ProgressSink;
 use crate::mcp::error::HostError;
 use crate::mcp::registry::{Servers, ToolEntry};
@@ -120,11 +122,13 @@ pub struct Asked<'a> {
     pub args: JsonObject,
     /// Where the server's progress reports go, if the caller wants them.
     pub progress: Option<ProgressSink>,
+    /// How the caller answers the server's own requests itself, if it does (see `mcp::askers`).
+    pub asker: Option<Arc<dyn Asker>>,
 }
 
 impl<'a> Asked<'a> {
     pub fn new(method: &'a str, tool: &'a str, args: JsonObject) -> Asked<'a> {
-        Asked { method, tool, args, progress: None }
+        Asked { method, tool, args, progress: None, asker: None }
     }
 }
 
@@ -147,7 +151,7 @@ pub async fn call<P: Policy>(
 async fn steps<P: Policy>(
     servers: &impl Catalog,
     policy: &P,
-    Asked { tool: asked, args, progress, .. }: Asked<'_>,
+    Asked { tool: asked, args, progress, asker, .. }: Asked<'_>,
     cancel: &CancellationToken,
     audit: &mut Audit<'_>,
 ) -> Result<Value, PolicyError> {
@@ -163,10 +167,11 @@ async fn steps<P: Policy>(
     }
     policy.allow(asked, named.as_deref(), running.as_ref())?;
     let tool = named.unwrap_or_else(|| asked.to_owned());
-    // While the call runs, the user asked on its server's behalf reads whom it runs for.
-    let _waiting = running.as_ref().map(|t| {
-        servers.registry().askers().register(&t.server_id, crate::mcp::askers::Waiter::named(policy.who().label()))
-    });
+    // While the call runs, its server's own requests go to the caller when it answers them,
+    // else to the user, who reads whom the call runs for.
+    let _waiting = running
+        .as_ref()
+        .map(|t| servers.registry().askers().register(&t.server_id, Waiter { who: policy.who().label(), asker }));
     let _slot = tokio::select! {
         slot = policy.admit() => slot?,
         () = cancel.cancelled() => return Err(PolicyError::Aborted),

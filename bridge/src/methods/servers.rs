@@ -162,7 +162,8 @@ async fn call_tool(servers: Arc<Servers>, p: CallTool, call: Call) -> Result<Val
     // While the call runs, its server's own requests go to this caller when it answers them
     // (the command line), else to the user in the sidebar.
     let asker = (!p.answers.is_empty()).then(|| servers.relay.asker(call.events.clone(), p.answers));
-    let server = crate::mcp::names::split_namespaced(&p.tool).map(|(server, _)| server.to_owned());
+    // The tool's server as the call resolves it (`serverId/tool` or `serverId__tool`).
+    let server = servers.lookup(&p.tool).map(|t| t.server_id);
     let _waiting = server.map(|server| servers.askers().register(&server, Waiter { who: "you".into(), asker }));
     let running = servers.call_tool(&p.tool, p.args, timeout, &call.cancel, Some(progress));
     let events = &call.events;

@@ -328,3 +328,26 @@ async fn a_terminal_watching_with_harbor_bridge_asks_answers_when_no_sidebar_is_
     app.cancel().await.unwrap();
     link.close().await;
 }
+
+/// A caller that answers the server's requests itself gets them as `ask` events of its own
+/// call, whichever way it names the tool, and the sidebar is not asked.
+#[tokio::test]
+async fn a_caller_that_answers_itself_is_asked_on_its_own_call_by_either_name() {
+    let client = with_everything("asks-self").await;
+    for tool in ["everything/trigger-elicitation-request", "everything__trigger-elicitation-request"] {
+        let params = json!({"tool": tool, "args": {}, "answers": ["elicitation/create"]});
+        let call = client.send("tools.call", params).await;
+        let event = client.first_event(call, Duration::from_secs(20)).await;
+        assert_eq!(
+            (event["type"].as_str(), event["method"].as_str()),
+            (Some("ask"), Some("elicitation/create")),
+            "{tool}"
+        );
+        assert_eq!(shown(&client), json!([]), "{tool}: the sidebar is not asked");
+        let answer = json!({"askId": event["askId"], "result": {"action": "accept", "content": {"name": "Ada"}}});
+        client.ok("tools.answer", answer).await;
+        let (outcome, _) = client.wait(call).await;
+        assert!(text_of(&outcome.unwrap()).contains("Name: Ada"), "{tool}");
+    }
+    client.finish().await;
+}

@@ -186,7 +186,8 @@ fn granted(endpoint: &str, answer: Value) -> Result<Granted, AuthError> {
         access_token,
         refresh_token: text("refresh_token"),
         expires_in: answer.get("expires_in").and_then(Value::as_u64).map(Duration::from_secs),
-        scope: text("scope"),
+        // An empty scope is none: the provider granted what was asked.
+        scope: text("scope").filter(|s| !s.is_empty()),
     })
 }
 

@@ -186,7 +186,11 @@ fn granted(answer: BasicTokenResponse) -> Granted {
         access_token: answer.access_token().secret().clone(),
         refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
         expires_in: answer.expires_in(),
-        scope: answer.scopes().map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+        // An empty scope is none: the provider granted what was asked.
+        scope: answer
+            .scopes()
+            .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
+            .filter(|s| !s.is_empty()),
     }
 }
 

@@ -215,28 +215,9 @@ impl Auth {
                 ))
             }
         };
-        let sign_in = SignIn {
-            resource: discovered.resource.clone(),
-            issuer: server.issuer.clone(),
-            client_id: client.client_id.clone(),
-            token_endpoint: server.token_endpoint.clone(),
-            revocation_endpoint: server.revocation_endpoint.clone(),
-            scope: granted.scope.clone().or(scope),
-            expires_at: granted.expires_in.map(|d| now() + d.as_secs() as i64),
-            updated_at: now(),
-            token_auth: client.auth,
-            grant,
-        };
-        let tokens = Tokens {
-            access_token: granted.access_token,
-            refresh_token: granted.refresh_token,
-            client_secret: client.client_secret,
-            private_key: client.private_key,
-        };
-        self.keep(&sign_in, &tokens).await?;
         // The refusal stays, with its count of futile step-ups, until the user signs out (or the
         // bridge restarts): a later sign-in starts from the server's latest challenge.
-        Ok(sign_in)
+        self.keep_granted(discovered.resource.clone(), server, client, granted, scope, grant).await
     }
 
     /// Connects a local server's account at its provider: the device flow when asked for (or
@@ -251,12 +232,7 @@ impl Auth {
     ) -> Result<SignIn, AuthError> {
         let http = self.http()?;
         let server = account::provider(&http, account).await?;
-        let client = Client {
-            client_id: account.client_id.clone(),
-            client_secret: None,
-            private_key: None,
-            auth: TokenAuth::None,
-        };
+        let client = Client::pre_registered(account.client_id.clone(), None, None, &server);
         let scope = account.scope.clone();
         let grant = match request.grant {
             Some(grant) => grant,
@@ -296,24 +272,37 @@ impl Auth {
                 ))
             }
         };
+        self.keep_granted(account::resource_of(&spec.id), &server, client, granted, scope, grant).await
+    }
+
+    /// What a sign-in (or an account's connection) was granted, kept: the tokens and the
+    /// client's secret or key in the keychain, the rest as its `SignIn`.
+    async fn keep_granted(
+        &self,
+        resource: String,
+        server: &discovery::AuthServer,
+        client: Client,
+        granted: flow::Granted,
+        scope: Option<String>,
+        grant: Grant,
+    ) -> Result<SignIn, AuthError> {
         let sign_in = SignIn {
-            resource: account::resource_of(&spec.id),
+            resource,
             issuer: server.issuer.clone(),
             client_id: client.client_id.clone(),
             token_endpoint: server.token_endpoint.clone(),
             revocation_endpoint: server.revocation_endpoint.clone(),
-            // A provider that grants an empty scope granted what was asked.
-            scope: granted.scope.clone().filter(|s| !s.is_empty()).or(scope),
+            scope: granted.scope.clone().or(scope),
             expires_at: granted.expires_in.map(|d| now() + d.as_secs() as i64),
             updated_at: now(),
-            token_auth: TokenAuth::None,
+            token_auth: client.auth,
             grant,
         };
         let tokens = Tokens {
             access_token: granted.access_token,
             refresh_token: granted.refresh_token,
-            client_secret: None,
-            private_key: None,
+            client_secret: client.client_secret,
+            private_key: client.private_key,
         };
         self.keep(&sign_in, &tokens).await?;
         Ok(sign_in)

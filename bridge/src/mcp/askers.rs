@@ -106,19 +106,7 @@ impl Askers {
 
     /// Hands `server`'s request to the one caller waiting that can answer it, else to the user.
     pub async fn ask(&self, server: &str, method: &'static str, params: Value) -> Result<Value, ErrorData> {
-        let (able, callers) = {
-            let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            let all = waiting.get(server).map(Vec::as_slice).unwrap_or_default();
-            let able: Vec<Arc<dyn Asker>> =
-                all.iter().filter_map(|(_, w)| w.asker.clone()).filter(|asker| asker.answers(method)).collect();
-            let mut callers: Vec<String> = Vec::new();
-            for (_, waiter) in all {
-                if !callers.contains(&waiter.who) {
-                    callers.push(waiter.who.clone());
-                }
-            }
-            (able, callers)
-        };
+        let (able, callers) = self.waiters(server, method);
         let ask = ServerAsk { method, params, server: server.to_owned(), callers };
         let _asking = Asking::begin(self, server);
         match able.as_slice() {
@@ -157,13 +145,8 @@ impl Askers {
     /// with the pages), each page is shown to the user, who may open it and call again. The
     /// asks outlive the failed call; they close when the user answers or they expire.
     pub fn show_visits(&self, server: &str, elicitations: &Value) {
-        let (answered_by_caller, callers) = {
-            let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            let all = waiting.get(server).map(Vec::as_slice).unwrap_or_default();
-            let able = all.iter().any(|(_, w)| w.asker.as_ref().is_some_and(|a| a.answers(ELICITATION)));
-            (able, all.iter().map(|(_, w)| w.who.clone()).collect::<Vec<_>>())
-        };
-        let Some(user) = self.user.get().filter(|user| !answered_by_caller && user.answers(ELICITATION)) else {
+        let (able, callers) = self.waiters(server, ELICITATION);
+        let Some(user) = self.user.get().filter(|user| able.is_empty() && user.answers(ELICITATION)) else {
             return;
         };
         for page in elicitations.as_array().into_iter().flatten().filter(|e| e["mode"] == "url") {
@@ -175,6 +158,21 @@ impl Askers {
             };
             tokio::spawn(user.ask(ask));
         }
+    }
+
+    /// The askers of the callers waiting on `server` that answer `method`, and who all the
+    /// waiting callers are (each once, in the order they came).
+    fn waiters(&self, server: &str, method: &str) -> (Vec<Arc<dyn Asker>>, Vec<String>) {
+        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let all = waiting.get(server).map(Vec::as_slice).unwrap_or_default();
+        let able = all.iter().filter_map(|(_, w)| w.asker.clone()).filter(|asker| asker.answers(method)).collect();
+        let mut callers: Vec<String> = Vec::new();
+        for (_, waiter) in all {
+            if !callers.contains(&waiter.who) {
+                callers.push(waiter.who.clone());
+            }
+        }
+        (able, callers)
     }
 
     /// Returns once no caller waits on `server`.

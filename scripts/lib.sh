@@ -58,6 +58,9 @@ PROMETHEUS_CLIENT_VERSION=0.26.0
 # Node.js 22 it needs (from npm, in its own prefix: the system's Node stays as it is).
 PY_SDK_VERSION=2.3.0
 TS_SDK_VERSION=1.32.2
+# Real MCP App servers (npm, ext-apps' examples), in a prefix of their own: they bring the 2.x SDK
+# packages (@modelcontextprotocol/server, …), which are not the 1.x sdk beside the others.
+APPS_VERSION=2.0.3
 CONFORMANCE_VERSION=0.1.16
 NODE22_VERSION=22.23.5
 

@@ -174,6 +174,7 @@ fn pinning_and_scanning() {
         annotations: Some(json!({"readOnlyHint": true, "openWorldHint": true})),
         imitates: None,
         page_origin: None,
+        ui: None,
     };
     let approved = pins::fingerprint(&pins::definition(&tool));
     let runs = 20_000;

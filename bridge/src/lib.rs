@@ -25,6 +25,7 @@
 //! [`Bridge`] holds the state; [`run`] serves one session over any reader and writer, so tests drive the bridge over
 //! in-memory pipes exactly as Firefox drives it over stdio.
 
+pub mod apps;
 pub mod asks;
 pub mod chat;
 pub mod control;
@@ -74,6 +75,7 @@ pub struct Bridge {
     pub auth: Arc<oauth::Auth>,
     pub gateway: Arc<gateway::Gateway>,
     pub asks: Arc<asks::UserAsks>,
+    pub apps: Arc<apps::Apps>,
 }
 
 impl Bridge {
@@ -113,6 +115,7 @@ impl Bridge {
         let gateway = gateway::Gateway::new(store.clone(), servers.clone(), notifier.clone(), data_dir.to_path_buf());
         let asks = asks::UserAsks::new(notifier.clone(), llm.clone());
         servers.askers().ask_user_with(asks.asker());
+        let apps = Arc::new(apps::Apps::new(servers.clone(), store.clone()));
         Ok(Bridge {
             data_dir: data_dir.to_path_buf(),
             store,
@@ -125,6 +128,7 @@ impl Bridge {
             auth,
             gateway,
             asks,
+            apps,
         })
     }
 
@@ -149,6 +153,7 @@ impl Bridge {
         let router = methods::secret_routes(router, self.servers.clone(), self.secrets.clone(), self.auth.clone());
         let router = methods::gateway_routes(router, self.gateway.clone());
         let router = methods::ask_routes(router, self.asks.clone());
+        let router = methods::app_routes(router, self.apps.clone());
         methods::permission_routes(router, self.host.clone())
     }
 

@@ -161,6 +161,7 @@ impl State {
                     tool: tool.clone(),
                     args: call.arguments.clone(),
                     page: page.clone(),
+                    ui: entry.and_then(|t| t.ui.as_ref()?.resource_uri.clone()),
                 };
                 events.emit(&asked).await;
                 let outcome = match entry {

@@ -193,6 +193,7 @@ impl Chat {
             Some(chat) => crate::host::site_chats::site_tools(chat, &mut tools),
             None => tools.extend(self.servers.tools(None).map_err(ErrorObject::from)?),
         }
+        crate::host::pipeline::keep_for_models(&mut tools);
         if let Some(wanted) = &turn.tools {
             tools.retain(|t| wanted.contains(&t.name));
         }

@@ -430,6 +430,11 @@ struct ClientPolicy<'g> {
 }
 
 impl pipeline::Policy for ClientPolicy<'_> {
+    fn audience(&self) -> pipeline::Audience {
+        // An MCP host of its own, which renders the views and applies their visibility.
+        pipeline::Audience::Any
+    }
+
     type Slot = tokio::sync::OwnedSemaphorePermit;
 
     fn who(&self) -> pipeline::Who {

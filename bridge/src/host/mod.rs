@@ -279,6 +279,7 @@ impl Host {
     fn prompt_tools(&self, asked: Option<&[String]>) -> Result<Vec<PromptTool>, ErrorObject> {
         use harbor_protocol::shown::{visible, visible_name};
         let mut catalog = self.servers.tools(None).map_err(ErrorObject::from)?;
+        pipeline::keep_for_models(&mut catalog);
         crate::mcp::registry::flag_imitations(&mut catalog);
         let line = |name: &String, entry: Option<&ToolEntry>| PromptTool {
             name: name.clone(),
@@ -348,6 +349,7 @@ impl Host {
     pub fn visible_tools(&self, site: &Site) -> Result<Vec<ToolEntry>, ErrorObject> {
         let allowed = self.grants.allowed_tools(&site.origin, site.tab).map_err(internal)?;
         let mut tools = self.servers.tools(None).map_err(ErrorObject::from)?;
+        pipeline::keep_for_models(&mut tools);
         tools.retain(|t| allowed.contains(&t.name));
         let states = self.pin_states(&site.origin, &tools)?;
         tools.retain(|t| states.get(&t.name) == Some(&pinning::Pinned::Same));

@@ -140,6 +140,7 @@ fn entry(origin: &str, tool: &OfferedTool) -> ToolEntry {
         })),
         imitates: None,
         page_origin: Some(origin.to_owned()),
+        ui: None,
     }
 }
 

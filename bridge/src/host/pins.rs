@@ -87,6 +87,7 @@ mod tests {
             annotations,
             imitates: None,
             page_origin: None,
+            ui: None,
         }
     }
 

@@ -76,6 +76,7 @@ impl Who {
             AuditCaller::Page => self.origin.clone(),
             AuditCaller::Chat => "Harbor's chat".into(),
             AuditCaller::Gateway => self.origin.strip_prefix("gateway:").unwrap_or(&self.origin).to_owned(),
+            AuditCaller::View => format!("{}'s app", self.origin.strip_prefix("app:").unwrap_or(&self.origin)),
         }
     }
 }
@@ -96,6 +97,12 @@ pub trait Policy: Sync {
     /// allowlist, then pin; `running` is the tool when its server runs.
     fn allow(&self, asked: &str, named: Option<&str>, running: Option<&ToolEntry>) -> Result<(), PolicyError>;
 
+    /// Step 2 too: whom the caller speaks for, against a tool's MCP App visibility
+    /// (`_meta.ui.visibility`): a tool only its server's views may call is no model's to call.
+    fn audience(&self) -> Audience {
+        Audience::Model
+    }
+
     /// Steps 3 and 4: a budget reservation (or a count against a rate), taken *before* waiting
     /// for a slot among the caller's calls in flight, so concurrent calls cannot all pass the
     /// budget; it counts as used once the slot is there, and is given back if none comes.
@@ -111,6 +118,39 @@ pub trait Policy: Sync {
 
     /// After the call, however it ended (traffic counters).
     fn finished(&self, _outcome: &Result<Value, ErrorObject>) {}
+}
+
+/// Whom a caller speaks for, as MCP Apps' tool visibility reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// A model (the chat, a page and its agent): tools visible to the model.
+    Model,
+    /// A view of `server`'s App: that server's tools visible to apps.
+    App { server: String },
+    /// Another MCP host (a gateway app), which applies the visibility itself.
+    Any,
+}
+
+impl Audience {
+    /// Whether this audience may call `tool`; if not, what the refusal tells the caller.
+    pub fn admits(&self, tool: &ToolEntry) -> Result<(), &'static str> {
+        let ui = tool.ui.as_ref();
+        match self {
+            Audience::Any => Ok(()),
+            Audience::Model if ui.is_none_or(|ui| ui.for_model()) => Ok(()),
+            Audience::Model => Err("its server offers it only to its own app views, not to models"),
+            Audience::App { server } if *server != tool.server_id => {
+                Err("an app view may call only its own server's tools")
+            }
+            Audience::App { .. } if ui.is_none_or(|ui| ui.for_app()) => Ok(()),
+            Audience::App { .. } => Err("its server offers it only to models, not to app views"),
+        }
+    }
+}
+
+/// Leaves out the tools only their servers' app views may call: what a model is offered.
+pub fn keep_for_models(tools: &mut Vec<ToolEntry>) {
+    tools.retain(|tool| Audience::Model.admits(tool).is_ok());
 }
 
 /// One tool call as its caller asked for it.
@@ -166,6 +206,13 @@ async fn steps<P: Policy>(
         audit.tool = Some(named.clone());
     }
     policy.allow(asked, named.as_deref(), running.as_ref())?;
+    if let Some(tool) = &running {
+        policy.audience().admits(tool).map_err(|fix| PolicyError::ToolNotAllowed {
+            caller: policy.who().label(),
+            tool: tool.name.clone(),
+            fix,
+        })?;
+    }
     let tool = named.unwrap_or_else(|| asked.to_owned());
     // While the call runs, its server's own requests go to the caller when it answers them,
     // else to the user, who reads whom the call runs for.

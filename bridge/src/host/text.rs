@@ -492,6 +492,7 @@ impl Host {
                 tool: call.name.clone(),
                 args: call.arguments.clone(),
                 page: None,
+                ui: None,
             })
             .await;
         let timeout = Duration::from_millis(limits.tool_timeout_ms);

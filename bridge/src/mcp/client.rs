@@ -201,11 +201,15 @@ impl ClientHandler for ClientEvents {
         // `askers`). Roots are not offered: one session serves every caller, so an app's roots
         // would change what the server may touch for all of them, which is the user's to decide
         // (its sandbox folders); and 2026-07-28 deprecates roots (SEP-2577).
-        // The Skills extension is declared too: the gateway passes skills through (SEP-2640).
+        // The Skills extension is declared too: the gateway passes skills through (SEP-2640); and
+        // MCP Apps: the sidebar renders tools' views (`crate::apps`).
         let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
             "sampling": {},
             "elicitation": { "form": {}, "url": {} },
-            "extensions": { "io.modelcontextprotocol/skills": {} },
+            "extensions": {
+                "io.modelcontextprotocol/skills": {},
+                harbor_protocol::api::apps::EXTENSION: { "mimeTypes": [harbor_protocol::api::apps::RESOURCE_MIME_TYPE] },
+            },
         }))
         .unwrap_or_default();
         let mut config = ClientConfig::new(capabilities, Implementation::new("harbor", env!("CARGO_PKG_VERSION")));

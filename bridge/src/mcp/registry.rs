@@ -252,6 +252,13 @@ impl Servers {
         })
     }
 
+    /// Running `server`'s tool `name` as the server listed it (MCP's `Tool`).
+    pub fn listed_tool(&self, server: &str, name: &str) -> Option<Value> {
+        let live = self.get(server).ok()?.live()?;
+        let tools = live.tools.read().unwrap_or_else(|p| p.into_inner());
+        tools.iter().find(|t| t.name == name).and_then(|t| serde_json::to_value(t).ok())
+    }
+
     /// Finds `(server, tool)` for a namespaced or model-safe tool name.
     pub fn resolve_tool(&self, name: &str) -> Result<(Arc<Server>, String), HostError> {
         if let Some((server_id, tool)) = names::split_namespaced(name) {
@@ -513,6 +520,7 @@ fn tool_entry(server: &Server, tool: &rmcp::model::Tool) -> ToolEntry {
         annotations: tool.annotations.as_ref().and_then(|a| serde_json::to_value(a).ok()),
         imitates: None,
         page_origin: None,
+        ui: tool.meta.as_ref().and_then(|meta| harbor_protocol::api::apps::ToolUi::from_meta(&meta.0)),
     }
 }
 

@@ -6,6 +6,7 @@
 //! internal records become wire values ([`wire`]) and typed errors become the contract's codes
 //! (each error type's `From` impl, below this module). Nothing below `methods` imports it.
 
+mod apps;
 mod asks;
 mod browser;
 mod byoc;
@@ -25,6 +26,7 @@ use harbor_protocol::{ErrorCode, ErrorObject};
 
 use crate::mcp::error::HostError;
 
+pub use apps::routes as app_routes;
 pub use asks::routes as ask_routes;
 pub use browser::routes as browser_routes;
 pub use byoc::routes as byoc_routes;

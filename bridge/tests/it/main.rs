@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 mod support;
 
+mod apps;
 mod asks;
 mod browser;
 mod byoc;

@@ -39,6 +39,10 @@ pub enum RunEvent {
         /// A page's own tool: the origin of the page it runs in.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page: Option<String>,
+        /// The tool has an MCP App view (its `ui://` resource): its result can be shown in it
+        /// (`apps.open`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ui: Option<String>,
     },
     ToolResult {
         id: String,

@@ -8,6 +8,7 @@
 //! silently; results are open to additions. MCP's own open shapes (a tool's input schema, a tool
 //! call's result, a resource's contents) stay JSON values: Harbor passes them through.
 
+pub mod apps;
 pub mod asks;
 pub mod browser;
 pub mod byoc;
@@ -139,6 +140,7 @@ pub fn all() -> Vec<(&'static str, Access)> {
         byoc::METHODS,
         sessions::METHODS,
         webmcp::METHODS,
+        apps::METHODS,
         asks::METHODS,
     ]
     .concat()

@@ -413,6 +413,8 @@ pub enum AuditCaller {
     Chat,
     /// An app through the gateway (`origin` is `gateway:<client>`).
     Gateway,
+    /// An MCP App's view in Harbor's sidebar (`origin` is `app:<server>`).
+    View,
 }
 
 impl AuditCaller {
@@ -421,11 +423,14 @@ impl AuditCaller {
             AuditCaller::Page => "page",
             AuditCaller::Chat => "chat",
             AuditCaller::Gateway => "gateway",
+            AuditCaller::View => "view",
         }
     }
 
     pub fn parse(text: &str) -> Option<AuditCaller> {
-        [AuditCaller::Page, AuditCaller::Chat, AuditCaller::Gateway].into_iter().find(|k| k.as_str() == text)
+        [AuditCaller::Page, AuditCaller::Chat, AuditCaller::Gateway, AuditCaller::View]
+            .into_iter()
+            .find(|k| k.as_str() == text)
     }
 }
 

@@ -46,6 +46,9 @@ pub struct ToolEntry {
     /// A page's own tool (WebMCP): the origin of the page it runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_origin: Option<String>,
+    /// Its MCP App view and who may call it (`_meta.ui`), when its server says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui: Option<super::apps::ToolUi>,
 }
 
 /// `{"serverId"?: "…"}`: one server's items, or every running server's.

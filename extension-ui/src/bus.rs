@@ -255,7 +255,8 @@ impl Bus {
     }
 }
 
-fn to_json(value: &JsValue) -> Option<Value> {
+/// A JavaScript value as JSON (through `JSON.stringify`), if it is one.
+pub fn to_json(value: &JsValue) -> Option<Value> {
     let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
     serde_json::from_str(&text).ok()
 }

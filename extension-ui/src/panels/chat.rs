@@ -26,6 +26,7 @@ use leptos::task::spawn_local;
 use serde_json::Value;
 
 use crate::bus::Bus;
+use crate::panels::app_view::AppView;
 
 /// One thing shown in the conversation.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +41,10 @@ enum Item {
         /// A page's own tool: the page it ran in.
         page: Option<String>,
         untrusted: bool,
+        /// The tool's MCP App view (`ui://…`), and the call as its view gets it.
+        ui: Option<String>,
+        call: Value,
+        result: Option<Value>,
     },
     Notice(String),
     Failure(String),
@@ -104,12 +109,10 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
     load_providers();
     load_sessions();
 
-    let send = move || {
-        let text = draft.get_untracked().trim().to_owned();
+    let send_text = move |text: String| {
         if text.is_empty() || running.get_untracked().is_some() {
             return;
         }
-        draft.set(String::new());
         items.update(|list| list.push(Item::User(text.clone())));
         spawn_local(async move {
             let session = match current.get_untracked() {
@@ -159,6 +162,15 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
             load_sessions();
         });
     };
+    let send = move || {
+        let text = draft.get_untracked().trim().to_owned();
+        if !text.is_empty() && running.get_untracked().is_none() {
+            draft.set(String::new());
+            send_text(text);
+        }
+    };
+    // An app view's `ui/message`: the user's next message, unless a turn is running.
+    let from_app = Callback::new(move |text: String| send_text(text));
     let stop = move || {
         if let Some(id) = running.get_untracked() {
             bus.cancel(id);
@@ -206,7 +218,11 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
             </div>
             {move || current.get().map(|id| view! { <SessionActions bus=bus id=id current=current items=items on_change=load_sessions/> })}
             <ol class="conversation" aria-live="polite">
-                {move || items.get().into_iter().map(view_item).collect_view()}
+                <For
+                    each=move || items.get().into_iter().enumerate()
+                    key=|(index, item)| item.key(*index)
+                    children=move |(_, item)| view_item(item, bus, from_app)
+                />
                 {move || (items.get().is_empty()).then(|| view! {
                     <li class="help empty">{if site_chat.get().is_some() {
                         "Ask anything. The model can use this page's tools."
@@ -471,19 +487,28 @@ fn apply(list: &mut Vec<Item>, event: RunEvent) {
             Some(Item::Assistant(answer)) => answer.push_str(&token),
             _ => list.push(Item::Assistant(token)),
         },
-        RunEvent::ToolCall { id, tool, args, page } => {
-            list.push(Item::Tool { id, tool, args: pretty(&args), outcome: None, page, untrusted: false })
-        }
-        RunEvent::ToolResult { id, result, error, untrusted: marked, .. } => {
+        RunEvent::ToolCall { id, tool, args, page, ui } => list.push(Item::Tool {
+            id,
+            tool,
+            args: pretty(&args),
+            outcome: None,
+            page,
+            untrusted: false,
+            ui,
+            call: args,
+            result: None,
+        }),
+        RunEvent::ToolResult { id, result: value, error, untrusted: marked, .. } => {
             let outcome = match error {
                 Some(error) => Err(error.message),
-                None => Ok(result.as_ref().map(result_text).unwrap_or_default()),
+                None => Ok(value.as_ref().map(result_text).unwrap_or_default()),
             };
-            if let Some(Item::Tool { outcome: slot, untrusted, .. }) =
+            if let Some(Item::Tool { outcome: slot, untrusted, result, .. }) =
                 list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if *i == id))
             {
                 *slot = Some(outcome);
                 *untrusted = marked;
+                *result = value;
             }
         }
         RunEvent::Status { message, .. } => list.push(Item::Notice(message)),
@@ -515,6 +540,11 @@ fn items_from(messages: &[StoredMessage]) -> Vec<Item> {
                         outcome: None,
                         page: None,
                         untrusted: false,
+                        // A stored conversation keeps the result's text only: its view is not
+                        // opened again.
+                        ui: None,
+                        call: Value::Null,
+                        result: None,
                     });
                 }
             }
@@ -532,13 +562,30 @@ fn items_from(messages: &[StoredMessage]) -> Vec<Item> {
     list
 }
 
-fn view_item(item: Item) -> AnyView {
+impl Item {
+    /// What `<For>` tells items apart by: a card keeps its app view while the answer streams.
+    fn key(&self, index: usize) -> String {
+        match self {
+            Item::Tool { id, outcome, .. } => format!("{index}:tool:{id}:{}", outcome.is_some()),
+            Item::Assistant(text) => format!("{index}:assistant:{}", text.len()),
+            _ => format!("{index}"),
+        }
+    }
+}
+
+fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
     match item {
         Item::User(text) => {
             view! { <li class="msg user"><span class="visually-hidden">"You: "</span>{text}</li> }.into_any()
         }
         Item::Assistant(text) => view! { <li class="msg assistant">{text}</li> }.into_any(),
-        Item::Tool { tool, args, outcome, page, untrusted, .. } => {
+        Item::Tool { tool, args, outcome, page, untrusted, ui, call, result, .. } => {
+            let app = match (&ui, &result, &outcome) {
+                (Some(_), Some(result), Some(Ok(_))) => Some(view! {
+                    <AppView bus=bus tool=tool.clone() args=call.clone() result=result.clone() on_message=on_message/>
+                }),
+                _ => None,
+            };
             let (state, body) = match outcome {
                 None => ("running", "Running…".to_owned()),
                 Some(Ok(text)) => ("done", text),
@@ -560,6 +607,7 @@ fn view_item(item: Item) -> AnyView {
                         <h3>"Result"</h3>
                         <pre class="tool-result">{body}</pre>
                     </details>
+                    {app}
                 </li>
             }
             .into_any()

@@ -1,10 +1,11 @@
 //! The end-to-end tests, one binary with a module per area: real headless Firefox with the
 //! extension installed, the real bridge as its native host, real MCP servers behind it.
-//! `browser` — pages acting in the browser behind the Settings switches; `byoc` — sites'
+//! `apps` — MCP Apps' views in the chat; `browser` — pages acting in the browser behind the Settings switches; `byoc` — sites'
 //! own MCP servers; `firefox` — the product as a user meets it (sidebar panels, pages, chat, installs, the
 //! gateway); `permissions` — the page API's permissions and the attacks of the security rounds; `webmcp` — pages'
 //! own tools offered to the sidebar's chat.
 
+mod apps;
 mod browser;
 mod byoc;
 mod firefox;

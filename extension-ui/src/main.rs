@@ -2,10 +2,11 @@
 //! through the background script.
 //!
 //! `main` only mounts [`app::App`]. [`bus`] is the one module that talks to the outside (the
-//! background's runtime port); [`panels`] holds one file per panel.
+//! background's runtime port); [`panels`] holds one file per panel; [`markdown`] renders answers.
 
 mod app;
 mod bus;
+mod markdown;
 mod panels;
 
 fn main() {

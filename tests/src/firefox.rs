@@ -221,6 +221,25 @@ impl Harbor {
         Ok(())
     }
 
+    /// Sizes the window so the page's viewport is `width` × `height` CSS pixels (the sidebar's
+    /// width is about 360): the window's own frame is measured and added.
+    pub async fn set_viewport(&self, width: u32, height: u32) -> Result<()> {
+        let (mut outer_w, mut outer_h) = (width, height);
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            self.session.set_window_size(outer_w, outer_h).await?;
+            let inner = self.session.execute("return [innerWidth, innerHeight];", json!([])).await?;
+            let (w, h) = (inner[0].as_i64().unwrap_or(0), inner[1].as_i64().unwrap_or(0));
+            seen.push((outer_w, outer_h, w, h));
+            if w == width as i64 && h == height as i64 {
+                return Ok(());
+            }
+            outer_w = (outer_w as i64 + width as i64 - w).max(1) as u32;
+            outer_h = (outer_h as i64 + height as i64 - h).max(1) as u32;
+        }
+        anyhow::bail!("the viewport cannot be made {width}×{height}: (window, viewport) sizes tried {seen:?}")
+    }
+
     /// Opens `url` in a new tab and makes it the current window; returns the tab's handle.
     pub async fn open_tab(&self, url: &str) -> Result<String> {
         let handle = self.session.new_tab().await?;

@@ -47,6 +47,11 @@ impl Session {
         self.post("url", json!({"url": url})).await.map(drop)
     }
 
+    /// Sets the window's outer size in CSS pixels.
+    pub async fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
+        self.post("window/rect", json!({"width": width, "height": height})).await.map(drop)
+    }
+
     /// Runs `script` as a function body and returns what it returns.
     pub async fn execute(&self, script: &str, args: Value) -> Result<Value> {
         self.post("execute/sync", json!({"script": script, "args": args})).await

@@ -63,8 +63,9 @@ pub fn AppView(
     tool: String,
     args: Value,
     result: Value,
-    /// Adds a message to the chat as the user's (`ui/message`).
-    on_message: Callback<String>,
+    /// Adds a message to the chat as the user's (`ui/message`); without a chat, the view is told
+    /// its message was not taken.
+    on_message: Option<Callback<String>>,
 ) -> impl IntoView {
     let opened = RwSignal::new(None::<Result<OpenedView, String>>);
     let height = RwSignal::new(START_HEIGHT);
@@ -163,11 +164,12 @@ pub fn AppView(
             }
             "ui/message" => {
                 let text = message_text(&params);
-                if text.trim().is_empty() {
-                    reply(id, Ok(json!({ "isError": true })));
-                } else {
-                    on_message.run(text);
-                    reply(id, Ok(json!({})));
+                match on_message {
+                    Some(chat) if !text.trim().is_empty() => {
+                        chat.run(text);
+                        reply(id, Ok(json!({})));
+                    }
+                    _ => reply(id, Ok(json!({ "isError": true }))),
                 }
             }
             "ui/open-link" => {

@@ -18,7 +18,8 @@ use harbor_protocol::api::chat::{
 use harbor_protocol::api::llm::{
     LlmProviders, LlmSelect, LlmSetProvider, ProviderKind, ProvidersStatus, Role, Select, SetProvider,
 };
-use harbor_protocol::api::tools::views::{self, ToolResult};
+use harbor_protocol::api::servers::ServersList;
+use harbor_protocol::api::tools::views;
 use harbor_protocol::api::webmcp::{PageToolsList, TabFilter, TabTools};
 use harbor_protocol::api::{Empty, Id};
 use leptos::prelude::*;
@@ -26,7 +27,9 @@ use leptos::task::spawn_local;
 use serde_json::Value;
 
 use crate::bus::Bus;
+use crate::markdown::Markdown;
 use crate::panels::app_view::AppView;
+use crate::panels::result::ResultContent;
 
 /// One thing shown in the conversation.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,7 +54,21 @@ enum Item {
 }
 
 #[component]
-pub fn ChatPanel(bus: Bus) -> impl IntoView {
+pub fn ChatPanel(
+    bus: Bus,
+    /// Shows the directory (the empty state's next step when there are no servers).
+    on_find_servers: Callback<()>,
+) -> impl IntoView {
+    // How many servers the user has, for the empty state.
+    let server_count = RwSignal::new(None::<usize>);
+    Effect::new(move |_| {
+        let _ = bus.revision().get();
+        spawn_local(async move {
+            if let Ok(list) = bus.call::<ServersList>(Empty {}).await {
+                server_count.set(Some(list.len()));
+            }
+        });
+    });
     let providers = RwSignal::new(None::<Result<ProvidersStatus, String>>);
     let sessions = RwSignal::new(Vec::<SessionInfo>::new());
     let current = RwSignal::new(None::<String>);
@@ -144,6 +161,13 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
             running.set(Some(id));
             let outcome = reply.await;
             running.set(None);
+            // A model answered: if the model bar still says none is reachable, it is out of date.
+            let none_shown = providers
+                .get_untracked()
+                .is_some_and(|p| p.map_or(true, |state| !state.providers.iter().any(|p| p.available)));
+            if outcome.is_ok() && none_shown {
+                load_providers();
+            }
             if let Err(error) = outcome {
                 let message = if error.code == harbor_protocol::ErrorCode::Aborted {
                     "Stopped.".to_owned()
@@ -223,12 +247,15 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
                     key=|(index, item)| item.key(*index)
                     children=move |(_, item)| view_item(item, bus, from_app)
                 />
-                {move || (items.get().is_empty()).then(|| view! {
-                    <li class="help empty">{if site_chat.get().is_some() {
-                        "Ask anything. The model can use this page's tools."
-                    } else {
-                        "Ask anything. The model can use the tools of your running servers."
-                    }}</li>
+                {move || items.get().is_empty().then(|| match (site_chat.get().is_some(), server_count.get()) {
+                    (true, _) => view! { <li class="help empty">"Ask anything. The model can use this page's tools."</li> }.into_any(),
+                    (false, Some(0)) => view! {
+                        <li class="help empty no-servers">
+                            <p>"The chat uses the tools of your MCP servers, and you have none yet."</p>
+                            <button type="button" on:click=move |_| on_find_servers.run(())>"Browse the directory"</button>
+                        </li>
+                    }.into_any(),
+                    _ => view! { <li class="help empty">"Ask anything. The model can use the tools of your running servers."</li> }.into_any(),
                 })}
             </ol>
             <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
@@ -236,14 +263,27 @@ pub fn ChatPanel(bus: Bus) -> impl IntoView {
                 <textarea
                     id="chat-input"
                     rows="2"
-                    placeholder="Message (Enter sends, Shift+Enter for a new line)"
+                    placeholder="Message (Enter sends, Shift+Enter new line, Esc stops)"
                     prop:value=move || draft.get()
                     on:input=move |ev| draft.set(event_target_value(&ev))
-                    on:keydown=move |ev| {
-                        if ev.key() == "Enter" && !ev.shift_key() {
+                    on:keydown=move |ev| match ev.key().as_str() {
+                        "Enter" if !ev.shift_key() => {
                             ev.prevent_default();
                             send();
                         }
+                        "Escape" => stop(),
+                        // ↑ in an empty composer brings the last message back to edit.
+                        "ArrowUp" if draft.get_untracked().is_empty() => {
+                            let last = items.get_untracked().iter().rev().find_map(|item| match item {
+                                Item::User(text) => Some(text.clone()),
+                                _ => None,
+                            });
+                            if let Some(text) = last {
+                                ev.prevent_default();
+                                draft.set(text);
+                            }
+                        }
+                        _ => {}
                     }
                 ></textarea>
                 {move || match running.get() {
@@ -578,11 +618,11 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
         Item::User(text) => {
             view! { <li class="msg user"><span class="visually-hidden">"You: "</span>{text}</li> }.into_any()
         }
-        Item::Assistant(text) => view! { <li class="msg assistant">{text}</li> }.into_any(),
+        Item::Assistant(text) => view! { <li class="msg assistant"><Markdown text=text/></li> }.into_any(),
         Item::Tool { tool, args, outcome, page, untrusted, ui, call, result, .. } => {
             let app = match (&ui, &result, &outcome) {
                 (Some(_), Some(result), Some(Ok(_))) => Some(view! {
-                    <AppView bus=bus tool=tool.clone() args=call.clone() result=result.clone() on_message=on_message/>
+                    <AppView bus=bus tool=tool.clone() args=call.clone() result=result.clone() on_message=Some(on_message)/>
                 }),
                 _ => None,
             };
@@ -605,7 +645,10 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
                         <h3>"Arguments"</h3>
                         <pre>{args}</pre>
                         <h3>"Result"</h3>
-                        <pre class="tool-result">{body}</pre>
+                        {match (state, result) {
+                            ("done", Some(result)) => view! { <ResultContent result=result/> }.into_any(),
+                            _ => view! { <pre class="tool-result">{body}</pre> }.into_any(),
+                        }}
                     </details>
                     {app}
                 </li>
@@ -619,21 +662,7 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
 
 /// The text of an MCP tool result, as a person reads it.
 fn result_text(result: &Value) -> String {
-    let read: ToolResult = views::read(result);
-    let parts: Vec<String> = read
-        .content
-        .iter()
-        .map(|c| match c.kind.as_str() {
-            "text" => c.text.clone().unwrap_or_default(),
-            "" => String::new(),
-            kind => format!("[{kind}]"),
-        })
-        .collect();
-    if parts.is_empty() {
-        pretty(result)
-    } else {
-        parts.join("\n")
-    }
+    crate::panels::result::text_of(&views::read(result), result)
 }
 
 fn pretty(value: &Value) -> String {

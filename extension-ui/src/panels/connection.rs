@@ -1,4 +1,5 @@
-//! The connection panel: whether the bridge is reachable, which version, and what to do if not.
+//! The connection: while the bridge is reachable, one status line (its version and data folder
+//! open on click); when it is not, a card that says what to do.
 
 use harbor_protocol::{BridgeStatus, ConnectionState};
 use leptos::prelude::*;
@@ -9,22 +10,32 @@ pub fn ConnectionPanel(
     on_retry: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     view! {
-        <section class="card connection" aria-live="polite" aria-labelledby="connection-title">
+        <section
+            class="connection"
+            class:card=move || status.get().state != ConnectionState::Connected
+            aria-live="polite"
+            aria-labelledby="connection-title"
+        >
             <h2 id="connection-title" class="visually-hidden">"Bridge"</h2>
             {move || {
                 let status = status.get();
                 let state = status.state;
                 let message = status.message.clone().unwrap_or_default();
                 match (state, status.info) {
+                    // Connected, it is one small line; its details open on click.
                     (ConnectionState::Connected, Some(info)) => view! {
-                        <p class="state ok" data-state="connected">
-                            <span class="dot" aria-hidden="true"></span>
-                            {format!("connected to {} {}", info.name, info.version)}
-                        </p>
-                        <dl class="facts">
-                            <dt>"Protocol"</dt><dd>{info.protocol}</dd>
-                            <dt>"Data folder"</dt><dd><code>{info.data_dir}</code></dd>
-                        </dl>
+                        <details class="connection-line">
+                            <summary>
+                                <span class="state ok" data-state="connected">
+                                    <span class="dot" aria-hidden="true"></span>
+                                    {format!("connected to {} {}", info.name, info.version)}
+                                </span>
+                            </summary>
+                            <dl class="facts">
+                                <dt>"Protocol"</dt><dd>{info.protocol}</dd>
+                                <dt>"Data folder"</dt><dd><code>{info.data_dir}</code></dd>
+                            </dl>
+                        </details>
                     }.into_any(),
                     (ConnectionState::NotInstalled, _) => view! {
                         <p class="state bad" data-state="not_installed">

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod gateway;
 pub mod import;
 pub mod resources;
+pub mod result;
 pub mod server_settings;
 pub mod servers;
 pub mod settings;

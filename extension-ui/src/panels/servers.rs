@@ -19,6 +19,8 @@ use serde_json::{Map, Value};
 use super::resources::{PromptsList, ResourcesList};
 use super::server_settings::ServerSettings;
 use crate::bus::Bus;
+use crate::panels::app_view::AppView;
+use crate::panels::result::ResultContent;
 
 #[component]
 pub fn ServersPanel(bus: Bus) -> impl IntoView {
@@ -264,7 +266,10 @@ fn ToolTry(bus: Bus, tool: ToolEntry) -> impl IntoView {
     let description = tool.description.lines().next().unwrap_or_default().to_owned();
     let imitates = tool.imitates.clone();
     let fields = fields(&tool.input_schema);
-    let result = RwSignal::new(None::<Result<String, String>>);
+    // The last call's result (with its arguments, for an app view), or what went wrong.
+    let result = RwSignal::new(None::<Result<(Value, Value), String>>);
+    let has_view = tool.ui.as_ref().is_some_and(|ui| ui.resource_uri.is_some());
+    let viewed = tool.name.clone();
     let running = RwSignal::new(false);
     let run = {
         let fields = fields.clone();
@@ -278,17 +283,15 @@ fn ToolTry(bus: Bus, tool: ToolEntry) -> impl IntoView {
             let name = name.clone();
             running.set(true);
             spawn_local(async move {
-                let outcome = bus
-                    .call::<ToolsCall>(CallTool { tool: name, args: Some(args), timeout_ms: None, answers: Vec::new() })
-                    .await;
+                let call = CallTool { tool: name, args: Some(args.clone()), timeout_ms: None, answers: Vec::new() };
+                let outcome = bus.call::<ToolsCall>(call).await;
                 result.set(Some(match outcome {
                     Ok(value) => {
                         let read: ToolResult = views::read(&value);
-                        let text = content_text(&read, &value);
                         if read.is_error {
-                            Err(text)
+                            Err(content_text(&read, &value))
                         } else {
-                            Ok(text)
+                            Ok((Value::Object(args), value))
                         }
                     }
                     Err(error) => Err(format!("{}: {}", error.code, error.message)),
@@ -331,7 +334,12 @@ fn ToolTry(bus: Bus, tool: ToolEntry) -> impl IntoView {
                 <button type="submit" disabled=move || running.get()>"Run"</button>
             </form>
             {move || result.get().map(|outcome| match outcome {
-                Ok(text) => view! { <pre class="result">{text}</pre> }.into_any(),
+                Ok((args, value)) => {
+                    let app = has_view.then(|| view! {
+                        <AppView bus=bus tool=viewed.clone() args=args result=value.clone() on_message=None/>
+                    });
+                    view! { <div class="result"><ResultContent result=value/></div>{app} }.into_any()
+                }
                 Err(text) => view! { <pre class="result error" role="alert">{text}</pre> }.into_any(),
             })}
         </details>

@@ -53,6 +53,7 @@ async fn an_mcp_app_renders_in_the_chat_and_its_clicks_reach_its_own_server_only
     let python = harbor_e2e::paths::test_servers().unwrap().join("venv/bin/python");
     let fixture = harbor_e2e::paths::repo_root().join("tests/fixtures/app_server.py");
     let harbor = Harbor::launch(Options::default()).await.unwrap();
+    harbor.set_viewport(360, 900).await.unwrap();
     harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     harbor.wait_for("document.querySelector('#tab-chat')", Duration::from_secs(10)).await.unwrap();
     add_server(&harbor, "board", &[python.to_str().unwrap(), fixture.to_str().unwrap()]);

@@ -266,6 +266,8 @@ async fn every_sidebar_panel_reads_well_in_light_and_dark() {
     let python = harbor_e2e::paths::test_servers().unwrap().join("venv/bin/python");
     for (theme, dark, background) in [("light", false, "rgb(249, 249, 251)"), ("dark", true, "rgb(28, 27, 34)")] {
         let harbor = Harbor::launch(Options { dark, ..Options::default() }).await.unwrap();
+        // At the width of Firefox's sidebar.
+        harbor.set_viewport(360, 900).await.unwrap();
         // A server added from the terminal appears in the sidebar: the CLI reaches the same bridge.
         let added = std::process::Command::new(harbor_e2e::paths::bridge_binary().unwrap())
             .args(["servers", "add", "time", "--"])
@@ -278,6 +280,23 @@ async fn every_sidebar_panel_reads_well_in_light_and_dark() {
         assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
         harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
         harbor.wait_for("document.querySelector('[data-server=time]')", Duration::from_secs(10)).await.unwrap();
+        // The sidebar opens on Chat, its navigation is one row, and the connection one line.
+        let frame = harbor
+            .session
+            .execute(
+                "const tabs = [...document.querySelectorAll('.tabs > button, .more-button')];
+                 return { width: innerWidth, chat: document.querySelector('#tab-chat').getAttribute('aria-selected'),
+                          rows: new Set(tabs.map(t => t.getBoundingClientRect().top)).size, tabs: tabs.length,
+                          header: document.querySelector('.top').getBoundingClientRect().height };",
+                json!([]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(frame["width"], 360, "{theme}: read at the sidebar's width: {frame}");
+        assert_eq!(frame["chat"], "true", "{frame}");
+        assert_eq!((frame["rows"].as_u64(), frame["tabs"].as_u64()), (Some(1), Some(5)), "one navigation row: {frame}");
+        assert!(frame["header"].as_f64().unwrap() < 48.0, "the header and connection take one line: {frame}");
+        harbor.session.execute("document.querySelector('#tab-servers').click();", json!([])).await.unwrap();
         click_server_button(&harbor, "time", "Start").await;
         harbor
             .wait_for("document.querySelector('[data-server=time][data-state=running]')", Duration::from_secs(20))
@@ -312,6 +331,13 @@ async fn every_sidebar_panel_reads_well_in_light_and_dark() {
             );
             let text = harbor.wait_for(&shown, Duration::from_secs(10)).await.unwrap();
             assert!(!text.as_str().unwrap().contains("{\""), "{theme} {tab}: no raw JSON dump");
+            // Nothing is wider than the sidebar.
+            let overflow = harbor
+                .session
+                .execute("return document.documentElement.scrollWidth - innerWidth;", json!([]))
+                .await
+                .unwrap();
+            assert!(overflow.as_i64().unwrap() <= 0, "{theme} {tab}: {overflow} px wider than the sidebar");
             // Every control has a name a screen reader can say.
             let unnamed = harbor
                 .session
@@ -1170,5 +1196,54 @@ async fn the_sidebar_connects_a_local_servers_account_with_a_code() {
     let called = harbor.admin("tools.call", json!({"tool": "notes/whoami", "args": {}})).await.unwrap();
     let fingerprint = called["content"][0]["text"].as_str().unwrap();
     assert!(fingerprint.len() == 64 && fingerprint != "no token", "the server got a token: {fingerprint}");
+    harbor.close().await;
+}
+
+/// An answer in Markdown renders as the user expects — a table, a code block with a copy button,
+/// a link that opens in a new tab — and what a hostile page could have fed the model (a script,
+/// an image with an error handler, a javascript: link, a tracking image) stays inert text.
+#[tokio::test]
+async fn the_chat_renders_markdown_answers_and_keeps_html_as_text() {
+    use harbor_model_double::{Model, ScriptedModel, Turn};
+    let model = ScriptedModel::start(vec![Model::new("llama3.2:3b")]).await;
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    harbor.set_viewport(360, 900).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-chat')", Duration::from_secs(10)).await.unwrap();
+    harbor.use_ollama(&model.url(), "llama3.2:3b").await.unwrap();
+    let answer = "## Plan\n\n| city | time |\n|---|---|\n| Tokyo | 21:00 |\n\n```sh\necho hi\n```\n\n\
+                  See [the docs](https://example.com/docs). <script>window.pwned = 1</script> \
+                  <img src=x onerror=\"window.pwned = 2\"> [click](javascript:window.pwned=3) \
+                  ![pixel](https://tracker.example/p.gif)";
+    model.push(Turn::new().text(answer));
+    harbor.send_chat("Plan my call").await.unwrap();
+    harbor.wait_for("document.querySelector('.msg.assistant table')", Duration::from_secs(15)).await.unwrap();
+    let shown = harbor
+        .session
+        .execute(
+            "const a = document.querySelector('.msg.assistant');
+             const link = a.querySelector('a');
+             return { heading: a.querySelector('h4')?.textContent, cell: a.querySelector('td')?.textContent,
+                      code: a.querySelector('.code-block code')?.textContent, copy: !!a.querySelector('.code-block button.copy'),
+                      href: link?.href, target: link?.target, rel: link?.rel, links: a.querySelectorAll('a').length,
+                      scripts: a.querySelectorAll('script, img, iframe').length, pwned: window.pwned ?? null,
+                      text: a.textContent };",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown["heading"], "Plan", "{shown}");
+    assert_eq!(shown["cell"], "Tokyo", "{shown}");
+    assert_eq!(shown["code"], "echo hi\n", "{shown}");
+    assert_eq!(shown["copy"], true, "{shown}");
+    assert_eq!((shown["href"].as_str(), shown["target"].as_str()), (Some("https://example.com/docs"), Some("_blank")));
+    assert!(shown["rel"].as_str().unwrap().contains("noopener"), "{shown}");
+    assert_eq!(shown["links"], 1, "the javascript: link is not a link: {shown}");
+    assert_eq!(shown["scripts"], 0, "no script, image or frame element: {shown}");
+    assert_eq!(shown["pwned"], Value::Null, "nothing ran: {shown}");
+    let text = shown["text"].as_str().unwrap();
+    assert!(text.contains("<script>window.pwned = 1</script>") && text.contains("onerror"), "shown as text: {text}");
+    assert!(text.contains("tracker.example/p.gif"), "the image is named, not loaded: {text}");
+    harbor.save_screenshot("sidebar-chat-markdown.png").await.unwrap();
     harbor.close().await;
 }

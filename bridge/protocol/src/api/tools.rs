@@ -233,6 +233,11 @@ pub mod views {
         pub mime_type: Option<String>,
         pub uri: Option<String>,
         pub resource: Option<ResourceContents>,
+        /// An image's or audio's base64 bytes.
+        pub data: Option<String>,
+        /// A resource link's name and description.
+        pub name: Option<String>,
+        pub description: Option<String>,
     }
 
     /// A tool's input schema, as far as a form for it needs.

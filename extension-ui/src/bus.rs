@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use futures_channel::oneshot;
 use harbor_protocol::api::asks::{self, UserAsk};
+use harbor_protocol::api::chat::PageContext;
 use harbor_protocol::api::Method;
 use harbor_protocol::{BridgeStatus, ConnectionState, ErrorCode, ErrorObject};
 use leptos::prelude::*;
@@ -57,6 +58,8 @@ thread_local! {
     static NEXT_ID: Cell<i64> = const { Cell::new(1) };
     /// Stream-event handlers of requests in flight, by id.
     static ON_EVENT: RefCell<HashMap<i64, EventHandler>> = RefCell::new(HashMap::new());
+    /// Page reads ("Ask about this page") waiting for the background, by id.
+    static PAGE_READS: RefCell<HashMap<i64, oneshot::Sender<Result<PageContext, String>>>> = RefCell::new(HashMap::new());
 }
 
 /// The sidebar's port to the background. Cheap to copy into event handlers.
@@ -90,6 +93,23 @@ impl Bus {
                         set_status.set(status);
                     }
                     Err(error) => console_warn(&format!("harbor: unreadable status from the background: {error}")),
+                }
+                return;
+            }
+            // A page the user asked to read.
+            if let Some(ask) = value.get("pageRead").and_then(Value::as_i64) {
+                let read = match (value.get("page"), value.get("error")) {
+                    (Some(page), _) => Ok(PageContext {
+                        url: page.get("url").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        title: page.get("title").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        text: page.get("text").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    }),
+                    (None, error) => {
+                        Err(error.and_then(Value::as_str).unwrap_or("the page could not be read").to_owned())
+                    }
+                };
+                if let Some(waiter) = PAGE_READS.with(|p| p.borrow_mut().remove(&ask)) {
+                    let _ = waiter.send(read);
                 }
                 return;
             }
@@ -246,6 +266,21 @@ impl Bus {
     pub fn cancel(&self, id: i64) {
         let message = from_json(&serde_json::json!({ "cancel": id }));
         self.port.with_value(|port| port.post_message(&message));
+    }
+
+    /// The readable text of the web page shown beside Harbor, read by the background at the
+    /// user's request ("Ask about this page").
+    pub async fn read_page(&self) -> Result<PageContext, String> {
+        let ask = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
+        let (tx, rx) = oneshot::channel();
+        PAGE_READS.with(|p| p.borrow_mut().insert(ask, tx));
+        let message = from_json(&serde_json::json!({ "control": "readPage", "ask": ask }));
+        self.port.with_value(|port| port.post_message(&message));
+        rx.await.unwrap_or_else(|_| Err("Harbor's background stopped; reopen the sidebar".into()))
     }
 
     /// Asks the background to try the bridge again now instead of at its next backoff step.

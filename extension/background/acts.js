@@ -93,6 +93,27 @@ async function perform(caller, act) {
   }
 }
 
+/* How much of a page "Ask about this page" reads. */
+const PAGE_CHARS = 20000;
+
+/**
+ * The readable text of the web page shown beside a Harbor page (its "Ask about this page"): the
+ * user's own request from Harbor's UI, so no site permission is involved; the text goes only to
+ * the user's chat.
+ */
+async function readShownPage(port) {
+  const tabId = await pageTabFor(port);
+  if (tabId === null || tabId === undefined) throw new Error("no web page is shown beside Harbor; open one and try again");
+  const [injection] = await browser.scripting.executeScript({
+    target: { tabId, frameIds: [0] },
+    func: inPage,
+    args: [{ kind: "readability", maxChars: PAGE_CHARS }],
+  });
+  const outcome = injection && injection.result;
+  if (!outcome || outcome.error) throw new Error("the page could not be read; reload it and try again");
+  return outcome.result;
+}
+
 /** Shows Harbor's chat for the caller's tab: the sidebar, else a Harbor tab beside it. */
 async function showChat(caller) {
   try {

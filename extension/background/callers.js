@@ -147,6 +147,13 @@ function attachUi(bridge, port, uiPorts) {
   safePost(port, { status: bridge.status() });
   port.onMessage.addListener((message) => {
     if (message && message.control === "reconnect") bridge.connect();
+    // "Ask about this page": the readable text of the web page shown beside this Harbor page.
+    if (message && message.control === "readPage") {
+      readShownPage(port).then(
+        (page) => safePost(port, { pageRead: message.ask, page }),
+        (e) => safePost(port, { pageRead: message.ask, error: String(e && e.message) }),
+      );
+    }
   });
   port.onDisconnect.addListener(() => uiPorts.delete(port));
   bridge.connect();

@@ -52,6 +52,8 @@ pub struct Turn {
     pub page_tab: Option<i64>,
     /// The chat a site opened for `page_tab`: only its tools, and its instructions.
     pub site_chat: Option<String>,
+    /// The page the user attached to the question.
+    pub page: Option<harbor_protocol::api::chat::PageContext>,
 }
 
 pub struct Chat {
@@ -131,6 +133,9 @@ impl Chat {
             system = crate::host::site_chats::system_prompt(&system, chat);
         }
         let mut messages = vec![Message::new(Role::System, system)];
+        if let Some(page) = &turn.page {
+            messages.push(Message::new(Role::System, page_context(page, settings.tool_result_chars)));
+        }
         messages.extend(earlier);
         messages.push(user);
         let specs: Vec<_> = tools.iter().map(agent::spec).collect();
@@ -275,6 +280,14 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
     }
+}
+
+/// The page the user attached, for the model: its text cut to `max` characters and marked off
+/// as the page's content (a page can hold text written to steer a model).
+fn page_context(page: &harbor_protocol::api::chat::PageContext, max: usize) -> String {
+    let (text, _) = agent::cut(&page.text, max);
+    let about = format!("The user is looking at the page {:?} ({}) and asks about it.", page.title, page.url);
+    format!("{about}\n{}", agent::spotlight(&text, Some(&page.url)))
 }
 
 /// A session title from its first message: the first line, at most 60 characters.

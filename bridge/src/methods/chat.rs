@@ -89,6 +89,7 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
                 tools: p.tools,
                 page_tab: p.page_tab,
                 site_chat: p.site_chat,
+                page: p.page,
             };
             chat.send(turn, call.events, call.cancel).await
         })

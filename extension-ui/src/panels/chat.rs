@@ -13,7 +13,7 @@
 use harbor_protocol::api::byoc::{SiteChat, SiteChatsGet};
 use harbor_protocol::api::chat::{
     ChatSend, ChatSessionsCreate, ChatSessionsDelete, ChatSessionsGet, ChatSessionsList, ChatSessionsRename,
-    CreateSession, RenameSession, RunEvent, Send as SendTurn, SessionInfo, StoredMessage,
+    CreateSession, PageContext, RenameSession, RunEvent, Send as SendTurn, SessionInfo, StoredMessage,
 };
 use harbor_protocol::api::llm::{
     LlmProviders, LlmSelect, LlmSetProvider, ProviderKind, ProvidersStatus, Role, Select, SetProvider,
@@ -75,6 +75,22 @@ pub fn ChatPanel(
     let items = RwSignal::new(Vec::<Item>::new());
     let running = RwSignal::new(None::<i64>);
     let draft = RwSignal::new(String::new());
+    // The page the user attached to the conversation ("Ask about this page"), sent with each
+    // message until removed.
+    let attached = RwSignal::new(None::<PageContext>);
+    let reading = RwSignal::new(None::<String>);
+    let attach_page = move || {
+        reading.set(Some("Reading the page…".into()));
+        spawn_local(async move {
+            match bus.read_page().await {
+                Ok(page) => {
+                    attached.set(Some(page));
+                    reading.set(None);
+                }
+                Err(error) => reading.set(Some(error)),
+            }
+        });
+    };
     // The tab whose page tools the user let this chat use.
     let page_tab = RwSignal::new(None::<i64>);
     // The chat the shown tab's site opened, if any: only its tools, and its instructions.
@@ -154,6 +170,7 @@ pub fn ChatPanel(
                 tools: None,
                 page_tab: site_chat.get_untracked().map(|c| c.tab_id).or(page_tab.get_untracked()),
                 site_chat: site_chat.get_untracked().map(|c| c.chat_id),
+                page: attached.get_untracked(),
             };
             let (id, reply) = bus.call_streaming::<ChatSend>(turn, move |event| {
                 items.update(|list| apply(list, event));
@@ -258,6 +275,26 @@ pub fn ChatPanel(
                     _ => view! { <li class="help empty">"Ask anything. The model can use the tools of your running servers."</li> }.into_any(),
                 })}
             </ol>
+            <div class="page-context">
+                {move || match attached.get() {
+                    Some(page) => {
+                        let title = if page.title.is_empty() { page.url.clone() } else { page.title.clone() };
+                        view! {
+                            <span class="chip" title=page.url.clone() data-url=page.url.clone()>
+                                <span class="chip-label">{format!("Page: {title}")}</span>
+                                <button type="button" class="chip-remove" aria-label=format!("Stop asking about {title}")
+                                    on:click=move |_| attached.set(None)>"×"</button>
+                            </span>
+                        }.into_any()
+                    }
+                    None => view! {
+                        <button type="button" class="ask-page" disabled=move || bus.active_tab().get().is_none()
+                            title="Adds the readable text of the page you are looking at to your next messages"
+                            on:click=move |_| attach_page()>"Ask about this page"</button>
+                    }.into_any(),
+                }}
+                {move || reading.get().map(|note| view! { <span class="help" role="status">{note}</span> })}
+            </div>
             <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
                 <label for="chat-input" class="visually-hidden">"Message"</label>
                 <textarea

@@ -145,6 +145,20 @@ pub struct Send {
     /// instructions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_chat: Option<String>,
+    /// The page the user attached ("Ask about this page"): its readable text goes to the model
+    /// for this turn, marked as the page's content rather than instructions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageContext>,
+}
+
+/// A page's readable text, as the sidebar read it from the tab the user is looking at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PageContext {
+    pub url: String,
+    #[serde(default)]
+    pub title: String,
+    pub text: String,
 }
 
 /// A turn's outcome.

@@ -140,11 +140,19 @@ pub struct ClientEvents {
     /// server's log messages (`servers.message` `{serverId, message}`) go, and who answers its
     /// sampling and elicitation requests.
     updates: Option<(Arc<str>, crate::rpc::Notifier, Arc<Askers>)>,
+    /// The folders the user granted the server (its sandbox folders), as its roots.
+    roots: Arc<Vec<String>>,
 }
 
 impl ClientEvents {
     pub fn new(changed: Arc<Changes>) -> Self {
-        ClientEvents { progress: ProgressRoutes::default(), changed, updates: None }
+        ClientEvents { progress: ProgressRoutes::default(), changed, updates: None, roots: Arc::default() }
+    }
+
+    /// Offers `folders` (the folders the user granted the server) as its roots.
+    pub fn with_roots(mut self, folders: Vec<String>) -> Self {
+        self.roots = Arc::new(folders);
+        self
     }
 
     /// Publishes the server's `notifications/resources/updated` as `resources.updated`, and its
@@ -198,9 +206,11 @@ impl Drop for ProgressRoute {
 impl ClientHandler for ClientEvents {
     fn get_info(&self) -> ClientConfig {
         // Sampling and elicitation go to the app whose call is waiting, else to the user (see
-        // `askers`). Roots are not offered: one session serves every caller, so an app's roots
-        // would change what the server may touch for all of them, which is the user's to decide
-        // (its sandbox folders); and 2026-07-28 deprecates roots (SEP-2577).
+        // `askers`). Roots are the folders the user granted the server (its sandbox folders),
+        // never a caller's: one session serves every caller, so a caller's roots would change
+        // what the server may touch for all of them. A server with no granted folders is offered
+        // no roots capability (a filesystem server then keeps the folders its command names).
+        // 2026-07-28 deprecates roots (SEP-2577); 2025-era servers still ask.
         // The Skills extension is declared too: the gateway passes skills through (SEP-2640); and
         // MCP Apps: the sidebar renders tools' views (`crate::apps`).
         let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
@@ -212,12 +222,24 @@ impl ClientHandler for ClientEvents {
             },
         }))
         .unwrap_or_default();
+        let mut capabilities = capabilities;
+        if !self.roots.is_empty() {
+            capabilities.roots = Some(rmcp::model::RootsCapabilities::default());
+        }
         let mut config = ClientConfig::new(capabilities, Implementation::new("harbor", env!("CARGO_PKG_VERSION")));
         // Harbor opens every upstream session with `initialize`, so it offers the newest revision
         // that has one (2026-07-28 has none: offering it there is invalid). Upstream
         // `server/discover` is not used yet (PROTOCOL.md, after "Conformance").
         config.protocol_version = rmcp::model::ProtocolVersion::LATEST_WITH_INITIALIZE;
         config
+    }
+
+    #[allow(deprecated)]
+    async fn list_roots(
+        &self,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, McpError> {
+        Ok(rmcp::model::ListRootsResult::new(self.roots.iter().filter_map(|folder| root(folder)).collect::<Vec<_>>()))
     }
 
     #[allow(deprecated)]
@@ -484,4 +506,14 @@ impl Connection {
             _ => None,
         }
     }
+}
+
+/// A granted folder as an MCP root: its `file://` URI, named by its last part.
+#[allow(deprecated)]
+fn root(folder: &str) -> Option<rmcp::model::Root> {
+    let uri = url::Url::from_directory_path(folder).ok()?;
+    let name = std::path::Path::new(folder).file_name().map(|n| n.to_string_lossy().into_owned());
+    let mut root = rmcp::model::Root::new(uri.as_str().trim_end_matches('/'));
+    root.name = name;
+    Some(root)
 }

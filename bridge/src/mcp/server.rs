@@ -282,11 +282,9 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                 &server.id,
                 &prepared,
                 server.log.clone(),
-                ClientEvents::new(changes.clone()).telling(
-                    &server.id,
-                    context.notifier.clone(),
-                    context.askers.clone(),
-                ),
+                ClientEvents::new(changes.clone())
+                    .telling(&server.id, context.notifier.clone(), context.askers.clone())
+                    .with_roots(spec.sandbox.as_ref().map(|s| s.folders.clone()).unwrap_or_default()),
                 &context,
             );
             let why = match or_command!(opened) {

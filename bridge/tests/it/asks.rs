@@ -351,3 +351,27 @@ async fn a_caller_that_answers_itself_is_asked_on_its_own_call_by_either_name() 
     }
     client.finish().await;
 }
+
+/// A server's `roots/list` is answered with the folders the user granted it (its sandbox
+/// folders), and a server with none granted is offered no roots at all.
+#[tokio::test]
+async fn a_server_asking_for_roots_gets_only_the_folders_the_user_granted_it() {
+    let client = Client::start("asks-roots").await;
+    let granted = std::env::temp_dir().join(format!("harbor-roots-{}", std::process::id()));
+    std::fs::create_dir_all(&granted).unwrap();
+    client.ok("servers.add", json!({"id": "board", "launch": support::fixture_launch("app_server.py")})).await;
+    client.ok("servers.start", json!({"id": "board"})).await;
+    client.wait_for_state("board", "running", Duration::from_secs(30)).await;
+    let none = client.ok("tools.call", json!({"tool": "board/roots"})).await;
+    assert_eq!(text_of(&none), "no roots capability");
+    let folder = granted.to_str().unwrap();
+    let sandbox = json!({"enabled": false, "folders": [folder]});
+    client.ok("servers.update", json!({"id": "board", "sandbox": sandbox})).await;
+    client.ok("servers.restart", json!({"id": "board"})).await;
+    client.wait_for_state("board", "running", Duration::from_secs(30)).await;
+    let listed = client.ok("tools.call", json!({"tool": "board/roots"})).await;
+    let name = granted.file_name().unwrap().to_str().unwrap();
+    assert_eq!(text_of(&listed), format!("{name}=file://{folder}"));
+    client.finish().await;
+    let _ = std::fs::remove_dir_all(&granted);
+}

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::text_tools::{self, Holdback};
 use crate::llm::{ChatRequest, Delta, Llm, LlmError, Message, Provider, Role, ToolCall, ToolSpec, Usage};
+use crate::mcp::client::{relaying, Progress, ProgressSink};
 use crate::mcp::registry::ToolEntry;
 use crate::rpc::EventSink;
 
@@ -30,11 +31,14 @@ pub use harbor_protocol::api::chat::RunEvent;
 /// Runs a tool for the loop. The chat uses the registry directly; pages go through their
 /// permissions and limits.
 pub trait ToolRunner: Send + Sync {
+    /// Calls `tool`; a runner that passes on its server's progress reports sends them to
+    /// `progress`.
     fn call<'a>(
         &'a self,
         tool: &'a ToolEntry,
         args: JsonObject,
         cancel: &'a CancellationToken,
+        progress: ProgressSink,
     ) -> BoxFuture<'a, Result<Value, ErrorObject>>;
 }
 
@@ -167,8 +171,10 @@ impl State {
                 let outcome = match entry {
                     None => Err(unknown_tool(call, &run.tools)),
                     Some(entry) => match &call.arguments {
-                        Value::Object(args) => runner.call(entry, args.clone(), cancel).await,
-                        Value::Null => runner.call(entry, JsonObject::new(), cancel).await,
+                        Value::Object(args) => {
+                            run_reporting(runner, entry, args.clone(), &call.id, events, cancel).await
+                        }
+                        Value::Null => run_reporting(runner, entry, JsonObject::new(), &call.id, events, cancel).await,
                         other => Err(ErrorObject::invalid(format!(
                             "the arguments for {} must be a JSON object, not {other}",
                             call.name
@@ -263,6 +269,29 @@ impl State {
         }
         Ok(Ok(Answer { text, calls }))
     }
+}
+
+/// Runs `tool`, streaming its server's progress reports as `progress` events of the call `id`.
+async fn run_reporting(
+    runner: &dyn ToolRunner,
+    tool: &ToolEntry,
+    args: JsonObject,
+    id: &str,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<Value, ErrorObject> {
+    let (progress, reports) = tokio::sync::mpsc::channel(crate::mcp::client::PROGRESS_QUEUE);
+    let running = runner.call(tool, args, cancel, progress);
+    relaying(running, reports, |report: Progress| async move {
+        let event = RunEvent::Progress {
+            id: id.to_owned(),
+            progress: report.progress,
+            total: report.total,
+            message: report.message,
+        };
+        events.emit(&event).await
+    })
+    .await
 }
 
 /// A tool as the model sees it.

@@ -232,6 +232,7 @@ impl ToolRunner for Registry {
         tool: &'a ToolEntry,
         args: JsonObject,
         cancel: &'a CancellationToken,
+        progress: crate::mcp::client::ProgressSink,
     ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
         let policy = crate::host::pipeline::Chat;
         async move {
@@ -252,7 +253,8 @@ impl ToolRunner for Registry {
                         brought: &self.page.servers,
                         tab: self.page_tab,
                     };
-                    let asked = crate::host::pipeline::Asked::new("chat.send", &tool.name, args);
+                    let mut asked = crate::host::pipeline::Asked::new("chat.send", &tool.name, args);
+                    asked.progress = Some(progress);
                     crate::host::pipeline::call(&catalog, &self.store, &policy, asked, cancel).await
                 }
             }

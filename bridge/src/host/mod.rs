@@ -548,6 +548,8 @@ impl ToolRunner for SiteTools {
         tool: &'a ToolEntry,
         args: JsonObject,
         cancel: &'a CancellationToken,
+        // A page's run gets no progress events: the Web Agent API's run events have none.
+        _progress: crate::mcp::client::ProgressSink,
     ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
         self.host.call_tool(&self.site, "agent.run", &tool.name, args, cancel).boxed()
     }

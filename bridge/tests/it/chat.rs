@@ -503,3 +503,28 @@ async fn an_api_key_is_sent_as_a_bearer_token_and_kept_only_in_the_keychain() {
     assert!(status["secrets"].as_array().unwrap().iter().all(|s| s["id"] != "llm/hosted"), "{status}");
     client.finish().await;
 }
+
+/// A tool's progress reports reach the chat as `progress` events of its call, between the call
+/// and its result (the sidebar draws them as a bar on the tool's card).
+#[tokio::test(flavor = "current_thread")]
+async fn a_tools_progress_reaches_the_chat_as_events_of_its_call() {
+    let model = ScriptedModel::start(vec![Model::new(MODEL)]).await;
+    let client = harbor("chat-progress", &model, "ollama").await;
+    client.ok("servers.add", json!({"id": "every", "launch": everything_launch("stdio")})).await;
+    client.ok("servers.start", json!({"id": "every"})).await;
+    client.wait_for_state("every", "running", Duration::from_secs(30)).await;
+    let session = new_session(&client).await;
+    model.push(Turn::new().tool_call("every__trigger-long-running-operation", json!({"duration": 1, "steps": 3})));
+    model.push(Turn::new().text("Done."));
+    let (answer, events) = client.call("chat.send", json!({"sessionId": session, "text": "run it"})).await;
+    assert_eq!(answer.unwrap()["output"], "Done.");
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    let call = of_type(&events, "tool_call")[0]["id"].clone();
+    let reports = of_type(&events, "progress");
+    assert!(reports.len() >= 2, "{kinds:?}");
+    assert!(reports.iter().all(|r| r["id"] == call && r["total"].as_f64() == Some(3.0)), "{reports:?}");
+    let first = kinds.iter().position(|k| *k == "progress").unwrap();
+    let result = kinds.iter().position(|k| *k == "tool_result").unwrap();
+    assert!(kinds.iter().position(|k| *k == "tool_call").unwrap() < first && first < result, "{kinds:?}");
+    client.finish().await;
+}

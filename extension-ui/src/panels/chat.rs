@@ -48,6 +48,8 @@ enum Item {
         ui: Option<String>,
         call: Value,
         result: Option<Value>,
+        /// The server's last progress report while it runs: done, of how many, and what.
+        progress: Option<(f64, Option<f64>, Option<String>)>,
     },
     Notice(String),
     Failure(String),
@@ -574,7 +576,15 @@ fn apply(list: &mut Vec<Item>, event: RunEvent) {
             ui,
             call: args,
             result: None,
+            progress: None,
         }),
+        RunEvent::Progress { id, progress: done, total, message } => {
+            if let Some(Item::Tool { progress, .. }) =
+                list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if *i == id))
+            {
+                *progress = Some((done, total, message));
+            }
+        }
         RunEvent::ToolResult { id, result: value, error, untrusted: marked, .. } => {
             let outcome = match error {
                 Some(error) => Err(error.message),
@@ -622,6 +632,7 @@ fn items_from(messages: &[StoredMessage]) -> Vec<Item> {
                         ui: None,
                         call: Value::Null,
                         result: None,
+                        progress: None,
                     });
                 }
             }
@@ -643,7 +654,10 @@ impl Item {
     /// What `<For>` tells items apart by: a card keeps its app view while the answer streams.
     fn key(&self, index: usize) -> String {
         match self {
-            Item::Tool { id, outcome, .. } => format!("{index}:tool:{id}:{}", outcome.is_some()),
+            Item::Tool { id, outcome, progress, .. } => {
+                let step = progress.as_ref().map(|(done, _, _)| done.to_string()).unwrap_or_default();
+                format!("{index}:tool:{id}:{}:{step}", outcome.is_some())
+            }
             Item::Assistant(text) => format!("{index}:assistant:{}", text.len()),
             _ => format!("{index}"),
         }
@@ -656,7 +670,24 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
             view! { <li class="msg user"><span class="visually-hidden">"You: "</span>{text}</li> }.into_any()
         }
         Item::Assistant(text) => view! { <li class="msg assistant"><Markdown text=text/></li> }.into_any(),
-        Item::Tool { tool, args, outcome, page, untrusted, ui, call, result, .. } => {
+        Item::Tool { tool, args, outcome, page, untrusted, ui, call, result, progress, .. } => {
+            // A running call with progress reports: a bar (determinate when the server gave a
+            // total) and its message.
+            let bar = progress.filter(|_| outcome.is_none()).map(|(done, total, message)| {
+                let label = message.unwrap_or_else(|| match total {
+                    Some(total) => format!("{done} of {total}"),
+                    None => format!("{done}"),
+                });
+                view! {
+                    <div class="tool-progress">
+                        {match total {
+                            Some(total) => view! { <progress value=done max=total aria-label=format!("{tool}: {label}")></progress> }.into_any(),
+                            None => view! { <progress aria-label=format!("{tool}: {label}")></progress> }.into_any(),
+                        }}
+                        <span class="help">{label.clone()}</span>
+                    </div>
+                }
+            });
             let app = match (&ui, &result, &outcome) {
                 (Some(_), Some(result), Some(Ok(_))) => Some(view! {
                     <AppView bus=bus tool=tool.clone() args=call.clone() result=result.clone() on_message=Some(on_message)/>
@@ -687,6 +718,7 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
                             _ => view! { <pre class="tool-result">{body}</pre> }.into_any(),
                         }}
                     </details>
+                    {bar}
                     {app}
                 </li>
             }

@@ -44,6 +44,15 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ui: Option<String>,
     },
+    /// The server's progress report on the tool call `id` (the sidebar's chat only).
+    Progress {
+        id: String,
+        progress: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
     ToolResult {
         id: String,
         tool: String,

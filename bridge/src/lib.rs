@@ -103,7 +103,7 @@ impl Bridge {
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("cannot load the servers")?;
         let servers = Arc::new(servers);
-        let llm = Arc::new(llm::Llm::new(store.clone()).with_secrets(secrets.clone()));
+        let llm = Arc::new(llm::Llm::new(store.clone()).with_secrets(secrets.clone()).with_notifier(notifier.clone()));
         let page_tools = Arc::new(host::page_tools::PageTools::new(notifier.clone()));
         let page = chat::PageSide {
             tools: page_tools,

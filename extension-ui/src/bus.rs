@@ -68,6 +68,7 @@ pub struct Bus {
     port: StoredValue<Port, LocalStorage>,
     status: ReadSignal<BridgeStatus>,
     revision: ReadSignal<u64>,
+    models: ReadSignal<u64>,
     active_tab: ReadSignal<Option<i64>>,
     asks: ReadSignal<Vec<UserAsk>>,
 }
@@ -76,6 +77,7 @@ impl Bus {
     pub fn connect() -> Bus {
         let (status, set_status) = signal(BridgeStatus::default());
         let (revision, set_revision) = signal(0u64);
+        let (models, set_models) = signal(0u64);
         let (active_tab, set_active_tab) = signal(None::<i64>);
         let (asks, set_asks) = signal(Vec::<UserAsk>::new());
         let info = js_sys::Object::new();
@@ -128,6 +130,10 @@ impl Bus {
                     }
                     return;
                 }
+                if notify == "llm.changed" {
+                    set_models.update(|r| *r += 1);
+                    return;
+                }
                 if notify.starts_with("servers.")
                     || notify == "tools.changed"
                     || notify == "page.tools.changed"
@@ -177,7 +183,7 @@ impl Bus {
         port.on_disconnect().add_listener(on_disconnect.as_ref().unchecked_ref());
         on_disconnect.forget();
 
-        let bus = Bus { port: StoredValue::new_local(port), status, revision, active_tab, asks };
+        let bus = Bus { port: StoredValue::new_local(port), status, revision, models, active_tab, asks };
         // The asks already open when the sidebar (or its bridge) comes up.
         Effect::new(move |_| {
             if status.get().state == ConnectionState::Connected {
@@ -198,6 +204,11 @@ impl Bus {
     /// Changes whenever the bridge reports a change to servers or tools (or reconnects).
     pub fn revision(&self) -> ReadSignal<u64> {
         self.revision
+    }
+
+    /// Changes whenever the model providers or the choice between them change (`llm.changed`).
+    pub fn models(&self) -> ReadSignal<u64> {
+        self.models
     }
 
     /// What servers ask the user now, oldest first (kept current by `asks.changed`).

@@ -54,6 +54,8 @@ pub struct Turn {
     pub site_chat: Option<String>,
     /// The page the user attached to the question.
     pub page: Option<harbor_protocol::api::chat::PageContext>,
+    /// The skills the user loaded into the conversation.
+    pub skills: Vec<harbor_protocol::api::chat::SkillRef>,
 }
 
 pub struct Chat {
@@ -135,6 +137,13 @@ impl Chat {
         let mut messages = vec![Message::new(Role::System, system)];
         if let Some(page) = &turn.page {
             messages.push(Message::new(Role::System, page_context(page, settings.tool_result_chars)));
+        }
+        for skill in &turn.skills {
+            let (name, text) =
+                self.servers.skill_text(&skill.server_id, &skill.uri, cancel).await.map_err(ErrorObject::from)?;
+            let loaded =
+                format!("The user loaded the skill {name:?} of the server {}. Follow it:\n{text}", skill.server_id);
+            messages.push(Message::new(Role::System, loaded));
         }
         messages.extend(earlier);
         messages.push(user);

@@ -29,6 +29,9 @@ const WELL_KNOWN: &[(&str, ProviderKind, &str, &str)] = &[
     ("jan", ProviderKind::OpenAi, "Jan", "http://127.0.0.1:1337"),
 ];
 
+/// The notification of a change to the providers or the choice between them.
+pub const LLM_CHANGED: &str = "llm.changed";
+
 /// The model servers and the choice between them.
 pub struct Llm {
     store: Store,
@@ -37,6 +40,8 @@ pub struct Llm {
     text_tools: Mutex<HashSet<(String, String)>>,
     /// Where API keys live; without it (unit tests, benchmarks) providers send none.
     secrets: Option<Arc<Secrets>>,
+    /// Told `llm.changed` when the providers or the choice between them change.
+    notifier: Option<crate::rpc::Notifier>,
 }
 
 impl Llm {
@@ -48,7 +53,14 @@ impl Llm {
             .read_timeout(Duration::from_secs(300))
             .build()
             .expect("an HTTP client without TLS settings builds");
-        Llm { store, http, text_tools: Mutex::default(), secrets: None }
+        Llm { store, http, text_tools: Mutex::default(), secrets: None, notifier: None }
+    }
+
+    /// Changes to the providers or the choice are published as `llm.changed` (the sidebar's
+    /// model picker refreshes).
+    pub fn with_notifier(mut self, notifier: crate::rpc::Notifier) -> Llm {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Providers' API keys come from `secrets`.
@@ -117,6 +129,9 @@ impl Llm {
 
     fn save(&self, settings: LlmSettings) -> Result<LlmSettings, String> {
         self.store.set_setting(SETTING, &settings).map_err(|e| format!("cannot save the model settings: {e:#}"))?;
+        if let Some(notifier) = &self.notifier {
+            notifier.publish(LLM_CHANGED, serde_json::json!({}));
+        }
         Ok(settings)
     }
 

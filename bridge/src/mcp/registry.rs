@@ -434,6 +434,49 @@ impl Servers {
             .collect()
     }
 
+    /// The skills (SEP-2640) of `server`, or of every running server that declares them — a
+    /// server whose list fails is then left out (and logged), not the whole answer.
+    pub async fn skills(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {
+        let mut all = Vec::new();
+        for (server_entry, live) in self.running_servers(server)? {
+            let declared = live.peer.peer_info().is_some_and(|info| info.capabilities.supports_skills());
+            if !declared {
+                continue;
+            }
+            match live.peer.list_all_skills().await {
+                Ok(skills) => all.extend(tagged(&server_entry.id, skills)),
+                Err(error) if server.is_some() => return Err(failed(&server_entry.id, error)),
+                Err(error) => tracing::warn!(server = %server_entry.id, "its skills did not list; left out: {error}"),
+            }
+        }
+        Ok(all)
+    }
+
+    /// The text of `server`'s skill at `uri` (its `SKILL.md`) and the skill's name; `uri` must be
+    /// one the server lists as a skill.
+    pub async fn skill_text(
+        &self,
+        server: &str,
+        uri: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(String, String), HostError> {
+        let listed = self.skills(Some(server)).await?;
+        let skill: harbor_protocol::api::tools::views::Skill = listed
+            .iter()
+            .map(Listed::view)
+            .find(|s: &harbor_protocol::api::tools::views::Skill| s.uri == uri)
+            .ok_or_else(|| HostError::NotFound(format!("{server} has no skill at {uri}")))?;
+        let read = self.read_resource(server, uri, cancel).await?;
+        let text = read["contents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok((skill.frontmatter.name, text))
+    }
+
     pub async fn prompts(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {
         let mut all = Vec::new();
         for (server, live) in self.running_servers(server)? {

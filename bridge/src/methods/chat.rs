@@ -90,6 +90,7 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
                 page_tab: p.page_tab,
                 site_chat: p.site_chat,
                 page: p.page,
+                skills: p.skills,
             };
             chat.send(turn, call.events, call.cancel).await
         })

@@ -126,6 +126,9 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
         .on::<tools_api::ResourcesRead, _>(|servers, p, call| async move {
             servers.read_resource(&p.server_id, &p.uri, &call.cancel).await.map_err(error)
         })
+        .on::<tools_api::SkillsList, _>(|servers, p, _| async move {
+            servers.skills(p.server_id.as_deref()).await.map_err(error)
+        })
         .on::<tools_api::PromptsList, _>(|servers, p, _| async move {
             servers.prompts(p.server_id.as_deref()).await.map_err(error)
         })

@@ -528,3 +528,35 @@ async fn a_tools_progress_reaches_the_chat_as_events_of_its_call() {
     assert!(kinds.iter().position(|k| *k == "tool_call").unwrap() < first && first < result, "{kinds:?}");
     client.finish().await;
 }
+
+/// A server's skills are listed (`skills.list`), and one the user loads goes to the model with
+/// the turn; a skill the server does not list is refused, not read.
+#[tokio::test(flavor = "current_thread")]
+async fn a_skill_the_user_loads_reaches_the_model_with_the_turn() {
+    let model = ScriptedModel::start(vec![Model::new(MODEL)]).await;
+    let client = harbor("chat-skills", &model, "ollama").await;
+    let launch = crate::support::fixture_launch("skills_server.py");
+    client.ok("servers.add", json!({"id": "coffee", "launch": launch})).await;
+    client.ok("servers.start", json!({"id": "coffee"})).await;
+    client.wait_for_state("coffee", "running", Duration::from_secs(30)).await;
+    with_time_server(&client).await;
+    let skills = client.ok("skills.list", json!({})).await;
+    let skills = skills.as_array().unwrap();
+    assert_eq!(skills.len(), 1, "only the server that serves skills: {skills:?}");
+    assert_eq!(skills[0]["serverId"], "coffee");
+    assert_eq!(skills[0]["frontmatter"]["name"], "brew");
+    let uri = skills[0]["uri"].clone();
+
+    let session = new_session(&client).await;
+    model.push(Turn::new().text("Grinding first."));
+    let loaded = json!({"sessionId": session, "text": "make coffee", "skills": [{"serverId": "coffee", "uri": uri}]});
+    assert_eq!(client.ok("chat.send", loaded).await["output"], "Grinding first.");
+    let sent = model.chat_requests().last().unwrap().body["messages"].to_string();
+    assert!(sent.contains("Grind, then pour.") && sent.contains("\\\"brew\\\" of the server coffee"), "{sent}");
+
+    let other =
+        json!({"sessionId": session, "text": "again", "skills": [{"serverId": "coffee", "uri": "file:///etc/passwd"}]});
+    let refused = client.err("chat.send", other).await;
+    assert!(refused["message"].as_str().unwrap().contains("has no skill at file:///etc/passwd"), "{refused}");
+    client.finish().await;
+}

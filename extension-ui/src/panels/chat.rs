@@ -13,13 +13,13 @@
 use harbor_protocol::api::byoc::{SiteChat, SiteChatsGet};
 use harbor_protocol::api::chat::{
     ChatSend, ChatSessionsCreate, ChatSessionsDelete, ChatSessionsGet, ChatSessionsList, ChatSessionsRename,
-    CreateSession, PageContext, RenameSession, RunEvent, Send as SendTurn, SessionInfo, StoredMessage,
+    CreateSession, PageContext, RenameSession, RunEvent, Send as SendTurn, SessionInfo, SkillRef, StoredMessage,
 };
 use harbor_protocol::api::llm::{
     LlmProviders, LlmSelect, LlmSetProvider, ProviderKind, ProvidersStatus, Role, Select, SetProvider,
 };
 use harbor_protocol::api::servers::ServersList;
-use harbor_protocol::api::tools::views;
+use harbor_protocol::api::tools::{views, ServerFilter, SkillsList};
 use harbor_protocol::api::webmcp::{PageToolsList, TabFilter, TabTools};
 use harbor_protocol::api::{Empty, Id};
 use leptos::prelude::*;
@@ -30,6 +30,15 @@ use crate::bus::Bus;
 use crate::markdown::Markdown;
 use crate::panels::app_view::AppView;
 use crate::panels::result::ResultContent;
+
+/// A server's skill, as listed and as loaded into the conversation.
+#[derive(Clone, Debug, PartialEq)]
+struct LoadedSkill {
+    server_id: String,
+    uri: String,
+    name: String,
+    description: String,
+}
 
 /// One thing shown in the conversation.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,6 +102,30 @@ pub fn ChatPanel(
             }
         });
     };
+    // The servers' skills (SEP-2640), and the ones the user loaded into this conversation.
+    let skills = RwSignal::new(Vec::<LoadedSkill>::new());
+    let loaded = RwSignal::new(Vec::<LoadedSkill>::new());
+    let choosing_skills = RwSignal::new(false);
+    Effect::new(move |_| {
+        let _ = bus.revision().get();
+        spawn_local(async move {
+            if let Ok(list) = bus.call::<SkillsList>(ServerFilter::default()).await {
+                skills.set(
+                    list.iter()
+                        .map(|listed| {
+                            let skill: views::Skill = listed.view();
+                            LoadedSkill {
+                                server_id: listed.server_id.clone(),
+                                uri: skill.uri,
+                                name: skill.frontmatter.name,
+                                description: skill.frontmatter.description,
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        });
+    });
     // The tab whose page tools the user let this chat use.
     let page_tab = RwSignal::new(None::<i64>);
     // The chat the shown tab's site opened, if any: only its tools, and its instructions.
@@ -141,7 +174,11 @@ pub fn ChatPanel(
             }
         })
     };
-    load_providers();
+    // Again whenever the providers change (here, in Settings, or from the terminal).
+    Effect::new(move |_| {
+        bus.models().track();
+        load_providers();
+    });
     load_sessions();
 
     let send_text = move |text: String| {
@@ -173,6 +210,11 @@ pub fn ChatPanel(
                 page_tab: site_chat.get_untracked().map(|c| c.tab_id).or(page_tab.get_untracked()),
                 site_chat: site_chat.get_untracked().map(|c| c.chat_id),
                 page: attached.get_untracked(),
+                skills: loaded
+                    .get_untracked()
+                    .into_iter()
+                    .map(|s| SkillRef { server_id: s.server_id, uri: s.uri })
+                    .collect(),
             };
             let (id, reply) = bus.call_streaming::<ChatSend>(turn, move |event| {
                 items.update(|list| apply(list, event));
@@ -295,8 +337,53 @@ pub fn ChatPanel(
                             on:click=move |_| attach_page()>"Ask about this page"</button>
                     }.into_any(),
                 }}
+                {move || loaded.get().into_iter().map(|skill| {
+                    let label = format!("Skill: {}", skill.name);
+                    let gone = skill.clone();
+                    view! {
+                        <span class="chip skill-chip" title=skill.description.clone() data-skill=skill.name.clone()>
+                            <span class="chip-label">{label}</span>
+                            <button type="button" class="chip-remove" aria-label=format!("Unload the skill {}", skill.name)
+                                on:click=move |_| loaded.update(|l| l.retain(|s| *s != gone))>"×"</button>
+                        </span>
+                    }
+                }).collect_view()}
+                {move || (!skills.get().is_empty()).then(|| view! {
+                    <button type="button" class="choose-skills" aria-expanded=move || choosing_skills.get().to_string()
+                        on:click=move |_| choosing_skills.update(|c| *c = !*c)>
+                        {move || format!("Skills ({})", skills.get().len())}
+                    </button>
+                })}
                 {move || reading.get().map(|note| view! { <span class="help" role="status">{note}</span> })}
             </div>
+            {move || choosing_skills.get().then(|| view! {
+                <ul class="skill-list" aria-label="Skills your servers offer">
+                    {skills.get().into_iter().map(|skill| {
+                        let id = format!("skill-{}-{}", skill.server_id, skill.name);
+                        let toggled = skill.clone();
+                        let shown = skill.clone();
+                        view! {
+                            <li>
+                                <input type="checkbox" id=id.clone()
+                                    prop:checked=move || loaded.get().contains(&shown)
+                                    on:change=move |ev| {
+                                        let on = event_target_checked(&ev);
+                                        loaded.update(|l| {
+                                            l.retain(|s| *s != toggled);
+                                            if on {
+                                                l.push(toggled.clone());
+                                            }
+                                        });
+                                    }/>
+                                <label for=id>
+                                    <strong>{skill.name.clone()}</strong>
+                                    {format!(" · {} — {}", skill.server_id, skill.description)}
+                                </label>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            })}
             <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
                 <label for="chat-input" class="visually-hidden">"Message"</label>
                 <textarea

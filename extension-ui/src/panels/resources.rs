@@ -1,13 +1,13 @@
-//! A running server's resources (read one and see its contents) and prompts (fill in a prompt's
+//! A running server's skills and resources (read one and see its contents) and prompts (fill in a prompt's
 //! arguments and see the messages it gives), shown inside its row of the servers panel.
 //!
 //! Resources and prompts are MCP's own shapes; the panel reads them through the contract's
 //! typed views (`harbor_protocol::api::tools::views`).
 
-use harbor_protocol::api::tools::views::{self, Prompt, PromptGot, Resource, ResourceRead};
+use harbor_protocol::api::tools::views::{self, Prompt, PromptGot, Resource, ResourceRead, Skill};
 use harbor_protocol::api::tools::{
     GetPrompt, PromptsGet, PromptsList as ListPrompts, ReadResource, ResourcesList as ListResources, ResourcesRead,
-    ServerFilter,
+    ServerFilter, SkillsList,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -22,7 +22,32 @@ pub fn ResourcesList(bus: Bus, server: String) -> impl IntoView {
         let server = list_server.clone();
         async move { bus.call::<ListResources>(ServerFilter::server(server)).await }
     });
+    let skills_server = server.clone();
+    let skills = LocalResource::new(move || {
+        let server = skills_server.clone();
+        async move { bus.call::<SkillsList>(ServerFilter::server(server)).await.unwrap_or_default() }
+    });
+    let skill_server = server.clone();
     view! {
+        // Its skills (SEP-2640) first, when it has any: each one's SKILL.md can be read here and
+        // loaded into a conversation in the chat.
+        <Transition fallback=|| ()>
+            {move || skills.get().filter(|list| !list.is_empty()).map(|list| view! {
+                <div class="skills">
+                    <h4>"Skills"</h4>
+                    {list.iter().map(|listed| {
+                        let skill: Skill = listed.view();
+                        let resource = Resource {
+                            uri: skill.uri,
+                            name: Some(skill.frontmatter.name),
+                            description: Some(skill.frontmatter.description),
+                            mime_type: None,
+                        };
+                        view! { <ResourceItem bus=bus server=skill_server.clone() resource=resource/> }
+                    }).collect_view()}
+                </div>
+            })}
+        </Transition>
         <div class="resources">
             <Transition fallback=|| view! { <p class="help">"Loading resources…"</p> }>
                 {move || resources.get().map(|listed| match listed {

@@ -421,7 +421,8 @@ async fn the_sidebar_chats_with_a_model_that_calls_a_real_tool() {
     // The first words are on screen while the model is still writing (the stop button is up).
     let partial = harbor
         .wait_for(
-            "document.querySelector('.msg.assistant')?.textContent === 'In Tokyo ' && !!document.querySelector('button.stop')",
+            // (Rendered as Markdown: the paragraph so far, its trailing space trimmed.)
+            "document.querySelector('.msg.assistant')?.textContent === 'In Tokyo' && !!document.querySelector('button.stop')",
             Duration::from_secs(10),
         )
         .await;
@@ -1245,5 +1246,80 @@ async fn the_chat_renders_markdown_answers_and_keeps_html_as_text() {
     assert!(text.contains("<script>window.pwned = 1</script>") && text.contains("onerror"), "shown as text: {text}");
     assert!(text.contains("tracker.example/p.gif"), "the image is named, not loaded: {text}");
     harbor.save_screenshot("sidebar-chat-markdown.png").await.unwrap();
+    harbor.close().await;
+}
+
+/// A server's skill (SEP-2640) is listed in its Servers row and in the chat; the user loads it,
+/// it shows as a chip, and the model's next request carries its instructions.
+#[tokio::test]
+async fn the_chat_loads_a_skill_the_user_picks_and_the_servers_panel_lists_it() {
+    use harbor_model_double::{Model, ScriptedModel, Turn};
+    let model = ScriptedModel::start(vec![Model::new("llama3.2:3b")]).await;
+    let python = harbor_e2e::paths::test_servers().unwrap().join("venv/bin/python");
+    let fixture = harbor_e2e::paths::repo_root().join("tests/fixtures/skills_server.py");
+    let harbor = Harbor::launch(Options::default()).await.unwrap();
+    harbor.set_viewport(360, 900).await.unwrap();
+    harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
+    harbor.wait_for("document.querySelector('#tab-chat')", Duration::from_secs(10)).await.unwrap();
+    for args in [vec!["servers", "add", "coffee", "--"], vec!["servers", "start", "coffee"]] {
+        let mut command = std::process::Command::new(harbor_e2e::paths::bridge_binary().unwrap());
+        command.args(&args).env("HOME", &harbor.home).env("HARBOR_HOME", &harbor.data_dir);
+        if args[1] == "add" {
+            command.arg(&python).arg(&fixture);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    harbor.use_ollama(&model.url(), "llama3.2:3b").await.unwrap();
+    harbor
+        .wait_for("document.querySelector('.choose-skills')?.textContent === 'Skills (1)'", Duration::from_secs(15))
+        .await
+        .unwrap();
+    harbor.session.execute("document.querySelector('.choose-skills').click();", json!([])).await.unwrap();
+    harbor.wait_for("document.querySelector('.skill-list input')", Duration::from_secs(5)).await.unwrap();
+    harbor.session.execute("document.querySelector('.skill-list input').click();", json!([])).await.unwrap();
+    harbor
+        .wait_for("document.querySelector('.skill-chip')?.dataset.skill === 'brew'", Duration::from_secs(5))
+        .await
+        .unwrap();
+    harbor.save_screenshot("sidebar-chat-skills.png").await.unwrap();
+    model.push(Turn::new().text("First grind the beans."));
+    harbor.send_chat("How do I brew?").await.unwrap();
+    harbor
+        .wait_for(
+            "[...document.querySelectorAll('.msg.assistant')].some(m => m.textContent === 'First grind the beans.')",
+            Duration::from_secs(15),
+        )
+        .await
+        .unwrap();
+    let sent = model.chat_requests().last().unwrap().body["messages"].to_string();
+    assert!(sent.contains("Grind, then pour."), "the skill's instructions reached the model: {sent}");
+
+    // The Servers panel lists the skill in the server's row, and reads it.
+    harbor.session.execute("document.querySelector('#tab-servers').click();", json!([])).await.unwrap();
+    click_server_button(&harbor, "coffee", "Resources").await;
+    harbor
+        .wait_for(
+            "document.querySelector('[data-server=coffee] .skills [data-resource$=\"SKILL.md\"] button')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    harbor
+        .session
+        .execute(
+            "document.querySelector('[data-server=coffee] .skills [data-resource$=\"SKILL.md\"] button').click();",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    let text = harbor
+        .wait_for(
+            "document.querySelector('[data-server=coffee] .skills .resource-contents')?.textContent",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(text.as_str().unwrap().contains("Grind, then pour."), "{text}");
     harbor.close().await;
 }

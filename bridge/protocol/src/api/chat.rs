@@ -158,6 +158,18 @@ pub struct Send {
     /// for this turn, marked as the page's content rather than instructions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<PageContext>,
+    /// Skills the user loaded into the conversation (SEP-2640): each one's `SKILL.md` goes to
+    /// the model with this turn, as instructions from its server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<SkillRef>,
+}
+
+/// A server's skill, by its `SKILL.md`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SkillRef {
+    pub server_id: String,
+    pub uri: String,
 }
 
 /// A page's readable text, as the sidebar read it from the tab the user is looking at.

@@ -21,6 +21,10 @@ crate::methods! {
     PromptsList = "prompts.list", Extension, ServerFilter => Vec<Listed>;
     /// MCP's `GetPromptResult`.
     PromptsGet = "prompts.get", Extension, GetPrompt => Value;
+    /// The skills of every running server that serves them (the Skills extension, SEP-2640), or
+    /// one server's: each `Skill` as its server listed it (`uri` of its `SKILL.md`,
+    /// `frontmatter` with `name` and `description`), with the server's id.
+    SkillsList = "skills.list", Extension, ServerFilter => Vec<Listed>;
 }
 
 /// A tool in the namespaced catalog.
@@ -163,6 +167,22 @@ pub mod views {
     /// Reads `value` as `T`, or `T::default()` when it does not have the shape.
     pub fn read<T: for<'de> Deserialize<'de> + Default>(value: &Value) -> T {
         T::deserialize(value).unwrap_or_default()
+    }
+
+    /// A listed skill (SEP-2640).
+    #[derive(Clone, Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct Skill {
+        /// Its `SKILL.md`.
+        pub uri: String,
+        pub frontmatter: SkillFrontmatter,
+    }
+
+    #[derive(Clone, Debug, Default, Deserialize)]
+    #[serde(default)]
+    pub struct SkillFrontmatter {
+        pub name: String,
+        pub description: String,
     }
 
     /// A listed resource.

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod history;
 pub mod select;
+pub mod skills;
 pub mod text_tools;
 
 use std::collections::HashSet;
@@ -208,6 +209,10 @@ impl Chat {
             None => tools.extend(self.servers.tools(None).map_err(ErrorObject::from)?),
         }
         crate::host::pipeline::keep_for_models(&mut tools);
+        // The chat's own tool for loading a server's skill (not in a site's chat).
+        if site_chat.is_none() {
+            tools.extend(skills::tool(&self.servers).await);
+        }
         if let Some(wanted) = &turn.tools {
             tools.retain(|t| wanted.contains(&t.name));
         }
@@ -245,6 +250,12 @@ impl ToolRunner for Registry {
     ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
         let policy = crate::host::pipeline::Chat;
         async move {
+            if tool.server_id == crate::mcp::names::HARBOR && tool.name.ends_with(skills::LOAD_SKILL) {
+                let audit = Audit::begin(&self.store, policy.who(), "chat.send", Some(&tool.name));
+                let outcome = skills::load(&self.servers, &args, cancel).await;
+                audit.finish(&outcome);
+                return outcome;
+            }
             match self.page_tab.filter(|_| tool.server_id == PAGE_SERVER) {
                 Some(tab) => {
                     let audit = Audit::begin(&self.store, policy.who(), "chat.send", Some(&tool.name));

@@ -15,6 +15,10 @@ pub const SERVER_ID_MAX: usize = 32;
 /// The server id web pages' own tools (WebMCP) are listed under: `page/<name>`.
 pub const RESERVED: &str = "page";
 
+/// The server id the chat's own tools are listed under (`harbor/load_skill`). New servers may not
+/// take it; one stored under it before keeps working, and the chat then offers no tool of its own.
+pub const HARBOR: &str = "harbor";
+
 /// Checks a server id: 1–32 of `a-z 0-9 - _`, starting with a letter or digit, with no `__`
 /// (the separator of model-safe names).
 pub fn check_server_id(id: &str) -> Result<(), String> {
@@ -22,6 +26,9 @@ pub fn check_server_id(id: &str) -> Result<(), String> {
     let starts_well = id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if id == RESERVED {
         return Err(format!("server id {id:?} is Harbor's own: web pages' tools are listed under it; choose another"));
+    }
+    if id == HARBOR {
+        return Err(format!("server id {id:?} is Harbor's own: its chat's tools are listed under it; choose another"));
     }
     if id.is_empty() || id.len() > SERVER_ID_MAX || !valid_chars || !starts_well || id.contains("__") {
         return Err(format!(
@@ -47,7 +54,7 @@ pub fn suggest_server_id(name: &str) -> String {
     let id = id.trim_end_matches('-').to_owned();
     match id.as_str() {
         "" => "server".into(),
-        RESERVED => format!("{RESERVED}-server"),
+        RESERVED | HARBOR => format!("{id}-server"),
         _ => id,
     }
 }
@@ -110,12 +117,13 @@ mod tests {
         for ok in ["time", "server-everything", "fs_2", "a"] {
             assert!(check_server_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Time", "-x", "a__b", "a/b", "a b", &"x".repeat(33)] {
+        for bad in ["", "Time", "-x", "a__b", "a/b", "a b", &"x".repeat(33), "page", "harbor"] {
             assert!(check_server_id(bad).is_err(), "{bad}");
         }
         assert_eq!(suggest_server_id("@modelcontextprotocol/server-everything"), "server-everything");
         assert_eq!(suggest_server_id("mcp_server_time"), "mcp-server-time");
         assert!(check_server_id(&suggest_server_id("@@@")).is_ok());
+        assert_eq!(suggest_server_id("harbor"), "harbor-server");
         // Web pages' tools are listed under `page`: no server takes it.
         assert!(check_server_id("page").is_err());
         assert_eq!(suggest_server_id("page"), "page-server");

@@ -554,6 +554,20 @@ async fn a_skill_the_user_loads_reaches_the_model_with_the_turn() {
     let sent = model.chat_requests().last().unwrap().body["messages"].to_string();
     assert!(sent.contains("Grind, then pour.") && sent.contains("\\\"brew\\\" of the server coffee"), "{sent}");
 
+    // The model can load it too, through the chat's own tool, which names the skills there are.
+    model.push(Turn::new().tool_call("harbor__load_skill", json!({"skill": "coffee/brew"})));
+    model.push(Turn::new().tool_call("harbor__load_skill", json!({"skill": "coffee/espresso"})));
+    model.push(Turn::new().text("Loaded."));
+    let (answer, events) = client.call("chat.send", json!({"sessionId": session, "text": "what can you brew?"})).await;
+    assert_eq!(answer.unwrap()["output"], "Loaded.");
+    let offered = model.chat_requests().last().unwrap().body["tools"].clone();
+    let tool = offered.as_array().unwrap().iter().find(|t| t["function"]["name"] == "harbor__load_skill");
+    let tool = tool.unwrap_or_else(|| panic!("the skill tool is offered: {offered}"));
+    assert_eq!(tool["function"]["parameters"]["properties"]["skill"]["enum"], json!(["coffee/brew"]));
+    let results = of_type(&events, "tool_result");
+    assert!(results[0]["result"]["content"][0]["text"].as_str().unwrap().contains("Grind, then pour."), "{results:?}");
+    assert!(results[1]["error"]["message"].as_str().unwrap().contains("the skills are: coffee/brew"), "{results:?}");
+
     let other =
         json!({"sessionId": session, "text": "again", "skills": [{"serverId": "coffee", "uri": "file:///etc/passwd"}]});
     let refused = client.err("chat.send", other).await;

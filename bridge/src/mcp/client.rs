@@ -142,11 +142,19 @@ pub struct ClientEvents {
     updates: Option<(Arc<str>, crate::rpc::Notifier, Arc<Askers>)>,
     /// The folders the user granted the server (its sandbox folders), as its roots.
     roots: Arc<Vec<String>>,
+    /// The server's own log, where its MCP log messages are kept for the user to read.
+    log: Option<Arc<crate::runtimes::log::ServerLog>>,
 }
 
 impl ClientEvents {
     pub fn new(changed: Arc<Changes>) -> Self {
-        ClientEvents { progress: ProgressRoutes::default(), changed, updates: None, roots: Arc::default() }
+        ClientEvents { progress: ProgressRoutes::default(), changed, updates: None, roots: Arc::default(), log: None }
+    }
+
+    /// Keeps the server's MCP log messages in `log` (its log view), beside its stderr.
+    pub fn logging_to(mut self, log: Arc<crate::runtimes::log::ServerLog>) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// Offers `folders` (the folders the user granted the server) as its roots.
@@ -284,9 +292,18 @@ impl ClientHandler for ClientEvents {
         params: rmcp::model::LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
+        if let Some(log) = &self.log {
+            let logger = params.logger.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+            let data = match &params.data {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let level = serde_json::to_value(params.level).ok().and_then(|l| l.as_str().map(str::to_owned));
+            log.push(crate::runtimes::log::Stream::Mcp, &format!("[{}{logger}] {data}", level.unwrap_or_default()));
+        }
         if let Some((server, notifier, _)) = &self.updates {
-            // To the apps that may hear this server (never into Harbor's own log: it may carry
-            // what the tool works on).
+            // To the apps that may hear this server, and the user's view of its log above (never
+            // into Harbor's own log: it may carry what the tool works on).
             let message = serde_json::to_value(params).unwrap_or_default();
             notifier.publish("servers.message", serde_json::json!({ "serverId": &**server, "message": message }));
         }

@@ -284,6 +284,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                 server.log.clone(),
                 ClientEvents::new(changes.clone())
                     .telling(&server.id, context.notifier.clone(), context.askers.clone())
+                    .logging_to(server.log.clone())
                     .with_roots(spec.sandbox.as_ref().map(|s| s.folders.clone()).unwrap_or_default()),
                 &context,
             );

@@ -1,8 +1,8 @@
-//! A server's log: its stderr and Harbor's lifecycle lines, the last [`KEPT_LINES`] in memory for
+//! A server's log: its stderr, what it logged over MCP and Harbor's lifecycle lines, the last [`KEPT_LINES`] in memory for
 //! the sidebar and `servers logs`, and all of them appended to `logs/servers/<id>.log`.
 //!
-//! Only what the server itself printed and Harbor's own status lines go here — never tool
-//! arguments or results.
+//! Only what the server itself printed or logged and Harbor's own status lines go here — never
+//! tool arguments or results (Harbor's own log, `logs/bridge.log`, gets none of it).
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -51,6 +51,7 @@ impl ServerLog {
             let tag = match stream {
                 Stream::Stderr => "stderr",
                 Stream::Harbor => "harbor",
+                Stream::Mcp => "mcp",
             };
             let _ = writeln!(file, "{} {tag} {}", line.at, line.text);
         }

@@ -375,3 +375,25 @@ async fn a_server_asking_for_roots_gets_only_the_folders_the_user_granted_it() {
     client.finish().await;
     let _ = std::fs::remove_dir_all(&granted);
 }
+
+/// What a server logs over MCP (`notifications/message`) is kept in its log view, beside its
+/// stderr, marked as the server's MCP log with its level.
+#[tokio::test]
+async fn a_servers_mcp_log_messages_are_in_its_log() {
+    let client = Client::start("asks-log").await;
+    client.ok("servers.add", json!({"id": "board", "launch": support::fixture_launch("app_server.py")})).await;
+    client.ok("servers.start", json!({"id": "board"})).await;
+    client.wait_for_state("board", "running", Duration::from_secs(30)).await;
+    client.ok("tools.call", json!({"tool": "board/note", "args": {"text": "the board was wiped"}})).await;
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        let lines = client.ok("servers.logs", json!({"id": "board"})).await;
+        if let Some(line) = lines.as_array().unwrap().iter().find(|l| l["stream"] == "mcp") {
+            found = line.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(found["text"], "[info] the board was wiped", "{found}");
+    client.finish().await;
+}

@@ -443,6 +443,7 @@ fn stream_name(stream: harbor_protocol::api::servers::LogStream) -> &'static str
     match stream {
         harbor_protocol::api::servers::LogStream::Stderr => "stderr",
         harbor_protocol::api::servers::LogStream::Harbor => "harbor",
+        harbor_protocol::api::servers::LogStream::Mcp => "mcp",
     }
 }
 

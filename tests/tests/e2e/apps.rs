@@ -210,6 +210,25 @@ async fn an_mcp_app_renders_in_the_chat_and_its_clicks_reach_its_own_server_only
         )
         .await
         .unwrap();
+    // A richer App from npm: the budget allocator draws its sliders and totals from the tool's
+    // structured result, which only the host's tool-result notification gives it.
+    add_server(&harbor, "budget", &["node", &app_server("server-budget-allocator"), "--stdio"]);
+    model.push(Turn::new().tool_call("budget__get-budget-data", json!({})));
+    model.push(Turn::new().text("Here is your budget."));
+    harbor.send_chat("Show my budget").await.unwrap();
+    harbor
+        .wait_for("document.querySelectorAll('.app-view[data-painted] iframe').length === 3", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let drawn = in_frame(
+        &harbor,
+        2,
+        "document.querySelectorAll('#sliders-container input[type=range]').length >= 5 && document.querySelector('#status-bar').textContent.trim()",
+        "the budget app's sliders",
+    )
+    .await;
+    assert!(drawn.as_str().unwrap().contains("100,000"), "the default budget from the result: {drawn}");
+    harbor.save_screenshot("sidebar-chat-app-budget.png").await.unwrap();
     eprintln!("app view first paint after the tool result: {painted} ms");
     harbor.close().await;
 }

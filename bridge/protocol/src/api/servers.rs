@@ -366,6 +366,9 @@ pub enum LogStream {
     Stderr,
     /// Harbor's own lines about the server: started, exited, restarting.
     Harbor,
+    /// What the server logged over MCP (`notifications/message`): its level (and logger), then
+    /// the message.
+    Mcp,
 }
 
 /// One line of a server's log.

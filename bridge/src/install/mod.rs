@@ -158,14 +158,11 @@ pub struct Installed {
     pub image: Option<String>,
 }
 
-fn http() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        crate::http::client_builder()
-            .connect_timeout(std::time::Duration::from_secs(15))
-            .build()
-            .expect("an HTTP client builds")
-    })
+/// The installers' client for downloads, built on the first one.
+fn http() -> Result<reqwest::Client, InstallError> {
+    static CLIENT: crate::http::Lazy =
+        crate::http::Lazy::new(|builder| builder.connect_timeout(std::time::Duration::from_secs(15)));
+    CLIENT.get().map_err(InstallError::Network)
 }
 
 /// Installs `what` into `folder` (which must not exist yet), sending each line of the
@@ -224,7 +221,7 @@ async fn binary(
     let bin = folder.join("bin");
     tokio::fs::create_dir_all(&bin).await.map_err(|e| format!("cannot create {}: {e}", bin.display()))?;
     let file = bin.join(if file_name.is_empty() { "server".into() } else { file_name });
-    download::fetch(http(), &asset.url, &asset.sha256, &file, download::MAX_DOWNLOAD_BYTES, progress, cancel).await?;
+    download::fetch(&http()?, &asset.url, &asset.sha256, &file, download::MAX_DOWNLOAD_BYTES, progress, cancel).await?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -258,7 +255,7 @@ async fn bundle(
             let archive = folder.join("bundle.mcpb");
             let sha256 = sha256
                 .ok_or_else(|| InstallError::Invalid("a bundle downloaded from a URL needs its sha256".into()))?;
-            download::fetch(http(), url, sha256, &archive, mcpb::MAX_BUNDLE_BYTES, progress, cancel).await?;
+            download::fetch(&http()?, url, sha256, &archive, mcpb::MAX_BUNDLE_BYTES, progress, cancel).await?;
             archive
         }
         (None, Some(path)) => {

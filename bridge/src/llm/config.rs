@@ -35,7 +35,7 @@ pub const LLM_CHANGED: &str = "llm.changed";
 /// The model servers and the choice between them.
 pub struct Llm {
     store: Store,
-    http: reqwest::Client,
+    http: crate::http::Lazy,
     /// `(provider, model)` pairs that refused native tools, for the text tool format.
     text_tools: Mutex<HashSet<(String, String)>>,
     /// Where API keys live; without it (unit tests, benchmarks) providers send none.
@@ -46,13 +46,13 @@ pub struct Llm {
 
 impl Llm {
     pub fn new(store: Store) -> Llm {
-        let http = crate::http::client_builder()
-            .connect_timeout(Duration::from_secs(3))
-            // Loading a large model can take minutes before the first token; a stream that says
-            // nothing for this long is dead.
-            .read_timeout(Duration::from_secs(300))
-            .build()
-            .expect("an HTTP client without TLS settings builds");
+        let http = crate::http::Lazy::new(|builder| {
+            builder
+                .connect_timeout(Duration::from_secs(3))
+                // Loading a large model can take minutes before the first token; a stream that
+                // says nothing for this long is dead.
+                .read_timeout(Duration::from_secs(300))
+        });
         Llm { store, http, text_tools: Mutex::default(), secrets: None, notifier: None }
     }
 
@@ -151,18 +151,19 @@ impl Llm {
             },
             fix: "Add a model provider in Harbor's settings.".into(),
         })?;
-        Ok(self.build(config))
+        self.build(config)
     }
 
-    fn build(&self, config: ProviderConfig) -> Arc<dyn Provider> {
+    fn build(&self, config: ProviderConfig) -> Result<Arc<dyn Provider>, LlmError> {
+        let http = self.http.get().map_err(LlmError::Failed)?;
         let key = match (&config.api_key_secret, &self.secrets) {
             (Some(id), Some(secrets)) => Some(ApiKey { secrets: secrets.clone(), id: id.clone() }),
             _ => None,
         };
-        match config.kind {
-            ProviderKind::Ollama => Arc::new(HttpProvider::<Ollama>::new(config, self.http.clone(), key)),
-            ProviderKind::OpenAi => Arc::new(HttpProvider::<OpenAi>::new(config, self.http.clone(), key)),
-        }
+        Ok(match config.kind {
+            ProviderKind::Ollama => Arc::new(HttpProvider::<Ollama>::new(config, http, key)),
+            ProviderKind::OpenAi => Arc::new(HttpProvider::<OpenAi>::new(config, http, key)),
+        })
     }
 
     /// The provider and model to use: the ones named, else the active ones, else the active
@@ -218,7 +219,10 @@ impl Llm {
             let provider = self.build(config.clone());
             let is_default = default.as_deref() == Some(config.id.as_str()) && !detected;
             async move {
-                let answer = tokio::time::timeout(Duration::from_secs(1), provider.models()).await;
+                let answer = match provider {
+                    Ok(provider) => tokio::time::timeout(Duration::from_secs(1), provider.models()).await,
+                    Err(error) => Ok(Err(error)),
+                };
                 let (models, error) = match answer {
                     Ok(Ok(models)) => (models.into_iter().map(|m| m.name).collect(), None),
                     Ok(Err(error)) => (Vec::new(), Some(error.to_string())),

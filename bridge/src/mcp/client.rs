@@ -442,15 +442,7 @@ impl Connection {
                         value.parse().map_err(|_| OpenError::Handshake("a header value is not valid".into()))?;
                     config.custom_headers.insert(name, value);
                 }
-                let http = match http.get() {
-                    Some(client) => client.clone(),
-                    None => {
-                        let client = crate::http::client_builder()
-                            .build()
-                            .map_err(|e| OpenError::Handshake(format!("cannot set up HTTPS: {e}")))?;
-                        http.get_or_init(|| client).clone()
-                    }
-                };
+                let http = http.get().map_err(OpenError::Handshake)?;
                 let handshake = match &prepared.bearer {
                     Some(bearer) => {
                         let client = BearerClient { http, bearer: bearer.clone() };

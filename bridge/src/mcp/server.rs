@@ -84,7 +84,7 @@ pub struct Server {
 pub struct Context {
     /// The HTTP client for remote servers, built on first use: building it loads the system's
     /// root certificates, which cost ~20 ms and ~6 MiB at every bridge start otherwise.
-    pub http: Arc<std::sync::OnceLock<reqwest::Client>>,
+    pub http: Arc<crate::http::Lazy>,
     pub notifier: Notifier,
     pub credentials: Arc<dyn Credentials>,
     /// Marks this data folder's containers (see `runtimes::docker`).

@@ -29,7 +29,7 @@ pub mod flow;
 pub use error::AuthError;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -99,7 +99,7 @@ fn token_id(issuer: &str, resource: &str) -> String {
 pub struct Auth {
     store: Store,
     secrets: Arc<Secrets>,
-    http: OnceLock<reqwest::Client>,
+    http: crate::http::Lazy,
     /// How each protected server (by resource) last refused Harbor.
     refusals: Mutex<HashMap<String, Refusal>>,
     me: Weak<Auth>,
@@ -107,21 +107,16 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(store: Store, secrets: Arc<Secrets>) -> Arc<Auth> {
-        Arc::new_cyclic(|me| Auth { store, secrets, http: OnceLock::new(), refusals: Mutex::default(), me: me.clone() })
+        let http = crate::http::Lazy::new(|builder| {
+            builder.redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30))
+        });
+        Arc::new_cyclic(|me| Auth { store, secrets, http, refusals: Mutex::default(), me: me.clone() })
     }
 
     /// The HTTP client for authorization: no redirects (a token request must not be bounced
     /// elsewhere), built on first use.
     fn http(&self) -> Result<reqwest::Client, AuthError> {
-        if let Some(client) = self.http.get() {
-            return Ok(client.clone());
-        }
-        let client = crate::http::client_builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| AuthError::Network(format!("cannot set up HTTPS ({e})")))?;
-        Ok(self.http.get_or_init(|| client).clone())
+        self.http.get().map_err(AuthError::Network)
     }
 
     /// The sign-in for a remote server, or a local server's connected account, if there is one.

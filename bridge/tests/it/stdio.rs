@@ -34,9 +34,15 @@ mod tempdir {
 impl Bridge {
     /// Starts the bridge with the two arguments Firefox passes a native host.
     fn start(tag: &str) -> Bridge {
+        Bridge::start_with(tag, &[])
+    }
+
+    /// [`Bridge::start`] with these environment variables set too.
+    fn start_with(tag: &str, env: &[(&str, &str)]) -> Bridge {
         let home = tempdir::Dir::new(tag);
         let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
             .args(["/path/to/harbor_rs_bridge.json", "harbor-rs@harbor-mcp.dev"])
+            .envs(env.iter().copied())
             .env("HARBOR_HOME", &home.0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -110,6 +116,24 @@ fn answers_system_info_like_firefox_expects() {
     assert_eq!(reply["result"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(reply["result"]["protocol"], 1);
     assert_eq!(reply["result"]["dataDir"], bridge.home.0.display().to_string());
+    assert!(bridge.close_and_wait().success(), "end of input is a clean shutdown");
+}
+
+/// With no certificate store loadable, the bridge still starts and serves; what needs HTTPS
+/// says what to check instead (it used to panic at start, so Firefox saw a host that died).
+#[test]
+fn a_missing_certificate_store_fails_only_what_needs_https() {
+    let none =
+        [("SSL_CERT_FILE", "/nonexistent/harbor-test-certs.pem"), ("SSL_CERT_DIR", "/nonexistent/harbor-test-certs")];
+    let mut bridge = Bridge::start_with("no-certs", &none);
+    bridge.send(&json!({"id": 1, "method": "system.info", "params": {}}));
+    let (reply, _) = bridge.message();
+    assert_eq!(reply["result"]["name"], "harbor-bridge", "{reply}");
+    bridge.send(&json!({"id": 2, "method": "llm.providers", "params": {}}));
+    let (providers, _) = bridge.message();
+    let listed = providers["result"]["providers"].as_array().unwrap_or_else(|| panic!("{providers}"));
+    let error = listed[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("cannot set up HTTPS") && error.contains("SSL_CERT_FILE"), "{providers}");
     assert!(bridge.close_and_wait().success(), "end of input is a clean shutdown");
 }
 

@@ -1,6 +1,8 @@
 //! Bridge benchmarks (run with `scripts/bench`, or `cargo bench -p harbor-bridge`):
 //! - framing + dispatch overhead per request, in process, over in-memory pipes;
-//! - start-to-ready of the real binary (spawn → first `system.info` reply) and its idle memory.
+//! - start-to-ready of the real binary (spawn → first `system.info` reply) and its idle memory,
+//!   against its floor: `cat`, which answers the same frame by echoing it (a process start and a
+//!   pipe round trip, nothing else).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod measure;
-use measure::{quantile, BridgeProcess};
+use measure::quantile;
 
 const REQUESTS: usize = 20_000;
 const STARTS: usize = 20;
@@ -20,6 +22,13 @@ fn main() {
     report("in-process request (frame → dispatch → reply frame)", &per_request, "µs");
     let (ready, rss) = start_to_ready();
     report("bridge start-to-ready (spawn → system.info reply)", &ready, "ms");
+    let floor = cat_round_trips();
+    report("process start-to-reply floor (cat echoing the frame)", &floor, "ms");
+    println!(
+        "bridge start-to-ready: {:.1}× the floor ({:+.1} ms at p50)",
+        quantile(&ready, 0.5) / quantile(&floor, 0.5),
+        quantile(&ready, 0.5) - quantile(&floor, 0.5)
+    );
     println!("bridge idle resident memory: {rss:.1} MiB");
 }
 
@@ -50,20 +59,63 @@ async fn in_process_round_trips() -> Vec<f64> {
     samples
 }
 
+/// The bridge started as Firefox starts it (host mode: the manifest's path and the extension's
+/// id), in a data folder it has used before, until its `system.info` reply; and its resident
+/// memory once idle.
 fn start_to_ready() -> (Vec<f64>, f64) {
-    let mut samples = Vec::new();
+    let home = std::env::temp_dir().join(format!("harbor-bench-start-{}", std::process::id()));
+    let bridge = env!("CARGO_BIN_EXE_harbor-bridge");
+    let host_mode = ["/path/to/harbor_rs_bridge.json", "harbor-rs@harbor-mcp.dev"];
+    // The first start creates the database, as Harbor's first start does once.
+    first_reply(bridge, &host_mode, &home, None);
     let mut rss = 0.0;
-    for run in 0..STARTS {
-        let started = Instant::now();
-        let mut bridge = BridgeProcess::start("start");
-        bridge.ok("system.info", serde_json::json!({}));
-        samples.push(started.elapsed().as_secs_f64() * 1e3);
-        if run == STARTS - 1 {
-            std::thread::sleep(Duration::from_secs(1));
-            rss = bridge.rss_mib();
-        }
-    }
+    let samples = (0..STARTS)
+        .map(|run| {
+            let idle = (run == STARTS - 1).then_some(&mut rss);
+            first_reply(bridge, &host_mode, &home, idle)
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&home);
     (samples, rss)
+}
+
+/// `cat` started and sent a request frame, until the frame comes back: the floor of starting a
+/// native host and hearing from it.
+fn cat_round_trips() -> Vec<f64> {
+    let home = std::env::temp_dir();
+    (0..STARTS).map(|_| first_reply("cat", &[], &home, None)).collect()
+}
+
+/// Milliseconds from starting `program` to the first frame it answers a `system.info` request
+/// frame with; with `idle`, its resident memory (MiB) a second later.
+fn first_reply(program: &str, args: &[&str], home: &std::path::Path, idle: Option<&mut f64>) -> f64 {
+    use std::io::{Read, Write};
+    let frame = br#"{"id":1,"method":"system.info","params":{}}"#;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .env("HARBOR_HOME", home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&(frame.len() as u32).to_ne_bytes()).unwrap();
+    stdin.write_all(frame).unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut len = [0u8; 4];
+    stdout.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
+    stdout.read_exact(&mut body).unwrap();
+    let elapsed = started.elapsed().as_secs_f64() * 1e3;
+    if let Some(rss) = idle {
+        std::thread::sleep(Duration::from_secs(1));
+        *rss = measure::resident_mib(child.id());
+    }
+    drop(stdin);
+    let _ = child.wait();
+    elapsed
 }
 
 fn report(what: &str, samples: &[f64], unit: &str) {

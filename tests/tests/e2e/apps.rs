@@ -228,6 +228,7 @@ async fn an_mcp_app_renders_in_the_chat_and_its_clicks_reach_its_own_server_only
     )
     .await;
     assert!(drawn.as_str().unwrap().contains("100,000"), "the default budget from the result: {drawn}");
+    harbor.session.execute("document.querySelectorAll('.app-view')[2].scrollIntoView();", json!([])).await.unwrap();
     harbor.save_screenshot("sidebar-chat-app-budget.png").await.unwrap();
     eprintln!("app view first paint after the tool result: {painted} ms");
     harbor.close().await;

@@ -2,16 +2,13 @@
 //! - the bridge's added latency per token: from the moment the scripted model server writes a
 //!   token to the moment its `token` event comes out of the real bridge binary's stdout, through
 //!   the whole agent loop (`chat.send`);
-//! - tokens per second passed through, next to the model server's own writing rate (the floor);
-//! - tool selection time over 1,000 and 10,000 tools.
+//! - tokens per second passed through, next to the model server's own writing rate (the floor).
 //!
 //! The model server is `harbor-model-double` in this process, so both instants come from one
 //! clock.
 
 use std::time::{Duration, Instant};
 
-use harbor_bridge::chat::select::select;
-use harbor_bridge::mcp::registry::ToolEntry;
 use harbor_model_double::{Model, ScriptedModel, Turn};
 use serde_json::json;
 
@@ -80,32 +77,6 @@ fn main() {
     );
     println!("bridge memory after {} chat turns: {:.1} MiB resident", TURNS + 21, bridge.rss_mib());
 
-    // Tool selection.
-    let base: Vec<ToolEntry> =
-        serde_json::from_str(include_str!("../tests/fixtures/distractor-tools.json")).expect("the fixture");
-    for count in [1_000usize, 10_000] {
-        let tools: Vec<ToolEntry> = (0..count)
-            .map(|i| {
-                let mut tool = base[i % base.len()].clone();
-                let server = format!("{}{}", tool.server_id, i / base.len());
-                tool.name = format!("{server}/{}", tool.name.split_once('/').unwrap().1);
-                tool.server_id = server;
-                tool
-            })
-            .collect();
-        let mut samples = Vec::new();
-        for _ in 0..20 {
-            let started = Instant::now();
-            let picked = select(&tools, "create an issue about the failing calendar sync", 20);
-            samples.push(started.elapsed().as_secs_f64() * 1e3);
-            assert_eq!(picked.len(), 20);
-        }
-        println!(
-            "tool selection over {count} tools: p50 {:.2} ms, max {:.2} ms",
-            quantile(&samples, 0.5),
-            quantile(&samples, 1.0)
-        );
-    }
     drop(bridge);
     drop(model);
 }

@@ -65,6 +65,8 @@ pub struct Chat {
     servers: Arc<Servers>,
     page: PageSide,
     busy: Arc<Mutex<HashSet<String>>>,
+    /// Tool selection's index, kept while the catalog stays the same.
+    selector: select::Selector,
 }
 
 /// What pages bring to the user's agent: their own tools (WebMCP) and their own servers.
@@ -77,7 +79,7 @@ pub struct PageSide {
 
 impl Chat {
     pub fn new(store: Store, llm: Arc<Llm>, servers: Arc<Servers>, page: PageSide) -> Chat {
-        Chat { store, llm, servers, page, busy: Arc::default() }
+        Chat { store, llm, servers, page, busy: Arc::default(), selector: select::Selector::default() }
     }
 
     pub fn settings(&self) -> anyhow::Result<ChatSettings> {
@@ -203,6 +205,8 @@ impl Chat {
             tools.extend(self.page.tools.tools(Frame::top(tab)));
             tools.extend(self.page.servers.tools(tab));
         }
+        // (The tools the registry's revision does not cover: the page's, counted for the key.)
+        let own = tools.len();
         match site_chat {
             // A site's chat: that site's tools only, never the user's servers'.
             Some(chat) => crate::host::site_chats::site_tools(chat, &mut tools),
@@ -220,7 +224,8 @@ impl Chat {
             return Ok(tools);
         }
         let available = tools.len();
-        let picked = select::select(&tools, &turn.text, settings.max_tools);
+        let key = catalog_key(self.servers.catalog_revision(), &tools[..own], tools.len(), turn);
+        let picked = self.selector.select(key, &tools, &turn.text, settings.max_tools);
         let mut slots: Vec<Option<ToolEntry>> = tools.into_iter().map(Some).collect();
         let offered: Vec<ToolEntry> = picked.into_iter().filter_map(|i| slots[i].take()).collect();
         let names: Vec<String> = offered.iter().map(|t| t.name.clone()).collect();
@@ -281,6 +286,21 @@ impl ToolRunner for Registry {
         }
         .boxed()
     }
+}
+
+/// What names the catalog a turn chooses among, for the kept selection index: the registry's
+/// revision (its running servers' tools), the page's own tools, how many tools there are in all,
+/// and the tools the turn asked for.
+fn catalog_key(revision: u64, page_tools: &[ToolEntry], count: usize, turn: &Turn) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (revision, count).hash(&mut hasher);
+    turn.site_chat.is_some().hash(&mut hasher);
+    turn.tools.hash(&mut hasher);
+    for tool in page_tools {
+        (&tool.name, &tool.description, &tool.page_origin).hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// Marks a session as answering until dropped.

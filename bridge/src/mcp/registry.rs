@@ -108,6 +108,7 @@ impl Servers {
             secrets: Arc::default(),
             data_dir,
             askers: Arc::default(),
+            catalog: Arc::default(),
         };
         let servers = Servers {
             store,
@@ -415,6 +416,11 @@ impl Servers {
         let server = self.get(server)?;
         let live = running(&server)?;
         to_json(request_with(&live, request, DEFAULT_TOOL_TIMEOUT, cancel, None, what).await?)
+    }
+
+    /// A number that changes whenever a running server's tools do (a start, a stop, a new list).
+    pub fn catalog_revision(&self) -> u64 {
+        self.context.catalog.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The callers waiting on each server that can answer its own requests.

@@ -96,6 +96,17 @@ pub struct Context {
     pub data_dir: std::path::PathBuf,
     /// The callers waiting on each server that can answer its sampling and elicitation requests.
     pub askers: Arc<super::askers::Askers>,
+    /// Counts every change to the running servers' tools (a start, a stop, a new list), so what
+    /// is kept per catalog (the chat's tool-selection index) knows when to rebuild.
+    pub catalog: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Context {
+    /// A server's tools came, went or changed: counted, and told as `tools.changed`.
+    fn tools_changed(&self, server: &str) {
+        self.catalog.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.notifier.publish("tools.changed", json!({ "serverId": server }));
+    }
 }
 
 /// The OS sandbox `spec` runs in this time, if it has one switched on (native launches only).
@@ -323,7 +334,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                     server.set_live(Some(live.clone()));
                     context.secrets.set(&server.id, prepared.secret_values(&spec));
                     set(Status { pid: connection.pid(), restarts: failures, ..Status::new(ServerState::Running) });
-                    context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
+                    context.tools_changed(&server.id);
                     server.log.push(Stream::Harbor, "running");
                     let up_since = Instant::now();
                     let running = run(&server, &live, &mut connection, &changes, &mut commands, &context);
@@ -341,7 +352,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                     };
                     server.set_live(None);
                     context.secrets.clear(&server.id);
-                    context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
+                    context.tools_changed(&server.id);
                     // A session that ended because the server refused its token needs the user.
                     if let (Ended::Exited(_), Some(challenge)) =
                         (&ended, prepared.bearer.as_ref().and_then(|b| b.refused()))
@@ -483,7 +494,7 @@ async fn run(
             tools = &mut listing => {
                 if let Some(tools) = tools {
                     *live.tools.write().unwrap_or_else(|p| p.into_inner()) = tools;
-                    context.notifier.publish("tools.changed", json!({ "serverId": server.id }));
+                    context.tools_changed(&server.id);
                 }
                 if std::mem::take(&mut list_again) {
                     listing.set(list_tools(&live.peer, &server.log).fuse());

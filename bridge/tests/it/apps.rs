@@ -42,7 +42,7 @@ async fn a_view_is_served_with_its_policy_and_calls_only_its_own_servers_app_too
     assert_eq!(view["tool"]["name"], "board", "the tool as its server lists it: {view}");
     let url = view["url"].as_str().unwrap();
     assert!(url.starts_with("http://127.0.0.1:") && url.contains("/view/"), "{url}");
-    let http = reqwest::Client::new();
+    let http = harbor_bridge::http::client_builder().build().unwrap();
     let served = http.get(url).send().await.unwrap();
     assert_eq!(served.status(), 200);
     let csp = served.headers()["content-security-policy"].to_str().unwrap().to_owned();
@@ -134,7 +134,8 @@ async fn a_real_npm_app_servers_view_opens_and_its_tool_answers_through_the_view
     client.ok("servers.start", json!({"id": "clock"})).await;
     client.wait_for_state("clock", "running", Duration::from_secs(30)).await;
     let view = client.ok("apps.open", json!({"tool": "clock/get-time"})).await;
-    let html = reqwest::get(view["url"].as_str().unwrap()).await.unwrap().text().await.unwrap();
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let html = http.get(view["url"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("get-time-btn"), "the App's own document is served");
     let time = client.ok("apps.call", json!({"viewId": view["viewId"], "name": "get-time"})).await;
     assert!(time["structuredContent"]["time"].as_str().unwrap().contains('T'), "{time}");

@@ -30,6 +30,93 @@ fn main() {
         quantile(&ready, 0.5) - quantile(&floor, 0.5)
     );
     println!("bridge idle resident memory: {rss:.1} MiB");
+    let (bridge, floor) = large_replies();
+    report("a 5 MiB reply to its last byte (system.echo through the bridge, in chunks)", &bridge, "ms");
+    report("a 5 MiB reply to its last byte, floor (cat echoing the frame)", &floor, "ms");
+    println!(
+        "a 5 MiB reply: {:.2}× the floor ({:+.1} ms at p50)",
+        quantile(&bridge, 0.5) / quantile(&floor, 0.5),
+        quantile(&bridge, 0.5) - quantile(&floor, 0.5)
+    );
+}
+
+/// A 5 MiB answer to its last byte, 20 times: `system.echo` of a 5 MiB text through one running
+/// bridge (its reply comes back as chunk frames within Firefox's 1 MiB limit), against `cat`
+/// echoing the same request frame whole (reading and writing 5 MiB through two pipes).
+fn large_replies() -> (Vec<f64>, Vec<f64>) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let text: String = "a quoted \"line\" of tool output, é and all\n".repeat(5 * 1024 * 1024 / 42);
+    let request = serde_json::json!({"id": 1, "method": "system.echo", "params": {"text": text}}).to_string();
+    let home = std::env::temp_dir().join(format!("harbor-bench-large-{}", std::process::id()));
+    let spawn = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .env("HARBOR_HOME", &home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let measure = |child: &mut std::process::Child, chunked: bool| -> Vec<f64> {
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut samples = Vec::new();
+        for run in 0..22 {
+            let started = Instant::now();
+            // Written from a thread of its own while the answer is read: `cat` answers as it
+            // reads, and would stall on a full pipe otherwise.
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    stdin.write_all(&(request.len() as u32).to_ne_bytes()).unwrap();
+                    stdin.write_all(request.as_bytes()).unwrap();
+                    stdin.flush().unwrap();
+                });
+                read_answer(&mut stdout, chunked);
+            });
+            // The first two warm the allocator and the page cache.
+            if run >= 2 {
+                samples.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        samples
+    };
+    let mut bridge =
+        spawn(env!("CARGO_BIN_EXE_harbor-bridge"), &["/path/to/harbor_rs_bridge.json", "harbor-rs@harbor-mcp.dev"]);
+    let through_bridge = measure(&mut bridge, true);
+    let _ = bridge.kill();
+    let mut cat = spawn("cat", &[]);
+    let floor = measure(&mut cat, false);
+    let _ = cat.kill();
+    let _ = std::fs::remove_dir_all(&home);
+    (through_bridge, floor)
+}
+
+/// Reads one answer: a frame, or (`chunked`) chunk frames up to the last part.
+fn read_answer(stdout: &mut impl std::io::Read, chunked: bool) {
+    loop {
+        let mut len = [0u8; 4];
+        stdout.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_ne_bytes(len) as usize];
+        stdout.read_exact(&mut body).unwrap();
+        if !chunked {
+            break;
+        }
+        // The last chunk, read from its envelope without parsing the data (a quote inside
+        // the data is escaped, so `"parts":` cannot occur there).
+        let (part, parts) = (number_after(&body, br#""part":"#), number_after(&body, br#""parts":"#));
+        if parts.is_none() || part.zip(parts).is_some_and(|(part, parts)| part + 1 == parts) {
+            break;
+        }
+    }
+}
+
+/// The number after the first `key` in `frame`.
+fn number_after(frame: &[u8], key: &[u8]) -> Option<u64> {
+    let at = frame.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits: Vec<u8> = frame[at..].iter().copied().take_while(u8::is_ascii_digit).collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
 async fn in_process_round_trips() -> Vec<f64> {

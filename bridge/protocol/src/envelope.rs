@@ -121,6 +121,43 @@ impl Message {
         }
     }
 
+    /// The message's JSON text, written straight from the message (its result is not copied
+    /// into a new value first, as [`Message::to_json`] does); the same JSON as `to_json`.
+    pub fn to_text(&self) -> String {
+        #[derive(Serialize)]
+        struct Reply<'a> {
+            id: &'a Option<RequestId>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            result: Option<&'a Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'a ErrorObject>,
+        }
+        #[derive(Serialize)]
+        struct Event<'a> {
+            id: &'a RequestId,
+            event: &'a Value,
+        }
+        #[derive(Serialize)]
+        struct Notify<'a> {
+            notify: &'a str,
+            params: &'a Value,
+        }
+        #[derive(Serialize)]
+        struct Chunked<'a> {
+            chunk: &'a Chunk,
+        }
+        let written = match self {
+            Message::Reply { id, outcome } => {
+                serde_json::to_string(&Reply { id, result: outcome.as_ref().ok(), error: outcome.as_ref().err() })
+            }
+            Message::Event { id, event } => serde_json::to_string(&Event { id, event }),
+            Message::Notify { notify, params } => serde_json::to_string(&Notify { notify, params }),
+            Message::Chunk(chunk) => serde_json::to_string(&Chunked { chunk }),
+        };
+        // JSON values and these structs always serialize; the fallback is never taken.
+        written.unwrap_or_else(|_| self.to_json().to_string())
+    }
+
     /// Reads a message back from its JSON form; `None` when it is none of the known shapes.
     pub fn from_json(value: Value) -> Option<Message> {
         let Value::Object(mut map) = value else {
@@ -158,6 +195,21 @@ fn take_id(map: &mut Map<String, Value>) -> Option<Option<RequestId>> {
 mod tests {
     use super::*;
     use crate::ErrorCode;
+
+    #[test]
+    fn to_text_writes_what_to_json_does() {
+        let messages = [
+            Message::Reply { id: Some(RequestId::Number(7)), outcome: Ok(json!({"a": [1, "é\n"]})) },
+            Message::Reply { id: None, outcome: Err(ErrorObject::new(ErrorCode::Internal, "x")) },
+            Message::Event { id: RequestId::Text("s".into()), event: json!({"type": "token"}) },
+            Message::Notify { notify: "tools.changed".into(), params: json!({"serverId": "t"}) },
+            Message::Chunk(Chunk { seq: 1, part: 0, parts: 2, data: "{\"id\"".into() }),
+        ];
+        for message in messages {
+            let text: Value = serde_json::from_str(&message.to_text()).unwrap();
+            assert_eq!(text, message.to_json(), "{message:?}");
+        }
+    }
 
     #[test]
     fn every_message_shape_round_trips() {

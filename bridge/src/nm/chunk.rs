@@ -5,8 +5,6 @@
 //! length, so every chunk frame, once serialized, fits the limit even when the text is full of
 //! quotes or control characters.
 
-use harbor_protocol::{Chunk, Message};
-
 /// Room left in each frame for the chunk envelope around `data`.
 const ENVELOPE_RESERVE: usize = 128;
 
@@ -21,12 +19,22 @@ pub fn frames(text: String, limit: usize, seq: u64) -> Vec<String> {
         .into_iter()
         .enumerate()
         .map(|(part, data)| {
-            let chunk = Chunk { seq, part: part as u32, parts, data: data.to_owned() };
-            let frame = Message::Chunk(chunk).to_json().to_string();
+            let frame = chunk_frame(seq, part as u32, parts, data);
             debug_assert!(frame.len() <= limit, "chunk frame of {} bytes", frame.len());
             frame
         })
         .collect()
+}
+
+/// `{"chunk":{"seq","part","parts","data"}}` written straight into one buffer: the slice is
+/// escaped into place (no `Chunk` copy of it, no JSON value in between).
+fn chunk_frame(seq: u64, part: u32, parts: u32, data: &str) -> String {
+    let mut frame = Vec::with_capacity(data.len() + ENVELOPE_RESERVE);
+    frame.extend_from_slice(format!(r#"{{"chunk":{{"seq":{seq},"part":{part},"parts":{parts},"data":"#).as_bytes());
+    // Writing a string into a Vec cannot fail; serde_json writes it quoted and escaped.
+    let _ = serde_json::to_writer(&mut frame, data);
+    frame.extend_from_slice(b"}}");
+    String::from_utf8(frame).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// How many bytes `c` takes inside a JSON string as serde_json writes it.
@@ -58,6 +66,7 @@ fn split_by_escaped_len(text: &str, budget: usize) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harbor_protocol::Message;
     use serde_json::Value;
 
     fn join(frames: &[String]) -> String {

@@ -62,7 +62,7 @@ struct Queue {
 impl Queue {
     fn push(&mut self, message: Message) {
         let stream = stream_of(&message);
-        let frames = chunk::frames(message.to_json().to_string(), HOST_MESSAGE_LIMIT, self.seq);
+        let frames = chunk::frames(message.to_text(), HOST_MESSAGE_LIMIT, self.seq);
         if frames.len() > 1 {
             self.seq += 1;
         }

@@ -240,6 +240,21 @@ impl Harbor {
         anyhow::bail!("the viewport cannot be made {width}×{height}: (window, viewport) sizes tried {seen:?}")
     }
 
+    /// Adds server `id` running `command` and starts it, from the terminal (`harbor-bridge servers
+    /// add` and `start`), in the bridge this Firefox runs — as a user would beside the sidebar.
+    pub fn add_server<S: AsRef<std::ffi::OsStr>>(&self, id: &str, command: &[S]) -> Result<()> {
+        for args in [vec!["servers", "add", id, "--"], vec!["servers", "start", id]] {
+            let mut run = std::process::Command::new(paths::bridge_binary()?);
+            run.args(&args).env("HOME", &self.home).env("HARBOR_HOME", &self.data_dir);
+            if args[1] == "add" {
+                run.args(command);
+            }
+            let output = run.output()?;
+            ensure!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(())
+    }
+
     /// Opens `url` in a new tab and makes it the current window; returns the tab's handle.
     pub async fn open_tab(&self, url: &str) -> Result<String> {
         let handle = self.session.new_tab().await?;

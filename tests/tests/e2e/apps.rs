@@ -8,19 +8,6 @@ use harbor_e2e::firefox::{Harbor, Options};
 use harbor_model_double::{Model, ScriptedModel, Turn};
 use serde_json::{json, Value};
 
-/// Adds and starts a server from the terminal, in the bridge Firefox runs.
-fn add_server(harbor: &Harbor, id: &str, command: &[&str]) {
-    for args in [vec!["servers", "add", id, "--"], vec!["servers", "start", id]] {
-        let mut run = std::process::Command::new(harbor_e2e::paths::bridge_binary().unwrap());
-        run.args(&args).env("HOME", &harbor.home).env("HARBOR_HOME", &harbor.data_dir);
-        if args[1] == "add" {
-            run.args(command);
-        }
-        let output = run.output().unwrap();
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    }
-}
-
 fn app_server(name: &str) -> String {
     let entry = harbor_e2e::paths::test_servers()
         .unwrap()
@@ -56,9 +43,9 @@ async fn an_mcp_app_renders_in_the_chat_and_its_clicks_reach_its_own_server_only
     harbor.set_viewport(360, 900).await.unwrap();
     harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     harbor.wait_for("document.querySelector('#tab-chat')", Duration::from_secs(10)).await.unwrap();
-    add_server(&harbor, "board", &[python.to_str().unwrap(), fixture.to_str().unwrap()]);
-    add_server(&harbor, "clock", &["node", &app_server("server-basic-vanillajs"), "--stdio"]);
-    add_server(&harbor, "time", &[python.to_str().unwrap(), "-m", "mcp_server_time", "--local-timezone", "UTC"]);
+    harbor.add_server("board", &[python.to_str().unwrap(), fixture.to_str().unwrap()]).unwrap();
+    harbor.add_server("clock", &["node", &app_server("server-basic-vanillajs"), "--stdio"]).unwrap();
+    harbor.add_server("time", &[python.to_str().unwrap(), "-m", "mcp_server_time", "--local-timezone", "UTC"]).unwrap();
     harbor.use_ollama(&model.url(), "llama3.2:3b").await.unwrap();
     harbor.session.execute("document.querySelector('#tab-chat').click();", json!([])).await.unwrap();
 
@@ -212,7 +199,7 @@ async fn an_mcp_app_renders_in_the_chat_and_its_clicks_reach_its_own_server_only
         .unwrap();
     // A richer App from npm: the budget allocator draws its sliders and totals from the tool's
     // structured result, which only the host's tool-result notification gives it.
-    add_server(&harbor, "budget", &["node", &app_server("server-budget-allocator"), "--stdio"]);
+    harbor.add_server("budget", &["node", &app_server("server-budget-allocator"), "--stdio"]).unwrap();
     model.push(Turn::new().tool_call("budget__get-budget-data", json!({})));
     model.push(Turn::new().text("Here is your budget."));
     harbor.send_chat("Show my budget").await.unwrap();

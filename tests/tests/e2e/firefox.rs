@@ -376,15 +376,8 @@ async fn the_sidebar_chats_with_a_model_that_calls_a_real_tool() {
     harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     harbor.wait_for("document.querySelector('#tab-chat')", Duration::from_secs(10)).await.unwrap();
     // The time server, added and started from the terminal in the bridge Firefox runs.
-    for args in [vec!["servers", "add", "time", "--"], vec!["servers", "start", "time"]] {
-        let mut command = std::process::Command::new(harbor_e2e::paths::bridge_binary().unwrap());
-        command.args(&args).env("HOME", &harbor.home).env("HARBOR_HOME", &harbor.data_dir);
-        if args[1] == "add" {
-            command.arg(&python).args(["-m", "mcp_server_time", "--local-timezone", "UTC"]);
-        }
-        let output = command.output().unwrap();
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    }
+    let python = python.to_str().unwrap();
+    harbor.add_server("time", &[python, "-m", "mcp_server_time", "--local-timezone", "UTC"]).unwrap();
 
     harbor.session.execute("document.querySelector('#tab-chat').click();", json!([])).await.unwrap();
     let tried =
@@ -1261,15 +1254,7 @@ async fn the_chat_loads_a_skill_the_user_picks_and_the_servers_panel_lists_it() 
     harbor.set_viewport(360, 900).await.unwrap();
     harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     harbor.wait_for("document.querySelector('#tab-chat')", Duration::from_secs(10)).await.unwrap();
-    for args in [vec!["servers", "add", "coffee", "--"], vec!["servers", "start", "coffee"]] {
-        let mut command = std::process::Command::new(harbor_e2e::paths::bridge_binary().unwrap());
-        command.args(&args).env("HOME", &harbor.home).env("HARBOR_HOME", &harbor.data_dir);
-        if args[1] == "add" {
-            command.arg(&python).arg(&fixture);
-        }
-        let output = command.output().unwrap();
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    }
+    harbor.add_server("coffee", &[python.as_os_str(), fixture.as_os_str()]).unwrap();
     harbor.use_ollama(&model.url(), "llama3.2:3b").await.unwrap();
     harbor
         .wait_for("document.querySelector('.choose-skills')?.textContent === 'Skills (1)'", Duration::from_secs(15))

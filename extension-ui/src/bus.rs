@@ -69,6 +69,7 @@ pub struct Bus {
     status: ReadSignal<BridgeStatus>,
     revision: ReadSignal<u64>,
     models: ReadSignal<u64>,
+    logs: ReadSignal<u64>,
     active_tab: ReadSignal<Option<i64>>,
     asks: ReadSignal<Vec<UserAsk>>,
 }
@@ -78,6 +79,7 @@ impl Bus {
         let (status, set_status) = signal(BridgeStatus::default());
         let (revision, set_revision) = signal(0u64);
         let (models, set_models) = signal(0u64);
+        let (logs, set_logs) = signal(0u64);
         let (active_tab, set_active_tab) = signal(None::<i64>);
         let (asks, set_asks) = signal(Vec::<UserAsk>::new());
         let info = js_sys::Object::new();
@@ -134,6 +136,12 @@ impl Bus {
                     set_models.update(|r| *r += 1);
                     return;
                 }
+                // A server's log line: only its log view reads again (every panel refetching
+                // on each line would ask every server for its lists as often as it logs).
+                if notify == "servers.message" {
+                    set_logs.update(|r| *r += 1);
+                    return;
+                }
                 if notify.starts_with("servers.")
                     || notify == "tools.changed"
                     || notify == "page.tools.changed"
@@ -183,7 +191,7 @@ impl Bus {
         port.on_disconnect().add_listener(on_disconnect.as_ref().unchecked_ref());
         on_disconnect.forget();
 
-        let bus = Bus { port: StoredValue::new_local(port), status, revision, models, active_tab, asks };
+        let bus = Bus { port: StoredValue::new_local(port), status, revision, models, logs, active_tab, asks };
         // The asks already open when the sidebar (or its bridge) comes up.
         Effect::new(move |_| {
             if status.get().state == ConnectionState::Connected {
@@ -209,6 +217,11 @@ impl Bus {
     /// Changes whenever the model providers or the choice between them change (`llm.changed`).
     pub fn models(&self) -> ReadSignal<u64> {
         self.models
+    }
+
+    /// Changes with every log line a server sends over MCP (`servers.message`).
+    pub fn logs(&self) -> ReadSignal<u64> {
+        self.logs
     }
 
     /// What servers ask the user now, oldest first (kept current by `asks.changed`).

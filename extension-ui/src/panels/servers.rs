@@ -349,8 +349,10 @@ fn ToolTry(bus: Bus, tool: ToolEntry) -> impl IntoView {
 #[component]
 fn LogsView(bus: Bus, server: String) -> impl IntoView {
     let revision = bus.revision();
+    let logged = bus.logs();
     let lines = LocalResource::new(move || {
         revision.track();
+        logged.track();
         let server = server.clone();
         async move { bus.call::<ServersLogs>(LogsParams { id: server, lines: Some(50) }).await }
     });

@@ -37,27 +37,47 @@ fn chunk_frame(seq: u64, part: u32, parts: u32, data: &str) -> String {
     String::from_utf8(frame).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// How many bytes `c` takes inside a JSON string as serde_json writes it.
-fn escaped_len(c: char) -> usize {
-    match c {
-        '"' | '\\' | '\n' | '\r' | '\t' | '\u{08}' | '\u{0c}' => 2,
-        c if (c as u32) < 0x20 => 6,
-        c => c.len_utf8(),
+/// How many bytes `byte` takes inside a JSON string as serde_json writes it: a byte of a
+/// multi-byte character is written as it is, so it costs 1, like most ASCII.
+fn escaped_len(byte: u8) -> usize {
+    match byte {
+        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+        0x00..=0x1f => 6,
+        _ => 1,
     }
 }
 
+/// `text` cut into slices of at most `budget` escaped bytes, each ending on a character
+/// boundary. Walks bytes, not characters: a character's bytes cost one each escaped, so only
+/// where a slice ends needs the character boundary, found by stepping back.
 fn split_by_escaped_len(text: &str, budget: usize) -> Vec<&str> {
+    let bytes = text.as_bytes();
     let mut slices = Vec::new();
     let mut start = 0;
     let mut used = 0;
-    for (at, c) in text.char_indices() {
-        let cost = escaped_len(c);
+    let mut at = 0;
+    while at < bytes.len() {
+        let cost = escaped_len(bytes[at]);
         if used + cost > budget {
-            slices.push(&text[start..at]);
-            start = at;
+            let mut end = at;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            // A slice always holds at least one character (the budget is far above 6 bytes).
+            if end == start {
+                end = at + 1;
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+            }
+            slices.push(&text[start..end]);
+            start = end;
+            at = end;
             used = 0;
+            continue;
         }
         used += cost;
+        at += 1;
     }
     slices.push(&text[start..]);
     slices
@@ -77,6 +97,22 @@ mod tests {
                 other => panic!("not a chunk: {other:?}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn slices_end_on_characters_and_keep_to_the_budget() {
+        let text = "é😀a\"\u{1}ü".repeat(50);
+        for budget in [6, 7, 8, 9, 13] {
+            let slices = split_by_escaped_len(&text, budget);
+            assert_eq!(slices.concat(), text, "budget {budget}");
+            for slice in &slices {
+                let escaped = serde_json::to_string(slice).unwrap().len() - 2;
+                assert!(
+                    escaped <= budget && !slice.is_empty(),
+                    "{slice:?} is {escaped} escaped bytes, budget {budget}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -270,11 +270,7 @@ impl Bus {
         params: Value,
         on_event: impl Fn(Value) + 'static,
     ) -> (i64, impl std::future::Future<Output = Reply>) {
-        let id = NEXT_ID.with(|n| {
-            let id = n.get();
-            n.set(id + 1);
-            id
-        });
+        let id = next_id();
         let (tx, rx) = oneshot::channel();
         PENDING.with(|p| p.borrow_mut().insert(id, tx));
         ON_EVENT.with(|handlers| handlers.borrow_mut().insert(id, Box::new(on_event)));
@@ -295,11 +291,7 @@ impl Bus {
     /// The readable text of the web page shown beside Harbor, read by the background at the
     /// user's request ("Ask about this page").
     pub async fn read_page(&self) -> Result<PageContext, String> {
-        let ask = NEXT_ID.with(|n| {
-            let id = n.get();
-            n.set(id + 1);
-            id
-        });
+        let ask = next_id();
         let (tx, rx) = oneshot::channel();
         PAGE_READS.with(|p| p.borrow_mut().insert(ask, tx));
         let message = from_json(&serde_json::json!({ "control": "readPage", "ask": ask }));
@@ -312,6 +304,15 @@ impl Bus {
         let message = from_json(&serde_json::json!({ "control": "reconnect" }));
         self.port.with_value(|port| port.post_message(&message));
     }
+}
+
+/// A fresh id for a request or a page read.
+fn next_id() -> i64 {
+    NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
 }
 
 /// A JavaScript value as JSON (through `JSON.stringify`), if it is one.

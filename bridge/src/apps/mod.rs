@@ -257,10 +257,7 @@ impl pipeline::Policy for ViewPolicy {
     }
 
     fn allow(&self, asked: &str, named: Option<&str>, _running: Option<&ToolEntry>) -> Result<(), PolicyError> {
-        match named {
-            Some(_) => Ok(()),
-            None => Err(PolicyError::Host(HostError::NotFound(format!("no running server has a tool {asked:?}")))),
-        }
+        pipeline::known(asked, named)
     }
 
     fn audience(&self) -> Audience {

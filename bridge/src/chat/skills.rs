@@ -73,6 +73,7 @@ pub async fn load(servers: &Servers, args: &JsonObject, cancel: &CancellationTok
         let known: Vec<&str> = skills.iter().map(|(name, ..)| name.as_str()).collect();
         return Err(ErrorObject::invalid(format!("there is no skill {asked:?}; the skills are: {}", known.join(", "))));
     };
-    let (_, text) = servers.skill_text(server, uri, cancel).await.map_err(ErrorObject::from)?;
+    // Found among the skills just listed: read, not listed again.
+    let text = servers.skill_file(server, uri, cancel).await.map_err(ErrorObject::from)?;
     Ok(json!({ "content": [{ "type": "text", "text": text }] }))
 }

@@ -296,15 +296,19 @@ impl Policy for Chat {
     }
 
     fn allow(&self, asked: &str, named: Option<&str>, _running: Option<&ToolEntry>) -> Result<(), PolicyError> {
-        match named {
-            Some(_) => Ok(()),
-            None => Err(PolicyError::Host(crate::mcp::error::HostError::NotFound(format!(
-                "no running server has a tool {asked:?}"
-            )))),
-        }
+        known(asked, named)
     }
 
     async fn admit(&self) -> Result<(), PolicyError> {
         Ok(())
+    }
+}
+
+/// Step 2 for a caller that may call any tool there is (the user's own chat, an app's view):
+/// only that there is one.
+pub fn known(asked: &str, named: Option<&str>) -> Result<(), PolicyError> {
+    match named {
+        Some(_) => Ok(()),
+        None => Err(PolicyError::Host(HostError::NotFound(format!("no running server has a tool {asked:?}")))),
     }
 }

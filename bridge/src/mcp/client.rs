@@ -221,7 +221,7 @@ impl ClientHandler for ClientEvents {
         // 2026-07-28 deprecates roots (SEP-2577); 2025-era servers still ask.
         // The Skills extension is declared too: the gateway passes skills through (SEP-2640); and
         // MCP Apps: the sidebar renders tools' views (`crate::apps`).
-        let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
+        let mut capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
             "sampling": {},
             "elicitation": { "form": {}, "url": {} },
             "extensions": {
@@ -230,7 +230,6 @@ impl ClientHandler for ClientEvents {
             },
         }))
         .unwrap_or_default();
-        let mut capabilities = capabilities;
         if !self.roots.is_empty() {
             capabilities.roots = Some(rmcp::model::RootsCapabilities::default());
         }

@@ -472,15 +472,14 @@ impl Servers {
             .map(Listed::view)
             .find(|s: &harbor_protocol::api::tools::views::Skill| s.uri == uri)
             .ok_or_else(|| HostError::NotFound(format!("{server} has no skill at {uri}")))?;
+        Ok((skill.frontmatter.name, self.skill_file(server, uri, cancel).await?))
+    }
+
+    /// The text of a skill's file at `uri` that `server` lists (the caller has checked it does).
+    pub async fn skill_file(&self, server: &str, uri: &str, cancel: &CancellationToken) -> Result<String, HostError> {
         let read = self.read_resource(server, uri, cancel).await?;
-        let text = read["contents"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
-        Ok((skill.frontmatter.name, text))
+        let text = read["contents"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str());
+        Ok(text.collect::<Vec<_>>().join("\n"))
     }
 
     pub async fn prompts(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {

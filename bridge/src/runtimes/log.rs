@@ -48,12 +48,7 @@ impl ServerLog {
         }
         let line = LogLine { at: now_ms(), stream, text };
         if let Some(file) = self.file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            let tag = match stream {
-                Stream::Stderr => "stderr",
-                Stream::Harbor => "harbor",
-                Stream::Mcp => "mcp",
-            };
-            let _ = writeln!(file, "{} {tag} {}", line.at, line.text);
+            let _ = writeln!(file, "{} {} {}", line.at, stream.as_str(), line.text);
         }
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         if lines.len() == KEPT_LINES {

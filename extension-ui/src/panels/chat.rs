@@ -324,11 +324,9 @@ pub fn ChatPanel(
                     Some(page) => {
                         let title = if page.title.is_empty() { page.url.clone() } else { page.title.clone() };
                         view! {
-                            <span class="chip" title=page.url.clone() data-url=page.url.clone()>
-                                <span class="chip-label">{format!("Page: {title}")}</span>
-                                <button type="button" class="chip-remove" aria-label=format!("Stop asking about {title}")
-                                    on:click=move |_| attached.set(None)>"×"</button>
-                            </span>
+                            <Chip class="chip" label=format!("Page: {title}") about=page.url.clone()
+                                remove=format!("Stop asking about {title}") on_remove=move || attached.set(None)
+                                attr:data-url=page.url.clone()/>
                         }.into_any()
                     }
                     None => view! {
@@ -338,14 +336,12 @@ pub fn ChatPanel(
                     }.into_any(),
                 }}
                 {move || loaded.get().into_iter().map(|skill| {
-                    let label = format!("Skill: {}", skill.name);
                     let gone = skill.clone();
                     view! {
-                        <span class="chip skill-chip" title=skill.description.clone() data-skill=skill.name.clone()>
-                            <span class="chip-label">{label}</span>
-                            <button type="button" class="chip-remove" aria-label=format!("Unload the skill {}", skill.name)
-                                on:click=move |_| loaded.update(|l| l.retain(|s| *s != gone))>"×"</button>
-                        </span>
+                        <Chip label=format!("Skill: {}", skill.name) about=skill.description.clone()
+                            remove=format!("Unload the skill {}", skill.name)
+                            on_remove=move || loaded.update(|l| l.retain(|s| *s != gone))
+                            class="chip skill-chip" attr:data-skill=skill.name.clone()/>
                     }
                 }).collect_view()}
                 {move || (!skills.get().is_empty()).then(|| view! {
@@ -418,6 +414,25 @@ pub fn ChatPanel(
                 }}
             </form>
         </section>
+    }
+}
+
+/// Something attached to the conversation (a page, a skill): its label, what it is on hover, and
+/// a button that takes it away.
+#[component]
+fn Chip(
+    class: &'static str,
+    label: String,
+    about: String,
+    /// The remove button's name for a screen reader.
+    remove: String,
+    on_remove: impl Fn() + 'static,
+) -> impl IntoView {
+    view! {
+        <span class=class title=about>
+            <span class="chip-label">{label}</span>
+            <button type="button" class="chip-remove" aria-label=remove on:click=move |_| on_remove()>"×"</button>
+        </span>
     }
 }
 

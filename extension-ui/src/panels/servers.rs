@@ -361,7 +361,7 @@ fn LogsView(bus: Bus, server: String) -> impl IntoView {
             {move || lines.get().map(|listed| match listed {
                 Ok(list) => {
                     let text = list.iter()
-                        .map(|line| format!("{} {}", stream_name(line.stream), line.text))
+                        .map(|line| format!("{} {}", line.stream.as_str(), line.text))
                         .collect::<Vec<_>>()
                         .join("\n");
                     let text = if text.is_empty() { "Nothing logged yet.".to_owned() } else { text };
@@ -439,14 +439,6 @@ fn content_text(read: &ToolResult, raw: &Value) -> String {
         .map(|item| item.text.clone().unwrap_or_else(|| format!("[{}]", item.kind)))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn stream_name(stream: harbor_protocol::api::servers::LogStream) -> &'static str {
-    match stream {
-        harbor_protocol::api::servers::LogStream::Stderr => "stderr",
-        harbor_protocol::api::servers::LogStream::Harbor => "harbor",
-        harbor_protocol::api::servers::LogStream::Mcp => "mcp",
-    }
 }
 
 /// A launch as one line: the command and its arguments, or the URL.

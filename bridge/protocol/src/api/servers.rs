@@ -371,6 +371,17 @@ pub enum LogStream {
     Mcp,
 }
 
+impl LogStream {
+    /// Its name, as on the wire and in the log file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stderr => "stderr",
+            LogStream::Harbor => "harbor",
+            LogStream::Mcp => "mcp",
+        }
+    }
+}
+
 /// One line of a server's log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {

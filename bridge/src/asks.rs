@@ -137,7 +137,7 @@ impl UserAsks {
     /// Opens `asked` for the user and waits for the answer (`None`: no answer in time).
     async fn open(&self, ask: &ServerAsk, asked: Asked, fields: Vec<Field>) -> Option<UserAnswer> {
         let ask_id = self.next.fetch_add(1, Ordering::Relaxed);
-        let expires_at = now_ms() + ASK_TIMEOUT_MS;
+        let expires_at = crate::unix_ms() + ASK_TIMEOUT_MS;
         let shown = UserAsk { ask_id, server_id: ask.server.clone(), callers: ask.callers.clone(), asked, expires_at };
         let (reply, answer) = oneshot::channel();
         self.lock().push(Open { ask: shown, fields, reply });
@@ -314,8 +314,4 @@ fn shown_text(content: &Value) -> String {
         Value::Array(items) => items.iter().map(one).collect::<Vec<_>>().join("\n"),
         item => one(item),
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -61,6 +61,11 @@ use mcp::registry::Servers;
 use rpc::Notifier;
 use store::Store;
 
+/// Now, in Unix milliseconds.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The bridge's state: its data folder, database, notifications and servers. One per process;
 /// it outlives sessions (tests open several) and stops every server in [`Bridge::shutdown`].
 pub struct Bridge {

@@ -162,6 +162,11 @@ impl Askers {
 
     /// The askers of the callers waiting on `server` that answer `method`, and who all the
     /// waiting callers are (each once, in the order they came).
+    /// Who the calls waiting on `server` run for, each once.
+    pub fn callers(&self, server: &str) -> Vec<String> {
+        self.waiters(server, "").1
+    }
+
     fn waiters(&self, server: &str, method: &str) -> (Vec<Arc<dyn Asker>>, Vec<String>) {
         let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         let all = waiting.get(server).map(Vec::as_slice).unwrap_or_default();

@@ -20,6 +20,9 @@ pub enum HostError {
     Unavailable(String),
     /// The server answered with an error.
     Failed(String),
+    /// The server answered "method not found" (MCP's -32601): to a listed tool's plain call,
+    /// that it runs only as a task (see `tasks`).
+    MethodNotFound(String),
     /// The caller cancelled the call; the server was told so.
     Cancelled(String),
     /// The database failed.
@@ -44,7 +47,7 @@ impl std::fmt::Display for HostError {
                 write!(f, "{what} did not finish within {} s and was cancelled", after.as_secs_f64())
             }
             HostError::Unavailable(why) => write!(f, "{why}"),
-            HostError::Failed(why) => write!(f, "{why}"),
+            HostError::Failed(why) | HostError::MethodNotFound(why) => write!(f, "{why}"),
             HostError::Cancelled(what) => write!(f, "{what} was cancelled"),
             HostError::Store(error) => write!(f, "Harbor's database failed: {error:#}"),
             HostError::SignInRequired(why) => f.write_str(why),
@@ -72,7 +75,7 @@ impl From<HostError> for harbor_protocol::ErrorObject {
             HostError::NotRunning { .. } | HostError::Unavailable(_) => ErrorCode::ServerUnavailable,
             HostError::NotFound(_) => ErrorCode::ToolNotFound,
             HostError::Timeout { .. } => ErrorCode::ToolTimeout,
-            HostError::Failed(_) => ErrorCode::ToolFailed,
+            HostError::Failed(_) | HostError::MethodNotFound(_) => ErrorCode::ToolFailed,
             HostError::Cancelled(_) => ErrorCode::Aborted,
             HostError::Store(_) => ErrorCode::Internal,
             HostError::SignInRequired(_) => ErrorCode::SignInRequired,

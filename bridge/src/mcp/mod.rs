@@ -10,6 +10,7 @@
 //! - [`error`] — what can go wrong, as values;
 //! - [`health`] — the circuit breaker per server, fed by calls and heartbeats;
 //! - [`metrics`] — calls, errors and latency per server and tool, in Prometheus text;
+//! - [`tasks`] — tools that run as MCP tasks, driven to their end, and the tasks running now;
 //! - [`server`] — one server's state, log and supervisor (restarts with backoff, then crashed);
 //!
 //! Runtimes (how processes start) and the LLM layer know nothing of MCP; this module is where
@@ -26,3 +27,4 @@ pub mod redact;
 pub mod registry;
 pub mod relay;
 pub mod server;
+pub mod tasks;

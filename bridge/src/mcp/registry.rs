@@ -101,7 +101,7 @@ impl Servers {
         let data_dir = log_dir.parent().map(Into::into).unwrap_or_default();
         let context = Context {
             http: Arc::default(),
-            notifier,
+            notifier: notifier.clone(),
             credentials,
             owner,
             health,
@@ -109,6 +109,7 @@ impl Servers {
             data_dir,
             askers: Arc::default(),
             catalog: Arc::default(),
+            tasks: Arc::new(super::tasks::Tasks::new(notifier.clone())),
         };
         let servers = Servers {
             store,
@@ -349,7 +350,9 @@ impl Servers {
                     server.log.push(Stream::Harbor, "failed too many calls in a row; calls to it fail fast for now");
                 }
             }
-            Err(HostError::Failed(_) | HostError::VisitRequired { .. }) => server.breaker.succeeded(),
+            Err(HostError::Failed(_) | HostError::MethodNotFound(_) | HostError::VisitRequired { .. }) => {
+                server.breaker.succeeded()
+            }
             Err(_) => server.breaker.abandoned(),
         }
         self.metrics.record(&server.id, &tool, started.elapsed(), outcome.is_err());
@@ -376,17 +379,53 @@ impl Servers {
         cancel: &CancellationToken,
         progress: Option<ProgressSink>,
     ) -> Result<Value, HostError> {
+        let caller_timeout = timeout;
         let timeout =
             timeout.or(server.spec().tool_timeout_ms.map(Duration::from_millis)).unwrap_or(DEFAULT_TOOL_TIMEOUT);
+        let as_task = |arguments| super::tasks::TaskCall {
+            server_id: &server.id,
+            tool,
+            name,
+            arguments,
+            request_timeout: timeout,
+            deadline: caller_timeout,
+            callers: self.context.askers.callers(&server.id),
+        };
+        if live.runs_as_task(tool) {
+            return super::tasks::run(live, &self.context.tasks, as_task(arguments), cancel, progress).await;
+        }
+        // Kept for the one retry below: a tool that turns out to run only as a task.
+        let again = arguments.clone();
         let mut params = CallToolRequestParams::new(tool.to_owned());
         if let Some(arguments) = arguments {
             params = params.with_arguments(arguments);
         }
         let request = ClientRequest::CallToolRequest(Request::new(params));
         let what = format!("tool {name}");
-        match request_with(live, request, timeout, cancel, progress, &what).await? {
-            ServerResult::CallToolResult(result) => Ok(serde_json::to_value(result).unwrap_or(Value::Null)),
-            _ => Err(HostError::Failed(format!("{what}: the server answered with something other than a tool result"))),
+        // A tool the server lists that it will not run as a plain call: MCP's -32601 ("not
+        // found"), which under 2025-11-25 is how a server says the tool runs only as a task
+        // (`execution.taskSupport: "required"`, which rmcp does not read) — as an error, or as
+        // the TypeScript SDK wraps it into an error result. The tool did not run; it is called
+        // again as a task, and known as one for the rest of the session.
+        let refused = match request_with(live, request, timeout, cancel, progress.clone(), &what).await {
+            Ok(ServerResult::CallToolResult(result)) if !super::tasks::wants_a_task(&result) => {
+                return Ok(serde_json::to_value(result).unwrap_or(Value::Null));
+            }
+            Ok(ServerResult::CallToolResult(result)) => Ok(serde_json::to_value(result).unwrap_or(Value::Null)),
+            Ok(_) => {
+                return Err(HostError::Failed(format!(
+                    "{what}: the server answered with something other than a tool result"
+                )))
+            }
+            Err(HostError::MethodNotFound(why)) => Err(HostError::Failed(why)),
+            Err(other) => return Err(other),
+        };
+        match super::tasks::run(live, &self.context.tasks, as_task(again), cancel, progress).await {
+            Err(HostError::MethodNotFound(_)) => refused,
+            outcome => {
+                live.mark_task_tool(tool);
+                outcome
+            }
         }
     }
 
@@ -421,6 +460,11 @@ impl Servers {
     /// A number that changes whenever a running server's tools do (a start, a stop, a new list).
     pub fn catalog_revision(&self) -> u64 {
         self.context.catalog.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The tool calls running as MCP tasks, and those that ended lately.
+    pub fn tasks(&self) -> &Arc<super::tasks::Tasks> {
+        &self.context.tasks
     }
 
     /// The callers waiting on each server that can answer its own requests.
@@ -643,7 +687,7 @@ fn to_json(result: ServerResult) -> Result<Value, HostError> {
 /// Sends one request to a live server and waits for its answer, with a timeout, caller
 /// cancellation, progress, and a fast failure if the server goes away. Whenever the answer is
 /// not awaited to the end, the server is told to cancel the request.
-async fn request_with(
+pub(super) async fn request_with(
     live: &Live,
     request: ClientRequest,
     timeout: Duration,
@@ -682,6 +726,9 @@ async fn request_with(
         Err(ServiceError::McpError(error)) if error.code.0 == URL_ELICITATION_REQUIRED => {
             let elicitations = error.data.as_ref().and_then(|d| d.get("elicitations")).cloned().unwrap_or_default();
             Err(HostError::VisitRequired { message: error.message.into(), elicitations })
+        }
+        Err(ServiceError::McpError(error)) if error.code == rmcp::model::ErrorCode::METHOD_NOT_FOUND => {
+            Err(HostError::MethodNotFound(format!("{what} failed: {}", error.message)))
         }
         Err(ServiceError::McpError(error)) => Err(HostError::Failed(format!("{what} failed: {}", error.message))),
         Err(ServiceError::TransportClosed | ServiceError::TransportSend(_)) => {

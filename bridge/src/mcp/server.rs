@@ -54,6 +54,19 @@ pub struct Live {
     pub gone: CancellationToken,
     /// A remote server's token (empty before a sign-in), which records the server's refusals.
     pub bearer: Option<super::credentials::Bearer>,
+    /// The tools found to run only as MCP tasks this session (see `tasks`).
+    pub task_tools: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Live {
+    /// Whether `tool` was found to run only as a task.
+    pub fn runs_as_task(&self, tool: &str) -> bool {
+        self.task_tools.lock().unwrap_or_else(|p| p.into_inner()).contains(tool)
+    }
+
+    pub fn mark_task_tool(&self, tool: &str) {
+        self.task_tools.lock().unwrap_or_else(|p| p.into_inner()).insert(tool.to_owned());
+    }
 }
 
 enum Control {
@@ -96,6 +109,8 @@ pub struct Context {
     pub data_dir: std::path::PathBuf,
     /// The callers waiting on each server that can answer its sampling and elicitation requests.
     pub askers: Arc<super::askers::Askers>,
+    /// The tool calls running as MCP tasks (see `tasks`).
+    pub tasks: Arc<super::tasks::Tasks>,
     /// Counts every change to the running servers' tools (a start, a stop, a new list), so what
     /// is kept per catalog (the chat's tool-selection index) knows when to rebuild.
     pub catalog: Arc<std::sync::atomic::AtomicU64>,
@@ -330,6 +345,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                         tools: RwLock::new(tools.unwrap_or_default()),
                         gone: CancellationToken::new(),
                         bearer: prepared.bearer.clone(),
+                        task_tools: Default::default(),
                     });
                     server.set_live(Some(live.clone()));
                     context.secrets.set(&server.id, prepared.secret_values(&spec));

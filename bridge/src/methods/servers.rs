@@ -135,6 +135,10 @@ pub fn routes(router: Router, servers: Arc<Servers>) -> Router {
         .on::<tools_api::PromptsGet, _>(|servers, p, call| async move {
             servers.get_prompt(&p.server_id, &p.name, p.arguments, &call.cancel).await.map_err(error)
         })
+        .on::<harbor_protocol::api::tasks::TasksList, _>(|servers, _, _| async move { Ok(servers.tasks().list()) })
+        .on::<harbor_protocol::api::tasks::TasksCancel, _>(|servers, p, _| async move {
+            servers.tasks().cancel(&p.server_id, &p.task_id)
+        })
         .done()
 }
 

@@ -46,7 +46,7 @@ impl ServerLog {
             text.truncate(cut);
             text.push('…');
         }
-        let line = LogLine { at: now_ms(), stream, text };
+        let line = LogLine { at: crate::unix_ms(), stream, text };
         if let Some(file) = self.file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             let _ = writeln!(file, "{} {} {}", line.at, stream.as_str(), line.text);
         }
@@ -69,10 +69,6 @@ impl ServerLog {
         let stderr: Vec<&str> = lines.iter().filter(|l| l.stream == Stream::Stderr).map(|l| l.text.as_str()).collect();
         stderr[stderr.len().saturating_sub(n)..].join("\n")
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -24,4 +24,5 @@ mod pages;
 mod sdks;
 mod secrets;
 mod stdio;
+mod tasks;
 mod webmcp;

@@ -24,6 +24,7 @@ pub mod secrets;
 pub mod servers;
 pub mod sessions;
 pub mod system;
+pub mod tasks;
 pub mod tools;
 pub mod webmcp;
 
@@ -142,6 +143,7 @@ pub fn all() -> Vec<(&'static str, Access)> {
         webmcp::METHODS,
         apps::METHODS,
         asks::METHODS,
+        tasks::METHODS,
     ]
     .concat()
 }

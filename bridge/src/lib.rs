@@ -115,7 +115,8 @@ impl Bridge {
             servers: Arc::new(host::site_servers::SiteServers::default()),
             chats: Arc::new(host::site_chats::SiteChats::default()),
         };
-        let chat = Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone(), page.clone()));
+        let chat =
+            Arc::new(chat::Chat::new(store.clone(), llm.clone(), servers.clone(), page.clone(), notifier.clone()));
         let host = Arc::new(host::Host::new(store.clone(), servers.clone(), llm.clone(), page, notifier.clone()));
         let gateway = gateway::Gateway::new(store.clone(), servers.clone(), notifier.clone(), data_dir.to_path_buf());
         let asks = asks::UserAsks::new(notifier.clone(), llm.clone());

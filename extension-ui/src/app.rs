@@ -15,6 +15,7 @@ use crate::panels::import::ImportPanel;
 use crate::panels::servers::ServersPanel;
 use crate::panels::settings::SettingsPanel;
 use crate::panels::sites::SitesPanel;
+use crate::panels::tasks::TasksPanel;
 use harbor_protocol::ConnectionState;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -136,6 +137,7 @@ pub fn App() -> impl IntoView {
         </header>
         <main>
             <AsksPanel bus=bus/>
+            <TasksPanel bus=bus/>
             {move || (status.get().state == ConnectionState::Connected).then(|| view! {
                 <nav class="tabs" role="tablist" aria-label="Harbor">
                     {Tab::SHOWN.into_iter().map(|which| tab_button(which, false)).collect_view()}

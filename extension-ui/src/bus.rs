@@ -6,7 +6,8 @@
 //! each of the request's stream events to a callback as it arrives, and [`Bus::cancel`] stops it.
 //! Bridge notifications about
 //! servers and tools bump [`Bus::revision`], which panels track to refetch: updates are pushed,
-//! never polled. What servers ask the user arrives whole with each change ([`Bus::asks`]).
+//! never polled. What servers ask the user arrives whole with each change ([`Bus::asks`]), and
+//! so do the tasks running ([`Bus::tasks`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -14,6 +15,8 @@ use std::collections::HashMap;
 use futures_channel::oneshot;
 use harbor_protocol::api::asks::{self, UserAsk};
 use harbor_protocol::api::chat::PageContext;
+use harbor_protocol::api::chat::{self as chat_api, SessionChanged};
+use harbor_protocol::api::tasks::{self, TaskView};
 use harbor_protocol::api::Method;
 use harbor_protocol::{BridgeStatus, ConnectionState, ErrorCode, ErrorObject};
 use leptos::prelude::*;
@@ -72,6 +75,8 @@ pub struct Bus {
     logs: ReadSignal<u64>,
     active_tab: ReadSignal<Option<i64>>,
     asks: ReadSignal<Vec<UserAsk>>,
+    tasks: ReadSignal<Vec<TaskView>>,
+    chat_news: ReadSignal<Option<SessionChanged>>,
 }
 
 impl Bus {
@@ -82,6 +87,8 @@ impl Bus {
         let (logs, set_logs) = signal(0u64);
         let (active_tab, set_active_tab) = signal(None::<i64>);
         let (asks, set_asks) = signal(Vec::<UserAsk>::new());
+        let (tasks, set_tasks) = signal(Vec::<TaskView>::new());
+        let (chat_news, set_chat_news) = signal(None::<SessionChanged>);
         let info = js_sys::Object::new();
         js_sys::Reflect::set(&info, &"name".into(), &"harbor-ui".into()).expect("setting a property on a new object");
         let port = runtime_connect(&info);
@@ -129,6 +136,21 @@ impl Bus {
                     match serde_json::from_value::<Vec<UserAsk>>(listed) {
                         Ok(list) => set_asks.set(list),
                         Err(error) => console_warn(&format!("harbor: unreadable asks from the bridge: {error}")),
+                    }
+                    return;
+                }
+                // The tasks running (and ended lately) come whole with each change too.
+                if notify == tasks::CHANGED {
+                    let listed = value.get("params").and_then(|p| p.get("tasks")).cloned().unwrap_or_default();
+                    match serde_json::from_value::<Vec<TaskView>>(listed) {
+                        Ok(list) => set_tasks.set(list),
+                        Err(error) => console_warn(&format!("harbor: unreadable tasks from the bridge: {error}")),
+                    }
+                    return;
+                }
+                if notify == chat_api::CHANGED {
+                    if let Some(news) = value.get("params").and_then(|p| serde_json::from_value(p.clone()).ok()) {
+                        set_chat_news.set(Some(news));
                     }
                     return;
                 }
@@ -191,13 +213,27 @@ impl Bus {
         port.on_disconnect().add_listener(on_disconnect.as_ref().unchecked_ref());
         on_disconnect.forget();
 
-        let bus = Bus { port: StoredValue::new_local(port), status, revision, models, logs, active_tab, asks };
-        // The asks already open when the sidebar (or its bridge) comes up.
+        let bus = Bus {
+            port: StoredValue::new_local(port),
+            status,
+            revision,
+            models,
+            logs,
+            active_tab,
+            asks,
+            tasks,
+            chat_news,
+        };
+        // The asks already open and the tasks already running when the sidebar (or its bridge)
+        // comes up: a sidebar closed and opened again shows them as they are.
         Effect::new(move |_| {
             if status.get().state == ConnectionState::Connected {
                 leptos::task::spawn_local(async move {
                     if let Ok(list) = bus.call::<asks::AsksList>(harbor_protocol::api::Empty {}).await {
                         set_asks.set(list);
+                    }
+                    if let Ok(list) = bus.call::<tasks::TasksList>(harbor_protocol::api::Empty {}).await {
+                        set_tasks.set(list);
                     }
                 });
             }
@@ -227,6 +263,17 @@ impl Bus {
     /// What servers ask the user now, oldest first (kept current by `asks.changed`).
     pub fn asks(&self) -> ReadSignal<Vec<UserAsk>> {
         self.asks
+    }
+
+    /// The last turn that began or ended in any conversation (`chat.changed`).
+    pub fn chat_news(&self) -> ReadSignal<Option<SessionChanged>> {
+        self.chat_news
+    }
+
+    /// The tool calls running as MCP tasks, and those that ended lately (kept current by
+    /// `tasks.changed`).
+    pub fn tasks(&self) -> ReadSignal<Vec<TaskView>> {
+        self.tasks
     }
 
     /// The tab shown in the sidebar's window, as the background last said.

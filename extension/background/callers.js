@@ -6,7 +6,9 @@
  * port.sender, which Firefox fills in; nothing a page sends can change it. Ports named
  * "harbor-ui" are accepted only from Harbor's own extension pages. Each port's requests are
  * forwarded to the bridge with that context, their events and replies come back on the same
- * port, and closing a port cancels whatever it still had running.
+ * port, and closing a port cancels whatever it still had running — except a chat turn of
+ * Harbor's own sidebar, which goes on when the sidebar closes (its tasks too) and is stored
+ * when it ends; a sidebar opened again shows it (PROTOCOL.md, `chat.changed`).
  *
  * A page's frame with an opaque origin (a sandboxed iframe, named so by the relay or by
  * port.sender.origin) reaches the bridge as origin "null", which the bridge refuses: it never
@@ -21,6 +23,8 @@ const UI_PORT = "harbor-ui";
 // PROTOCOL.md, "Limits for pages".
 const PAGE_MESSAGE_LIMIT = 4 * 1024 * 1024;
 const PAGE_MAX_IN_FLIGHT = 64;
+// What Harbor's own pages start that goes on when they close; only an explicit stop ends it.
+const OUTLIVES_PORT = new Set(["chat.send"]);
 
 function originOf(url) {
   try {
@@ -81,6 +85,7 @@ function pageRefusal(message, inFlight) {
 function serveRequests(bridge, port, caller) {
   const isPage = caller.kind === "page";
   const inFlight = new Map(); // the port's request id -> bridge request id
+  const outliving = new Set(); // bridge request ids a closed port leaves running
   port.onMessage.addListener((message) => {
     if (message === null || typeof message !== "object") return;
     if ("cancel" in message) {
@@ -113,15 +118,21 @@ function serveRequests(bridge, port, caller) {
       },
     });
     inFlight.set(id, call.id);
+    if (!isPage && OUTLIVES_PORT.has(method)) outliving.add(call.id);
     // The bridge decides what a page may do to the browser; the background does it (acts.js).
     const done = isPage ? call.done.then((result) => afterBridge(method, caller, result)) : call.done;
     done.then(
       (result) => safePost(port, { id, result }),
       (error) => safePost(port, { id, error })
-    ).finally(() => inFlight.delete(id));
+    ).finally(() => {
+      inFlight.delete(id);
+      outliving.delete(call.id);
+    });
   });
   port.onDisconnect.addListener(() => {
-    for (const bridgeId of inFlight.values()) bridge.cancel(bridgeId);
+    for (const bridgeId of inFlight.values()) {
+      if (!outliving.has(bridgeId)) bridge.cancel(bridgeId);
+    }
     inFlight.clear();
   });
 }

@@ -67,6 +67,8 @@ pub struct Chat {
     busy: Arc<Mutex<HashSet<String>>>,
     /// Tool selection's index, kept while the catalog stays the same.
     selector: select::Selector,
+    /// Where `chat.changed` goes: a turn began or ended (so a sidebar opened meanwhile follows).
+    notifier: crate::rpc::Notifier,
 }
 
 /// What pages bring to the user's agent: their own tools (WebMCP) and their own servers.
@@ -78,8 +80,25 @@ pub struct PageSide {
 }
 
 impl Chat {
-    pub fn new(store: Store, llm: Arc<Llm>, servers: Arc<Servers>, page: PageSide) -> Chat {
-        Chat { store, llm, servers, page, busy: Arc::default(), selector: select::Selector::default() }
+    pub fn new(
+        store: Store,
+        llm: Arc<Llm>,
+        servers: Arc<Servers>,
+        page: PageSide,
+        notifier: crate::rpc::Notifier,
+    ) -> Chat {
+        Chat { store, llm, servers, page, busy: Arc::default(), selector: select::Selector::default(), notifier }
+    }
+
+    /// Whether a turn of session `id` is running now.
+    pub fn is_running(&self, id: &str) -> bool {
+        self.busy.lock().unwrap_or_else(|p| p.into_inner()).contains(id)
+    }
+
+    /// Tells every sidebar that session `id` changed: a turn began (`running`) or ended.
+    fn changed(&self, id: &str, running: bool) {
+        let news = harbor_protocol::api::chat::SessionChanged { session_id: id.to_owned(), running };
+        self.notifier.publish(harbor_protocol::api::chat::CHANGED, serde_json::to_value(news).unwrap_or_default());
     }
 
     pub fn settings(&self) -> anyhow::Result<ChatSettings> {
@@ -112,7 +131,7 @@ impl Chat {
             .session(&turn.session)
             .map_err(internal)?
             .ok_or_else(|| ErrorObject::invalid(format!("there is no chat session {:?}", turn.session)))?;
-        let _busy = Busy::take(&self.busy, &session.id)?;
+        let busy = Busy::take(&self.busy, &session.id)?;
         let settings = self.settings().map_err(internal)?;
         let provider = turn.provider.as_deref().or(session.provider.as_deref().filter(|_| turn.model.is_none()));
         let model = turn.model.as_deref().or(session.model.as_deref().filter(|_| turn.provider.is_none()));
@@ -122,6 +141,9 @@ impl Chat {
         let earlier: Vec<Message> =
             self.store.messages(&session.id).map_err(internal)?.into_iter().map(|m| m.message).collect();
         self.store.append_messages(&session.id, std::slice::from_ref(&user)).map_err(internal)?;
+        self.changed(&session.id, true);
+        // However the turn ends from here, sidebars hear that it did (after what it added is stored).
+        let _told = Told { chat: self, id: session.id.clone(), busy: Some(busy) };
         if earlier.is_empty() && session.title == DEFAULT_TITLE {
             let _ = self.store.rename_session(&session.id, &title_from(&turn.text));
         }
@@ -304,6 +326,20 @@ fn catalog_key(revision: u64, page_tools: &[ToolEntry], count: usize, turn: &Tur
 }
 
 /// Marks a session as answering until dropped.
+/// Ends a turn, when dropped: the session is free again, then sidebars hear that it is.
+struct Told<'a> {
+    chat: &'a Chat,
+    id: String,
+    busy: Option<Busy>,
+}
+
+impl Drop for Told<'_> {
+    fn drop(&mut self) {
+        self.busy.take();
+        self.chat.changed(&self.id, false);
+    }
+}
+
 struct Busy {
     sessions: Arc<Mutex<HashSet<String>>>,
     id: String,

@@ -46,18 +46,13 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
         })
         .on::<api::LlmPrompt, _>(prompt)
         .done();
-    let router = Area::new(router, store)
+    let router = Area::new(router, store.clone())
         .on::<chat_api::ChatSessionsList, _>(|store, _, _| async move { store.sessions().map_err(internal) })
         .on::<chat_api::ChatSessionsCreate, _>(|store, p, _| async move {
             let title = p.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TITLE);
             store
                 .create_session(title, p.provider.as_deref(), p.model.as_deref(), p.system_prompt.as_deref())
                 .map_err(internal)
-        })
-        .on::<chat_api::ChatSessionsGet, _>(|store, p, _| async move {
-            let session = store.session(&p.id).map_err(internal)?.ok_or_else(|| no_session(&p.id))?;
-            let messages = store.messages(&p.id).map_err(internal)?;
-            Ok(chat_api::SessionWithMessages { session, messages })
         })
         .on::<chat_api::ChatSessionsRename, _>(|store, p, _| async move {
             let title = p.title.trim();
@@ -76,8 +71,13 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
             Ok(chat_api::Deleted { deleted: p.id })
         })
         .done();
-    Area::new(router, chat)
-        .on::<chat_api::ChatSend, _>(|chat, p, call| async move {
+    Area::new(router, (chat, store))
+        .on::<chat_api::ChatSessionsGet, _>(|(chat, store), p, _| async move {
+            let session = store.session(&p.id).map_err(internal)?.ok_or_else(|| no_session(&p.id))?;
+            let messages = store.messages(&p.id).map_err(internal)?;
+            Ok(chat_api::SessionWithMessages { session, messages, running: chat.is_running(&p.id) })
+        })
+        .on::<chat_api::ChatSend, _>(|(chat, _), p, call| async move {
             if p.text.trim().is_empty() {
                 return Err(ErrorObject::invalid("the message is empty"));
             }
@@ -94,8 +94,8 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
             };
             chat.send(turn, call.events, call.cancel).await
         })
-        .on::<chat_api::ChatSettingsGet, _>(|chat, _, _| async move { chat.settings().map_err(internal) })
-        .on::<chat_api::ChatSettingsSet, _>(|chat, p, _| async move {
+        .on::<chat_api::ChatSettingsGet, _>(|(chat, _), _, _| async move { chat.settings().map_err(internal) })
+        .on::<chat_api::ChatSettingsSet, _>(|(chat, _), p, _| async move {
             let mut settings: ChatSettings = chat.settings().map_err(internal)?;
             if let Some(v) = p.max_tool_calls {
                 settings.max_tool_calls = v;

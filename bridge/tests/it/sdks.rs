@@ -285,6 +285,26 @@ async fn a_servers_sampling_and_elicitation_requests_reach_the_app_whose_call_wa
     }
 }
 
+#[tokio::test]
+async fn a_tool_that_runs_only_as_a_task_works_for_an_sdk_app_that_knows_nothing_of_tasks() {
+    // Harbor runs server-everything's task tool for the app as one call: the task's statuses
+    // reach it as progress, and the question the task asks reaches the app's own elicitation
+    // handler, whose answer the task gets.
+    let (_serving, _home, url, key) = gateway("sdk-py-task").await;
+    let plan = json!([
+        {"step": "elicit-answer", "answer": {"action": "accept", "content": {"interpretation": "comedy"}}},
+        {"step": "call", "tool": "everything__simulate-research-query", "arguments": {"topic": "python", "ambiguous": true}},
+    ]);
+    for mode in ["legacy", "auto"] {
+        let report = python(&Over::Http { url: &url, key: &key }, mode, plan.clone()).await;
+        let research = text(ok(&report, 1, mode));
+        assert!(research.contains("Clarification**: comedy"), "{mode}: the app's answer reached the task: {research}");
+        let heard = report["heard"]["progress"].to_string();
+        assert!(heard.contains("Gathering sources"), "{mode}: the task's statuses reach the app: {heard}");
+        assert_eq!(report["heard"]["elicitation"].as_array().map(Vec::len), Some(1), "{mode}");
+    }
+}
+
 /// A sampling request the app answers, then an elicitation it declines.
 fn asks_plan() -> Value {
     json!([

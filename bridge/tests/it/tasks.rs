@@ -117,9 +117,10 @@ async fn the_user_stops_a_running_task_and_its_server_is_told() {
     assert_eq!(ended["status"], "cancelled", "{ended}");
     // The server confirms it holds the task as cancelled (its answer to `tasks/cancel`).
     eventually("the server's confirmation is recorded", Duration::from_secs(5), || {
-        shown(&client).first().and_then(|t| t["statusMessage"].as_str().map(str::to_owned)).is_some_and(|m| {
-            m.starts_with("stopped by the user; ") && !m.contains("did not confirm")
-        })
+        shown(&client)
+            .first()
+            .and_then(|t| t["statusMessage"].as_str().map(str::to_owned))
+            .is_some_and(|m| m.starts_with("stopped by the user; ") && !m.contains("did not confirm"))
     })
     .await;
     let again = client.err("tasks.cancel", which).await;

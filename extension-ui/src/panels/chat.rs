@@ -166,14 +166,44 @@ pub fn ChatPanel(
             }
         })
     };
+    // A turn of the open conversation runs in the bridge, started before this sidebar opened
+    // (it was closed meanwhile): its answer is stored when it ends, and `chat.changed` says so.
+    let elsewhere = RwSignal::new(false);
+    // The conversation whose turn this sidebar runs (or ran last, until the bridge says it
+    // ended): its news is this sidebar's own stream already.
+    let own_turn = RwSignal::new(None::<String>);
     let open_session = move |id: String| {
-        current.set(Some(id.clone()));
         spawn_local(async move {
-            if let Ok(stored) = bus.call::<ChatSessionsGet>(Id::new(id)).await {
-                items.set(items_from(&stored.messages));
+            match bus.call::<ChatSessionsGet>(Id::new(id.clone())).await {
+                Ok(stored) => {
+                    current.set(Some(id));
+                    items.set(items_from(&stored.messages));
+                    elsewhere.set(stored.running && running.get_untracked().is_none());
+                }
+                // Deleted meanwhile: a new conversation instead.
+                Err(_) if current.get_untracked().is_none() => remembered::set(None),
+                Err(_) => {}
             }
         })
     };
+    // The open conversation is kept across closing and opening the sidebar.
+    Effect::new(move |_| remembered::set(current.get().as_deref()));
+    if let Some(id) = remembered::get() {
+        open_session(id);
+    }
+    // A turn began or ended somewhere: the open conversation, unless this sidebar streams it,
+    // is read again; the list too (a first message names a new conversation).
+    Effect::new(move |_| {
+        let Some(news) = bus.chat_news().get() else { return };
+        let own = own_turn.get_untracked().as_deref() == Some(news.session_id.as_str());
+        if own && !news.running {
+            own_turn.set(None);
+        }
+        if !own && current.get_untracked().as_deref() == Some(news.session_id.as_str()) {
+            open_session(news.session_id);
+        }
+        load_sessions();
+    });
     // Again whenever the providers change (here, in Settings, or from the terminal).
     Effect::new(move |_| {
         bus.models().track();
@@ -216,12 +246,18 @@ pub fn ChatPanel(
                     .map(|s| SkillRef { server_id: s.server_id, uri: s.uri })
                     .collect(),
             };
+            own_turn.set(Some(turn.session_id.clone()));
+            elsewhere.set(false);
             let (id, reply) = bus.call_streaming::<ChatSend>(turn, move |event| {
                 items.update(|list| apply(list, event));
             });
             running.set(Some(id));
             let outcome = reply.await;
             running.set(None);
+            // Refused before it began (the conversation is busy elsewhere): no news will come.
+            if matches!(&outcome, Err(e) if e.code == harbor_protocol::ErrorCode::InvalidRequest) {
+                own_turn.set(None);
+            }
             // A model answered: if the model bar still says none is reachable, it is out of date.
             let none_shown = providers
                 .get_untracked()
@@ -286,6 +322,7 @@ pub fn ChatPanel(
                         if id.is_empty() {
                             current.set(None);
                             items.set(Vec::new());
+                            elsewhere.set(false);
                         } else {
                             open_session(id);
                         }
@@ -302,6 +339,11 @@ pub fn ChatPanel(
                 </select>
             </div>
             {move || current.get().map(|id| view! { <SessionActions bus=bus id=id current=current items=items on_change=load_sessions/> })}
+            {move || elsewhere.get().then(|| view! {
+                <p class="help still-answering" role="status">
+                    "Still answering: this turn began before the sidebar was opened. Its answer shows here when it is done; its running tasks are listed above."
+                </p>
+            })}
             <ol class="conversation" aria-live="polite">
                 <For
                     each=move || items.get().into_iter().enumerate()
@@ -838,4 +880,30 @@ fn result_text(result: &Value) -> String {
 
 fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// The conversation open in the sidebar, kept in the extension's own storage so that closing
+/// and opening the sidebar comes back to it.
+mod remembered {
+    use wasm_bindgen::{JsCast, JsValue};
+
+    const KEY: &str = "harbor.chat.session";
+
+    fn call(method: &str, args: &[&str]) -> Option<JsValue> {
+        let storage = js_sys::Reflect::get(&js_sys::global(), &"localStorage".into()).ok()?;
+        let function: js_sys::Function = js_sys::Reflect::get(&storage, &method.into()).ok()?.dyn_into().ok()?;
+        let args: js_sys::Array = args.iter().map(|a| JsValue::from_str(a)).collect();
+        function.apply(&storage, &args).ok()
+    }
+
+    pub fn get() -> Option<String> {
+        call("getItem", &[KEY])?.as_string()
+    }
+
+    pub fn set(id: Option<&str>) {
+        match id {
+            Some(id) => call("setItem", &[KEY, id]),
+            None => call("removeItem", &[KEY]),
+        };
+    }
 }

@@ -14,3 +14,4 @@ pub mod server_settings;
 pub mod servers;
 pub mod settings;
 pub mod sites;
+pub mod tasks;

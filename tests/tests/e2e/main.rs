@@ -2,7 +2,8 @@
 //! extension installed, the real bridge as its native host, real MCP servers behind it.
 //! `apps` — MCP Apps' views in the chat; `browser` — pages acting in the browser behind the Settings switches; `byoc` — sites'
 //! own MCP servers; `firefox` — the product as a user meets it (sidebar panels, pages, chat, installs, the
-//! gateway); `permissions` — the page API's permissions and the attacks of the security rounds; `webmcp` — pages'
+//! gateway); `permissions` — the page API's permissions and the attacks of the security rounds; `tasks` — tools
+//! that run as MCP tasks in the chat; `webmcp` — pages'
 //! own tools offered to the sidebar's chat.
 
 mod apps;
@@ -10,4 +11,5 @@ mod browser;
 mod byoc;
 mod firefox;
 mod permissions;
+mod tasks;
 mod webmcp;

@@ -106,6 +106,21 @@ pub struct StoredMessage {
 pub struct SessionWithMessages {
     pub session: SessionInfo,
     pub messages: Vec<StoredMessage>,
+    /// A turn of it is running now (started by a sidebar that may have closed since); what it
+    /// adds is stored when it ends, and [`CHANGED`] says so.
+    #[serde(default)]
+    pub running: bool,
+}
+
+/// The notification sent when a turn of a session begins or ends: [`SessionChanged`].
+pub const CHANGED: &str = "chat.changed";
+
+/// `chat.changed`'s params.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionChanged {
+    pub session_id: String,
+    pub running: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

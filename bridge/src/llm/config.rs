@@ -155,6 +155,9 @@ impl Llm {
     }
 
     fn build(&self, config: ProviderConfig) -> Result<Arc<dyn Provider>, LlmError> {
+        if config.kind == ProviderKind::Builtin {
+            return builtin(config);
+        }
         let http = self.http.get().map_err(LlmError::Failed)?;
         let key = match (&config.api_key_secret, &self.secrets) {
             (Some(id), Some(secrets)) => Some(ApiKey { secrets: secrets.clone(), id: id.clone() }),
@@ -163,6 +166,7 @@ impl Llm {
         Ok(match config.kind {
             ProviderKind::Ollama => Arc::new(HttpProvider::<Ollama>::new(config, http, key)),
             ProviderKind::OpenAi => Arc::new(HttpProvider::<OpenAi>::new(config, http, key)),
+            ProviderKind::Builtin => return builtin(config),
         })
     }
 
@@ -190,6 +194,7 @@ impl Llm {
             fix: match chosen.config().kind {
                 ProviderKind::Ollama => "Pull a model: `ollama pull llama3.2`.".into(),
                 ProviderKind::OpenAi => "Load a model in the model server.".into(),
+                ProviderKind::Builtin => ProviderKind::Builtin.start_hint().into(),
             },
         })?;
         Ok((chosen, first.name))
@@ -255,6 +260,17 @@ fn check(config: &ProviderConfig) -> Result<(), String> {
     if !id_ok {
         return Err(format!("provider id {:?} is not valid: use 1 to 32 letters, digits, '-' or '_'", config.id));
     }
+    if config.kind == ProviderKind::Builtin {
+        // A file or folder on this machine, which need not exist yet (a model to download).
+        let path = config.base_url.strip_prefix("file://").unwrap_or(&config.base_url);
+        if !std::path::Path::new(path).is_absolute() {
+            return Err(format!(
+                "{:?} must be the absolute path of a .gguf file or of a folder of them",
+                config.base_url
+            ));
+        }
+        return Ok(());
+    }
     let url = reqwest::Url::parse(&config.base_url).map_err(|e| format!("{:?} is not a URL: {e}", config.base_url))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!("{:?} must be an http:// or https:// URL", config.base_url));
@@ -291,6 +307,18 @@ fn default_ollama_url(host: Option<&str>) -> String {
     } else {
         format!("{scheme}://{rest}:11434")
     }
+}
+
+/// The built-in provider, when this bridge was built with it (the `builtin-model` feature).
+fn builtin(config: ProviderConfig) -> Result<Arc<dyn Provider>, LlmError> {
+    #[cfg(feature = "builtin-model")]
+    return Ok(Arc::new(super::builtin::BuiltinProvider::new(config)));
+    #[cfg(not(feature = "builtin-model"))]
+    Err(LlmError::Unavailable {
+        url: config.base_url,
+        why: "this Harbor was built without its built-in model".into(),
+        fix: "Use a model server (Ollama, LM Studio, …), or a Harbor built with the `builtin-model` feature.".into(),
+    })
 }
 
 #[cfg(test)]

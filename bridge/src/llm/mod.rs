@@ -7,10 +7,13 @@
 //! calls, then the usage. Dropping the stream closes the HTTP connection, which is how a model
 //! server learns that the user pressed stop.
 //!
-//! [`wire::HttpProvider`] is the one HTTP provider; each format is a [`wire::Wire`].
+//! [`wire::HttpProvider`] is the one HTTP provider; each format is a [`wire::Wire`]. `builtin`
+//! (the `builtin-model` feature) runs GGUF models in the bridge itself, with no server.
 //! [`Llm`](config::Llm) holds which providers are configured and which is active; it knows
 //! nothing of MCP (the agent loop in `chat` is where models and tools meet).
 
+#[cfg(feature = "builtin-model")]
+pub mod builtin;
 pub mod config;
 pub mod lines;
 pub mod ollama;

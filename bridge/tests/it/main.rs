@@ -8,6 +8,7 @@ mod support;
 mod apps;
 mod asks;
 mod browser;
+mod builtin;
 mod byoc;
 mod chat;
 mod cli;

@@ -121,6 +121,10 @@ pub enum ProviderKind {
     Ollama,
     #[serde(rename = "openai")]
     OpenAi,
+    /// Harbor's own engine: GGUF models run by the bridge (`baseUrl` is a `.gguf` file or a
+    /// folder of them).
+    #[serde(rename = "builtin")]
+    Builtin,
 }
 
 impl ProviderKind {
@@ -129,6 +133,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Ollama => "Ollama",
             ProviderKind::OpenAi => "an OpenAI-compatible server",
+            ProviderKind::Builtin => "Harbor's built-in model",
         }
     }
 
@@ -140,6 +145,9 @@ impl ProviderKind {
             }
             ProviderKind::OpenAi => {
                 "Start the model server (LM Studio, llamafile, llama.cpp, vLLM, …) or correct its URL in Harbor's settings."
+            }
+            ProviderKind::Builtin => {
+                "Give the built-in model a GGUF model file (or a folder of them) in Harbor's settings, for example SmolLM2-135M-Instruct."
             }
         }
     }

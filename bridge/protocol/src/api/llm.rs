@@ -16,6 +16,67 @@ crate::methods! {
     LlmModels = "llm.models", Extension, ProviderFilter => Vec<ModelInfo>;
     /// A plain completion (no tools), its tokens streamed.
     LlmPrompt = "llm.prompt", Extension, Prompt => Completion, RunEvent;
+    /// The models Harbor's built-in engine can download, and the folder it reads models from.
+    LlmBuiltinCatalog = "llm.builtin.catalog", Extension, super::Empty => BuiltinCatalog;
+    /// Downloads a catalog model into the built-in engine's folder (resuming a download that
+    /// broke off), its progress streamed; the bytes must match the catalog's SHA-256.
+    LlmBuiltinDownload = "llm.builtin.download", Extension, Download => Downloaded, DownloadProgress;
+}
+
+/// The built-in engine's models.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuiltinCatalog {
+    /// Where the engine reads models from (the built-in provider's `baseUrl`); any GGUF file
+    /// put there is a model too.
+    pub folder: String,
+    /// Whether this Harbor has the built-in engine (the `builtin-model` feature).
+    pub engine: bool,
+    pub models: Vec<CatalogModel>,
+}
+
+/// One model of the catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogModel {
+    pub id: String,
+    pub name: String,
+    /// The GGUF file's name in the folder (its model name without `.gguf`).
+    pub file: String,
+    pub bytes: u64,
+    /// The model file's SHA-256.
+    pub sha256: String,
+    pub licence: String,
+    pub parameters: String,
+    /// Where it comes from, in words.
+    pub source: String,
+    pub installed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Download {
+    pub id: String,
+    /// A mirror to download from instead of the catalog's source (the bytes are checked
+    /// against the catalog all the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Downloaded {
+    /// The model's name for `llm.select` (its file name without `.gguf`).
+    pub model: String,
+    pub path: String,
+}
+
+/// A download's progress: bytes so far, of how many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "progress")]
+pub struct DownloadProgress {
+    pub loaded: u64,
+    pub total: u64,
 }
 
 /// Who wrote a message.

@@ -382,7 +382,24 @@ pub async fn serve_files_at(port: u16, files: Vec<(&str, Vec<u8>)>) -> String {
                 let Ok(n) = stream.read(&mut buffer).await else { return };
                 let head = String::from_utf8_lossy(&buffer[..n]).into_owned();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                // `Range: bytes=N-` is honoured (206 with the rest), as file servers do.
+                let from = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("range: bytes=").map(str::to_owned))
+                    .and_then(|r| r.trim_end_matches('-').trim().parse::<usize>().ok());
                 let response = match files.get(&path) {
+                    Some(body) if from.is_some_and(|f| f > 0 && f < body.len()) => {
+                        let from = from.unwrap();
+                        let mut out = format!(
+                            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{}\r\nConnection: close\r\n\r\n",
+                            body.len() - from,
+                            body.len() - 1,
+                            body.len()
+                        )
+                        .into_bytes();
+                        out.extend_from_slice(&body[from..]);
+                        out
+                    }
                     Some(body) => {
                         let mut out =
                             format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())

@@ -657,6 +657,7 @@ fn ModelBar(
                         <div class="no-model" role="status">
                             <p class="state warn"><span class="dot" aria-hidden="true"></span>"No model is reachable"</p>
                             {tried.into_iter().map(|t| view! { <p class="help">{t}</p> }).collect_view()}
+                            <BuiltinOffer bus=bus on_ready=on_change/>
                             <form class="model-server" on:submit=move |ev| { ev.prevent_default(); connect(); }>
                                 <label for="model-kind">"Model server"</label>
                                 <select id="model-kind" on:change=move |ev| kind.set(if event_target_value(&ev) == "openai" { ProviderKind::OpenAi } else { ProviderKind::Ollama })>
@@ -905,5 +906,52 @@ mod remembered {
             Some(id) => call("setItem", &[KEY, id]),
             None => call("removeItem", &[KEY]),
         };
+    }
+}
+
+/// With no model reachable: Harbor's own model, one download away (the first catalog model not
+/// downloaded yet), its progress shown; once it is there the model bar looks again.
+#[component]
+fn BuiltinOffer(bus: Bus, on_ready: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    use harbor_protocol::api::llm::{Download, LlmBuiltinCatalog, LlmBuiltinDownload};
+    let offer = LocalResource::new(move || async move {
+        let catalog = bus.call::<LlmBuiltinCatalog>(Empty {}).await.ok()?;
+        catalog.engine.then_some(())?;
+        catalog.models.into_iter().find(|m| !m.installed)
+    });
+    let progress = RwSignal::new(None::<(u64, u64)>);
+    let failure = RwSignal::new(None::<String>);
+    move || {
+        offer.get().flatten().map(|model| {
+            let id = model.id.clone();
+            let start = move |_| {
+                let id = id.clone();
+                progress.set(Some((0, 0)));
+                failure.set(None);
+                spawn_local(async move {
+                    let (_, reply) = bus.call_streaming::<LlmBuiltinDownload>(Download { id, from: None }, move |e| {
+                        progress.set(Some((e.loaded, e.total)));
+                    });
+                    match reply.await {
+                        Ok(_) => on_ready(),
+                        Err(error) => failure.set(Some(error.message)),
+                    }
+                    progress.set(None);
+                });
+            };
+            view! {
+                <div class="builtin-offer">
+                    <p class="help">{format!("Or use Harbor's built-in model: {} runs on this computer ({} MB, {}).", model.name, model.bytes / 1_000_000, model.licence)}</p>
+                    {move || match progress.get() {
+                        Some((loaded, total)) => view! {
+                            <p role="status"><progress value=loaded.to_string() max=total.max(1).to_string() aria-label="Downloading the built-in model"></progress>
+                            {format!(" {} of {} MB", loaded / 1_000_000, total / 1_000_000)}</p>
+                        }.into_any(),
+                        None => view! { <button type="button" class="accept" on:click=start.clone()>"Download the built-in model"</button> }.into_any(),
+                    }}
+                    {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                </div>
+            }
+        })
     }
 }

@@ -9,7 +9,8 @@ use std::pin::Pin;
 use harbor_protocol::api::browser::{BrowserSettings, BrowserSettingsGet, BrowserSettingsSet};
 use harbor_protocol::api::chat::{ChatSettings, ChatSettingsChange, ChatSettingsGet, ChatSettingsSet};
 use harbor_protocol::api::llm::{
-    LlmProviders, LlmRemoveProvider, LlmSelect, LlmSetProvider, ProviderKind, Select, SetProvider,
+    CatalogModel, Download, LlmBuiltinCatalog, LlmBuiltinDownload, LlmProviders, LlmRemoveProvider, LlmSelect,
+    LlmSetProvider, ProviderKind, Select, SetProvider,
 };
 use harbor_protocol::api::permissions::{Defaults, PermissionsDefaultsGet, PermissionsDefaultsSet};
 use harbor_protocol::api::system::{Check, CheckStatus, SystemDoctor};
@@ -81,6 +82,7 @@ pub fn SettingsPanel(bus: Bus) -> impl IntoView {
         <section class="card settings" aria-labelledby="settings-title">
             <h2 id="settings-title">"Settings"</h2>
             <Providers bus=bus/>
+            <BuiltinModel bus=bus/>
             {number_form(bus, "Chat",
                 |bus| Box::pin(async move { bus.call::<ChatSettingsGet>(Empty {}).await }),
                 |bus, s: ChatSettings| Box::pin(async move {
@@ -148,7 +150,7 @@ fn Providers(bus: Bus) -> impl IntoView {
                                     {(!detected && !p.is_default).then(|| view! {
                                         <button type="button" on:click=move |_| act(Change::Select(select_id.clone()))>"Make default"</button>
                                     })}
-                                    {(!detected).then(|| view! {
+                                    {(!detected && pid != "builtin").then(|| view! {
                                         <button type="button" on:click=move |_| act(Change::Remove(remove_id.clone()))>"Remove"</button>
                                     })}
                                 </div>
@@ -173,16 +175,92 @@ fn Providers(bus: Bus) -> impl IntoView {
             <label for="provider-id">"Name (id)"</label>
             <input id="provider-id" type="text" placeholder="lmstudio" prop:value=move || id.get() on:input=move |ev| id.set(event_target_value(&ev))/>
             <label for="provider-kind">"Kind"</label>
-            <select id="provider-kind" on:change=move |ev| kind.set(if event_target_value(&ev) == "openai" { ProviderKind::OpenAi } else { ProviderKind::Ollama })>
+            <select id="provider-kind" on:change=move |ev| kind.set(match event_target_value(&ev).as_str() {
+                "openai" => ProviderKind::OpenAi,
+                "builtin" => ProviderKind::Builtin,
+                _ => ProviderKind::Ollama,
+            })>
                 <option value="ollama">"Ollama"</option>
                 <option value="openai">"OpenAI-compatible"</option>
+                <option value="builtin">"Built-in (a GGUF file or folder)"</option>
             </select>
-            <label for="provider-url">"URL"</label>
+            <label for="provider-url">{move || if kind.get() == ProviderKind::Builtin { "Path of a .gguf file or a folder" } else { "URL" }}</label>
             <input id="provider-url" type="text" placeholder="http://127.0.0.1:1234" prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev))/>
             <label for="provider-key">"API key (optional; kept in the OS keychain)"</label>
             <input id="provider-key" type="password" autocomplete="off" prop:value=move || api_key.get() on:input=move |ev| api_key.set(event_target_value(&ev))/>
             <button type="submit">"Add provider"</button>
         </form>
+        {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+    }
+}
+
+/// Harbor's built-in model: the models it can download (with their size, licence and where they
+/// come from), each downloaded with its progress shown, and the folder any GGUF file can go in.
+#[component]
+fn BuiltinModel(bus: Bus) -> impl IntoView {
+    let revision = RwSignal::new(0u32);
+    let catalog = LocalResource::new(move || {
+        revision.track();
+        async move { bus.call::<LlmBuiltinCatalog>(Empty {}).await }
+    });
+    let progress = RwSignal::new(None::<(u64, u64)>);
+    let failure = RwSignal::new(None::<String>);
+    let download = move |id: String| {
+        failure.set(None);
+        progress.set(Some((0, 0)));
+        spawn_local(async move {
+            let (_, reply) = bus.call_streaming::<LlmBuiltinDownload>(Download { id, from: None }, move |event| {
+                progress.set(Some((event.loaded, event.total)));
+            });
+            if let Err(error) = reply.await {
+                failure.set(Some(error.message));
+            }
+            progress.set(None);
+            revision.update(|r| *r += 1);
+        });
+    };
+    let row = move |model: CatalogModel| {
+        let id = model.id.clone();
+        let about = format!(
+            "{} MB · {} parameters · {} · {}",
+            model.bytes / 1_000_000,
+            model.parameters,
+            model.licence,
+            model.source
+        );
+        view! {
+            <li class="catalog-model" data-model=model.id.clone()>
+                <p><strong>{model.name.clone()}</strong>{model.installed.then(|| view! { <span class="badge">"installed"</span> })}</p>
+                <p class="help">{about}</p>
+                {(!model.installed).then(|| view! {
+                    <button type="button" disabled=move || progress.get().is_some()
+                        aria-label=format!("Download {}", model.name) on:click=move |_| download(id.clone())>"Download"</button>
+                })}
+            </li>
+        }
+    };
+    view! {
+        <h3>"Built-in model"</h3>
+        {move || match catalog.get() {
+            None => view! { <p class="help">"Reading the built-in model's catalog…"</p> }.into_any(),
+            Some(Err(error)) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
+            Some(Ok(value)) if !value.engine => view! {
+                <p class="help">"This Harbor was built without its built-in model."</p>
+            }.into_any(),
+            Some(Ok(value)) => view! {
+                <p class="help">{format!(
+                    "Runs on this computer with no model server. It is the default when no model server answers. Any .gguf model file put in {} is offered too.",
+                    value.folder
+                )}</p>
+                <ul class="catalog">{value.models.into_iter().map(row).collect_view()}</ul>
+            }.into_any(),
+        }}
+        {move || progress.get().map(|(loaded, total)| view! {
+            <p class="help" role="status">
+                <progress value=loaded.to_string() max=total.max(1).to_string() aria-label="Downloading the model"></progress>
+                {format!(" {} of {} MB", loaded / 1_000_000, total / 1_000_000)}
+            </p>
+        })}
         {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
     }
 }

@@ -16,7 +16,9 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(temperature: Option<f64>, top_k: Option<u32>, seed: u64) -> Sampler {
         Sampler {
-            temperature: temperature.unwrap_or(0.7).max(0.0) as f32,
+            // Greedy unless the caller asks for a temperature: a small model copies a tool's
+            // result (a time, a number) right far more often so.
+            temperature: temperature.unwrap_or(0.0).max(0.0) as f32,
             top_k: top_k.unwrap_or(40).max(1) as usize,
             state: seed | 1,
         }

@@ -117,7 +117,10 @@ impl BuiltinProvider {
         let unavailable = |why: String| LlmError::Unavailable {
             url: place.display().to_string(),
             why,
-            fix: super::ProviderKind::Builtin.start_hint().to_owned(),
+            fix: format!(
+                "{} Harbor's settings offer one to download (Built-in model).",
+                super::ProviderKind::Builtin.start_hint()
+            ),
         };
         let name = |path: &Path| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         if place.is_file() {
@@ -131,6 +134,9 @@ impl BuiltinProvider {
             .map(|p| (name(&p), p))
             .collect();
         files.sort();
+        if files.is_empty() {
+            return Err(unavailable("there is no .gguf model file in it yet".into()));
+        }
         Ok(files)
     }
 }

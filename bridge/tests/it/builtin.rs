@@ -183,3 +183,40 @@ async fn a_catalog_model_downloads_resumes_and_a_changed_byte_is_refused() {
     assert_eq!((answer["provider"].as_str(), answer["model"].as_str()), (Some("builtin"), Some(MODEL)), "{answer}");
     client.finish().await;
 }
+
+#[tokio::test]
+async fn a_pages_response_constraint_gets_json_that_fits_its_schema_from_the_real_model() {
+    let client = with_builtin("builtin-schema").await;
+    const SITE: &str = "https://films.example";
+    client.ok("permissions.set", json!({"origin": SITE, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"})).await;
+    let tab = support::page(SITE, 1);
+    let capabilities = client.call_as(&tab, "ai.languageModel.capabilities", json!({})).await.0.unwrap();
+    assert_eq!(capabilities["available"], "readily", "the built-in model is what a page gets: {capabilities}");
+    let created = client.call_as(&tab, "ai.createTextSession", json!({"temperature": 0})).await.0.unwrap();
+    let session = created["sessionId"].as_str().unwrap().to_owned();
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "year": {"type": "integer"},
+            "genre": {"type": "string", "enum": ["horror", "comedy", "drama", "science fiction"]},
+            "good": {"type": "boolean"},
+            "actors": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+        },
+        "required": ["title", "year", "genre", "good", "actors"],
+    });
+    let input = "Describe the film Alien (1979), directed by Ridley Scott, starring Sigourney Weaver.";
+    let answer = client
+        .call_as(&tab, "ai.session.prompt", json!({"sessionId": session, "input": input, "responseConstraint": schema}))
+        .await
+        .0
+        .unwrap_or_else(|e| panic!("the constrained prompt: {e}"));
+    let text = answer["text"].as_str().unwrap_or_else(|| panic!("an answer: {answer}"));
+    let film: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("the answer parses as JSON ({e}): {text}"));
+    assert!(film["title"].is_string() && film["year"].is_u64() && film["good"].is_boolean(), "{film}");
+    assert!(["horror", "comedy", "drama", "science fiction"].contains(&film["genre"].as_str().unwrap()), "{film}");
+    let actors = film["actors"].as_array().unwrap();
+    assert!(!actors.is_empty() && actors.len() <= 3 && actors.iter().all(Value::is_string), "{film}");
+    eprintln!("the built-in model's constrained answer: {film}");
+    client.finish().await;
+}

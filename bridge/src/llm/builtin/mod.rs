@@ -217,7 +217,11 @@ fn answer(
     // A caller that went away (a stop, a closed page) ends the answer at the next token.
     let emit = |piece: &str| out.blocking_send(Ok(Delta::Token(piece.to_owned()))).is_ok();
     let offered = not_yet_called(request);
-    if request.tools.is_empty() {
+    if let Some(schema) = &request.response_schema {
+        // Structured output (a page's `responseConstraint`): JSON written by the schema.
+        let written = value(&mut writer, schema, 0)?;
+        emit(&written.to_string());
+    } else if request.tools.is_empty() {
         writer.free(emit)?;
     } else {
         writer.force("{\"")?;
@@ -263,7 +267,7 @@ fn tool_call(writer: &mut Writer<'_, '_>, tools: &[ToolSpec]) -> Result<ToolCall
     let required = fields.into_iter().filter(|(name, _)| prompt::is_required(&tool.parameters, name));
     for (i, (name, field)) in required.enumerate() {
         writer.force(&format!("{}\"{name}\": ", if i > 0 { ", " } else { "" }))?;
-        arguments.insert(name, value(writer, &field)?);
+        arguments.insert(name, value(writer, &field, 0)?);
     }
     Ok(ToolCall {
         id: format!("call_{}", crate::unix_ms()),
@@ -272,8 +276,15 @@ fn tool_call(writer: &mut Writer<'_, '_>, tools: &[ToolSpec]) -> Result<ToolCall
     })
 }
 
-/// One argument's value, written as its schema's type allows.
-fn value(writer: &mut Writer<'_, '_>, field: &Value) -> Result<Value, ModelError> {
+/// How deep objects and arrays nest in what the engine writes by a schema.
+const DEEPEST: usize = 8;
+
+/// The most items an array the engine writes by a schema takes.
+const MOST_ITEMS: usize = 16;
+
+/// A value written as its schema allows: one of an `enum`, a string, a number, a boolean, an
+/// object (its required properties, in order) or an array (items until the model closes it).
+fn value(writer: &mut Writer<'_, '_>, field: &Value, depth: usize) -> Result<Value, ModelError> {
     let options: Option<Vec<String>> = field
         .get("enum")
         .and_then(Value::as_array)
@@ -287,7 +298,37 @@ fn value(writer: &mut Writer<'_, '_>, field: &Value) -> Result<Value, ModelError
         Some("integer") => writer.number(true),
         Some("number") => writer.number(false),
         Some("boolean") => Ok(Value::Bool(writer.choose(&["true", "false"])? == 0)),
-        // Strings, and what the engine does not write by structure yet (objects, arrays): text.
+        Some("object") if depth < DEEPEST => {
+            writer.force("{")?;
+            let mut object = Map::new();
+            let required = prompt::fields(field).into_iter().filter(|(name, _)| prompt::is_required(field, name));
+            for (i, (name, property)) in required.enumerate() {
+                writer.force(&format!("{}\"{name}\": ", if i > 0 { ", " } else { "" }))?;
+                object.insert(name, value(writer, &property, depth + 1)?);
+            }
+            writer.force("}")?;
+            Ok(Value::Object(object))
+        }
+        Some("array") if depth < DEEPEST => {
+            let items = field.get("items").cloned().unwrap_or_else(|| serde_json::json!({"type": "string"}));
+            let least = field.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let most =
+                field.get("maxItems").and_then(Value::as_u64).map_or(MOST_ITEMS, |m| (m as usize).min(MOST_ITEMS));
+            writer.force("[")?;
+            let mut array = Vec::new();
+            while array.len() < most {
+                if array.len() >= least.max(1) && writer.choose(&[", ", "]"])? == 1 {
+                    return Ok(Value::Array(array));
+                }
+                if !array.is_empty() && array.len() < least.max(1) {
+                    writer.force(", ")?;
+                }
+                array.push(value(writer, &items, depth + 1)?);
+            }
+            writer.force("]")?;
+            Ok(Value::Array(array))
+        }
+        // Strings, and what the engine does not write by structure (deeper nesting): text.
         _ => {
             writer.force("\"")?;
             writer.string(ARGUMENT_TOKENS, true, |_| true).map(Value::String)

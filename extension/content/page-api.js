@@ -289,7 +289,9 @@
     static async availability(options) {
       const o = options || {};
       if ([...kinds(o.expectedInputs), ...kinds(o.expectedOutputs)].some((kind) => kind !== "text")) return "unavailable";
-      return (await request("ai.languageModel.capabilities")).available === "readily" ? "available" : "unavailable";
+      const available = (await request("ai.languageModel.capabilities")).available;
+      // Harbor's built-in model is "downloadable" until its file is there.
+      return { readily: "available", "after-download": "downloadable", downloading: "downloading" }[available] || "unavailable";
     }
 
     static async params() {
@@ -300,14 +302,27 @@
       const o = options || {};
       if (o.signal && o.signal.aborted) throw abortError(o.signal);
       const { params, tools } = createOptions(o);
-      // Harbor's models are served, never downloaded into the page: the monitor hears the whole
-      // "download" at once, as the spec's steps for an available model fire it.
+      // The monitor hears 0 first and 1 once the model is there, as the spec's steps fire them;
+      // between them, the built-in model's download as it comes (when it has to be fetched
+      // first, which the bridge starts only on the user's gesture).
+      let monitor = null;
+      let heard = 0;
+      const progress = (loaded) => {
+        if (monitor && (loaded > heard || loaded === 0)) {
+          heard = loaded;
+          monitor.dispatchEvent(new ProgressEvent("downloadprogress", { loaded, total: 1 }));
+        }
+      };
       if (typeof o.monitor === "function") {
-        const monitor = new EventTarget();
+        monitor = new EventTarget();
         o.monitor(monitor);
-        for (const loaded of [0, 1]) monitor.dispatchEvent(new ProgressEvent("downloadprogress", { loaded, total: 1 }));
+        progress(0);
       }
-      const described = await request("ai.createTextSession", params, { signal: o.signal });
+      const onEvent = (event) => {
+        if (event && event.type === "progress" && event.total > 0) progress(Math.min(event.loaded / event.total, 0.999));
+      };
+      const described = await request("ai.createTextSession", params, { signal: o.signal, onEvent });
+      progress(1);
       return new LanguageModel(CONSTRUCT, described, tools);
     }
 

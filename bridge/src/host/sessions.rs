@@ -270,7 +270,7 @@ impl Host {
         };
         let text = if llm {
             let options = text::Options { provider, model, ..text::Options::default() };
-            Some(self.create_text_session(site, options, cancel).await?.session_id)
+            Some(self.create_text_session(site, options, None, cancel).await?.session_id)
         } else {
             None
         };

@@ -353,10 +353,35 @@ impl Host {
         &self,
         site: &Site,
         options: Options,
+        events: Option<&EventSink>,
         cancel: &CancellationToken,
     ) -> Result<api::TextSession, ErrorObject> {
         self.ask_if_undecided(site, Scope::ModelPrompt, None, cancel).await?;
         self.require(site, Scope::ModelPrompt)?;
+        // No model answers but the built-in one can be downloaded (`after-download`): a page the
+        // user allowed to prompt models may start the download, on the user's own click or key
+        // press (as the Prompt API asks), its progress streamed; without a gesture it may not.
+        if self.llm().resolve(None, None).await.is_err() {
+            if let (Some(model), _) = self.llm().downloadable() {
+                if !site.user_activation {
+                    return Err(ErrorObject::new(
+                        ErrorCode::PermissionDenied,
+                        "the model must be downloaded first, which a page may start only on a click or key press",
+                    )
+                    .with_data(json!({ "reason": "user_activation_required" })));
+                }
+                let downloading = async {
+                    match events {
+                        Some(events) => self.llm().download_reporting(&model, None, events).await,
+                        None => self.llm().download(&model, None, |_, _| {}).await,
+                    }
+                };
+                tokio::select! {
+                    downloaded = downloading => { downloaded?; }
+                    () = cancel.cancelled() => return Err(ErrorObject::new(ErrorCode::Aborted, "the page stopped waiting for the model")),
+                }
+            }
+        }
         self.texts.create(&site.origin, options)
     }
 

@@ -52,6 +52,9 @@ pub struct Llm {
 /// The built-in provider's id.
 pub const BUILTIN: &str = "builtin";
 
+/// The setting that holds the models' mirror.
+const MIRROR: &str = "builtin.mirror";
+
 impl Llm {
     pub fn new(store: Store) -> Llm {
         let http = crate::http::Lazy::new(|builder| {
@@ -115,8 +118,16 @@ impl Llm {
         if !self.downloading.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
             return Err(ErrorObject::invalid(format!("{id} is downloading already; wait for that download")));
         }
+        let mirrored = self.mirror().map(|base| {
+            let file = super::catalog::entries()
+                .into_iter()
+                .find(|e| e.model.id == id)
+                .map(|e| e.url.rsplit('/').next().unwrap_or_default().to_owned());
+            format!("{}/{}", base.trim_end_matches('/'), file.unwrap_or_default())
+        });
+        let from = from.map(str::to_owned).or(mirrored);
         let outcome = match self.http.get() {
-            Ok(http) => super::catalog::download(id, &folder, from, &http, progress).await.map_err(|e| e.0),
+            Ok(http) => super::catalog::download(id, &folder, from.as_deref(), &http, progress).await.map_err(|e| e.0),
             Err(why) => Err(why),
         };
         let outcome = outcome.map_err(|why| ErrorObject::new(ErrorCode::ModelFailed, why));
@@ -127,6 +138,67 @@ impl Llm {
         }
         let model = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(harbor_protocol::api::llm::Downloaded { model, path: path.display().to_string() })
+    }
+
+    /// The mirror catalog models download from (`llm.builtin.mirror`), if one is set.
+    pub fn mirror(&self) -> Option<String> {
+        self.store.setting::<harbor_protocol::api::llm::Mirror>(MIRROR).ok().flatten().and_then(|m| m.url)
+    }
+
+    pub fn set_mirror(&self, url: Option<String>) -> Result<(), harbor_protocol::ErrorObject> {
+        if let Some(url) = &url {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| harbor_protocol::ErrorObject::invalid(format!("{url:?} is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(harbor_protocol::ErrorObject::invalid(format!(
+                    "{url:?} must be an http:// or https:// URL"
+                )));
+            }
+        }
+        let mirror = harbor_protocol::api::llm::Mirror { url };
+        self.store.set_setting(MIRROR, &mirror).map_err(|e| harbor_protocol::ErrorObject::invalid(format!("{e:#}")))
+    }
+
+    /// [`Llm::download`] with its progress sent to `events` (about every MiB, and at the end).
+    pub async fn download_reporting(
+        &self,
+        id: &str,
+        from: Option<&str>,
+        events: &crate::rpc::EventSink,
+    ) -> Result<harbor_protocol::api::llm::Downloaded, harbor_protocol::ErrorObject> {
+        use harbor_protocol::api::llm::DownloadProgress;
+        let (tell, mut told) = tokio::sync::mpsc::channel::<DownloadProgress>(4);
+        let relay = async {
+            while let Some(progress) = told.recv().await {
+                events.emit(&progress).await;
+            }
+        };
+        let mut last = 0u64;
+        let downloading = async move {
+            let outcome = self
+                .download(id, from, |loaded, total| {
+                    if loaded == total || loaded >= last + (1 << 20) || loaded < last {
+                        last = loaded;
+                        let _ = tell.try_send(DownloadProgress { loaded, total });
+                    }
+                })
+                .await;
+            drop(tell);
+            outcome
+        };
+        let (outcome, ()) = tokio::join!(downloading, relay);
+        outcome
+    }
+
+    /// The catalog model a page may have downloaded now (the first not installed), when this
+    /// Harbor has the engine; and whether one is downloading.
+    pub fn downloadable(&self) -> (Option<String>, bool) {
+        if !cfg!(feature = "builtin-model") || self.models.is_none() {
+            return (None, false);
+        }
+        let catalog = self.catalog();
+        let next = catalog.models.into_iter().find(|m| !m.installed).map(|m| m.id);
+        (next, !self.downloading.lock().unwrap_or_else(|p| p.into_inner()).is_empty())
     }
 
     /// The built-in provider and its first model, if it has one now.

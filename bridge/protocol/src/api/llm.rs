@@ -21,6 +21,16 @@ crate::methods! {
     /// Downloads a catalog model into the built-in engine's folder (resuming a download that
     /// broke off), its progress streamed; the bytes must match the catalog's SHA-256.
     LlmBuiltinDownload = "llm.builtin.download", Extension, Download => Downloaded, DownloadProgress;
+    /// Where catalog models download from when no `from` is given: a mirror (`url` + the
+    /// catalog file's name), or the catalog's own sources (`url: null`). The bytes are checked
+    /// against the catalog either way.
+    LlmBuiltinMirror = "llm.builtin.mirror", Extension, Mirror => super::Empty;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    pub url: Option<String>,
 }
 
 /// The built-in engine's models.

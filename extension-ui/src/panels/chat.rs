@@ -180,15 +180,18 @@ pub fn ChatPanel(
     // ended): its news is this sidebar's own stream already.
     let own_turn = RwSignal::new(None::<String>);
     let open_session = move |id: String| {
+        current.set(Some(id.clone()));
         spawn_local(async move {
             match bus.call::<ChatSessionsGet>(Id::new(id.clone())).await {
                 Ok(stored) => {
-                    current.set(Some(id));
                     items.set(items_from(&stored.messages));
                     elsewhere.set(stored.running && running.get_untracked().is_none());
                 }
-                // Deleted meanwhile: a new conversation instead.
-                Err(_) if current.get_untracked().is_none() => remembered::set(None),
+                // Deleted meanwhile (a conversation remembered from before): a new one instead.
+                Err(_) if current.get_untracked().as_deref() == Some(id.as_str()) => {
+                    current.set(None);
+                    items.set(Vec::new());
+                }
                 Err(_) => {}
             }
         })

@@ -75,7 +75,7 @@ impl Tasks {
     /// The user stops a running task (`tasks.cancel`).
     pub fn cancel(&self, server_id: &str, task_id: &str) -> Result<TaskView, ErrorObject> {
         let tracked = self.lock();
-        let found = tracked.iter().find(|t| t.view.server_id == server_id && t.view.task_id == task_id);
+        let found = tracked.iter().find(|t| t.is(server_id, task_id));
         match found {
             Some(task) if task.ended.is_none() => {
                 task.stop.cancel();
@@ -99,7 +99,7 @@ impl Tasks {
     /// Records the task's status as the server reported it; `true` when it changed.
     fn update(&self, server_id: &str, task_id: &str, status: TaskStatus, message: Option<String>) -> bool {
         let mut tracked = self.lock();
-        let Some(task) = tracked.iter_mut().find(|t| t.view.server_id == server_id && t.view.task_id == task_id) else {
+        let Some(task) = tracked.iter_mut().find(|t| t.is(server_id, task_id)) else {
             return false;
         };
         if task.ended.is_some() || (task.view.status == status && task.view.status_message == message) {
@@ -118,7 +118,7 @@ impl Tasks {
     /// Marks the task ended with `status`, whatever the server last said.
     fn end(&self, server_id: &str, task_id: &str, status: TaskStatus, message: Option<String>) {
         let mut tracked = self.lock();
-        if let Some(task) = tracked.iter_mut().find(|t| t.view.server_id == server_id && t.view.task_id == task_id) {
+        if let Some(task) = tracked.iter_mut().find(|t| t.is(server_id, task_id)) {
             if task.ended.is_none() {
                 task.view.status = status;
                 if message.is_some() {
@@ -134,7 +134,7 @@ impl Tasks {
     /// Replaces an ended task's status message (the server's word after it ended here).
     fn amend(&self, server_id: &str, task_id: &str, message: String) {
         let mut tracked = self.lock();
-        if let Some(task) = tracked.iter_mut().find(|t| t.view.server_id == server_id && t.view.task_id == task_id) {
+        if let Some(task) = tracked.iter_mut().find(|t| t.is(server_id, task_id)) {
             task.view.status_message = Some(message);
             task.view.updated_at = crate::unix_ms();
             self.publish(&tracked);
@@ -148,6 +148,13 @@ impl Tasks {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Tracked>> {
         self.tracked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Tracked {
+    /// Whether this is `server_id`'s task `task_id` (a task is its server's by both ids).
+    fn is(&self, server_id: &str, task_id: &str) -> bool {
+        self.view.server_id == server_id && self.view.task_id == task_id
     }
 }
 

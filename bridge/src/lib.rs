@@ -66,6 +66,24 @@ pub fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A Unix time in milliseconds as an ISO 8601 UTC timestamp (`2026-12-07T15:22:35Z`), as MCP's
+/// task times are written. Days to a civil date by Howard Hinnant's `civil_from_days`.
+pub fn iso_time(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (days, of_day) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let of_era = z.rem_euclid(146_097);
+    let year_of_era = (of_era - of_era / 1460 + of_era / 36_524 - of_era / 146_096) / 365;
+    let day_of_year = of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (hour, minute, second) = (of_day / 3600, of_day % 3600 / 60, of_day % 60);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
 /// The bridge's state: its data folder, database, notifications and servers. One per process;
 /// it outlives sessions (tests open several) and stops every server in [`Bridge::shutdown`].
 pub struct Bridge {
@@ -222,4 +240,14 @@ where
     }
     bridge.shutdown().await;
     served.context("reading from Firefox failed")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unix_times_read_as_iso_dates() {
+        assert_eq!(super::iso_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::iso_time(951_782_400_000), "2000-02-29T00:00:00Z", "a leap day");
+        assert_eq!(super::iso_time(1_796_657_555_999), "2026-12-07T15:32:35Z");
+    }
 }

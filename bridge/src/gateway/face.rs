@@ -8,7 +8,9 @@
 //! the key decides, and the `http` layer hands the client's name (and whether it already counted
 //! the call against the rate limit) to the handler in the request's extensions. Resources,
 //! prompts and completions come from the servers the client may use (see [`super::forward`]);
-//! a call's progress reports reach the client under its own progress token. When what a client
+//! a call's progress reports reach the client under its own progress token. A 2026-07-28 app
+//! that declares the Tasks extension gets a task for a call still running after a second
+//! (see [`super::tasks`]). When what a client
 //! may see changes, it gets `list_changed` (on a 2026-07-28 `subscriptions/listen` stream, or
 //! on its session), and `resources/updated` for the resources it subscribed to.
 //!
@@ -23,13 +25,13 @@ use std::sync::{Arc, Mutex};
 use harbor_protocol::api::forward::{CompleteRequest, Forward, PromptRequest, ResourceUri};
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, ContentBlock,
-    GetPromptRequestParams, GetPromptResponse, GetSkillRequestParams, GetSkillResult, Implementation, InputRequest,
-    InputRequests, InputRequiredResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListSkillsResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion,
-    ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult, ReadResourceRequestParams, ReadResourceResponse,
-    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
-    UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, CompleteRequestParams, CompleteResult,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, GetSkillRequestParams, GetSkillResult, GetTaskParams,
+    GetTaskResult, Implementation, InputRequest, InputRequests, InputRequiredResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListSkillsResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult,
+    ReadResourceRequestParams, ReadResourceResponse, ResultType, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -37,6 +39,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
 use super::rounds::{Outcome, Rounds};
+use super::tasks::{AppTasks, TASK_AFTER};
 use super::{Backend, Event, Reach};
 use crate::mcp::askers::{self, Asker, ServerAsk};
 use crate::mcp::client::{relaying, Progress, PROGRESS_QUEUE};
@@ -66,6 +69,8 @@ pub struct Face<B> {
     session: Arc<Session>,
     /// 2026-07-28 calls waiting for their apps' answers, shared by every session of the face.
     rounds: Arc<Rounds>,
+    /// The apps' tasks, shared likewise.
+    tasks: Arc<AppTasks>,
 }
 
 /// A 2025-era session's own state.
@@ -84,19 +89,21 @@ impl<B> Clone for Face<B> {
             client: self.client.clone(),
             session: self.session.clone(),
             rounds: self.rounds.clone(),
+            tasks: self.tasks.clone(),
         }
     }
 }
 
 impl<B: Backend> Face<B> {
     pub fn new(backend: Arc<B>, client: Option<String>) -> Face<B> {
-        Face { backend, client, session: Arc::default(), rounds: Arc::default() }
+        Face { backend, client, session: Arc::default(), rounds: Arc::default(), tasks: Arc::default() }
     }
 
-    /// Keeps 2026-07-28 calls between rounds in `rounds` (one for every session of an endpoint:
-    /// a stateless app's retry may come on any).
-    pub fn sharing(mut self, rounds: Arc<Rounds>) -> Face<B> {
+    /// Keeps 2026-07-28 calls between rounds in `rounds`, and tasks in `tasks` (one of each for
+    /// every session of an endpoint: a stateless app's next request may come on any).
+    pub fn sharing(mut self, rounds: Arc<Rounds>, tasks: Arc<AppTasks>) -> Face<B> {
         self.rounds = rounds;
+        self.tasks = tasks;
         self
     }
 
@@ -138,9 +145,13 @@ fn capabilities() -> ServerCapabilities {
         "prompts": { "listChanged": true },
         "completions": {},
         "logging": {},
-        // The Skills extension (SEP-2640): the skills of the servers an app may use whole, and
-        // their folders.
-        "extensions": { "io.modelcontextprotocol/skills": { "directoryRead": true } },
+        "extensions": {
+            // The Skills extension (SEP-2640): the skills of the servers an app may use whole,
+            // and their folders.
+            "io.modelcontextprotocol/skills": { "directoryRead": true },
+            // The Tasks extension (SEP-2663): long calls of the 2026-07-28 apps that declare it.
+            "io.modelcontextprotocol/tasks": {},
+        },
     }))
     .expect("the gateway's capabilities are MCP's shape")
 }
@@ -338,6 +349,34 @@ impl<B: Backend> ServerHandler for Face<B> {
     ) -> Result<ReadResourceDirectoryResult, ErrorData> {
         self.forward(Forward::ResourcesDirectoryRead(ResourceUri { uri: request.uri }), &context).await
     }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let caller = self.caller(&context.extensions)?;
+        let task = self.tasks.get(&caller.client, &request.task_id).map_err(protocol_error)?;
+        Ok(GetTaskResult::new(task))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let caller = self.caller(&context.extensions)?;
+        self.tasks.update(&caller.client, &request.task_id, request.input_responses).map_err(protocol_error)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let caller = self.caller(&context.extensions)?;
+        self.tasks.cancel(&caller.client, &request.task_id).map_err(protocol_error)
+    }
 }
 
 impl<B: Backend> Face<B> {
@@ -351,10 +390,13 @@ impl<B: Backend> Face<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let emit = |report| notify_progress(&context, report);
+        // An app that takes tasks gets one for a call still running after a while.
+        let tasks = context.client_capabilities().is_some_and(|c| c.supports_tasks());
+        let window = (tasks && self.tasks.has_room(&caller.client)).then_some(TASK_AFTER);
         let outcome = match request.request_state.as_deref() {
             Some(state) => {
                 let answers = request.input_responses.clone().unwrap_or_default();
-                self.rounds.resume(&caller.client, state, answers, &context.ct, emit).await
+                self.rounds.resume(&caller.client, state, answers, &context.ct, window, emit).await
             }
             None => {
                 let capabilities = context.client_capabilities().unwrap_or_default();
@@ -371,11 +413,12 @@ impl<B: Backend> Face<B> {
                     let reach = Reach { progress: Some(progress), asker: Some(asker) };
                     backend.call(&client, &name, arguments, admitted, stop, reach).await
                 };
-                self.rounds.start(&caller.client, answers, &context.ct, call, emit).await
+                self.rounds.start(&caller.client, answers, &context.ct, window, call, emit).await
             }
         };
         match outcome {
             Outcome::Done(called) => call_outcome(called),
+            Outcome::Running(running) => Ok(self.tasks.adopt(&caller.client, running, call_outcome).into()),
             Outcome::Input { requests, state } => {
                 let requests: InputRequests = requests
                     .into_iter()

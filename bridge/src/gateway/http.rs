@@ -77,8 +77,9 @@ impl Endpoint {
         let face = gateway.clone();
         // One store of 2026-07-28 calls between rounds for every session: a retry may come on any.
         let rounds = Arc::new(super::rounds::Rounds::default());
+        let tasks = Arc::new(super::tasks::AppTasks::default());
         let mcp: Mcp = StreamableHttpService::new(
-            move || Ok(Face::new(face.clone(), None).sharing(rounds.clone())),
+            move || Ok(Face::new(face.clone(), None).sharing(rounds.clone(), tasks.clone())),
             endpoint.sessions.clone(),
             config,
         );

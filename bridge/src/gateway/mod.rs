@@ -16,6 +16,7 @@
 //! - [`remote`] — the [`Backend`] that `harbor-bridge mcp` uses to reach a running bridge over
 //!   its control socket;
 //! - [`rounds`] — a server's requests to a 2026-07-28 app, as input-required results and retries;
+//! - [`tasks`] — an app's long calls as tasks it polls (the Tasks extension, SEP-2663);
 //! - [`connect`] — writing the `harbor-bridge mcp --client NAME` entry into an app's config.
 
 pub mod connect;
@@ -27,6 +28,7 @@ pub mod remote;
 pub mod rounds;
 pub mod sessions;
 pub mod stdio;
+pub mod tasks;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,7 +1,9 @@
 //! Tools that run only as MCP tasks (2025-11-25): the real server-everything's
 //! `simulate-research-query` is driven to its result through a plain `tools.call`, with its
 //! status as progress, a form it asks mid-task, a stop by the user and a bound by the caller;
-//! and a hostile task server's tasks are bounded and its nonsense refused.
+//! and a hostile task server's tasks are bounded and its nonsense refused. And the gateway's own
+//! tasks (the Tasks extension, SEP-2663): a 2026-07-28 app (rmcp's client) that declares it gets
+//! a task for a long call, polls it, and cancels it.
 
 use crate::support;
 
@@ -187,5 +189,120 @@ async fn a_hostile_task_server_is_bounded_and_its_nonsense_refused() {
     assert_eq!(missing["code"], "ERR_TOOL_FAILED", "{missing}");
     assert!(missing["message"].as_str().unwrap().contains("unknown tool"), "{missing}");
     assert_eq!(client.ok("tasks.list", json!({})).await.as_array().unwrap().len(), 1, "only the real task");
+    client.finish().await;
+}
+
+/// An app: rmcp's client, on the gateway's HTTP face.
+type App = rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>;
+
+/// An rmcp client on 2026-07-28 (`server/discover`), declaring the Tasks extension when `tasks`.
+async fn app_on_2026(url: &str, key: &str, tasks: bool) -> App {
+    use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let capabilities =
+        if tasks { ClientCapabilities::builder().enable_tasks().build() } else { ClientCapabilities::default() };
+    let info = ClientConfig::new(capabilities, Implementation::new("app", "1"));
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.to_owned());
+    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    info.serve_with_lifecycle(rmcp::transport::StreamableHttpClientTransport::with_client(http, config), lifecycle)
+        .await
+        .expect("the gateway answers server/discover")
+}
+
+async fn call_once(app: &App, tool: &str, arguments: Value) -> rmcp::model::CallToolResponse {
+    let params =
+        rmcp::model::CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments.as_object().unwrap().clone());
+    app.call_tool_once(params).await.unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+/// Polls `tasks/get` until the task leaves `working`, returning every status message seen.
+async fn poll_to_end(app: &App, id: &str) -> (Value, Vec<String>) {
+    let mut said = Vec::new();
+    for _ in 0..300 {
+        let got = app.get_task(rmcp::model::GetTaskParams::new(id)).await.unwrap();
+        let got = serde_json::to_value(got).unwrap();
+        if let Some(message) = got["statusMessage"].as_str() {
+            said.push(message.to_owned());
+        }
+        if got["status"] != "working" {
+            return (got, said);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the task never ended");
+}
+
+#[tokio::test]
+async fn a_2026_app_that_takes_tasks_gets_one_for_a_long_call_and_polls_it_to_its_result() {
+    use rmcp::model::CallToolResponse;
+    let client = with_server("tasks-gateway", "everything", everything_launch("stdio")).await;
+    let url = client.ok("gateway.http.set", json!({"enabled": true, "port": 0})).await["http"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut keys = Vec::new();
+    for name in ["app", "other"] {
+        let added =
+            client.ok("gateway.clients.add", json!({"name": name, "allow": ["everything"], "ratePerMin": 600})).await;
+        keys.push(added["key"].as_str().unwrap().to_owned());
+    }
+    let app = app_on_2026(&url, &keys[0], true).await;
+    let other = app_on_2026(&url, &keys[1], true).await;
+    let declares = app.peer_info().unwrap().capabilities.supports_tasks();
+    assert!(declares, "the gateway declares the Tasks extension: {:?}", app.peer_info());
+
+    // A quick call is answered at once.
+    let quick = call_once(&app, "everything__echo", json!({"message": "at once"})).await;
+    assert!(matches!(quick, CallToolResponse::Complete(_)), "{quick:?}");
+
+    // A long one becomes a task, polled to its result; its progress reads as its status.
+    let long = json!({"duration": 4, "steps": 4});
+    let CallToolResponse::Task(created) =
+        call_once(&app, "everything__trigger-long-running-operation", long.clone()).await
+    else {
+        panic!("a four-second call becomes a task");
+    };
+    let id = created.task.task_id.clone();
+    assert_eq!(created.task.ttl_ms, Some(3_600_000));
+    // Another app is told there is no such task, and cannot stop it.
+    let foreign = other.get_task(rmcp::model::GetTaskParams::new(id.clone())).await.unwrap_err();
+    assert!(foreign.to_string().contains("no task"), "{foreign}");
+    assert!(other.cancel_task(rmcp::model::CancelTaskParams::new(id.clone())).await.is_err());
+
+    let (ended, said) = poll_to_end(&app, &id).await;
+    assert_eq!(ended["status"], "completed", "{ended}");
+    let report = text_of(&ended["result"]);
+    assert!(report.contains("Long running operation completed"), "{ended}");
+    assert!(said.iter().any(|m| m.contains(" of 4") || m.contains("step")), "progress as status: {said:?}");
+
+    // An app without the extension waits for the same call's result, as before.
+    let plain = app_on_2026(&url, &keys[1], false).await;
+    let waited =
+        call_once(&plain, "everything__trigger-long-running-operation", json!({"duration": 2, "steps": 2})).await;
+    assert!(matches!(waited, CallToolResponse::Complete(_)), "{waited:?}");
+
+    // A cancelled task ends cancelled, and the server keeps serving.
+    let CallToolResponse::Task(created) =
+        call_once(&app, "everything__trigger-long-running-operation", json!({"duration": 60, "steps": 60})).await
+    else {
+        panic!("a minute-long call becomes a task");
+    };
+    app.cancel_task(rmcp::model::CancelTaskParams::new(created.task.task_id.clone())).await.unwrap();
+    let (stopped, _) = poll_to_end(&app, &created.task.task_id).await;
+    assert_eq!(stopped["status"], "cancelled", "{stopped}");
+    let fine = call_once(&app, "everything__echo", json!({"message": "still here"})).await;
+    assert!(matches!(fine, CallToolResponse::Complete(_)), "{fine:?}");
+
+    // Each call is audited as the app's, the task's too.
+    let audit = client.ok("audit.list", json!({"origin": "gateway:app"})).await;
+    let long_calls = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["tool"].as_str().is_some_and(|t| t.contains("trigger-long-running-operation")))
+        .count();
+    assert_eq!(long_calls, 2, "{audit}");
     client.finish().await;
 }

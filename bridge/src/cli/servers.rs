@@ -15,7 +15,7 @@ use harbor_protocol::api::install::{
     InstallFromCatalog, InstallGit, InstallGitParams, InstallPackage, InstallPackageParams, InstallRegistriesGet,
     InstallRegistriesSet, InstallServerJson, Registries, ServerJson,
 };
-use harbor_protocol::api::secrets::{Grant, OauthSignOut, SignInParams};
+use harbor_protocol::api::secrets::{Enterprise, Grant, OauthSignOut, SignInParams};
 use harbor_protocol::api::servers::{
     Account, AddServer, Launch, Mount, Runtime, ServerEntry, ServerState, ServersAdd, ServersGet, ServersList,
     ServersRemove, ServersRuntime, ServersStart, ServersStop, ServersUpdate, SetRuntime, UpdateServer,
@@ -132,6 +132,14 @@ pub enum ServersCommand {
         /// Machine to machine: get tokens with the client's own credentials (no browser).
         #[arg(long, requires = "client_id")]
         client_credentials: bool,
+        /// Enterprise-managed (SEP-990): trade your ID token from the organization's identity
+        /// provider, at this token endpoint of it, for the server's tokens (no browser). The ID
+        /// token is read from standard input (after the client secret, on its own line).
+        #[arg(long, requires_all = ["client_id", "idp_client_id"], conflicts_with_all = ["client_credentials", "device"])]
+        idp_token_endpoint: Option<String>,
+        /// Harbor's client id at the organization's identity provider.
+        #[arg(long, requires = "idp_token_endpoint")]
+        idp_client_id: Option<String>,
     },
     /// Sign out of a remote server: revoke and forget its tokens.
     SignOut { id: String },
@@ -308,11 +316,31 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
             client_secret_stdin,
             private_key_stdin,
             client_credentials,
+            idp_token_endpoint,
+            idp_client_id,
         } => {
-            let secret = (client_secret_stdin || private_key_stdin).then(super::secrets::read_value).transpose()?;
-            let grant = match (device, client_credentials) {
-                (true, _) => Some(Grant::DeviceCode),
-                (_, true) => Some(Grant::ClientCredentials),
+            let stdin = (client_secret_stdin || private_key_stdin || idp_token_endpoint.is_some())
+                .then(super::secrets::read_value)
+                .transpose()?;
+            // The client's secret or key first; an enterprise sign-in's ID token on the last line.
+            let (secret, id_token) = match (&stdin, &idp_token_endpoint) {
+                (Some(read), Some(_)) if client_secret_stdin || private_key_stdin => match read.rsplit_once('\n') {
+                    Some((secret, token)) => (Some(secret.trim_end_matches('\r').to_owned()), Some(token.to_owned())),
+                    None => anyhow::bail!("standard input holds one line; put the client's secret first and the ID token on the next line"),
+                },
+                (Some(read), Some(_)) => (None, Some(read.clone())),
+                (read, _) => (read.clone(), None),
+            };
+            let grant = match (device, client_credentials, &idp_token_endpoint) {
+                (true, ..) => Some(Grant::DeviceCode),
+                (_, true, _) => Some(Grant::ClientCredentials),
+                (_, _, Some(_)) => Some(Grant::Enterprise),
+                _ => None,
+            };
+            let enterprise = match (idp_token_endpoint, idp_client_id, id_token) {
+                (Some(idp_token_endpoint), Some(idp_client_id), Some(id_token)) => {
+                    Some(Enterprise { idp_token_endpoint, idp_client_id, id_token: id_token.trim().to_owned() })
+                }
                 _ => None,
             };
             let params = SignInParams {
@@ -321,6 +349,7 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
                 client_secret: secret.clone().filter(|_| client_secret_stdin),
                 private_key: secret.filter(|_| private_key_stdin),
                 grant,
+                enterprise,
             };
             super::secrets::sign_in(link, params, json).await
         }

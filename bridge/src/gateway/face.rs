@@ -168,7 +168,8 @@ impl<B: Backend> ServerHandler for Face<B> {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let Ok(caller) = self.caller(&context.extensions) else { return };
-        let told = Told { backend: self.backend.clone(), client: caller.client, session: self.session.clone() };
+        let told =
+            Told { backend: self.backend.clone(), client: caller.client, session: self.session.clone(), servers: None };
         tokio::spawn(told.run(self.backend.events(), context.peer.clone()));
     }
 
@@ -514,6 +515,9 @@ struct Told<B> {
     backend: Arc<B>,
     client: String,
     session: Arc<Session>,
+    /// The servers whose messages it may hear, asked for once and again after any change to the
+    /// catalog or the client's allowlist (over `harbor-bridge mcp` each ask is a round trip).
+    servers: Option<Vec<String>>,
 }
 
 impl<B: Backend> Told<B> {
@@ -521,9 +525,13 @@ impl<B: Backend> Told<B> {
     /// messages of the servers it may use at its level, until it goes away. (MCP 2026-07-28
     /// deprecates logging, SEP-2577; 2025-era sessions still have it.)
     #[allow(deprecated)]
-    async fn run(self, mut events: broadcast::Receiver<Event>, peer: rmcp::service::Peer<RoleServer>) {
+    async fn run(mut self, mut events: broadcast::Receiver<Event>, peer: rmcp::service::Peer<RoleServer>) {
         loop {
-            let sent = match events.recv().await {
+            let event = events.recv().await;
+            if !matches!(event, Ok(Event::Message { .. } | Event::ResourceUpdated(_))) {
+                self.servers = None;
+            }
+            let sent = match event {
                 Ok(Event::Tools) | Err(broadcast::error::RecvError::Lagged(_)) => peer.notify_tool_list_changed().await,
                 Ok(Event::Resources) => peer.notify_resource_list_changed().await,
                 Ok(Event::Prompts) => peer.notify_prompt_list_changed().await,
@@ -550,14 +558,16 @@ impl<B: Backend> Told<B> {
 
     /// `server`'s log message, if this session may hear that server and wants its level.
     #[allow(deprecated)]
-    async fn message(&self, server: &str, message: Value) -> Option<rmcp::model::LoggingMessageNotificationParam> {
+    async fn message(&mut self, server: &str, message: Value) -> Option<rmcp::model::LoggingMessageNotificationParam> {
         let params: rmcp::model::LoggingMessageNotificationParam = serde_json::from_value(message).ok()?;
         let wanted = *self.session.level.lock().unwrap_or_else(|p| p.into_inner());
         if wanted.is_some_and(|least| (params.level as u8) < least) {
             return None;
         }
-        let servers = self.backend.servers(&self.client).await.ok()?;
-        servers.iter().any(|s| s == server).then_some(params)
+        if self.servers.is_none() {
+            self.servers = Some(self.backend.servers(&self.client).await.ok()?);
+        }
+        self.servers.as_ref()?.iter().any(|s| s == server).then_some(params)
     }
 }
 

@@ -21,7 +21,7 @@
 //! audited as their MCP method (the server, or `server/prompt`, as the target; never contents);
 //! lists are not.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use harbor_protocol::api::forward::{CompleteRequest, Forward, PromptRequest, Reference};
 use harbor_protocol::{ErrorCode, ErrorObject};
@@ -34,11 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use crate::host::pipeline::Audit;
+use crate::mcp::lists::{self, Kind};
 use crate::mcp::names;
 use crate::mcp::server::Live;
-
-/// How long one server may take to list its resources, templates or prompts.
-const LIST_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Gateway {
     /// Answers one of MCP's other requests for `client`, as MCP's result JSON.
@@ -55,10 +53,8 @@ impl Gateway {
             .map(|(server, live, capabilities)| Visible { id: server.id.clone(), live, capabilities })
             .collect();
         match request {
-            Forward::ResourcesList => Ok(json!({ "resources": list(&visible, Listing::Resources).await })),
-            Forward::ResourceTemplatesList => {
-                Ok(json!({ "resourceTemplates": list(&visible, Listing::Templates).await }))
-            }
+            Forward::ResourcesList => Ok(json!({ "resources": list(&visible, Kind::Resources).await })),
+            Forward::ResourceTemplatesList => Ok(json!({ "resourceTemplates": list(&visible, Kind::Templates).await })),
             Forward::PromptsList => Ok(json!({ "prompts": prompts(&visible, record.plain_names).await })),
             Forward::SkillsList => {
                 let skills: Vec<Value> = skills_by_server(&visible).await.into_iter().map(|(_, skill)| skill).collect();
@@ -174,22 +170,15 @@ impl Gateway {
 #[derive(Clone)]
 struct Visible {
     id: String,
-    live: std::sync::Arc<Live>,
+    live: Arc<Live>,
     capabilities: ServerCapabilities,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Listing {
-    Resources,
-    Templates,
-    Prompts,
-}
-
 /// Every visible server's items of one kind, in server order.
-async fn list(visible: &[Visible], listing: Listing) -> Vec<Value> {
+async fn list(visible: &[Visible], kind: Kind) -> Vec<Value> {
     let mut all = Vec::new();
     for server in visible {
-        all.extend(items(server, listing).await);
+        all.extend(items(server, kind).await.iter().cloned());
     }
     all
 }
@@ -198,7 +187,7 @@ async fn list(visible: &[Visible], listing: Listing) -> Vec<Value> {
 async fn prompts_by_server(visible: &[Visible]) -> Vec<(String, Value)> {
     let mut all = Vec::new();
     for server in visible {
-        all.extend(items(server, Listing::Prompts).await.into_iter().map(|p| (server.id.clone(), p)));
+        all.extend(items(server, Kind::Prompts).await.iter().map(|p| (server.id.clone(), p.clone())));
     }
     all
 }
@@ -231,39 +220,13 @@ fn gateway_names(all: &[(String, Value)], plain: bool) -> Vec<String> {
         .collect()
 }
 
-/// One server's items of one kind (none when it does not serve them or fails to list).
-async fn items(server: &Visible, listing: Listing) -> Vec<Value> {
-    let serves = match listing {
-        Listing::Resources | Listing::Templates => server.capabilities.resources.is_some(),
-        Listing::Prompts => server.capabilities.prompts.is_some(),
-    };
-    if !serves {
-        return Vec::new();
-    }
-    let peer = &server.live.peer;
-    let listed = tokio::time::timeout(LIST_TIMEOUT, async {
-        match listing {
-            Listing::Resources => peer.list_all_resources().await.map(to_values),
-            Listing::Templates => peer.list_all_resource_templates().await.map(to_values),
-            Listing::Prompts => peer.list_all_prompts().await.map(to_values),
-        }
+/// One server's items of one kind (none when it does not serve them or fails to list: it is
+/// left out, and logged), kept for its session while it says when they change.
+async fn items(server: &Visible, kind: Kind) -> Arc<Vec<Value>> {
+    lists::list(&server.live, &server.id, kind).await.unwrap_or_else(|error| {
+        tracing::warn!(server = %server.id, "the gateway leaves a server's list out: {error}");
+        Arc::default()
     })
-    .await;
-    match listed {
-        Ok(Ok(items)) => items,
-        Ok(Err(error)) => {
-            tracing::warn!(server = %server.id, "a server's list failed; the gateway leaves it out: {error}");
-            Vec::new()
-        }
-        Err(_) => {
-            tracing::warn!(server = %server.id, "a server did not list within {LIST_TIMEOUT:?}; the gateway leaves it out");
-            Vec::new()
-        }
-    }
-}
-
-fn to_values<T: serde::Serialize>(items: Vec<T>) -> Vec<Value> {
-    items.into_iter().filter_map(|item| serde_json::to_value(item).ok()).collect()
 }
 
 /// Every visible server's skills (the Skills extension, SEP-2640) with each server's id; a
@@ -271,13 +234,7 @@ fn to_values<T: serde::Serialize>(items: Vec<T>) -> Vec<Value> {
 async fn skills_by_server(visible: &[Visible]) -> Vec<(String, Value)> {
     let mut all = Vec::new();
     for server in visible.iter().filter(|v| v.capabilities.supports_skills()) {
-        match tokio::time::timeout(LIST_TIMEOUT, server.live.peer.list_all_skills()).await {
-            Ok(Ok(skills)) => all.extend(to_values(skills).into_iter().map(|skill| (server.id.clone(), skill))),
-            Ok(Err(error)) => {
-                tracing::warn!(server = %server.id, "a server's skills did not list; the gateway leaves them out: {error}")
-            }
-            Err(_) => tracing::warn!(server = %server.id, "a server did not list its skills within {LIST_TIMEOUT:?}"),
-        }
+        all.extend(items(server, Kind::Skills).await.iter().map(|skill| (server.id.clone(), skill.clone())));
     }
     all
 }
@@ -308,9 +265,9 @@ async fn owner(visible: &[Visible], uri: &str) -> Result<String, ErrorObject> {
     let mut listing = Vec::new();
     let mut templated = Vec::new();
     for server in visible {
-        if items(server, Listing::Resources).await.iter().any(|r| r["uri"] == uri) {
+        if items(server, Kind::Resources).await.iter().any(|r| r["uri"] == uri) {
             listing.push(server.id.clone());
-        } else if items(server, Listing::Templates)
+        } else if items(server, Kind::Templates)
             .await
             .iter()
             .filter_map(|t| t["uriTemplate"].as_str())

@@ -115,23 +115,44 @@ pub enum Event {
     Message { server: String, message: Value },
 }
 
-/// What the bridge's notification `method` means for gateway clients.
-pub fn events_of(method: &str, params: &Value) -> Vec<Event> {
-    match method {
-        "tools.changed" => vec![Event::Tools],
-        "resources.changed" => vec![Event::Resources],
-        "prompts.changed" => vec![Event::Prompts],
-        // A server that starts or stops brings or takes its resources and prompts.
-        "servers.changed" => vec![Event::Resources, Event::Prompts],
-        "servers.removed" | "gateway.changed" => vec![Event::Tools, Event::Resources, Event::Prompts],
-        "resources.updated" => {
-            params["uri"].as_str().map(|uri| vec![Event::ResourceUpdated(uri.to_owned())]).unwrap_or_default()
+/// What the bridge's notifications mean for gateway clients. A server's resources and prompts
+/// come and go only when it starts or stops running, so of its status changes only those that
+/// cross `running` are news (`starting`, a restart's backoff or a settings change are not): it
+/// remembers whether each server was running, and takes a server it has not heard of as news.
+#[derive(Default)]
+pub struct News {
+    running: HashMap<String, bool>,
+}
+
+impl News {
+    pub fn events(&mut self, method: &str, params: &Value) -> Vec<Event> {
+        match method {
+            "tools.changed" => vec![Event::Tools],
+            "resources.changed" => vec![Event::Resources],
+            "prompts.changed" => vec![Event::Prompts],
+            "servers.changed" => {
+                let Some(id) = params["id"].as_str() else { return Vec::new() };
+                let running = params["status"]["state"] == "running";
+                match self.running.insert(id.to_owned(), running) {
+                    Some(was) if was == running => Vec::new(),
+                    _ => vec![Event::Resources, Event::Prompts],
+                }
+            }
+            "servers.removed" | "gateway.changed" => {
+                if let Some(id) = params["id"].as_str() {
+                    self.running.remove(id);
+                }
+                vec![Event::Tools, Event::Resources, Event::Prompts]
+            }
+            "resources.updated" => {
+                params["uri"].as_str().map(|uri| vec![Event::ResourceUpdated(uri.to_owned())]).unwrap_or_default()
+            }
+            "servers.message" => match params["serverId"].as_str() {
+                Some(server) => vec![Event::Message { server: server.to_owned(), message: params["message"].clone() }],
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
         }
-        "servers.message" => match params["serverId"].as_str() {
-            Some(server) => vec![Event::Message { server: server.to_owned(), message: params["message"].clone() }],
-            None => Vec::new(),
-        },
-        _ => Vec::new(),
     }
 }
 
@@ -186,10 +207,11 @@ impl Gateway {
         let mut news = gateway.notifier.subscribe();
         let events = gateway.events.clone();
         tokio::spawn(async move {
+            let mut meaning = News::default();
             loop {
                 match news.recv().await {
                     Ok(n) => {
-                        for event in events_of(n.method, &n.params) {
+                        for event in meaning.events(n.method, &n.params) {
                             let _ = events.send(event);
                         }
                     }
@@ -631,6 +653,7 @@ fn internal(error: anyhow::Error) -> ErrorObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn an_allowlist_names_servers_or_single_tools_and_empty_allows_nothing() {
@@ -640,6 +663,23 @@ mod tests {
         assert!(!allows(&allow, "everything", "add"));
         assert!(!allows(&[], "time", "get_current_time"));
         assert!(allows(&["*".to_owned()], "anything", "at_all"));
+    }
+
+    #[test]
+    fn only_a_server_starting_or_stopping_to_run_is_news_of_its_resources_and_prompts() {
+        let mut news = News::default();
+        let status = |state: &str| json!({"id": "time", "status": {"state": state, "restarts": 0}});
+        let lists = vec![Event::Resources, Event::Prompts];
+        assert_eq!(news.events("servers.changed", &status("starting")), lists, "a server not heard of yet");
+        assert_eq!(news.events("servers.changed", &status("running")), lists, "it came up");
+        let again = json!({"id": "time", "status": {"state": "running", "restarts": 0, "pid": 7}});
+        assert_eq!(news.events("servers.changed", &again), vec![], "still running");
+        assert_eq!(news.events("servers.changed", &status("crashed")), lists, "it went down");
+        assert_eq!(news.events("servers.changed", &status("starting")), vec![], "a restart's try");
+        assert_eq!(news.events("servers.changed", &status("running")), lists);
+        assert_eq!(news.events("servers.removed", &json!({"id": "time"})).len(), 3);
+        assert_eq!(news.events("servers.changed", &status("stopped")), lists, "added again: not heard of");
+        assert_eq!(news.events("tools.changed", &json!({})), vec![Event::Tools]);
     }
 
     #[test]

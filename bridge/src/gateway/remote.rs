@@ -127,6 +127,7 @@ async fn read(
     closed: CancellationToken,
 ) {
     let mut chunks: HashMap<u64, String> = HashMap::new();
+    let mut meaning = super::News::default();
     while let Ok(Frame::Message(body)) = read_frame(&mut reader, MAX_INCOMING_FRAME).await {
         let Ok(mut value) = serde_json::from_slice::<Value>(&body) else { continue };
         if let Some(Message::Chunk(chunk)) = Message::from_json(value.clone()) {
@@ -162,7 +163,7 @@ async fn read(
                 Err(_) => {}
             },
             Some(Message::Notify { notify, params }) => {
-                for event in super::events_of(&notify, &params) {
+                for event in meaning.events(&notify, &params) {
                     let _ = events.send(event);
                 }
             }

@@ -6,6 +6,8 @@
 //!   that answers them, else the user;
 //! - [`relay`] — those requests to a caller in another process, as `ask` events and answers;
 //! - [`credentials`] — secrets and sign-ins as the supervisor asks for them at start;
+//! - [`lists`] — a running server's resources, templates, prompts and skills, kept per session
+//!   until it says they changed;
 //! - [`registry`] — every server, the namespaced catalog, and calls with timeout, cancel and progress;
 //! - [`error`] — what can go wrong, as values;
 //! - [`health`] — the circuit breaker per server, fed by calls and heartbeats;
@@ -21,6 +23,7 @@ pub mod client;
 pub mod credentials;
 pub mod error;
 pub mod health;
+pub mod lists;
 pub mod metrics;
 pub mod names;
 pub mod redact;

@@ -26,6 +26,7 @@ use super::client::ProgressSink;
 use super::credentials::Credentials;
 use super::error::HostError;
 use super::health::{BreakerState, HealthSettings};
+use super::lists::{self, Kind};
 use super::metrics::{Metrics, Text};
 use super::names;
 use super::server::{Context, Live, Server, ServerState, Status};
@@ -432,8 +433,8 @@ impl Servers {
     pub async fn resources(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {
         let mut all = Vec::new();
         for (server, live) in self.running_servers(server)? {
-            let resources = live.peer.list_all_resources().await.map_err(|e| failed(&server.id, e))?;
-            all.extend(tagged(&server.id, resources));
+            let resources = lists::list(&live, &server.id, Kind::Resources).await?;
+            all.extend(tagged(&server.id, resources.iter()));
         }
         Ok(all)
     }
@@ -489,13 +490,9 @@ impl Servers {
     pub async fn skills(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {
         let mut all = Vec::new();
         for (server_entry, live) in self.running_servers(server)? {
-            let declared = live.peer.peer_info().is_some_and(|info| info.capabilities.supports_skills());
-            if !declared {
-                continue;
-            }
-            match live.peer.list_all_skills().await {
-                Ok(skills) => all.extend(tagged(&server_entry.id, skills)),
-                Err(error) if server.is_some() => return Err(failed(&server_entry.id, error)),
+            match lists::list(&live, &server_entry.id, Kind::Skills).await {
+                Ok(skills) => all.extend(tagged(&server_entry.id, skills.iter())),
+                Err(error) if server.is_some() => return Err(error),
                 Err(error) => tracing::warn!(server = %server_entry.id, "its skills did not list; left out: {error}"),
             }
         }
@@ -529,8 +526,8 @@ impl Servers {
     pub async fn prompts(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {
         let mut all = Vec::new();
         for (server, live) in self.running_servers(server)? {
-            let prompts = live.peer.list_all_prompts().await.map_err(|e| failed(&server.id, e))?;
-            all.extend(tagged(&server.id, prompts));
+            let prompts = lists::list(&live, &server.id, Kind::Prompts).await?;
+            all.extend(tagged(&server.id, prompts.iter()));
         }
         Ok(all)
     }
@@ -657,7 +654,7 @@ fn running(server: &Server) -> Result<Arc<Live>, HostError> {
     })
 }
 
-fn failed(server: &str, error: ServiceError) -> HostError {
+pub(super) fn failed(server: &str, error: ServiceError) -> HostError {
     match error {
         ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
             HostError::Unavailable(format!("server {server:?} went away during the request"))
@@ -667,7 +664,7 @@ fn failed(server: &str, error: ServiceError) -> HostError {
 }
 
 /// A server's catalog items as listed, each marked with the server it came from.
-fn tagged<T: Serialize>(server: &str, items: Vec<T>) -> Vec<Listed> {
+fn tagged<T: Serialize>(server: &str, items: impl IntoIterator<Item = T>) -> Vec<Listed> {
     items
         .into_iter()
         .map(|item| Listed {

@@ -56,6 +56,8 @@ pub struct Live {
     pub bearer: Option<super::credentials::Bearer>,
     /// The tools found to run only as MCP tasks this session (see `tasks`).
     pub task_tools: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Its other lists, kept until it says they changed (see `lists`).
+    pub lists: super::lists::Lists,
 }
 
 impl Live {
@@ -346,6 +348,7 @@ async fn supervise(server: Arc<Server>, mut commands: mpsc::UnboundedReceiver<Co
                         gone: CancellationToken::new(),
                         bearer: prepared.bearer.clone(),
                         task_tools: Default::default(),
+                        lists: Default::default(),
                     });
                     server.set_live(Some(live.clone()));
                     context.secrets.set(&server.id, prepared.secret_values(&spec));
@@ -522,8 +525,14 @@ async fn run(
                     match what {
                         ListChanged::Tools if listing.is_terminated() => listing.set(list_tools(&live.peer, &server.log).fuse()),
                         ListChanged::Tools => list_again = true,
-                        ListChanged::Resources => context.notifier.publish("resources.changed", params),
-                        ListChanged::Prompts => context.notifier.publish("prompts.changed", params),
+                        ListChanged::Resources => {
+                            live.lists.changed(what);
+                            context.notifier.publish("resources.changed", params)
+                        }
+                        ListChanged::Prompts => {
+                            live.lists.changed(what);
+                            context.notifier.publish("prompts.changed", params)
+                        }
                     }
                 }
             }

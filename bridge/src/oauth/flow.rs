@@ -86,6 +86,36 @@ impl Client {
         Ok(self.credentials(oauth))
     }
 
+    /// Authenticates a token request that oauth2 does not build (SEP-990's JWT bearer grant):
+    /// the secret in a Basic header (RFC 6749 §2.3.1, each part form-encoded) or in `form`, a
+    /// signed assertion in `form`, or the client id alone for a public client.
+    pub fn authenticate(
+        &self,
+        request: reqwest::RequestBuilder,
+        form: &mut Vec<(&'static str, String)>,
+        issuer: &str,
+    ) -> Result<reqwest::RequestBuilder, AuthError> {
+        let encoded = |part: &str| url::form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
+        match (self.auth, &self.client_secret) {
+            (TokenAuth::ClientSecretBasic, Some(secret)) => {
+                Ok(request.basic_auth(encoded(&self.client_id), Some(encoded(secret))))
+            }
+            (TokenAuth::ClientSecretPost, Some(secret)) => {
+                form.push(("client_id", self.client_id.clone()));
+                form.push(("client_secret", secret.clone()));
+                Ok(request)
+            }
+            _ => {
+                form.push(("client_id", self.client_id.clone()));
+                if let Some(jwt) = self.assertion(issuer)? {
+                    form.push(("client_assertion_type", JWT_BEARER.to_owned()));
+                    form.push(("client_assertion", jwt));
+                }
+                Ok(request)
+            }
+        }
+    }
+
     /// The signed assertion a `private_key_jwt` client adds to a token request for `issuer`.
     fn assertion(&self, issuer: &str) -> Result<Option<String>, AuthError> {
         match (self.auth, &self.private_key) {

@@ -11,7 +11,9 @@
 //! (with its secret or private key), Harbor's client ID metadata document where the
 //! authorization server takes one (`HARBOR_CLIENT_METADATA_URL`), else [`flow::register`] —
 //! then the browser round trip through the [`callback`] listener and the code exchange; or,
-//! for a machine-to-machine server, the `client_credentials` grant with no browser at all.
+//! for a machine-to-machine server, the `client_credentials` grant with no browser at all; or,
+//! where the organization's identity provider manages access ([`enterprise`], SEP-990), the
+//! user's identity assertion traded for an ID-JAG and that for tokens, with no browser either.
 //! Tokens (and the client's secret or key) go to the keychain under `oauth:<issuer>|<resource>`;
 //! the database keeps only the metadata (`sign_ins`). Nothing here logs a token.
 //!
@@ -23,6 +25,7 @@ pub mod account;
 pub mod assertion;
 pub mod callback;
 pub mod discovery;
+pub mod enterprise;
 mod error;
 pub mod flow;
 
@@ -35,7 +38,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use harbor_protocol::api::secrets::AuthEvent;
+use harbor_protocol::api::secrets::{AuthEvent, Enterprise};
 
 use crate::mcp::credentials::{Bearer, Credentials, Prepared, Unprepared};
 use crate::secrets::Secrets;
@@ -78,6 +81,10 @@ struct Tokens {
     client_secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     private_key: Option<String>,
+    /// An enterprise-managed sign-in's identity provider and the user's assertion, to renew
+    /// the token with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enterprise: Option<Enterprise>,
 }
 
 impl Tokens {
@@ -204,6 +211,22 @@ impl Auth {
                 let granted = browser(&http, server, &client, listener, resource, scope.as_deref(), tell).await?;
                 (client, granted)
             }
+            Grant::Enterprise => {
+                let client = brought.ok_or_else(|| {
+                    AuthError::Invalid(
+                        "an enterprise-managed sign-in needs the client id the server's owner issued to Harbor".into(),
+                    )
+                })?;
+                let identity = request.enterprise.clone().ok_or_else(|| {
+                    AuthError::Invalid(
+                        "an enterprise-managed sign-in needs the identity provider's token endpoint, Harbor's client id there and your ID token".into(),
+                    )
+                })?;
+                let granted =
+                    enterprise_grant(&http, &endpoint, &client, &identity, &discovered.resource, scope.as_deref())
+                        .await?;
+                (client, granted)
+            }
             Grant::DeviceCode => {
                 return Err(AuthError::Invalid(
                     "the device flow is for a local server's account; a remote server signs in in the browser".into(),
@@ -212,7 +235,8 @@ impl Auth {
         };
         // The refusal stays, with its count of futile step-ups, until the user signs out (or the
         // bridge restarts): a later sign-in starts from the server's latest challenge.
-        self.keep_granted(discovered.resource.clone(), server, client, granted, scope, grant).await
+        self.keep_granted(discovered.resource.clone(), server, client, granted, scope, (grant, request.enterprise))
+            .await
     }
 
     /// Connects a local server's account at its provider: the device flow when asked for (or
@@ -260,14 +284,13 @@ impl Auth {
                 })?;
                 browser(&http, &server, &client, listener, None, scope.as_deref(), tell).await?
             }
-            Grant::ClientCredentials => {
+            Grant::ClientCredentials | Grant::Enterprise => {
                 return Err(AuthError::Invalid(
-                    "an account is the user's: connect it in the browser or with a code, not with client credentials"
-                        .into(),
+                    "an account is the user's: connect it in the browser or with a code".into(),
                 ))
             }
         };
-        self.keep_granted(account::resource_of(&spec.id), &server, client, granted, scope, grant).await
+        self.keep_granted(account::resource_of(&spec.id), &server, client, granted, scope, (grant, None)).await
     }
 
     /// What a sign-in (or an account's connection) was granted, kept: the tokens and the
@@ -279,7 +302,8 @@ impl Auth {
         client: Client,
         granted: flow::Granted,
         scope: Option<String>,
-        grant: Grant,
+        // The grant, and an enterprise-managed one's identity to renew it with.
+        (grant, enterprise): (Grant, Option<Enterprise>),
     ) -> Result<SignIn, AuthError> {
         let sign_in = SignIn {
             resource,
@@ -298,6 +322,7 @@ impl Auth {
             refresh_token: granted.refresh_token,
             client_secret: client.client_secret,
             private_key: client.private_key,
+            enterprise,
         };
         self.keep(&sign_in, &tokens).await?;
         Ok(sign_in)
@@ -381,6 +406,10 @@ impl Auth {
             (Grant::ClientCredentials, _) => {
                 flow::client_credentials(&http, &endpoint, &client, resource, sign_in.scope.as_deref()).await?
             }
+            (Grant::Enterprise, _) => {
+                let identity = tokens.enterprise.as_ref().ok_or_else(|| gone("the identity assertion is gone"))?;
+                enterprise_grant(&http, &endpoint, &client, identity, resource, sign_in.scope.as_deref()).await?
+            }
             (Grant::AuthorizationCode | Grant::DeviceCode, Some(refresh_token)) => {
                 flow::refresh(&http, &endpoint, &client, indicator, refresh_token).await?
             }
@@ -395,6 +424,7 @@ impl Auth {
             refresh_token: granted.refresh_token.or(refresh_token),
             client_secret: tokens.client_secret,
             private_key: tokens.private_key,
+            enterprise: tokens.enterprise,
         };
         self.keep(&renewed, &tokens).await?;
         tracing::info!(resource, "refreshed the access token");
@@ -409,7 +439,8 @@ impl Auth {
         let (token, expires_at) = match sign_in.expires_at {
             Some(at)
                 if at - now() <= REFRESH_AHEAD
-                    && (tokens.refresh_token.is_some() || sign_in.grant == Grant::ClientCredentials) =>
+                    && (tokens.refresh_token.is_some()
+                        || matches!(sign_in.grant, Grant::ClientCredentials | Grant::Enterprise)) =>
             {
                 self.refresh(resource).await.unwrap_or((tokens.access_token, Some(at)))
             }
@@ -421,6 +452,20 @@ impl Auth {
         }
         Ok(Some(bearer))
     }
+}
+
+/// SEP-990's two exchanges: the identity assertion for an ID-JAG at the identity provider, then
+/// the ID-JAG for tokens at the server's authorization server.
+async fn enterprise_grant(
+    http: &reqwest::Client,
+    endpoint: &TokenEndpoint<'_>,
+    client: &Client,
+    identity: &Enterprise,
+    resource: &str,
+    scope: Option<&str>,
+) -> Result<flow::Granted, AuthError> {
+    let id_jag = enterprise::id_jag(http, identity, endpoint.issuer, resource, scope).await?;
+    enterprise::jwt_bearer(http, endpoint, client, &id_jag, scope).await
 }
 
 /// The browser round trip: the authorization URL told to the user, the provider's answer at

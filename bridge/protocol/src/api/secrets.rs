@@ -145,6 +145,9 @@ pub enum Grant {
     /// The user types a code at the provider's page (RFC 8628: a local server's account where
     /// the provider offers it); no redirect back to Harbor.
     DeviceCode,
+    /// Enterprise-managed (SEP-990): the user's identity assertion from the organization's
+    /// identity provider, exchanged there for an ID-JAG, and that for tokens; no browser.
+    Enterprise,
 }
 
 impl Grant {
@@ -153,11 +156,14 @@ impl Grant {
             Grant::AuthorizationCode => "authorization_code",
             Grant::ClientCredentials => "client_credentials",
             Grant::DeviceCode => "device_code",
+            Grant::Enterprise => "enterprise",
         }
     }
 
     pub fn parse(name: &str) -> Option<Grant> {
-        [Grant::AuthorizationCode, Grant::ClientCredentials, Grant::DeviceCode].into_iter().find(|g| g.name() == name)
+        [Grant::AuthorizationCode, Grant::ClientCredentials, Grant::DeviceCode, Grant::Enterprise]
+            .into_iter()
+            .find(|g| g.name() == name)
     }
 }
 
@@ -178,6 +184,23 @@ pub struct SignInParams {
     /// key); the browser sign-in otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<Grant>,
+    /// For `enterprise`: the organization's identity provider and the user's assertion from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise: Option<Enterprise>,
+}
+
+/// The organization's identity provider as its administrator configured it, and the user's
+/// identity assertion from it (SEP-990). The assertion is kept in the keychain, never in the
+/// database.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Enterprise {
+    /// The IdP's token endpoint, where the assertion is exchanged.
+    pub idp_token_endpoint: String,
+    /// Harbor's client id at the IdP.
+    pub idp_client_id: String,
+    /// The user's OpenID ID token from the IdP.
+    pub id_token: String,
 }
 
 /// What a sign-in streams.

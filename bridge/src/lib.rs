@@ -19,6 +19,7 @@
 //! - [`asks`] — a server's elicitation and sampling requests put to the user in the sidebar;
 //! - [`control`] — the control socket; [`link`] — the command line's [`link::Link`] to a bridge;
 //! - [`gateway`] — Harbor's servers as one MCP endpoint (stdio and loopback HTTP) for other apps;
+//! - [`sandbox`] — JavaScript from a model or an app, in QuickJS with hard limits (code mode);
 //! - [`native_manifest`], [`doctor`], [`paths`], [`logging`], [`runtimes`] — installing the
 //!   bridge into Firefox, checking the machine, and where files live.
 //!
@@ -46,6 +47,7 @@ pub mod oauth;
 pub mod paths;
 pub mod rpc;
 pub mod runtimes;
+pub mod sandbox;
 pub mod secrets;
 pub mod store;
 pub mod system;

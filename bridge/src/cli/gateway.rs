@@ -110,6 +110,9 @@ pub struct ClientArgs {
     /// Tools and prompts under their servers' own names where no two servers share one.
     #[arg(long)]
     plain_names: Option<bool>,
+    /// Code mode: offer search, describe and run-code tools instead of every tool.
+    #[arg(long)]
+    code_mode: Option<bool>,
 }
 
 impl ClientArgs {
@@ -120,6 +123,7 @@ impl ClientArgs {
             rate_per_min: self.rate,
             concurrency: self.concurrency,
             plain_names: self.plain_names,
+            code_mode: self.code_mode,
         }
     }
 }

@@ -19,6 +19,7 @@
 //! - [`tasks`] — an app's long calls as tasks it polls (the Tasks extension, SEP-2663);
 //! - [`connect`] — writing the `harbor-bridge mcp --client NAME` entry into an app's config.
 
+pub mod code_mode;
 pub mod connect;
 pub mod face;
 pub mod forward;
@@ -170,6 +171,7 @@ pub struct ClientChanges {
     pub rate_per_min: Option<u32>,
     pub concurrency: Option<u32>,
     pub plain_names: Option<bool>,
+    pub code_mode: Option<bool>,
 }
 
 struct Listener {
@@ -187,12 +189,16 @@ pub struct Gateway {
     traffic: Mutex<HashMap<String, Traffic>>,
     listener: tokio::sync::Mutex<Option<Listener>>,
     events: broadcast::Sender<Event>,
+    /// Where code mode's `execute_code` runs.
+    sandbox: crate::sandbox::Sandbox,
+    /// Itself, for what outlives a call's borrow (code mode's host).
+    me: std::sync::Weak<Gateway>,
 }
 
 impl Gateway {
     pub fn new(store: Store, servers: Arc<Servers>, notifier: Notifier, data_dir: PathBuf) -> Arc<Gateway> {
         let (events, _) = broadcast::channel(64);
-        let gateway = Arc::new(Gateway {
+        let gateway = Arc::new_cyclic(|me| Gateway {
             store,
             servers,
             notifier,
@@ -201,6 +207,8 @@ impl Gateway {
             traffic: Mutex::default(),
             listener: tokio::sync::Mutex::new(None),
             events,
+            sandbox: crate::sandbox::Sandbox::default(),
+            me: me.clone(),
         });
         // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
         // they subscribed to as `updated`).
@@ -341,6 +349,7 @@ impl Gateway {
             created_at: crate::store::now(),
             last_used_at: None,
             plain_names: changes.plain_names.unwrap_or(false),
+            code_mode: changes.code_mode.unwrap_or(false),
         };
         self.store.put_gateway_client(&record).map_err(internal)?;
         self.changed(name);
@@ -360,6 +369,9 @@ impl Gateway {
         }
         if let Some(plain) = changes.plain_names {
             record.plain_names = plain;
+        }
+        if let Some(code_mode) = changes.code_mode {
+            record.code_mode = code_mode;
         }
         self.store.put_gateway_client(&record).map_err(internal)?;
         self.changed(name);
@@ -564,7 +576,11 @@ fn own_name(entry: &ToolEntry) -> &str {
 
 impl Backend for Gateway {
     async fn tools(&self, client: &str) -> Result<Vec<ToolEntry>, ErrorObject> {
-        self.visible_tools(&self.client(client)?)
+        let record = self.client(client)?;
+        if record.code_mode {
+            return Ok(code_mode::meta_tools());
+        }
+        self.visible_tools(&record)
     }
 
     async fn call(
@@ -577,6 +593,16 @@ impl Backend for Gateway {
         Reach { progress, asker }: Reach,
     ) -> Result<Value, ErrorObject> {
         let record = self.client(client)?;
+        if record.code_mode && code_mode::is_meta(tool) {
+            // Code mode's own tools are Harbor's, not a server's: audited here; the calls the
+            // code makes go through the pipeline below, each on its own.
+            let target = names::namespaced("harbor", tool);
+            let audit = pipeline::Audit::begin(&self.store, who(client), "tools/call", Some(&target));
+            let outcome = self.code_mode(&record, tool, arguments.unwrap_or_default(), &cancel).await;
+            audit.finish(&outcome);
+            let _ = self.store.touch_gateway_client(client);
+            return outcome;
+        }
         // A plain name is the client's own way to say one tool; the pipeline takes its full name.
         let full = match record.plain_names {
             true => self.visible_tools(&record)?.into_iter().find(|t| t.model_name == tool).map(|t| t.name),

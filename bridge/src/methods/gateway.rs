@@ -22,6 +22,7 @@ fn changes(p: api::ClientParams) -> (String, ClientChanges) {
         rate_per_min: p.rate_per_min,
         concurrency: p.concurrency,
         plain_names: p.plain_names,
+        code_mode: p.code_mode,
     };
     (p.name, changes)
 }
@@ -38,6 +39,7 @@ fn client(gateway: &Gateway, view: ClientView) -> Result<api::Client, ErrorObjec
         created_at: record.created_at,
         last_used_at: record.last_used_at,
         plain_names: record.plain_names,
+        code_mode: record.code_mode,
         traffic: view.traffic,
     })
 }

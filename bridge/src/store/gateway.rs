@@ -24,10 +24,12 @@ pub struct ClientRecord {
     pub last_used_at: Option<i64>,
     /// Tools and prompts under their servers' own names where no two of its servers share one.
     pub plain_names: bool,
+    /// Code mode: Harbor's search, describe and run-code tools instead of every tool.
+    pub code_mode: bool,
 }
 
 const COLUMNS: &str =
-    "name, key_sha256, key_hint, allow, rate_per_min, concurrency, created_at, last_used_at, plain_names";
+    "name, key_sha256, key_hint, allow, rate_per_min, concurrency, created_at, last_used_at, plain_names, code_mode";
 
 fn record(row: &Row) -> rusqlite::Result<ClientRecord> {
     let allow: String = row.get(3)?;
@@ -41,6 +43,7 @@ fn record(row: &Row) -> rusqlite::Result<ClientRecord> {
         created_at: row.get(6)?,
         last_used_at: row.get(7)?,
         plain_names: row.get(8)?,
+        code_mode: row.get(9)?,
     })
 }
 
@@ -66,9 +69,9 @@ impl Store {
     pub fn put_gateway_client(&self, client: &ClientRecord) -> Result<()> {
         self.conn().execute(
             &format!(
-                "INSERT INTO gateway_clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO gateway_clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(name) DO UPDATE SET key_sha256 = ?2, key_hint = ?3, allow = ?4, rate_per_min = ?5,
-                 concurrency = ?6, plain_names = ?9"
+                 concurrency = ?6, plain_names = ?9, code_mode = ?10"
             ),
             rusqlite::params![
                 client.name,
@@ -80,6 +83,7 @@ impl Store {
                 client.created_at,
                 client.last_used_at,
                 client.plain_names,
+                client.code_mode,
             ],
         )?;
         Ok(())
@@ -111,6 +115,7 @@ mod tests {
             rate_per_min: 60,
             concurrency: 4,
             plain_names: true,
+            code_mode: true,
             created_at: 1,
             last_used_at: None,
         };

@@ -137,6 +137,8 @@ const MIGRATIONS: &[&str] = &[
     // 11: the provider account whose access token a local server gets (JSON: issuer or
     // endpoints, client id, scope, variable); NULL: none.
     "ALTER TABLE servers ADD COLUMN account TEXT;",
+    // 12: a gateway client in code mode (search, describe and run-code tools instead of every tool).
+    "ALTER TABLE gateway_clients ADD COLUMN code_mode INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

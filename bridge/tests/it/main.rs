@@ -12,6 +12,7 @@ mod builtin;
 mod byoc;
 mod chat;
 mod cli;
+mod code_mode;
 mod conformance;
 mod contract;
 mod docker;

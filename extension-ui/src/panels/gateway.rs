@@ -257,6 +257,14 @@ fn ClientCard(
                     }/>
                 <label for=format!("plain-{slug}")>"Use the servers' own tool names where they do not collide"</label>
             </div>
+            <div class="tool-choice code-mode">
+                <input type="checkbox" id=format!("code-{slug}") prop:checked=client.code_mode
+                    on:change={
+                        let update = update.clone();
+                        move |ev| update(ClientParams { code_mode: Some(event_target_checked(&ev)), ..ClientParams::default() })
+                    }/>
+                <label for=format!("code-{slug}")>"Code mode: offer search, describe and run-code tools instead of every tool"</label>
+            </div>
             <form class="limits" on:submit=move |ev| {
                 ev.prevent_default();
                 let number = |s: RwSignal<String>| s.get_untracked().trim().parse::<u32>().ok();

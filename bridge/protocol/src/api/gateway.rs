@@ -83,6 +83,9 @@ pub struct Client {
     /// Tools and prompts under their servers' own names where unambiguous.
     #[serde(default)]
     pub plain_names: bool,
+    /// Code mode: Harbor's search, describe and run-code tools instead of every tool.
+    #[serde(default)]
+    pub code_mode: bool,
     #[serde(default)]
     pub traffic: Traffic,
     /// Allowed tools their servers changed since the client first saw them (suspended).
@@ -121,6 +124,10 @@ pub struct ClientParams {
     /// they are. Off unless asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plain_names: Option<bool>,
+    /// Code mode: the client sees `search_tools`, `describe_tools`, `execute_code`, `list_skills`
+    /// and `get_skill` instead of every tool (PROTOCOL.md, "Code mode"). Off unless asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_mode: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

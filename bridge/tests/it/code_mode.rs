@@ -1,0 +1,139 @@
+//! Code mode through the gateway, as an MCP app sees it (rmcp's client, the official Rust SDK,
+//! over the HTTP face): with server-everything (npm) and a 240-tool inventory server behind it,
+//! a code-mode app lists Harbor's five tools only, finds a tool among hundreds, reads its
+//! declaration, and runs code that calls several tools in one round trip — each call passing the
+//! app's policy (a disallowed tool throws inside the code and is audited), within the per-run
+//! cap — while the sandbox's escapes fail cleanly.
+
+use crate::support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rmcp::model::CallToolRequestParams;
+use serde_json::{json, Value};
+use support::{everything_launch, fixture_launch, mcp_http_client, Client};
+
+type App = rmcp::service::RunningService<rmcp::RoleClient, ()>;
+
+/// A bridge with server-everything and the inventory server running, the gateway on, and
+/// code-mode clients `coder` (both servers) and `narrow` (the inventory and `everything/echo`).
+async fn bridge(tag: &str) -> (Client, App, App) {
+    let client = Client::start(tag).await;
+    for (id, launch) in
+        [("everything", everything_launch("stdio")), ("inventory", fixture_launch("many_tools_server.py"))]
+    {
+        client.ok("servers.add", json!({"id": id, "launch": launch})).await;
+        client.ok("servers.start", json!({"id": id})).await;
+        client.wait_for_state(id, "running", Duration::from_secs(30)).await;
+    }
+    let url = client.ok("gateway.http.set", json!({"enabled": true, "port": 0})).await["http"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut apps = Vec::new();
+    for (name, allow) in
+        [("coder", json!(["everything", "inventory"])), ("narrow", json!(["inventory", "everything/echo"]))]
+    {
+        let added = client
+            .ok("gateway.clients.add", json!({"name": name, "allow": allow, "ratePerMin": 600, "codeMode": true}))
+            .await;
+        apps.push(mcp_http_client(&url, added["key"].as_str().unwrap()).await);
+    }
+    let narrow = apps.pop().unwrap();
+    (client, apps.pop().unwrap(), narrow)
+}
+
+/// Calls one of code mode's tools; the text of its answer, and whether it is an error.
+async fn meta(app: &App, tool: &str, arguments: Value) -> (Value, bool) {
+    let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments.as_object().unwrap().clone());
+    let result = app.call_tool(params).await.unwrap_or_else(|e| panic!("{tool}: {e}"));
+    let result = serde_json::to_value(result).unwrap();
+    let text = result["content"][0]["text"].as_str().unwrap_or_default().to_owned();
+    let read = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (read, result["isError"] == true)
+}
+
+#[tokio::test]
+async fn a_code_mode_app_finds_one_tool_among_hundreds_and_calls_several_in_one_round_trip() {
+    let (client, coder, narrow) = bridge("code-mode").await;
+    let listed: BTreeSet<String> =
+        coder.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    let expected: BTreeSet<String> =
+        ["search_tools", "describe_tools", "execute_code", "list_skills", "get_skill"].map(String::from).into();
+    assert_eq!(listed, expected, "a code-mode app sees Harbor's tools only");
+
+    // Search: among 250-odd tools, the echo; never a tool the app may not call.
+    let (found, _) = meta(&coder, "search_tools", json!({"query": "echo back the message", "limit": 5})).await;
+    let names: Vec<&str> = found["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names.first(), Some(&"everything/echo"), "{found}");
+    let (found, _) = meta(&narrow, "search_tools", json!({"query": "add two numbers sum", "limit": 50})).await;
+    let names: Vec<&str> = found["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(!names.iter().any(|n| n.starts_with("everything/") && *n != "everything/echo"), "{names:?}");
+    let (weigh, _) = meta(&coder, "search_tools", json!({"query": "weigh a crate", "limit": 3})).await;
+    assert_eq!(weigh["tools"][0]["name"], "inventory/inventory_crate_weigh", "{weigh}");
+    assert_eq!(weigh["tools"][0]["call"], "tools.inventory.inventory_crate_weigh");
+
+    // Declarations a model can write against.
+    let (declared, _) =
+        meta(&coder, "describe_tools", json!({"names": ["everything/get-sum", "inventory/nope"]})).await;
+    let declared = declared.as_str().unwrap().to_owned();
+    assert!(declared.contains(r#"tools.everything["get-sum"](args: {"#), "{declared}");
+    assert!(declared.contains("a: number;") && declared.contains("b: number;"), "{declared}");
+    assert!(declared.contains("inventory/nope: no tool of that name"), "{declared}");
+
+    // Three calls in a loop and a sum, in one round trip.
+    let code = r#"
+        const weighed = [];
+        for (const id of ["c-1", "c-2"]) {
+            const result = await tools.inventory.inventory_crate_weigh({ id });
+            weighed.push(result.content[0].text);
+        }
+        const sum = await tools.everything["get-sum"]({ a: 2, b: 3 });
+        console.log("weighed", weighed.length);
+        return { weighed, sum: sum.content[0].text };
+    "#;
+    let (ran, failed) = meta(&coder, "execute_code", json!({"code": code})).await;
+    assert!(!failed, "{ran}");
+    assert_eq!(
+        ran["result"]["weighed"],
+        json!(["inventory_crate_weigh done for c-1", "inventory_crate_weigh done for c-2"])
+    );
+    assert!(ran["result"]["sum"].as_str().unwrap().contains('5'), "{ran}");
+    assert_eq!((ran["logs"].clone(), ran["toolCalls"].clone()), (json!(["weighed 2"]), json!(3)));
+
+    // A tool the app may not call is not in its `tools`, and called by name it throws inside the
+    // code with the refusal's code; the refusal is audited.
+    let code = r#"
+        const listed = typeof tools.everything["get-sum"];
+        try { await callTool("everything/get-sum", { a: 1, b: 1 }); return { listed, code: "called" }; }
+        catch (e) { return { listed, code: e.code, message: e.message }; }
+    "#;
+    let (ran, _) = meta(&narrow, "execute_code", json!({"code": code})).await;
+    assert_eq!(ran["result"]["listed"], "undefined", "{ran}");
+    assert_eq!(ran["result"]["code"], "ERR_TOOL_NOT_ALLOWED", "{ran}");
+    let audit = client.ok("audit.list", json!({"origin": "gateway:narrow"})).await;
+    assert!(
+        audit.as_array().unwrap().iter().any(|e| e["tool"] == "everything/get-sum" && e["outcome"] != "ok"),
+        "the refused call is audited: {audit}"
+    );
+
+    // The per-run cap holds, even for code that swallows the refusal.
+    let code = "for (let i = 0; i < 60; i++) { try { await tools.everything.echo({ message: String(i) }); } catch {} } return 1;";
+    let (capped, failed) = meta(&coder, "execute_code", json!({"code": code})).await;
+    assert!(failed, "{capped}");
+    assert_eq!(capped["error"]["code"], "ERR_SANDBOX_LIMIT");
+    assert!(capped["error"]["message"].as_str().unwrap().contains("at most 50"), "{capped}");
+
+    // Escapes fail cleanly, and the gateway keeps serving.
+    let (escape, failed) = meta(&coder, "execute_code", json!({"code": "return require('fs')"})).await;
+    assert!(failed && escape["error"]["message"].as_str().unwrap().contains("require"), "{escape}");
+    let (echo, _) = meta(
+        &coder,
+        "execute_code",
+        json!({"code": "return (await tools.everything.echo({message: 'still'})).content[0].text"}),
+    )
+    .await;
+    assert!(echo["result"].as_str().unwrap().contains("still"), "{echo}");
+    client.finish().await;
+}

@@ -19,7 +19,8 @@
 //! - [`asks`] — a server's elicitation and sampling requests put to the user in the sidebar;
 //! - [`control`] — the control socket; [`link`] — the command line's [`link::Link`] to a bridge;
 //! - [`gateway`] — Harbor's servers as one MCP endpoint (stdio and loopback HTTP) for other apps;
-//! - [`sandbox`] — JavaScript from a model or an app, in QuickJS with hard limits (code mode);
+//! - [`sandbox`] — JavaScript from a model or an app, in QuickJS with hard limits; [`code_mode`] —
+//!   search, describe and run-code tools in place of every tool, for gateway apps and the chat;
 //! - [`native_manifest`], [`doctor`], [`paths`], [`logging`], [`runtimes`] — installing the
 //!   bridge into Firefox, checking the machine, and where files live.
 //!
@@ -29,6 +30,7 @@
 pub mod apps;
 pub mod asks;
 pub mod chat;
+pub mod code_mode;
 pub mod control;
 pub mod doctor;
 pub mod gateway;

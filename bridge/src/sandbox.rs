@@ -15,10 +15,12 @@
 //! is the refusal's (`ERR_TOOL_NOT_ALLOWED`, …). The host objects are frozen, and the host
 //! function behind them is not reachable from the code. `require`, `process`, `fetch`, `import()`
 //! and the like do not exist. A host call blocks the run's own thread until it is answered (so
-//! `Promise.all` over calls runs them one after another), bounded by the run's time.
+//! `Promise.all` over calls runs them one after another), bounded by the run's time: the call
+//! itself runs in the task that awaits [`Sandbox::run`], so it may borrow what that task holds,
+//! and a run whose caller goes away is interrupted.
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,12 +63,19 @@ impl Default for Limits {
 }
 
 /// What the code may call: the tools, each passing the caller's policy.
-pub trait Host: Send + Sync + 'static {
+pub trait Host: Send + Sync {
     /// The tools the code gets as `tools.<server>.<tool>`: `(server, tool)` pairs.
     fn tools(&self) -> Vec<(String, String)>;
     /// Calls `tool` (`server/tool`) with `arguments`: the tool's result, or a refusal or failure
     /// as `(code, message)`.
-    fn call(&self, tool: String, arguments: Value) -> BoxFuture<'static, Result<Value, (String, String)>>;
+    fn call<'a>(&'a self, tool: String, arguments: Value) -> BoxFuture<'a, Result<Value, (String, String)>>;
+}
+
+/// A host call, from the run's thread to the task that awaits the run.
+struct HostCall {
+    tool: String,
+    arguments: Value,
+    answer: std::sync::mpsc::SyncSender<Result<Value, (String, String)>>,
 }
 
 /// A run that finished: the code's return value, what it logged, how many tools it called.
@@ -158,28 +167,46 @@ impl Default for Sandbox {
 
 impl Sandbox {
     /// Runs `code` (the body of an async function: `return` gives the value) with `host`'s
-    /// tools, within `limits`.
-    pub async fn run(&self, code: &str, host: Arc<dyn Host>, limits: Limits) -> Result<Outcome, SandboxError> {
+    /// tools, within `limits`. Dropping the future interrupts the run.
+    pub async fn run(&self, code: &str, host: &dyn Host, limits: Limits) -> Result<Outcome, SandboxError> {
         let started = Instant::now();
         let turn = tokio::time::timeout(limits.time, self.turns.clone().acquire_owned())
             .await
             .map_err(|_| SandboxError::TimedOut { after: limits.time })?
             .map_err(|_| SandboxError::Internal("the sandbox is closed".into()))?;
-        let code = code.to_owned();
-        let runtime = tokio::runtime::Handle::current();
-        let ran = tokio::task::spawn_blocking(move || {
+        let (code, tools) = (code.to_owned(), host.tools());
+        let (calls, mut asked) = tokio::sync::mpsc::channel::<HostCall>(1);
+        let gone = Arc::new(AtomicBool::new(false));
+        let _interrupt = Interrupt(gone.clone());
+        let mut ran = tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            execute(&code, host, &limits, started, &runtime)
-        })
-        .await;
-        ran.map_err(|e| SandboxError::Internal(format!("the run stopped: {e}")))?
+            execute(&code, tools, calls, &limits, started, &gone)
+        });
+        loop {
+            tokio::select! {
+                ran = &mut ran => return ran.map_err(|e| SandboxError::Internal(format!("the run stopped: {e}")))?,
+                Some(call) = asked.recv() => {
+                    let answer = host.call(call.tool, call.arguments).await;
+                    let _ = call.answer.send(answer);
+                }
+            }
+        }
+    }
+}
+
+/// Interrupts the run when the future awaiting it is dropped.
+struct Interrupt(Arc<AtomicBool>);
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
 /// The run's bookkeeping, shared by the host functions.
 struct Run {
-    host: Arc<dyn Host>,
-    runtime: tokio::runtime::Handle,
+    calls_out: tokio::sync::mpsc::Sender<HostCall>,
+    tools: Vec<(String, String)>,
     limits: Limits,
     deadline: Instant,
     logs: std::cell::RefCell<Logs>,
@@ -247,10 +274,11 @@ const PRELUDE: &str = r#"
 
 fn execute(
     code: &str,
-    host: Arc<dyn Host>,
+    tools: Vec<(String, String)>,
+    calls_out: tokio::sync::mpsc::Sender<HostCall>,
     limits: &Limits,
     started: Instant,
-    runtime: &tokio::runtime::Handle,
+    gone: &Arc<AtomicBool>,
 ) -> Result<Outcome, SandboxError> {
     let deadline = started + limits.time;
     let internal = |e: rquickjs::Error| SandboxError::Internal(e.to_string());
@@ -260,14 +288,14 @@ fn execute(
     // QuickJS calls this as it runs: past the time or the work, the run is interrupted (an
     // exception the code cannot catch).
     let work = Arc::new(AtomicU64::new(0));
-    let (counted, most) = (work.clone(), limits.work);
+    let (counted, most, gone) = (work.clone(), limits.work, gone.clone());
     js.set_interrupt_handler(Some(Box::new(move || {
-        counted.fetch_add(1, Ordering::Relaxed) >= most || Instant::now() >= deadline
+        counted.fetch_add(1, Ordering::Relaxed) >= most || Instant::now() >= deadline || gone.load(Ordering::Relaxed)
     })));
     let context = Context::full(&js).map_err(internal)?;
     let run = Rc::new(Run {
-        host,
-        runtime: runtime.clone(),
+        calls_out,
+        tools,
         limits: limits.clone(),
         deadline,
         logs: Default::default(),
@@ -308,7 +336,7 @@ fn evaluate<'js>(ctx: &Ctx<'js>, code: &str, run: &Rc<Run>) -> Result<Outcome, F
     let call = Function::new(ctx.clone(), move |name: String, args: String| calling.call(name, args));
     let logging = run.clone();
     let log = Function::new(ctx.clone(), move |level: String, text: String| logging.log(&level, &text));
-    let names = serde_json::to_string(&run.host.tools()).unwrap_or_else(|_| "[]".into());
+    let names = serde_json::to_string(&run.tools).unwrap_or_else(|_| "[]".into());
     globals.set("__harbor_call", call.map_err(internal)?).map_err(internal)?;
     globals.set("__harbor_log", log.map_err(internal)?).map_err(internal)?;
     globals.set("__harbor_tools", names).map_err(internal)?;
@@ -401,15 +429,17 @@ impl Run {
         }
         let arguments: Value = serde_json::from_str(&args).unwrap_or(Value::Null);
         let (tell, answer) = std::sync::mpsc::sync_channel(1);
-        let calling = self.host.call(name, arguments);
-        self.runtime.spawn(async move {
-            let _ = tell.send(calling.await);
-        });
+        if self.calls_out.blocking_send(HostCall { tool: name, arguments, answer: tell }).is_err() {
+            return refuse("ERR_ABORTED", "the run's caller has gone".into());
+        }
         let left = self.deadline.saturating_duration_since(Instant::now());
         match answer.recv_timeout(left) {
             Ok(Ok(result)) => json!({ "result": result }).to_string(),
             Ok(Err((code, message))) => refuse(&code, message),
-            Err(_) => {
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                refuse("ERR_ABORTED", "the run's caller has gone".into())
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 let stopped = SandboxError::TimedOut { after: self.limits.time };
                 let refused = refuse(stopped.code(), stopped.to_string());
                 *self.stopped.borrow_mut() = Some(stopped);
@@ -448,7 +478,7 @@ mod tests {
             vec![("s".into(), "echo".into()), ("s".into(), "secret".into())]
         }
 
-        fn call(&self, tool: String, arguments: Value) -> BoxFuture<'static, Result<Value, (String, String)>> {
+        fn call<'a>(&'a self, tool: String, arguments: Value) -> BoxFuture<'a, Result<Value, (String, String)>> {
             Box::pin(async move {
                 match tool.as_str() {
                     "s/echo" => Ok(json!({ "echoed": arguments })),
@@ -459,7 +489,7 @@ mod tests {
     }
 
     async fn run(code: &str, limits: Limits) -> Result<Outcome, SandboxError> {
-        Sandbox::default().run(code, Arc::new(Echo), limits).await
+        Sandbox::default().run(code, &Echo, limits).await
     }
 
     fn quick() -> Limits {
@@ -561,19 +591,40 @@ mod tests {
         assert_eq!(run(code, limits).await.unwrap_err(), SandboxError::TooManyCalls { limit: 2 });
     }
 
+    #[tokio::test]
+    async fn a_run_whose_caller_goes_away_is_interrupted_and_frees_its_turn() {
+        let sandbox = Arc::new(Sandbox::default());
+        let long = Limits { time: Duration::from_secs(60), ..Limits::default() };
+        let busy: Vec<_> = (0..PARALLEL_RUNS)
+            .map(|_| {
+                let (sandbox, long) = (sandbox.clone(), long.clone());
+                tokio::spawn(async move { sandbox.run("while (true) {}", &Echo, long).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for run in &busy {
+            run.abort();
+        }
+        // Both turns were taken; they come back once the interrupted runs have ended.
+        let started = Instant::now();
+        let next = sandbox.run("return 'free'", &Echo, quick()).await.unwrap();
+        assert_eq!(next.value, json!("free"));
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_busy_run_never_holds_up_the_runtime() {
         let sandbox = Arc::new(Sandbox::default());
         let limits = Limits { time: Duration::from_millis(800), ..Limits::default() };
         let busy = tokio::spawn({
             let sandbox = sandbox.clone();
-            async move { sandbox.run("while (true) {}", Arc::new(Echo), limits).await }
+            async move { sandbox.run("while (true) {}", &Echo, limits).await }
         });
         // On the one runtime thread, a timer and another run finish while the busy one spins.
         let started = Instant::now();
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(started.elapsed() < Duration::from_millis(400), "{:?}", started.elapsed());
-        let other = sandbox.run("return 2 + 2", Arc::new(Echo), quick()).await.unwrap();
+        let other = sandbox.run("return 2 + 2", &Echo, quick()).await.unwrap();
         assert_eq!(other.value, json!(4));
         assert!(matches!(busy.await.unwrap(), Err(SandboxError::TimedOut { .. })));
     }

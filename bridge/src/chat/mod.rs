@@ -69,6 +69,8 @@ pub struct Chat {
     selector: select::Selector,
     /// Where `chat.changed` goes: a turn began or ended (so a sidebar opened meanwhile follows).
     notifier: crate::rpc::Notifier,
+    /// Where code mode's `execute_code` runs.
+    sandbox: Arc<crate::sandbox::Sandbox>,
 }
 
 /// What pages bring to the user's agent: their own tools (WebMCP) and their own servers.
@@ -87,7 +89,16 @@ impl Chat {
         page: PageSide,
         notifier: crate::rpc::Notifier,
     ) -> Chat {
-        Chat { store, llm, servers, page, busy: Arc::default(), selector: select::Selector::default(), notifier }
+        Chat {
+            store,
+            llm,
+            servers,
+            page,
+            busy: Arc::default(),
+            selector: select::Selector::default(),
+            notifier,
+            sandbox: Arc::default(),
+        }
     }
 
     /// Whether a turn of session `id` is running now.
@@ -154,7 +165,7 @@ impl Chat {
             })?),
             None => None,
         };
-        let tools = self.offer(&turn, site_chat.as_ref(), &settings, events).await?;
+        let (tools, code_tools) = self.offer(&turn, site_chat.as_ref(), &settings, events).await?;
         let mut system = session.system_prompt.clone().unwrap_or(settings.system_prompt.clone());
         if let Some(chat) = &site_chat {
             system = crate::host::site_chats::system_prompt(&system, chat);
@@ -197,6 +208,7 @@ impl Chat {
             store: self.store.clone(),
             page: self.page.clone(),
             page_tab: turn.page_tab,
+            code: code_tools.map(|tools| (tools, self.sandbox.clone())),
         };
         let outcome = agent::run(run, &self.llm, &tools, events, cancel).await;
         self.store.append_messages(&session.id, &outcome.added).map_err(internal)?;
@@ -213,14 +225,15 @@ impl Chat {
     }
 
     /// The tools to offer: the ones asked for (or all), narrowed by relevance when there are
-    /// more than the setting allows — saying so in the stream.
+    /// more than the setting allows — saying so in the stream. In code mode, code mode's tools,
+    /// with every tool the code may call beside them.
     async fn offer(
         &self,
         turn: &Turn,
         site_chat: Option<&SiteChat>,
         settings: &ChatSettings,
         events: &EventSink,
-    ) -> Result<Vec<ToolEntry>, ErrorObject> {
+    ) -> Result<(Vec<ToolEntry>, Option<Vec<ToolEntry>>), ErrorObject> {
         // The page's own tools and servers come first: the user turned them on for this page.
         let mut tools = Vec::new();
         if let Some(tab) = turn.page_tab {
@@ -242,8 +255,13 @@ impl Chat {
         if let Some(wanted) = &turn.tools {
             tools.retain(|t| wanted.contains(&t.name));
         }
+        if settings.code_mode && site_chat.is_none() && !tools.is_empty() {
+            let message = format!("code mode: the model searches and calls {} tools from code", tools.len());
+            events.emit(&RunEvent::Status { message, tools: None }).await;
+            return Ok((crate::code_mode::meta_tools(false), Some(tools)));
+        }
         if tools.len() <= settings.max_tools {
-            return Ok(tools);
+            return Ok((tools, None));
         }
         let available = tools.len();
         let key = catalog_key(self.servers.catalog_revision(), &tools[..own], tools.len(), turn);
@@ -253,7 +271,7 @@ impl Chat {
         let names: Vec<String> = offered.iter().map(|t| t.name.clone()).collect();
         let message = format!("offering the {} most relevant of {available} tools", offered.len());
         events.emit(&RunEvent::Status { message, tools: Some(names) }).await;
-        Ok(offered)
+        Ok((offered, None))
     }
 }
 
@@ -265,6 +283,8 @@ struct Registry {
     store: Store,
     page: PageSide,
     page_tab: Option<i64>,
+    /// In code mode: every tool the code may call, and the sandbox it runs in.
+    code: Option<(Vec<ToolEntry>, Arc<crate::sandbox::Sandbox>)>,
 }
 
 impl ToolRunner for Registry {
@@ -277,6 +297,19 @@ impl ToolRunner for Registry {
     ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
         let policy = crate::host::pipeline::Chat;
         async move {
+            if let Some((tools, sandbox)) = self.code.as_ref().filter(|_| tool.server_id == crate::mcp::names::HARBOR) {
+                // Code mode's own tools: audited here; each call the code makes is a call of the
+                // chat's own, through `call` below, audited on its own.
+                let audit = Audit::begin(&self.store, policy.who(), "chat.send", Some(&tool.name));
+                let host = ChatHost { registry: self, tools, cancel };
+                let calls = crate::code_mode::CALLS_PER_RUN;
+                let answered =
+                    crate::code_mode::answer_meta(&tool.model_name, &args, tools, sandbox, &host, calls).await;
+                if let Some(outcome) = answered {
+                    audit.finish(&outcome);
+                    return outcome;
+                }
+            }
             if tool.server_id == crate::mcp::names::HARBOR && tool.name.ends_with(skills::LOAD_SKILL) {
                 let audit = Audit::begin(&self.store, policy.who(), "chat.send", Some(&tool.name));
                 let outcome = skills::load(&self.servers, &args, cancel).await;
@@ -307,6 +340,31 @@ impl ToolRunner for Registry {
             }
         }
         .boxed()
+    }
+}
+
+/// The sandbox's way to the chat's tools: each call the code makes is the chat's own call.
+struct ChatHost<'a> {
+    registry: &'a Registry,
+    tools: &'a [ToolEntry],
+    cancel: &'a CancellationToken,
+}
+
+impl crate::sandbox::Host for ChatHost<'_> {
+    fn tools(&self) -> Vec<(String, String)> {
+        crate::code_mode::code_tools(self.tools)
+    }
+
+    fn call<'b>(&'b self, tool: String, arguments: Value) -> BoxFuture<'b, Result<Value, (String, String)>> {
+        Box::pin(async move {
+            let arguments = crate::code_mode::arguments_of(&tool, arguments)?.unwrap_or_default();
+            let Some(entry) = self.tools.iter().find(|t| t.name == tool || t.model_name == tool) else {
+                return Err(("ERR_TOOL_NOT_FOUND".into(), format!("no tool {tool} is available to the chat")));
+            };
+            // The tool's progress has nowhere to go inside code: it is let go.
+            let (progress, _) = tokio::sync::mpsc::channel(1);
+            crate::code_mode::as_thrown(self.registry.call(entry, arguments, self.cancel, progress).await)
+        })
     }
 }
 

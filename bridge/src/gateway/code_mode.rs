@@ -1,101 +1,23 @@
-//! Code mode: a gateway client that asks for it (`codeMode`) sees a few tools of Harbor's
-//! instead of every server's — `search_tools` (BM25 over the tools it may call), `describe_tools`
-//! (their input schemas as TypeScript declarations), `execute_code` (JavaScript in the
-//! [`crate::sandbox`] that calls those tools), and `list_skills`/`get_skill` (the servers'
-//! skills, SEP-2640, to read before writing code). A model then spends its context on the few
-//! tools it needs, and does multi-step work in one round trip.
-//!
-//! Nothing about policy changes: a search shows only tools the client may call, and each call
-//! the code makes goes through [`super::Gateway`]'s `call` as a direct call would — allowlist,
-//! rate limit, concurrency, timeouts, audit — with a refusal thrown inside the code as an
-//! `Error` whose `code` is the refusal's. A run may make at most [`CALLS_PER_RUN`] calls (fewer
-//! when the client's rate limit allows fewer a minute). The tools stay callable directly too.
-
-use std::sync::{Arc, Weak};
+//! Code mode for gateway clients (`codeMode`; see [`crate::code_mode`]): the client's
+//! `tools/list` is code mode's tools with the skills ones, and each call its code makes is the
+//! client's own gateway call — allowlist, rate limit, concurrency, timeouts, pinning, audit — as
+//! a direct call would be. A run may make [`CALLS_PER_RUN`] calls, or fewer when the client's
+//! rate limit allows fewer a minute.
 
 use futures::future::BoxFuture;
 use harbor_protocol::api::forward::{Forward, ResourceUri};
 use harbor_protocol::ErrorObject;
 use rmcp::model::JsonObject;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, Gateway, Reach};
-use crate::chat::select;
-use crate::mcp::names;
+use crate::code_mode::{self, answer, GET_SKILL, LIST_SKILLS};
 use crate::mcp::registry::ToolEntry;
-use crate::sandbox::{Host, Limits};
+use crate::sandbox::Host;
 use crate::store::gateway::ClientRecord;
 
-pub const SEARCH_TOOLS: &str = "search_tools";
-pub const DESCRIBE_TOOLS: &str = "describe_tools";
-pub const EXECUTE_CODE: &str = "execute_code";
-pub const LIST_SKILLS: &str = "list_skills";
-pub const GET_SKILL: &str = "get_skill";
-
-/// The most tool calls one `execute_code` run may make.
-pub const CALLS_PER_RUN: usize = 50;
-
-/// The most tools one search returns.
-const MOST_FOUND: usize = 50;
-
-/// Code mode's own tools, as a client sees them.
-pub fn meta_tools() -> Vec<ToolEntry> {
-    let entry = |name: &str, description: &str, schema: Value| ToolEntry {
-        name: names::namespaced("harbor", name),
-        model_name: name.to_owned(),
-        server_id: "harbor".to_owned(),
-        title: None,
-        description: description.to_owned(),
-        input_schema: schema,
-        annotations: None,
-        imitates: None,
-        page_origin: None,
-        ui: None,
-    };
-    vec![
-        entry(
-            SEARCH_TOOLS,
-            "Finds the tools you may call that fit a task, best first: each with its name (server/tool), its description \
-             and how to call it from execute_code.",
-            json!({"type": "object", "properties": {
-                "query": {"type": "string", "description": "What the tool should do, in words."},
-                "limit": {"type": "integer", "minimum": 1, "maximum": MOST_FOUND, "description": "How many tools at most (10 if not given)."}
-            }, "required": ["query"]}),
-        ),
-        entry(
-            DESCRIBE_TOOLS,
-            "Gives the TypeScript declarations of tools (their arguments), to call them correctly from execute_code.",
-            json!({"type": "object", "properties": {
-                "names": {"type": "array", "items": {"type": "string"}, "description": "Tool names as search_tools gives them (server/tool)."}
-            }, "required": ["names"]}),
-        ),
-        entry(
-            EXECUTE_CODE,
-            "Runs JavaScript (the body of an async function) that calls tools as `await tools.<server>.<tool>(args)` \
-             or `await callTool(\"server/tool\", args)` and returns a JSON value. A tool's refusal or failure is thrown \
-             as an Error with a `code`. console.log output is returned too. No network, files or timers beyond setTimeout.",
-            json!({"type": "object", "properties": {
-                "code": {"type": "string", "description": "The code: e.g. `const a = await tools.everything.echo({message: \"hi\"}); return a;`"}
-            }, "required": ["code"]}),
-        ),
-        entry(
-            LIST_SKILLS,
-            "Lists the skills (instructions) the servers you may use publish, to read before writing code.",
-            json!({"type": "object", "properties": {}}),
-        ),
-        entry(
-            GET_SKILL,
-            "Reads one skill by its URI (as list_skills gives it).",
-            json!({"type": "object", "properties": {"uri": {"type": "string"}}, "required": ["uri"]}),
-        ),
-    ]
-}
-
-/// Whether `tool` is one of code mode's own.
-pub fn is_meta(tool: &str) -> bool {
-    [SEARCH_TOOLS, DESCRIBE_TOOLS, EXECUTE_CODE, LIST_SKILLS, GET_SKILL].contains(&tool)
-}
+pub use crate::code_mode::CALLS_PER_RUN;
 
 impl Gateway {
     /// Answers one of code mode's tools for `record`, as an MCP tool result.
@@ -106,258 +28,48 @@ impl Gateway {
         arguments: JsonObject,
         cancel: &CancellationToken,
     ) -> Result<Value, ErrorObject> {
-        let text = |key: &str| arguments.get(key).and_then(Value::as_str).map(str::to_owned);
         match tool {
-            SEARCH_TOOLS => {
-                let query = text("query").ok_or_else(|| ErrorObject::invalid("search_tools needs a `query`"))?;
-                let limit = arguments.get("limit").and_then(Value::as_u64).unwrap_or(10).clamp(1, MOST_FOUND as u64);
-                let tools = self.visible_tools(record)?;
-                let found: Vec<Value> = select::select(&tools, &query, limit as usize)
-                    .into_iter()
-                    .map(|i| {
-                        let tool = &tools[i];
-                        json!({ "name": tool.name, "description": tool.description, "call": call_expression(tool) })
-                    })
-                    .collect();
-                Ok(answer(json!({ "tools": found })))
-            }
-            DESCRIBE_TOOLS => {
-                let wanted: Vec<String> = arguments
-                    .get("names")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| ErrorObject::invalid("describe_tools needs `names`, a list of tool names"))?
-                    .iter()
-                    .filter_map(|n| n.as_str().map(str::to_owned))
-                    .collect();
-                let tools = self.visible_tools(record)?;
-                let declarations: Vec<String> = wanted
-                    .iter()
-                    .map(|name| match tools.iter().find(|t| t.name == *name || t.model_name == *name) {
-                        Some(tool) => declaration(tool),
-                        None => format!("// {name}: no tool of that name that you may call"),
-                    })
-                    .collect();
-                Ok(json!({ "content": [{ "type": "text", "text": declarations.join("\n\n") }] }))
-            }
-            EXECUTE_CODE => {
-                let code = text("code").ok_or_else(|| ErrorObject::invalid("execute_code needs `code`"))?;
-                let me = self.me.upgrade().ok_or_else(|| ErrorObject::invalid("the gateway is shutting down"))?;
-                let host = Arc::new(CodeHost {
-                    gateway: Arc::downgrade(&me),
-                    client: record.name.clone(),
-                    tools: self.visible_tools(record)?,
-                    cancel: cancel.clone(),
-                });
-                let calls = CALLS_PER_RUN.min(record.rate_per_min.max(1) as usize);
-                let limits = Limits { calls, ..Limits::default() };
-                Ok(match self.sandbox.run(&code, host, limits).await {
-                    Ok(ran) => answer(json!({ "result": ran.value, "logs": ran.logs, "toolCalls": ran.calls })),
-                    Err(error) => {
-                        let logs = match &error {
-                            crate::sandbox::SandboxError::Threw { logs, .. } => logs.clone(),
-                            _ => Vec::new(),
-                        };
-                        let said =
-                            json!({ "error": { "code": error.code(), "message": error.to_string() }, "logs": logs });
-                        json!({ "content": [{ "type": "text", "text": said.to_string() }], "isError": true })
-                    }
-                })
-            }
             LIST_SKILLS => self.answer(&record.name, Forward::SkillsList, cancel).await.map(answer),
             GET_SKILL => {
-                let uri = text("uri").ok_or_else(|| ErrorObject::invalid("get_skill needs the skill's `uri`"))?;
+                let uri = arguments.get("uri").and_then(Value::as_str).map(str::to_owned);
+                let uri = uri.ok_or_else(|| ErrorObject::invalid("get_skill needs the skill's `uri`"))?;
                 let skill = self.answer(&record.name, Forward::SkillsGet(ResourceUri { uri }), cancel).await?;
                 Ok(answer(skill))
             }
-            other => Err(ErrorObject::invalid(format!("{other} is not one of code mode's tools"))),
+            other => {
+                let tools = self.visible_tools(record)?;
+                let host = CodeHost { gateway: self, client: &record.name, tools: &tools, cancel };
+                let calls = CALLS_PER_RUN.min(record.rate_per_min.max(1) as usize);
+                code_mode::answer_meta(other, &arguments, &tools, &self.sandbox, &host, calls)
+                    .await
+                    .unwrap_or_else(|| Err(ErrorObject::invalid(format!("{other} is not one of code mode's tools"))))
+            }
         }
-    }
-}
-
-/// A result a model reads as text and an app as `structuredContent`.
-fn answer(value: Value) -> Value {
-    json!({ "content": [{ "type": "text", "text": value.to_string() }], "structuredContent": value })
-}
-
-/// How code calls `tool`: `tools.<server>.<tool>`, bracketed where the name is no identifier.
-fn call_expression(tool: &ToolEntry) -> String {
-    let own = names::split_namespaced(&tool.name).map_or(tool.name.as_str(), |(_, t)| t);
-    let part = |name: &str| match is_identifier(name) {
-        true => format!(".{name}"),
-        false => format!("[{}]", Value::String(name.to_owned())),
-    };
-    format!("tools{}{}", part(&tool.server_id), part(own))
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-}
-
-/// `tool` as a TypeScript declaration: its description as a comment, its arguments as a type.
-pub fn declaration(tool: &ToolEntry) -> String {
-    let comment = match tool.description.trim() {
-        "" => String::new(),
-        text => format!("/** {} */\n", text.replace("*/", "* /")),
-    };
-    format!("{comment}{}(args: {}): Promise<ToolResult>", call_expression(tool), typescript(&tool.input_schema, 0))
-}
-
-/// A JSON Schema as a TypeScript type (what TypeScript can say; `unknown` for the rest).
-pub fn typescript(schema: &Value, depth: usize) -> String {
-    if depth > 6 {
-        return "unknown".into();
-    }
-    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-        return values.iter().map(Value::to_string).collect::<Vec<_>>().join(" | ");
-    }
-    if let Some(value) = schema.get("const") {
-        return value.to_string();
-    }
-    for union in ["anyOf", "oneOf"] {
-        if let Some(options) = schema.get(union).and_then(Value::as_array) {
-            return options.iter().map(|o| typescript(o, depth + 1)).collect::<Vec<_>>().join(" | ");
-        }
-    }
-    let kind = match schema.get("type") {
-        Some(Value::Array(kinds)) => {
-            return kinds
-                .iter()
-                .map(|k| {
-                    typescript(
-                        &json!({ "type": k, "items": schema.get("items"), "properties": schema.get("properties") }),
-                        depth + 1,
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" | ")
-        }
-        Some(Value::String(kind)) => kind.as_str(),
-        _ if schema.get("properties").is_some() => "object",
-        _ => return "unknown".into(),
-    };
-    match kind {
-        "string" => "string".into(),
-        "integer" | "number" => "number".into(),
-        "boolean" => "boolean".into(),
-        "null" => "null".into(),
-        "array" => {
-            let items =
-                schema.get("items").filter(|i| !i.is_null()).map_or("unknown".into(), |i| typescript(i, depth + 1));
-            format!("Array<{items}>")
-        }
-        "object" => {
-            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
-                return "Record<string, unknown>".into();
-            };
-            let required: Vec<&str> = schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let fields: Vec<String> = properties
-                .iter()
-                .map(|(name, property)| {
-                    let key = if is_identifier(name) { name.clone() } else { Value::String(name.clone()).to_string() };
-                    let optional = if required.contains(&name.as_str()) { "" } else { "?" };
-                    let about = property
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .map(|d| format!(" /** {} */", d.replace("*/", "* /")))
-                        .unwrap_or_default();
-                    format!("{key}{optional}: {};{about}", typescript(property, depth + 1))
-                })
-                .collect();
-            format!("{{ {} }}", fields.join(" "))
-        }
-        _ => "unknown".into(),
     }
 }
 
 /// The sandbox's way to a client's tools: each call is the client's own gateway call.
-struct CodeHost {
-    gateway: Weak<Gateway>,
-    client: String,
-    tools: Vec<ToolEntry>,
-    cancel: CancellationToken,
+struct CodeHost<'a> {
+    gateway: &'a Gateway,
+    client: &'a str,
+    tools: &'a [ToolEntry],
+    cancel: &'a CancellationToken,
 }
 
-impl Host for CodeHost {
+impl Host for CodeHost<'_> {
     fn tools(&self) -> Vec<(String, String)> {
-        self.tools
-            .iter()
-            .map(|t| {
-                let own = names::split_namespaced(&t.name).map_or(t.name.as_str(), |(_, tool)| tool);
-                (t.server_id.clone(), own.to_owned())
-            })
-            .collect()
+        code_mode::code_tools(self.tools)
     }
 
-    fn call(&self, tool: String, arguments: Value) -> BoxFuture<'static, Result<Value, (String, String)>> {
-        let (gateway, client, cancel) = (self.gateway.clone(), self.client.clone(), self.cancel.clone());
+    fn call<'b>(&'b self, tool: String, arguments: Value) -> BoxFuture<'b, Result<Value, (String, String)>> {
         Box::pin(async move {
-            let gateway =
-                gateway.upgrade().ok_or_else(|| ("ERR_INTERNAL".to_owned(), "the gateway is gone".to_owned()))?;
-            let arguments = match arguments {
-                Value::Object(arguments) => Some(arguments),
-                Value::Null => None,
-                _ => return Err(("ERR_INVALID_REQUEST".into(), format!("{tool}'s arguments must be an object"))),
-            };
-            if is_meta(&tool) {
+            let arguments = code_mode::arguments_of(&tool, arguments)?;
+            if code_mode::is_meta(&tool) {
                 return Err(("ERR_TOOL_NOT_FOUND".into(), format!("{tool} cannot be called from code")));
             }
-            let called = gateway.call(&client, &tool, arguments, false, cancel, Reach::default()).await;
-            match called {
-                Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => {
-                    let text = result["content"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|c| c["text"].as_str())
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    Err(("ERR_TOOL_FAILED".into(), text))
-                }
-                Ok(result) => Ok(result),
-                Err(error) => Err((error.code.as_str().to_owned(), error.message)),
-            }
+            let called =
+                self.gateway.call(self.client, &tool, arguments, false, self.cancel.clone(), Reach::default()).await;
+            code_mode::as_thrown(called)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_schema_reads_as_a_typescript_type() {
-        let schema = json!({"type": "object", "properties": {
-            "message": {"type": "string", "description": "What to say"},
-            "times": {"type": "integer"},
-            "mode": {"enum": ["loud", "soft"]},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "odd-name": {"type": ["string", "null"]}
-        }, "required": ["message"]});
-        let ts = typescript(&schema, 0);
-        assert!(ts.contains("message: string; /** What to say */"), "{ts}");
-        assert!(ts.contains("times?: number;"), "{ts}");
-        assert!(ts.contains(r#"mode?: "loud" | "soft";"#), "{ts}");
-        assert!(ts.contains("tags?: Array<string>;"), "{ts}");
-        assert!(ts.contains(r#""odd-name"?: string | null;"#), "{ts}");
-        assert_eq!(typescript(&json!({}), 0), "unknown");
-        let deep = (0..20).fold(json!({"type": "string"}), |inner, _| json!({"type": "array", "items": inner}));
-        assert!(typescript(&deep, 0).contains("unknown"), "deep schemas end");
-    }
-
-    #[test]
-    fn a_tool_is_called_by_an_expression_code_can_write() {
-        let mut tool = meta_tools().remove(0);
-        (tool.server_id, tool.name) = ("everything".into(), "everything/get-sum".into());
-        assert_eq!(call_expression(&tool), r#"tools.everything["get-sum"]"#);
-        tool.name = "everything/echo".into();
-        assert_eq!(call_expression(&tool), "tools.everything.echo");
     }
 }

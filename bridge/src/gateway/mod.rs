@@ -191,14 +191,12 @@ pub struct Gateway {
     events: broadcast::Sender<Event>,
     /// Where code mode's `execute_code` runs.
     sandbox: crate::sandbox::Sandbox,
-    /// Itself, for what outlives a call's borrow (code mode's host).
-    me: std::sync::Weak<Gateway>,
 }
 
 impl Gateway {
     pub fn new(store: Store, servers: Arc<Servers>, notifier: Notifier, data_dir: PathBuf) -> Arc<Gateway> {
         let (events, _) = broadcast::channel(64);
-        let gateway = Arc::new_cyclic(|me| Gateway {
+        let gateway = Arc::new(Gateway {
             store,
             servers,
             notifier,
@@ -208,7 +206,6 @@ impl Gateway {
             listener: tokio::sync::Mutex::new(None),
             events,
             sandbox: crate::sandbox::Sandbox::default(),
-            me: me.clone(),
         });
         // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
         // they subscribed to as `updated`).
@@ -578,7 +575,7 @@ impl Backend for Gateway {
     async fn tools(&self, client: &str) -> Result<Vec<ToolEntry>, ErrorObject> {
         let record = self.client(client)?;
         if record.code_mode {
-            return Ok(code_mode::meta_tools());
+            return Ok(crate::code_mode::meta_tools(true));
         }
         self.visible_tools(&record)
     }
@@ -593,7 +590,7 @@ impl Backend for Gateway {
         Reach { progress, asker }: Reach,
     ) -> Result<Value, ErrorObject> {
         let record = self.client(client)?;
-        if record.code_mode && code_mode::is_meta(tool) {
+        if record.code_mode && crate::code_mode::is_meta(tool) {
             // Code mode's own tools are Harbor's, not a server's: audited here; the calls the
             // code makes go through the pipeline below, each on its own.
             let target = names::namespaced("harbor", tool);

@@ -119,6 +119,9 @@ pub fn routes(router: Router, llm: Arc<Llm>, chat: Arc<Chat>, store: Store) -> R
             if let Some(v) = p.system_prompt {
                 settings.system_prompt = v;
             }
+            if let Some(v) = p.code_mode {
+                settings.code_mode = v;
+            }
             chat.set_settings(&settings).map_err(ErrorObject::invalid)?;
             Ok(settings)
         })

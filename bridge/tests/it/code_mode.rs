@@ -137,3 +137,69 @@ async fn a_code_mode_app_finds_one_tool_among_hundreds_and_calls_several_in_one_
     assert!(echo["result"].as_str().unwrap().contains("still"), "{echo}");
     client.finish().await;
 }
+
+/// The sidebar's chat in code mode, with the model double scripted to write code (a real model
+/// cannot be made to here): a three-tool task — two real servers — in one `execute_code`
+/// round trip, each call audited as the chat's own.
+#[tokio::test]
+async fn the_chat_in_code_mode_does_a_three_tool_task_in_one_round_trip() {
+    use harbor_model_double::{Model, ScriptedModel, Turn};
+    let model = ScriptedModel::start(vec![Model::new("coder:1b")]).await;
+    let client = Client::start("code-mode-chat").await;
+    client
+        .ok("llm.setProvider", json!({"id": "scripted", "kind": "ollama", "name": "Scripted", "baseUrl": model.url()}))
+        .await;
+    client.ok("llm.select", json!({"provider": "scripted", "model": "coder:1b"})).await;
+    for (id, launch) in
+        [("everything", everything_launch("stdio")), ("inventory", fixture_launch("many_tools_server.py"))]
+    {
+        client.ok("servers.add", json!({"id": id, "launch": launch})).await;
+        client.ok("servers.start", json!({"id": id})).await;
+        client.wait_for_state(id, "running", Duration::from_secs(30)).await;
+    }
+    let settings = client.ok("chat.settings.set", json!({"codeMode": true})).await;
+    assert_eq!(settings["codeMode"], true);
+    let session = client.ok("chat.sessions.create", json!({})).await["id"].as_str().unwrap().to_owned();
+
+    let code = r#"
+        const sum = await tools.everything["get-sum"]({ a: 20, b: 22 });
+        const weighed = await tools.inventory.inventory_parcel_weigh({ id: "p-9" });
+        const labelled = await callTool("inventory/inventory_parcel_label", { id: "p-9" });
+        return [sum.content[0].text, weighed.content[0].text, labelled.content[0].text];
+    "#;
+    model.push(Turn::new().tool_call("execute_code", json!({ "code": code })));
+    model.push(Turn::words("Parcel p-9 is weighed and labelled; the sum is 42."));
+    let (outcome, events) = client
+        .call("chat.send", json!({"sessionId": session, "text": "Weigh and label parcel p-9, and add 20 and 22"}))
+        .await;
+    let reply = outcome.unwrap_or_else(|e| panic!("the turn failed: {e}"));
+    assert_eq!(reply["toolCalls"], 1, "one round trip: {reply}");
+
+    // The model was offered code mode's three tools, not the 250 tools behind them.
+    let requests = model.chat_requests();
+    let offered: Vec<&str> =
+        requests[0].body["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(offered, ["search_tools", "describe_tools", "execute_code"]);
+    let result = events.iter().find(|e| e["type"] == "tool_result").unwrap();
+    let text = result["result"]["content"][0]["text"].as_str().unwrap();
+    let ran: Value = serde_json::from_str(text).unwrap();
+    assert!(ran["result"][0].as_str().unwrap().contains("42"), "{ran}");
+    assert_eq!(ran["result"][1], "inventory_parcel_weigh done for p-9");
+    assert_eq!(ran["result"][2], "inventory_parcel_label done for p-9");
+    assert_eq!(ran["toolCalls"], 3);
+    // The model's second request carries the run's answer.
+    let sent_back = requests[1].body["messages"].as_array().unwrap().last().unwrap().clone();
+    assert!(sent_back["content"].as_str().unwrap().contains("inventory_parcel_label done"), "{sent_back}");
+
+    let audit = client.ok("audit.list", json!({"origin": "sidebar"})).await;
+    let tools: BTreeSet<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["tool"].as_str()).collect();
+    for tool in [
+        "harbor/execute_code",
+        "everything/get-sum",
+        "inventory/inventory_parcel_weigh",
+        "inventory/inventory_parcel_label",
+    ] {
+        assert!(tools.contains(tool), "{tool} audited: {audit}");
+    }
+    client.finish().await;
+}

@@ -91,16 +91,48 @@ pub fn SettingsPanel(bus: Bus) -> impl IntoView {
                         max_tools: Some(s.max_tools),
                         tool_result_chars: Some(s.tool_result_chars),
                         context_tokens: Some(s.context_tokens),
-                        system_prompt: None,
+                        ..ChatSettingsChange::default()
                     };
                     bus.call::<ChatSettingsSet>(change).await
                 }))}
             {number_form(bus, "Site defaults",
                 |bus| Box::pin(async move { bus.call::<PermissionsDefaultsGet>(Empty {}).await }),
                 |bus, d: Defaults| Box::pin(async move { bus.call::<PermissionsDefaultsSet>(d).await }))}
+            <ChatCodeMode bus=bus/>
             <BrowserSwitches bus=bus/>
             <Doctor bus=bus/>
         </section>
+    }
+}
+
+/// The chat's code mode: search, describe and run-code tools instead of every tool.
+#[component]
+fn ChatCodeMode(bus: Bus) -> impl IntoView {
+    let on = RwSignal::new(None::<bool>);
+    let failure = RwSignal::new(None::<String>);
+    spawn_local(async move {
+        match bus.call::<ChatSettingsGet>(Empty {}).await {
+            Ok(settings) => on.set(Some(settings.code_mode)),
+            Err(error) => failure.set(Some(error.message)),
+        }
+    });
+    let toggle = move |ev| {
+        let wanted = event_target_checked(&ev);
+        spawn_local(async move {
+            let change = ChatSettingsChange { code_mode: Some(wanted), ..ChatSettingsChange::default() };
+            match bus.call::<ChatSettingsSet>(change).await {
+                Ok(settings) => on.set(Some(settings.code_mode)),
+                Err(error) => failure.set(Some(error.message)),
+            }
+        })
+    };
+    view! {
+        <div class="tool-choice code-mode">
+            <input type="checkbox" id="chat-code-mode" prop:checked=move || on.get().unwrap_or(false)
+                prop:disabled=move || on.get().is_none() on:change=toggle/>
+            <label for="chat-code-mode">"Chat in code mode: the model searches your tools and calls them from code it writes"</label>
+        </div>
+        {move || failure.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
     }
 }
 

@@ -222,6 +222,9 @@ pub struct ChatSettings {
     /// The context window asked of the model, and what the history is fitted into.
     pub context_tokens: u32,
     pub system_prompt: String,
+    /// Code mode: the model is offered search, describe and run-code tools over every tool
+    /// instead of the tools themselves (not in a site's chat, which keeps its own tools).
+    pub code_mode: bool,
 }
 
 impl Default for ChatSettings {
@@ -234,6 +237,7 @@ impl Default for ChatSettings {
             system_prompt: "You are Harbor's assistant, running in the user's browser. Use the tools when they help, \
                             and base your answer on their results."
                 .into(),
+            code_mode: false,
         }
     }
 }
@@ -271,4 +275,6 @@ pub struct ChatSettingsChange {
     pub context_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_mode: Option<bool>,
 }

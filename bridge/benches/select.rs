@@ -8,21 +8,11 @@ use harbor_bridge::chat::select::{select, Selector};
 use harbor_bridge::mcp::registry::ToolEntry;
 
 mod measure;
-use measure::quantile;
+use measure::{catalog, quantile};
 
 fn main() {
-    let base: Vec<ToolEntry> =
-        serde_json::from_str(include_str!("../tests/fixtures/distractor-tools.json")).expect("the fixture");
     for count in [1_000usize, 10_000] {
-        let tools: Vec<ToolEntry> = (0..count)
-            .map(|i| {
-                let mut tool = base[i % base.len()].clone();
-                let server = format!("{}{}", tool.server_id, i / base.len());
-                tool.name = format!("{server}/{}", tool.name.split_once('/').unwrap().1);
-                tool.server_id = server;
-                tool
-            })
-            .collect();
+        let tools: Vec<ToolEntry> = catalog(count);
         // The index built for each turn (as before it was kept), then kept between turns as the
         // chat does: the first turn after a catalog change builds it.
         let query = "create an issue about the failing calendar sync";

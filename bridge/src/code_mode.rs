@@ -139,7 +139,9 @@ pub async fn answer_meta(
             Some(code) => {
                 let limits = Limits { calls, ..Limits::default() };
                 Ok(match sandbox.run(&code, host, limits).await {
-                    Ok(ran) => answer(json!({ "result": ran.value, "logs": ran.logs, "toolCalls": ran.calls })),
+                    Ok(ran) => answer(
+                        json!({ "result": ran.value, "logs": ran.logs, "toolCalls": ran.calls, "calls": ran.made }),
+                    ),
                     Err(error) => failed(&error),
                 })
             }

@@ -84,6 +84,15 @@ pub struct Outcome {
     pub value: Value,
     pub logs: Vec<String>,
     pub calls: usize,
+    /// Each tool call the code made, in order.
+    pub made: Vec<Made>,
+}
+
+/// One tool call the code made, and how it went: `ok`, or the refusal's or failure's code.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Made {
+    pub tool: String,
+    pub outcome: String,
 }
 
 /// Why a run did not finish.
@@ -211,6 +220,7 @@ struct Run {
     deadline: Instant,
     logs: std::cell::RefCell<Logs>,
     calls: std::cell::Cell<usize>,
+    made: std::cell::RefCell<Vec<Made>>,
     /// Why the run was stopped from inside a host call.
     stopped: std::cell::RefCell<Option<SandboxError>>,
 }
@@ -300,6 +310,7 @@ fn execute(
         deadline,
         logs: Default::default(),
         calls: Default::default(),
+        made: Default::default(),
         stopped: Default::default(),
     });
     let outcome = context.with(|ctx| evaluate(&ctx, code, &run));
@@ -391,7 +402,7 @@ fn evaluate<'js>(ctx: &Ctx<'js>, code: &str, run: &Rc<Run>) -> Result<Outcome, F
         return Err(Failure::Error(SandboxError::OutputTooLarge { limit: run.limits.output }));
     }
     let value = serde_json::from_str(&json).map_err(|e| Failure::Error(SandboxError::Internal(e.to_string())))?;
-    Ok(Outcome { value, logs: run.logs.borrow().lines.clone(), calls: run.calls.get() })
+    Ok(Outcome { value, logs: run.logs.borrow().lines.clone(), calls: run.calls.get(), made: run.made.take() })
 }
 
 /// What the code threw, in words (an `Error`'s name and message, else the value as text).
@@ -429,11 +440,19 @@ impl Run {
         }
         let arguments: Value = serde_json::from_str(&args).unwrap_or(Value::Null);
         let (tell, answer) = std::sync::mpsc::sync_channel(1);
+        let tool = name.clone();
         if self.calls_out.blocking_send(HostCall { tool: name, arguments, answer: tell }).is_err() {
             return refuse("ERR_ABORTED", "the run's caller has gone".into());
         }
         let left = self.deadline.saturating_duration_since(Instant::now());
-        match answer.recv_timeout(left) {
+        let answered = answer.recv_timeout(left);
+        let outcome = match &answered {
+            Ok(Ok(_)) => "ok".to_owned(),
+            Ok(Err((code, _))) => code.clone(),
+            Err(_) => "ERR_ABORTED".to_owned(),
+        };
+        self.made.borrow_mut().push(Made { tool, outcome });
+        match answered {
             Ok(Ok(result)) => json!({ "result": result }).to_string(),
             Ok(Err((code, message))) => refuse(&code, message),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
@@ -511,6 +530,8 @@ mod tests {
         assert_eq!(ran.value, json!({ "sum": 3, "refused": "ERR_TOOL_NOT_ALLOWED" }));
         assert_eq!(ran.logs, vec![r#"got 1 {"second":2}"#.to_owned()]);
         assert_eq!(ran.calls, 3);
+        let made: Vec<(&str, &str)> = ran.made.iter().map(|m| (m.tool.as_str(), m.outcome.as_str())).collect();
+        assert_eq!(made, [("s/echo", "ok"), ("s/echo", "ok"), ("s/secret", "ERR_TOOL_NOT_ALLOWED")]);
         assert_eq!(run("return undefined", quick()).await.unwrap().value, Value::Null);
     }
 

@@ -53,3 +53,10 @@ pub fn test_servers() -> Result<PathBuf> {
     );
     Ok(dir)
 }
+
+/// server-everything's entry point (npm), as `scripts/setup --test` installs it.
+pub fn everything() -> Result<PathBuf> {
+    let entry = test_servers()?.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    ensure!(entry.is_file(), "server-everything is not installed in {}: run scripts/setup --test", entry.display());
+    Ok(entry)
+}

@@ -113,3 +113,19 @@ impl Drop for BridgeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// `count` tools for selection and code mode: the distractor fixture's, repeated under numbered
+/// servers.
+pub fn catalog(count: usize) -> Vec<harbor_bridge::mcp::registry::ToolEntry> {
+    let base: Vec<harbor_bridge::mcp::registry::ToolEntry> =
+        serde_json::from_str(include_str!("../../tests/fixtures/distractor-tools.json")).expect("the fixture");
+    (0..count)
+        .map(|i| {
+            let mut tool = base[i % base.len()].clone();
+            let server = format!("{}{}", tool.server_id, i / base.len());
+            tool.name = format!("{server}/{}", tool.name.split_once('/').unwrap().1);
+            tool.server_id = server;
+            tool
+        })
+        .collect()
+}

@@ -301,7 +301,8 @@ impl ToolRunner for Registry {
                 // Code mode's own tools: audited here; each call the code makes is a call of the
                 // chat's own, through `call` below, audited on its own.
                 let audit = Audit::begin(&self.store, policy.who(), "chat.send", Some(&tool.name));
-                let host = ChatHost { registry: self, tools, cancel };
+                let host =
+                    ChatHost { registry: self, tools, cancel, progress: progress.clone(), made: Default::default() };
                 let calls = crate::code_mode::CALLS_PER_RUN;
                 let answered =
                     crate::code_mode::answer_meta(&tool.model_name, &args, tools, sandbox, &host, calls).await;
@@ -348,6 +349,9 @@ struct ChatHost<'a> {
     registry: &'a Registry,
     tools: &'a [ToolEntry],
     cancel: &'a CancellationToken,
+    /// The `execute_code` card's progress: each call the code made, as it is made.
+    progress: crate::mcp::client::ProgressSink,
+    made: std::sync::atomic::AtomicU32,
 }
 
 impl crate::sandbox::Host for ChatHost<'_> {
@@ -361,9 +365,18 @@ impl crate::sandbox::Host for ChatHost<'_> {
             let Some(entry) = self.tools.iter().find(|t| t.name == tool || t.model_name == tool) else {
                 return Err(("ERR_TOOL_NOT_FOUND".into(), format!("no tool {tool} is available to the chat")));
             };
-            // The tool's progress has nowhere to go inside code: it is let go.
+            // The tool's own progress has nowhere to go inside code: it is let go.
             let (progress, _) = tokio::sync::mpsc::channel(1);
-            crate::code_mode::as_thrown(self.registry.call(entry, arguments, self.cancel, progress).await)
+            let called = crate::code_mode::as_thrown(self.registry.call(entry, arguments, self.cancel, progress).await);
+            let made = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let outcome = called.as_ref().map_or_else(|(code, _)| code.as_str(), |_| "ok");
+            let report = crate::mcp::client::Progress {
+                progress: f64::from(made),
+                total: None,
+                message: Some(format!("called {tool} — {outcome}")),
+            };
+            let _ = self.progress.try_send(report);
+            called
         })
     }
 }

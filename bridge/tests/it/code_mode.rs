@@ -187,6 +187,19 @@ async fn the_chat_in_code_mode_does_a_three_tool_task_in_one_round_trip() {
     assert_eq!(ran["result"][1], "inventory_parcel_weigh done for p-9");
     assert_eq!(ran["result"][2], "inventory_parcel_label done for p-9");
     assert_eq!(ran["toolCalls"], 3);
+    assert_eq!(ran["calls"][2], json!({"tool": "inventory/inventory_parcel_label", "outcome": "ok"}), "{ran}");
+    // The card heard each call as it was made.
+    let said: Vec<&str> =
+        events.iter().filter(|e| e["type"] == "progress").filter_map(|e| e["message"].as_str()).collect();
+    assert_eq!(
+        said,
+        [
+            "called everything/get-sum — ok",
+            "called inventory/inventory_parcel_weigh — ok",
+            "called inventory/inventory_parcel_label — ok"
+        ],
+        "{events:?}"
+    );
     // The model's second request carries the run's answer.
     let sent_back = requests[1].body["messages"].as_array().unwrap().last().unwrap().clone();
     assert!(sent_back["content"].as_str().unwrap().contains("inventory_parcel_label done"), "{sent_back}");

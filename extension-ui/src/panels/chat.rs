@@ -865,10 +865,31 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
                                 <span class="badge untrusted" title="The page says this output is content it does not vouch for; the model was told to treat it as data">"untrusted content"</span>
                             })}
                         </summary>
-                        <h3>"Arguments"</h3>
-                        <pre>{args}</pre>
+                        {match code_of(&tool, &call) {
+                            // Code mode: the code the model wrote, as code.
+                            Some(code) => view! { <h3>"Code"</h3><pre class="code"><code>{code}</code></pre> }.into_any(),
+                            None => view! { <h3>"Arguments"</h3><pre>{args}</pre> }.into_any(),
+                        }}
+                        {result.as_ref().map(code_calls).filter(|calls| !calls.is_empty()).map(|calls| view! {
+                            <h3>"Tool calls the code made"</h3>
+                            <ol class="code-calls">
+                                {calls.into_iter().map(|(tool, outcome)| view! {
+                                    <li class=if outcome == "ok" { "ok" } else { "failed" }>{format!("{tool} — {outcome}")}</li>
+                                }).collect_view()}
+                            </ol>
+                        })}
                         <h3>"Result"</h3>
                         {match (state, result) {
+                            // Code mode's run: what the code returned, readable, and what it logged.
+                            ("done", Some(result)) if code_of(&tool, &call).is_some() && result["structuredContent"].is_object() => {
+                                let ran = &result["structuredContent"];
+                                let logs: Vec<String> = ran["logs"].as_array().into_iter().flatten()
+                                    .filter_map(|l| l.as_str().map(str::to_owned)).collect();
+                                view! {
+                                    <pre class="tool-result">{pretty(&ran["result"])}</pre>
+                                    {(!logs.is_empty()).then(|| view! { <h3>"Console"</h3><pre class="code-logs">{logs.join("\n")}</pre> })}
+                                }.into_any()
+                            }
                             ("done", Some(result)) => view! { <ResultContent result=result/> }.into_any(),
                             _ => view! { <pre class="tool-result">{body}</pre> }.into_any(),
                         }}
@@ -882,6 +903,17 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
         Item::Notice(text) => view! { <li class="msg notice help">{text}</li> }.into_any(),
         Item::Failure(text) => view! { <li class="msg error" role="alert">{text}</li> }.into_any(),
     }
+}
+
+/// The code of a code-mode `execute_code` call (Harbor's own tool), if this is one.
+fn code_of(tool: &str, call: &Value) -> Option<String> {
+    (tool == "harbor/execute_code").then(|| call["code"].as_str().map(str::to_owned)).flatten()
+}
+
+/// The tool calls an `execute_code` run made, `(tool, outcome)`, from its structured result.
+fn code_calls(result: &Value) -> Vec<(String, String)> {
+    let calls = result["structuredContent"]["calls"].as_array().cloned().unwrap_or_default();
+    calls.iter().filter_map(|c| Some((c["tool"].as_str()?.to_owned(), c["outcome"].as_str()?.to_owned()))).collect()
 }
 
 /// The text of an MCP tool result, as a person reads it.

@@ -15,9 +15,7 @@ use serde_json::json;
 /// server-everything over Streamable HTTP on a free loopback port.
 fn everything_http() -> (u16, tokio::process::Child) {
     let port = free_port().unwrap();
-    let everything = harbor_e2e::paths::test_servers()
-        .unwrap()
-        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let everything = harbor_e2e::paths::everything().unwrap();
     let server = tokio::process::Command::new("node")
         .arg(everything)
         .arg("streamableHttp")

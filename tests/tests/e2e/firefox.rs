@@ -152,9 +152,7 @@ async fn without_the_bridge_calls_say_how_to_install_it() {
 
 #[tokio::test]
 async fn the_sidebar_adds_starts_tries_and_stops_a_real_server() {
-    let everything = harbor_e2e::paths::test_servers()
-        .unwrap()
-        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let everything = harbor_e2e::paths::everything().unwrap();
     let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
     harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     harbor.wait_for("document.querySelector('.servers .empty')", Duration::from_secs(10)).await.unwrap();
@@ -631,9 +629,7 @@ async fn the_sidebar_directory_installs_a_server_with_progress() {
 /// is set, and the server finds it in its environment when it starts.
 #[tokio::test]
 async fn the_sidebar_keeps_a_server_secret_that_the_server_receives() {
-    let everything = harbor_e2e::paths::test_servers()
-        .unwrap()
-        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let everything = harbor_e2e::paths::everything().unwrap();
     let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
     harbor.session.goto(&harbor.extension_url("sidebar/index.html")).await.unwrap();
     let launch = json!({"kind": "process", "command": "node", "args": [everything, "stdio"]});
@@ -1027,9 +1023,7 @@ async fn the_sidebar_settings_save_limits_add_providers_and_check_the_machine() 
 /// the user sends reaches the server, whose answer the sidebar then shows.
 #[tokio::test]
 async fn the_sidebar_shows_a_servers_form_and_sends_the_users_answer() {
-    let everything = harbor_e2e::paths::test_servers()
-        .unwrap()
-        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let everything = harbor_e2e::paths::everything().unwrap();
     let harbor = Harbor::launch(Options { host: NativeHost::Bridge, ..Options::default() }).await.unwrap();
     let launch = json!({"kind": "process", "command": "node", "args": [everything, "stdio"]});
     harbor.admin("servers.add", json!({"id": "everything", "launch": launch})).await.unwrap();

@@ -1,6 +1,6 @@
 //! The end-to-end tests, one binary with a module per area: real headless Firefox with the
 //! extension installed, the real bridge as its native host, real MCP servers behind it.
-//! `apps` — MCP Apps' views in the chat; `browser` — pages acting in the browser behind the Settings switches; `builtin` —
+//! `apps` — MCP Apps' views in the chat; `code_mode` — the chat in code mode; `browser` — pages acting in the browser behind the Settings switches; `builtin` —
 //! the built-in model with no model server; `byoc` — sites'
 //! own MCP servers; `firefox` — the product as a user meets it (sidebar panels, pages, chat, installs, the
 //! gateway); `permissions` — the page API's permissions and the attacks of the security rounds; `tasks` — tools
@@ -11,6 +11,7 @@ mod apps;
 mod browser;
 mod builtin;
 mod byoc;
+mod code_mode;
 mod firefox;
 mod permissions;
 mod tasks;

@@ -11,10 +11,7 @@ use serde_json::json;
 #[tokio::test]
 async fn a_task_shows_in_the_chat_outlives_a_closed_sidebar_and_the_user_stops_it() {
     let model = ScriptedModel::start(vec![Model::new("llama3.2:3b")]).await;
-    let everything = harbor_e2e::paths::test_servers()
-        .unwrap()
-        .join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(everything.is_file(), "server-everything is not installed: run scripts/setup --test");
+    let everything = harbor_e2e::paths::everything().unwrap();
     let harbor = Harbor::launch(Options::default()).await.unwrap();
     harbor.set_viewport(360, 900).await.unwrap();
     let sidebar = harbor.extension_url("sidebar/index.html");

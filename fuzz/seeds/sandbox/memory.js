@@ -1,0 +1,2 @@
+"s"
+const a = []; for (;;) a.push("x".repeat(1e5));

@@ -1,0 +1,2 @@
+null
+try { await tools.t.no({}); } catch (e) { return e.code; }

@@ -328,3 +328,35 @@ async fn ten_answers_at_once_queue_or_are_refused_and_the_bridge_keeps_answering
     assert!((8..=9).contains(&answered) && answered + busy == 10, "answered {answered}, refused {busy}");
     client.finish().await;
 }
+
+/// This process's resident memory, in MiB.
+fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+#[tokio::test]
+async fn an_idle_model_is_let_go_and_its_memory_given_back() {
+    use harbor_bridge::llm::builtin;
+    let _turn = ENGINE.lock().await;
+    builtin::set_idle_unload(Duration::from_secs(2));
+    let client = with_builtin("builtin-idle").await;
+    let messages = json!([{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]);
+    client.ok("llm.prompt", json!({"messages": messages, "temperature": 0})).await;
+    assert!(builtin::is_loaded(), "the model stays loaded right after an answer");
+    let loaded = resident_mib();
+    support::eventually("the idle model is unloaded", Duration::from_secs(15), || !builtin::is_loaded()).await;
+    let unloaded = resident_mib();
+    eprintln!("built-in model: {loaded:.0} MiB resident loaded, {unloaded:.0} MiB after it was let go");
+    assert!(loaded - unloaded > 50.0, "its memory went back to the system: {loaded:.0} → {unloaded:.0} MiB");
+    // The next answer loads it again.
+    let again = client.ok("llm.prompt", json!({"messages": messages, "temperature": 0})).await;
+    assert!(!again["output"].as_str().unwrap().is_empty());
+    builtin::set_idle_unload(Duration::from_secs(300));
+    client.finish().await;
+}

@@ -955,43 +955,24 @@ mod remembered {
 /// downloaded yet), its progress shown; once it is there the model bar looks again.
 #[component]
 fn BuiltinOffer(bus: Bus, on_ready: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
-    use harbor_protocol::api::llm::{Download, LlmBuiltinCatalog, LlmBuiltinDownload};
+    use harbor_protocol::api::llm::LlmBuiltinCatalog;
     let offer = LocalResource::new(move || async move {
         let catalog = bus.call::<LlmBuiltinCatalog>(Empty {}).await.ok()?;
         catalog.engine.then_some(())?;
         catalog.models.into_iter().find(|m| !m.installed)
     });
-    let progress = RwSignal::new(None::<(u64, u64)>);
-    let failure = RwSignal::new(None::<String>);
+    let download = crate::panels::model_download::ModelDownload::new();
     move || {
         offer.get().flatten().map(|model| {
             let id = model.id.clone();
-            let start = move |_| {
-                let id = id.clone();
-                progress.set(Some((0, 0)));
-                failure.set(None);
-                spawn_local(async move {
-                    let (_, reply) = bus.call_streaming::<LlmBuiltinDownload>(Download { id, from: None }, move |e| {
-                        progress.set(Some((e.loaded, e.total)));
-                    });
-                    match reply.await {
-                        Ok(_) => on_ready(),
-                        Err(error) => failure.set(Some(error.message)),
-                    }
-                    progress.set(None);
-                });
-            };
+            let start = move |_| download.start(bus, id.clone(), move |done| if done { on_ready() });
             view! {
                 <div class="builtin-offer">
                     <p class="help">{format!("Or use Harbor's built-in model: {} runs on this computer ({} MB, {}).", model.name, model.bytes / 1_000_000, model.licence)}</p>
-                    {move || match progress.get() {
-                        Some((loaded, total)) => view! {
-                            <p role="status"><progress value=loaded.to_string() max=total.max(1).to_string() aria-label="Downloading the built-in model"></progress>
-                            {format!(" {} of {} MB", loaded / 1_000_000, total / 1_000_000)}</p>
-                        }.into_any(),
-                        None => view! { <button type="button" class="accept" on:click=start.clone()>"Download the built-in model"</button> }.into_any(),
-                    }}
-                    {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                    {move || (!download.running()).then(|| view! {
+                        <button type="button" class="accept" on:click=start.clone()>"Download the built-in model"</button>
+                    })}
+                    {download.view()}
                 </div>
             }
         })

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod directory;
 pub mod gateway;
 pub mod import;
+pub mod model_download;
 pub mod resources;
 pub mod result;
 pub mod server_settings;

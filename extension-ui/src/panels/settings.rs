@@ -9,8 +9,8 @@ use std::pin::Pin;
 use harbor_protocol::api::browser::{BrowserSettings, BrowserSettingsGet, BrowserSettingsSet};
 use harbor_protocol::api::chat::{ChatSettings, ChatSettingsChange, ChatSettingsGet, ChatSettingsSet};
 use harbor_protocol::api::llm::{
-    CatalogModel, Download, LlmBuiltinCatalog, LlmBuiltinDownload, LlmProviders, LlmRemoveProvider, LlmSelect,
-    LlmSetProvider, ProviderKind, Select, SetProvider,
+    CatalogModel, LlmBuiltinCatalog, LlmProviders, LlmRemoveProvider, LlmSelect, LlmSetProvider, ProviderKind, Select,
+    SetProvider,
 };
 use harbor_protocol::api::permissions::{Defaults, PermissionsDefaultsGet, PermissionsDefaultsSet};
 use harbor_protocol::api::system::{Check, CheckStatus, SystemDoctor};
@@ -235,22 +235,7 @@ fn BuiltinModel(bus: Bus) -> impl IntoView {
         revision.track();
         async move { bus.call::<LlmBuiltinCatalog>(Empty {}).await }
     });
-    let progress = RwSignal::new(None::<(u64, u64)>);
-    let failure = RwSignal::new(None::<String>);
-    let download = move |id: String| {
-        failure.set(None);
-        progress.set(Some((0, 0)));
-        spawn_local(async move {
-            let (_, reply) = bus.call_streaming::<LlmBuiltinDownload>(Download { id, from: None }, move |event| {
-                progress.set(Some((event.loaded, event.total)));
-            });
-            if let Err(error) = reply.await {
-                failure.set(Some(error.message));
-            }
-            progress.set(None);
-            revision.update(|r| *r += 1);
-        });
-    };
+    let download = crate::panels::model_download::ModelDownload::new();
     let row = move |model: CatalogModel| {
         let id = model.id.clone();
         let about = format!(
@@ -265,8 +250,9 @@ fn BuiltinModel(bus: Bus) -> impl IntoView {
                 <p><strong>{model.name.clone()}</strong>{model.installed.then(|| view! { <span class="badge">"installed"</span> })}</p>
                 <p class="help">{about}</p>
                 {(!model.installed).then(|| view! {
-                    <button type="button" disabled=move || progress.get().is_some()
-                        aria-label=format!("Download {}", model.name) on:click=move |_| download(id.clone())>"Download"</button>
+                    <button type="button" disabled=move || download.running()
+                        aria-label=format!("Download {}", model.name)
+                        on:click=move |_| download.start(bus, id.clone(), move |_| revision.update(|r| *r += 1))>"Download"</button>
                 })}
             </li>
         }
@@ -287,13 +273,7 @@ fn BuiltinModel(bus: Bus) -> impl IntoView {
                 <ul class="catalog">{value.models.into_iter().map(row).collect_view()}</ul>
             }.into_any(),
         }}
-        {move || progress.get().map(|(loaded, total)| view! {
-            <p class="help" role="status">
-                <progress value=loaded.to_string() max=total.max(1).to_string() aria-label="Downloading the model"></progress>
-                {format!(" {} of {} MB", loaded / 1_000_000, total / 1_000_000)}
-            </p>
-        })}
-        {move || failure.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        {download.view()}
     }
 }
 

@@ -10,8 +10,9 @@
 //! One engine thread per bridge runs every answer, one at a time, from a queue of at most
 //! [`QUEUE`] (a fuller queue is refused at once, never waited on); the runtime's threads never
 //! compute. A stream dropped by its caller (a stop, a closed page) ends the answer at the next
-//! token. The engine keeps the last model it loaded; nothing is loaded (and no thread started)
-//! before the first answer. The threads the maths uses are set at start (`HARBOR_MODEL_THREADS`,
+//! token. The engine keeps the last model it loaded, and lets it go after [`idle_unload`] with
+//! no answer (five minutes unless `HARBOR_MODEL_IDLE_SECONDS` says otherwise), giving its memory
+//! back to the system; nothing is loaded (and no thread started) before the first answer. The threads the maths uses are set at start (`HARBOR_MODEL_THREADS`,
 //! else one on machines of two cores or fewer — measured faster beside a browser — else half).
 //!
 //! With tools, every answer is a step the engine steers: `{"tool_call": {"name", "arguments"}}`
@@ -26,8 +27,10 @@ pub mod prompt;
 pub mod tokenizer;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -57,14 +60,53 @@ struct Engine {
     jobs: SyncSender<Job>,
 }
 
+/// How long a loaded model stays with no answer to give, in milliseconds.
+static IDLE_UNLOAD_MS: AtomicU64 = AtomicU64::new(0);
+/// Whether a model is loaded now.
+static LOADED: AtomicBool = AtomicBool::new(false);
+
+/// How long a loaded model stays with no answer: `HARBOR_MODEL_IDLE_SECONDS`, else five minutes
+/// (unless [`set_idle_unload`] changed it).
+pub fn idle_unload() -> Duration {
+    let set = IDLE_UNLOAD_MS.load(Ordering::Relaxed);
+    if set > 0 {
+        return Duration::from_millis(set);
+    }
+    let seconds = std::env::var("HARBOR_MODEL_IDLE_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300u64);
+    Duration::from_secs(seconds.max(1))
+}
+
+/// Changes how long a loaded model stays idle (from the next wait on).
+pub fn set_idle_unload(after: Duration) {
+    IDLE_UNLOAD_MS.store(after.as_millis().max(1) as u64, Ordering::Relaxed);
+}
+
+/// Whether the engine holds a model in memory now.
+pub fn is_loaded() -> bool {
+    LOADED.load(Ordering::Relaxed)
+}
+
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let (jobs, queue) = sync_channel::<Job>(QUEUE);
         let spawned = std::thread::Builder::new().name("harbor-model".into()).spawn(move || {
             let mut loaded: Option<Loaded> = None;
-            for job in queue {
-                job(&mut loaded);
+            loop {
+                match queue.recv_timeout(idle_unload()) {
+                    Ok(job) => {
+                        job(&mut loaded);
+                        LOADED.store(loaded.is_some(), Ordering::Relaxed);
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        if loaded.take().is_some() {
+                            LOADED.store(false, Ordering::Relaxed);
+                            give_back_memory();
+                            tracing::info!("the built-in model was idle for {:?}: unloaded", idle_unload());
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
             }
         });
         if let Err(error) = spawned {
@@ -72,6 +114,15 @@ fn engine() -> &'static Engine {
         }
         Engine { jobs }
     })
+}
+
+/// Hands freed memory back to the system: the allocator may otherwise keep a model's pages.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory at the top of the heap and of its arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// The threads the engine's maths may use: `HARBOR_MODEL_THREADS`, else one on two cores or

@@ -3,8 +3,9 @@
 //! TypeScript declarations) and `execute_code` (JavaScript in the [`crate::sandbox`] that calls
 //! those tools), and for gateway apps `list_skills`/`get_skill` (the servers' skills, SEP-2640).
 //! The model then spends its context on the few tools it needs, and does multi-step work in one
-//! round trip. Gateway clients (`codeMode`, [`crate::gateway::code_mode`]) and the sidebar's chat
-//! (its `codeMode` setting) use it.
+//! round trip. Gateway clients (`codeMode`, [`crate::gateway::code_mode`]), the sidebar's chat
+//! (its `codeMode` setting) and a site's `agent.run` (the site's `codeMode` limit) use it; the
+//! last two through [`CodeRunner`], around the agent loop's own tool runner.
 //!
 //! Nothing about policy changes: a search shows only tools the caller may call, and each call the
 //! code makes is the caller's own call through its [`Host`] — the gateway's or the chat's policy
@@ -15,10 +16,17 @@ use harbor_protocol::ErrorObject;
 use rmcp::model::JsonObject;
 use serde_json::{json, Value};
 
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::chat::agent::ToolRunner;
 use crate::chat::select;
+use crate::host::pipeline::{Audit, Who};
+use crate::mcp::client::{Progress, ProgressSink};
 use crate::mcp::names;
 use crate::mcp::registry::ToolEntry;
 use crate::sandbox::{Host, Limits, Sandbox, SandboxError};
+use crate::store::Store;
 
 pub const SEARCH_TOOLS: &str = "search_tools";
 pub const DESCRIBE_TOOLS: &str = "describe_tools";
@@ -197,6 +205,78 @@ pub fn arguments_of(tool: &str, arguments: Value) -> Result<Option<JsonObject>, 
         Value::Object(arguments) => Ok(Some(arguments)),
         Value::Null => Ok(None),
         _ => Err(("ERR_INVALID_REQUEST".into(), format!("{tool}'s arguments must be an object"))),
+    }
+}
+
+/// The agent loop's runner in code mode: code mode's own tools answered here (over `tools`, each
+/// call the code makes going to `inner`, as the model's own call would), the rest passed on.
+pub struct CodeRunner<'a> {
+    pub inner: &'a dyn ToolRunner,
+    /// What the code may call.
+    pub tools: Vec<ToolEntry>,
+    pub sandbox: &'a Sandbox,
+    /// The calls one run may make.
+    pub calls: usize,
+    /// Where code mode's own calls are audited, as whom, under which method.
+    pub audit: (Store, Who, &'static str),
+}
+
+impl ToolRunner for CodeRunner<'_> {
+    fn call<'b>(
+        &'b self,
+        tool: &'b ToolEntry,
+        args: JsonObject,
+        cancel: &'b CancellationToken,
+        progress: ProgressSink,
+    ) -> BoxFuture<'b, Result<Value, ErrorObject>> {
+        Box::pin(async move {
+            if tool.server_id != names::HARBOR || !is_meta(&tool.model_name) {
+                return self.inner.call(tool, args, cancel, progress).await;
+            }
+            let (store, who, method) = &self.audit;
+            let audit = Audit::begin(store, who.clone(), method, Some(&tool.name));
+            let host =
+                RunnerHost { runner: self.inner, tools: &self.tools, cancel, progress, made: Default::default() };
+            let answered = answer_meta(&tool.model_name, &args, &self.tools, self.sandbox, &host, self.calls).await;
+            let outcome =
+                answered.unwrap_or_else(|| Err(ErrorObject::invalid(format!("{} is not offered here", tool.name))));
+            audit.finish(&outcome);
+            outcome
+        })
+    }
+}
+
+/// The sandbox's way to an agent loop's tools: each call the code makes is the loop's own call,
+/// reported as the `execute_code` card's progress as it is made.
+struct RunnerHost<'a> {
+    runner: &'a dyn ToolRunner,
+    tools: &'a [ToolEntry],
+    cancel: &'a CancellationToken,
+    progress: ProgressSink,
+    made: std::sync::atomic::AtomicU32,
+}
+
+impl Host for RunnerHost<'_> {
+    fn tools(&self) -> Vec<(String, String)> {
+        code_tools(self.tools)
+    }
+
+    fn call<'b>(&'b self, tool: String, arguments: Value) -> BoxFuture<'b, Result<Value, (String, String)>> {
+        Box::pin(async move {
+            let arguments = arguments_of(&tool, arguments)?.unwrap_or_default();
+            // Only the run's own tools: a site's allowlist, the chat turn's choice.
+            let Some(entry) = self.tools.iter().find(|t| t.name == tool || t.model_name == tool) else {
+                return Err(("ERR_TOOL_NOT_ALLOWED".into(), format!("{tool} is not among the tools this run may use")));
+            };
+            // The tool's own progress has nowhere to go inside code: it is let go.
+            let (progress, _) = tokio::sync::mpsc::channel(1);
+            let called = as_thrown(self.runner.call(entry, arguments, self.cancel, progress).await);
+            let made = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let outcome = called.as_ref().map_or_else(|(code, _)| code.as_str(), |_| "ok");
+            let message = Some(format!("called {tool} — {outcome}"));
+            let _ = self.progress.try_send(Progress { progress: f64::from(made), total: None, message });
+            called
+        })
     }
 }
 

@@ -70,7 +70,7 @@ pub struct Chat {
     /// Where `chat.changed` goes: a turn began or ended (so a sidebar opened meanwhile follows).
     notifier: crate::rpc::Notifier,
     /// Where code mode's `execute_code` runs.
-    sandbox: Arc<crate::sandbox::Sandbox>,
+    sandbox: crate::sandbox::Sandbox,
 }
 
 /// What pages bring to the user's agent: their own tools (WebMCP) and their own servers.
@@ -97,7 +97,7 @@ impl Chat {
             busy: Arc::default(),
             selector: select::Selector::default(),
             notifier,
-            sandbox: Arc::default(),
+            sandbox: crate::sandbox::Sandbox::default(),
         }
     }
 
@@ -208,9 +208,21 @@ impl Chat {
             store: self.store.clone(),
             page: self.page.clone(),
             page_tab: turn.page_tab,
-            code: code_tools.map(|tools| (tools, self.sandbox.clone())),
         };
-        let outcome = agent::run(run, &self.llm, &tools, events, cancel).await;
+        let outcome = match code_tools {
+            Some(code_tools) => {
+                let who = crate::host::pipeline::Chat.who();
+                let runner = crate::code_mode::CodeRunner {
+                    inner: &tools,
+                    tools: code_tools,
+                    sandbox: &self.sandbox,
+                    calls: crate::code_mode::CALLS_PER_RUN,
+                    audit: (self.store.clone(), who, "chat.send"),
+                };
+                agent::run(run, &self.llm, &runner, events, cancel).await
+            }
+            None => agent::run(run, &self.llm, &tools, events, cancel).await,
+        };
         self.store.append_messages(&session.id, &outcome.added).map_err(internal)?;
         self.store.set_session_model(&session.id, &provider.config().id, &model).map_err(internal)?;
         let output = outcome.result?;
@@ -283,8 +295,6 @@ struct Registry {
     store: Store,
     page: PageSide,
     page_tab: Option<i64>,
-    /// In code mode: every tool the code may call, and the sandbox it runs in.
-    code: Option<(Vec<ToolEntry>, Arc<crate::sandbox::Sandbox>)>,
 }
 
 impl ToolRunner for Registry {
@@ -297,20 +307,6 @@ impl ToolRunner for Registry {
     ) -> BoxFuture<'a, Result<Value, ErrorObject>> {
         let policy = crate::host::pipeline::Chat;
         async move {
-            if let Some((tools, sandbox)) = self.code.as_ref().filter(|_| tool.server_id == crate::mcp::names::HARBOR) {
-                // Code mode's own tools: audited here; each call the code makes is a call of the
-                // chat's own, through `call` below, audited on its own.
-                let audit = Audit::begin(&self.store, policy.who(), "chat.send", Some(&tool.name));
-                let host =
-                    ChatHost { registry: self, tools, cancel, progress: progress.clone(), made: Default::default() };
-                let calls = crate::code_mode::CALLS_PER_RUN;
-                let answered =
-                    crate::code_mode::answer_meta(&tool.model_name, &args, tools, sandbox, &host, calls).await;
-                if let Some(outcome) = answered {
-                    audit.finish(&outcome);
-                    return outcome;
-                }
-            }
             if tool.server_id == crate::mcp::names::HARBOR && tool.name.ends_with(skills::LOAD_SKILL) {
                 let audit = Audit::begin(&self.store, policy.who(), "chat.send", Some(&tool.name));
                 let outcome = skills::load(&self.servers, &args, cancel).await;
@@ -341,43 +337,6 @@ impl ToolRunner for Registry {
             }
         }
         .boxed()
-    }
-}
-
-/// The sandbox's way to the chat's tools: each call the code makes is the chat's own call.
-struct ChatHost<'a> {
-    registry: &'a Registry,
-    tools: &'a [ToolEntry],
-    cancel: &'a CancellationToken,
-    /// The `execute_code` card's progress: each call the code made, as it is made.
-    progress: crate::mcp::client::ProgressSink,
-    made: std::sync::atomic::AtomicU32,
-}
-
-impl crate::sandbox::Host for ChatHost<'_> {
-    fn tools(&self) -> Vec<(String, String)> {
-        crate::code_mode::code_tools(self.tools)
-    }
-
-    fn call<'b>(&'b self, tool: String, arguments: Value) -> BoxFuture<'b, Result<Value, (String, String)>> {
-        Box::pin(async move {
-            let arguments = crate::code_mode::arguments_of(&tool, arguments)?.unwrap_or_default();
-            let Some(entry) = self.tools.iter().find(|t| t.name == tool || t.model_name == tool) else {
-                return Err(("ERR_TOOL_NOT_FOUND".into(), format!("no tool {tool} is available to the chat")));
-            };
-            // The tool's own progress has nowhere to go inside code: it is let go.
-            let (progress, _) = tokio::sync::mpsc::channel(1);
-            let called = crate::code_mode::as_thrown(self.registry.call(entry, arguments, self.cancel, progress).await);
-            let made = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let outcome = called.as_ref().map_or_else(|(code, _)| code.as_str(), |_| "ok");
-            let report = crate::mcp::client::Progress {
-                progress: f64::from(made),
-                total: None,
-                message: Some(format!("called {tool} — {outcome}")),
-            };
-            let _ = self.progress.try_send(report);
-            called
-        })
     }
 }
 

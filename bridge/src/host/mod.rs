@@ -109,6 +109,8 @@ pub struct Host {
     servers: Arc<Servers>,
     llm: Arc<Llm>,
     notifier: Notifier,
+    /// Where a site's `agent.run` in code mode runs its code.
+    sandbox: crate::sandbox::Sandbox,
 }
 
 impl Host {
@@ -132,6 +134,7 @@ impl Host {
             servers,
             llm,
             notifier,
+            sandbox: crate::sandbox::Sandbox::default(),
         }
     }
 

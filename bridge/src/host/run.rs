@@ -74,17 +74,36 @@ impl Host {
         if let Some(instructions) = request.system_prompt.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
             system.push_str(&format!("\n\nThe page's instructions for this task:\n{instructions}"));
         }
+        let runner = self.runner(site.clone());
+        // In code mode the model gets code mode's tools; the code may make as many calls as the
+        // site allows one run, each checked and counted as the model's own would be.
+        let (offered, code_tools) = match limits.code_mode && !tools.is_empty() {
+            true => (crate::code_mode::meta_tools(false), Some(tools)),
+            false => (tools, None),
+        };
         let run = agent::Run {
             provider,
             model,
             messages: vec![Message::new(Role::System, system), Message::new(Role::User, request.task)],
-            tools,
+            tools: offered,
             max_tool_calls,
             result_chars: 8000,
             temperature: None,
             context_tokens: None,
         };
-        let outcome = agent::run(run, self.llm(), &self.runner(site.clone()), events, cancel).await;
+        let outcome = match code_tools {
+            Some(code_tools) => {
+                let code = crate::code_mode::CodeRunner {
+                    inner: &runner,
+                    tools: code_tools,
+                    sandbox: &self.sandbox,
+                    calls: max_tool_calls as usize,
+                    audit: (self.store.clone(), super::who(site), "agent.run"),
+                };
+                agent::run(run, self.llm(), &code, events, cancel).await
+            }
+            None => agent::run(run, self.llm(), &runner, events, cancel).await,
+        };
         reservation.settle(outcome.usage.total() as i64);
         let output = outcome.result?;
         Ok(RunResult { output, tool_calls: outcome.tool_calls, usage: outcome.usage })

@@ -1092,3 +1092,56 @@ async fn terminating_an_agent_session_ends_its_call_in_flight_at_the_server() {
     assert_eq!(gone.0.unwrap_err()["code"], "ERR_SESSION_NOT_FOUND");
     client.finish().await;
 }
+
+/// A site whose agent runs in code mode: the model is offered code mode's tools only, its code
+/// calls the site's allowed tool, a tool the site may not use throws inside the code (and never
+/// runs), and the site's limit per run bounds the calls one run of code may make.
+#[tokio::test(flavor = "current_thread")]
+async fn agent_run_in_code_mode_keeps_the_sites_allowlist_and_its_limit_per_run() {
+    let (model, client) = with_probe_and_model("run-code").await;
+    let tab = page(SITE, 1);
+    grant(&client, &tab, &["model:tools"], &["probe/echo"], "allow-always").await;
+    let limits = json!({"maxToolCallsPerRun": 3, "codeMode": true});
+    let set = client.ok("permissions.setLimits", json!({"origin": SITE, "limits": limits})).await;
+    assert_eq!(set["limits"]["codeMode"], true, "{set}");
+
+    let code = r#"
+        const said = await tools.probe.echo({ text: "from code" });
+        let wiped;
+        try { await callTool("probe/wipe", { target: "/" }); wiped = "ran"; } catch (e) { wiped = e.code; }
+        return { said: said.content[0].text, wiped, listed: typeof tools.probe.wipe };
+    "#;
+    model.push(Turn::new().tool_call("execute_code", json!({ "code": code })));
+    model.push(Turn::words("Done."));
+    let (outcome, events) = client.call_as(&tab, "agent.run", json!({"task": "echo it"})).await;
+    assert_eq!(outcome.unwrap()["output"], "Done.");
+    let offered: Vec<String> = model.chat_requests()[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(offered, ["search_tools", "describe_tools", "execute_code"]);
+    let result = events.iter().find(|e| e["type"] == "tool_result").unwrap();
+    let ran: Value = serde_json::from_str(result["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert!(ran["result"]["said"].as_str().unwrap().contains("from code"), "{ran}");
+    assert_eq!(ran["result"]["wiped"], "ERR_TOOL_NOT_ALLOWED", "{ran}");
+    assert_eq!(ran["result"]["listed"], "undefined");
+    let audit = client.ok("audit.list", json!({"origin": SITE})).await;
+    let ran: Vec<(&str, &str)> =
+        audit.as_array().unwrap().iter().filter_map(|e| Some((e["tool"].as_str()?, e["outcome"].as_str()?))).collect();
+    assert!(ran.contains(&("probe/echo", "ok")), "{audit}");
+    assert!(ran.contains(&("harbor/execute_code", "ok")), "{audit}");
+    assert!(!ran.iter().any(|(tool, _)| *tool == "probe/wipe"), "the wipe never reached the server: {audit}");
+
+    // Four calls from one run of code, where the site allows three a run.
+    let code =
+        "for (let i = 0; i < 4; i++) { try { await tools.probe.echo({ text: String(i) }); } catch {} } return 1;";
+    model.push(Turn::new().tool_call("execute_code", json!({ "code": code })));
+    model.push(Turn::words("Stopped."));
+    let (_, events) = client.call_as(&tab, "agent.run", json!({"task": "echo four times"})).await;
+    let result = events.iter().find(|e| e["type"] == "tool_result").unwrap();
+    let text = result["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("ERR_SANDBOX_LIMIT") && text.contains("at most 3"), "{text}");
+    client.finish().await;
+}

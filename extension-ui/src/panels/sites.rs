@@ -159,6 +159,7 @@ fn SiteCard(bus: Bus, site: SiteSummary, catalog: Vec<(String, Option<String>)>)
         site.usage.tool_calls_this_hour, site.usage.tokens_today
     );
     let field = |value: Option<u64>| RwSignal::new(value.map(|v| v.to_string()).unwrap_or_default());
+    let code_mode = RwSignal::new(limits.code_mode);
     let (per_run, concurrent, timeout, per_hour, per_day) = (
         field(Some(u64::from(limits.max_tool_calls_per_run))),
         field(Some(u64::from(limits.max_concurrent_calls))),
@@ -179,6 +180,7 @@ fn SiteCard(bus: Bus, site: SiteSummary, catalog: Vec<(String, Option<String>)>)
                 tool_timeout_ms: number(timeout).unwrap_or(defaults.tool_timeout_ms),
                 tool_calls_per_hour: small(per_hour),
                 tokens_per_day: number(per_day),
+                code_mode: code_mode.get_untracked(),
             };
             send(Change::Limits(SetLimits { origin: origin.clone(), limits }));
         }
@@ -233,6 +235,11 @@ fn SiteCard(bus: Bus, site: SiteSummary, catalog: Vec<(String, Option<String>)>)
                     <NumberField prefix=slug_origin.clone() label="Tool timeout (ms)" value=timeout/>
                     <NumberField prefix=slug_origin.clone() label="Tool calls per hour (empty: no budget)" value=per_hour/>
                     <NumberField prefix=slug_origin.clone() label="Model tokens per day (empty: no budget)" value=per_day/>
+                    <div class="tool-choice code-mode">
+                        <input type="checkbox" id=format!("code-{slug_origin}") prop:checked=move || code_mode.get()
+                            on:change=move |ev| code_mode.set(event_target_checked(&ev))/>
+                        <label for=format!("code-{slug_origin}")>"Its agent runs in code mode (searches your tools and calls them from code)"</label>
+                    </div>
                     <button type="submit">"Save limits"</button>
                 </form>
                 <p class="help">{usage}</p>

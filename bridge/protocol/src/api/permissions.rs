@@ -246,6 +246,9 @@ pub struct Limits {
     pub tool_calls_per_hour: Option<u32>,
     /// Off when `None`.
     pub tokens_per_day: Option<u64>,
+    /// The site's `agent.run` in code mode: the model searches the site's tools and calls them
+    /// from code (each call counted and checked like a direct one), instead of being offered them.
+    pub code_mode: bool,
 }
 
 impl Default for Limits {
@@ -256,6 +259,7 @@ impl Default for Limits {
             tool_timeout_ms: 30_000,
             tool_calls_per_hour: None,
             tokens_per_day: None,
+            code_mode: false,
         }
     }
 }

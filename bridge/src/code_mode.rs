@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::chat::agent::ToolRunner;
-use crate::chat::select;
+use crate::chat::select::Selector;
 use crate::host::pipeline::{Audit, Who};
 use crate::mcp::client::{Progress, ProgressSink};
 use crate::mcp::names;
@@ -101,12 +101,30 @@ pub fn is_meta(tool: &str) -> bool {
     [SEARCH_TOOLS, DESCRIBE_TOOLS, EXECUTE_CODE, LIST_SKILLS, GET_SKILL].contains(&tool)
 }
 
+/// Where `search_tools` keeps its index between searches: a selector, and the key that names
+/// the catalog searched (it changes whenever the catalog or the caller's share of it does).
+#[derive(Clone, Copy)]
+pub struct Kept<'a> {
+    pub selector: &'a Selector,
+    pub key: u64,
+}
+
+/// The key naming what `caller` searches: the registry's catalog revision, the caller, and how
+/// many tools it may call (a tool suspended or approved changes the count).
+pub fn catalog_key(revision: u64, caller: &str, count: usize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (revision, caller, count).hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Answers `search_tools`, `describe_tools` or `execute_code` over `tools` (what the caller
 /// may call), the code's calls going to `host`; `None` for another tool.
 pub async fn answer_meta(
     tool: &str,
     arguments: &JsonObject,
     tools: &[ToolEntry],
+    kept: Kept<'_>,
     sandbox: &Sandbox,
     host: &dyn Host,
     calls: usize,
@@ -116,7 +134,9 @@ pub async fn answer_meta(
         SEARCH_TOOLS => (|| {
             let query = text("query").ok_or_else(|| ErrorObject::invalid("search_tools needs a `query`"))?;
             let limit = arguments.get("limit").and_then(Value::as_u64).unwrap_or(10).clamp(1, MOST_FOUND as u64);
-            let found: Vec<Value> = select::select(tools, &query, limit as usize)
+            let found: Vec<Value> = kept
+                .selector
+                .select(kept.key, tools, &query, limit as usize)
                 .into_iter()
                 .map(|i| {
                     let tool = &tools[i];
@@ -217,6 +237,8 @@ pub struct CodeRunner<'a> {
     pub sandbox: &'a Sandbox,
     /// The calls one run may make.
     pub calls: usize,
+    /// Where `search_tools` keeps its index.
+    pub kept: Kept<'a>,
     /// Where code mode's own calls are audited, as whom, under which method.
     pub audit: (Store, Who, &'static str),
 }
@@ -237,7 +259,8 @@ impl ToolRunner for CodeRunner<'_> {
             let audit = Audit::begin(store, who.clone(), method, Some(&tool.name));
             let host =
                 RunnerHost { runner: self.inner, tools: &self.tools, cancel, progress, made: Default::default() };
-            let answered = answer_meta(&tool.model_name, &args, &self.tools, self.sandbox, &host, self.calls).await;
+            let answered =
+                answer_meta(&tool.model_name, &args, &self.tools, self.kept, self.sandbox, &host, self.calls).await;
             let outcome =
                 answered.unwrap_or_else(|| Err(ErrorObject::invalid(format!("{} is not offered here", tool.name))));
             audit.finish(&outcome);

@@ -210,10 +210,11 @@ impl Chat {
             page_tab: turn.page_tab,
         };
         let outcome = match code_tools {
-            Some(code_tools) => {
+            Some((code_tools, key)) => {
                 let who = crate::host::pipeline::Chat.who();
                 let runner = crate::code_mode::CodeRunner {
                     inner: &tools,
+                    kept: crate::code_mode::Kept { selector: &self.selector, key },
                     tools: code_tools,
                     sandbox: &self.sandbox,
                     calls: crate::code_mode::CALLS_PER_RUN,
@@ -245,7 +246,7 @@ impl Chat {
         site_chat: Option<&SiteChat>,
         settings: &ChatSettings,
         events: &EventSink,
-    ) -> Result<(Vec<ToolEntry>, Option<Vec<ToolEntry>>), ErrorObject> {
+    ) -> Result<(Vec<ToolEntry>, Option<(Vec<ToolEntry>, u64)>), ErrorObject> {
         // The page's own tools and servers come first: the user turned them on for this page.
         let mut tools = Vec::new();
         if let Some(tab) = turn.page_tab {
@@ -270,7 +271,8 @@ impl Chat {
         if settings.code_mode && site_chat.is_none() && !tools.is_empty() {
             let message = format!("code mode: the model searches and calls {} tools from code", tools.len());
             events.emit(&RunEvent::Status { message, tools: None }).await;
-            return Ok((crate::code_mode::meta_tools(false), Some(tools)));
+            let key = catalog_key(self.servers.catalog_revision(), &tools[..own], tools.len(), turn);
+            return Ok((crate::code_mode::meta_tools(false), Some((tools, key))));
         }
         if tools.len() <= settings.max_tools {
             return Ok((tools, None));

@@ -40,7 +40,9 @@ impl Gateway {
                 let tools = self.visible_tools(record)?;
                 let host = CodeHost { gateway: self, client: &record.name, tools: &tools, cancel };
                 let calls = CALLS_PER_RUN.min(record.rate_per_min.max(1) as usize);
-                code_mode::answer_meta(other, &arguments, &tools, &self.sandbox, &host, calls)
+                let key = code_mode::catalog_key(self.servers.catalog_revision(), &record.name, tools.len());
+                let kept = code_mode::Kept { selector: &self.selector, key };
+                code_mode::answer_meta(other, &arguments, &tools, kept, &self.sandbox, &host, calls)
                     .await
                     .unwrap_or_else(|| Err(ErrorObject::invalid(format!("{other} is not one of code mode's tools"))))
             }

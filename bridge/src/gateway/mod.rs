@@ -191,6 +191,8 @@ pub struct Gateway {
     events: broadcast::Sender<Event>,
     /// Where code mode's `execute_code` runs.
     sandbox: crate::sandbox::Sandbox,
+    /// Code mode's `search_tools` index, kept while the catalog searched stays the same.
+    selector: crate::chat::select::Selector,
 }
 
 impl Gateway {
@@ -206,6 +208,7 @@ impl Gateway {
             listener: tokio::sync::Mutex::new(None),
             events,
             sandbox: crate::sandbox::Sandbox::default(),
+            selector: Default::default(),
         });
         // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
         // they subscribed to as `updated`).

@@ -111,6 +111,8 @@ pub struct Host {
     notifier: Notifier,
     /// Where a site's `agent.run` in code mode runs its code.
     sandbox: crate::sandbox::Sandbox,
+    /// Code mode's `search_tools` index, kept while the catalog searched stays the same.
+    selector: crate::chat::select::Selector,
 }
 
 impl Host {
@@ -135,6 +137,7 @@ impl Host {
             llm,
             notifier,
             sandbox: crate::sandbox::Sandbox::default(),
+            selector: Default::default(),
         }
     }
 

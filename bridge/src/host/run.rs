@@ -93,8 +93,11 @@ impl Host {
         };
         let outcome = match code_tools {
             Some(code_tools) => {
+                let key =
+                    crate::code_mode::catalog_key(self.servers.catalog_revision(), &site.origin, code_tools.len());
                 let code = crate::code_mode::CodeRunner {
                     inner: &runner,
+                    kept: crate::code_mode::Kept { selector: &self.selector, key },
                     tools: code_tools,
                     sandbox: &self.sandbox,
                     calls: max_tool_calls as usize,

@@ -19,6 +19,7 @@
 //! - [`asks`] — a server's elicitation and sampling requests put to the user in the sidebar;
 //! - [`control`] — the control socket; [`link`] — the command line's [`link::Link`] to a bridge;
 //! - [`gateway`] — Harbor's servers as one MCP endpoint (stdio and loopback HTTP) for other apps;
+//! - [`js_server`] — MCP servers written in JavaScript, run by the bridge's own binary (QuickJS);
 //! - [`sandbox`] — JavaScript from a model or an app, in QuickJS with hard limits; [`code_mode`] —
 //!   search, describe and run-code tools in place of every tool, for gateway apps and the chat;
 //! - [`native_manifest`], [`doctor`], [`paths`], [`logging`], [`runtimes`] — installing the
@@ -38,6 +39,7 @@ pub mod host;
 pub mod http;
 pub mod import;
 pub mod install;
+pub mod js_server;
 pub mod link;
 pub mod llm;
 pub mod logging;

@@ -232,6 +232,32 @@ struct Logs {
     cut: bool,
 }
 
+/// `setTimeout` and `clearTimeout` on `globalThis`; evaluates to the function the host calls
+/// when nothing else is left to run: it fires the next due timer (0), says how many
+/// milliseconds until one is due, or -1 when none is set.
+pub(crate) const TIMERS: &str = r#"
+(() => {
+  const timers = [];
+  let next = 1;
+  globalThis.setTimeout = (fn, ms, ...args) => {
+    if (typeof fn !== "function") throw new TypeError("setTimeout takes a function");
+    const id = next++;
+    timers.push({ id, at: Date.now() + Math.max(0, Number(ms) || 0), fn, args });
+    return id;
+  };
+  globalThis.clearTimeout = (id) => { const at = timers.findIndex((t) => t.id === id); if (at >= 0) timers.splice(at, 1); };
+  return () => {
+    if (timers.length === 0) return -1;
+    timers.sort((a, b) => a.at - b.at);
+    const wait = timers[0].at - Date.now();
+    if (wait > 0) return wait;
+    const timer = timers.shift();
+    timer.fn(...timer.args);
+    return 0;
+  };
+})()
+"#;
+
 /// How the code sees the host: a frozen `tools` tree over one hidden call function.
 const PRELUDE: &str = r#"
 (() => {
@@ -261,24 +287,6 @@ const PRELUDE: &str = r#"
   for (const server of Object.keys(tools)) Object.freeze(tools[server]);
   Object.defineProperty(globalThis, "tools", { value: Object.freeze(tools), enumerable: true });
   Object.defineProperty(globalThis, "callTool", { value: Object.freeze(invoke), enumerable: true });
-  const timers = [];
-  let next = 1;
-  globalThis.setTimeout = (fn, ms, ...args) => {
-    if (typeof fn !== "function") throw new TypeError("setTimeout takes a function");
-    const id = next++;
-    timers.push({ id, at: Date.now() + Math.max(0, Number(ms) || 0), fn, args });
-    return id;
-  };
-  globalThis.clearTimeout = (id) => { const at = timers.findIndex((t) => t.id === id); if (at >= 0) timers.splice(at, 1); };
-  return () => {
-    if (timers.length === 0) return -1;
-    timers.sort((a, b) => a.at - b.at);
-    const wait = timers[0].at - Date.now();
-    if (wait > 0) return wait;
-    const timer = timers.shift();
-    timer.fn(...timer.args);
-    return 0;
-  };
 })()
 "#;
 
@@ -351,7 +359,8 @@ fn evaluate<'js>(ctx: &Ctx<'js>, code: &str, run: &Rc<Run>) -> Result<Outcome, F
     globals.set("__harbor_call", call.map_err(internal)?).map_err(internal)?;
     globals.set("__harbor_log", log.map_err(internal)?).map_err(internal)?;
     globals.set("__harbor_tools", names).map_err(internal)?;
-    let tick: Function = ctx.eval(PRELUDE).map_err(internal)?;
+    let () = ctx.eval(PRELUDE).map_err(internal)?;
+    let tick: Function = ctx.eval(TIMERS).map_err(internal)?;
 
     let wrapped = format!("(async () => {{\n{code}\n}})()");
     let promise: Promise = match ctx.eval(wrapped) {

@@ -89,7 +89,7 @@ enum Command {
     /// Add, list, start, stop and remove MCP servers, and read their logs.
     Servers {
         #[command(subcommand)]
-        command: servers::ServersCommand,
+        command: Box<servers::ServersCommand>,
         /// Print the bridge's answers as JSON.
         #[arg(long, global = true)]
         json: bool,
@@ -165,6 +165,16 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Run an MCP server written in JavaScript on stdin/stdout, with no Node.js (Harbor's
+    /// launch for such a server): `MCP.readLine`/`MCP.writeLine`, `process.env`, and `fetch` to
+    /// the declared hosts only.
+    JsServer {
+        /// The server's file.
+        file: PathBuf,
+        /// A host the server may fetch from (repeatable); none: no network.
+        #[arg(long = "allow-host")]
+        allow_host: Vec<String>,
+    },
     /// Check what Harbor needs on this machine and say how to fix what is missing.
     Doctor {
         /// Print the checks as JSON.
@@ -199,7 +209,7 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Uninstall { system }) => uninstall(scope(system)),
         Some(Command::DataDir) => paths::data_dir().map(|dir| println!("{}", dir.display())),
-        Some(Command::Servers { command, json }) => with_runtime(|dir| servers::servers(dir, command, json)),
+        Some(Command::Servers { command, json }) => with_runtime(|dir| servers::servers(dir, *command, json)),
         Some(Command::Tools { id, json }) => with_runtime(|dir| servers::tools(dir, id, json)),
         Some(Command::Asks) => with_runtime(answer::watch),
         Some(Command::Call { tool, args, timeout_ms, json }) => {
@@ -218,6 +228,9 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Gateway { command, json }) => with_runtime(|dir| gateway::gateway(dir, command, json)),
         Some(Command::Doctor { json }) => return doctor(json),
+        Some(Command::JsServer { file, allow_host }) => std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read the server's file {}", file.display()))
+            .and_then(|code| harbor_bridge::js_server::serve(&code, allow_host)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

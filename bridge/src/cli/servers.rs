@@ -64,6 +64,16 @@ pub enum ServersCommand {
         /// Tool-call timeout for this server, in milliseconds.
         #[arg(long)]
         tool_timeout_ms: Option<u64>,
+        /// An MCP server written in JavaScript (a file or an https URL), run by Harbor itself
+        /// with no Node.js: the file is checked against --sha256 and kept in Harbor's data folder.
+        #[arg(long, conflicts_with_all = ["url", "image", "command"])]
+        js: Option<String>,
+        /// The JavaScript server's SHA-256 (hex); required for a URL.
+        #[arg(long, requires = "js")]
+        sha256: Option<String>,
+        /// A host the JavaScript server may fetch from (repeatable; its manifest's network hosts).
+        #[arg(long = "allow-host", requires = "js")]
+        allow_hosts: Vec<String>,
         /// The program and its arguments, after `--`.
         #[arg(last = true)]
         command: Vec<String>,
@@ -158,9 +168,60 @@ pub enum RuntimeArg {
     Native,
 }
 
+/// A JavaScript server's launch: its file (read, or fetched from an https URL) checked against
+/// `sha256` and kept as `<data>/js-servers/<id>.js`, run by this very binary's `js-server`.
+async fn js_launch(
+    data_dir: &Path,
+    id: &str,
+    source: &str,
+    sha256: Option<&str>,
+    hosts: &[String],
+) -> Result<Vec<String>> {
+    use sha2::{Digest, Sha256};
+    let bytes = if source.starts_with("https://") {
+        let url = source;
+        if sha256.is_none() {
+            bail!("a JavaScript server fetched from a URL needs its --sha256");
+        }
+        let http = harbor_bridge::http::client_builder().build().context("an HTTP client")?;
+        let answer = http.get(url).send().await.with_context(|| format!("{url} did not answer"))?;
+        if !answer.status().is_success() {
+            bail!("{url} answered {}", answer.status());
+        }
+        answer.bytes().await.with_context(|| format!("reading {url}"))?.to_vec()
+    } else if source.starts_with("http://") {
+        bail!("a JavaScript server is fetched over https only");
+    } else {
+        std::fs::read(source).with_context(|| format!("cannot read {source}"))?
+    };
+    let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(expected) = sha256 {
+        if !digest.eq_ignore_ascii_case(expected.trim()) {
+            bail!("{source} has SHA-256 {digest}, not the {expected} given: nothing was added");
+        }
+    }
+    std::str::from_utf8(&bytes).with_context(|| format!("{source} is not text (UTF-8)"))?;
+    let folder = data_dir.join("js-servers");
+    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let file = folder.join(format!("{id}.js"));
+    std::fs::write(&file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
+    let program = std::env::current_exe().context("this program's own path")?;
+    let mut command = vec![program.display().to_string(), "js-server".into(), file.display().to_string()];
+    for host in hosts {
+        command.extend(["--allow-host".to_owned(), host.clone()]);
+    }
+    Ok(command)
+}
+
 pub async fn servers(data_dir: &Path, command: ServersCommand, json: bool) -> Result<()> {
     if let ServersCommand::Logs { id, lines } = &command {
         return logs(data_dir, id, *lines);
+    }
+    let mut command = command;
+    if let ServersCommand::Add { id, js, sha256, allow_hosts, command: program, .. } = &mut command {
+        if let Some(source) = js.take() {
+            *program = js_launch(data_dir, id, &source, sha256.as_deref(), allow_hosts).await?;
+        }
     }
     let mut link = Link::open(data_dir).await?;
     let outcome = servers_over(&mut link, command, json).await;
@@ -205,6 +266,7 @@ async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> R
             auto_start,
             tool_timeout_ms,
             command,
+            ..
         } => {
             let launch = match (url, image, command.split_first()) {
                 (Some(url), _, _) => Launch::Remote { url, headers: pairs(&headers)? },

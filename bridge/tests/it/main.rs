@@ -21,6 +21,7 @@ mod gateway;
 mod host;
 mod import;
 mod install;
+mod js_servers;
 mod oauth;
 mod pages;
 mod sdks;

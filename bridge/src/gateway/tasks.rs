@@ -291,7 +291,8 @@ mod tests {
 
     async fn ignore(_: crate::mcp::client::Progress) {}
 
-    /// Starts `call` (given its asker and its stop) with a 10 ms window and returns it running.
+    /// Starts `call` (given its asker and its stop) with a 10 ms window and returns it running
+    /// (each call here takes far longer than that, so that a loaded machine still sees it run).
     async fn running<F>(call: impl FnOnce(Arc<dyn Asker>, CancellationToken) -> F) -> Running
     where
         F: std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
@@ -306,7 +307,7 @@ mod tests {
     }
 
     async fn until(tasks: &AppTasks, id: &str, status: TaskStatus) -> rmcp::model::DetailedTask {
-        for _ in 0..200 {
+        for _ in 0..1000 {
             let task = tasks.get("app", id).unwrap();
             if task.status() == status {
                 return task;
@@ -320,7 +321,7 @@ mod tests {
     async fn a_task_asks_its_app_takes_the_answer_and_ends_with_the_result() {
         let tasks = AppTasks::default();
         let call = running(|asker, _| async move {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             let asked = ServerAsk::new(
                 ELICITATION,
                 json!({"mode": "form", "message": "name?",
@@ -378,7 +379,7 @@ mod tests {
             .expect("the call itself is stopped");
 
         let failing = running(|_, _| async {
-            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             Err(ErrorObject::new(ErrorCode::Internal, "the server broke"))
         })
         .await;

@@ -96,8 +96,7 @@ pub fn serve(code: &str, allowed: Vec<String>) -> Result<()> {
         let _ = reading.send(Event::Closed);
     })?;
     let fetcher = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let http =
-        crate::http::client_builder().timeout(Duration::from_secs(30)).build().context("an HTTP client for fetch")?;
+    let http = fetch_client()?;
     let fetch_handle = std::thread::Builder::new().name("js-server-fetch".into());
     let (fetches, asked) = mpsc::channel::<(u32, String, Value)>();
     let answered = events.clone();
@@ -118,6 +117,16 @@ pub fn serve(code: &str, allowed: Vec<String>) -> Result<()> {
     js.set_max_stack_size(1 << 20);
     let context = Context::full(&js).context("the JavaScript context")?;
     context.with(|ctx| run(&ctx, code, &inbox, fetches))
+}
+
+/// The client `fetch` uses: no redirects followed — a declared host must not lead the server to
+/// one it did not declare; the 3xx answer goes to the code, whose next `fetch` is checked again.
+fn fetch_client() -> Result<reqwest::Client> {
+    crate::http::client_builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("an HTTP client for fetch")
 }
 
 /// `url`, if its host is one the server declared.
@@ -278,5 +287,22 @@ mod tests {
         assert!(checked("https://api.example.com.evil.example/", &allowed).is_err(), "a lookalike suffix");
         assert!(checked("file:///etc/passwd", &allowed).unwrap_err().contains("only http and https"));
         assert!(checked("not a url", &allowed).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_declared_host_cannot_redirect_fetch_to_an_undeclared_one() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer).await;
+            let answer = "HTTP/1.1 302 Found\r\nlocation: http://evil.example/steal\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            stream.write_all(answer.as_bytes()).await.unwrap();
+        });
+        let got = fetch(&fetch_client().unwrap(), url::Url::parse(&url).unwrap(), &json!({})).await;
+        assert_eq!(got["status"], 302, "the redirect is the code's to follow (and be checked): {got}");
+        assert_eq!(got["headers"]["location"], "http://evil.example/steal");
     }
 }

@@ -38,9 +38,9 @@ enum Event {
 /// timers; the host functions themselves are taken away).
 const PRELUDE: &str = r#"
 (() => {
-  const write = globalThis.__harbor_write, err = globalThis.__harbor_err, ask = globalThis.__harbor_fetch;
+  const write = globalThis.__harbor_write, ask = globalThis.__harbor_fetch;
   const env = JSON.parse(globalThis.__harbor_env);
-  for (const name of ["__harbor_write", "__harbor_err", "__harbor_fetch", "__harbor_env"]) delete globalThis[name];
+  for (const name of ["__harbor_write", "__harbor_fetch", "__harbor_env"]) delete globalThis[name];
   const lines = [];
   let waiting = null;
   const state = { reading: false };
@@ -51,9 +51,6 @@ const PRELUDE: &str = r#"
     writeLine: (text) => { write(typeof text === "string" ? text : JSON.stringify(text)); },
   });
   globalThis.process = Object.freeze({ env: Object.freeze(env), platform: "harbor" });
-  const text = (v) => { if (typeof v === "string") return v; try { return JSON.stringify(v); } catch { return String(v); } };
-  const say = (level) => (...parts) => err(level, parts.map(text).join(" "));
-  globalThis.console = Object.freeze({ log: say("log"), info: say("info"), warn: say("warn"), error: say("error"), debug: say("debug") });
   const fetches = new Map();
   let nextFetch = 1;
   globalThis.fetch = (input, init) => new Promise((resolve, reject) => {
@@ -197,15 +194,17 @@ fn run(
     .map_err(js)?;
     let env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
     globals.set("__harbor_write", write).map_err(js)?;
-    globals.set("__harbor_err", err).map_err(js)?;
     globals.set("__harbor_fetch", ask).map_err(js)?;
     globals.set("__harbor_env", Value::Object(env).to_string()).map_err(js)?;
     let host: rquickjs::Object = ctx.eval(PRELUDE).map_err(js)?;
+    let console: Function = ctx.eval(crate::sandbox::CONSOLE).map_err(js)?;
+    let () = console.call((err,)).map_err(js)?;
     let (deliver, settle, started): (Function, Function, Function) =
         (host.get("deliver").map_err(js)?, host.get("settle").map_err(js)?, host.get("started").map_err(js)?);
     let tick: Function = ctx.eval(crate::sandbox::TIMERS).map_err(js)?;
     let _: rquickjs::Value = ctx.eval(code.to_owned()).map_err(js)?;
-    drain(ctx)?;
+    // The jobs promises queued (an uncaught rejection in one is dropped, not fatal).
+    while ctx.execute_pending_job() {}
     // The common shape: an `async function main()` the file leaves for its host to call.
     let begun: bool = started.call(()).map_err(js)?;
     let main: Option<Function> = ctx.globals().get("main").ok();
@@ -215,7 +214,7 @@ fn run(
     }
     let mut closed = false;
     loop {
-        drain(ctx)?;
+        while ctx.execute_pending_job() {}
         if let Some(Some(Err(error))) = running.as_ref().map(|p| p.result::<rquickjs::Value>()) {
             bail!("the server's main() failed: {}", thrown(ctx, error));
         }
@@ -252,24 +251,12 @@ fn run(
     }
 }
 
-/// Runs the jobs promises queued; an uncaught rejection in one is logged, not fatal.
-fn drain(ctx: &Ctx<'_>) -> Result<()> {
-    while ctx.execute_pending_job() {}
-    Ok(())
-}
-
-/// What JavaScript threw, in words.
+/// What went wrong in the engine, in words: what JavaScript threw (as the sandbox words it), or
+/// the engine's own error.
 fn thrown(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
-    if !matches!(error, rquickjs::Error::Exception) {
-        return error.to_string();
-    }
-    let value = ctx.catch();
-    match value.as_exception() {
-        Some(exception) => {
-            let name: Option<String> = exception.get("name").ok();
-            format!("{}: {}", name.unwrap_or_else(|| "Error".into()), exception.message().unwrap_or_default())
-        }
-        None => ctx.json_stringify(value).ok().flatten().and_then(|s| s.to_string().ok()).unwrap_or_default(),
+    match error {
+        rquickjs::Error::Exception => crate::sandbox::thrown(ctx),
+        other => other.to_string(),
     }
 }
 

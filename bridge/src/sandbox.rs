@@ -258,18 +258,26 @@ pub(crate) const TIMERS: &str = r#"
 })()
 "#;
 
-/// How the code sees the host: a frozen `tools` tree over one hidden call function.
-const PRELUDE: &str = r#"
-(() => {
-  const call = globalThis.__harbor_call, log = globalThis.__harbor_log, names = globalThis.__harbor_tools;
-  delete globalThis.__harbor_call; delete globalThis.__harbor_log; delete globalThis.__harbor_tools;
+/// A function that sets a frozen `console` on `globalThis` whose methods write each line, its
+/// parts as text (strings as they are, the rest as JSON), through the host function it is given
+/// as `write(level, line)`.
+pub(crate) const CONSOLE: &str = r#"
+(write) => {
   const text = (value) => {
     if (typeof value === "string") return value;
     try { const json = JSON.stringify(value); return json === undefined ? String(value) : json; }
     catch { return String(value); }
   };
-  const say = (level) => (...parts) => { log(level, parts.map(text).join(" ")); };
+  const say = (level) => (...parts) => { write(level, parts.map(text).join(" ")); };
   globalThis.console = Object.freeze({ log: say("log"), info: say("info"), warn: say("warn"), error: say("error"), debug: say("debug") });
+}
+"#;
+
+/// How the code sees the host: a frozen `tools` tree over one hidden call function.
+const PRELUDE: &str = r#"
+(() => {
+  const call = globalThis.__harbor_call, names = globalThis.__harbor_tools;
+  delete globalThis.__harbor_call; delete globalThis.__harbor_tools;
   const invoke = async (name, args) => {
     if (typeof name !== "string") throw new TypeError("a tool's name is a string");
     const answer = JSON.parse(call(name, JSON.stringify(args === undefined ? {} : args)));
@@ -357,9 +365,10 @@ fn evaluate<'js>(ctx: &Ctx<'js>, code: &str, run: &Rc<Run>) -> Result<Outcome, F
     let log = Function::new(ctx.clone(), move |level: String, text: String| logging.log(&level, &text));
     let names = serde_json::to_string(&run.tools).unwrap_or_else(|_| "[]".into());
     globals.set("__harbor_call", call.map_err(internal)?).map_err(internal)?;
-    globals.set("__harbor_log", log.map_err(internal)?).map_err(internal)?;
     globals.set("__harbor_tools", names).map_err(internal)?;
     let () = ctx.eval(PRELUDE).map_err(internal)?;
+    let console: Function = ctx.eval(CONSOLE).map_err(internal)?;
+    let () = console.call((log.map_err(internal)?,)).map_err(internal)?;
     let tick: Function = ctx.eval(TIMERS).map_err(internal)?;
 
     let wrapped = format!("(async () => {{\n{code}\n}})()");
@@ -415,7 +424,7 @@ fn evaluate<'js>(ctx: &Ctx<'js>, code: &str, run: &Rc<Run>) -> Result<Outcome, F
 }
 
 /// What the code threw, in words (an `Error`'s name and message, else the value as text).
-fn thrown(ctx: &Ctx<'_>) -> String {
+pub(crate) fn thrown(ctx: &Ctx<'_>) -> String {
     let value = ctx.catch();
     if let Some(exception) = value.as_exception() {
         let message = exception.message().unwrap_or_default();

@@ -49,6 +49,7 @@ pub struct AppTasks {
 
 /// One task.
 struct Kept {
+    id: String,
     client: String,
     created: Instant,
     created_at: String,
@@ -90,29 +91,27 @@ impl AppTasks {
         let status = if round.waiting.is_empty() { TaskStatus::Working } else { TaskStatus::InputRequired };
         let steps = std::mem::replace(&mut round.steps, tokio::sync::mpsc::channel(1).1);
         let kept = Arc::new(Kept {
+            id: id.clone(),
             client: client.to_owned(),
             created: Instant::now(),
             created_at: now.clone(),
             stop: CancellationToken::new(),
             state: Mutex::new(State { status, message: None, updated_at: now, ended: None, round: Some(round) }),
         });
-        let task = kept.task();
+        let created = CreateTaskResult::new(kept.task());
         {
             let mut open = self.lock();
             forget_expired(&mut open);
-            open.insert(id.clone(), kept.clone());
+            open.insert(id, kept.clone());
         }
         tokio::spawn(drive(kept, steps, finish));
-        let mut task = task;
-        task.task_id = id;
-        CreateTaskResult::new(task)
+        created
     }
 
     /// `tasks/get`: the task as it stands, with its result, error or outstanding requests.
     pub fn get(&self, client: &str, id: &str) -> Result<DetailedTask, ErrorObject> {
         let kept = self.find(client, id)?;
-        let mut task = kept.task();
-        task.task_id = id.to_owned();
+        let task = kept.task();
         let state = kept.state();
         let payload = match (state.status, &state.ended, &state.round) {
             (TaskStatus::Completed, Some(result), _) => TaskPayload::Completed { result: result.clone() },
@@ -183,10 +182,10 @@ impl Kept {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The task's common fields (its id is the map's key, filled in by the caller).
+    /// The task's common fields.
     fn task(&self) -> Task {
         let state = self.state();
-        let mut task = Task::new(String::new(), state.status, self.created_at.clone(), state.updated_at.clone())
+        let mut task = Task::new(self.id.clone(), state.status, self.created_at.clone(), state.updated_at.clone())
             .with_ttl_ms(TTL.as_millis() as u64)
             .with_poll_interval_ms(POLL_EVERY.as_millis() as u64);
         task.status_message = state.message.clone();

@@ -15,17 +15,30 @@ pub async fn start(
     resource: &str,
     env: &[(&str, &str)],
 ) -> Result<(tokio::process::Child, String), String> {
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    start_fixture(install, "provider.mjs", port, resource, env).await
+}
+
+/// Starts the provider fixture `name` (in `tests/fixtures/oauth/`) on `port`: the child and its
+/// issuer URL, once it listens. Starting one again on the same port is a provider that kept its
+/// address and changed its keys.
+pub async fn start_fixture(
+    install: &Path,
+    name: &str,
+    port: u16,
+    resource: &str,
+    env: &[(&str, &str)],
+) -> Result<(tokio::process::Child, String), String> {
     if !install.join("node_modules/oidc-provider/package.json").is_file() {
         return Err(format!("oidc-provider is not installed in {}: run scripts/setup --test", install.display()));
     }
     // `bridge/` or `tests/`, whichever crate includes this file: the fixture is beside both.
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/oauth/provider.mjs");
-    std::fs::copy(&fixture, install.join("provider.mjs")).map_err(|e| format!("{}: {e}", fixture.display()))?;
-    let port =
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/oauth").join(name);
+    std::fs::copy(&fixture, install.join(name)).map_err(|e| format!("{}: {e}", fixture.display()))?;
     let child = tokio::process::Command::new("node")
         .current_dir(install)
-        .args(["provider.mjs", &port.to_string(), resource])
+        .args([name, &port.to_string(), resource])
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)

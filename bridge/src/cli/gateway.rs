@@ -14,6 +14,8 @@ use clap::Subcommand;
 use harbor_bridge::control;
 use harbor_bridge::gateway::face::Face;
 use harbor_bridge::gateway::remote::Remote;
+use harbor_bridge::gateway::team::config::TeamConfig;
+use harbor_bridge::gateway::team::Team;
 use harbor_bridge::gateway::Backend;
 use harbor_bridge::link::Link;
 use harbor_bridge::Bridge;
@@ -33,8 +35,17 @@ pub enum GatewayCommand {
     /// stopped (Ctrl-C). Prints the endpoint's URL first.
     Serve {
         /// The loopback port (0: any free one). Default: the gateway's setting.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "config")]
         port: Option<u16>,
+        /// Serve a team as this file says (YAML or JSON): its address, identity providers, roles.
+        /// SIGHUP reads it again without dropping sessions.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Check a team config file without serving it: every error, with its key and line.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
     },
     /// The HTTP endpoint's state and every client with its traffic.
     Status,
@@ -172,31 +183,90 @@ async fn serve_stdio<B: Backend>(
 }
 
 /// `harbor-bridge gateway serve`: the bridge without Firefox.
-pub async fn serve(data_dir: &Path, port: Option<u16>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+pub async fn serve(
+    data_dir: &Path,
+    port: Option<u16>,
+    config: Option<PathBuf>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    // A bad config file is refused before anything starts.
+    let team = config.as_deref().map(TeamConfig::load).transpose()?;
     let bridge = Arc::new(Bridge::open(data_dir)?);
     #[cfg(unix)]
     let Some(listening) = bridge.listen_control().await
     else {
         bail!("another Harbor bridge runs on {} already; use it, or stop it first", data_dir.display())
     };
-    let port = match port {
-        Some(port) => Some(bridge.gateway.start_http(port).await.map_err(|e| anyhow::anyhow!("{}", e.message))?),
-        None => {
+    let mut reloading = None;
+    let port = match (port, team) {
+        (_, Some(team)) => {
+            let listen = team.listen;
+            bridge.gateway.set_team(Some(Team::new(team)));
+            #[cfg(unix)]
+            if let Some(path) = config.clone() {
+                reloading = Some(tokio::spawn(reload_on_hangup(bridge.gateway.clone(), path, listen)));
+            }
+            Some(bridge.gateway.start_http_at(listen).await.map_err(|e| anyhow::anyhow!("{}", e.message))?)
+        }
+        (Some(port), None) => {
+            Some(bridge.gateway.start_http(port).await.map_err(|e| anyhow::anyhow!("{}", e.message))?)
+        }
+        (None, None) => {
             bridge.gateway.start_configured().await;
             bridge.gateway.http_port().await
         }
     };
-    match port {
-        Some(port) => println!("Harbor gateway on http://127.0.0.1:{port}/mcp"),
-        None => println!("Harbor runs (the HTTP endpoint is off: `harbor-bridge gateway http on`)"),
+    match (port, bridge.gateway.http_address().await) {
+        (Some(_), Some(address)) => println!("Harbor gateway on http://{address}/mcp"),
+        _ => println!("Harbor runs (the HTTP endpoint is off: `harbor-bridge gateway http on`)"),
     }
     shutdown.await;
+    if let Some(reloading) = reloading {
+        reloading.abort();
+    }
     #[cfg(unix)]
     {
         listening.abort();
         let _ = std::fs::remove_file(control::socket_path(data_dir));
     }
     bridge.shutdown().await;
+    Ok(())
+}
+
+/// Reads the team config again on each SIGHUP: a good file is in force at once (sessions stay
+/// open; the next request of each caller is judged by it); a bad one is logged and the one in
+/// force stays. The address cannot change without a restart.
+#[cfg(unix)]
+async fn reload_on_hangup(gateway: Arc<harbor_bridge::gateway::Gateway>, path: PathBuf, listen: std::net::SocketAddr) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        match TeamConfig::load(&path) {
+            Ok(config) => {
+                if config.listen != listen {
+                    tracing::warn!("the config's listen address changed; it takes effect when the gateway restarts");
+                }
+                gateway.set_team(Some(Team::new(config)));
+                tracing::info!("the team config was read again");
+            }
+            Err(error) => tracing::warn!("the team config was not reloaded, the one in force stays: {error}"),
+        }
+    }
+}
+
+/// `gateway check --config FILE`.
+pub fn check(path: &Path) -> Result<()> {
+    let config = TeamConfig::load(path)?;
+    println!(
+        "{} is good: {} on {}, {} issuer(s), {} role(s), {} mapping(s){}",
+        path.display(),
+        config.resource(),
+        config.listen,
+        config.auth.issuers.len(),
+        config.roles.len(),
+        config.mappings.len(),
+        if config.auth.keys { ", Harbor's client keys accepted" } else { "" }
+    );
     Ok(())
 }
 
@@ -210,7 +280,7 @@ pub async fn gateway(data_dir: &Path, command: GatewayCommand, json: bool) -> Re
 
 async fn over(link: &mut Link, command: GatewayCommand, json: bool) -> Result<()> {
     match command {
-        GatewayCommand::Serve { .. } => unreachable!("served by `serve`"),
+        GatewayCommand::Serve { .. } | GatewayCommand::Check { .. } => unreachable!("run without a link"),
         GatewayCommand::Status => status(ask::<GatewayStatus>(link, Empty {}).await?, json),
         GatewayCommand::Http { state, port } => {
             let enabled = match state.as_str() {

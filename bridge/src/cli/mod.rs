@@ -223,9 +223,10 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Secrets { command, json }) => with_runtime(|dir| secrets::secrets(dir, command, json)),
         Some(Command::Mcp { client }) => with_runtime(|dir| async move { gateway::mcp(dir, &client).await }),
-        Some(Command::Gateway { command: gateway::GatewayCommand::Serve { port }, .. }) => {
-            with_runtime(|dir| gateway::serve(dir, port, shutdown_signal()))
+        Some(Command::Gateway { command: gateway::GatewayCommand::Serve { port, config }, .. }) => {
+            with_runtime(|dir| gateway::serve(dir, port, config, shutdown_signal()))
         }
+        Some(Command::Gateway { command: gateway::GatewayCommand::Check { config }, .. }) => gateway::check(&config),
         Some(Command::Gateway { command, json }) => with_runtime(|dir| gateway::gateway(dir, command, json)),
         Some(Command::Doctor { json }) => return doctor(json),
         Some(Command::JsServer { file, allow_host }) => std::fs::read_to_string(&file)

@@ -61,7 +61,7 @@ impl Gateway {
                 Ok(json!({ "skills": skills }))
             }
             other => {
-                let mut audit = Audit::begin(&self.store, super::who(client), other.method(), None);
+                let mut audit = Audit::begin(&self.store, self.who(client), other.method(), None);
                 let outcome = self.forward_one(&visible, record.plain_names, other, &mut audit, cancel).await;
                 audit.finish(&outcome);
                 outcome

@@ -10,7 +10,11 @@
 //!   business here (Harbor's own browser side talks native messaging), and the gateway serves no
 //!   page, so no web page can drive it, even one on another loopback port;
 //! - `/mcp` needs `Authorization: Bearer <key>`; without one, or with a wrong one, the answer is
-//!   401 with a `WWW-Authenticate` challenge that points at the resource metadata.
+//!   401 with a `WWW-Authenticate` challenge that points at the resource metadata;
+//! - when the gateway serves a team ([`super::team`]), the bearer may instead be an access token
+//!   of one of its issuers: a bad one is a 401 `invalid_token` saying why, a good one that gives
+//!   no role a 403 `insufficient_scope` naming the scopes that would, and an issuer that cannot
+//!   be asked a 503. The resource metadata then names the issuers as `authorization_servers`.
 //!
 //! `tools/call` requests are counted against the client's rate limit here, so every answer can
 //! carry `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a call over the limit gets 429 with
@@ -28,6 +32,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use super::sessions::SessionCap;
+use super::team::Refusal;
 
 /// The header that names a 2025-era session.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -70,9 +75,10 @@ impl Endpoint {
     pub fn start(listener: TcpListener, gateway: Arc<Gateway>, port: u16) -> Endpoint {
         let endpoint =
             Endpoint { stop: CancellationToken::new(), connections: TaskTracker::new(), sessions: Default::default() };
+        let hosts = Arc::new(Hosts::new(port, gateway.team().map(|team| team.config.resource())));
         let config = StreamableHttpServerConfig::default()
-            .with_allowed_hosts(loopback_hosts(port))
-            .with_allowed_origins(loopback_hosts(port).iter().map(|host| format!("http://{host}")))
+            .with_allowed_hosts(hosts.names.clone())
+            .with_allowed_origins(hosts.origins.clone())
             .enforce_origin_validation();
         let face = gateway.clone();
         // One store of 2026-07-28 calls between rounds for every session: a retry may come on any.
@@ -84,8 +90,8 @@ impl Endpoint {
             config,
         );
         let (stop, connections) = (endpoint.stop.clone(), endpoint.connections.clone());
-        let mcp = Door { mcp, cap: Arc::new(SessionCap::new(endpoint.sessions.clone())) };
-        endpoint.connections.spawn(accept(listener, gateway, mcp, port, stop, connections));
+        let mcp = Door { mcp, cap: Arc::new(SessionCap::new(endpoint.sessions.clone())), hosts };
+        endpoint.connections.spawn(accept(listener, gateway, mcp, stop, connections));
         endpoint
     }
 
@@ -104,18 +110,52 @@ impl Endpoint {
     }
 }
 
-/// rmcp's service, and the cap on the sessions it opens.
+/// rmcp's service, the cap on the sessions it opens, and the names this endpoint answers to.
 #[derive(Clone)]
 struct Door {
     mcp: Mcp,
     cap: Arc<SessionCap>,
+    hosts: Arc<Hosts>,
+}
+
+/// The `Host` values and origins this endpoint answers to: its loopback names, and the
+/// authority of the team's resource URI when one is configured; and the base of its URLs.
+struct Hosts {
+    names: Vec<String>,
+    origins: Vec<String>,
+    base: String,
+}
+
+impl Hosts {
+    fn new(port: u16, resource: Option<String>) -> Hosts {
+        let mut names = loopback_hosts(port);
+        let mut origins: Vec<String> = names.iter().map(|host| format!("http://{host}")).collect();
+        let mut base = format!("http://127.0.0.1:{port}");
+        if let Some(url) = resource.as_deref().and_then(|r| url::Url::parse(r).ok()) {
+            let origin = url.origin().ascii_serialization();
+            let authority = origin.split_once("://").map_or(String::new(), |(_, a)| a.to_owned());
+            if !authority.is_empty() && !names.contains(&authority) {
+                names.push(authority);
+                origins.push(origin.clone());
+            }
+            base = origin;
+        }
+        Hosts { names, origins, base }
+    }
+
+    fn answers_to(&self, host: &str) -> bool {
+        self.names.iter().any(|allowed| allowed.eq_ignore_ascii_case(host))
+    }
+
+    fn own_origin(&self, origin: &str) -> bool {
+        self.origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin))
+    }
 }
 
 async fn accept(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     mcp: Door,
-    port: u16,
     stop: CancellationToken,
     connections: TaskTracker,
 ) {
@@ -144,7 +184,7 @@ async fn accept(
             let service = hyper::service::service_fn(move |request| {
                 let gateway = gateway.clone();
                 let mcp = mcp.clone();
-                async move { Ok::<_, Infallible>(handle(request, &gateway, mcp, port).await) }
+                async move { Ok::<_, Infallible>(handle(request, &gateway, mcp).await) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             // A client that opens a connection and sends its headers slowly, or never, is cut off:
@@ -165,20 +205,17 @@ fn loopback_hosts(port: u16) -> Vec<String> {
     ["127.0.0.1", "localhost", "[::1]"].iter().map(|host| format!("{host}:{port}")).collect()
 }
 
-async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door, port: u16) -> Response<Body> {
+async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door) -> Response<Body> {
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-    if !loopback_hosts(port).iter().any(|allowed| allowed.eq_ignore_ascii_case(host)) {
-        return plain(StatusCode::FORBIDDEN, "this endpoint answers only to its loopback address");
+    if !mcp.hosts.answers_to(host) {
+        return plain(StatusCode::FORBIDDEN, "this endpoint answers only to its own address");
     }
     if let Some(origin) = request.headers().get(header::ORIGIN) {
-        let own = origin.to_str().ok().and_then(|o| o.strip_prefix("http://")).is_some_and(|authority| {
-            loopback_hosts(port).iter().any(|allowed| allowed.eq_ignore_ascii_case(authority))
-        });
-        if !own {
+        if !origin.to_str().is_ok_and(|origin| mcp.hosts.own_origin(origin)) {
             return plain(StatusCode::FORBIDDEN, "web pages may not use Harbor's gateway");
         }
     }
-    let base = format!("http://127.0.0.1:{port}");
+    let base = mcp.hosts.base.clone();
     match request.uri().path() {
         "/mcp" => mcp_request(request, gateway, mcp, &base).await,
         "/live" => json_response(StatusCode::OK, json!({ "live": true })),
@@ -186,8 +223,8 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door, port: 
         // Client names and traffic: for a holder of a gateway key (a scraper gets one of its
         // own, allowed no tools), not for any process on this machine.
         "/metrics" => {
-            if let Err(wrong_key) = client_of(&request, gateway) {
-                return unauthorized(&base, wrong_key);
+            if let Err(denied) = client_of(&request, gateway).await {
+                return denied.response(&base);
             }
             let mut text = Text::default();
             gateway.write_metrics(&mut text);
@@ -195,17 +232,30 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door, port: 
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
             response
         }
-        "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp" => json_response(
-            StatusCode::OK,
-            json!({
-                "resource": format!("{base}/mcp"),
-                "bearer_methods_supported": ["header"],
-                "resource_name": "Harbor gateway",
-                "resource_documentation": "Each app gets its own key in Harbor's Gateway panel (or `harbor-bridge gateway clients add NAME`).",
-            }),
-        ),
+        "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp" => {
+            json_response(StatusCode::OK, resource_metadata(gateway, &base))
+        }
         _ => plain(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp"),
     }
+}
+
+/// The protected-resource metadata (RFC 9728): with a team, its resource URI, the issuers whose
+/// tokens are accepted and the scopes that give roles.
+fn resource_metadata(gateway: &Gateway, base: &str) -> Value {
+    let mut metadata = json!({
+        "resource": format!("{base}/mcp"),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Harbor gateway",
+        "resource_documentation": "Each app gets its own key in Harbor's Gateway panel (or `harbor-bridge gateway clients add NAME`).",
+    });
+    if let Some(team) = gateway.team() {
+        metadata["resource"] = json!(team.config.resource());
+        metadata["authorization_servers"] = json!(team.authorization_servers());
+        metadata["scopes_supported"] = json!(super::team::roles::scopes_granting(&team.config.mappings));
+        metadata["resource_documentation"] =
+            json!("Sign in with the team's identity provider; your roles decide which tools you see.");
+    }
+    metadata
 }
 
 /// Ready once no server is still starting (the auto-start ones have come up or failed).
@@ -223,35 +273,98 @@ fn ready(gateway: &Gateway) -> Response<Body> {
     )
 }
 
-/// The gateway client whose key the request carries; `Err(true)` when a key was given but is
-/// not one, `Err(false)` when none was.
-fn client_of(request: &Request<Incoming>, gateway: &Gateway) -> Result<String, bool> {
-    let key = request
+/// Why a request is not let in.
+enum Denied {
+    /// No bearer at all.
+    Missing,
+    /// A bearer that is no key, with no team to try it as a token.
+    WrongKey,
+    /// A token the team's issuers refused.
+    Token(Refusal),
+}
+
+impl Denied {
+    fn response(self, base: &str) -> Response<Body> {
+        let metadata = format!("resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"");
+        let (status, challenge, message) = match self {
+            Denied::Missing => (
+                StatusCode::UNAUTHORIZED,
+                format!("Bearer {metadata}"),
+                "a gateway key or access token is required: send it as a bearer token".to_owned(),
+            ),
+            Denied::WrongKey => (
+                StatusCode::UNAUTHORIZED,
+                format!("Bearer {metadata}, error=\"invalid_token\""),
+                "that is not a gateway key: create one for this app in Harbor's Gateway panel".to_owned(),
+            ),
+            Denied::Token(Refusal::Invalid(why)) => (
+                StatusCode::UNAUTHORIZED,
+                format!("Bearer {metadata}, error=\"invalid_token\", error_description=\"{}\"", quoted(&why)),
+                format!("the access token is refused: {why}"),
+            ),
+            Denied::Token(Refusal::NoRole { scopes }) => (
+                StatusCode::FORBIDDEN,
+                format!("Bearer {metadata}, error=\"insufficient_scope\", scope=\"{}\"", quoted(&scopes.join(" "))),
+                match scopes.is_empty() {
+                    true => "the token gives no role on this gateway: ask its administrator for one".to_owned(),
+                    false => format!(
+                        "the token gives no role on this gateway; a token with one of these scopes would: {}",
+                        scopes.join(" ")
+                    ),
+                },
+            ),
+            Denied::Token(Refusal::Unavailable(why)) => {
+                tracing::warn!("a token could not be checked: {why}");
+                return plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the identity provider cannot be reached to check the token; try again shortly",
+                );
+            }
+        };
+        let mut response = plain(status, &message);
+        if let Ok(challenge) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+/// `text` fit for a quoted-string in a header: printable ASCII, no quotes or backslashes.
+fn quoted(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '?' }).collect()
+}
+
+/// The caller the request's bearer stands for: a gateway client by its key, or — when the
+/// gateway serves a team — a token's subject with its roles.
+async fn client_of(request: &Request<Incoming>, gateway: &Gateway) -> Result<String, Denied> {
+    let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .map(str::trim);
-    key.and_then(|key| gateway.authenticate(key)).ok_or(key.is_some())
-}
-
-/// The 401 for a request without a valid key, with its RFC 9728 challenge.
-fn unauthorized(base: &str, wrong_key: bool) -> Response<Body> {
-    let error = if wrong_key { ", error=\"invalid_token\"" } else { "" };
-    let challenge = format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"{error}");
-    let mut response = plain(
-        StatusCode::UNAUTHORIZED,
-        "a gateway key is required: create one for this app in Harbor's Gateway panel and send it as a bearer token",
-    );
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).expect("ASCII"));
-    response
+        .map(str::trim)
+        .ok_or(Denied::Missing)?;
+    let team = gateway.team();
+    let keys = team.as_ref().is_none_or(|team| team.config.auth.keys);
+    if keys {
+        if let Some(client) = gateway.authenticate(bearer) {
+            return Ok(client);
+        }
+    }
+    match team {
+        Some(team) if !team.issuers.is_empty() => match team.authenticate(bearer).await {
+            Ok(principal) => Ok(gateway.admit_principal(principal)),
+            Err(refusal) => Err(Denied::Token(refusal)),
+        },
+        _ => Err(Denied::WrongKey),
+    }
 }
 
 async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, door: Door, base: &str) -> Response<Body> {
-    let Door { mut mcp, cap } = door;
-    let client = match client_of(&request, gateway) {
+    let Door { mut mcp, cap, .. } = door;
+    let client = match client_of(&request, gateway).await {
         Ok(client) => client,
-        Err(wrong_key) => return unauthorized(base, wrong_key),
+        Err(denied) => return denied.response(base),
     };
     let (mut parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {

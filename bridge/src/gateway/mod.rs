@@ -17,6 +17,7 @@
 //!   its control socket;
 //! - [`rounds`] — a server's requests to a 2026-07-28 app, as input-required results and retries;
 //! - [`tasks`] — an app's long calls as tasks it polls (the Tasks extension, SEP-2663);
+//! - [`team`] — callers with an identity provider's tokens, their roles and the config file;
 //! - [`connect`] — writing the `harbor-bridge mcp --client NAME` entry into an app's config.
 
 pub mod code_mode;
@@ -30,11 +31,13 @@ pub mod rounds;
 pub mod sessions;
 pub mod stdio;
 pub mod tasks;
+pub mod team;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use harbor_protocol::{ErrorCode, ErrorObject};
 use rmcp::model::{JsonObject, ServerCapabilities};
@@ -175,7 +178,7 @@ pub struct ClientChanges {
 }
 
 struct Listener {
-    port: u16,
+    address: std::net::SocketAddr,
     endpoint: http::Endpoint,
 }
 
@@ -193,7 +196,15 @@ pub struct Gateway {
     sandbox: crate::sandbox::Sandbox,
     /// Code mode's `search_tools` index, kept while the catalog searched stays the same.
     selector: crate::chat::select::Selector,
+    /// The team config's issuers and roles, when the gateway serves a team.
+    team: RwLock<Option<Arc<team::Team>>>,
+    /// Callers known by tokens, by name, with when they were last seen.
+    principals: Mutex<HashMap<String, (team::Principal, Instant)>>,
 }
+
+/// The most token callers remembered; past it, those not seen for [`PRINCIPAL_IDLE`] go.
+const PRINCIPALS_KEPT: usize = 10_000;
+const PRINCIPAL_IDLE: Duration = Duration::from_secs(3600);
 
 impl Gateway {
     pub fn new(store: Store, servers: Arc<Servers>, notifier: Notifier, data_dir: PathBuf) -> Arc<Gateway> {
@@ -209,6 +220,8 @@ impl Gateway {
             events,
             sandbox: crate::sandbox::Sandbox::default(),
             selector: Default::default(),
+            team: RwLock::new(None),
+            principals: Mutex::default(),
         });
         // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
         // they subscribed to as `updated`).
@@ -251,25 +264,35 @@ impl Gateway {
 
     /// Listens on `127.0.0.1:port` (0: any free port) and returns the port.
     pub async fn start_http(self: &Arc<Self>, port: u16) -> Result<u16, ErrorObject> {
+        self.start_http_at(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await
+    }
+
+    /// Listens on `address` (its port 0: any free port) and returns the port. Only loopback
+    /// addresses: the team config refuses others until TLS can be configured.
+    pub async fn start_http_at(self: &Arc<Self>, address: std::net::SocketAddr) -> Result<u16, ErrorObject> {
+        if !address.ip().is_loopback() {
+            return Err(ErrorObject::invalid(format!("{address} is not a loopback address")));
+        }
         let mut listener = self.listener.lock().await;
         if let Some(running) = listener.as_ref() {
-            if running.port == port || port == 0 {
-                return Ok(running.port);
+            let same_ip = running.address.ip() == address.ip();
+            if same_ip && (running.address.port() == address.port() || address.port() == 0) {
+                return Ok(running.address.port());
             }
         }
         if let Some(old) = listener.take() {
             old.endpoint.stop().await;
         }
-        let socket = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        let socket = tokio::net::TcpListener::bind(address).await.map_err(|e| {
             ErrorObject::invalid(format!(
-                "cannot listen on 127.0.0.1:{port} ({e}); choose another port in the gateway's settings"
+                "cannot listen on {address} ({e}); choose another port in the gateway's settings"
             ))
         })?;
-        let port = socket.local_addr().map(|a| a.port()).unwrap_or(port);
-        let endpoint = http::Endpoint::start(socket, self.clone(), port);
-        *listener = Some(Listener { port, endpoint });
-        tracing::info!(port, "the gateway's HTTP endpoint listens on loopback");
-        Ok(port)
+        let address = socket.local_addr().unwrap_or(address);
+        let endpoint = http::Endpoint::start(socket, self.clone(), address.port());
+        *listener = Some(Listener { address, endpoint });
+        tracing::info!(%address, "the gateway's HTTP endpoint listens on loopback");
+        Ok(address.port())
     }
 
     pub async fn stop_http(&self) {
@@ -281,7 +304,12 @@ impl Gateway {
 
     /// The port the HTTP endpoint listens on, when it does.
     pub async fn http_port(&self) -> Option<u16> {
-        self.listener.lock().await.as_ref().map(|l| l.port)
+        self.http_address().await.map(|a| a.port())
+    }
+
+    /// The address the HTTP endpoint listens on, when it does.
+    pub async fn http_address(&self) -> Option<std::net::SocketAddr> {
+        self.listener.lock().await.as_ref().map(|l| l.address)
     }
 
     pub fn clients(&self) -> Result<Vec<ClientView>, ErrorObject> {
@@ -322,6 +350,9 @@ impl Gateway {
     }
 
     fn client(&self, name: &str) -> Result<ClientRecord, ErrorObject> {
+        if let Some((principal, _)) = self.principals.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(principal_record(principal));
+        }
         self.store.gateway_client(name).map_err(internal)?.ok_or_else(|| {
             ErrorObject::new(
                 ErrorCode::PermissionDenied,
@@ -410,6 +441,44 @@ impl Gateway {
         Some(record.name)
     }
 
+    /// The team config in force, if the gateway serves a team.
+    pub fn team(&self) -> Option<Arc<team::Team>> {
+        self.team.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts a (re)loaded team config in force. Open sessions stay; each caller's next request
+    /// is judged by the new roles, and every client hears that its lists may have changed.
+    pub fn set_team(&self, team: Option<team::Team>) {
+        *self.team.write().unwrap_or_else(|p| p.into_inner()) = team.map(Arc::new);
+        self.notifier.publish("gateway.changed", serde_json::json!({ "client": null }));
+    }
+
+    /// Remembers a caller a token let in, under its name, with the policy its roles give now.
+    pub fn admit_principal(&self, principal: team::Principal) -> String {
+        let name = principal.name.clone();
+        let mut known = self.principals.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= PRINCIPALS_KEPT && !known.contains_key(&name) {
+            known.retain(|_, (_, seen)| seen.elapsed() < PRINCIPAL_IDLE);
+        }
+        let changed = known.get(&name).is_some_and(|(was, _)| was.policy != principal.policy);
+        known.insert(name.clone(), (principal, Instant::now()));
+        drop(known);
+        if changed {
+            // Its roles changed: its limits start again from the new ones.
+            self.limits.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+        }
+        name
+    }
+
+    /// Who `client`'s calls are audited as: a token caller with its roles.
+    fn who(&self, client: &str) -> pipeline::Who {
+        let mut who = who(client);
+        if let Some((principal, _)) = self.principals.lock().unwrap_or_else(|p| p.into_inner()).get(client) {
+            who.origin = format!("{} (roles: {})", who.origin, principal.roles.join(", "));
+        }
+        who
+    }
+
     fn limits(&self, record: &ClientRecord) -> Arc<ClientLimits> {
         let mut all = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         all.entry(record.name.clone())
@@ -474,7 +543,7 @@ impl pipeline::Policy for ClientPolicy<'_> {
     type Slot = tokio::sync::OwnedSemaphorePermit;
 
     fn who(&self) -> pipeline::Who {
-        who(&self.record.name)
+        self.gateway.who(&self.record.name)
     }
 
     fn allow(&self, asked: &str, named: Option<&str>, running: Option<&ToolEntry>) -> Result<(), PolicyError> {
@@ -519,6 +588,22 @@ impl pipeline::Policy for ClientPolicy<'_> {
             t.calls += 1;
             t.errors += u64::from(outcome.is_err());
         });
+    }
+}
+
+/// A token caller as a client record (it has no key: a token stands for it).
+fn principal_record(principal: &team::Principal) -> ClientRecord {
+    ClientRecord {
+        name: principal.name.clone(),
+        key_sha256: String::new(),
+        key_hint: String::new(),
+        allow: principal.policy.allow.clone(),
+        rate_per_min: principal.policy.rate_per_min,
+        concurrency: principal.policy.concurrency,
+        created_at: 0,
+        last_used_at: None,
+        plain_names: false,
+        code_mode: false,
     }
 }
 
@@ -597,7 +682,7 @@ impl Backend for Gateway {
             // Code mode's own tools are Harbor's, not a server's: audited here; the calls the
             // code makes go through the pipeline below, each on its own.
             let target = names::namespaced("harbor", tool);
-            let audit = pipeline::Audit::begin(&self.store, who(client), "tools/call", Some(&target));
+            let audit = pipeline::Audit::begin(&self.store, self.who(client), "tools/call", Some(&target));
             let outcome = self.code_mode(&record, tool, arguments.unwrap_or_default(), &cancel).await;
             audit.finish(&outcome);
             let _ = self.store.touch_gateway_client(client);

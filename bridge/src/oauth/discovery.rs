@@ -326,6 +326,15 @@ fn checked(server: AuthServer, url: &str) -> Result<AuthServer, AuthError> {
 
 /// Reads an authorization server's metadata (RFC 8414, then OpenID Connect discovery).
 pub async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Result<AuthServer, AuthError> {
+    let (url, found) = issuer_metadata(http, issuer).await?;
+    let server: AuthServer = serde_json::from_value(found)
+        .map_err(|e| AuthError::Provider(format!("{url} is not authorization server metadata: {e}")))?;
+    checked(server, &url)
+}
+
+/// An issuer's metadata document as published (RFC 8414, then OpenID Connect discovery) and
+/// where it was found; a document that names another issuer is refused (RFC 8414 §3.3).
+pub async fn issuer_metadata(http: &reqwest::Client, issuer: &str) -> Result<(String, Value), AuthError> {
     let base = check_secure(issuer).map_err(AuthError::Provider)?;
     let has_path = base.path() != "/";
     let mut candidates = vec![well_known(&base, "oauth-authorization-server", true)];
@@ -335,17 +344,15 @@ pub async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Resul
     } else {
         candidates.push(well_known(&base, "openid-configuration", false));
     }
-    for url in &candidates {
+    for url in candidates.iter() {
         let Some(found) = get_json(http, url).await? else { continue };
-        let server: AuthServer = serde_json::from_value(found)
-            .map_err(|e| AuthError::Provider(format!("{url} is not authorization server metadata: {e}")))?;
-        if server.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        let named = found.get("issuer").and_then(Value::as_str).unwrap_or_default();
+        if named.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(AuthError::Provider(format!(
-                "{url} describes the issuer {}, not {issuer}; refusing to sign in",
-                server.issuer
+                "{url} describes the issuer {named:?}, not {issuer}; refusing to trust it"
             )));
         }
-        return checked(server, url);
+        return Ok((url.clone(), found));
     }
     Err(AuthError::Provider(format!(
         "{issuer} publishes no authorization server metadata (tried {})",

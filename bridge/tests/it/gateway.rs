@@ -15,40 +15,18 @@ use std::time::{Duration, Instant};
 use harbor_bridge::link::Link;
 use harbor_bridge::store::Store;
 use rmcp::model::{CallToolRequestParams, JsonObject};
-use rmcp::service::{NotificationContext, RunningService};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::ServiceExt;
 use serde_json::{json, Value};
-use support::{admin, everything_launch, fixture_launch, probe_launch, serve_headless, test_servers, Client};
+use support::{
+    admin, everything_launch, fixture_launch, http_client, initialize, probe_launch, raw, serve_headless, test_servers,
+    Client, Listener, McpClient,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_harbor-bridge");
 
 /// An MCP client that reports `tools/list_changed`.
-#[derive(Clone)]
-struct Listener(mpsc::UnboundedSender<()>);
-
-impl ClientHandler for Listener {
-    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.0.send(());
-    }
-}
-
-type McpClient = RunningService<RoleClient, Listener>;
-
-async fn http_client(url: &str, key: &str) -> (McpClient, mpsc::UnboundedReceiver<()>) {
-    let http = harbor_bridge::http::client_builder().build().unwrap();
-    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.to_owned());
-    let (tx, rx) = mpsc::unbounded_channel();
-    let client = Listener(tx)
-        .serve(StreamableHttpClientTransport::with_client(http, config))
-        .await
-        .expect("the gateway answers initialize");
-    (client, rx)
-}
-
 async fn tool_names(client: &McpClient) -> BTreeSet<String> {
     client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect()
 }
@@ -122,32 +100,6 @@ async fn an_http_client_sees_and_calls_only_its_allowed_tools_and_hears_of_chang
     assert!(tool_names(&client).await.is_empty());
     client.cancel().await.unwrap();
     bridge.finish().await;
-}
-
-/// One raw request to the gateway: `(status, headers, body)`.
-async fn raw(
-    method: reqwest::Method,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> (u16, reqwest::header::HeaderMap, String) {
-    let http = harbor_bridge::http::client_builder().build().unwrap();
-    let mut request = http.request(method, url).header("accept", "application/json, text/event-stream");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
-}
-
-fn initialize() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
 }
 
 #[tokio::test]

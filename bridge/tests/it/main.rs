@@ -28,4 +28,5 @@ mod sdks;
 mod secrets;
 mod stdio;
 mod tasks;
+mod team;
 mod webmcp;

@@ -451,3 +451,56 @@ pub async fn mcp_http_client(url: &str, key: &str) -> rmcp::service::RunningServ
         .await
         .expect("the gateway answers initialize")
 }
+
+/// One raw HTTP request (to the gateway): `(status, headers, body)`.
+pub async fn raw(
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let mut request = http.request(method, url).header("accept", "application/json, text/event-stream");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// A 2025-06-18 `initialize` request.
+pub fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+}
+
+/// An MCP client that reports each `tools/list_changed` it hears.
+#[derive(Clone)]
+pub struct Listener(pub tokio::sync::mpsc::UnboundedSender<()>);
+
+impl rmcp::ClientHandler for Listener {
+    async fn on_tool_list_changed(&self, _context: rmcp::service::NotificationContext<rmcp::RoleClient>) {
+        let _ = self.0.send(());
+    }
+}
+
+pub type McpClient = rmcp::service::RunningService<rmcp::RoleClient, Listener>;
+
+/// rmcp's client on the gateway's HTTP face with a bearer (a key or a token), and what it hears.
+pub async fn http_client(url: &str, key: &str) -> (McpClient, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::ServiceExt;
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.to_owned());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let client = Listener(tx)
+        .serve(rmcp::transport::StreamableHttpClientTransport::with_client(http, config))
+        .await
+        .expect("the gateway answers initialize");
+    (client, rx)
+}

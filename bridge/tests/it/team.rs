@@ -1,0 +1,339 @@
+//! The gateway for a team, against a real identity provider on loopback (npm's `oidc-provider`,
+//! `tests/fixtures/oauth/team_provider.mjs`): `harbor-bridge gateway serve --config` accepts its
+//! access tokens — JWTs signed RS256, ES256 and EdDSA, and opaque ones by introspection — turns
+//! their `groups` into roles and each caller sees and calls exactly its roles' tools; forged,
+//! expired, misdirected and unsigned tokens are refused with the right status and challenge; a
+//! provider that rotates its keys is followed without a restart; the config file is checked with
+//! its lines named and read again on SIGHUP under an open session.
+
+use crate::support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use harbor_bridge::link::Link;
+use rmcp::model::CallToolRequestParams;
+use serde_json::{json, Value};
+use support::{
+    admin, everything_launch, free_port, http_client, initialize, probe_launch, raw, test_servers, McpClient,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The dev role's tools, as an MCP client sees them.
+const DEV_TOOLS: [&str; 5] = ["everything__echo", "probe__echo", "probe__slow", "probe__stats", "probe__wipe"];
+
+fn config(issuer: &str) -> String {
+    format!(
+        r#"# The team's gateway, as a test writes it.
+listen: 127.0.0.1:${{TEAM_PORT}}
+auth:
+  issuers:
+    - issuer: {issuer}
+      leeway_seconds: 0
+      introspection:
+        client_id: gateway
+        client_secret: ${{TEAM_INTROSPECTION_SECRET}}
+roles:
+  dev:
+    allow: [everything/echo, probe/*]
+    rate_per_min: ${{DEV_RATE:-100}}
+  admin: {{ allow: ["*"] }}
+mappings:
+  - {{ claim: groups, value: dev, role: dev }}
+  - {{ claim: groups, value: Admin, role: admin }}
+  - {{ claim: scope, value: "tools:admin", role: admin }}
+"#
+    )
+}
+
+/// The provider, the gateway serving the config, and its servers.
+struct Team {
+    provider: tokio::process::Child,
+    provider_port: u16,
+    issuer: String,
+    gateway: tokio::process::Child,
+    home: PathBuf,
+    config_path: PathBuf,
+    url: String,
+}
+
+async fn provider(port: u16, resource: &str) -> (tokio::process::Child, String) {
+    let install = test_servers().join("oauth");
+    support::provider_pages::start_fixture(&install, "team_provider.mjs", port, resource, &[]).await.unwrap()
+}
+
+async fn team(tag: &str) -> Team {
+    let home = std::env::temp_dir().join(format!("harbor-team-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let provider_port = free_port();
+    let (provider, issuer) = provider(provider_port, &url).await;
+    let config_path = home.join("team.yaml");
+    std::fs::write(&config_path, config(&issuer)).unwrap();
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+        .args(["gateway", "serve", "--config"])
+        .arg(&config_path)
+        .env("HARBOR_HOME", &home)
+        .env("HARBOR_TEST_MARK", tag)
+        .env("TEAM_PORT", port.to_string())
+        .env("TEAM_INTROSPECTION_SECRET", "gateway-secret")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(gateway.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    assert_eq!(line, format!("Harbor gateway on {url}"));
+    let mut link = Link::open(&home).await.unwrap();
+    for (id, launch) in [("everything", everything_launch("stdio")), ("probe", probe_launch())] {
+        admin(&mut link, "servers.add", json!({"id": id, "launch": launch})).await;
+        admin(&mut link, "servers.start", json!({"id": id})).await;
+    }
+    link.close().await;
+    Team { provider, provider_port, issuer, gateway, home, config_path, url }
+}
+
+impl Team {
+    /// An access token for `service` (client credentials), for `resource` (default: the gateway).
+    async fn token(&self, service: &str, resource: Option<&str>) -> String {
+        token_at(&self.issuer, service, resource.unwrap_or(&self.url)).await
+    }
+}
+
+async fn token_at(issuer: &str, service: &str, resource: &str) -> String {
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let answer: Value = http
+        .post(format!("{issuer}/token"))
+        .basic_auth(service, Some(format!("{service}-secret")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&scope=tools%3Acall&resource={}",
+            url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["access_token"].as_str().unwrap_or_else(|| panic!("no token for {service}: {answer}")).to_owned()
+}
+
+async fn tools(client: &McpClient) -> BTreeSet<String> {
+    client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect()
+}
+
+async fn call(client: &McpClient, tool: &str, arguments: Value) -> Result<String, String> {
+    let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments.as_object().unwrap().clone());
+    match client.call_tool(params).await {
+        Ok(result) => Ok(serde_json::to_value(result).unwrap()["content"][0]["text"].as_str().unwrap_or("").to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+/// `initialize` with `token`: the status and the `WWW-Authenticate` challenge.
+async fn knock(url: &str, token: &str) -> (u16, String) {
+    let bearer = format!("Bearer {token}");
+    let (status, headers, _) = raw(reqwest::Method::POST, url, &[("authorization", &bearer)], Some(initialize())).await;
+    let challenge = headers.get("www-authenticate").map(|h| h.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, challenge)
+}
+
+#[tokio::test]
+async fn each_callers_roles_decide_exactly_what_it_sees_and_calls() {
+    let team = team("team-roles").await;
+
+    // dev (RS256): exactly the dev role's tools; a tool outside them is refused.
+    let dev_token = team.token("dev-app", None).await;
+    let (dev, _) = http_client(&team.url, &dev_token).await;
+    assert_eq!(tools(&dev).await, set(&DEV_TOOLS));
+    assert_eq!(call(&dev, "everything__echo", json!({"message": "hi team"})).await.unwrap(), "Echo: hi team");
+    let refused = call(&dev, "everything__get-sum", json!({"a": 1, "b": 2})).await.unwrap_err();
+    assert!(refused.contains("ERR_TOOL_NOT_ALLOWED"), "{refused}");
+
+    // Admin (ES256): every tool.
+    let (admin_client, _) = http_client(&team.url, &team.token("admin-app", None).await).await;
+    let all = tools(&admin_client).await;
+    assert!(all.contains("everything__get-sum") && all.is_superset(&set(&DEV_TOOLS)), "{all:?}");
+    assert!(call(&admin_client, "everything__get-sum", json!({"a": 1, "b": 2})).await.unwrap().contains('3'));
+
+    // EdDSA, and an opaque token checked by introspection: the dev role too.
+    for service in ["ed-app", "opaque-app"] {
+        let (client, _) = http_client(&team.url, &team.token(service, None).await).await;
+        assert_eq!(tools(&client).await, set(&DEV_TOOLS), "{service}");
+        assert_eq!(call(&client, "probe__echo", json!({"text": service})).await.unwrap(), format!("echo: {service}"));
+        client.cancel().await.unwrap();
+    }
+
+    // A good token that gives no role: 403, naming the scope that would give one.
+    let (status, challenge) = knock(&team.url, &team.token("stranger-app", None).await).await;
+    assert_eq!(status, 403, "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"tools:admin\""),
+        "{challenge}"
+    );
+
+    // The protected-resource metadata names the provider; no bearer gets a challenge to it.
+    let (status, challenge) = {
+        let (status, headers, _) = raw(reqwest::Method::POST, &team.url, &[], Some(initialize())).await;
+        (status, headers["www-authenticate"].to_str().unwrap().to_owned())
+    };
+    assert_eq!(status, 401);
+    let metadata_url = challenge.split('"').nth(1).unwrap().to_owned();
+    let (_, _, metadata) = raw(reqwest::Method::GET, &metadata_url, &[], None).await;
+    let metadata: Value = serde_json::from_str(&metadata).unwrap();
+    assert_eq!(metadata["authorization_servers"], json!([team.issuer]));
+    assert_eq!(metadata["resource"], team.url.as_str());
+
+    // The audit log names the subject and its roles, and no token is anywhere in Harbor's files.
+    let mut link = Link::open(&team.home).await.unwrap();
+    let audit = admin(&mut link, "audit.list", json!({})).await.to_string();
+    assert!(audit.contains("gateway:idp:dev-app (roles: dev)"), "{audit}");
+    assert!(audit.contains("gateway:idp:admin-app (roles: admin)"), "{audit}");
+    link.close().await;
+    let secret = dev_token.rsplit('.').next().unwrap();
+    for (path, bytes) in support::files_under(&team.home) {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "a token is in {}", path.display());
+    }
+    dev.cancel().await.unwrap();
+    admin_client.cancel().await.unwrap();
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// A token's claims, read without checking anything.
+fn claims_of(token: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn forged_expired_misdirected_and_unsigned_tokens_are_refused_and_rotated_keys_are_followed() {
+    let mut team = team("team-refusals").await;
+    let good = team.token("dev-app", None).await;
+    assert_eq!(knock(&team.url, &good).await.0, 200);
+    let invalid = |(status, challenge): (u16, String), why: &str| {
+        assert_eq!(status, 401, "{why}: {challenge}");
+        assert!(challenge.contains("error=\"invalid_token\"") && challenge.contains(why), "{why}: {challenge}");
+        assert!(challenge.contains("resource_metadata="), "{challenge}");
+    };
+
+    // A real token of the provider, for another resource.
+    let other = team.token("dev-app", Some("http://127.0.0.1:9/mcp")).await;
+    invalid(knock(&team.url, &other).await, "audience");
+    // A real token that has expired (1 s life, no leeway in this config).
+    let short = team.token("short-app", None).await;
+    assert_eq!(knock(&team.url, &short).await.0, 200, "it works while it lasts");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    invalid(knock(&team.url, &short).await, "expired");
+
+    // The good token's claims, unsigned; and signed with HMAC keyed by the provider's public keys.
+    let claims = claims_of(&good);
+    let unsigned = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "at+jwt"})), b64(&claims));
+    invalid(knock(&team.url, &unsigned).await, "unsigned");
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let jwks: Value = http.get(format!("{}/jwks", team.issuer)).send().await.unwrap().json().await.unwrap();
+    let rsa = jwks["keys"].as_array().unwrap().iter().find(|k| k["kty"] == "RSA").unwrap();
+    let input = format!("{}.{}", b64(&json!({"alg": "HS256", "kid": rsa["kid"]})), b64(&claims));
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, jwks.to_string().as_bytes());
+    let mac = URL_SAFE_NO_PAD.encode(ring::hmac::sign(&key, input.as_bytes()).as_ref());
+    invalid(knock(&team.url, &format!("{input}.{mac}")).await, "HS256");
+
+    // Signed by a key the provider does not have, naming the provider's own key.
+    let ed = jwks["keys"].as_array().unwrap().iter().find(|k| k["kty"] == "OKP").unwrap();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let stranger = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let mut elevated = claims.clone();
+    elevated["groups"] = json!(["Admin"]);
+    let input = format!("{}.{}", b64(&json!({"alg": "EdDSA", "kid": ed["kid"]})), b64(&elevated));
+    let signature = URL_SAFE_NO_PAD.encode(stranger.sign(input.as_bytes()).as_ref());
+    invalid(knock(&team.url, &format!("{input}.{signature}")).await, "signature");
+    // A real token whose claims were changed afterwards.
+    let mut parts = good.split('.');
+    let (header, _, signature) = (parts.next().unwrap(), parts.next(), parts.next().unwrap());
+    invalid(knock(&team.url, &format!("{header}.{}.{signature}", b64(&elevated))).await, "signature");
+    // Not a token at all, and an opaque token the provider never issued.
+    invalid(knock(&team.url, "hbk_not_a_key").await, "not a key or an active token");
+
+    // The provider rotates its keys (restarts with new ones on its address): its new tokens are
+    // taken without restarting the gateway, and the old key's tokens no longer are.
+    team.provider.kill().await.unwrap();
+    let (provider, _) = provider(team.provider_port, &team.url).await;
+    team.provider = provider;
+    let rotated = team.token("dev-app", None).await;
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(rotated.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_ne!(header["kid"], rsa["kid"], "the provider has a new key");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, challenge) = knock(&team.url, &rotated).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new key is never picked up: {status} {challenge}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    invalid(knock(&team.url, &good).await, "no signing key");
+    // The gateway never stopped.
+    assert!(team.gateway.try_wait().unwrap().is_none());
+}
+
+/// `harbor-bridge gateway check --config FILE`: its exit status and what it printed.
+fn check(path: &Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+        .args(["gateway", "check", "--config"])
+        .arg(path)
+        .env("TEAM_PORT", "9")
+        .env("TEAM_INTROSPECTION_SECRET", "x")
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn the_config_is_checked_with_its_lines_and_read_again_on_sighup_under_an_open_session() {
+    let team = team("team-reload").await;
+    let (good, said) = check(&team.config_path);
+    assert!(good && said.contains("1 issuer(s), 2 role(s), 3 mapping(s)"), "{said}");
+    let bad = team.home.join("bad.yaml");
+    std::fs::write(&bad, config(&team.issuer).replace("    allow: [everything/echo", "    alow: [everything/echo"))
+        .unwrap();
+    let (good, said) = check(&bad);
+    assert!(!good && said.contains("roles.dev") && said.contains("alow") && said.contains("line 12"), "{said}");
+    std::fs::write(&bad, config(&team.issuer).replace("${TEAM_PORT}", "${TEAM_PORT_UNSET}")).unwrap();
+    let (good, said) = check(&bad);
+    assert!(!good && said.contains("TEAM_PORT_UNSET is not set") && said.contains("line 2"), "{said}");
+
+    let (dev, mut changes) = http_client(&team.url, &team.token("dev-app", None).await).await;
+    assert_eq!(tools(&dev).await, set(&DEV_TOOLS));
+
+    // The dev role narrows to one tool: after SIGHUP the same session hears of it and sees it.
+    while changes.try_recv().is_ok() {}
+    let narrowed = config(&team.issuer).replace("allow: [everything/echo, probe/*]", "allow: [probe/echo]");
+    std::fs::write(&team.config_path, narrowed).unwrap();
+    let pid = team.gateway.id().unwrap() as i32;
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    tokio::time::timeout(Duration::from_secs(10), changes.recv()).await.expect("list_changed after the reload");
+    assert_eq!(tools(&dev).await, set(&["probe__echo"]));
+    let refused = call(&dev, "everything__echo", json!({"message": "x"})).await.unwrap_err();
+    assert!(refused.contains("ERR_TOOL_NOT_ALLOWED"), "{refused}");
+
+    // A broken file on SIGHUP leaves the config in force as it was.
+    std::fs::write(&team.config_path, "roles: [\n").unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tools(&dev).await, set(&["probe__echo"]));
+    assert_eq!(call(&dev, "probe__echo", json!({"text": "still here"})).await.unwrap(), "echo: still here");
+    dev.cancel().await.unwrap();
+}

@@ -16,6 +16,8 @@
 //!   no role a 403 `insufficient_scope` naming the scopes that would, and an issuer that cannot
 //!   be asked a 503. The resource metadata then names the issuers as `authorization_servers`.
 //!
+//! `/api/v1/…` is the REST face ([`super::rest`]) behind the same door and bearer.
+//!
 //! `tools/call` requests are counted against the client's rate limit here, so every answer can
 //! carry `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a call over the limit gets 429 with
 //! `Retry-After` and a JSON-RPC error. The rest is rmcp's `StreamableHttpService`, which serves
@@ -43,6 +45,7 @@ use tokio_util::task::TaskTracker;
 
 use super::face::{error_data, Caller, Face, RATE_LIMITED};
 use super::limits::Limited as RateLimited;
+use super::rest;
 use super::Gateway;
 use crate::mcp::metrics::Text;
 use crate::mcp::server::ServerState;
@@ -218,6 +221,9 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door) -> Res
     let base = mcp.hosts.base.clone();
     match request.uri().path() {
         "/mcp" => mcp_request(request, gateway, mcp, &base).await,
+        "/api/v1/health" => reply(rest::health(gateway)),
+        "/api/v1/openapi.json" => json_response(StatusCode::OK, rest::openapi::document(&base)),
+        path if path.starts_with(rest::PREFIX) => rest_request(request, gateway, &base).await,
         "/live" => json_response(StatusCode::OK, json!({ "live": true })),
         "/ready" => ready(gateway),
         // Client names and traffic: for a holder of a gateway key (a scraper gets one of its
@@ -256,6 +262,32 @@ fn resource_metadata(gateway: &Gateway, base: &str) -> Value {
             json!("Sign in with the team's identity provider; your roles decide which tools you see.");
     }
     metadata
+}
+
+/// A REST route, for the caller the bearer stands for.
+async fn rest_request(request: Request<Incoming>, gateway: &Gateway, base: &str) -> Response<Body> {
+    let client = match client_of(&request, gateway).await {
+        Ok(client) => client,
+        Err(denied) => return denied.response(base),
+    };
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request is larger than 4 MiB"),
+    };
+    let path = parts.uri.path();
+    reply(rest::answer(gateway, &client, &parts.method, path, parts.uri.query(), &body).await)
+}
+
+fn reply(reply: rest::Reply) -> Response<Body> {
+    let mut response = json_response(reply.status, reply.body);
+    if let Some(rate) = reply.rate {
+        rate_headers(response.headers_mut(), rate.limit, rate.remaining, rate.reset_seconds);
+        if let Some(seconds) = rate.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+    }
+    response
 }
 
 /// Ready once no server is still starting (the auto-start ones have come up or failed).

@@ -13,6 +13,7 @@
 //! - [`http`] — Streamable HTTP on loopback: keys, `Origin` and `Host` checks, rate-limit
 //!   headers, `/live`, `/ready`, `/metrics` and the protected-resource metadata;
 //! - [`sessions`] — the cap on the HTTP face's open sessions, per client and in all;
+//! - [`rest`] — the REST face beside MCP (`/api/v1/…`) and its OpenAPI document;
 //! - [`remote`] — the [`Backend`] that `harbor-bridge mcp` uses to reach a running bridge over
 //!   its control socket;
 //! - [`rounds`] — a server's requests to a 2026-07-28 app, as input-required results and retries;
@@ -27,6 +28,7 @@ pub mod forward;
 pub mod http;
 pub mod limits;
 pub mod remote;
+pub mod rest;
 pub mod rounds;
 pub mod sessions;
 pub mod stdio;

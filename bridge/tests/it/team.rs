@@ -67,6 +67,10 @@ async fn provider(port: u16, resource: &str) -> (tokio::process::Child, String) 
 }
 
 async fn team(tag: &str) -> Team {
+    team_with(tag, &[]).await
+}
+
+async fn team_with(tag: &str, env: &[(&str, &str)]) -> Team {
     let home = std::env::temp_dir().join(format!("harbor-team-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
@@ -83,6 +87,7 @@ async fn team(tag: &str) -> Team {
         .env("HARBOR_TEST_MARK", tag)
         .env("TEAM_PORT", port.to_string())
         .env("TEAM_INTROSPECTION_SECRET", "gateway-secret")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -336,4 +341,125 @@ async fn the_config_is_checked_with_its_lines_and_read_again_on_sighup_under_an_
     assert_eq!(tools(&dev).await, set(&["probe__echo"]));
     assert_eq!(call(&dev, "probe__echo", json!({"text": "still here"})).await.unwrap(), "echo: still here");
     dev.cancel().await.unwrap();
+}
+
+/// A REST request with `bearer` (when given): status, headers and the JSON answer.
+async fn rest(
+    method: reqwest::Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let auth = bearer.map(|b| ("authorization", b));
+    let (status, headers, text) = raw(method, url, auth.as_slice(), body).await;
+    (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+    headers.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_rest_face_serves_the_same_callers_and_policy_with_routing_limits_and_its_openapi_document() {
+    let team = team_with("team-rest", &[("DEV_RATE", "4")]).await;
+    let api = format!("{}/api/v1", team.url.trim_end_matches("/mcp"));
+    let dev = format!("Bearer {}", team.token("dev-app", None).await);
+    let (get, post) = (reqwest::Method::GET, reqwest::Method::POST);
+
+    // Health is open (for load balancers); everything else needs the same bearer as MCP.
+    let (status, _, health) = rest(get.clone(), &format!("{api}/health"), None, None).await;
+    assert_eq!((status, &health["status"], &health["servers"]["running"]), (200, &json!("ok"), &json!(2)), "{health}");
+    let (status, headers, _) = rest(get.clone(), &format!("{api}/tools"), None, None).await;
+    assert_eq!(status, 401);
+    assert!(header(&headers, "www-authenticate").contains("resource_metadata="));
+    let stranger = format!("Bearer {}", team.token("stranger-app", None).await);
+    assert_eq!(rest(get.clone(), &format!("{api}/tools"), Some(&stranger), None).await.0, 403);
+
+    // Exactly the dev role's tools, as over MCP.
+    let (status, _, tools) = rest(get.clone(), &format!("{api}/tools"), Some(&dev), None).await;
+    assert_eq!(status, 200, "{tools}");
+    let names: BTreeSet<String> =
+        tools["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, DEV_TOOLS.iter().map(|t| t.replace("__", "/")).collect::<BTreeSet<_>>());
+    let (_, _, probe) = rest(get.clone(), &format!("{api}/tools?server=probe"), Some(&dev), None).await;
+    assert_eq!(probe["tools"].as_array().unwrap().len(), 4, "{probe}");
+    let (_, _, servers) = rest(get.clone(), &format!("{api}/servers"), Some(&dev), None).await;
+    let counts: Vec<(String, u64)> = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_owned(), s["tools"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("everything".to_owned(), 1), ("probe".to_owned(), 4)], "{servers}");
+    let (status, _, everything) = rest(get.clone(), &format!("{api}/servers/everything"), Some(&dev), None).await;
+    assert_eq!((status, everything["tools"].as_array().unwrap().len()), (200, 1), "{everything}");
+    assert_eq!(everything["tools"][0]["name"], "everything/echo");
+    assert_eq!(rest(get.clone(), &format!("{api}/servers/nowhere"), Some(&dev), None).await.0, 404);
+
+    // Calls: a name two of the caller's servers have is ambiguous; the server settles it; a name
+    // only one has is routed; a tool outside the role is not found.
+    let call_url = format!("{api}/tools/call");
+    let call = |body: Value| rest(post.clone(), &call_url, Some(&dev), Some(body));
+    let (status, _, ambiguous) = call(json!({"tool": "echo", "arguments": {"text": "x"}})).await;
+    assert_eq!(status, 409, "{ambiguous}");
+    assert_eq!(ambiguous["error"]["candidates"], json!(["everything/echo", "probe/echo"]));
+    let (status, headers, echoed) =
+        call(json!({"tool": "echo", "server": "probe", "arguments": {"text": "rest"}})).await;
+    assert_eq!(status, 200, "{echoed}");
+    assert_eq!(
+        (echoed["tool"].as_str(), echoed["result"]["content"][0]["text"].as_str()),
+        (Some("probe/echo"), Some("echo: rest"))
+    );
+    assert_eq!(
+        (header(&headers, "x-ratelimit-limit"), header(&headers, "x-ratelimit-remaining")),
+        ("4".into(), "3".into())
+    );
+    let (status, headers, stats) = call(json!({"tool": "stats"})).await;
+    assert_eq!((status, stats["tool"].as_str()), (200, Some("probe/stats")), "{stats}");
+    assert_eq!(header(&headers, "x-ratelimit-remaining"), "2");
+    for outside in ["get-sum", "everything/get-sum"] {
+        let (status, _, refused) = call(json!({"tool": outside, "arguments": {"a": 1, "b": 2}})).await;
+        assert_eq!((status, refused["error"]["code"].as_str()), (404, Some("ERR_TOOL_NOT_FOUND")), "{refused}");
+    }
+    let (status, _, bad) = call(json!({"name": "echo"})).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("ERR_INVALID_REQUEST")), "{bad}");
+    for _ in 0..2 {
+        assert_eq!(call(json!({"tool": "probe/echo", "arguments": {"text": "again"}})).await.0, 200);
+    }
+    // The limit is the role's: the fifth call in the minute is refused, with when to come back.
+    let (status, headers, limited) = call(json!({"tool": "probe/echo", "arguments": {"text": "one too many"}})).await;
+    assert_eq!((status, limited["error"]["code"].as_str()), (429, Some("ERR_RATE_LIMITED")), "{limited}");
+    assert_eq!(header(&headers, "x-ratelimit-remaining"), "0");
+    assert!(header(&headers, "retry-after").parse::<u64>().unwrap() >= 1);
+
+    // The caller's own calls and figures; another caller sees none of them.
+    let (_, _, requests) = rest(get.clone(), &format!("{api}/requests"), Some(&dev), None).await;
+    let outcomes: Vec<&str> =
+        requests["requests"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "ok").count(), 4, "{requests}");
+    assert!(
+        !requests.to_string().contains("one too many") && !requests.to_string().contains("rest\""),
+        "metadata only"
+    );
+    let (_, _, metrics) = rest(get.clone(), &format!("{api}/metrics"), Some(&dev), None).await;
+    assert_eq!((metrics["calls"].as_u64(), metrics["rateLimited"].as_u64()), (Some(4), Some(1)), "{metrics}");
+    let admin = format!("Bearer {}", team.token("admin-app", None).await);
+    let (_, _, theirs) = rest(get.clone(), &format!("{api}/requests"), Some(&admin), None).await;
+    assert_eq!(theirs["requests"], json!([]), "{theirs}");
+
+    // The OpenAPI document is valid OpenAPI 3.1, by the ecosystem's own validator.
+    let (status, _, document) = rest(get.clone(), &format!("{api}/openapi.json"), None, None).await;
+    assert_eq!((status, document["openapi"].as_str()), (200, Some("3.1.0")));
+    let mut validator = tokio::process::Command::new(test_servers().join("venv/bin/python"))
+        .args(["-c", "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(sys.stdin))\nprint('valid')"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the test servers' venv has Python (scripts/setup --test)");
+    use tokio::io::AsyncWriteExt;
+    validator.stdin.take().unwrap().write_all(document.to_string().as_bytes()).await.unwrap();
+    let out = validator.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "valid");
 }

@@ -246,20 +246,18 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door) -> Res
 }
 
 /// The protected-resource metadata (RFC 9728): with a team, its resource URI, the issuers whose
-/// tokens are accepted and the scopes that give roles.
+/// tokens are accepted and the scopes that give roles. (No `resource_documentation`: RFC 9728
+/// makes it a URL, and SDKs refuse metadata whose field is not one.)
 fn resource_metadata(gateway: &Gateway, base: &str) -> Value {
     let mut metadata = json!({
         "resource": format!("{base}/mcp"),
         "bearer_methods_supported": ["header"],
         "resource_name": "Harbor gateway",
-        "resource_documentation": "Each app gets its own key in Harbor's Gateway panel (or `harbor-bridge gateway clients add NAME`).",
     });
     if let Some(team) = gateway.team() {
         metadata["resource"] = json!(team.config.resource());
         metadata["authorization_servers"] = json!(team.authorization_servers());
         metadata["scopes_supported"] = json!(super::team::roles::scopes_granting(&team.config.mappings));
-        metadata["resource_documentation"] =
-            json!("Sign in with the team's identity provider; your roles decide which tools you see.");
     }
     metadata
 }

@@ -463,3 +463,30 @@ async fn the_rest_face_serves_the_same_callers_and_policy_with_routing_limits_an
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "valid");
 }
+
+#[tokio::test]
+async fn the_python_sdks_oauth_client_signs_a_person_in_through_the_provider_to_their_roles_tools() {
+    let team = team("team-sdk-oauth").await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sdk_oauth_client.py");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(test_servers().join("venv/bin/python"))
+            .arg(&script)
+            .args([&team.url, "dev-ada"])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the SDK's sign-in ends")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    assert_eq!(report["tools"], json!(DEV_TOOLS), "{report}");
+    assert_eq!(report["echo"], "echo: signed in");
+    // The person, by their subject at the provider, with the role their groups give.
+    let mut link = Link::open(&team.home).await.unwrap();
+    let audit = admin(&mut link, "audit.list", json!({})).await.to_string();
+    assert!(audit.contains("gateway:idp:dev-ada (roles: dev)"), "{audit}");
+    link.close().await;
+}

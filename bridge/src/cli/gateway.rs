@@ -189,8 +189,9 @@ pub async fn serve(
     config: Option<PathBuf>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    // A bad config file is refused before anything starts.
+    // A bad config file (or certificate) is refused before anything starts.
     let team = config.as_deref().map(TeamConfig::load).transpose()?;
+    let team = team.map(Team::load).transpose()?;
     let bridge = Arc::new(Bridge::open(data_dir)?);
     #[cfg(unix)]
     let Some(listening) = bridge.listen_control().await
@@ -200,8 +201,8 @@ pub async fn serve(
     let mut reloading = None;
     let port = match (port, team) {
         (_, Some(team)) => {
-            let listen = team.listen;
-            bridge.gateway.set_team(Some(Team::new(team)));
+            let listen = team.config.listen;
+            bridge.gateway.set_team(Some(team));
             #[cfg(unix)]
             if let Some(path) = config.clone() {
                 reloading = Some(tokio::spawn(reload_on_hangup(bridge.gateway.clone(), path, listen)));
@@ -217,7 +218,13 @@ pub async fn serve(
         }
     };
     match (port, bridge.gateway.http_address().await) {
-        (Some(_), Some(address)) => println!("Harbor gateway on http://{address}/mcp"),
+        (Some(_), Some(address)) => match bridge.gateway.team().map(|team| team.config.resource()) {
+            Some(resource) if !resource.contains(&address.to_string()) => {
+                println!("Harbor gateway on {resource} (listening on {address})")
+            }
+            Some(resource) => println!("Harbor gateway on {resource}"),
+            None => println!("Harbor gateway on http://{address}/mcp"),
+        },
         _ => println!("Harbor runs (the HTTP endpoint is off: `harbor-bridge gateway http on`)"),
     }
     shutdown.await;
@@ -241,12 +248,12 @@ async fn reload_on_hangup(gateway: Arc<harbor_bridge::gateway::Gateway>, path: P
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
     while hangups.recv().await.is_some() {
-        match TeamConfig::load(&path) {
-            Ok(config) => {
-                if config.listen != listen {
+        match TeamConfig::load(&path).and_then(Team::load) {
+            Ok(team) => {
+                if team.config.listen != listen {
                     tracing::warn!("the config's listen address changed; it takes effect when the gateway restarts");
                 }
-                gateway.set_team(Some(Team::new(config)));
+                gateway.set_team(Some(team));
                 tracing::info!("the team config was read again");
             }
             Err(error) => tracing::warn!("the team config was not reloaded, the one in force stays: {error}"),
@@ -256,7 +263,7 @@ async fn reload_on_hangup(gateway: Arc<harbor_bridge::gateway::Gateway>, path: P
 
 /// `gateway check --config FILE`.
 pub fn check(path: &Path) -> Result<()> {
-    let config = TeamConfig::load(path)?;
+    let config = Team::load(TeamConfig::load(path)?)?.config;
     println!(
         "{} is good: {} on {}, {} issuer(s), {} role(s), {} mapping(s){}",
         path.display(),

@@ -78,11 +78,15 @@ impl Endpoint {
     pub fn start(listener: TcpListener, gateway: Arc<Gateway>, port: u16) -> Endpoint {
         let endpoint =
             Endpoint { stop: CancellationToken::new(), connections: TaskTracker::new(), sessions: Default::default() };
-        let hosts = Arc::new(Hosts::new(port, gateway.team().map(|team| team.config.resource())));
-        let config = StreamableHttpServerConfig::default()
-            .with_allowed_hosts(hosts.names.clone())
-            .with_allowed_origins(hosts.origins.clone())
-            .enforce_origin_validation();
+        let team = gateway.team();
+        let hosts = Arc::new(Hosts::new(port, team.as_ref().map(|team| team.config.resource())));
+        let config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts.names.clone());
+        // A team's CORS origins may change on reload, so its door alone checks `Origin` (it does
+        // for every path, before rmcp sees the request); the personal gateway has rmcp check too.
+        let config = match team {
+            Some(_) => config.disable_allowed_origins(),
+            None => config.with_allowed_origins(hosts.origins.clone()).enforce_origin_validation(),
+        };
         let face = gateway.clone();
         // One store of 2026-07-28 calls between rounds for every session: a retry may come on any.
         let rounds = Arc::new(super::rounds::Rounds::default());
@@ -180,16 +184,25 @@ async fn accept(
         // Answers go out in several small writes (headers, then SSE events); with Nagle's
         // algorithm each waited for the client's delayed ACK: 44 ms a call, measured.
         let _ = stream.set_nodelay(true);
+        let tls = gateway.team().and_then(|team| team.tls.clone());
         let gateway = gateway.clone();
         let mcp = mcp.clone();
         let stop = stop.clone();
         connections.spawn(async move {
+            let io: Box<dyn Io> = match tls {
+                None => Box::new(stream),
+                // The handshake is bounded like the headers: a client that stalls it is cut off.
+                Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    _ => return,
+                },
+            };
             let service = hyper::service::service_fn(move |request| {
                 let gateway = gateway.clone();
                 let mcp = mcp.clone();
                 async move { Ok::<_, Infallible>(handle(request, &gateway, mcp).await) }
             });
-            let io = hyper_util::rt::TokioIo::new(stream);
+            let io = hyper_util::rt::TokioIo::new(io);
             // A client that opens a connection and sends its headers slowly, or never, is cut off:
             // otherwise each such connection holds a task and a descriptor for as long as it likes.
             let connection = hyper::server::conn::http1::Builder::new()
@@ -204,6 +217,10 @@ async fn accept(
     }
 }
 
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 fn loopback_hosts(port: u16) -> Vec<String> {
     ["127.0.0.1", "localhost", "[::1]"].iter().map(|host| format!("{host}:{port}")).collect()
 }
@@ -213,24 +230,66 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door) -> Res
     if !mcp.hosts.answers_to(host) {
         return plain(StatusCode::FORBIDDEN, "this endpoint answers only to its own address");
     }
+    // Pages may not use the gateway, except those at a team's configured CORS origins.
+    let mut cors = None;
     if let Some(origin) = request.headers().get(header::ORIGIN) {
-        if !origin.to_str().is_ok_and(|origin| mcp.hosts.own_origin(origin)) {
-            return plain(StatusCode::FORBIDDEN, "web pages may not use Harbor's gateway");
+        let origin = origin.to_str().unwrap_or_default();
+        if !mcp.hosts.own_origin(origin) {
+            match gateway.team().is_some_and(|team| team.cors.iter().any(|allowed| allowed == origin)) {
+                true => cors = Some(origin.to_owned()),
+                false => return plain(StatusCode::FORBIDDEN, "web pages may not use Harbor's gateway"),
+            }
         }
     }
+    if cors.is_some() && request.method() == Method::OPTIONS {
+        let mut response = full(StatusCode::NO_CONTENT, Bytes::new());
+        allow_origin(&mut response, cors.as_deref(), true);
+        return response;
+    }
     let base = mcp.hosts.base.clone();
+    let mut response = route(request, gateway, mcp, &base).await;
+    allow_origin(&mut response, cors.as_deref(), false);
+    response
+}
+
+/// The CORS headers for an allowed page's request (its preflight's too).
+fn allow_origin(response: &mut Response<Body>, origin: Option<&str>, preflight: bool) {
+    let Some(origin) = origin.and_then(|o| HeaderValue::from_str(o).ok()) else { return };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(
+            "mcp-session-id, www-authenticate, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, retry-after",
+        ),
+    );
+    if preflight {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
+            ),
+        );
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+}
+
+/// The answer for a request past the door.
+async fn route(request: Request<Incoming>, gateway: &Gateway, mcp: Door, base: &str) -> Response<Body> {
     match request.uri().path() {
-        "/mcp" => mcp_request(request, gateway, mcp, &base).await,
+        "/mcp" => mcp_request(request, gateway, mcp, base).await,
         "/api/v1/health" => reply(rest::health(gateway)),
-        "/api/v1/openapi.json" => json_response(StatusCode::OK, rest::openapi::document(&base)),
-        path if path.starts_with(rest::PREFIX) => rest_request(request, gateway, &base).await,
+        "/api/v1/openapi.json" => json_response(StatusCode::OK, rest::openapi::document(base)),
+        path if path.starts_with(rest::PREFIX) => rest_request(request, gateway, base).await,
         "/live" => json_response(StatusCode::OK, json!({ "live": true })),
         "/ready" => ready(gateway),
         // Client names and traffic: for a holder of a gateway key (a scraper gets one of its
         // own, allowed no tools), not for any process on this machine.
         "/metrics" => {
             if let Err(denied) = client_of(&request, gateway).await {
-                return denied.response(&base);
+                return denied.response(base);
             }
             let mut text = Text::default();
             gateway.write_metrics(&mut text);
@@ -239,7 +298,7 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door) -> Res
             response
         }
         "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp" => {
-            json_response(StatusCode::OK, resource_metadata(gateway, &base))
+            json_response(StatusCode::OK, resource_metadata(gateway, base))
         }
         _ => plain(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp"),
     }

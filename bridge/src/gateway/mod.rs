@@ -269,11 +269,11 @@ impl Gateway {
         self.start_http_at(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await
     }
 
-    /// Listens on `address` (its port 0: any free port) and returns the port. Only loopback
-    /// addresses: the team config refuses others until TLS can be configured.
+    /// Listens on `address` (its port 0: any free port) and returns the port. Beyond loopback
+    /// only for a team whose config serves TLS.
     pub async fn start_http_at(self: &Arc<Self>, address: std::net::SocketAddr) -> Result<u16, ErrorObject> {
-        if !address.ip().is_loopback() {
-            return Err(ErrorObject::invalid(format!("{address} is not a loopback address")));
+        if !address.ip().is_loopback() && self.team().is_none_or(|team| team.tls.is_none()) {
+            return Err(ErrorObject::invalid(format!("{address} is not a loopback address, and no TLS is configured")));
         }
         let mut listener = self.listener.lock().await;
         if let Some(running) = listener.as_ref() {
@@ -293,7 +293,7 @@ impl Gateway {
         let address = socket.local_addr().unwrap_or(address);
         let endpoint = http::Endpoint::start(socket, self.clone(), address.port());
         *listener = Some(Listener { address, endpoint });
-        tracing::info!(%address, "the gateway's HTTP endpoint listens on loopback");
+        tracing::info!(%address, "the gateway's HTTP endpoint listens");
         Ok(address.port())
     }
 

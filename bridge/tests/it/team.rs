@@ -17,6 +17,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use harbor_bridge::link::Link;
 use rmcp::model::CallToolRequestParams;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::ServiceExt;
 use serde_json::{json, Value};
 use support::{
     admin, everything_launch, free_port, http_client, initialize, probe_launch, raw, test_servers, McpClient,
@@ -67,19 +70,21 @@ async fn provider(port: u16, resource: &str) -> (tokio::process::Child, String) 
 }
 
 async fn team(tag: &str) -> Team {
-    team_with(tag, &[]).await
+    team_with(tag, &[], "").await
 }
 
-async fn team_with(tag: &str, env: &[(&str, &str)]) -> Team {
+/// A team whose gateway has `env`, and `more` at the end of its config file.
+async fn team_with(tag: &str, env: &[(&str, &str)], more: &str) -> Team {
     let home = std::env::temp_dir().join(format!("harbor-team-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
     let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/mcp");
+    let scheme = if more.contains("tls:") { "https" } else { "http" };
+    let url = format!("{scheme}://127.0.0.1:{port}/mcp");
     let provider_port = free_port();
     let (provider, issuer) = provider(provider_port, &url).await;
     let config_path = home.join("team.yaml");
-    std::fs::write(&config_path, config(&issuer)).unwrap();
+    std::fs::write(&config_path, config(&issuer) + &more.replace("HOME", home.to_str().unwrap())).unwrap();
     let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
         .args(["gateway", "serve", "--config"])
         .arg(&config_path)
@@ -361,7 +366,7 @@ fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
 
 #[tokio::test]
 async fn the_rest_face_serves_the_same_callers_and_policy_with_routing_limits_and_its_openapi_document() {
-    let team = team_with("team-rest", &[("DEV_RATE", "4")]).await;
+    let team = team_with("team-rest", &[("DEV_RATE", "4")], "").await;
     let api = format!("{}/api/v1", team.url.trim_end_matches("/mcp"));
     let dev = format!("Bearer {}", team.token("dev-app", None).await);
     let (get, post) = (reqwest::Method::GET, reqwest::Method::POST);
@@ -489,4 +494,73 @@ async fn the_python_sdks_oauth_client_signs_a_person_in_through_the_provider_to_
     let audit = admin(&mut link, "audit.list", json!({})).await.to_string();
     assert!(audit.contains("gateway:idp:dev-ada (roles: dev)"), "{audit}");
     link.close().await;
+}
+
+#[tokio::test]
+async fn beyond_loopback_means_tls_and_pages_get_in_only_from_the_configured_origins() {
+    // A certificate for the gateway's address, as an operator would install one.
+    let home = std::env::temp_dir().join(format!("harbor-team-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    std::fs::write(home.join("cert.pem"), issued.cert.pem()).unwrap();
+    std::fs::write(home.join("key.pem"), issued.signing_key.serialize_pem()).unwrap();
+    let more = "tls:\n  cert: HOME/cert.pem\n  key: HOME/key.pem\ncors:\n  origins: [https://app.example]\n";
+    let team = team_with("team-tls", &[], &more.replace("HOME", home.to_str().unwrap())).await;
+    assert!(team.url.starts_with("https://"), "{}", team.url);
+    let api = format!("{}/api/v1", team.url.trim_end_matches("/mcp"));
+
+    // Over TLS with the certificate trusted: served. Without trusting it, or in plain HTTP: not.
+    let root = reqwest::Certificate::from_pem(issued.cert.pem().as_bytes()).unwrap();
+    let trusting = harbor_bridge::http::client_builder().add_root_certificate(root).build().unwrap();
+    let health: Value = trusting.get(format!("{api}/health")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    let untrusting = harbor_bridge::http::client_builder().build().unwrap();
+    assert!(untrusting.get(format!("{api}/health")).send().await.is_err(), "an unknown certificate is refused");
+    let plain = api.replace("https://", "http://");
+    assert!(untrusting.get(format!("{plain}/health")).send().await.is_err(), "no plain HTTP on a TLS listener");
+
+    // MCP over TLS with a team token.
+    let token = team.token("dev-app", None).await;
+    let config = StreamableHttpClientTransportConfig::with_uri(team.url.clone()).auth_header(token.clone());
+    let client = ().serve(StreamableHttpClientTransport::with_client(trusting.clone(), config)).await.unwrap();
+    let names: BTreeSet<String> =
+        client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(names, set(&DEV_TOOLS));
+    client.cancel().await.unwrap();
+
+    // A page at a configured origin: its preflight is answered and its request carries the CORS
+    // headers; a page anywhere else is refused before anything runs.
+    let preflight = trusting
+        .request(reqwest::Method::OPTIONS, &team.url)
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(header(preflight.headers(), "access-control-allow-origin"), "https://app.example");
+    assert!(header(preflight.headers(), "access-control-allow-headers").contains("authorization"));
+    let tools = trusting
+        .get(format!("{api}/tools"))
+        .header("origin", "https://app.example")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tools.status(), 200);
+    assert_eq!(header(tools.headers(), "access-control-allow-origin"), "https://app.example");
+    for page in ["https://evil.example", "https://app.example.evil", "null"] {
+        let refused =
+            trusting.get(format!("{api}/tools")).header("origin", page).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(refused.status(), 403, "{page}");
+        assert!(refused.headers().get("access-control-allow-origin").is_none());
+    }
+
+    // A certificate that cannot be read stops `gateway check` (and `serve`) with the key named.
+    let broken = team.home.join("broken.yaml");
+    let text = std::fs::read_to_string(&team.config_path).unwrap().replace("cert.pem", "missing.pem");
+    std::fs::write(&broken, text).unwrap();
+    let (good, said) = check(&broken);
+    assert!(!good && said.contains("tls.cert") && said.contains("missing.pem"), "{said}");
 }

@@ -7,8 +7,13 @@
 //! introspection client's) must be such a reference: a secret written into the file is refused.
 //!
 //! ```yaml
-//! listen: 127.0.0.1:8080            # loopback only until TLS is configurable
-//! resource: http://127.0.0.1:8080/mcp   # the URI tokens are issued for (default: this)
+//! listen: 0.0.0.0:8443              # beyond loopback only with TLS and an https resource
+//! resource: https://gw.example.com/mcp   # the URI tokens are issued for (default: from listen)
+//! tls:                              # PEM files; read again on SIGHUP (certificate renewals)
+//!   cert: /etc/harbor/tls/cert.pem
+//!   key: /etc/harbor/tls/key.pem
+//! cors:                             # web apps that may call the gateway from a browser
+//!   origins: [https://app.example.com]
 //! auth:
 //!   keys: true                      # Harbor's own gateway keys too (default)
 //!   issuers:
@@ -45,6 +50,10 @@ pub struct TeamConfig {
     #[serde(default)]
     pub resource: Option<Text>,
     #[serde(default)]
+    pub tls: Option<Tls>,
+    #[serde(default)]
+    pub cors: Cors,
+    #[serde(default)]
     pub auth: Auth,
     #[serde(default)]
     pub roles: BTreeMap<String, Role>,
@@ -54,6 +63,22 @@ pub struct TeamConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], super::super::DEFAULT_PORT))
+}
+
+/// The certificate chain and private key the listener serves TLS with (PEM files).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub cert: Text,
+    pub key: Text,
+}
+
+/// The web origins whose pages may call the gateway (CORS); none by default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    #[serde(default)]
+    pub origins: Vec<Text>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -319,16 +344,42 @@ impl TeamConfig {
     fn check(&self, text: &str) -> Result<(), ConfigError> {
         let at = |needle: &str| line_of(text, needle).map(|line| format!(" at line {line}")).unwrap_or_default();
         if !self.listen.ip().is_loopback() {
-            return Err(ConfigError(format!(
-                "listen: {} is not a loopback address{}; serving beyond this machine needs TLS, which this version \
-                 cannot configure yet — put a TLS-terminating proxy in front and listen on 127.0.0.1",
-                self.listen,
-                at("listen")
-            )));
+            if self.tls.is_none() {
+                return Err(ConfigError(format!(
+                    "listen: {} is not a loopback address{}; serving beyond this machine needs `tls` (cert and key)",
+                    self.listen,
+                    at("listen")
+                )));
+            }
+            if self.resource.is_none() {
+                return Err(ConfigError(format!(
+                    "resource: serving on {} needs the URI callers reach it by (https://…/mcp){}",
+                    self.listen,
+                    at("listen")
+                )));
+            }
         }
         if let Some(Text(resource)) = &self.resource {
-            if url::Url::parse(resource).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-                return Err(ConfigError(format!("resource: {resource:?} is not an http(s) URL{}", at("resource"))));
+            let scheme = url::Url::parse(resource).map(|u| u.scheme().to_owned()).unwrap_or_default();
+            let wanted = if self.tls.is_some() { "https" } else { "http" };
+            if scheme != wanted && !(scheme == "https" && self.tls.is_none()) {
+                return Err(ConfigError(format!(
+                    "resource: {resource:?} is not an {wanted} URL{}{}",
+                    at("resource"),
+                    if self.tls.is_some() { " (the listener serves TLS)" } else { "" }
+                )));
+            }
+        }
+        for Text(origin) in &self.cors.origins {
+            let parsed = url::Url::parse(origin).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.origin().ascii_serialization() == origin.trim_end_matches('/')
+            });
+            if parsed.is_none() {
+                return Err(ConfigError(format!(
+                    "cors.origins: {origin:?} is not an origin such as https://app.example.com (no path, no wildcard){}",
+                    at(origin)
+                )));
             }
         }
         if !self.auth.keys && self.auth.issuers.is_empty() {
@@ -380,8 +431,14 @@ impl TeamConfig {
     pub fn resource(&self) -> String {
         match &self.resource {
             Some(Text(resource)) => resource.clone(),
+            None if self.tls.is_some() => format!("https://{}/mcp", self.listen),
             None => format!("http://{}/mcp", self.listen),
         }
+    }
+
+    /// The CORS origins, as a browser writes them.
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors.origins.iter().map(|Text(o)| o.trim_end_matches('/').to_owned()).collect()
     }
 }
 
@@ -440,7 +497,27 @@ mod tests {
         let error = TeamConfig::parse(text).unwrap_err().0;
         assert!(error.contains("roles.dev.allow") && error.contains("line 3"), "{error}");
         let error = TeamConfig::parse("listen: 0.0.0.0:80\n").unwrap_err().0;
-        assert!(error.contains("loopback") && error.contains("line 1"), "{error}");
+        assert!(error.contains("loopback") && error.contains("tls") && error.contains("line 1"), "{error}");
+    }
+
+    #[test]
+    fn serving_beyond_loopback_needs_tls_and_an_https_resource_and_cors_takes_only_origins() {
+        let tls = "tls: {cert: /c.pem, key: /k.pem}\n";
+        let error = TeamConfig::parse(&format!("listen: 0.0.0.0:8443\n{tls}")).unwrap_err().0;
+        assert!(error.contains("resource") && error.contains("https"), "{error}");
+        let text = format!("listen: 0.0.0.0:8443\nresource: http://gw.test/mcp\n{tls}");
+        let error = TeamConfig::parse(&text).unwrap_err().0;
+        assert!(error.contains("not an https URL") && error.contains("line 2"), "{error}");
+        let text = format!("listen: 0.0.0.0:8443\nresource: https://gw.test/mcp\n{tls}");
+        assert_eq!(TeamConfig::parse(&text).unwrap().resource(), "https://gw.test/mcp");
+        let config = TeamConfig::parse(&format!("listen: 127.0.0.1:8443\n{tls}")).unwrap();
+        assert_eq!(config.resource(), "https://127.0.0.1:8443/mcp");
+        for bad in ["'*'", "https://app.test/path", "app.test", "'null'", "ftp://app.test"] {
+            let error = TeamConfig::parse(&format!("cors:\n  origins: [{bad}]\n")).unwrap_err().0;
+            assert!(error.contains("cors.origins") && error.contains("line 2"), "{bad}: {error}");
+        }
+        let config = TeamConfig::parse("cors:\n  origins: [https://app.test, 'http://localhost:3000/']\n").unwrap();
+        assert_eq!(config.cors_origins(), ["https://app.test", "http://localhost:3000"]);
     }
 
     #[test]

@@ -10,12 +10,14 @@
 //! - [`config`] — the config file;
 //! - [`jwt`] — taking a token apart and checking its signature and claims;
 //! - [`issuer`] — an issuer's metadata, keys and introspection;
-//! - [`roles`] — claims to roles to a policy.
+//! - [`roles`] — claims to roles to a policy;
+//! - [`tls`] — the listener's certificate.
 
 pub mod config;
 pub mod issuer;
 pub mod jwt;
 pub mod roles;
+pub mod tls;
 
 use serde_json::{Map, Value};
 
@@ -44,19 +46,25 @@ pub enum Refusal {
     Unavailable(String),
 }
 
-/// The loaded config and its issuers.
+/// The loaded config, its issuers and its TLS acceptor.
 pub struct Team {
     pub config: TeamConfig,
     pub issuers: Vec<Issuer>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The CORS origins, as browsers send them.
+    pub cors: Vec<String>,
 }
 
 impl Team {
-    pub fn new(config: TeamConfig) -> Team {
+    /// Puts a checked config to use: its issuers, and its certificate read from disk.
+    pub fn load(config: TeamConfig) -> Result<Team, config::ConfigError> {
         let resource = config.resource();
         let issuers = (0..config.auth.issuers.len())
             .map(|i| Issuer::new(config.auth.issuers[i].clone(), config.issuer_name(i), &resource))
             .collect();
-        Team { config, issuers }
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let cors = config.cors_origins();
+        Ok(Team { config, issuers, tls, cors })
     }
 
     /// The caller `token` stands for.

@@ -15,7 +15,7 @@ use harbor_bridge::control;
 use harbor_bridge::gateway::face::Face;
 use harbor_bridge::gateway::remote::Remote;
 use harbor_bridge::gateway::team::config::TeamConfig;
-use harbor_bridge::gateway::team::Team;
+use harbor_bridge::gateway::team::{servers, Team};
 use harbor_bridge::gateway::Backend;
 use harbor_bridge::link::Link;
 use harbor_bridge::Bridge;
@@ -202,6 +202,9 @@ pub async fn serve(
     let port = match (port, team) {
         (_, Some(team)) => {
             let listen = team.config.listen;
+            let file = config.clone().unwrap_or_default();
+            // The file's servers come up (or fail, each on its own) before the endpoint listens.
+            servers::apply(&bridge.gateway.servers, &team.config, &file).await;
             bridge.gateway.set_team(Some(team));
             #[cfg(unix)]
             if let Some(path) = config.clone() {
@@ -231,6 +234,8 @@ pub async fn serve(
     if let Some(reloading) = reloading {
         reloading.abort();
     }
+    // SIGTERM (an orchestrator's stop) lets the calls in flight finish first.
+    bridge.gateway.drain_http(DRAIN_DEADLINE).await;
     #[cfg(unix)]
     {
         listening.abort();
@@ -239,6 +244,10 @@ pub async fn serve(
     bridge.shutdown().await;
     Ok(())
 }
+
+/// How long a stopping gateway lets its calls in flight run: under the 30 s grace period
+/// Docker and Kubernetes give before SIGKILL.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Reads the team config again on each SIGHUP: a good file is in force at once (sessions stay
 /// open; the next request of each caller is judged by it); a bad one is logged and the one in
@@ -253,6 +262,7 @@ async fn reload_on_hangup(gateway: Arc<harbor_bridge::gateway::Gateway>, path: P
                 if team.config.listen != listen {
                     tracing::warn!("the config's listen address changed; it takes effect when the gateway restarts");
                 }
+                servers::apply(&gateway.servers, &team.config, &path).await;
                 gateway.set_team(Some(team));
                 tracing::info!("the team config was read again");
             }
@@ -265,13 +275,14 @@ async fn reload_on_hangup(gateway: Arc<harbor_bridge::gateway::Gateway>, path: P
 pub fn check(path: &Path) -> Result<()> {
     let config = Team::load(TeamConfig::load(path)?)?.config;
     println!(
-        "{} is good: {} on {}, {} issuer(s), {} role(s), {} mapping(s){}",
+        "{} is good: {} on {}, {} issuer(s), {} role(s), {} mapping(s), {} server(s){}",
         path.display(),
         config.resource(),
         config.listen,
         config.auth.issuers.len(),
         config.roles.len(),
         config.mappings.len(),
+        config.servers.len(),
         if config.auth.keys { ", Harbor's client keys accepted" } else { "" }
     );
     Ok(())

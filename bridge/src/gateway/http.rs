@@ -66,9 +66,12 @@ type Body = BoxBody<Bytes, Infallible>;
 type Mcp = StreamableHttpService<Face<Gateway>, LocalSessionManager>;
 
 /// A running endpoint: the accept loop, every connection it accepted, and their MCP sessions.
-/// [`Endpoint::stop`] ends all of them, so turning the endpoint off leaves nothing serving.
+/// [`Endpoint::stop`] ends all of them, so turning the endpoint off leaves nothing serving;
+/// [`Endpoint::drain`] first stops taking new work, for a shutdown that lets calls finish.
 pub struct Endpoint {
     stop: CancellationToken,
+    /// Cancelled when the endpoint drains: no new connections, and new requests get 503.
+    draining: CancellationToken,
     connections: TaskTracker,
     sessions: Arc<LocalSessionManager>,
 }
@@ -76,8 +79,12 @@ pub struct Endpoint {
 impl Endpoint {
     /// Serves `listener` until [`Endpoint::stop`].
     pub fn start(listener: TcpListener, gateway: Arc<Gateway>, port: u16) -> Endpoint {
-        let endpoint =
-            Endpoint { stop: CancellationToken::new(), connections: TaskTracker::new(), sessions: Default::default() };
+        let endpoint = Endpoint {
+            stop: CancellationToken::new(),
+            draining: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            sessions: Default::default(),
+        };
         let team = gateway.team();
         let hosts = Arc::new(Hosts::new(port, team.as_ref().map(|team| team.config.resource())));
         let config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts.names.clone());
@@ -97,9 +104,16 @@ impl Endpoint {
             config,
         );
         let (stop, connections) = (endpoint.stop.clone(), endpoint.connections.clone());
-        let mcp = Door { mcp, cap: Arc::new(SessionCap::new(endpoint.sessions.clone())), hosts };
+        let draining = endpoint.draining.clone();
+        let mcp = Door { mcp, cap: Arc::new(SessionCap::new(endpoint.sessions.clone())), hosts, draining };
         endpoint.connections.spawn(accept(listener, gateway, mcp, stop, connections));
         endpoint
+    }
+
+    /// Stops taking new work: the listener closes, `/ready` and every new request on an open
+    /// connection answer 503. What runs goes on until [`Endpoint::stop`].
+    pub fn drain(&self) {
+        self.draining.cancel();
     }
 
     /// Stops accepting, ends every open connection and session (SSE streams included), and
@@ -123,6 +137,7 @@ struct Door {
     mcp: Mcp,
     cap: Arc<SessionCap>,
     hosts: Arc<Hosts>,
+    draining: CancellationToken,
 }
 
 /// The `Host` values and origins this endpoint answers to: its loopback names, and the
@@ -169,6 +184,7 @@ async fn accept(
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
+            () = mcp.draining.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
@@ -240,6 +256,12 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door) -> Res
                 false => return plain(StatusCode::FORBIDDEN, "web pages may not use Harbor's gateway"),
             }
         }
+    }
+    if mcp.draining.is_cancelled() && request.uri().path() != "/live" {
+        let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "the gateway is shutting down; try another replica");
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(5));
+        return response;
     }
     if cors.is_some() && request.method() == Method::OPTIONS {
         let mut response = full(StatusCode::NO_CONTENT, Bytes::new());

@@ -202,6 +202,8 @@ pub struct Gateway {
     team: RwLock<Option<Arc<team::Team>>>,
     /// Callers known by tokens, by name, with when they were last seen.
     principals: Mutex<HashMap<String, (team::Principal, Instant)>>,
+    /// Every tool call in flight, so a shutdown can let them finish ([`Gateway::drain_http`]).
+    calls: tokio_util::task::TaskTracker,
 }
 
 /// The most token callers remembered; past it, those not seen for [`PRINCIPAL_IDLE`] go.
@@ -224,6 +226,7 @@ impl Gateway {
             selector: Default::default(),
             team: RwLock::new(None),
             principals: Mutex::default(),
+            calls: tokio_util::task::TaskTracker::new(),
         });
         // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
         // they subscribed to as `updated`).
@@ -295,6 +298,20 @@ impl Gateway {
         *listener = Some(Listener { address, endpoint });
         tracing::info!(%address, "the gateway's HTTP endpoint listens");
         Ok(address.port())
+    }
+
+    /// Shuts the endpoint down gracefully: no new connections or requests (503, and `/ready`
+    /// says so, for a load balancer), the tool calls in flight finish — for at most `deadline` —,
+    /// then everything ends as [`Gateway::stop_http`] ends it.
+    pub async fn drain_http(&self, deadline: Duration) {
+        let Some(old) = self.listener.lock().await.take() else { return };
+        old.endpoint.drain();
+        self.calls.close();
+        if tokio::time::timeout(deadline, self.calls.wait()).await.is_err() {
+            tracing::warn!("gateway calls still ran {} s after shutdown began; stopping them", deadline.as_secs());
+        }
+        self.calls.reopen();
+        old.endpoint.stop().await;
     }
 
     pub async fn stop_http(&self) {
@@ -679,6 +696,7 @@ impl Backend for Gateway {
         cancel: CancellationToken,
         Reach { progress, asker }: Reach,
     ) -> Result<Value, ErrorObject> {
+        let _in_flight = self.calls.token();
         let record = self.client(client)?;
         if record.code_mode && crate::code_mode::is_meta(tool) {
             // Code mode's own tools are Harbor's, not a server's: audited here; the calls the

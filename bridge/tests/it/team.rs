@@ -49,7 +49,14 @@ mappings:
   - {{ claim: groups, value: dev, role: dev }}
   - {{ claim: groups, value: Admin, role: admin }}
   - {{ claim: scope, value: "tools:admin", role: admin }}
-"#
+servers:
+  everything:
+    launch: {everything}
+  probe:
+    launch: {probe}
+"#,
+        everything = everything_launch("stdio"),
+        probe = probe_launch(),
     )
 }
 
@@ -100,12 +107,6 @@ async fn team_with(tag: &str, env: &[(&str, &str)], more: &str) -> Team {
     let mut lines = BufReader::new(gateway.stdout.take().unwrap()).lines();
     let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
     assert_eq!(line, format!("Harbor gateway on {url}"));
-    let mut link = Link::open(&home).await.unwrap();
-    for (id, launch) in [("everything", everything_launch("stdio")), ("probe", probe_launch())] {
-        admin(&mut link, "servers.add", json!({"id": id, "launch": launch})).await;
-        admin(&mut link, "servers.start", json!({"id": id})).await;
-    }
-    link.close().await;
     Team { provider, provider_port, issuer, gateway, home, config_path, url }
 }
 
@@ -315,7 +316,7 @@ fn check(path: &Path) -> (bool, String) {
 async fn the_config_is_checked_with_its_lines_and_read_again_on_sighup_under_an_open_session() {
     let team = team("team-reload").await;
     let (good, said) = check(&team.config_path);
-    assert!(good && said.contains("1 issuer(s), 2 role(s), 3 mapping(s)"), "{said}");
+    assert!(good && said.contains("1 issuer(s), 2 role(s), 3 mapping(s), 2 server(s)"), "{said}");
     let bad = team.home.join("bad.yaml");
     std::fs::write(&bad, config(&team.issuer).replace("    allow: [everything/echo", "    alow: [everything/echo"))
         .unwrap();
@@ -563,4 +564,79 @@ async fn beyond_loopback_means_tls_and_pages_get_in_only_from_the_configured_ori
     std::fs::write(&broken, text).unwrap();
     let (good, said) = check(&broken);
     assert!(!good && said.contains("tls.cert") && said.contains("missing.pem"), "{said}");
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_calls_in_flight_finish_and_takes_no_new_work() {
+    let mut team = team("team-drain").await;
+    let api = format!("{}/api/v1", team.url.trim_end_matches("/mcp"));
+    let bearer = format!("Bearer {}", team.token("dev-app", None).await);
+    let slow = {
+        let (api, bearer) = (api.clone(), bearer.clone());
+        tokio::spawn(async move {
+            let body = json!({"tool": "probe/slow", "arguments": {"ms": 1500, "tag": "in-flight"}});
+            rest(reqwest::Method::POST, &format!("{api}/tools/call"), Some(&bearer), Some(body)).await
+        })
+    };
+    // The call is running when the orchestrator stops the gateway.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let pid = team.gateway.id().unwrap() as i32;
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let late = http.get(format!("{api}/tools")).header("authorization", &bearer).send().await;
+    assert!(late.is_err() || late.as_ref().unwrap().status() == 503, "new work is refused: {late:?}");
+    let (status, _, answer) = slow.await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "slept 1500 ms in-flight");
+    let exited = tokio::time::timeout(Duration::from_secs(15), team.gateway.wait()).await.expect("it exits").unwrap();
+    assert!(exited.success(), "{exited:?}");
+}
+
+#[tokio::test]
+async fn the_files_servers_come_up_with_it_and_follow_it_on_reload() {
+    let team =
+        team_with("team-servers", &[], "  broken:\n    launch: {kind: process, command: /nonexistent/server}\n").await;
+    let mut link = Link::open(&team.home).await.unwrap();
+    let state = |list: &Value, id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["status"]["state"].as_str().unwrap().to_owned())
+    };
+    // The good ones run; the broken one failed on its own without holding them up.
+    let list = admin(&mut link, "servers.list", json!({})).await;
+    assert_eq!(state(&list, "everything").as_deref(), Some("running"), "{list}");
+    assert_eq!(state(&list, "probe").as_deref(), Some("running"), "{list}");
+    assert_ne!(state(&list, "broken").as_deref(), Some("running"), "{list}");
+    let (dev, mut changes) = http_client(&team.url, &team.token("dev-app", None).await).await;
+    assert_eq!(tools(&dev).await, set(&DEV_TOOLS));
+
+    // A server someone added by hand is not the file's: the file may not take its id over.
+    admin(&mut link, "servers.add", json!({"id": "manual", "launch": probe_launch()})).await;
+    // The file drops `everything` and names `manual`: after SIGHUP `everything` is gone, and
+    // `manual` is still the hand-added one.
+    while changes.try_recv().is_ok() {}
+    let text = std::fs::read_to_string(&team.config_path).unwrap();
+    let everything = format!("  everything:\n    launch: {}\n", everything_launch("stdio"));
+    let text = text.replace(&everything, &format!("  manual:\n    launch: {}\n", everything_launch("stdio")));
+    std::fs::write(&team.config_path, text).unwrap();
+    unsafe { libc::kill(team.gateway.id().unwrap() as i32, libc::SIGHUP) };
+    tokio::time::timeout(Duration::from_secs(15), changes.recv()).await.expect("list_changed after the reload");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let list = loop {
+        let list = admin(&mut link, "servers.list", json!({})).await;
+        if state(&list, "everything").is_none() || Instant::now() > deadline {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(state(&list, "everything"), None, "{list}");
+    let manual = list.as_array().unwrap().iter().find(|s| s["id"] == "manual").unwrap();
+    assert_eq!(manual["source"]["kind"], "manual", "{manual}");
+    assert_eq!(state(&list, "probe").as_deref(), Some("running"), "{list}");
+    assert_eq!(tools(&dev).await, set(&["probe__echo", "probe__slow", "probe__stats", "probe__wipe"]));
+    link.close().await;
+    dev.cancel().await.unwrap();
 }

@@ -30,6 +30,12 @@
 //! mappings:
 //!   - { claim: groups, value: Admin, role: admin }
 //!   - { claim: scope, value: tools:call, role: dev }
+//! servers:                          # run and kept as written here (`kind` as in servers.add)
+//!   time:
+//!     launch: { kind: process, command: uvx, args: [mcp-server-time] }
+//!   everything:
+//!     launch: { kind: remote, url: "http://everything:3001/mcp" }
+//!     tool_timeout_ms: 30000
 //! ```
 
 use std::collections::BTreeMap;
@@ -39,6 +45,7 @@ use std::path::Path;
 use serde::{de, Deserialize, Deserializer};
 
 use super::jwt::Alg;
+use crate::store::servers::Launch;
 
 /// The loaded file.
 #[derive(Clone, Debug, Deserialize)]
@@ -59,6 +66,21 @@ pub struct TeamConfig {
     pub roles: BTreeMap<String, Role>,
     #[serde(default)]
     pub mappings: Vec<Mapping>,
+    #[serde(default)]
+    pub servers: BTreeMap<String, ConfigServer>,
+}
+
+/// A server the gateway runs because the file names it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigServer {
+    #[serde(default)]
+    pub name: Option<Text>,
+    /// As `servers.add` takes it; `${VAR}` filled in in every string.
+    #[serde(deserialize_with = "launch")]
+    pub launch: Launch,
+    #[serde(default, deserialize_with = "some_number")]
+    pub tool_timeout_ms: Option<u64>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -240,8 +262,32 @@ where
     }
 }
 
-fn some_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+fn some_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+{
     number(deserializer).map(Some)
+}
+
+/// A server's launch, with `${VAR}` filled in in each of its strings.
+fn launch<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Launch, D::Error> {
+    fn fill(value: &mut serde_json::Value) -> Result<(), String> {
+        match value {
+            serde_json::Value::String(text) => *text = substitute(text, |name| std::env::var(name).ok())?,
+            serde_json::Value::Array(items) => items.iter_mut().try_for_each(fill)?,
+            serde_json::Value::Object(fields) => fields.values_mut().try_for_each(fill)?,
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut value = serde_json::Value::deserialize(deserializer)?;
+    fill(&mut value).map_err(de::Error::custom)?;
+    serde_json::from_value(value).map_err(|e| {
+        de::Error::custom(format!(
+            "not a launch ({e}); write kind: process (command, args, env), docker (image) or remote (url)"
+        ))
+    })
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Text>, D::Error> {
@@ -405,6 +451,11 @@ impl TeamConfig {
                 return Err(ConfigError(format!("{path}.name: {name:?} is used twice{}", at(&name))));
             }
         }
+        for id in self.servers.keys() {
+            if let Err(why) = crate::mcp::names::check_server_id(id) {
+                return Err(ConfigError(format!("servers.{id}: {why}{}", at(&format!("{id}:")))));
+            }
+        }
         for (i, mapping) in self.mappings.iter().enumerate() {
             if !self.roles.contains_key(&mapping.role) {
                 let known: Vec<&str> = self.roles.keys().map(String::as_str).collect();
@@ -518,6 +569,31 @@ mod tests {
         }
         let config = TeamConfig::parse("cors:\n  origins: [https://app.test, 'http://localhost:3000/']\n").unwrap();
         assert_eq!(config.cors_origins(), ["https://app.test", "http://localhost:3000"]);
+    }
+
+    #[test]
+    fn servers_take_any_launch_with_variables_filled_in() {
+        std::env::set_var("HARBOR_TEST_EVERYTHING_URL", "http://everything:3001/mcp");
+        let text = "servers:\n  time:\n    launch: {kind: process, command: uvx, args: [mcp-server-time, '--tz=${HARBOR_TEST_TZ:-UTC}']}\n  everything:\n    launch: {kind: remote, url: '${HARBOR_TEST_EVERYTHING_URL}'}\n    tool_timeout_ms: 30000\n";
+        let config = TeamConfig::parse(text).unwrap();
+        match &config.servers["time"].launch {
+            Launch::Process { command, args, .. } => {
+                assert_eq!((command.as_str(), args[1].as_str()), ("uvx", "--tz=UTC"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(&config.servers["everything"].launch, Launch::Remote { url, .. } if url == "http://everything:3001/mcp")
+        );
+        assert_eq!(config.servers["everything"].tool_timeout_ms, Some(30_000));
+        let error = TeamConfig::parse("servers:\n  time:\n    launch: {kind: teleport}\n").unwrap_err().0;
+        assert!(
+            error.contains("servers.time") && error.contains("not a launch") && error.contains("line 3"),
+            "{error}"
+        );
+        let error =
+            TeamConfig::parse("servers:\n  Bad/Id:\n    launch: {kind: remote, url: 'http://x'}\n").unwrap_err().0;
+        assert!(error.contains("servers.Bad/Id") && error.contains("line 2"), "{error}");
     }
 
     #[test]

@@ -11,12 +11,14 @@
 //! - [`jwt`] — taking a token apart and checking its signature and claims;
 //! - [`issuer`] — an issuer's metadata, keys and introspection;
 //! - [`roles`] — claims to roles to a policy;
+//! - [`servers`] — the servers the file names, kept in the registry as it says;
 //! - [`tls`] — the listener's certificate.
 
 pub mod config;
 pub mod issuer;
 pub mod jwt;
 pub mod roles;
+pub mod servers;
 pub mod tls;
 
 use serde_json::{Map, Value};

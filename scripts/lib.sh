@@ -55,6 +55,8 @@ INSPECTOR_VERSION=2.12.0
 PROMETHEUS_CLIENT_VERSION=0.26.0
 # The OpenAPI validator that checks the team gateway's REST document (/api/v1/openapi.json).
 OPENAPI_VALIDATOR_VERSION=0.9.0
+# The Kubernetes schema validator that checks installers/kubernetes (offline: it bundles the schemas).
+KUBERNETES_VALIDATE_VERSION=1.37.0
 # The official SDKs' clients for the gateway's SDK matrix (Python's goes into the test servers'
 # venv, TypeScript's beside the npm test servers), and the official conformance suite with the
 # Node.js 22 it needs (from npm, in its own prefix: the system's Node stays as it is).

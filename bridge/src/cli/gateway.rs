@@ -14,6 +14,7 @@ use clap::Subcommand;
 use harbor_bridge::control;
 use harbor_bridge::gateway::face::Face;
 use harbor_bridge::gateway::remote::Remote;
+use harbor_bridge::gateway::shared::Shared;
 use harbor_bridge::gateway::team::config::TeamConfig;
 use harbor_bridge::gateway::team::{servers, Team};
 use harbor_bridge::gateway::Backend;
@@ -203,6 +204,12 @@ pub async fn serve(
         (_, Some(team)) => {
             let listen = team.config.listen;
             let file = config.clone().unwrap_or_default();
+            if let Some(database) = &team.config.database {
+                let replica = std::env::var("HOSTNAME").unwrap_or_else(|_| format!("replica-{}", std::process::id()));
+                let shared =
+                    Shared::connect(&database.0, replica).await.map_err(|why| anyhow::anyhow!("database: {why}"))?;
+                bridge.gateway.share(shared);
+            }
             // The file's servers come up (or fail, each on its own) before the endpoint listens.
             servers::apply(&bridge.gateway.servers, &team.config, &file).await;
             bridge.gateway.set_team(Some(team));
@@ -261,6 +268,9 @@ async fn reload_on_hangup(gateway: Arc<harbor_bridge::gateway::Gateway>, path: P
             Ok(team) => {
                 if team.config.listen != listen {
                     tracing::warn!("the config's listen address changed; it takes effect when the gateway restarts");
+                }
+                if gateway.team().is_some_and(|old| old.config.database != team.config.database) {
+                    tracing::warn!("the config's database changed; it takes effect when the gateway restarts");
                 }
                 servers::apply(&gateway.servers, &team.config, &path).await;
                 gateway.set_team(Some(team));

@@ -491,7 +491,7 @@ async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, door: Door, 
     }
     if parts.method == Method::POST {
         for id in tool_calls(&body) {
-            match gateway.admit(&client) {
+            match gateway.admit(&client).await {
                 Ok(Ok(admitted)) => ticket = Some(admitted),
                 Ok(Err(limited)) => return too_many(&client, limited, id),
                 Err(error) => return plain(StatusCode::FORBIDDEN, &error.message),

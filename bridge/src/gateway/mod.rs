@@ -12,6 +12,7 @@
 //! - [`forward`] — resources, prompts and completions from the servers a client may use;
 //! - [`http`] — Streamable HTTP on loopback: keys, `Origin` and `Host` checks, rate-limit
 //!   headers, `/live`, `/ready`, `/metrics` and the protected-resource metadata;
+//! - [`shared`] — rate windows and audit that replicas share, in PostgreSQL;
 //! - [`sessions`] — the cap on the HTTP face's open sessions, per client and in all;
 //! - [`rest`] — the REST face beside MCP (`/api/v1/…`) and its OpenAPI document;
 //! - [`remote`] — the [`Backend`] that `harbor-bridge mcp` uses to reach a running bridge over
@@ -31,6 +32,7 @@ pub mod remote;
 pub mod rest;
 pub mod rounds;
 pub mod sessions;
+pub mod shared;
 pub mod stdio;
 pub mod tasks;
 pub mod team;
@@ -204,6 +206,8 @@ pub struct Gateway {
     principals: Mutex<HashMap<String, (team::Principal, Instant)>>,
     /// Every tool call in flight, so a shutdown can let them finish ([`Gateway::drain_http`]).
     calls: tokio_util::task::TaskTracker,
+    /// The database replicas share, when the team config names one.
+    shared: std::sync::OnceLock<Arc<shared::Shared>>,
 }
 
 /// The most token callers remembered; past it, those not seen for [`PRINCIPAL_IDLE`] go.
@@ -227,6 +231,7 @@ impl Gateway {
             team: RwLock::new(None),
             principals: Mutex::default(),
             calls: tokio_util::task::TaskTracker::new(),
+            shared: std::sync::OnceLock::new(),
         });
         // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
         // they subscribed to as `updated`).
@@ -505,14 +510,37 @@ impl Gateway {
             .clone()
     }
 
+    /// Shares rate windows and the audit trail with other replicas through `shared` (once).
+    pub fn share(&self, shared: Arc<shared::Shared>) {
+        let mirror = shared.clone();
+        self.store.mirror_audit(Box::new(move |entry| {
+            if entry.caller == AuditCaller::Gateway {
+                mirror.audit(entry);
+            }
+        }));
+        let _ = self.shared.set(shared);
+    }
+
     /// Counts one call against the client's rate limit.
-    pub fn admit(&self, client: &str) -> Result<Result<Ticket, Limited>, ErrorObject> {
+    pub async fn admit(&self, client: &str) -> Result<Result<Ticket, Limited>, ErrorObject> {
         let record = self.client(client)?;
-        let admitted = self.limits(&record).admit();
+        let admitted = self.count_call(&record).await;
         if admitted.is_err() {
             self.count(client, |t| t.rate_limited += 1);
         }
         Ok(admitted)
+    }
+
+    /// One call of `record`'s counted in its window: the replicas' shared one when there is a
+    /// shared database (this replica's own while the database cannot be reached), else its own.
+    async fn count_call(&self, record: &ClientRecord) -> Result<Ticket, Limited> {
+        if let Some(shared) = self.shared.get() {
+            match shared.admit(&record.name, record.rate_per_min).await {
+                Ok(counted) => return counted,
+                Err(why) => tracing::warn!("counting in this replica's own window: {why}"),
+            }
+        }
+        self.limits(record).admit()
     }
 
     fn count(&self, client: &str, add: impl FnOnce(&mut Traffic)) {
@@ -590,7 +618,7 @@ impl pipeline::Policy for ClientPolicy<'_> {
 
     async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, PolicyError> {
         if !self.admitted {
-            self.limits.admit().map_err(|limited| {
+            self.gateway.count_call(&self.record).await.map_err(|limited| {
                 self.gateway.count(&self.record.name, |t| t.rate_limited += 1);
                 rate_limited(&self.record.name, limited)
             })?;

@@ -37,7 +37,12 @@ pub struct Store {
     cache: Arc<cache::Cache>,
     usage: Arc<usage::Ledger>,
     writer: writer::Writer,
+    /// Where audit records go besides this database (a team gateway's shared trail).
+    audit_mirror: Arc<std::sync::OnceLock<AuditMirror>>,
 }
+
+/// Another home for audit records, handed each as it is recorded (it must not wait).
+pub type AuditMirror = Box<dyn Fn(&permissions::AuditEntry) + Send + Sync>;
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
@@ -62,7 +67,12 @@ impl Store {
     fn with(conn: Connection) -> Result<Store> {
         let conn = Arc::new(Mutex::new(conn));
         let writer = writer::Writer::start(conn.clone())?;
-        Ok(Store { conn, cache: Arc::default(), usage: Arc::default(), writer })
+        Ok(Store { conn, cache: Arc::default(), usage: Arc::default(), writer, audit_mirror: Arc::default() })
+    }
+
+    /// Sends every audit record from now on to `mirror` too (once; a second mirror is ignored).
+    pub fn mirror_audit(&self, mirror: AuditMirror) {
+        let _ = self.audit_mirror.set(mirror);
     }
 
     /// Waits until every audit record and use sent so far is written (the bridge is stopping).

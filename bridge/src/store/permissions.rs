@@ -161,6 +161,9 @@ impl Store {
 
     /// Records a call's metadata through the writer (it never waits for the database).
     pub fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
+        if let Some(mirror) = self.audit_mirror.get() {
+            mirror(entry);
+        }
         self.write_later(Record::Audit(entry.clone()))
     }
 

@@ -266,3 +266,47 @@ async fn inspect(client: &Client, id: &str) -> Value {
     let answer = client.ok("tools.call", json!({"tool": format!("{id}/inspect")})).await;
     serde_json::from_str(&text(&answer)).unwrap()
 }
+
+/// The team gateway's image, made by `scripts/gateway-image` from installers/container.
+const GATEWAY_IMAGE: &str = "harbor/gateway:local";
+
+#[tokio::test]
+async fn the_gateway_image_serves_ready_as_a_non_root_user_and_stops_gracefully() {
+    let found = Command::new("docker").arg("-H").arg(docker_host()).args(["image", "inspect", GATEWAY_IMAGE]).output();
+    assert!(
+        found.is_ok_and(|out| out.status.success()),
+        "the gateway image {GATEWAY_IMAGE} is missing: run scripts/gateway-image (scripts/test does)"
+    );
+    let dir = std::env::temp_dir().join(format!("harbor-gateway-image-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = support::free_port();
+    std::fs::write(dir.join("team.yaml"), format!("listen: 127.0.0.1:{port}\n")).unwrap();
+    let mount = format!("{}:/etc/harbor/team.yaml:ro", dir.join("team.yaml").display());
+    // On the host's network (loopback only here): the test reaches the port without publishing.
+    let id = docker(&["run", "-d", "--network", "host", "-v", &mount, GATEWAY_IMAGE]);
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ready = loop {
+        match http.get(format!("http://127.0.0.1:{port}/ready")).send().await {
+            Ok(answer) if answer.status() == 200 => break answer.json::<Value>().await.unwrap(),
+            outcome => {
+                let logs = docker(&["logs", &id]);
+                assert!(Instant::now() < deadline, "the image never became ready: {outcome:?}\n{logs}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ready["ready"], true, "{ready}");
+    // Its process runs as the image's own user, not root.
+    let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &id]);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap().split_whitespace().nth(1).unwrap().to_owned();
+    assert_eq!(uid, "10001", "{status}");
+    // `docker stop` (SIGTERM) ends it cleanly, well before Docker's SIGKILL.
+    let stopping = Instant::now();
+    docker(&["stop", "-t", "20", &id]);
+    assert!(stopping.elapsed() < Duration::from_secs(15), "it took {:?} to stop", stopping.elapsed());
+    assert_eq!(docker(&["inspect", "--format", "{{.State.ExitCode}}", &id]), "0");
+    docker(&["rm", &id]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -92,10 +92,23 @@ async fn team_with(tag: &str, env: &[(&str, &str)], more: &str) -> Team {
     let (provider, issuer) = provider(provider_port, &url).await;
     let config_path = home.join("team.yaml");
     std::fs::write(&config_path, config(&issuer) + &more.replace("HOME", home.to_str().unwrap())).unwrap();
+    let gateway = serve(tag, &home, &config_path, port, env, &url).await;
+    Team { provider, provider_port, issuer, gateway, home, config_path, url }
+}
+
+/// `harbor-bridge gateway serve --config` in `home` on `port`, once it says it serves `url`.
+async fn serve(
+    tag: &str,
+    home: &Path,
+    config_path: &Path,
+    port: u16,
+    env: &[(&str, &str)],
+    url: &str,
+) -> tokio::process::Child {
     let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
         .args(["gateway", "serve", "--config"])
-        .arg(&config_path)
-        .env("HARBOR_HOME", &home)
+        .arg(config_path)
+        .env("HARBOR_HOME", home)
         .env("HARBOR_TEST_MARK", tag)
         .env("TEAM_PORT", port.to_string())
         .env("TEAM_INTROSPECTION_SECRET", "gateway-secret")
@@ -105,9 +118,15 @@ async fn team_with(tag: &str, env: &[(&str, &str)], more: &str) -> Team {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(gateway.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-    assert_eq!(line, format!("Harbor gateway on {url}"));
-    Team { provider, provider_port, issuer, gateway, home, config_path, url }
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap();
+    let line = line.unwrap_or_default();
+    // `on <url>`, or `on <resource> (listening on <address>)` when callers reach it by another URI.
+    let address = url.split('/').nth(2).unwrap();
+    assert!(
+        line == format!("Harbor gateway on {url}") || line.ends_with(&format!("(listening on {address})")),
+        "{line}"
+    );
+    gateway
 }
 
 impl Team {
@@ -639,4 +658,115 @@ async fn the_files_servers_come_up_with_it_and_follow_it_on_reload() {
     assert_eq!(tools(&dev).await, set(&["probe__echo", "probe__slow", "probe__stats", "probe__wipe"]));
     link.close().await;
     dev.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_database_admit_exactly_one_limit_between_them() {
+    let database = support::Postgres::start("team-replicas");
+    let env = [("DEV_RATE", "10"), ("TEAM_DATABASE", database.url.as_str()), ("HOSTNAME", "replica-a")];
+    // Behind a load balancer replicas share the URI callers use, which their tokens name.
+    let resource = "http://127.0.0.1:1/team";
+    let more = format!("resource: {resource}\ndatabase: ${{TEAM_DATABASE}}\n");
+    let first = team_with("team-replica-a", &env, &more).await;
+    // A second replica: the same file (the same provider, roles and database), its own machine.
+    let home = first.home.with_file_name(format!("harbor-team-replica-b-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let port = free_port();
+    let second_url = format!("http://127.0.0.1:{port}/mcp");
+    let env = [("DEV_RATE", "10"), ("TEAM_DATABASE", database.url.as_str()), ("HOSTNAME", "replica-b")];
+    let _second = serve("team-replica-b", &home, &first.config_path, port, &env, &second_url).await;
+
+    // A burst of 30 calls, split across the replicas, all at once: exactly 10 get through.
+    let bearer = format!("Bearer {}", first.token("dev-app", Some(resource)).await);
+    let apis = [first.url.replace("/mcp", "/api/v1"), second_url.replace("/mcp", "/api/v1")];
+    let burst = (0..30).map(|i| {
+        let (api, bearer) = (apis[i % 2].clone(), bearer.clone());
+        async move {
+            let body = json!({"tool": "probe/echo", "arguments": {"text": format!("call {i}")}});
+            rest(reqwest::Method::POST, &format!("{api}/tools/call"), Some(&bearer), Some(body)).await.0
+        }
+    });
+    let statuses = futures::future::join_all(burst).await;
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((admitted, refused), (10, 20), "{statuses:?}");
+
+    // Either replica tells the caller of all its calls, each with the replica that served it.
+    let mut seen = Vec::new();
+    for api in &apis {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let requests = loop {
+            let (_, _, requests) = rest(reqwest::Method::GET, &format!("{api}/requests"), Some(&bearer), None).await;
+            if requests["requests"].as_array().map_or(0, Vec::len) >= 10 || Instant::now() > deadline {
+                break requests;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let served: Vec<String> = requests["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}", r["replica"].as_str().unwrap_or("?"), r["at"]))
+            .collect();
+        assert_eq!(served.len(), 10, "{requests}");
+        assert!(served.iter().all(|s| s.starts_with("replica-a ") || s.starts_with("replica-b ")), "{requests}");
+        seen.push(served);
+    }
+    assert_eq!(seen[0], seen[1], "both replicas read the one shared trail");
+}
+
+#[tokio::test]
+async fn the_kubernetes_manifests_and_the_compose_example_are_valid_and_their_configs_check() {
+    let installers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../installers");
+    let manifests = installers.join("kubernetes/gateway.yaml");
+    // The manifests, by the Kubernetes schemas (strict: no field Kubernetes does not know).
+    let out = std::process::Command::new(test_servers().join("venv/bin/kubernetes-validate"))
+        .args(["--strict", "--quiet"])
+        .arg(&manifests)
+        .output()
+        .expect("kubernetes-validate is in the test servers' venv (scripts/setup --test)");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !said.contains("ERROR"), "{said}");
+    // The compose example, by Compose itself.
+    let compose = installers.join("container/compose.yaml");
+    let out = std::process::Command::new("docker-compose")
+        .args(["-f"])
+        .arg(&compose)
+        .args(["config", "-q"])
+        .output()
+        .expect("docker-compose is installed (scripts/setup --test)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The gateway configs they carry pass `gateway check`, with a certificate where they expect one.
+    let dir = std::env::temp_dir().join(format!("harbor-deploy-configs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), issued.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), issued.signing_key.serialize_pem()).unwrap();
+    let documents = std::fs::read_to_string(&manifests).unwrap();
+    let config_map = documents.split("\n---\n").next().unwrap();
+    let map: serde_norway::Value = serde_norway::from_str(config_map).unwrap();
+    let kubernetes = map["data"]["team.yaml"].as_str().unwrap().to_owned();
+    let compose = std::fs::read_to_string(installers.join("container/team.yaml")).unwrap();
+    for (name, config) in [("kubernetes", kubernetes), ("compose", compose)] {
+        let config = config
+            .replace("/etc/harbor/tls/tls.crt", "CERT")
+            .replace("/etc/harbor/tls/tls.key", "KEY")
+            .replace("/etc/harbor/tls/cert.pem", "CERT")
+            .replace("/etc/harbor/tls/key.pem", "KEY")
+            .replace("CERT", dir.join("cert.pem").to_str().unwrap())
+            .replace("KEY", dir.join("key.pem").to_str().unwrap());
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, config).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+            .args(["gateway", "check", "--config"])
+            .arg(&path)
+            .env("DATABASE_URL", "postgres://harbor@127.0.0.1:1/harbor")
+            .output()
+            .unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && said.contains("is good"), "{name}: {said}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

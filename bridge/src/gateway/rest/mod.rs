@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::{allows_server, own_name, Backend, Gateway, Reach};
 use crate::mcp::names;
 use crate::mcp::server::ServerState;
+use crate::store::permissions::AuditEntry;
 use harbor_protocol::{ErrorCode, ErrorObject};
 
 /// The routes' common prefix.
@@ -111,7 +112,7 @@ pub async fn answer(
         (&Method::GET, route) if route.starts_with("servers/") => server(gateway, client, &route[8..]).await,
         (&Method::GET, "tools") => tools(gateway, client, &query).await,
         (&Method::POST, "tools/call") => return call(gateway, client, body).await,
-        (&Method::GET, "requests") => requests(gateway, client, &query),
+        (&Method::GET, "requests") => requests(gateway, client, &query).await,
         (&Method::GET, "metrics") => Ok(metrics(gateway, client)),
         (_, "servers" | "tools" | "tools/call" | "requests" | "metrics") => {
             return Reply::error(
@@ -273,7 +274,7 @@ async fn call(gateway: &Gateway, client: &str, body: &[u8]) -> Reply {
         Ok(name) => name,
         Err(reply) => return reply,
     };
-    let ticket = match gateway.admit(client) {
+    let ticket = match gateway.admit(client).await {
         Ok(Ok(ticket)) => ticket,
         Ok(Err(limited)) => {
             let seconds = limited.retry_after.as_secs().max(1);
@@ -301,7 +302,7 @@ async fn call(gateway: &Gateway, client: &str, body: &[u8]) -> Reply {
     reply
 }
 
-fn requests(gateway: &Gateway, client: &str, query: &Map<String, Value>) -> Result<Value, ErrorObject> {
+async fn requests(gateway: &Gateway, client: &str, query: &Map<String, Value>) -> Result<Value, ErrorObject> {
     let limit = match query.get("limit").and_then(Value::as_str) {
         Some(raw) => raw
             .parse::<usize>()
@@ -311,16 +312,29 @@ fn requests(gateway: &Gateway, client: &str, query: &Map<String, Value>) -> Resu
         None => 100,
     };
     let origin = gateway.who(client).origin;
-    let entries = gateway.store.audit(Some(&origin), limit).map_err(super::internal)?;
+    // With replicas, the caller's calls are wherever they were served: the shared trail has all.
+    let entries: Vec<(AuditEntry, Option<String>)> = match gateway.shared.get() {
+        Some(shared) => shared
+            .audit_of(&origin, limit)
+            .await
+            .map_err(|why| ErrorObject::new(ErrorCode::ServerUnavailable, why))?
+            .into_iter()
+            .map(|(entry, replica)| (entry, Some(replica)))
+            .collect(),
+        None => {
+            gateway.store.audit(Some(&origin), limit).map_err(super::internal)?.into_iter().map(|e| (e, None)).collect()
+        }
+    };
     let listed: Vec<Value> = entries
         .into_iter()
-        .map(|e| {
+        .map(|(e, replica)| {
             json!({
                 "at": e.at,
                 "method": e.method,
                 "tool": e.tool,
                 "outcome": e.outcome,
                 "durationMs": e.duration_ms,
+                "replica": replica,
             })
         })
         .collect();

@@ -276,6 +276,7 @@ pub fn document(base: &str) -> Value {
                                     "tool": { "type": ["string", "null"] },
                                     "outcome": { "type": "string", "description": "ok, or the error code." },
                                     "durationMs": { "type": "integer" },
+                                    "replica": { "type": ["string", "null"], "description": "The replica that served it, when replicas share a database." },
                                 },
                             },
                         },

@@ -30,6 +30,7 @@
 //! mappings:
 //!   - { claim: groups, value: Admin, role: admin }
 //!   - { claim: scope, value: tools:call, role: dev }
+//! database: ${DATABASE_URL}        # postgres://…: replicas share rate windows and audit
 //! servers:                          # run and kept as written here (`kind` as in servers.add)
 //!   time:
 //!     launch: { kind: process, command: uvx, args: [mcp-server-time] }
@@ -68,6 +69,9 @@ pub struct TeamConfig {
     pub mappings: Vec<Mapping>,
     #[serde(default)]
     pub servers: BTreeMap<String, ConfigServer>,
+    /// A PostgreSQL URL (a secret: its password): replicas share rate windows and audit there.
+    #[serde(default)]
+    pub database: Option<Secret>,
 }
 
 /// A server the gateway runs because the file names it.
@@ -449,6 +453,11 @@ impl TeamConfig {
             let name = self.issuer_name(i);
             if !names.insert(name.clone()) {
                 return Err(ConfigError(format!("{path}.name: {name:?} is used twice{}", at(&name))));
+            }
+        }
+        if let Some(Secret(url)) = &self.database {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError(format!("database: the URL is not postgres://…{}", at("database"))));
             }
         }
         for id in self.servers.keys() {

@@ -57,6 +57,8 @@ PROMETHEUS_CLIENT_VERSION=0.26.0
 OPENAPI_VALIDATOR_VERSION=0.9.0
 # The Kubernetes schema validator that checks installers/kubernetes (offline: it bundles the schemas).
 KUBERNETES_VALIDATE_VERSION=1.37.0
+# OpenTelemetry's own protobuf messages, for the OTLP receiver the tracing tests run.
+OTEL_PROTO_VERSION=1.45.2
 # The official SDKs' clients for the gateway's SDK matrix (Python's goes into the test servers'
 # venv, TypeScript's beside the npm test servers), and the official conformance suite with the
 # Node.js 22 it needs (from npm, in its own prefix: the system's Node stays as it is).

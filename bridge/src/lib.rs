@@ -55,6 +55,7 @@ pub mod sandbox;
 pub mod secrets;
 pub mod store;
 pub mod system;
+pub mod telemetry;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

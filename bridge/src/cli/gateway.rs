@@ -204,6 +204,9 @@ pub async fn serve(
         (_, Some(team)) => {
             let listen = team.config.listen;
             let file = config.clone().unwrap_or_default();
+            if let Some(endpoint) = team.config.telemetry.endpoint() {
+                harbor_bridge::telemetry::export_to(&endpoint, &team.config.telemetry.service());
+            }
             if let Some(database) = &team.config.database {
                 let replica = std::env::var("HOSTNAME").unwrap_or_else(|_| format!("replica-{}", std::process::id()));
                 let shared =

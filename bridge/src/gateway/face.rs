@@ -58,6 +58,16 @@ pub struct Caller {
     pub client: String,
     /// The HTTP layer counted this request against the rate limit already.
     pub admitted: bool,
+    /// The HTTP request's span, when traces are exported.
+    pub trace: Option<crate::telemetry::SpanContext>,
+}
+
+impl Caller {
+    /// The span a call's spans go under: the request's own `_meta.traceparent` (SEP-414; rmcp
+    /// hands a request's `_meta` over as the context's), else the HTTP request's.
+    fn trace_of(&self, context: &RequestContext<RoleServer>) -> Option<crate::telemetry::SpanContext> {
+        context.meta.get_traceparent().and_then(crate::telemetry::SpanContext::parse).or(self.trace)
+    }
 }
 
 /// One MCP session's handler.
@@ -109,7 +119,7 @@ impl<B: Backend> Face<B> {
 
     fn caller(&self, extensions: &rmcp::model::Extensions) -> Result<Caller, ErrorData> {
         if let Some(client) = &self.client {
-            return Ok(Caller { client: client.clone(), admitted: false });
+            return Ok(Caller { client: client.clone(), admitted: false, trace: None });
         }
         extensions
             .get::<http::request::Parts>()
@@ -238,13 +248,17 @@ impl<B: Backend> ServerHandler for Face<B> {
         }
         let token = context.meta.get_progress_token();
         let (progress, reports) = mpsc::channel(PROGRESS_QUEUE);
-        let running = self.backend.call(
-            &caller.client,
-            &request.name,
-            request.arguments,
-            caller.admitted,
-            context.ct.clone(),
-            Reach { progress: token.is_some().then_some(progress), asker: SessionAsker::of(&context.peer) },
+        let trace = caller.trace_of(&context);
+        let running = crate::telemetry::within(
+            trace,
+            self.backend.call(
+                &caller.client,
+                &request.name,
+                request.arguments,
+                caller.admitted,
+                context.ct.clone(),
+                Reach { progress: token.is_some().then_some(progress), asker: SessionAsker::of(&context.peer) },
+            ),
         );
         let called = relaying(running, reports, |report| notify_progress(&context, report)).await;
         call_outcome(called)
@@ -409,10 +423,13 @@ impl<B: Backend> Face<B> {
                 .filter_map(|(method, declared)| declared.then_some(method))
                 .collect();
                 let (backend, client, admitted) = (self.backend.clone(), caller.client.clone(), caller.admitted);
+                let trace = caller.trace_of(&context);
                 let (name, arguments) = (request.name.to_string(), request.arguments);
+                // The call runs in a task of its own between rounds: the span goes with it.
                 let call = move |asker, progress, stop| async move {
                     let reach = Reach { progress: Some(progress), asker: Some(asker) };
-                    backend.call(&client, &name, arguments, admitted, stop, reach).await
+                    crate::telemetry::within(trace, backend.call(&client, &name, arguments, admitted, stop, reach))
+                        .await
                 };
                 self.rounds.start(&caller.client, answers, &context.ct, window, call, emit).await
             }

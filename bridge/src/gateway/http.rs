@@ -49,6 +49,7 @@ use super::rest;
 use super::Gateway;
 use crate::mcp::metrics::Text;
 use crate::mcp::server::ServerState;
+use crate::telemetry::{self, Kind, Span, SpanContext};
 
 /// The largest request body accepted.
 const MAX_BODY: usize = 4 << 20;
@@ -269,7 +270,23 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door) -> Res
         return response;
     }
     let base = mcp.hosts.base.clone();
-    let mut response = route(request, gateway, mcp, &base).await;
+    // MCP and REST requests are spans, under the caller's `traceparent` when it sends one.
+    let path = request.uri().path();
+    let mut span = (path == "/mcp" || path.starts_with(rest::PREFIX)).then(|| {
+        let parent = request.headers().get("traceparent").and_then(|v| v.to_str().ok()).and_then(SpanContext::parse);
+        let mut span = Span::start(format!("{} {path}", request.method()), Kind::Server, parent)?;
+        span.set("http.request.method", request.method().as_str());
+        span.set("url.path", path);
+        Some(span)
+    });
+    let trace = span.as_ref().and_then(|s| s.as_ref()).map(Span::context);
+    let mut response = telemetry::within(trace, route(request, gateway, mcp, &base)).await;
+    if let Some(Some(span)) = span.as_mut() {
+        span.set("http.response.status_code", response.status().as_u16());
+        if response.status().is_server_error() {
+            span.fail(response.status().as_str());
+        }
+    }
     allow_origin(&mut response, cors.as_deref(), false);
     response
 }
@@ -499,7 +516,7 @@ async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, door: Door, 
         }
     }
     let joined = parts.headers.contains_key(SESSION_HEADER);
-    parts.extensions.insert(Caller { client: client.clone(), admitted: ticket.is_some() });
+    parts.extensions.insert(Caller { client: client.clone(), admitted: ticket.is_some(), trace: telemetry::current() });
     let request = Request::from_parts(parts, Full::new(body));
     let mut response = match tower_service::Service::call(&mut mcp, request).await {
         Ok(response) => response,

@@ -736,18 +736,19 @@ impl Backend for Gateway {
             let _ = self.store.touch_gateway_client(client);
             return outcome;
         }
-        // A plain name is the client's own way to say one tool; the pipeline takes its full name.
-        let full = match record.plain_names {
-            true => self.visible_tools(&record)?.into_iter().find(|t| t.model_name == tool).map(|t| t.name),
-            false => None,
-        };
-        let tool = full.as_deref().unwrap_or(tool);
-        let policy = ClientPolicy { gateway: self, limits: self.limits(&record), record, admitted };
-        // While the call runs, its server's own requests go to this app when it answers them.
-        let args = arguments.unwrap_or_default();
-        let asked = pipeline::Asked { method: "tools/call", tool, args, progress, asker };
-        let outcome = pipeline::call(&*self.servers, &self.store, &policy, asked, &cancel).await;
-        let _ = self.store.touch_gateway_client(client);
+        let mut span = crate::telemetry::Span::child(format!("tools/call {tool}"), crate::telemetry::Kind::Internal);
+        if let Some(span) = span.as_mut() {
+            span.set("mcp.method.name", "tools/call");
+            span.set("gen_ai.tool.name", tool);
+            span.set("harbor.caller", client);
+        }
+        let trace = span.as_ref().map(crate::telemetry::Span::context);
+        // Boxed: the call's future is deep, and every face (stdio, HTTP, the control socket) nests it.
+        let calling = Box::pin(self.call_tool(record, client, tool, arguments, admitted, cancel, progress, asker));
+        let outcome = crate::telemetry::within(trace, calling).await;
+        if let (Some(span), Err(error)) = (span.as_mut(), &outcome) {
+            span.fail(error.code.as_str());
+        }
         outcome
     }
 
@@ -763,6 +764,36 @@ impl Backend for Gateway {
 
     async fn servers(&self, client: &str) -> Result<Vec<String>, ErrorObject> {
         Ok(self.whole_servers(&self.client(client)?).into_iter().map(|(server, ..)| server.id.clone()).collect())
+    }
+}
+
+impl Gateway {
+    /// A tool call of `record`'s through the pipeline (the span in force is the call's).
+    #[allow(clippy::too_many_arguments)]
+    async fn call_tool(
+        &self,
+        record: ClientRecord,
+        client: &str,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        admitted: bool,
+        cancel: CancellationToken,
+        progress: Option<ProgressSink>,
+        asker: Option<Arc<dyn Asker>>,
+    ) -> Result<Value, ErrorObject> {
+        // A plain name is the client's own way to say one tool; the pipeline takes its full name.
+        let full = match record.plain_names {
+            true => self.visible_tools(&record)?.into_iter().find(|t| t.model_name == tool).map(|t| t.name),
+            false => None,
+        };
+        let tool = full.as_deref().unwrap_or(tool);
+        let policy = ClientPolicy { gateway: self, limits: self.limits(&record), record, admitted };
+        // While the call runs, its server's own requests go to this app when it answers them.
+        let args = arguments.unwrap_or_default();
+        let asked = pipeline::Asked { method: "tools/call", tool, args, progress, asker };
+        let outcome = pipeline::call(&*self.servers, &self.store, &policy, asked, &cancel).await;
+        let _ = self.store.touch_gateway_client(client);
+        outcome
     }
 }
 

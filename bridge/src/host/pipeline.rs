@@ -10,6 +10,7 @@
 //! also when it is cancelled and the future dropped (recorded as `ERR_ABORTED`), and names the
 //! caller's kind.
 
+use crate::telemetry::{Kind, Span};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -195,6 +196,8 @@ async fn steps<P: Policy>(
     cancel: &CancellationToken,
     audit: &mut Audit<'_>,
 ) -> Result<Value, PolicyError> {
+    // When the call is traced: the policy's steps are one span, the server's answer another.
+    let mut checking = Span::child("harbor.policy", Kind::Internal);
     policy.scope()?;
     let running = servers.lookup(asked);
     let named = match &running {
@@ -223,7 +226,22 @@ async fn steps<P: Policy>(
         slot = policy.admit() => slot?,
         () = cancel.cancelled() => return Err(PolicyError::Aborted),
     };
-    let mut result = servers.call(&tool, args, policy.timeout(), cancel, progress).await?;
+    if let Some(checking) = checking.as_mut() {
+        checking.set("harbor.outcome", "allowed");
+    }
+    drop(checking);
+    let mut calling = Span::child(format!("tools/call {tool}"), Kind::Client);
+    if let Some(calling) = calling.as_mut() {
+        calling.set("gen_ai.tool.name", tool.as_str());
+        calling.set("mcp.method.name", "tools/call");
+    }
+    let trace = calling.as_ref().map(Span::context);
+    let called = crate::telemetry::within(trace, servers.call(&tool, args, policy.timeout(), cancel, progress)).await;
+    if let (Some(calling), Err(_)) = (calling.as_mut(), &called) {
+        // The code is the tool-call span's, one up; this one says where it failed.
+        calling.fail("the server's call failed");
+    }
+    let mut result = called?;
     policy.screen(servers.registry(), &tool, &mut result);
     Ok(result)
 }

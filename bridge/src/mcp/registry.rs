@@ -401,6 +401,10 @@ impl Servers {
         if let Some(arguments) = arguments {
             params = params.with_arguments(arguments);
         }
+        // A traced call tells the server its span (SEP-414), so the server's spans join the trace.
+        if let Some(trace) = crate::telemetry::current() {
+            rmcp::model::RequestParamsMeta::set_traceparent(&mut params, &trace.traceparent());
+        }
         let request = ClientRequest::CallToolRequest(Request::new(params));
         let what = format!("tool {name}");
         // A tool the server lists that it will not run as a plain call: MCP's -32601 ("not

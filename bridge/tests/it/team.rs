@@ -770,3 +770,126 @@ async fn the_kubernetes_manifests_and_the_compose_example_are_valid_and_their_co
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The OTLP receiver fixture on `port`, writing the spans it accepts to `spans`.
+async fn otlp_receiver(port: u16, spans: &Path) -> tokio::process::Child {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/otlp_receiver.py");
+    let mut child = tokio::process::Command::new(test_servers().join("venv/bin/python"))
+        .arg(script)
+        .arg(port.to_string())
+        .arg(spans)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(
+        ready.as_deref(),
+        Some("ready"),
+        "opentelemetry-proto is in the test servers' venv (scripts/setup --test)"
+    );
+    child
+}
+
+/// The spans of `trace` the receiver holds, once there are at least `least` of them.
+async fn spans_of(file: &Path, trace: &str, least: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let spans: Vec<Value> = std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|s| s["traceId"] == trace)
+            .collect();
+        if spans.len() >= least || Instant::now() > deadline {
+            return spans;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_otlp_receiver_gets_the_spans_of_a_tool_call_under_the_callers_traceparent() {
+    let dir = std::env::temp_dir().join(format!("harbor-otlp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spans = dir.join("spans.jsonl");
+    let _ = std::fs::remove_file(&spans);
+    let port = free_port();
+    let _receiver = otlp_receiver(port, &spans).await;
+    let more = format!(
+        "  trace:\n    launch: {}\ntelemetry:\n  otlp_endpoint: http://127.0.0.1:{port}\n  service_name: team-gateway\n",
+        support::fixture_launch("trace_server.py")
+    );
+    let team = team_with("team-traces", &[], &more).await;
+    let admin = team.token("admin-app", None).await;
+
+    // Over REST, the caller's span in the `traceparent` header.
+    let (trace, caller_span) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let answer: Value = http
+        .post(format!("{}/tools/call", team.url.replace("/mcp", "/api/v1")))
+        .bearer_auth(&admin)
+        .header("traceparent", format!("00-{trace}-{caller_span}-01"))
+        .json(&json!({"tool": "trace/traceparent"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The server got a traceparent of the caller's trace, naming Harbor's span for the call.
+    let seen = answer["result"]["content"][0]["text"].as_str().unwrap().to_owned();
+    let seen = SpanContextText::parse(&seen);
+    assert_eq!(seen.trace, trace, "{answer}");
+    assert_ne!(seen.span, caller_span);
+
+    let got = spans_of(&spans, trace, 4).await;
+    let named = |name: &str, kind: u64| {
+        got.iter()
+            .find(|s| s["name"].as_str().unwrap().starts_with(name) && s["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} span of kind {kind}: {}", serde_json::to_string_pretty(&got).unwrap()))
+    };
+    let request = named("POST /api/v1/tools/call", 2);
+    let call = named("tools/call", 1);
+    let policy = named("harbor.policy", 1);
+    let server = named("tools/call", 3);
+    assert_eq!(request["parentSpanId"], caller_span, "the request is the caller's child");
+    assert_eq!(call["parentSpanId"], request["spanId"]);
+    assert_eq!(policy["parentSpanId"], call["spanId"]);
+    assert_eq!(server["parentSpanId"], call["spanId"]);
+    assert_eq!(server["spanId"], seen.span.as_str(), "the server's traceparent is the server-call span");
+    assert!(got.iter().all(|s| s["service"] == "team-gateway" && s["status"] == 1), "{got:?}");
+    assert_eq!(request["attributes"]["http.response.status_code"]["intValue"], "200");
+    assert_eq!(call["attributes"]["gen_ai.tool.name"]["stringValue"], "trace/traceparent");
+    let recorded = std::fs::read_to_string(&spans).unwrap();
+    assert!(!recorded.contains(&admin), "no token in the spans");
+
+    // Over MCP, the caller's span in the request's `_meta.traceparent`.
+    let mcp_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (client, _) = http_client(&team.url, &admin).await;
+    let mut params = CallToolRequestParams::new("trace__traceparent");
+    rmcp::model::RequestParamsMeta::set_traceparent(&mut params, &format!("00-{mcp_trace}-00f067aa0ba902b7-01"));
+    let result = serde_json::to_value(client.call_tool(params).await.unwrap()).unwrap();
+    let seen = SpanContextText::parse(result["content"][0]["text"].as_str().unwrap());
+    assert_eq!(seen.trace, mcp_trace, "{result}");
+    let got = spans_of(&spans, mcp_trace, 3).await;
+    let call = got.iter().find(|s| s["name"].as_str().unwrap().starts_with("tools/call") && s["kind"] == 1).unwrap();
+    assert_eq!(call["parentSpanId"], "00f067aa0ba902b7", "{got:?}");
+    client.cancel().await.unwrap();
+}
+
+/// A `traceparent`'s trace and span ids, as text.
+struct SpanContextText {
+    trace: String,
+    span: String,
+}
+
+impl SpanContextText {
+    fn parse(traceparent: &str) -> SpanContextText {
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        assert_eq!(parts.len(), 4, "not a traceparent: {traceparent:?}");
+        SpanContextText { trace: parts[1].to_owned(), span: parts[2].to_owned() }
+    }
+}

@@ -31,6 +31,9 @@
 //!   - { claim: groups, value: Admin, role: admin }
 //!   - { claim: scope, value: tools:call, role: dev }
 //! database: ${DATABASE_URL}        # postgres://…: replicas share rate windows and audit
+//! telemetry:                        # traces over OTLP/HTTP (default: OTEL_EXPORTER_OTLP_ENDPOINT)
+//!   otlp_endpoint: http://collector:4318
+//!   service_name: harbor-gateway
 //! servers:                          # run and kept as written here (`kind` as in servers.add)
 //!   time:
 //!     launch: { kind: process, command: uvx, args: [mcp-server-time] }
@@ -72,6 +75,33 @@ pub struct TeamConfig {
     /// A PostgreSQL URL (a secret: its password): replicas share rate windows and audit there.
     #[serde(default)]
     pub database: Option<Secret>,
+    #[serde(default)]
+    pub telemetry: Telemetry,
+}
+
+/// Where traces go.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    /// An OTLP/HTTP receiver's base URL (`/v1/traces` is added).
+    #[serde(default)]
+    pub otlp_endpoint: Option<Text>,
+    #[serde(default)]
+    pub service_name: Option<Text>,
+}
+
+impl Telemetry {
+    /// The receiver: the file's, else the environment's `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn endpoint(&self) -> Option<String> {
+        self.otlp_endpoint
+            .as_ref()
+            .map(|t| t.0.clone())
+            .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn service(&self) -> String {
+        self.service_name.as_ref().map_or_else(|| "harbor-gateway".to_owned(), |t| t.0.clone())
+    }
 }
 
 /// A server the gateway runs because the file names it.
@@ -458,6 +488,14 @@ impl TeamConfig {
         if let Some(Secret(url)) = &self.database {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return Err(ConfigError(format!("database: the URL is not postgres://…{}", at("database"))));
+            }
+        }
+        if let Some(Text(endpoint)) = &self.telemetry.otlp_endpoint {
+            if url::Url::parse(endpoint).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+                return Err(ConfigError(format!(
+                    "telemetry.otlp_endpoint: {endpoint:?} is not an http(s) URL{}",
+                    at("otlp_endpoint")
+                )));
             }
         }
         for id in self.servers.keys() {

@@ -66,7 +66,7 @@ fn main() {
     let key =
         bridge.ok("gateway.clients.add", json!({"name": "bench", "allow": ["everything"], "ratePerMin": 1_000_000}));
     let via_gateway = gateway_calls(gateway["http"]["url"].as_str().unwrap(), key["key"].as_str().unwrap());
-    let direct = direct_calls(&everything);
+    let direct = measure::direct_calls(&everything, CALLS);
     let (bridge_p50, bridge_p99) = (quantile(&through_bridge, 0.5), quantile(&through_bridge, 0.99));
     let (direct_p50, direct_p99) = (quantile(&direct, 0.5), quantile(&direct, 0.99));
     println!("tools/call echo via the bridge: p50 {bridge_p50:.0} µs, p99 {bridge_p99:.0} µs (n = {CALLS})");
@@ -277,30 +277,3 @@ fn sdk_calls(servers: &Path, everything: &Path, url: &str, key: &str) -> ((f64, 
     (direct, time(url, "everything__echo", Some(key)))
 }
 
-fn direct_calls(everything: &PathBuf) -> Vec<f64> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(async {
-        let mut child = tokio::process::Command::new("node")
-            .arg(everything)
-            .arg("stdio")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let transport = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
-        let client = ().serve(transport).await.unwrap();
-        let mut samples = Vec::with_capacity(CALLS);
-        for n in 0..CALLS + 200 {
-            let arguments = json!({"message": n.to_string()}).as_object().unwrap().clone();
-            let started = Instant::now();
-            client.peer().call_tool_once(CallToolRequestParams::new("echo").with_arguments(arguments)).await.unwrap();
-            if n >= 200 {
-                samples.push(started.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-        let _ = client.cancel().await;
-        samples
-    })
-}

@@ -129,3 +129,36 @@ pub fn catalog(count: usize) -> Vec<harbor_bridge::mcp::registry::ToolEntry> {
         })
         .collect()
 }
+
+/// `calls` of server-everything's `echo` straight to it over stdio with rmcp (after 200 to warm
+/// up): the floor of a tool call, in µs each.
+pub fn direct_calls(everything: &std::path::Path, calls: usize) -> Vec<f64> {
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::ServiceExt;
+    use std::time::Instant;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut child = tokio::process::Command::new("node")
+            .arg(everything)
+            .arg("stdio")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let transport = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+        let client = ().serve(transport).await.unwrap();
+        let mut samples = Vec::with_capacity(calls);
+        for n in 0..calls + 200 {
+            let arguments = json!({"message": n.to_string()}).as_object().unwrap().clone();
+            let started = Instant::now();
+            client.peer().call_tool_once(CallToolRequestParams::new("echo").with_arguments(arguments)).await.unwrap();
+            if n >= 200 {
+                samples.push(started.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        let _ = client.cancel().await;
+        samples
+    })
+}

@@ -276,4 +276,3 @@ fn sdk_calls(servers: &Path, everything: &Path, url: &str, key: &str) -> ((f64, 
     let _ = server.wait();
     (direct, time(url, "everything__echo", Some(key)))
 }
-

@@ -132,6 +132,7 @@ fn main() {
                 .unwrap();
 
         // Checking a token, in process, warm.
+        std::env::set_var("TEAM_PORT", port.to_string());
         let team = Team::load(TeamConfig::parse(&config(&issuer, &resource, &everything, false)).unwrap()).unwrap();
         for (service, alg) in [("dev-app", "RS256"), ("admin-app", "ES256"), ("ed-app", "EdDSA")] {
             let token = token(&issuer, service, &resource).await;
@@ -153,11 +154,12 @@ fn main() {
         let _one = gateway(&config(&issuer, &resource, &everything, false), port, None, "one").await;
         let bearer = token(&issuer, "dev-app", &resource).await;
         let http = harbor_bridge::http::client_builder().build().unwrap();
-        let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+        let transport = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
             resource.clone(),
         )
         .auth_header(bearer.clone());
-        let client = ().serve(rmcp::transport::StreamableHttpClientTransport::with_client(http.clone(), config)).await;
+        let client =
+            ().serve(rmcp::transport::StreamableHttpClientTransport::with_client(http.clone(), transport)).await;
         let client = client.unwrap();
         let mut mcp = Vec::with_capacity(CALLS);
         for n in 0..CALLS + 200 {

@@ -211,7 +211,7 @@ pub async fn serve(
                 let replica = std::env::var("HOSTNAME").unwrap_or_else(|_| format!("replica-{}", std::process::id()));
                 let shared =
                     Shared::connect(&database.0, replica).await.map_err(|why| anyhow::anyhow!("database: {why}"))?;
-                bridge.gateway.share(shared);
+                bridge.gateway.share(shared).await;
             }
             // The file's servers come up (or fail, each on its own) before the endpoint listens.
             servers::apply(&bridge.gateway.servers, &team.config, &file).await;

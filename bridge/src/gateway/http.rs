@@ -473,9 +473,10 @@ async fn client_of(request: &Request<Incoming>, gateway: &Gateway) -> Result<Str
         .map(str::trim)
         .ok_or(Denied::Missing)?;
     let team = gateway.team();
-    let keys = team.as_ref().is_none_or(|team| team.config.auth.keys);
+    // Harbor's keys all start `hbk_`; any other bearer is a token, never looked up as a key.
+    let keys = team.as_ref().is_none_or(|team| team.config.auth.keys) && bearer.starts_with(super::KEY_PREFIX);
     if keys {
-        if let Some(client) = gateway.authenticate(bearer) {
+        if let Some(client) = gateway.authenticate_anywhere(bearer).await {
             return Ok(client);
         }
     }

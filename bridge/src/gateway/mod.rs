@@ -69,6 +69,8 @@ use limits::{ClientLimits, Limited, Ticket};
 
 pub const DEFAULT_RATE_PER_MIN: u32 = 120;
 pub const DEFAULT_CONCURRENCY: u32 = 4;
+/// How every gateway key begins.
+pub const KEY_PREFIX: &str = "hbk_";
 /// The HTTP port when the user has not chosen one.
 pub const DEFAULT_PORT: u16 = 47_821;
 
@@ -208,6 +210,8 @@ pub struct Gateway {
     calls: tokio_util::task::TaskTracker,
     /// The database replicas share, when the team config names one.
     shared: std::sync::OnceLock<Arc<shared::Shared>>,
+    /// What the shared database said of each key (by its SHA-256) and when.
+    keys: Mutex<HashMap<String, (Option<String>, Instant)>>,
 }
 
 /// The most token callers remembered; past it, those not seen for [`PRINCIPAL_IDLE`] go.
@@ -232,6 +236,7 @@ impl Gateway {
             principals: Mutex::default(),
             calls: tokio_util::task::TaskTracker::new(),
             shared: std::sync::OnceLock::new(),
+            keys: Mutex::default(),
         });
         // Catalogs change with servers; clients hear of it as `list_changed` (and of resources
         // they subscribed to as `updated`).
@@ -510,8 +515,14 @@ impl Gateway {
             .clone()
     }
 
-    /// Shares rate windows and the audit trail with other replicas through `shared` (once).
-    pub fn share(&self, shared: Arc<shared::Shared>) {
+    /// Shares rate windows, the audit trail and the clients with other replicas through `shared`
+    /// (once): this replica's own clients join the shared ones, which win a name both have.
+    pub async fn share(&self, shared: Arc<shared::Shared>) {
+        for record in self.store.gateway_clients().unwrap_or_default() {
+            if let Err(why) = shared.put_client(&record, false).await {
+                tracing::warn!("{why}");
+            }
+        }
         let mirror = shared.clone();
         self.store.mirror_audit(Box::new(move |entry| {
             if entry.caller == AuditCaller::Gateway {
@@ -519,6 +530,56 @@ impl Gateway {
             }
         }));
         let _ = self.shared.set(shared);
+    }
+
+    /// Tells the other replicas of `name`'s record as it is here now (or that it is gone).
+    pub async fn share_client(&self, name: &str) -> Result<(), ErrorObject> {
+        let Some(shared) = self.shared.get() else { return Ok(()) };
+        let outcome = match self.store.gateway_client(name).map_err(internal)? {
+            Some(record) => shared.put_client(&record, true).await,
+            None => shared.remove_client(name).await,
+        };
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        outcome.map_err(|why| {
+            ErrorObject::new(
+                ErrorCode::ServerUnavailable,
+                format!("saved on this replica, but the others do not know yet ({why}); save it again"),
+            )
+        })
+    }
+
+    /// The client a key belongs to on any replica: the shared database's answer (kept
+    /// [`shared::KEY_TTL`]), its record copied here for the policy; this replica's own answer
+    /// without a database, or while it cannot be reached.
+    pub async fn authenticate_anywhere(&self, key: &str) -> Option<String> {
+        let Some(shared) = self.shared.get() else { return self.authenticate(key) };
+        let hash = hex(&Sha256::digest(key.as_bytes()));
+        if let Some((name, at)) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+            if at.elapsed() < shared::KEY_TTL {
+                return name.clone();
+            }
+        }
+        match shared.client_by_key(&hash).await {
+            Ok(found) => {
+                if let Some(record) = &found {
+                    if let Err(error) = self.store.put_gateway_client(record) {
+                        tracing::warn!("a shared client could not be copied here: {error:#}");
+                    }
+                    self.limits.lock().unwrap_or_else(|p| p.into_inner()).remove(&record.name);
+                }
+                let name = found.map(|record| record.name);
+                let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+                if keys.len() >= PRINCIPALS_KEPT {
+                    keys.clear();
+                }
+                keys.insert(hash, (name.clone(), Instant::now()));
+                name
+            }
+            Err(why) => {
+                tracing::warn!("checking a key on this replica alone: {why}");
+                self.authenticate(key)
+            }
+        }
     }
 
     /// Counts one call against the client's rate limit.
@@ -722,7 +783,7 @@ impl Backend for Gateway {
         arguments: Option<JsonObject>,
         admitted: bool,
         cancel: CancellationToken,
-        Reach { progress, asker }: Reach,
+        reach: Reach,
     ) -> Result<Value, ErrorObject> {
         let _in_flight = self.calls.token();
         let record = self.client(client)?;
@@ -744,7 +805,7 @@ impl Backend for Gateway {
         }
         let trace = span.as_ref().map(crate::telemetry::Span::context);
         // Boxed: the call's future is deep, and every face (stdio, HTTP, the control socket) nests it.
-        let calling = Box::pin(self.call_tool(record, client, tool, arguments, admitted, cancel, progress, asker));
+        let calling = Box::pin(self.call_tool(record, tool, arguments, admitted, cancel, reach));
         let outcome = crate::telemetry::within(trace, calling).await;
         if let (Some(span), Err(error)) = (span.as_mut(), &outcome) {
             span.fail(error.code.as_str());
@@ -769,18 +830,16 @@ impl Backend for Gateway {
 
 impl Gateway {
     /// A tool call of `record`'s through the pipeline (the span in force is the call's).
-    #[allow(clippy::too_many_arguments)]
     async fn call_tool(
         &self,
         record: ClientRecord,
-        client: &str,
         tool: &str,
         arguments: Option<JsonObject>,
         admitted: bool,
         cancel: CancellationToken,
-        progress: Option<ProgressSink>,
-        asker: Option<Arc<dyn Asker>>,
+        Reach { progress, asker }: Reach,
     ) -> Result<Value, ErrorObject> {
+        let client = record.name.clone();
         // A plain name is the client's own way to say one tool; the pipeline takes its full name.
         let full = match record.plain_names {
             true => self.visible_tools(&record)?.into_iter().find(|t| t.model_name == tool).map(|t| t.name),
@@ -792,7 +851,7 @@ impl Gateway {
         let args = arguments.unwrap_or_default();
         let asked = pipeline::Asked { method: "tools/call", tool, args, progress, asker };
         let outcome = pipeline::call(&*self.servers, &self.store, &policy, asked, &cancel).await;
-        let _ = self.store.touch_gateway_client(client);
+        let _ = self.store.touch_gateway_client(&client);
         outcome
     }
 }
@@ -826,7 +885,7 @@ fn check_name(name: &str) -> Result<(), ErrorObject> {
 
 /// A fresh key: `(key, its SHA-256 in hex, its hint)`.
 fn new_key() -> (String, String, String) {
-    let key = format!("hbk_{}", oauth2::CsrfToken::new_random_len(32).secret());
+    let key = format!("{KEY_PREFIX}{}", oauth2::CsrfToken::new_random_len(32).secret());
     let hash = hex(&Sha256::digest(key.as_bytes()));
     let hint = format!("{}…", &key[..10]);
     (key, hash, hint)

@@ -6,13 +6,17 @@
 //!   DO UPDATE … RETURNING count`): windows are the clock's minutes, the same on every replica,
 //!   and of a burst split across replicas exactly the limit is admitted;
 //! - every gateway audit row is written there too (by a writer task, in batches), with the
-//!   replica that served it.
+//!   replica that served it;
+//! - Harbor's own clients (name, key hash, allowlist, limits) live there: one added, changed,
+//!   re-keyed or removed on any replica is so on all — each replica looks a key up there and
+//!   keeps the answer [`KEY_TTL`], so a removed or rotated key stops working everywhere within it.
+//!   A replica's own clients from before the database was configured are added at start (never
+//!   over a shared record of the same name).
 //!
-//! What stays on each replica: the concurrency slots (calls in flight are a replica's own), and
-//! Harbor's own client keys (a team's callers come with their identity provider's tokens, which
-//! any replica checks on its own). When the database cannot be reached, a call is counted in the
-//! replica's own window instead — each replica still holds the limit, and the gateway keeps
-//! serving — and a warning says so; every database request is bounded by [`QUERY_TIMEOUT`].
+//! What stays on each replica: the concurrency slots (calls in flight are a replica's own). When
+//! the database cannot be reached, a call is counted in the replica's own window and a key looked
+//! up in its own copy instead — each replica still holds the limit, and the gateway keeps serving
+//! — and a warning says so; every database request is bounded by [`QUERY_TIMEOUT`].
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,8 +25,11 @@ use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::{Client, NoTls};
 
 use super::limits::{Limited, Ticket};
+use crate::store::gateway::ClientRecord;
 use crate::store::permissions::AuditEntry;
 
+/// How long a replica trusts what the database said about a key.
+pub const KEY_TTL: Duration = Duration::from_secs(5);
 /// The longest any database request may take.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most audit rows written in one statement.
@@ -48,6 +55,17 @@ CREATE TABLE IF NOT EXISTS harbor_audit (
     duration_ms BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS harbor_audit_origin ON harbor_audit (origin, id);
+CREATE TABLE IF NOT EXISTS harbor_gateway_clients (
+    name TEXT PRIMARY KEY,
+    key_sha256 TEXT NOT NULL UNIQUE,
+    key_hint TEXT NOT NULL,
+    allow TEXT NOT NULL,
+    rate_per_min BIGINT NOT NULL,
+    concurrency BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    plain_names BOOLEAN NOT NULL,
+    code_mode BOOLEAN NOT NULL
+);
 ";
 
 /// The connection to the shared database, and the audit writer.
@@ -108,6 +126,74 @@ impl Shared {
             true => Ok(Ticket { limit, remaining: limit - count, reset }),
             false => Err(Limited { limit, retry_after: reset }),
         })
+    }
+
+    /// Adds or replaces a client (`replace: false`: only adds, leaving a shared one as it is).
+    pub async fn put_client(&self, record: &ClientRecord, replace: bool) -> Result<(), String> {
+        let client = self.client().await?;
+        let conflict = match replace {
+            true => {
+                "DO UPDATE SET key_sha256 = $2, key_hint = $3, allow = $4, rate_per_min = $5, concurrency = $6,
+                     plain_names = $8, code_mode = $9"
+            }
+            false => "DO NOTHING",
+        };
+        let sql = format!(
+            "INSERT INTO harbor_gateway_clients
+             (name, key_sha256, key_hint, allow, rate_per_min, concurrency, created_at, plain_names, code_mode)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) {conflict}"
+        );
+        let allow = serde_json::to_string(&record.allow).unwrap_or_else(|_| "[]".into());
+        let (rate, concurrency) = (i64::from(record.rate_per_min), i64::from(record.concurrency));
+        bounded(client.execute(
+            sql.as_str(),
+            &[
+                &record.name,
+                &record.key_sha256,
+                &record.key_hint,
+                &allow,
+                &rate,
+                &concurrency,
+                &record.created_at,
+                &record.plain_names,
+                &record.code_mode,
+            ],
+        ))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot share the client {:?}: {e}", record.name))
+    }
+
+    pub async fn remove_client(&self, name: &str) -> Result<(), String> {
+        let client = self.client().await?;
+        bounded(client.execute("DELETE FROM harbor_gateway_clients WHERE name = $1", &[&name]))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("cannot remove the shared client {name:?}: {e}"))
+    }
+
+    /// The client whose key has this SHA-256, on any replica.
+    pub async fn client_by_key(&self, key_sha256: &str) -> Result<Option<ClientRecord>, String> {
+        let client = self.client().await?;
+        let row = bounded(client.query_opt(
+            "SELECT name, key_sha256, key_hint, allow, rate_per_min, concurrency, created_at, plain_names, code_mode
+             FROM harbor_gateway_clients WHERE key_sha256 = $1",
+            &[&key_sha256],
+        ))
+        .await
+        .map_err(|e| format!("cannot look the key up in the shared database: {e}"))?;
+        Ok(row.map(|row| ClientRecord {
+            name: row.get(0),
+            key_sha256: row.get(1),
+            key_hint: row.get(2),
+            allow: serde_json::from_str(row.get::<_, &str>(3)).unwrap_or_default(),
+            rate_per_min: row.get::<_, i64>(4).clamp(0, i64::from(u32::MAX)) as u32,
+            concurrency: row.get::<_, i64>(5).clamp(1, i64::from(u32::MAX)) as u32,
+            created_at: row.get(6),
+            last_used_at: None,
+            plain_names: row.get(7),
+            code_mode: row.get(8),
+        }))
     }
 
     /// Queues an audit row for the shared trail; never waits.

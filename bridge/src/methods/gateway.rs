@@ -87,15 +87,18 @@ pub fn routes(router: Router, gateway: Arc<Gateway>) -> Router {
         .on::<api::GatewayClientsAdd, _>(|g, p, _| async move {
             let (name, changes) = changes(p);
             let (_, key) = g.add_client(&name, changes)?;
+            g.share_client(&name).await?;
             Ok(api::NewKey { client: client_named(&g, &name)?, key })
         })
         .on::<api::GatewayClientsUpdate, _>(|g, p, _| async move {
             let (name, changes) = changes(p);
             g.update_client(&name, changes)?;
+            g.share_client(&name).await?;
             Ok(api::ClientUpdated { client: client_named(&g, &name)? })
         })
         .on::<api::GatewayClientsRotateKey, _>(|g, p, _| async move {
             let (_, key) = g.rotate_key(&p.name)?;
+            g.share_client(&p.name).await?;
             Ok(api::NewKey { client: client_named(&g, &p.name)?, key })
         })
         .on::<api::GatewayClientsApproveTool, _>(|g, p, _| async move {
@@ -104,6 +107,7 @@ pub fn routes(router: Router, gateway: Arc<Gateway>) -> Router {
         })
         .on::<api::GatewayClientsRemove, _>(|g, p, _| async move {
             g.remove_client(&p.name)?;
+            g.share_client(&p.name).await?;
             Ok(api::ClientRemoved { removed: p.name })
         })
         .on::<api::GatewayConnect, _>(|g, p, _| async move {

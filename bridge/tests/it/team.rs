@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use harbor_bridge::gateway::shared::KEY_TTL;
 use harbor_bridge::link::Link;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -661,7 +662,7 @@ async fn the_files_servers_come_up_with_it_and_follow_it_on_reload() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_on_one_database_admit_exactly_one_limit_between_them() {
+async fn two_replicas_on_one_database_admit_exactly_one_limit_and_share_one_trail_and_the_keys() {
     let database = support::Postgres::start("team-replicas");
     let env = [("DEV_RATE", "10"), ("TEAM_DATABASE", database.url.as_str()), ("HOSTNAME", "replica-a")];
     // Behind a load balancer replicas share the URI callers use, which their tokens name.
@@ -714,6 +715,34 @@ async fn two_replicas_on_one_database_admit_exactly_one_limit_between_them() {
         seen.push(served);
     }
     assert_eq!(seen[0], seen[1], "both replicas read the one shared trail");
+
+    // Harbor's own keys: made on one replica, taken by the other; re-keyed or removed on one,
+    // refused by the other within the time a replica trusts its last look-up.
+    let mut link = Link::open(&first.home).await.unwrap();
+    let added = admin(&mut link, "gateway.clients.add", json!({"name": "script", "allow": ["probe"]})).await;
+    let key = format!("Bearer {}", added["key"].as_str().unwrap());
+    let tools = |api: String, bearer: String| async move {
+        rest(reqwest::Method::GET, &format!("{api}/tools"), Some(&bearer), None).await.0
+    };
+    assert_eq!(tools(apis[1].clone(), key.clone()).await, 200, "a key made on replica a works on b");
+    let rotated = admin(&mut link, "gateway.clients.rotateKey", json!({"name": "script"})).await;
+    let new_key = format!("Bearer {}", rotated["key"].as_str().unwrap());
+    let within = |what: &'static str, api: String, bearer: String, status: u16| async move {
+        let deadline = Instant::now() + KEY_TTL + Duration::from_secs(3);
+        loop {
+            let got = tools(api.clone(), bearer.clone()).await;
+            if got == status {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: still {got}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    within("the old key on b", apis[1].clone(), key.clone(), 401).await;
+    assert_eq!(tools(apis[1].clone(), new_key.clone()).await, 200, "the new key works on b");
+    admin(&mut link, "gateway.clients.remove", json!({"name": "script"})).await;
+    within("a removed client's key on b", apis[1].clone(), new_key.clone(), 401).await;
+    link.close().await;
 }
 
 #[tokio::test]

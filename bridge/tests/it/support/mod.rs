@@ -5,10 +5,10 @@
 #[path = "../../../../tests/src/registries.rs"]
 pub mod registries;
 
-#[path = "../../../../tests/src/provider_pages.rs"]
-pub mod provider_pages;
 #[path = "../../../../tests/src/postgres.rs"]
 mod postgres;
+#[path = "../../../../tests/src/provider_pages.rs"]
+pub mod provider_pages;
 pub use postgres::Postgres;
 
 use std::collections::HashMap;

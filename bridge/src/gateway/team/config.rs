@@ -24,6 +24,9 @@
 //!       introspection:                           # for opaque tokens (RFC 7662)
 //!         client_id: gateway
 //!         client_secret: ${INTROSPECTION_SECRET}
+//! limits:                          # for roles that set none (default 120 a minute, 4 at once)
+//!   rate_per_min: 300
+//!   concurrency: 8
 //! roles:
 //!   dev: { allow: [time, everything/echo], rate_per_min: 60, concurrency: 2 }
 //!   admin: { allow: ["*"] }
@@ -66,6 +69,8 @@ pub struct TeamConfig {
     pub cors: Cors,
     #[serde(default)]
     pub auth: Auth,
+    #[serde(default)]
+    pub limits: Limits,
     #[serde(default)]
     pub roles: BTreeMap<String, Role>,
     #[serde(default)]
@@ -190,6 +195,30 @@ pub struct Introspection {
     /// Default: the issuer metadata's `introspection_endpoint`.
     #[serde(default)]
     pub endpoint: Option<Text>,
+}
+
+/// The limits a role has when it sets none of its own.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "default_rate", deserialize_with = "number")]
+    pub rate_per_min: u32,
+    #[serde(default = "default_concurrency", deserialize_with = "number")]
+    pub concurrency: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { rate_per_min: default_rate(), concurrency: default_concurrency() }
+    }
+}
+
+fn default_rate() -> u32 {
+    crate::gateway::DEFAULT_RATE_PER_MIN
+}
+
+fn default_concurrency() -> u32 {
+    crate::gateway::DEFAULT_CONCURRENCY
 }
 
 /// What a role may do.

@@ -88,7 +88,7 @@ impl Team {
         if roles.is_empty() {
             return Err(Refusal::NoRole { scopes: roles::scopes_granting(&self.config.mappings) });
         }
-        let policy = roles::effective(&roles, &self.config.roles);
+        let policy = roles::effective(&roles, &self.config.roles, &self.config.limits);
         Ok(Principal { name: format!("{}:{subject}", issuer.name), roles, policy })
     }
 

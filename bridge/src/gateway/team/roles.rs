@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::config::{Mapping, Role};
-use crate::gateway::{DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MIN};
+use super::config::{Limits, Mapping, Role};
 
 /// The roles `claims` give, sorted, each once.
 pub fn roles_of(claims: &Map<String, Value>, mappings: &[Mapping]) -> Vec<String> {
@@ -61,7 +60,8 @@ pub struct Effective {
     pub concurrency: u32,
 }
 
-pub fn effective(roles: &[String], defined: &BTreeMap<String, Role>) -> Effective {
+/// `defaults` stand for what a role does not set.
+pub fn effective(roles: &[String], defined: &BTreeMap<String, Role>, defaults: &Limits) -> Effective {
     let mut allow: Vec<String> = Vec::new();
     let (mut rate, mut concurrency) = (0, 0);
     for role in roles.iter().filter_map(|name| defined.get(name)) {
@@ -70,8 +70,8 @@ pub fn effective(roles: &[String], defined: &BTreeMap<String, Role>) -> Effectiv
                 allow.push(entry.0.clone());
             }
         }
-        rate = rate.max(role.rate_per_min.unwrap_or(DEFAULT_RATE_PER_MIN));
-        concurrency = concurrency.max(role.concurrency.unwrap_or(DEFAULT_CONCURRENCY));
+        rate = rate.max(role.rate_per_min.unwrap_or(defaults.rate_per_min));
+        concurrency = concurrency.max(role.concurrency.unwrap_or(defaults.concurrency));
     }
     Effective { allow, rate_per_min: rate, concurrency: concurrency.max(1) }
 }
@@ -139,12 +139,15 @@ mappings:
     #[test]
     fn a_callers_policy_is_the_union_of_its_roles() {
         let config = config();
-        let both = effective(&["dev".into(), "reader".into()], &config.roles);
+        let defaults = Limits { rate_per_min: 300, concurrency: 8 };
+        let both = effective(&["dev".into(), "reader".into()], &config.roles, &defaults);
         assert_eq!(both.allow, ["time", "everything/echo", "fetch"]);
-        assert_eq!((both.rate_per_min, both.concurrency), (DEFAULT_RATE_PER_MIN, DEFAULT_CONCURRENCY));
-        let dev = effective(&["dev".into()], &config.roles);
+        assert_eq!((both.rate_per_min, both.concurrency), (300, 8), "reader sets none: the defaults");
+        let dev = effective(&["dev".into()], &config.roles, &defaults);
         assert_eq!((dev.rate_per_min, dev.concurrency), (10, 1));
-        assert!(effective(&[], &config.roles).allow.is_empty());
+        assert!(effective(&[], &config.roles, &defaults).allow.is_empty());
+        let unset = TeamConfig::parse("roles: {}\n").unwrap().limits;
+        assert_eq!((unset.rate_per_min, unset.concurrency), (120, 4));
         assert_eq!(scopes_granting(&config.mappings), ["tools:read"]);
     }
 }

@@ -18,8 +18,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
-use rmcp::model::CallToolRequestParams;
-use rmcp::ServiceExt;
 use serde_json::{json, Value};
 
 mod measure;
@@ -28,11 +26,7 @@ use measure::{quantile, BridgeProcess};
 const CALLS: usize = 2000;
 
 fn main() {
-    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-servers"));
-    let everything = servers.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(everything.is_file(), "run scripts/setup --test first (no test servers in {})", servers.display());
+    let (servers, everything) = measure::test_servers();
     let python = servers.join("venv/bin/python");
 
     let mut bridge = BridgeProcess::start("host");
@@ -222,26 +216,8 @@ fn start_to_ready(bridge: &mut BridgeProcess, id: &str, label: &str) {
 
 /// The same call by an app through the gateway's HTTP endpoint.
 fn gateway_calls(url: &str, key: &str) -> Vec<f64> {
-    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-    use rmcp::transport::StreamableHttpClientTransport;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(async {
-        let http = harbor_bridge::http::client_builder().build().unwrap();
-        let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.to_owned());
-        let client = ().serve(StreamableHttpClientTransport::with_client(http, config)).await.unwrap();
-        let mut samples = Vec::with_capacity(CALLS);
-        for n in 0..CALLS + 200 {
-            let arguments = json!({"message": n.to_string()}).as_object().unwrap().clone();
-            let started = Instant::now();
-            let params = CallToolRequestParams::new("everything__echo").with_arguments(arguments);
-            client.peer().call_tool_once(params).await.unwrap();
-            if n >= 200 {
-                samples.push(started.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-        let _ = client.cancel().await;
-        samples
-    })
+    runtime.block_on(measure::mcp_echo_calls(url, key, "everything__echo", CALLS))
 }
 
 /// `(p50, p99)` in µs of the TypeScript SDK's client calling `echo`: straight to

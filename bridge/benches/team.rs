@@ -10,15 +10,13 @@
 //!
 //! Needs what `scripts/setup --test` installs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use harbor_bridge::gateway::team::config::TeamConfig;
 use harbor_bridge::gateway::team::Team;
-use rmcp::model::CallToolRequestParams;
-use rmcp::ServiceExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod measure;
@@ -69,25 +67,6 @@ async fn gateway(config: &str, port: u16, database: Option<&str>, tag: &str) -> 
     child
 }
 
-async fn token(issuer: &str, service: &str, resource: &str) -> String {
-    let http = harbor_bridge::http::client_builder().build().unwrap();
-    let answer: Value = http
-        .post(format!("{issuer}/token"))
-        .basic_auth(service, Some(format!("{service}-secret")))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=client_credentials&scope=tools%3Acall&resource={}",
-            url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_owned()
-}
-
 /// REST calls from `CALLERS` tasks at once for `FOR`, spread over `apis`: calls per second.
 async fn throughput(apis: &[String], bearer: &str) -> f64 {
     let http = harbor_bridge::http::client_builder().pool_max_idle_per_host(CALLERS).build().unwrap();
@@ -116,11 +95,7 @@ async fn throughput(apis: &[String], bearer: &str) -> f64 {
 }
 
 fn main() {
-    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-servers"));
-    let everything = servers.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(everything.is_file(), "run scripts/setup --test first (no test servers in {})", servers.display());
+    let (servers, everything) = measure::test_servers();
     let direct = measure::direct_calls(&everything, CALLS);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
@@ -135,7 +110,7 @@ fn main() {
         std::env::set_var("TEAM_PORT", port.to_string());
         let team = Team::load(TeamConfig::parse(&config(&issuer, &resource, &everything, false)).unwrap()).unwrap();
         for (service, alg) in [("dev-app", "RS256"), ("admin-app", "ES256"), ("ed-app", "EdDSA")] {
-            let token = token(&issuer, service, &resource).await;
+            let token = provider_pages::client_credentials(&issuer, service, &resource).await;
             let _ = team.authenticate(&token).await;
             let mut samples = Vec::with_capacity(CALLS);
             for _ in 0..CALLS {
@@ -152,26 +127,9 @@ fn main() {
 
         // One replica: MCP and REST against the floor.
         let _one = gateway(&config(&issuer, &resource, &everything, false), port, None, "one").await;
-        let bearer = token(&issuer, "dev-app", &resource).await;
+        let bearer = provider_pages::client_credentials(&issuer, "dev-app", &resource).await;
+        let mcp = measure::mcp_echo_calls(&resource, &bearer, "everything__echo", CALLS).await;
         let http = harbor_bridge::http::client_builder().build().unwrap();
-        let transport = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
-            resource.clone(),
-        )
-        .auth_header(bearer.clone());
-        let client =
-            ().serve(rmcp::transport::StreamableHttpClientTransport::with_client(http.clone(), transport)).await;
-        let client = client.unwrap();
-        let mut mcp = Vec::with_capacity(CALLS);
-        for n in 0..CALLS + 200 {
-            let arguments = json!({"message": n.to_string()}).as_object().unwrap().clone();
-            let started = Instant::now();
-            let params = CallToolRequestParams::new("everything__echo").with_arguments(arguments);
-            client.peer().call_tool_once(params).await.unwrap();
-            if n >= 200 {
-                mcp.push(started.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-        let _ = client.cancel().await;
         let api = resource.replace("/mcp", "/api/v1");
         let mut rest = Vec::with_capacity(CALLS);
         for n in 0..CALLS + 200 {

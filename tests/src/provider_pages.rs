@@ -53,6 +53,27 @@ pub async fn start_fixture(
     Err(format!("the provider did not listen on port {port}"))
 }
 
+/// An access token for `service` at `issuer`'s token endpoint by client credentials (its secret
+/// is `<service>-secret`, as the team provider fixture has it), for `resource`.
+pub async fn client_credentials(issuer: &str, service: &str, resource: &str) -> String {
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let answer: serde_json::Value = http
+        .post(format!("{issuer}/token"))
+        .basic_auth(service, Some(format!("{service}-secret")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&scope=tools%3Acall&resource={}",
+            url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["access_token"].as_str().unwrap_or_else(|| panic!("no token for {service}: {answer}")).to_owned()
+}
+
 /// Opens `verification_uri`, types `user_code` where the page asks for it and posts every form
 /// until a page without one: the provider's answer, returned.
 pub async fn enter_code(verification_uri: &str, user_code: &str) -> Result<String, String> {

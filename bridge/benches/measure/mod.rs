@@ -162,3 +162,38 @@ pub fn direct_calls(everything: &std::path::Path, calls: usize) -> Vec<f64> {
         samples
     })
 }
+
+/// `calls` of `tool` (an echo taking `message`) by rmcp's client over Streamable HTTP at `url`
+/// with `bearer` (after 200 to warm up), in µs each.
+pub async fn mcp_echo_calls(url: &str, bearer: &str, tool: &str, calls: usize) -> Vec<f64> {
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::ServiceExt;
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(bearer.to_owned());
+    let client = ().serve(StreamableHttpClientTransport::with_client(http, config)).await.unwrap();
+    let mut samples = Vec::with_capacity(calls);
+    for n in 0..calls + 200 {
+        let arguments = json!({"message": n.to_string()}).as_object().unwrap().clone();
+        let started = std::time::Instant::now();
+        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        client.peer().call_tool_once(params).await.unwrap();
+        if n >= 200 {
+            samples.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let _ = client.cancel().await;
+    samples
+}
+
+/// The test servers `scripts/setup --test` installs (`HARBOR_TEST_SERVERS`, else beside the
+/// build), and server-everything's entry point among them.
+pub fn test_servers() -> (PathBuf, PathBuf) {
+    let servers = std::env::var_os("HARBOR_TEST_SERVERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-servers"));
+    let everything = servers.join("npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(everything.is_file(), "run scripts/setup --test first (no test servers in {})", servers.display());
+    (servers, everything)
+}

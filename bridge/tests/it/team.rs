@@ -25,7 +25,6 @@ use serde_json::{json, Value};
 use support::{
     admin, everything_launch, free_port, http_client, initialize, probe_launch, raw, test_servers, McpClient,
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The dev role's tools, as an MCP client sees them.
 const DEV_TOOLS: [&str; 5] = ["everything__echo", "probe__echo", "probe__slow", "probe__stats", "probe__wipe"];
@@ -106,21 +105,16 @@ async fn serve(
     env: &[(&str, &str)],
     url: &str,
 ) -> tokio::process::Child {
-    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"));
+    command
         .args(["gateway", "serve", "--config"])
         .arg(config_path)
         .env("HARBOR_HOME", home)
         .env("HARBOR_TEST_MARK", tag)
         .env("TEAM_PORT", port.to_string())
         .env("TEAM_INTROSPECTION_SECRET", "gateway-secret")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(gateway.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap();
-    let line = line.unwrap_or_default();
+        .envs(env.iter().copied());
+    let (gateway, line) = support::first_line(command, Duration::from_secs(30)).await;
     // `on <url>`, or `on <resource> (listening on <address>)` when callers reach it by another URI.
     let address = url.split('/').nth(2).unwrap();
     assert!(
@@ -133,27 +127,8 @@ async fn serve(
 impl Team {
     /// An access token for `service` (client credentials), for `resource` (default: the gateway).
     async fn token(&self, service: &str, resource: Option<&str>) -> String {
-        token_at(&self.issuer, service, resource.unwrap_or(&self.url)).await
+        support::provider_pages::client_credentials(&self.issuer, service, resource.unwrap_or(&self.url)).await
     }
-}
-
-async fn token_at(issuer: &str, service: &str, resource: &str) -> String {
-    let http = harbor_bridge::http::client_builder().build().unwrap();
-    let answer: Value = http
-        .post(format!("{issuer}/token"))
-        .basic_auth(service, Some(format!("{service}-secret")))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=client_credentials&scope=tools%3Acall&resource={}",
-            url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap_or_else(|| panic!("no token for {service}: {answer}")).to_owned()
 }
 
 async fn tools(client: &McpClient) -> BTreeSet<String> {
@@ -803,21 +778,10 @@ async fn the_kubernetes_manifests_and_the_compose_example_are_valid_and_their_co
 /// The OTLP receiver fixture on `port`, writing the spans it accepts to `spans`.
 async fn otlp_receiver(port: u16, spans: &Path) -> tokio::process::Child {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/otlp_receiver.py");
-    let mut child = tokio::process::Command::new(test_servers().join("venv/bin/python"))
-        .arg(script)
-        .arg(port.to_string())
-        .arg(spans)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap();
-    assert_eq!(
-        ready.as_deref(),
-        Some("ready"),
-        "opentelemetry-proto is in the test servers' venv (scripts/setup --test)"
-    );
+    let mut command = tokio::process::Command::new(test_servers().join("venv/bin/python"));
+    command.arg(script).arg(port.to_string()).arg(spans);
+    let (child, ready) = support::first_line(command, Duration::from_secs(20)).await;
+    assert_eq!(ready, "ready", "opentelemetry-proto is in the test servers' venv (scripts/setup --test)");
     child
 }
 

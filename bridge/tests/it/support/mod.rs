@@ -425,18 +425,19 @@ pub async fn serve_headless(tag: &str) -> (tokio::process::Child, PathBuf, Strin
     let home = std::env::temp_dir().join(format!("harbor-gw-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
-        .args(["gateway", "serve", "--port", "0"])
-        .env("HARBOR_HOME", &home)
-        .env("HARBOR_TEST_MARK", tag)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"));
+    command.args(["gateway", "serve", "--port", "0"]).env("HARBOR_HOME", &home).env("HARBOR_TEST_MARK", tag);
+    let (child, line) = first_line(command, Duration::from_secs(20)).await;
     let url = line.strip_prefix("Harbor gateway on ").expect("the URL comes first").to_owned();
     (child, home, url)
+}
+
+/// Starts `command` (stdout piped, killed when dropped) and waits `within` for its first line.
+pub async fn first_line(mut command: tokio::process::Command, within: Duration) -> (tokio::process::Child, String) {
+    let mut child = command.stdout(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(within, lines.next_line()).await.expect("it says something in time").unwrap();
+    (child, line.unwrap_or_default())
 }
 
 /// A call over the bridge's own protocol that must succeed (an admin step of a test).

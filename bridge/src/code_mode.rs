@@ -74,6 +74,7 @@ pub fn meta_tools(with_skills: bool) -> Vec<ToolEntry> {
         entry(
             EXECUTE_CODE,
             "Runs JavaScript (the body of an async function) that calls tools as `await tools.<server>.<tool>(args)` \
+             (a REST service's operations also as `await api.<service>.<operationId>(params)`) \
              or `await callTool(\"server/tool\", args)` and returns a JSON value. A tool's refusal or failure is thrown \
              as an Error with a `code`. console.log output is returned too. No network, files or timers beyond setTimeout.",
             json!({"type": "object", "properties": {

@@ -48,6 +48,7 @@ pub mod methods;
 pub mod native_manifest;
 pub mod nm;
 pub mod oauth;
+pub mod openapi;
 pub mod paths;
 pub mod rpc;
 pub mod runtimes;

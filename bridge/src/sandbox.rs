@@ -294,6 +294,8 @@ const PRELUDE: &str = r#"
   }
   for (const server of Object.keys(tools)) Object.freeze(tools[server]);
   Object.defineProperty(globalThis, "tools", { value: Object.freeze(tools), enumerable: true });
+  // A REST service's operations read as an API's: `api.<service>.<operationId>(params)`.
+  Object.defineProperty(globalThis, "api", { value: globalThis.tools, enumerable: true });
   Object.defineProperty(globalThis, "callTool", { value: Object.freeze(invoke), enumerable: true });
 })()
 "#;

@@ -175,6 +175,15 @@ enum Command {
         #[arg(long = "allow-host")]
         allow_host: Vec<String>,
     },
+    /// Serve a REST API as an MCP server on stdin/stdout (Harbor's launch for a service added
+    /// with `servers add ID --openapi`): one tool per operation of its OpenAPI document.
+    OpenapiServer {
+        /// The OpenAPI 3.x document (JSON or YAML).
+        file: PathBuf,
+        /// The service's address, when the document names none (or another one).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
     /// Check what Harbor needs on this machine and say how to fix what is missing.
     Doctor {
         /// Print the checks as JSON.
@@ -229,6 +238,9 @@ pub fn main() -> ExitCode {
         Some(Command::Gateway { command: gateway::GatewayCommand::Check { config }, .. }) => gateway::check(&config),
         Some(Command::Gateway { command, json }) => with_runtime(|dir| gateway::gateway(dir, command, json)),
         Some(Command::Doctor { json }) => return doctor(json),
+        Some(Command::OpenapiServer { file, base_url }) => std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read the OpenAPI document {}", file.display()))
+            .and_then(|document| harbor_bridge::openapi::server::serve(&document, base_url)),
         Some(Command::JsServer { file, allow_host }) => std::fs::read_to_string(&file)
             .with_context(|| format!("cannot read the server's file {}", file.display()))
             .and_then(|code| harbor_bridge::js_server::serve(&code, allow_host)),

@@ -5,7 +5,7 @@
 //! live only as long as the command. `--json` prints the bridge's answers as they are.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
@@ -66,10 +66,18 @@ pub enum ServersCommand {
         tool_timeout_ms: Option<u64>,
         /// An MCP server written in JavaScript (a file or an https URL), run by Harbor itself
         /// with no Node.js: the file is checked against --sha256 and kept in Harbor's data folder.
-        #[arg(long, conflicts_with_all = ["url", "image", "command"])]
+        #[arg(long, conflicts_with_all = ["url", "image", "command", "openapi"])]
         js: Option<String>,
-        /// The JavaScript server's SHA-256 (hex); required for a URL.
-        #[arg(long, requires = "js")]
+        /// A REST API as a server: its OpenAPI 3.x document (a file or an https URL), each
+        /// operation a tool; kept in Harbor's data folder, run by Harbor itself. Its credentials:
+        /// `--secret HARBOR_API_TOKEN=ID` (or HARBOR_API_KEY, HARBOR_API_CLIENT_ID and _SECRET, …).
+        #[arg(long, conflicts_with_all = ["url", "image", "command"])]
+        openapi: Option<String>,
+        /// The service's address, when the document names none (or another one).
+        #[arg(long, requires = "openapi")]
+        base_url: Option<String>,
+        /// The JavaScript server's or OpenAPI document's SHA-256 (hex); required for a URL.
+        #[arg(long)]
         sha256: Option<String>,
         /// A host the JavaScript server may fetch from (repeatable; its manifest's network hosts).
         #[arg(long = "allow-host", requires = "js")]
@@ -168,20 +176,20 @@ pub enum RuntimeArg {
     Native,
 }
 
-/// A JavaScript server's launch: its file (read, or fetched from an https URL) checked against
-/// `sha256` and kept as `<data>/js-servers/<id>.js`, run by this very binary's `js-server`.
-async fn js_launch(
+/// A file a server runs from (read, or fetched from an https URL), checked against `sha256`
+/// and kept as `<data>/<folder>/<id>.<extension>`; its path.
+async fn kept_file(
     data_dir: &Path,
+    (folder, extension): (&str, &str),
     id: &str,
     source: &str,
     sha256: Option<&str>,
-    hosts: &[String],
-) -> Result<Vec<String>> {
+) -> Result<PathBuf> {
     use sha2::{Digest, Sha256};
     let bytes = if source.starts_with("https://") {
         let url = source;
         if sha256.is_none() {
-            bail!("a JavaScript server fetched from a URL needs its --sha256");
+            bail!("a file fetched from a URL needs its --sha256");
         }
         let http = harbor_bridge::http::client_builder().build().context("an HTTP client")?;
         let answer = http.get(url).send().await.with_context(|| format!("{url} did not answer"))?;
@@ -190,7 +198,7 @@ async fn js_launch(
         }
         answer.bytes().await.with_context(|| format!("reading {url}"))?.to_vec()
     } else if source.starts_with("http://") {
-        bail!("a JavaScript server is fetched over https only");
+        bail!("a server's file is fetched over https only");
     } else {
         std::fs::read(source).with_context(|| format!("cannot read {source}"))?
     };
@@ -201,14 +209,60 @@ async fn js_launch(
         }
     }
     std::str::from_utf8(&bytes).with_context(|| format!("{source} is not text (UTF-8)"))?;
-    let folder = data_dir.join("js-servers");
+    let folder = data_dir.join(folder);
     std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
-    let file = folder.join(format!("{id}.js"));
+    let file = folder.join(format!("{id}.{extension}"));
     std::fs::write(&file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(file)
+}
+
+/// A JavaScript server's launch: its file kept as `<data>/js-servers/<id>.js`, run by this very
+/// binary's `js-server`.
+async fn js_launch(
+    data_dir: &Path,
+    id: &str,
+    source: &str,
+    sha256: Option<&str>,
+    hosts: &[String],
+) -> Result<Vec<String>> {
+    let file = kept_file(data_dir, ("js-servers", "js"), id, source, sha256).await?;
     let program = std::env::current_exe().context("this program's own path")?;
     let mut command = vec![program.display().to_string(), "js-server".into(), file.display().to_string()];
     for host in hosts {
         command.extend(["--allow-host".to_owned(), host.clone()]);
+    }
+    Ok(command)
+}
+
+/// A REST service's launch: its OpenAPI document, checked here (an unusable one adds nothing)
+/// and kept as `<data>/openapi/<id>.yaml`, served by this very binary's `openapi-server`.
+async fn openapi_launch(
+    data_dir: &Path,
+    id: &str,
+    source: &str,
+    sha256: Option<&str>,
+    base_url: Option<&str>,
+) -> Result<Vec<String>> {
+    let file = kept_file(data_dir, ("openapi", "yaml"), id, source, sha256).await?;
+    let text = std::fs::read_to_string(&file)?;
+    let service = match harbor_bridge::openapi::parse(&text) {
+        Ok(service) => service,
+        Err(why) => {
+            let _ = std::fs::remove_file(&file);
+            bail!("{source}: {why}");
+        }
+    };
+    if service.base.is_none() && base_url.is_none() {
+        let _ = std::fs::remove_file(&file);
+        bail!("{source} names no server URL: give the service's address with --base-url");
+    }
+    for skipped in &service.skipped {
+        eprintln!("left out: {skipped}");
+    }
+    let program = std::env::current_exe().context("this program's own path")?;
+    let mut command = vec![program.display().to_string(), "openapi-server".into(), file.display().to_string()];
+    if let Some(base) = base_url {
+        command.extend(["--base-url".to_owned(), base.to_owned()]);
     }
     Ok(command)
 }
@@ -218,9 +272,12 @@ pub async fn servers(data_dir: &Path, command: ServersCommand, json: bool) -> Re
         return logs(data_dir, id, *lines);
     }
     let mut command = command;
-    if let ServersCommand::Add { id, js, sha256, allow_hosts, command: program, .. } = &mut command {
+    if let ServersCommand::Add { id, js, openapi, base_url, sha256, allow_hosts, command: program, .. } = &mut command {
         if let Some(source) = js.take() {
             *program = js_launch(data_dir, id, &source, sha256.as_deref(), allow_hosts).await?;
+        }
+        if let Some(source) = openapi.take() {
+            *program = openapi_launch(data_dir, id, &source, sha256.as_deref(), base_url.as_deref()).await?;
         }
     }
     let mut link = Link::open(data_dir).await?;

@@ -23,6 +23,7 @@ mod import;
 mod install;
 mod js_servers;
 mod oauth;
+mod openapi;
 mod pages;
 mod sdks;
 mod secrets;

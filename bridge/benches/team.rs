@@ -106,11 +106,12 @@ fn main() {
                 .await
                 .unwrap();
 
+        let http = harbor_bridge::http::client_builder().build().unwrap();
         // Checking a token, in process, warm.
         std::env::set_var("TEAM_PORT", port.to_string());
         let team = Team::load(TeamConfig::parse(&config(&issuer, &resource, &everything, false)).unwrap()).unwrap();
         for (service, alg) in [("dev-app", "RS256"), ("admin-app", "ES256"), ("ed-app", "EdDSA")] {
-            let token = provider_pages::client_credentials(&issuer, service, &resource).await;
+            let token = provider_pages::client_credentials(&http, &issuer, service, &resource).await;
             let _ = team.authenticate(&token).await;
             let mut samples = Vec::with_capacity(CALLS);
             for _ in 0..CALLS {
@@ -127,9 +128,8 @@ fn main() {
 
         // One replica: MCP and REST against the floor.
         let _one = gateway(&config(&issuer, &resource, &everything, false), port, None, "one").await;
-        let bearer = provider_pages::client_credentials(&issuer, "dev-app", &resource).await;
+        let bearer = provider_pages::client_credentials(&http, &issuer, "dev-app", &resource).await;
         let mcp = measure::mcp_echo_calls(&resource, &bearer, "everything__echo", CALLS).await;
-        let http = harbor_bridge::http::client_builder().build().unwrap();
         let api = resource.replace("/mcp", "/api/v1");
         let mut rest = Vec::with_capacity(CALLS);
         for n in 0..CALLS + 200 {

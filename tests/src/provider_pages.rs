@@ -54,17 +54,20 @@ pub async fn start_fixture(
 }
 
 /// An access token for `service` at `issuer`'s token endpoint by client credentials (its secret
-/// is `<service>-secret`, as the team provider fixture has it), for `resource`.
-pub async fn client_credentials(issuer: &str, service: &str, resource: &str) -> String {
-    let http = harbor_bridge::http::client_builder().build().unwrap();
+/// is `<service>-secret`, as the team provider fixture has it), for `resource`, asked with `http`
+/// (the caller's: a crate that builds reqwest without a TLS provider installs its own first).
+pub async fn client_credentials(http: &reqwest::Client, issuer: &str, service: &str, resource: &str) -> String {
+    // The resource, url-encoded as a form value (reqwest::Url does the encoding).
+    let mut form = reqwest::Url::parse("http://form.invalid/").unwrap();
+    form.query_pairs_mut()
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("scope", "tools:call")
+        .append_pair("resource", resource);
     let answer: serde_json::Value = http
         .post(format!("{issuer}/token"))
         .basic_auth(service, Some(format!("{service}-secret")))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=client_credentials&scope=tools%3Acall&resource={}",
-            url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
-        ))
+        .body(form.query().unwrap_or_default().to_owned())
         .send()
         .await
         .unwrap()

@@ -127,7 +127,11 @@ async fn serve(
 impl Team {
     /// An access token for `service` (client credentials), for `resource` (default: the gateway).
     async fn token(&self, service: &str, resource: Option<&str>) -> String {
-        support::provider_pages::client_credentials(&self.issuer, service, resource.unwrap_or(&self.url)).await
+        {
+            let http = harbor_bridge::http::client_builder().build().unwrap();
+            support::provider_pages::client_credentials(&http, &self.issuer, service, resource.unwrap_or(&self.url))
+                .await
+        }
     }
 }
 

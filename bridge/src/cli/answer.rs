@@ -42,10 +42,15 @@ pub async fn watch(data_dir: &Path) -> Result<()> {
         link.close().await;
         bail!("no Harbor bridge is running: asks come from one (Firefox's, or `harbor-bridge gateway serve`)");
     }
-    eprintln!("Waiting for what servers ask you (Ctrl-C to stop)…");
     let mut answered: Vec<u64> = Vec::new();
+    let mut watching = false;
     let outcome = link
         .call_answering(<AsksWatch as Method>::NAME, json!({}), |event| {
+            // The bridge's first list says this terminal is now where asks go: only then is it
+            // true that it waits (an ask sent before would have found nobody).
+            if !std::mem::replace(&mut watching, true) {
+                eprintln!("Waiting for what servers ask you (Ctrl-C to stop)…");
+            }
             let open: OpenAsks = serde_json::from_value(event.clone()).ok()?;
             let ask = open.asks.into_iter().find(|ask| !answered.contains(&ask.ask_id))?;
             answered.push(ask.ask_id);

@@ -473,12 +473,15 @@ async fn client_of(request: &Request<Incoming>, gateway: &Gateway) -> Result<Str
         .map(str::trim)
         .ok_or(Denied::Missing)?;
     let team = gateway.team();
-    // Harbor's keys all start `hbk_`; any other bearer is a token, never looked up as a key.
-    let keys = team.as_ref().is_none_or(|team| team.config.auth.keys) && bearer.starts_with(super::KEY_PREFIX);
-    if keys {
-        if let Some(client) = gateway.authenticate_anywhere(bearer).await {
-            return Ok(client);
-        }
+    // Harbor's keys all start `hbk_`: such a bearer is a key or nothing — never sent to the
+    // identity provider (a flood of made-up keys must not become a flood of introspections);
+    // any other bearer is a token, never looked up as a key.
+    if bearer.starts_with(super::KEY_PREFIX) {
+        let keys = team.as_ref().is_none_or(|team| team.config.auth.keys);
+        return match keys {
+            true => gateway.authenticate_anywhere(bearer).await.ok_or(Denied::WrongKey),
+            false => Err(Denied::WrongKey),
+        };
     }
     match team {
         Some(team) if !team.issuers.is_empty() => match team.authenticate(bearer).await {

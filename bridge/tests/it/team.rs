@@ -274,7 +274,11 @@ async fn forged_expired_misdirected_and_unsigned_tokens_are_refused_and_rotated_
     let (header, _, signature) = (parts.next().unwrap(), parts.next(), parts.next().unwrap());
     invalid(knock(&team.url, &format!("{header}.{}.{signature}", b64(&elevated))).await, "signature");
     // Not a token at all, and an opaque token the provider never issued.
-    invalid(knock(&team.url, "hbk_not_a_key").await, "not a key or an active token");
+    invalid(knock(&team.url, "w45-7TxWtMfrUyR7MzLsu02ZrFEVA6Kw").await, "not a key or an active token");
+    // A made-up Harbor key is refused as a key: it never reaches the provider's introspection.
+    let (status, challenge) = knock(&team.url, "hbk_made_up_key").await;
+    assert!(status == 401 && challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(!challenge.contains("active token"), "not introspected: {challenge}");
 
     // The provider rotates its keys (restarts with new ones on its address): its new tokens are
     // taken without restarting the gateway, and the old key's tokens no longer are.

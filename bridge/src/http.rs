@@ -54,3 +54,18 @@ impl Default for Lazy {
         Lazy::plain()
     }
 }
+
+/// At most `max` bytes of `response`'s body, read as it comes (never more held), and whether
+/// there was more.
+pub async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = max - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}

@@ -161,11 +161,9 @@ async fn fetch(http: &reqwest::Client, url: url::Url, init: &Value) -> Value {
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::String(v.to_str().ok()?.to_owned()))))
         .collect();
-    match answer.bytes().await {
-        Ok(body) if body.len() <= FETCH_BODY => {
-            json!({ "status": status, "headers": headers, "body": String::from_utf8_lossy(&body) })
-        }
-        Ok(_) => json!({ "error": format!("fetch: the answer from {url} is larger than {FETCH_BODY} bytes") }),
+    match crate::http::read_capped(answer, FETCH_BODY).await {
+        Ok((body, false)) => json!({ "status": status, "headers": headers, "body": String::from_utf8_lossy(&body) }),
+        Ok((_, true)) => json!({ "error": format!("fetch: the answer from {url} is larger than {FETCH_BODY} bytes") }),
         Err(error) => json!({ "error": format!("fetch: reading {url} failed ({error})") }),
     }
 }

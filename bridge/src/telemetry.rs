@@ -91,14 +91,15 @@ pub struct Span {
 }
 
 impl Span {
-    /// A span under `parent` (a new trace without one); `None` while nothing exports spans.
-    pub fn start(name: impl Into<String>, kind: Kind, parent: Option<SpanContext>) -> Option<Span> {
+    /// A span under `parent` (a new trace without one); `None` while nothing exports spans. The
+    /// name is formatted only then: untraced calls pay nothing for it.
+    pub fn start(name: std::fmt::Arguments<'_>, kind: Kind, parent: Option<SpanContext>) -> Option<Span> {
         EXPORTER.get()?;
         let context = SpanContext { trace_id: parent.map_or_else(random, |p| p.trace_id), span_id: random() };
         Some(Span {
             context,
             parent: parent.map(|p| p.span_id),
-            name: name.into(),
+            name: name.to_string(),
             kind,
             start: SystemTime::now(),
             attributes: Vec::new(),
@@ -107,7 +108,7 @@ impl Span {
     }
 
     /// A span under the one in force in this task, if there is one.
-    pub fn child(name: impl Into<String>, kind: Kind) -> Option<Span> {
+    pub fn child(name: std::fmt::Arguments<'_>, kind: Kind) -> Option<Span> {
         current().and_then(|parent| Span::start(name, kind, Some(parent)))
     }
 
@@ -269,6 +270,6 @@ mod tests {
         assert_eq!(within(context, async { current() }).await, context);
         assert_eq!(current(), None);
         // Nothing exports here: no spans are made.
-        assert!(Span::start("x", Kind::Internal, context).is_none());
+        assert!(Span::start(format_args!("x"), Kind::Internal, context).is_none());
     }
 }

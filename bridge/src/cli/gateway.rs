@@ -15,7 +15,6 @@ use harbor_bridge::control;
 use harbor_bridge::gateway::face::Face;
 use harbor_bridge::gateway::remote::Remote;
 use harbor_bridge::gateway::shared::Shared;
-use harbor_bridge::gateway::team::config::TeamConfig;
 use harbor_bridge::gateway::team::{servers, Team};
 use harbor_bridge::gateway::Backend;
 use harbor_bridge::link::Link;
@@ -191,8 +190,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     // A bad config file (or certificate) is refused before anything starts.
-    let team = config.as_deref().map(TeamConfig::load).transpose()?;
-    let team = team.map(Team::load).transpose()?;
+    let team = config.as_deref().map(Team::from_file).transpose()?;
     let bridge = Arc::new(Bridge::open(data_dir)?);
     #[cfg(unix)]
     let Some(listening) = bridge.listen_control().await
@@ -203,7 +201,6 @@ pub async fn serve(
     let port = match (port, team) {
         (_, Some(team)) => {
             let listen = team.config.listen;
-            let file = config.clone().unwrap_or_default();
             if let Some(endpoint) = team.config.telemetry.endpoint() {
                 harbor_bridge::telemetry::export_to(&endpoint, &team.config.telemetry.service());
             }
@@ -214,11 +211,11 @@ pub async fn serve(
                 bridge.gateway.share(shared).await;
             }
             // The file's servers come up (or fail, each on its own) before the endpoint listens.
-            servers::apply(&bridge.gateway.servers, &team.config, &file).await;
-            bridge.gateway.set_team(Some(team));
+            let file = config.clone().unwrap_or_default();
+            put_in_force(&bridge.gateway, team, &file).await;
             #[cfg(unix)]
-            if let Some(path) = config.clone() {
-                reloading = Some(tokio::spawn(reload_on_hangup(bridge.gateway.clone(), path, listen)));
+            {
+                reloading = Some(tokio::spawn(reload_on_hangup(bridge.gateway.clone(), file, listen)));
             }
             Some(bridge.gateway.start_http_at(listen).await.map_err(|e| anyhow::anyhow!("{}", e.message))?)
         }
@@ -267,7 +264,7 @@ async fn reload_on_hangup(gateway: Arc<harbor_bridge::gateway::Gateway>, path: P
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
     while hangups.recv().await.is_some() {
-        match TeamConfig::load(&path).and_then(Team::load) {
+        match Team::from_file(&path) {
             Ok(team) => {
                 if team.config.listen != listen {
                     tracing::warn!("the config's listen address changed; it takes effect when the gateway restarts");
@@ -275,8 +272,7 @@ async fn reload_on_hangup(gateway: Arc<harbor_bridge::gateway::Gateway>, path: P
                 if gateway.team().is_some_and(|old| old.config.database != team.config.database) {
                     tracing::warn!("the config's database changed; it takes effect when the gateway restarts");
                 }
-                servers::apply(&gateway.servers, &team.config, &path).await;
-                gateway.set_team(Some(team));
+                put_in_force(&gateway, team, &path).await;
                 tracing::info!("the team config was read again");
             }
             Err(error) => tracing::warn!("the team config was not reloaded, the one in force stays: {error}"),
@@ -284,9 +280,15 @@ async fn reload_on_hangup(gateway: Arc<harbor_bridge::gateway::Gateway>, path: P
     }
 }
 
+/// Makes `team` (read from `file`) the config in force: its servers first, then its callers.
+async fn put_in_force(gateway: &harbor_bridge::gateway::Gateway, team: Team, file: &Path) {
+    servers::apply(&gateway.servers, &team.config, file).await;
+    gateway.set_team(Some(team));
+}
+
 /// `gateway check --config FILE`.
 pub fn check(path: &Path) -> Result<()> {
-    let config = Team::load(TeamConfig::load(path)?)?.config;
+    let config = Team::from_file(path)?.config;
     println!(
         "{} is good: {} on {}, {} issuer(s), {} role(s), {} mapping(s), {} server(s){}",
         path.display(),

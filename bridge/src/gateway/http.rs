@@ -48,7 +48,6 @@ use super::limits::Limited as RateLimited;
 use super::rest;
 use super::Gateway;
 use crate::mcp::metrics::Text;
-use crate::mcp::server::ServerState;
 use crate::telemetry::{self, Kind, Span, SpanContext};
 
 /// The largest request body accepted.
@@ -274,7 +273,7 @@ async fn handle(request: Request<Incoming>, gateway: &Gateway, mcp: Door) -> Res
     let path = request.uri().path();
     let mut span = (path == "/mcp" || path.starts_with(rest::PREFIX)).then(|| {
         let parent = request.headers().get("traceparent").and_then(|v| v.to_str().ok()).and_then(SpanContext::parse);
-        let mut span = Span::start(format!("{} {path}", request.method()), Kind::Server, parent)?;
+        let mut span = Span::start(format_args!("{} {path}", request.method()), Kind::Server, parent)?;
         span.set("http.request.method", request.method().as_str());
         span.set("url.path", path);
         Some(span)
@@ -367,12 +366,20 @@ async fn rest_request(request: Request<Incoming>, gateway: &Gateway, base: &str)
         Err(denied) => return denied.response(base),
     };
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request is larger than 4 MiB"),
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(too_large) => return too_large,
     };
     let path = parts.uri.path();
     reply(rest::answer(gateway, &client, &parts.method, path, parts.uri.query(), &body).await)
+}
+
+/// A request's body, at most [`MAX_BODY`]; a larger one is answered 413.
+async fn read_body(body: Incoming) -> Result<Bytes, Response<Body>> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "the request is larger than 4 MiB")),
+    }
 }
 
 fn reply(reply: rest::Reply) -> Response<Body> {
@@ -388,17 +395,10 @@ fn reply(reply: rest::Reply) -> Response<Body> {
 
 /// Ready once no server is still starting (the auto-start ones have come up or failed).
 fn ready(gateway: &Gateway) -> Response<Body> {
-    let servers = gateway.servers.list();
-    let count = |state: ServerState| servers.iter().filter(|s| s.status.state == state).count();
-    let starting = count(ServerState::Starting) + count(ServerState::Installing);
-    let status = if starting == 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    json_response(
-        status,
-        json!({
-            "ready": starting == 0,
-            "servers": { "running": count(ServerState::Running), "starting": starting, "crashed": count(ServerState::Crashed) },
-        }),
-    )
+    let servers = gateway.server_counts();
+    let ready = servers.starting == 0;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    json_response(status, json!({ "ready": ready, "servers": servers }))
 }
 
 /// Why a request is not let in.
@@ -499,9 +499,9 @@ async fn mcp_request(request: Request<Incoming>, gateway: &Gateway, door: Door, 
         Err(denied) => return denied.response(base),
     };
     let (mut parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request is larger than 4 MiB"),
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(too_large) => return too_large,
     };
     let mut ticket = None;
     if parts.method == Method::POST && json_body(&parts.headers) {

@@ -59,7 +59,7 @@ use crate::mcp::client::ProgressSink;
 use crate::mcp::metrics::Text;
 use crate::mcp::names;
 use crate::mcp::registry::{Servers, ToolEntry};
-use crate::mcp::server::{Live, Server};
+use crate::mcp::server::{Live, Server, ServerState};
 use crate::rpc::Notifier;
 use crate::store::gateway::ClientRecord;
 use crate::store::permissions::AuditCaller;
@@ -164,6 +164,16 @@ impl News {
             _ => Vec::new(),
         }
     }
+}
+
+/// How many servers run, are still coming up, and crashed: what `/ready`, `/api/v1/health` and
+/// `/api/v1/metrics` report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ServerCounts {
+    pub running: usize,
+    /// Starting or installing.
+    pub starting: usize,
+    pub crashed: usize,
 }
 
 /// A client with its traffic.
@@ -468,6 +478,20 @@ impl Gateway {
         let hash = hex(&Sha256::digest(key.as_bytes()));
         let record = self.store.gateway_client_by_key(&hash).ok().flatten()?;
         Some(record.name)
+    }
+
+    /// The servers' states, counted.
+    pub fn server_counts(&self) -> ServerCounts {
+        let mut counts = ServerCounts::default();
+        for server in self.servers.list() {
+            match server.status.state {
+                ServerState::Running => counts.running += 1,
+                ServerState::Starting | ServerState::Installing => counts.starting += 1,
+                ServerState::Crashed => counts.crashed += 1,
+                _ => {}
+            }
+        }
+        counts
     }
 
     /// The team config in force, if the gateway serves a team.
@@ -797,7 +821,8 @@ impl Backend for Gateway {
             let _ = self.store.touch_gateway_client(client);
             return outcome;
         }
-        let mut span = crate::telemetry::Span::child(format!("tools/call {tool}"), crate::telemetry::Kind::Internal);
+        let mut span =
+            crate::telemetry::Span::child(format_args!("tools/call {tool}"), crate::telemetry::Kind::Internal);
         if let Some(span) = span.as_mut() {
             span.set("mcp.method.name", "tools/call");
             span.set("gen_ai.tool.name", tool);

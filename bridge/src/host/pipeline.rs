@@ -197,7 +197,7 @@ async fn steps<P: Policy>(
     audit: &mut Audit<'_>,
 ) -> Result<Value, PolicyError> {
     // When the call is traced: the policy's steps are one span, the server's answer another.
-    let mut checking = Span::child("harbor.policy", Kind::Internal);
+    let mut checking = Span::child(format_args!("harbor.policy"), Kind::Internal);
     policy.scope()?;
     let running = servers.lookup(asked);
     let named = match &running {
@@ -230,7 +230,7 @@ async fn steps<P: Policy>(
         checking.set("harbor.outcome", "allowed");
     }
     drop(checking);
-    let mut calling = Span::child(format!("tools/call {tool}"), Kind::Client);
+    let mut calling = Span::child(format_args!("tools/call {tool}"), Kind::Client);
     if let Some(calling) = calling.as_mut() {
         calling.set("gen_ai.tool.name", tool.as_str());
         calling.set("mcp.method.name", "tools/call");

@@ -225,30 +225,29 @@ impl OpenApiServer {
             }
         };
         let status = answer.status();
-        let mut body = Vec::new();
-        let mut stream = answer;
-        while let Ok(Some(chunk)) = stream.chunk().await {
-            body.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE + 1 - body.len().min(MAX_RESPONSE + 1))]);
-            if body.len() > MAX_RESPONSE {
-                break;
+        let (body, cut) = match crate::http::read_capped(answer, MAX_RESPONSE).await {
+            Ok(read) => read,
+            Err(error) => {
+                return CallToolResult::error(vec![ContentBlock::text(format!(
+                    "the service's answer broke off: {error}"
+                ))])
             }
-        }
-        let cut = body.len() > MAX_RESPONSE;
-        body.truncate(MAX_RESPONSE);
+        };
         let text = String::from_utf8_lossy(&body).into_owned();
         if !status.is_success() {
             return CallToolResult::error(vec![ContentBlock::text(format!("the service answered {status}: {text}"))]);
         }
-        let mut result = CallToolResult::success(vec![ContentBlock::text(if cut {
-            format!("{text}\n(cut at {MAX_RESPONSE} bytes)")
-        } else {
-            text.clone()
-        })]);
-        match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(object)) if !cut => result.structured_content = Some(Value::Object(object)),
-            Ok(other) if !cut => result.structured_content = Some(json!({ "result": other })),
-            _ => {}
-        }
+        // A whole JSON answer is also the structured result (an object as it is, else wrapped).
+        let structured = match cut {
+            true => None,
+            false => serde_json::from_str::<Value>(&text).ok().map(|value| match value {
+                Value::Object(object) => Value::Object(object),
+                other => json!({ "result": other }),
+            }),
+        };
+        let text = if cut { format!("{text}\n(cut at {MAX_RESPONSE} bytes)") } else { text };
+        let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+        result.structured_content = structured;
         result
     }
 }

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{allows_server, own_name, Backend, Gateway, Reach};
 use crate::mcp::names;
-use crate::mcp::server::ServerState;
+use crate::mcp::registry::ToolEntry;
 use crate::store::permissions::AuditEntry;
 use harbor_protocol::{ErrorCode, ErrorObject};
 
@@ -82,16 +82,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
 
 /// `GET /api/v1/health`: open to all.
 pub fn health(gateway: &Gateway) -> Reply {
-    let servers = gateway.servers.list();
-    let count = |state: ServerState| servers.iter().filter(|s| s.status.state == state).count();
-    Reply::ok(json!({
-        "status": "ok",
-        "servers": {
-            "running": count(ServerState::Running),
-            "starting": count(ServerState::Starting) + count(ServerState::Installing),
-            "crashed": count(ServerState::Crashed),
-        },
-    }))
+    Reply::ok(json!({ "status": "ok", "servers": gateway.server_counts() }))
 }
 
 /// The caller's routes; `client` is who the bearer stands for.
@@ -133,7 +124,7 @@ pub async fn answer(
 }
 
 /// The caller's tools, each as the REST face shows it.
-fn tool_json(entry: &crate::mcp::registry::ToolEntry) -> Value {
+fn tool_json(entry: &ToolEntry) -> Value {
     json!({
         "name": entry.name,
         "server": entry.server_id,
@@ -145,17 +136,16 @@ fn tool_json(entry: &crate::mcp::registry::ToolEntry) -> Value {
     })
 }
 
-/// The servers the caller may use something of, with how many of their tools.
-async fn servers(gateway: &Gateway, client: &str) -> Result<Value, ErrorObject> {
-    let record = gateway.client(client)?;
-    let tools = gateway.tools(client).await?;
-    let listed: Vec<Value> = gateway
+/// The servers the caller may use something of — one of `tools` (its visible tools), or the
+/// whole server — each with how many of its tools the caller may call.
+fn listed_servers(gateway: &Gateway, allow: &[String], tools: &[ToolEntry]) -> Vec<Value> {
+    gateway
         .servers
         .list()
         .into_iter()
         .filter_map(|entry| {
             let count = tools.iter().filter(|t| t.server_id == entry.spec.id).count();
-            (count > 0 || allows_server(&record.allow, &entry.spec.id)).then(|| {
+            (count > 0 || allows_server(allow, &entry.spec.id)).then(|| {
                 json!({
                     "id": entry.spec.id,
                     "name": entry.spec.name,
@@ -164,21 +154,23 @@ async fn servers(gateway: &Gateway, client: &str) -> Result<Value, ErrorObject> 
                 })
             })
         })
-        .collect();
-    Ok(json!({ "servers": listed }))
+        .collect()
+}
+
+async fn servers(gateway: &Gateway, client: &str) -> Result<Value, ErrorObject> {
+    let record = gateway.client(client)?;
+    let tools = gateway.tools(client).await?;
+    Ok(json!({ "servers": listed_servers(gateway, &record.allow, &tools) }))
 }
 
 async fn server(gateway: &Gateway, client: &str, id: &str) -> Result<Value, ErrorObject> {
-    let Value::Object(mut all) = servers(gateway, client).await? else { unreachable!("an object") };
-    let found = all.remove("servers").and_then(|list| match list {
-        Value::Array(list) => list.into_iter().find(|s| s["id"] == id),
-        _ => None,
-    });
+    let record = gateway.client(client)?;
+    let tools = gateway.tools(client).await?;
+    let found = listed_servers(gateway, &record.allow, &tools).into_iter().find(|s| s["id"] == id);
     let Some(mut found) = found else {
         return Err(ErrorObject::new(ErrorCode::NotInstalled, format!("there is no server {id:?} you may use")));
     };
-    let tools: Vec<Value> = gateway.tools(client).await?.iter().filter(|t| t.server_id == id).map(tool_json).collect();
-    found["tools"] = Value::Array(tools);
+    found["tools"] = tools.iter().filter(|t| t.server_id == id).map(tool_json).collect();
     Ok(found)
 }
 
@@ -223,8 +215,8 @@ struct CallBody {
 }
 
 /// Which of the caller's tools `tool` (and `server`) names: `Err` is the reply saying why none.
-fn route(tools: &[crate::mcp::registry::ToolEntry], tool: &str, server: Option<&str>) -> Result<String, Reply> {
-    let found: Vec<&crate::mcp::registry::ToolEntry> = match (server, names::split_namespaced(tool)) {
+fn route(tools: &[ToolEntry], tool: &str, server: Option<&str>) -> Result<String, Reply> {
+    let found: Vec<&ToolEntry> = match (server, names::split_namespaced(tool)) {
         (Some(server), _) => tools.iter().filter(|t| t.server_id == server && own_name(t) == tool).collect(),
         (None, Some(_)) => tools.iter().filter(|t| t.name == tool).collect(),
         (None, None) => tools.iter().filter(|t| own_name(t) == tool || t.model_name == tool).collect(),
@@ -343,13 +335,12 @@ async fn requests(gateway: &Gateway, client: &str, query: &Map<String, Value>) -
 
 fn metrics(gateway: &Gateway, client: &str) -> Value {
     let traffic = gateway.traffic.lock().unwrap_or_else(|p| p.into_inner()).get(client).copied().unwrap_or_default();
-    let Reply { body: health, .. } = health(gateway);
     json!({
         "client": client,
         "calls": traffic.calls,
         "errors": traffic.errors,
         "rateLimited": traffic.rate_limited,
-        "servers": health["servers"],
+        "servers": gateway.server_counts(),
     })
 }
 

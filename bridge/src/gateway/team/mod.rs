@@ -69,6 +69,11 @@ impl Team {
         Ok(Team { config, issuers, tls, cors })
     }
 
+    /// Reads, checks and loads the config file at `path`.
+    pub fn from_file(path: &std::path::Path) -> Result<Team, config::ConfigError> {
+        Team::load(TeamConfig::load(path)?)
+    }
+
     /// The caller `token` stands for.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Refusal> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -1,7 +1,8 @@
 //! Code mode: instead of every tool, a model is offered a few of Harbor's — `search_tools`
 //! (BM25 over the tools its caller may call), `describe_tools` (their input schemas as
 //! TypeScript declarations) and `execute_code` (JavaScript in the [`crate::sandbox`] that calls
-//! those tools), and for gateway apps `list_skills`/`get_skill` (the servers' skills, SEP-2640).
+//! those tools), and `list_skills`/`get_skill` (the skills, SEP-2640, of the servers the caller
+//! may use) when there are some to read.
 //! The model then spends its context on the few tools it needs, and does multi-step work in one
 //! round trip. Gateway clients (`codeMode`, [`crate::gateway::code_mode`]), the sidebar's chat
 //! (its `codeMode` setting) and a site's `agent.run` (the site's `codeMode` limit) use it; the
@@ -24,7 +25,7 @@ use crate::chat::select::Selector;
 use crate::host::pipeline::{Audit, Who};
 use crate::mcp::client::{Progress, ProgressSink};
 use crate::mcp::names;
-use crate::mcp::registry::ToolEntry;
+use crate::mcp::registry::{Servers, ToolEntry};
 use crate::sandbox::{Host, Limits, Sandbox, SandboxError};
 use crate::store::Store;
 
@@ -40,7 +41,7 @@ pub const CALLS_PER_RUN: usize = 50;
 /// The most tools one search returns.
 const MOST_FOUND: usize = 50;
 
-/// Code mode's own tools, as a caller sees them (with the skills tools for gateway apps).
+/// Code mode's own tools, as a caller sees them (with the skills tools when there are skills).
 pub fn meta_tools(with_skills: bool) -> Vec<ToolEntry> {
     let entry = |name: &str, description: &str, schema: Value| ToolEntry {
         name: names::namespaced("harbor", name),
@@ -90,7 +91,7 @@ pub fn meta_tools(with_skills: bool) -> Vec<ToolEntry> {
         ));
         tools.push(entry(
             GET_SKILL,
-            "Reads one skill by its URI (as list_skills gives it).",
+            "Reads one skill's instructions (its SKILL.md) by its URI, as list_skills gives it.",
             json!({"type": "object", "properties": {"uri": {"type": "string"}}, "required": ["uri"]}),
         ));
     }
@@ -242,6 +243,64 @@ pub struct CodeRunner<'a> {
     pub kept: Kept<'a>,
     /// Where code mode's own calls are audited, as whom, under which method.
     pub audit: (Store, Who, &'static str),
+    /// Where `list_skills` and `get_skill` read, when they are offered.
+    pub skills: Option<Shelf<'a>>,
+}
+
+/// The skills a run may read: the running servers', only those of `servers` when given (the
+/// servers whose tools the run may call — a site's, never the user's others).
+#[derive(Clone, Copy)]
+pub struct Shelf<'a> {
+    pub registry: &'a Servers,
+    pub servers: Option<&'a [String]>,
+}
+
+impl Shelf<'_> {
+    /// The skills as `(server/name, server, SKILL.md's URI, description)`.
+    async fn skills(&self) -> Vec<(String, String, String, String)> {
+        let mut all = crate::chat::skills::listed(self.registry).await;
+        if let Some(servers) = self.servers {
+            all.retain(|(_, server, ..)| servers.contains(server));
+        }
+        all
+    }
+
+    /// Whether there is any skill to read.
+    pub async fn has_any(&self) -> bool {
+        !self.skills().await.is_empty()
+    }
+
+    /// Answers `list_skills` or `get_skill`; `None` for another tool.
+    async fn answer(
+        &self,
+        tool: &str,
+        arguments: &JsonObject,
+        cancel: &CancellationToken,
+    ) -> Option<Result<Value, ErrorObject>> {
+        let skills = self.skills().await;
+        Some(match tool {
+            LIST_SKILLS => {
+                let listed: Vec<Value> = skills
+                    .iter()
+                    .map(|(name, _, uri, description)| json!({ "name": name, "description": description, "uri": uri }))
+                    .collect();
+                Ok(answer(json!({ "skills": listed })))
+            }
+            GET_SKILL => {
+                let uri = arguments.get("uri").and_then(Value::as_str).unwrap_or_default();
+                match skills.iter().find(|(name, _, listed, _)| listed == uri || name == uri) {
+                    None => Err(ErrorObject::invalid(format!("no skill you may read is at {uri:?}; see list_skills"))),
+                    Some((_, server, uri, _)) => self
+                        .registry
+                        .skill_file(server, uri, cancel)
+                        .await
+                        .map(|text| json!({ "content": [{ "type": "text", "text": text }] }))
+                        .map_err(ErrorObject::from),
+                }
+            }
+            _ => return None,
+        })
+    }
 }
 
 impl ToolRunner for CodeRunner<'_> {
@@ -258,6 +317,13 @@ impl ToolRunner for CodeRunner<'_> {
             }
             let (store, who, method) = &self.audit;
             let audit = Audit::begin(store, who.clone(), method, Some(&tool.name));
+            if let Some(read) = match &self.skills {
+                Some(shelf) => shelf.answer(&tool.model_name, &args, cancel).await,
+                None => None,
+            } {
+                audit.finish(&read);
+                return read;
+            }
             let host =
                 RunnerHost { runner: self.inner, tools: &self.tools, cancel, progress, made: Default::default() };
             let answered =

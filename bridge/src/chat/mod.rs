@@ -219,6 +219,7 @@ impl Chat {
                     sandbox: &self.sandbox,
                     calls: crate::code_mode::CALLS_PER_RUN,
                     audit: (self.store.clone(), who, "chat.send"),
+                    skills: Some(crate::code_mode::Shelf { registry: &self.servers, servers: None }),
                 };
                 agent::run(run, &self.llm, &runner, events, cancel).await
             }
@@ -272,7 +273,10 @@ impl Chat {
             let message = format!("code mode: the model searches and calls {} tools from code", tools.len());
             events.emit(&RunEvent::Status { message, tools: None }).await;
             let key = catalog_key(self.servers.catalog_revision(), &tools[..own], tools.len(), turn);
-            return Ok((crate::code_mode::meta_tools(false), Some((tools, key))));
+            // Skills are read with code mode's own list_skills and get_skill, not from code.
+            let before = tools.len();
+            tools.retain(|t| !(t.server_id == crate::mcp::names::HARBOR && t.model_name.ends_with(skills::LOAD_SKILL)));
+            return Ok((crate::code_mode::meta_tools(tools.len() < before), Some((tools, key))));
         }
         if tools.len() <= settings.max_tools {
             return Ok((tools, None));

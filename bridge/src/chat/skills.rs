@@ -19,7 +19,7 @@ use crate::mcp::registry::{Servers, ToolEntry};
 pub const LOAD_SKILL: &str = "load_skill";
 
 /// The running servers' skills as `(server/name, server, SKILL.md's URI, description)`.
-async fn listed(servers: &Servers) -> Vec<(String, String, String, String)> {
+pub(crate) async fn listed(servers: &Servers) -> Vec<(String, String, String, String)> {
     let skills = servers.skills(None).await.unwrap_or_default();
     skills
         .iter()

@@ -183,6 +183,9 @@ enum Command {
         /// The service's address, when the document names none (or another one).
         #[arg(long)]
         base_url: Option<String>,
+        /// A folder of skills (each a folder with its SKILL.md) to serve as the service's own.
+        #[arg(long)]
+        skills: Option<PathBuf>,
     },
     /// Check what Harbor needs on this machine and say how to fix what is missing.
     Doctor {
@@ -238,9 +241,9 @@ pub fn main() -> ExitCode {
         Some(Command::Gateway { command: gateway::GatewayCommand::Check { config }, .. }) => gateway::check(&config),
         Some(Command::Gateway { command, json }) => with_runtime(|dir| gateway::gateway(dir, command, json)),
         Some(Command::Doctor { json }) => return doctor(json),
-        Some(Command::OpenapiServer { file, base_url }) => std::fs::read_to_string(&file)
+        Some(Command::OpenapiServer { file, base_url, skills }) => std::fs::read_to_string(&file)
             .with_context(|| format!("cannot read the OpenAPI document {}", file.display()))
-            .and_then(|document| harbor_bridge::openapi::server::serve(&document, base_url)),
+            .and_then(|document| harbor_bridge::openapi::server::serve(&document, base_url, skills)),
         Some(Command::JsServer { file, allow_host }) => std::fs::read_to_string(&file)
             .with_context(|| format!("cannot read the server's file {}", file.display()))
             .and_then(|code| harbor_bridge::js_server::serve(&code, allow_host)),

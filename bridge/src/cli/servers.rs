@@ -5,15 +5,16 @@
 //! live only as long as the command. `--json` prints the bridge's answers as they are.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use harbor_bridge::link::Link;
 use harbor_protocol::api::install::{
     Asset, Extras, InstallBinary, InstallBinaryParams, InstallBundle, InstallBundleParams, InstallCatalog,
-    InstallFromCatalog, InstallGit, InstallGitParams, InstallPackage, InstallPackageParams, InstallRegistriesGet,
-    InstallRegistriesSet, InstallServerJson, Registries, ServerJson,
+    InstallFromCatalog, InstallGit, InstallGitParams, InstallJsServer, InstallJsServerParams, InstallPackage,
+    InstallPackageParams, InstallRegistriesGet, InstallRegistriesSet, InstallRestService, InstallRestServiceParams,
+    InstallServerJson, Registries, ServerJson,
 };
 use harbor_protocol::api::secrets::{Enterprise, Grant, OauthSignOut, SignInParams};
 use harbor_protocol::api::servers::{
@@ -79,6 +80,9 @@ pub enum ServersCommand {
         /// The JavaScript server's or OpenAPI document's SHA-256 (hex); required for a URL.
         #[arg(long)]
         sha256: Option<String>,
+        /// The REST service's skills: a SKILL.md-shaped Markdown file, or a folder of skills.
+        #[arg(long, requires = "openapi")]
+        skills: Option<String>,
         /// A host the JavaScript server may fetch from (repeatable; its manifest's network hosts).
         #[arg(long = "allow-host", requires = "js")]
         allow_hosts: Vec<String>,
@@ -176,109 +180,9 @@ pub enum RuntimeArg {
     Native,
 }
 
-/// A file a server runs from (read, or fetched from an https URL), checked against `sha256`
-/// and kept as `<data>/<folder>/<id>.<extension>`; its path.
-async fn kept_file(
-    data_dir: &Path,
-    (folder, extension): (&str, &str),
-    id: &str,
-    source: &str,
-    sha256: Option<&str>,
-) -> Result<PathBuf> {
-    use sha2::{Digest, Sha256};
-    let bytes = if source.starts_with("https://") {
-        let url = source;
-        if sha256.is_none() {
-            bail!("a file fetched from a URL needs its --sha256");
-        }
-        let http = harbor_bridge::http::client_builder().build().context("an HTTP client")?;
-        let answer = http.get(url).send().await.with_context(|| format!("{url} did not answer"))?;
-        if !answer.status().is_success() {
-            bail!("{url} answered {}", answer.status());
-        }
-        answer.bytes().await.with_context(|| format!("reading {url}"))?.to_vec()
-    } else if source.starts_with("http://") {
-        bail!("a server's file is fetched over https only");
-    } else {
-        std::fs::read(source).with_context(|| format!("cannot read {source}"))?
-    };
-    let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    if let Some(expected) = sha256 {
-        if !digest.eq_ignore_ascii_case(expected.trim()) {
-            bail!("{source} has SHA-256 {digest}, not the {expected} given: nothing was added");
-        }
-    }
-    std::str::from_utf8(&bytes).with_context(|| format!("{source} is not text (UTF-8)"))?;
-    let folder = data_dir.join(folder);
-    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
-    let file = folder.join(format!("{id}.{extension}"));
-    std::fs::write(&file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
-    Ok(file)
-}
-
-/// A JavaScript server's launch: its file kept as `<data>/js-servers/<id>.js`, run by this very
-/// binary's `js-server`.
-async fn js_launch(
-    data_dir: &Path,
-    id: &str,
-    source: &str,
-    sha256: Option<&str>,
-    hosts: &[String],
-) -> Result<Vec<String>> {
-    let file = kept_file(data_dir, ("js-servers", "js"), id, source, sha256).await?;
-    let program = std::env::current_exe().context("this program's own path")?;
-    let mut command = vec![program.display().to_string(), "js-server".into(), file.display().to_string()];
-    for host in hosts {
-        command.extend(["--allow-host".to_owned(), host.clone()]);
-    }
-    Ok(command)
-}
-
-/// A REST service's launch: its OpenAPI document, checked here (an unusable one adds nothing)
-/// and kept as `<data>/openapi/<id>.yaml`, served by this very binary's `openapi-server`.
-async fn openapi_launch(
-    data_dir: &Path,
-    id: &str,
-    source: &str,
-    sha256: Option<&str>,
-    base_url: Option<&str>,
-) -> Result<Vec<String>> {
-    let file = kept_file(data_dir, ("openapi", "yaml"), id, source, sha256).await?;
-    let text = std::fs::read_to_string(&file)?;
-    let service = match harbor_bridge::openapi::parse(&text) {
-        Ok(service) => service,
-        Err(why) => {
-            let _ = std::fs::remove_file(&file);
-            bail!("{source}: {why}");
-        }
-    };
-    if service.base.is_none() && base_url.is_none() {
-        let _ = std::fs::remove_file(&file);
-        bail!("{source} names no server URL: give the service's address with --base-url");
-    }
-    for skipped in &service.skipped {
-        eprintln!("left out: {skipped}");
-    }
-    let program = std::env::current_exe().context("this program's own path")?;
-    let mut command = vec![program.display().to_string(), "openapi-server".into(), file.display().to_string()];
-    if let Some(base) = base_url {
-        command.extend(["--base-url".to_owned(), base.to_owned()]);
-    }
-    Ok(command)
-}
-
 pub async fn servers(data_dir: &Path, command: ServersCommand, json: bool) -> Result<()> {
     if let ServersCommand::Logs { id, lines } = &command {
         return logs(data_dir, id, *lines);
-    }
-    let mut command = command;
-    if let ServersCommand::Add { id, js, openapi, base_url, sha256, allow_hosts, command: program, .. } = &mut command {
-        if let Some(source) = js.take() {
-            *program = js_launch(data_dir, id, &source, sha256.as_deref(), allow_hosts).await?;
-        }
-        if let Some(source) = openapi.take() {
-            *program = openapi_launch(data_dir, id, &source, sha256.as_deref(), base_url.as_deref()).await?;
-        }
     }
     let mut link = Link::open(data_dir).await?;
     let outcome = servers_over(&mut link, command, json).await;
@@ -287,6 +191,33 @@ pub async fn servers(data_dir: &Path, command: ServersCommand, json: bool) -> Re
 }
 
 async fn servers_over(link: &mut Link, command: ServersCommand, json: bool) -> Result<()> {
+    if let ServersCommand::Add { id, js: Some(source), name, env, secrets, sha256, allow_hosts, .. } = command {
+        let source = local_or_url(&source)?;
+        let params = InstallJsServerParams {
+            source,
+            sha256,
+            id: Some(id),
+            name,
+            allow_hosts,
+            env: pairs(&env)?,
+            secrets: BTreeMap::new(),
+            secret_env: pairs(&secrets)?,
+        };
+        return added(installing::<InstallJsServer>(link, params, |line| eprintln!("  {line}")).await?, json);
+    }
+    if let ServersCommand::Add { id, openapi: Some(source), name, secrets, sha256, base_url, skills, .. } = command {
+        let params = InstallRestServiceParams {
+            source: local_or_url(&source)?,
+            sha256,
+            id: Some(id),
+            name,
+            base_url,
+            skills: skills.map(|s| local_or_url(&s)).transpose()?,
+            secrets: BTreeMap::new(),
+            secret_env: pairs(&secrets)?,
+        };
+        return added(installing::<InstallRestService>(link, params, |line| eprintln!("  {line}")).await?, json);
+    }
     match command {
         ServersCommand::List => {
             let servers = ask::<ServersList>(link, Empty {}).await?;
@@ -732,6 +663,23 @@ pub async fn registries(
     }
     println!("npm:  {}", registries.npm.as_deref().unwrap_or("the public registry (registry.npmjs.org)"));
     println!("PyPI: {}", registries.pypi.as_deref().unwrap_or("the public index (pypi.org)"));
+    Ok(())
+}
+
+/// A path made absolute (the bridge may run elsewhere), or a URL as it is.
+fn local_or_url(source: &str) -> Result<String> {
+    match source.starts_with("https://") || source.starts_with("http://") {
+        true => Ok(source.to_owned()),
+        false => Ok(std::path::absolute(source)?.display().to_string()),
+    }
+}
+
+/// Says what was added (or prints it as JSON).
+fn added(entry: ServerEntry, json: bool) -> Result<()> {
+    if json {
+        return print_json(&entry);
+    }
+    println!("added {} ({}): {}", entry.spec.id, entry.spec.name, entry.spec.launch.summary());
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use harbor_protocol::api::forward::{Forward, ResourceUri};
 use harbor_protocol::ErrorObject;
 use rmcp::model::JsonObject;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, Gateway, Reach};
@@ -33,8 +33,11 @@ impl Gateway {
             GET_SKILL => {
                 let uri = arguments.get("uri").and_then(Value::as_str).map(str::to_owned);
                 let uri = uri.ok_or_else(|| ErrorObject::invalid("get_skill needs the skill's `uri`"))?;
-                let skill = self.answer(&record.name, Forward::SkillsGet(ResourceUri { uri }), cancel).await?;
-                Ok(answer(skill))
+                // The skill's own instructions, its SKILL.md, read as the app may read it.
+                let read = self.answer(&record.name, Forward::ResourcesRead(ResourceUri { uri }), cancel).await?;
+                let contents = read["contents"].as_array().into_iter().flatten();
+                let text: Vec<&str> = contents.filter_map(|c| c["text"].as_str()).collect();
+                Ok(json!({ "content": [{ "type": "text", "text": text.join("\n") }] }))
             }
             other => {
                 let tools = self.visible_tools(record)?;

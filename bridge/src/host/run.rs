@@ -77,8 +77,13 @@ impl Host {
         let runner = self.runner(site.clone());
         // In code mode the model gets code mode's tools; the code may make as many calls as the
         // site allows one run, each checked and counted as the model's own would be.
+        // The skills it may read are those of the servers whose tools it may call.
+        let mut servers: Vec<String> = tools.iter().map(|t| t.server_id.clone()).collect();
+        servers.sort();
+        servers.dedup();
+        let shelf = crate::code_mode::Shelf { registry: &self.servers, servers: Some(&servers) };
         let (offered, code_tools) = match limits.code_mode && !tools.is_empty() {
-            true => (crate::code_mode::meta_tools(false), Some(tools)),
+            true => (crate::code_mode::meta_tools(shelf.has_any().await), Some(tools)),
             false => (tools, None),
         };
         let run = agent::Run {
@@ -102,6 +107,7 @@ impl Host {
                     sandbox: &self.sandbox,
                     calls: max_tool_calls as usize,
                     audit: (self.store.clone(), super::who(site), "agent.run"),
+                    skills: Some(shelf),
                 };
                 agent::run(run, self.llm(), &code, events, cancel).await
             }

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod download;
 pub mod error;
 pub mod git;
+pub mod hosted;
 pub mod mcpb;
 mod packages;
 pub mod server_json;
@@ -113,6 +114,8 @@ pub enum Installable {
         sha256: Option<String>,
         values: BTreeMap<String, String>,
     },
+    /// A JavaScript server or a REST API's document, run by Harbor itself.
+    Hosted(hosted::Hosted),
 }
 
 impl Installable {
@@ -127,6 +130,8 @@ impl Installable {
             Installable::Bundle { url, path, .. } => Source::Bundle {
                 from: url.clone().or_else(|| path.as_ref().map(|p| p.display().to_string())).unwrap_or_default(),
             },
+            Installable::Hosted(hosted::Hosted::Js { source, .. }) => Source::Js { from: source.clone() },
+            Installable::Hosted(hosted::Hosted::OpenApi { source, .. }) => Source::OpenApi { from: source.clone() },
         }
     }
 
@@ -138,6 +143,7 @@ impl Installable {
             Installable::Bundle { url, path, .. } => {
                 url.clone().or_else(|| path.as_ref().map(|p| p.display().to_string())).unwrap_or_default()
             }
+            Installable::Hosted(what) => what.source().to_owned(),
         }
     }
 }
@@ -197,6 +203,7 @@ pub async fn install(
         Installable::Bundle { url, path, sha256, values } => {
             bundle(url.as_deref(), path.as_deref(), sha256.as_deref(), values, folder, progress, cancel).await
         }
+        Installable::Hosted(what) => hosted::install(what, folder, progress, cancel).await,
     };
     // A failed install's folder is gone before the caller hears of the failure; the guard is
     // for a cancelled one (this future dropped), which cannot wait.

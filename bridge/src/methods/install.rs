@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::{error, secret_error, wire, Area};
 use crate::install::git::GitSource;
+use crate::install::hosted::Hosted;
 use crate::install::server_json::{self, Plan};
 use crate::install::{self, catalog, InstallError, Installable, Package, Registries};
 use crate::mcp::names::{check_server_id, suggest_server_id};
@@ -58,12 +59,16 @@ struct Settings {
     args: Vec<String>,
     env: BTreeMap<String, String>,
     secrets: BTreeMap<String, String>,
+    /// Variable → the id of a secret already in the keychain (the user's; never deleted here).
+    secret_ids: BTreeMap<String, String>,
     account: Option<crate::store::servers::Account>,
+    /// The user's name for the server, over the one the install finds.
+    name: Option<String>,
 }
 
 impl From<api::Extras> for Settings {
     fn from(extras: api::Extras) -> Settings {
-        Settings { sandbox: None, args: extras.args, env: extras.env, secrets: extras.secrets, account: None }
+        Settings { args: extras.args, env: extras.env, secrets: extras.secrets, ..Settings::default() }
     }
 }
 
@@ -130,6 +135,7 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
                 env: filled.env,
                 secrets: filled.secrets,
                 account: filled.account,
+                ..Settings::default()
             };
             installer.install(&call, Installable::Package(entry.source.clone()), id, entry.name.clone(), settings).await
         })
@@ -203,6 +209,20 @@ pub fn routes(router: Router, servers: Arc<Servers>, secrets: Arc<Secrets>, stor
             let id = p.id.unwrap_or_else(|| suggest_server_id(package.name()));
             let name = package.name().to_owned();
             installer.install(&call, Installable::Package(package), id, name, p.extras.into()).await
+        })
+        .on::<api::InstallJsServer, _>(|installer, p, call| async move {
+            let what = Hosted::Js { source: p.source, sha256: p.sha256, hosts: p.allow_hosts };
+            let id = p.id.unwrap_or_else(|| suggest_server_id(&what.stem()));
+            let settings = Settings { env: p.env, secrets: p.secrets, secret_ids: p.secret_env, ..Settings::default() };
+            installer.install(&call, Installable::Hosted(what), id.clone(), p.name.unwrap_or(id), settings).await
+        })
+        .on::<api::InstallRestService, _>(|installer, p, call| async move {
+            let what = Hosted::OpenApi { source: p.source, sha256: p.sha256, base_url: p.base_url, skills: p.skills };
+            let id = p.id.unwrap_or_else(|| suggest_server_id(&what.stem()));
+            let settings = Settings { secrets: p.secrets, secret_ids: p.secret_env, ..Settings::default() };
+            // The document's title names it, unless the user gave a name.
+            let settings = Settings { name: p.name, ..settings };
+            installer.install(&call, Installable::Hosted(what), id.clone(), id, settings).await
         })
         .on::<api::InstallRegistriesGet, _>(|installer, _, _| async move { installer.registries() })
         .on::<api::InstallRegistriesSet, _>(|installer, p, _| async move {
@@ -304,7 +324,7 @@ impl Installer {
             error.message = format!("installing {} failed: {}", what.describe(), error.message);
             error
         })?;
-        let Settings { sandbox, args, mut env, mut secrets, account } = settings;
+        let Settings { sandbox, args, mut env, mut secrets, secret_ids, account, name: named } = settings;
         env.extend(installed.env.clone());
         secrets.extend(installed.secrets.clone());
         let secret_env = match self.secrets.set_for_server(&id, &secrets).await {
@@ -314,7 +334,7 @@ impl Installer {
                 return Err(secret_error(failure));
             }
         };
-        let name = installed.name.clone().unwrap_or(name);
+        let name = named.or_else(|| installed.name.clone()).unwrap_or(name);
         let mut launch_args = installed.args.clone();
         launch_args.extend(args);
         let launch = match &installed.image {
@@ -326,7 +346,7 @@ impl Installer {
             name,
             source: what.source(),
             launch,
-            secret_env: secret_env.clone(),
+            secret_env: secret_env.clone().into_iter().chain(secret_ids).collect(),
             auto_start: false,
             version: Some(installed.version.clone()),
             install_path: Some(installed.folder.to_string_lossy().into_owned()),

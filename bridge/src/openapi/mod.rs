@@ -6,9 +6,11 @@
 //! resolved (a cycle is cut after [`MAX_DEPTH`] levels). A `GET`/`HEAD` is read-only, a `DELETE`
 //! destructive, as the tools' annotations say. [`server`] serves them over stdio as an MCP server
 //! (`harbor-bridge openapi-server`), so a service is a Harbor server like any other: supervised,
-//! namespaced, behind the one policy pipeline, its calls audited, its timeouts and breaker the
-//! registry's.
+//! namespaced, behind the one policy pipeline, its calls audited, its timeouts the registry's;
+//! each endpoint also has its own [`breaker`], and the service may serve skills (SEP-2640) that
+//! say how to use it.
 
+pub mod breaker;
 pub mod server;
 
 use serde_json::{json, Map, Value};

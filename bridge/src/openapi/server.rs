@@ -22,6 +22,13 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
+use rmcp::handler::server::skill_catalog::SkillCatalog;
+use rmcp::model::{
+    GetSkillRequestParams, GetSkillResult, ListResourcesResult, ListSkillsResult, ReadResourceDirectoryRequestParams,
+    ReadResourceDirectoryResult, ReadResourceRequestParams, ReadResourceResponse,
+};
+
+use super::breaker::Breakers;
 use super::{Location, Operation, Scheme, Service};
 
 /// The most of a response body a tool result carries.
@@ -68,6 +75,10 @@ pub struct OpenApiServer {
     http: reqwest::Client,
     /// An access token from client credentials, and until when it holds.
     token: Arc<Mutex<Option<(String, Instant)>>>,
+    /// Each endpoint's circuit breaker.
+    breakers: Arc<Breakers>,
+    /// The service's skills, when it has some.
+    skills: Option<Arc<SkillCatalog>>,
 }
 
 impl OpenApiServer {
@@ -82,7 +93,27 @@ impl OpenApiServer {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot set up HTTP: {e}"))?;
-        Ok(OpenApiServer { service: Arc::new(service), base, credentials, http, token: Arc::default() })
+        Ok(OpenApiServer {
+            service: Arc::new(service),
+            base,
+            credentials,
+            http,
+            token: Arc::default(),
+            breakers: Arc::default(),
+            skills: None,
+        })
+    }
+
+    /// The same server, also serving the skills in `folder` (each a folder with its SKILL.md).
+    pub fn with_skills(mut self, folder: &std::path::Path) -> Result<OpenApiServer, String> {
+        let catalog = SkillCatalog::from_dir(folder).map_err(|e| format!("the skills: {e}"))?;
+        self.skills = Some(Arc::new(catalog));
+        Ok(self)
+    }
+
+    /// The skills, or the answer for a server that has none.
+    fn catalog(&self) -> Result<&SkillCatalog, ErrorData> {
+        self.skills.as_deref().ok_or_else(|| ErrorData::invalid_params("this service has no skills", None))
     }
 
     /// The request for `operation` with `arguments`, credentials added.
@@ -213,29 +244,39 @@ impl OpenApiServer {
     }
 
     async fn call(&self, operation: &Operation, arguments: Map<String, Value>) -> CallToolResult {
+        let failed = |why: String| CallToolResult::error(vec![ContentBlock::text(why)]);
         let request = match self.request(operation, &arguments).await {
             Ok(request) => request,
-            Err(why) => return CallToolResult::error(vec![ContentBlock::text(why)]),
+            Err(why) => return failed(why),
         };
+        let endpoint = operation.name.as_str();
+        if let Err(open) = self.breakers.admit(endpoint, Instant::now()) {
+            return failed(open.message(endpoint));
+        }
         let answer = match request.send().await {
             Ok(answer) => answer,
             Err(error) => {
                 let why = if error.is_timeout() { "did not answer in time" } else { "could not be reached" };
-                return CallToolResult::error(vec![ContentBlock::text(format!("the service {why}: {error}"))]);
+                self.breakers.record(endpoint, Some(format!("the service {why}")), Instant::now());
+                return failed(format!("the service {why}: {error}"));
             }
         };
         let status = answer.status();
         let (body, cut) = match crate::http::read_capped(answer, MAX_RESPONSE).await {
             Ok(read) => read,
             Err(error) => {
-                return CallToolResult::error(vec![ContentBlock::text(format!(
-                    "the service's answer broke off: {error}"
-                ))])
+                self.breakers.record(endpoint, Some("its answer broke off".into()), Instant::now());
+                return failed(format!("the service's answer broke off: {error}"));
             }
         };
+        match status {
+            _ if status.is_server_error() => self.breakers.record(endpoint, Some(status.to_string()), Instant::now()),
+            _ if status.is_success() => self.breakers.record(endpoint, None, Instant::now()),
+            _ => self.breakers.release(endpoint),
+        }
         let text = String::from_utf8_lossy(&body).into_owned();
         if !status.is_success() {
-            return CallToolResult::error(vec![ContentBlock::text(format!("the service answered {status}: {text}"))]);
+            return failed(format!("the service answered {status}: {text}"));
         }
         // A whole JSON answer is also the structured result (an object as it is, else wrapped).
         let structured = match cut {
@@ -254,7 +295,14 @@ impl OpenApiServer {
 
 impl ServerHandler for OpenApiServer {
     fn get_info(&self) -> rmcp::model::ServerConfig {
-        let capabilities: ServerCapabilities = serde_json::from_value(json!({ "tools": {} })).unwrap_or_default();
+        let capabilities = match self.skills {
+            Some(_) => ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_skills_with_directory_read()
+                .build(),
+            None => ServerCapabilities::builder().enable_tools().build(),
+        };
         rmcp::model::ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("harbor-openapi", env!("CARGO_PKG_VERSION")))
             .with_instructions(format!("The REST API \"{}\": one tool per operation.", self.service.title))
@@ -292,15 +340,62 @@ impl ServerHandler for OpenApiServer {
         };
         Ok(self.call(operation, request.arguments.unwrap_or_default()).await.into())
     }
+
+    async fn list_skills(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListSkillsResult, ErrorData> {
+        Ok(self.catalog()?.list_skills())
+    }
+
+    async fn get_skill(
+        &self,
+        request: GetSkillRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetSkillResult, ErrorData> {
+        self.catalog()?.get_skill(&request.uri)
+    }
+
+    async fn read_resource_directory(
+        &self,
+        request: ReadResourceDirectoryRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceDirectoryResult, ErrorData> {
+        self.catalog()?.read_resource_directory(&request.uri)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(self.skills.as_deref().map(SkillCatalog::resources).unwrap_or_default()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.catalog()?
+            .read_resource(&request.uri)
+            .map(Into::into)
+            .ok_or_else(|| ErrorData::resource_not_found(request.uri, None))
+    }
 }
 
-/// `harbor-bridge openapi-server DOCUMENT [--base-url URL]`: serves until stdin closes.
-pub fn serve(document: &str, base: Option<String>) -> anyhow::Result<()> {
+/// `harbor-bridge openapi-server DOCUMENT [--base-url URL] [--skills FOLDER]`: serves until
+/// stdin closes.
+pub fn serve(document: &str, base: Option<String>, skills: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let service = super::parse(document).map_err(anyhow::Error::msg)?;
     for skipped in &service.skipped {
         eprintln!("left out: {skipped}");
     }
-    let server = OpenApiServer::new(service, base, Credentials::from_env()).map_err(anyhow::Error::msg)?;
+    let mut server = OpenApiServer::new(service, base, Credentials::from_env()).map_err(anyhow::Error::msg)?;
+    if let Some(folder) = skills {
+        server = server.with_skills(&folder).map_err(anyhow::Error::msg)?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let running = server.serve(rmcp::transport::stdio()).await?;

@@ -20,6 +20,9 @@ fn cli(home: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(BRIDGE).args(args).env("HARBOR_HOME", home).output().unwrap()
 }
 
+const SKILL: &str = "---\nname: pets-howto\ndescription: How to add pets and find them again with the Pets API.\n---\n\
+# Pets\nCreate a pet with createPet, then read it back with getPet using the id it returns.\n";
+
 fn text(result: &Value) -> String {
     result["content"][0]["text"].as_str().unwrap_or_default().to_owned()
 }
@@ -48,22 +51,50 @@ async fn a_rest_apis_operations_are_tools_called_with_its_token_and_from_code() 
     let mut link = Link::open(&home).await.unwrap();
     assert!(admin(&mut link, "servers.list", json!({})).await.as_array().unwrap().is_empty());
 
-    // The service, its token in the keychain.
+    // The service, its token in the keychain, a skill saying how to use it.
+    let skill = home.join("pets-howto.md");
+    std::fs::write(&skill, SKILL).unwrap();
+    let no_skill = home.join("notes.md");
+    std::fs::write(&no_skill, "# Notes\nNo frontmatter, so no skill.").unwrap();
+    let refused = cli(
+        &home,
+        &["servers", "add", "pets", "--openapi", file.to_str().unwrap(), "--skills", no_skill.to_str().unwrap()],
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no frontmatter"), "{refused:?}");
     let added = cli(
         &home,
-        &["servers", "add", "pets", "--openapi", file.to_str().unwrap(), "--secret", "HARBOR_API_TOKEN=pets-token"],
+        &[
+            "servers",
+            "add",
+            "pets",
+            "--openapi",
+            file.to_str().unwrap(),
+            "--secret",
+            "HARBOR_API_TOKEN=pets-token",
+            "--skills",
+            skill.to_str().unwrap(),
+        ],
     );
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     admin(&mut link, "secrets.set", json!({"id": "pets-token", "value": "s3cret-api-token"})).await;
     admin(&mut link, "servers.start", json!({"id": "pets"})).await;
     let tools = admin(&mut link, "tools.list", json!({"serverId": "pets"})).await;
     let names: Vec<&str> = tools.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["pets/listPets", "pets/createPet", "pets/getPet", "pets/deletePet"], "{tools}");
+    assert_eq!(
+        names,
+        ["pets/listPets", "pets/createPet", "pets/getPet", "pets/deletePet", "pets/getStatus"],
+        "{tools}"
+    );
     let create = tools.as_array().unwrap().iter().find(|t| t["name"] == "pets/createPet").unwrap();
     assert_eq!(create["inputSchema"]["properties"]["body"]["properties"]["kind"]["enum"], json!(["cat", "dog"]));
     assert_eq!(create["inputSchema"]["required"], json!(["body"]));
     let list = tools.as_array().unwrap().iter().find(|t| t["name"] == "pets/listPets").unwrap();
     assert_eq!(list["annotations"]["readOnlyHint"], true);
+    let entry = admin(&mut link, "servers.get", json!({"id": "pets"})).await;
+    assert_eq!(entry["name"], "Pets", "the document's title names it: {entry}");
+    assert_eq!(entry["source"]["kind"], "openapi", "{entry}");
+    let skills = admin(&mut link, "skills.list", json!({"serverId": "pets"})).await;
+    assert!(skills.to_string().contains("pets-howto"), "{skills}");
 
     // Calls reach the API with its token, the body, path and query where the document says.
     let call = |tool: &str, args: Value| json!({"tool": format!("pets/{tool}"), "args": args});
@@ -98,6 +129,20 @@ async fn a_rest_apis_operations_are_tools_called_with_its_token_and_from_code() 
     admin(&mut link, "secrets.set", json!({"id": "pets-token", "value": "s3cret-api-token"})).await;
     admin(&mut link, "servers.restart", json!({"id": "pets"})).await;
 
+    // An endpoint that keeps failing is let be after five failures in a row, saying why; the
+    // service's other endpoints go on.
+    for _ in 0..5 {
+        let down = admin(&mut link, "tools.call", call("getStatus", json!({}))).await;
+        assert!(down["isError"] == true && text(&down).contains("503"), "{down}");
+    }
+    let held = admin(&mut link, "tools.call", call("getStatus", json!({}))).await;
+    assert!(held["isError"] == true && text(&held).contains("Harbor stopped calling getStatus"), "{held}");
+    assert!(text(&held).contains("5 times in a row") && text(&held).contains("503"), "{held}");
+    let hits: Value = http.get(format!("http://127.0.0.1:{port}/v1/hits")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(hits["/v1/status"], 5, "the sixth call never reached the API: {hits}");
+    let listed = admin(&mut link, "tools.call", call("listPets", json!({}))).await;
+    assert!(listed["isError"] != true, "{listed}");
+
     // In code mode the operations are `api.<service>.<operationId>`.
     let http_on = admin(&mut link, "gateway.http.set", json!({"enabled": true, "port": 0})).await;
     let url = http_on["http"]["url"].as_str().unwrap().to_owned();
@@ -111,6 +156,73 @@ async fn a_rest_apis_operations_are_tools_called_with_its_token_and_from_code() 
         .with_arguments(json!({"code": code}).as_object().unwrap().clone());
     let ran = serde_json::to_value(app.call_tool(params).await.unwrap()).unwrap();
     assert!(ran["isError"] != true && ran.to_string().contains("Kit"), "{ran}");
+    // The service's skill is there to read before writing code.
+    let listed =
+        serde_json::to_value(app.call_tool(rmcp::model::CallToolRequestParams::new("list_skills")).await.unwrap())
+            .unwrap();
+    let uri = listed["structuredContent"]["skills"][0]["uri"].as_str().unwrap_or_default().to_owned();
+    assert!(uri.ends_with("pets-howto/SKILL.md"), "{listed}");
+    let params = rmcp::model::CallToolRequestParams::new("get_skill")
+        .with_arguments(json!({"uri": uri}).as_object().unwrap().clone());
+    let read = serde_json::to_value(app.call_tool(params).await.unwrap()).unwrap();
+    assert!(read.to_string().contains("read it back with getPet"), "{read}");
     app.cancel().await.unwrap();
+    link.close().await;
+}
+
+/// A service whose document asks for OAuth client credentials: installed as the sidebar does
+/// (`install.restService`, the client's secret given as a value that goes to the keychain), it
+/// gets its access token from a real OAuth provider on loopback (npm's oidc-provider) and the API
+/// checks that token by the provider's introspection; a wrong secret is the provider's refusal,
+/// told as the tool's error.
+#[tokio::test]
+async fn a_service_signs_in_with_client_credentials_at_a_real_provider() {
+    let (api_port, provider_port) = (free_port(), free_port());
+    let (_provider, issuer) = support::provider_pages::start_fixture(
+        &test_servers().join("oauth"),
+        "team_provider.mjs",
+        provider_port,
+        &format!("http://127.0.0.1:{api_port}/v1"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/rest_api.py");
+    let mut command = tokio::process::Command::new(test_servers().join("venv/bin/python"));
+    command.arg(script).arg(api_port.to_string()).args(["--issuer", &issuer]);
+    let (_api, ready) = first_line(command, Duration::from_secs(20)).await;
+    assert_eq!(ready, "ready");
+    let (_serving, home, _) = serve_headless("openapi-cc").await;
+    let http = harbor_bridge::http::client_builder().build().unwrap();
+    let document =
+        http.get(format!("http://127.0.0.1:{api_port}/openapi.json")).send().await.unwrap().text().await.unwrap();
+    let file = home.join("pets.json");
+    std::fs::write(&file, &document).unwrap();
+
+    let mut link = Link::open(&home).await.unwrap();
+    let install = |id: &str, secret: &str| {
+        json!({"source": file.display().to_string(), "id": id, "secrets": {
+            "HARBOR_API_CLIENT_ID": "opaque-app", "HARBOR_API_CLIENT_SECRET": secret}})
+    };
+    let added = admin(&mut link, "install.restService", install("pets", "opaque-app-secret")).await;
+    assert_eq!(added["source"]["kind"], "openapi", "{added}");
+    admin(&mut link, "servers.start", json!({"id": "pets"})).await;
+    let made = admin(
+        &mut link,
+        "tools.call",
+        json!({"tool": "pets/createPet", "args": {"body": {"name": "Rex", "kind": "dog"}}}),
+    )
+    .await;
+    assert_eq!(made["structuredContent"]["name"], "Rex", "{made}");
+    let seen: Value =
+        http.get(format!("http://127.0.0.1:{api_port}/v1/seen")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(seen["authorized"], true, "the provider vouched for the token: {seen}");
+
+    // The same service with a wrong secret: the provider refuses, the tool says so.
+    admin(&mut link, "install.restService", install("wrong", "not-the-secret")).await;
+    admin(&mut link, "servers.start", json!({"id": "wrong"})).await;
+    let refused = admin(&mut link, "tools.call", json!({"tool": "wrong/listPets", "args": {}})).await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(text(&refused).contains("refused the service's client credentials"), "{refused}");
     link.close().await;
 }

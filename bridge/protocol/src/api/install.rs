@@ -22,6 +22,10 @@ crate::methods! {
     InstallBundle = "install.bundle", Extension, InstallBundleParams => ServerEntry, InstallEvent;
     /// `npm:NAME[@VERSION]` or `pypi:NAME[==VERSION]`.
     InstallPackage = "install.package", Extension, InstallPackageParams => ServerEntry, InstallEvent;
+    /// An MCP server written in JavaScript (one file), run by Harbor's own sandbox, no Node.js.
+    InstallJsServer = "install.jsServer", Extension, InstallJsServerParams => ServerEntry, InstallEvent;
+    /// A REST API as a server: its OpenAPI 3.x document, each operation a tool.
+    InstallRestService = "install.restService", Extension, InstallRestServiceParams => ServerEntry, InstallEvent;
     /// Where npm and PyPI packages come from.
     InstallRegistriesGet = "install.registries.get", Extension, super::Empty => Registries;
     /// Sets both registries (absent: the public one).
@@ -225,6 +229,62 @@ pub struct InstallPackageParams {
     pub id: Option<String>,
     #[serde(flatten)]
     pub extras: Extras,
+}
+
+/// `install.jsServer`: a JavaScript server's file (a path, or an https URL with its SHA-256).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstallJsServerParams {
+    pub source: String,
+    /// Required for a URL; checked for a file when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The id (from the file's name when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The hosts its `fetch` may reach (none: no network at all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Variable → value, kept in the OS keychain.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// Variable → the id of a secret already in the keychain.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_env: BTreeMap<String, String>,
+}
+
+/// `install.restService`: a REST API's OpenAPI 3.x document (a path, or an https URL with its
+/// SHA-256), where the API answers, and the skills that say how to use it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstallRestServiceParams {
+    pub source: String,
+    /// Required for a URL; checked for a file when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The id (from the document's title when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The API's address, when the document names none (or another one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// A skill's Markdown file (`SKILL.md`-shaped) or a folder of skills (each a folder with
+    /// its `SKILL.md`), offered as the service's skills (SEP-2640).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skills: Option<String>,
+    /// Variable → value, kept in the OS keychain: `HARBOR_API_TOKEN`, `HARBOR_API_KEY`,
+    /// `HARBOR_API_USERNAME`/`_PASSWORD`, `HARBOR_API_CLIENT_ID`/`_SECRET`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// Variable → the id of a secret already in the keychain.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_env: BTreeMap<String, String>,
 }
 
 /// What an install is doing.

@@ -146,6 +146,14 @@ pub enum Source {
     Bundle {
         from: String,
     },
+    /// A JavaScript server's file, from a URL or a file, run by Harbor itself.
+    Js {
+        from: String,
+    },
+    /// A REST API's OpenAPI document, from a URL or a file, served by Harbor itself.
+    OpenApi {
+        from: String,
+    },
     /// Read from another client's config.
     Imported {
         client: String,

@@ -1,6 +1,6 @@
 //! The directory panel: Harbor's curated servers, searchable, each with what it needs; install one
 //! (filling in its inputs) or any npm / PyPI package by name, with the installer's output shown
-//! as it runs.
+//! as it runs; or add a JavaScript server or a REST API ([`super::add_hosted`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,7 +9,8 @@ use std::pin::Pin;
 use harbor_protocol::api::install::{
     Asset, CatalogEntry, CatalogList, CatalogQuery, Extras, InputKind, InstallBinary, InstallBinaryParams,
     InstallBundle, InstallBundleParams, InstallCatalog, InstallEvent, InstallFromCatalog, InstallGit, InstallGitParams,
-    InstallPackage, InstallPackageParams, InstallServerJson, PackageRef, ServerJson,
+    InstallJsServer, InstallJsServerParams, InstallPackage, InstallPackageParams, InstallRestService,
+    InstallRestServiceParams, InstallServerJson, PackageRef, ServerJson,
 };
 use harbor_protocol::api::servers::ServerEntry;
 use harbor_protocol::api::Method;
@@ -22,13 +23,15 @@ use crate::bus::Bus;
 
 /// One of the install methods, with its params.
 #[derive(Clone)]
-enum Install {
+pub(crate) enum Install {
     Catalog(InstallFromCatalog),
     Package(InstallPackageParams),
     Git(InstallGitParams),
     ServerJson(ServerJson),
     Bundle(InstallBundleParams),
     Binary(InstallBinaryParams),
+    JsServer(InstallJsServerParams),
+    RestService(InstallRestServiceParams),
 }
 
 type Reply = Pin<Box<dyn Future<Output = Result<ServerEntry, ErrorObject>>>>;
@@ -53,6 +56,8 @@ impl Install {
             Install::ServerJson(p) => go::<InstallServerJson>(bus, p, on_line),
             Install::Bundle(p) => go::<InstallBundle>(bus, p, on_line),
             Install::Binary(p) => go::<InstallBinary>(bus, p, on_line),
+            Install::JsServer(p) => go::<InstallJsServer>(bus, p, on_line),
+            Install::RestService(p) => go::<InstallRestService>(bus, p, on_line),
         }
     }
 }
@@ -153,6 +158,7 @@ pub fn DirectoryPanel(bus: Bus) -> impl IntoView {
                     prop:value=move || sha256.get() on:input=move |ev| sha256.set(event_target_value(&ev))/>
                 <button type="submit">"Install"</button>
             </form>
+            <super::add_hosted::AddHosted install=install/>
         </section>
     }
 }

@@ -1,5 +1,6 @@
 //! The sidebar's panels, one file each.
 
+pub mod add_hosted;
 pub mod app_view;
 pub mod asks;
 pub mod changed;

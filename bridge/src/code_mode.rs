@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::chat::agent::ToolRunner;
 use crate::chat::select::Selector;
 use crate::host::pipeline::{Audit, Who};
-use crate::mcp::client::{Progress, ProgressSink};
+use crate::mcp::client::{Inner, Progress, ProgressSink};
 use crate::mcp::names;
 use crate::mcp::registry::{Servers, ToolEntry};
 use crate::sandbox::{Host, Limits, Sandbox, SandboxError};
@@ -358,14 +358,25 @@ impl Host for RunnerHost<'_> {
             let Some(entry) = self.tools.iter().find(|t| t.name == tool || t.model_name == tool) else {
                 return Err(("ERR_TOOL_NOT_ALLOWED".into(), format!("{tool} is not among the tools this run may use")));
             };
-            // The tool's own progress has nowhere to go inside code: it is let go.
+            // The tool's own progress has nowhere to go inside code: it is let go. The call
+            // itself is reported, begun and ended, as a call inside the `execute_code` card.
+            let number = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let report = |outcome| Progress {
+                progress: f64::from(number),
+                total: None,
+                message: None,
+                inner: Some(Inner {
+                    number,
+                    tool: entry.name.clone(),
+                    args: Value::Object(arguments.clone()),
+                    outcome,
+                }),
+            };
+            let _ = self.progress.send(report(None)).await;
             let (progress, _) = tokio::sync::mpsc::channel(1);
-            let called = as_thrown(self.runner.call(entry, arguments, self.cancel, progress).await);
-            let made = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let outcome = called.as_ref().map_or_else(|(code, _)| code.as_str(), |_| "ok");
-            let message = Some(format!("called {tool} — {outcome}"));
-            let _ = self.progress.try_send(Progress { progress: f64::from(made), total: None, message });
-            called
+            let called = self.runner.call(entry, arguments.clone(), self.cancel, progress).await;
+            let _ = self.progress.send(report(Some(called.clone()))).await;
+            as_thrown(called)
         })
     }
 }

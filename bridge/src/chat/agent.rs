@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::text_tools::{self, Holdback};
 use crate::llm::{ChatRequest, Delta, Llm, LlmError, Message, Provider, Role, ToolCall, ToolSpec, Usage};
-use crate::mcp::client::{relaying, Progress, ProgressSink};
+use crate::mcp::client::{relaying, Inner, Progress, ProgressSink};
 use crate::mcp::registry::ToolEntry;
 use crate::rpc::EventSink;
 
@@ -166,6 +166,7 @@ impl State {
                     args: call.arguments.clone(),
                     page: page.clone(),
                     ui: entry.and_then(|t| t.ui.as_ref()?.resource_uri.clone()),
+                    parent: None,
                 };
                 events.emit(&asked).await;
                 let outcome = match entry {
@@ -196,7 +197,15 @@ impl State {
                     Ok(result) => (Some(result), None),
                     Err(error) => (None, Some(error)),
                 };
-                let answered = RunEvent::ToolResult { id: call.id.clone(), tool, result, error, truncated, untrusted };
+                let answered = RunEvent::ToolResult {
+                    id: call.id.clone(),
+                    tool,
+                    result,
+                    error,
+                    truncated,
+                    untrusted,
+                    parent: None,
+                };
                 events.emit(&answered).await;
                 self.added.push(result_message(call, &text, text_mode));
             }
@@ -271,7 +280,9 @@ impl State {
     }
 }
 
-/// Runs `tool`, streaming its server's progress reports as `progress` events of the call `id`.
+/// Runs `tool`, streaming its server's progress reports as `progress` events of the call `id`,
+/// and the calls code mode's code makes inside it as `tool_call`/`tool_result` events whose
+/// `parent` is `id`.
 async fn run_reporting(
     runner: &dyn ToolRunner,
     tool: &ToolEntry,
@@ -283,11 +294,29 @@ async fn run_reporting(
     let (progress, reports) = tokio::sync::mpsc::channel(crate::mcp::client::PROGRESS_QUEUE);
     let running = runner.call(tool, args, cancel, progress);
     relaying(running, reports, |report: Progress| async move {
-        let event = RunEvent::Progress {
-            id: id.to_owned(),
-            progress: report.progress,
-            total: report.total,
-            message: report.message,
+        let event = match report.inner {
+            Some(Inner { number, tool, args, outcome: None }) => RunEvent::ToolCall {
+                id: format!("{id}/{number}"),
+                tool,
+                args,
+                page: None,
+                ui: None,
+                parent: Some(id.to_owned()),
+            },
+            Some(Inner { number, tool, outcome: Some(outcome), .. }) => {
+                let (result, error) = match outcome {
+                    Ok(result) => (Some(result), None),
+                    Err(error) => (None, Some(error)),
+                };
+                let (own, parent) = (format!("{id}/{number}"), Some(id.to_owned()));
+                RunEvent::ToolResult { id: own, tool, result, error, truncated: false, untrusted: false, parent }
+            }
+            None => RunEvent::Progress {
+                id: id.to_owned(),
+                progress: report.progress,
+                total: report.total,
+                message: report.message,
+            },
         };
         events.emit(&event).await
     })

@@ -150,7 +150,7 @@ async fn read(
                 Ok(ToolEvent::Progress { progress, total, message }) => {
                     let waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
                     if let Some(sink) = waiting.get(&id).and_then(|w| w.progress.as_ref()) {
-                        let _ = sink.try_send(Progress { progress, total, message });
+                        let _ = sink.try_send(Progress::report(progress, total, message));
                     }
                 }
                 Ok(ToolEvent::Ask { ask_id, method, params }) => {

@@ -518,6 +518,7 @@ impl Host {
                 args: call.arguments.clone(),
                 page: None,
                 ui: None,
+                parent: None,
             })
             .await;
         let timeout = Duration::from_millis(limits.tool_timeout_ms);

@@ -91,6 +91,25 @@ pub struct Progress {
     pub progress: f64,
     pub total: Option<f64>,
     pub message: Option<String>,
+    /// A call made inside this one (by code mode's code), begun or ended.
+    pub inner: Option<Inner>,
+}
+
+/// A tool call code mode's code made inside an `execute_code` call: its number in the run, the
+/// tool, its arguments, and — once it has ended — how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inner {
+    pub number: u32,
+    pub tool: String,
+    pub args: serde_json::Value,
+    pub outcome: Option<Result<serde_json::Value, harbor_protocol::ErrorObject>>,
+}
+
+impl Progress {
+    /// A report of `progress` (of `total`), saying `message`.
+    pub fn report(progress: f64, total: Option<f64>, message: Option<String>) -> Progress {
+        Progress { progress, total, message, inner: None }
+    }
 }
 
 impl Progress {
@@ -269,7 +288,7 @@ impl ClientHandler for ClientEvents {
     async fn on_progress(&self, params: ProgressNotificationParam, _context: NotificationContext<RoleClient>) {
         let routes = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(sink) = routes.get(&params.progress_token) {
-            let _ = sink.try_send(Progress { progress: params.progress, total: params.total, message: params.message });
+            let _ = sink.try_send(Progress::report(params.progress, params.total, params.message));
         }
     }
 

@@ -371,7 +371,7 @@ impl Reporter {
             (Some(message), _) => message.clone(),
             (None, status) => format!("task {}", status.as_str().replace('_', " ")),
         };
-        let report = Progress { progress: f64::from(self.sent), total: None, message: Some(message) };
+        let report = Progress::report(f64::from(self.sent), None, Some(message));
         let _ = sink.send(report).await;
     }
 }

@@ -180,7 +180,7 @@ async fn the_chat_in_code_mode_does_a_three_tool_task_in_one_round_trip() {
     let offered: Vec<&str> =
         requests[0].body["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
     assert_eq!(offered, ["search_tools", "describe_tools", "execute_code"]);
-    let result = events.iter().find(|e| e["type"] == "tool_result").unwrap();
+    let result = events.iter().find(|e| e["type"] == "tool_result" && e.get("parent").is_none()).unwrap();
     let text = result["result"]["content"][0]["text"].as_str().unwrap();
     let ran: Value = serde_json::from_str(text).unwrap();
     assert!(ran["result"][0].as_str().unwrap().contains("42"), "{ran}");
@@ -188,18 +188,33 @@ async fn the_chat_in_code_mode_does_a_three_tool_task_in_one_round_trip() {
     assert_eq!(ran["result"][2], "inventory_parcel_label done for p-9");
     assert_eq!(ran["toolCalls"], 3);
     assert_eq!(ran["calls"][2], json!({"tool": "inventory/inventory_parcel_label", "outcome": "ok"}), "{ran}");
-    // The card heard each call as it was made.
-    let said: Vec<&str> =
-        events.iter().filter(|e| e["type"] == "progress").filter_map(|e| e["message"].as_str()).collect();
+    // The card heard each call as it was made: begun with its arguments, ended with its result,
+    // each under the `execute_code` call whose code made it.
+    let outer = result["id"].as_str().unwrap();
+    let inner: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["parent"] == outer)
+        .map(|e| (e["type"].as_str().unwrap(), e["tool"].as_str().unwrap()))
+        .collect();
     assert_eq!(
-        said,
+        inner,
         [
-            "called everything/get-sum — ok",
-            "called inventory/inventory_parcel_weigh — ok",
-            "called inventory/inventory_parcel_label — ok"
+            ("tool_call", "everything/get-sum"),
+            ("tool_result", "everything/get-sum"),
+            ("tool_call", "inventory/inventory_parcel_weigh"),
+            ("tool_result", "inventory/inventory_parcel_weigh"),
+            ("tool_call", "inventory/inventory_parcel_label"),
+            ("tool_result", "inventory/inventory_parcel_label")
         ],
         "{events:?}"
     );
+    let sum = events.iter().find(|e| e["parent"] == outer && e["type"] == "tool_call").unwrap();
+    assert_eq!(sum["args"], json!({"a": 20, "b": 22}), "{sum}");
+    let weighed = events
+        .iter()
+        .find(|e| e["parent"] == outer && e["type"] == "tool_result" && e["tool"] == "inventory/inventory_parcel_weigh")
+        .unwrap();
+    assert!(weighed["result"].to_string().contains("inventory_parcel_weigh done for p-9"), "{weighed}");
     // The model's second request carries the run's answer.
     let sent_back = requests[1].body["messages"].as_array().unwrap().last().unwrap().clone();
     assert!(sent_back["content"].as_str().unwrap().contains("inventory_parcel_label done"), "{sent_back}");

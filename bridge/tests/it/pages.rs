@@ -1122,9 +1122,14 @@ async fn agent_run_in_code_mode_keeps_the_sites_allowlist_and_its_limit_per_run(
         .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(offered, ["search_tools", "describe_tools", "execute_code"]);
-    let result = events.iter().find(|e| e["type"] == "tool_result").unwrap();
+    let result = events.iter().find(|e| e["type"] == "tool_result" && e.get("parent").is_none()).unwrap();
     let ran: Value = serde_json::from_str(result["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert!(ran["result"]["said"].as_str().unwrap().contains("from code"), "{ran}");
+    // The run's events show the call the code made, under its execute_code; the refused one, a
+    // tool the site may not use, is not even named.
+    let inner: Vec<&str> =
+        events.iter().filter(|e| e["parent"] == result["id"]).filter_map(|e| e["tool"].as_str()).collect();
+    assert_eq!(inner, ["probe/echo", "probe/echo"], "{events:?}");
     assert_eq!(ran["result"]["wiped"], "ERR_TOOL_NOT_ALLOWED", "{ran}");
     assert_eq!(ran["result"]["listed"], "undefined");
     let audit = client.ok("audit.list", json!({"origin": SITE})).await;
@@ -1140,7 +1145,7 @@ async fn agent_run_in_code_mode_keeps_the_sites_allowlist_and_its_limit_per_run(
     model.push(Turn::new().tool_call("execute_code", json!({ "code": code })));
     model.push(Turn::words("Stopped."));
     let (_, events) = client.call_as(&tab, "agent.run", json!({"task": "echo four times"})).await;
-    let result = events.iter().find(|e| e["type"] == "tool_result").unwrap();
+    let result = events.iter().find(|e| e["type"] == "tool_result" && e.get("parent").is_none()).unwrap();
     let text = result["result"]["content"][0]["text"].as_str().unwrap();
     assert!(text.contains("ERR_SANDBOX_LIMIT") && text.contains("at most 3"), "{text}");
     client.finish().await;

@@ -40,6 +40,15 @@ struct LoadedSkill {
     description: String,
 }
 
+/// A call code mode's code made: its id, the tool, its arguments, and how it ended.
+#[derive(Clone, Debug, PartialEq)]
+struct InnerCall {
+    id: String,
+    tool: String,
+    args: String,
+    outcome: Option<Result<String, String>>,
+}
+
 /// One thing shown in the conversation.
 #[derive(Clone, Debug, PartialEq)]
 enum Item {
@@ -59,6 +68,8 @@ enum Item {
         result: Option<Value>,
         /// The server's last progress report while it runs: done, of how many, and what.
         progress: Option<(f64, Option<f64>, Option<String>)>,
+        /// The calls code mode's code made inside it, as they were made.
+        inner: Vec<InnerCall>,
     },
     Notice(String),
     Failure(String),
@@ -721,7 +732,12 @@ fn apply(list: &mut Vec<Item>, event: RunEvent) {
             Some(Item::Assistant(answer)) => answer.push_str(&token),
             _ => list.push(Item::Assistant(token)),
         },
-        RunEvent::ToolCall { id, tool, args, page, ui } => list.push(Item::Tool {
+        RunEvent::ToolCall { id, tool, args, parent: Some(parent), .. } => {
+            if let Some(Item::Tool { inner, .. }) = find_tool(list, &parent) {
+                inner.push(InnerCall { id, tool, args: pretty(&args), outcome: None });
+            }
+        }
+        RunEvent::ToolCall { id, tool, args, page, ui, parent: None } => list.push(Item::Tool {
             id,
             tool,
             args: pretty(&args),
@@ -732,22 +748,29 @@ fn apply(list: &mut Vec<Item>, event: RunEvent) {
             call: args,
             result: None,
             progress: None,
+            inner: Vec::new(),
         }),
         RunEvent::Progress { id, progress: done, total, message } => {
-            if let Some(Item::Tool { progress, .. }) =
-                list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if *i == id))
-            {
+            if let Some(Item::Tool { progress, .. }) = find_tool(list, &id) {
                 *progress = Some((done, total, message));
             }
         }
-        RunEvent::ToolResult { id, result: value, error, untrusted: marked, .. } => {
+        RunEvent::ToolResult { id, result: value, error, parent: Some(parent), .. } => {
+            if let Some(Item::Tool { inner, .. }) = find_tool(list, &parent) {
+                if let Some(call) = inner.iter_mut().find(|c| c.id == id) {
+                    call.outcome = Some(match error {
+                        Some(error) => Err(error.message),
+                        None => Ok(value.as_ref().map(result_text).unwrap_or_default()),
+                    });
+                }
+            }
+        }
+        RunEvent::ToolResult { id, result: value, error, untrusted: marked, parent: None, .. } => {
             let outcome = match error {
                 Some(error) => Err(error.message),
                 None => Ok(value.as_ref().map(result_text).unwrap_or_default()),
             };
-            if let Some(Item::Tool { outcome: slot, untrusted, result, .. }) =
-                list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if *i == id))
-            {
+            if let Some(Item::Tool { outcome: slot, untrusted, result, .. }) = find_tool(list, &id) {
                 *slot = Some(outcome);
                 *untrusted = marked;
                 *result = value;
@@ -757,6 +780,11 @@ fn apply(list: &mut Vec<Item>, event: RunEvent) {
         RunEvent::Error { error } => list.push(Item::Failure(error.message)),
         RunEvent::Final { .. } => {}
     }
+}
+
+/// The tool card of the call `id`, the latest one.
+fn find_tool<'a>(list: &'a mut [Item], id: &str) -> Option<&'a mut Item> {
+    list.iter_mut().rev().find(|item| matches!(item, Item::Tool { id: i, .. } if i == id))
 }
 
 /// The conversation as stored.
@@ -788,6 +816,7 @@ fn items_from(messages: &[StoredMessage]) -> Vec<Item> {
                         call: Value::Null,
                         result: None,
                         progress: None,
+                        inner: Vec::new(),
                     });
                 }
             }
@@ -809,9 +838,10 @@ impl Item {
     /// What `<For>` tells items apart by: a card keeps its app view while the answer streams.
     fn key(&self, index: usize) -> String {
         match self {
-            Item::Tool { id, outcome, progress, .. } => {
+            Item::Tool { id, outcome, progress, inner, .. } => {
                 let step = progress.as_ref().map(|(done, _, _)| done.to_string()).unwrap_or_default();
-                format!("{index}:tool:{id}:{}:{step}", outcome.is_some())
+                let ended = inner.iter().filter(|c| c.outcome.is_some()).count();
+                format!("{index}:tool:{id}:{}:{step}:{}:{ended}", outcome.is_some(), inner.len())
             }
             Item::Assistant(text) => format!("{index}:assistant:{}", text.len()),
             _ => format!("{index}"),
@@ -825,7 +855,7 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
             view! { <li class="msg user"><span class="visually-hidden">"You: "</span>{text}</li> }.into_any()
         }
         Item::Assistant(text) => view! { <li class="msg assistant"><Markdown text=text/></li> }.into_any(),
-        Item::Tool { tool, args, outcome, page, untrusted, ui, call, result, progress, .. } => {
+        Item::Tool { tool, args, outcome, page, untrusted, ui, call, result, progress, inner, .. } => {
             // A running call with progress reports: a bar (determinate when the server gave a
             // total) and its message.
             let bar = progress.filter(|_| outcome.is_none()).map(|(done, total, message)| {
@@ -855,6 +885,8 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
                 Some(Err(error)) => ("failed", error),
             };
             let place = page.as_ref().map(|origin| format!(" in the page at {origin}")).unwrap_or_default();
+            // A conversation read back from storage has only the run's list of calls.
+            let no_inner = inner.is_empty();
             let marked = if untrusted { " untrusted" } else { "" };
             view! {
                 <li class=format!("msg tool-card {state}{marked}") data-tool=tool.clone() data-page=page.clone()>
@@ -870,7 +902,11 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
                             Some(code) => view! { <h3>"Code"</h3><pre class="code"><code>{code}</code></pre> }.into_any(),
                             None => view! { <h3>"Arguments"</h3><pre>{args}</pre> }.into_any(),
                         }}
-                        {result.as_ref().map(code_calls).filter(|calls| !calls.is_empty()).map(|calls| view! {
+                        {(!inner.is_empty()).then(|| view! {
+                            <h3>"Tool calls the code made"</h3>
+                            <ol class="code-calls">{inner.into_iter().map(view_inner).collect_view()}</ol>
+                        })}
+                        {result.as_ref().map(code_calls).filter(|calls| !calls.is_empty() && no_inner).map(|calls| view! {
                             <h3>"Tool calls the code made"</h3>
                             <ol class="code-calls">
                                 {calls.into_iter().map(|(tool, outcome)| view! {
@@ -902,6 +938,26 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
         }
         Item::Notice(text) => view! { <li class="msg notice help">{text}</li> }.into_any(),
         Item::Failure(text) => view! { <li class="msg error" role="alert">{text}</li> }.into_any(),
+    }
+}
+
+/// A call code mode's code made, as a card of its own inside its `execute_code` card.
+fn view_inner(call: InnerCall) -> impl IntoView {
+    let (state, body) = match call.outcome {
+        None => ("running", "Running…".to_owned()),
+        Some(Ok(text)) => ("done", text),
+        Some(Err(error)) => ("failed", error),
+    };
+    view! {
+        <li class=format!("tool-card inner {state}") data-tool=call.tool.clone()>
+            <details>
+                <summary>{format!("{} — {state}", call.tool)}</summary>
+                <h3>"Arguments"</h3>
+                <pre>{call.args}</pre>
+                <h3>"Result"</h3>
+                <pre class="tool-result">{body}</pre>
+            </details>
+        </li>
     }
 }
 

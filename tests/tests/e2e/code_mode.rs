@@ -1,7 +1,7 @@
 //! Code mode in the sidebar's chat, in real Firefox at the sidebar's 360 px: the user turns it
 //! on in Settings, the model (scripted to write code) does a two-call task with one
 //! `execute_code` on the real server-everything, and the card shows the code it wrote and each
-//! call the code made.
+//! call the code made as a card of its own, with its arguments and result.
 
 use std::time::Duration;
 
@@ -45,16 +45,23 @@ async fn the_chat_in_code_mode_shows_the_code_and_each_call_it_made() {
         .execute(
             &format!(
                 "const card = document.querySelector('{card}');
+                 const first = card.querySelector('.code-calls > li.inner');
+                 first?.querySelector('summary').click();
                  return {{ code: card.querySelector('pre.code')?.textContent,
-                          calls: [...card.querySelectorAll('.code-calls li')].map(li => li.textContent),
-                          result: card.querySelector('.tool-result, .result')?.textContent ?? card.textContent }};"
+                          calls: [...card.querySelectorAll('.code-calls > li.inner')].map(li => li.querySelector('summary').textContent),
+                          firstArgs: first?.querySelector('pre')?.textContent,
+                          firstResult: first?.querySelector('pre.tool-result')?.textContent,
+                          result: card.querySelector(':scope > details > pre.tool-result')?.textContent }};"
             ),
             json!([]),
         )
         .await
         .unwrap();
     assert_eq!(shown["code"], code, "the code, as the model wrote it: {shown}");
-    assert_eq!(shown["calls"], json!(["everything/echo — ok", "everything/get-sum — ok"]), "{shown}");
+    assert_eq!(shown["calls"], json!(["everything/echo — done", "everything/get-sum — done"]), "{shown}");
+    // Each call is a card of its own: what the code passed and what the server answered.
+    assert!(shown["firstArgs"].as_str().unwrap().contains("\"message\": \"one\""), "{shown}");
+    assert_eq!(shown["firstResult"], "Echo: one", "{shown}");
     assert!(shown["result"].as_str().unwrap().contains("Echo: one"), "the real server's answer: {shown}");
     harbor
         .wait_for(

@@ -43,6 +43,9 @@ pub enum RunEvent {
         /// (`apps.open`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ui: Option<String>,
+        /// A call made from code: the id of the `execute_code` call whose code made it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<String>,
     },
     /// The server's progress report on the tool call `id` (the sidebar's chat only).
     Progress {
@@ -66,6 +69,9 @@ pub enum RunEvent {
         /// `untrustedContentHint`); the model was told to treat it as data.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         untrusted: bool,
+        /// A call made from code: the id of the `execute_code` call whose code made it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<String>,
     },
     Final {
         output: String,

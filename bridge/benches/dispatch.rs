@@ -174,7 +174,8 @@ fn cat_round_trips() -> Vec<f64> {
 }
 
 /// Milliseconds from starting `program` to the first frame it answers a `system.info` request
-/// frame with; with `idle`, its resident memory (MiB) a second later.
+/// frame with; with `idle`, its resident memory (MiB) once idle — a second after the bridge gave
+/// its start's code back (`trim::AFTER_START`).
 fn first_reply(program: &str, args: &[&str], home: &std::path::Path, idle: Option<&mut f64>) -> f64 {
     use std::io::{Read, Write};
     let frame = br#"{"id":1,"method":"system.info","params":{}}"#;
@@ -197,7 +198,7 @@ fn first_reply(program: &str, args: &[&str], home: &std::path::Path, idle: Optio
     stdout.read_exact(&mut body).unwrap();
     let elapsed = started.elapsed().as_secs_f64() * 1e3;
     if let Some(rss) = idle {
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(harbor_bridge::trim::AFTER_START + Duration::from_secs(1));
         *rss = measure::resident_mib(child.id());
     }
     drop(stdin);

@@ -61,15 +61,19 @@ fn main() {
         bridge.ok("gateway.clients.add", json!({"name": "bench", "allow": ["everything"], "ratePerMin": 1_000_000}));
     let via_gateway = gateway_calls(gateway["http"]["url"].as_str().unwrap(), key["key"].as_str().unwrap());
     let direct = measure::direct_calls(&everything, CALLS);
+    let lean = measure::lean_calls(&everything, CALLS);
     let (bridge_p50, bridge_p99) = (quantile(&through_bridge, 0.5), quantile(&through_bridge, 0.99));
     let (direct_p50, direct_p99) = (quantile(&direct, 0.5), quantile(&direct, 0.99));
+    let (lean_p50, lean_p99) = (quantile(&lean, 0.5), quantile(&lean, 0.99));
     println!("tools/call echo via the bridge: p50 {bridge_p50:.0} µs, p99 {bridge_p99:.0} µs (n = {CALLS})");
     println!("tools/call echo direct (rmcp):  p50 {direct_p50:.0} µs, p99 {direct_p99:.0} µs (n = {CALLS})");
+    println!("tools/call echo, lean client (JSON-RPC lines straight to the server; the floor): p50 {lean_p50:.0} µs, p99 {lean_p99:.0} µs (n = {CALLS})");
     println!(
-        "bridge adds: p50 {:.0} µs ({:.2}×), p99 {:.0} µs",
-        bridge_p50 - direct_p50,
+        "bridge adds: p50 {:.0} µs ({:.2}× the lean floor; {:.2}× rmcp direct), p99 {:.0} µs",
+        bridge_p50 - lean_p50,
+        bridge_p50 / lean_p50,
         bridge_p50 / direct_p50,
-        bridge_p99 - direct_p99
+        bridge_p99 - lean_p99
     );
     println!(
         "tools/call echo via the gateway (Streamable HTTP, rmcp client, key + limits + audit): p50 {:.0} µs, p99 {:.0} µs (n = {CALLS}; direct above is the floor)",

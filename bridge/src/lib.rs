@@ -57,6 +57,7 @@ pub mod secrets;
 pub mod store;
 pub mod system;
 pub mod telemetry;
+pub mod trim;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -239,7 +240,14 @@ where
     bridge.gateway.start_configured().await;
     // The browser's sidebar is where the user answers servers' requests (see `asks`).
     let present = bridge.asks.present();
+    // Once started, the start's code is given back (see `trim`).
+    let trimming = tokio::spawn(async {
+        tokio::time::sleep(trim::AFTER_START).await;
+        let given = tokio::task::spawn_blocking(trim::code_pages).await.unwrap_or(0);
+        tracing::debug!(kib = given / 1024, "gave back the start's code pages");
+    });
     let served = bridge.serve(reader, writer, shutdown).await;
+    trimming.abort();
     drop(present);
     #[cfg(unix)]
     if let Some(control) = control {

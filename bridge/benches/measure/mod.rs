@@ -163,6 +163,55 @@ pub fn direct_calls(everything: &std::path::Path, calls: usize) -> Vec<f64> {
     })
 }
 
+/// `calls` of server-everything's `echo` by the leanest client there is — JSON-RPC lines written
+/// straight to the server's stdin and its answer read from its stdout, no SDK — after 200 to warm
+/// up, in µs each: the floor a call through anything else is compared with.
+pub fn lean_calls(everything: &std::path::Path, calls: usize) -> Vec<f64> {
+    use std::io::BufRead;
+    use std::time::Instant;
+    let mut child = Command::new("node")
+        .arg(everything)
+        .arg("stdio")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    // Reads lines until the answer to `id` (the server may send notifications between).
+    let mut answer = |id: u64, line: &mut String| loop {
+        line.clear();
+        assert!(lines.read_line(line).unwrap() > 0, "server-everything closed its stdout");
+        if line.contains(&format!("\"id\":{id},")) || line.contains(&format!("\"id\":{id}}}")) {
+            return;
+        }
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "lean", "version": "1"}}});
+    writeln!(stdin, "{initialize}").unwrap();
+    answer(0, &mut line);
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    let mut samples = Vec::with_capacity(calls);
+    for n in 1..=(calls + 200) as u64 {
+        let call = format!(
+            r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"{n}"}}}}}}"#
+        );
+        let started = Instant::now();
+        writeln!(stdin, "{call}").unwrap();
+        stdin.flush().unwrap();
+        answer(n, &mut line);
+        if n > 200 {
+            samples.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    samples
+}
+
 /// `calls` of `tool` (an echo taking `message`) by rmcp's client over Streamable HTTP at `url`
 /// with `bearer` (after 200 to warm up), in µs each.
 pub async fn mcp_echo_calls(url: &str, bearer: &str, tool: &str, calls: usize) -> Vec<f64> {

@@ -1,7 +1,8 @@
 //! Faults: the real bridge binary killed with SIGKILL at random points while it writes, and
 //! checked on restart (`PRAGMA integrity_check`, and every change it acknowledged is there); an
 //! install cut short by the kill, whose leftovers do not block the next try; a data folder on a
-//! full disk (a 2 MiB tmpfs), whose writes fail clearly and lose nothing; and a server killed in
+//! full disk (a 2 MiB tmpfs), whose writes fail clearly and lose nothing; a site's burst of calls
+//! killed midway, its budget count and audit log within the stated bound; and a server killed in
 //! the middle of a call.
 
 use crate::support;
@@ -60,6 +61,24 @@ impl Host {
     async fn send(&mut self, id: i64, method: &str, params: Value) -> bool {
         let request = json!({"id": id, "method": method, "params": params}).to_string();
         write_frame(&mut self.stdin, request.as_bytes()).await.is_ok()
+    }
+
+    /// Sends a request as `caller` (a page), as the background relays one.
+    async fn send_as(&mut self, id: i64, caller: &Value, method: &str, params: Value) -> bool {
+        let request = json!({"id": id, "method": method, "params": params, "caller": caller}).to_string();
+        write_frame(&mut self.stdin, request.as_bytes()).await.is_ok()
+    }
+
+    /// Waits until request `id` is answered (or `within` passes).
+    async fn answer(&self, id: i64, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(reply) = self.replies.lock().unwrap().get(&id) {
+                return reply.clone();
+            }
+            assert!(Instant::now() < deadline, "request {id} answered within {within:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The requests answered with a result (acknowledged), by id.
@@ -167,6 +186,79 @@ async fn a_bridge_killed_while_it_writes_keeps_every_change_it_acknowledged() {
         };
         assert!(kept, "{what:?} was acknowledged but is gone after the kill");
     }
+    bridge.finish().await;
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+/// The most page calls whose budget count and audit record may be lost when the bridge dies: the
+/// writer commits each batch as soon as it has one, so only what was queued in the moment before
+/// the kill can be missing (PROTOCOL.md states this bound).
+const UNWRITTEN_AT_MOST: usize = 64;
+
+/// A site's burst of tool calls, the bridge killed with SIGKILL in the middle of it: after the
+/// restart the database is whole, the site's hourly budget counts every call it acknowledged but
+/// at most [`UNWRITTEN_AT_MOST`], and so does the audit log — and never more than were sent.
+#[tokio::test]
+async fn a_burst_of_page_calls_killed_midway_is_counted_within_the_stated_bound() {
+    let home = fresh_home("burst");
+    let origin = "https://burst.example";
+    let mut host = Host::start(&home);
+    let setup = [
+        ("servers.add", json!({"id": "probe", "launch": probe_launch()})),
+        ("servers.start", json!({"id": "probe"})),
+        ("permissions.set", json!({"origin": origin, "scope": "mcp:tools.call", "grant": "ALLOW_ALWAYS"})),
+        ("permissions.setTools", json!({"origin": origin, "tools": ["probe/echo"]})),
+        (
+            "permissions.setLimits",
+            json!({"origin": origin, "limits": {"maxToolCallsPerRun": 5, "maxConcurrentCalls": 32, "toolTimeoutMs": 30000,
+                   "toolCallsPerHour": 1_000_000, "tokensPerDay": null, "codeMode": false}}),
+        ),
+    ];
+    for (n, (method, params)) in setup.into_iter().enumerate() {
+        let id = n as i64 + 1;
+        assert!(host.send(id, method, params).await);
+        let answer = host.answer(id, Duration::from_secs(30)).await;
+        assert!(answer.get("result").is_some(), "{method}: {answer}");
+    }
+    let page = support::page(origin, 7);
+    // Calls go out as fast as the pipe takes them; the bridge is killed once 150 are answered.
+    let mut sent = 0usize;
+    let first = 1000i64;
+    loop {
+        let answered = host.acknowledged().iter().filter(|id| **id >= first).count();
+        if answered >= 150 || sent >= 5000 {
+            break;
+        }
+        // As many in flight as the site may have at once (more would be refused as busy).
+        let replied = host.replies.lock().unwrap().range(first..).count();
+        if sent - replied >= 32 {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+            continue;
+        }
+        let call = json!({"tool": "probe/echo", "args": {"text": sent.to_string()}});
+        if !host.send_as(first + sent as i64, &page, "agent.tools.call", call).await {
+            break;
+        }
+        sent += 1;
+        if sent % 16 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let acknowledged = host.acknowledged().iter().filter(|id| **id >= first).count();
+    host.kill().await;
+    assert!(acknowledged >= 150, "only {acknowledged} calls were answered");
+    assert_eq!(integrity(&home), "ok", "the database is damaged");
+
+    let bridge = Client::open(home.clone()).await;
+    let sites = bridge.ok("permissions.sites", json!({})).await;
+    let site = sites.as_array().unwrap().iter().find(|s| s["origin"] == origin).unwrap().clone();
+    let counted = site["usage"]["toolCallsThisHour"].as_u64().unwrap() as usize;
+    let audit = bridge.ok("audit.list", json!({"origin": origin, "limit": 10_000})).await;
+    let audited = audit.as_array().unwrap().iter().filter(|e| e["tool"] == "probe/echo").count();
+    eprintln!("sent {sent}, acknowledged {acknowledged}, counted {counted}, audited {audited}");
+    assert!(counted + UNWRITTEN_AT_MOST >= acknowledged, "{acknowledged} answered, {counted} counted");
+    assert!(audited + UNWRITTEN_AT_MOST >= acknowledged, "{acknowledged} answered, {audited} audited");
+    assert!(counted <= sent && audited <= sent, "more counted ({counted}) or audited ({audited}) than sent ({sent})");
     bridge.finish().await;
     let _ = std::fs::remove_dir_all(&home);
 }

@@ -77,7 +77,7 @@ pub fn AddHosted(install: impl Fn(Install, String) + Copy + Send + Sync + 'stati
     view! {
         <details class="add-hosted">
             <summary>"Add a REST API or a JavaScript server"</summary>
-            <form class="add-provider" on:submit=submit>
+            <form class="hosted-form" on:submit=submit>
                 <label for="hosted-kind">"Kind"</label>
                 <select id="hosted-kind" on:change=move |ev| {
                     kind.set(if event_target_value(&ev) == "js" { Kind::Js } else { Kind::Rest });

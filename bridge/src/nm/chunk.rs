@@ -9,13 +9,21 @@
 const ENVELOPE_RESERVE: usize = 128;
 
 /// The frames that carry `text`: the text itself when it fits, else its chunk frames.
+///
+/// The text is escaped once, as a JSON string's content, and that is cut into pieces — never
+/// inside an escape sequence or a character — so each piece is already its frame's `data`,
+/// copied into place: no second escaping, no measuring pass, no re-validation of UTF-8.
 pub fn frames(text: String, limit: usize, seq: u64) -> Vec<String> {
     if text.len() <= limit {
         return vec![text];
     }
-    let slices = split_by_escaped_len(&text, limit - ENVELOPE_RESERVE);
-    let parts = slices.len() as u32;
-    slices
+    // Serializing a string cannot fail; the quotes serde_json puts around it are cut off.
+    let quoted = serde_json::to_string(&text).unwrap_or_default();
+    drop(text);
+    let escaped = &quoted[1..quoted.len() - 1];
+    let pieces = cut(escaped, limit - ENVELOPE_RESERVE);
+    let parts = pieces.len() as u32;
+    pieces
         .into_iter()
         .enumerate()
         .map(|(part, data)| {
@@ -26,61 +34,58 @@ pub fn frames(text: String, limit: usize, seq: u64) -> Vec<String> {
         .collect()
 }
 
-/// `{"chunk":{"seq","part","parts","data"}}` written straight into one buffer: the slice is
-/// escaped into place (no `Chunk` copy of it, no JSON value in between).
+/// `{"chunk":{"seq","part","parts","data"}}` around `data`, which is escaped already.
 fn chunk_frame(seq: u64, part: u32, parts: u32, data: &str) -> String {
-    let mut frame = Vec::with_capacity(data.len() + ENVELOPE_RESERVE);
-    frame.extend_from_slice(format!(r#"{{"chunk":{{"seq":{seq},"part":{part},"parts":{parts},"data":"#).as_bytes());
-    // Writing a string into a Vec cannot fail; serde_json writes it quoted and escaped.
-    let _ = serde_json::to_writer(&mut frame, data);
-    frame.extend_from_slice(b"}}");
-    String::from_utf8(frame).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    let head = format!(r#"{{"chunk":{{"seq":{seq},"part":{part},"parts":{parts},"data":""#);
+    let mut frame = String::with_capacity(head.len() + data.len() + 3);
+    frame.push_str(&head);
+    frame.push_str(data);
+    frame.push_str("\"}}");
+    frame
 }
 
-/// How many bytes `byte` takes inside a JSON string as serde_json writes it: a byte of a
-/// multi-byte character is written as it is, so it costs 1, like most ASCII.
-fn escaped_len(byte: u8) -> usize {
-    match byte {
-        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-        0x00..=0x1f => 6,
-        _ => 1,
-    }
-}
-
-/// `text` cut into slices of at most `budget` escaped bytes, each ending on a character
-/// boundary. Walks bytes, not characters: a character's bytes cost one each escaped, so only
-/// where a slice ends needs the character boundary, found by stepping back.
-fn split_by_escaped_len(text: &str, budget: usize) -> Vec<&str> {
-    let bytes = text.as_bytes();
-    let mut slices = Vec::new();
+/// `escaped` (a JSON string's content) cut into pieces of at most `budget` bytes, none ending
+/// inside a character or an escape sequence, so each is a JSON string's content on its own.
+fn cut(escaped: &str, budget: usize) -> Vec<&str> {
+    // An escape is at most 6 bytes and a character 4: a smaller budget could not always move on.
+    let budget = budget.max(8);
+    let bytes = escaped.as_bytes();
+    let mut pieces = Vec::new();
     let mut start = 0;
-    let mut used = 0;
-    let mut at = 0;
-    while at < bytes.len() {
-        let cost = escaped_len(bytes[at]);
-        if used + cost > budget {
-            let mut end = at;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            // A slice always holds at least one character (the budget is far above 6 bytes).
-            if end == start {
-                end = at + 1;
-                while !text.is_char_boundary(end) {
-                    end += 1;
-                }
-            }
-            slices.push(&text[start..end]);
-            start = end;
-            at = end;
-            used = 0;
+    while bytes.len() - start > budget {
+        let mut end = start + budget;
+        while !escaped.is_char_boundary(end) {
+            end -= 1;
+        }
+        if let Some(escape) = escape_across(bytes, start, end) {
+            end = escape;
+        }
+        pieces.push(&escaped[start..end]);
+        start = end;
+    }
+    pieces.push(&escaped[start..]);
+    pieces
+}
+
+/// Where the escape sequence that a cut at `end` would split begins, if one would be split.
+/// `start` is where the piece begins, never inside an escape.
+fn escape_across(bytes: &[u8], start: usize, end: usize) -> Option<usize> {
+    // The backslash of an escape that reaches `end` is at most 5 bytes before it (`\u001f`).
+    let mut at = end;
+    while at > start.max(end.saturating_sub(5)) {
+        at -= 1;
+        if bytes[at] != b'\\' {
             continue;
         }
-        used += cost;
-        at += 1;
+        // A backslash after an odd run of them is the second half of `\\`, not an escape's start.
+        let before = bytes[start..at].iter().rev().take_while(|b| **b == b'\\').count();
+        if before % 2 == 1 {
+            continue;
+        }
+        let length = if bytes.get(at + 1) == Some(&b'u') { 6 } else { 2 };
+        return (at + length > end).then_some(at);
     }
-    slices.push(&text[start..]);
-    slices
+    None
 }
 
 #[cfg(test)]
@@ -100,18 +105,20 @@ mod tests {
     }
 
     #[test]
-    fn slices_end_on_characters_and_keep_to_the_budget() {
-        let text = "é😀a\"\u{1}ü".repeat(50);
-        for budget in [6, 7, 8, 9, 13] {
-            let slices = split_by_escaped_len(&text, budget);
-            assert_eq!(slices.concat(), text, "budget {budget}");
-            for slice in &slices {
-                let escaped = serde_json::to_string(slice).unwrap().len() - 2;
-                assert!(
-                    escaped <= budget && !slice.is_empty(),
-                    "{slice:?} is {escaped} escaped bytes, budget {budget}"
-                );
+    fn pieces_end_between_characters_and_escapes_and_keep_to_the_budget() {
+        let text = "é😀a\"\u{1}ü\\\\\\".repeat(50);
+        let quoted = serde_json::to_string(&text).unwrap();
+        let escaped = &quoted[1..quoted.len() - 1];
+        for budget in [8, 9, 10, 11, 13, 17] {
+            let pieces = cut(escaped, budget);
+            let mut joined = String::new();
+            for piece in &pieces {
+                assert!(!piece.is_empty() && piece.len() <= budget, "{piece:?}, budget {budget}");
+                // Each piece is a JSON string's content on its own.
+                let decoded: String = serde_json::from_str(&format!("\"{piece}\"")).unwrap();
+                joined.push_str(&decoded);
             }
+            assert_eq!(joined, text, "budget {budget}");
         }
     }
 

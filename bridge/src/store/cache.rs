@@ -1,5 +1,6 @@
 //! What the policy layer reads on every page call, kept in memory: a site's decisions, its tool
-//! allowlist and pins, its limits, and the settings. Each entry is filled on first read and
+//! allowlist and pins, its limits, the settings, and the gateway's clients (read on every
+//! gateway call: by key, then by name). Each entry is filled on first read and
 //! dropped by the store's own write of that table, so a read never sees a stale value and a page
 //! call reaches SQLite only to spend a budget.
 
@@ -19,6 +20,8 @@ pub struct Cache {
     pins: Mutex<HashMap<String, Arc<Pins>>>,
     limits: Mutex<HashMap<String, Option<Arc<str>>>>,
     settings: Mutex<HashMap<String, Option<Arc<str>>>>,
+    /// Every gateway client, by name.
+    clients: Mutex<Option<Arc<HashMap<String, super::gateway::ClientRecord>>>>,
 }
 
 /// One table's entries, by key.
@@ -79,6 +82,22 @@ impl Cache {
         load: impl FnOnce() -> anyhow::Result<Option<String>>,
     ) -> anyhow::Result<Option<Arc<str>>> {
         entry(&self.settings, key, || load().map(|t| t.map(Arc::from)))
+    }
+
+    pub fn clients(
+        &self,
+        load: impl FnOnce() -> anyhow::Result<Vec<super::gateway::ClientRecord>>,
+    ) -> anyhow::Result<Arc<HashMap<String, super::gateway::ClientRecord>>> {
+        if let Some(found) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(found.clone());
+        }
+        let loaded: Arc<HashMap<_, _>> = Arc::new(load()?.into_iter().map(|c| (c.name.clone(), c)).collect());
+        *self.clients.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    pub fn forget_clients(&self) {
+        *self.clients.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     pub fn forget_grants(&self, origin: &str) {

@@ -2,7 +2,7 @@
 //! each one's allowlist, rate and concurrency limits, and the SHA-256 of its key (never the key).
 
 use anyhow::Result;
-use rusqlite::{OptionalExtension, Row};
+use rusqlite::Row;
 use serde::Serialize;
 
 use super::{now, Store};
@@ -27,6 +27,9 @@ pub struct ClientRecord {
     /// Code mode: Harbor's search, describe and run-code tools instead of every tool.
     pub code_mode: bool,
 }
+
+/// How often (seconds) a client's `last_used_at` is written while it is in use.
+const TOUCH_EVERY: i64 = 60;
 
 const COLUMNS: &str =
     "name, key_sha256, key_hint, allow, rate_per_min, concurrency, created_at, last_used_at, plain_names, code_mode";
@@ -55,14 +58,20 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The client named `name`, from memory (read from the table once, after each change).
     pub fn gateway_client(&self, name: &str) -> Result<Option<ClientRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM gateway_clients WHERE name = ?1");
-        Ok(self.conn().query_row(&sql, [name], record).optional()?)
+        Ok(self.cache.clients(|| self.gateway_clients())?.get(name).cloned())
     }
 
+    /// The client whose key has this SHA-256, from memory. The hashes are compared whole, in
+    /// constant time: how long a wrong key takes says nothing about the right one's hash.
     pub fn gateway_client_by_key(&self, key_sha256: &str) -> Result<Option<ClientRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM gateway_clients WHERE key_sha256 = ?1");
-        Ok(self.conn().query_row(&sql, [key_sha256], record).optional()?)
+        let clients = self.cache.clients(|| self.gateway_clients())?;
+        let same = |stored: &str| {
+            stored.len() == key_sha256.len()
+                && stored.bytes().zip(key_sha256.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+        };
+        Ok(clients.values().find(|c| same(&c.key_sha256)).cloned())
     }
 
     /// Adds a client, or replaces one of that name (its key included).
@@ -86,16 +95,27 @@ impl Store {
                 client.code_mode,
             ],
         )?;
+        self.cache.forget_clients();
         Ok(())
     }
 
     pub fn remove_gateway_client(&self, name: &str) -> Result<bool> {
-        Ok(self.conn().execute("DELETE FROM gateway_clients WHERE name = ?1", [name])? == 1)
+        let removed = self.conn().execute("DELETE FROM gateway_clients WHERE name = ?1", [name])? == 1;
+        self.cache.forget_clients();
+        Ok(removed)
     }
 
+    /// Notes that `name` was just used. Its `last_used_at` is written at most once a minute (the
+    /// Gateway panel shows it to the minute), not on every call.
     pub fn touch_gateway_client(&self, name: &str) -> Result<()> {
+        let at = now();
+        let known = self.cache.clients(|| self.gateway_clients())?;
+        if known.get(name).and_then(|c| c.last_used_at).is_some_and(|last| at - last < TOUCH_EVERY) {
+            return Ok(());
+        }
         self.conn()
-            .execute("UPDATE gateway_clients SET last_used_at = ?2 WHERE name = ?1", rusqlite::params![name, now()])?;
+            .execute("UPDATE gateway_clients SET last_used_at = ?2 WHERE name = ?1", rusqlite::params![name, at])?;
+        self.cache.forget_clients();
         Ok(())
     }
 }
@@ -127,8 +147,35 @@ mod tests {
         assert_eq!(store.gateway_client_by_key("aa").unwrap(), None, "the old key no longer works");
         assert_eq!(store.gateway_client("cursor").unwrap().unwrap().allow, Vec::<String>::new());
         store.touch_gateway_client("cursor").unwrap();
-        assert!(store.gateway_clients().unwrap()[0].last_used_at.is_some());
+        let used = store.gateway_clients().unwrap()[0].last_used_at.unwrap();
+        // Within the minute, using it again writes nothing.
+        store.conn().execute("UPDATE gateway_clients SET last_used_at = ?1", [used - 5]).unwrap();
+        store.cache.forget_clients();
+        store.touch_gateway_client("cursor").unwrap();
+        assert_eq!(store.gateway_clients().unwrap()[0].last_used_at, Some(used - 5));
         assert!(store.remove_gateway_client("cursor").unwrap());
         assert!(store.gateway_clients().unwrap().is_empty());
+        assert_eq!(store.gateway_client("cursor").unwrap(), None, "the kept list forgets a removed client");
+    }
+
+    #[test]
+    fn removing_a_server_takes_it_out_of_the_kept_clients_allowlists() {
+        let store = Store::in_memory().unwrap();
+        let client = ClientRecord {
+            name: "app".into(),
+            key_sha256: "cc".into(),
+            key_hint: "hbk_34".into(),
+            allow: vec!["time".into(), "everything/echo".into()],
+            rate_per_min: 60,
+            concurrency: 4,
+            plain_names: false,
+            code_mode: false,
+            created_at: 1,
+            last_used_at: None,
+        };
+        store.put_gateway_client(&client).unwrap();
+        assert_eq!(store.gateway_client("app").unwrap().unwrap().allow.len(), 2, "read once, kept");
+        store.delete_server("time").unwrap();
+        assert_eq!(store.gateway_client("app").unwrap().unwrap().allow, ["everything/echo"]);
     }
 }

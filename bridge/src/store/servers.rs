@@ -196,9 +196,10 @@ impl Store {
             [id, prefix.as_str()],
         )?;
         tx.commit()?;
-        // Every site's allowlist and pins of that server went with it.
+        // Every site's allowlist and pins of that server went with it, and the gateway clients'.
         self.cache.forget_allowed(None);
         self.cache.forget_pins(None);
+        self.cache.forget_clients();
         Ok(deleted)
     }
 

@@ -240,11 +240,15 @@ where
     bridge.gateway.start_configured().await;
     // The browser's sidebar is where the user answers servers' requests (see `asks`).
     let present = bridge.asks.present();
-    // Once started, the start's code is given back (see `trim`).
+    // Once started, the start's code is given back, and again every few minutes what requests
+    // mapped since (see `trim`).
     let trimming = tokio::spawn(async {
         tokio::time::sleep(trim::AFTER_START).await;
-        let given = tokio::task::spawn_blocking(trim::code_pages).await.unwrap_or(0);
-        tracing::debug!(kib = given / 1024, "gave back the start's code pages");
+        loop {
+            let given = tokio::task::spawn_blocking(trim::code_pages).await.unwrap_or(0);
+            tracing::debug!(kib = given / 1024, "gave back code pages");
+            tokio::time::sleep(trim::EVERY).await;
+        }
     });
     let served = bridge.serve(reader, writer, shutdown).await;
     trimming.abort();

@@ -1,16 +1,21 @@
-//! Giving back the start's code: starting up runs code that a running bridge never runs again
-//! (the command line, opening and migrating the database, reading the settings), and the kernel
-//! maps the binary's code around each first touch in 64 KiB pieces, so an idle bridge would keep
-//! about 12 MiB of its 30 MiB of code resident. Once the start is over, [`code_pages`] drops this
-//! process's mappings of its own code pages with `MADV_DONTNEED`: the pages stay in the page
-//! cache, shared and clean, and what runs again is mapped again on its next use (a minor fault per
-//! piece, about 4 MiB for a request). Only mappings of the binary with no private (written) page
-//! are touched — the relocated data is left alone — so nothing is lost, only unmapped.
+//! Giving back the start's code: starting up runs code that a running bridge never runs again (the
+//! command line, opening and migrating the database, reading the settings), and the kernel maps the
+//! binary's code around each first touch in 64 KiB pieces, so an idle bridge would keep about 12
+//! MiB of its 30 MiB of code resident. Once the start is over, [`code_pages`] drops this process's
+//! mappings of its own code pages with `MADV_DONTNEED`: the pages stay in the page cache, shared
+//! and clean, and what runs again is mapped again on its next use (a minor fault per piece). The
+//! bridge does this again every [`EVERY`], for what requests mapped in between. Only mappings of the binary
+//! with no private (written) page are touched — the relocated data is left alone — so nothing is
+//! lost, only unmapped.
 
 use std::time::Duration;
 
 /// How long after opening the bridge waits before giving its start's code back.
 pub const AFTER_START: Duration = Duration::from_secs(2);
+
+/// How often, after that, the code that requests have mapped since is given back. The next
+/// request maps what it runs again: a minor fault per 64 KiB piece, no disk read.
+pub const EVERY: Duration = Duration::from_secs(600);
 
 /// Drops this process's mappings of its own unwritten code and read-only data pages; the bytes
 /// given back. Linux only (elsewhere nothing happens).

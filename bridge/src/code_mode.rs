@@ -290,12 +290,7 @@ impl Shelf<'_> {
                 let uri = arguments.get("uri").and_then(Value::as_str).unwrap_or_default();
                 match skills.iter().find(|(name, _, listed, _)| listed == uri || name == uri) {
                     None => Err(ErrorObject::invalid(format!("no skill you may read is at {uri:?}; see list_skills"))),
-                    Some((_, server, uri, _)) => self
-                        .registry
-                        .skill_file(server, uri, cancel)
-                        .await
-                        .map(|text| json!({ "content": [{ "type": "text", "text": text }] }))
-                        .map_err(ErrorObject::from),
+                    Some((_, server, uri, _)) => crate::chat::skills::read(self.registry, server, uri, cancel).await,
                 }
             }
             _ => return None,
@@ -361,21 +356,16 @@ impl Host for RunnerHost<'_> {
             // The tool's own progress has nowhere to go inside code: it is let go. The call
             // itself is reported, begun and ended, as a call inside the `execute_code` card.
             let number = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let report = |outcome| Progress {
+            let report = |args, outcome| Progress {
                 progress: f64::from(number),
                 total: None,
                 message: None,
-                inner: Some(Inner {
-                    number,
-                    tool: entry.name.clone(),
-                    args: Value::Object(arguments.clone()),
-                    outcome,
-                }),
+                inner: Some(Inner { number, tool: entry.name.clone(), args, outcome }),
             };
-            let _ = self.progress.send(report(None)).await;
+            let _ = self.progress.send(report(Value::Object(arguments.clone()), None)).await;
             let (progress, _) = tokio::sync::mpsc::channel(1);
-            let called = self.runner.call(entry, arguments.clone(), self.cancel, progress).await;
-            let _ = self.progress.send(report(Some(called.clone()))).await;
+            let called = self.runner.call(entry, arguments, self.cancel, progress).await;
+            let _ = self.progress.send(report(Value::Null, Some(called.clone()))).await;
             as_thrown(called)
         })
     }

@@ -53,3 +53,8 @@ pub fn bin_dir(data_dir: &std::path::Path, system: bool) -> PathBuf {
         PathBuf::from("/usr/local/lib/harbor")
     }
 }
+
+/// The path of this program, harbor-bridge itself (what other apps and hosted servers run).
+pub fn own_program() -> std::result::Result<PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("cannot tell where harbor-bridge is: {e}"))
+}

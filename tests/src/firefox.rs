@@ -436,20 +436,9 @@ pub fn bridge_pids_for(data_dir: &Path) -> Vec<u32> {
 }
 
 /// A loopback port nothing listens on now.
-/// A port nothing listens on, chosen below the kernel's range of ephemeral ports (32768 and
-/// up), where outgoing connections take their local ports and could take it first.
+/// A port nothing listens on (see [`crate::ports`]).
 pub fn free_port() -> Result<u16> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id() * 37;
-    for _ in 0..12_000 {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + ((start + n) % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    anyhow::bail!("no free port below 32000")
+    crate::ports::free_port().context("no free port below 32000")
 }
 
 async fn wait_for_driver(url: &str) -> Result<()> {

@@ -193,10 +193,7 @@ impl State {
                     Err(error) => (format!("Error: {}", error.message), false),
                 };
                 let text = if untrusted { spotlight(&text, page.as_deref()) } else { text };
-                let (result, error) = match outcome {
-                    Ok(result) => (Some(result), None),
-                    Err(error) => (None, Some(error)),
-                };
+                let (result, error) = split(outcome);
                 let answered = RunEvent::ToolResult {
                     id: call.id.clone(),
                     tool,
@@ -304,10 +301,7 @@ async fn run_reporting(
                 parent: Some(id.to_owned()),
             },
             Some(Inner { number, tool, outcome: Some(outcome), .. }) => {
-                let (result, error) = match outcome {
-                    Ok(result) => (Some(result), None),
-                    Err(error) => (None, Some(error)),
-                };
+                let (result, error) = split(outcome);
                 let (own, parent) = (format!("{id}/{number}"), Some(id.to_owned()));
                 RunEvent::ToolResult { id: own, tool, result, error, truncated: false, untrusted: false, parent }
             }
@@ -321,6 +315,14 @@ async fn run_reporting(
         events.emit(&event).await
     })
     .await
+}
+
+/// A call's outcome as a `tool_result` event carries it: its result or its error.
+fn split(outcome: Result<Value, ErrorObject>) -> (Option<Value>, Option<ErrorObject>) {
+    match outcome {
+        Ok(result) => (Some(result), None),
+        Err(error) => (None, Some(error)),
+    }
 }
 
 /// A tool as the model sees it.

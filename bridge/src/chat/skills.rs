@@ -74,6 +74,16 @@ pub async fn load(servers: &Servers, args: &JsonObject, cancel: &CancellationTok
         return Err(ErrorObject::invalid(format!("there is no skill {asked:?}; the skills are: {}", known.join(", "))));
     };
     // Found among the skills just listed: read, not listed again.
+    read(servers, server, uri, cancel).await
+}
+
+/// The `SKILL.md` at `uri` of `server` (one of the skills just listed), as an MCP tool result.
+pub(crate) async fn read(
+    servers: &Servers,
+    server: &str,
+    uri: &str,
+    cancel: &CancellationToken,
+) -> Result<Value, ErrorObject> {
     let text = servers.skill_file(server, uri, cancel).await.map_err(ErrorObject::from)?;
     Ok(json!({ "content": [{ "type": "text", "text": text }] }))
 }

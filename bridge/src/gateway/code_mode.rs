@@ -35,9 +35,7 @@ impl Gateway {
                 let uri = uri.ok_or_else(|| ErrorObject::invalid("get_skill needs the skill's `uri`"))?;
                 // The skill's own instructions, its SKILL.md, read as the app may read it.
                 let read = self.answer(&record.name, Forward::ResourcesRead(ResourceUri { uri }), cancel).await?;
-                let contents = read["contents"].as_array().into_iter().flatten();
-                let text: Vec<&str> = contents.filter_map(|c| c["text"].as_str()).collect();
-                Ok(json!({ "content": [{ "type": "text", "text": text.join("\n") }] }))
+                Ok(json!({ "content": [{ "type": "text", "text": crate::mcp::registry::contents_text(&read) }] }))
             }
             other => {
                 let tools = self.visible_tools(record)?;

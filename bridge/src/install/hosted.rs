@@ -46,11 +46,6 @@ impl Hosted {
     }
 }
 
-/// The path of this program, which runs hosted servers (`js-server`, `openapi-server`).
-pub fn own_program() -> Result<PathBuf, String> {
-    std::env::current_exe().map_err(|e| format!("cannot tell where harbor-bridge is: {e}"))
-}
-
 /// Keeps `what` in `folder` and says how to run it.
 pub async fn install(
     what: &Hosted,
@@ -59,14 +54,16 @@ pub async fn install(
     cancel: &CancellationToken,
 ) -> Result<Installed, InstallError> {
     tokio::fs::create_dir_all(folder).await.map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-    let program = own_program().map_err(InstallError::Failed)?.display().to_string();
+    // This very program runs them (`js-server`, `openapi-server`).
+    let program = crate::paths::own_program().map_err(InstallError::Failed)?.display().to_string();
     match what {
         Hosted::Js { source, sha256, hosts } => {
+            // The hosts first: a mistyped one fails before anything is downloaded.
+            hosts.iter().try_for_each(|host| check_host(host))?;
             let file = folder.join("server.js");
             keep(source, sha256.as_deref(), &file, progress, cancel).await?;
             let mut args = vec!["js-server".to_owned(), file.display().to_string()];
             for host in hosts {
-                check_host(host)?;
                 args.extend(["--allow-host".to_owned(), host.clone()]);
             }
             Ok(installed(program, args, None, "1".into(), folder))

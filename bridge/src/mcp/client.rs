@@ -96,7 +96,8 @@ pub struct Progress {
 }
 
 /// A tool call code mode's code made inside an `execute_code` call: its number in the run, the
-/// tool, its arguments, and — once it has ended — how.
+/// tool, its arguments as it begins (null in the report of its end), and — once it has ended —
+/// how.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inner {
     pub number: u32,

@@ -523,8 +523,7 @@ impl Servers {
     /// The text of a skill's file at `uri` that `server` lists (the caller has checked it does).
     pub async fn skill_file(&self, server: &str, uri: &str, cancel: &CancellationToken) -> Result<String, HostError> {
         let read = self.read_resource(server, uri, cancel).await?;
-        let text = read["contents"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str());
-        Ok(text.collect::<Vec<_>>().join("\n"))
+        Ok(contents_text(&read))
     }
 
     pub async fn prompts(&self, server: Option<&str>) -> Result<Vec<Listed>, HostError> {
@@ -769,4 +768,10 @@ async fn sign_in_wanted(server: &Server) -> Option<String> {
     let settled = tokio::time::timeout(SIGN_IN_SETTLES, status.wait_for(|s| s.state != ServerState::Running)).await;
     let status = settled.ok()?.ok()?.clone();
     status.needs_sign_in.then_some(status.error).flatten()
+}
+
+/// The text of a `resources/read` result: its text contents, one after another.
+pub fn contents_text(read: &Value) -> String {
+    let text = read["contents"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str());
+    text.collect::<Vec<_>>().join("\n")
 }

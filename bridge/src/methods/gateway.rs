@@ -114,8 +114,7 @@ pub fn routes(router: Router, gateway: Arc<Gateway>) -> Router {
             g.clients()?.iter().find(|c| c.record.name == p.client).ok_or_else(|| {
                 ErrorObject::invalid(format!("there is no gateway client {:?}; add it first", p.client))
             })?;
-            let program = std::env::current_exe()
-                .map_err(|e| ErrorObject::invalid(format!("cannot tell where harbor-bridge is: {e}")))?;
+            let program = crate::paths::own_program().map_err(ErrorObject::invalid)?;
             // A bridge on a data folder of its own (HARBOR_HOME) tells the app's entry where.
             let moved = std::env::var_os(crate::paths::HOME_VAR).is_some_and(|v| !v.is_empty());
             let data_dir = moved.then_some(g.data_dir.as_path());

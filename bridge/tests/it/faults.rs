@@ -71,14 +71,8 @@ impl Host {
 
     /// Waits until request `id` is answered (or `within` passes).
     async fn answer(&self, id: i64, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(reply) = self.replies.lock().unwrap().get(&id) {
-                return reply.clone();
-            }
-            assert!(Instant::now() < deadline, "request {id} answered within {within:?}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(&format!("request {id} answered"), within, || self.replies.lock().unwrap().contains_key(&id)).await;
+        self.replies.lock().unwrap()[&id].clone()
     }
 
     /// The requests answered with a result (acknowledged), by id.

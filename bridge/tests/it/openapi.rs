@@ -23,6 +23,25 @@ fn cli(home: &Path, args: &[&str]) -> std::process::Output {
 const SKILL: &str = "---\nname: pets-howto\ndescription: How to add pets and find them again with the Pets API.\n---\n\
 # Pets\nCreate a pet with createPet, then read it back with getPet using the id it returns.\n";
 
+/// The REST API fixture on `port` (`rest_api.py PORT ARGS…`), once it listens.
+async fn start_api(port: u16, args: &[&str]) -> tokio::process::Child {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/rest_api.py");
+    let mut command = tokio::process::Command::new(test_servers().join("venv/bin/python"));
+    command.arg(script).arg(port.to_string()).args(args);
+    let (api, ready) = first_line(command, Duration::from_secs(20)).await;
+    assert_eq!(ready, "ready");
+    api
+}
+
+/// The API's OpenAPI document, saved in `home` as the user would before adding it.
+async fn save_document(http: &reqwest::Client, port: u16, home: &Path) -> std::path::PathBuf {
+    let document =
+        http.get(format!("http://127.0.0.1:{port}/openapi.json")).send().await.unwrap().text().await.unwrap();
+    let file = home.join("pets.json");
+    std::fs::write(&file, &document).unwrap();
+    file
+}
+
 fn text(result: &Value) -> String {
     result["content"][0]["text"].as_str().unwrap_or_default().to_owned()
 }
@@ -30,17 +49,10 @@ fn text(result: &Value) -> String {
 #[tokio::test]
 async fn a_rest_apis_operations_are_tools_called_with_its_token_and_from_code() {
     let port = free_port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/rest_api.py");
-    let mut command = tokio::process::Command::new(test_servers().join("venv/bin/python"));
-    command.arg(script).arg(port.to_string()).arg("s3cret-api-token");
-    let (_api, ready) = first_line(command, Duration::from_secs(20)).await;
-    assert_eq!(ready, "ready");
+    let _api = start_api(port, &["s3cret-api-token"]).await;
     let (_serving, home, _) = serve_headless("openapi").await;
     let http = harbor_bridge::http::client_builder().build().unwrap();
-    let document =
-        http.get(format!("http://127.0.0.1:{port}/openapi.json")).send().await.unwrap().text().await.unwrap();
-    let file = home.join("pets.json");
-    std::fs::write(&file, &document).unwrap();
+    let file = save_document(&http, port, &home).await;
 
     // A document Harbor cannot use is refused, and nothing is added.
     let swagger = home.join("swagger.json");
@@ -187,17 +199,10 @@ async fn a_service_signs_in_with_client_credentials_at_a_real_provider() {
     )
     .await
     .unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/rest_api.py");
-    let mut command = tokio::process::Command::new(test_servers().join("venv/bin/python"));
-    command.arg(script).arg(api_port.to_string()).args(["--issuer", &issuer]);
-    let (_api, ready) = first_line(command, Duration::from_secs(20)).await;
-    assert_eq!(ready, "ready");
+    let _api = start_api(api_port, &["--issuer", &issuer]).await;
     let (_serving, home, _) = serve_headless("openapi-cc").await;
     let http = harbor_bridge::http::client_builder().build().unwrap();
-    let document =
-        http.get(format!("http://127.0.0.1:{api_port}/openapi.json")).send().await.unwrap().text().await.unwrap();
-    let file = home.join("pets.json");
-    std::fs::write(&file, &document).unwrap();
+    let file = save_document(&http, api_port, &home).await;
 
     let mut link = Link::open(&home).await.unwrap();
     let install = |id: &str, secret: &str| {

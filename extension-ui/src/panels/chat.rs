@@ -758,18 +758,12 @@ fn apply(list: &mut Vec<Item>, event: RunEvent) {
         RunEvent::ToolResult { id, result: value, error, parent: Some(parent), .. } => {
             if let Some(Item::Tool { inner, .. }) = find_tool(list, &parent) {
                 if let Some(call) = inner.iter_mut().find(|c| c.id == id) {
-                    call.outcome = Some(match error {
-                        Some(error) => Err(error.message),
-                        None => Ok(value.as_ref().map(result_text).unwrap_or_default()),
-                    });
+                    call.outcome = Some(outcome_of(value.as_ref(), error));
                 }
             }
         }
         RunEvent::ToolResult { id, result: value, error, untrusted: marked, parent: None, .. } => {
-            let outcome = match error {
-                Some(error) => Err(error.message),
-                None => Ok(value.as_ref().map(result_text).unwrap_or_default()),
-            };
+            let outcome = outcome_of(value.as_ref(), error);
             if let Some(Item::Tool { outcome: slot, untrusted, result, .. }) = find_tool(list, &id) {
                 *slot = Some(outcome);
                 *untrusted = marked;
@@ -779,6 +773,23 @@ fn apply(list: &mut Vec<Item>, event: RunEvent) {
         RunEvent::Status { message, .. } => list.push(Item::Notice(message)),
         RunEvent::Error { error } => list.push(Item::Failure(error.message)),
         RunEvent::Final { .. } => {}
+    }
+}
+
+/// How a tool call ended, as its card shows it: the result's text, or the error's message.
+fn outcome_of(result: Option<&Value>, error: Option<harbor_protocol::ErrorObject>) -> Result<String, String> {
+    match error {
+        Some(error) => Err(error.message),
+        None => Ok(result.map(result_text).unwrap_or_default()),
+    }
+}
+
+/// A card's state (its class and words) and what it shows as the result.
+fn state_of(outcome: Option<Result<String, String>>) -> (&'static str, String) {
+    match outcome {
+        None => ("running", "Running…".to_owned()),
+        Some(Ok(text)) => ("done", text),
+        Some(Err(error)) => ("failed", error),
     }
 }
 
@@ -879,11 +890,7 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
                 }),
                 _ => None,
             };
-            let (state, body) = match outcome {
-                None => ("running", "Running…".to_owned()),
-                Some(Ok(text)) => ("done", text),
-                Some(Err(error)) => ("failed", error),
-            };
+            let (state, body) = state_of(outcome);
             let place = page.as_ref().map(|origin| format!(" in the page at {origin}")).unwrap_or_default();
             // A conversation read back from storage has only the run's list of calls.
             let no_inner = inner.is_empty();
@@ -943,11 +950,7 @@ fn view_item(item: Item, bus: Bus, on_message: Callback<String>) -> AnyView {
 
 /// A call code mode's code made, as a card of its own inside its `execute_code` card.
 fn view_inner(call: InnerCall) -> impl IntoView {
-    let (state, body) = match call.outcome {
-        None => ("running", "Running…".to_owned()),
-        Some(Ok(text)) => ("done", text),
-        Some(Err(error)) => ("failed", error),
-    };
+    let (state, body) = state_of(call.outcome);
     view! {
         <li class=format!("tool-card inner {state}") data-tool=call.tool.clone()>
             <details>

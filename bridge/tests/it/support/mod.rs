@@ -5,6 +5,8 @@
 #[path = "../../../../tests/src/registries.rs"]
 pub mod registries;
 
+#[path = "../../../../tests/src/ports.rs"]
+mod ports;
 #[path = "../../../../tests/src/postgres.rs"]
 mod postgres;
 #[path = "../../../../tests/src/provider_pages.rs"]
@@ -354,21 +356,9 @@ pub fn process_tree(marker: &str) -> Vec<u32> {
         .collect()
 }
 
-/// A port nothing listens on, for a test's server to take. It is chosen below the kernel's range
-/// of ephemeral ports (32768 and up), where outgoing connections take their local ports: a port
-/// from `bind(0)` could be taken by one of those before the server binds it ("address in use").
+/// A port nothing listens on (see `tests/src/ports.rs`).
 pub fn free_port() -> u16 {
-    use std::sync::atomic::AtomicU32;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    // Each test binary starts at its own place, so two running at once seldom try the same ports.
-    let start = std::process::id() * 37;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + ((start + n) % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    ports::free_port().expect("a free port below 32000")
 }
 
 pub async fn wait_for_port(port: u16) {
